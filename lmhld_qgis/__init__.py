@@ -1,0 +1,14 @@
+"""lmhld_qgis: landslide detection from multi-source high-resolution imagery (QGIS plugin and Python library).
+
+Importing the package is cheap: QGIS calls `classFactory` at start-up, and nothing heavy (torch, onnxruntime)
+is imported until an algorithm runs.
+"""
+
+__version__ = "0.1.0"
+
+
+def classFactory(iface):
+    """QGIS plugin entry point."""
+    from .plugin import LmhldPlugin
+
+    return LmhldPlugin(iface)

@@ -1,0 +1,36 @@
+"""The `lmhld` command: one sub-command per stage, each a thin wrapper over the core."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..core.errors import CancelledError, LmhldError
+from . import analyse
+
+COMMANDS = (analyse,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import lmhld_qgis
+
+    parser = argparse.ArgumentParser(prog="lmhld", description="Landslide detection from high-resolution imagery.")
+    parser.add_argument("--version", action="version", version=f"lmhld_qgis {lmhld_qgis.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LmhldError as exc:
+        print(f"lmhld {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (CancelledError, KeyboardInterrupt):
+        print(f"lmhld {args.command}: cancelled; no partial output was left", file=sys.stderr)
+        return 130

@@ -1,0 +1,46 @@
+"""`lmhld analyse`: inventory statistics and patch sizes."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("analyse", help="landslide areas in pixels, quartiles and recommended patch sizes",
+                       description="Analyse a landslide inventory (LMHLD paper sec. 2.3 / 4.1).")
+    p.add_argument("inventory", help="polygon inventory (any OGR-readable file)")
+    p.add_argument("--layer", help="layer name inside the file (default: the first)")
+    px = p.add_mutually_exclusive_group(required=True)
+    px.add_argument("--raster", help="reference raster: its CRS and resolution give the pixel size")
+    px.add_argument("--pixel-size", type=float, metavar="METRES", help="pixel size in metres")
+    p.add_argument("--fraction", type=float, default=0.10, help="target landslide fraction of a patch (0.1)")
+    p.add_argument("--candidates", default="32,64,128,224,256", help="candidate patch sizes (32,64,128,224,256)")
+    p.add_argument("--explode", action="store_true", help="count each part of a multipart feature separately")
+    p.add_argument("--json", required=True, metavar="OUT.json", help="JSON report")
+    p.add_argument("--html", metavar="OUT.html", help="HTML report with the histogram")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.atomic import write_text_atomic
+    from ..core.inventory import analyse_inventory, parse_candidates
+    from ..core.report import inventory_html, write_json
+    from .progress import BarProgress
+
+    bar = BarProgress("analyse")
+    try:
+        report = analyse_inventory(args.inventory, layer=args.layer, raster=args.raster, pixel_size_m=args.pixel_size,
+                                   fraction=args.fraction, candidates=parse_candidates(args.candidates),
+                                   explode=args.explode, progress=bar)
+    finally:
+        bar.close()
+    write_json(args.json, report.to_json())
+    if args.html:
+        write_text_atomic(args.html, inventory_html(report))
+    s = report.area_px
+    print(f"{report.n_landslides} landslides ({report.n_repaired} repaired, {report.n_skipped} skipped), "
+          f"pixel {report.pixel_size_m:.3g} m")
+    print(f"area px: min {s.min:.0f}  Q1 {s.q1:.0f}  median {s.median:.0f}  Q3 {s.q3:.0f}  max {s.max:.0f}")
+    print(f"recommended patch sizes (Q1, Q2, Q3): {report.recommended_patch_sizes}")
+    print(f"report: {args.json}" + (f", {args.html}" if args.html else ""))
+    return 0

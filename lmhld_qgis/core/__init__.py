@@ -1,0 +1,1 @@
+"""The method, free of qgis and PyQt: every front door (Processing, `lmhld`, Python) calls into here."""

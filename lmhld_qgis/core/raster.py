@@ -1,0 +1,66 @@
+"""Raster facts every stage needs (grid, CRS, bands, nodata, pixel size in metres), read with rasterio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LmhldError
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    path: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs_wkt: str | None
+    transform: tuple[float, float, float, float, float, float]  # affine a, b, c, d, e, f (rasterio order)
+    nodata: float | None
+    descriptions: tuple[str | None, ...]
+
+    @property
+    def is_rotated(self) -> bool:
+        return self.transform[1] != 0 or self.transform[3] != 0
+
+
+def read_raster_info(path: str | Path) -> RasterInfo:
+    """Open a raster and read its facts, or say clearly why it cannot be read."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as ds:
+            t = ds.transform
+            return RasterInfo(
+                path=str(path), width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0],
+                crs_wkt=ds.crs.to_wkt() if ds.crs else None, transform=(t.a, t.b, t.c, t.d, t.e, t.f),
+                nodata=ds.nodata, descriptions=tuple(ds.descriptions),
+            )
+    except RasterioIOError as exc:
+        raise LmhldError(f"cannot read raster {path}: {exc}; give a file GDAL can open (GeoTIFF, VRT, ...)") from exc
+
+
+def pixel_area_m2(info: RasterInfo) -> float:
+    """True ground area of one pixel in m2: linear unit squared (projected CRS) or ellipsoidal (geographic)."""
+    from osgeo import ogr
+
+    from .vector import srs_from_wkt, true_areas_m2
+
+    srs = srs_from_wkt(info.crs_wkt, f"raster {Path(info.path).name}")
+    a, b, c, d, e, f = info.transform
+    det = abs(a * e - b * d)
+    if det == 0:
+        raise LmhldError(f"raster {info.path} has a degenerate geotransform (zero pixel area)")
+    if srs.IsProjected():
+        return det * srs.GetLinearUnits() ** 2
+    # Geographic: the area of the centre pixel on the ellipsoid.
+    col, row = info.width / 2, info.height / 2
+    corners = [(col, row), (col + 1, row), (col + 1, row + 1), (col, row + 1), (col, row)]
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for cc, rr in corners:
+        ring.AddPoint_2D(a * cc + b * rr + c, d * cc + e * rr + f)
+    poly = ogr.Geometry(ogr.wkbPolygon)
+    poly.AddGeometry(ring)
+    return float(true_areas_m2([poly], srs)[0])

@@ -1,0 +1,117 @@
+"""Reports people read: JSON for machines, self-contained HTML with figures for people."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_text_atomic
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> Path:
+    """Write JSON atomically (indented, UTF-8)."""
+    return write_text_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def new_figure(width: float = 8, height: float = 4.5):  # -> matplotlib.figure.Figure
+    """A figure on the Agg canvas, without pyplot's global state (safe inside QGIS)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def html_page(title: str, sections: list[str]) -> str:
+    body = "\n".join(sections)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:.25em .6em;text-align:right}}
+th{{background:#eee}}img{{max-width:100%}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+{body}
+</body></html>
+"""
+
+
+def img_tag(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def table_html(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:,.1f}" if isinstance(v, float) else str(v)
+
+
+def inventory_histogram_png(report) -> bytes:
+    """Histogram of landslide areas in pixels, log axis, quartiles and the chosen windows marked."""
+    import numpy as np
+
+    fig = new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    edges = np.asarray(report.histogram["edges"])
+    counts = np.asarray(report.histogram["counts"])
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#c8a27a", edgecolor="#6b4f2f")
+    ax.set_xscale("log")
+    ax.set_xlabel("landslide area (pixels, log scale)")
+    ax.set_ylabel("number of landslides")
+    stats = report.area_px
+    colors = ("#1f77b4", "#d62728", "#2ca02c")
+    for name, q, size, color in zip(("Q1", "Q2", "Q3"), (stats.q1, stats.median, stats.q3),
+                                    report.recommended_patch_sizes, colors, strict=True):
+        ax.axvline(q, color=color, linestyle="--", linewidth=1.5, label=f"{name} = {q:,.0f} px -> patch {size}")
+        window_area = report.fraction * size * size
+        ax.axvline(window_area, color=color, linestyle=":", linewidth=1.2,
+                   label=f"{report.fraction:.0%} of {size}x{size} = {window_area:,.0f} px")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(f"{report.n_landslides} landslides, pixel {report.pixel_size_m:.2f} m")
+    return figure_png(fig)
+
+
+def inventory_html(report) -> str:
+    """The analysis report as one self-contained HTML page."""
+    s = report.area_px
+    summary = table_html([
+        ("source", report.source), ("features read", report.n_features), ("landslides analysed", report.n_landslides),
+        ("repaired geometries", report.n_repaired), ("skipped", f"{report.n_skipped} {report.skipped or ''}"),
+        ("pixel size (m)", report.pixel_size_m), ("target landslide fraction", report.fraction),
+        ("candidate patch sizes", ", ".join(map(str, report.candidates))),
+    ])
+    stats = table_html([("min", s.min), ("Q1", s.q1), ("median", s.median), ("Q3", s.q3), ("max", s.max),
+                        ("mean", s.mean)])
+    sizes = table_html([
+        (f"{q} ({v:,.0f} px): ideal side {side:.1f}", size)
+        for q, v, side, size in zip(("Q1", "Q2", "Q3"), (s.q1, s.median, s.q3), report.ideal_sides_px,
+                                    report.recommended_patch_sizes, strict=True)
+    ])
+    from .inventory import QUANTILE_METHOD, TIE_RULE
+
+    return html_page("Landslide inventory analysis", [
+        "<h2>Inventory</h2>", summary,
+        "<h2>Landslide area (pixels)</h2>", stats, f"<p>Quartiles: {html.escape(QUANTILE_METHOD)}.</p>",
+        img_tag(inventory_histogram_png(report), "histogram of landslide areas"),
+        "<h2>Recommended patch sizes</h2>",
+        f"<p>Side = sqrt(quartile / {report.fraction}); snapped to {html.escape(TIE_RULE)}.</p>", sizes,
+    ])

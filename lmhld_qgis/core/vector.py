@@ -1,0 +1,213 @@
+"""Polygon layers through OGR/OSR (the system GDAL, GEOS and PROJ that QGIS itself uses).
+
+Shapely from PyPI is avoided on purpose: its wheel bundles a second GEOS, which clashes with QGIS's own inside
+the desktop process. Everything here works on `osgeo.ogr.Geometry` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from osgeo import ogr, osr
+
+from .errors import LmhldError
+
+ogr.UseExceptions()
+osr.UseExceptions()
+
+_POLYGON_TYPES = {ogr.wkbPolygon, ogr.wkbMultiPolygon}
+_CURVED_POLYGON_TYPES = {ogr.wkbCurvePolygon, ogr.wkbMultiSurface}
+
+
+@dataclass
+class PolygonSet:
+    """Valid polygons read from a layer, with a count of what was repaired or skipped and why."""
+
+    geometries: list[ogr.Geometry]  # Polygon or MultiPolygon, 2D, valid, in `srs`
+    fids: np.ndarray  # source feature id of each geometry (repeated when multipart features are exploded)
+    srs: osr.SpatialReference
+    n_features: int  # features in the source, before anything was skipped
+    n_repaired: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+
+def srs_from_wkt(wkt: str | None, what: str) -> osr.SpatialReference:
+    """Parse a CRS (x = easting/longitude order) or explain how to assign one."""
+    if not wkt:
+        raise LmhldError(f"{what} has no CRS; assign one (QGIS: Layer Properties > Source > Set CRS) and retry")
+    srs = osr.SpatialReference()
+    try:
+        srs.SetFromUserInput(wkt)
+    except RuntimeError as exc:
+        raise LmhldError(f"{what} has a CRS that PROJ cannot read ({exc}); assign a standard CRS") from exc
+    if (srs.GetName() or "").startswith("Undefined"):  # GeoPackage's srs_id 0 / -1 placeholders
+        raise LmhldError(f"{what} has no CRS (it says {srs.GetName()!r}); assign one "
+                         "(QGIS: Layer Properties > Source > Set CRS) and retry")
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSource, ogr.Layer]:
+    """Open a vector layer, with errors that say which file or layer is wrong."""
+    try:
+        ds = ogr.Open(str(path))
+    except RuntimeError as exc:
+        raise LmhldError(f"cannot read vector file {path}: {exc}; give a file OGR can read (GPKG, SHP, ...)") from exc
+    if ds is None or ds.GetLayerCount() == 0:
+        raise LmhldError(f"cannot read vector file {path}: no vector layer in it; give a file OGR can read "
+                         "(GPKG, SHP, GeoJSON, ...)")
+    if layer is None:
+        return ds, ds.GetLayer(0)
+    lyr = ds.GetLayerByName(layer)
+    if lyr is None:
+        names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
+        raise LmhldError(f"{path} has no layer {layer!r}; its layers are {names}")
+    return ds, lyr
+
+
+def read_layer_wkb(path: str | Path, layer: str | None = None) -> tuple[list[bytes | None], np.ndarray, str | None]:
+    """Every feature's geometry as WKB (None where null), the feature ids, and the layer CRS as WKT."""
+    ds, lyr = open_layer(path, layer)
+    gtype = lyr.GetGeomType()
+    flat = ogr.GT_Flatten(gtype)
+    if flat not in (ogr.wkbUnknown, ogr.wkbGeometryCollection) and flat not in _POLYGON_TYPES | _CURVED_POLYGON_TYPES:
+        raise LmhldError(
+            f"layer {lyr.GetName()!r} of {Path(path).name} holds {ogr.GeometryTypeToName(gtype)} geometries; "
+            "landslides must be polygons"
+        )
+    srs = lyr.GetSpatialRef()
+    wkt = srs.ExportToWkt() if srs is not None else None
+    wkbs: list[bytes | None] = []
+    fids: list[int] = []
+    for feat in lyr:
+        geom = feat.GetGeometryRef()
+        wkbs.append(None if geom is None else bytes(geom.ExportToIsoWkb()))
+        fids.append(feat.GetFID())
+    del ds
+    return wkbs, np.asarray(fids, dtype=np.int64), wkt
+
+
+def _polygonal(geom: ogr.Geometry) -> ogr.Geometry | None:
+    """The polygonal part of a geometry (curves linearised, lines and points dropped), or None."""
+    flat = ogr.GT_Flatten(geom.GetGeometryType())
+    if flat in _CURVED_POLYGON_TYPES:
+        geom = geom.GetLinearGeometry()
+        flat = ogr.GT_Flatten(geom.GetGeometryType())
+    if flat in _POLYGON_TYPES:
+        return geom
+    if flat == ogr.wkbGeometryCollection:
+        parts = [_polygonal(geom.GetGeometryRef(i)) for i in range(geom.GetGeometryCount())]
+        parts = [p for p in parts if p is not None and not p.IsEmpty()]
+        if not parts:
+            return None
+        multi = ogr.Geometry(ogr.wkbMultiPolygon)
+        for p in parts:
+            for poly in explode_polygons(p):
+                multi.AddGeometry(poly)
+        return multi.UnionCascaded() if multi.GetGeometryCount() > 1 else multi.GetGeometryRef(0).Clone()
+    return None
+
+
+def explode_polygons(geom: ogr.Geometry) -> list[ogr.Geometry]:
+    """The single polygons of a Polygon or MultiPolygon."""
+    if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbMultiPolygon:
+        return [geom.GetGeometryRef(i).Clone() for i in range(geom.GetGeometryCount())]
+    return [geom]
+
+
+def polygons_from_wkb(
+    wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, *, explode: bool = False,
+    what: str = "inventory",
+) -> PolygonSet:
+    """Turn raw WKB into valid polygons: repair invalid ones, skip null/empty/non-polygon ones, count every case."""
+    srs = srs_from_wkt(crs_wkt, what)
+    skipped: dict[str, int] = {}
+    out: list[ogr.Geometry] = []
+    out_fids: list[int] = []
+    n = n_repaired = 0
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    for wkb, fid in zip(wkbs, fids, strict=True):
+        n += 1
+        if wkb is None:
+            skip("null geometry")
+            continue
+        try:
+            geom = ogr.CreateGeometryFromWkb(wkb)
+        except RuntimeError:
+            skip("unreadable geometry")
+            continue
+        if geom is None or geom.IsEmpty():
+            skip("empty geometry")
+            continue
+        geom.FlattenTo2D()
+        geom = _polygonal(geom)
+        if geom is None:
+            skip("not a polygon")
+            continue
+        if not geom.IsValid():
+            repaired = geom.MakeValid()
+            repaired = _polygonal(repaired) if repaired is not None else None
+            n_repaired += 1
+            if repaired is None:
+                skip("invalid and not repairable")
+                continue
+            geom = repaired
+        if geom.IsEmpty() or geom.GetArea() <= 0:
+            skip("zero area")
+            continue
+        parts = explode_polygons(geom) if explode else [geom]
+        out.extend(parts)
+        out_fids.extend([fid] * len(parts))
+    if n == 0:
+        raise LmhldError(f"{what} is empty: it holds no features; digitize landslide polygons first")
+    if not out:
+        raise LmhldError(f"{what} holds no usable polygon (skipped: {skipped}); check the layer's geometries")
+    return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, n_repaired=n_repaired,
+                      skipped=skipped)
+
+
+def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool = False) -> PolygonSet:
+    """Read and repair a polygon layer from any OGR-readable file."""
+    wkbs, fids, wkt = read_layer_wkb(path, layer)
+    return polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"inventory {Path(path).name}")
+
+
+def total_bounds(geometries: list[ogr.Geometry]) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) over all geometries."""
+    env = np.array([g.GetEnvelope() for g in geometries])  # (minx, maxx, miny, maxy)
+    return float(env[:, 0].min()), float(env[:, 2].min()), float(env[:, 1].max()), float(env[:, 3].max())
+
+
+def equal_area_srs(bounds: tuple[float, float, float, float], srs: osr.SpatialReference) -> osr.SpatialReference:
+    """A Lambert azimuthal equal-area CRS on the same ellipsoid, centred on `bounds`: its areas are true areas."""
+    geo = srs.CloneGeogCS()
+    geo.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to_geo = osr.CoordinateTransformation(srs, geo)
+    lon, lat, _ = to_geo.TransformPoint((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    laea = osr.SpatialReference()
+    laea.CopyGeogCSFrom(geo)
+    laea.SetLAEA(lat, lon, 0.0, 0.0)
+    laea.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return laea
+
+
+def true_areas_m2(geometries: list[ogr.Geometry], srs: osr.SpatialReference) -> np.ndarray:
+    """Ellipsoidal area of each geometry in m2 (in a local equal-area projection; never square degrees)."""
+    laea = equal_area_srs(total_bounds(geometries), srs)
+    ct = osr.CoordinateTransformation(srs, laea)
+    areas = np.empty(len(geometries))
+    for i, geom in enumerate(geometries):
+        g = geom.Clone()
+        g.Transform(ct)
+        areas[i] = g.GetArea()
+    return areas

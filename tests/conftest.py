@@ -1,0 +1,85 @@
+"""Shared fixtures: the real data in ../shared/data, a staged plugin, and a qgis_process runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import ROOT, SHARED_DATA
+
+QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real reference data not found at {SHARED_DATA} (clone with ../shared beside the project)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def colombia_inventory(shared_data: Path) -> Path:
+    path = shared_data / "inventory" / "colombia_landslides.gpkg"
+    if not path.exists():
+        pytest.skip(f"{path} is missing from ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lmhld_provider():
+    """Register the lmhld provider once in the pytest-qgis application (Processing initialised)."""
+    from processing.core.Processing import Processing
+    from qgis.core import QgsApplication
+
+    Processing.initialize()
+    from lmhld_qgis.processing.provider import LmhldProvider
+
+    registry = QgsApplication.processingRegistry()
+    provider = registry.providerById("lmhld")
+    if provider is None:
+        provider = LmhldProvider()
+        registry.addProvider(provider)
+    return provider
+
+
+class QgisProcess:
+    """Runs /usr/bin/qgis_process.bin with the packaged plugin, as ENVIRONMENT.md documents."""
+
+    def __init__(self, base: Path) -> None:
+        sys.path.insert(0, str(ROOT / "tools"))
+        from package import stage_plugin
+
+        self.plugins = base / "plugins"
+        stage_plugin(self.plugins)
+        self.profile = base / "profile"
+        ini = self.profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+        ini.parent.mkdir(parents=True, exist_ok=True)
+        ini.write_text("[PythonPlugins]\nlmhld_qgis=true\n")
+        site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+        self.env = dict(os.environ, QGIS_PLUGINPATH=str(self.plugins), QGIS_CUSTOM_CONFIG_PATH=str(self.profile),
+                        QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(site))
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([str(QGIS_PROCESS), *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def run_algorithm(self, alg: str, **params) -> tuple[subprocess.CompletedProcess, dict | None]:
+        args = ["run", alg, "--json", "--"] + [f"{k}={v}" for k, v in params.items()]
+        proc = self.run(*args)
+        try:
+            start = proc.stdout.index("{")
+            return proc, json.loads(proc.stdout[start:])
+        except ValueError:
+            return proc, None
+
+
+@pytest.fixture(scope="session")
+def qgis_process(tmp_path_factory) -> QgisProcess:
+    if not QGIS_PROCESS.exists():
+        pytest.skip("qgis_process.bin not installed (run make setup)")
+    return QgisProcess(tmp_path_factory.mktemp("qgis_process"))

@@ -1,0 +1,140 @@
+"""Inventory analysis: the paper's patch-size rule, true areas, repair/skip accounting, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.inventory import (
+    analyse_inventory,
+    parse_candidates,
+    recommend_patch_sizes,
+    snap_to_candidate,
+)
+
+from ..helpers import square, write_polygons, write_raster
+
+
+def test_wenchuan_case_from_the_paper():
+    # LMHLD sec. 4.1: Q1 417, Q2 1191, Q3 4123 px at 10% -> 64, 128, 224.
+    assert recommend_patch_sizes([417, 1191, 4123], 0.10, [32, 64, 128, 224, 256]) == [64, 128, 224]
+
+
+def test_snap_tie_goes_to_larger_candidate():
+    assert snap_to_candidate(96.0, [64, 128]) == 128
+    assert snap_to_candidate(95.9, [64, 128]) == 64
+    assert snap_to_candidate(10_000, [32, 64]) == 64  # beyond the largest: the largest
+
+
+def test_parse_candidates_rejects_garbage():
+    assert parse_candidates("32, 64;128") == [32, 64, 128]
+    with pytest.raises(LmhldError, match="comma-separated integers"):
+        parse_candidates("32,abc")
+
+
+def _geod_areas(path) -> dict[int, float]:
+    """Independent ellipsoidal areas: geodesic polygons on WGS84 via pyproj.Geod (not the code under test)."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    ds = ogr.Open(str(path))
+    lyr = ds.GetLayer(0)
+    out = {}
+    for feat in lyr:
+        geom = feat.GetGeometryRef()
+        polys = [geom.GetGeometryRef(i) for i in range(geom.GetGeometryCount())] \
+            if geom.GetGeometryName() == "MULTIPOLYGON" else [geom]
+        total = 0.0
+        for poly in polys:
+            for r in range(poly.GetGeometryCount()):
+                pts = np.array(poly.GetGeometryRef(r).GetPoints())
+                area, _ = geod.polygon_area_perimeter(pts[:, 0], pts[:, 1])
+                total += abs(area) if r == 0 else -abs(area)
+        out[feat.GetFID()] = total
+    return out
+
+
+def test_real_inventory_areas_match_geodesic_within_1_percent(colombia_inventory):
+    report = analyse_inventory(colombia_inventory, pixel_size_m=3.0)
+    expected = _geod_areas(colombia_inventory)
+    got = report.area_by_fid()
+    assert report.n_features == 838 and report.n_landslides == 838
+    rel = np.array([abs(got[fid] - area) / area for fid, area in expected.items()])
+    assert rel.max() < 0.01, rel.max()
+    assert report.area_px.q1 == pytest.approx(np.quantile(np.array(list(expected.values())) / 9.0, 0.25), rel=0.01)
+    assert len(report.recommended_patch_sizes) == 3
+
+
+def test_reprojected_inventory_gives_the_same_areas(colombia_inventory, tmp_path):
+    utm = tmp_path / "colombia_utm18n.gpkg"
+    gdal.VectorTranslate(str(utm), str(colombia_inventory), dstSRS="EPSG:32618", reproject=True)
+    geo = analyse_inventory(colombia_inventory, pixel_size_m=3.0)
+    projected = analyse_inventory(utm, pixel_size_m=3.0)
+    assert projected.area_px.median == pytest.approx(geo.area_px.median, rel=0.01)
+    assert projected.area_m2.count == geo.area_m2.count
+    assert projected.recommended_patch_sizes == geo.recommended_patch_sizes
+
+
+def test_repair_skip_and_explode_are_counted(tmp_path):
+    # Near UTM 18N's central meridian (scale 0.9996): true areas are planar areas within 0.1%.
+    x, y = 500_000, 4_000_000
+    bowtie = f"POLYGON(({x} {y},{x+100} {y+100},{x+100} {y},{x} {y+100},{x} {y}))"  # repaired: two triangles
+    multi = (f"MULTIPOLYGON((({x} {y},{x} {y+30},{x+30} {y+30},{x+30} {y},{x} {y})),"
+             f"(({x+100} {y+100},{x+100} {y+130},{x+130} {y+130},{x+130} {y+100},{x+100} {y+100})))")
+    path = write_polygons(tmp_path / "inv.gpkg", [square(x, y, 30), bowtie, None, "POLYGON EMPTY", multi,
+                                                  "LINESTRING(0 0,1 1)"])
+    report = analyse_inventory(path, pixel_size_m=3.0)
+    assert report.n_features == 6
+    assert report.n_repaired == 1
+    assert report.skipped == {"null geometry": 1, "empty geometry": 1, "not a polygon": 1}
+    assert report.n_landslides == 3  # square, repaired bowtie, multipart counted once
+    areas = report.area_by_fid()
+    assert areas[5] == pytest.approx(1800.0, rel=1e-3)  # two 30 m squares, one landslide
+    assert areas[2] == pytest.approx(5000.0, rel=1e-3)  # the bowtie's two triangles
+    exploded = analyse_inventory(path, pixel_size_m=3.0, explode=True)
+    assert exploded.n_landslides == 5  # square + 2 bowtie triangles + 2 parts
+    assert exploded.area_px.min == pytest.approx(900 / 9, rel=1e-3)
+
+
+def test_pixel_size_from_projected_and_geographic_rasters(tmp_path):
+    polys = write_polygons(tmp_path / "inv.gpkg", [square(0, 0, 60), square(100, 100, 30)])
+    utm = write_raster(tmp_path / "utm.tif", np.zeros((4, 4), np.uint8), pixel=(3.0, -3.0))
+    assert analyse_inventory(polys, raster=utm).pixel_size_m == pytest.approx(3.0)
+    # 1 arc-second pixels at the equator: about 30.9 x 30.7 m on WGS84
+    geo = write_raster(tmp_path / "geo.tif", np.zeros((4, 4), np.uint8), epsg=4326, origin=(-74.0, 0.001),
+                       pixel=(1 / 3600, -1 / 3600))
+    report = analyse_inventory(polys, raster=geo)
+    assert report.pixel_area_m2 == pytest.approx(30.87 * 30.72, rel=0.01)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("lines", "must be polygons"),
+    ("empty", "is empty"),
+    ("nocrs", "has no CRS"),
+    ("raster_nocrs", "has no CRS"),
+    ("pixel_zero", "pixel size must be > 0"),
+    ("unreadable", "cannot read vector file"),
+    ("all_null", "no usable polygon"),
+])
+def test_bad_input_fails_clearly(tmp_path, case, message):
+    inv = write_polygons(tmp_path / "ok.gpkg", [square(0, 0, 30)])
+    kwargs: dict = {"pixel_size_m": 3.0}
+    if case == "lines":
+        inv = write_polygons(tmp_path / "lines.gpkg", ["LINESTRING(0 0,1 1)"], geom_type=ogr.wkbLineString)
+    elif case == "empty":
+        inv = write_polygons(tmp_path / "empty.gpkg", [], geom_type=ogr.wkbPolygon)
+    elif case == "nocrs":
+        inv = write_polygons(tmp_path / "nocrs.gpkg", [square(0, 0, 30)], epsg=None)
+    elif case == "raster_nocrs":
+        kwargs = {"raster": write_raster(tmp_path / "r.tif", np.zeros((2, 2), np.uint8), epsg=None)}
+    elif case == "pixel_zero":
+        kwargs = {"pixel_size_m": 0.0}
+    elif case == "unreadable":
+        inv = tmp_path / "garbage.gpkg"
+        inv.write_text("not a geopackage")
+    elif case == "all_null":
+        inv = write_polygons(tmp_path / "nulls.gpkg", [None, None], geom_type=ogr.wkbPolygon)
+    with pytest.raises(LmhldError, match=message):
+        analyse_inventory(inv, **kwargs)

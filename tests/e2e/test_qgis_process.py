@@ -1,0 +1,48 @@
+"""The packaged plugin under the real qgis_process.bin (what batch users and CI scripts call)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+
+import pytest
+
+from ..helpers import ROOT, square, write_polygons
+
+pytestmark = pytest.mark.slow
+
+
+def test_make_package_zip_has_metadata_inside_plugin_folder(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    from package import build_zip
+
+    zpath = build_zip(tmp_path / "lmhld_qgis.zip")
+    names = zipfile.ZipFile(zpath).namelist()
+    assert "lmhld_qgis/metadata.txt" in names and "lmhld_qgis/__init__.py" in names
+    assert "lmhld_qgis/processing/provider.py" in names
+    assert all(n.startswith("lmhld_qgis/") for n in names) and not any("__pycache__" in n for n in names)
+    meta = zipfile.ZipFile(zpath).read("lmhld_qgis/metadata.txt").decode()
+    assert "qgisMinimumVersion=3.22" in meta and "hasProcessingProvider=yes" in meta
+
+
+def test_qgis_process_lists_and_runs_analyse(qgis_process, tmp_path):
+    listing = qgis_process.run("list")
+    assert "lmhld:analyseinventory" in listing.stdout, listing.stdout[-2000:] + listing.stderr[-2000:]
+    x, y = 500_000, 4_000_000
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(x + 100 * i, y, 10 + 3 * i) for i in range(30)])
+    proc, result = qgis_process.run_algorithm("lmhld:analyseinventory", INVENTORY=inv, PIXEL_SIZE=1,
+                                              OUTPUT_JSON=tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["n_landslides"] == 30
+    assert result is not None and result["results"]["PATCH_Q1"] == report["recommended_patch_sizes"][0]
+
+
+def test_qgis_process_reports_bad_input(qgis_process, tmp_path):
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(0, 0, 10)], epsg=None)
+    proc, _ = qgis_process.run_algorithm("lmhld:analyseinventory", INVENTORY=inv, PIXEL_SIZE=1,
+                                         OUTPUT_JSON=tmp_path / "r.json")
+    assert proc.returncode != 0
+    assert "has no CRS" in proc.stdout + proc.stderr
+    assert not (tmp_path / "r.json").exists()

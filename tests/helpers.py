@@ -1,0 +1,74 @@
+"""Generated test inputs (honestly generated: synthetic rasters and polygons written as real GeoTIFF/GPKG files)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+ogr.UseExceptions()
+gdal.UseExceptions()
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def srs(epsg: int) -> osr.SpatialReference:
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(epsg)
+    s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return s
+
+
+def write_polygons(path: Path, wkts: Sequence[str | None], epsg: int | None = 32618, layer: str = "landslides",
+                   geom_type: int = ogr.wkbUnknown, fields: dict[str, Sequence] | None = None) -> Path:
+    """Write a GeoPackage layer from WKT strings (None = null geometry)."""
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    lyr = ds.CreateLayer(layer, srs(epsg) if epsg else None, geom_type)
+    for name, values in (fields or {}).items():
+        kind = ogr.OFTInteger if isinstance(values[0], int) else ogr.OFTString
+        lyr.CreateField(ogr.FieldDefn(name, kind))
+    for i, wkt in enumerate(wkts):
+        feat = ogr.Feature(lyr.GetLayerDefn())
+        if wkt is not None:
+            feat.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        for name, values in (fields or {}).items():
+            feat.SetField(name, values[i])
+        lyr.CreateFeature(feat)
+    ds = None
+    return path
+
+
+def square(x: float, y: float, side: float) -> str:
+    return f"POLYGON(({x} {y},{x + side} {y},{x + side} {y + side},{x} {y + side},{x} {y}))"
+
+
+def write_raster(path: Path, data: np.ndarray, *, epsg: int | None = 32618, origin=(500000.0, 4000000.0),
+                 pixel: tuple[float, float] = (3.0, -3.0), nodata: float | None = None,
+                 rotation: tuple[float, float] = (0.0, 0.0), descriptions: Sequence[str] | None = None) -> Path:
+    """Write a (bands, rows, cols) array as a GeoTIFF with a north-up (or rotated) grid."""
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    dtype = gdal_array_type(data.dtype)
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], dtype)
+    ds.SetGeoTransform((origin[0], pixel[0], rotation[0], origin[1], rotation[1], pixel[1]))
+    if epsg:
+        ds.SetProjection(srs(epsg).ExportToWkt())
+    for i in range(data.shape[0]):
+        band = ds.GetRasterBand(i + 1)
+        band.WriteArray(data[i])
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        if descriptions:
+            band.SetDescription(descriptions[i])
+    ds = None
+    return path
+
+
+def gdal_array_type(dtype: np.dtype) -> int:
+    from osgeo import gdal_array
+
+    return gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype))

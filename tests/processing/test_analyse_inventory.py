@@ -1,0 +1,92 @@
+"""lmhld:analyseinventory through processing.run, in a graphical model, and the plugin's load/unload."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from qgis.core import NULL, QgsApplication, QgsProcessingException, QgsVectorLayer
+
+from ..helpers import square, write_polygons
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    x, y = 500_000, 4_000_000
+    return write_polygons(tmp_path / "inv.gpkg", [square(x + 200 * i, y, 20 + 10 * i) for i in range(12)] + [None])
+
+
+def test_processing_run_writes_reports_and_layer(qgis_processing, lmhld_provider, inventory, tmp_path):
+    import processing
+
+    layer = QgsVectorLayer(str(inventory), "inv", "ogr")
+    result = processing.run("lmhld:analyseinventory", {
+        "INVENTORY": layer, "PIXEL_SIZE": 2.0, "FRACTION": 0.1, "CANDIDATES": "32,64,128,224,256",
+        "OUTPUT_JSON": str(tmp_path / "r.json"), "OUTPUT_HTML": str(tmp_path / "r.html"),
+        "OUTPUT": "memory:areas"})
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["n_features"] == 13 and report["n_skipped"] == 1 and report["pixel_size_m"] == 2.0
+    assert result["PATCH_Q2"] == report["recommended_patch_sizes"][1]
+    assert (tmp_path / "r.html").stat().st_size > 10_000
+    out = result["OUTPUT"]
+    assert isinstance(out, QgsVectorLayer)
+    areas = [f["area_m2"] for f in out.getFeatures()]
+    known = [a for a in areas if a != NULL]
+    assert out.featureCount() == 13 and len(known) == 12 and areas.count(NULL) == 1
+    assert min(known) == pytest.approx(400.0, rel=2e-3)  # 20 m square near UTM's central meridian
+
+
+def test_bad_pixel_size_raises_processing_exception(qgis_processing, lmhld_provider, inventory, tmp_path):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match="give the pixel size"):
+        processing.run("lmhld:analyseinventory", {"INVENTORY": str(inventory), "OUTPUT_JSON": str(tmp_path / "r.json")})
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_runs_inside_a_graphical_model(qgis_processing, lmhld_provider, inventory, tmp_path):
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFileDestination,
+        QgsProcessingParameterVectorLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("analyse model", "tests")
+    model.addModelParameter(QgsProcessingParameterVectorLayer("inv", "Inventory"), QgsProcessingModelParameter("inv"))
+    model.addModelParameter(QgsProcessingParameterFileDestination("report", "Report"),
+                            QgsProcessingModelParameter("report"))
+    child = QgsProcessingModelChildAlgorithm("lmhld:analyseinventory")
+    child.setChildId("analyse")
+    child.addParameterSources("INVENTORY", [QgsProcessingModelChildParameterSource.fromModelParameter("inv")])
+    child.addParameterSources("PIXEL_SIZE", [QgsProcessingModelChildParameterSource.fromStaticValue(1.5)])
+    child.addParameterSources("OUTPUT_JSON", [QgsProcessingModelChildParameterSource.fromModelParameter("report")])
+    model.addChildAlgorithm(child)
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    ok = model.prepare({"inv": str(inventory), "report": str(tmp_path / "m.json")}, context, feedback)
+    assert ok
+    _, ok = model.run({"inv": str(inventory), "report": str(tmp_path / "m.json")}, context, feedback)
+    assert ok
+    assert json.loads((tmp_path / "m.json").read_text())["pixel_size_m"] == 1.5
+
+
+def test_plugin_loads_and_unloads_cleanly(qgis_iface, qgis_processing):
+    import lmhld_qgis
+
+    registry = QgsApplication.processingRegistry()
+    existing = registry.providerById("lmhld")
+    if existing is not None:  # registered by another test's fixture: start clean
+        registry.removeProvider(existing)
+    plugin = lmhld_qgis.classFactory(qgis_iface)
+    plugin.initGui()
+    assert registry.providerById("lmhld") is not None
+    assert registry.algorithmById("lmhld:analyseinventory") is not None
+    plugin.unload()
+    assert registry.providerById("lmhld") is None
+    plugin.initProcessing()  # and again, as QGIS does when a plugin is reloaded
+    assert registry.algorithmById("lmhld:analyseinventory") is not None
+    plugin.unload()
