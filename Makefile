@@ -33,6 +33,7 @@ smoke:
 	@$(PY) tools/smoke.py
 
 test: $(STAMP_PIP)
+	$(VENV)/bin/ruff check lmhld_qgis tests bench tools
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP_PIP)
