@@ -1,0 +1,140 @@
+"""Building blocks shared by the U-Net family, and the interface every network offers to the trainer.
+
+Every network is a `SegmentationNet`: `encoder` is a ModuleList of levels from shallow to deep (part mode freezes
+the first k-1 of them), `reset_input_layer` re-initialises (or resizes) the first convolution when a dataset
+arrives, and `forward` returns logits (N, num_classes, H, W) for H and W multiples of 16 (a list of logits, main
+output first, when deep supervision is on in training mode).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+DEPTH = 4  # four 2x downsamplings: inputs must be multiples of 16
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Xavier (Glorot) initialisation of conv and linear layers, as the LMHLD paper; norms start at identity."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.LayerNorm | nn.GroupNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class DoubleConv(nn.Sequential):
+    """(conv 3x3, BN, ReLU) x 2: the U-Net unit."""
+
+    def __init__(self, cin: int, cout: int, mid: int | None = None) -> None:
+        super().__init__(conv_bn_relu(cin, mid or cout), conv_bn_relu(mid or cout, cout))
+
+
+class ResidualUnit(nn.Module):
+    """Pre-activation residual unit (He et al. 2016), as Res U-Net (Zhang et al. 2018): BN-ReLU-conv x 2 + shortcut.
+
+    `first=True` drops the leading BN-ReLU, since the input is the raw image.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, first: bool = False) -> None:
+        super().__init__()
+        pre = [] if first else [nn.BatchNorm2d(cin), nn.ReLU(inplace=False)]
+        self.body = nn.Sequential(*pre, nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
+                                  nn.ReLU(inplace=True), nn.Conv2d(cout, cout, 3, 1, 1, bias=False))
+        self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.shortcut(x)
+
+
+class DenseLayer(nn.Module):
+    """BN-ReLU-conv1x1 (bottleneck) - BN-ReLU-conv3x3 producing `growth` new channels (DenseNet-BC)."""
+
+    def __init__(self, cin: int, growth: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=False),
+                                  nn.Conv2d(cin, 4 * growth, 1, bias=False), nn.BatchNorm2d(4 * growth),
+                                  nn.ReLU(inplace=True),
+                                  nn.Conv2d(4 * growth, growth, 3, padding=1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.body(x)], dim=1)
+
+
+class DenseBlock(nn.Module):
+    """`layers` densely connected layers, then a 1x1 transition to `cout` channels."""
+
+    def __init__(self, cin: int, cout: int, layers: int = 4, growth: int | None = None) -> None:
+        super().__init__()
+        growth = growth or max(cout // 4, 4)
+        self.layers = nn.Sequential(*[DenseLayer(cin + i * growth, growth) for i in range(layers)])
+        self.transition = conv_bn_relu(cin + layers * growth, cout, kernel=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transition(self.layers(x))
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate (Oktay et al. 2018): the decoder signal `g` weighs the skip features `x`."""
+
+    def __init__(self, g_channels: int, x_channels: int, inter: int) -> None:
+        super().__init__()
+        self.w_g = nn.Sequential(nn.Conv2d(g_channels, inter, 1), nn.BatchNorm2d(inter))
+        self.w_x = nn.Sequential(nn.Conv2d(x_channels, inter, 1), nn.BatchNorm2d(inter))
+        self.psi = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(inter, 1, 1), nn.BatchNorm2d(1), nn.Sigmoid())
+
+    def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x * self.psi(self.w_g(g) + self.w_x(x))
+
+
+def widths(base: int) -> list[int]:
+    """Channel widths of the five levels (the papers use base 64: 64..1024)."""
+    return [base * 2**i for i in range(DEPTH + 1)]
+
+
+class SegmentationNet(nn.Module):
+    """Common interface of the networks (see the module docstring)."""
+
+    encoder: nn.ModuleList
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        if in_channels < 1 or num_classes < 1:
+            raise ValueError(f"in_channels and num_classes must be >= 1, got {in_channels}, {num_classes}")
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.deep_supervision = False
+
+    def input_layer_names(self) -> list[str]:
+        """Dotted names of the convolutions that see the image bands (the first one, unless a network says more)."""
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Conv2d) and module.in_channels == self.in_channels:
+                return [name]
+        raise RuntimeError("network has no input convolution")
+
+    def input_layer(self) -> nn.Conv2d:
+        return self.get_submodule(self.input_layer_names()[0])
+
+    def reset_input_layer(self, in_channels: int | None = None) -> None:
+        """Replace the input convolution(s) by freshly Xavier-initialised ones (for `in_channels` bands)."""
+        names = self.input_layer_names()
+        for name in names:
+            old = self.get_submodule(name)
+            new = nn.Conv2d(in_channels or old.in_channels, old.out_channels, old.kernel_size, old.stride,
+                            old.padding, bias=old.bias is not None).to(old.weight.device)
+            xavier_init(new)
+            parent_name, _, attr = name.rpartition(".")
+            setattr(self.get_submodule(parent_name) if parent_name else self, attr, new)
+        self.in_channels = in_channels or self.in_channels
+
+    def encoder_levels(self) -> list[nn.Module]:
+        """Encoder levels, shallow to deep; the input convolution belongs to level 0."""
+        return list(self.encoder)

@@ -1,0 +1,53 @@
+"""Networks by stable name: `build_model("attunet", in_channels=4)`.
+
+Options reach the network's constructor (`base_width`, `deep_supervision`, TransUNet's `hidden`, `layers`, ...).
+`SMALL_OPTIONS` are the sizes the tests and the demo use to stay fast on a CPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..core.errors import LmhldError
+
+# name -> (module, class, human title)
+_NETWORKS: dict[str, tuple[str, str, str]] = {
+    "unet": ("unet", "UNet", "U-Net"),
+    "resunet": ("resunet", "ResUNet", "Res U-Net"),
+    "denseunet": ("denseunet", "DenseUNet", "Dense U-Net"),
+    "attunet": ("attunet", "AttentionUNet", "Attention U-Net"),
+    "transunet": ("transunet", "TransUNet", "TransUNet"),
+    "unetpp": ("unetpp", "UNetPlusPlus", "U-Net++"),
+    "unet3p": ("unet3p", "UNet3Plus", "UNet 3+"),
+}
+MODEL_NAMES: tuple[str, ...] = tuple(_NETWORKS)
+TITLES = {name: title for name, (_, _, title) in _NETWORKS.items()}
+
+SMALL_OPTIONS: dict[str, dict[str, Any]] = {
+    name: {"base_width": 8} for name in MODEL_NAMES
+}
+SMALL_OPTIONS["transunet"] = {"base_width": 8, "hidden": 32, "layers": 1, "heads": 2, "mlp_dim": 64, "img_size": 64}
+
+
+def model_names() -> list[str]:
+    return list(MODEL_NAMES)
+
+
+def model_class(name: str) -> type:
+    if name not in _NETWORKS:
+        raise LmhldError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    module, cls, _ = _NETWORKS[name]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+
+
+def build_model(name: str, in_channels: int, num_classes: int = 1, **options: Any):
+    """Build a network by name; unknown names or options fail with the valid choices listed."""
+    cls = model_class(name)
+    try:
+        return cls(in_channels=in_channels, num_classes=num_classes, **options)
+    except TypeError as exc:
+        import inspect
+
+        valid = [p for p in inspect.signature(cls).parameters if p not in ("in_channels", "num_classes")]
+        raise LmhldError(f"bad options for {name}: {exc}; valid options: {valid}") from exc

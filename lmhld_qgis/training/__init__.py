@@ -1,0 +1,1 @@
+"""Training with torch: checkpoints, ONNX export, the trainer and its modes (single, mix, part)."""

@@ -1,0 +1,63 @@
+"""Checkpoints: weights + model card (+ optional training state), loaded with weights_only=True.
+
+A checkpoint is a plain dict of tensors and primitive values, so `torch.load(weights_only=True)` reads it and a
+file that would run code when unpickled is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.atomic import atomic_file
+from ..core.errors import LmhldError
+from ..core.modelcard import ModelCard
+
+FORMAT = "lmhld-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, card: ModelCard,
+                    training_state: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "card": card.to_dict(),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    if training_state is not None:
+        payload["training_state"] = training_state
+    with atomic_file(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint safely; a foreign, tampered or code-carrying file gives a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise LmhldError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError for non-zip files, ...
+        raise LmhldError(f"{path} is not a safe lmhld checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
+                         "only files written by lmhld training are accepted") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise LmhldError(f"{path} is a torch file but not an lmhld checkpoint (no 'format': '{FORMAT}')")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise LmhldError(f"{path} was written by a newer lmhld_qgis (format {payload['format_version']}); upgrade")
+    return payload
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, ModelCard]:
+    """Rebuild the network described by a checkpoint's card and load its weights (eval mode)."""
+    from ..models import build_model
+
+    payload = load_checkpoint(path)
+    card = ModelCard.from_dict(payload["card"])
+    model = build_model(card.architecture, card.in_channels, card.num_classes, **card.model_options)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise LmhldError(f"checkpoint {path}: weights do not fit {card.architecture} {card.model_options}: "
+                         f"{str(exc)[:300]}") from exc
+    return model.eval(), card

@@ -1,0 +1,73 @@
+"""The seven networks: shapes for every size and band count, gradients, registry errors, part-mode hooks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.models import MODEL_NAMES, build_model
+from lmhld_qgis.models.registry import SMALL_OPTIONS
+
+
+def test_registry_has_the_seven_stable_names():
+    assert MODEL_NAMES == ("unet", "resunet", "denseunet", "attunet", "transunet", "unetpp", "unet3p")
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("bands", [3, 4, 14])
+def test_forward_shapes_for_every_size(name, bands):
+    torch.manual_seed(0)
+    model = build_model(name, bands, **SMALL_OPTIONS[name]).eval()
+    with torch.no_grad():
+        for size in (32, 64, 128, 224, 256):
+            out = model(torch.randn(1, bands, size, size))
+            assert out.shape == (1, 1, size, size), (name, bands, size)
+            assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_gradients_reach_the_input_layer(name):
+    model = build_model(name, 4, **SMALL_OPTIONS[name]).train()
+    out = model(torch.randn(2, 4, 64, 64))
+    out = out[0] if isinstance(out, list) else out
+    out.mean().backward()
+    grad = model.input_layer().weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["unetpp", "unet3p"])
+def test_deep_supervision_returns_every_head_in_training(name):
+    model = build_model(name, 4, **{**SMALL_OPTIONS[name], "deep_supervision": True})
+    outs = model.train()(torch.randn(1, 4, 64, 64))
+    assert isinstance(outs, list) and len(outs) >= 4 and all(o.shape == (1, 1, 64, 64) for o in outs)
+    assert model.eval()(torch.randn(1, 4, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_unknown_name_and_option_list_the_valid_ones():
+    with pytest.raises(LmhldError, match="valid names: unet, resunet, denseunet, attunet, transunet, unetpp, unet3p"):
+        build_model("segformer", 4)
+    with pytest.raises(LmhldError, match=r"valid options: .*base_width"):
+        build_model("unet", 4, depth=7)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_reset_input_layer_reinitialises_and_changes_bands(name):
+    torch.manual_seed(0)
+    model = build_model(name, 4, **SMALL_OPTIONS[name])
+    before = model.input_layer().weight.detach().clone()
+    model.reset_input_layer()
+    after = model.input_layer().weight
+    assert after.shape == before.shape and not torch.equal(after, before)
+    model.reset_input_layer(14)
+    assert model.input_layer().in_channels == 14 and model.in_channels == 14
+    assert model.eval()(torch.randn(1, 14, 32, 32)).shape == (1, 1, 32, 32)
+    assert len(model.encoder_levels()) == 5
+    first_level_params = {id(p) for p in model.encoder_levels()[0].parameters()}
+    assert id(model.input_layer().weight) in first_level_params
+
+
+def test_default_widths_follow_the_papers():
+    unet = build_model("unet", 3)
+    n_params = sum(p.numel() for p in unet.parameters())
+    assert 30e6 < n_params < 32e6  # Ronneberger's U-Net: about 31 M parameters
