@@ -30,9 +30,9 @@ def colombia_inventory(shared_data: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def lmhld_provider():
-    """Register the lmhld provider once in the pytest-qgis application (Processing initialised)."""
+@pytest.fixture
+def lmhld_provider(qgis_processing):
+    """Make sure the lmhld provider is registered (the plugin load/unload test removes it)."""
     from processing.core.Processing import Processing
     from qgis.core import QgsApplication
 
@@ -44,7 +44,11 @@ def lmhld_provider():
     if provider is None:
         provider = LmhldProvider()
         registry.addProvider(provider)
+        _KEEP_ALIVE.append(provider)  # a provider whose Python wrapper dies is removed from the registry
     return provider
+
+
+_KEEP_ALIVE: list = []
 
 
 class QgisProcess:

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import CancelledError, LmhldError
-from . import analyse, export_onnx
+from . import analyse, export, export_onnx
 
-COMMANDS = (analyse, export_onnx)
+COMMANDS = (analyse, export, export_onnx)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,18 @@ def source_wkb(source: QgsProcessingFeatureSource) -> tuple[list[bytes | None], 
     return wkbs, fids
 
 
+def source_polygons(source: QgsProcessingFeatureSource | None, what: str):
+    """A feature source as the core's PolygonSet (repaired, with skip counts)."""
+    from ..core.vector import polygons_from_wkb
+
+    if source is None:
+        raise QgsProcessingException(f"{what}: no polygon layer given")
+    crs = source.sourceCrs()
+    wkbs, fids = source_wkb(source)
+    return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
+                             what=f"{what} {source.sourceName()}")
+
+
 def raster_path(layer) -> str | None:
     """The file behind a GDAL raster layer (what the core reads), or None."""
     if layer is None:

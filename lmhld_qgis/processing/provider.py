@@ -12,6 +12,7 @@ import lmhld_qgis
 # algorithm id -> menu title (the plugin menu and the tests read this)
 ALGORITHM_IDS = {
     "analyseinventory": "Analyse landslide inventory (patch sizes)",
+    "exportpatches": "Export training patches",
 }
 
 
@@ -33,6 +34,7 @@ class LmhldProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:
         from .analyse_inventory import AnalyseInventory
+        from .export_patches import ExportPatches
 
-        for alg in (AnalyseInventory(),):
+        for alg in (AnalyseInventory(), ExportPatches()):
             self.addAlgorithm(alg)

@@ -46,3 +46,16 @@ def test_qgis_process_reports_bad_input(qgis_process, tmp_path):
     assert proc.returncode != 0
     assert "has no CRS" in proc.stdout + proc.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_qgis_process_exports_patches(qgis_process, tmp_path):
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "scene", width=512, height=512, n_landslides=70, seed=3)
+    proc, result = qgis_process.run_algorithm("lmhld:exportpatches", RASTERS=scene.raster,
+                                              INVENTORY=scene.inventory, PATCH_SIZE=64,
+                                              OUTPUT_FOLDER=tmp_path / "ds")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert sum(card["counts"].values()) == len(list((tmp_path / "ds" / "img").iterdir()))
+    assert result["results"]["OUTPUT_FOOTPRINTS"].startswith(str(tmp_path / "ds" / "patches.gpkg"))

@@ -1,0 +1,50 @@
+"""Band selection: by 1-based index, or by name from the raster's band descriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import LmhldError
+
+PAPER_BANDS = ("blue", "green", "red", "nir")  # LMHLD uses these four, in this order
+_ALIASES = {"b": "blue", "g": "green", "r": "red", "n": "nir", "near-infrared": "nir", "nearinfrared": "nir",
+            "near infrared": "nir", "nir1": "nir"}
+
+
+def _norm(name: str | None) -> str:
+    name = (name or "").strip().lower()
+    return _ALIASES.get(name, name)
+
+
+def parse_band_list(text: str | Sequence[int] | None) -> list[int] | None:
+    """'1,2,3,4' -> [1, 2, 3, 4] (1-based), None stays None."""
+    if text is None or text == "":
+        return None
+    try:
+        values = [int(v) for v in text.split(",")] if isinstance(text, str) else [int(v) for v in text]
+    except ValueError as exc:
+        raise LmhldError(f"bands must be comma-separated 1-based band numbers, got {text!r}") from exc
+    if not values or any(v < 1 for v in values):
+        raise LmhldError(f"band numbers start at 1, got {values}")
+    return values
+
+
+def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence[int] | None,
+                 source: str) -> tuple[list[int], list[str]]:
+    """1-based indices and names of the bands to use.
+
+    Default: the bands described as blue, green, red, nir (the paper's four) when the raster names them, else the
+    first four bands (all of them when there are fewer).
+    """
+    if bands:
+        bad = [b for b in bands if b > count]
+        if bad:
+            raise LmhldError(f"{source} has {count} band(s); band(s) {bad} do not exist. Choose bands 1..{count}")
+        names = [_norm(descriptions[b - 1]) or f"band{b}" for b in bands]
+        return list(bands), names
+    by_name = {_norm(d): i + 1 for i, d in enumerate(descriptions) if d}
+    if all(name in by_name for name in PAPER_BANDS):
+        return [by_name[n] for n in PAPER_BANDS], list(PAPER_BANDS)
+    chosen = list(range(1, min(count, 4) + 1))
+    names = [_norm(descriptions[b - 1]) or f"band{b}" for b in chosen]  # unnamed bands are not guessed
+    return chosen, names

@@ -1,0 +1,60 @@
+"""The sample type every reader returns, and the small interface readers share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import LmhldError
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # (bands, H, W) float32
+    mask: np.ndarray | None  # (H, W) uint8, 1 = landslide; None for unlabelled data (e.g. a test split)
+    meta: dict[str, Any] = field(default_factory=dict)  # id, area, source file, ...
+
+
+class PatchDataset:
+    """A sequence of samples with known bands, patch size and normalisation."""
+
+    name: str = ""
+    band_names: list[str]
+    patch_size: int | None = None
+    resolution_m: float | None = None
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Sample:
+        raise NotImplementedError
+
+    @property
+    def num_bands(self) -> int:
+        return len(self.band_names)
+
+    def normalisation(self) -> tuple[list[float], list[float]] | None:
+        """Per-band (mean, std) from the dataset card, when the format has one."""
+        return None
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+def select(image: np.ndarray, bands: Sequence[int] | None, source: str) -> np.ndarray:
+    """Pick 0-based bands from a (bands, H, W) array, with a clear error for a missing band."""
+    if bands is None:
+        return image
+    bad = [b for b in bands if not 0 <= b < image.shape[0]]
+    if bad:
+        raise LmhldError(f"{source} has {image.shape[0]} bands; band indices {bad} (0-based) do not exist")
+    return image[list(bands)]
+
+
+def binary_mask(mask: np.ndarray) -> np.ndarray:
+    """Masks as uint8 0/1 (some releases store 255 for landslide)."""
+    return (np.asarray(mask) > 0).astype(np.uint8)

@@ -1,0 +1,51 @@
+"""Pick the reader for a folder: our format, Landslide4Sense, CAS or generic image/mask folders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import LmhldError
+from .base import PatchDataset
+
+FORMATS = ("lmhld", "landslide4sense", "cas", "folders")
+
+
+def detect_format(root: str | Path) -> str:
+    root = Path(root)
+    if not root.exists():
+        raise LmhldError(f"dataset folder {root} does not exist")
+    if (root / "dataset.json").is_file():
+        return "lmhld"
+    if any((root / d).is_dir() for d in ("TrainData", "ValidData", "TestData")) or any(root.glob("image_*.h5")) \
+            or any(root.glob("img/image_*.h5")):
+        return "landslide4sense"
+    if (root / "img").is_dir() and (root / "mask").is_dir():
+        return "cas"
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        return "folders"
+    raise LmhldError(f"cannot tell the format of {root}: expected dataset.json (lmhld export), "
+                     "TrainData/ or image_N.h5 (Landslide4Sense), img/ + mask/ (CAS) or images/ + masks/")
+
+
+def open_dataset(root: str | Path, split: str = "train", bands: Sequence[int] | None = None,
+                 fmt: str | None = None) -> PatchDataset:
+    """Open a dataset folder with the right reader (`fmt` forces one)."""
+    fmt = fmt or detect_format(root)
+    if fmt == "lmhld":
+        from .lmhld import LmhldDataset
+
+        return LmhldDataset(root, split, bands)
+    if fmt == "landslide4sense":
+        from .landslide4sense import Landslide4SenseDataset
+
+        return Landslide4SenseDataset(root, split, bands)
+    if fmt == "cas":
+        from .folders import CASDataset
+
+        return CASDataset(root, bands)
+    if fmt == "folders":
+        from .folders import FolderDataset
+
+        return FolderDataset(Path(root) / "images", Path(root) / "masks", bands)
+    raise LmhldError(f"unknown dataset format {fmt!r}; one of {', '.join(FORMATS)}")

@@ -1,0 +1,74 @@
+"""Image/mask folders: CAS (Xu et al. 2024: img/, label/, mask/ with 1 = landslide; not georeferenced) and
+generic same-named image/mask folders (as a downloaded LMHLD release may be)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LmhldError
+from .base import PatchDataset, Sample, binary_mask, select
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Any GDAL-readable image as (bands, H, W) float32, without georeferencing warnings."""
+    import rasterio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NotGeoreferencedWarning: CAS patches carry no georeferencing
+        with rasterio.open(path) as src:
+            return src.read().astype(np.float32)
+
+
+class FolderDataset(PatchDataset):
+    """Pairs `image_dir/X.*` with `mask_dir/X.*` (same stem); images without a mask are listed as unlabelled."""
+
+    def __init__(self, image_dir: str | Path, mask_dir: str | Path | None, bands: Sequence[int] | None = None,
+                 name: str = "", band_names: Sequence[str] | None = None) -> None:
+        self.image_dir = Path(image_dir)
+        if not self.image_dir.is_dir():
+            raise LmhldError(f"image folder {self.image_dir} does not exist")
+        self.images = _files(self.image_dir)
+        if not self.images:
+            raise LmhldError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {self.image_dir}")
+        self.masks = _files(Path(mask_dir)) if mask_dir is not None and Path(mask_dir).is_dir() else {}
+        self.ids = sorted(self.images)
+        self.bands = list(bands) if bands is not None else None
+        first = read_image(self.images[self.ids[0]])
+        count = first.shape[0]
+        names = list(band_names) if band_names else [f"band{i + 1}" for i in range(count)]
+        self.band_names = [names[b] for b in self.bands] if self.bands is not None else names
+        self.patch_size = first.shape[1] if first.shape[1] == first.shape[2] else None
+        self.name = name or self.image_dir.parent.name
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Sample:
+        key = self.ids[index]
+        image = read_image(self.images[key])
+        mask = None
+        if key in self.masks:
+            mask = binary_mask(read_image(self.masks[key])[0])
+            if mask.shape != image.shape[1:]:
+                raise LmhldError(f"mask {self.masks[key].name} is {mask.shape}, image is {image.shape[1:]}")
+        return Sample(select(image, self.bands, key), mask, {"id": key, "area": self.name,
+                                                            "source": str(self.images[key])})
+
+
+class CASDataset(FolderDataset):
+    """A CAS Landslide sub-dataset folder: `img/` and `mask/` (1 = landslide); `label/` (RGB previews) is unused."""
+
+    def __init__(self, root: str | Path, bands: Sequence[int] | None = None) -> None:
+        root = Path(root)
+        img = root / "img" if (root / "img").is_dir() else root
+        super().__init__(img, root / "mask", bands=bands, name=root.name, band_names=["red", "green", "blue"])

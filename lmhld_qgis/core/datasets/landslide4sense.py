@@ -1,0 +1,76 @@
+"""Landslide4Sense (Ghorbanzadeh et al. 2022): HDF5 patches, key `img` (128, 128, 14) float64 HWC and `mask`
+(128, 128) uint8; TrainData/ValidData/TestData each with img/image_N.h5 and mask/mask_N.h5.
+
+Bands: Sentinel-2 B1-B12 (no B8A), slope, DEM, each already divided by the dataset's per-band mean vector;
+`raw=True` multiplies it back (the divisor the dataset authors published).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LmhldError
+from .base import PatchDataset, Sample, binary_mask, select
+
+BAND_NAMES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "slope", "dem"]
+DIVISOR = np.array([1111.81, 824.63, 663.42, 445.17, 645.86, 1547.74, 1960.44, 1941.32, 674.08, 9.05, 1113.98,
+                    519.90, 20.29, 772.83], dtype=np.float64)
+SPLIT_DIRS = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
+
+
+def _number(path: Path) -> int:
+    m = re.search(r"(\d+)", path.stem)
+    return int(m.group(1)) if m else -1
+
+
+class Landslide4SenseDataset(PatchDataset):
+    """`root` is the release folder (with TrainData/...), a split's folder, or a folder of image_N.h5 files."""
+
+    patch_size = 128
+    resolution_m = 10.0
+
+    def __init__(self, root: str | Path, split: str = "train", bands: Sequence[int] | None = None,
+                 raw: bool = False) -> None:
+        root = Path(root)
+        if split not in SPLIT_DIRS:
+            raise LmhldError(f"split must be one of {', '.join(SPLIT_DIRS)}, got {split!r}")
+        base = root / SPLIT_DIRS[split] if (root / SPLIT_DIRS[split]).is_dir() else root
+        img_dir = base / "img" if (base / "img").is_dir() else base
+        self.images = sorted(img_dir.glob("image_*.h5"), key=_number)
+        if not self.images:
+            raise LmhldError(f"no Landslide4Sense image_N.h5 files under {img_dir}")
+        mask_dir = base / "mask"
+        self.masks = {_number(p): p for p in mask_dir.glob("mask_*.h5")} if mask_dir.is_dir() else {}
+        self.bands = list(bands) if bands is not None else None
+        self.band_names = [BAND_NAMES[b] for b in self.bands] if self.bands is not None else list(BAND_NAMES)
+        self.raw = raw
+        self.split = split
+        self.name = "landslide4sense"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Sample:
+        import h5py
+
+        path = self.images[index]
+        with h5py.File(path, "r") as f:
+            if "img" not in f:
+                raise LmhldError(f"{path} has no 'img' dataset; is it a Landslide4Sense patch?")
+            hwc = np.asarray(f["img"], dtype=np.float64)
+        if hwc.ndim != 3 or hwc.shape[2] != len(BAND_NAMES):
+            raise LmhldError(f"{path}: expected (H, W, 14) image, got {hwc.shape}")
+        if self.raw:
+            hwc = hwc * DIVISOR
+        image = np.ascontiguousarray(hwc.transpose(2, 0, 1), dtype=np.float32)
+        mask = None
+        mask_path = self.masks.get(_number(path))
+        if mask_path is not None:
+            with h5py.File(mask_path, "r") as f:
+                mask = binary_mask(np.asarray(f["mask"]))
+        return Sample(select(image, self.bands, path.name), mask,
+                      {"id": path.stem, "area": self.name, "split": self.split, "source": str(path)})

@@ -1,0 +1,59 @@
+"""The project's own format, as `export_patches` writes it: dataset.json, img/, mask/, splits/."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LmhldError
+from ..splits import SPLIT_NAMES
+from .base import PatchDataset, Sample, binary_mask, select
+
+
+def read_card(root: str | Path) -> dict:
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise LmhldError(f"{root} is not an exported dataset (no dataset.json); export one with `lmhld export`")
+    return json.loads(path.read_text())
+
+
+class LmhldDataset(PatchDataset):
+    def __init__(self, root: str | Path, split: str = "train", bands: Sequence[int] | None = None) -> None:
+        self.root = Path(root)
+        self.card = read_card(self.root)
+        if split not in SPLIT_NAMES and split != "all":
+            raise LmhldError(f"split must be one of {', '.join(SPLIT_NAMES)} or all, got {split!r}")
+        names = SPLIT_NAMES if split == "all" else (split,)
+        self.ids = [line for s in names for line in (self.root / "splits" / f"{s}.txt").read_text().split()]
+        self.split = split
+        self.bands = list(bands) if bands is not None else None
+        all_names = list(self.card["bands"])
+        self.band_names = [all_names[b] for b in self.bands] if self.bands is not None else all_names
+        self.patch_size = int(self.card["patch_size"])
+        self.resolution_m = self.card.get("resolution_m")
+        self.name = self.card.get("name") or self.root.name
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Sample:
+        import rasterio
+
+        pid = self.ids[index]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with rasterio.open(self.root / "img" / f"{pid}.tif") as src:
+                image = src.read().astype(np.float32)
+            with rasterio.open(self.root / "mask" / f"{pid}.tif") as src:
+                mask = binary_mask(src.read(1))
+        return Sample(select(image, self.bands, pid), mask, {"id": pid, "area": self.name, "split": self.split})
+
+    def normalisation(self) -> tuple[list[float], list[float]]:
+        mean, std = self.card["mean"], self.card["std"]
+        if self.bands is not None:
+            mean, std = [mean[b] for b in self.bands], [std[b] for b in self.bands]
+        return list(mean), list(std)

@@ -1,0 +1,88 @@
+"""Readers: the project's format, the real Landslide4Sense and CAS files, generic folders, the mix view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmhld_qgis.core.datasets import MixDataset, open_dataset
+from lmhld_qgis.core.datasets.detect import detect_format
+from lmhld_qgis.core.datasets.folders import CASDataset, FolderDataset
+from lmhld_qgis.core.datasets.landslide4sense import DIVISOR, Landslide4SenseDataset
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.export import ExportOptions, export_patches
+from lmhld_qgis.core.synthetic import make_scene
+
+from ...helpers import write_raster
+
+
+@pytest.fixture(scope="module")
+def two_areas(tmp_path_factory):
+    base = tmp_path_factory.mktemp("areas")
+    out = []
+    for seed, size in ((0, 64), (1, 64), (2, 128)):
+        s = make_scene(base / f"s{seed}", width=768, height=768, n_landslides=100, seed=seed)
+        out.append(export_patches([s.raster], s.inventory, base / f"ds{seed}",
+                                  ExportOptions(patch_size=size, name=f"area{seed}", min_fraction=0.05)).out_dir)
+    return out
+
+
+def test_project_format(two_areas):
+    ds = open_dataset(two_areas[0], "train")
+    s = ds[0]
+    assert s.image.dtype == np.float32 and s.image.shape == (4, 64, 64)
+    assert s.mask.dtype == np.uint8 and s.mask.shape == (64, 64) and s.mask.max() == 1
+    assert ds.band_names == ["blue", "green", "red", "nir"] and ds.patch_size == 64
+    sub = open_dataset(two_areas[0], "train", bands=[3, 2])
+    assert np.array_equal(sub[0].image, s.image[[3, 2]]) and sub.band_names == ["nir", "red"]
+    assert len(open_dataset(two_areas[0], "val")) > 0
+
+
+def test_mix_view_joins_without_copying_and_checks_sizes(two_areas):
+    a, b = open_dataset(two_areas[0]), open_dataset(two_areas[1])
+    mix = MixDataset([a, b])
+    assert len(mix) == len(a) + len(b)
+    assert np.array_equal(mix[len(a)].image, b[0].image)
+    mean, std = mix.normalisation()
+    assert len(mean) == 4 and all(s > 0 for s in std)
+    with pytest.raises(LmhldError, match="one patch size"):
+        MixDataset([a, open_dataset(two_areas[2])])
+
+
+def test_real_landslide4sense_patches(shared_data):
+    root = shared_data / "landslide4sense"
+    assert detect_format(root) == "landslide4sense"
+    ds = Landslide4SenseDataset(root, split="test")
+    assert len(ds) == 2 and ds.band_names[-2:] == ["slope", "dem"]
+    s = ds[0]
+    assert s.image.shape == (14, 128, 128) and s.image.dtype == np.float32 and s.mask is None
+    assert s.image.min() >= 0 and s.image.max() < 60
+    import h5py
+
+    with h5py.File(root / "image_31.h5") as f:
+        hwc = np.asarray(f["img"])
+    assert np.allclose(s.image, hwc.transpose(2, 0, 1).astype(np.float32))  # HWC -> CHW, band order kept
+    raw = Landslide4SenseDataset(root, split="test", raw=True)[0]
+    assert np.allclose(raw.image[1], hwc[:, :, 1] * DIVISOR[1], rtol=1e-6)  # B2 back in raw units
+    assert Landslide4SenseDataset(root, split="test", bands=[12, 13])[1].image.shape == (2, 128, 128)
+
+
+def test_real_cas_patches(shared_data, tmp_path):
+    ds = FolderDataset(shared_data / "cas", None, name="cas")
+    assert len(ds) == 2
+    s = ds[0]
+    assert s.image.shape == (3, 512, 512) and s.image.dtype == np.float32 and s.image.max() <= 255
+    # a CAS sub-dataset layout: img/ + mask/ (1 = landslide)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "mask").mkdir()
+    write_raster(tmp_path / "img" / "a.tif", np.zeros((3, 32, 32), np.uint8), epsg=None)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:8] = 1
+    write_raster(tmp_path / "mask" / "a.tif", mask, epsg=None)
+    cas = open_dataset(tmp_path)
+    assert isinstance(cas, CASDataset) and cas[0].mask.sum() == 8 * 32 and cas.band_names == ["red", "green", "blue"]
+
+
+def test_unknown_folder_is_explained(tmp_path):
+    with pytest.raises(LmhldError, match="cannot tell the format"):
+        open_dataset(tmp_path)
