@@ -87,3 +87,20 @@ def qgis_process(tmp_path_factory) -> QgisProcess:
     if not QGIS_PROCESS.exists():
         pytest.skip("qgis_process.bin not installed (run make setup)")
     return QgisProcess(tmp_path_factory.mktemp("qgis_process"))
+
+
+@pytest.fixture(scope="session")
+def small_onnx_model(tmp_path_factory) -> Path:
+    """An untrained 4-band U-Net (width 4) exported with a full model card: fast, for plumbing tests."""
+    import torch
+
+    from lmhld_qgis.core.modelcard import ModelCard
+    from lmhld_qgis.models import build_model
+    from lmhld_qgis.training.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    model = build_model("unet", 4, base_width=4).eval()
+    card = ModelCard("unet", 4, model_options={"base_width": 4}, bands=["blue", "green", "red", "nir"],
+                     patch_size=64, resolution_m=3.0, mean=[600.0, 900.0, 750.0, 2800.0],
+                     std=[400.0, 300.0, 450.0, 500.0], threshold=0.5)
+    return export_onnx(model, card, tmp_path_factory.mktemp("model") / "small.onnx")

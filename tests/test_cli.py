@@ -49,3 +49,19 @@ def test_module_entry_and_console_script_agree():
     exe = shutil.which("lmhld") or str(__import__("pathlib").Path(sys.executable).parent / "lmhld")
     script = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert script.returncode == 0 and "analyse" in script.stdout
+
+
+def test_detect_writes_polygons_probability_and_summary(tmp_path, small_onnx_model):
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "s", width=200, height=200, n_landslides=10)
+    proc = lmhld("detect", "--model", str(small_onnx_model), "--raster", str(scene.raster), "--out",
+                 str(tmp_path / "o.gpkg"), "--prob", str(tmp_path / "p.tif"), "--threshold", "0",
+                 "--json", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "r.json").read_text())
+    assert summary["provider"] == "CPUExecutionProvider" and summary["n_polygons"] >= 1
+    assert (tmp_path / "o.gpkg").exists() and (tmp_path / "p.qml").exists()
+    bad = lmhld("detect", "--model", str(tmp_path / "none.onnx"), "--raster", str(scene.raster), "--out",
+                str(tmp_path / "x.gpkg"))
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "x.gpkg").exists()

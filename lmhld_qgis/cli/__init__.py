@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import CancelledError, LmhldError
-from . import analyse, export, export_onnx
+from . import analyse, detect, export, export_onnx
 
-COMMANDS = (analyse, export, export_onnx)
+COMMANDS = (analyse, export, export_onnx, detect)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    # GDAL's block cache defaults to 5% of RAM and is the largest user of memory when streaming big rasters;
+    # a bounded cache keeps the command's memory flat whatever the scene size (set GDAL_CACHEMAX to change it).
+    os.environ.setdefault("GDAL_CACHEMAX", "256")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

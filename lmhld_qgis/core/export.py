@@ -11,9 +11,12 @@ import json
 import math
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from .. import __version__
 from .atomic import atomic_dir
@@ -194,9 +197,8 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
     dropped = dict.fromkeys(DROP_REASONS, 0)
     kept = 0
     stem = Path(info.path).stem.replace(" ", "_")
-    profile = {"driver": "GTiff", "width": size, "height": size, "count": len(band_idx), "dtype": info.dtype,
-               "crs": info.crs_wkt, "nodata": info.nodata, "compress": "deflate"}
-    with rasterio.open(info.path) as src, warnings.catch_warnings():
+    pending: list = []
+    with rasterio.open(info.path) as src, warnings.catch_warnings(), ThreadPoolExecutor(2) as pool:
         warnings.simplefilter("ignore")
         descriptions = [src.descriptions[b - 1] for b in band_idx]
         for window in grid_windows(info.height, info.width, size, stride):
@@ -226,26 +228,40 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
             image = src.read(band_idx, window=rio_window)
             pid = f"{k}_{stem}_r{window.row}_c{window.col}"
             transform = window_transform(info.transform, window)
-            _write_patch(tmp, pid, image, mask, transform, profile, descriptions)
+            pending.append(pool.submit(_write_patch, tmp, pid, image, mask, transform, info.crs_wkt, info.nodata,
+                                       descriptions))
+            if len(pending) > 8:  # bounded: a few patches in flight
+                pending.pop(0).result()
             patches.append(_Patch(pid, k, window.row, window.col, positives, size * size, transform,
                                   BandStats.of(image)))
             kept += 1
+        for future in pending:
+            future.result()
     return kept, dropped, done
 
 
-def _write_patch(tmp: Path, pid: str, image, mask, transform, profile, descriptions) -> None:
-    import rasterio
-    from rasterio.transform import Affine
+def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, transform: tuple, crs_wkt: str,
+                 nodata: float | None, descriptions: Sequence[str | None]) -> None:
+    """Write img/<pid>.tif (source dtype) and mask/<pid>.tif (uint8) with GDAL (cheaper per file than rasterio)."""
+    from osgeo import gdal, gdal_array
 
-    aff = Affine(*transform)
-    with rasterio.open(tmp / "img" / f"{pid}.tif", "w", transform=aff, **profile) as dst:
-        dst.write(image)
-        for i, d in enumerate(descriptions, start=1):
-            if d:
-                dst.set_band_description(i, d)
-    mprof = dict(profile, count=1, dtype="uint8", nodata=None)
-    with rasterio.open(tmp / "mask" / f"{pid}.tif", "w", transform=aff, **mprof) as dst:
-        dst.write(mask[None])
+    a, b, c, d, e, f = transform
+    gt = (c, a, b, f, d, e)
+    driver = gdal.GetDriverByName("GTiff")
+    for path, array in ((tmp / "img" / f"{pid}.tif", image), (tmp / "mask" / f"{pid}.tif", mask[None])):
+        ds = driver.Create(str(path), array.shape[2], array.shape[1], array.shape[0],
+                           gdal_array.NumericTypeCodeToGDALTypeCode(array.dtype), ["COMPRESS=DEFLATE"])
+        ds.SetGeoTransform(gt)
+        ds.SetProjection(crs_wkt)
+        for i in range(array.shape[0]):
+            band = ds.GetRasterBand(i + 1)
+            band.WriteArray(array[i])
+            if array is image:
+                if nodata is not None:
+                    band.SetNoDataValue(nodata)
+                if descriptions[i]:
+                    band.SetDescription(descriptions[i])
+        ds = None
 
 
 def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: int) -> None:

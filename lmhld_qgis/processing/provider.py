@@ -13,6 +13,7 @@ import lmhld_qgis
 ALGORITHM_IDS = {
     "analyseinventory": "Analyse landslide inventory (patch sizes)",
     "exportpatches": "Export training patches",
+    "detectlandslides": "Detect landslides",
 }
 
 
@@ -34,7 +35,8 @@ class LmhldProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:
         from .analyse_inventory import AnalyseInventory
+        from .detect_landslides import DetectLandslides
         from .export_patches import ExportPatches
 
-        for alg in (AnalyseInventory(), ExportPatches()):
+        for alg in (AnalyseInventory(), ExportPatches(), DetectLandslides()):
             self.addAlgorithm(alg)

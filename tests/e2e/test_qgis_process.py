@@ -59,3 +59,19 @@ def test_qgis_process_exports_patches(qgis_process, tmp_path):
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert sum(card["counts"].values()) == len(list((tmp_path / "ds" / "img").iterdir()))
     assert result["results"]["OUTPUT_FOOTPRINTS"].startswith(str(tmp_path / "ds" / "patches.gpkg"))
+
+
+def test_qgis_process_detects_landslides(qgis_process, small_onnx_model, tmp_path):
+    from osgeo import ogr
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "scene", width=256, height=256, n_landslides=15, seed=3)
+    proc, result = qgis_process.run_algorithm("lmhld:detectlandslides", RASTER=scene.raster, MODEL=small_onnx_model,
+                                              THRESHOLD=0.0, OUTPUT=tmp_path / "l.gpkg",
+                                              OUTPUT_PROB=tmp_path / "p.tif")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ds = ogr.Open(str(tmp_path / "l.gpkg"))
+    lyr = ds.GetLayer("landslides")
+    assert lyr.GetFeatureCount() == result["results"]["N_POLYGONS"] >= 1
+    assert all(f.GetGeometryRef().IsValid() for f in lyr)

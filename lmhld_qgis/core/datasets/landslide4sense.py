@@ -74,3 +74,28 @@ class Landslide4SenseDataset(PatchDataset):
                 mask = binary_mask(np.asarray(f["mask"]))
         return Sample(select(image, self.bands, path.name), mask,
                       {"id": path.stem, "area": self.name, "split": self.split, "source": str(path)})
+
+
+def to_geotiff(h5_path: str | Path, tif_path: str | Path, *, epsg: int = 3857, origin: tuple[float, float] = (0, 0),
+               pixel: float = 10.0, raw: bool = False) -> Path:
+    """Write a Landslide4Sense patch as a 14-band float32 GeoTIFF (band names kept), so it can go through detect.
+
+    The patches carry no georeferencing: the grid written here (default 10 m pixels at the origin of EPSG:3857)
+    is a stand-in for the real location, and the file's metadata says so.
+    """
+    import h5py
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with h5py.File(h5_path, "r") as f:
+        hwc = np.asarray(f["img"], dtype=np.float64)
+    if raw:
+        hwc = hwc * DIVISOR
+    chw = hwc.transpose(2, 0, 1).astype(np.float32)
+    with rasterio.open(tif_path, "w", driver="GTiff", width=chw.shape[2], height=chw.shape[1], count=chw.shape[0],
+                       dtype="float32", crs=f"EPSG:{epsg}", transform=from_origin(*origin, pixel, pixel)) as dst:
+        dst.write(chw)
+        for i, name in enumerate(BAND_NAMES, start=1):
+            dst.set_band_description(i, name)
+        dst.update_tags(SOURCE=f"Landslide4Sense patch {Path(h5_path).name}; placeholder georeferencing")
+    return Path(tif_path)

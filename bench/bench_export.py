@@ -1,0 +1,72 @@
+"""Patch export: throughput as a ratio to a plain GDAL read of the same raster, and peak memory for a
+20,000 x 20,000 raster as a ratio to a 2,000 x 2,000 one (same landslide density), each run in a fresh process.
+
+Usage: python bench/bench_export.py [--large 20000] [--small 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+CHILD = textwrap.dedent("""
+    import json, resource, sys, time
+    from pathlib import Path
+    import numpy as np
+    from osgeo import gdal
+    from lmhld_qgis.core.export import ExportOptions, export_patches
+    raster, inventory, out, mode = sys.argv[1:5]
+    t0 = time.perf_counter()
+    if mode == "read":
+        ds = gdal.Open(raster)
+        for row in range(0, ds.RasterYSize, 256):
+            ds.ReadAsArray(0, row, ds.RasterXSize, min(256, ds.RasterYSize - row))
+        n = ds.RasterXSize * ds.RasterYSize
+    else:
+        rep = export_patches([raster], inventory, out, ExportOptions(patch_size=128, min_fraction=0.05))
+        n = sum(s["width"] * s["height"] for s in rep.card["sources"])
+    dt = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": dt, "pixels": n, "peak_rss_mb": rss}))
+""")
+
+
+def run_child(*args: str) -> dict:
+    # the same bounded GDAL block cache as the `lmhld` command (GDAL's default is 5% of RAM)
+    env = dict(os.environ, GDAL_CACHEMAX=os.environ.get("GDAL_CACHEMAX", "256"))
+    out = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large", type=int, default=20_000)
+    parser.add_argument("--small", type=int, default=2_000)
+    args = parser.parse_args()
+    from lmhld_qgis.core.synthetic import make_scene
+
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {}
+        for side in (args.small, args.large):
+            n = max(20, int(400 * (side / 2000) ** 2))
+            scene = make_scene(Path(tmp) / f"s{side}", width=side, height=side, n_landslides=n, noise=0.0,
+                               block_rows=512)
+            read = run_child(str(scene.raster), str(scene.inventory), "", "read")
+            export = run_child(str(scene.raster), str(scene.inventory), str(Path(tmp) / f"ds{side}"), "export")
+            results[side] = (read, export)
+            print(f"{side} x {side}: plain GDAL read {read['pixels'] / read['seconds'] / 1e6:.1f} Mpx/s, export "
+                  f"{export['pixels'] / export['seconds'] / 1e6:.1f} Mpx/s; throughput ratio export/read "
+                  f"{read['seconds'] / export['seconds']:.2f}; peak RSS {export['peak_rss_mb']:.0f} MB")
+        small, large = results[args.small][1], results[args.large][1]
+        print(f"peak memory ratio {args.large}^2 / {args.small}^2: {large['peak_rss_mb'] / small['peak_rss_mb']:.2f} "
+              f"(pixels x{(args.large / args.small) ** 2:.0f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""lmhld:detectlandslides through processing.run: valid polygons, styled layers, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProject, QgsVectorLayer
+
+from lmhld_qgis.core.synthetic import make_scene
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    return make_scene(tmp_path_factory.mktemp("scene"), width=300, height=300, n_landslides=20, seed=7)
+
+
+def test_processing_run_gives_valid_styled_polygons(qgis_processing, lmhld_provider, scene, small_onnx_model,
+                                                    tmp_path):
+    import processing
+
+    out, prob = tmp_path / "l.gpkg", tmp_path / "p.tif"
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    result = processing.run("lmhld:detectlandslides", {
+        "RASTER": str(scene.raster), "MODEL": str(small_onnx_model), "THRESHOLD": 0.0, "OVERLAP": 0.25,
+        "MIN_AREA": 0, "BATCH_SIZE": 4, "OUTPUT": str(out), "OUTPUT_PROB": str(prob)}, context=context)
+    assert result["N_POLYGONS"] >= 1 and prob.exists()
+    layer = QgsVectorLayer(str(out), "landslides", "ogr")
+    assert layer.isValid() and layer.featureCount() == result["N_POLYGONS"]
+    assert layer.crs().authid() == "EPSG:32618"
+    assert all(f.geometry().isGeosValid() for f in layer.getFeatures())
+    symbol = layer.renderer().symbol()  # the GeoPackage's default style: red outline, light fill
+    assert symbol.symbolLayer(0).strokeColor().red() > 200 and symbol.symbolLayer(0).fillColor().alpha() < 100
+
+
+def test_band_mismatch_is_a_processing_error(qgis_processing, lmhld_provider, small_onnx_model, tmp_path):
+    import numpy as np
+    import processing
+
+    from ..helpers import write_raster
+
+    rgb = write_raster(tmp_path / "rgb.tif", np.ones((3, 64, 64), np.uint16))
+    with pytest.raises(QgsProcessingException, match="band mismatch"):
+        processing.run("lmhld:detectlandslides", {"RASTER": str(rgb), "MODEL": str(small_onnx_model),
+                                                  "OUTPUT": str(tmp_path / "l.gpkg")})
+    assert not (tmp_path / "l.gpkg").exists()
