@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import CancelledError, LmhldError
-from . import analyse, detect, export, export_onnx
+from . import analyse, detect, export, export_onnx, train
 
-COMMANDS = (analyse, export, export_onnx, detect)
+COMMANDS = (analyse, export, train, export_onnx, detect)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,8 @@ import sys
 class BarProgress:
     """A tqdm bar on stderr (silent when stderr is not a terminal unless forced)."""
 
-    def __init__(self, description: str, enabled: bool | None = None) -> None:
+    def __init__(self, description: str, enabled: bool | None = None, quiet: bool = False) -> None:
+        self.quiet = quiet  # e.g. ranks other than 0 under torchrun
         from tqdm import tqdm
 
         self.bar = tqdm(total=1000, desc=description, unit="‰", leave=False,
@@ -23,7 +24,8 @@ class BarProgress:
             self._last = value
 
     def info(self, message: str) -> None:
-        self.bar.write(message, file=sys.stderr)
+        if not self.quiet:
+            self.bar.write(message, file=sys.stderr)
 
     def warn(self, message: str) -> None:
         self.bar.write(f"warning: {message}", file=sys.stderr)

@@ -115,3 +115,55 @@ def inventory_html(report) -> str:
         "<h2>Recommended patch sizes</h2>",
         f"<p>Side = sqrt(quartile / {report.fraction}); snapped to {html.escape(TIE_RULE)}.</p>", sizes,
     ])
+
+
+def training_curves_png(history: list[dict]) -> bytes:
+    """Train loss and validation precision/recall/F1 per epoch; stage changes marked (part mode)."""
+    fig = new_figure(9, 4)
+    ax_loss, ax_f1 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    epochs = [r["epoch"] for r in history]
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", color="#444", ms=3)
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("train loss")
+    for key, color in (("val_precision", "#1f77b4"), ("val_recall", "#2ca02c"), ("val_f1", "#d62728")):
+        ax_f1.plot(epochs, [r[key] for r in history], "o-", ms=3, color=color, label=key[4:])
+    ax_f1.set_ylim(0, 1)
+    ax_f1.set_xlabel("epoch")
+    ax_f1.set_ylabel("validation (landslide class)")
+    ax_f1.legend(fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_f1):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for prev, row in zip(history, history[1:], strict=False):
+        if row["stage"] != prev["stage"]:
+            for ax in (ax_loss, ax_f1):
+                ax.axvline(prev["epoch"] + 0.5, color="#999", linestyle=":")
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def training_report_html(out_dir: Path, result, cfg) -> str:
+    """A run's report: configuration, curves, last epoch's scores and (part mode) the forgetting table."""
+    last = result.history[-1] if result.history else {}
+    rows = [("model", cfg.model), ("mode", cfg.mode), ("datasets", ", ".join(cfg.data)), ("epochs", cfg.epochs),
+            ("batch size", cfg.batch_size), ("optimizer", f"{cfg.optimizer} lr {cfg.learning_rate}"),
+            ("best validation F1", result.best_f1)]
+    rows += [(k, v) for k, v in last.items() if k.startswith("val_")]
+    sections = ["<h2>Run</h2>", table_html(rows), "<h2>Curves</h2>"]
+    curves = Path(out_dir) / "curves.png"
+    if curves.exists():
+        sections.append(img_tag(curves.read_bytes(), "training curves"))
+    if result.forgetting:
+        names = [k for k in result.forgetting[-1] if k not in ("after_stage", "trained_on")]
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+        body = "".join("<tr><th>after " + html.escape(str(r["trained_on"])) + "</th>" +
+                       "".join(f"<td>{_fmt_score(r.get(n))}</td>" for n in names) + "</tr>"
+                       for r in result.forgetting)
+        sections += ["<h2>Forgetting (validation F1 per dataset after each stage)</h2>",
+                     f"<table><tr><th></th>{head}</tr>{body}</table>"]
+    return html_page(f"Training run {Path(out_dir).name}", sections)
+
+
+def _fmt_score(v) -> str:
+    return "" if v is None or v != v else f"{v:.4f}"

@@ -1,0 +1,98 @@
+"""`lmhld train`: single, mix or part training; also what torchrun and the QGIS child process run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a network (single, mix or part mode)",
+                       description="Train one of the U-Net family networks on exported datasets (or Landslide4Sense, "
+                                   "CAS, image/mask folders). Several GPUs: torchrun --nproc_per_node N -m lmhld_qgis "
+                                   "train ...")
+    p.add_argument("--model", help="unet, resunet, denseunet, attunet, transunet, unetpp, unet3p")
+    p.add_argument("--data", action="append", help="dataset folder (repeat; the order is part mode's order)")
+    p.add_argument("--mode", choices=("single", "mix", "part"))
+    p.add_argument("--epochs", type=int, help="epochs (per stage in part mode)")
+    p.add_argument("--batch-size", type=int, help="global batch size (16)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument("--config", help="TOML or YAML file with any option of the [train] table")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
+    p.add_argument("--optimizer", choices=("sgd", "adam"))
+    p.add_argument("--lr", type=float)
+    p.add_argument("--loss", choices=("bce_dice", "bce", "ce"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--amp", choices=("auto", "bf16", "off"))
+    p.add_argument("--workers", type=int)
+    p.add_argument("--width", type=int, help="base width of the network (model option base_width)")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--checkpoint-every", type=int, help="also save last.pt every N batches")
+    p.add_argument("--progress-json", action="store_true", help="machine-readable progress on stdout (for QGIS)")
+    p.set_defaults(run=run)
+
+
+class JsonProgress:
+    """Progress as JSON lines on stdout; SIGTERM asks to stop at the next batch (last.pt is kept)."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, *_) -> None:
+        self.cancelled = True
+
+    def _print(self, **event) -> None:
+        print(json.dumps(event, default=str), flush=True)
+
+    def set_fraction(self, fraction: float) -> None:
+        pass  # batch events carry the fraction
+
+    def info(self, message: str) -> None:
+        self._print(event="info", message=message)
+
+    def warn(self, message: str) -> None:
+        self._print(event="warning", message=message)
+
+    def event(self, data: dict) -> None:
+        self._print(**data)
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from ..training.config import load_config
+    from ..training.trainer import train
+    from .progress import BarProgress
+
+    overrides = {"model": args.model, "data": args.data, "mode": args.mode, "epochs": args.epochs,
+                 "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr, "loss": args.loss,
+                 "seed": args.seed, "device": args.device, "amp": args.amp, "workers": args.workers,
+                 "checkpoint_every": args.checkpoint_every,
+                 "augment": False if args.no_augment else None, "channels_last": True if args.channels_last else None}
+    cfg = load_config(args.config, overrides)
+    if args.width:
+        cfg.model_options = {**cfg.model_options, "base_width": args.width}
+    rank = int(os.environ.get("RANK", "0"))
+    if args.progress_json:
+        progress = JsonProgress()
+    else:
+        progress = BarProgress("train", enabled=None if rank == 0 else False, quiet=rank != 0)
+    try:
+        result = train(cfg, args.out, resume=args.resume, progress=progress)
+    finally:
+        if hasattr(progress, "close"):
+            progress.close()
+    if rank == 0:
+        summary = {"event": "done", "out": str(result.out_dir), "best_f1": result.best_f1,
+                   "onnx": str(result.onnx) if result.onnx else None}
+        print(json.dumps(summary) if args.progress_json else
+              f"best validation F1 {result.best_f1:.4f}; run folder {result.out_dir} "
+              f"(metrics.csv, curves.png, best.pt, last.pt, model.onnx, report.html)")
+    return 0

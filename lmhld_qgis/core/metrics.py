@@ -1,0 +1,87 @@
+"""Confusion counts and every score derived from them: one module for training, evaluation and experiments.
+
+Landslide-class precision, recall, F1 and IoU are micro-averaged over all pixels (counts are summed first), as
+in the Landslide4Sense and LMHLD papers. `f1_mean_2class` is the CAS README's "F1": the mean of the landslide
+and background F1. Empty cases never divide by zero; the convention: a ratio whose denominator is 0 is 1.0 when
+there was nothing to get wrong (no prediction for precision, nothing to find for recall, neither for F1/IoU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+def _ratio(num: float, den: float) -> float:
+    return 1.0 if den == 0 else num / den
+
+
+@dataclass
+class Confusion:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    @classmethod
+    def of(cls, pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Confusion:
+        """Counts for boolean-like arrays of the same shape (pixels outside `valid` are ignored)."""
+        pred = np.asarray(pred).astype(bool)
+        truth = np.asarray(truth).astype(bool)
+        if valid is not None:
+            valid = np.asarray(valid).astype(bool)
+            pred, truth = pred[valid], truth[valid]
+        tp = int(np.count_nonzero(pred & truth))
+        fp = int(np.count_nonzero(pred & ~truth))
+        fn = int(np.count_nonzero(~pred & truth))
+        return cls(tp, fp, fn, int(pred.size) - tp - fp - fn)
+
+    def __add__(self, other: Confusion) -> Confusion:
+        return Confusion(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
+
+    @property
+    def total(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float:
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    @property
+    def iou(self) -> float:
+        return _ratio(self.tp, self.tp + self.fp + self.fn)
+
+    @property
+    def background_iou(self) -> float:
+        return _ratio(self.tn, self.tn + self.fp + self.fn)
+
+    @property
+    def background_f1(self) -> float:
+        return _ratio(2 * self.tn, 2 * self.tn + self.fp + self.fn)
+
+    @property
+    def miou(self) -> float:
+        return (self.iou + self.background_iou) / 2
+
+    @property
+    def oa(self) -> float:
+        return _ratio(self.tp + self.tn, self.total)
+
+    @property
+    def f1_mean_2class(self) -> float:
+        return (self.f1 + self.background_f1) / 2
+
+    def scores(self) -> dict[str, float | int]:
+        """The documented JSON keys: precision, recall, f1, iou, miou, oa, f1_mean_2class, tp, fp, fn, tn."""
+        return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "iou": self.iou,
+                "background_iou": self.background_iou, "miou": self.miou, "oa": self.oa,
+                "f1_mean_2class": self.f1_mean_2class, **asdict(self)}

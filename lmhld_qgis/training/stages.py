@@ -1,0 +1,80 @@
+"""What each mode trains on: single (one dataset), mix (all as one, same patch size and bands), part (one stage
+per dataset in the given order: LMHLD's serialized training, Fig. 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.datasets import MixDataset, PatchDataset, Sample, open_dataset
+from ..core.datasets.detect import detect_format
+from ..core.errors import LmhldError
+from .config import TrainConfig
+
+
+class SubsetView(PatchDataset):
+    """Some samples of a dataset, without copying (splits for formats that have none)."""
+
+    def __init__(self, ds: PatchDataset, indices: list[int], suffix: str) -> None:
+        self.ds, self.indices = ds, indices
+        self.band_names, self.patch_size, self.resolution_m = ds.band_names, ds.patch_size, ds.resolution_m
+        self.name = ds.name
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.ds[self.indices[index]]
+
+    def normalisation(self):
+        return self.ds.normalisation()
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str
+    train: PatchDataset
+    val: PatchDataset | None
+
+    @property
+    def in_channels(self) -> int:
+        return self.train.num_bands
+
+
+def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, PatchDataset | None]:
+    """(train, val) for a dataset folder; folders without splits get a deterministic 80/20 split."""
+    fmt = detect_format(path)
+    if fmt in ("lmhld", "landslide4sense"):
+        train = open_dataset(path, "train", bands, fmt)
+        try:
+            val = open_dataset(path, "val", bands, fmt)
+            val = val if len(val) else None
+        except LmhldError:
+            val = None
+        if fmt == "lmhld" and not train.name:
+            train.name = Path(path).name
+        return train, val
+    whole = open_dataset(path, "train", bands, fmt)
+    order = np.random.default_rng(0).permutation(len(whole)).tolist()
+    cut = max(1, int(round(0.8 * len(whole))))
+    return SubsetView(whole, sorted(order[:cut]), "train"), SubsetView(whole, sorted(order[cut:]), "val") \
+        if cut < len(whole) else None
+
+
+def plan_stages(cfg: TrainConfig) -> list[Stage]:
+    """Open every dataset up front, so a bad configuration fails before any training starts."""
+    opened = [open_splits(p, cfg.bands) for p in cfg.data]
+    for (train, _), path in zip(opened, cfg.data, strict=True):
+        if len(train) == 0:
+            raise LmhldError(f"dataset {path} has no training samples")
+    if cfg.mode == "single":
+        train, val = opened[0]
+        return [Stage(0, train.name, train, val)]
+    if cfg.mode == "mix":
+        train = MixDataset([t for t, _ in opened])
+        vals = [v for _, v in opened if v is not None]
+        return [Stage(0, train.name, train, MixDataset(vals) if vals else None)]
+    return [Stage(i, t.name, t, v) for i, (t, v) in enumerate(opened)]

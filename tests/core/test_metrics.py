@@ -1,0 +1,56 @@
+"""Metrics on hand-computed masks, the empty cases, and the CAS README's DeepLabv3+ satellite row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmhld_qgis.core.metrics import Confusion
+
+
+def test_hand_computed_small_masks():
+    truth = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])
+    pred = np.array([[1, 0, 1, 0], [1, 0, 0, 0]])
+    c = Confusion.of(pred, truth)
+    assert (c.tp, c.fp, c.fn, c.tn) == (2, 1, 1, 4)
+    assert c.precision == pytest.approx(2 / 3) and c.recall == pytest.approx(2 / 3)
+    assert c.f1 == pytest.approx(2 / 3) and c.iou == pytest.approx(0.5)
+    assert c.background_iou == pytest.approx(4 / 6) and c.miou == pytest.approx((0.5 + 4 / 6) / 2)
+    assert c.oa == pytest.approx(6 / 8)
+    assert c.f1_mean_2class == pytest.approx((2 / 3 + 8 / 10) / 2)
+
+
+def test_micro_average_sums_counts_before_dividing():
+    a = Confusion.of(np.array([1, 0]), np.array([1, 1]))
+    b = Confusion.of(np.array([1, 1, 1, 1]), np.array([0, 0, 0, 1]))
+    total = a + b
+    assert (total.tp, total.fp, total.fn) == (2, 3, 1)
+    assert total.f1 == pytest.approx(4 / 8)
+    assert total.f1 != pytest.approx((a.f1 + b.f1) / 2)
+
+
+def test_empty_prediction_and_empty_truth():
+    nothing = np.zeros((3, 3))
+    both_empty = Confusion.of(nothing, nothing)
+    assert both_empty.f1 == 1.0 and both_empty.iou == 1.0 and both_empty.precision == 1.0 and both_empty.oa == 1.0
+    missed = Confusion.of(nothing, np.eye(3))
+    assert missed.recall == 0.0 and missed.f1 == 0.0 and missed.precision == 1.0  # no false alarm, all missed
+    false_alarm = Confusion.of(np.eye(3), nothing)
+    assert false_alarm.precision == 0.0 and false_alarm.recall == 1.0 and false_alarm.f1 == 0.0
+    assert Confusion.of(np.ones(4), np.ones(4), valid=np.zeros(4)).total == 0
+
+
+def test_cas_readme_deeplabv3plus_satellite_row():
+    # Precision 74.275 %, recall 89.187 % and mIoU 82.397 % fix the confusion matrix up to scale:
+    # with tp = 1: fp = 1/P - 1, fn = 1/R - 1; IoU_l = 1 / (1 + fp + fn); IoU_bg = 2 mIoU - IoU_l = tn / (tn + fp + fn).
+    p, r, miou = 0.74275, 0.89187, 0.82397
+    tp = 10**7
+    fp, fn = tp * (1 / p - 1), tp * (1 / r - 1)
+    iou_l = tp / (tp + fp + fn)
+    iou_bg = 2 * miou - iou_l
+    tn = iou_bg * (fp + fn) / (1 - iou_bg)
+    c = Confusion(round(tp), round(fp), round(fn), round(tn))
+    assert c.iou * 100 == pytest.approx(68.137, abs=0.01)
+    assert c.oa * 100 == pytest.approx(96.881, abs=0.01)
+    assert c.f1_mean_2class * 100 == pytest.approx(89.675, abs=0.01)
+    assert c.f1 * 100 == pytest.approx(81.05, abs=0.01)  # the landslide-class F1 the papers report

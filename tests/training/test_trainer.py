@@ -1,0 +1,141 @@
+"""Training: learning on generated data, exact resume, part-mode freezing, clear configuration errors."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from lmhld_qgis.core.errors import CancelledError, LmhldError
+from lmhld_qgis.models import MODEL_NAMES
+from lmhld_qgis.models.registry import SMALL_OPTIONS
+from lmhld_qgis.training.checkpoint import load_checkpoint
+from lmhld_qgis.training.config import TrainConfig, load_config
+from lmhld_qgis.training.trainer import train
+
+
+def config(data, **kw) -> TrainConfig:
+    base = {"model": "unet", "model_options": {"base_width": 8}, "data": [str(d) for d in data], "epochs": 2,
+            "batch_size": 8, "optimizer": "adam", "lr": 3e-3, "seed": 0}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_metrics(run):
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_loss_falls_and_f1_rises_for_every_network(name, areas, tmp_path):
+    cfg = config([areas["a32"]], model=name, model_options=SMALL_OPTIONS[name], epochs=4)
+    result = train(cfg, tmp_path / "run")
+    rows = read_metrics(tmp_path / "run")
+    losses = [float(r["train_loss"]) for r in rows]
+    f1s = [float(r["val_f1"]) for r in rows]
+    assert losses[-1] < losses[0], losses
+    assert max(f1s[1:]) > f1s[0] or f1s[0] > 0.9, f1s
+    assert result.best_f1 > 0.6, f1s
+    for f in ("metrics.csv", "curves.png", "best.pt", "last.pt", "model.onnx", "report.html", "config.json"):
+        assert (tmp_path / "run" / f).exists(), f
+
+
+def test_run_folder_outputs_and_model_card(areas, tmp_path):
+    result = train(config([areas["a32"]], epochs=1), tmp_path / "run")
+    from lmhld_qgis.core.modelcard import read_onnx_card
+
+    card = read_onnx_card(result.onnx)
+    assert card.architecture == "unet" and card.bands == ["blue", "green", "red", "nir"] and card.patch_size == 32
+    assert card.resolution_m == pytest.approx(3.0) and len(card.mean) == 4 and card.training_dataset == "a32"
+    assert set(read_metrics(tmp_path / "run")[0]) >= {"train_loss", "val_precision", "val_recall", "val_f1", "val_iou"}
+
+
+class StopAfter:
+    """Progress that asks to stop after `n` batches (what Ctrl-C / SIGTERM / QGIS cancel do)."""
+
+    def __init__(self, n):
+        self.n, self.batches = n, 0
+
+    def set_fraction(self, f):
+        self.batches += 1
+
+    def info(self, m): pass
+    def warn(self, m): pass
+
+    def is_cancelled(self):
+        return self.batches >= self.n
+
+
+def test_resume_mid_epoch_gives_identical_weights(areas, tmp_path):
+    cfg = config([areas["a32"]], epochs=2, optimizer="sgd", lr=0.05)
+    train(cfg, tmp_path / "straight")
+    with pytest.raises(CancelledError, match="--resume"):
+        train(cfg, tmp_path / "stopped", progress=StopAfter(3))
+    state = load_checkpoint(tmp_path / "stopped" / "last.pt")["training_state"]
+    assert (state["epoch"], state["batch"]) == (0, 3)
+    train(cfg, tmp_path / "stopped", resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "stopped" / "last.pt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert read_metrics(tmp_path / "straight") == [
+        {**r, "seconds": s["seconds"]} for r, s in zip(read_metrics(tmp_path / "stopped"),
+                                                       read_metrics(tmp_path / "straight"), strict=True)]
+
+
+def test_part_mode_freezes_shallow_levels_and_reinitialises_input(areas, tmp_path):
+    snapshots = {}
+
+    class Snap(StopAfter):
+        def __init__(self):
+            super().__init__(10**9)
+
+        def event(self, e):
+            if e["event"] == "epoch":
+                snapshots[e["stage"]] = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
+
+    cfg = config([areas["a32"], areas["c64"]], mode="part", epochs=1, model_options={"base_width": 8})
+    result = train(cfg, tmp_path / "run", progress=Snap())
+    s0, s1 = snapshots[0], snapshots[1]
+    frozen = [k for k in s0 if k.startswith("encoder.0.") and not k.startswith("encoder.0.0.0.")
+              and "running" not in k and "num_batches" not in k]
+    assert frozen and all(torch.equal(s0[k], s1[k]) for k in frozen)  # level 0 frozen in stage 2
+    assert not torch.equal(s0["encoder.0.0.0.weight"], s1["encoder.0.0.0.weight"])  # input conv re-initialised
+    assert not torch.equal(s0["encoder.1.1.0.0.weight"], s1["encoder.1.1.0.0.weight"])  # deeper layers fine-tune
+    assert [r["trained_on"] for r in result.forgetting] == ["a32", "c64"]
+    assert set(result.forgetting[1]) >= {"a32", "c64"}
+    assert (tmp_path / "run" / "forgetting.csv").read_text().count("\n") == 3
+
+
+def test_mix_mode_joins_areas(areas, tmp_path):
+    result = train(config([areas["a32"], areas["b32"]], mode="mix", epochs=1), tmp_path / "run")
+    assert read_metrics(tmp_path / "run")[0]["dataset"] == "a32+b32" and result.best_f1 > 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("model", "unknown model 'segnet'; valid names"),
+    ("bands", "same band count"),
+    ("sizes", "one patch size"),
+    ("missing", "not found"),
+    ("single2", "single mode trains on one dataset"),
+])
+def test_bad_configuration_fails_before_training(areas, tmp_path, case, message):
+    cfg = {"model": config([areas["a32"]], model="segnet"),
+           "bands": config([areas["a32"], areas["rgb32"]], mode="mix"),
+           "sizes": config([areas["a32"], areas["c64"]], mode="mix"),
+           "missing": config([tmp_path / "nope"]),
+           "single2": config([areas["a32"], areas["b32"]])}[case]
+    with pytest.raises(LmhldError, match=message):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_file_and_flags(tmp_path, areas):
+    (tmp_path / "c.toml").write_text(f'[train]\nmodel = "attunet"\nepochs = 7\ndata = ["{areas["a32"]}"]\n'
+                                     '[train.model_options]\nbase_width = 4\n')
+    cfg = load_config(tmp_path / "c.toml", {"epochs": 3, "model": None})
+    assert (cfg.model, cfg.epochs, cfg.model_options, cfg.learning_rate) == ("attunet", 3, {"base_width": 4}, 1e-2)
+    (tmp_path / "bad.toml").write_text("[train]\nepochz = 3\n")
+    with pytest.raises(LmhldError, match=r"unknown training option\(s\) \['epochz'\]"):
+        load_config(tmp_path / "bad.toml", {})
