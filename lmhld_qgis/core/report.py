@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ def training_curves_png(history: list[dict]) -> bytes:
 
     for ax in (ax_loss, ax_f1):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for prev, row in zip(history, history[1:], strict=False):
+    for prev, row in itertools.pairwise(history):
         if row["stage"] != prev["stage"]:
             for ax in (ax_loss, ax_f1):
                 ax.axvline(prev["epoch"] + 0.5, color="#999", linestyle=":")

@@ -59,7 +59,7 @@ def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, Patch
         return train, val
     whole = open_dataset(path, "train", bands, fmt)
     order = np.random.default_rng(0).permutation(len(whole)).tolist()
-    cut = max(1, int(round(0.8 * len(whole))))
+    cut = max(1, round(0.8 * len(whole)))
     return SubsetView(whole, sorted(order[:cut]), "train"), SubsetView(whole, sorted(order[cut:]), "val") \
         if cut < len(whole) else None
 

@@ -49,7 +49,7 @@ def test_cas_readme_deeplabv3plus_satellite_row():
     iou_l = tp / (tp + fp + fn)
     iou_bg = 2 * miou - iou_l
     tn = iou_bg * (fp + fn) / (1 - iou_bg)
-    c = Confusion(round(tp), round(fp), round(fn), round(tn))
+    c = Confusion(tp, round(fp), round(fn), round(tn))
     assert c.iou * 100 == pytest.approx(68.137, abs=0.01)
     assert c.oa * 100 == pytest.approx(96.881, abs=0.01)
     assert c.f1_mean_2class * 100 == pytest.approx(89.675, abs=0.01)
