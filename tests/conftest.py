@@ -104,3 +104,21 @@ def small_onnx_model(tmp_path_factory) -> Path:
                      patch_size=64, resolution_m=3.0, mean=[600.0, 900.0, 750.0, 2800.0],
                      std=[400.0, 300.0, 450.0, 500.0], threshold=0.5)
     return export_onnx(model, card, tmp_path_factory.mktemp("model") / "small.onnx")
+
+
+def _area(base: Path, name: str, seed: int, size: int, bands=None, side: int = 384, n: int = 70) -> Path:
+    """An exported dataset from a generated scene (small, learnable)."""
+    from lmhld_qgis.core.export import ExportOptions, export_patches
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(base / f"scene_{name}", width=side, height=side, n_landslides=n, seed=seed)
+    return export_patches([scene.raster], scene.inventory, base / name,
+                          ExportOptions(patch_size=size, name=name, min_fraction=0.05, bands=bands,
+                                        tolerance=0.05, seed=seed)).out_dir
+
+
+@pytest.fixture(scope="session")
+def areas(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("areas")
+    return {"a32": _area(base, "a32", 1, 32), "b32": _area(base, "b32", 2, 32),
+            "c64": _area(base, "c64", 3, 64, side=512, n=90), "rgb32": _area(base, "rgb32", 4, 32, bands=[1, 2, 3])}

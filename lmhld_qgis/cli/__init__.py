@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import CancelledError, LmhldError
-from . import analyse, detect, export, export_onnx, train
+from . import analyse, demo, detect, export, export_onnx, train
 
-COMMANDS = (analyse, export, train, export_onnx, detect)
+COMMANDS = (demo, analyse, export, train, export_onnx, detect)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from .atomic import atomic_dir
 from .bands import select_bands
 from .errors import LmhldError
 from .grid import grid_windows, window_transform
+from .memory import release_free_memory
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo, read_raster_info
 from .splits import SPLIT_NAMES, block_ids, parse_ratios, split_patches
@@ -71,7 +72,8 @@ class _Patch:
     positives: int
     total: int
     transform: tuple
-    stats: BandStats = field(repr=False)
+    stats: tuple = field(repr=False)  # (n, means, m2s) as Python floats: tiny numpy arrays kept per patch would
+    # pin glibc's heap between the large per-patch temporaries and make memory grow with the scene
 
 
 @dataclass
@@ -148,7 +150,7 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
         train_stats = BandStats()
         for p, lab in zip(patches, labels, strict=True):
             if lab == 0:
-                train_stats = train_stats.merge(p.stats)
+                train_stats = train_stats.merge(BandStats.from_tuple(p.stats))
         (tmp / "splits").mkdir()
         for k, name in enumerate(SPLIT_NAMES):
             ids = [p.id for p, lab in zip(patches, labels, strict=True) if lab == k]
@@ -198,6 +200,12 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
     kept = 0
     stem = Path(info.path).stem.replace(" ", "_")
     pending: list = []
+    # Buffers allocated once and reused: reads go into a ring of image buffers (one per patch in flight) and the
+    # statistics use one scratch array, so the loop allocates nothing large per patch. (Freeing large per-patch
+    # temporaries makes glibc's heap fragment and grow with the scene size.)
+    max_pending = 8
+    ring = [np.empty((len(band_idx), size, size), dtype=info.dtype) for _ in range(max_pending + 2)]
+    work = np.empty((len(band_idx), size * size), np.float64)
     with rasterio.open(info.path) as src, warnings.catch_warnings(), ThreadPoolExecutor(2) as pool:
         warnings.simplefilter("ignore")
         descriptions = [src.descriptions[b - 1] for b in band_idx]
@@ -206,6 +214,8 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
             if done % 64 == 0:
                 check_cancelled(progress)
                 progress.set_fraction(0.9 * done / total)
+            if kept and done % 128 == 0:
+                release_free_memory()
             if not window.inside(info.height, info.width):
                 dropped["boundary"] += 1
                 continue
@@ -225,15 +235,15 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
             if (valid == 0).any():
                 dropped["nodata"] += 1
                 continue
-            image = src.read(band_idx, window=rio_window)
+            image = src.read(band_idx, window=rio_window, out=ring[kept % len(ring)])
             pid = f"{k}_{stem}_r{window.row}_c{window.col}"
             transform = window_transform(info.transform, window)
             pending.append(pool.submit(_write_patch, tmp, pid, image, mask, transform, info.crs_wkt, info.nodata,
                                        descriptions))
-            if len(pending) > 8:  # bounded: a few patches in flight
+            if len(pending) > max_pending:  # bounded: a few patches in flight (their ring buffers stay untouched)
                 pending.pop(0).result()
             patches.append(_Patch(pid, k, window.row, window.col, positives, size * size, transform,
-                                  BandStats.of(image)))
+                                  BandStats.of(image, work).as_tuple()))
             kept += 1
         for future in pending:
             future.result()

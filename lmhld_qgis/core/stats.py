@@ -14,11 +14,26 @@ class BandStats:
     m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
-    def of(cls, image: np.ndarray) -> BandStats:
-        """Statistics of one (bands, rows, cols) array."""
-        flat = image.reshape(image.shape[0], -1).astype(np.float64)
-        mean = flat.mean(axis=1)
-        return cls(flat.shape[1], mean, ((flat - mean[:, None]) ** 2).sum(axis=1))
+    def of(cls, image: np.ndarray, work: np.ndarray | None = None) -> BandStats:
+        """Statistics of one (bands, rows, cols) array. `work`, a float64 array of the same size, is reused as
+        scratch space: streaming many patches then allocates nothing large (which keeps the heap from fragmenting)."""
+        bands = image.shape[0]
+        flat = image.reshape(bands, -1)
+        if work is None or work.size != flat.size:
+            work = np.empty(flat.shape, np.float64)
+        work = work.reshape(flat.shape)
+        np.copyto(work, flat, casting="unsafe")
+        mean = work.mean(axis=1)
+        np.subtract(work, mean[:, None], out=work)
+        np.square(work, out=work)
+        return cls(flat.shape[1], mean, work.sum(axis=1))
+
+    def as_tuple(self) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
+        return self.n, tuple(self.mean.tolist()), tuple(self.m2.tolist())
+
+    @classmethod
+    def from_tuple(cls, t: tuple[int, tuple[float, ...], tuple[float, ...]]) -> BandStats:
+        return cls(t[0], np.asarray(t[1], np.float64), np.asarray(t[2], np.float64))
 
     def merge(self, other: BandStats) -> BandStats:
         if self.n == 0:

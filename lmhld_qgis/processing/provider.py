@@ -13,6 +13,7 @@ import lmhld_qgis
 ALGORITHM_IDS = {
     "analyseinventory": "Analyse landslide inventory (patch sizes)",
     "exportpatches": "Export training patches",
+    "trainmodel": "Train landslide model",
     "detectlandslides": "Detect landslides",
 }
 
@@ -37,6 +38,7 @@ class LmhldProvider(QgsProcessingProvider):
         from .analyse_inventory import AnalyseInventory
         from .detect_landslides import DetectLandslides
         from .export_patches import ExportPatches
+        from .train_model import TrainModel
 
-        for alg in (AnalyseInventory(), ExportPatches(), DetectLandslides()):
+        for alg in (AnalyseInventory(), ExportPatches(), TrainModel(), DetectLandslides()):
             self.addAlgorithm(alg)

@@ -75,3 +75,10 @@ def test_qgis_process_detects_landslides(qgis_process, small_onnx_model, tmp_pat
     lyr = ds.GetLayer("landslides")
     assert lyr.GetFeatureCount() == result["results"]["N_POLYGONS"] >= 1
     assert all(f.GetGeometryRef().IsValid() for f in lyr)
+
+
+def test_qgis_process_trains_a_model(qgis_process, areas, tmp_path):
+    proc, _ = qgis_process.run_algorithm("lmhld:trainmodel", DATA=areas["a32"], EPOCHS=1, BATCH_SIZE=8, WIDTH=4,
+                                              OUTPUT_FOLDER=tmp_path / "run")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "run" / "model.onnx").exists() and (tmp_path / "run" / "metrics.csv").exists()

@@ -1,0 +1,49 @@
+"""lmhld:trainmodel: a child process with progress in the feedback; cancel keeps last.pt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+pytestmark = pytest.mark.slow
+
+
+def test_processing_run_trains_in_a_child_process(qgis_processing, lmhld_provider, areas, tmp_path):
+    import processing
+
+    feedback = QgsProcessingFeedback()
+    seen = []
+    feedback.progressChanged.connect(seen.append)
+    result = processing.run("lmhld:trainmodel", {
+        "DATA": str(areas["a32"]), "MODEL_NAME": 0, "MODE": 0, "EPOCHS": 2, "BATCH_SIZE": 8, "WIDTH": 8,
+        "OUTPUT_FOLDER": str(tmp_path / "run")}, feedback=feedback)
+    assert result["BEST_F1"] > 0.5
+    assert Path(result["MODEL_ONNX"]).exists() and Path(result["REPORT"]).read_text().count("<img") >= 1
+    assert seen and max(seen) == pytest.approx(100.0)
+    assert "epoch 2 (a32)" in feedback.textLog()
+
+
+def test_cancel_stops_the_child_and_keeps_last_checkpoint(qgis_processing, lmhld_provider, areas, tmp_path):
+    import processing
+
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 0 else None)
+    with pytest.raises(QgsProcessingException, match=r"cancelled; last\.pt is kept"):
+        processing.run("lmhld:trainmodel", {
+            "DATA": str(areas["a32"]), "EPOCHS": 50, "BATCH_SIZE": 8, "WIDTH": 8,
+            "OUTPUT_FOLDER": str(tmp_path / "run")}, feedback=feedback)
+    assert (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "run" / "model.onnx").exists()
+    from lmhld_qgis.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]
+    assert state["epoch"] == 0 and 1 <= state["batch"] <= 3  # stopped within a batch or two of the request
+
+
+def test_bad_configuration_is_reported(qgis_processing, lmhld_provider, tmp_path):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match="not found"):
+        processing.run("lmhld:trainmodel", {"DATA": str(tmp_path / "missing"), "EPOCHS": 1,
+                                            "OUTPUT_FOLDER": str(tmp_path / "run")})

@@ -1,0 +1,42 @@
+"""Two processes under torchrun (gloo on CPU) match a single process's metrics."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ARGS = ["train", "--model", "unet", "--width", "8", "--epochs", "2", "--batch-size", "8", "--optimizer", "adam",
+        "--lr", "0.003"]
+
+
+def metrics(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_ddp_two_processes_match_single_process(areas, tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    ddp = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "lmhld_qgis", *ARGS,
+                          "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = subprocess.run([sys.executable, "-m", "lmhld_qgis", *ARGS, "--data", str(areas["a32"]),
+                             "--out", str(tmp_path / "single")], capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    a, b = metrics(tmp_path / "ddp"), metrics(tmp_path / "single")
+    assert len(a) == len(b) == 2
+    for ra, rb in zip(a, b, strict=True):
+        assert abs(float(ra["val_f1"]) - float(rb["val_f1"])) < 0.02
+        assert abs(float(ra["train_loss"]) - float(rb["train_loss"])) < 0.1
+    # rank 0 alone writes: one metrics file, one checkpoint set, one log of epochs
+    assert ddp.stderr.count("epoch 2/2") == 1
+    files = {run: sorted(p.name for p in (tmp_path / run).iterdir()) for run in ("ddp", "single")}
+    assert files["ddp"] == files["single"]
