@@ -65,3 +65,13 @@ def test_detect_writes_polygons_probability_and_summary(tmp_path, small_onnx_mod
     bad = lmhld("detect", "--model", str(tmp_path / "none.onnx"), "--raster", str(scene.raster), "--out",
                 str(tmp_path / "x.gpkg"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "x.gpkg").exists()
+
+
+def test_evaluate_on_a_dataset_split(tmp_path, small_onnx_model, areas):
+    proc = lmhld("evaluate", "--model", str(small_onnx_model), "--data", str(areas["a32"]), "--split", "val",
+                 "--json", str(tmp_path / "m.json"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "m.json").read_text())
+    for key in ("precision", "recall", "f1", "iou", "miou", "oa", "f1_mean_2class", "tp", "fp", "fn", "tn"):
+        assert key in result
+    assert result["split"] == "val" and result["tp"] + result["fp"] + result["fn"] + result["tn"] > 0

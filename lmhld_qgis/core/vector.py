@@ -211,3 +211,17 @@ def true_areas_m2(geometries: list[ogr.Geometry], srs: osr.SpatialReference) -> 
         g.Transform(ct)
         areas[i] = g.GetArea()
     return areas
+
+
+def write_polygons_gpkg(polygons: PolygonSet, path: str | Path, layer: str = "polygons") -> Path:
+    """Write a PolygonSet to a GeoPackage (how QGIS layers reach file-based core functions)."""
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    lyr = ds.CreateLayer(layer, polygons.srs, ogr.wkbMultiPolygon)
+    lyr.StartTransaction()
+    for geom in polygons.geometries:
+        feat = ogr.Feature(lyr.GetLayerDefn())
+        feat.SetGeometry(ogr.ForceToMultiPolygon(geom))
+        lyr.CreateFeature(feat)
+    lyr.CommitTransaction()
+    ds = None
+    return Path(path)

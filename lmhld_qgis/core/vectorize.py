@@ -9,7 +9,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from .progress import NullProgress, Progress, check_cancelled
-from .vector import equal_area_srs, srs_from_wkt
+from .vector import _polygonal, equal_area_srs, srs_from_wkt
 
 gdal.UseExceptions()
 
@@ -55,10 +55,16 @@ def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, optio
             check_cancelled(progress)
             progress.set_fraction(0.4 + 0.6 * i / n_raw)
         geom = feat.GetGeometryRef().Clone()
+        if not geom.IsValid():  # 8-connected pixels give rings that touch themselves at a corner
+            geom = _polygonal(geom.MakeValid())
+            if geom is None:
+                continue
         if options.fill_holes_m2 > 0:
             geom = _fill_holes(geom, options.fill_holes_m2, to_m)
         if options.simplify > 0:
             geom = geom.SimplifyPreserveTopology(options.simplify)
+            if not geom.IsValid():
+                geom = _polygonal(geom.MakeValid())
         if geom is None or geom.IsEmpty():
             continue
         metric = geom.Clone()
@@ -79,13 +85,23 @@ def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, optio
     return kept
 
 
+def _fill_holes(geom: ogr.Geometry, max_area_m2: float, to_m: osr.CoordinateTransformation) -> ogr.Geometry:
+    """Fill small holes in a Polygon or in each part of a MultiPolygon."""
+    if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbPolygon:
+        return _fill_holes_polygon(geom, max_area_m2, to_m)
+    out = ogr.Geometry(ogr.wkbMultiPolygon)
+    for i in range(geom.GetGeometryCount()):
+        out.AddGeometry(_fill_holes_polygon(geom.GetGeometryRef(i), max_area_m2, to_m))
+    return out
+
+
 def _extent(gt, width: int, height: int) -> tuple[float, float, float, float]:
     xs = (gt[0], gt[0] + gt[1] * width)
     ys = (gt[3], gt[3] + gt[5] * height)
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _fill_holes(geom: ogr.Geometry, max_area_m2: float, to_m: osr.CoordinateTransformation) -> ogr.Geometry:
+def _fill_holes_polygon(geom: ogr.Geometry, max_area_m2: float, to_m: osr.CoordinateTransformation) -> ogr.Geometry:
     """Drop interior rings whose true area is below `max_area_m2`."""
     out = ogr.Geometry(ogr.wkbPolygon)
     out.AddGeometry(geom.GetGeometryRef(0).Clone())

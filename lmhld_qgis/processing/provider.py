@@ -14,6 +14,7 @@ ALGORITHM_IDS = {
     "analyseinventory": "Analyse landslide inventory (patch sizes)",
     "exportpatches": "Export training patches",
     "trainmodel": "Train landslide model",
+    "evaluatemodel": "Evaluate landslide model",
     "detectlandslides": "Detect landslides",
 }
 
@@ -37,8 +38,9 @@ class LmhldProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:
         from .analyse_inventory import AnalyseInventory
         from .detect_landslides import DetectLandslides
+        from .evaluate_model import EvaluateModel
         from .export_patches import ExportPatches
         from .train_model import TrainModel
 
-        for alg in (AnalyseInventory(), ExportPatches(), TrainModel(), DetectLandslides()):
+        for alg in (AnalyseInventory(), ExportPatches(), TrainModel(), EvaluateModel(), DetectLandslides()):
             self.addAlgorithm(alg)

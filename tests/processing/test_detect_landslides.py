@@ -43,3 +43,17 @@ def test_band_mismatch_is_a_processing_error(qgis_processing, lmhld_provider, sm
         processing.run("lmhld:detectlandslides", {"RASTER": str(rgb), "MODEL": str(small_onnx_model),
                                                   "OUTPUT": str(tmp_path / "l.gpkg")})
     assert not (tmp_path / "l.gpkg").exists()
+
+
+def test_evaluate_model_over_a_scene_with_error_map(qgis_processing, lmhld_provider, scene, small_onnx_model,
+                                                    tmp_path):
+    import json
+
+    import processing
+
+    result = processing.run("lmhld:evaluatemodel", {
+        "MODEL": str(small_onnx_model), "RASTER": str(scene.raster), "INVENTORY": str(scene.inventory),
+        "OUTPUT_JSON": str(tmp_path / "m.json"), "OUTPUT_ERROR_MAP": str(tmp_path / "e.tif")})
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert result["F1"] == pytest.approx(metrics["f1"]) and (tmp_path / "e.tif").exists()
+    assert "inventory_detected" in metrics

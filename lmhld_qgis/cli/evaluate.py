@@ -1,0 +1,59 @@
+"""`lmhld evaluate`: a model on a dataset split, or over a whole scene against its inventory."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="precision, recall, F1, IoU, mIoU, OA on a split or a whole scene",
+                       description="Evaluate a model: on dataset splits (pixel metrics micro-averaged over all test "
+                                   "pixels, per area) or over a whole scene (detect + compare with the inventory, "
+                                   "error map, object-level figures).")
+    p.add_argument("--model", required=True, help="model.onnx or a .pt checkpoint")
+    p.add_argument("--data", action="append", help="dataset folder (repeat for several areas)")
+    p.add_argument("--split", default="test", help="split to evaluate (test)")
+    p.add_argument("--raster", help="a whole scene instead of a dataset")
+    p.add_argument("--inventory", help="the scene's landslide polygons")
+    p.add_argument("--error-map", metavar="E.tif", help="scene mode: TP/FP/FN/TN raster (styled)")
+    p.add_argument("--polygons", metavar="OUT.gpkg", help="scene mode: keep the detected polygons")
+    p.add_argument("--match", type=float, default=0.5, help="scene mode: object match share (0.5)")
+    p.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
+    p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--json", required=True, metavar="OUT.json")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.detect import DetectOptions
+    from ..core.errors import LmhldError
+    from ..core.evaluate import evaluate_dataset, evaluate_scene
+    from ..core.report import write_json
+    from .progress import BarProgress
+
+    if bool(args.data) == bool(args.raster):
+        raise LmhldError("give either --data (dataset splits) or --raster with --inventory (a whole scene)")
+    bar = BarProgress("evaluate")
+    try:
+        if args.data:
+            result = evaluate_dataset(args.model, args.data, args.split, threshold=args.threshold,
+                                      provider=args.provider, progress=bar)
+            write_json(args.json, result)
+        else:
+            if not args.inventory:
+                raise LmhldError("--raster needs --inventory (the scene's landslide polygons)")
+            result = evaluate_scene(args.model, args.raster, args.inventory, error_map=args.error_map,
+                                    json_out=args.json, polygons_out=args.polygons, match=args.match,
+                                    options=DetectOptions(threshold=args.threshold, provider=args.provider),
+                                    progress=bar)
+    finally:
+        bar.close()
+    print("  ".join(f"{k} {result[k]:.4f}" for k in ("precision", "recall", "f1", "iou", "miou", "oa",
+                                                        "f1_mean_2class")))
+    if "inventory_detected" in result:
+        print(f"objects: {result['inventory_detected']:.1%} of {result['n_inventory']} inventory polygons detected, "
+              f"{result['detected_correct']:.1%} of {result['n_detected']} detections match a landslide")
+    for area, s in result.get("per_area", {}).items():
+        print(f"  {area}: P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} IoU {s['iou']:.4f}")
+    print(f"report: {args.json}" + (f", error map {args.error_map}" if args.error_map else ""))
+    return 0
