@@ -1,0 +1,111 @@
+"""Detection: (1) end-to-end throughput with overlap 0 as a ratio to the bare model on the same tiles (target
+>= 0.85); (2) peak memory for a scene 8 times larger as a ratio to the smaller one (target <= 1.2), each in a fresh
+process with GDAL_CACHEMAX=64; (3) the cost of the default overlap (25%) against its theoretical (tile/stride)^2.
+
+Usage: python bench/bench_detect.py [--width 32] [--tile 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+MEMORY_CHILD = textwrap.dedent("""
+    import json, resource, sys
+    from lmhld_qgis.core.detect import DetectOptions, detect
+    raster, model, out = sys.argv[1:4]
+    r = detect(raster, model, out + ".gpkg", out + ".tif", DetectOptions(overlap=0.25, batch_size=4))
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "windows": r.n_windows, "seconds": r.seconds}))
+""")
+
+
+def export_model(path: Path, width: int, tile: int) -> Path:
+    import torch
+
+    from lmhld_qgis.core.modelcard import ModelCard
+    from lmhld_qgis.models import build_model
+    from lmhld_qgis.training.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    card = ModelCard("unet", 4, model_options={"base_width": width}, bands=["blue", "green", "red", "nir"],
+                     patch_size=tile, resolution_m=3.0, mean=[600, 900, 750, 2800], std=[400, 300, 450, 500])
+    return export_onnx(build_model("unet", 4, base_width=width).eval(), card, path)
+
+
+def bare_model_seconds(model: Path, raster: Path, tile: int, batch: int) -> tuple[float, int]:
+    """The model alone on the same tiles (read and normalised beforehand, not timed)."""
+    import rasterio
+
+    from lmhld_qgis.core.backends import OnnxBackend
+    from lmhld_qgis.core.grid import covering_windows
+
+    backend = OnnxBackend(model, "cpu")
+    mean = np.asarray(backend.card.mean, np.float32)[:, None, None]
+    std = np.asarray(backend.card.std, np.float32)[:, None, None]
+    with rasterio.open(raster) as src:
+        wins = covering_windows(src.height, src.width, tile, tile)
+        tiles = [(src.read(window=w.to_rasterio()).astype(np.float32) - mean) / std for w in wins]
+    backend.predict(np.stack(tiles[:batch]))  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(tiles), batch):
+        backend.predict(np.stack(tiles[i:i + batch]))
+    return time.perf_counter() - t0, len(tiles)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--width", type=int, default=32, help="U-Net base width of the benchmark model")
+    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--side", type=int, default=2048, help="scene side for the throughput test")
+    args = parser.parse_args()
+    from lmhld_qgis.core.detect import DetectOptions, detect
+    from lmhld_qgis.core.synthetic import make_scene
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = export_model(tmp / "m.onnx", args.width, args.tile)
+        scene = make_scene(tmp / "s", width=args.side, height=args.side, n_landslides=200, seed=1)
+        bare_s, n = bare_model_seconds(model, scene.raster, args.tile, 4)
+        detect(scene.raster, model, tmp / "warm.gpkg", options=DetectOptions(overlap=0.0, batch_size=4,
+                                                                               provider="cpu"))
+        t0 = time.perf_counter()
+        r0 = detect(scene.raster, model, tmp / "o0.gpkg", tmp / "p0.tif",
+                    DetectOptions(overlap=0.0, batch_size=4, provider="cpu"))
+        e2e_s = time.perf_counter() - t0
+        print(f"throughput, overlap 0, {n} tiles of {args.tile} px (U-Net width {args.width}): bare model "
+              f"{n / bare_s:.2f} tiles/s, end-to-end (read, infer, blend, write, overviews, polygons) "
+              f"{r0.n_windows / e2e_s:.2f} tiles/s; ratio {bare_s / e2e_s:.2f} (target >= 0.85)")
+        t0 = time.perf_counter()
+        r25 = detect(scene.raster, model, tmp / "o25.gpkg", tmp / "p25.tif",
+                     DetectOptions(overlap=0.25, batch_size=4, provider="cpu"))
+        ov_s = time.perf_counter() - t0
+        theory = (args.tile / r25.stride) ** 2
+        print(f"default overlap 25%: {r25.n_windows} windows vs {r0.n_windows}; time x{ov_s / e2e_s:.2f} against "
+              f"theoretical (tile/stride)^2 = x{theory:.2f} (window count x{r25.n_windows / r0.n_windows:.2f}, "
+              "more at the edges where the last window is shifted)")
+
+        small_model = export_model(tmp / "small.onnx", 4, 128)
+        peaks = {}
+        env = dict(os.environ, GDAL_CACHEMAX=os.environ.get("GDAL_CACHEMAX", "64"))
+        for label, (w, h) in {"small": (2048, 1024), "large": (8192, 2048)}.items():
+            s = make_scene(tmp / label, width=w, height=h, n_landslides=int(w * h / 20000), seed=2, noise=60.0)
+            out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(s.raster), str(small_model),
+                                  str(tmp / f"mem_{label}")], capture_output=True, text=True, check=True, env=env)
+            peaks[label] = json.loads(out.stdout.strip().splitlines()[-1])
+        ratio = peaks["large"]["peak_rss_mb"] / peaks["small"]["peak_rss_mb"]
+        print(f"peak memory: 2048x1024 scene {peaks['small']['peak_rss_mb']:.0f} MB, 8192x2048 (8x the pixels) "
+              f"{peaks['large']['peak_rss_mb']:.0f} MB; ratio {ratio:.2f} (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
