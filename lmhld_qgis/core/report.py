@@ -168,3 +168,69 @@ def training_report_html(out_dir: Path, result, cfg) -> str:
 
 def _fmt_score(v) -> str:
     return "" if v is None or v != v else f"{v:.4f}"
+
+
+def markdown_table_html(rows: list[dict], cols: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def experiment_figures(results: dict) -> dict[str, bytes]:
+    """Precision/recall/F1 bars per model, F1 by patch size, and part-mode heat maps (orders x areas)."""
+    import numpy as np
+
+    figs: dict[str, bytes] = {}
+    single = results.get("single") or []
+    if single:
+        models = sorted({r["model"] for r in single})
+        fig = new_figure(8, 4)
+        ax = fig.add_subplot(1, 1, 1)
+        x = np.arange(len(models))
+        for i, (key, color) in enumerate((("precision", "#1f77b4"), ("recall", "#2ca02c"), ("f1", "#d62728"))):
+            means = [np.mean([r[key] for r in single if r["model"] == m]) for m in models]
+            ax.bar(x + (i - 1) * 0.27, means, width=0.27, color=color, label=key)
+        ax.set_xticks(x, models)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("test split, mean over areas")
+        ax.legend(fontsize=8)
+        figs["prf_by_model"] = figure_png(fig)
+    exp1 = results.get("exp1") or []
+    if exp1:
+        areas = sorted({r["area"] for r in exp1})
+        fig = new_figure(4 * len(areas), 3.5)
+        for i, area in enumerate(areas):
+            ax = fig.add_subplot(1, len(areas), i + 1)
+            for model in sorted({r["model"] for r in exp1}):
+                pts = sorted((r["patch_size"], r["f1"]) for r in exp1 if r["area"] == area and r["model"] == model)
+                ax.plot([p for p, _ in pts], [f for _, f in pts], "o-", label=model)
+            ax.set_title(area)
+            ax.set_xlabel("patch size (px)")
+            ax.set_ylabel("whole-area F1")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        figs["f1_by_patch_size"] = figure_png(fig)
+    part = results.get("part") or []
+    for model in sorted({r["model"] for r in part}):
+        rows = [r for r in part if r["model"] == model]
+        orders = list(dict.fromkeys(r["order"] for r in rows))
+        areas = list(dict.fromkeys(r["area"] for r in rows))
+        grid = np.array([[next((r["f1"] for r in rows if r["order"] == o and r["area"] == a), np.nan)
+                          for a in areas] for o in orders])
+        fig = new_figure(1.6 * len(areas) + 3, 0.6 * len(orders) + 1.8)
+        ax = fig.add_subplot(1, 1, 1)
+        im = ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(areas)), areas)
+        ax.set_yticks(range(len(orders)), orders)
+        for (i, j), v in np.ndenumerate(grid):
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8)
+        ax.set_title(f"part mode, {model}: test F1 by addition order")
+        fig.colorbar(im, ax=ax)
+        fig.tight_layout()
+        figs[f"part_heatmap_{model}"] = figure_png(fig)
+    return figs

@@ -1,0 +1,241 @@
+"""The LMHLD study as one resumable command: areas x patch sizes x models x modes.
+
+1. Experiment 1 (paper sec. 3.2 / Table 4): every area is exported at each candidate patch size, every model is
+   trained on it (single mode) and evaluated over the *whole area* (scene vs inventory); the best patch size of an
+   area is the one with the highest whole-area F1 averaged over the models.
+2. Single mode at the best size (Table 5): test-split metrics per area and model.
+3. Mix mode (Table 6): areas whose best sizes agree are trained together; metrics on each area's test split.
+4. Part mode (Table 7, Figs. 12-14): serialized training over the areas (at their best sizes) in each given
+   addition order; the heat map shows test F1 per area for each order and model.
+
+Each run lives in its own folder and writes `result.json` last: a rerun skips finished runs and resumes stopped
+ones from `last.pt`. Tables are written as Markdown and CSV, figures as PNG, and one HTML report joins them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.atomic import write_text_atomic
+from ..core.errors import LmhldError
+from ..core.progress import NullProgress, Progress
+
+METRICS = ("precision", "recall", "f1", "iou")
+
+
+@dataclass
+class Area:
+    name: str
+    raster: str
+    inventory: str
+    patch_sizes: list[int]
+
+
+@dataclass
+class ExperimentConfig:
+    areas: list[Area]
+    models: list[str]
+    modes: list[str] = field(default_factory=lambda: ["single", "mix", "part"])
+    part_orders: list[list[str]] = field(default_factory=list)  # default: the areas' order
+    train: dict[str, Any] = field(default_factory=dict)  # any TrainConfig option (epochs, optimizer, ...)
+    export: dict[str, Any] = field(default_factory=dict)  # any ExportOptions option (min_fraction, tolerance, ...)
+    name: str = "experiment"
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise LmhldError(f"experiment config {path} not found")
+    data = tomllib.loads(path.read_text()).get("experiment")
+    if not data:
+        raise LmhldError(f"{path} has no [experiment] table")
+    base = path.parent
+    areas = []
+    for a in data.get("areas", []):
+        missing = [k for k in ("name", "raster", "inventory", "patch_sizes") if k not in a]
+        if missing:
+            raise LmhldError(f"area {a.get('name', '?')}: missing {missing}")
+        areas.append(Area(a["name"], str((base / a["raster"]).resolve()), str((base / a["inventory"]).resolve()),
+                          [int(s) for s in a["patch_sizes"]]))
+    if not areas or not data.get("models"):
+        raise LmhldError("an experiment needs [[experiment.areas]] and models = [...]")
+    from ..models.registry import model_class
+
+    for m in data["models"]:
+        model_class(m)
+    cfg = ExperimentConfig(areas, list(data["models"]), list(data.get("modes", ["single", "mix", "part"])),
+                           [list(o) for o in data.get("part_orders", [])], dict(data.get("train", {})),
+                           dict(data.get("export", {})), data.get("name", path.stem))
+    names = {a.name for a in areas}
+    for order in cfg.part_orders:
+        if sorted(order) != sorted(names):
+            raise LmhldError(f"part order {order} must list every area once: {sorted(names)}")
+    return cfg
+
+
+class Experiment:
+    def __init__(self, cfg: ExperimentConfig, out: str | Path, progress: Progress | None = None) -> None:
+        self.cfg, self.out, self.progress = cfg, Path(out), progress or NullProgress()
+        self.trained = self.skipped = 0
+
+    # -- building blocks -------------------------------------------------------------------------------------
+    def dataset(self, area: Area, size: int) -> Path:
+        from ..core.export import ExportOptions, export_patches
+
+        path = self.out / "datasets" / f"{area.name}_{size}"
+        if not (path / "dataset.json").exists():
+            options = ExportOptions(patch_size=size, name=area.name, **self.cfg.export)
+            export_patches([area.raster], area.inventory, path, options)
+        return path
+
+    def run(self, key: str, data: list[Path], model: str, mode: str, evaluate) -> dict[str, Any]:
+        """Train (or resume, or skip) one run; `evaluate(run_dir, onnx)` gives the metrics stored in result.json."""
+        from .config import TrainConfig
+        from .trainer import train
+
+        run_dir = self.out / "runs" / key
+        done = run_dir / "result.json"
+        if done.exists():
+            self.skipped += 1
+            return json.loads(done.read_text())
+        opts = {"epochs": 2, "batch_size": 16, **self.cfg.train}
+        cfg = TrainConfig(model=model, data=[str(d) for d in data], mode=mode, **opts)
+        resume = (run_dir / "last.pt").exists()
+        self.progress.info(f"{'resuming' if resume else 'training'} {key}")
+        result = train(cfg, run_dir, resume=resume)
+        self.trained += 1
+        metrics = {"key": key, "model": model, "mode": mode, "best_val_f1": result.best_f1,
+                   "forgetting": result.forgetting, **evaluate(run_dir, result.onnx)}
+        write_text_atomic(done, json.dumps(metrics, indent=2, default=float))
+        return metrics
+
+    def cached(self, path: Path, compute) -> dict[str, Any]:
+        if path.exists():
+            return json.loads(path.read_text())
+        value = compute()
+        write_text_atomic(path, json.dumps(value, indent=2, default=float))
+        return value
+
+    # -- the study -------------------------------------------------------------------------------------------
+    def execute(self) -> dict[str, Any]:
+        from ..core.evaluate import evaluate_dataset, evaluate_scene
+
+        cfg, results = self.cfg, {"exp1": [], "single": [], "mix": [], "part": []}
+        best: dict[str, int] = {}
+        for area in cfg.areas:  # experiment 1
+            scores: dict[int, list[float]] = {}
+            for size in area.patch_sizes:
+                ds = self.dataset(area, size)
+                for model in cfg.models:
+                    def scene_eval(run_dir, onnx, area=area):
+                        return evaluate_scene(onnx, area.raster, area.inventory, json_out=run_dir / "scene.json")
+
+                    r = self.run(f"exp1/{area.name}_{size}_{model}", [ds], model, "single", scene_eval)
+                    results["exp1"].append({"area": area.name, "patch_size": size, "model": model,
+                                            **{m: r[m] for m in METRICS}})
+                    scores.setdefault(size, []).append(r["f1"])
+            best[area.name] = max(scores, key=lambda s: (sum(scores[s]) / len(scores[s]), -s))
+        results["best_patch_size"] = best
+        best_ds = {a.name: self.dataset(a, best[a.name]) for a in cfg.areas}
+
+        def test_eval(datasets):
+            def _eval(run_dir, onnx):
+                r = evaluate_dataset(onnx, [best_ds[n] for n in datasets], "test")
+                write_text_atomic(run_dir / "test.json", json.dumps(r, indent=2, default=float))
+                return {**{m: r[m] for m in METRICS}, "per_area": r["per_area"]}
+            return _eval
+
+        if "single" in cfg.modes:
+            for area in cfg.areas:
+                for model in cfg.models:
+                    # experiment 1's run at the best size is the single-mode run: only its test split is new
+                    run_dir = self.out / "runs" / "exp1" / f"{area.name}_{best[area.name]}_{model}"
+                    r = self.cached(run_dir / "test_result.json",
+                                    lambda d=run_dir, a=area: test_eval([a.name])(d, d / "model.onnx"))
+                    results["single"].append({"area": area.name, "model": model, **{m: r[m] for m in METRICS}})
+        if "mix" in cfg.modes:
+            groups: dict[int, list[str]] = {}
+            for a in cfg.areas:
+                groups.setdefault(best[a.name], []).append(a.name)
+            for size, names in groups.items():
+                if len(names) < 2:
+                    continue
+                for model in cfg.models:
+                    r = self.run(f"mix/{size}_{model}", [best_ds[n] for n in names], model, "mix", test_eval(names))
+                    for n in names:
+                        results["mix"].append({"areas": "+".join(names), "area": n, "model": model,
+                                               **{m: r["per_area"][n][m] for m in METRICS}})
+        if "part" in cfg.modes:
+            orders = cfg.part_orders or [[a.name for a in cfg.areas]]
+            for order in orders:
+                for model in cfg.models:
+                    r = self.run(f"part/{'-'.join(order)}_{model}", [best_ds[n] for n in order], model, "part",
+                                 test_eval(order))
+                    for n in order:
+                        results["part"].append({"order": " > ".join(order), "area": n, "model": model,
+                                                **{m: r["per_area"][n][m] for m in METRICS}})
+        results["runs"] = {"trained": self.trained, "skipped": self.skipped}
+        self.write(results)
+        return results
+
+    # -- outputs ---------------------------------------------------------------------------------------------
+    def write(self, results: dict[str, Any]) -> None:
+        from ..core import report as rp
+
+        tables = self.out / "tables"
+        tables.mkdir(parents=True, exist_ok=True)
+        sections = [f"<p>{len(self.cfg.areas)} areas, models {', '.join(self.cfg.models)}; runs trained "
+                    f"{results['runs']['trained']}, reused {results['runs']['skipped']}.</p>"]
+        specs = [("table4_patch_size", "Table 4 — whole-area metrics by patch size (experiment 1)", results["exp1"],
+                  ["area", "model", "patch_size", "precision", "f1", "recall", "iou"]),
+                 ("table5_single", "Table 5 — single mode, test split", results["single"],
+                  ["area", "model", "precision", "recall", "f1", "iou"]),
+                 ("table6_mix", "Table 6 — mix mode, test split per area", results["mix"],
+                  ["areas", "area", "model", "precision", "recall", "f1", "iou"]),
+                 ("table7_part", "Table 7 — part mode, test split per area", results["part"],
+                  ["order", "model", "area", "precision", "recall", "f1", "iou"])]
+        for stem, title, rows, cols in specs:
+            if not rows:
+                continue
+            md, text_csv = _tables(rows, cols)
+            write_text_atomic(tables / f"{stem}.md", f"# {title}\n\n{md}")
+            write_text_atomic(tables / f"{stem}.csv", text_csv)
+            sections += [f"<h2>{title}</h2>", rp.markdown_table_html(rows, cols)]
+        best = ", ".join(f"{k}: {v}" for k, v in results["best_patch_size"].items())
+        sections.insert(1, f"<p>Best patch size per area (whole-area F1, mean over models): {best}</p>")
+        figures = self.out / "figures"
+        figures.mkdir(exist_ok=True)
+        for name, png in rp.experiment_figures(results).items():
+            (figures / f"{name}.png").write_bytes(png)
+            sections.append(rp.img_tag(png, name))
+        write_text_atomic(self.out / "results.json", json.dumps(results, indent=2, default=float))
+        write_text_atomic(self.out / "report.html", rp.html_page(f"Experiment {self.cfg.name}", sections))
+
+
+def _tables(rows: list[dict], cols: list[str]) -> tuple[str, str]:
+    def fmt(v):
+        return f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else str(v)
+
+    md = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
+    md += "".join("| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |\n" for r in rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return md, buf.getvalue()
+
+
+def run_experiment(config: str | Path, out: str | Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Run (or continue) the experiment described by a TOML file into `out`."""
+    return Experiment(load_experiment(config), out, progress).execute()
+
+
+__all__ = ["Experiment", "ExperimentConfig", "load_experiment", "run_experiment"]

@@ -1,0 +1,61 @@
+"""`lmhld experiment`: a small generated grid (2 areas x 2 patch sizes x 2 models) runs, resumes, writes tables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.synthetic import make_scene
+from lmhld_qgis.training.experiment import load_experiment, run_experiment
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(tmp_path, areas=("north", "south")) -> object:
+    blocks = []
+    for i, name in enumerate(areas):
+        s = make_scene(tmp_path / name, width=384, height=384, n_landslides=70, seed=20 + i)
+        blocks.append(f'[[experiment.areas]]\nname = "{name}"\nraster = "{s.raster}"\ninventory = "{s.inventory}"\n'
+                      "patch_sizes = [32, 64]\n")
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text('[experiment]\nname = "tiny"\nmodels = ["unet", "attunet"]\nmodes = ["single", "mix", "part"]\n'
+                   f'part_orders = [["{areas[0]}", "{areas[1]}"], ["{areas[1]}", "{areas[0]}"]]\n'
+                   "[experiment.train]\nepochs = 1\nbatch_size = 8\noptimizer = \"adam\"\nlr = 0.003\n"
+                   "[experiment.train.model_options]\nbase_width = 4\n"
+                   "[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.05\n\n" + "\n".join(blocks))
+    return cfg
+
+
+def test_grid_runs_resumes_and_writes_tables(tmp_path):
+    cfg = write_config(tmp_path)
+    out = tmp_path / "exp"
+    first = run_experiment(cfg, out)
+    assert set(first["best_patch_size"]) == {"north", "south"}
+    assert len(first["exp1"]) == 2 * 2 * 2 and len(first["single"]) == 4
+    assert len(first["part"]) == 2 * 2 * 2  # 2 orders x 2 models x 2 areas
+    assert first["runs"]["skipped"] == 0
+    for stem in ("table4_patch_size", "table5_single", "table7_part"):
+        assert (out / "tables" / f"{stem}.md").read_text().startswith("# Table")
+        assert (out / "tables" / f"{stem}.csv").read_text().count("\n") > 2
+    for fig in ("prf_by_model", "f1_by_patch_size", "part_heatmap_unet"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 5_000
+    assert (out / "report.html").read_text().count("<img") >= 3
+    trained = first["runs"]["trained"]
+    # run again: nothing is retrained
+    proc = subprocess.run([sys.executable, "-m", "lmhld_qgis", "experiment", str(cfg), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads((out / "results.json").read_text())
+    assert again["runs"] == {"trained": 0, "skipped": trained}
+    assert again["exp1"] == first["exp1"]
+
+
+def test_bad_experiment_config(tmp_path):
+    (tmp_path / "bad.toml").write_text('[experiment]\nmodels = ["unet", "nope"]\n[[experiment.areas]]\n'
+                                       'name = "a"\nraster = "a.tif"\ninventory = "a.gpkg"\npatch_sizes = [32]\n')
+    with pytest.raises(LmhldError, match="unknown model 'nope'"):
+        load_experiment(tmp_path / "bad.toml")
