@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 CHILD = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     from pathlib import Path
     import numpy as np
     from osgeo import gdal
@@ -33,7 +33,9 @@ CHILD = textwrap.dedent("""
         rep = export_patches([raster], inventory, out, ExportOptions(patch_size=128, min_fraction=0.05))
         n = sum(s["width"] * s["height"] for s in rep.card["sources"])
     dt = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: the peak since exec (ru_maxrss survives exec and would report the parent's peak)
+    peak_rss_mb = lambda: next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    rss = peak_rss_mb()
     print(json.dumps({"seconds": dt, "pixels": n, "peak_rss_mb": rss}))
 """)
 

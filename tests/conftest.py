@@ -52,14 +52,17 @@ _KEEP_ALIVE: list = []
 
 
 class QgisProcess:
-    """Runs /usr/bin/qgis_process.bin with the packaged plugin, as ENVIRONMENT.md documents."""
+    """Runs /usr/bin/qgis_process.bin with the plugin installed from the zip `make package` builds."""
 
     def __init__(self, base: Path) -> None:
+        import zipfile
+
         sys.path.insert(0, str(ROOT / "tools"))
-        from package import stage_plugin
+        from package import build_zip
 
         self.plugins = base / "plugins"
-        stage_plugin(self.plugins)
+        with zipfile.ZipFile(build_zip(base / "lmhld_qgis.zip")) as zf:
+            zf.extractall(self.plugins)  # what QGIS's "Install from ZIP" does
         self.profile = base / "profile"
         ini = self.profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
         ini.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,11 @@
 """Build the installable plugin: a zip whose top folder is lmhld_qgis/ with metadata.txt inside it.
 
-Also used by the tests to stage a plugin folder that qgis_process loads (`stage_plugin`).
+The tests install this very zip for qgis_process (tests/conftest.py), as QGIS's "Install from ZIP" would.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -32,17 +31,6 @@ def build_zip(out: Path) -> Path:
             zf.write(src, arc)
     tmp.replace(out)
     return out
-
-
-def stage_plugin(plugins_dir: Path) -> Path:
-    """Copy the plugin folder into `plugins_dir` (as QGIS would unpack the zip) and return it."""
-    target = plugins_dir / "lmhld_qgis"
-    shutil.rmtree(target, ignore_errors=True)
-    for src, arc in plugin_files():
-        dest = plugins_dir / arc
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest)
-    return target
 
 
 if __name__ == "__main__":
