@@ -24,11 +24,11 @@ class LmhldPlugin:
             return
         from qgis.PyQt.QtWidgets import QAction
 
-        from .processing.provider import ALGORITHM_IDS
+        from .processing.provider import algorithm_classes
 
-        for alg_id, title in ALGORITHM_IDS.items():
-            action = QAction(title, self.iface.mainWindow())
-            action.triggered.connect(lambda _=False, a=alg_id: self._open(a))
+        for cls in algorithm_classes():
+            action = QAction(cls.TITLE, self.iface.mainWindow())
+            action.triggered.connect(lambda _=False, a=cls.ALG_ID: self._open(a))
             self.iface.addPluginToMenu("&LMHLD landslides", action)
             self.actions.append(action)
 

@@ -209,6 +209,7 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
     with rasterio.open(info.path) as src, warnings.catch_warnings(), ThreadPoolExecutor(2) as pool:
         warnings.simplefilter("ignore")
         descriptions = [src.descriptions[b - 1] for b in band_idx]
+        mask_kind = _mask_kind(src, band_idx)
         for window in grid_windows(info.height, info.width, size, stride):
             done += 1
             if done % 64 == 0:
@@ -231,11 +232,10 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
                 dropped["below_min_fraction"] += 1
                 continue
             rio_window = window.to_rasterio()
-            valid = src.read_masks(band_idx, window=rio_window)
-            if (valid == 0).any():
+            image = src.read(band_idx, window=rio_window, out=ring[kept % len(ring)])
+            if _has_invalid(src, band_idx, image, rio_window, mask_kind):
                 dropped["nodata"] += 1
                 continue
-            image = src.read(band_idx, window=rio_window, out=ring[kept % len(ring)])
             pid = f"{k}_{stem}_r{window.row}_c{window.col}"
             transform = window_transform(info.transform, window)
             pending.append(pool.submit(_write_patch, tmp, pid, image, mask, transform, info.crs_wkt, info.nodata,
@@ -250,6 +250,33 @@ def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
     return kept, dropped, done
 
 
+def _mask_kind(src, bands: list[int]) -> str:
+    """How to find invalid pixels: 'none' (all valid), 'nodata' (compare values), or 'read' (alpha/mask band)."""
+    from rasterio.enums import MaskFlags
+
+    flags = [set(src.mask_flag_enums[b - 1]) for b in bands]
+    if all(f == {MaskFlags.all_valid} for f in flags):
+        return "none"
+    if all(f == {MaskFlags.nodata} for f in flags):
+        return "nodata"
+    return "read"
+
+
+def _has_invalid(src, bands: list[int], image: np.ndarray, window, kind: str) -> bool:
+    """True if the window holds a nodata / masked pixel in any selected band (without a second read when the
+    mask is a plain nodata value)."""
+    if kind == "none":
+        return False
+    if kind == "nodata":
+        for i, b in enumerate(bands):
+            nodata = src.nodatavals[b - 1]
+            band = image[i]
+            if (np.isnan(band).any() if np.isnan(nodata) else (band == nodata).any()):
+                return True
+        return False
+    return bool((src.read_masks(bands, window=window) == 0).any())
+
+
 def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, transform: tuple, crs_wkt: str,
                  nodata: float | None, descriptions: Sequence[str | None]) -> None:
     """Write img/<pid>.tif (source dtype) and mask/<pid>.tif (uint8) with GDAL (cheaper per file than rasterio)."""
@@ -260,7 +287,7 @@ def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, trans
     driver = gdal.GetDriverByName("GTiff")
     for path, array in ((tmp / "img" / f"{pid}.tif", image), (tmp / "mask" / f"{pid}.tif", mask[None])):
         ds = driver.Create(str(path), array.shape[2], array.shape[1], array.shape[0],
-                           gdal_array.NumericTypeCodeToGDALTypeCode(array.dtype), ["COMPRESS=DEFLATE"])
+                           gdal_array.NumericTypeCodeToGDALTypeCode(array.dtype), ["COMPRESS=DEFLATE", "ZLEVEL=1"])
         ds.SetGeoTransform(gt)
         ds.SetProjection(crs_wkt)
         for i in range(array.shape[0]):

@@ -95,6 +95,12 @@ class AttentionGate(nn.Module):
         return x * self.psi(self.w_g(g) + self.w_x(x))
 
 
+def unet_encoder(in_channels: int, w: list[int]) -> nn.ModuleList:
+    """The U-Net contracting path: a double convolution, then (max-pool, double convolution) per level."""
+    return nn.ModuleList([DoubleConv(in_channels, w[0])] +
+                         [nn.Sequential(nn.MaxPool2d(2), DoubleConv(w[i - 1], w[i])) for i in range(1, DEPTH + 1)])
+
+
 def widths(base: int) -> list[int]:
     """Channel widths of the five levels (the papers use base 64: 64..1024)."""
     return [base * 2**i for i in range(DEPTH + 1)]
@@ -134,6 +140,14 @@ class SegmentationNet(nn.Module):
             parent_name, _, attr = name.rpartition(".")
             setattr(self.get_submodule(parent_name) if parent_name else self, attr, new)
         self.in_channels = in_channels or self.in_channels
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Run the encoder; the feature map of every level, shallow to deep (the last is the bottleneck)."""
+        features = []
+        for level in self.encoder:
+            x = level(x)
+            features.append(x)
+        return features
 
     def encoder_levels(self) -> list[nn.Module]:
         """Encoder levels, shallow to deep; the input convolution belongs to level 0."""

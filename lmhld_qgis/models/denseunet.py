@@ -23,10 +23,7 @@ class DenseUNet(SegmentationNet):
         xavier_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for level in self.encoder:
-            x = level(x)
-            skips.append(x)
+        skips = self.encode(x)
         x = skips.pop()
         for up, dec in zip(self.up, self.decoder, strict=True):
             x = dec(torch.cat([skips.pop(), up(x)], dim=1))

@@ -24,10 +24,7 @@ class ResUNet(SegmentationNet):
         return ["encoder.0.body.0", "encoder.0.shortcut.0"]  # the first unit's main path and its shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for level in self.encoder:
-            x = level(x)
-            skips.append(x)
+        skips = self.encode(x)
         x = skips.pop()
         for dec in self.decoder:
             x = dec(torch.cat([F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False), skips.pop()],

@@ -71,10 +71,7 @@ class TransUNet(SegmentationNet):
         nn.init.trunc_normal_(transformer.pos, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for level in self.encoder:
-            x = level(x)
-            skips.append(x)
+        skips = self.encode(x)
         x = self.bridge(skips.pop())
         for dec in self.decoder:
             up = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)

@@ -5,25 +5,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import DoubleConv, SegmentationNet, widths, xavier_init
+from .base import DoubleConv, SegmentationNet, unet_encoder, widths, xavier_init
 
 
 class UNet(SegmentationNet):
     def __init__(self, in_channels: int, num_classes: int = 1, base_width: int = 64) -> None:
         super().__init__(in_channels, num_classes)
         w = widths(base_width)
-        self.encoder = nn.ModuleList([DoubleConv(in_channels, w[0])] +
-                                     [nn.Sequential(nn.MaxPool2d(2), DoubleConv(w[i - 1], w[i])) for i in range(1, 5)])
+        self.encoder = unet_encoder(in_channels, w)
         self.up = nn.ModuleList([nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2) for i in reversed(range(4))])
         self.decoder = nn.ModuleList([DoubleConv(2 * w[i], w[i]) for i in reversed(range(4))])
         self.head = nn.Conv2d(w[0], num_classes, 1)
         xavier_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for level in self.encoder:
-            x = level(x)
-            skips.append(x)
+        skips = self.encode(x)
         x = skips.pop()
         for up, dec in zip(self.up, self.decoder, strict=True):
             x = dec(torch.cat([skips.pop(), up(x)], dim=1))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import DoubleConv, SegmentationNet, conv_bn_relu, widths, xavier_init
+from .base import SegmentationNet, conv_bn_relu, unet_encoder, widths, xavier_init
 
 
 def _resize(x: torch.Tensor, level_from: int, level_to: int) -> torch.Tensor:
@@ -28,8 +28,7 @@ class UNet3Plus(SegmentationNet):
         w = widths(base_width)
         cat = cat_channels or w[0]
         up_channels = 5 * cat
-        self.encoder = nn.ModuleList([DoubleConv(in_channels, w[0])] +
-                                     [nn.Sequential(nn.MaxPool2d(2), DoubleConv(w[i - 1], w[i])) for i in range(1, 5)])
+        self.encoder = unet_encoder(in_channels, w)
         # decoder level d (3..0) takes: encoder levels 0..d (resized down) and decoder levels d+1..4 (resized up);
         # level 4 of the "decoder" is the encoder bottleneck itself.
         self.branches = nn.ModuleDict()
@@ -44,10 +43,7 @@ class UNet3Plus(SegmentationNet):
         xavier_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        enc = []
-        for level in self.encoder:
-            x = level(x)
-            enc.append(x)
+        enc = self.encode(x)
         dec: dict[int, torch.Tensor] = {4: enc[4]}
         for d in range(3, -1, -1):
             parts = [self.branches[f"{d}_{src}"](_resize(enc[src] if src <= d else dec[src], src, d))

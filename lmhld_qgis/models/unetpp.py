@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import DoubleConv, SegmentationNet, widths, xavier_init
+from .base import DoubleConv, SegmentationNet, unet_encoder, widths, xavier_init
 
 
 class UNetPlusPlus(SegmentationNet):
@@ -15,8 +15,7 @@ class UNetPlusPlus(SegmentationNet):
                  deep_supervision: bool = False) -> None:
         super().__init__(in_channels, num_classes)
         w = widths(base_width)
-        self.encoder = nn.ModuleList([DoubleConv(in_channels, w[0])] +
-                                     [nn.Sequential(nn.MaxPool2d(2), DoubleConv(w[i - 1], w[i])) for i in range(1, 5)])
+        self.encoder = unet_encoder(in_channels, w)
         # node (i, j), j >= 1: inputs are X(i,0..j-1) (j * w[i] channels) and up(X(i+1, j-1)) (w[i+1] channels)
         self.nodes = nn.ModuleDict({f"{i}_{j}": DoubleConv(j * w[i] + w[i + 1], w[i])
                                     for j in range(1, 5) for i in range(0, 5 - j)})
@@ -25,10 +24,7 @@ class UNetPlusPlus(SegmentationNet):
         xavier_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        grid: dict[tuple[int, int], torch.Tensor] = {}
-        for i, level in enumerate(self.encoder):
-            x = level(x)
-            grid[(i, 0)] = x
+        grid: dict[tuple[int, int], torch.Tensor] = {(i, 0): f for i, f in enumerate(self.encode(x))}
         for j in range(1, 5):
             for i in range(0, 5 - j):
                 up = F.interpolate(grid[(i + 1, j - 1)], scale_factor=2.0, mode="bilinear", align_corners=False)

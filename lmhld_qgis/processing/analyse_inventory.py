@@ -8,7 +8,6 @@ from qgis.core import (
     QgsField,
     QgsFields,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
@@ -21,36 +20,24 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, source_wkb
 
 
-class AnalyseInventory(QgsProcessingAlgorithm):
+class AnalyseInventory(LmhldAlgorithm):
     INVENTORY, RASTER, PIXEL_SIZE, FRACTION, CANDIDATES, EXPLODE = (
         "INVENTORY", "RASTER", "PIXEL_SIZE", "FRACTION", "CANDIDATES", "EXPLODE")
     OUTPUT_JSON, OUTPUT_HTML, OUTPUT = "OUTPUT_JSON", "OUTPUT_HTML", "OUTPUT"
 
-    def name(self) -> str:
-        return "analyseinventory"
-
-    def displayName(self) -> str:
-        return "Analyse landslide inventory (patch sizes)"
-
-    def group(self) -> str:
-        return "1 - Inventory and patches"
-
-    def groupId(self) -> str:
-        return "inventory"
-
-    def shortHelpString(self) -> str:
-        return (
+    ALG_ID = "analyseinventory"
+    TITLE = "Analyse landslide inventory (patch sizes)"
+    GROUP_ID = "inventory"
+    HELP = (
             "Measures each landslide's true area (ellipsoidal) in pixels of the imagery, gives its quartiles and "
             "recommends one patch size per quartile so that a landslide covers about FRACTION of a patch "
             "(LMHLD paper, sec. 2.3 and 4.1). Pixel size comes from RASTER or PIXEL_SIZE (metres). "
             "Invalid geometries are repaired and null/empty ones skipped; both are counted in the report."
         )
-
-    def createInstance(self):
-        return AnalyseInventory()
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(

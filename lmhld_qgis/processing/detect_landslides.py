@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
@@ -19,39 +18,27 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, source_polygons
 from .styling import StyleOnLoad
 
 PROVIDERS = ["auto", "cpu", "cuda"]
 
 
-class DetectLandslides(QgsProcessingAlgorithm):
+class DetectLandslides(LmhldAlgorithm):
     RASTER, MODEL, EXTENT, AOI, OVERLAP, THRESHOLD, MIN_AREA, SIMPLIFY = (
         "RASTER", "MODEL", "EXTENT", "AOI", "OVERLAP", "THRESHOLD", "MIN_AREA", "SIMPLIFY")
     FILL_HOLES, BATCH_SIZE, PROVIDER, BANDS, RESAMPLE, OUTPUT, OUTPUT_PROB = (
         "FILL_HOLES", "BATCH_SIZE", "PROVIDER", "BANDS", "RESAMPLE", "OUTPUT", "OUTPUT_PROB")
 
-    def name(self) -> str:
-        return "detectlandslides"
-
-    def displayName(self) -> str:
-        return "Detect landslides"
-
-    def group(self) -> str:
-        return "3 - Detection"
-
-    def groupId(self) -> str:
-        return "detection"
-
-    def shortHelpString(self) -> str:
-        return ("Runs a landslide model (ONNX with lmhld metadata, or a .pt checkpoint) over the whole raster in "
+    ALG_ID = "detectlandslides"
+    TITLE = "Detect landslides"
+    GROUP_ID = "detection"
+    HELP = ("Runs a landslide model (ONNX with lmhld metadata, or a .pt checkpoint) over the whole raster in "
                 "overlapping windows blended without seams, and writes landslide polygons (GeoPackage, with "
                 "area, perimeter and probability statistics) and a probability raster. Band mapping, tile size, "
                 "normalisation and threshold default to the model's metadata. Nodata and areas outside the "
                 "EXTENT / AOI get no polygons.")
-
-    def createInstance(self):
-        return DetectLandslides()
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Scene"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSource,
@@ -15,34 +14,22 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, source_polygons
 from .styling import StyleOnLoad
 
 
-class EvaluateModel(QgsProcessingAlgorithm):
+class EvaluateModel(LmhldAlgorithm):
     MODEL, DATA, SPLIT, RASTER, INVENTORY, OUTPUT_JSON, OUTPUT_ERROR_MAP = (
         "MODEL", "DATA", "SPLIT", "RASTER", "INVENTORY", "OUTPUT_JSON", "OUTPUT_ERROR_MAP")
 
-    def name(self) -> str:
-        return "evaluatemodel"
-
-    def displayName(self) -> str:
-        return "Evaluate landslide model"
-
-    def group(self) -> str:
-        return "2 - Training and evaluation"
-
-    def groupId(self) -> str:
-        return "training"
-
-    def shortHelpString(self) -> str:
-        return ("Either DATA (dataset folders; SPLIT, default test) or RASTER + INVENTORY (a whole scene). Reports "
+    ALG_ID = "evaluatemodel"
+    TITLE = "Evaluate landslide model"
+    GROUP_ID = "training"
+    HELP = ("Either DATA (dataset folders; SPLIT, default test) or RASTER + INVENTORY (a whole scene). Reports "
                 "landslide-class precision, recall, F1 and IoU micro-averaged over all pixels, background IoU, mIoU, "
                 "overall accuracy, the CAS two-class mean F1 and the confusion counts; over a scene also an error map "
                 "(TP/FP/FN/TN) and object-level shares (matched when covered >= 50%).")
-
-    def createInstance(self):
-        return EvaluateModel()
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFile(self.MODEL, "Model (.onnx or .pt)",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputFile,
@@ -18,40 +17,28 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, source_polygons
 
 SPLIT_METHODS = ["balanced", "block"]
 
 
-class ExportPatches(QgsProcessingAlgorithm):
+class ExportPatches(LmhldAlgorithm):
     RASTERS, INVENTORY, PATCH_SIZE, STRIDE, BANDS, MIN_FRACTION = (
         "RASTERS", "INVENTORY", "PATCH_SIZE", "STRIDE", "BANDS", "MIN_FRACTION")
     SPLIT, SPLIT_METHOD, SEED, NAME, SENSOR, DATE, OVERWRITE = (
         "SPLIT", "SPLIT_METHOD", "SEED", "NAME", "SENSOR", "DATE", "OVERWRITE")
     OUTPUT_FOLDER, OUTPUT_FOOTPRINTS, OUTPUT_JSON = "OUTPUT_FOLDER", "OUTPUT_FOOTPRINTS", "OUTPUT_JSON"
 
-    def name(self) -> str:
-        return "exportpatches"
-
-    def displayName(self) -> str:
-        return "Export training patches"
-
-    def group(self) -> str:
-        return "1 - Inventory and patches"
-
-    def groupId(self) -> str:
-        return "inventory"
-
-    def shortHelpString(self) -> str:
-        return (
+    ALG_ID = "exportpatches"
+    TITLE = "Export training patches"
+    GROUP_ID = "inventory"
+    HELP = (
             "Rasterizes the inventory on each raster's grid, cuts non-overlapping windows and keeps patches with at "
             "least MIN_FRACTION landslide pixels, no nodata and no image boundary. Splits them train/val/test so "
             "that the landslide-pixel proportions agree within 1 point (or by spatial blocks, which avoids "
             "leakage between neighbouring patches). Writes dataset.json, img/, mask/, splits/ and patches.gpkg."
         )
-
-    def createInstance(self):
-        return ExportPatches()
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterMultipleLayers(self.RASTERS, "Rasters", QgsProcessing.TypeRaster))

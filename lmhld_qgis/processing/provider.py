@@ -9,14 +9,16 @@ from qgis.PyQt.QtGui import QIcon
 
 import lmhld_qgis
 
-# algorithm id -> menu title (the plugin menu and the tests read this)
-ALGORITHM_IDS = {
-    "analyseinventory": "Analyse landslide inventory (patch sizes)",
-    "exportpatches": "Export training patches",
-    "trainmodel": "Train landslide model",
-    "evaluatemodel": "Evaluate landslide model",
-    "detectlandslides": "Detect landslides",
-}
+
+def algorithm_classes() -> tuple[type, ...]:
+    """Every lmhld algorithm, in toolbox and menu order (imports only qgis; the core loads when one runs)."""
+    from .analyse_inventory import AnalyseInventory
+    from .detect_landslides import DetectLandslides
+    from .evaluate_model import EvaluateModel
+    from .export_patches import ExportPatches
+    from .train_model import TrainModel
+
+    return AnalyseInventory, ExportPatches, TrainModel, EvaluateModel, DetectLandslides
 
 
 class LmhldProvider(QgsProcessingProvider):
@@ -36,11 +38,5 @@ class LmhldProvider(QgsProcessingProvider):
         return lmhld_qgis.__version__
 
     def loadAlgorithms(self) -> None:
-        from .analyse_inventory import AnalyseInventory
-        from .detect_landslides import DetectLandslides
-        from .evaluate_model import EvaluateModel
-        from .export_patches import ExportPatches
-        from .train_model import TrainModel
-
-        for alg in (AnalyseInventory(), ExportPatches(), TrainModel(), EvaluateModel(), DetectLandslides()):
-            self.addAlgorithm(alg)
+        for cls in algorithm_classes():
+            self.addAlgorithm(cls())

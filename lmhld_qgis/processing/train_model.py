@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputHtml,
@@ -24,6 +23,8 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
+
+from .base import LmhldAlgorithm
 
 MODES = ["single", "mix", "part"]
 
@@ -41,30 +42,17 @@ def python_for_child() -> str:
     return str(base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
 
 
-class TrainModel(QgsProcessingAlgorithm):
+class TrainModel(LmhldAlgorithm):
     DATA, MODEL_NAME, MODE, EPOCHS, BATCH_SIZE, CONFIG, WIDTH, RESUME, OUTPUT_FOLDER = (
         "DATA", "MODEL_NAME", "MODE", "EPOCHS", "BATCH_SIZE", "CONFIG", "WIDTH", "RESUME", "OUTPUT_FOLDER")
 
-    def name(self) -> str:
-        return "trainmodel"
-
-    def displayName(self) -> str:
-        return "Train landslide model"
-
-    def group(self) -> str:
-        return "2 - Training and evaluation"
-
-    def groupId(self) -> str:
-        return "training"
-
-    def shortHelpString(self) -> str:
-        return ("Trains a U-Net family network on dataset folders (lmhld export, Landslide4Sense, CAS or image/mask "
+    ALG_ID = "trainmodel"
+    TITLE = "Train landslide model"
+    GROUP_ID = "training"
+    HELP = ("Trains a U-Net family network on dataset folders (lmhld export, Landslide4Sense, CAS or image/mask "
                 "folders) in single, mix or part mode (LMHLD's serialized training). Runs in a separate process; "
                 "cancel stops within one batch and keeps last.pt (tick RESUME to continue). Writes metrics.csv, "
                 "curves.png, best.pt, last.pt, model.onnx and report.html into the output folder.")
-
-    def createInstance(self):
-        return TrainModel()
 
     def initAlgorithm(self, config=None) -> None:
         from ..models.registry import MODEL_NAMES
