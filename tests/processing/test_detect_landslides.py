@@ -57,3 +57,38 @@ def test_evaluate_model_over_a_scene_with_error_map(qgis_processing, lmhld_provi
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert result["F1"] == pytest.approx(metrics["f1"]) and (tmp_path / "e.tif").exists()
     assert "inventory_detected" in metrics
+
+
+def test_detect_inside_a_graphical_model(qgis_processing, lmhld_provider, scene, small_onnx_model, tmp_path):
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFile,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("detect model", "tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("scene", "Scene"), QgsProcessingModelParameter("scene"))
+    model.addModelParameter(QgsProcessingParameterFile("onnx", "Model"), QgsProcessingModelParameter("onnx"))
+    child = QgsProcessingModelChildAlgorithm("lmhld:detectlandslides")
+    child.setChildId("detect")
+    child.addParameterSources("RASTER", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")])
+    child.addParameterSources("MODEL", [QgsProcessingModelChildParameterSource.fromModelParameter("onnx")])
+    child.addParameterSources("THRESHOLD", [QgsProcessingModelChildParameterSource.fromStaticValue(0.0)])
+    output = QgsProcessingModelOutput("landslides")
+    output.setChildOutputName("OUTPUT")
+    child.setModelOutputs({"landslides": output})
+    model.addChildAlgorithm(child)
+    model.updateDestinationParameters()
+    params = {"scene": str(scene.raster), "onnx": str(small_onnx_model),
+              "detect:landslides": str(tmp_path / "model_out.gpkg")}
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    _, ok = model.run(params, context, feedback)
+    assert ok
+    layer = QgsVectorLayer(str(tmp_path / "model_out.gpkg"), "l", "ogr")
+    assert layer.isValid() and layer.featureCount() >= 1
