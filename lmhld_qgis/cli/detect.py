@@ -25,6 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")
     p.add_argument("--resample", action="store_true",
                    help="resample the scene to the model's resolution when they differ by more than 10%%")
+    p.add_argument("--chunk-width", type=int, default=4096,
+                   help="stream the scene in column chunks this wide (bounds memory; 0 = whole width)")
     p.add_argument("--json", metavar="RESULT.json", help="write a summary (counts, provider, timings)")
     p.set_defaults(run=run)
 
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     options = DetectOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                             threshold=args.threshold, min_area_m2=args.min_area, fill_holes_m2=args.fill_holes,
                             simplify=args.simplify, provider=args.provider, bands=parse_band_list(args.bands),
-                            extent=extent, aoi=args.aoi, resample=args.resample)
+                            extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width)
     bar = BarProgress("detect")
     try:
         result = detect(args.raster, args.model, args.out, args.prob, options, progress=bar)

@@ -6,7 +6,6 @@ file says so; they show the workflow, not a real event.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +106,3 @@ def demo_summary(r: DemoResult) -> str:
               "  browser. Or, in QGIS: Processing toolbox > LMHLD landslide detection."]
     return "\n".join(lines)
 
-
-def load_demo(out_dir: str | Path) -> dict:
-    return json.loads((Path(out_dir) / "demo.json").read_text())

@@ -1,8 +1,9 @@
 """The streaming detection engine: sliding windows over a scene of any size, blended probabilities, polygons.
 
-Reading (a thread), inference (the caller's thread) and writing (a thread) overlap. Rows of the scene are finished
-and written as soon as no later window can reach them, so memory is bounded by a stripe of about two tiles
-times the scene width. Outputs are written aside and moved into place; a cancelled or failed run leaves none.
+Reading (a thread), inference (the caller's thread) and writing (a thread) overlap. The scene is streamed in column
+chunks (4096 px by default), each from top to bottom; rows are finished and written as soon as no later window
+can reach them, so memory is bounded by a stripe of about two tiles times the chunk width, whatever the scene.
+Outputs are written aside and moved into place; a cancelled or failed run leaves none.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class DetectOptions:
     extent: tuple[float, float, float, float] | None = None  # xmin, ymin, xmax, ymax in the raster's CRS
     aoi: str | Path | PolygonSet | None = None  # polygons; nothing is detected outside them
     resample: bool = False  # resample windows to the model's resolution when the scene's differs
+    chunk_width: int = 4096  # stream the scene in column chunks this wide (memory bound); 0: the whole width
 
 
 @dataclass
@@ -163,7 +165,8 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         mask_tif = Path(tmpdir) / "mask.tif"
         with atomic_file(out_gpkg) as gpkg_tmp, atomic_file(prob_final) as prob_tmp:
             n_windows = _run_windows(source, backend, bands, region, tile, stride, threshold, options.batch_size,
-                                     aoi, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85))
+                                     aoi, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85),
+                                     chunk_width=options.chunk_width)
             _build_overviews(prob_tmp)
             from .styles import embed_vector_style
             from .vectorize import VectorizeOptions, polygonize
@@ -285,10 +288,11 @@ class _Writer:
         self.thread = threading.Thread(target=self._work, daemon=True)
         self.thread.start()
 
-    def put(self, top: int, values: np.ndarray, covered: np.ndarray) -> None:
+    def put(self, top: int, values: np.ndarray, covered: np.ndarray, col: int = 0) -> None:
+        """Queue finished rows starting at region row `top` and region column `col`."""
         if self.error is not None:
             raise self.error
-        self.q.put((top, values, covered))
+        self.q.put((top, values, covered, col))
 
     def _work(self) -> None:
         try:
@@ -299,18 +303,18 @@ class _Writer:
             while self.q.get() is not None:  # drain so the producer never blocks
                 pass
 
-    def _write(self, top: int, values: np.ndarray, covered: np.ndarray) -> None:
-        if len(values) == 0:
+    def _write(self, top: int, values: np.ndarray, covered: np.ndarray, col: int) -> None:
+        if values.size == 0:
             return
-        r0, c0, _, w = self.region
-        n = values.shape[0]
-        win = Window(r0 + top, c0, n, w)
+        r0, c0, _, _ = self.region
+        n, w = values.shape
+        win = Window(r0 + top, c0 + col, n, w)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             valid = covered & (self.src.read_masks(self.bands, window=win.to_rasterio()) > 0).all(axis=0)
         if self.aoi is not None:
             valid &= self.aoi.burn(win).astype(bool)
-        out = Window(top, 0, n, w).to_rasterio()
+        out = Window(top, col, n, w).to_rasterio()
         self.prob.write(np.where(valid, values, PROB_NODATA)[None], window=out)
         self.mask.write(((values >= self.threshold) & valid).astype(np.uint8)[None], window=out)
 
@@ -323,8 +327,18 @@ class _Writer:
             raise self.error
 
 
+def column_chunks(width: int, chunk: int) -> list[tuple[int, int]]:
+    """Core column ranges [a, b) of the chunks a scene is streamed in (one chunk when `chunk` is 0)."""
+    if chunk <= 0 or chunk >= width:
+        return [(0, width)]
+    return [(a, min(a + chunk, width)) for a in range(0, width, chunk)]
+
+
 def _run_windows(info, backend, bands, region, tile, stride, threshold, batch_size, aoi, prob_path, mask_path,
-                 progress: Progress) -> int:
+                 progress: Progress, chunk_width: int = 0) -> int:
+    """Stream the region in column chunks, each from top to bottom. A chunk takes every window that touches its
+    core columns and writes only its core; weights depend on the windows' positions in the whole region, so the
+    result is the same as without chunks while memory is bounded by the chunk's width, not the scene's."""
     _, _, h, w = region
     windows = covering_windows(h, w, tile, stride)
     aoi_burner = None
@@ -333,26 +347,41 @@ def _run_windows(info, backend, bands, region, tile, stride, threshold, batch_si
 
         aoi_burner = InventoryBurner(aoi, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
     overlap_px = max(tile - stride, 0)
-    acc = StripeAccumulator(w, h, tile)
+    plan = []
+    for a, b in column_chunks(w, chunk_width):
+        wins = [win for win in windows if win.col < b and win.col + win.width > a]
+        plan.append((a, b, wins))
+    total = sum(len(wins) for _, _, wins in plan)
     writer = _Writer(info, region, prob_path, mask_path, threshold, aoi_burner, bands)
     stop = threading.Event()
     done = 0
-    current_row: int | None = None
     try:
-        reader = _batches(info, bands, region, windows, tile, backend.card, batch_size,
-                          None if aoi is None else _clone_burner(aoi, info))
-        for batch, x in _threaded(reader, stop):
-            if progress.is_cancelled():
-                raise CancelledError("cancelled by the user")
-            probs = backend.predict(x)
-            for win, p in zip(batch, probs, strict=True):
-                if current_row is not None and win.row != current_row:
-                    writer.put(*acc.flush(win.row))  # no later window reaches above this row start
-                current_row = win.row
-                acc.add(win, p, weights_for(win, h, w, overlap_px))
-            done += len(batch)
-            progress.set_fraction(done / len(windows))
-        writer.put(*acc.flush(h))
+        for a, b, wins in plan:
+            x0 = min(win.col for win in wins)
+            x1 = min(max(win.col + win.width for win in wins), w)
+            acc = StripeAccumulator(x1 - x0, h, tile)
+
+            def emit(rows: tuple[int, np.ndarray, np.ndarray], a=a, b=b, x0=x0) -> None:
+                top, values, covered = rows
+                writer.put(top, values[:, a - x0:b - x0], covered[:, a - x0:b - x0], col=a)
+
+            current_row: int | None = None
+            reader = _batches(info, bands, region, wins, tile, backend.card, batch_size,
+                              None if aoi is None else _clone_burner(aoi, info))
+            for batch, x in _threaded(reader, stop):
+                if progress.is_cancelled():
+                    raise CancelledError("cancelled by the user")
+                probs = backend.predict(x)
+                for win, p in zip(batch, probs, strict=True):
+                    if current_row is not None and win.row != current_row:
+                        emit(acc.flush(win.row))  # no later window of this chunk reaches above this row start
+                    current_row = win.row
+                    local = Window(win.row, win.col - x0, win.height, win.width)
+                    acc.add(local, p, weights_for(win, h, w, overlap_px))
+                done += len(batch)
+                progress.set_fraction(done / total)
+            emit(acc.flush(h))
+            stop = threading.Event()
     finally:
         stop.set()
         writer.close()

@@ -7,6 +7,7 @@ Object-level rule: an inventory polygon counts as detected when detected polygon
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import warnings
@@ -133,7 +134,7 @@ def _compare_pixels(prob_path: Path, truth, threshold: float, error_map: str | P
     from .vector import srs_from_wkt
 
     total = Confusion()
-    with rasterio.open(prob_path) as src, warnings.catch_warnings(), contextlib_exit() as stack:
+    with rasterio.open(prob_path) as src, warnings.catch_warnings(), contextlib.ExitStack() as stack:
         warnings.simplefilter("ignore")
         t = src.transform
         burner = InventoryBurner(truth, srs_from_wkt(src.crs.to_wkt(), "raster"), (t.a, t.b, t.c, t.d, t.e, t.f))
@@ -159,12 +160,6 @@ def _compare_pixels(prob_path: Path, truth, threshold: float, error_map: str | P
     if error_map:
         write_raster_style(error_map, ERRORS_QML)
     return total
-
-
-def contextlib_exit():
-    import contextlib
-
-    return contextlib.ExitStack()
 
 
 def _compare_objects(detected_gpkg: Path, truth, match: float) -> dict[str, Any]:

@@ -194,3 +194,15 @@ def test_real_landslide4sense_patch_with_a_14_band_onnx_model(shared_data, tmp_p
     ds = ogr.Open(str(tmp_path / "o.gpkg"))
     assert ds.GetLayer("landslides").GetFeatureCount() == res.n_polygons
     assert json.loads(json.dumps(res.to_json()))["tile"] == 128
+
+
+def test_column_chunks_give_the_same_result(scene, tmp_path):
+    backend = ConvBackend(tile=64)
+    whole = detect(scene.raster, backend, tmp_path / "a.gpkg", tmp_path / "a.tif",
+                   DetectOptions(overlap=0.25, chunk_width=0))
+    chunked = detect(scene.raster, backend, tmp_path / "b.gpkg", tmp_path / "b.tif",
+                     DetectOptions(overlap=0.25, chunk_width=70))  # 300 px wide scene: 5 chunks
+    a, _ = read_prob(tmp_path / "a.tif")
+    b, _ = read_prob(tmp_path / "b.tif")
+    assert np.array_equal(a, b)
+    assert whole.n_windows == chunked.n_windows and whole.n_polygons == chunked.n_polygons
