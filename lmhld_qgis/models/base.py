@@ -95,6 +95,14 @@ class AttentionGate(nn.Module):
         return x * self.psi(self.w_g(g) + self.w_x(x))
 
 
+def decode_up(skips: list[torch.Tensor], ups: nn.ModuleList, decoders: nn.ModuleList) -> torch.Tensor:
+    """The U-Net expanding path: upsample, concatenate the skip of the same level, decode; deep to shallow."""
+    x = skips.pop()
+    for up, dec in zip(ups, decoders, strict=True):
+        x = dec(torch.cat([skips.pop(), up(x)], dim=1))
+    return x
+
+
 def unet_encoder(in_channels: int, w: list[int]) -> nn.ModuleList:
     """The U-Net contracting path: a double convolution, then (max-pool, double convolution) per level."""
     return nn.ModuleList([DoubleConv(in_channels, w[0])] +

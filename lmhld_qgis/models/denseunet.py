@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import DenseBlock, SegmentationNet, conv_bn_relu, widths, xavier_init
+from .base import DenseBlock, SegmentationNet, conv_bn_relu, decode_up, widths, xavier_init
 
 
 class DenseUNet(SegmentationNet):
@@ -23,8 +23,4 @@ class DenseUNet(SegmentationNet):
         xavier_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = self.encode(x)
-        x = skips.pop()
-        for up, dec in zip(self.up, self.decoder, strict=True):
-            x = dec(torch.cat([skips.pop(), up(x)], dim=1))
-        return self.head(x)
+        return self.head(decode_up(self.encode(x), self.up, self.decoder))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import DoubleConv, SegmentationNet, unet_encoder, widths, xavier_init
+from .base import DoubleConv, SegmentationNet, decode_up, unet_encoder, widths, xavier_init
 
 
 class UNet(SegmentationNet):
@@ -19,8 +19,4 @@ class UNet(SegmentationNet):
         xavier_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = self.encode(x)
-        x = skips.pop()
-        for up, dec in zip(self.up, self.decoder, strict=True):
-            x = dec(torch.cat([skips.pop(), up(x)], dim=1))
-        return self.head(x)
+        return self.head(decode_up(self.encode(x), self.up, self.decoder))
