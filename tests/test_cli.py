@@ -75,3 +75,33 @@ def test_evaluate_on_a_dataset_split(tmp_path, small_onnx_model, areas):
     for key in ("precision", "recall", "f1", "iou", "miou", "oa", "f1_mean_2class", "tp", "fp", "fn", "tn"):
         assert key in result
     assert result["split"] == "val" and result["tp"] + result["fp"] + result["fn"] + result["tn"] > 0
+
+
+def test_export_and_export_onnx_commands(tmp_path):
+    import torch
+
+    from lmhld_qgis.core.modelcard import ModelCard, read_onnx_card
+    from lmhld_qgis.core.synthetic import make_scene
+    from lmhld_qgis.models import build_model
+    from lmhld_qgis.training.checkpoint import save_checkpoint
+
+    scene = make_scene(tmp_path / "s", width=384, height=384, n_landslides=60, seed=1)
+    (tmp_path / "a.json").write_text(json.dumps({"recommended_patch_sizes": [32, 64, 128]}))
+    proc = lmhld("export", "--raster", str(scene.raster), "--inventory", str(scene.inventory), "--patch-size-from",
+                 str(tmp_path / "a.json"), "--quartile", "q1", "--out", str(tmp_path / "ds"), "--min-fraction",
+                 "0.05", "--tolerance", "0.05", "--name", "cli-area")
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["patch_size"] == 32 and card["name"] == "cli-area" and "patches of 32 px" in proc.stdout
+    again = lmhld("export", "--raster", str(scene.raster), "--inventory", str(scene.inventory), "--patch-size", "32",
+                  "--out", str(tmp_path / "ds"))
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "best.pt", build_model("unet", 4, base_width=4),
+                    ModelCard("unet", 4, model_options={"base_width": 4}, patch_size=64))
+    proc = lmhld("export-onnx", str(tmp_path / "best.pt"), "--out", str(tmp_path / "m.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    assert read_onnx_card(tmp_path / "m.onnx").architecture == "unet" and "dynamic size" in proc.stdout
+    bad = lmhld("export-onnx", str(tmp_path / "a.json"), "--out", str(tmp_path / "x.onnx"))
+    assert bad.returncode == 2 and "not a safe lmhld checkpoint" in bad.stderr and not (tmp_path / "x.onnx").exists()
