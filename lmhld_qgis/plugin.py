@@ -31,6 +31,15 @@ class LmhldPlugin:
             action.triggered.connect(lambda _=False, a=cls.ALG_ID: self._open(a))
             self.iface.addPluginToMenu("&LMHLD landslides", action)
             self.actions.append(action)
+        info = QAction("Model information…", self.iface.mainWindow())
+        info.triggered.connect(self._model_info)
+        self.iface.addPluginToMenu("&LMHLD landslides", info)
+        self.actions.append(info)
+
+    def _model_info(self) -> None:
+        from .ui.model_info import show_model_info
+
+        show_model_info(self.iface.mainWindow())
 
     def _open(self, alg_id: str) -> None:
         import processing

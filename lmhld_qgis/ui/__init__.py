@@ -1,0 +1,1 @@
+"""Thin Qt adapters: dialogs that show core results; no method logic here."""
