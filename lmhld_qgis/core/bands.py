@@ -11,7 +11,8 @@ _ALIASES = {"b": "blue", "g": "green", "r": "red", "n": "nir", "near-infrared": 
             "near infrared": "nir", "nir1": "nir"}
 
 
-def _norm(name: str | None) -> str:
+def band_key(name: str | None) -> str:
+    """A band name as compared: lower case, common aliases unified (b -> blue, near-infrared -> nir)."""
     name = (name or "").strip().lower()
     return _ALIASES.get(name, name)
 
@@ -40,11 +41,25 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
         bad = [b for b in bands if b > count]
         if bad:
             raise LmhldError(f"{source} has {count} band(s); band(s) {bad} do not exist. Choose bands 1..{count}")
-        names = [_norm(descriptions[b - 1]) or f"band{b}" for b in bands]
+        names = [band_key(descriptions[b - 1]) or f"band{b}" for b in bands]
         return list(bands), names
-    by_name = {_norm(d): i + 1 for i, d in enumerate(descriptions) if d}
+    by_name = {band_key(d): i + 1 for i, d in enumerate(descriptions) if d}
     if all(name in by_name for name in PAPER_BANDS):
         return [by_name[n] for n in PAPER_BANDS], list(PAPER_BANDS)
     chosen = list(range(1, min(count, 4) + 1))
-    names = [_norm(descriptions[b - 1]) or f"band{b}" for b in chosen]  # unnamed bands are not guessed
+    names = [band_key(descriptions[b - 1]) or f"band{b}" for b in chosen]  # unnamed bands are not guessed
     return chosen, names
+
+
+def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None], source: str,
+                      fix: str) -> tuple[list[int], bool]:
+    """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts
+    agree (the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`."""
+    have = {band_key(n): i for i, n in enumerate(available) if n}
+    want = [band_key(b) for b in model_bands]
+    if all(w in have for w in want):
+        return [have[w] for w in want], False
+    if len(available) == len(model_bands):
+        return list(range(len(available))), True
+    raise LmhldError(f"band mismatch: the model expects {len(model_bands)} bands ({', '.join(model_bands)}) but "
+                     f"{source} has {len(available)}; {fix}")

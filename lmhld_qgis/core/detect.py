@@ -71,7 +71,7 @@ class DetectResult:
 
 def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None) -> tuple[list[int], str | None]:
     """Raster bands (1-based) feeding the model's inputs: given, matched by name, or by position; else an error."""
-    from .bands import _norm
+    from .bands import match_model_bands
 
     need = card.in_channels
     if bands:
@@ -82,15 +82,11 @@ def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None
         if bad:
             raise LmhldError(f"raster {info.path} has {info.count} band(s); band(s) {bad} do not exist")
         return bands, None
-    names = {_norm(d): i + 1 for i, d in enumerate(info.descriptions) if d}
-    wanted = [_norm(b) for b in card.bands]
-    if all(w in names for w in wanted):
-        return [names[w] for w in wanted], None
-    if info.count == need:
-        return list(range(1, need + 1)), (f"raster bands are not named {card.bands}; using bands 1..{need} in "
-                                          "order (pass --bands to map them explicitly)")
-    raise LmhldError(f"band mismatch: the model expects {need} bands ({', '.join(card.bands)}) but raster "
-                     f"{Path(info.path).name} has {info.count}; pass --bands with {need} band numbers")
+    indices, by_position = match_model_bands(card.bands, info.descriptions, f"raster {Path(info.path).name}",
+                                             f"pass --bands with {need} band numbers")
+    note = (f"raster bands are not named {card.bands}; using bands 1..{need} in order (pass --bands to map them "
+            "explicitly)") if by_position else None
+    return [i + 1 for i in indices], note
 
 
 def _region(info: RasterInfo, extent, aoi: PolygonSet | None) -> tuple[int, int, int, int]:

@@ -29,18 +29,12 @@ ERROR_CODES = {"tp": 1, "fp": 2, "fn": 3, "tn": 4}  # 0 = nodata / outside
 
 
 def model_bands_for(card: ModelCard, names: Sequence[str], source: str) -> list[int] | None:
-    """0-based dataset bands feeding the model: by name, else by position when the counts agree."""
-    from .bands import _norm
+    """0-based dataset bands feeding the model (None: all of them, in order)."""
+    from .bands import match_model_bands
 
-    have = {_norm(n): i for i, n in enumerate(names)}
-    want = [_norm(b) for b in card.bands]
-    if all(w in have for w in want):
-        idx = [have[w] for w in want]
-        return None if idx == list(range(len(names))) else idx
-    if len(names) == card.in_channels:
-        return None
-    raise LmhldError(f"band mismatch: the model expects {card.in_channels} bands ({', '.join(card.bands)}); "
-                     f"{source} has {len(names)} ({', '.join(names)})")
+    indices, _ = match_model_bands(card.bands, names, f"{source} ({', '.join(names)})",
+                                   "evaluate on data exported with the model's bands")
+    return None if indices == list(range(len(names))) else indices
 
 
 def _predict_sample(backend: Backend, image: np.ndarray) -> np.ndarray:

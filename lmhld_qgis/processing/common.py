@@ -67,6 +67,11 @@ def source_polygons(source: QgsProcessingFeatureSource | None, what: str):
                              what=f"{what} {source.sourceName()}")
 
 
+def folder_list(text: str | None) -> list[str]:
+    """Dataset folders from a multi-line text parameter: one per line or separated by ';'."""
+    return [d.strip() for line in (text or "").splitlines() for d in line.split(";") if d.strip()]
+
+
 def raster_path(layer) -> str | None:
     """The file behind a GDAL raster layer (what the core reads), or None."""
     if layer is None:

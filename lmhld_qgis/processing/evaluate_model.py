@@ -15,7 +15,7 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, raster_path, source_polygons
+from .common import FeedbackProgress, core_errors, folder_list, raster_path, source_polygons
 from .styling import StyleOnLoad
 
 
@@ -53,8 +53,7 @@ class EvaluateModel(LmhldAlgorithm):
         from ..core.styles import ERRORS_QML
 
         model = self.parameterAsFile(parameters, self.MODEL, context)
-        data = [d.strip() for line in (self.parameterAsString(parameters, self.DATA, context) or "").splitlines()
-                for d in line.split(";") if d.strip()]
+        data = folder_list(self.parameterAsString(parameters, self.DATA, context))
         layer = self.parameterAsRasterLayer(parameters, self.RASTER, context)
         json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         error_map = self.parameterAsOutputLayer(parameters, self.OUTPUT_ERROR_MAP, context) or None

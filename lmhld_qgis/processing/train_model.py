@@ -25,6 +25,7 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
+from .common import folder_list
 
 MODES = ["single", "mix", "part"]
 
@@ -80,8 +81,7 @@ class TrainModel(LmhldAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         from ..models.registry import MODEL_NAMES
 
-        data = [d.strip() for line in self.parameterAsString(parameters, self.DATA, context).splitlines()
-                for d in line.split(";") if d.strip()]
+        data = folder_list(self.parameterAsString(parameters, self.DATA, context))
         out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         args = [python_for_child(), "-m", "lmhld_qgis", "train", "--progress-json", "--out", out,
                 "--model", MODEL_NAMES[self.parameterAsEnum(parameters, self.MODEL_NAME, context)],

@@ -243,6 +243,8 @@ class Trainer:
         loss_sum, count = state.get("loss_sum", 0.0), state.get("count", 0)
         batches_per_epoch = math.ceil(len(tds) / cfg.batch_size)
         batch = state["batch"]
+        batches_before = (sum(cfg.epochs * math.ceil(len(s.train) / cfg.batch_size) for s in self.stages[:k])
+                          + epoch * batches_per_epoch)  # batches of earlier stages and epochs, for progress
         epoch_start = time.perf_counter() - state.get("epoch_seconds", 0.0)
         for x, y in self._loader(tds, sampler):
             if self.progress.is_cancelled():
@@ -265,8 +267,7 @@ class Trainer:
             loss_sum += float(loss.detach()) * len(x)
             count += len(x)
             batch += 1
-            done = (sum(cfg.epochs * math.ceil(len(s.train) / cfg.batch_size) for s in self.stages[:k])
-                    + epoch * batches_per_epoch + batch)
+            done = batches_before + batch
             self.progress.set_fraction(done / total_batches)
             _emit(self.progress, event="batch", stage=k, epoch=global_epoch + 1, batch=batch,
                   batches=batches_per_epoch, loss=float(loss.detach()), fraction=done / total_batches)
