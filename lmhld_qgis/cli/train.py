@@ -9,10 +9,14 @@ import signal
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a network (single, mix or part mode)",
-                       description="Train one of the U-Net family networks on exported datasets (or Landslide4Sense, "
-                                   "CAS, image/mask folders). Several GPUs: torchrun --nproc_per_node N -m lmhld_qgis "
-                                   "train ...")
-    p.add_argument("--model", help="unet, resunet, denseunet, attunet, transunet, unetpp, unet3p")
+                       description="Train one of the U-Net family networks or a baseline on exported datasets (or "
+                                   "Landslide4Sense, CAS, image/mask folders). Several GPUs: torchrun "
+                                   "--nproc_per_node N -m lmhld_qgis train ...")
+    p.add_argument("--model", help="unet, resunet, denseunet, attunet, transunet, unetpp, unet3p; baselines: "
+                                   "deeplabv3plus, linknet, pspnet, fpn")
+    p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
+                   help="network option (repeat): encoder=resnet50, encoder_weights=resnet50.pth, "
+                        "deep_supervision=true, ...")
     p.add_argument("--data", action="append", help="dataset folder (repeat; the order is part mode's order)")
     p.add_argument("--mode", choices=("single", "mix", "part"))
     p.add_argument("--epochs", type=int, help="epochs (per stage in part mode)")
@@ -67,7 +71,7 @@ class JsonProgress:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ..training.config import load_config
+    from ..training.config import load_config, parse_model_options
     from ..training.trainer import train
     from .progress import BarProgress
 
@@ -79,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     if args.width:
         cfg.model_options = {**cfg.model_options, "base_width": args.width}
+    cfg.model_options = {**cfg.model_options, **parse_model_options(args.model_option)}
     rank = int(os.environ.get("RANK", "0"))
     if args.progress_json:
         progress = JsonProgress()

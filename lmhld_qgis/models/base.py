@@ -118,6 +118,7 @@ class SegmentationNet(nn.Module):
     """Common interface of the networks (see the module docstring)."""
 
     encoder: nn.ModuleList
+    size_multiple: int = 2**DEPTH  # input height and width must divide by this
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()

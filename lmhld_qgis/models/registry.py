@@ -1,7 +1,9 @@
 """Networks by stable name: `build_model("attunet", in_channels=4)`.
 
-Options reach the network's constructor (`base_width`, `deep_supervision`, TransUNet's `hidden`, `layers`, ...).
-`SMALL_OPTIONS` are the sizes the tests and the demo use to stay fast on a CPU.
+`UNET_NAMES` are the seven networks of the LMHLD method; `BASELINE_NAMES` the reference baselines of
+Landslide4Sense and CAS, built by segmentation-models-pytorch. Options reach the network's constructor
+(`base_width`, `deep_supervision`, TransUNet's `hidden`, `layers`, ...; a baseline's `encoder`, `encoder_weights`
+and smp decoder options). `SMALL_OPTIONS` are the sizes the tests and the demo use to stay fast on a CPU.
 """
 
 from __future__ import annotations
@@ -21,13 +23,25 @@ _NETWORKS: dict[str, tuple[str, str, str]] = {
     "unetpp": ("unetpp", "UNetPlusPlus", "U-Net++"),
     "unet3p": ("unet3p", "UNet3Plus", "UNet 3+"),
 }
-MODEL_NAMES: tuple[str, ...] = tuple(_NETWORKS)
+_BASELINES: dict[str, tuple[str, str, str]] = {
+    "deeplabv3plus": ("deeplabv3plus", "DeepLabV3Plus", "DeepLab-v3+ (smp)"),
+    "linknet": ("linknet", "LinkNet", "LinkNet (smp)"),
+    "pspnet": ("pspnet", "PSPNet", "PSPNet (smp)"),
+    "fpn": ("fpn", "FPN", "FPN (smp)"),
+}
+INIT_ONLY_OPTIONS = ("encoder_weights",)  # shape initialisation only; a checkpoint rebuild does without them
+UNET_NAMES: tuple[str, ...] = tuple(_NETWORKS)
+BASELINE_NAMES: tuple[str, ...] = tuple(_BASELINES)
+_NETWORKS.update(_BASELINES)
+MODEL_NAMES: tuple[str, ...] = UNET_NAMES + BASELINE_NAMES  # new names go last: Processing enums index this
 TITLES = {name: title for name, (_, _, title) in _NETWORKS.items()}
 
-SMALL_OPTIONS: dict[str, dict[str, Any]] = {
-    name: {"base_width": 8} for name in MODEL_NAMES
-}
+SMALL_OPTIONS: dict[str, dict[str, Any]] = {name: {"base_width": 8} for name in UNET_NAMES}
 SMALL_OPTIONS["transunet"] = {"base_width": 8, "hidden": 32, "layers": 1, "heads": 2, "mlp_dim": 64, "img_size": 64}
+SMALL_OPTIONS["deeplabv3plus"] = {"encoder": "resnet18", "decoder_channels": 32}
+SMALL_OPTIONS["linknet"] = {"encoder": "resnet18"}
+SMALL_OPTIONS["pspnet"] = {"encoder": "resnet18", "psp_out_channels": 32}
+SMALL_OPTIONS["fpn"] = {"encoder": "resnet18", "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 64}
 
 
 def model_names() -> list[str]:
@@ -49,5 +63,12 @@ def build_model(name: str, in_channels: int, num_classes: int = 1, **options: An
     except TypeError as exc:
         import inspect
 
-        valid = [p for p in inspect.signature(cls).parameters if p not in ("in_channels", "num_classes")]
+        valid = cls.option_names() if hasattr(cls, "option_names") else [
+            p for p in inspect.signature(cls).parameters if p not in ("in_channels", "num_classes")]
         raise LmhldError(f"bad options for {name}: {exc}; valid options: {valid}") from exc
+
+
+def stored_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options a model card keeps: those that rebuild the architecture (not a local pretrained-weights file,
+    whose values the checkpoint's own weights replace)."""
+    return {k: v for k, v in options.items() if k not in INIT_ONLY_OPTIONS}

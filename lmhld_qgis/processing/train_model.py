@@ -44,16 +44,19 @@ def python_for_child() -> str:
 
 
 class TrainModel(LmhldAlgorithm):
-    DATA, MODEL_NAME, MODE, EPOCHS, BATCH_SIZE, CONFIG, WIDTH, RESUME, OUTPUT_FOLDER = (
-        "DATA", "MODEL_NAME", "MODE", "EPOCHS", "BATCH_SIZE", "CONFIG", "WIDTH", "RESUME", "OUTPUT_FOLDER")
+    DATA, MODEL_NAME, MODE, EPOCHS, BATCH_SIZE, CONFIG, WIDTH, MODEL_OPTIONS, RESUME, OUTPUT_FOLDER = (
+        "DATA", "MODEL_NAME", "MODE", "EPOCHS", "BATCH_SIZE", "CONFIG", "WIDTH", "MODEL_OPTIONS", "RESUME",
+        "OUTPUT_FOLDER")
 
     ALG_ID = "trainmodel"
     TITLE = "Train landslide model"
     GROUP_ID = "training"
-    HELP = ("Trains a U-Net family network on dataset folders (lmhld export, Landslide4Sense, CAS or image/mask "
-                "folders) in single, mix or part mode (LMHLD's serialized training). Runs in a separate process; "
-                "cancel stops within one batch and keeps last.pt (tick RESUME to continue). Writes metrics.csv, "
-                "curves.png, best.pt, last.pt, model.onnx and report.html into the output folder.")
+    HELP = ("Trains a U-Net family network (or a DeepLab-v3+, LinkNet, PSPNet or FPN baseline) on dataset "
+            "folders (lmhld export, Landslide4Sense, CAS or image/mask folders) in single, mix or part mode "
+            "(LMHLD's serialized training). Runs in a separate process; cancel stops within one batch and keeps "
+            "last.pt (tick RESUME to continue). Network options (KEY=VALUE) reach the network: a baseline's "
+            "encoder=resnet50 or encoder_weights=/path/resnet50.pth (nothing is downloaded). Writes metrics.csv, "
+            "curves.png, best.pt, last.pt, model.onnx and report.html into the output folder.")
 
     def initAlgorithm(self, config=None) -> None:
         from ..models.registry import MODEL_NAMES
@@ -69,6 +72,8 @@ class TrainModel(LmhldAlgorithm):
                                                        QgsProcessingParameterNumber.Integer, 16, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.WIDTH, "Base width (0 = the paper's 64)",
                                                        QgsProcessingParameterNumber.Integer, 0, minValue=0))
+        self.addParameter(QgsProcessingParameterString(
+            self.MODEL_OPTIONS, "Network options (KEY=VALUE, separated by ; e.g. encoder=resnet50)", optional=True))
         self.addParameter(QgsProcessingParameterFile(self.CONFIG, "Configuration file (TOML/YAML)", optional=True,
                                                      fileFilter="Config (*.toml *.yaml *.yml)"))
         self.addParameter(QgsProcessingParameterBoolean(self.RESUME, "Resume the run in the output folder",
@@ -93,6 +98,8 @@ class TrainModel(LmhldAlgorithm):
         width = self.parameterAsInt(parameters, self.WIDTH, context)
         if width:
             args += ["--width", str(width)]
+        for option in folder_list(self.parameterAsString(parameters, self.MODEL_OPTIONS, context)):
+            args += ["--model-option", option]
         cfg = self.parameterAsFile(parameters, self.CONFIG, context)
         if cfg:
             args += ["--config", cfg]

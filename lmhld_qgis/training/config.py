@@ -11,6 +11,23 @@ from ..core.errors import LmhldError
 MODES = ("single", "mix", "part")
 
 
+def parse_model_options(items: list[str] | None) -> dict[str, Any]:
+    """`KEY=VALUE` strings to model options; a value is read as JSON when it can be (`decoder_channels=128`,
+    `decoder_atrous_rates=[6,12,18]`, `deep_supervision=true`), else kept as text (`encoder=resnet50`)."""
+    import json
+
+    options: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LmhldError(f"model option {item!r} is not KEY=VALUE (e.g. encoder=resnet50)")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value.strip()
+    return options
+
+
 @dataclass
 class TrainConfig:
     model: str = "unet"

@@ -23,6 +23,7 @@ from ..core.metrics import Confusion
 from ..core.modelcard import ModelCard
 from ..core.progress import NullProgress, Progress
 from ..models import build_model
+from ..models.registry import stored_options
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import ResumableSampler, TensorDataset, normalisation, shard
@@ -74,7 +75,16 @@ class Trainer:
             raise LmhldError(f"batch size {cfg.batch_size} must divide by the {self.dist.world} processes")
         self.per_rank_batch = cfg.batch_size // self.dist.world
         self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
-        build_model(cfg.model, self.stages[0].in_channels, cfg.num_classes, **cfg.model_options)  # check options
+        probe = build_model(cfg.model, self.stages[0].in_channels, cfg.num_classes, **cfg.model_options)
+        self.size_multiple = int(probe.size_multiple)
+        for stage in self.stages:  # a size the network cannot take fails now, not in the first forward pass
+            size = stage.train.patch_size
+            if size and size % self.size_multiple:
+                raise LmhldError(f"{cfg.model} takes sizes that divide by {self.size_multiple}, but {stage.name} has "
+                                 f"{size} px patches; export patches of "
+                                 f"{size - size % self.size_multiple or self.size_multiple} or "
+                                 f"{size + self.size_multiple - size % self.size_multiple} px, or choose another "
+                                 "network")
 
     # ----------------------------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
@@ -181,7 +191,7 @@ class Trainer:
         cfg = self.cfg
         if state["model"]:
             card = ModelCard.from_dict(state["model"]["card"])
-            model = build_model(cfg.model, card.in_channels, cfg.num_classes, **cfg.model_options)
+            model = build_model(cfg.model, card.in_channels, cfg.num_classes, **stored_options(cfg.model_options))
             model.load_state_dict(state["model"]["state_dict"])
             return model
         return build_model(cfg.model, self.stages[0].in_channels, cfg.num_classes, **cfg.model_options)
@@ -320,7 +330,8 @@ class Trainer:
     def _card(self, k: int) -> ModelCard:
         stage = self.stages[k]
         mean, std = self.norms[k]
-        return ModelCard(self.cfg.model, stage.in_channels, self.cfg.num_classes, dict(self.cfg.model_options),
+        return ModelCard(self.cfg.model, stage.in_channels, self.cfg.num_classes,
+                         stored_options(self.cfg.model_options), size_multiple=self.size_multiple,
                          bands=list(stage.train.band_names), patch_size=int(stage.train.patch_size or 128),
                          resolution_m=stage.train.resolution_m, mean=list(mean), std=list(std),
                          threshold=self.cfg.threshold,

@@ -206,3 +206,21 @@ def test_column_chunks_give_the_same_result(scene, tmp_path):
     b, _ = read_prob(tmp_path / "b.tif")
     assert np.array_equal(a, b)
     assert whole.n_windows == chunked.n_windows and whole.n_polygons == chunked.n_polygons
+
+
+def test_fixed_size_model_tiles_at_its_size_and_refuses_another(scene, tmp_path):
+    class FixedBackend(RedBackend):
+        def __init__(self):
+            super().__init__()
+            self.card.dynamic_size, self.sizes = False, set()
+
+        def predict(self, x):
+            self.sizes.add(x.shape[2:])
+            return super().predict(x)
+
+    backend = FixedBackend()
+    detect(scene.raster, backend, tmp_path / "l.gpkg", options=DetectOptions(overlap=0.25))
+    assert backend.sizes == {(64, 64)}  # edge windows are shifted inside the scene, never padded to another size
+    with pytest.raises(LmhldError, match="takes only 64 x 64 tiles, not 96"):
+        detect(scene.raster, backend, tmp_path / "m.gpkg", options=DetectOptions(tile=96))
+    assert not (tmp_path / "m.gpkg").exists()

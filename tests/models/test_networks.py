@@ -1,4 +1,5 @@
-"""The seven networks: shapes for every size and band count, gradients, registry errors, part-mode hooks."""
+"""The seven networks and the smp baselines: shapes for every size and band count, gradients, registry errors,
+part-mode hooks."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import torch
 
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.models import MODEL_NAMES, build_model
-from lmhld_qgis.models.registry import SMALL_OPTIONS
+from lmhld_qgis.models.registry import BASELINE_NAMES, SMALL_OPTIONS, UNET_NAMES
 
 
-def test_registry_has_the_seven_stable_names():
-    assert MODEL_NAMES == ("unet", "resunet", "denseunet", "attunet", "transunet", "unetpp", "unet3p")
+def test_registry_has_the_stable_names_in_a_stable_order():
+    assert UNET_NAMES == ("unet", "resunet", "denseunet", "attunet", "transunet", "unetpp", "unet3p")
+    assert BASELINE_NAMES == ("deeplabv3plus", "linknet", "pspnet", "fpn")
+    assert MODEL_NAMES == UNET_NAMES + BASELINE_NAMES  # Processing enums store indices: new names go last
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -45,7 +48,8 @@ def test_deep_supervision_returns_every_head_in_training(name):
 
 
 def test_unknown_name_and_option_list_the_valid_ones():
-    with pytest.raises(LmhldError, match="valid names: unet, resunet, denseunet, attunet, transunet, unetpp, unet3p"):
+    with pytest.raises(LmhldError, match="valid names: unet, resunet, denseunet, attunet, transunet, unetpp, unet3p, "
+                                         "deeplabv3plus, linknet, pspnet, fpn"):
         build_model("segformer", 4)
     with pytest.raises(LmhldError, match=r"valid options: .*base_width"):
         build_model("unet", 4, depth=7)

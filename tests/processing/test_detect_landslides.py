@@ -92,3 +92,33 @@ def test_detect_inside_a_graphical_model(qgis_processing, lmhld_provider, scene,
     assert ok
     layer = QgsVectorLayer(str(tmp_path / "model_out.gpkg"), "l", "ogr")
     assert layer.isValid() and layer.featureCount() >= 1
+
+
+def test_baselines_detect_inside_qgis_from_checkpoint_and_fixed_size_onnx(qgis_processing, lmhld_provider, scene,
+                                                                          tmp_path):
+    """smp, timm and torchvision load in the QGIS process (.pt path); a fixed-size ONNX file tiles at its size."""
+    import processing
+    import torch
+
+    from lmhld_qgis.core.modelcard import ModelCard
+    from lmhld_qgis.models import build_model
+    from lmhld_qgis.models.registry import SMALL_OPTIONS
+    from lmhld_qgis.training.checkpoint import save_checkpoint
+    from lmhld_qgis.training.onnx_export import export_onnx
+
+    stats = {"bands": ["blue", "green", "red", "nir"], "mean": [600.0, 900.0, 750.0, 2800.0],
+             "std": [400.0, 300.0, 450.0, 500.0], "resolution_m": 3.0, "threshold": 0.0}
+    torch.manual_seed(0)
+    linknet = build_model("linknet", 4, **SMALL_OPTIONS["linknet"])
+    save_checkpoint(tmp_path / "linknet.pt", linknet,
+                    ModelCard("linknet", 4, model_options=SMALL_OPTIONS["linknet"], patch_size=64, size_multiple=32,
+                              **stats))
+    with pytest.warns(UserWarning, match="does not hold"):
+        export_onnx(build_model("pspnet", 4, **SMALL_OPTIONS["pspnet"]),
+                    ModelCard("pspnet", 4, model_options=SMALL_OPTIONS["pspnet"], patch_size=64, **stats),
+                    tmp_path / "pspnet.onnx")
+    for model in ("linknet.pt", "pspnet.onnx"):
+        out = tmp_path / f"{model}.gpkg"
+        result = processing.run("lmhld:detectlandslides", {
+            "RASTER": str(scene.raster), "MODEL": str(tmp_path / model), "MIN_AREA": 0, "OUTPUT": str(out)})
+        assert result["N_POLYGONS"] >= 1 and QgsVectorLayer(str(out), "l", "ogr").isValid(), model

@@ -47,3 +47,20 @@ def test_bad_configuration_is_reported(qgis_processing, lmhld_provider, tmp_path
     with pytest.raises(QgsProcessingException, match="not found"):
         processing.run("lmhld:trainmodel", {"DATA": str(tmp_path / "missing"), "EPOCHS": 1,
                                             "OUTPUT_FOLDER": str(tmp_path / "run")})
+
+
+def test_baseline_with_network_options(qgis_processing, lmhld_provider, areas, tmp_path):
+    import processing
+
+    from lmhld_qgis.core.modelcard import read_onnx_card
+    from lmhld_qgis.models.registry import MODEL_NAMES
+
+    params = {"DATA": str(areas["a32"]), "MODEL_NAME": MODEL_NAMES.index("pspnet"), "EPOCHS": 1, "BATCH_SIZE": 8,
+              "MODEL_OPTIONS": "encoder=resnet18; psp_out_channels=32", "OUTPUT_FOLDER": str(tmp_path / "run")}
+    result = processing.run("lmhld:trainmodel", params)
+    card = read_onnx_card(result["MODEL_ONNX"])
+    assert card.architecture == "pspnet" and card.model_options == {"encoder": "resnet18", "psp_out_channels": 32}
+    assert card.dynamic_size is False and card.patch_size == 32  # PSPNet's graph holds at its traced size only
+    with pytest.raises(QgsProcessingException, match="bad options for pspnet: depth; valid options: encoder"):
+        processing.run("lmhld:trainmodel", {**params, "MODEL_OPTIONS": "depth=3",
+                                            "OUTPUT_FOLDER": str(tmp_path / "run2")})

@@ -30,14 +30,45 @@ def test_logits_match_torch_at_two_sizes(name, tmp_path):
     path = export_onnx(model, card, tmp_path / "m.onnx", output="logits")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # one file, no external data
     session = cpu_session(path)
-    for size, batch in ((64, 2), (128, 1)):
+    card = read_onnx_card(path)
+    assert card.size_multiple == model.size_multiple
+    # PSPNet's adaptive pooling traces to index arithmetic fixed to the traced size: exported at a fixed size.
+    assert card.dynamic_size is (name != "pspnet")
+    sizes = ((64, 2), (128, 1)) if card.dynamic_size else ((64, 2), (64, 1))
+    for size, batch in sizes:
         x = torch.randn(batch, 4, size, size)
         with torch.no_grad():
             expected = model(x).numpy()
         got = session.run(None, {"image": x.numpy()})[0]
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= 1e-4
-    assert read_onnx_card(path).dynamic_size is True
+
+
+def test_a_graph_wrong_at_other_sizes_is_exported_at_a_fixed_size(tmp_path):
+    model = build_model("pspnet", 4, **SMALL_OPTIONS["pspnet"]).eval()
+    card = ModelCard("pspnet", 4, model_options=SMALL_OPTIONS["pspnet"], patch_size=68)
+    with pytest.warns(UserWarning, match="dynamic-size export does not hold"):
+        path = export_onnx(model, card, tmp_path / "m.onnx")
+    back = read_onnx_card(path)
+    assert back.dynamic_size is False and back.patch_size == 64  # 68 rounded down to the multiple of 8
+    meta = {p.key: json.loads(p.value) for p in onnx.load(str(path)).metadata_props}
+    assert meta["tile_size"] == 64
+    session = cpu_session(path)
+    assert session.run(None, {"image": np.zeros((3, 4, 64, 64), np.float32)})[0].shape == (3, 1, 64, 64)
+
+
+def test_patch_of_one_size_multiple_still_exports_dynamic_sizes(tmp_path):
+    """torch.export fixes a dimension traced at 1 (32 px / 32): the export traces at two multiples at least."""
+    torch.manual_seed(0)
+    model = build_model("linknet", 4, **SMALL_OPTIONS["linknet"]).eval()
+    path = export_onnx(model, ModelCard("linknet", 4, model_options=SMALL_OPTIONS["linknet"], patch_size=32),
+                       tmp_path / "m.onnx", output="logits")
+    card = read_onnx_card(path)
+    assert card.dynamic_size is True and card.patch_size == 32 and card.size_multiple == 32
+    x = torch.randn(1, 4, 96, 160)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert np.abs(cpu_session(path).run(None, {"image": x.numpy()})[0] - expected).max() <= 1e-4
 
 
 def test_metadata_round_trips_with_deepness_keys(tmp_path):

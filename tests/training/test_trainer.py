@@ -38,6 +38,9 @@ def test_loss_falls_and_f1_rises_for_every_network(name, areas, tmp_path):
     assert losses[-1] < losses[0], losses
     assert max(f1s[1:]) > f1s[0] or f1s[0] > 0.9, f1s
     assert result.best_f1 > 0.6, f1s
+    from lmhld_qgis.core.modelcard import read_onnx_card
+
+    assert read_onnx_card(result.onnx).dynamic_size is (name != "pspnet")  # 32 px patches: one size multiple
     for f in ("metrics.csv", "curves.png", "best.pt", "last.pt", "model.onnx", "report.html", "config.json"):
         assert (tmp_path / "run" / f).exists(), f
 
@@ -131,6 +134,27 @@ def test_bad_configuration_fails_before_training(areas, tmp_path, case, message)
     assert not (tmp_path / "run").exists()
 
 
+def test_patch_size_the_network_cannot_take_fails_before_training(tmp_path):
+    from tests.conftest import _area
+
+    area = _area(tmp_path, "p48", 5, 48, side=256, n=40)
+    with pytest.raises(LmhldError, match=r"linknet takes sizes that divide by 32, but p48 has 48 px patches; "
+                                         r"export patches of 32 or 64 px"):
+        train(config([area], model="linknet", model_options={"encoder": "resnet18"}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_baseline_trains_from_local_weights_and_its_card_omits_the_file(areas, tmp_path):
+    import torchvision
+
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet18.pth")
+    options = {"encoder": "resnet18", "encoder_weights": str(tmp_path / "resnet18.pth"), "decoder_channels": 32}
+    result = train(config([areas["a32"]], model="deeplabv3plus", model_options=options, epochs=1), tmp_path / "run")
+    card = load_checkpoint(tmp_path / "run" / "best.pt")["card"]
+    assert card["model_options"] == {"encoder": "resnet18", "decoder_channels": 32} and card["size_multiple"] == 16
+    assert result.onnx is not None and result.onnx.exists()
+
+
 def test_config_file_and_flags(tmp_path, areas):
     (tmp_path / "c.toml").write_text(f'[train]\nmodel = "attunet"\nepochs = 7\ndata = ["{areas["a32"]}"]\n'
                                      '[train.model_options]\nbase_width = 4\n')
@@ -139,3 +163,14 @@ def test_config_file_and_flags(tmp_path, areas):
     (tmp_path / "bad.toml").write_text("[train]\nepochz = 3\n")
     with pytest.raises(LmhldError, match=r"unknown training option\(s\) \['epochz'\]"):
         load_config(tmp_path / "bad.toml", {})
+
+
+def test_model_options_from_key_value_text():
+    from lmhld_qgis.training.config import parse_model_options
+
+    assert parse_model_options(["encoder=resnet50", "decoder_channels=128", "decoder_atrous_rates=[6, 12, 18]",
+                                "deep_supervision=true", "encoder_weights=/data/r50.pth"]) == {
+        "encoder": "resnet50", "decoder_channels": 128, "decoder_atrous_rates": [6, 12, 18],
+        "deep_supervision": True, "encoder_weights": "/data/r50.pth"}
+    with pytest.raises(LmhldError, match="is not KEY=VALUE"):
+        parse_model_options(["resnet50"])

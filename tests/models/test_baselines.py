@@ -1,0 +1,129 @@
+"""The smp baselines: built without any download, local pretrained weights loaded and adapted to the bands,
+clear errors for bad options and bad weight files, checkpoints that rebuild without the weights file."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+import torchvision
+
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.modelcard import ModelCard
+from lmhld_qgis.models import build_model
+from lmhld_qgis.models.registry import BASELINE_NAMES, stored_options
+from lmhld_qgis.training.checkpoint import model_from_checkpoint, save_checkpoint
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """Any connection attempt fails the test; torch hub and Hugging Face caches point at an empty folder."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args[1:] or kwargs}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for var in ("TORCH_HOME", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(var, str(cache))
+    return cache
+
+
+@pytest.mark.parametrize("name", BASELINE_NAMES)
+def test_default_baselines_build_and_run_without_any_download(name, no_network):
+    torch.manual_seed(0)
+    model = build_model(name, 4).eval()  # the default encoder, resnet34, as the smp documentation builds it
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 20e6 < n_params < 25e6, n_params
+    with torch.no_grad():
+        assert model(torch.randn(1, 4, 128, 128)).shape == (1, 1, 128, 128)
+    assert list(no_network.iterdir()) == []  # nothing fetched, nothing cached
+
+
+def torchvision_resnet18_file(path):
+    """A state dict in the layout of torchvision's resnet18-f37072fd.pth (random values: nothing is downloaded)."""
+    torch.manual_seed(3)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(state, path)
+    return state
+
+
+@pytest.mark.parametrize("bands", [3, 4, 14])
+def test_local_encoder_weights_load_and_adapt_to_the_bands(bands, tmp_path, no_network):
+    saved = torchvision_resnet18_file(tmp_path / "resnet18.pth")
+    model = build_model("linknet", bands, encoder="resnet18", encoder_weights=str(tmp_path / "resnet18.pth"))
+    encoder = model.net.encoder
+    assert torch.equal(encoder.layer3[1].conv2.weight, saved["layer3.1.conv2.weight"])
+    assert torch.equal(encoder.bn1.running_mean, saved["bn1.running_mean"])
+    conv1 = model.input_layer()
+    assert conv1.in_channels == bands and model.input_layer_names() == ["net.encoder.conv1"]
+    rgb = saved["conv1.weight"]
+    if bands == 3:
+        assert torch.equal(conv1.weight, rgb)
+    else:  # smp's rule for pretrained filters: RGB cycled over the bands, scaled to keep the response
+        for band in range(bands):
+            assert torch.allclose(conv1.weight[:, band], rgb[:, band % 3] * 3 / bands)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, bands, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_checkpoint_rebuilds_without_the_weights_file(tmp_path):
+    torchvision_resnet18_file(tmp_path / "resnet18.pth")
+    options = {"encoder": "resnet18", "encoder_weights": str(tmp_path / "resnet18.pth")}
+    model = build_model("fpn", 4, **options)
+    assert stored_options(options) == {"encoder": "resnet18"}
+    save_checkpoint(tmp_path / "c.pt", model, ModelCard("fpn", 4, model_options=stored_options(options)))
+    (tmp_path / "resnet18.pth").unlink()
+    loaded, card = model_from_checkpoint(tmp_path / "c.pt")
+    assert card.model_options == {"encoder": "resnet18"}
+    x = torch.randn(1, 4, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_bad_weight_files_are_explained(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LmhldError, match="not found; give a local state-dict file"):
+        build_model("linknet", 4, encoder="resnet18", encoder_weights=str(tmp_path / "missing.pth"))
+    torchvision_resnet18_file(tmp_path / "resnet18.pth")
+    with pytest.raises(LmhldError, match="do not fit this encoder"):  # resnet18 weights for a resnet34 encoder
+        build_model("linknet", 4, encoder="resnet34", encoder_weights=str(tmp_path / "resnet18.pth"))
+    torch.save({"x": RunsCode()}, tmp_path / "evil.pth")
+    with pytest.raises(LmhldError, match="cannot be read as a state dict"):
+        build_model("linknet", 4, encoder="resnet18", encoder_weights=str(tmp_path / "evil.pth"))
+    assert not (tmp_path / "PWNED").exists()
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    with pytest.raises(LmhldError, match="no state dict of tensors"):
+        build_model("linknet", 4, encoder="resnet18", encoder_weights=str(tmp_path / "list.pth"))
+
+
+def test_bad_options_list_the_valid_ones():
+    with pytest.raises(LmhldError, match=r"bad options for pspnet: base_width; valid options: encoder, .*"
+                                         r"psp_out_channels"):
+        build_model("pspnet", 4, base_width=8)
+    with pytest.raises(LmhldError, match="bad options for linknet: activation"):  # logits only, one output
+        build_model("linknet", 4, activation="sigmoid")
+    with pytest.raises(LmhldError, match="unknown encoder 'resnet7'"):
+        build_model("fpn", 4, encoder="resnet7")
+
+
+def test_size_multiples_follow_the_encoder_stride():
+    assert {n: build_model(n, 4, encoder="resnet18").size_multiple for n in BASELINE_NAMES} == {
+        "deeplabv3plus": 16, "linknet": 32, "pspnet": 8, "fpn": 32}
+    assert build_model("linknet", 4, encoder="resnet18", encoder_depth=4).size_multiple == 16
+
+
+def test_part_mode_levels_are_the_stem_and_the_residual_stages():
+    model = build_model("deeplabv3plus", 4, encoder="resnet18")
+    levels = model.encoder_levels()
+    enc = model.net.encoder
+    assert levels[2] is enc.layer2 and levels[4] is enc.layer4
+    assert id(model.input_layer().weight) in {id(p) for p in levels[0].parameters()}
+    assert {id(p) for p in enc.layer1.parameters()} <= {id(p) for p in levels[1].parameters()}
