@@ -46,6 +46,18 @@ class ExperimentConfig:
     train: dict[str, Any] = field(default_factory=dict)  # any TrainConfig option (epochs, optimizer, ...)
     export: dict[str, Any] = field(default_factory=dict)  # any ExportOptions option (min_fraction, tolerance, ...)
     name: str = "experiment"
+    # per model, instead of train.model_options: U-Nets share base_width while a baseline takes its encoder
+    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def train_config(self, model: str, data: list[Path], mode: str):
+        """The TrainConfig of one run: the experiment's train options; a model with its own options table takes
+        those instead of the shared train.model_options."""
+        from .config import TrainConfig
+
+        opts = {"epochs": 2, "batch_size": 16, **self.train}
+        if model in self.model_options:
+            opts["model_options"] = dict(self.model_options[model])
+        return TrainConfig(model=model, data=[str(d) for d in data], mode=mode, **opts)
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -73,7 +85,11 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         model_class(m)
     cfg = ExperimentConfig(areas, list(data["models"]), list(data.get("modes", ["single", "mix", "part"])),
                            [list(o) for o in data.get("part_orders", [])], dict(data.get("train", {})),
-                           dict(data.get("export", {})), data.get("name", path.stem))
+                           dict(data.get("export", {})), data.get("name", path.stem),
+                           {k: dict(v) for k, v in data.get("model_options", {}).items()})
+    stray = sorted(set(cfg.model_options) - set(cfg.models))
+    if stray:
+        raise LmhldError(f"model_options for {', '.join(stray)}, which models = {cfg.models} does not list")
     names = {a.name for a in areas}
     for order in cfg.part_orders:
         if sorted(order) != sorted(names):
@@ -98,7 +114,6 @@ class Experiment:
 
     def run(self, key: str, data: list[Path], model: str, mode: str, evaluate) -> dict[str, Any]:
         """Train (or resume, or skip) one run; `evaluate(run_dir, onnx)` gives the metrics stored in result.json."""
-        from .config import TrainConfig
         from .trainer import train
 
         run_dir = self.out / "runs" / key
@@ -106,8 +121,7 @@ class Experiment:
         if done.exists():
             self.skipped += 1
             return json.loads(done.read_text())
-        opts = {"epochs": 2, "batch_size": 16, **self.cfg.train}
-        cfg = TrainConfig(model=model, data=[str(d) for d in data], mode=mode, **opts)
+        cfg = self.cfg.train_config(model, data, mode)
         resume = (run_dir / "last.pt").exists()
         self.progress.info(f"{'resuming' if resume else 'training'} {key}")
         result = train(cfg, run_dir, resume=resume)

@@ -54,6 +54,21 @@ def test_grid_runs_resumes_and_writes_tables(tmp_path):
     assert again["exp1"] == first["exp1"]
 
 
+def test_a_model_options_table_replaces_the_shared_options(tmp_path):
+    (tmp_path / "e.toml").write_text(
+        '[experiment]\nmodels = ["unet", "deeplabv3plus"]\n[[experiment.areas]]\nname = "a"\nraster = "a.tif"\n'
+        'inventory = "a.gpkg"\npatch_sizes = [32]\n[experiment.train]\nepochs = 3\n'
+        '[experiment.train.model_options]\nbase_width = 16\n'
+        '[experiment.model_options.deeplabv3plus]\nencoder = "resnet18"\n')
+    cfg = load_experiment(tmp_path / "e.toml")
+    assert cfg.train_config("unet", [tmp_path], "single").model_options == {"base_width": 16}
+    dl = cfg.train_config("deeplabv3plus", [tmp_path], "single")
+    assert dl.model_options == {"encoder": "resnet18"} and dl.epochs == 3  # base_width is not a baseline's option
+    (tmp_path / "e.toml").write_text((tmp_path / "e.toml").read_text() + '[experiment.model_options.fpn]\nx = 1\n')
+    with pytest.raises(LmhldError, match=r"model_options for fpn, which models = \['unet', 'deeplabv3plus'\]"):
+        load_experiment(tmp_path / "e.toml")
+
+
 def test_bad_experiment_config(tmp_path):
     (tmp_path / "bad.toml").write_text('[experiment]\nmodels = ["unet", "nope"]\n[[experiment.areas]]\n'
                                        'name = "a"\nraster = "a.tif"\ninventory = "a.gpkg"\npatch_sizes = [32]\n')
