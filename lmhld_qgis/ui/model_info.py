@@ -18,7 +18,8 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
     return [
         ("network", f"{card.architecture} {card.model_options or ''}".strip()),
         ("input bands", ", ".join(card.bands)),
-        ("tile size", f"{card.patch_size} px" + (" (any multiple of 16)" if card.dynamic_size else " (fixed)")),
+        ("tile size", f"{card.patch_size} px" + (f" (any multiple of {card.size_multiple})" if card.dynamic_size
+                                                  else " (fixed)")),
         ("training resolution", "unknown" if card.resolution_m is None else f"{card.resolution_m:.3g} m"),
         ("normalisation mean", numbers(card.mean)),
         ("normalisation std", numbers(card.std)),
