@@ -53,6 +53,7 @@ class SmpNet(SegmentationNet):
             self._load_encoder_weights(Path(encoder_weights))
         # Inputs must divide by the encoder's total stride (smp checks it in forward).
         self.size_multiple = int(self.net.encoder.output_stride)
+        self._drop_unused_encoder_stages()
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -94,9 +95,27 @@ class SmpNet(SegmentationNet):
         if self.in_channels != 3:
             encoder.set_in_channels(self.in_channels, pretrained=True)
 
+    def _drop_unused_encoder_stages(self) -> None:
+        """Remove encoder stages a shallower `encoder_depth` never runs (PSPNet's default depth 3 leaves a ResNet's
+        layer3 and layer4 unused): parameters without gradients would stop DDP and bloat checkpoints."""
+        enc, ran = self.net.encoder, set()
+        hooks = [child.register_forward_hook(lambda m, i, o: ran.add(id(m))) for child in enc.children()]
+        was_training = self.training
+        try:
+            with torch.no_grad():
+                self.eval()(torch.zeros(1, self.in_channels, 2 * self.size_multiple,
+                                        2 * self.size_multiple))
+        finally:
+            for hook in hooks:
+                hook.remove()
+            self.train(was_training)
+        for name, child in list(enc.named_children()):
+            if id(child) not in ran and any(True for _ in child.parameters()):
+                delattr(enc, name)
+
     def encoder_levels(self) -> list[nn.Module]:
         enc = self.net.encoder
-        if all(hasattr(enc, a) for a in ("conv1", "bn1", "maxpool", "layer1", "layer4")):
+        if all(hasattr(enc, a) for a in ("conv1", "bn1", "maxpool", "layer1")):  # ResNet-type: stem, stages
             return [nn.ModuleList([enc.conv1, enc.bn1]), nn.ModuleList([enc.maxpool, enc.layer1]),
-                    enc.layer2, enc.layer3, enc.layer4]
+                    *[getattr(enc, f"layer{i}") for i in (2, 3, 4) if hasattr(enc, f"layer{i}")]]
         return [m for m in enc.children() if any(True for _ in m.parameters())]

@@ -31,12 +31,17 @@ def no_network(monkeypatch, tmp_path):
     return cache
 
 
+# Millions of parameters with smp's defaults (ResNet-34 encoder, 4 bands). PSPNet runs the encoder to depth 3 only:
+# the stages it never runs (layer3, layer4: 19.9 M) are dropped.
+DEFAULT_PARAMS_M = {"deeplabv3plus": 22.44, "linknet": 21.78, "pspnet": 1.50, "fpn": 23.16}
+
+
 @pytest.mark.parametrize("name", BASELINE_NAMES)
 def test_default_baselines_build_and_run_without_any_download(name, no_network):
     torch.manual_seed(0)
     model = build_model(name, 4).eval()  # the default encoder, resnet34, as the smp documentation builds it
     n_params = sum(p.numel() for p in model.parameters())
-    assert 20e6 < n_params < 25e6, n_params
+    assert n_params / 1e6 == pytest.approx(DEFAULT_PARAMS_M[name], abs=0.01)
     with torch.no_grad():
         assert model(torch.randn(1, 4, 128, 128)).shape == (1, 1, 128, 128)
     assert list(no_network.iterdir()) == []  # nothing fetched, nothing cached
@@ -118,6 +123,16 @@ def test_size_multiples_follow_the_encoder_stride():
     assert {n: build_model(n, 4, encoder="resnet18").size_multiple for n in BASELINE_NAMES} == {
         "deeplabv3plus": 16, "linknet": 32, "pspnet": 8, "fpn": 32}
     assert build_model("linknet", 4, encoder="resnet18", encoder_depth=4).size_multiple == 16
+
+
+def test_encoder_stages_a_shallow_depth_never_runs_are_dropped():
+    pspnet = build_model("pspnet", 4, encoder="resnet18")  # smp's PSPNet: encoder depth 3
+    assert not hasattr(pspnet.net.encoder, "layer3") and not hasattr(pspnet.net.encoder, "layer4")
+    assert len(pspnet.encoder_levels()) == 3  # stem, layer1, layer2
+    linknet = build_model("linknet", 4, encoder="resnet18", encoder_depth=4)
+    assert hasattr(linknet.net.encoder, "layer3") and not hasattr(linknet.net.encoder, "layer4")
+    linknet.train()(torch.randn(2, 4, 64, 64)).mean().backward()
+    assert [k for k, p in linknet.named_parameters() if p.grad is None] == []
 
 
 def test_part_mode_levels_are_the_stem_and_the_residual_stages():

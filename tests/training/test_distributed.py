@@ -40,3 +40,15 @@ def test_ddp_two_processes_match_single_process(areas, tmp_path):
     assert ddp.stderr.count("epoch 2/2") == 1
     files = {run: sorted(p.name for p in (tmp_path / run).iterdir()) for run in ("ddp", "single")}
     assert files["ddp"] == files["single"]
+
+
+def test_ddp_trains_a_baseline_whose_smp_encoder_is_deeper_than_used(areas, tmp_path):
+    """PSPNet runs a ResNet to depth 3; stages it never runs are dropped, else DDP stops on unused parameters."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    args = ["train", "--model", "pspnet", "--model-option", "encoder=resnet18", "--model-option",
+            "psp_out_channels=32", "--epochs", "1", "--batch-size", "8", "--optimizer", "adam"]
+    ddp = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "lmhld_qgis", *args,
+                          "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert len(metrics(tmp_path / "ddp")) == 1 and (tmp_path / "ddp" / "model.onnx").exists()
