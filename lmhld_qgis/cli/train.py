@@ -12,8 +12,9 @@ def add_parser(sub) -> None:
                        description="Train one of the U-Net family networks or a baseline on exported datasets (or "
                                    "Landslide4Sense, CAS, image/mask folders). Several GPUs: torchrun "
                                    "--nproc_per_node N -m lmhld_qgis train ...")
-    p.add_argument("--model", help="unet, resunet, denseunet, attunet, transunet, unetpp, unet3p; baselines: "
-                                   "deeplabv3plus, linknet, pspnet, fpn")
+    from ..models.registry import BASELINE_NAMES, UNET_NAMES
+
+    p.add_argument("--model", help=f"{', '.join(UNET_NAMES)}; baselines: {', '.join(BASELINE_NAMES)}")
     p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
                    help="network option (repeat): encoder=resnet50, encoder_weights=resnet50.pth, "
                         "deep_supervision=true, ...")

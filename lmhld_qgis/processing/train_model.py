@@ -59,9 +59,9 @@ class TrainModel(LmhldAlgorithm):
             "curves.png, best.pt, last.pt, model.onnx and report.html into the output folder.")
 
     def initAlgorithm(self, config=None) -> None:
-        from ..models.registry import MODEL_NAMES
+        from ..models.registry import MODEL_NAMES, TITLES
 
-        self.names = list(MODEL_NAMES)
+        self.names = [f"{TITLES[n]} — {n}" for n in MODEL_NAMES]  # the title, and the name the CLI and configs use
         self.addParameter(QgsProcessingParameterString(
             self.DATA, "Dataset folders (one per line or separated by ;)", multiLine=True))
         self.addParameter(QgsProcessingParameterEnum(self.MODEL_NAME, "Network", self.names, defaultValue=0))
