@@ -125,6 +125,29 @@ def test_size_multiples_follow_the_encoder_stride():
     assert build_model("linknet", 4, encoder="resnet18", encoder_depth=4).size_multiple == 16
 
 
+@pytest.mark.parametrize("height, width, cells", [(8, 8, 6), (13, 7, 6), (5, 9, 3), (12, 12, 2), (3, 3, 6),
+                                                  (40, 48, 1)])
+def test_pspnet_pooling_matrices_equal_adaptive_average_pooling(height, width, cells):
+    from lmhld_qgis.models.pspnet import adaptive_avg_pool2d
+
+    x = torch.randn(2, 3, height, width)
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, cells)
+    assert torch.allclose(adaptive_avg_pool2d(x, cells), expected, atol=1e-6)
+
+
+def test_pspnet_computes_what_smp_computes():
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(0)
+    ours = build_model("pspnet", 4, encoder="resnet18").eval()
+    theirs = smp.PSPNet(encoder_name="resnet18", encoder_weights=None, in_channels=4, classes=1).eval()
+    missing, unexpected = theirs.load_state_dict(ours.net.state_dict(), strict=False)
+    assert unexpected == [] and all(k.startswith(("encoder.layer3", "encoder.layer4")) for k in missing)
+    x = torch.randn(2, 4, 72, 88)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), theirs(x), atol=1e-5)
+
+
 def test_encoder_stages_a_shallow_depth_never_runs_are_dropped():
     pspnet = build_model("pspnet", 4, encoder="resnet18")  # smp's PSPNet: encoder depth 3
     assert not hasattr(pspnet.net.encoder, "layer3") and not hasattr(pspnet.net.encoder, "layer4")

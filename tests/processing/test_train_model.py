@@ -60,7 +60,7 @@ def test_baseline_with_network_options(qgis_processing, lmhld_provider, areas, t
     result = processing.run("lmhld:trainmodel", params)
     card = read_onnx_card(result["MODEL_ONNX"])
     assert card.architecture == "pspnet" and card.model_options == {"encoder": "resnet18", "psp_out_channels": 32}
-    assert card.dynamic_size is False and card.patch_size == 32  # PSPNet's graph holds at its traced size only
+    assert card.dynamic_size is True and card.size_multiple == 8 and card.patch_size == 32
     with pytest.raises(QgsProcessingException, match="bad options for pspnet: depth; valid options: encoder"):
         processing.run("lmhld:trainmodel", {**params, "MODEL_OPTIONS": "depth=3",
                                             "OUTPUT_FOLDER": str(tmp_path / "run2")})

@@ -31,11 +31,8 @@ def test_logits_match_torch_at_two_sizes(name, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # one file, no external data
     session = cpu_session(path)
     card = read_onnx_card(path)
-    assert card.size_multiple == model.size_multiple
-    # PSPNet's adaptive pooling traces to index arithmetic fixed to the traced size: exported at a fixed size.
-    assert card.dynamic_size is (name != "pspnet")
-    sizes = ((64, 2), (128, 1)) if card.dynamic_size else ((64, 2), (64, 1))
-    for size, batch in sizes:
+    assert card.size_multiple == model.size_multiple and card.dynamic_size is True
+    for size, batch in ((64, 2), (128, 1)):
         x = torch.randn(batch, 4, size, size)
         with torch.no_grad():
             expected = model(x).numpy()
@@ -44,16 +41,29 @@ def test_logits_match_torch_at_two_sizes(name, tmp_path):
         assert np.abs(got - expected).max() <= 1e-4
 
 
+class PooledNet(torch.nn.Module):
+    """Built-in adaptive pooling to 3x3: torch.export turns it into indices fixed to the traced size."""
+
+    size_multiple = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 1, 1)
+
+    def forward(self, x):
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 3)
+        return self.conv(torch.nn.functional.interpolate(pooled, size=x.shape[-2:], mode="bilinear"))
+
+
 def test_a_graph_wrong_at_other_sizes_is_exported_at_a_fixed_size(tmp_path):
-    model = build_model("pspnet", 4, **SMALL_OPTIONS["pspnet"]).eval()
-    card = ModelCard("pspnet", 4, model_options=SMALL_OPTIONS["pspnet"], patch_size=68)
+    card = ModelCard("pooled", 4, patch_size=68)
     with pytest.warns(UserWarning, match="dynamic-size export does not hold"):
-        path = export_onnx(model, card, tmp_path / "m.onnx")
+        path = export_onnx(PooledNet(), card, tmp_path / "m.onnx")
     back = read_onnx_card(path)
-    assert back.dynamic_size is False and back.patch_size == 64  # 68 rounded down to the multiple of 8
+    assert back.dynamic_size is False and back.patch_size == 64  # 68 rounded down to the multiple of 16
     meta = {p.key: json.loads(p.value) for p in onnx.load(str(path)).metadata_props}
     assert meta["tile_size"] == 64
-    session = cpu_session(path)
+    session = cpu_session(path)  # the batch stays dynamic
     assert session.run(None, {"image": np.zeros((3, 4, 64, 64), np.float32)})[0].shape == (3, 1, 64, 64)
 
 
