@@ -11,19 +11,29 @@ def add_parser(sub) -> None:
                                    "TOML file, and write Tables 4-7 (Markdown, CSV), figures and report.html.")
     p.add_argument("config", help="TOML file with an [experiment] table (see the README)")
     p.add_argument("--out", required=True, help="experiment folder")
+    p.add_argument("--progress-json", action="store_true", help="machine-readable progress on stdout (for QGIS)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.experiment import run_experiment
-    from .progress import BarProgress
+    import json
+    from pathlib import Path
 
-    bar = BarProgress("experiment")
+    from ..training.experiment import run_experiment
+    from .progress import BarProgress, JsonProgress
+
+    progress = JsonProgress(fractions=True) if args.progress_json else BarProgress("experiment")
     try:
-        results = run_experiment(args.config, args.out, progress=bar)
+        results = run_experiment(args.config, args.out, progress=progress)
     finally:
-        bar.close()
+        if hasattr(progress, "close"):
+            progress.close()
+    out = Path(args.out)
+    if args.progress_json:
+        print(json.dumps({"event": "done", "out": str(out), "report": str(out / "report.html"),
+                          "best_patch_size": results["best_patch_size"], "runs": results["runs"]}))
+        return 0
     print(f"best patch size per area: {results['best_patch_size']}; runs trained {results['runs']['trained']}, "
           f"reused {results['runs']['skipped']}")
-    print(f"tables: {args.out}/tables/*.md|csv, figures: {args.out}/figures/, report: {args.out}/report.html")
+    print(f"tables: {out}/tables/*.md|csv, figures: {out}/figures/, report: {out}/report.html")
     return 0

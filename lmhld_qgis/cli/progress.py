@@ -1,7 +1,9 @@
-"""core.progress.Progress as a terminal progress bar."""
+"""core.progress.Progress as a terminal progress bar, or as JSON lines for the QGIS child processes."""
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
 
 
@@ -35,3 +37,40 @@ class BarProgress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+class JsonProgress:
+    """Progress as JSON lines on stdout; SIGTERM asks to stop at the next batch (last.pt is kept).
+
+    `fractions`: also print {"event": "progress"} when the overall fraction moves by 0.1 % (the experiment, whose
+    training runs do not send their own batch events); training sends batch events that carry the fraction.
+    """
+
+    def __init__(self, fractions: bool = False) -> None:
+        self.cancelled = False
+        self.fractions, self._last = fractions, -1
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, *_) -> None:
+        self.cancelled = True
+
+    def _print(self, **event) -> None:
+        print(json.dumps(event, default=str), flush=True)
+
+    def set_fraction(self, fraction: float) -> None:
+        permille = round(1000 * min(max(fraction, 0.0), 1.0))
+        if self.fractions and permille > self._last:
+            self._last = permille
+            self._print(event="progress", fraction=permille / 1000)
+
+    def info(self, message: str) -> None:
+        self._print(event="info", message=message)
+
+    def warn(self, message: str) -> None:
+        self._print(event="warning", message=message)
+
+    def event(self, data: dict) -> None:
+        self._print(**data)
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 
 
 def add_parser(sub) -> None:
@@ -40,41 +39,12 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-class JsonProgress:
-    """Progress as JSON lines on stdout; SIGTERM asks to stop at the next batch (last.pt is kept)."""
-
-    def __init__(self) -> None:
-        self.cancelled = False
-        signal.signal(signal.SIGTERM, self._stop)
-
-    def _stop(self, *_) -> None:
-        self.cancelled = True
-
-    def _print(self, **event) -> None:
-        print(json.dumps(event, default=str), flush=True)
-
-    def set_fraction(self, fraction: float) -> None:
-        pass  # batch events carry the fraction
-
-    def info(self, message: str) -> None:
-        self._print(event="info", message=message)
-
-    def warn(self, message: str) -> None:
-        self._print(event="warning", message=message)
-
-    def event(self, data: dict) -> None:
-        self._print(**data)
-
-    def is_cancelled(self) -> bool:
-        return self.cancelled
-
-
 def run(args: argparse.Namespace) -> int:
     import os
 
     from ..training.config import load_config, parse_model_options
     from ..training.trainer import train
-    from .progress import BarProgress
+    from .progress import BarProgress, JsonProgress
 
     overrides = {"model": args.model, "data": args.data, "mode": args.mode, "epochs": args.epochs,
                  "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr, "loss": args.loss,

@@ -16,9 +16,10 @@ def algorithm_classes() -> tuple[type, ...]:
     from .detect_landslides import DetectLandslides
     from .evaluate_model import EvaluateModel
     from .export_patches import ExportPatches
+    from .run_experiment import RunExperiment
     from .train_model import TrainModel
 
-    return AnalyseInventory, ExportPatches, TrainModel, EvaluateModel, DetectLandslides
+    return AnalyseInventory, ExportPatches, TrainModel, EvaluateModel, RunExperiment, DetectLandslides
 
 
 class LmhldProvider(QgsProcessingProvider):

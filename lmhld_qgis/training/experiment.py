@@ -24,7 +24,7 @@ from typing import Any
 
 from ..core.atomic import write_text_atomic
 from ..core.errors import LmhldError
-from ..core.progress import NullProgress, Progress
+from ..core.progress import NullProgress, Progress, SubProgress, check_cancelled
 
 METRICS = ("precision", "recall", "f1", "iou")
 
@@ -101,6 +101,18 @@ class Experiment:
     def __init__(self, cfg: ExperimentConfig, out: str | Path, progress: Progress | None = None) -> None:
         self.cfg, self.out, self.progress = cfg, Path(out), progress or NullProgress()
         self.trained = self.skipped = 0
+        # Progress counts training runs, each one share: experiment 1's, then mix (at most one group per two
+        # areas until the best sizes are known) and part. Cancelling stops inside a run and keeps its last.pt.
+        n_models, n_areas = len(cfg.models), len(cfg.areas)
+        self.runs_done = 0
+        self.runs_planned = n_models * (sum(len(a.patch_sizes) for a in cfg.areas)
+                                        + (n_areas // 2 if "mix" in cfg.modes else 0)
+                                        + (max(1, len(cfg.part_orders)) if "part" in cfg.modes else 0))
+
+    def _share(self) -> SubProgress:
+        """The part of the overall progress that the next run fills."""
+        done, planned = self.runs_done, max(self.runs_planned, self.runs_done + 1)
+        return SubProgress(self.progress, done / planned, (done + 1) / planned)
 
     # -- building blocks -------------------------------------------------------------------------------------
     def dataset(self, area: Area, size: int) -> Path:
@@ -109,7 +121,10 @@ class Experiment:
         path = self.out / "datasets" / f"{area.name}_{size}"
         if not (path / "dataset.json").exists():
             options = ExportOptions(patch_size=size, name=area.name, **self.cfg.export)
-            export_patches([area.raster], area.inventory, path, options)
+            self.progress.info(f"exporting {area.name} at {size} px")
+            share = self._share()  # cancellable; the fraction moves with the runs only
+            export_patches([area.raster], area.inventory, path, options,
+                           progress=SubProgress(share, 0.0, 0.0))
         return path
 
     def run(self, key: str, data: list[Path], model: str, mode: str, evaluate) -> dict[str, Any]:
@@ -118,14 +133,18 @@ class Experiment:
 
         run_dir = self.out / "runs" / key
         done = run_dir / "result.json"
+        check_cancelled(self.progress)
         if done.exists():
             self.skipped += 1
+            self.runs_done += 1
+            self.progress.set_fraction(self.runs_done / max(self.runs_planned, self.runs_done))
             return json.loads(done.read_text())
         cfg = self.cfg.train_config(model, data, mode)
         resume = (run_dir / "last.pt").exists()
         self.progress.info(f"{'resuming' if resume else 'training'} {key}")
-        result = train(cfg, run_dir, resume=resume)
+        result = train(cfg, run_dir, resume=resume, progress=self._share())
         self.trained += 1
+        self.runs_done += 1
         metrics = {"key": key, "model": model, "mode": mode, "best_val_f1": result.best_f1,
                    "forgetting": result.forgetting, **evaluate(run_dir, result.onnx)}
         write_text_atomic(done, json.dumps(metrics, indent=2, default=float))
@@ -179,6 +198,8 @@ class Experiment:
             groups: dict[int, list[str]] = {}
             for a in cfg.areas:
                 groups.setdefault(best[a.name], []).append(a.name)
+            n_mix = sum(len(names) >= 2 for names in groups.values())  # the best sizes are known now
+            self.runs_planned -= len(cfg.models) * (len(cfg.areas) // 2 - n_mix)
             for size, names in groups.items():
                 if len(names) < 2:
                     continue
@@ -198,6 +219,7 @@ class Experiment:
                                                 **{m: r["per_area"][n][m] for m in METRICS}})
         results["runs"] = {"trained": self.trained, "skipped": self.skipped}
         self.write(results)
+        self.progress.set_fraction(1.0)
         return results
 
     # -- outputs ---------------------------------------------------------------------------------------------

@@ -74,3 +74,49 @@ def test_bad_experiment_config(tmp_path):
                                        'name = "a"\nraster = "a.tif"\ninventory = "a.gpkg"\npatch_sizes = [32]\n')
     with pytest.raises(LmhldError, match="unknown model 'nope'"):
         load_experiment(tmp_path / "bad.toml")
+
+
+def tiny_config(tmp_path, epochs: int = 2):
+    s = make_scene(tmp_path / "solo", width=256, height=256, n_landslides=40, seed=31)
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text('[experiment]\nmodels = ["unet"]\nmodes = ["single"]\n'
+                   f'[[experiment.areas]]\nname = "solo"\nraster = "{s.raster}"\ninventory = "{s.inventory}"\n'
+                   f"patch_sizes = [32]\n[experiment.train]\nepochs = {epochs}\nbatch_size = 8\n"
+                   '[experiment.train.model_options]\nbase_width = 4\n'
+                   "[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.05\n")
+    return cfg
+
+
+class Recorder:
+    """Records fractions; asks to stop once the fraction passes `stop_at`."""
+
+    def __init__(self, stop_at: float = 2.0) -> None:
+        self.fractions, self.messages, self.stop_at = [], [], stop_at
+
+    def set_fraction(self, f):
+        self.fractions.append(f)
+
+    def info(self, message):
+        self.messages.append(message)
+
+    def warn(self, message):
+        self.messages.append(message)
+
+    def is_cancelled(self):
+        return bool(self.fractions) and self.fractions[-1] > self.stop_at
+
+
+def test_progress_cancel_and_resume(tmp_path):
+    from lmhld_qgis.core.errors import CancelledError
+
+    cfg, out = tiny_config(tmp_path), tmp_path / "exp"
+    stopping = Recorder(stop_at=0.3)
+    with pytest.raises(CancelledError, match=r"last\.pt kept"):
+        run_experiment(cfg, out, progress=stopping)
+    assert (out / "runs" / "exp1" / "solo_32_unet" / "last.pt").exists()
+    assert not (out / "results.json").exists()
+    watching = Recorder()
+    results = run_experiment(cfg, out, progress=watching)
+    assert results["runs"] == {"trained": 1, "skipped": 0}
+    assert any(m.startswith("resuming exp1/solo_32_unet") for m in watching.messages)
+    assert watching.fractions == sorted(watching.fractions) and watching.fractions[-1] == 1.0
