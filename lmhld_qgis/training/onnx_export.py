@@ -75,9 +75,10 @@ def export_onnx(model: nn.Module, card: ModelCard, out: str | Path, *, output: s
 def _checked_export(module: nn.Module, example: tuple[torch.Tensor, ...], spatial: bool, multiple: int):
     """Export with a dynamic batch (and size when `spatial`); (program, None) if the graph holds, else (None, why).
 
-    Some operations trace into index arithmetic fixed to the example's size (adaptive pooling to 3x3 or 6x6, as in
-    PSPNet): such a graph exports without complaint but fails or is wrong at other sizes. So the graph is run at
-    another batch (and a non-square size) than the traced ones and compared with torch.
+    Some operations trace into index arithmetic fixed to the example's size (built-in adaptive pooling to 3x3 or
+    6x6, which models/pspnet.py replaces for that reason): such a graph exports without complaint but fails or is
+    wrong at other sizes. So the graph is run at another batch (and a non-square size) than the traced ones and
+    compared with torch.
     """
     import numpy as np
     import onnxruntime as ort
