@@ -60,6 +60,8 @@ def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSour
         ds = ogr.Open(str(path))
     except RuntimeError as exc:
         raise LmhldError(f"cannot read vector file {path}: {exc}; give a file OGR can read (GPKG, SHP, ...)") from exc
+    if ds is None and not Path(path).exists():
+        raise LmhldError(f"vector file {path} does not exist; check the path")
     if ds is None or ds.GetLayerCount() == 0:
         raise LmhldError(f"cannot read vector file {path}: no vector layer in it; give a file OGR can read "
                          "(GPKG, SHP, GeoJSON, ...)")

@@ -116,6 +116,7 @@ def test_pixel_size_from_projected_and_geographic_rasters(tmp_path):
     ("raster_nocrs", "has no CRS"),
     ("pixel_zero", "pixel size must be > 0"),
     ("unreadable", "cannot read vector file"),
+    ("missing", "does not exist; check the path"),
     ("all_null", "no usable polygon"),
 ])
 def test_bad_input_fails_clearly(tmp_path, case, message):
@@ -134,6 +135,8 @@ def test_bad_input_fails_clearly(tmp_path, case, message):
     elif case == "unreadable":
         inv = tmp_path / "garbage.gpkg"
         inv.write_text("not a geopackage")
+    elif case == "missing":
+        inv = tmp_path / "nowhere.gpkg"
     elif case == "all_null":
         inv = write_polygons(tmp_path / "nulls.gpkg", [None, None], geom_type=ogr.wkbPolygon)
     with pytest.raises(LmhldError, match=message):
