@@ -174,3 +174,25 @@ def test_model_options_from_key_value_text():
         "deep_supervision": True, "encoder_weights": "/data/r50.pth"}
     with pytest.raises(LmhldError, match="is not KEY=VALUE"):
         parse_model_options(["resnet50"])
+
+
+@pytest.mark.slow
+def test_bf16_autocast_path_trains_on_cpu(areas, tmp_path):
+    """The CUDA recipe (bf16 autocast, no GradScaler) is the same code on a CPU: it learns, and exports float32."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from lmhld_qgis.training.checkpoint import model_from_checkpoint
+
+    result = train(config([areas["a32"]], amp="bf16", epochs=3, model="deeplabv3plus",
+                          model_options=SMALL_OPTIONS["deeplabv3plus"]), tmp_path / "run")
+    losses = [float(r["train_loss"]) for r in read_metrics(tmp_path / "run")]
+    assert losses[-1] < losses[0] and result.best_f1 > 0.3, (losses, result.best_f1)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]["scaler"] is None
+    model, card = model_from_checkpoint(tmp_path / "run" / "best.pt")
+    assert card.architecture == "deeplabv3plus" and all(p.dtype == torch.float32 for p in model.parameters())
+    x = np.random.default_rng(0).normal(size=(1, 4, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = torch.sigmoid(model.eval()(torch.from_numpy(x))).numpy()
+    session = ort.InferenceSession(str(result.onnx), providers=["CPUExecutionProvider"])
+    assert np.abs(session.run(None, {"image": x})[0] - expected).max() < 1e-4
