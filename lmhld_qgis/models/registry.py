@@ -1,9 +1,10 @@
 """Networks by stable name: `build_model("attunet", in_channels=4)`.
 
 `UNET_NAMES` are the seven networks of the LMHLD method; `BASELINE_NAMES` the reference baselines of
-Landslide4Sense and CAS, built by segmentation-models-pytorch. Options reach the network's constructor
-(`base_width`, `deep_supervision`, TransUNet's `hidden`, `layers`, ...; a baseline's `encoder`, `encoder_weights`
-and smp decoder options). `SMALL_OPTIONS` are the sizes the tests and the demo use to stay fast on a CPU.
+Landslide4Sense and CAS: four built by segmentation-models-pytorch, and FCN-8s (which smp lacks) built here.
+Options reach the network's constructor (`base_width`, `deep_supervision`, TransUNet's `hidden`, `layers`, ...;
+an smp baseline's `encoder`, `encoder_weights` and decoder options). `SMALL_OPTIONS` are the sizes the tests and
+the demo use to stay fast on a CPU.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _BASELINES: dict[str, tuple[str, str, str]] = {
     "linknet": ("linknet", "LinkNet", "LinkNet (smp)"),
     "pspnet": ("pspnet", "PSPNet", "PSPNet (smp)"),
     "fpn": ("fpn", "FPN", "FPN (smp)"),
+    "fcn8s": ("fcn8s", "FCN8s", "FCN-8s"),
 }
 INIT_ONLY_OPTIONS = ("encoder_weights",)  # shape initialisation only; a checkpoint rebuild does without them
 UNET_NAMES: tuple[str, ...] = tuple(_NETWORKS)
@@ -42,6 +44,7 @@ SMALL_OPTIONS["deeplabv3plus"] = {"encoder": "resnet18", "decoder_channels": 32}
 SMALL_OPTIONS["linknet"] = {"encoder": "resnet18"}
 SMALL_OPTIONS["pspnet"] = {"encoder": "resnet18", "psp_out_channels": 32}
 SMALL_OPTIONS["fpn"] = {"encoder": "resnet18", "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 64}
+SMALL_OPTIONS["fcn8s"] = {"base_width": 8, "fc_channels": 64}
 
 
 def model_names() -> list[str]:

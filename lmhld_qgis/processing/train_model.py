@@ -33,7 +33,7 @@ class TrainModel(LmhldAlgorithm):
     ALG_ID = "trainmodel"
     TITLE = "Train landslide model"
     GROUP_ID = "training"
-    HELP = ("Trains a U-Net family network (or a DeepLab-v3+, LinkNet, PSPNet or FPN baseline) on dataset "
+    HELP = ("Trains a U-Net family network (or an FCN-8s, DeepLab-v3+, LinkNet, PSPNet or FPN baseline) on dataset "
             "folders (lmhld export, Landslide4Sense, CAS or image/mask folders) in single, mix or part mode "
             "(LMHLD's serialized training). Runs in a separate process; cancel stops within one batch and keeps "
             "last.pt (tick RESUME to continue). Network options (KEY=VALUE) reach the network: a baseline's "

@@ -1,5 +1,7 @@
-"""The smp baselines: built without any download, local pretrained weights loaded and adapted to the bands,
-clear errors for bad options and bad weight files, checkpoints that rebuild without the weights file."""
+"""The baselines. smp's: built without any download, local pretrained weights loaded and adapted to the bands,
+clear errors for bad options and bad weight files, checkpoints that rebuild without the weights file. FCN-8s:
+the paper's size and its bilinear upsampling. (Shapes, gradients, ONNX and training: with every network in
+test_networks, test_onnx_export and test_trainer.)"""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import torchvision
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.modelcard import ModelCard
 from lmhld_qgis.models import build_model
-from lmhld_qgis.models.registry import BASELINE_NAMES, stored_options
+from lmhld_qgis.models.registry import stored_options
 from lmhld_qgis.training.checkpoint import model_from_checkpoint, save_checkpoint
 
 
@@ -33,10 +35,11 @@ def no_network(monkeypatch, tmp_path):
 
 # Millions of parameters with smp's defaults (ResNet-34 encoder, 4 bands). PSPNet runs the encoder to depth 3 only:
 # the stages it never runs (layer3, layer4: 19.9 M) are dropped.
+SMP_NAMES = ("deeplabv3plus", "linknet", "pspnet", "fpn")
 DEFAULT_PARAMS_M = {"deeplabv3plus": 22.44, "linknet": 21.78, "pspnet": 1.50, "fpn": 23.16}
 
 
-@pytest.mark.parametrize("name", BASELINE_NAMES)
+@pytest.mark.parametrize("name", SMP_NAMES)
 def test_default_baselines_build_and_run_without_any_download(name, no_network):
     torch.manual_seed(0)
     model = build_model(name, 4).eval()  # the default encoder, resnet34, as the smp documentation builds it
@@ -120,7 +123,7 @@ def test_bad_options_list_the_valid_ones():
 
 
 def test_size_multiples_follow_the_encoder_stride():
-    assert {n: build_model(n, 4, encoder="resnet18").size_multiple for n in BASELINE_NAMES} == {
+    assert {n: build_model(n, 4, encoder="resnet18").size_multiple for n in SMP_NAMES} == {
         "deeplabv3plus": 16, "linknet": 32, "pspnet": 8, "fpn": 32}
     assert build_model("linknet", 4, encoder="resnet18", encoder_depth=4).size_multiple == 16
 
@@ -165,3 +168,19 @@ def test_part_mode_levels_are_the_stem_and_the_residual_stages():
     assert levels[2] is enc.layer2 and levels[4] is enc.layer4
     assert id(model.input_layer().weight) in {id(p) for p in levels[0].parameters()}
     assert {id(p) for p in enc.layer1.parameters()} <= {id(p) for p in levels[1].parameters()}
+
+
+def test_fcn8s_has_the_papers_size_and_bilinear_upsampling():
+    fcn = build_model("fcn8s", 3)
+    assert sum(p.numel() for p in fcn.parameters()) / 1e6 == pytest.approx(134.3, abs=0.1)  # VGG-16 FCN-8s + BN
+    assert fcn.size_multiple == 32 and len(fcn.encoder_levels()) == 5
+    plain = build_model("fcn8s", 3, base_width=8, fc_channels=32, batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    for deconv, factor in ((fcn.upscore2, 2), (fcn.upscore_pool4, 2), (fcn.upscore8, 8)):
+        ramp = torch.arange(8.0).repeat(8, 1)[None, None]  # a linear ramp stays linear under bilinear upsampling
+        with torch.no_grad():
+            up = deconv(ramp)[0, 0]
+        assert up.shape == (8 * factor, 8 * factor)
+        inner = up[factor:-factor, factor:-factor]
+        steps = inner[:, 1:] - inner[:, :-1]
+        assert torch.allclose(steps, torch.full_like(steps, 1 / factor), atol=1e-5)

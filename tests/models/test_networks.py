@@ -13,7 +13,7 @@ from lmhld_qgis.models.registry import BASELINE_NAMES, SMALL_OPTIONS, UNET_NAMES
 
 def test_registry_has_the_stable_names_in_a_stable_order():
     assert UNET_NAMES == ("unet", "resunet", "denseunet", "attunet", "transunet", "unetpp", "unet3p")
-    assert BASELINE_NAMES == ("deeplabv3plus", "linknet", "pspnet", "fpn")
+    assert BASELINE_NAMES == ("deeplabv3plus", "linknet", "pspnet", "fpn", "fcn8s")
     assert MODEL_NAMES == UNET_NAMES + BASELINE_NAMES  # Processing enums store indices: new names go last
 
 
@@ -51,7 +51,7 @@ def test_deep_supervision_returns_every_head_in_training(name):
 
 def test_unknown_name_and_option_list_the_valid_ones():
     with pytest.raises(LmhldError, match="valid names: unet, resunet, denseunet, attunet, transunet, unetpp, unet3p, "
-                                         "deeplabv3plus, linknet, pspnet, fpn"):
+                                         "deeplabv3plus, linknet, pspnet, fpn, fcn8s"):
         build_model("segformer", 4)
     with pytest.raises(LmhldError, match=r"valid options: .*base_width"):
         build_model("unet", 4, depth=7)
