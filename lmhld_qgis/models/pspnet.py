@@ -12,6 +12,8 @@ dynamic like the others.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -33,6 +35,7 @@ def _pool_matrix(length, cells: int, like: torch.Tensor) -> torch.Tensor:
     return inside.to(like.dtype) / (end - start).to(like.dtype)
 
 
+@functools.cache  # one class per smp PSPBlock class
 def _exportable_psp_block_class(base: type) -> type:
     class ExportablePSPBlock(base):
         """smp's PSPBlock with the pooling above; same parameters, same state-dict keys."""
