@@ -10,20 +10,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-from osgeo import ogr, osr
+from osgeo import ogr
 
 from lmhld_qgis.core.inventory import analyse_inventory
-from lmhld_qgis.core.vector import read_layer_wkb
+from lmhld_qgis.core.vector import read_layer_wkb, srs_from_epsg
 
 N = 100_000
 
 
 def make_inventory(path: Path, n: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32618)
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    lyr = ds.CreateLayer("landslides", srs, ogr.wkbPolygon)
+    lyr = ds.CreateLayer("landslides", srs_from_epsg(32618), ogr.wkbPolygon)
     angles = np.linspace(0, 2 * np.pi, 13)[:-1]
     lyr.StartTransaction()
     for _ in range(n):

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, ogr
+
+from lmhld_qgis.core.vector import srs_from_epsg
 
 ogr.UseExceptions()
 gdal.UseExceptions()
@@ -15,18 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def srs(epsg: int) -> osr.SpatialReference:
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(epsg)
-    s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return s
-
-
 def write_polygons(path: Path, wkts: Sequence[str | None], epsg: int | None = 32618, layer: str = "landslides",
                    geom_type: int = ogr.wkbUnknown, fields: dict[str, Sequence] | None = None) -> Path:
     """Write a GeoPackage layer from WKT strings (None = null geometry)."""
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    lyr = ds.CreateLayer(layer, srs(epsg) if epsg else None, geom_type)
+    lyr = ds.CreateLayer(layer, srs_from_epsg(epsg) if epsg else None, geom_type)
     for name, values in (fields or {}).items():
         kind = ogr.OFTInteger if isinstance(values[0], int) else ogr.OFTString
         lyr.CreateField(ogr.FieldDefn(name, kind))
@@ -56,7 +51,7 @@ def write_raster(path: Path, data: np.ndarray, *, epsg: int | None = 32618, orig
     ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], dtype)
     ds.SetGeoTransform((origin[0], pixel[0], rotation[0], origin[1], rotation[1], pixel[1]))
     if epsg:
-        ds.SetProjection(srs(epsg).ExportToWkt())
+        ds.SetProjection(srs_from_epsg(epsg).ExportToWkt())
     for i in range(data.shape[0]):
         band = ds.GetRasterBand(i + 1)
         band.WriteArray(data[i])
@@ -72,3 +67,10 @@ def gdal_array_type(dtype: np.dtype) -> int:
     from osgeo import gdal_array
 
     return gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(dtype))
+
+
+class RunsCode:
+    """Pickles to a call that would write PWNED in the working folder: what a safe loader must refuse."""
+
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))

@@ -26,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_experiment(args.config, args.out, progress=progress)
     finally:
-        if hasattr(progress, "close"):
-            progress.close()
+        progress.close()
     out = Path(args.out)
     if args.progress_json:
         print(json.dumps({"event": "done", "out": str(out), "report": str(out / "report.html"),

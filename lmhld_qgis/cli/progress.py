@@ -74,3 +74,6 @@ class JsonProgress:
 
     def is_cancelled(self) -> bool:
         return self.cancelled
+
+    def close(self) -> None:
+        pass  # every line is flushed as it is printed

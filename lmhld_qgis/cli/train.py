@@ -63,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(cfg, args.out, resume=args.resume, progress=progress)
     finally:
-        if hasattr(progress, "close"):
-            progress.close()
+        progress.close()
     if rank == 0:
         summary = {"event": "done", "out": str(result.out_dir), "best_f1": result.best_f1,
                    "onnx": str(result.onnx) if result.onnx else None}

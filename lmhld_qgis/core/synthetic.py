@@ -14,7 +14,7 @@ from osgeo import ogr, osr
 
 from .grid import Window
 from .rasterize import InventoryBurner
-from .vector import PolygonSet
+from .vector import PolygonSet, srs_from_epsg
 
 BANDS = ("blue", "green", "red", "nir")
 VEGETATION = np.array([420.0, 760.0, 540.0, 3100.0])
@@ -26,13 +26,6 @@ class SyntheticScene:
     raster: Path
     inventory: Path
     n_landslides: int
-
-
-def _utm_srs(epsg: int) -> osr.SpatialReference:
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
 
 
 def landslide_polygons(n: int, width: int, height: int, origin: tuple[float, float], pixel: float,
@@ -86,7 +79,7 @@ def make_scene(out_dir: str | Path, *, width: int = 1024, height: int = 1024, n_
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     origin = (500_000.0, 4_000_000.0)
-    srs = _utm_srs(epsg)
+    srs = srs_from_epsg(epsg)
     polys = landslide_polygons(n_landslides, width, height, origin, pixel, rng)
     inventory = write_inventory(out_dir / f"{name}_inventory.gpkg", polys, srs)
     transform = (pixel, 0.0, origin[0], 0.0, -pixel, origin[1])

@@ -38,6 +38,14 @@ class PolygonSet:
         return sum(self.skipped.values())
 
 
+def srs_from_epsg(epsg: int) -> osr.SpatialReference:
+    """An EPSG CRS with x = easting/longitude, the order every coordinate in this project uses."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
 def srs_from_wkt(wkt: str | None, what: str) -> osr.SpatialReference:
     """Parse a CRS (x = easting/longitude order) or explain how to assign one."""
     if not wkt:

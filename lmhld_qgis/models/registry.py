@@ -15,7 +15,7 @@ from typing import Any
 from ..core.errors import LmhldError
 
 # name -> (module, class, human title)
-_NETWORKS: dict[str, tuple[str, str, str]] = {
+_UNETS: dict[str, tuple[str, str, str]] = {
     "unet": ("unet", "UNet", "U-Net"),
     "resunet": ("resunet", "ResUNet", "Res U-Net"),
     "denseunet": ("denseunet", "DenseUNet", "Dense U-Net"),
@@ -32,9 +32,9 @@ _BASELINES: dict[str, tuple[str, str, str]] = {
     "fcn8s": ("fcn8s", "FCN8s", "FCN-8s"),
 }
 INIT_ONLY_OPTIONS = ("encoder_weights",)  # shape initialisation only; a checkpoint rebuild does without them
-UNET_NAMES: tuple[str, ...] = tuple(_NETWORKS)
+_NETWORKS = {**_UNETS, **_BASELINES}
+UNET_NAMES: tuple[str, ...] = tuple(_UNETS)
 BASELINE_NAMES: tuple[str, ...] = tuple(_BASELINES)
-_NETWORKS.update(_BASELINES)
 MODEL_NAMES: tuple[str, ...] = UNET_NAMES + BASELINE_NAMES  # new names go last: Processing enums index this
 TITLES = {name: title for name, (_, _, title) in _NETWORKS.items()}
 

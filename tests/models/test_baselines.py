@@ -17,6 +17,8 @@ from lmhld_qgis.models import build_model
 from lmhld_qgis.models.registry import stored_options
 from lmhld_qgis.training.checkpoint import model_from_checkpoint, save_checkpoint
 
+from ..helpers import RunsCode
+
 
 @pytest.fixture
 def no_network(monkeypatch, tmp_path):
@@ -89,11 +91,6 @@ def test_checkpoint_rebuilds_without_the_weights_file(tmp_path):
     x = torch.randn(1, 4, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded(x), model.eval()(x))
-
-
-class RunsCode:
-    def __reduce__(self):
-        return (exec, ("open('PWNED', 'w').write('x')",))
 
 
 def test_bad_weight_files_are_explained(tmp_path, monkeypatch):
