@@ -29,6 +29,9 @@ class ModelCard:
     mean: list[float] = field(default_factory=list)  # per input band, raw units
     std: list[float] = field(default_factory=list)
     threshold: float = 0.5
+    threshold_source: str = "default"  # "default" (the configured value) or "validation" (calibrated on val)
+    min_area_m2: float = 0.0  # detections smaller than this are dropped by default (learnt from the inventory)
+    fill_holes_m2: float = 0.0  # holes smaller than this are filled by default
     tiles_overlap: float = 0.25  # fraction of the tile
     min_segment_px: int = 0
     training_dataset: str = ""

@@ -25,6 +25,7 @@ class PatchDataset:
     band_names: list[str]
     patch_size: int | None = None
     resolution_m: float | None = None
+    min_landslide_area_m2: float | None = None  # smallest landslide worth reporting, learnt from the inventory
 
     def __len__(self) -> int:
         raise NotImplementedError

@@ -35,6 +35,7 @@ class LmhldDataset(PatchDataset):
         self.band_names = [all_names[b] for b in self.bands] if self.bands is not None else all_names
         self.patch_size = int(self.card["patch_size"])
         self.resolution_m = self.card.get("resolution_m")
+        self.min_landslide_area_m2 = self.card.get("min_landslide_area_m2")
         self.name = self.card.get("name") or self.root.name
 
     def __len__(self) -> int:
