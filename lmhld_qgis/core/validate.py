@@ -505,6 +505,7 @@ def validate_inventory(inventory: str | Path, options: ValidateOptions | None = 
     if options.raster is not None and srs is not None:
         problems.extend(_raster_problems(features, srs, options.raster, progress))
     progress.set_fraction(1.0)
+    problems.sort(key=lambda p: (not p.blocking, -1 if p.fid is None else p.fid))  # what blocks export first
     return ValidationReport(str(inventory), name, len(features), problems, srs,
                             raster=str(options.raster) if options.raster else None,
                             options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
