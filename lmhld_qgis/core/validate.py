@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -483,13 +483,23 @@ def _pixel_area(options: ValidateOptions) -> float | None:
 def validate_inventory(inventory: str | Path, options: ValidateOptions | None = None, *, layer: str | None = None,
                        progress: Progress | None = None) -> ValidationReport:
     """Find every problem of an inventory layer (nothing is written)."""
-    options = options or ValidateOptions()
-    options.validate()
-    progress = progress or NullProgress()
     name, features, srs = _read(inventory, layer)
-    problems: list[Problem] = []
-    for f in features:
-        problems.extend(_geometry_problems(f))
+    return _validate(str(inventory), name, features, srs, options or ValidateOptions(), progress or NullProgress())
+
+
+def validate_wkb(wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, name: str,
+                 options: ValidateOptions | None = None, progress: Progress | None = None) -> ValidationReport:
+    """The same over geometries already read (a QGIS layer's features, as WKB with their feature ids)."""
+    features = [_Feature(int(fid), None if wkb is None else ogr.CreateGeometryFromWkb(wkb))
+                for wkb, fid in zip(wkbs, fids, strict=True)]
+    srs = srs_from_wkt(crs_wkt, name) if crs_wkt else None
+    return _validate(name, name, features, srs, options or ValidateOptions(), progress or NullProgress())
+
+
+def _validate(source: str, name: str, features: list[_Feature], srs: osr.SpatialReference | None,
+              options: ValidateOptions, progress: Progress) -> ValidationReport:
+    options.validate()
+    problems = [p for f in features for p in _geometry_problems(f)]
     progress.set_fraction(0.2)
     if srs is None:
         problems.insert(0, Problem(NO_CRS, None, "the layer has no CRS: its polygons cannot be placed on imagery"))
@@ -506,7 +516,7 @@ def validate_inventory(inventory: str | Path, options: ValidateOptions | None = 
         problems.extend(_raster_problems(features, srs, options.raster, progress))
     progress.set_fraction(1.0)
     problems.sort(key=lambda p: (not p.blocking, -1 if p.fid is None else p.fid))  # what blocks export first
-    return ValidationReport(str(inventory), name, len(features), problems, srs,
+    return ValidationReport(source, name, len(features), problems, srs,
                             raster=str(options.raster) if options.raster else None,
                             options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
                                      "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,

@@ -60,6 +60,13 @@ def write_problems(report: ValidationReport, path: str | Path, layer: str = PROB
     return path
 
 
+def repair_plan(report: ValidationReport) -> tuple[set[int | None], dict[int | None, str]]:
+    """(features whose geometry `repair` makes valid, features to leave out of the copy with the reason)."""
+    to_fix = {p.fid for p in report.problems if p.kind in (INVALID, SELF_INTERSECTION)}
+    to_drop = {p.fid: p.kind for p in report.problems if p.kind in (EMPTY, NOT_POLYGON, DUPLICATE)}
+    return to_fix, to_drop
+
+
 @dataclass
 class RepairReport:
     path: Path
@@ -79,8 +86,7 @@ def write_repaired(report: ValidationReport, path: str | Path) -> RepairReport:
         raise LmhldError(f"the repaired copy must be a GeoPackage (.gpkg), got {path.name}")
     if path.resolve() == Path(report.inventory).resolve():
         raise LmhldError("the repaired copy must not replace the inventory: give another file")
-    to_fix = {p.fid for p in report.problems if p.kind in (INVALID, SELF_INTERSECTION)}
-    to_drop = {p.fid: p.kind for p in report.problems if p.kind in (EMPTY, NOT_POLYGON, DUPLICATE)}
+    to_fix, to_drop = repair_plan(report)
     style = _stored_style(report.inventory, report.layer)
     dropped: Counter[str] = Counter()
     written = repaired = 0
