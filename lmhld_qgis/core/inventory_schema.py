@@ -155,3 +155,37 @@ def create_inventory(path: str | Path, *, crs: str | None = None, raster: str | 
         ds = None
         embed_style(tmp, layer, inventory_style(event_date, author))
     return path
+
+
+NEGATIVES_LAYER = "negatives"
+NEGATIVE_FIELDS = (("detection_id", ogr.OFTInteger), ("mean_prob", ogr.OFTReal), ("model", ogr.OFTString),
+                   ("reviewed_on", ogr.OFTDate), ("author", ogr.OFTString), ("notes", ogr.OFTString))
+
+
+def negatives_style() -> str:
+    """Rejected detections: a grey hatched outline, so they read as 'not a landslide'."""
+    root = qml.new_style()
+    qml.single_renderer(root, qml.FillSymbol(fill="90,90,90,90", outline="60,60,60,255", width_mm=0.5,
+                                             style="b_diagonal"))
+    return qml.to_text(root)
+
+
+def create_negatives(path: str | Path, srs: osr.SpatialReference | str, layer: str = NEGATIVES_LAYER) -> Path:
+    """Add an empty negatives layer (rejected detections: known false positives, for export's hard negatives) to
+    the GeoPackage at `path`, creating the file if needed. An existing layer of that name is left as it is."""
+    from .vector import srs_from_wkt
+
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise LmhldError(f"the negatives layer must go into a GeoPackage (.gpkg), got {path.name}")
+    srs = srs_from_wkt(srs, "negatives layer") if isinstance(srs, str) else srs
+    ds = ogr.Open(str(path), update=1) if path.exists() else ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    if ds.GetLayerByName(layer) is not None:
+        return path
+    lyr = ds.CreateLayer(layer, srs, ogr.wkbMultiPolygon,
+                         ["GEOMETRY_NAME=geom", "DESCRIPTION=Rejected detections (known false positives)"])
+    for name, kind in NEGATIVE_FIELDS:
+        lyr.CreateField(ogr.FieldDefn(name, kind))
+    ds = None
+    embed_style(path, layer, negatives_style())
+    return path
