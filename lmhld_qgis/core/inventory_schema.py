@@ -41,7 +41,9 @@ TYPES = (("Slide", "slide"), ("Flow", "flow"), ("Fall", "fall"), ("Complex", "co
 CERTAINTIES = (("High", "high"), ("Medium", "medium"), ("Low", "low"))
 SOURCES = (("Manual (digitized)", "manual"), ("Model (accepted detection)", "model"),
            ("Reviewed (detection reshaped)", "reviewed"))
-AREA_FIELD = qml.ExpressionField("area_m2", "round($area, 1)", comment="area in the project's units (m² by default)")
+AREA_FIELD = qml.ExpressionField("area_m2", "round($area, 1)", comment="area in the project's units (m² by default)",
+                                 alias="Area (m², computed)")
+FID_FORM = qml.FormField("fid", widget="Hidden")  # the GeoPackage's own key: nothing to type
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def inventory_style(event_date: str | None = None, author: str | None = None) ->
     """The inventory's QML: a yellow outline, the edit form and the read-only area field."""
     root = qml.new_style()
     qml.single_renderer(root, qml.FillSymbol(fill="255,221,0,40", outline="255,190,0,255", width_mm=0.6))
-    qml.form(root, [f.form for f in inventory_fields(event_date, author)], [AREA_FIELD])
+    qml.form(root, [FID_FORM] + [f.form for f in inventory_fields(event_date, author)], [AREA_FIELD])
     return qml.to_text(root)
 
 

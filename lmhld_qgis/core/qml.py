@@ -36,6 +36,7 @@ class ExpressionField:
     expression: str
     qvariant_type: int = 6  # QVariant::Double
     comment: str = ""
+    alias: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,18 @@ def categorized_renderer(root: ET.Element, attribute: str, categories: Sequence[
         _fill_symbol(symbols, str(i), symbol)
 
 
+def labels(root: ET.Element, field_name: str, colour: str = "255,0,255,255", size: float = 11.0) -> None:
+    """Label each feature with a field's value (bold, haloed, over the feature's centre)."""
+    root.set("labelsEnabled", "1")
+    settings = ET.SubElement(ET.SubElement(root, "labeling", type="simple"), "settings", calloutType="simple")
+    ET.SubElement(settings, "text-style", fieldName=field_name, isExpression="0", fontSize=f"{size:g}",
+                  fontSizeUnit="Point", fontWeight="75", textColor=colour, textOpacity="1", namedStyle="Bold")
+    ET.SubElement(settings, "text-buffer", bufferDraw="1", bufferSize="1", bufferSizeUnits="MM",
+                  bufferColor="255,255,255,255", bufferOpacity="1")
+    ET.SubElement(settings, "placement", placement="1", offsetType="0", dist="0", priority="5")
+    ET.SubElement(settings, "rendering", obstacle="0", displayAll="1", drawLabels="1", scaleVisibility="0")
+
+
 def form(root: ET.Element, fields: Sequence[FormField], expression_fields: Sequence[ExpressionField] = ()) -> None:
     """The attribute form: widgets (drop-downs for value maps), aliases, defaults, constraints, read-only fields."""
     config = ET.SubElement(root, "fieldConfiguration")
@@ -118,6 +131,8 @@ def form(root: ET.Element, fields: Sequence[FormField], expression_fields: Seque
         ET.SubElement(defaults, "default", field=f.name, expression=f.default, applyOnUpdate="0")
         ET.SubElement(constraints, "constraint", field=f.name, constraints="1" if f.not_null else "0",
                       notnull_strength="1" if f.not_null else "0", unique_strength="0", exp_strength="0")
+    for e in expression_fields:
+        ET.SubElement(aliases, "alias", index=str(len(fields)), field=e.name, name=e.alias)
     expressions = ET.SubElement(root, "expressionfields")
     for e in expression_fields:
         ET.SubElement(expressions, "field", name=e.name, expression=e.expression, type=str(e.qvariant_type),

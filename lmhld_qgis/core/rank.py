@@ -175,8 +175,9 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
 
 
 def tiles_style() -> str:
-    root = qml.new_style()
+    root = qml.new_style("Symbology|Labeling")
     qml.single_renderer(root, qml.FillSymbol(fill="0,0,0,0", outline="255,0,255,255", width_mm=0.8))
+    qml.labels(root, "rank")
     return qml.to_text(root)
 
 

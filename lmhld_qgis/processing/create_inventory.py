@@ -58,6 +58,9 @@ class CreateInventory(TranslatedAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         from ..core.inventory_schema import create_inventory
 
+        if parameters.get(self.OUTPUT) in (None, "", "TEMPORARY_OUTPUT"):
+            raise QgsProcessingException(tr("choose where to save the inventory: a temporary file is deleted when "
+                                            "QGIS closes, and the polygons digitized in it with it"))
         path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         layer = self.parameterAsString(parameters, self.LAYER_NAME, context) or "landslides"
         with core_errors():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsFeature,
+    QgsFeatureRequest,
     QgsFeatureSink,
     QgsField,
     QgsFields,
@@ -90,6 +91,9 @@ class ValidateInventory(TranslatedAlgorithm):
         from ..core.validate import validate_wkb
         from ..core.validate_write import summary_line
 
+        # Invalid geometries are what this algorithm looks for: never let Processing skip them or stop on them
+        # (QGIS's default setting stops an algorithm at the first invalid feature).
+        context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
         source = self.parameterAsSource(parameters, self.INVENTORY, context)
         if source is None:
             raise QgsProcessingException(tr("INVENTORY: no layer given"))

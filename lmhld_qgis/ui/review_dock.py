@@ -11,6 +11,7 @@ from __future__ import annotations
 from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
+    QgsFillSymbol,
     QgsMapLayerProxyModel,
     QgsProject,
     QgsRectangle,
@@ -228,6 +229,7 @@ class ReviewDock(QgsDockWidget):
         self.session = self.layers = None
         self._set_running(False)
         self.counter.setText(tr("Stopped: Start resumes where you were"))
+        self.progress.reset()
         self.current_label.setText("")
 
     # --- decisions ---------------------------------------------------------------------------------------------
@@ -287,6 +289,8 @@ class ReviewDock(QgsDockWidget):
         feature = QgsFeature()
         feature.setGeometry(det.geometry())
         layer.dataProvider().addFeatures([feature])
+        layer.renderer().setSymbol(QgsFillSymbol.createSimple(
+            {"color": "0,255,255,40", "outline_color": "0,200,255,255", "outline_width": "0.8"}))
         QgsProject.instance().addMapLayer(layer)
         layer.startEditing()
         self.edit_layer = layer
@@ -339,6 +343,8 @@ class ReviewDock(QgsDockWidget):
 
     def _zoom_to(self, det: QgsFeature) -> None:
         canvas = self.iface.mapCanvas()
+        if not canvas.mapSettings().destinationCrs().isValid():  # an empty project: show the detections' CRS
+            canvas.setDestinationCrs(self.layers.detections.crs())
         geom = det.geometry()
         to_canvas = QgsCoordinateTransform(self.layers.detections.crs(), canvas.mapSettings().destinationCrs(),
                                            QgsProject.instance())

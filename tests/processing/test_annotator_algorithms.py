@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsFeatureRequest,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -56,6 +57,8 @@ def test_create_inventory_opens_with_its_form(qgis_processing, lmhld_provider, t
     assert fields.field("type").alias() == "Type"
     with pytest.raises(QgsProcessingException, match="exists"):
         _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"), "CRS": "EPSG:4326"})
+    with pytest.raises(QgsProcessingException, match="a temporary file is deleted"):
+        _run("lmhld:createinventory", {"OUTPUT": "TEMPORARY_OUTPUT", "CRS": "EPSG:4326"})
 
 
 def test_create_inventory_needs_a_crs(qgis_processing, lmhld_provider, tmp_path):
@@ -74,9 +77,11 @@ def test_create_inventory_needs_a_crs(qgis_processing, lmhld_provider, tmp_path)
 
 def test_validate_finds_every_kind_and_repairs_a_copy(qgis_processing, lmhld_provider, tmp_path):
     inv, raster = crafted_inventory(tmp_path)
+    context = QgsProcessingContext()
+    context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryAbortOnInvalid)  # QGIS desktop's default setting
     result = _run("lmhld:validateinventory", {
         "INVENTORY": str(inv), "RASTER": str(raster), "OUTPUT": "memory:problems",
-        "OUTPUT_JSON": str(tmp_path / "v.json"), "REPAIRED": "memory:fixed"})
+        "OUTPUT_JSON": str(tmp_path / "v.json"), "REPAIRED": "memory:fixed"}, context)
     problems = result["OUTPUT"]
     kinds: dict[str, int] = {}
     for f in problems.getFeatures():
@@ -103,6 +108,7 @@ def test_rank_tiles(qgis_processing, lmhld_provider, tmp_path):
                                       "OUTPUT": str(tmp_path / "tiles.gpkg")})
     assert result["N_WINDOWS"] == 16
     layer = QgsVectorLayer(result["OUTPUT"], "tiles", "ogr")
+    assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "rank"  # its stored style
     ranked = sorted(layer.getFeatures(), key=lambda f: f["rank"])
     assert [f["rank"] for f in ranked] == [1, 2, 3] and ranked[0]["score"] == pytest.approx(1.0)
     assert ranked[0]["row"] >= 128 and ranked[0]["col"] < 128
