@@ -13,8 +13,10 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from osgeo import ogr
 
 from . import qml
@@ -80,21 +82,38 @@ class RankResult:
     seconds: float
 
 
-def binary_entropy(p: np.ndarray) -> np.ndarray:
+Floats = npt.NDArray[np.float64]
+
+
+def binary_entropy(p: npt.ArrayLike) -> Floats:
     """H(p) in bits, elementwise (0 at p = 0 or 1)."""
-    q = np.clip(p, 1e-12, 1 - 1e-12)
-    return -(q * np.log2(q) + (1 - q) * np.log2(1 - q))
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.asarray(-(q * np.log2(q) + (1 - q) * np.log2(1 - q)), dtype=np.float64)
 
 
-def _column_sums(prob: np.ndarray, valid: np.ndarray, options: RankOptions) -> np.ndarray:
+def _column_sums(prob: npt.NDArray[np.floating[Any]], valid: npt.NDArray[np.bool_], options: RankOptions) -> Floats:
     """Per column of a stripe: (valid pixels, near-threshold pixels, entropy sum, probability sum)."""
     p = np.where(valid, prob, 0.0).astype(np.float64)
     near = valid & (np.abs(p - options.threshold) <= options.margin)
-    return np.stack([valid.sum(axis=0), near.sum(axis=0), np.where(valid, binary_entropy(p), 0.0).sum(axis=0),
-                     p.sum(axis=0)]).astype(np.float64)
+    sums: Floats = np.stack([valid.sum(axis=0), near.sum(axis=0),
+                             np.where(valid, binary_entropy(p), 0.0).sum(axis=0), p.sum(axis=0)]).astype(np.float64)
+    return sums
 
 
-def _stripe_sums(src, row: int, options: RankOptions) -> np.ndarray:
+def _valid(src: Any, band: int, prob: npt.NDArray[np.float32], window: Any) -> npt.NDArray[np.bool_]:
+    """Pixels with a value: finite, not the nodata value, not masked by an alpha or mask band."""
+    from rasterio.enums import MaskFlags
+
+    valid = np.isfinite(prob)
+    flags = set(src.mask_flag_enums[band - 1])
+    if src.nodata is not None and not np.isnan(src.nodata):
+        valid &= prob != np.float32(src.nodata)
+    if flags - {MaskFlags.all_valid, MaskFlags.nodata}:
+        valid &= src.read_masks(band, window=window) > 0
+    return valid
+
+
+def _stripe_sums(src: Any, row: int, options: RankOptions) -> Floats:
     """Column sums over rows [row, row + window) for the whole width, read chunk by chunk."""
     from rasterio.windows import Window as RioWindow
 
@@ -102,14 +121,12 @@ def _stripe_sums(src, row: int, options: RankOptions) -> np.ndarray:
     for c0 in range(0, src.width, options.chunk_width):
         c1 = min(src.width, c0 + options.chunk_width)
         win = RioWindow(c0, row, c1 - c0, options.window)
-        data = src.read(options.band, window=win, masked=True)
-        prob = np.ma.getdata(data).astype(np.float32)
-        valid = ~np.ma.getmaskarray(data) & np.isfinite(prob)
-        sums[:, c0:c1] = _column_sums(prob, valid, options)
+        prob = src.read(options.band, window=win, out_dtype=np.float32)
+        sums[:, c0:c1] = _column_sums(prob, _valid(src, options.band, prob, win), options)
     return sums
 
 
-def _window_scores(sums: np.ndarray, starts: np.ndarray, options: RankOptions) -> np.ndarray:
+def _window_scores(sums: Floats, starts: npt.NDArray[np.int64], options: RankOptions) -> Floats:
     """(n_starts, 5): valid share, near share, entropy, mean probability, score, per window of the stripe."""
     csum = np.concatenate([np.zeros((4, 1)), np.cumsum(sums, axis=1)], axis=1)
     totals = csum[:, starts + options.window] - csum[:, starts]
@@ -117,10 +134,14 @@ def _window_scores(sums: np.ndarray, starts: np.ndarray, options: RankOptions) -
     with np.errstate(invalid="ignore", divide="ignore"):
         near, entropy, mean = totals[1] / n_valid, totals[2] / n_valid, totals[3] / n_valid
     score = {"combined": (near + entropy) / 2, "near": near, "entropy": entropy}[options.score]
-    return np.stack([n_valid / options.window**2, near, entropy, mean, score], axis=1)
+    scores: Floats = np.stack([n_valid / options.window**2, near, entropy, mean, score], axis=1).astype(np.float64)
+    return scores
 
 
-def _pick(candidates: list[tuple[float, int, int, np.ndarray]], options: RankOptions) -> list[RankedTile]:
+Candidate = tuple[float, int, int, Floats]  # score, row, col, the window's measures
+
+
+def _pick(candidates: list[Candidate], options: RankOptions) -> list[RankedTile]:
     """The best `top` windows, none overlapping another (only possible when stride < window)."""
     chosen: list[RankedTile] = []
     for score, row, col, values in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
@@ -152,12 +173,13 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
             raise LmhldError(f"{Path(prob_raster).name} ({src.width} x {src.height} px) is smaller than one "
                              f"window of {options.window} px; choose a smaller window")
         crs_wkt = src.crs.to_wkt() if src.crs else None
-        transform = tuple(src.transform)[:6]
+        a, b, c, d, e, f = tuple(src.transform)[:6]
+        transform = (a, b, c, d, e, f)
         starts = np.arange(0, src.width - options.window + 1, stride)
         rows = range(0, src.height - options.window + 1, stride)
         # enough candidates to fill the top after dropping the windows that overlap a better one
         keep = options.top * math.ceil(2 * options.window / stride) ** 2
-        candidates: list[tuple[float, int, int, np.ndarray]] = []
+        candidates: list[Candidate] = []
         n_windows = 0
         for k, row in enumerate(rows):
             check_cancelled(progress)
@@ -181,7 +203,8 @@ def tiles_style() -> str:
     return qml.to_text(root)
 
 
-def write_tiles(tiles: list[RankedTile], out_gpkg: str | Path, crs_wkt: str | None, transform, size: int) -> Path:
+def write_tiles(tiles: list[RankedTile], out_gpkg: str | Path, crs_wkt: str | None,
+                transform: tuple[float, float, float, float, float, float], size: int) -> Path:
     """The ranked windows as a styled GeoPackage polygon layer (the raster's CRS), atomically."""
     from .inventory_schema import embed_style
     from .vector import srs_from_wkt

@@ -7,7 +7,7 @@ from the decisions already stored with the layer, which is how a stopped review 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import LmhldError
@@ -39,18 +39,14 @@ class Step:
 def review_order(detections: Iterable[Detection], order: str = "uncertain", threshold: float = 0.5) -> list[int]:
     """Feature ids in review order: closest mean probability to the threshold first, largest first, or by id."""
     items = list(detections)
-    if order == "uncertain":
-        def key(d: Detection) -> tuple:
-            return (abs(d.mean_prob - threshold) if d.mean_prob is not None else float("inf"), d.fid)
-    elif order == "largest":
-        def key(d: Detection) -> tuple:
-            return (-(d.area_m2 or 0.0), d.fid)
-    elif order == "id":
-        def key(d: Detection) -> tuple:
-            return (d.ident if d.ident is not None else d.fid, d.fid)
-    else:
+    keys: dict[str, Callable[[Detection], tuple[float, int]]] = {
+        "uncertain": lambda d: (abs(d.mean_prob - threshold) if d.mean_prob is not None else float("inf"), d.fid),
+        "largest": lambda d: (-(d.area_m2 or 0.0), d.fid),
+        "id": lambda d: (d.ident if d.ident is not None else d.fid, d.fid),
+    }
+    if order not in keys:
         raise LmhldError(f"review order must be one of {', '.join(ORDERS)}, got {order!r}")
-    return [d.fid for d in sorted(items, key=key)]
+    return [d.fid for d in sorted(items, key=keys[order])]
 
 
 class ReviewSession:

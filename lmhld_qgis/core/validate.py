@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from osgeo import gdal, ogr, osr
 
 from .errors import LmhldError
 from .progress import NullProgress, Progress, check_cancelled
+from .raster import RasterInfo
 from .vector import _polygonal, equal_area_srs, explode_polygons, open_layer, srs_from_wkt
 
 ogr.UseExceptions()
@@ -238,7 +240,7 @@ class _LonLatBox:
         return lon <= self.east
 
 
-def _known_area(srs: osr.SpatialReference):
+def _known_area(srs: osr.SpatialReference) -> Any:  # osr.AreaOfUse | None
     """The CRS's area of use, looked up by its EPSG code when the definition carries none."""
     area = srs.GetAreaOfUse()
     if area is not None:
@@ -341,7 +343,7 @@ def _small_problems(features: list[_Feature], pixel_area_m2: float, min_pixels: 
 
 # --- overlaps and duplicates ------------------------------------------------------------------------------------
 
-def candidate_pairs(bounds: np.ndarray) -> Iterator[tuple[int, int]]:
+def candidate_pairs(bounds: npt.NDArray[np.float64]) -> Iterator[tuple[int, int]]:
     """Index pairs (i < j) whose boxes (xmin, ymin, xmax, ymax) intersect: sort by xmin, sweep along x."""
     order = np.argsort(bounds[:, 0], kind="stable")
     sorted_b = bounds[order]
@@ -357,35 +359,35 @@ def candidate_pairs(bounds: np.ndarray) -> Iterator[tuple[int, int]]:
             yield (i, j) if i < j else (j, i)
 
 
-def _overlap_m2(inter_area: float, f: _Feature) -> float:
-    """The overlap's area in m² (its share of `f` times f's true area), or in layer units without a CRS."""
-    return inter_area / f.geom.GetArea() * f.metric.GetArea() if f.metric is not None else inter_area
+def _overlap_m2(inter_area: float, geom: ogr.Geometry, metric: ogr.Geometry | None) -> float:
+    """The overlap's area in m² (its share of `geom` times geom's true area), or in layer units without a CRS."""
+    return float(inter_area / geom.GetArea() * metric.GetArea()) if metric is not None else inter_area
 
 
 def _pair_problems(features: list[_Feature], duplicate_iou: float, min_overlap_m2: float,
                    progress: Progress) -> Iterator[Problem]:
-    usable = [f for f in features if f.geom is not None]
+    usable = [(f, f.geom) for f in features if f.geom is not None]
     if len(usable) < 2:
         return
-    env = np.array([f.geom.GetEnvelope() for f in usable])[:, [0, 2, 1, 3]]
+    env = np.array([g.GetEnvelope() for _, g in usable])[:, [0, 2, 1, 3]]
     duplicated: set[int] = set()
     for n, (i, j) in enumerate(sorted(candidate_pairs(env))):
         if n % 500 == 0:
             check_cancelled(progress)
-        a, b = usable[i], usable[j]
-        if not a.geom.Intersects(b.geom):
+        (a, ga), (b, gb) = usable[i], usable[j]
+        if not ga.Intersects(gb):
             continue
-        inter = _polygonal(a.geom.Intersection(b.geom))
+        inter = _polygonal(ga.Intersection(gb))
         if inter is None:
             continue
-        area_i, area_a, area_b = inter.GetArea(), a.geom.GetArea(), b.geom.GetArea()
-        overlap_m2 = _overlap_m2(area_i, a)
+        area_i, area_a, area_b = inter.GetArea(), ga.GetArea(), gb.GetArea()
+        overlap_m2 = _overlap_m2(area_i, ga, a.metric)
         if area_i <= 1e-9 * min(area_a, area_b) or overlap_m2 < min_overlap_m2:  # shared edges, round-off
             continue
         if area_i / (area_a + area_b - area_i) >= duplicate_iou:
             if b.fid not in duplicated:
                 duplicated.add(b.fid)
-                yield Problem(DUPLICATE, b.fid, f"a copy of feature {a.fid}", b.geom, other_fid=a.fid)
+                yield Problem(DUPLICATE, b.fid, f"a copy of feature {a.fid}", gb, other_fid=a.fid)
         elif a.fid not in duplicated and b.fid not in duplicated:
             share = area_i / min(area_a, area_b)
             yield Problem(OVERLAP, a.fid, f"overlaps feature {b.fid} by {overlap_m2:.4g} m² ({share:.1%} of the "
@@ -426,7 +428,7 @@ def _raster_problems(features: list[_Feature], srs: osr.SpatialReference, raster
                 yield Problem(NODATA, f.fid, f"{nodata} of its {inside} pixels are nodata", f.geom)
 
 
-def _footprint(info) -> ogr.Geometry:
+def _footprint(info: RasterInfo) -> ogr.Geometry:
     a, b, c, d, e, f = info.transform
     corners = [(0, 0), (info.width, 0), (info.width, info.height), (0, info.height), (0, 0)]
     ring = ogr.Geometry(ogr.wkbLinearRing)
@@ -437,7 +439,7 @@ def _footprint(info) -> ogr.Geometry:
     return poly
 
 
-def burn_geometry(geom: ogr.Geometry, srs_wkt: str, transform, window) -> np.ndarray:
+def burn_geometry(geom: ogr.Geometry, srs_wkt: str, transform: Any, window: Any) -> npt.NDArray[np.uint8]:
     """A (rows, cols) uint8 mask of the pixel centres inside `geom` over a rasterio window of a grid."""
     a, b, c, d, e, f = tuple(transform)[:6]
     x0, y0 = a * window.col_off + b * window.row_off + c, d * window.col_off + e * window.row_off + f
@@ -450,10 +452,10 @@ def burn_geometry(geom: ogr.Geometry, srs_wkt: str, transform, window) -> np.nda
     feat.SetGeometry(geom)
     lyr.CreateFeature(feat)
     gdal.RasterizeLayer(mem, [1], lyr, burn_values=[1])
-    return mem.GetRasterBand(1).ReadAsArray()
+    return np.asarray(mem.GetRasterBand(1).ReadAsArray(), dtype=np.uint8)
 
 
-def _nodata_pixels(src, info, geom: ogr.Geometry) -> tuple[int, int]:
+def _nodata_pixels(src: Any, info: RasterInfo, geom: ogr.Geometry) -> tuple[int, int]:
     """(pixels under the polygon, how many of them are nodata in any band), read over its bounding window."""
     from rasterio.windows import Window
 
@@ -465,7 +467,7 @@ def _nodata_pixels(src, info, geom: ogr.Geometry) -> tuple[int, int]:
     if col1 <= col0 or row1 <= row0:
         return 0, 0
     window = Window(col0, row0, col1 - col0, row1 - row0)
-    inside = burn_geometry(geom, info.crs_wkt, src.transform, window).astype(bool)
+    inside = burn_geometry(geom, info.crs_wkt or "", src.transform, window).astype(bool)
     valid = src.read_masks(window=window).min(axis=0) > 0
     return int(inside.sum()), int((inside & ~valid).sum())
 
