@@ -1,6 +1,6 @@
 """The layers a review writes to, and how: the inventory (accepted detections, one undoable edit each), the
 negatives layer (rejected ones) and the `review` field of the detections layer (every decision, which is how a
-stopped review resumes). Every write goes through the layers' edit buffers and edit commands; `save` commits them.
+stopped review resumes). Every write goes through the layers' edit buffers and edit commands; `stop` commits them.
 """
 
 from __future__ import annotations
@@ -130,19 +130,10 @@ class ReviewLayers:
         parts = geom.coerceToType(layer.wkbType())
         return parts[0] if parts else geom
 
-    def save(self) -> list[str]:
-        """Commit the three layers (keeping them editable); the errors, if any."""
+    def stop(self) -> list[str]:
+        """Commit the three layers and leave editing; the errors, if any (the edits then stay in the buffers)."""
         errors = []
         for layer in (self.inventory, self.negatives, self.detections):
-            if layer.isEditable() and not layer.commitChanges(False):
+            if layer.isEditable() and not layer.commitChanges():
                 errors += [f"{layer.name()}: {e}" for e in layer.commitErrors()]
         return errors
-
-    def stop(self) -> list[str]:
-        errors = self.save()
-        if not errors:
-            for layer in (self.inventory, self.negatives, self.detections):
-                if layer.isEditable():
-                    layer.commitChanges()
-        return errors
-
