@@ -44,8 +44,9 @@ KEYS = {Qt.Key_A: "accept", Qt.Key_R: "reject", Qt.Key_E: "edit", Qt.Key_S: "ski
         Qt.Key_P: "toggle_probability"}
 
 
-class _CanvasKeys(QObject):
-    """Review keys typed while the map has the focus (not while a shape is being edited)."""
+class _ReviewKeys(QObject):
+    """Review keys typed while another widget has the focus: the map (also while a shape is edited, so A accepts
+    it at once; the vertex tool uses no plain letters) or the probability drop-down (which would search by them)."""
 
     def __init__(self, dock: ReviewDock) -> None:
         super().__init__(dock)
@@ -53,7 +54,7 @@ class _CanvasKeys(QObject):
 
     def eventFilter(self, obj, event) -> bool:
         if (event.type() == QEvent.KeyPress and event.modifiers() == Qt.NoModifier and event.key() in KEYS
-                and self.dock.session is not None and self.dock.edit_layer is None):
+                and self.dock.session is not None):
             self.dock.handle_key(event.key())
             return True
         return False
@@ -74,8 +75,9 @@ class ReviewDock(QgsDockWidget):
         self.last_error = ""
         self._added: dict[int, Added] = {}  # detection fid -> what its accept/reject added (for undo)
         self._rubber: QgsRubberBand | None = None
-        self._canvas_keys = _CanvasKeys(self)
+        self._keys = _ReviewKeys(self)
         self._build()
+        self.probability_combo.installEventFilter(self._keys)
         self._set_running(False)
 
     # --- widgets ---------------------------------------------------------------------------------------------
@@ -187,7 +189,7 @@ class ReviewDock(QgsDockWidget):
             self._warn(str(exc))
             return
         self._added.clear()
-        self.iface.mapCanvas().installEventFilter(self._canvas_keys)
+        self.iface.mapCanvas().installEventFilter(self._keys)
         self._set_running(True)
         self._show_current()
         self.widget().setFocus()
@@ -224,7 +226,7 @@ class ReviewDock(QgsDockWidget):
         if errors:
             self._warn(tr("Could not save: {0}").format("; ".join(errors)))
             return
-        self.iface.mapCanvas().removeEventFilter(self._canvas_keys)
+        self.iface.mapCanvas().removeEventFilter(self._keys)
         self._clear_highlight()
         self.session = self.layers = None
         self._set_running(False)

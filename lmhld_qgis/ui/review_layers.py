@@ -67,8 +67,9 @@ class ReviewLayers:
         """Every detection and the decisions already stored on the layer."""
         detections, stored = [], {}
         for f in self.detections.getFeatures():
-            area = _value(f, "area_m2")
-            detections.append(Detection(f.id(), _value(f, "id"), float(area) if area is not None else None,
+            area = _value(f, "area_m2")  # detect's field; any other polygon layer: its planar area
+            detections.append(Detection(f.id(), _value(f, "id"),
+                                        float(area) if area is not None else f.geometry().area(),
                                         _value(f, "mean_prob")))
             stored[f.id()] = _value(f, REVIEW_FIELD)
         return detections, stored

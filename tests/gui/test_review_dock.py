@@ -117,7 +117,7 @@ def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
     scratch = dock.edit_layer
     scratch_id = scratch.id()
     scratch.changeGeometry(next(scratch.getFeatures()).id(), edited)  # what the vertex tool does
-    QTest.keyClick(dock, Qt.Key_A)
+    QTest.keyClick(qgis_iface.mapCanvas(), Qt.Key_A)  # typed on the map, where the shape was edited
     assert dock.edit_layer is None and scratch_id not in QgsProject.instance().mapLayers()
     third = next(f for f in inventory.getFeatures() if f["detection_id"] == 3)
     assert third["source"] == "reviewed" and third.geometry().area() == pytest.approx(900.0)
@@ -184,7 +184,7 @@ def test_uncertain_first_keys_on_the_map_and_probability_toggle(qgis_iface, file
     visible = node.itemVisibilityChecked()
     QTest.keyClick(dock, Qt.Key_P)
     assert node.itemVisibilityChecked() is not visible
-    QTest.keyClick(dock, Qt.Key_P)
+    QTest.keyClick(dock.probability_combo, Qt.Key_P)  # not a search in the drop-down: the review key
     assert node.itemVisibilityChecked() is visible
     assert layers["inventory"].featureCount() == 0  # nothing but accept writes to the inventory
     dock.stop_button.click()
