@@ -144,3 +144,17 @@ def test_export_refuses_blocking_problems_and_names_the_validation(tmp_path):
         export_patches([raster], inv, tmp_path / "ds", ExportOptions(patch_size=32))
     assert not (tmp_path / "ds").exists()
     assert [p.kind for p in blocking_problems(inv)] == ["self_intersection", "invalid_geometry"]
+
+
+def test_an_inventory_in_another_crs_than_the_raster(tmp_path):
+    from osgeo import gdal
+
+    inv, raster = crafted_inventory(tmp_path)
+    lonlat = tmp_path / "crafted_4326.gpkg"
+    gdal.VectorTranslate(str(lonlat), str(inv), format="GPKG", dstSRS="EPSG:4326")
+    report = validate_inventory(lonlat, ValidateOptions(raster=raster))
+    expected = expected_counts()
+    del expected["crs_mismatch"]  # its degrees were read as UTM metres (a 1 mm square) and reprojected:
+    expected["outside_raster"] += 1  # valid longitudes and latitudes now, far from the raster,
+    expected["too_small"] += 1  # and tiny
+    assert {k: n for k, n in report.counts().items() if n} == expected
