@@ -10,6 +10,7 @@ class LmhldPlugin:
         self.iface = iface
         self.provider = None
         self.actions: list = []
+        self.review_dock = None
 
     def initProcessing(self) -> None:
         from .processing.provider import LmhldProvider
@@ -35,6 +36,21 @@ class LmhldPlugin:
         info.triggered.connect(self._model_info)
         self.iface.addPluginToMenu("&LMHLD landslides", info)
         self.actions.append(info)
+        review = QAction("Review detections…", self.iface.mainWindow())
+        review.triggered.connect(self.show_review_dock)
+        self.iface.addPluginToMenu("&LMHLD landslides", review)
+        self.actions.append(review)
+
+    def show_review_dock(self) -> None:
+        from qgis.PyQt.QtCore import Qt
+
+        from .ui.review_dock import ReviewDock
+
+        if self.review_dock is None:
+            self.review_dock = ReviewDock(self.iface, self.iface.mainWindow())
+            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.review_dock)
+        self.review_dock.show()
+        self.review_dock.raise_()
 
     def _model_info(self) -> None:
         from .ui.model_info import show_model_info
@@ -51,6 +67,11 @@ class LmhldPlugin:
             if self.iface is not None and hasattr(self.iface, "removePluginMenu"):
                 self.iface.removePluginMenu("&LMHLD landslides", action)
         self.actions.clear()
+        if self.review_dock is not None:
+            self.review_dock.stop()
+            self.iface.removeDockWidget(self.review_dock)
+            self.review_dock.deleteLater()
+            self.review_dock = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

@@ -7,9 +7,21 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import CancelledError, LmhldError
-from . import analyse, demo, detect, evaluate, experiment, export, export_onnx, train
+from . import (
+    analyse,
+    create_inventory,
+    demo,
+    detect,
+    evaluate,
+    experiment,
+    export,
+    export_onnx,
+    rank,
+    train,
+    validate,
+)
 
-COMMANDS = (demo, analyse, export, train, evaluate, experiment, export_onnx, detect)
+COMMANDS = (demo, create_inventory, validate, analyse, export, train, evaluate, experiment, export_onnx, detect, rank)
 
 
 def build_parser() -> argparse.ArgumentParser:

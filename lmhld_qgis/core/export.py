@@ -28,6 +28,7 @@ from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo, read_raster_info
 from .splits import SPLIT_NAMES, block_ids, parse_ratios, split_patches
 from .stats import BandStats
+from .validate import refuse_blocking_problems
 from .vector import PolygonSet, read_polygons, srs_from_wkt
 
 DATASET_FORMAT = "lmhld-dataset"
@@ -111,6 +112,7 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
     options.validate()
     if not rasters:
         raise LmhldError("give at least one raster")
+    refuse_blocking_problems(inventory, layer)  # invalid geometries, CRS mismatches: see lmhld:validateinventory
     infos = [read_raster_info(r) for r in rasters]
     for info in infos:
         _check_grid(info)

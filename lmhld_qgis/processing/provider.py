@@ -13,13 +13,17 @@ import lmhld_qgis
 def algorithm_classes() -> tuple[type, ...]:
     """Every lmhld algorithm, in toolbox and menu order (imports only qgis; the core loads when one runs)."""
     from .analyse_inventory import AnalyseInventory
+    from .create_inventory import CreateInventory
     from .detect_landslides import DetectLandslides
     from .evaluate_model import EvaluateModel
     from .export_patches import ExportPatches
+    from .rank_tiles import RankTiles
     from .run_experiment import RunExperiment
     from .train_model import TrainModel
+    from .validate_inventory import ValidateInventory
 
-    return AnalyseInventory, ExportPatches, TrainModel, EvaluateModel, RunExperiment, DetectLandslides
+    return (CreateInventory, ValidateInventory, AnalyseInventory, ExportPatches, TrainModel, EvaluateModel,
+            RunExperiment, DetectLandslides, RankTiles)
 
 
 class LmhldProvider(QgsProcessingProvider):

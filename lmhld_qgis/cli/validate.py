@@ -1,0 +1,67 @@
+"""`lmhld validate`: an inventory's problems as a layer and a JSON summary; a repaired copy on request."""
+
+from __future__ import annotations
+
+import argparse
+
+from .argtypes import non_negative_float, overlap_fraction, positive_float, probability
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("validate", help="find an inventory's problems (exit 1 if any blocks export)",
+                       description="Check an inventory before export: invalid, empty and self-intersecting "
+                                   "geometries, overlaps, duplicates, slivers, polygons too small for the imagery, "
+                                   "outside it or on its nodata, coordinates that do not fit the CRS. Exit status "
+                                   "1 when a problem blocks export, 0 otherwise.")
+    p.add_argument("inventory", help="polygon inventory (any OGR-readable file)")
+    p.add_argument("--layer", help="layer name inside the file (default: the first)")
+    p.add_argument("--raster", help="reference imagery: pixel size, footprint and nodata")
+    p.add_argument("--pixel-size", type=positive_float, metavar="METRES", help="pixel size when no raster is given")
+    p.add_argument("--min-pixels", type=non_negative_float, default=10.0,
+                   help="report polygons smaller than this many pixels (10)")
+    p.add_argument("--sliver", type=overlap_fraction, default=0.05,
+                   help="report parts whose compactness 4πA/P² is below this (0.05: a 1:60 strip)")
+    p.add_argument("--duplicate-iou", type=probability, default=0.98,
+                   help="two polygons overlapping this much (intersection over union) are duplicates (0.98)")
+    p.add_argument("--min-overlap", type=non_negative_float, default=1.0, metavar="M2",
+                   help="ignore overlaps smaller than this, in m² (1)")
+    p.add_argument("--problems", metavar="OUT.gpkg", help="write the problems as a layer (one feature each)")
+    p.add_argument("--json", metavar="OUT.json", help="write the summary and every problem as JSON")
+    p.add_argument("--repair", metavar="FIXED.gpkg",
+                   help="write a repaired copy (invalid geometries fixed; empty, non-polygon and duplicate "
+                        "features dropped); the input is never changed")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.report import write_json
+    from ..core.validate import ValidateOptions, validate_inventory
+    from ..core.validate_write import summary_line, write_problems, write_repaired
+    from .progress import BarProgress
+
+    options = ValidateOptions(raster=args.raster, min_pixels=args.min_pixels, pixel_size_m=args.pixel_size,
+                              sliver_ratio=args.sliver, duplicate_iou=args.duplicate_iou,
+                              min_overlap_m2=args.min_overlap)
+    bar = BarProgress("validate")
+    try:
+        report = validate_inventory(args.inventory, options, layer=args.layer, progress=bar)
+    finally:
+        bar.close()
+    summary = report.to_json()
+    if args.problems:
+        write_problems(report, args.problems)
+        summary["problems_layer"] = args.problems
+    if args.repair:
+        fixed = write_repaired(report, args.repair)
+        summary["repaired"] = {"path": str(fixed.path), "features": fixed.n_written, "repaired": fixed.repaired,
+                               "dropped": fixed.dropped}
+        print(f"repaired copy: {fixed.path} ({fixed.n_written} features, {fixed.repaired} repaired, "
+              f"dropped {fixed.dropped or 'none'})")
+    if args.json:
+        write_json(args.json, summary)
+    for p in report.problems[:20]:
+        print(f"  {'BLOCKING' if p.blocking else 'warning '} {p.kind:18} feature {p.fid}: {p.message}")
+    if len(report.problems) > 20:
+        print(f"  ... {len(report.problems) - 20} more" + (f" in {args.problems}" if args.problems else ""))
+    print(summary_line(report))
+    return 1 if report.blocking else 0

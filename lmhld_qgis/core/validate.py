@@ -1,0 +1,555 @@
+"""Inventory validation: every problem an annotator should fix before patches are exported, one record each with
+its kind and a suggested fix, and a repaired copy on request (the input is never edited).
+
+Kinds: empty/null geometries, non-polygons, invalid geometries and self-intersections (GEOS's reason through
+OGR), overlaps and duplicates between polygons (a sort-and-sweep over bounding boxes, so a few thousand polygons
+take seconds), slivers (Polsby-Popper compactness 4*pi*A/P^2 below a threshold: a 1:60 strip scores 0.05),
+polygons smaller than a number of pixels of a reference raster, polygons outside the raster or on its nodata,
+features whose coordinates fall outside the area where the layer's CRS is valid (digitized in another CRS), and a
+layer without a CRS. Blocking kinds (export refuses them) are those that make the training masks ambiguous: a
+missing CRS, invalid geometries and self-intersections (a repair has to guess what was meant). A CRS mismatch is
+a warning: a UTM polygon digitized in degrees cannot be told from one placed far outside its zone.
+
+Only OGR/GDAL (the system GEOS that QGIS uses); no shapely.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from osgeo import gdal, ogr, osr
+
+from .errors import LmhldError
+from .progress import NullProgress, Progress, check_cancelled
+from .raster import RasterInfo
+from .vector import _polygonal, equal_area_srs, explode_polygons, open_layer, srs_from_wkt
+
+ogr.UseExceptions()
+gdal.UseExceptions()
+
+VALIDATE_ALGORITHM = "lmhld:validateinventory"
+EMPTY, NOT_POLYGON, INVALID = "empty_geometry", "not_polygon", "invalid_geometry"
+SELF_INTERSECTION = "self_intersection"
+OVERLAP, DUPLICATE, SLIVER, TOO_SMALL = "overlap", "duplicate", "sliver", "too_small"
+OUTSIDE, NODATA, CRS_MISMATCH, NO_CRS = "outside_raster", "in_nodata", "crs_mismatch", "no_crs"
+
+
+@dataclass(frozen=True)
+class Kind:
+    blocking: bool
+    fix: str
+
+
+KINDS: dict[str, Kind] = {
+    NO_CRS: Kind(True, "assign the layer's CRS (QGIS: Layer Properties > Source > Set CRS; ogr2ogr -a_srs)"),
+    CRS_MISMATCH: Kind(False, "the coordinates do not fit the layer's CRS (digitized in another CRS?): reproject "
+                             "or re-digitize the feature, or assign the CRS it was drawn in"),
+    INVALID: Kind(True, "repair it (lmhld validate --repair, or QGIS: Vector geometry > Fix geometries) and check "
+                        "the shape"),
+    SELF_INTERSECTION: Kind(True, "redraw the crossing edges (QGIS vertex tool), or repair it (lmhld validate "
+                                  "--repair splits it into valid parts)"),
+    EMPTY: Kind(False, "delete the feature or digitize its polygon (--repair drops it)"),
+    NOT_POLYGON: Kind(False, "landslides are polygons: delete it or redraw it as a polygon (--repair drops it)"),
+    DUPLICATE: Kind(False, "delete this copy (--repair keeps the first)"),
+    OVERLAP: Kind(False, "merge the two polygons or trim one (QGIS: digitizing option 'avoid overlap')"),
+    SLIVER: Kind(False, "a very thin polygon is usually a digitizing left-over: delete or redraw it"),
+    TOO_SMALL: Kind(False, "too few pixels to learn from: check it is a landslide, or merge it with its neighbour"),
+    OUTSIDE: Kind(False, "the imagery does not cover it: it adds no training pixel; check the raster or the place"),
+    NODATA: Kind(False, "part of it lies on nodata pixels, whose patches export drops; check the imagery"),
+}
+
+
+@dataclass
+class ValidateOptions:
+    raster: str | Path | None = None  # reference raster: pixel size, footprint, nodata
+    min_pixels: float = 10.0  # polygons smaller than this many raster pixels are reported
+    pixel_size_m: float | None = None  # pixel size when no raster is given (for min_pixels)
+    sliver_ratio: float = 0.05  # Polsby-Popper compactness below this is a sliver
+    duplicate_iou: float = 0.98  # two polygons overlapping this much (intersection over union) are duplicates
+    min_overlap_m2: float = 1.0  # smaller overlaps are round-off between neighbours digitized edge to edge
+    crs_margin: float = 0.1  # tolerance around the CRS's area of use, as a share of its width and height
+
+    def validate(self) -> None:
+        if self.min_pixels < 0:
+            raise LmhldError(f"minimum size in pixels must be >= 0, got {self.min_pixels}")
+        if self.pixel_size_m is not None and self.pixel_size_m <= 0:
+            raise LmhldError(f"pixel size must be > 0 m, got {self.pixel_size_m}")
+        if not 0 <= self.sliver_ratio < 1:
+            raise LmhldError(f"sliver ratio must lie in [0, 1), got {self.sliver_ratio}")
+        if self.min_overlap_m2 < 0:
+            raise LmhldError(f"minimum overlap must be >= 0 m², got {self.min_overlap_m2}")
+        if not 0 < self.duplicate_iou <= 1:
+            raise LmhldError(f"duplicate overlap must lie in (0, 1], got {self.duplicate_iou}")
+
+
+@dataclass
+class Problem:
+    kind: str
+    fid: int | None  # the inventory feature (None for a layer-wide problem)
+    message: str
+    geometry: ogr.Geometry | None = None  # where it is, in the inventory's CRS
+    other_fid: int | None = None  # the other feature of an overlap or duplicate
+
+    @property
+    def blocking(self) -> bool:
+        return KINDS[self.kind].blocking
+
+    @property
+    def fix(self) -> str:
+        return KINDS[self.kind].fix
+
+
+@dataclass
+class ValidationReport:
+    inventory: str
+    layer: str
+    n_features: int
+    problems: list[Problem]
+    srs: osr.SpatialReference | None
+    raster: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(p.kind for p in self.problems)
+        return {kind: found.get(kind, 0) for kind in KINDS}
+
+    @property
+    def blocking(self) -> list[Problem]:
+        return [p for p in self.problems if p.blocking]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"inventory": self.inventory, "layer": self.layer, "n_features": self.n_features,
+                "n_problems": len(self.problems), "n_blocking": len(self.blocking),
+                "ok_for_export": not self.blocking, "by_kind": self.counts(),
+                "blocking_kinds": [k for k, v in KINDS.items() if v.blocking], "raster": self.raster,
+                "options": self.options,
+                "problems": [{"kind": p.kind, "fid": p.fid, "other_fid": p.other_fid, "blocking": p.blocking,
+                              "message": p.message, "fix": p.fix} for p in self.problems]}
+
+
+@dataclass
+class _Feature:
+    fid: int
+    raw: ogr.Geometry | None  # as stored
+    geom: ogr.Geometry | None = None  # polygonal and valid (repaired), in the layer CRS; None when unusable
+    metric: ogr.Geometry | None = None  # the same in a local equal-area CRS (metres); None when unknown
+
+
+# --- reading and per-feature geometry checks ---------------------------------------------------------------------
+
+def _read(path: str | Path, layer: str | None) -> tuple[str, list[_Feature], osr.SpatialReference | None]:
+    ds, lyr = open_layer(path, layer)
+    srs = lyr.GetSpatialRef()
+    if srs is not None:  # kept as read: a WKT round trip would lose its area of use
+        srs = srs.Clone() if _has_crs(srs) else None
+        if srs is not None:
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    features = []
+    for feat in lyr:
+        geom = feat.GetGeometryRef()
+        features.append(_Feature(feat.GetFID(), None if geom is None else geom.Clone()))
+    name = lyr.GetName()
+    del ds
+    return name, features, srs
+
+
+def _has_crs(srs: osr.SpatialReference) -> bool:
+    return not (srs.GetName() or "").startswith("Undefined")
+
+
+def validity_reason(geom: ogr.Geometry) -> str | None:
+    """None when valid, else GEOS's reason (e.g. 'Self-intersection at or near point 5 5')."""
+    messages: list[str] = []
+
+    def collect(_cls: int, _num: int, msg: str) -> None:
+        messages.append(msg)
+
+    gdal.PushErrorHandler(collect)
+    try:
+        valid = geom.IsValid()
+    finally:
+        gdal.PopErrorHandler()
+    return None if valid else (messages[-1] if messages else "invalid geometry")
+
+
+def repair(geom: ogr.Geometry) -> ogr.Geometry | None:
+    """A valid polygonal geometry from an invalid one (GEOS's structure method keeps holes as holes)."""
+    try:
+        fixed = geom.MakeValid(["METHOD=STRUCTURE"])
+    except RuntimeError:
+        fixed = geom.MakeValid()
+    fixed = _polygonal(fixed) if fixed is not None else None
+    return None if fixed is None or fixed.IsEmpty() else fixed
+
+
+def _geometry_problems(f: _Feature) -> Iterator[Problem]:
+    """Null, empty, non-polygonal and invalid geometries; sets f.geom to the usable (repaired) polygon."""
+    if f.raw is None or f.raw.IsEmpty():
+        yield Problem(EMPTY, f.fid, "the feature has no geometry" if f.raw is None else "the geometry is empty")
+        return
+    geom = f.raw.Clone()
+    geom.FlattenTo2D()
+    polygonal = _polygonal(geom)
+    if polygonal is None:
+        yield Problem(NOT_POLYGON, f.fid, f"the geometry is a {geom.GetGeometryName().lower()}, not a polygon",
+                      _envelope_polygon(geom))
+        return
+    reason = validity_reason(polygonal)
+    if reason is None:
+        f.geom = polygonal
+        return
+    kind = SELF_INTERSECTION if "self-intersection" in reason.lower() else INVALID
+    yield Problem(kind, f.fid, reason, polygonal)
+    f.geom = repair(polygonal)
+
+
+def _envelope_polygon(geom: ogr.Geometry) -> ogr.Geometry:
+    xmin, xmax, ymin, ymax = geom.GetEnvelope()
+    pad = 1e-9 if xmin == xmax or ymin == ymax else 0.0
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in ((xmin - pad, ymin - pad), (xmax + pad, ymin - pad), (xmax + pad, ymax + pad),
+                 (xmin - pad, ymax + pad), (xmin - pad, ymin - pad)):
+        ring.AddPoint_2D(x, y)
+    poly = ogr.Geometry(ogr.wkbPolygon)
+    poly.AddGeometry(ring)
+    return poly
+
+
+# --- CRS --------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _LonLatBox:
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def contains(self, lon: float, lat: float) -> bool:
+        if not (math.isfinite(lon) and math.isfinite(lat)) or not self.south <= lat <= self.north:
+            return False
+        if self.east - self.west >= 360:
+            return -180 <= lon <= 180
+        lon = (lon - self.west) % 360 + self.west  # unwrap across the antimeridian
+        return lon <= self.east
+
+
+def _known_area(srs: osr.SpatialReference) -> Any:  # osr.AreaOfUse | None
+    """The CRS's area of use, looked up by its EPSG code when the definition carries none."""
+    area = srs.GetAreaOfUse()
+    if area is not None:
+        return area
+    probe = srs.Clone()
+    try:
+        probe.AutoIdentifyEPSG()
+        code = probe.GetAuthorityCode(None)
+        if code and (probe.GetAuthorityName(None) or "").upper() == "EPSG":
+            probe.ImportFromEPSG(int(code))
+            return probe.GetAreaOfUse()
+    except RuntimeError:
+        pass
+    return None
+
+
+def _area_of_use(srs: osr.SpatialReference, margin: float) -> _LonLatBox:
+    area = _known_area(srs)
+    if area is None:
+        west, south, east, north = -180.0, -90.0, 180.0, 90.0
+    else:
+        west, south, east, north = (area.west_lon_degree, area.south_lat_degree, area.east_lon_degree,
+                                    area.north_lat_degree)
+    if east < west:
+        east += 360.0
+    dx, dy = (east - west) * margin, (north - south) * margin
+    wide = east - west + 2 * dx >= 360
+    return _LonLatBox(-180.0 if wide else west - dx, max(-90.0, south - dy), 540.0 if wide else east + dx,
+                      min(90.0, north + dy))
+
+
+def _crs_problems(features: list[_Feature], srs: osr.SpatialReference, margin: float) -> Iterator[Problem]:
+    """Features whose coordinates fall outside the area where the layer's CRS is valid."""
+    box = _area_of_use(srs, margin)
+    lonlat = srs.CloneGeogCS()
+    lonlat.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to_lonlat = osr.CoordinateTransformation(srs, lonlat)
+    for f in features:
+        if f.geom is None:
+            continue
+        xmin, xmax, ymin, ymax = f.geom.GetEnvelope()
+        try:
+            points = [to_lonlat.TransformPoint(x, y)[:2] for x, y in ((xmin, ymin), (xmax, ymax), (xmin, ymax),
+                                                                       (xmax, ymin))]
+            inside = all(box.contains(lon, lat) for lon, lat in points)
+        except RuntimeError:
+            inside = False
+        if not inside:
+            yield Problem(CRS_MISMATCH, f.fid, f"coordinates ({xmin:.6g}, {ymin:.6g}) lie outside the area where "
+                                               f"{srs.GetName()} is valid", f.geom)
+            f.geom = None  # nothing else can be measured on it
+
+
+def _to_metric(features: list[_Feature], srs: osr.SpatialReference) -> None:
+    """Copy each usable geometry into a local equal-area CRS, so areas and perimeters are in metres."""
+    usable = [f.geom for f in features if f.geom is not None]
+    if not usable:
+        return
+    env = np.array([g.GetEnvelope() for g in usable])
+    laea = equal_area_srs((env[:, 0].min(), env[:, 2].min(), env[:, 1].max(), env[:, 3].max()), srs)
+    ct = osr.CoordinateTransformation(srs, laea)
+    for f in features:
+        if f.geom is not None:
+            metric = f.geom.Clone()
+            try:
+                metric.Transform(ct)
+                f.metric = metric
+            except RuntimeError:
+                f.metric = None
+
+
+# --- shape and size ---------------------------------------------------------------------------------------------
+
+def _sliver_problems(features: list[_Feature], ratio: float) -> Iterator[Problem]:
+    """Parts whose Polsby-Popper compactness 4*pi*A/P^2 is below `ratio`."""
+    if ratio <= 0:
+        return
+    for f in features:
+        shape, where = (f.metric, f.geom) if f.metric is not None else (f.geom, f.geom)
+        if shape is None:
+            continue
+        for part, part_here in zip(explode_polygons(shape), explode_polygons(where), strict=True):
+            area, perimeter = part.GetArea(), part.Boundary().Length()
+            score = 4 * math.pi * area / perimeter**2 if perimeter > 0 else 0.0
+            if score < ratio:
+                yield Problem(SLIVER, f.fid, f"compactness 4πA/P² = {score:.3f} (< {ratio:g}): mean width "
+                                             f"{2 * area / perimeter:.3g} m over {perimeter / 2:.4g} m", part_here)
+                break
+
+
+def _small_problems(features: list[_Feature], pixel_area_m2: float, min_pixels: float) -> Iterator[Problem]:
+    for f in features:
+        if f.metric is None:
+            continue
+        pixels = f.metric.GetArea() / pixel_area_m2
+        if pixels < min_pixels:
+            yield Problem(TOO_SMALL, f.fid, f"{pixels:.1f} pixels (< {min_pixels:g}) of "
+                                            f"{math.sqrt(pixel_area_m2):.3g} m", f.geom)
+
+
+# --- overlaps and duplicates ------------------------------------------------------------------------------------
+
+def candidate_pairs(bounds: npt.NDArray[np.float64]) -> Iterator[tuple[int, int]]:
+    """Index pairs (i < j) whose boxes (xmin, ymin, xmax, ymax) intersect: sort by xmin, sweep along x."""
+    order = np.argsort(bounds[:, 0], kind="stable")
+    sorted_b = bounds[order]
+    xmins = sorted_b[:, 0]
+    for k in range(len(order)):
+        stop = int(np.searchsorted(xmins, sorted_b[k, 2], side="right"))
+        if stop <= k + 1:
+            continue
+        rest = sorted_b[k + 1:stop]
+        hits = np.nonzero((rest[:, 1] <= sorted_b[k, 3]) & (rest[:, 3] >= sorted_b[k, 1]))[0] + k + 1
+        for h in hits:
+            i, j = int(order[k]), int(order[h])
+            yield (i, j) if i < j else (j, i)
+
+
+def _overlap_m2(inter_area: float, geom: ogr.Geometry, metric: ogr.Geometry | None) -> float:
+    """The overlap's area in m² (its share of `geom` times geom's true area), or in layer units without a CRS."""
+    return float(inter_area / geom.GetArea() * metric.GetArea()) if metric is not None else inter_area
+
+
+def _pair_problems(features: list[_Feature], duplicate_iou: float, min_overlap_m2: float,
+                   progress: Progress) -> Iterator[Problem]:
+    usable = [(f, f.geom) for f in features if f.geom is not None]
+    if len(usable) < 2:
+        return
+    env = np.array([g.GetEnvelope() for _, g in usable])[:, [0, 2, 1, 3]]
+    duplicated: set[int] = set()
+    for n, (i, j) in enumerate(sorted(candidate_pairs(env))):
+        if n % 500 == 0:
+            check_cancelled(progress)
+        (a, ga), (b, gb) = usable[i], usable[j]
+        if not ga.Intersects(gb):
+            continue
+        inter = _polygonal(ga.Intersection(gb))
+        if inter is None:
+            continue
+        area_i, area_a, area_b = inter.GetArea(), ga.GetArea(), gb.GetArea()
+        overlap_m2 = _overlap_m2(area_i, ga, a.metric)
+        if area_i <= 1e-9 * min(area_a, area_b) or overlap_m2 < min_overlap_m2:  # shared edges, round-off
+            continue
+        if area_i / (area_a + area_b - area_i) >= duplicate_iou:
+            if b.fid not in duplicated:
+                duplicated.add(b.fid)
+                yield Problem(DUPLICATE, b.fid, f"a copy of feature {a.fid}", gb, other_fid=a.fid)
+        elif a.fid not in duplicated and b.fid not in duplicated:
+            share = area_i / min(area_a, area_b)
+            yield Problem(OVERLAP, a.fid, f"overlaps feature {b.fid} by {overlap_m2:.4g} m² ({share:.1%} of the "
+                                          "smaller)", inter, other_fid=b.fid)
+
+
+# --- against a raster -------------------------------------------------------------------------------------------
+
+def _raster_problems(features: list[_Feature], srs: osr.SpatialReference, raster: str | Path,
+                     progress: Progress) -> Iterator[Problem]:
+    """Polygons outside the raster's footprint, partly or wholly, and polygons on its nodata pixels."""
+    import rasterio
+    from rasterio.enums import MaskFlags
+
+    from .raster import read_raster_info
+
+    info = read_raster_info(raster)
+    raster_srs = srs_from_wkt(info.crs_wkt, f"raster {Path(raster).name}")
+    ct = None if raster_srs.IsSame(srs) else osr.CoordinateTransformation(srs, raster_srs)
+    footprint = _footprint(info)
+    with rasterio.open(raster) as src:
+        all_valid = all(set(flags) == {MaskFlags.all_valid} for flags in src.mask_flag_enums)
+        for n, f in enumerate(features):
+            if n % 100 == 0:
+                check_cancelled(progress)
+            if f.geom is None:
+                continue
+            geom = f.geom.Clone()
+            if ct is not None:
+                geom.Transform(ct)
+            if not geom.Intersects(footprint):
+                yield Problem(OUTSIDE, f.fid, f"entirely outside raster {Path(raster).name}", f.geom)
+                continue
+            if not geom.Within(footprint):
+                yield Problem(OUTSIDE, f.fid, f"partly outside raster {Path(raster).name}", f.geom)
+            inside, nodata = (0, 0) if all_valid else _nodata_pixels(src, info, geom)
+            if nodata:
+                yield Problem(NODATA, f.fid, f"{nodata} of its {inside} pixels are nodata", f.geom)
+
+
+def _footprint(info: RasterInfo) -> ogr.Geometry:
+    a, b, c, d, e, f = info.transform
+    corners = [(0, 0), (info.width, 0), (info.width, info.height), (0, info.height), (0, 0)]
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for col, row in corners:
+        ring.AddPoint_2D(a * col + b * row + c, d * col + e * row + f)
+    poly = ogr.Geometry(ogr.wkbPolygon)
+    poly.AddGeometry(ring)
+    return poly
+
+
+def burn_geometry(geom: ogr.Geometry, srs_wkt: str, transform: Any, window: Any) -> npt.NDArray[np.uint8]:
+    """A (rows, cols) uint8 mask of the pixel centres inside `geom` over a rasterio window of a grid."""
+    a, b, c, d, e, f = tuple(transform)[:6]
+    x0, y0 = a * window.col_off + b * window.row_off + c, d * window.col_off + e * window.row_off + f
+    mem = gdal.GetDriverByName("MEM").Create("", int(window.width), int(window.height), 1, gdal.GDT_Byte)
+    mem.SetGeoTransform((x0, a, b, y0, d, e))
+    mem.SetProjection(srs_wkt)
+    vec = ogr.GetDriverByName("Memory").CreateDataSource("")
+    lyr = vec.CreateLayer("g", srs_from_wkt(srs_wkt, "raster"), ogr.wkbUnknown)
+    feat = ogr.Feature(lyr.GetLayerDefn())
+    feat.SetGeometry(geom)
+    lyr.CreateFeature(feat)
+    gdal.RasterizeLayer(mem, [1], lyr, burn_values=[1])
+    return np.asarray(mem.GetRasterBand(1).ReadAsArray(), dtype=np.uint8)
+
+
+def _nodata_pixels(src: Any, info: RasterInfo, geom: ogr.Geometry) -> tuple[int, int]:
+    """(pixels under the polygon, how many of them are nodata in any band), read over its bounding window."""
+    from rasterio.windows import Window
+
+    xmin, xmax, ymin, ymax = geom.GetEnvelope()
+    inverse = ~src.transform
+    cols, rows = zip(*(inverse * (x, y) for x in (xmin, xmax) for y in (ymin, ymax)), strict=True)
+    col0, row0 = max(0, math.floor(min(cols))), max(0, math.floor(min(rows)))
+    col1, row1 = min(info.width, math.ceil(max(cols))), min(info.height, math.ceil(max(rows)))
+    if col1 <= col0 or row1 <= row0:
+        return 0, 0
+    window = Window(col0, row0, col1 - col0, row1 - row0)
+    inside = burn_geometry(geom, info.crs_wkt or "", src.transform, window).astype(bool)
+    valid = src.read_masks(window=window).min(axis=0) > 0
+    return int(inside.sum()), int((inside & ~valid).sum())
+
+
+# --- the whole check --------------------------------------------------------------------------------------------
+
+def _pixel_area(options: ValidateOptions) -> float | None:
+    if options.raster is not None:
+        from .raster import pixel_area_m2, read_raster_info
+
+        return pixel_area_m2(read_raster_info(options.raster))
+    return options.pixel_size_m**2 if options.pixel_size_m else None
+
+
+def validate_inventory(inventory: str | Path, options: ValidateOptions | None = None, *, layer: str | None = None,
+                       progress: Progress | None = None) -> ValidationReport:
+    """Find every problem of an inventory layer (nothing is written)."""
+    name, features, srs = _read(inventory, layer)
+    return _validate(str(inventory), name, features, srs, options or ValidateOptions(), progress or NullProgress())
+
+
+def validate_wkb(wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, name: str,
+                 options: ValidateOptions | None = None, progress: Progress | None = None) -> ValidationReport:
+    """The same over geometries already read (a QGIS layer's features, as WKB with their feature ids)."""
+    features = [_Feature(int(fid), None if wkb is None else ogr.CreateGeometryFromWkb(wkb))
+                for wkb, fid in zip(wkbs, fids, strict=True)]
+    srs = srs_from_wkt(crs_wkt, name) if crs_wkt else None
+    return _validate(name, name, features, srs, options or ValidateOptions(), progress or NullProgress())
+
+
+def _validate(source: str, name: str, features: list[_Feature], srs: osr.SpatialReference | None,
+              options: ValidateOptions, progress: Progress) -> ValidationReport:
+    options.validate()
+    problems = [p for f in features for p in _geometry_problems(f)]
+    progress.set_fraction(0.2)
+    if srs is None:
+        problems.insert(0, Problem(NO_CRS, None, "the layer has no CRS: its polygons cannot be placed on imagery"))
+    else:
+        problems.extend(_crs_problems(features, srs, options.crs_margin))
+        _to_metric(features, srs)
+    problems.extend(_pair_problems(features, options.duplicate_iou, options.min_overlap_m2, progress))
+    progress.set_fraction(0.6)
+    problems.extend(_sliver_problems(features, options.sliver_ratio))
+    pixel_area = _pixel_area(options)
+    if pixel_area is not None and srs is not None:
+        problems.extend(_small_problems(features, pixel_area, options.min_pixels))
+    if options.raster is not None and srs is not None:
+        problems.extend(_raster_problems(features, srs, options.raster, progress))
+    progress.set_fraction(1.0)
+    problems.sort(key=lambda p: (not p.blocking, -1 if p.fid is None else p.fid))  # what blocks export first
+    return ValidationReport(source, name, len(features), problems, srs,
+                            raster=str(options.raster) if options.raster else None,
+                            options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
+                                     "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,
+                                     "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin})
+
+
+def blocking_problems(inventory: Any, layer: str | None = None) -> list[Problem]:
+    """The problems that make export refuse an inventory (a missing CRS, invalid geometries, self-intersections).
+
+    `inventory` is a path, or a PolygonSet already read (and repaired) from a QGIS layer: its repairs count."""
+    from .vector import PolygonSet
+
+    if isinstance(inventory, PolygonSet):
+        if not inventory.n_repaired:
+            return []
+        return [Problem(INVALID, None, f"{inventory.n_repaired} invalid geometries (repaired on reading)")]
+    _, features, srs = _read(inventory, layer)
+    problems = [p for f in features for p in _geometry_problems(f) if p.blocking]
+    return ([Problem(NO_CRS, None, "the layer has no CRS")] if srs is None else []) + problems
+
+
+def refuse_blocking_problems(inventory: Any, layer: str | None = None) -> None:
+    """Raise LmhldError naming the problems and the validation algorithm when the inventory has blocking ones."""
+    problems = blocking_problems(inventory, layer)
+    if not problems:
+        return
+    counts = Counter(p.kind.replace("_", " ") for p in problems)
+    first = next((p for p in problems if p.fid is not None), problems[0])
+    where = f" (first: feature {first.fid}, {first.message})" if first.fid is not None else f" ({first.message})"
+    raise LmhldError(
+        f"the inventory has {len(problems)} blocking problem(s): "
+        f"{', '.join(f'{n} {k}' for k, n in counts.items())}{where}. Run the validation "
+        f"({VALIDATE_ALGORITHM} in QGIS, or `lmhld validate INVENTORY --repair FIXED.gpkg`), fix them or export the "
+        "repaired copy")

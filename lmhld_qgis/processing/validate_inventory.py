@@ -1,0 +1,164 @@
+"""lmhld:validateinventory: an inventory's problems as a layer (one feature each, with a fix), a JSON summary and
+an optional repaired copy."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from .annotation import TranslatedAlgorithm, style_from_text, tr
+from .common import FeedbackProgress, core_errors, raster_path, source_wkb
+
+
+class ValidateInventory(TranslatedAlgorithm):
+    INVENTORY, RASTER, PIXEL_SIZE, MIN_PIXELS, SLIVER, DUPLICATE_IOU, MIN_OVERLAP = (
+        "INVENTORY", "RASTER", "PIXEL_SIZE", "MIN_PIXELS", "SLIVER", "DUPLICATE_IOU", "MIN_OVERLAP")
+    OUTPUT, OUTPUT_JSON, REPAIRED = "OUTPUT", "OUTPUT_JSON", "REPAIRED"
+    N_PROBLEMS, N_BLOCKING = "N_PROBLEMS", "N_BLOCKING"
+
+    ALG_ID = "validateinventory"
+    TITLE = "Validate landslide inventory"
+    GROUP_ID = "inventory"
+    HELP = ("Checks an inventory before export and writes one feature per problem, with its kind, severity and a "
+            "suggested fix: null or empty geometries, non-polygons, invalid geometries and self-intersections "
+            "(blocking: export refuses them), overlaps and duplicates, slivers (compactness 4πA/P² below SLIVER), "
+            "polygons smaller than MIN_PIXELS pixels of the raster, polygons outside the raster or on its nodata, "
+            "coordinates that do not fit the layer's CRS, a layer without CRS (blocking). REPAIRED is a copy with "
+            "invalid geometries fixed and empty, non-polygon and duplicate features dropped; the inventory itself "
+            "is never changed.")
+
+    def initAlgorithm(self, config=None) -> None:
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INVENTORY, tr("Landslide inventory"), [QgsProcessing.TypeVectorAnyGeometry]))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.RASTER, tr("Reference imagery (pixel size, footprint, nodata)"), optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.PIXEL_SIZE, tr("Pixel size in metres (when no imagery is given)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1e-6))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_PIXELS, tr("Report polygons smaller than (pixels)"), QgsProcessingParameterNumber.Double,
+            10.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.SLIVER, tr("Sliver below compactness 4πA/P² (0.05: a 1:60 strip)"),
+            QgsProcessingParameterNumber.Double, 0.05, minValue=0.0, maxValue=0.99))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.DUPLICATE_IOU, tr("Duplicates overlap at least (intersection over union)"),
+            QgsProcessingParameterNumber.Double, 0.98, minValue=0.01, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_OVERLAP, tr("Ignore overlaps smaller than (m²)"), QgsProcessingParameterNumber.Double, 1.0,
+            minValue=0.0))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, tr("Problems"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_JSON, tr("Summary (JSON)"), tr("JSON files (*.json)"), optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.REPAIRED, tr("Repaired copy"), QgsProcessing.TypeVectorPolygon, optional=True,
+            createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber(self.N_PROBLEMS, tr("Number of problems")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_BLOCKING, tr("Number of problems that block export")))
+
+    def _options(self, parameters, context):
+        from ..core.validate import ValidateOptions
+
+        pixel = parameters.get(self.PIXEL_SIZE)
+        return ValidateOptions(
+            raster=raster_path(self.parameterAsRasterLayer(parameters, self.RASTER, context)),
+            pixel_size_m=None if pixel in (None, "") else self.parameterAsDouble(parameters, self.PIXEL_SIZE,
+                                                                                  context),
+            min_pixels=self.parameterAsDouble(parameters, self.MIN_PIXELS, context),
+            sliver_ratio=self.parameterAsDouble(parameters, self.SLIVER, context),
+            duplicate_iou=self.parameterAsDouble(parameters, self.DUPLICATE_IOU, context),
+            min_overlap_m2=self.parameterAsDouble(parameters, self.MIN_OVERLAP, context))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        from ..core.report import write_json
+        from ..core.validate import validate_wkb
+        from ..core.validate_write import summary_line
+
+        # Invalid geometries are what this algorithm looks for: never let Processing skip them or stop on them
+        # (QGIS's default setting stops an algorithm at the first invalid feature).
+        context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
+        source = self.parameterAsSource(parameters, self.INVENTORY, context)
+        if source is None:
+            raise QgsProcessingException(tr("INVENTORY: no layer given"))
+        with core_errors():
+            crs = source.sourceCrs()
+            wkbs, fids = source_wkb(source)
+            report = validate_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
+                                  source.sourceName(), self._options(parameters, context), FeedbackProgress(feedback))
+        results = {self.OUTPUT: self._write_problems(parameters, context, source, report),
+                   self.N_PROBLEMS: len(report.problems), self.N_BLOCKING: len(report.blocking)}
+        json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
+        if json_path:
+            with core_errors():
+                write_json(json_path, report.to_json())
+            results[self.OUTPUT_JSON] = json_path
+        if parameters.get(self.REPAIRED) is not None:
+            results[self.REPAIRED] = self._write_repaired(parameters, context, source, report)
+        for p in report.blocking:
+            feedback.reportError(tr("Blocking: feature {0}: {1} — {2}").format(p.fid, p.message, p.fix),
+                                 fatalError=False)
+        feedback.pushInfo(summary_line(report))
+        return results
+
+    def _write_problems(self, parameters, context, source, report) -> str:
+        from ..core.validate_write import PROBLEM_FIELDS, problems_style
+
+        fields = QgsFields()
+        for name, _ in PROBLEM_FIELDS:
+            fields.append(QgsField(name, QVariant.LongLong if name.endswith("_id") else QVariant.String))
+        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
+                                          source.sourceCrs())
+        for p in report.problems:
+            feat = QgsFeature(fields)
+            if p.geometry is not None:
+                geom = QgsGeometry()
+                geom.fromWkb(bytes(p.geometry.ExportToIsoWkb()))
+                feat.setGeometry(QgsGeometry.collectGeometry([geom]) if not geom.isMultipart() else geom)
+            feat.setAttributes([p.kind, p.fid, p.other_fid, "blocking" if p.blocking else "warning", p.message,
+                                p.fix])
+            sink.addFeature(feat, QgsFeatureSink.FastInsert)
+        style_from_text(context, dest, problems_style())
+        return dest
+
+    def _write_repaired(self, parameters, context, source, report) -> str:
+        from ..core.validate import repair
+        from ..core.validate_write import repair_plan
+
+        to_fix, to_drop = repair_plan(report)
+        sink, dest = self.parameterAsSink(parameters, self.REPAIRED, context, source.fields(),
+                                          QgsWkbTypes.MultiPolygon, source.sourceCrs())
+        for feat in source.getFeatures():
+            if feat.id() in to_drop:
+                continue
+            geom = feat.geometry()
+            if feat.id() in to_fix:
+                from osgeo import ogr
+
+                fixed = repair(ogr.CreateGeometryFromWkb(bytes(geom.asWkb())))
+                if fixed is None:
+                    continue
+                geom = QgsGeometry()
+                geom.fromWkb(bytes(ogr.ForceToMultiPolygon(fixed).ExportToIsoWkb()))
+            out = QgsFeature(feat)
+            geom.convertToMultiType()
+            out.setGeometry(geom)
+            sink.addFeature(out, QgsFeatureSink.FastInsert)
+        return dest
+

@@ -1,0 +1,378 @@
+"""The review dock (Plugins > LMHLD landslides > Review detections): step through a model's detections over the
+imagery and, with one key each, accept (into the inventory), reject (into a negatives layer), edit the shape
+before accepting, skip or undo.
+
+Keys: A accept, R reject, E edit, S skip, U undo, P show/hide the probability raster. The decisions live in the
+detections layer's `review` field, so Stop saves everything and Start resumes where the review was.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFillSymbol,
+    QgsMapLayerProxyModel,
+    QgsProject,
+    QgsRectangle,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.gui import QgsDockWidget, QgsMapLayerComboBox, QgsRubberBand
+from qgis.PyQt.QtCore import QEvent, QObject, Qt, pyqtSignal
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import LmhldError
+from ..core.review import ACCEPTED, EDITED, ORDERS, REJECTED, SKIPPED, ReviewSession
+from ..processing.annotation import tr
+from .review_layers import Added, ReviewLayers
+
+KEYS = {Qt.Key_A: "accept", Qt.Key_R: "reject", Qt.Key_E: "edit", Qt.Key_S: "skip", Qt.Key_U: "undo",
+        Qt.Key_P: "toggle_probability"}
+
+
+class _ReviewKeys(QObject):
+    """Review keys typed while another widget has the focus: the map (also while a shape is edited, so A accepts
+    it at once; the vertex tool uses no plain letters) or the probability drop-down (which would search by them)."""
+
+    def __init__(self, dock: ReviewDock) -> None:
+        super().__init__(dock)
+        self.dock = dock
+
+    def eventFilter(self, obj, event) -> bool:
+        if (event.type() == QEvent.KeyPress and event.modifiers() == Qt.NoModifier and event.key() in KEYS
+                and self.dock.session is not None):
+            self.dock.handle_key(event.key())
+            return True
+        return False
+
+
+class ReviewDock(QgsDockWidget):
+    decided = pyqtSignal(int, str)  # detection feature id, decision
+    undone = pyqtSignal(int)  # detection feature id
+    moved = pyqtSignal(object)  # the detection now under review (feature id), or None when finished
+
+    def __init__(self, iface, parent=None) -> None:
+        super().__init__(tr("LMHLD: review detections"), parent)
+        self.setObjectName("LmhldReviewDock")
+        self.iface = iface
+        self.session: ReviewSession | None = None
+        self.layers: ReviewLayers | None = None
+        self.edit_layer: QgsVectorLayer | None = None
+        self.last_error = ""
+        self._added: dict[int, Added] = {}  # detection fid -> what its accept/reject added (for undo)
+        self._rubber: QgsRubberBand | None = None
+        self._keys = _ReviewKeys(self)
+        self._build()
+        self.probability_combo.installEventFilter(self._keys)
+        self._set_running(False)
+
+    # --- widgets ---------------------------------------------------------------------------------------------
+
+    def _combo(self, filters, allow_empty: bool = False) -> QgsMapLayerComboBox:
+        combo = QgsMapLayerComboBox(self)
+        combo.setFilters(filters)
+        combo.setAllowEmptyLayer(allow_empty)
+        if allow_empty:
+            combo.setLayer(None)
+        return combo
+
+    def _build(self) -> None:
+        body = QWidget(self)
+        body.setFocusPolicy(Qt.StrongFocus)
+        form = QFormLayout()
+        self.detections_combo = self._combo(QgsMapLayerProxyModel.PolygonLayer)
+        self.inventory_combo = self._combo(QgsMapLayerProxyModel.PolygonLayer)
+        self.negatives_combo = self._combo(QgsMapLayerProxyModel.PolygonLayer, allow_empty=True)
+        self.negatives_combo.setToolTip(tr("Empty: a 'negatives' layer is added to the detections' GeoPackage"))
+        self.probability_combo = self._combo(QgsMapLayerProxyModel.RasterLayer, allow_empty=True)
+        self.order_combo = QComboBox(self)
+        for key, label in ORDERS.items():
+            self.order_combo.addItem(tr(label), key)
+        self.threshold_spin = QDoubleSpinBox(self)
+        self.threshold_spin.setRange(0.0, 1.0)
+        self.threshold_spin.setSingleStep(0.05)
+        self.threshold_spin.setValue(0.5)
+        self.threshold_spin.setToolTip(tr("The model's threshold: 'most uncertain' means closest to it"))
+        for label, widget in ((tr("Detections"), self.detections_combo), (tr("Inventory"), self.inventory_combo),
+                              (tr("Negatives"), self.negatives_combo),
+                              (tr("Probability"), self.probability_combo), (tr("Order"), self.order_combo),
+                              (tr("Threshold"), self.threshold_spin)):
+            form.addRow(label, widget)
+        self.start_button = QPushButton(tr("Start / resume"), self)
+        self.stop_button = QPushButton(tr("Stop and save"), self)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        run = QHBoxLayout()
+        run.addWidget(self.start_button)
+        run.addWidget(self.stop_button)
+        self.counter = QLabel(tr("Not started"), self)
+        self.progress = QProgressBar(self)
+        self.current_label = QLabel("", self)
+        self.current_label.setWordWrap(True)
+        layout = QVBoxLayout(body)
+        layout.addLayout(form)
+        layout.addLayout(run)
+        layout.addWidget(self.counter)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.current_label)
+        layout.addLayout(self._action_buttons())
+        layout.addStretch(1)
+        self.setWidget(body)
+
+    def _action_buttons(self) -> QGridLayout:
+        grid = QGridLayout()
+        self.buttons: dict[str, QToolButton] = {}
+        for i, (name, label, key) in enumerate((
+                ("accept", tr("Accept"), "A"), ("reject", tr("Reject"), "R"), ("edit", tr("Edit shape"), "E"),
+                ("skip", tr("Skip"), "S"), ("undo", tr("Undo"), "U"),
+                ("toggle_probability", tr("Probability"), "P"))):
+            button = QToolButton(self)
+            button.setText(f"{label} ({key})")
+            button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+            button.setFocusPolicy(Qt.NoFocus)  # keys stay with the dock
+            button.setSizePolicy(button.sizePolicy().Expanding, button.sizePolicy().Fixed)
+            button.clicked.connect(getattr(self, name))
+            grid.addWidget(button, i // 3, i % 3)
+            self.buttons[name] = button
+        return grid
+
+    def _set_running(self, running: bool) -> None:
+        for combo in (self.detections_combo, self.inventory_combo, self.negatives_combo, self.order_combo,
+                      self.threshold_spin):
+            combo.setEnabled(not running)
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        for button in self.buttons.values():
+            button.setEnabled(running)
+
+    # --- keys --------------------------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event) -> None:
+        if event.modifiers() == Qt.NoModifier and event.key() in KEYS and self.session is not None:
+            self.handle_key(event.key())
+            event.accept()
+        else:
+            super().keyPressEvent(event)
+
+    def handle_key(self, key: int) -> None:
+        getattr(self, KEYS[key])()
+
+    # --- session -----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open (or resume) the review of the chosen layers."""
+        try:
+            detections, inventory = self.detections_combo.currentLayer(), self.inventory_combo.currentLayer()
+            if detections is None or inventory is None:
+                raise LmhldError(tr("choose a detections layer and an inventory layer"))
+            negatives = self.negatives_combo.currentLayer() or self._new_negatives(detections)
+            self.layers = ReviewLayers(detections, inventory, negatives)
+            candidates, stored = self.layers.candidates()
+            self.session = ReviewSession(candidates, self.order_combo.currentData(), self.threshold_spin.value(),
+                                         stored)
+        except LmhldError as exc:
+            self.layers = self.session = None
+            self._warn(str(exc))
+            return
+        self._added.clear()
+        self.iface.mapCanvas().installEventFilter(self._keys)
+        self._set_running(True)
+        self._show_current()
+        self.widget().setFocus()
+
+    def _warn(self, message: str) -> None:
+        """Say what went wrong without blocking the map: in the dock and in QGIS's message bar."""
+        from qgis.core import Qgis
+
+        self.last_error = message
+        self.current_label.setText(message)
+        self.iface.messageBar().pushMessage(tr("LMHLD review"), message, level=Qgis.Warning)
+
+    def _new_negatives(self, detections: QgsVectorLayer) -> QgsVectorLayer:
+        """A 'negatives' layer in the detections' GeoPackage (created once, then reused), added to the project."""
+        from ..core.inventory_schema import NEGATIVES_LAYER, create_negatives
+
+        path = detections.dataProvider().dataSourceUri().split("|")[0]
+        if not path.lower().endswith(".gpkg"):
+            raise LmhldError(tr("choose a negatives layer (the detections are not in a GeoPackage)"))
+        create_negatives(path, detections.crs().toWkt(detections.crs().WKT_PREFERRED))
+        layer = QgsVectorLayer(f"{path}|layername={NEGATIVES_LAYER}", f"{detections.name()} negatives", "ogr")
+        if not layer.isValid():
+            raise LmhldError(tr("could not open the negatives layer in {0}").format(path))
+        QgsProject.instance().addMapLayer(layer)
+        self.negatives_combo.setLayer(layer)
+        return layer
+
+    def stop(self) -> None:
+        """Save the decisions and the layers, and end the session (Start resumes it)."""
+        if self.session is None or self.layers is None:
+            return
+        self._end_edit()
+        errors = self.layers.stop()
+        if errors:
+            self._warn(tr("Could not save: {0}").format("; ".join(errors)))
+            return
+        self.iface.mapCanvas().removeEventFilter(self._keys)
+        self._clear_highlight()
+        self.session = self.layers = None
+        self._set_running(False)
+        self.counter.setText(tr("Stopped: Start resumes where you were"))
+        self.progress.reset()
+        self.current_label.setText("")
+
+    # --- decisions ---------------------------------------------------------------------------------------------
+
+    def accept(self) -> None:
+        if self.session is None or self.session.current is None:
+            return
+        fid = self.session.current
+        edited = self._edited_geometry()
+        decision = EDITED if edited is not None else ACCEPTED
+        self._added[fid] = self.layers.accept(fid, decision, edited)
+        self._decide(fid, decision)
+
+    def reject(self) -> None:
+        if self.session is None or self.session.current is None:
+            return
+        fid = self.session.current
+        self._added[fid] = self.layers.reject(fid)
+        self._decide(fid, REJECTED)
+
+    def skip(self) -> None:
+        if self.session is None or self.session.current is None:
+            return
+        self._decide(self.session.current, SKIPPED)
+
+    def _decide(self, fid: int, decision: str) -> None:
+        self._end_edit()
+        self.session.decide(decision)
+        self.layers.mark(fid, decision)
+        self.decided.emit(fid, decision)
+        self._show_current()
+
+    def undo(self) -> None:
+        """Take back the last decision: what it added goes, the detection is up for review again."""
+        if self.session is None:
+            return
+        self._end_edit()
+        step = self.session.undo()
+        if step is None:
+            return
+        added = self._added.pop(step.fid, None)
+        if added is not None and step.decision in (ACCEPTED, EDITED, REJECTED):
+            self.layers.remove(added)
+        self.layers.mark(step.fid, step.previous)
+        self.undone.emit(step.fid)
+        self._show_current()
+
+    # --- editing a shape ---------------------------------------------------------------------------------------
+
+    def edit(self) -> None:
+        """Copy the detection into a scratch layer and start the vertex tool on it; Accept takes the edited shape."""
+        if self.session is None or self.session.current is None or self.edit_layer is not None:
+            return
+        det = self.layers.feature(self.session.current)
+        crs = self.layers.detections.crs().authid() or self.layers.detections.crs().toWkt()
+        layer = QgsVectorLayer(f"MultiPolygon?crs={crs}", tr("LMHLD review: shape to accept"), "memory")
+        feature = QgsFeature()
+        feature.setGeometry(det.geometry())
+        layer.dataProvider().addFeatures([feature])
+        layer.renderer().setSymbol(QgsFillSymbol.createSimple(
+            {"color": "0,255,255,40", "outline_color": "0,200,255,255", "outline_width": "0.8"}))
+        QgsProject.instance().addMapLayer(layer)
+        layer.startEditing()
+        self.edit_layer = layer
+        self.iface.setActiveLayer(layer)
+        action = getattr(self.iface, "actionVertexTool", None)
+        if callable(action) and action() is not None:
+            action().trigger()
+        self.current_label.setText(self.current_label.text() + "\n" + tr(
+            "Editing the shape: move its vertices, then Accept (A) keeps it; Skip or Reject discards it."))
+
+    def _edited_geometry(self):
+        if self.edit_layer is None:
+            return None
+        feature = next(self.edit_layer.getFeatures(), None)  # the edit buffer holds the moved vertices
+        return feature.geometry() if feature is not None else None
+
+    def _end_edit(self) -> None:
+        if self.edit_layer is not None:
+            layer, self.edit_layer = self.edit_layer, None
+            layer.rollBack()
+            QgsProject.instance().removeMapLayer(layer.id())
+            if self.layers is not None:
+                self.iface.setActiveLayer(self.layers.detections)
+
+    # --- the map -----------------------------------------------------------------------------------------------
+
+    def toggle_probability(self) -> None:
+        layer = self.probability_combo.currentLayer()
+        node = QgsProject.instance().layerTreeRoot().findLayer(layer.id()) if layer is not None else None
+        if node is not None:
+            node.setItemVisibilityChecked(not node.itemVisibilityChecked())
+
+    def _show_current(self) -> None:
+        self.counter.setText(self.session.progress_text())
+        counts = self.session.counts()
+        self.progress.setRange(0, max(counts["total"], 1))
+        self.progress.setValue(counts["done"])
+        fid = self.session.current
+        self.moved.emit(fid)
+        if fid is None:
+            self._clear_highlight()
+            self.current_label.setText(tr("Every detection is reviewed. Stop saves the layers."))
+            return
+        det = self.layers.feature(fid)
+        prob, area = det["mean_prob"], det["area_m2"] if det.fields().indexOf("area_m2") >= 0 else None
+        state = self.session.decision(fid) or tr("not reviewed")
+        self.current_label.setText(tr("Detection {0}: mean probability {1}, area {2} m² ({3})").format(
+            det["id"] if det.fields().indexOf("id") >= 0 else fid, _fmt(prob, ".2f"), _fmt(area, ",.0f"), state))
+        self._zoom_to(det)
+
+    def _zoom_to(self, det: QgsFeature) -> None:
+        canvas = self.iface.mapCanvas()
+        if not canvas.mapSettings().destinationCrs().isValid():  # an empty project: show the detections' CRS
+            canvas.setDestinationCrs(self.layers.detections.crs())
+        geom = det.geometry()
+        to_canvas = QgsCoordinateTransform(self.layers.detections.crs(), canvas.mapSettings().destinationCrs(),
+                                           QgsProject.instance())
+        rect = to_canvas.transformBoundingBox(geom.boundingBox())
+        side = max(rect.width(), rect.height()) * 3 or 100.0
+        centre = rect.center()
+        canvas.setExtent(QgsRectangle(centre.x() - side / 2, centre.y() - side / 2, centre.x() + side / 2,
+                                      centre.y() + side / 2))
+        if self._rubber is None:
+            self._rubber = QgsRubberBand(canvas, QgsWkbTypes.PolygonGeometry)
+            self._rubber.setStrokeColor(QColor(0, 255, 255))
+            self._rubber.setFillColor(QColor(0, 0, 0, 0))
+            self._rubber.setWidth(3)
+        self._rubber.setToGeometry(geom, self.layers.detections)
+        canvas.refresh()
+
+    def _clear_highlight(self) -> None:
+        if self._rubber is not None:
+            self._rubber.reset(QgsWkbTypes.PolygonGeometry)
+
+    def closeEvent(self, event) -> None:
+        self.stop()
+        super().closeEvent(event)
+
+
+def _fmt(value, spec: str) -> str:
+    from qgis.core import NULL
+
+    return "?" if value is None or value == NULL else format(float(value), spec)

@@ -1,0 +1,140 @@
+"""The layers a review writes to, and how: the inventory (accepted detections, one undoable edit each), the
+negatives layer (rejected ones) and the `review` field of the detections layer (every decision, which is how a
+stopped review resumes). Every write goes through the layers' edit buffers and edit commands; `stop` commits them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qgis.core import (
+    NULL,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsField,
+    QgsGeometry,
+    QgsProject,
+    QgsVectorLayer,
+    QgsVectorLayerUtils,
+)
+from qgis.PyQt.QtCore import QDate, QVariant
+
+from ..core.errors import LmhldError
+from ..core.review import EDITED, REVIEW_FIELD, Detection
+
+
+@dataclass
+class Added:
+    """A feature a decision added (to undo it): the layer, its feature id and the edit command's text."""
+
+    layer: QgsVectorLayer
+    fid: int
+    command: str
+
+
+def _value(feature: QgsFeature, name: str):
+    index = feature.fields().indexOf(name)
+    value = feature.attribute(index) if index >= 0 else None
+    return None if value == NULL else value
+
+
+class ReviewLayers:
+    """Writes decisions into the layers; knows nothing about order or keys (that is ReviewSession and the dock)."""
+
+    def __init__(self, detections: QgsVectorLayer, inventory: QgsVectorLayer, negatives: QgsVectorLayer) -> None:
+        if len({detections.id(), inventory.id(), negatives.id()}) < 3:
+            raise LmhldError("detections, inventory and negatives must be three different layers")
+        self.detections, self.inventory, self.negatives = detections, inventory, negatives
+        self._ensure_review_field()
+        for layer in (detections, inventory, negatives):
+            if not layer.isEditable() and not layer.startEditing():
+                raise LmhldError(f"layer {layer.name()} cannot be edited; save it as a GeoPackage first")
+
+    def _ensure_review_field(self) -> None:
+        """Add the `review` text field to the detections layer (a schema change, saved at once)."""
+        if self.detections.fields().indexOf(REVIEW_FIELD) >= 0:
+            return
+        if self.detections.isEditable():
+            self.detections.commitChanges()
+        provider = self.detections.dataProvider()
+        if not provider.addAttributes([QgsField(REVIEW_FIELD, QVariant.String)]):
+            raise LmhldError(f"cannot add the '{REVIEW_FIELD}' field to {self.detections.name()}")
+        self.detections.updateFields()
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def candidates(self) -> tuple[list[Detection], dict[int, str | None]]:
+        """Every detection and the decisions already stored on the layer."""
+        detections, stored = [], {}
+        for f in self.detections.getFeatures():
+            area = _value(f, "area_m2")  # detect's field; any other polygon layer: its planar area
+            detections.append(Detection(f.id(), _value(f, "id"),
+                                        float(area) if area is not None else f.geometry().area(),
+                                        _value(f, "mean_prob")))
+            stored[f.id()] = _value(f, REVIEW_FIELD)
+        return detections, stored
+
+    def feature(self, fid: int) -> QgsFeature:
+        return self.detections.getFeature(fid)
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def mark(self, fid: int, decision: str | None) -> None:
+        """Store a decision (None: not reviewed) in the detection's `review` field."""
+        index = self.detections.fields().indexOf(REVIEW_FIELD)
+        self.detections.beginEditCommand(f"LMHLD review: detection {fid} {decision or 'not reviewed'}")
+        self.detections.changeAttributeValue(fid, index, decision if decision is not None else NULL)
+        self.detections.endEditCommand()
+
+    def accept(self, fid: int, decision: str, geometry: QgsGeometry | None = None) -> Added:
+        """Copy the detection (or the edited `geometry`) into the inventory, in one edit command."""
+        det = self.feature(fid)
+        geom = self._to_layer(QgsGeometry(geometry if geometry is not None else det.geometry()), self.inventory)
+        values = {"source": "reviewed" if decision == EDITED else "model", "model": _value(det, "model"),
+                  "mean_prob": _value(det, "mean_prob"), "detection_id": _value(det, "id"),
+                  "reviewed_on": QDate.currentDate()}
+        return self._add(self.inventory, geom, values, f"LMHLD accept: detection {_value(det, 'id') or fid}")
+
+    def reject(self, fid: int) -> Added:
+        """Keep the detection in the negatives layer (a known false positive)."""
+        det = self.feature(fid)
+        geom = self._to_layer(QgsGeometry(det.geometry()), self.negatives)
+        values = {"detection_id": _value(det, "id"), "mean_prob": _value(det, "mean_prob"),
+                  "model": _value(det, "model"), "reviewed_on": QDate.currentDate()}
+        return self._add(self.negatives, geom, values, f"LMHLD reject: detection {_value(det, 'id') or fid}")
+
+    def _add(self, layer: QgsVectorLayer, geom: QgsGeometry, values: dict, command: str) -> Added:
+        attributes = {layer.fields().indexOf(k): v for k, v in values.items()
+                      if layer.fields().indexOf(k) >= 0 and v is not None}
+        feature = QgsVectorLayerUtils.createFeature(layer, geom, attributes, layer.createExpressionContext())
+        layer.beginEditCommand(command)
+        ok = layer.addFeature(feature)
+        layer.endEditCommand()
+        if not ok:
+            raise LmhldError(f"could not add the feature to {layer.name()}")
+        return Added(layer, feature.id(), command)
+
+    def remove(self, added: Added) -> None:
+        """Take an added feature back: the layer's own undo when its last edit is ours, else a deletion."""
+        stack = added.layer.undoStack()
+        if stack.index() > 0 and stack.text(stack.index() - 1) == added.command:
+            stack.undo()
+        else:
+            added.layer.beginEditCommand(f"LMHLD undo: {added.command}")
+            added.layer.deleteFeature(added.fid)
+            added.layer.endEditCommand()
+
+    def _to_layer(self, geom: QgsGeometry, layer: QgsVectorLayer) -> QgsGeometry:
+        """A detection's geometry in `layer`'s CRS and geometry type."""
+        if self.detections.crs() != layer.crs():
+            geom.transform(QgsCoordinateTransform(self.detections.crs(), layer.crs(), QgsProject.instance()))
+        parts = geom.coerceToType(layer.wkbType())
+        return parts[0] if parts else geom
+
+    def stop(self) -> list[str]:
+        """Commit the three layers and leave editing; the errors, if any (the edits then stay in the buffers)."""
+        errors = []
+        for layer in (self.inventory, self.negatives, self.detections):
+            if layer.isEditable() and not layer.commitChanges():
+                errors += [f"{layer.name()}: {e}" for e in layer.commitErrors()]
+        return errors

@@ -1,0 +1,215 @@
+"""The review dock in QGIS with its GUI (Xvfb), driven by its own buttons and key presses: accept, reject, edit,
+skip, undo, stop and resume; the inventory and negatives layers hold exactly what was decided."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import ogr
+from qgis.core import QgsGeometry, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtTest import QTest
+
+from lmhld_qgis.core.inventory_schema import create_inventory
+from lmhld_qgis.core.vector import srs_from_epsg
+from lmhld_qgis.core.vectorize import FIELDS
+
+from ..helpers import square, write_raster
+
+X, Y = 500_000.0, 4_000_000.0
+# (id, mean probability): ids 1..5, 60 m squares 200 m apart
+DETECTIONS = [(1, 0.90), (2, 0.62), (3, 0.48), (4, 0.75), (5, 0.55)]
+
+
+def write_detections(path: Path) -> Path:
+    """A detections layer as `lmhld detect` writes it (layer `landslides`, its fields in its order)."""
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    lyr = ds.CreateLayer("landslides", srs_from_epsg(32618), ogr.wkbMultiPolygon, ["GEOMETRY_NAME=geom"])
+    for name, kind in FIELDS:
+        lyr.CreateField(ogr.FieldDefn(name, kind))
+    for ident, prob in DETECTIONS:
+        feat = ogr.Feature(lyr.GetLayerDefn())
+        feat.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkt(square(X + 200 * ident, Y - 400, 60))))
+        for name, value in (("id", ident), ("area_m2", 3600.0 + ident), ("perimeter_m", 240.0),
+                            ("mean_prob", prob), ("max_prob", min(1.0, prob + 0.1)), ("source", "scene.tif"),
+                            ("model", "unet")):
+            feat.SetField(name, value)
+        lyr.CreateFeature(feat)
+    ds = None
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    image = write_raster(tmp_path / "scene.tif", np.random.default_rng(0).integers(0, 255, (3, 200, 500),
+                                                                                    dtype=np.uint8),
+                         origin=(X, Y), pixel=(3.0, -3.0))
+    prob = write_raster(tmp_path / "prob.tif", np.full((1, 200, 500), 0.3, np.float32), origin=(X, Y))
+    return {"image": image, "prob": prob, "detections": write_detections(tmp_path / "detections.gpkg"),
+            "inventory": create_inventory(tmp_path / "inventory.gpkg", crs="EPSG:32618", author="tester")}
+
+
+def load(files) -> dict[str, object]:
+    project = QgsProject.instance()
+    layers = {"image": QgsRasterLayer(str(files["image"]), "scene"),
+              "prob": QgsRasterLayer(str(files["prob"]), "probability"),
+              "detections": QgsVectorLayer(f"{files['detections']}|layername=landslides", "detections", "ogr"),
+              "inventory": QgsVectorLayer(f"{files['inventory']}|layername=landslides", "inventory", "ogr")}
+    for layer in layers.values():
+        assert layer.isValid()
+        project.addMapLayer(layer)
+    return layers
+
+
+def open_dock(qgis_iface, layers, order: str = "id"):
+    from lmhld_qgis.ui.review_dock import ReviewDock
+
+    dock = ReviewDock(qgis_iface)
+    dock.detections_combo.setLayer(layers["detections"])
+    dock.inventory_combo.setLayer(layers["inventory"])
+    dock.probability_combo.setLayer(layers["prob"])
+    dock.order_combo.setCurrentIndex(dock.order_combo.findData(order))
+    dock.show()
+    dock.start_button.click()
+    assert dock.session is not None, f"the session did not start: {dock.last_error}"
+    return dock
+
+
+def current_id(dock) -> int | None:
+    fid = dock.session.current
+    return None if fid is None else dock.layers.feature(fid)["id"]
+
+
+def rows(path: Path, layer: str, *names: str) -> list[tuple]:
+    ds = ogr.Open(str(path))
+    out = sorted(tuple(f.GetField(n) for n in names) for f in ds.GetLayerByName(layer))
+    ds = None
+    return out
+
+
+def inventory_ids(layer: QgsVectorLayer) -> list[int]:
+    return sorted(f["detection_id"] for f in layer.getFeatures())
+
+
+def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
+    layers = load(files)
+    inventory = layers["inventory"]
+    dock = open_dock(qgis_iface, layers)
+    decided = []
+    dock.decided.connect(lambda fid, d: decided.append(d))
+    assert current_id(dock) == 1 and dock.counter.text().startswith("0 / 5 reviewed")
+
+    QTest.keyClick(dock, Qt.Key_A)  # accept 1
+    assert inventory_ids(inventory) == [1] and current_id(dock) == 2
+    accepted = next(inventory.getFeatures())
+    assert (accepted["source"], accepted["model"], accepted["mean_prob"]) == ("model", "unet", 0.9)
+    assert accepted["author"] == "tester" and accepted["reviewed_on"].isValid()
+
+    dock.buttons["reject"].click()  # reject 2
+    negatives = dock.layers.negatives
+    assert inventory_ids(inventory) == [1] and [f["detection_id"] for f in negatives.getFeatures()] == [2]
+
+    QTest.keyClick(dock, Qt.Key_E)  # edit 3: a 30 m square instead of the 60 m one
+    assert dock.edit_layer is not None and current_id(dock) == 3
+    edited = QgsGeometry.fromWkt(square(X + 600, Y - 400, 30))
+    scratch = dock.edit_layer
+    scratch_id = scratch.id()
+    scratch.changeGeometry(next(scratch.getFeatures()).id(), edited)  # what the vertex tool does
+    QTest.keyClick(qgis_iface.mapCanvas(), Qt.Key_A)  # typed on the map, where the shape was edited
+    assert dock.edit_layer is None and scratch_id not in QgsProject.instance().mapLayers()
+    third = next(f for f in inventory.getFeatures() if f["detection_id"] == 3)
+    assert third["source"] == "reviewed" and third.geometry().area() == pytest.approx(900.0)
+
+    QTest.keyClick(dock, Qt.Key_S)  # skip 4: nothing written
+    assert inventory_ids(inventory) == [1, 3] and negatives.featureCount() == 1 and current_id(dock) == 5
+    assert decided == ["accepted", "rejected", "edited", "skipped"]
+
+    QTest.keyClick(dock, Qt.Key_U)  # undo the skip
+    assert current_id(dock) == 4
+    QTest.keyClick(dock, Qt.Key_U)  # undo the edited accept: the inventory loses it
+    assert current_id(dock) == 3 and inventory_ids(inventory) == [1]
+    QTest.keyClick(dock, Qt.Key_A)  # accept 3 as detected
+    assert inventory_ids(inventory) == [1, 3]
+    assert next(f for f in inventory.getFeatures() if f["detection_id"] == 3).geometry().area() == \
+        pytest.approx(3600.0)
+    assert dock.counter.text().startswith("3 / 5 reviewed")
+
+    dock.stop_button.click()  # stop: everything is saved, nothing is in memory any more
+    assert dock.session is None and not inventory.isEditable()
+    assert rows(files["inventory"], "landslides", "detection_id", "source") == [(1, "model"), (3, "model")]
+    assert rows(files["detections"], "negatives", "detection_id") == [(2,)]
+    assert dict(rows(files["detections"], "landslides", "id", "review")) == {
+        1: "accepted", 2: "rejected", 3: "accepted", 4: None, 5: None}
+
+    QgsProject.instance().clear()  # resume in a fresh project, with a fresh dock
+    layers = load(files)
+    dock = open_dock(qgis_iface, layers)  # the negatives layer in the detections' GeoPackage is found again
+    assert dock.layers.negatives.featureCount() == 1
+    assert current_id(dock) == 4 and dock.counter.text().startswith("3 / 5 reviewed")
+    QTest.keyClick(dock, Qt.Key_R)
+    QTest.keyClick(dock, Qt.Key_A)
+    assert dock.session.current is None and "Every detection is reviewed" in dock.current_label.text()
+    dock.stop_button.click()
+    assert rows(files["inventory"], "landslides", "detection_id") == [(1,), (3,), (5,)]
+    assert rows(files["detections"], "negatives", "detection_id") == [(2,), (4,)]
+
+
+def test_an_accept_is_one_undoable_edit_of_the_inventory(qgis_iface, files):
+    layers = load(files)
+    inventory = layers["inventory"]
+    dock = open_dock(qgis_iface, layers)
+    before = inventory.undoStack().count()
+    QTest.keyClick(dock, Qt.Key_A)
+    stack = inventory.undoStack()
+    assert stack.count() == before + 1 and stack.text(stack.index() - 1).startswith("LMHLD accept")
+    stack.undo()  # QGIS's own undo (Ctrl+Z) takes the whole accept back
+    assert inventory.featureCount() == 0
+    stack.redo()
+    assert inventory_ids(inventory) == [1]
+    dock.stop_button.click()
+
+
+def test_uncertain_first_keys_on_the_map_and_probability_toggle(qgis_iface, files):
+    layers = load(files)
+    dock = open_dock(qgis_iface, layers, order="uncertain")
+    assert [current_id(dock)] == [3]  # 0.48 is the closest to 0.5
+    canvas = qgis_iface.mapCanvas()
+    centre = canvas.extent().center()
+    assert (centre.x(), centre.y()) == pytest.approx((X + 630, Y - 370))
+    QTest.keyClick(canvas, Qt.Key_R)  # typed with the map focused
+    assert current_id(dock) == 5 and dock.layers.negatives.featureCount() == 1
+    node = QgsProject.instance().layerTreeRoot().findLayer(layers["prob"].id())
+    visible = node.itemVisibilityChecked()
+    QTest.keyClick(dock, Qt.Key_P)
+    assert node.itemVisibilityChecked() is not visible
+    QTest.keyClick(dock.probability_combo, Qt.Key_P)  # not a search in the drop-down: the review key
+    assert node.itemVisibilityChecked() is visible
+    assert layers["inventory"].featureCount() == 0  # nothing but accept writes to the inventory
+    dock.stop_button.click()
+
+
+def test_menu_opens_the_dock(qgis_iface):
+    from lmhld_qgis.plugin import LmhldPlugin
+
+    plugin = LmhldPlugin(qgis_iface)
+    plugin.initGui()
+    try:
+        action = next(a for a in plugin.actions if a.text() == "Review detections…")
+        action.trigger()
+        assert plugin.review_dock is not None and not plugin.review_dock.isHidden()  # shown (its window is not)
+    finally:
+        plugin.unload()
+    assert plugin.review_dock is None
+
+
+def test_dock_screenshot(qgis_iface, files):
+    import os
+
+    layers = load(files)
+    dock = open_dock(qgis_iface, layers)
+    dock.resize(380, 620)
+    out = Path(os.environ.get("LMHLD_GUI_OUT", files["image"].parent)) / "review_dock.png"
+    assert dock.grab().save(str(out)) and out.stat().st_size > 5_000
+    dock.stop_button.click()

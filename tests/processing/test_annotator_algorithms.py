@@ -1,0 +1,114 @@
+"""lmhld:createinventory, lmhld:validateinventory and lmhld:ranktiles through processing.run in real QGIS; the new
+inventory's form as QGIS itself reads it back from the GeoPackage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeatureRequest,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+from ..helpers import write_raster
+from ..inventories import clean_inventory, crafted_inventory, expected_counts
+
+
+def _run(alg: str, params: dict, context: QgsProcessingContext | None = None) -> dict:
+    import processing
+
+    return processing.run(alg, params, context=context or QgsProcessingContext(), feedback=QgsProcessingFeedback())
+
+
+def test_create_inventory_opens_with_its_form(qgis_processing, lmhld_provider, tmp_path):
+    raster = write_raster(tmp_path / "scene.tif", np.ones((1, 16, 16), np.uint16), epsg=32618)
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    result = _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"),
+                                            "RASTER": QgsRasterLayer(str(raster), "scene"),
+                                            "EVENT_DATE": "2019-12-24", "AUTHOR": "Ana"}, context)
+    uri = result["OUTPUT_LAYER"]
+    assert uri in context.layersToLoadOnCompletion()
+    layer = QgsVectorLayer(uri, "fresh", "ogr")  # as a fresh QGIS opens it: the stored default style applies
+    assert layer.isValid() and layer.crs().authid() == "EPSG:32618"
+    fields = layer.fields()
+
+    def widget(name: str):
+        setup = layer.editorWidgetSetup(fields.indexOf(name))
+        return setup.type(), setup.config()
+
+    kind, config = widget("type")
+    assert kind == "ValueMap"
+    assert [next(iter(m.values())) for m in config["map"]] == ["slide", "flow", "fall", "complex", "unknown"]
+    assert [next(iter(m.values())) for m in widget("certainty")[1]["map"]] == ["high", "medium", "low"]
+    assert [next(iter(m.values())) for m in widget("source")[1]["map"]] == ["manual", "model", "reviewed"]
+    assert widget("event_date")[0] == "DateTime" and widget("notes")[1]["IsMultiline"] is True
+    assert layer.defaultValueDefinition(fields.indexOf("source")).expression() == "'manual'"
+    area = fields.indexOf("area_m2")
+    assert fields.fieldOrigin(area) == fields.OriginExpression and layer.editFormConfig().readOnly(area)
+    assert fields.field("type").alias() == "Type"
+    with pytest.raises(QgsProcessingException, match="exists"):
+        _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"), "CRS": "EPSG:4326"})
+    with pytest.raises(QgsProcessingException, match="a temporary file is deleted"):
+        _run("lmhld:createinventory", {"OUTPUT": "TEMPORARY_OUTPUT", "CRS": "EPSG:4326"})
+
+
+def test_create_inventory_needs_a_crs(qgis_processing, lmhld_provider, tmp_path):
+    project = QgsProject.instance()
+    before = project.crs()
+    project.setCrs(QgsCoordinateReferenceSystem())  # no CRS anywhere: neither given, nor imagery, nor project
+    try:
+        context = QgsProcessingContext()
+        context.setProject(project)
+        with pytest.raises(QgsProcessingException, match="choose a CRS"):
+            _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg")}, context)
+    finally:
+        project.setCrs(before)
+    assert not (tmp_path / "inv.gpkg").exists()
+
+
+def test_validate_finds_every_kind_and_repairs_a_copy(qgis_processing, lmhld_provider, tmp_path):
+    inv, raster = crafted_inventory(tmp_path)
+    context = QgsProcessingContext()
+    context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryAbortOnInvalid)  # QGIS desktop's default setting
+    result = _run("lmhld:validateinventory", {
+        "INVENTORY": str(inv), "RASTER": str(raster), "OUTPUT": "memory:problems",
+        "OUTPUT_JSON": str(tmp_path / "v.json"), "REPAIRED": "memory:fixed"}, context)
+    problems = result["OUTPUT"]
+    kinds: dict[str, int] = {}
+    for f in problems.getFeatures():
+        kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+    assert kinds == expected_counts()
+    assert result["N_BLOCKING"] == 2 and result["N_PROBLEMS"] == sum(kinds.values())
+    assert json.loads((tmp_path / "v.json").read_text())["by_kind"]["duplicate"] == 1
+    fixed = result["REPAIRED"]
+    assert fixed.featureCount() == 12 and all(f.geometry().isGeosValid() for f in fixed.getFeatures())
+
+
+def test_validate_a_clean_inventory(qgis_processing, lmhld_provider, tmp_path):
+    inv, raster = clean_inventory(tmp_path)
+    result = _run("lmhld:validateinventory", {"INVENTORY": str(inv), "RASTER": str(raster),
+                                              "OUTPUT": "memory:problems"})
+    assert result["N_PROBLEMS"] == 0 and result["OUTPUT"].featureCount() == 0
+
+
+def test_rank_tiles(qgis_processing, lmhld_provider, tmp_path):
+    p = np.full((1, 256, 256), 0.05, np.float32)
+    p[0, 128:, 0:128] = 0.5
+    prob = write_raster(tmp_path / "prob.tif", p)
+    result = _run("lmhld:ranktiles", {"PROBABILITY": str(prob), "WINDOW": 64, "TOP": 3,
+                                      "OUTPUT": str(tmp_path / "tiles.gpkg")})
+    assert result["N_WINDOWS"] == 16
+    layer = QgsVectorLayer(result["OUTPUT"], "tiles", "ogr")
+    assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "rank"  # its stored style
+    ranked = sorted(layer.getFeatures(), key=lambda f: f["rank"])
+    assert [f["rank"] for f in ranked] == [1, 2, 3] and ranked[0]["score"] == pytest.approx(1.0)
+    assert ranked[0]["row"] >= 128 and ranked[0]["col"] < 128

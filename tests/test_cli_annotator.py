@@ -1,0 +1,59 @@
+"""The annotator's commands as a user runs them: create-inventory, validate (exit status), rank."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from osgeo import ogr
+
+from .helpers import write_raster
+from .inventories import clean_inventory, crafted_inventory
+from .test_cli import lmhld
+
+
+def test_create_inventory_then_validate_it_clean(tmp_path):
+    raster = write_raster(tmp_path / "scene.tif", np.ones((1, 16, 16), np.uint16))
+    proc = lmhld("create-inventory", str(tmp_path / "inv.gpkg"), "--raster", str(raster), "--event-date",
+                 "2019-12-24")
+    assert proc.returncode == 0, proc.stderr
+    assert "start digitizing" in proc.stdout
+    again = lmhld("create-inventory", str(tmp_path / "inv.gpkg"), "--crs", "EPSG:4326")
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_validate_exit_status_layer_json_and_repair(tmp_path):
+    inv, raster = crafted_inventory(tmp_path)
+    proc = lmhld("validate", str(inv), "--raster", str(raster), "--problems", str(tmp_path / "p.gpkg"),
+                 "--json", str(tmp_path / "p.json"), "--repair", str(tmp_path / "fixed.gpkg"))
+    assert proc.returncode == 1, proc.stderr  # blocking problems
+    assert "BLOCKING self_intersection" in proc.stdout and "2 blocking (export refuses)" in proc.stdout
+    summary = json.loads((tmp_path / "p.json").read_text())
+    assert summary["n_blocking"] == 2 and summary["repaired"]["repaired"] == 2
+    ds = ogr.Open(str(tmp_path / "p.gpkg"))
+    assert ds.GetLayerByName("problems").GetFeatureCount() == summary["n_problems"]
+    fixed = lmhld("validate", str(tmp_path / "fixed.gpkg"), "--raster", str(raster))
+    assert fixed.returncode == 0 and "ready for export" in fixed.stdout
+
+    clean, raster = clean_inventory(tmp_path)
+    ok = lmhld("validate", str(clean), "--raster", str(raster))
+    assert ok.returncode == 0 and "no problem; ready for export" in ok.stdout
+
+
+def test_validate_rejects_bad_numbers(tmp_path):
+    inv, _ = clean_inventory(tmp_path)
+    proc = lmhld("validate", str(inv), "--sliver", "1.5")
+    assert proc.returncode == 2 and "--sliver" in proc.stderr
+
+
+def test_rank_writes_the_top_windows(tmp_path):
+    p = np.full((1, 256, 256), 0.05, np.float32)
+    p[0, 128:, 128:] = 0.5
+    prob = write_raster(tmp_path / "prob.tif", p)
+    proc = lmhld("rank", str(prob), "--out", str(tmp_path / "tiles.gpkg"), "--window", "64", "--top", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "#1: row 128, col 128" in proc.stdout
+    ds = ogr.Open(str(tmp_path / "tiles.gpkg"))
+    assert ds.GetLayerByName("tiles").GetFeatureCount() == 2
+    bad = lmhld("rank", str(prob), "--out", str(tmp_path / "t.gpkg"), "--top", "0")
+    assert bad.returncode == 2 and "--top" in bad.stderr
