@@ -8,43 +8,57 @@ import json
 import os
 import signal
 import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from qgis.core import QgsProcessingException
+from qgis.core import QgsApplication, QgsProcessingException
+
+from .. import deps
 
 
-def python_for_child() -> str:
-    """The Python that runs the child: LMHLD_PYTHON, else this interpreter when it is a real Python of the same
-    installation (a venv's python included), else the installation's own python3.X. Inside QGIS, sys.executable
-    is the QGIS binary or whatever `python3` is first on PATH, which may not see QGIS's packages."""
-    if os.environ.get("LMHLD_PYTHON"):
-        return os.environ["LMHLD_PYTHON"]
-    exe = Path(sys.executable) if sys.executable else None
-    base = Path(sys.base_exec_prefix).resolve()
-    if exe and exe.name.startswith("python") and exe.resolve().is_relative_to(base):
-        return str(exe)
-    return str(base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
+def deps_folder() -> Path:
+    """The folder the plugin installs Python packages into, inside the current QGIS profile."""
+    return deps.deps_dir(QgsApplication.qgisSettingsDirPath())
 
 
-def lmhld_child_args(command: str, *args: str) -> list[str]:
-    return [python_for_child(), "-m", "lmhld_qgis", command, "--progress-json", *args]
+@dataclass
+class ChildCommand:
+    """What runs a child: its arguments and environment (the plugin's parent folder first on PYTHONPATH)."""
+
+    args: list[str]
+    env: dict[str, str]
 
 
-def run_child(args: list[str], feedback, *, what: str, on_cancel: str) -> dict:
+def lmhld_child(command: str, *args: str) -> ChildCommand:
+    """`python -m lmhld_qgis COMMAND --progress-json ...` with an interpreter that has torch: LMHLD_PYTHON, else
+    the Python QGIS runs; else a QgsProcessingException that says what to install and how."""
+    env = deps.child_env(deps_folder())
+    python = deps.python_for_child(env)
+    if os.environ.get(deps.PYTHON_ENV) and not Path(python).exists():
+        raise QgsProcessingException(f"{deps.PYTHON_ENV} is set to {python}, which does not exist: point it to a "
+                                     "Python interpreter that has torch, or unset it to use QGIS's own Python.")
+    missing = deps.missing_modules(python, ("torch", "onnx", "onnxscript"), env)
+    if missing is None:
+        raise QgsProcessingException(f"cannot run the Python interpreter {python}: set {deps.PYTHON_ENV} to a "
+                                     "Python that has torch.")
+    if missing:
+        raise QgsProcessingException(deps.missing_message(missing, python, f"{command.capitalize()}"))
+    return ChildCommand([python, "-m", "lmhld_qgis", command, "--progress-json", *args], env)
+
+
+def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str) -> dict:
     """Run the child, relay its progress, stop it on cancel; its errors become QgsProcessingExceptions.
 
     Returns the child's final `done` event. `what` names the work in errors; `on_cancel` says what was kept.
     """
-    feedback.pushInfo("running: " + " ".join(args))
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                             start_new_session=True)
+    feedback.pushInfo("running: " + " ".join(child.args))
+    process = subprocess.Popen(child.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child.env,
+                               cwd=str(deps.plugin_parent()), start_new_session=True)
     summary: dict = {}
     cancel_sent = False
-    for line in child.stdout:
+    for line in process.stdout:
         if feedback.isCanceled() and not cancel_sent:
-            child.send_signal(signal.SIGTERM)  # stops at the next batch, after saving last.pt
+            process.send_signal(signal.SIGTERM)  # stops at the next batch, after saving last.pt
             cancel_sent = True
         try:
             event = json.loads(line)
@@ -66,8 +80,8 @@ def run_child(args: list[str], feedback, *, what: str, on_cancel: str) -> dict:
             (feedback.pushInfo if kind == "info" else feedback.pushWarning)(event["message"])
         elif kind == "done":
             summary = event
-    stderr = child.stderr.read()
-    code = child.wait()
+    stderr = process.stderr.read()
+    code = process.wait()
     if cancel_sent or feedback.isCanceled():
         raise QgsProcessingException(f"{what.capitalize()} cancelled; {on_cancel}")
     if code != 0:
