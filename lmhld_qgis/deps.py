@@ -159,23 +159,32 @@ def child_env(deps: Path | None = None, base: Mapping[str, str] | None = None) -
 # --- what is importable -------------------------------------------------------------------------------------------
 
 _PROBE = r"""
-import importlib, importlib.metadata as md, json, os, sys
+import importlib, importlib.metadata as md, importlib.util, json, os, sys
 deps = os.environ.get("LMHLD_DEPS_DIR")
 if deps and os.path.isdir(deps):
     import site
     site.addsitedir(deps)
 out = {"python": sys.executable, "version": sys.version.split()[0], "packages": {}, "cuda": {}}
 for dist, module in json.loads(sys.argv[1]):
-    try:
-        mod = importlib.import_module(module)
+    try:  # torch and onnxruntime are imported (they say what GPU they see); the others only found, which is fast
+        if module in ("torch", "onnxruntime"):
+            path = importlib.import_module(module).__file__
+        else:
+            spec = importlib.util.find_spec(module)
+            if spec is None:
+                raise ModuleNotFoundError(f"No module named {module!r}")
+            path = spec.origin
     except Exception as exc:
         out["packages"][module] = {"error": f"{type(exc).__name__}: {exc}"}
         continue
-    try:
-        version = md.version(dist)
-    except Exception:
-        version = getattr(mod, "__version__", "")
-    out["packages"][module] = {"version": str(version), "location": os.path.dirname(os.path.dirname(mod.__file__))}
+    version = ""
+    for name in (dist, dist + "-gpu"):
+        try:
+            version = md.version(name)
+            break
+        except Exception:
+            pass
+    out["packages"][module] = {"version": version or "?", "location": os.path.dirname(os.path.dirname(path))}
 if "torch" in sys.modules:
     import torch
     cuda = torch.cuda.is_available()

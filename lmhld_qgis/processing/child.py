@@ -42,7 +42,8 @@ def lmhld_child(command: str, *args: str) -> ChildCommand:
         raise QgsProcessingException(f"cannot run the Python interpreter {python}: set {deps.PYTHON_ENV} to a "
                                      "Python that has torch.")
     if missing:
-        raise QgsProcessingException(deps.missing_message(missing, python, f"{command.capitalize()}"))
+        what = {"train": "Training", "experiment": "Running an experiment"}.get(command, command)
+        raise QgsProcessingException(deps.missing_message(missing, python, what))
     return ChildCommand([python, "-m", "lmhld_qgis", command, "--progress-json", *args], env)
 
 
