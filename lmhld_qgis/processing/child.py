@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,23 @@ def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str) -> di
     Returns the child's final `done` event. `what` names the work in errors; `on_cancel` says what was kept.
     """
     feedback.pushInfo("running: " + " ".join(child.args))
-    process = subprocess.Popen(child.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child.env,
-                               cwd=str(deps.plugin_parent()), start_new_session=True)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors, subprocess.Popen(
+            child.args, stdout=subprocess.PIPE, stderr=errors, text=True, env=child.env,
+            cwd=str(deps.plugin_parent()), start_new_session=True) as process:
+        summary, cancel_sent = _relay(process, feedback)
+        code = process.wait()
+        errors.seek(0)
+        stderr = errors.read()
+    if cancel_sent or feedback.isCanceled():
+        raise QgsProcessingException(f"{what.capitalize()} cancelled; {on_cancel}")
+    if code != 0:
+        message = next((ln for ln in reversed(stderr.splitlines()) if "error:" in ln), stderr[-2000:])
+        raise QgsProcessingException(f"{what} failed (exit {code}): {message}")
+    return summary
+
+
+def _relay(process: subprocess.Popen, feedback) -> tuple[dict, bool]:
+    """The child's JSON progress lines as feedback (other lines go to the log); SIGTERM once cancel is asked."""
     summary: dict = {}
     cancel_sent = False
     for line in process.stdout:
@@ -66,26 +82,23 @@ def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str) -> di
         except json.JSONDecodeError:
             feedback.pushConsoleInfo(line.rstrip())
             continue
-        kind = event.get("event")
-        if kind == "batch":
-            feedback.setProgress(100.0 * event["fraction"])
-            feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
-                                     f"loss {event['loss']:.4f}")
-        elif kind == "progress":
-            feedback.setProgress(100.0 * event["fraction"])
-        elif kind == "epoch":
-            feedback.pushInfo(f"epoch {event['epoch']} ({event['dataset']}): loss {event['train_loss']:.4f}, "
-                              f"val P {event['val_precision']:.4f} R {event['val_recall']:.4f} "
-                              f"F1 {event['val_f1']:.4f}")
-        elif kind in ("info", "warning"):
-            (feedback.pushInfo if kind == "info" else feedback.pushWarning)(event["message"])
-        elif kind == "done":
+        if event.get("event") == "done":
             summary = event
-    stderr = process.stderr.read()
-    code = process.wait()
-    if cancel_sent or feedback.isCanceled():
-        raise QgsProcessingException(f"{what.capitalize()} cancelled; {on_cancel}")
-    if code != 0:
-        message = next((ln for ln in reversed(stderr.splitlines()) if "error:" in ln), stderr[-2000:])
-        raise QgsProcessingException(f"{what} failed (exit {code}): {message}")
-    return summary
+        else:
+            _report(event, feedback)
+    return summary, cancel_sent
+
+
+def _report(event: dict, feedback) -> None:
+    kind = event.get("event")
+    if kind == "batch":
+        feedback.setProgress(100.0 * event["fraction"])
+        feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
+                                 f"loss {event['loss']:.4f}")
+    elif kind == "progress":
+        feedback.setProgress(100.0 * event["fraction"])
+    elif kind == "epoch":
+        feedback.pushInfo(f"epoch {event['epoch']} ({event['dataset']}): loss {event['train_loss']:.4f}, "
+                          f"val P {event['val_precision']:.4f} R {event['val_recall']:.4f} F1 {event['val_f1']:.4f}")
+    elif kind in ("info", "warning"):
+        (feedback.pushInfo if kind == "info" else feedback.pushWarning)(event["message"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgis.core import QgsProcessing, QgsProcessingContext, QgsProcessingOutputLayerDefinition
+from qgis.core import QgsProcessing, QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProcessingUtils
 
 
 def _static_value(value):
@@ -58,8 +58,11 @@ def layer_destination(alg, parameters, name: str, context, default: Path) -> Des
     path = str(free_path(default))
     project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
     if project is not None:
-        context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(
-            alg.parameterDefinition(name).description(), project, name))
+        details = QgsProcessingContext.LayerDetails(alg.parameterDefinition(name).description(), project, name)
+        kind = alg.parameterDefinition(name).type()
+        details.layerTypeHint = QgsProcessingUtils.LayerHint.Raster if kind == "rasterDestination" else \
+            QgsProcessingUtils.LayerHint.Vector
+        context.addLayerToLoadOnCompletion(path, details)
     return Destination(path, True)
 
 
