@@ -12,8 +12,7 @@ sys.path.insert(0, os.environ["LMHLD_DESKTOP_TOOLS"])
 
 from desktop_session import session_from_env
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
-from qgis.gui import QgsCollapsibleGroupBox
-from qgis.PyQt.QtWidgets import QApplication, QScrollArea, QWidget
+from qgis.PyQt.QtWidgets import QApplication, QScrollArea, QToolButton, QWidget
 from qgis.utils import iface, plugins
 
 session = session_from_env()
@@ -53,14 +52,13 @@ def algorithm_dialog(alg_id: str, name: str, params: dict) -> None:
     settle()
     dialog.grab().save(str(out / f"{name}.png"))
     facts[name] = fit_report(dialog)
-    for box in dialog.findChildren(QgsCollapsibleGroupBox):
-        box.setCollapsed(False)
+    for button in dialog.findChildren(QToolButton, "collapseButton"):  # the Advanced Parameters group
+        button.click()
     settle()
-    for area in dialog.findChildren(QScrollArea):
-        if area.isVisible() and area.widget() is not None and area.widget().height() > 200:
-            area.widget().grab().save(str(out / f"{name}_all_parameters.png"))
-            break
     facts[name + "_advanced_open"] = fit_report(dialog)
+    dialog.resize(dialog.width(), 1500)  # every parameter at once (taller than the screen: only for the picture)
+    settle()
+    dialog.grab().save(str(out / f"{name}_all_parameters.png"))
     dialog.close()
 
 

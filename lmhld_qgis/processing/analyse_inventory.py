@@ -60,28 +60,29 @@ class AnalyseInventory(LmhldAlgorithm):
             "The pixel size comes from the reference raster or, without one, from the pixel size you give. "
             "Invalid geometries are repaired and empty ones skipped; the report counts both.\n\n"
             "The report (JSON) feeds the Export training patches algorithm: choose it there as the analysis "
-            "report and pick a quartile. Left at its default, the report is written beside the inventory.")
+            "report and pick a quartile. Left at [Save to temporary file], the report is written beside the "
+            "inventory instead.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory (polygons)"), [QgsProcessing.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTER, self.tr("Imagery the patches will be cut from (gives the pixel size)"), optional=True))
+            self.RASTER, self.tr("Imagery (gives the pixel size)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PIXEL_SIZE, self.tr("Pixel size in metres (only without imagery)"),
+            self.PIXEL_SIZE, self.tr("Pixel size, m (without imagery)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.001))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.FRACTION, self.tr("Share of a patch a landslide should cover"), QgsProcessingParameterNumber.Double,
+            self.FRACTION, self.tr("Landslide share of a patch"), QgsProcessingParameterNumber.Double,
             defaultValue=0.10, minValue=0.001, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterString(
-            self.CANDIDATES, self.tr("Candidate patch sizes in pixels (comma-separated)"),
+            self.CANDIDATES, self.tr("Candidate patch sizes, px"),
             defaultValue="32,64,128,224,256"))
         self.addAdvancedParameter(QgsProcessingParameterBoolean(
-            self.EXPLODE, self.tr("Count each part of a multipart feature as a landslide"), defaultValue=False))
+            self.EXPLODE, self.tr("Count multipart parts separately"), defaultValue=False))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_JSON, self.tr("Analysis report (JSON)"), self.tr("JSON files (*.json)")))
+            self.OUTPUT_JSON, self.tr("Report, JSON (temporary → beside inventory)"), self.tr("JSON files (*.json)")))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_HTML, self.tr("Report with histogram (HTML)"), self.tr("HTML files (*.html)"),
+            self.OUTPUT_HTML, self.tr("Report with histogram, HTML"), self.tr("HTML files (*.html)"),
             optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Inventory with areas"), QgsProcessing.TypeVectorPolygon, optional=True,

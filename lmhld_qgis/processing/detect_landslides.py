@@ -64,7 +64,8 @@ class DetectLandslides(LmhldAlgorithm):
             "Bands, window size, normalisation, threshold and post-processing come from the model unless set "
             "under Advanced parameters; Plugins > LMHLD landslides > Model information shows them and checks a "
             "scene against them. Nothing is detected on nodata or outside the extent and area of interest.\n\n"
-            "Left at their defaults, the outputs are written beside the scene.")
+            "Left at [Save to temporary file], the outputs are written beside the scene instead, since temporary "
+            "files are deleted when QGIS closes.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, self.tr("Scene")))
@@ -76,33 +77,33 @@ class DetectLandslides(LmhldAlgorithm):
             self.AOI, self.tr("Area of interest (polygons)"), [QgsProcessing.TypeVectorPolygon], optional=True))
         self._add_advanced_parameters()
         self.addParameter(QgsProcessingParameterVectorDestination(
-            self.OUTPUT, self.tr("Landslide polygons (default: beside the scene)"), QgsProcessing.TypeVectorPolygon))
+            self.OUTPUT, self.tr("Landslide polygons (temporary → beside scene)"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROB, self.tr("Landslide probability (default: beside the scene)"), optional=True,
+            self.OUTPUT_PROB, self.tr("Probability (temporary → beside scene)"), optional=True,
             createByDefault=True))
         self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, self.tr("Number of landslide polygons")))
 
     def _add_advanced_parameters(self) -> None:
         double, integer = QgsProcessingParameterNumber.Double, QgsProcessingParameterNumber.Integer
         for key, label, kind, low, high in (
-                (self.THRESHOLD, self.tr("Probability threshold (not set: the model's)"), double, 0.0, 1.0),
-                (self.OVERLAP, self.tr("Window overlap, share of a window (not set: the model's)"), double, 0.0,
+                (self.THRESHOLD, self.tr("Threshold (not set: the model's)"), double, 0.0, 1.0),
+                (self.OVERLAP, self.tr("Window overlap (not set: the model's)"), double, 0.0,
                  0.99),
-                (self.TILE, self.tr("Window size in pixels (not set: the model's patch size)"), integer, 1, None),
-                (self.MIN_AREA, self.tr("Drop polygons smaller than, m² (not set: the model's)"), double, 0.0,
+                (self.TILE, self.tr("Window size, px (not set: the model's)"), integer, 1, None),
+                (self.MIN_AREA, self.tr("Minimum area, m² (not set: the model's)"), double, 0.0,
                  None),
-                (self.FILL_HOLES, self.tr("Fill holes smaller than, m² (not set: the model's)"), double, 0.0,
+                (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: model's)"), double, 0.0,
                  None)):
             self.addAdvancedParameter(QgsProcessingParameterNumber(
                 key, label, kind, optional=True, minValue=low, **({} if high is None else {"maxValue": high})))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.SIMPLIFY, self.tr("Simplify polygons, tolerance in map units (0: keep the pixel outlines)"),
+            self.SIMPLIFY, self.tr("Simplify, map units (0: pixel outlines)"),
             double, 0.0, minValue=0.0))
         self.addAdvancedParameter(QgsProcessingParameterString(
-            self.BANDS, self.tr("Scene bands in the model's order, e.g. 3,2,1,4 (not set: matched by name)"),
+            self.BANDS, self.tr("Bands in the model's order, e.g. 3,2,1,4"),
             optional=True))
         self.addAdvancedParameter(QgsProcessingParameterBoolean(
-            self.RESAMPLE, self.tr("Resample the scene to the model's resolution when they differ"),
+            self.RESAMPLE, self.tr("Resample to the model's resolution"),
             defaultValue=False))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.BATCH_SIZE, self.tr("Windows per batch"), integer, 8, minValue=1))

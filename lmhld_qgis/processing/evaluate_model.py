@@ -61,7 +61,7 @@ class EvaluateModel(LmhldAlgorithm):
             "the overall accuracy and the confusion counts. Over a scene it also writes an error map (true and "
             "false positives, false negatives, true negatives) and the share of inventory polygons detected (a "
             "polygon counts when detections cover at least half of it).\n\n"
-            "Left at its default, the metrics file is written beside the model.")
+            "Left at [Save to temporary file], the metrics are written beside the model instead.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFile(
@@ -78,13 +78,13 @@ class EvaluateModel(LmhldAlgorithm):
             self.INVENTORY, self.tr("Landslide inventory of the scene"), [QgsProcessing.TypeVectorPolygon],
             optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.THRESHOLD, self.tr("Probability threshold (not set: the model's)"),
+            self.THRESHOLD, self.tr("Threshold (not set: the model's)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.PROVIDER, self.tr("Run on"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
                                                self.tr("GPU (CUDA)")], defaultValue=0))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_JSON, self.tr("Metrics (JSON; default: beside the model)"), self.tr("JSON files (*.json)")))
+            self.OUTPUT_JSON, self.tr("Metrics, JSON (temporary → beside model)"), self.tr("JSON files (*.json)")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_ERROR_MAP, self.tr("Error map (scene only)"), optional=True, createByDefault=False))
         for key, label in ((self.PRECISION, self.tr("Precision")), (self.RECALL, self.tr("Recall")),

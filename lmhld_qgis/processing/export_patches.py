@@ -69,29 +69,31 @@ class ExportPatches(LmhldAlgorithm):
             "image edge. The patches are split into training, validation and test sets whose landslide shares "
             "agree within the tolerance, or by spatial blocks, which keeps neighbouring patches in one set.\n\n"
             "Patch size: type it, or choose the report of Analyse landslide inventory and a quartile.\n\n"
+            "Advanced: the bands, when not set, are those named blue, green, red and nir, else the first four; "
+            "the window step, when not set, is the patch size (no overlap).\n\n"
             "The dataset folder holds dataset.json, img/, mask/, splits/ and patches.gpkg (the patch outlines, "
-            "coloured by set, loaded on the map). Left at its default, the folder is created beside the "
-            "inventory: a temporary folder would be deleted when QGIS closes.")
+            "coloured by set, loaded on the map). Left at [Save to temporary folder], it is created beside the "
+            "inventory instead, since a temporary folder is deleted when QGIS closes.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.RASTERS, self.tr("Imagery (one or more rasters)"), QgsProcessing.TypeRaster))
+            self.RASTERS, self.tr("Imagery"), QgsProcessing.TypeRaster))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory (polygons)"), [QgsProcessing.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PATCH_SIZE, self.tr("Patch size in pixels (not set: from the analysis report)"),
+            self.PATCH_SIZE, self.tr("Patch size, px (or from the report)"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=8))
         self.addParameter(QgsProcessingParameterFile(
-            self.ANALYSIS, self.tr("Analysis report (from Analyse landslide inventory)"), optional=True,
+            self.ANALYSIS, self.tr("Analysis report (JSON)"), optional=True,
             fileFilter=self.tr("Analysis reports (*.json)")))
         self.addParameter(QgsProcessingParameterEnum(
-            self.QUARTILE, self.tr("Patch size of the report for"),
+            self.QUARTILE, self.tr("Report's patch size for"),
             [self.tr("Q1: small landslides"), self.tr("Q2: the median landslide"), self.tr("Q3: large landslides")],
             defaultValue=1))
         self._add_split_parameters()
         self._add_advanced_parameters()
         self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, self.tr("Dataset folder (default: beside the inventory)")))
+            self.OUTPUT_FOLDER, self.tr("Dataset folder (temporary → beside inventory)")))
         self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_FOOTPRINTS, self.tr("Patch outlines"),
                                                       QgsProcessing.TypeVectorPolygon))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Dataset card (dataset.json)")))
@@ -104,34 +106,33 @@ class ExportPatches(LmhldAlgorithm):
                 key, label, QgsProcessingParameterNumber.Double, share, minValue=0.0, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.SPLIT_METHOD, self.tr("Split"),
-            [self.tr("Balanced per patch (the paper's)"),
-             self.tr("Spatial blocks (no neighbouring patches across sets)")], defaultValue=0))
+            [self.tr("Balanced, per patch (paper)"),
+             self.tr("Spatial blocks (no leakage)")], defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.BLOCK, self.tr("Block side in patches (spatial blocks)"), QgsProcessingParameterNumber.Integer,
+            self.BLOCK, self.tr("Block side, patches"), QgsProcessingParameterNumber.Integer,
             4, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Largest difference of landslide shares between sets"),
+            self.TOLERANCE, self.tr("Tolerance of landslide shares"),
             QgsProcessingParameterNumber.Double, 0.01, minValue=0.0, maxValue=1.0))
 
     def _add_advanced_parameters(self) -> None:
         self.addAdvancedParameter(QgsProcessingParameterString(
-            self.BANDS, self.tr("Bands in order, e.g. 3,2,1,4 (not set: blue, green, red, nir by name, else the "
-                                "first four)"), optional=True))
+            self.BANDS, self.tr("Bands in order, e.g. 3,2,1,4"), optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.MIN_FRACTION, self.tr("Minimum share of landslide pixels in a patch"),
+            self.MIN_FRACTION, self.tr("Minimum landslide share of a patch"),
             QgsProcessingParameterNumber.Double, 0.10, minValue=0.0, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.STRIDE, self.tr("Step between windows in pixels (not set: the patch size, no overlap)"),
+            self.STRIDE, self.tr("Window step, px (not set: no overlap)"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.SEED, self.tr("Random seed of the split"), QgsProcessingParameterNumber.Integer, 0, minValue=0))
         self.addAdvancedParameter(QgsProcessingParameterString(
-            self.NAME, self.tr("Area name (not set: the folder's name)"), optional=True))
+            self.NAME, self.tr("Area name"), optional=True))
         self.addAdvancedParameter(QgsProcessingParameterString(self.SENSOR, self.tr("Sensor"), optional=True))
         self.addAdvancedParameter(QgsProcessingParameterDateTime(
             self.DATE, self.tr("Image date"), QgsProcessingParameterDateTime.Date, optional=True))
         self.addAdvancedParameter(QgsProcessingParameterBoolean(
-            self.OVERWRITE, self.tr("Replace the dataset folder if it is not empty"), defaultValue=False))
+            self.OVERWRITE, self.tr("Replace a non-empty dataset folder"), defaultValue=False))
 
     def checkParameterValues(self, parameters, context):
         if parameters.get(self.PATCH_SIZE) in (None, "") and not parameters.get(self.ANALYSIS):

@@ -39,14 +39,14 @@ class RunExperiment(LmhldAlgorithm):
             "figures and report.html into the experiment folder; the report opens in the Results Viewer.\n\n"
             "Runs in a separate Python process that needs torch. Running it again on the same folder reuses the "
             "finished runs and continues a stopped one, so Cancel loses at most the current batch.\n\n"
-            "Left at its default, the experiment folder is created beside the experiment file (the same folder "
-            "each time, so that a second run continues the first).")
+            "Left at [Save to temporary folder], the experiment folder is created beside the experiment file "
+            "instead (the same folder each time, so that a second run continues the first).")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.CONFIG, self.tr("Experiment file (TOML)"), fileFilter=self.tr("Experiment files (*.toml)")))
         self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, self.tr("Experiment folder (default: beside the experiment file)")))
+            self.OUTPUT_FOLDER, self.tr("Experiment folder (temporary → beside file)")))
         self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Experiment report")))
         self.addOutput(QgsProcessingOutputFolder(self.TABLES, self.tr("Tables (Markdown and CSV)")))
 

@@ -74,15 +74,19 @@ class TrainModel(LmhldAlgorithm):
             "the LMHLD paper's serialized training.\n\n"
             "Training runs in a separate Python process that needs torch (Plugins > LMHLD landslides > Python "
             "dependencies). Cancel stops it within one batch and keeps last.pt: tick Continue to go on later.\n\n"
+            "Advanced options not set take the configuration file's value, else the default: SGD with learning "
+            "rate 0.01 (the paper's; Adam: 0.001), loss binary cross-entropy + Dice, bfloat16 mixed precision on a "
+            "GPU only, the network's own base width (64 for the U-Nets), data loaded in the training process, "
+            "seed 0, last.pt saved at the end of each epoch. Options set here override the file's.\n\n"
             "The run folder receives model.onnx (for Detect landslides), best.pt, last.pt, metrics.csv, curves.png "
-            "and report.html. Left at its default, it is created in runs/ beside the first dataset. Options set "
-            "here override those of a configuration file.")
+            "and report.html. Left at [Save to temporary folder], it is created in runs/ beside the first dataset "
+            "instead, since a temporary folder is deleted when QGIS closes.")
 
     def initAlgorithm(self, config=None) -> None:
         from ..models.registry import MODEL_NAMES, TITLES
 
         self.addParameter(folder_list_parameter(
-            self.DATA, self.tr("Dataset folders (in training order for part mode)")))
+            self.DATA, self.tr("Dataset folders (in order for part mode)")))
         self.addParameter(QgsProcessingParameterEnum(
             self.MODEL_NAME, self.tr("Network"), [f"{TITLES[n]} ({n})" for n in MODEL_NAMES], defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(
@@ -97,50 +101,50 @@ class TrainModel(LmhldAlgorithm):
             self.DEVICE, self.tr("Device"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
                                              self.tr("GPU (CUDA)")], defaultValue=0))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.RESUME, self.tr("Continue the stopped run in the run folder"), defaultValue=False))
+            self.RESUME, self.tr("Continue the stopped run in the folder"), defaultValue=False))
         self._add_advanced_parameters()
         self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, self.tr("Run folder (default: runs/ beside the first dataset)")))
+            self.OUTPUT_FOLDER, self.tr("Run folder (temporary → runs/ by dataset)")))
         self.addOutput(QgsProcessingOutputFile(self.MODEL_ONNX, self.tr("Model (ONNX)")))
         self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Training report")))
         self.addOutput(QgsProcessingOutputNumber(self.BEST_F1, self.tr("Best validation F1")))
 
     def _add_advanced_parameters(self) -> None:
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.GPU, self.tr("GPU number when there are several (not set: the first)"),
+            self.GPU, self.tr("GPU number (not set: the first)"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.WORKERS, self.tr("Data loading processes (not set: none, loading in the training process)"),
+            self.WORKERS, self.tr("Data loading processes"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.OPTIMIZER, self.tr("Optimizer (not set: SGD, the paper's)"),
+            self.OPTIMIZER, self.tr("Optimizer (not set: SGD)"),
             [self.tr("SGD with momentum"), self.tr("Adam")], optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.LEARNING_RATE, self.tr("Learning rate (not set: 0.01 with SGD, 0.001 with Adam)"),
+            self.LEARNING_RATE, self.tr("Learning rate (not set: by optimizer)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=1e-9, maxValue=10.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.LOSS, self.tr("Loss (not set: binary cross-entropy + Dice)"),
+            self.LOSS, self.tr("Loss (not set: BCE + Dice)"),
             [self.tr("Binary cross-entropy + Dice"), self.tr("Binary cross-entropy"),
              self.tr("Two-class cross-entropy")], optional=True))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.AMP, self.tr("Mixed precision (not set: bfloat16 on a GPU, off on the CPU)"),
+            self.AMP, self.tr("Mixed precision (not set: auto)"),
             [self.tr("Automatic"), self.tr("bfloat16"), self.tr("Off")], optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.WIDTH, self.tr("Base width of the network (not set: the network's own, 64 for the U-Nets)"),
+            self.WIDTH, self.tr("Base width (not set: network's own)"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterBoolean(
             self.AUGMENT, self.tr("Augment with flips and rotations"), defaultValue=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.SEED, self.tr("Random seed (not set: 0)"), QgsProcessingParameterNumber.Integer, optional=True,
+            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, optional=True,
             minValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.CHECKPOINT_EVERY, self.tr("Also save last.pt every N batches (not set: at each epoch's end)"),
+            self.CHECKPOINT_EVERY, self.tr("Save last.pt every N batches"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterString(
-            self.MODEL_OPTIONS, self.tr("Network options, KEY=VALUE separated by ; (e.g. encoder=resnet50)"),
+            self.MODEL_OPTIONS, self.tr("Network options (KEY=VALUE; …)"),
             optional=True))
         self.addAdvancedParameter(QgsProcessingParameterFile(
-            self.CONFIG, self.tr("Configuration file (TOML or YAML)"), optional=True,
+            self.CONFIG, self.tr("Configuration file (TOML/YAML)"), optional=True,
             fileFilter=self.tr("Configuration files (*.toml *.yaml *.yml)")))
 
     def processAlgorithm(self, parameters, context, feedback):

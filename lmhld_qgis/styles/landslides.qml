@@ -5,7 +5,7 @@
    <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
     <layer class="SimpleFill" enabled="1" pass="0" locked="0">
      <Option type="Map">
-      <Option name="color" type="QString" value="255,110,90,60"/>
+      <Option name="color" type="QString" value="255,110,90,25"/>
       <Option name="joinstyle" type="QString" value="round"/>
       <Option name="outline_color" type="QString" value="215,25,28,255"/>
       <Option name="outline_style" type="QString" value="solid"/>

@@ -7,6 +7,7 @@ import os
 
 from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
 from qgis.core import QgsSettings
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -28,6 +29,8 @@ class FolderListWidget(QWidget):
         super().__init__(parent)
         self.list = QListWidget(self)
         self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.list.setTextElideMode(Qt.ElideMiddle)  # long paths keep their start and their folder's name
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.list.setMinimumHeight(72)
         self.list.setMaximumHeight(120)
         buttons = QVBoxLayout()
@@ -48,6 +51,8 @@ class FolderListWidget(QWidget):
     def set_folders(self, folders: list[str]) -> None:
         self.list.clear()
         self.list.addItems(folders)
+        for i in range(self.list.count()):
+            self.list.item(i).setToolTip(self.list.item(i).text())
 
     def add_folder(self) -> None:
         settings = QgsSettings()
@@ -55,6 +60,7 @@ class FolderListWidget(QWidget):
         folder = QFileDialog.getExistingDirectory(self, self.tr("Dataset folder"), start)
         if folder:
             self.list.addItem(folder)
+            self.list.item(self.list.count() - 1).setToolTip(folder)
             settings.setValue(LAST_FOLDER_KEY, os.path.dirname(folder))
 
     def remove_selected(self) -> None:
