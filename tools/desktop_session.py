@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import traceback
 from pathlib import Path
 
@@ -64,10 +65,12 @@ class Session:
 
     def step(self, name: str, work) -> None:
         """Record one step's outcome (or its traceback) under `name`."""
+        start = time.monotonic()
         try:
             self.result["steps"][name] = work()
         except Exception:
             self.result["steps"][name] = {"ok": False, "error": traceback.format_exc()}
+        self.result["steps"][name]["seconds"] = round(time.monotonic() - start, 1)
 
     def finish(self) -> None:
         """Write result.json and quit QGIS (the project cleared first, so QGIS asks nothing)."""

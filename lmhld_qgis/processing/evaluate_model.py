@@ -18,7 +18,7 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, folder_list, raster_path, source_polygons
+from .common import FeedbackProgress, core_errors, folder_list, raster_path, required_source, source_polygons
 from .outputs import free_path, is_temporary, layer_destination, safe_stem
 from .parameters import folder_list_parameter
 from .styling import ResultLayer
@@ -146,7 +146,7 @@ class EvaluateModel(LmhldAlgorithm):
         if parameters.get(self.OUTPUT_ERROR_MAP) is not None:
             error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(
                 raster_path(layer)).with_name(f"{safe_stem(layer.name())}_errors.tif")).path
-        truth = source_polygons(self.parameterAsSource(parameters, self.INVENTORY, context), "inventory")
+        truth = source_polygons(required_source(self, parameters, self.INVENTORY, context), "inventory")
         with tempfile.TemporaryDirectory() as tmp:
             inventory = write_polygons_gpkg(truth, Path(tmp) / "inventory.gpkg")
             result = evaluate_scene(model, raster_path(layer), inventory, error_map=error_map, json_out=json_path,

@@ -15,6 +15,7 @@ from qgis.core import (
 
 from .base import LmhldAlgorithm
 from .child import lmhld_child, run_child
+from .common import core_errors
 from .outputs import is_temporary, safe_stem
 
 
@@ -56,9 +57,11 @@ class RunExperiment(LmhldAlgorithm):
             out = str(Path(config).with_name(f"{safe_stem(Path(config).stem)}_results"))
         else:
             out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
-        summary = run_child(lmhld_child("experiment", config, "--out", out), feedback, what=self.tr("experiment"),
-                            on_cancel=self.tr("finished runs and the stopped run's last.pt are kept: run it again "
-                                              "on the same folder to continue"))
+        with core_errors(self.displayName()):
+            summary = run_child(lmhld_child("experiment", config, "--out", out), feedback,
+                                what=self.tr("experiment"),
+                                on_cancel=self.tr("finished runs and the stopped run's last.pt are kept: run it "
+                                                  "again on the same folder to continue"))
         feedback.pushInfo(self.tr("Best patch size per area: {0}; runs: {1}; experiment folder: {2}").format(
             summary.get("best_patch_size"), summary.get("runs"), out))
         return {self.OUTPUT_FOLDER: out, self.REPORT: str(Path(out) / "report.html"),

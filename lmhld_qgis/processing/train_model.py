@@ -22,7 +22,7 @@ from qgis.core import (
 
 from .base import LmhldAlgorithm
 from .child import lmhld_child, run_child
-from .common import folder_list
+from .common import core_errors, folder_list
 from .outputs import folder_destination, is_temporary, safe_stem
 from .parameters import folder_list_parameter
 
@@ -169,8 +169,9 @@ class TrainModel(LmhldAlgorithm):
         args += self._option_args(parameters, context)
         if resume:
             args.append("--resume")
-        summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"),
-                            on_cancel=self.tr("last.pt is kept in the run folder (tick Continue to go on)"))
+        with core_errors(self.displayName()):
+            summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"),
+                                on_cancel=self.tr("last.pt is kept in the run folder (tick Continue to go on)"))
         feedback.pushInfo(self.tr("Run folder: {0}").format(out))
         return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: summary.get("onnx") or "",
                 self.REPORT: str(Path(out) / "report.html"), self.BEST_F1: summary.get("best_f1")}
