@@ -12,7 +12,9 @@ sys.path.insert(0, os.environ["LMHLD_DESKTOP_TOOLS"])
 
 from desktop_session import session_from_env
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
-from qgis.PyQt.QtWidgets import QApplication, QScrollArea, QToolButton, QWidget
+from qgis.gui import QgsCollapsibleGroupBoxBasic
+from qgis.PyQt import sip
+from qgis.PyQt.QtWidgets import QApplication, QGroupBox, QScrollArea, QWidget
 from qgis.utils import iface, plugins
 
 session = session_from_env()
@@ -52,8 +54,8 @@ def algorithm_dialog(alg_id: str, name: str, params: dict) -> None:
     settle()
     dialog.grab().save(str(out / f"{name}.png"))
     facts[name] = fit_report(dialog)
-    for button in dialog.findChildren(QToolButton, "collapseButton"):  # the Advanced Parameters group
-        button.click()
+    for box in dialog.findChildren(QGroupBox, "grpAdvanced"):  # the Advanced Parameters group, unfolded
+        sip.cast(box, QgsCollapsibleGroupBoxBasic).setCollapsed(False)
     settle()
     facts[name + "_advanced_open"] = fit_report(dialog)
     dialog.resize(dialog.width(), 1500)  # every parameter at once (taller than the screen: only for the picture)
