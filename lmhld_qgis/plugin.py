@@ -34,8 +34,10 @@ class LmhldPlugin:
         from .processing.provider import LmhldProvider
 
         if self.provider is None:
-            self.provider = LmhldProvider()
-            QgsApplication.processingRegistry().addProvider(self.provider)
+            provider = LmhldProvider()
+            # refused (and deleted by the registry) when a provider "lmhld" is there already: keep none then
+            if QgsApplication.processingRegistry().addProvider(provider):
+                self.provider = provider
 
     def initGui(self) -> None:
         self.initProcessing()
