@@ -9,7 +9,7 @@ STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 PLUGIN_ZIP := dist/lmhld_qgis.zip
 
-.PHONY: setup test test-fast lint package bench demo smoke clean
+.PHONY: setup test test-fast lint package bench demo smoke clean screenshots
 
 setup: $(STAMP_PIP) smoke
 
@@ -24,7 +24,7 @@ $(STAMP_APT):
 	@[ -x $(PY) ] || $(SYS_PY) -m venv --system-site-packages $(VENV)
 	@touch $@
 
-$(STAMP_PIP): $(STAMP_APT) requirements.txt pyproject.toml
+$(STAMP_PIP): $(STAMP_APT) requirements.txt lmhld_qgis/requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
@@ -44,8 +44,12 @@ lint: $(STAMP_PIP)
 
 package: $(PLUGIN_ZIP)
 
-$(PLUGIN_ZIP): $(shell find lmhld_qgis -name '*.py' -o -name '*.svg' -o -name '*.qml') metadata.txt
+$(PLUGIN_ZIP): $(shell find lmhld_qgis -name '*.py' -o -name '*.svg' -o -name '*.qml' -o -name '*.txt') metadata.txt
 	$(PY) tools/package.py --out $@
+
+# Every dialog and the map with results, in the real QGIS desktop (Xvfb), as PNGs under screenshots/: look at them.
+screenshots: $(STAMP_PIP)
+	$(PY) tools/screenshots.py
 
 bench: $(STAMP_PIP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
@@ -54,4 +58,4 @@ demo: $(STAMP_PIP)
 	$(VENV)/bin/lmhld demo --out demo_out
 
 clean:
-	rm -rf dist build .pytest_cache .qgis-settings demo_out
+	rm -rf dist build .pytest_cache .qgis-settings demo_out screenshots

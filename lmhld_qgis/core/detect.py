@@ -164,17 +164,16 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
                                      aoi, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85),
                                      chunk_width=options.chunk_width)
             _build_overviews(prob_tmp)
-            from .styles import embed_vector_style
             from .vectorize import VectorizeOptions, polygonize
 
             n_polygons = polygonize(mask_tif, prob_tmp, gpkg_tmp, LAYER,
                                     VectorizeOptions(options.min_area_m2, options.fill_holes_m2, options.simplify),
                                     source=Path(raster).name, model=card.architecture,
                                     progress=SubProgress(progress, 0.85, 1.0))
-            embed_vector_style(gpkg_tmp, LAYER)
-        if prob_tif:
-            from .styles import write_raster_style
+        from .styles import write_raster_style, write_vector_style
 
+        write_vector_style(out_gpkg)
+        if prob_tif:
             write_raster_style(prob_final)
     progress.set_fraction(1.0)
     return DetectResult(Path(out_gpkg), Path(prob_tif) if prob_tif else None, n_polygons, backend.provider, tile,

@@ -28,6 +28,7 @@ from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo, read_raster_info
 from .splits import SPLIT_NAMES, block_ids, parse_ratios, split_patches
 from .stats import BandStats
+from .styles import PATCHES_QML, tag_band_colours, write_vector_style
 from .validate import refuse_blocking_problems
 from .vector import PolygonSet, read_polygons, srs_from_wkt
 
@@ -158,6 +159,7 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
             ids = [p.id for p, lab in zip(patches, labels, strict=True) if lab == k]
             (tmp / "splits" / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids))
         _write_footprints(tmp / "patches.gpkg", patches, labels, infos, size)
+        write_vector_style(tmp / "patches.gpkg", PATCHES_QML)
         info0 = infos[0]
         res = _resolution_m(info0)
         card = {
@@ -300,6 +302,8 @@ def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, trans
                     band.SetNoDataValue(nodata)
                 if descriptions[i]:
                     band.SetDescription(descriptions[i])
+        if array is image:
+            tag_band_colours(ds)
         ds = None
 
 

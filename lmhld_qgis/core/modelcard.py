@@ -85,11 +85,24 @@ class ModelCard:
 
 
 def read_onnx_card(path: str | Path) -> ModelCard:
-    """Read the model card from an ONNX file without loading the weights into a session."""
-    import onnx
-
+    """Read the model card from an ONNX file without loading the weights into a session (with the onnx package;
+    without it, through an onnxruntime session: detection needs only onnxruntime)."""
+    try:
+        import onnx
+    except ImportError:
+        return _read_card_with_onnxruntime(path)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise LmhldError(f"cannot read ONNX model {path}: {exc}") from exc
     return ModelCard.from_onnx_metadata({p.key: p.value for p in model.metadata_props}, source=str(path))
+
+
+def _read_card_with_onnxruntime(path: str | Path) -> ModelCard:
+    import onnxruntime as ort
+
+    try:
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    except Exception as exc:
+        raise LmhldError(f"cannot read ONNX model {path}: {exc}") from exc
+    return ModelCard.from_onnx_metadata(dict(meta.custom_metadata_map), source=str(path))

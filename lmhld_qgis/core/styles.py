@@ -1,16 +1,20 @@
-"""Styles travel with the outputs: a sidecar .qml for rasters (QGIS loads it by name) and a default style inside
-GeoPackages (the layer_styles table QGIS reads), so results open styled from the CLI as from QGIS."""
+"""Styles travel with the outputs as sidecar .qml files (QGIS loads `<name>.qml` beside a raster or a GeoPackage
+as its default style), so results open styled from the CLI as from QGIS. A sidecar keeps a GeoPackage to its one
+layer: a `layer_styles` table inside it would make QGIS ask which of two tables to add when the file is dropped.
+
+Multi-band imagery with bands named blue, green and red carries that as the bands' colour interpretation, and
+gets a true-colour sidecar where QGIS would otherwise paint bands 1, 2, 3 as red, green, blue."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from osgeo import ogr
-
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
 LANDSLIDES_QML = STYLES_DIR / "landslides.qml"
 PROBABILITY_QML = STYLES_DIR / "probability.qml"
 ERRORS_QML = STYLES_DIR / "errors.qml"
+PATCHES_QML = STYLES_DIR / "patches.qml"
+COLOURS = ("red", "green", "blue")
 
 
 def write_raster_style(raster: str | Path, qml: Path = PROBABILITY_QML) -> Path:
@@ -20,27 +24,69 @@ def write_raster_style(raster: str | Path, qml: Path = PROBABILITY_QML) -> Path:
     return target
 
 
-def embed_vector_style(gpkg: str | Path, layer: str, qml: Path = LANDSLIDES_QML, name: str = "lmhld") -> None:
-    """Store `qml` as the default style of `layer` in the GeoPackage's layer_styles table."""
-    ds = ogr.Open(str(gpkg), update=1)
-    styles = ds.GetLayerByName("layer_styles")
-    if styles is None:
-        styles = ds.CreateLayer("layer_styles", geom_type=ogr.wkbNone)
-        for fname, ftype in (("f_table_catalog", ogr.OFTString), ("f_table_schema", ogr.OFTString),
-                             ("f_table_name", ogr.OFTString), ("f_geometry_column", ogr.OFTString),
-                             ("styleName", ogr.OFTString), ("styleQML", ogr.OFTString), ("styleSLD", ogr.OFTString),
-                             ("useAsDefault", ogr.OFTInteger), ("description", ogr.OFTString),
-                             ("owner", ogr.OFTString), ("ui", ogr.OFTString), ("update_time", ogr.OFTDateTime)):
-            defn = ogr.FieldDefn(fname, ftype)
-            if fname == "useAsDefault":
-                defn.SetSubType(ogr.OFSTBoolean)
-            styles.CreateField(defn)
-    lyr = ds.GetLayerByName(layer)
-    feat = ogr.Feature(styles.GetLayerDefn())
-    for key, value in (("f_table_catalog", ""), ("f_table_schema", ""), ("f_table_name", layer),
-                       ("f_geometry_column", lyr.GetGeometryColumn() or "geom"), ("styleName", name),
-                       ("styleQML", qml.read_text()), ("styleSLD", ""), ("useAsDefault", 1),
-                       ("description", "lmhld_qgis default style"), ("owner", ""), ("ui", "")):
-        feat.SetField(key, value)
-    styles.CreateFeature(feat)
-    ds = None
+def write_vector_style(gpkg: str | Path, qml: Path = LANDSLIDES_QML) -> Path:
+    """Write `<gpkg stem>.qml` beside a single-layer GeoPackage (QGIS applies it when the file is added)."""
+    return write_raster_style(gpkg, qml)
+
+
+def colour_bands(descriptions: list[str | None]) -> dict[str, int]:
+    """{"red": 1-based band, ...} for the bands described as red, green and blue (case-insensitive)."""
+    found = {}
+    for i, text in enumerate(descriptions, start=1):
+        name = (text or "").strip().lower()
+        if name in COLOURS and name not in found:
+            found[name] = i
+    return found
+
+
+def tag_band_colours(dataset) -> dict[str, int]:
+    """Set the colour interpretation of the bands of an open GDAL dataset (or a raster path, opened for update)
+    from their descriptions; returns the colour bands found."""
+    from osgeo import gdal
+
+    ds = gdal.Open(str(dataset), gdal.GA_Update) if isinstance(dataset, str | Path) else dataset
+    descriptions = [ds.GetRasterBand(i).GetDescription() for i in range(1, ds.RasterCount + 1)]
+    found = colour_bands(descriptions)
+    if len(found) == 3:
+        codes = {"red": gdal.GCI_RedBand, "green": gdal.GCI_GreenBand, "blue": gdal.GCI_BlueBand}
+        for colour, band in found.items():
+            ds.GetRasterBand(band).SetColorInterpretation(codes[colour])
+    return found
+
+
+def write_true_colour_style(raster: str | Path) -> Path | None:
+    """A sidecar .qml that shows a raster with bands described as red, green and blue in true colour, each band
+    stretched between its 2nd and 98th percentiles (None when the raster has no such bands)."""
+    import numpy as np
+    from osgeo import gdal
+
+    ds = gdal.Open(str(raster))
+    found = colour_bands([ds.GetRasterBand(i).GetDescription() for i in range(1, ds.RasterCount + 1)])
+    if len(found) < 3:
+        return None
+    step = max(1, max(ds.RasterXSize, ds.RasterYSize) // 512)  # a decimated read is enough for a stretch
+    xml = []
+    for colour in COLOURS:
+        band = ds.GetRasterBand(found[colour])
+        data = band.ReadAsArray(buf_xsize=max(1, ds.RasterXSize // step), buf_ysize=max(1, ds.RasterYSize // step))
+        nodata = band.GetNoDataValue()
+        valid = data[data != nodata] if nodata is not None else data.ravel()
+        low, high = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
+        xml.append(f'   <{colour}ContrastEnhancement><minValue>{low:g}</minValue><maxValue>{high:g}</maxValue>'
+                   f'<algorithm>StretchToMinimumMaximum</algorithm></{colour}ContrastEnhancement>')
+    target = Path(raster).with_suffix(".qml")
+    target.write_text(_TRUE_COLOUR.format(red=found["red"], green=found["green"], blue=found["blue"],
+                                          enhancements="\n".join(xml)))
+    return target
+
+
+_TRUE_COLOUR = """<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.16" styleCategories="Symbology">
+ <pipe>
+  <rasterrenderer type="multibandcolor" redBand="{red}" greenBand="{green}" blueBand="{blue}" opacity="1"
+                  alphaBand="-1" nodataColor="">
+{enhancements}
+  </rasterrenderer>
+ </pipe>
+</qgis>
+"""

@@ -108,4 +108,8 @@ def make_scene(out_dir: str | Path, *, width: int = 1024, height: int = 1024, n_
                 if rs < re_:
                     data[:, rs - row:re_ - row, c0:c1] = 0
             dst.write(data, window=Window(row, 0, h, width).to_rasterio())
+    from .styles import tag_band_colours, write_true_colour_style
+
+    tag_band_colours(raster)  # blue, green, red as colour interpretation, and a true-colour sidecar for QGIS
+    write_true_colour_style(raster)
     return SyntheticScene(raster, inventory, len(polys))

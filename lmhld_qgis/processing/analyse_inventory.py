@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
@@ -21,109 +23,145 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, raster_path, source_wkb
+from .common import FeedbackProgress, core_errors, raster_path, required_source, source_wkb
+from .outputs import free_path, is_temporary, safe_stem
 
 
 class AnalyseInventory(LmhldAlgorithm):
-    INVENTORY, RASTER, PIXEL_SIZE, FRACTION, CANDIDATES, EXPLODE = (
-        "INVENTORY", "RASTER", "PIXEL_SIZE", "FRACTION", "CANDIDATES", "EXPLODE")
-    OUTPUT_JSON, OUTPUT_HTML, OUTPUT = "OUTPUT_JSON", "OUTPUT_HTML", "OUTPUT"
+    INVENTORY = "INVENTORY"
+    RASTER = "RASTER"
+    PIXEL_SIZE = "PIXEL_SIZE"
+    FRACTION = "FRACTION"
+    CANDIDATES = "CANDIDATES"
+    EXPLODE = "EXPLODE"
+    OUTPUT_JSON = "OUTPUT_JSON"
+    OUTPUT_HTML = "OUTPUT_HTML"
+    OUTPUT = "OUTPUT"
+    Q1_PX = "Q1_PX"
+    MEDIAN_PX = "MEDIAN_PX"
+    Q3_PX = "Q3_PX"
+    PATCH_Q1 = "PATCH_Q1"
+    PATCH_Q2 = "PATCH_Q2"
+    PATCH_Q3 = "PATCH_Q3"
 
     ALG_ID = "analyseinventory"
-    TITLE = "Analyse landslide inventory (patch sizes)"
     GROUP_ID = "inventory"
-    HELP = (
-            "Measures each landslide's true area (ellipsoidal) in pixels of the imagery, gives its quartiles and "
-            "recommends one patch size per quartile so that a landslide covers about FRACTION of a patch "
-            "(LMHLD paper, sec. 2.3 and 4.1). Pixel size comes from RASTER or PIXEL_SIZE (metres). "
-            "Invalid geometries are repaired and null/empty ones skipped; both are counted in the report."
-        )
+    ICON = "analyse.svg"
+    README_HEADING = "### 1. Inventory analysis — `lmhld:analyseinventory`, `lmhld analyse`"
+
+    def displayName(self) -> str:
+        return self.tr("Analyse landslide inventory (patch sizes)")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Measures each landslide's true area in pixels of the imagery and recommends one training patch size "
+            "per quartile of those areas, so that a landslide covers about the target fraction of a patch (LMHLD "
+            "paper, sections 2.3 and 4.1).\n\n"
+            "The pixel size comes from the reference raster or, without one, from the pixel size you give. "
+            "Invalid geometries are repaired and empty ones skipped; the report counts both.\n\n"
+            "The report (JSON) feeds the Export training patches algorithm: choose it there as the analysis "
+            "report and pick a quartile. Left at [Save to temporary file], the report is written beside the "
+            "inventory instead.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INVENTORY, "Landslide inventory (polygons)", [QgsProcessing.TypeVectorPolygon]))
+            self.INVENTORY, self.tr("Landslide inventory (polygons)"), [QgsProcessing.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTER, "Reference raster (gives the pixel size)", optional=True))
+            self.RASTER, self.tr("Imagery (gives the pixel size)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PIXEL_SIZE, "Pixel size in metres (when no raster is given)",
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.FRACTION, "Target landslide fraction of a patch", QgsProcessingParameterNumber.Double,
-            defaultValue=0.10, minValue=0.001, maxValue=0.999))
-        self.addParameter(QgsProcessingParameterString(
-            self.CANDIDATES, "Candidate patch sizes", defaultValue="32,64,128,224,256"))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.EXPLODE, "Count each part of a multipart feature as a landslide", defaultValue=False))
+            self.PIXEL_SIZE, self.tr("Pixel size, m (without imagery)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.001))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.FRACTION, self.tr("Landslide share of a patch"), QgsProcessingParameterNumber.Double,
+            defaultValue=0.10, minValue=0.001, maxValue=1.0))
+        self.addAdvancedParameter(QgsProcessingParameterString(
+            self.CANDIDATES, self.tr("Candidate patch sizes, px"),
+            defaultValue="32,64,128,224,256"))
+        self.addAdvancedParameter(QgsProcessingParameterBoolean(
+            self.EXPLODE, self.tr("Count multipart parts separately"), defaultValue=False))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_JSON, "Report (JSON)", "JSON files (*.json)"))
+            self.OUTPUT_JSON, self.tr("Report, JSON (temporary → beside inventory)"), self.tr("JSON files (*.json)")))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_HTML, "Report (HTML)", "HTML files (*.html)", optional=True, createByDefault=False))
+            self.OUTPUT_HTML, self.tr("Report with histogram, HTML"), self.tr("HTML files (*.html)"),
+            optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Inventory with areas", QgsProcessing.TypeVectorPolygon, optional=True,
+            self.OUTPUT, self.tr("Inventory with areas"), QgsProcessing.TypeVectorPolygon, optional=True,
             createByDefault=False))
-        for key, label in (("Q1_PX", "Q1 (px)"), ("MEDIAN_PX", "Median (px)"), ("Q3_PX", "Q3 (px)"),
-                           ("PATCH_Q1", "Patch size for Q1"), ("PATCH_Q2", "Patch size for Q2"),
-                           ("PATCH_Q3", "Patch size for Q3")):
+        for key, label in ((self.Q1_PX, self.tr("First quartile of areas (pixels)")),
+                           (self.MEDIAN_PX, self.tr("Median area (pixels)")),
+                           (self.Q3_PX, self.tr("Third quartile of areas (pixels)")),
+                           (self.PATCH_Q1, self.tr("Patch size for Q1")), (self.PATCH_Q2, self.tr("Patch size for Q2")),
+                           (self.PATCH_Q3, self.tr("Patch size for Q3"))):
             self.addOutput(QgsProcessingOutputNumber(key, label))
 
     def processAlgorithm(self, parameters, context, feedback):
-        from ..core.inventory import analyse_polygons, parse_candidates
-        from ..core.report import inventory_html, write_json
-        from ..core.vector import polygons_from_wkb
-
-        source = self.parameterAsSource(parameters, self.INVENTORY, context)
-        if source is None:
-            raise QgsProcessingException("INVENTORY: no polygon layer given")
+        source = required_source(self, parameters, self.INVENTORY, context)
         raster = raster_path(self.parameterAsRasterLayer(parameters, self.RASTER, context))
-        pixel_size = parameters.get(self.PIXEL_SIZE)
-        pixel_size = None if pixel_size in (None, "") else self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
-        json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
+        pixel_size = None
+        if parameters.get(self.PIXEL_SIZE) not in (None, ""):
+            pixel_size = self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
+        json_path = self._report_path(parameters, context)
         html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         explode = self.parameterAsBool(parameters, self.EXPLODE, context)
-        progress = FeedbackProgress(feedback)
-        with core_errors():
-            candidates = parse_candidates(self.parameterAsString(parameters, self.CANDIDATES, context))
-            crs = source.sourceCrs()
-            wkbs, fids = source_wkb(source)
-            polygons = polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
-                                         explode=explode,
-                                         what=f"inventory {source.sourceName()}")
-            report = analyse_polygons(
-                polygons, pixel_size_m=pixel_size, raster=raster,
-                fraction=self.parameterAsDouble(parameters, self.FRACTION, context), candidates=candidates,
-                source=source.sourceName(), exploded=explode, progress=progress)
+        with core_errors(self.displayName()):
+            report = self._analyse(parameters, context, source, raster, pixel_size, explode, feedback)
+            from ..core.report import inventory_html, write_json
+
             write_json(json_path, report.to_json())
             if html_path:
                 from ..core.atomic import write_text_atomic
 
                 write_text_atomic(html_path, inventory_html(report))
-        s = report.area_px
-        feedback.pushInfo(f"{report.n_landslides} landslides; area px Q1 {s.q1:.0f}, median {s.median:.0f}, "
-                          f"Q3 {s.q3:.0f}; recommended patch sizes {report.recommended_patch_sizes}")
-        results = {self.OUTPUT_JSON: json_path, "Q1_PX": s.q1, "MEDIAN_PX": s.median, "Q3_PX": s.q3,
-                   "PATCH_Q1": report.recommended_patch_sizes[0], "PATCH_Q2": report.recommended_patch_sizes[1],
-                   "PATCH_Q3": report.recommended_patch_sizes[2]}
+        s, sizes = report.area_px, report.recommended_patch_sizes
+        feedback.pushInfo(self.tr("{0} landslides; area in pixels: Q1 {1:.0f}, median {2:.0f}, Q3 {3:.0f}; "
+                                  "recommended patch sizes {4}; report {5}").format(
+            report.n_landslides, s.q1, s.median, s.q3, ", ".join(map(str, sizes)), json_path))
+        results = {self.OUTPUT_JSON: json_path, self.Q1_PX: s.q1, self.MEDIAN_PX: s.median, self.Q3_PX: s.q3,
+                   self.PATCH_Q1: sizes[0], self.PATCH_Q2: sizes[1], self.PATCH_Q3: sizes[2]}
         if html_path:
             results[self.OUTPUT_HTML] = html_path
         if parameters.get(self.OUTPUT) is not None:
             results[self.OUTPUT] = self._write_layer(parameters, context, source, report)
         return results
 
+    def _report_path(self, parameters, context) -> str:
+        """The report's path; left at "temporary", beside the inventory file (the export reads it later)."""
+        if is_temporary(parameters.get(self.OUTPUT_JSON)):
+            layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
+            path = Path(layer.source().split("|")[0]) if layer is not None and layer.providerType() == "ogr" else None
+            if path is not None and path.parent.is_dir():
+                return str(free_path(path.with_name(f"{safe_stem(path.stem)}_analysis.json")))
+        return self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
+
+    def _analyse(self, parameters, context, source, raster, pixel_size, explode, feedback):
+        from ..core.inventory import analyse_polygons, parse_candidates
+        from ..core.vector import polygons_from_wkb
+
+        candidates = parse_candidates(self.parameterAsString(parameters, self.CANDIDATES, context))
+        crs = source.sourceCrs()
+        wkbs, fids = source_wkb(source)
+        polygons = polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
+                                     explode=explode, what=f"inventory {source.sourceName()}")
+        return analyse_polygons(
+            polygons, pixel_size_m=pixel_size, raster=raster,
+            fraction=self.parameterAsDouble(parameters, self.FRACTION, context), candidates=candidates,
+            source=source.sourceName(), exploded=explode, progress=FeedbackProgress(feedback))
+
     def _write_layer(self, parameters, context, source, report) -> str:
         """A copy of the inventory with area_m2 and area_px (NULL where the feature was skipped)."""
         fields = QgsFields(source.fields())
-        fields.append(QgsField("area_m2", QVariant.Double))
-        fields.append(QgsField("area_px", QVariant.Double))
+        fields.append(QgsField("area_m2", QVariant.Double, len=20, prec=1))
+        fields.append(QgsField("area_px", QVariant.Double, len=20, prec=1))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
                                              source.sourceCrs())
         if sink is None:
-            return None
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         areas = report.area_by_fid()
         for feat in source.getFeatures():
             out = QgsFeature(fields)
             out.setGeometry(feat.geometry())
             area = areas.get(feat.id())
-            out.setAttributes(feat.attributes() + ([area, area / report.pixel_area_m2] if area is not None
-                                                   else [None, None]))
+            out.setAttributes(feat.attributes() + ([round(area, 1), round(area / report.pixel_area_m2, 1)]
+                                                   if area is not None else [None, None]))
             sink.addFeature(out, QgsFeatureSink.FastInsert)
         return dest_id

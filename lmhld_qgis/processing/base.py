@@ -1,32 +1,79 @@
-"""What every lmhld algorithm shares: identity, toolbox group, help and instance creation."""
+"""What every lmhld algorithm shares: translation, toolbox group, help link, icon, advanced parameters and errors.
+
+Subclasses follow QGIS's own idiom (processing/algs/qgis/QgisAlgorithm.py, ScriptTemplate.py): parameter and
+output keys are class constants, every user-visible string goes through self.tr() with a literal, and a missing
+source is answered with invalidSourceError.
+"""
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingAlgorithm
+import os
+import re
 
-GROUPS = {"inventory": "1 - Inventory and patches", "training": "2 - Training and evaluation",
-          "detection": "3 - Detection"}
+from qgis.core import QgsProcessingAlgorithm
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+import lmhld_qgis
+
+HOME = "https://github.com/lmhld-qgis/lmhld_qgis"
+ICONS = os.path.join(os.path.dirname(lmhld_qgis.__file__), "icons")
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading (lower case, punctuation dropped, spaces to hyphens)."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lstrip("#").strip().lower())
+    return text.replace(" ", "-")
 
 
 class LmhldAlgorithm(QgsProcessingAlgorithm):
-    """Subclasses set ALG_ID, TITLE, GROUP_ID (a key of GROUPS) and HELP, and add parameters and processAlgorithm."""
+    """Subclasses set ALG_ID, GROUP_ID, ICON (a file in icons/) and README_HEADING (their section of the README),
+    and implement displayName, shortHelpString, initAlgorithm and processAlgorithm (an algorithm that only sets
+    TITLE and HELP gets them translated as they are)."""
 
-    ALG_ID = TITLE = GROUP_ID = HELP = ""
+    ALG_ID = GROUP_ID = ICON = README_HEADING = TITLE = HELP = ""
+
+    def tr(self, text: str, context: str = "") -> str:
+        return QCoreApplication.translate(context or type(self).__name__, text)
 
     def name(self) -> str:
         return self.ALG_ID
 
     def displayName(self) -> str:
-        return self.TITLE
+        return self.tr(self.TITLE)
+
+    def shortHelpString(self) -> str:
+        return self.tr(self.HELP)
 
     def group(self) -> str:
-        return GROUPS[self.GROUP_ID]
+        return group_name(self.GROUP_ID)
 
     def groupId(self) -> str:
         return self.GROUP_ID
 
-    def shortHelpString(self) -> str:
-        return self.HELP
+    def helpUrl(self) -> str:
+        return f"{HOME}#{github_anchor(self.README_HEADING)}" if self.README_HEADING else HOME
+
+    def icon(self) -> QIcon:
+        return QIcon(self.svgIconPath())
+
+    def svgIconPath(self) -> str:
+        return os.path.join(ICONS, self.ICON) if self.ICON else os.path.join(os.path.dirname(ICONS), "icon.svg")
 
     def createInstance(self):
         return type(self)()
+
+    def addAdvancedParameter(self, parameter) -> None:
+        """A parameter most runs leave alone: shown folded under "Advanced Parameters" in the dialog."""
+        parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+        self.addParameter(parameter)
+
+
+def group_name(group_id: str) -> str:
+    """One group per step of the workflow, numbered so that the toolbox lists them in the order they are used."""
+    names = {"inventory": QCoreApplication.translate("LmhldAlgorithm", "1 - Inventory"),
+             "patches": QCoreApplication.translate("LmhldAlgorithm", "2 - Training patches"),
+             "training": QCoreApplication.translate("LmhldAlgorithm", "3 - Training"),
+             "evaluation": QCoreApplication.translate("LmhldAlgorithm", "4 - Evaluation"),
+             "detection": QCoreApplication.translate("LmhldAlgorithm", "5 - Detection")}
+    return names[group_id]

@@ -8,69 +8,97 @@ import json
 import os
 import signal
 import subprocess
-import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from qgis.core import QgsProcessingException
+from qgis.core import QgsApplication, QgsProcessingException
+
+from .. import deps
 
 
-def python_for_child() -> str:
-    """The Python that runs the child: LMHLD_PYTHON, else this interpreter when it is a real Python of the same
-    installation (a venv's python included), else the installation's own python3.X. Inside QGIS, sys.executable
-    is the QGIS binary or whatever `python3` is first on PATH, which may not see QGIS's packages."""
-    if os.environ.get("LMHLD_PYTHON"):
-        return os.environ["LMHLD_PYTHON"]
-    exe = Path(sys.executable) if sys.executable else None
-    base = Path(sys.base_exec_prefix).resolve()
-    if exe and exe.name.startswith("python") and exe.resolve().is_relative_to(base):
-        return str(exe)
-    return str(base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
+def deps_folder() -> Path:
+    """The folder the plugin installs Python packages into, inside the current QGIS profile."""
+    return deps.deps_dir(QgsApplication.qgisSettingsDirPath())
 
 
-def lmhld_child_args(command: str, *args: str) -> list[str]:
-    return [python_for_child(), "-m", "lmhld_qgis", command, "--progress-json", *args]
+@dataclass
+class ChildCommand:
+    """What runs a child: its arguments and environment (the plugin's parent folder first on PYTHONPATH)."""
+
+    args: list[str]
+    env: dict[str, str]
 
 
-def run_child(args: list[str], feedback, *, what: str, on_cancel: str) -> dict:
+def lmhld_child(command: str, *args: str) -> ChildCommand:
+    """`python -m lmhld_qgis COMMAND --progress-json ...` with an interpreter that has torch: LMHLD_PYTHON, else
+    the Python QGIS runs; else a QgsProcessingException that says what to install and how."""
+    env = deps.child_env(deps_folder())
+    python = deps.python_for_child(env)
+    if os.environ.get(deps.PYTHON_ENV) and not Path(python).exists():
+        raise QgsProcessingException(f"{deps.PYTHON_ENV} is set to {python}, which does not exist: point it to a "
+                                     "Python interpreter that has torch, or unset it to use QGIS's own Python.")
+    missing = deps.missing_modules(python, ("torch", "onnx", "onnxscript"), env)
+    if missing is None:
+        raise QgsProcessingException(f"cannot run the Python interpreter {python}: set {deps.PYTHON_ENV} to a "
+                                     "Python that has torch.")
+    if missing:
+        what = {"train": "Training", "experiment": "Running an experiment"}.get(command, command)
+        raise QgsProcessingException(deps.missing_message(missing, python, what))
+    return ChildCommand([python, "-m", "lmhld_qgis", command, "--progress-json", *args], env)
+
+
+def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str) -> dict:
     """Run the child, relay its progress, stop it on cancel; its errors become QgsProcessingExceptions.
 
     Returns the child's final `done` event. `what` names the work in errors; `on_cancel` says what was kept.
     """
-    feedback.pushInfo("running: " + " ".join(args))
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                             start_new_session=True)
-    summary: dict = {}
-    cancel_sent = False
-    for line in child.stdout:
-        if feedback.isCanceled() and not cancel_sent:
-            child.send_signal(signal.SIGTERM)  # stops at the next batch, after saving last.pt
-            cancel_sent = True
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            feedback.pushConsoleInfo(line.rstrip())
-            continue
-        kind = event.get("event")
-        if kind == "batch":
-            feedback.setProgress(100.0 * event["fraction"])
-            feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
-                                     f"loss {event['loss']:.4f}")
-        elif kind == "progress":
-            feedback.setProgress(100.0 * event["fraction"])
-        elif kind == "epoch":
-            feedback.pushInfo(f"epoch {event['epoch']} ({event['dataset']}): loss {event['train_loss']:.4f}, "
-                              f"val P {event['val_precision']:.4f} R {event['val_recall']:.4f} "
-                              f"F1 {event['val_f1']:.4f}")
-        elif kind in ("info", "warning"):
-            (feedback.pushInfo if kind == "info" else feedback.pushWarning)(event["message"])
-        elif kind == "done":
-            summary = event
-    stderr = child.stderr.read()
-    code = child.wait()
+    feedback.pushInfo("running: " + " ".join(child.args))
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors, subprocess.Popen(
+            child.args, stdout=subprocess.PIPE, stderr=errors, text=True, env=child.env,
+            cwd=str(deps.plugin_parent()), start_new_session=True) as process:
+        summary, cancel_sent = _relay(process, feedback)
+        code = process.wait()
+        errors.seek(0)
+        stderr = errors.read()
     if cancel_sent or feedback.isCanceled():
         raise QgsProcessingException(f"{what.capitalize()} cancelled; {on_cancel}")
     if code != 0:
         message = next((ln for ln in reversed(stderr.splitlines()) if "error:" in ln), stderr[-2000:])
         raise QgsProcessingException(f"{what} failed (exit {code}): {message}")
     return summary
+
+
+def _relay(process: subprocess.Popen, feedback) -> tuple[dict, bool]:
+    """The child's JSON progress lines as feedback (other lines go to the log); SIGTERM once cancel is asked."""
+    summary: dict = {}
+    cancel_sent = False
+    for line in process.stdout:
+        if feedback.isCanceled() and not cancel_sent:
+            process.send_signal(signal.SIGTERM)  # stops at the next batch, after saving last.pt
+            cancel_sent = True
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            feedback.pushConsoleInfo(line.rstrip())
+            continue
+        if event.get("event") == "done":
+            summary = event
+        else:
+            _report(event, feedback)
+    return summary, cancel_sent
+
+
+def _report(event: dict, feedback) -> None:
+    kind = event.get("event")
+    if kind == "batch":
+        feedback.setProgress(100.0 * event["fraction"])
+        feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
+                                 f"loss {event['loss']:.4f}")
+    elif kind == "progress":
+        feedback.setProgress(100.0 * event["fraction"])
+    elif kind == "epoch":
+        feedback.pushInfo(f"epoch {event['epoch']} ({event['dataset']}): loss {event['train_loss']:.4f}, "
+                          f"val P {event['val_precision']:.4f} R {event['val_recall']:.4f} F1 {event['val_f1']:.4f}")
+    elif kind in ("info", "warning"):
+        (feedback.pushInfo if kind == "info" else feedback.pushWarning)(event["message"])

@@ -1,13 +1,28 @@
-"""What every algorithm adapter shares: feedback as core Progress, core errors as Processing errors."""
+"""What every algorithm adapter shares: feedback as core Progress, errors as one line for the dialog, inputs read
+the way the core wants them."""
 
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Iterator
 
-from qgis.core import QgsFeatureRequest, QgsProcessingException, QgsProcessingFeatureSource
+from qgis.core import (
+    Qgis,
+    QgsFeatureRequest,
+    QgsMessageLog,
+    QgsProcessingException,
+    QgsProcessingFeatureSource,
+)
+from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.errors import CancelledError, LmhldError
+
+LOG_TAG = "LMHLD"
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("lmhld", text)
 
 
 class FeedbackProgress:
@@ -33,14 +48,25 @@ class FeedbackProgress:
 
 
 @contextlib.contextmanager
-def core_errors() -> Iterator[None]:
-    """Turn the core's user-facing errors into QgsProcessingException (the message is kept as it is)."""
+def core_errors(what: str = "") -> Iterator[None]:
+    """Every failure as one QgsProcessingException line: the core's own errors as they are, an unexpected one with
+    its traceback sent to the message log (tab LMHLD) instead of the dialog."""
     try:
         yield
+    except QgsProcessingException:
+        raise
     except CancelledError as exc:
-        raise QgsProcessingException(f"Cancelled: {exc}") from exc
+        raise QgsProcessingException(tr("Cancelled: {0}").format(exc)) from exc
     except LmhldError as exc:
         raise QgsProcessingException(str(exc)) from exc
+    except MemoryError as exc:
+        raise QgsProcessingException(tr("{0}: not enough memory; use a smaller batch, tile or extent").format(
+            what or tr("the algorithm"))) from exc
+    except Exception as exc:
+        QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, Qgis.Critical)
+        raise QgsProcessingException(tr("{0} failed: {1}: {2}. The details are in the Log Messages panel, tab "
+                                        "LMHLD.").format(what or tr("The algorithm"), type(exc).__name__, exc)) \
+            from exc
 
 
 def source_wkb(source: QgsProcessingFeatureSource) -> tuple[list[bytes | None], list[int]]:
@@ -55,20 +81,30 @@ def source_wkb(source: QgsProcessingFeatureSource) -> tuple[list[bytes | None], 
     return wkbs, fids
 
 
-def source_polygons(source: QgsProcessingFeatureSource | None, what: str):
+def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explode: bool = False):
     """A feature source as the core's PolygonSet (repaired, with skip counts)."""
     from ..core.vector import polygons_from_wkb
 
     if source is None:
-        raise QgsProcessingException(f"{what}: no polygon layer given")
+        raise QgsProcessingException(tr("{0}: no polygon layer given").format(what))
     crs = source.sourceCrs()
     wkbs, fids = source_wkb(source)
     return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
-                             what=f"{what} {source.sourceName()}")
+                             explode=explode, what=f"{what} {source.sourceName()}")
 
 
-def folder_list(text: str | None) -> list[str]:
-    """Dataset folders from a multi-line text parameter: one per line or separated by ';'."""
+def required_source(alg, parameters, name: str, context) -> QgsProcessingFeatureSource:
+    """parameterAsSource, or QGIS's own message for a source that cannot be read."""
+    source = alg.parameterAsSource(parameters, name, context)
+    if source is None:
+        raise QgsProcessingException(alg.invalidSourceError(parameters, name))
+    return source
+
+
+def folder_list(text: str | list | None) -> list[str]:
+    """Dataset folders from a folder-list parameter: one per line or separated by ';' (or a list)."""
+    if isinstance(text, list | tuple):
+        return [str(d).strip() for d in text if str(d).strip()]
     return [d.strip() for line in (text or "").splitlines() for d in line.split(";") if d.strip()]
 
 
@@ -77,5 +113,6 @@ def raster_path(layer) -> str | None:
     if layer is None:
         return None
     if layer.providerType() != "gdal":
-        raise QgsProcessingException(f"raster {layer.name()} is not a GDAL raster; save it to a GeoTIFF first")
+        raise QgsProcessingException(tr("raster {0} is not a GDAL raster; save it to a GeoTIFF first").format(
+            layer.name()))
     return layer.source()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
@@ -20,96 +22,160 @@ from qgis.core import (
 
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, source_polygons
-from .styling import StyleOnLoad
+from .outputs import layer_destination, safe_stem
+from .styling import ResultLayer
 
-PROVIDERS = ["auto", "cpu", "cuda"]
+PROVIDERS = ("auto", "cpu", "cuda")
 
 
 class DetectLandslides(LmhldAlgorithm):
-    RASTER, MODEL, EXTENT, AOI, OVERLAP, THRESHOLD, MIN_AREA, SIMPLIFY = (
-        "RASTER", "MODEL", "EXTENT", "AOI", "OVERLAP", "THRESHOLD", "MIN_AREA", "SIMPLIFY")
-    FILL_HOLES, BATCH_SIZE, PROVIDER, BANDS, RESAMPLE, OUTPUT, OUTPUT_PROB = (
-        "FILL_HOLES", "BATCH_SIZE", "PROVIDER", "BANDS", "RESAMPLE", "OUTPUT", "OUTPUT_PROB")
+    RASTER = "RASTER"
+    MODEL = "MODEL"
+    EXTENT = "EXTENT"
+    AOI = "AOI"
+    THRESHOLD = "THRESHOLD"
+    OVERLAP = "OVERLAP"
+    TILE = "TILE"
+    MIN_AREA = "MIN_AREA"
+    FILL_HOLES = "FILL_HOLES"
+    SIMPLIFY = "SIMPLIFY"
+    BATCH_SIZE = "BATCH_SIZE"
+    PROVIDER = "PROVIDER"
+    BANDS = "BANDS"
+    RESAMPLE = "RESAMPLE"
+    OUTPUT = "OUTPUT"
+    OUTPUT_PROB = "OUTPUT_PROB"
+    N_POLYGONS = "N_POLYGONS"
 
     ALG_ID = "detectlandslides"
-    TITLE = "Detect landslides"
     GROUP_ID = "detection"
-    HELP = ("Runs a landslide model (ONNX with lmhld metadata, or a .pt checkpoint) over the whole raster in "
-                "overlapping windows blended without seams, and writes landslide polygons (GeoPackage, with "
-                "area, perimeter and probability statistics) and a probability raster. Band mapping, tile size, "
-                "normalisation and threshold default to the model's metadata. Nodata and areas outside the "
-                "EXTENT / AOI get no polygons.")
+    ICON = "detect.svg"
+    README_HEADING = "### 5. Detection — `lmhld:detectlandslides`, `lmhld detect`"
+
+    def displayName(self) -> str:
+        return self.tr("Detect landslides")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Runs a landslide model over the whole scene in overlapping windows, blended without seams, and "
+            "writes landslide polygons (with area, perimeter and probability) and a probability raster. Both are "
+            "added to the map above the scene, named after the scene and the model.\n\n"
+            "The model is an ONNX file written by Train landslide model (or a .pt checkpoint, which needs torch). "
+            "Bands, window size, normalisation, threshold and post-processing come from the model unless set "
+            "under Advanced parameters; Plugins > LMHLD landslides > Model information shows them and checks a "
+            "scene against them. Nothing is detected on nodata or outside the extent and area of interest.\n\n"
+            "Left at [Save to temporary file], the outputs are written beside the scene instead, since temporary "
+            "files are deleted when QGIS closes.")
 
     def initAlgorithm(self, config=None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Scene"))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, "Model (.onnx or .pt)",
-                                                     fileFilter="Models (*.onnx *.pt)"))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Extent", optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(self.AOI, "Area of interest (polygons)",
-                                                              [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, "Overlap (fraction; -1 = the model's)",
-                                                       QgsProcessingParameterNumber.Double, -1.0, minValue=-1,
-                                                       maxValue=0.95))
-        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, "Threshold (-1 = the model's)",
-                                                       QgsProcessingParameterNumber.Double, -1.0, minValue=-1,
-                                                       maxValue=1))
-        self.addParameter(QgsProcessingParameterNumber(self.MIN_AREA, "Minimum polygon area (m²)",
-                                                       QgsProcessingParameterNumber.Double, 0.0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.FILL_HOLES, "Fill holes smaller than (m²)",
-                                                       QgsProcessingParameterNumber.Double, 0.0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.SIMPLIFY, "Simplification tolerance (CRS units)",
-                                                       QgsProcessingParameterNumber.Double, 0.0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.BATCH_SIZE, "Batch size",
-                                                       QgsProcessingParameterNumber.Integer, 8, minValue=1))
-        self.addParameter(QgsProcessingParameterEnum(self.PROVIDER, "Provider", PROVIDERS, defaultValue=0))
-        self.addParameter(QgsProcessingParameterString(self.BANDS, "Bands, 1-based (empty: from the model)",
-                                                       optional=True))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.RESAMPLE, "Resample to the model's resolution when it differs", defaultValue=False))
-        self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, "Landslides",
-                                                                  QgsProcessing.TypeVectorPolygon))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_PROB, "Landslide probability",
-                                                                  optional=True, createByDefault=True))
-        self.addOutput(QgsProcessingOutputNumber("N_POLYGONS", "Number of polygons"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, self.tr("Scene")))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, self.tr("Model (.onnx, or a .pt checkpoint)"),
+            fileFilter=self.tr("Landslide models (*.onnx *.pt)")))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.AOI, self.tr("Area of interest (polygons)"), [QgsProcessing.TypeVectorPolygon], optional=True))
+        self._add_advanced_parameters()
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            self.OUTPUT, self.tr("Landslide polygons (temporary → beside scene)"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROB, self.tr("Probability (temporary → beside scene)"), optional=True,
+            createByDefault=True))
+        self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, self.tr("Number of landslide polygons")))
+
+    def _add_advanced_parameters(self) -> None:
+        double, integer = QgsProcessingParameterNumber.Double, QgsProcessingParameterNumber.Integer
+        for key, label, kind, low, high in (
+                (self.THRESHOLD, self.tr("Threshold (not set: the model's)"), double, 0.0, 1.0),
+                (self.OVERLAP, self.tr("Window overlap (not set: the model's)"), double, 0.0,
+                 0.99),
+                (self.TILE, self.tr("Window size, px (not set: the model's)"), integer, 1, None),
+                (self.MIN_AREA, self.tr("Minimum area, m² (not set: the model's)"), double, 0.0,
+                 None),
+                (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: model's)"), double, 0.0,
+                 None)):
+            self.addAdvancedParameter(QgsProcessingParameterNumber(
+                key, label, kind, optional=True, minValue=low, **({} if high is None else {"maxValue": high})))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.SIMPLIFY, self.tr("Simplify, map units (0: pixel outlines)"),
+            double, 0.0, minValue=0.0))
+        self.addAdvancedParameter(QgsProcessingParameterString(
+            self.BANDS, self.tr("Bands in the model's order, e.g. 3,2,1,4"),
+            optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterBoolean(
+            self.RESAMPLE, self.tr("Resample to the model's resolution"),
+            defaultValue=False))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.BATCH_SIZE, self.tr("Windows per batch"), integer, 8, minValue=1))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.PROVIDER, self.tr("Run on"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
+                                               self.tr("GPU (CUDA)")], defaultValue=0))
 
     def processAlgorithm(self, parameters, context, feedback):
-        from ..core.bands import parse_band_list
-        from ..core.detect import DetectOptions, detect
-        from ..core.styles import LANDSLIDES_QML, PROBABILITY_QML
-
         layer = self.parameterAsRasterLayer(parameters, self.RASTER, context)
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        if not out.lower().endswith(".gpkg"):
-            raise QgsProcessingException(f"OUTPUT must be a GeoPackage (.gpkg), got {out}")
-        prob = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROB, context) or None
-        if prob and not prob.lower().endswith((".tif", ".tiff")):
-            raise QgsProcessingException(f"OUTPUT_PROB must be a GeoTIFF (.tif), got {prob}")
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, self.RASTER))
+        model = self.parameterAsFile(parameters, self.MODEL, context)
+        with core_errors(self.displayName()):
+            scene = raster_path(layer)
+            stem = safe_stem(Path(scene).stem)
+            out = layer_destination(self, parameters, self.OUTPUT, context,
+                                    Path(scene).with_name(f"{stem}_landslides.gpkg")).path
+            if not out.lower().endswith(".gpkg"):
+                raise QgsProcessingException(self.tr("Landslide polygons are written as a GeoPackage (.gpkg), "
+                                                     "not {0}").format(out))
+            prob = None
+            if parameters.get(self.OUTPUT_PROB) is not None:
+                prob = layer_destination(self, parameters, self.OUTPUT_PROB, context,
+                                         Path(scene).with_name(f"{stem}_probability.tif")).path
+                if not prob.lower().endswith((".tif", ".tiff")):
+                    raise QgsProcessingException(self.tr("The probability raster is written as a GeoTIFF (.tif), "
+                                                         "not {0}").format(prob))
+            from ..core.detect import detect
+
+            result = detect(scene, model, out, prob, self._options(parameters, context, layer),
+                            progress=FeedbackProgress(feedback))
+        feedback.pushInfo(self.tr("{0} polygons from {1} windows of {2} px on {3} in {4:.1f} s; threshold {5}").format(
+            result.n_polygons, result.n_windows, result.tile, result.provider, result.seconds, result.threshold))
+        self._style(context, layer, model, out, prob)
+        results = {self.OUTPUT: out, self.N_POLYGONS: result.n_polygons}
+        if prob:
+            results[self.OUTPUT_PROB] = prob
+        return results
+
+    def _options(self, parameters, context, layer):
+        from ..core.bands import parse_band_list
+        from ..core.detect import DetectOptions
+
+        def value(key: str, as_int: bool = False):
+            if parameters.get(key) in (None, ""):
+                return None
+            return (self.parameterAsInt if as_int else self.parameterAsDouble)(parameters, key, context)
+
         extent = None
         if parameters.get(self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
             extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
-        overlap = self.parameterAsDouble(parameters, self.OVERLAP, context)
-        threshold = self.parameterAsDouble(parameters, self.THRESHOLD, context)
-        with core_errors():
-            aoi_source = self.parameterAsSource(parameters, self.AOI, context)
-            options = DetectOptions(
-                overlap=None if overlap < 0 else overlap, threshold=None if threshold < 0 else threshold,
-                batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-                min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                fill_holes_m2=self.parameterAsDouble(parameters, self.FILL_HOLES, context),
-                simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-                provider=PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)],
-                bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),
-                extent=extent, aoi=source_polygons(aoi_source, "AOI") if aoi_source is not None else None,
-                resample=self.parameterAsBool(parameters, self.RESAMPLE, context))
-            result = detect(raster_path(layer), self.parameterAsFile(parameters, self.MODEL, context), out, prob,
-                            options, progress=FeedbackProgress(feedback))
-        feedback.pushInfo(f"{result.n_polygons} polygons from {result.n_windows} windows of {result.tile} px on "
-                          f"{result.provider} in {result.seconds:.1f} s")
-        StyleOnLoad.attach(context, out, str(LANDSLIDES_QML))
+        aoi_source = self.parameterAsSource(parameters, self.AOI, context)
+        set_only = {k: v for k, v in (("min_area_m2", value(self.MIN_AREA)), ("fill_holes_m2", value(self.FILL_HOLES)))
+                    if v is not None}  # not set: the model's defaults
+        return DetectOptions(
+            tile=value(self.TILE, as_int=True), overlap=value(self.OVERLAP), threshold=value(self.THRESHOLD),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+            provider=PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)],
+            bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),
+            extent=extent, aoi=source_polygons(aoi_source, "area of interest") if aoi_source is not None else None,
+            resample=self.parameterAsBool(parameters, self.RESAMPLE, context), **set_only)
+
+    def _style(self, context, layer, model: str, out: str, prob: str | None) -> None:
+        """Names after the scene and the model; polygons above the probability raster, both above the scene."""
+        from ..core.styles import LANDSLIDES_QML, PROBABILITY_QML
+
+        label = f"{layer.name()} ({Path(model).stem})"
+        run = f"detect:{out}"
+        ResultLayer.attach(context, out, self.tr("Landslides — {0}").format(label), str(LANDSLIDES_QML), run=run,
+                           rank=0, anchor_id=layer.id())
         if prob:
-            StyleOnLoad.attach(context, prob, str(PROBABILITY_QML))
-        results = {self.OUTPUT: out, "N_POLYGONS": result.n_polygons}
-        if prob:
-            results[self.OUTPUT_PROB] = prob
-        return results
+            ResultLayer.attach(context, prob, self.tr("Landslide probability — {0}").format(label),
+                               str(PROBABILITY_QML), run=run, rank=1, anchor_id=layer.id())

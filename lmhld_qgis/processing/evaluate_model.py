@@ -2,85 +2,158 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
 )
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, folder_list, raster_path, source_polygons
-from .styling import StyleOnLoad
+from .common import FeedbackProgress, core_errors, folder_list, raster_path, required_source, source_polygons
+from .outputs import free_path, is_temporary, layer_destination, safe_stem
+from .parameters import folder_list_parameter
+from .styling import ResultLayer
+
+SPLITS = ("test", "val", "train")
+PROVIDERS = ("auto", "cpu", "cuda")
+METRICS = ("precision", "recall", "f1", "iou", "miou", "oa")
 
 
 class EvaluateModel(LmhldAlgorithm):
-    MODEL, DATA, SPLIT, RASTER, INVENTORY, OUTPUT_JSON, OUTPUT_ERROR_MAP = (
-        "MODEL", "DATA", "SPLIT", "RASTER", "INVENTORY", "OUTPUT_JSON", "OUTPUT_ERROR_MAP")
+    MODEL = "MODEL"
+    DATA = "DATA"
+    SPLIT = "SPLIT"
+    RASTER = "RASTER"
+    INVENTORY = "INVENTORY"
+    THRESHOLD = "THRESHOLD"
+    PROVIDER = "PROVIDER"
+    OUTPUT_JSON = "OUTPUT_JSON"
+    OUTPUT_ERROR_MAP = "OUTPUT_ERROR_MAP"
+    PRECISION = "PRECISION"
+    RECALL = "RECALL"
+    F1 = "F1"
+    IOU = "IOU"
+    MIOU = "MIOU"
+    OA = "OA"
 
     ALG_ID = "evaluatemodel"
-    TITLE = "Evaluate landslide model"
-    GROUP_ID = "training"
-    HELP = ("Either DATA (dataset folders; SPLIT, default test) or RASTER + INVENTORY (a whole scene). Reports "
-                "landslide-class precision, recall, F1 and IoU micro-averaged over all pixels, background IoU, mIoU, "
-                "overall accuracy, the CAS two-class mean F1 and the confusion counts; over a scene also an error map "
-                "(TP/FP/FN/TN) and object-level shares (matched when covered >= 50%).")
+    GROUP_ID = "evaluation"
+    ICON = "evaluate.svg"
+    README_HEADING = "### 4. Evaluation — `lmhld:evaluatemodel`, `lmhld evaluate`"
+
+    def displayName(self) -> str:
+        return self.tr("Evaluate landslide model")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Scores a model either on dataset folders (their test set by default) or over a whole scene against "
+            "its landslide inventory.\n\n"
+            "Reports the landslide class's precision, recall, F1 and IoU counted over all pixels, the mean IoU, "
+            "the overall accuracy and the confusion counts. Over a scene it also writes an error map (true and "
+            "false positives, false negatives, true negatives) and the share of inventory polygons detected (a "
+            "polygon counts when detections cover at least half of it).\n\n"
+            "Left at [Save to temporary file], the metrics are written beside the model instead.")
 
     def initAlgorithm(self, config=None) -> None:
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, "Model (.onnx or .pt)",
-                                                     fileFilter="Models (*.onnx *.pt)"))
-        self.addParameter(QgsProcessingParameterString(self.DATA, "Dataset folders (one per line or ;)",
-                                                       multiLine=True, optional=True))
-        self.addParameter(QgsProcessingParameterString(self.SPLIT, "Split", defaultValue="test"))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Scene", optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(self.INVENTORY, "Scene inventory",
-                                                              [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_JSON, "Metrics (JSON)",
-                                                                "JSON files (*.json)"))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_ERROR_MAP, "Error map",
-                                                                  optional=True, createByDefault=False))
-        for key in ("PRECISION", "RECALL", "F1", "IOU", "MIOU", "OA"):
-            self.addOutput(QgsProcessingOutputNumber(key, key.title()))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, self.tr("Model (.onnx, or a .pt checkpoint)"),
+            fileFilter=self.tr("Landslide models (*.onnx *.pt)")))
+        self.addParameter(folder_list_parameter(self.DATA, self.tr("Dataset folders (or a scene below)"),
+                                                optional=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.SPLIT, self.tr("Set of the datasets"), [self.tr("Test"), self.tr("Validation"), self.tr("Training")],
+            defaultValue=0))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, self.tr("Scene (instead of datasets)"),
+                                                            optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INVENTORY, self.tr("Landslide inventory of the scene"), [QgsProcessing.TypeVectorPolygon],
+            optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.THRESHOLD, self.tr("Threshold (not set: the model's)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.PROVIDER, self.tr("Run on"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
+                                               self.tr("GPU (CUDA)")], defaultValue=0))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_JSON, self.tr("Metrics, JSON (temporary → beside model)"), self.tr("JSON files (*.json)")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_ERROR_MAP, self.tr("Error map (scene only)"), optional=True, createByDefault=False))
+        for key, label in ((self.PRECISION, self.tr("Precision")), (self.RECALL, self.tr("Recall")),
+                           (self.F1, self.tr("F1")), (self.IOU, self.tr("IoU")), (self.MIOU, self.tr("Mean IoU")),
+                           (self.OA, self.tr("Overall accuracy"))):
+            self.addOutput(QgsProcessingOutputNumber(key, label))
+
+    def checkParameterValues(self, parameters, context):
+        has_data = bool(folder_list(parameters.get(self.DATA)))
+        has_scene = parameters.get(self.RASTER) not in (None, "")
+        if has_data == has_scene:
+            return False, self.tr("Give either dataset folders, or a scene with its landslide inventory.")
+        if has_scene and parameters.get(self.INVENTORY) in (None, ""):
+            return False, self.tr("A scene is scored against its landslide inventory: choose it.")
+        return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):
-        from ..core.evaluate import evaluate_dataset, evaluate_scene
-        from ..core.report import write_json
-        from ..core.styles import ERRORS_QML
-
         model = self.parameterAsFile(parameters, self.MODEL, context)
         data = folder_list(self.parameterAsString(parameters, self.DATA, context))
         layer = self.parameterAsRasterLayer(parameters, self.RASTER, context)
-        json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
-        error_map = self.parameterAsOutputLayer(parameters, self.OUTPUT_ERROR_MAP, context) or None
         if bool(data) == (layer is not None):
-            raise QgsProcessingException("give either DATA (dataset folders) or RASTER with INVENTORY")
-        progress = FeedbackProgress(feedback)
-        with core_errors():
+            raise QgsProcessingException(self.tr("Give either dataset folders, or a scene with its landslide "
+                                                 "inventory."))
+        json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
+        if is_temporary(parameters.get(self.OUTPUT_JSON)):
+            json_path = str(free_path(Path(model).with_name(f"{safe_stem(Path(model).stem)}_evaluation.json")))
+        threshold = self.parameterAsDouble(parameters, self.THRESHOLD, context) \
+            if parameters.get(self.THRESHOLD) not in (None, "") else None
+        provider = PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)]
+        with core_errors(self.displayName()):
             if data:
-                result = evaluate_dataset(model, data, self.parameterAsString(parameters, self.SPLIT, context),
-                                          progress=progress)
+                from ..core.evaluate import evaluate_dataset
+                from ..core.report import write_json
+
+                result = evaluate_dataset(model, data, SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
+                                          threshold=threshold, provider=provider,
+                                          progress=FeedbackProgress(feedback))
                 write_json(json_path, result)
+                error_map = None
             else:
-                truth = source_polygons(self.parameterAsSource(parameters, self.INVENTORY, context), "INVENTORY")
-                import tempfile
-                from pathlib import Path
-
-                from ..core.vector import write_polygons_gpkg
-
-                with tempfile.TemporaryDirectory() as tmp:
-                    inv = write_polygons_gpkg(truth, Path(tmp) / "inventory.gpkg")
-                    result = evaluate_scene(model, raster_path(layer), inv, error_map=error_map,
-                                            json_out=json_path, progress=progress)
-        feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in ("precision", "recall", "f1", "iou", "miou",
-                                                                      "oa")))
-        out = {self.OUTPUT_JSON: json_path, **{k.upper(): result[k] for k in ("precision", "recall", "f1", "iou",
-                                                                               "miou", "oa")}}
+                error_map, result = self._scene(parameters, context, feedback, model, layer, json_path, threshold,
+                                                provider)
+        feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in METRICS) + self.tr("; metrics: {0}").format(
+            json_path))
+        out = {self.OUTPUT_JSON: json_path, **{k.upper(): result[k] for k in METRICS}}
         if error_map:
             out[self.OUTPUT_ERROR_MAP] = error_map
-            StyleOnLoad.attach(context, error_map, str(ERRORS_QML))
         return out
+
+    def _scene(self, parameters, context, feedback, model, layer, json_path, threshold, provider):
+        import tempfile
+
+        from ..core.detect import DetectOptions
+        from ..core.evaluate import evaluate_scene
+        from ..core.styles import ERRORS_QML
+        from ..core.vector import write_polygons_gpkg
+
+        error_map = None
+        if parameters.get(self.OUTPUT_ERROR_MAP) is not None:
+            error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(
+                raster_path(layer)).with_name(f"{safe_stem(layer.name())}_errors.tif")).path
+        truth = source_polygons(required_source(self, parameters, self.INVENTORY, context), "inventory")
+        with tempfile.TemporaryDirectory() as tmp:
+            inventory = write_polygons_gpkg(truth, Path(tmp) / "inventory.gpkg")
+            result = evaluate_scene(model, raster_path(layer), inventory, error_map=error_map, json_out=json_path,
+                                    options=DetectOptions(threshold=threshold, provider=provider),
+                                    progress=FeedbackProgress(feedback))
+        if error_map:
+            ResultLayer.attach(context, error_map, self.tr("Errors — {0} ({1})").format(layer.name(),
+                                                                                        Path(model).stem),
+                               str(ERRORS_QML), run=f"evaluate:{error_map}", anchor_id=layer.id())
+        return error_map, result

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 
 from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 import lmhld_qgis
 
 
 def algorithm_classes() -> tuple[type, ...]:
-    """Every lmhld algorithm, in toolbox and menu order (imports only qgis; the core loads when one runs)."""
+    """Every lmhld algorithm, in the order of the workflow (imports only qgis; the core loads when one runs)."""
     from .analyse_inventory import AnalyseInventory
     from .create_inventory import CreateInventory
     from .detect_landslides import DetectLandslides
@@ -22,8 +23,8 @@ def algorithm_classes() -> tuple[type, ...]:
     from .train_model import TrainModel
     from .validate_inventory import ValidateInventory
 
-    return (CreateInventory, ValidateInventory, AnalyseInventory, ExportPatches, TrainModel, EvaluateModel,
-            RunExperiment, DetectLandslides, RankTiles)
+    return (CreateInventory, ValidateInventory, AnalyseInventory, ExportPatches, TrainModel, RunExperiment,
+            EvaluateModel, DetectLandslides, RankTiles)
 
 
 class LmhldProvider(QgsProcessingProvider):
@@ -31,13 +32,16 @@ class LmhldProvider(QgsProcessingProvider):
         return "lmhld"
 
     def name(self) -> str:
-        return "LMHLD landslide detection"
+        return QCoreApplication.translate("LmhldProvider", "LMHLD landslide detection")
 
     def longName(self) -> str:
-        return f"LMHLD landslide detection {lmhld_qgis.__version__}"
+        return f"{self.name()} {lmhld_qgis.__version__}"
 
     def icon(self) -> QIcon:
-        return QIcon(os.path.join(os.path.dirname(lmhld_qgis.__file__), "icon.svg"))
+        return QIcon(self.svgIconPath())
+
+    def svgIconPath(self) -> str:
+        return os.path.join(os.path.dirname(lmhld_qgis.__file__), "icon.svg")
 
     def versionInfo(self) -> str:
         return lmhld_qgis.__version__

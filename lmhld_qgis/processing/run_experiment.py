@@ -14,33 +14,55 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .child import lmhld_child_args, run_child
+from .child import lmhld_child, run_child
+from .common import core_errors
+from .outputs import is_temporary, safe_stem
 
 
 class RunExperiment(LmhldAlgorithm):
-    CONFIG, OUTPUT_FOLDER = "CONFIG", "OUTPUT_FOLDER"
+    CONFIG = "CONFIG"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    REPORT = "REPORT"
+    TABLES = "TABLES"
 
     ALG_ID = "runexperiment"
-    TITLE = "Run experiment (paper tables and figures)"
     GROUP_ID = "training"
-    HELP = ("Runs the study an experiment file describes (areas x candidate patch sizes x models x modes; see the "
-            "README's `lmhld experiment`): exports each area at each size, trains and evaluates every run, and "
-            "writes Tables 4-7 (Markdown and CSV), figures and report.html into the output folder. Runs in a "
-            "separate process. Running it again on the same folder reuses finished runs and resumes a stopped one, "
-            "so Cancel loses at most the current batch.")
+    ICON = "experiment.svg"
+    README_HEADING = "### 6. The paper's experiments — `lmhld:runexperiment`, `lmhld experiment`"
+
+    def displayName(self) -> str:
+        return self.tr("Run experiment (paper tables and figures)")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Runs the study an experiment file describes: each area exported at each candidate patch size, every "
+            "network trained in every mode and evaluated. Writes the paper's Tables 4 to 7 (Markdown and CSV), "
+            "figures and report.html into the experiment folder; the report opens in the Results Viewer.\n\n"
+            "Runs in a separate Python process that needs torch. Running it again on the same folder reuses the "
+            "finished runs and continues a stopped one, so Cancel loses at most the current batch.\n\n"
+            "Left at [Save to temporary folder], the experiment folder is created beside the experiment file "
+            "instead (the same folder each time, so that a second run continues the first).")
 
     def initAlgorithm(self, config=None) -> None:
-        self.addParameter(QgsProcessingParameterFile(self.CONFIG, "Experiment file (TOML)",
-                                                     fileFilter="Experiment (*.toml)"))
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Experiment folder"))
-        self.addOutput(QgsProcessingOutputHtml("REPORT", "Experiment report"))
-        self.addOutput(QgsProcessingOutputFolder("TABLES", "Tables (Markdown and CSV)"))
+        self.addParameter(QgsProcessingParameterFile(
+            self.CONFIG, self.tr("Experiment file (TOML)"), fileFilter=self.tr("Experiment files (*.toml)")))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.OUTPUT_FOLDER, self.tr("Experiment folder (temporary → beside file)")))
+        self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Experiment report")))
+        self.addOutput(QgsProcessingOutputFolder(self.TABLES, self.tr("Tables (Markdown and CSV)")))
 
     def processAlgorithm(self, parameters, context, feedback):
         config = self.parameterAsFile(parameters, self.CONFIG, context)
-        out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
-        summary = run_child(lmhld_child_args("experiment", config, "--out", out), feedback, what="experiment",
-                            on_cancel="finished runs and the stopped run's last.pt are kept: run it again on the "
-                                      "same folder to continue")
-        feedback.pushInfo(f"best patch size per area: {summary.get('best_patch_size')}; runs {summary.get('runs')}")
-        return {self.OUTPUT_FOLDER: out, "REPORT": str(Path(out) / "report.html"), "TABLES": str(Path(out) / "tables")}
+        if is_temporary(parameters.get(self.OUTPUT_FOLDER)):  # one fixed name, so that a rerun continues
+            out = str(Path(config).with_name(f"{safe_stem(Path(config).stem)}_results"))
+        else:
+            out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        with core_errors(self.displayName()):
+            summary = run_child(lmhld_child("experiment", config, "--out", out), feedback,
+                                what=self.tr("experiment"),
+                                on_cancel=self.tr("finished runs and the stopped run's last.pt are kept: run it "
+                                                  "again on the same folder to continue"))
+        feedback.pushInfo(self.tr("Best patch size per area: {0}; runs: {1}; experiment folder: {2}").format(
+            summary.get("best_patch_size"), summary.get("runs"), out))
+        return {self.OUTPUT_FOLDER: out, self.REPORT: str(Path(out) / "report.html"),
+                self.TABLES: str(Path(out) / "tables")}

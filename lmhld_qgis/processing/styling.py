@@ -1,27 +1,77 @@
-"""Apply the project's QML styles to layers Processing loads on completion."""
+"""How results land on the map: a name that says which scene and model they come from, the project's style, and
+a place in the layer tree (detections above their probability raster, both just above the scene they came from)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from qgis.core import QgsProcessingLayerPostProcessorInterface
+from qgis.core import QgsLayerTreeLayer, QgsProcessingLayerPostProcessorInterface, QgsProject
 
 
-class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
-    """Loads a QML style into the layer once Processing has added it to the project."""
+class ResultLayer(QgsProcessingLayerPostProcessorInterface):
+    """Names, styles and places a layer once Processing has added it to the project.
 
-    _alive: ClassVar[list[StyleOnLoad]] = []  # post-processors must outlive the algorithm run
+    Layers of one run share a `run` key; `rank` orders them top-down (0 on top), all directly above the layer
+    `anchor_id` (the input scene) when it is in the project, else at the top of the layer tree.
+    """
+
+    _alive: ClassVar[list[ResultLayer]] = []  # post-processors must outlive the algorithm run
+    _placed: ClassVar[dict[str, dict[int, str]]] = {}  # run -> {rank: layer id}
+
+    def __init__(self, name: str, qml: str | None = None, *, run: str = "", rank: int = 0,
+                 anchor_id: str | None = None) -> None:
+        super().__init__()
+        self.name, self.qml, self.run, self.rank, self.anchor_id = name, qml, run, rank, anchor_id
+
+    def postProcessLayer(self, layer, context, feedback) -> None:
+        layer.setName(self.name)
+        if self.qml:
+            layer.loadNamedStyle(self.qml)
+            layer.triggerRepaint()
+        if self.run:
+            self._placed.setdefault(self.run, {})[self.rank] = layer.id()
+            place_layers(context.project() or QgsProject.instance(), self._placed[self.run], self.anchor_id)
+
+    @classmethod
+    def attach(cls, context, output: str, name: str, qml: str | None = None, **placement) -> None:
+        """Use for the layer `output` (a path Processing will load on completion), if it will be loaded."""
+        if context.willLoadLayerOnCompletion(output):
+            processor = cls(name, qml, **placement)
+            cls._alive.append(processor)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(processor)
+
+
+def place_layers(project: QgsProject, by_rank: dict[int, str], anchor_id: str | None) -> None:
+    """Move the layers `by_rank` (rank -> layer id) together, in rank order, directly above the anchor layer (or
+    at the top of the first one's group when the anchor is not in the tree)."""
+    root = project.layerTreeRoot()
+    nodes = [node for node in (root.findLayer(by_rank[r]) for r in sorted(by_rank)) if node is not None]
+    if not nodes:
+        return
+    anchor = root.findLayer(anchor_id) if anchor_id else None
+    parent = anchor.parent() if anchor is not None else nodes[0].parent()
+    siblings = parent.children()
+    index = next((i for i, c in enumerate(siblings) if anchor is not None and isinstance(c, QgsLayerTreeLayer)
+                  and c.layerId() == anchor_id), 0)
+    # clones go in first: a layer whose last tree node is removed leaves the project
+    for offset, node in enumerate(nodes):
+        parent.insertChildNode(index + offset, node.clone())
+    for node in nodes:
+        node.parent().removeChildNode(node)
+
+
+class StyleOnLoad(ResultLayer):
+    """A result layer that only gets a style (kept for algorithms that need nothing else)."""
 
     def __init__(self, qml: str) -> None:
-        super().__init__()
-        self.qml = qml
+        super().__init__("", qml)
 
     def postProcessLayer(self, layer, context, feedback) -> None:
         layer.loadNamedStyle(self.qml)
         layer.triggerRepaint()
 
     @classmethod
-    def attach(cls, context, output_id: str, qml: str) -> None:
+    def attach(cls, context, output_id: str, qml: str) -> None:  # type: ignore[override]
         if context.willLoadLayerOnCompletion(output_id):
             processor = cls(qml)
             cls._alive.append(processor)

@@ -4,9 +4,11 @@ in the results viewer at the end."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from qgis.core import (
+    QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
@@ -19,76 +21,188 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .child import lmhld_child_args, run_child
-from .common import folder_list
+from .child import lmhld_child, run_child
+from .common import core_errors, folder_list
+from .outputs import folder_destination, is_temporary, safe_stem
+from .parameters import folder_list_parameter
 
-MODES = ["single", "mix", "part"]
+MODES = ("single", "mix", "part")
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("sgd", "adam")
+LOSSES = ("bce_dice", "bce", "ce")
+AMP = ("auto", "bf16", "off")
 
 
 class TrainModel(LmhldAlgorithm):
-    DATA, MODEL_NAME, MODE, EPOCHS, BATCH_SIZE, CONFIG, WIDTH, MODEL_OPTIONS, RESUME, OUTPUT_FOLDER = (
-        "DATA", "MODEL_NAME", "MODE", "EPOCHS", "BATCH_SIZE", "CONFIG", "WIDTH", "MODEL_OPTIONS", "RESUME",
-        "OUTPUT_FOLDER")
+    DATA = "DATA"
+    MODEL_NAME = "MODEL_NAME"
+    MODE = "MODE"
+    EPOCHS = "EPOCHS"
+    BATCH_SIZE = "BATCH_SIZE"
+    DEVICE = "DEVICE"
+    RESUME = "RESUME"
+    WIDTH = "WIDTH"
+    OPTIMIZER = "OPTIMIZER"
+    LEARNING_RATE = "LEARNING_RATE"
+    LOSS = "LOSS"
+    WORKERS = "WORKERS"
+    GPU = "GPU"
+    AMP = "AMP"
+    AUGMENT = "AUGMENT"
+    SEED = "SEED"
+    CHECKPOINT_EVERY = "CHECKPOINT_EVERY"
+    MODEL_OPTIONS = "MODEL_OPTIONS"
+    CONFIG = "CONFIG"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    MODEL_ONNX = "MODEL_ONNX"
+    REPORT = "REPORT"
+    BEST_F1 = "BEST_F1"
 
     ALG_ID = "trainmodel"
-    TITLE = "Train landslide model"
     GROUP_ID = "training"
-    HELP = ("Trains a U-Net family network (or an FCN-8s, DeepLab-v3+, LinkNet, PSPNet or FPN baseline) on dataset "
-            "folders (lmhld export, Landslide4Sense, CAS or image/mask folders) in single, mix or part mode "
-            "(LMHLD's serialized training). Runs in a separate process; cancel stops within one batch and keeps "
-            "last.pt (tick RESUME to continue). Network options (KEY=VALUE) reach the network: a baseline's "
-            "encoder=resnet50 or encoder_weights=/path/resnet50.pth (nothing is downloaded). Writes metrics.csv, "
-            "curves.png, best.pt, last.pt, model.onnx and report.html into the output folder.")
+    ICON = "train.svg"
+    README_HEADING = "### 3. Training — `lmhld:trainmodel`, `lmhld train`"
+
+    def displayName(self) -> str:
+        return self.tr("Train landslide model")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Trains a network of the U-Net family (or a baseline: FCN-8s, DeepLab-v3+, LinkNet, PSPNet, FPN) on "
+            "dataset folders written by Export training patches (or Landslide4Sense, CAS, image/mask folders).\n\n"
+            "Mode: single trains on one dataset; mix on all datasets together; part on one dataset after another, "
+            "the LMHLD paper's serialized training.\n\n"
+            "Training runs in a separate Python process that needs torch (Plugins > LMHLD landslides > Python "
+            "dependencies). Cancel stops it within one batch and keeps last.pt: tick Continue to go on later.\n\n"
+            "Advanced options not set take the configuration file's value, else the default: SGD with learning "
+            "rate 0.01 (the paper's; Adam: 0.001), loss binary cross-entropy + Dice, bfloat16 mixed precision on a "
+            "GPU only, the network's own base width (64 for the U-Nets), data loaded in the training process, "
+            "seed 0, last.pt saved at the end of each epoch. Options set here override the file's.\n\n"
+            "The run folder receives model.onnx (for Detect landslides), best.pt, last.pt, metrics.csv, curves.png "
+            "and report.html. Left at [Save to temporary folder], it is created in runs/ beside the first dataset "
+            "instead, since a temporary folder is deleted when QGIS closes.")
 
     def initAlgorithm(self, config=None) -> None:
         from ..models.registry import MODEL_NAMES, TITLES
 
-        self.names = [f"{TITLES[n]} — {n}" for n in MODEL_NAMES]  # the title, and the name the CLI and configs use
-        self.addParameter(QgsProcessingParameterString(
-            self.DATA, "Dataset folders (one per line or separated by ;)", multiLine=True))
-        self.addParameter(QgsProcessingParameterEnum(self.MODEL_NAME, "Network", self.names, defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(self.MODE, "Mode", MODES, defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.EPOCHS, "Epochs (per stage in part mode)",
-                                                       QgsProcessingParameterNumber.Integer, 50, minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(self.BATCH_SIZE, "Batch size",
-                                                       QgsProcessingParameterNumber.Integer, 16, minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(self.WIDTH, "Base width (0 = the paper's 64)",
-                                                       QgsProcessingParameterNumber.Integer, 0, minValue=0))
-        self.addParameter(QgsProcessingParameterString(
-            self.MODEL_OPTIONS, "Network options (KEY=VALUE, separated by ; e.g. encoder=resnet50)", optional=True))
-        self.addParameter(QgsProcessingParameterFile(self.CONFIG, "Configuration file (TOML/YAML)", optional=True,
-                                                     fileFilter="Config (*.toml *.yaml *.yml)"))
-        self.addParameter(QgsProcessingParameterBoolean(self.RESUME, "Resume the run in the output folder",
-                                                        defaultValue=False))
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Run folder"))
-        self.addOutput(QgsProcessingOutputFile("MODEL_ONNX", "Model (ONNX)"))
-        self.addOutput(QgsProcessingOutputHtml("REPORT", "Training report"))
-        self.addOutput(QgsProcessingOutputNumber("BEST_F1", "Best validation F1"))
+        self.addParameter(folder_list_parameter(
+            self.DATA, self.tr("Dataset folders (in order for part mode)")))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODEL_NAME, self.tr("Network"), [f"{TITLES[n]} ({n})" for n in MODEL_NAMES], defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODE, self.tr("Mode"), [self.tr("Single: one dataset"), self.tr("Mix: all datasets at once"),
+                                         self.tr("Part: one dataset after another")], defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.EPOCHS, self.tr("Epochs (per dataset in part mode)"), QgsProcessingParameterNumber.Integer, 50,
+            minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 16, minValue=1))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
+                                             self.tr("GPU (CUDA)")], defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.RESUME, self.tr("Continue the stopped run in the folder"), defaultValue=False))
+        self._add_advanced_parameters()
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.OUTPUT_FOLDER, self.tr("Run folder (temporary → runs/ by dataset)")))
+        self.addOutput(QgsProcessingOutputFile(self.MODEL_ONNX, self.tr("Model (ONNX)")))
+        self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Training report")))
+        self.addOutput(QgsProcessingOutputNumber(self.BEST_F1, self.tr("Best validation F1")))
+
+    def _add_advanced_parameters(self) -> None:
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.GPU, self.tr("GPU number (not set: the first)"),
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.WORKERS, self.tr("Data loading processes"),
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.OPTIMIZER, self.tr("Optimizer (not set: SGD)"),
+            [self.tr("SGD with momentum"), self.tr("Adam")], optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.LEARNING_RATE, self.tr("Learning rate (not set: by optimizer)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1e-9, maxValue=10.0))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.LOSS, self.tr("Loss (not set: BCE + Dice)"),
+            [self.tr("Binary cross-entropy + Dice"), self.tr("Binary cross-entropy"),
+             self.tr("Two-class cross-entropy")], optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.AMP, self.tr("Mixed precision (not set: auto)"),
+            [self.tr("Automatic"), self.tr("bfloat16"), self.tr("Off")], optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.WIDTH, self.tr("Base width (not set: network's own)"),
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
+        self.addAdvancedParameter(QgsProcessingParameterBoolean(
+            self.AUGMENT, self.tr("Augment with flips and rotations"), defaultValue=True))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, optional=True,
+            minValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.CHECKPOINT_EVERY, self.tr("Save last.pt every N batches"),
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
+        self.addAdvancedParameter(QgsProcessingParameterString(
+            self.MODEL_OPTIONS, self.tr("Network options (KEY=VALUE; …)"),
+            optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterFile(
+            self.CONFIG, self.tr("Configuration file (TOML/YAML)"), optional=True,
+            fileFilter=self.tr("Configuration files (*.toml *.yaml *.yml)")))
 
     def processAlgorithm(self, parameters, context, feedback):
         from ..models.registry import MODEL_NAMES
 
         data = folder_list(self.parameterAsString(parameters, self.DATA, context))
-        out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
-        args = lmhld_child_args(
-            "train", "--out", out, "--model", MODEL_NAMES[self.parameterAsEnum(parameters, self.MODEL_NAME, context)],
-            "--mode", MODES[self.parameterAsEnum(parameters, self.MODE, context)],
-            "--epochs", str(self.parameterAsInt(parameters, self.EPOCHS, context)),
-            "--batch-size", str(self.parameterAsInt(parameters, self.BATCH_SIZE, context)))
-        for d in data:
-            args += ["--data", d]
-        width = self.parameterAsInt(parameters, self.WIDTH, context)
-        if width:
-            args += ["--width", str(width)]
+        if not data:
+            raise QgsProcessingException(self.tr("Choose at least one dataset folder."))
+        network = MODEL_NAMES[self.parameterAsEnum(parameters, self.MODEL_NAME, context)]
+        mode = MODES[self.parameterAsEnum(parameters, self.MODE, context)]
+        resume = self.parameterAsBool(parameters, self.RESUME, context)
+        if resume and is_temporary(parameters.get(self.OUTPUT_FOLDER)):
+            raise QgsProcessingException(self.tr("To continue a run, choose its run folder."))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        default = Path(data[0]).parent / "runs" / f"{safe_stem(Path(data[0]).name)}_{network}_{mode}_{stamp}"
+        out = folder_destination(self, parameters, self.OUTPUT_FOLDER, context, default).path
+        args = ["--out", out, "--model", network, "--mode", mode,
+                "--epochs", str(self.parameterAsInt(parameters, self.EPOCHS, context)),
+                "--batch-size", str(self.parameterAsInt(parameters, self.BATCH_SIZE, context))]
+        for folder in data:
+            args += ["--data", folder]
+        args += self._option_args(parameters, context)
+        if resume:
+            args.append("--resume")
+        with core_errors(self.displayName()):
+            summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"),
+                                on_cancel=self.tr("last.pt is kept in the run folder (tick Continue to go on)"))
+        feedback.pushInfo(self.tr("Run folder: {0}").format(out))
+        return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: summary.get("onnx") or "",
+                self.REPORT: str(Path(out) / "report.html"), self.BEST_F1: summary.get("best_f1")}
+
+    def _option_args(self, parameters, context) -> list[str]:
+        """Command-line options for what the user set (what is not set is left to the configuration file)."""
+        args: list[str] = []
+
+        def is_set(key: str) -> bool:
+            return parameters.get(key) not in (None, "")
+
+        device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]
+        if device == "cuda" and is_set(self.GPU):
+            device = f"cuda:{self.parameterAsInt(parameters, self.GPU, context)}"
+        if device != "auto":  # automatic is the default: a configuration file's device then holds
+            args += ["--device", device]
+        for key, flag, choices in ((self.OPTIMIZER, "--optimizer", OPTIMIZERS), (self.LOSS, "--loss", LOSSES),
+                                   (self.AMP, "--amp", AMP)):
+            if is_set(key):
+                args += [flag, choices[self.parameterAsEnum(parameters, key, context)]]
+        for key, flag in ((self.WORKERS, "--workers"), (self.WIDTH, "--width"), (self.SEED, "--seed"),
+                          (self.CHECKPOINT_EVERY, "--checkpoint-every")):
+            if is_set(key):
+                args += [flag, str(self.parameterAsInt(parameters, key, context))]
+        if is_set(self.LEARNING_RATE):
+            args += ["--lr", repr(self.parameterAsDouble(parameters, self.LEARNING_RATE, context))]
+        if not self.parameterAsBool(parameters, self.AUGMENT, context):
+            args.append("--no-augment")
         for option in folder_list(self.parameterAsString(parameters, self.MODEL_OPTIONS, context)):
             args += ["--model-option", option]
-        cfg = self.parameterAsFile(parameters, self.CONFIG, context)
-        if cfg:
-            args += ["--config", cfg]
-        if self.parameterAsBool(parameters, self.RESUME, context):
-            args.append("--resume")
-        summary = run_child(args, feedback, what="training",
-                            on_cancel="last.pt is kept in the run folder (tick RESUME to continue)")
-        report = str(Path(out) / "report.html")
-        return {self.OUTPUT_FOLDER: out, "MODEL_ONNX": summary.get("onnx") or "", "REPORT": report,
-                "BEST_F1": summary.get("best_f1")}
+        config = self.parameterAsFile(parameters, self.CONFIG, context)
+        if config:
+            args += ["--config", config]
+        return args

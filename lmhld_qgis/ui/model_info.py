@@ -1,71 +1,196 @@
-"""A dialog that shows what a model expects (its card): bands, tile size, resolution, normalisation, threshold.
+"""A dialog that shows what a model expects (its card): bands, tile size, resolution, normalisation, threshold;
+and checks a raster layer of the project against it (bands, resolution, size) before a detection is run.
 
 Analysts open it before running detection on a new scene, to check that the scene's bands and pixel size fit.
 """
 
 from __future__ import annotations
 
-from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout
+import os
+
+from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from ..core.modelcard import ModelCard
+
+LAST_FOLDER_KEY = "lmhld/last_model_folder"
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("ModelInfoDialog", text)
+
+
+def format_value(value) -> str:
+    """Model options and lists as a user reads them: `base_width=4, encoder=resnet18`, never a Python dict."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in sorted(value.items())) or tr("the network's defaults")
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(v) for v in value)
+    if isinstance(value, bool):
+        return tr("yes") if value else tr("no")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def card_rows(card: ModelCard) -> list[tuple[str, str]]:
     """The card as (field, value) rows, in the order a user checks them."""
-    def numbers(values) -> str:
-        return ", ".join(f"{v:.4g}" for v in values)
-
-    return [
-        ("network", f"{card.architecture} {card.model_options or ''}".strip()),
-        ("input bands", ", ".join(card.bands)),
-        ("tile size", f"{card.patch_size} px" + (f" (any multiple of {card.size_multiple})" if card.dynamic_size
-                                                  else " (fixed)")),
-        ("training resolution", "unknown" if card.resolution_m is None else f"{card.resolution_m:.3g} m"),
-        ("normalisation mean", numbers(card.mean)),
-        ("normalisation std", numbers(card.std)),
-        ("threshold", f"{card.threshold:g}"),
-        ("default overlap", f"{card.tiles_overlap:.0%}"),
-        ("classes", ", ".join(card.class_names)),
-        ("trained on", card.training_dataset or "unknown"),
-        ("lmhld_qgis version", card.version or "unknown"),
+    threshold = f"{card.threshold:g}" + (tr(" (calibrated on validation)") if card.threshold_source == "validation"
+                                         else "")
+    rows = [
+        (tr("network"), card.architecture),
+        (tr("network options"), format_value(card.model_options)),
+        (tr("input bands"), format_value(card.bands)),
+        (tr("tile size"), f"{card.patch_size} px" + (tr(" (any multiple of {0})").format(card.size_multiple)
+                                                     if card.dynamic_size else tr(" (fixed)"))),
+        (tr("training resolution"), tr("unknown") if card.resolution_m is None else f"{card.resolution_m:.3g} m"),
+        (tr("normalisation mean"), format_value(list(card.mean))),
+        (tr("normalisation std"), format_value(list(card.std))),
+        (tr("threshold"), threshold),
+        (tr("default overlap"), f"{card.tiles_overlap:.0%}"),
+        (tr("smallest polygon kept"), f"{card.min_area_m2:g} m²" if card.min_area_m2 else tr("all kept")),
+        (tr("holes filled below"), f"{card.fill_holes_m2:g} m²" if card.fill_holes_m2 else tr("none filled")),
+        (tr("classes"), format_value(card.class_names)),
+        (tr("trained on"), card.training_dataset or tr("unknown")),
+        (tr("lmhld_qgis version"), card.version or tr("unknown")),
     ]
+    return rows
+
+
+def read_only_table(rows: list[tuple[str, ...]], headers: list[str], parent=None) -> QTableWidget:
+    """A table sized to show every row (no inner scrolling, no cut-off rows), cells selectable, not editable."""
+    table = QTableWidget(len(rows), len(headers), parent)
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    table.setWordWrap(True)
+    for i, row in enumerate(rows):
+        for j, text in enumerate(row):
+            item = QTableWidgetItem(text)
+            item.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
+            item.setToolTip(text)
+            table.setItem(i, j, item)
+    table.resizeColumnToContents(0)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    table.resizeRowsToContents()
+    fit_height(table)
+    return table
+
+
+def fit_height(table: QTableWidget) -> None:
+    height = table.horizontalHeader().height() + 2 * table.frameWidth() + sum(
+        table.rowHeight(i) for i in range(table.rowCount()))
+    table.setMinimumHeight(height)
+    table.setMaximumHeight(height)
 
 
 class ModelInfoDialog(QDialog):
     def __init__(self, card: ModelCard, source: str, parent=None) -> None:
+        from qgis.core import QgsMapLayerProxyModel
+        from qgis.gui import QgsMapLayerComboBox
+
         super().__init__(parent)
-        self.setWindowTitle("LMHLD model information")
+        self.card = card
+        self.setWindowTitle(tr("LMHLD model information"))
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(source))
+        path = QLabel(source, self)
+        path.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        path.setWordWrap(True)
+        layout.addWidget(path)
         rows = card_rows(card)
-        self.table = QTableWidget(len(rows), 2, self)
-        self.table.setHorizontalHeaderLabels(["", "value"])
-        self.table.verticalHeader().setVisible(False)
-        for i, (key, value) in enumerate(rows):
-            self.table.setItem(i, 0, QTableWidgetItem(key))
-            self.table.setItem(i, 1, QTableWidgetItem(value))
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = read_only_table(rows, [tr("field"), tr("value")], self)
         layout.addWidget(self.table)
+        box = QGroupBox(tr("Check a raster layer against this model"), self)
+        box_layout = QVBoxLayout(box)
+        line = QHBoxLayout()
+        self.layers = QgsMapLayerComboBox(box)
+        self.layers.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.layers.setAllowEmptyLayer(True)
+        line.addWidget(self.layers, 1)
+        self.check_button = QPushButton(tr("Check"), box)
+        self.check_button.clicked.connect(self.check_layer)
+        line.addWidget(self.check_button)
+        box_layout.addLayout(line)
+        self.verdict = QLabel(tr("Choose a raster layer of the project and press Check."), box)
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        box_layout.addWidget(self.verdict)
+        layout.addWidget(box)
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(640, 420)
+        self.resize(680, self.sizeHint().height())
+
+    def check_layer(self) -> list:
+        """Bands, resolution and size of the chosen layer against the card, shown as a verdict."""
+        from ..core.errors import LmhldError
+        from ..core.scene_check import check_scene
+
+        layer = self.layers.currentLayer()
+        if layer is None:
+            self.verdict.setText(tr("Choose a raster layer first."))
+            return []
+        if layer.providerType() != "gdal":
+            self.verdict.setText(tr("{0} is not a file-based raster; save it as a GeoTIFF first.").format(
+                layer.name()))
+            return []
+        try:
+            checks = check_scene(self.card, layer.source())
+        except LmhldError as exc:
+            self.verdict.setText(str(exc))
+            return []
+        marks = {True: "✔", None: "⚠", False: "✘"}
+        self.verdict.setText("\n".join(f"{marks[c.ok]} {tr(c.what)}: {c.message}" for c in checks))
+        return checks
 
 
-def show_model_info(parent=None) -> None:
-    """Ask for a model file and show its card (errors in a message box)."""
-    from qgis.PyQt.QtWidgets import QFileDialog, QMessageBox
+def choose_model(parent=None) -> str:
+    """A file dialog for models that opens where the last model was chosen."""
+    from qgis.core import QgsSettings
+    from qgis.PyQt.QtWidgets import QFileDialog
+
+    settings = QgsSettings()
+    path, _ = QFileDialog.getOpenFileName(parent, tr("Model"), settings.value(LAST_FOLDER_KEY, "") or "",
+                                          tr("ONNX models (*.onnx)"))
+    if path:
+        settings.setValue(LAST_FOLDER_KEY, os.path.dirname(path))
+    return path
+
+
+def show_model_info(iface=None, path: str | None = None) -> ModelInfoDialog | None:
+    """Ask for a model file and show its card (errors in a message box, never a traceback)."""
+    from qgis.PyQt.QtWidgets import QMessageBox
 
     from ..core.errors import LmhldError
     from ..core.modelcard import read_onnx_card
 
-    path, _ = QFileDialog.getOpenFileName(parent, "Model", "", "ONNX models (*.onnx)")
+    parent = iface.mainWindow() if iface is not None else None
+    path = path or choose_model(parent)
     if not path:
-        return
+        return None
     try:
         card = read_onnx_card(path)
     except LmhldError as exc:
-        QMessageBox.warning(parent, "LMHLD model information", str(exc))
-        return
-    ModelInfoDialog(card, path, parent).exec_()
+        QMessageBox.warning(parent, tr("LMHLD model information"), str(exc))
+        return None
+    except Exception as exc:  # an unreadable file of another kind: one line, not a traceback
+        QMessageBox.warning(parent, tr("LMHLD model information"),
+                            tr("{0} is not a model this plugin can read: {1}").format(path, exc))
+        return None
+    dialog = ModelInfoDialog(card, path, parent)
+    dialog.exec_()
+    return dialog

@@ -33,7 +33,7 @@ def exported(scene, tmp_path_factory):
 
 def test_layout_and_card(exported):
     root, card = exported.out_dir, exported.card
-    assert {p.name for p in root.iterdir()} == {"dataset.json", "img", "mask", "splits", "patches.gpkg"}
+    assert {p.name for p in root.iterdir()} == {"dataset.json", "img", "mask", "splits", "patches.gpkg", "patches.qml"}
     on_disk = json.loads((root / "dataset.json").read_text())
     assert on_disk == card
     for key in ("name", "sensor", "resolution_m", "crs", "bands", "patch_size", "stride", "min_fraction", "counts",

@@ -1,27 +1,62 @@
-"""The model information dialog renders a real model card (headless)."""
+"""The model information dialog: the card as a user reads it (headless), and a scene checked against it."""
 
 from __future__ import annotations
 
-from lmhld_qgis.core.modelcard import read_onnx_card
+import numpy as np
+from qgis.core import QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import Qt
+
+from lmhld_qgis.core.modelcard import ModelCard, read_onnx_card
 from lmhld_qgis.ui.model_info import ModelInfoDialog, card_rows
 
+from ..helpers import write_raster
 
-def test_dialog_shows_the_card(qgis_app, small_onnx_model, tmp_path):
+
+def test_dialog_shows_the_card_read_only_and_whole(qgis_app, small_onnx_model, tmp_path):
     card = read_onnx_card(small_onnx_model)
     rows = dict(card_rows(card))
     assert rows["input bands"] == "blue, green, red, nir" and rows["tile size"] == "64 px (any multiple of 16)"
     assert rows["training resolution"] == "3 m" and rows["threshold"] == "0.5"
+    assert rows["network options"] == "base_width=4"  # not a Python dict
+    assert not any("{" in value or "[" in value for value in rows.values())
     dialog = ModelInfoDialog(card, str(small_onnx_model))
-    assert dialog.table.rowCount() == len(rows)
-    assert dialog.table.item(1, 1).text() == "blue, green, red, nir"
+    dialog.show()
+    table = dialog.table
+    assert table.rowCount() == len(rows) and table.item(2, 1).text() == "blue, green, red, nir"
+    assert all(not table.item(r, c).flags() & Qt.ItemIsEditable for r in range(table.rowCount()) for c in (0, 1))
+    content = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(table.rowCount()))
+    assert table.height() >= content  # every row visible, none cut off
     assert dialog.grab().save(str(tmp_path / "model_info.png"))
-    assert (tmp_path / "model_info.png").stat().st_size > 2_000
+    dialog.close()
 
 
 def test_rows_say_the_size_rule_of_the_card():
-    from lmhld_qgis.core.modelcard import ModelCard
-
     assert dict(card_rows(ModelCard("linknet", 4, patch_size=128, size_multiple=32)))["tile size"] == \
         "128 px (any multiple of 32)"
     assert dict(card_rows(ModelCard("pspnet", 4, patch_size=128, size_multiple=8, dynamic_size=False)))[
         "tile size"] == "128 px (fixed)"
+    assert dict(card_rows(ModelCard("unet", 4, threshold=0.42, threshold_source="validation")))["threshold"] == \
+        "0.42 (calibrated on validation)"
+
+
+def test_a_raster_layer_is_checked_against_the_model(qgis_app, small_onnx_model, tmp_path):
+    card = read_onnx_card(small_onnx_model)
+    good = write_raster(tmp_path / "good.tif", np.ones((4, 80, 80), np.uint16),
+                        descriptions=["nir", "red", "green", "blue"])
+    coarse = write_raster(tmp_path / "coarse.tif", np.ones((3, 40, 40), np.uint16), pixel=(10.0, -10.0))
+    layers = [QgsRasterLayer(str(good), "good"), QgsRasterLayer(str(coarse), "coarse")]
+    QgsProject.instance().addMapLayers(layers)
+    try:
+        dialog = ModelInfoDialog(card, str(small_onnx_model))
+        dialog.layers.setLayer(layers[0])
+        checks = {c.what: c for c in dialog.check_layer()}
+        assert checks["bands"].ok and "blue ← blue" in checks["bands"].message  # matched by name, not position
+        assert checks["resolution"].ok and checks["size"].ok
+        dialog.layers.setLayer(layers[1])
+        checks = {c.what: c for c in dialog.check_layer()}
+        assert checks["bands"].ok is False and "band mismatch" in checks["bands"].message
+        assert checks["resolution"].ok is None and "10 m" in checks["resolution"].message
+        assert checks["size"].ok is None and "single padded window" in checks["size"].message
+        assert "✘ bands" in dialog.verdict.text()
+    finally:
+        QgsProject.instance().removeAllMapLayers()

@@ -1,0 +1,71 @@
+"""Where results go: a destination left at "temporary" is written beside the input instead, because a dataset, a
+run folder or a detection in QGIS's temporary folder is deleted when QGIS closes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgis.core import QgsProcessing, QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProcessingUtils
+
+
+def _static_value(value):
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        return value.sink.staticValue()
+    return value
+
+
+def is_temporary(value) -> bool:
+    """The destination was left at its default: QGIS's temporary folder."""
+    value = _static_value(value)
+    return value is None or str(value) in ("", QgsProcessing.TEMPORARY_OUTPUT)
+
+
+def free_path(path: Path) -> Path:
+    """`path`, or `path` with _2, _3, ... before its suffix when something is already there."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+    return candidate
+
+
+def safe_stem(text: str) -> str:
+    """A name usable in a file name, from a layer or file name."""
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text.strip())
+    return keep.strip("._") or "output"
+
+
+@dataclass
+class Destination:
+    path: str
+    defaulted: bool  # written beside the input because the parameter was left at "temporary"
+
+
+def folder_destination(alg, parameters, name: str, context, default: Path) -> Destination:
+    """The folder of a folder destination, or `default` (made free) when left at "temporary"."""
+    if is_temporary(parameters.get(name)):
+        return Destination(str(free_path(default)), True)
+    return Destination(alg.parameterAsString(parameters, name, context), False)
+
+
+def layer_destination(alg, parameters, name: str, context, default: Path) -> Destination:
+    """The file of a vector/raster destination, or `default` (made free) when left at "temporary"; loaded on
+    completion when the dialog's "Open output file after running algorithm" is ticked, as Processing would."""
+    value = parameters.get(name)
+    if not is_temporary(value):
+        return Destination(alg.parameterAsOutputLayer(parameters, name, context), False)
+    path = str(free_path(default))
+    project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
+    if project is not None:
+        details = QgsProcessingContext.LayerDetails(alg.parameterDefinition(name).description(), project, name)
+        kind = alg.parameterDefinition(name).type()
+        details.layerTypeHint = QgsProcessingUtils.LayerHint.Raster if kind == "rasterDestination" else \
+            QgsProcessingUtils.LayerHint.Vector
+        context.addLayerToLoadOnCompletion(path, details)
+    return Destination(path, True)
+
+
+def beside(path: str | Path, name: str) -> Path:
+    """A default output next to an input file (or inside the folder that holds it)."""
+    return Path(path).parent / name

@@ -1,0 +1,123 @@
+"""The algorithms as a QGIS user meets them: help that links to the README, an icon each, the workflow's order,
+parameters with real ranges (those of the command line), labels without sentinels, outputs that outlive QGIS."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsProcessingParameterNumber
+
+from lmhld_qgis.processing.base import github_anchor
+from lmhld_qgis.processing.provider import algorithm_classes
+
+from ..helpers import ROOT
+
+NO_MIN = -1.7e308
+
+# (algorithm, parameter): (low, high) as the command line accepts them (cli/argtypes); None = open
+RANGES = {
+    ("detectlandslides", "THRESHOLD"): (0.0, 1.0), ("detectlandslides", "OVERLAP"): (0.0, 0.99),
+    ("detectlandslides", "TILE"): (1, None), ("detectlandslides", "BATCH_SIZE"): (1, None),
+    ("detectlandslides", "MIN_AREA"): (0.0, None), ("detectlandslides", "FILL_HOLES"): (0.0, None),
+    ("detectlandslides", "SIMPLIFY"): (0.0, None),
+    ("exportpatches", "MIN_FRACTION"): (0.0, 1.0), ("exportpatches", "TOLERANCE"): (0.0, 1.0),
+    ("exportpatches", "BLOCK"): (1, None), ("exportpatches", "STRIDE"): (1, None), ("exportpatches", "SEED"): (0, None),
+    ("exportpatches", "PATCH_SIZE"): (8, None), ("exportpatches", "TRAIN_SHARE"): (0.0, 1.0),
+    ("trainmodel", "EPOCHS"): (1, None), ("trainmodel", "BATCH_SIZE"): (1, None), ("trainmodel", "WORKERS"): (0, None),
+    ("trainmodel", "WIDTH"): (1, None), ("trainmodel", "CHECKPOINT_EVERY"): (1, None),
+    ("trainmodel", "SEED"): (0, None),
+    ("evaluatemodel", "THRESHOLD"): (0.0, 1.0), ("analyseinventory", "FRACTION"): (0.001, 1.0),
+}
+
+
+def algorithms():
+    return [cls() for cls in algorithm_classes()]
+
+
+def readme_anchors() -> set[str]:
+    return {github_anchor(line) for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("#")}
+
+
+@pytest.mark.parametrize("alg", algorithms(), ids=lambda a: a.name())
+def test_help_icon_and_translated_strings(qgis_app, alg):
+    alg.initAlgorithm()
+    assert alg.helpUrl().split("#")[1] in readme_anchors()
+    assert Path(alg.svgIconPath()).is_file() and Path(alg.svgIconPath()).name != "icon.svg"
+    text = alg.shortHelpString()
+    assert "`" not in text and not re.search(r"--[a-z]", text)  # no command-line talk
+    keys = {p.name() for p in alg.parameterDefinitions()}
+    assert not any(re.search(rf"\b{k}\b", text) for k in keys if len(k) > 3)  # labels, not ids
+    for parameter in alg.parameterDefinitions():
+        assert "-1" not in parameter.description() and "0 =" not in parameter.description()  # no sentinels
+    outputs = {o.name() for o in alg.outputDefinitions()}
+    assert outputs and all(getattr(type(alg), name) == name for name in outputs)  # keys are class constants
+
+
+@pytest.mark.parametrize("alg", algorithms(), ids=lambda a: a.name())
+def test_numbers_have_the_command_line_ranges(qgis_app, alg):
+    alg.initAlgorithm()
+    for parameter in alg.parameterDefinitions():
+        if not isinstance(parameter, QgsProcessingParameterNumber):
+            continue
+        assert parameter.minimum() > NO_MIN, f"{alg.name()} {parameter.name()} has no lower bound"
+        expected = RANGES.get((alg.name(), parameter.name()))
+        if expected is not None:
+            low, high = expected
+            assert math.isclose(parameter.minimum(), low), (parameter.name(), parameter.minimum())
+            assert (parameter.maximum() >= 1e300) if high is None else math.isclose(parameter.maximum(), high)
+
+
+def test_toolbox_groups_follow_the_workflow(qgis_app):
+    groups = [alg.group() for alg in algorithms()]
+    assert groups == sorted(groups)  # the toolbox sorts groups by name: numbered in workflow order
+    assert [g.split(" - ")[0] for g in groups] == ["1", "2", "3", "3", "4", "5"]
+
+
+def test_outputs_left_temporary_are_written_beside_the_input(qgis_processing, lmhld_provider, tmp_path,
+                                                            small_onnx_model):
+    import processing
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "data", width=320, height=320, n_landslides=40, seed=4)
+    report = processing.run("lmhld:analyseinventory", {"INVENTORY": str(scene.inventory), "RASTER": str(scene.raster),
+                                                       "OUTPUT_JSON": "TEMPORARY_OUTPUT"})["OUTPUT_JSON"]
+    assert Path(report) == tmp_path / "data" / "scene_inventory_analysis.json"
+    result = processing.run("lmhld:exportpatches", {"RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory),
+                                                    "ANALYSIS": report, "QUARTILE": 0, "MIN_FRACTION": 0.05,
+                                                    "TOLERANCE": 0.1, "OUTPUT_FOLDER": "TEMPORARY_OUTPUT"})
+    size = json.loads(Path(report).read_text())["recommended_patch_sizes"][0]
+    assert Path(result["OUTPUT_FOLDER"]) == tmp_path / "data" / f"scene_inventory_patches_{size}px"
+    assert (Path(result["OUTPUT_FOLDER"]) / "patches.qml").exists()  # the outlines are styled by split
+    detected = processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
+                                                         "OUTPUT": "TEMPORARY_OUTPUT",
+                                                         "OUTPUT_PROB": "TEMPORARY_OUTPUT"})
+    assert Path(detected["OUTPUT"]) == tmp_path / "data" / "scene_landslides.gpkg"
+    assert Path(detected["OUTPUT_PROB"]) == tmp_path / "data" / "scene_probability.tif"
+    again = processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
+                                                      "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_PROB": "TEMPORARY_OUTPUT"})
+    assert Path(again["OUTPUT"]) == tmp_path / "data" / "scene_landslides_2.gpkg"  # nothing is overwritten
+
+
+def test_export_needs_a_patch_size_or_a_report(qgis_processing, lmhld_provider, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "data", width=128, height=128, n_landslides=5, seed=4)
+    with pytest.raises(QgsProcessingException, match="Give a patch size, or an analysis report"):
+        processing.run("lmhld:exportpatches", {"RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory)})
+
+
+def test_a_missing_source_is_named_the_qgis_way(qgis_processing, lmhld_provider, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="INVENTORY"):
+        processing.run("lmhld:analyseinventory", {"INVENTORY": str(tmp_path / "nothing.gpkg"), "PIXEL_SIZE": 1,
+                                                  "OUTPUT_JSON": str(tmp_path / "r.json")})
