@@ -29,6 +29,35 @@ def write_vector_style(gpkg: str | Path, qml: Path = LANDSLIDES_QML) -> Path:
     return write_raster_style(gpkg, qml)
 
 
+def embed_vector_style(gpkg: str | Path, layer: str, qml: Path = LANDSLIDES_QML, name: str = "lmhld") -> None:
+    """Store `qml` as the default style of `layer` in the GeoPackage's layer_styles table: for files whose style
+    must travel inside them (an inventory's edit form), where a sidecar could be lost on a copy."""
+    from osgeo import ogr
+
+    ds = ogr.Open(str(gpkg), update=1)
+    styles = ds.GetLayerByName("layer_styles")
+    if styles is None:
+        styles = ds.CreateLayer("layer_styles", geom_type=ogr.wkbNone)
+        for fname, ftype in (("f_table_catalog", ogr.OFTString), ("f_table_schema", ogr.OFTString),
+                             ("f_table_name", ogr.OFTString), ("f_geometry_column", ogr.OFTString),
+                             ("styleName", ogr.OFTString), ("styleQML", ogr.OFTString), ("styleSLD", ogr.OFTString),
+                             ("useAsDefault", ogr.OFTInteger), ("description", ogr.OFTString),
+                             ("owner", ogr.OFTString), ("ui", ogr.OFTString), ("update_time", ogr.OFTDateTime)):
+            defn = ogr.FieldDefn(fname, ftype)
+            if fname == "useAsDefault":
+                defn.SetSubType(ogr.OFSTBoolean)
+            styles.CreateField(defn)
+    lyr = ds.GetLayerByName(layer)
+    feat = ogr.Feature(styles.GetLayerDefn())
+    for key, value in (("f_table_catalog", ""), ("f_table_schema", ""), ("f_table_name", layer),
+                       ("f_geometry_column", lyr.GetGeometryColumn() or "geom"), ("styleName", name),
+                       ("styleQML", qml.read_text()), ("styleSLD", ""), ("useAsDefault", 1),
+                       ("description", "lmhld_qgis default style"), ("owner", ""), ("ui", "")):
+        feat.SetField(key, value)
+    styles.CreateFeature(feat)
+    ds = None
+
+
 def colour_bands(descriptions: list[str | None]) -> dict[str, int]:
     """{"red": 1-based band, ...} for the bands described as red, green and blue (case-insensitive)."""
     found = {}
