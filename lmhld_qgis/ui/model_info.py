@@ -28,6 +28,7 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         ("classes", ", ".join(card.class_names)),
         ("trained on", card.training_dataset or "unknown"),
         ("lmhld_qgis version", card.version or "unknown"),
+        *card.usage_rows(),  # input convention, declared shape, which tools run the file
     ]
 
 
