@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 
 def _nodata(text: str) -> float | None:
@@ -23,7 +24,7 @@ def _nodata(text: str) -> float | None:
 _nodata.__name__ = "number or none"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("export-onnx", help="export a checkpoint (.pt) to ONNX with embedded metadata",
                        description="Export a training checkpoint to one ONNX file (model card embedded) that "
                                    "`lmhld detect`, QGIS Processing and the Deepness plugin run as it is. By default "

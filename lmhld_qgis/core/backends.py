@@ -10,23 +10,27 @@ its stride (card.dynamic_size) is run with its height and width relaxed, so dete
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import LmhldError
 from .modelcard import ModelCard
+
+Array = npt.NDArray[Any]
 
 
 class Backend(Protocol):
     card: ModelCard
     provider: str  # what really runs, e.g. "CPUExecutionProvider", "CUDAExecutionProvider", "torch-cpu"
 
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+    def predict(self, batch: Array) -> Array: ...
 
 
-def _to_probability(out: np.ndarray, output: str) -> np.ndarray:
+def _to_probability(out: Array, output: str) -> Array:
     """(N, K, H, W) network output -> (N, H, W) landslide probability."""
     if output == "logits":
         if out.shape[1] == 1:
@@ -66,12 +70,12 @@ class OnnxBackend:
             raise LmhldError("CUDA was asked for but onnxruntime could not load it (needs onnxruntime-gpu with "
                              "CUDA 13 and cuDNN 9 libraries); use --provider auto or cpu")
         self.input_name = self.session.get_inputs()[0].name
-        self.raw_scale: tuple[np.ndarray, np.ndarray] | None = None
+        self.raw_scale: tuple[Array, Array] | None = None
         if card.input == "raw":
             self.raw_scale = (np.asarray(card.safe_std, np.float32)[:, None, None],
                               np.asarray(card.mean, np.float32)[:, None, None])
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: Array) -> Array:
         x = np.asarray(batch, dtype=np.float32)
         if self.raw_scale is not None:
             std, mean = self.raw_scale
@@ -80,7 +84,7 @@ class OnnxBackend:
         return _to_probability(out, self.card.output)
 
 
-def _check_input_channels(proto, card: ModelCard, path: str | Path) -> None:
+def _check_input_channels(proto: Any, card: ModelCard, path: str | Path) -> None:
     """The graph's input and the card must agree on the band count (a hand-edited card would mislead)."""
     if len(proto.graph.input) != 1:
         raise LmhldError(f"model {path} has {len(proto.graph.input)} inputs; lmhld models have one image input")
@@ -92,7 +96,7 @@ def _check_input_channels(proto, card: ModelCard, path: str | Path) -> None:
                          f"{card.in_channels}; export it again with `lmhld export-onnx`")
 
 
-def _relax_declared_size(proto) -> bool:
+def _relax_declared_size(proto: Any) -> bool:
     """Make a fixed declared input/output height and width symbolic again; True if anything changed."""
     changed = False
     for value in (proto.graph.input[0], proto.graph.output[0]):
@@ -106,7 +110,7 @@ def _relax_declared_size(proto) -> bool:
 
 
 @contextlib.contextmanager
-def _quiet_ort(ort):
+def _quiet_ort(ort: Any) -> Iterator[None]:
     ort.set_default_logger_severity(4)
     try:
         yield
@@ -129,7 +133,7 @@ class TorchBackend:
         self.model.to(self.device).eval()
         self.provider = f"torch-{self.device.type}"
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: Array) -> Array:
         import torch
 
         with torch.inference_mode():

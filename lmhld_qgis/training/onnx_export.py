@@ -36,6 +36,10 @@ class _Graph(nn.Module):
     """What the ONNX graph computes: [raw pixels -> missing pixels to the band mean -> (x - mean) / std] ->
     network -> sigmoid/softmax (unless logits) [-> background at missing pixels]."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+    background: torch.Tensor
+
     def __init__(self, net: nn.Module, card: ModelCard, output: str, raw: bool) -> None:
         super().__init__()
         self.net, self.output, self.raw, self.nodata = net, output, raw, card.nodata

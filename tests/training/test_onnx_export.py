@@ -24,22 +24,31 @@ def cpu_session(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_logits_match_torch_at_two_sizes(name, tmp_path):
+def test_default_file_matches_torch_at_two_sizes(name, tmp_path):
+    """Every network in the default file (raw input, declared at the patch size): onnxruntime at the declared
+    size and, through the backend, at another size and batch equals torch."""
+    from lmhld_qgis.core.backends import OnnxBackend
+
     torch.manual_seed(1)
     model = build_model(name, 4, **SMALL_OPTIONS[name]).eval()
-    card = ModelCard(name, 4, model_options=SMALL_OPTIONS[name], patch_size=64)
-    path = export_onnx(model, card, tmp_path / "m.onnx", output="logits", input="standardized", fixed_input=False)
+    card = ModelCard(name, 4, model_options=SMALL_OPTIONS[name], patch_size=64, mean=[100.0, 200.0, 300.0, 400.0],
+                     std=[10.0, 20.0, 30.0, 40.0], nodata=0.0)
+    path = export_onnx(model, card, tmp_path / "m.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # one file, no external data
     session = cpu_session(path)
+    assert session.get_inputs()[0].shape == ["batch", 4, 64, 64]
     card = read_onnx_card(path)
     assert card.size_multiple == model.size_multiple and card.dynamic_size is True
+    backend = OnnxBackend(path, "cpu")
+    mean, std = np.array(card.mean, np.float32)[:, None, None], np.array(card.std, np.float32)[:, None, None]
     for size, batch in ((64, 2), (128, 1)):
         x = torch.randn(batch, 4, size, size)
         with torch.no_grad():
-            expected = model(x).numpy()
-        got = session.run(None, {"image": x.numpy()})[0]
-        assert got.shape == expected.shape
-        assert np.abs(got - expected).max() <= 1e-4
+            expected = torch.sigmoid(model(x))[:, 0].numpy()
+        assert np.abs(backend.predict(x.numpy()) - expected).max() <= 1e-5
+        if size == 64:
+            raw = (x.numpy() * std + mean).astype(np.float32)
+            assert np.abs(session.run(None, {"image": raw})[0][:, 0] - expected).max() <= 1e-5
 
 
 class PooledNet(torch.nn.Module):
