@@ -1,28 +1,36 @@
 """Inference backends: onnxruntime (what detection needs) and torch (for .pt checkpoints).
 
-A backend maps a normalised float32 batch (N, C, H, W) to landslide probabilities (N, H, W).
+A backend maps a standardized float32 batch (N, C, H, W), (x - mean) / std with invalid pixels at 0, to landslide
+probabilities (N, H, W), whatever convention the model file follows: a file whose graph takes raw pixels
+(card.input "raw") is given mean + x * std, which is the raw value again (invalid pixels at the band mean, as the
+graph itself would put them). A file that declares a fixed input size but whose graph holds at any multiple of
+its stride (card.dynamic_size) is run with its height and width relaxed, so detection may tile at other sizes.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import LmhldError
 from .modelcard import ModelCard
+
+Array = npt.NDArray[Any]
 
 
 class Backend(Protocol):
     card: ModelCard
     provider: str  # what really runs, e.g. "CPUExecutionProvider", "CUDAExecutionProvider", "torch-cpu"
 
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+    def predict(self, batch: Array) -> Array: ...
 
 
-def _to_probability(out: np.ndarray, output: str) -> np.ndarray:
+def _to_probability(out: Array, output: str) -> Array:
     """(N, K, H, W) network output -> (N, H, W) landslide probability."""
     if output == "logits":
         if out.shape[1] == 1:
@@ -37,9 +45,15 @@ class OnnxBackend:
     def __init__(self, path: str | Path, provider: str = "auto", threads: int = 0) -> None:
         import onnxruntime as ort
 
-        from .modelcard import read_onnx_card
+        from .modelcard import card_from_proto, read_onnx_proto
 
-        self.card = read_onnx_card(path)
+        proto = read_onnx_proto(path)
+        self.card = card = card_from_proto(proto, str(path))
+        _check_input_channels(proto, card, path)
+        model: str | bytes = str(path)
+        if card.dynamic_size and _relax_declared_size(proto):
+            model = proto.SerializeToString()
+        del proto
         if provider not in ("auto", "cpu", "cuda"):
             raise LmhldError(f"provider must be auto, cpu or cuda, got {provider!r}")
         wanted = ["CPUExecutionProvider"]
@@ -50,20 +64,53 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3  # a missing CUDA library is reported below, not as an ORT error dump
         with _quiet_ort(ort):
-            self.session = ort.InferenceSession(str(path), options, providers=wanted)
+            self.session = ort.InferenceSession(model, options, providers=wanted)
         self.provider = self.session.get_providers()[0]
         if provider == "cuda" and self.provider != "CUDAExecutionProvider":
             raise LmhldError("CUDA was asked for but onnxruntime could not load it (needs onnxruntime-gpu with "
                              "CUDA 13 and cuDNN 9 libraries); use --provider auto or cpu")
         self.input_name = self.session.get_inputs()[0].name
+        self.raw_scale: tuple[Array, Array] | None = None
+        if card.input == "raw":
+            self.raw_scale = (np.asarray(card.safe_std, np.float32)[:, None, None],
+                              np.asarray(card.mean, np.float32)[:, None, None])
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+    def predict(self, batch: Array) -> Array:
+        x = np.asarray(batch, dtype=np.float32)
+        if self.raw_scale is not None:
+            std, mean = self.raw_scale
+            x = x * std + mean
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
         return _to_probability(out, self.card.output)
 
 
+def _check_input_channels(proto: Any, card: ModelCard, path: str | Path) -> None:
+    """The graph's input and the card must agree on the band count (a hand-edited card would mislead)."""
+    if len(proto.graph.input) != 1:
+        raise LmhldError(f"model {path} has {len(proto.graph.input)} inputs; lmhld models have one image input")
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        raise LmhldError(f"model {path}: its input has {len(dims)} dimensions, not 4 (batch, bands, height, width)")
+    if dims[1].HasField("dim_value") and dims[1].dim_value != card.in_channels:
+        raise LmhldError(f"model {path}: its graph takes {dims[1].dim_value} bands but its card lists "
+                         f"{card.in_channels}; export it again with `lmhld export-onnx`")
+
+
+def _relax_declared_size(proto: Any) -> bool:
+    """Make a fixed declared input/output height and width symbolic again; True if anything changed."""
+    changed = False
+    for value in (proto.graph.input[0], proto.graph.output[0]):
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in ((2, "height"), (3, "width")):
+            if len(dims) > axis and dims[axis].HasField("dim_value"):
+                dims[axis].Clear()
+                dims[axis].dim_param = name
+                changed = True
+    return changed
+
+
 @contextlib.contextmanager
-def _quiet_ort(ort):
+def _quiet_ort(ort: Any) -> Iterator[None]:
     ort.set_default_logger_severity(4)
     try:
         yield
@@ -78,7 +125,7 @@ class TorchBackend:
         from ..training.checkpoint import model_from_checkpoint
 
         self.model, self.card = model_from_checkpoint(checkpoint)
-        self.card.output = "logits"
+        self.card.output, self.card.input = "logits", "standardized"  # the bare network
         use_cuda = provider in ("auto", "cuda") and torch.cuda.is_available()
         if provider == "cuda" and not use_cuda:
             raise LmhldError("CUDA was asked for but torch sees no GPU; use --provider auto or cpu")
@@ -86,7 +133,7 @@ class TorchBackend:
         self.model.to(self.device).eval()
         self.provider = f"torch-{self.device.type}"
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: Array) -> Array:
         import torch
 
         with torch.inference_mode():

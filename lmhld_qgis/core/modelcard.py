@@ -1,12 +1,20 @@
 """The metadata a model carries (inside its ONNX file and its checkpoint), read back as one typed object.
 
-ONNX metadata holds the keys the Deepness QGIS plugin reads (JSON-encoded values) so that our models also run
-there, and the project's own keys under the `lmhld.` prefix.
+ONNX metadata holds the project's own keys under the `lmhld.` prefix and, on files that other clients can run as
+they are (probabilities out, a fixed input size), the keys the Deepness QGIS plugin reads (JSON-encoded values).
+
+Two input conventions exist (`ModelCard.input`):
+- "raw": the graph takes raw pixel values and does the rest itself: pixels that are not finite or equal `nodata`
+  in any band become the band mean, the others are standardised, and the output says background at those pixels.
+  Any ONNX client that passes raw pixels gets the project's result. What `lmhld export-onnx` and training write.
+- "standardized": the caller feeds (x - mean) / std with invalid pixels at 0. Files written before the "raw"
+  convention existed carry no `lmhld.input` key and read as this.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +22,9 @@ from typing import Any
 from .errors import LmhldError
 
 PREFIX = "lmhld."
+INPUTS = ("raw", "standardized")
+DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_overlap", "standardization_mean",
+                 "standardization_std", "seg_thresh", "seg_small_segment")
 
 
 @dataclass
@@ -36,9 +47,13 @@ class ModelCard:
     min_segment_px: int = 0
     training_dataset: str = ""
     output: str = "probability"  # what the ONNX graph returns: "probability" (sigmoid/softmax applied) or "logits"
-    dynamic_size: bool = True  # any size that is a multiple of size_multiple
+    dynamic_size: bool = True  # the graph computes at any size that is a multiple of size_multiple
     size_multiple: int = 16
     version: str = ""
+    input: str = "standardized"  # what the ONNX graph takes: "raw" pixel values or "standardized" ones
+    nodata: float | None = None  # a "raw" graph also treats this value (in any band) as missing; NaN/inf always
+    fixed_input: bool = False  # the file declares height = width = patch_size (batch dynamic) whatever the graph
+    deepness_keys: bool = False  # the file carries the keys Deepness reads, in Deepness's units
 
     def __post_init__(self) -> None:
         if not self.bands:
@@ -50,6 +65,26 @@ class ModelCard:
         if not (len(self.bands) == len(self.mean) == len(self.std) == self.in_channels):
             raise LmhldError(f"model card: {self.in_channels} input channels but {len(self.bands)} band names, "
                              f"{len(self.mean)} means and {len(self.std)} stds")
+        if self.nodata is not None and not math.isfinite(self.nodata):
+            self.nodata = None  # NaN nodata: non-finite values are missing anyway
+        if self.input not in INPUTS:
+            raise LmhldError(f"model card: input must be one of {', '.join(INPUTS)}, got {self.input!r}")
+
+    @property
+    def declared_size(self) -> int | None:
+        """Height = width the file declares for its input; None when they are symbolic (any multiple)."""
+        return self.patch_size if self.fixed_input or not self.dynamic_size else None
+
+    @property
+    def runs_in_deepness(self) -> bool:
+        """Whether Deepness can run the file as it is: it reads the tile size from the input shape (a number) and
+        thresholds the output as probabilities. The export writes Deepness's keys exactly then."""
+        return self.output == "probability" and self.declared_size is not None
+
+    @property
+    def safe_std(self) -> list[float]:
+        """The std used to standardise: a zero std (a constant band) divides by 1."""
+        return [s if s > 0 else 1.0 for s in self.std]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,50 +94,113 @@ class ModelCard:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def onnx_metadata(self) -> dict[str, str]:
-        """Metadata entries for the ONNX file: Deepness's keys and ours, values JSON-encoded."""
-        deepness = {
+    def deepness_metadata(self) -> dict[str, Any]:
+        """The keys Deepness reads, in its units: it divides pixel values by 255, then standardises them with
+        `standardization_mean/std`; resolution in cm/px (left out when unknown: Deepness then keeps its own
+        setting); overlap in percent."""
+        if self.input == "raw":  # (x / 255 - 0) / (1 / 255) gives the graph the raw values back
+            mean, std = [0.0] * self.in_channels, [1.0 / 255.0] * self.in_channels
+        else:
+            mean, std = [m / 255.0 for m in self.mean], [s / 255.0 for s in self.safe_std]
+        keys: dict[str, Any] = {
             "model_type": "Segmentor",
             "class_names": {str(i): n for i, n in enumerate(self.class_names)},
-            "resolution": None if self.resolution_m is None else self.resolution_m * 100.0,  # cm/px
             "tile_size": self.patch_size,
-            "tiles_overlap": round(self.tiles_overlap * 100),  # percent
-            "standardization_mean": self.mean,
-            "standardization_std": self.std,
+            "tiles_overlap": round(self.tiles_overlap * 100),
+            "standardization_mean": mean,
+            "standardization_std": std,
             "seg_thresh": self.threshold,
             "seg_small_segment": self.min_segment_px,
         }
-        ours = {PREFIX + k: v for k, v in self.to_dict().items()}
-        return {k: json.dumps(v) for k, v in {**deepness, **ours}.items()}
+        if self.resolution_m is not None:
+            keys["resolution"] = self.resolution_m * 100.0
+        return keys
+
+    def onnx_metadata(self) -> dict[str, str]:
+        """Metadata entries for the ONNX file, values JSON-encoded, no null values: ours, plus Deepness's keys
+        when `deepness_keys` says so (the export sets it where Deepness can run the file)."""
+        entries = {PREFIX + k: v for k, v in self.to_dict().items() if v is not None}
+        if self.deepness_keys:
+            entries.update(self.deepness_metadata())
+        return {k: json.dumps(v) for k, v in entries.items()}
 
     @classmethod
     def from_onnx_metadata(cls, meta: dict[str, str], source: str = "model") -> ModelCard:
-        ours = {k[len(PREFIX):]: json.loads(v) for k, v in meta.items() if k.startswith(PREFIX)}
+        ours = {}
+        for key, text in meta.items():
+            if key.startswith(PREFIX):
+                try:
+                    ours[key[len(PREFIX):]] = json.loads(text)
+                except ValueError as exc:
+                    raise LmhldError(f"{source}: metadata {key} is not valid JSON ({exc}); export the model again "
+                                     "with `lmhld export-onnx`") from exc
         if "architecture" not in ours:
-            raise LmhldError(f"{source} carries no lmhld metadata (lmhld.architecture missing); export it with "
-                             "`lmhld export-onnx`, or give band names, patch size and normalisation explicitly")
-        return cls.from_dict(ours)
+            what = ("it carries Deepness metadata only: a Deepness model, not one from lmhld"
+                    if "model_type" in meta else "it carries no model card")
+            raise LmhldError(f"{source} is not an lmhld model ({what}; lmhld.architecture is missing). lmhld runs "
+                             "the model.onnx that `lmhld train` writes, or a checkpoint exported with "
+                             "`lmhld export-onnx best.pt --out model.onnx`")
+        try:
+            return cls.from_dict(ours)
+        except TypeError as exc:
+            raise LmhldError(f"{source}: its model card is incomplete or malformed ({exc}); export the model again "
+                             "with `lmhld export-onnx`") from exc
+
+    def usage_rows(self) -> list[tuple[str, str]]:
+        """What the file takes and which tool runs it, as (field, value) rows for the Model information output."""
+        if self.input == "raw":
+            nodata = "non-finite values" + ("" if self.nodata is None else f" and {self.nodata:g} (in any band)")
+            taken = f"raw pixel values; the model standardises them and treats {nodata} as missing"
+        else:
+            taken = "standardized values (x - mean) / std, computed by the caller (lmhld detect does it)"
+        size = self.declared_size
+        shape = f"N x {self.in_channels} x " + (f"{size} x {size}" if size else "H x W")
+        if size and self.dynamic_size:
+            shape += f" (lmhld detect also runs it at any multiple of {self.size_multiple})"
+        if self.deepness_keys:
+            clients = "lmhld detect, QGIS Processing and Deepness (Load default parameters"
+            clients += ")" if self.resolution_m else ", then set the resolution to the raster's pixel size)"
+        else:
+            clients = ("lmhld detect and QGIS Processing; not Deepness (for it, export the checkpoint again: "
+                       "`lmhld export-onnx best.pt --out model.onnx`)")
+        return [("input values", taken), ("input shape", shape), ("runs in", clients)]
+
+
+def read_onnx_proto(path: str | Path) -> Any:
+    """The ONNX model (an onnx.ModelProto), with a clear error for a missing or unreadable file."""
+    import onnx
+
+    if not Path(path).is_file():
+        raise LmhldError(f"model {path} does not exist")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise LmhldError(f"cannot read ONNX model {path} ({type(exc).__name__}): is it an .onnx file written by "
+                         "`lmhld train` or `lmhld export-onnx`?") from exc
+
+
+def card_from_proto(proto: Any, source: str) -> ModelCard:
+    return ModelCard.from_onnx_metadata({p.key: p.value for p in proto.metadata_props}, source=source)
 
 
 def read_onnx_card(path: str | Path) -> ModelCard:
-    """Read the model card from an ONNX file without loading the weights into a session (with the onnx package;
+    """Read the model card from an ONNX file without creating an inference session (with the onnx package;
     without it, through an onnxruntime session: detection needs only onnxruntime)."""
     try:
-        import onnx
+        import onnx  # noqa: F401
     except ImportError:
         return _read_card_with_onnxruntime(path)
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise LmhldError(f"cannot read ONNX model {path}: {exc}") from exc
-    return ModelCard.from_onnx_metadata({p.key: p.value for p in model.metadata_props}, source=str(path))
+    return card_from_proto(read_onnx_proto(path), str(path))
 
 
 def _read_card_with_onnxruntime(path: str | Path) -> ModelCard:
     import onnxruntime as ort
 
+    if not Path(path).is_file():
+        raise LmhldError(f"model {path} does not exist")
     try:
         meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
     except Exception as exc:
-        raise LmhldError(f"cannot read ONNX model {path}: {exc}") from exc
+        raise LmhldError(f"cannot read ONNX model {path} ({type(exc).__name__}): is it an .onnx file written by "
+                         "`lmhld train` or `lmhld export-onnx`?") from exc
     return ModelCard.from_onnx_metadata(dict(meta.custom_metadata_map), source=str(path))

@@ -334,7 +334,7 @@ class Trainer:
                          stored_options(self.cfg.model_options), size_multiple=self.size_multiple,
                          bands=list(stage.train.band_names), patch_size=int(stage.train.patch_size or 128),
                          resolution_m=stage.train.resolution_m, mean=list(mean), std=list(std),
-                         threshold=self.cfg.threshold,
+                         threshold=self.cfg.threshold, nodata=stage.train.nodata,
                          training_dataset=" -> ".join(s.name for s in self.stages[: k + 1]), version=__version__)
 
     def _save_last(self, model, optimizer, scheduler, state: dict[str, Any]) -> None:

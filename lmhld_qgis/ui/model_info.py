@@ -65,6 +65,7 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         (tr("classes"), format_value(card.class_names)),
         (tr("trained on"), card.training_dataset or tr("unknown")),
         (tr("lmhld_qgis version"), card.version or tr("unknown")),
+        *card.usage_rows(),  # input convention, declared shape, which tools run the file
     ]
     return rows
 

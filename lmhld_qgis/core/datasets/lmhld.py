@@ -21,6 +21,19 @@ def read_card(root: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _patch_nodata(root: Path) -> float | None:
+    """The nodata value the patches carry (export copies the source raster's), from the first one."""
+    import rasterio
+
+    first = next(iter(sorted((root / "img").glob("*.tif"))), None)
+    if first is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(first) as src:
+            return src.nodata
+
+
 class LmhldDataset(PatchDataset):
     def __init__(self, root: str | Path, split: str = "train", bands: Sequence[int] | None = None) -> None:
         self.root = Path(root)
@@ -36,6 +49,7 @@ class LmhldDataset(PatchDataset):
         self.patch_size = int(self.card["patch_size"])
         self.resolution_m = self.card.get("resolution_m")
         self.min_landslide_area_m2 = self.card.get("min_landslide_area_m2")
+        self.nodata = self.card["nodata"] if "nodata" in self.card else _patch_nodata(self.root)
         self.name = self.card.get("name") or self.root.name
 
     def __len__(self) -> int:

@@ -29,6 +29,7 @@ class MixDataset(PatchDataset):
         self.band_names = parts[0].band_names
         self.patch_size = parts[0].patch_size
         self.resolution_m = parts[0].resolution_m
+        self.nodata = parts[0].nodata
         self.name = "+".join(p.name for p in parts)
 
     def __len__(self) -> int:
