@@ -45,15 +45,8 @@ class OnnxBackend:
     def __init__(self, path: str | Path, provider: str = "auto", threads: int = 0) -> None:
         import onnxruntime as ort
 
-        from .modelcard import card_from_proto, read_onnx_proto
-
-        proto = read_onnx_proto(path)
-        self.card = card = card_from_proto(proto, str(path))
-        _check_input_channels(proto, card, path)
-        model: str | bytes = str(path)
-        if card.dynamic_size and _relax_declared_size(proto):
-            model = proto.SerializeToString()
-        del proto
+        self.card, model = _open_onnx(path)
+        card = self.card
         if provider not in ("auto", "cpu", "cuda"):
             raise LmhldError(f"provider must be auto, cpu or cuda, got {provider!r}")
         wanted = ["CPUExecutionProvider"]
@@ -82,6 +75,27 @@ class OnnxBackend:
             x = x * std + mean
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
         return _to_probability(out, self.card.output)
+
+
+def _open_onnx(path: str | Path) -> tuple[ModelCard, str | bytes]:
+    """The model card and what onnxruntime should load: the graph with its declared height and width relaxed when
+    the card says any multiple runs. Without the onnx package (a detection-only machine has onnxruntime alone) the
+    file runs as declared: at its patch size."""
+    from .modelcard import card_from_proto, read_onnx_card, read_onnx_proto
+
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        card = read_onnx_card(path)
+        if card.declared_size is not None:
+            card.dynamic_size = False  # other tile sizes need the graph relaxed, which needs the onnx package
+        return card, str(path)
+    proto = read_onnx_proto(path)
+    card = card_from_proto(proto, str(path))
+    _check_input_channels(proto, card, path)
+    if card.dynamic_size and _relax_declared_size(proto):
+        return card, proto.SerializeToString()
+    return card, str(path)
 
 
 def _check_input_channels(proto: Any, card: ModelCard, path: str | Path) -> None:
