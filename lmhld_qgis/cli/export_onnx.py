@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .paths import add_overwrite, declare_paths
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export-onnx", help="export a checkpoint (.pt) to ONNX with embedded metadata",
@@ -14,7 +16,9 @@ def add_parser(sub) -> None:
     p.add_argument("--output", choices=("probability", "logits"), default="probability",
                    help="what the graph returns (default: probability, as detection and Deepness expect)")
     p.add_argument("--static", action="store_true", help="fixed input size (the card's patch size)")
+    add_overwrite(p)
     p.set_defaults(run=run)
+    declare_paths(p, inputs=("checkpoint",), files=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .atomic import atomic_dir
+from .atomic import atomic_dir, gdal_checked
 from .bands import select_bands
 from .errors import LmhldError
 from .grid import grid_windows, window_transform
 from .memory import release_free_memory
+from .outputs import check_outputs
+from .preflight import require_patch_fits
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo, read_raster_info
 from .splits import SPLIT_NAMES, block_ids, parse_ratios, split_patches
@@ -92,7 +94,10 @@ def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
     index = {"q1": 0, "q2": 1, "median": 1, "q3": 2}.get(quartile.lower())
     if index is None:
         raise LmhldError(f"quartile must be q1, q2 or q3, got {quartile!r}")
-    return int(data["recommended_patch_sizes"][index])
+    try:
+        return int(data["recommended_patch_sizes"][index])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LmhldError(f"{path} is not a report of `lmhld analyse` (no recommended_patch_sizes)") from exc
 
 
 def _check_grid(info: RasterInfo) -> None:
@@ -111,7 +116,10 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
     options.validate()
     if not rasters:
         raise LmhldError("give at least one raster")
+    check_outputs(inputs={"raster": list(rasters), "inventory": inventory}, folders={"out_dir": out_dir},
+                  overwrite=options.overwrite)
     infos = [read_raster_info(r) for r in rasters]
+    require_patch_fits(int(options.patch_size), infos)
     for info in infos:
         _check_grid(info)
     chosen = [select_bands(i.descriptions, i.count, options.bands, i.path) for i in infos]
@@ -277,6 +285,7 @@ def _has_invalid(src, bands: list[int], image: np.ndarray, window, kind: str) ->
     return bool((src.read_masks(bands, window=window) == 0).any())
 
 
+@gdal_checked
 def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, transform: tuple, crs_wkt: str,
                  nodata: float | None, descriptions: Sequence[str | None]) -> None:
     """Write img/<pid>.tif (source dtype) and mask/<pid>.tif (uint8) with GDAL (cheaper per file than rasterio)."""
@@ -301,6 +310,7 @@ def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, trans
         ds = None
 
 
+@gdal_checked
 def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: int) -> None:
     """patches.gpkg: one footprint per patch (id, split, landslide_fraction, source, row, col), per source CRS."""
     from osgeo import ogr

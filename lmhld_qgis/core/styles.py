@@ -7,6 +7,8 @@ from pathlib import Path
 
 from osgeo import ogr
 
+from .atomic import gdal_checked, write_text_atomic
+
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
 LANDSLIDES_QML = STYLES_DIR / "landslides.qml"
 PROBABILITY_QML = STYLES_DIR / "probability.qml"
@@ -15,11 +17,10 @@ ERRORS_QML = STYLES_DIR / "errors.qml"
 
 def write_raster_style(raster: str | Path, qml: Path = PROBABILITY_QML) -> Path:
     """Write `<raster stem>.qml` beside the raster."""
-    target = Path(raster).with_suffix(".qml")
-    target.write_text(qml.read_text())
-    return target
+    return write_text_atomic(Path(raster).with_suffix(".qml"), qml.read_text())
 
 
+@gdal_checked
 def embed_vector_style(gpkg: str | Path, layer: str, qml: Path = LANDSLIDES_QML, name: str = "lmhld") -> None:
     """Store `qml` as the default style of `layer` in the GeoPackage's layer_styles table."""
     ds = ogr.Open(str(gpkg), update=1)
