@@ -46,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # GDAL's block cache defaults to 5% of RAM and is the largest user of memory when streaming big rasters;
     # a bounded cache keeps the command's memory flat whatever the scene size (set GDAL_CACHEMAX to change it).
     os.environ.setdefault("GDAL_CACHEMAX", "256")
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else onnxruntime leaves a session file in the temp folder
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("LMHLD_DEBUG"))
     try:

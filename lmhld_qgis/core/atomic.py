@@ -507,3 +507,28 @@ def gdal_checked(func: F) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+class GdalStop:
+    """A GDAL progress callback that lets Ctrl-C, SIGTERM or a progress's cancel stop a long GDAL call (Python runs
+    signal handlers only between bytecodes, so a call without a callback would finish first).
+
+    `gdal.Polygonize(..., callback=stop)` then fails with "User terminated"; `stop.reraise()` raises the reason."""
+
+    def __init__(self, progress: Any = None) -> None:
+        self.progress, self.reason = progress, None
+
+    def __call__(self, complete: float, message: Any, data: Any) -> int:
+        try:
+            if self.progress is not None and self.progress.is_cancelled():
+                from .errors import CancelledError
+
+                raise CancelledError("cancelled by the user")
+            return 1
+        except BaseException as exc:  # a signal handler's exception lands here: GDAL cannot carry it
+            self.reason = exc
+            return 0
+
+    def reraise(self) -> None:
+        if self.reason is not None:
+            raise self.reason
