@@ -84,10 +84,14 @@ def checked_by(parse: Callable[[str], object], name: str) -> Callable[[str], str
     the text unchanged and parses it again. The parser's LmhldError becomes argparse's message (exit 2)."""
 
     def check(text: str) -> str:
+        from ..core.errors import LmhldError
+
         try:
             parse(text)
-        except (ValueError, TypeError) as exc:
+        except LmhldError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+        except (ValueError, TypeError):
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
         return text
 
     check.__name__ = name
@@ -95,12 +99,14 @@ def checked_by(parse: Callable[[str], object], name: str) -> Callable[[str], str
 
 
 def _bbox(text: str) -> object:
+    from ..core.errors import LmhldError
+
     parts = text.split(",")
     if len(parts) != 4:
-        raise ValueError(f"expected xmin,ymin,xmax,ymax (four numbers), got {text!r}")
+        raise LmhldError(f"expected xmin,ymin,xmax,ymax (four numbers), got {text!r}")
     xmin, ymin, xmax, ymax = (float(_number(v.strip(), float)) for v in parts)
     if not (xmin < xmax and ymin < ymax):
-        raise ValueError(f"expected xmin < xmax and ymin < ymax, got {text!r}")
+        raise LmhldError(f"expected xmin < xmax and ymin < ymax, got {text!r}")
     return xmin, ymin, xmax, ymax
 
 

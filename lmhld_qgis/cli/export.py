@@ -39,7 +39,8 @@ def add_parser(sub) -> None:
                         "else the first four)")
     p.add_argument("--min-fraction", type=argtypes.probability, default=0.10,
                    help="minimum landslide fraction of a patch (0.1)")
-    p.add_argument("--split", default="0.7,0.2,0.1", type=argtypes.checked_by(_ratios, "ratios"),
+    p.add_argument("--split", default="0.7,0.2,0.1",
+                   type=argtypes.checked_by(_ratios, "three ratios such as 0.7,0.2,0.1"),
                    help="train,val,test ratios (0.7,0.2,0.1)")
     p.add_argument("--split-method", choices=("balanced", "block"), default="balanced",
                    help="balanced: per patch, as the paper; block: whole spatial blocks, no neighbour leakage")

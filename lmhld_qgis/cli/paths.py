@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..core.atomic import all_or_nothing
 from ..core.outputs import check_outputs, claim_outputs, paths_of
 
 
@@ -45,11 +46,12 @@ class PathRoles:
 
     @contextlib.contextmanager
     def claimed(self, args: argparse.Namespace) -> Iterator[None]:
-        """Hold the outputs' locks while the command runs (rank 0 only under torchrun: one writer per run)."""
+        """Hold the outputs' locks while the command runs (rank 0 only under torchrun: one writer per run); a
+        command with file outputs leaves all of them or none (core.atomic.all_or_nothing)."""
         if int(os.environ.get("RANK", "0") or 0) != 0:
             yield
             return
-        with claim_outputs(self.outputs(args)):
+        with claim_outputs(self.outputs(args)), all_or_nothing() if self.files else contextlib.nullcontext():
             yield
 
 

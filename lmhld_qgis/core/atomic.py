@@ -232,7 +232,7 @@ def atomic_file(dest: PathLike) -> Iterator[Path]:
             for sidecar in SQLITE_SIDECARS:  # a stale journal beside a new database would be replayed into it
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{dest}{sidecar}").unlink()
-            os.replace(tmp, dest)
+            _move_into_place(tmp, dest)
         except Exception as exc:
             _raise_as_write_error(exc, dest)
             raise
@@ -340,17 +340,54 @@ def atomic_dir(dest: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
 
 
 def _move_into_place(tmp: Path, dest: Path) -> None:
-    if not dest.exists():
+    """Replace `dest` by `tmp` (a file atomically; a folder by two renames); inside `all_or_nothing`, the replaced
+    `dest` is kept aside until the block ends, so that a failure can put it back."""
+    transaction = _transactions[-1] if _transactions else None
+    if transaction is None and (tmp.is_file() or not dest.exists()):
         os.replace(tmp, dest)
         return
-    old = part_path(dest, ".old")
-    os.replace(dest, old)
+    old = part_path(dest, ".old") if dest.exists() or dest.is_symlink() else None
+    if old is not None:
+        os.replace(dest, old)
     try:
         os.replace(tmp, dest)
     except BaseException:
-        os.replace(old, dest)
+        if old is not None:
+            os.replace(old, dest)
         raise
-    _remove(old)
+    if transaction is None:
+        _remove(old)  # type: ignore[arg-type]
+    else:
+        transaction.append((dest, old))
+
+
+_transactions: list[list[tuple[Path, Path | None]]] = []  # outputs moved into place inside all_or_nothing blocks
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Outputs moved into place inside this block stay only if the whole block succeeds: on any failure (or Ctrl-C)
+    each one is removed again and what it replaced is put back. A command with several outputs (polygons, a
+    probability raster, its style, a summary) thus leaves all of them or none."""
+    done: list[tuple[Path, Path | None]] = []
+    _transactions.append(done)
+    try:
+        yield
+    except BaseException:
+        for dest, old in reversed(done):
+            with contextlib.suppress(OSError):
+                _remove(dest)
+                if old is not None:
+                    os.replace(old, dest)
+        raise
+    finally:
+        _transactions.remove(done)
+    if _transactions:
+        _transactions[-1].extend(done)  # nested: the outer block decides
+    else:
+        for _, old in done:
+            if old is not None:
+                _remove(old)
 
 
 @contextlib.contextmanager

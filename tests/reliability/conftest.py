@@ -61,7 +61,8 @@ def answer_line(proc: subprocess.CompletedProcess, work: Path) -> str:
 
 @pytest.fixture(scope="session")
 def inputs(tmp_path_factory, small_onnx_model) -> Path:
-    """scene.tif (160 px), inventory.gpkg, model.onnx (width 4), model.pt, a dataset (32 px patches), report.json."""
+    """scene.tif (160 px), inventory.gpkg, model.onnx (width 4), model.pt, a dataset (32 px patches), report.json,
+    big.tif and big.gpkg (512 px: a run that lasts long enough to be stopped in the middle)."""
     import torch
 
     from lmhld_qgis.core.export import ExportOptions, export_patches
@@ -81,6 +82,9 @@ def inputs(tmp_path_factory, small_onnx_model) -> Path:
     export_patches([train_scene.raster], train_scene.inventory, base / "dataset",
                    ExportOptions(patch_size=32, min_fraction=0.05, tolerance=0.3, name="tiny"))
     (base / "report.json").write_text('{"recommended_patch_sizes": [32, 64, 128]}\n')
+    big = make_scene(base / "gen", width=512, height=512, n_landslides=80, seed=7, name="big")  # runs for seconds
+    shutil.copy(big.raster, base / "big.tif")
+    shutil.copy(big.inventory, base / "big.gpkg")
     shutil.rmtree(base / "gen")
     return base
 

@@ -1,0 +1,115 @@
+"""Stopped in the middle (SIGTERM, Ctrl-C, SIGKILL): no partial output, no temporary file, a true message; a killed
+training resumes to the same weights as a run that was never stopped."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import torch
+
+from .conftest import interrupt, parts_of, record, wait_for
+
+AREA = "Stopped in the middle"
+SIGNALS = {"SIGTERM": signal.SIGTERM, "Ctrl-C (SIGINT)": signal.SIGINT}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_export_stopped_mid_write(work, name):
+    work.add("big.tif", "big.gpkg")
+    before = work.snapshot()
+    args = ["export", "--raster", "big.tif", "--inventory", "big.gpkg", "--patch-size", "16", "--min-fraction",
+            "0.02", "--tolerance", "0.3", "--out", "ds"]
+    proc = work.spawn(*args)
+    wait_for(lambda: any((p / "img").is_dir() and any((p / "img").iterdir()) for p in parts_of(work.dir, "ds")), proc)
+    done = interrupt(proc, SIGNALS[name])
+    work.check(done)
+    record(AREA, f"export, {name} while patches are written", args, done, work.dir)
+    assert done.returncode == 130 and "no partial output was left" in done.stderr
+    assert not work.path("ds").exists() and work.snapshot() == before
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_detect_stopped_mid_write(work, name):
+    work.add("big.tif", "model.onnx")
+    args = ["detect", "--model", "model.onnx", "--raster", "big.tif", "--out", "d.gpkg", "--prob", "p.tif",
+            "--batch-size", "1", "--overlap", "0.5"]
+    proc = work.spawn(*args)
+    wait_for(lambda: parts_of(work.dir, "p.tif"), proc)
+    done = interrupt(proc, SIGNALS[name])
+    work.check(done)  # the .part GeoPackage, its journal, the .part probability raster, the temporary mask: gone
+    record(AREA, f"detect, {name} while probabilities are written", args, done, work.dir)
+    assert done.returncode == 130 and "no partial output was left" in done.stderr
+    assert {p.name for p in work.dir.iterdir()} == {"big.tif", "model.onnx"}
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_demo_stopped(work, name):
+    args = ["demo", "--out", "demo out", "--epochs", "1", "--width", "4"]
+    proc = work.spawn(*args)
+    wait_for(lambda: (work.path("demo out") / "data").is_dir(), proc)
+    done = interrupt(proc, SIGNALS[name])
+    work.check(done)
+    record(AREA, f"demo, {name} while it generates its data", args, done, work.dir)
+    assert done.returncode == 130 and "no partial output was left" in done.stderr
+    assert list(work.dir.iterdir()) == []
+
+
+TRAIN = ["train", "--model", "unet", "--width", "4", "--data", "dataset", "--epochs", "2", "--batch-size", "2",
+         "--device", "cpu", "--workers", "0", "--seed", "0", "--checkpoint-every", "3"]
+
+
+def _weights(run) -> dict[str, torch.Tensor]:
+    return torch.load(run / "last.pt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, inputs):
+    """The same training, never stopped: what a stopped and resumed run must end with."""
+    from .conftest import Work
+
+    work = Work(tmp_path_factory.mktemp("reference"), inputs)
+    work.add("dataset")
+    proc = work.run(*TRAIN, "--out", "run", area=AREA, case="train, not stopped (the reference)")
+    assert proc.returncode == 0, proc.stderr
+    return _weights(work.path("run"))
+
+
+@pytest.mark.parametrize("name", ["SIGKILL", "SIGTERM"])
+def test_train_stopped_then_resumed_ends_with_the_same_weights(work, reference_run, name):
+    work.add("dataset")
+    args = [*TRAIN, "--out", "run"]
+    proc = work.spawn(*args)
+    wait_for(lambda: work.path("run/last.pt").exists(), proc)  # a checkpoint mid-epoch (every 3 batches)
+    done = interrupt(proc, getattr(signal, name))
+    record(AREA, f"train, {name} after its first checkpoint", args, done, work.dir)
+    if name == "SIGTERM":
+        work.check(done)
+        assert done.returncode == 130 and "keeps its last checkpoint (last.pt)" in done.stderr
+    resumed = work.run(*args, "--resume", area=AREA, case=f"train --resume after {name}")
+    assert resumed.returncode == 0, resumed.stderr
+    weights = _weights(work.path("run"))
+    assert weights.keys() == reference_run.keys()
+    assert all(torch.equal(weights[k], reference_run[k]) for k in weights)  # bit-identical on the CPU
+
+
+def test_experiment_stopped_then_continued(work):
+    work.add("scene.tif", "inventory.gpkg")
+    work.path("exp.toml").write_text(
+        '[experiment]\nname = "tiny"\nmodels = ["unet"]\nmodes = ["single"]\n'
+        '[experiment.train]\nepochs = 2\nbatch_size = 4\ncheckpoint_every = 2\ndevice = "cpu"\nworkers = 0\n'
+        '[experiment.train.model_options]\nbase_width = 4\n'
+        '[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.3\n'
+        '[[experiment.areas]]\nname = "a"\nraster = "scene.tif"\ninventory = "inventory.gpkg"\npatch_sizes = [32]\n')
+    args = ["experiment", "exp.toml", "--out", "exp"]
+    proc = work.spawn(*args)
+    wait_for(lambda: list(work.path("exp").glob("runs/**/last.pt")), proc)
+    done = interrupt(proc, signal.SIGTERM)
+    record(AREA, "experiment, SIGTERM inside its first training run", args, done, work.dir)
+    work.check(done, leftovers=False)
+    assert done.returncode == 130 and "run the same command again to continue" in done.stderr
+    again = work.run(*args, area=AREA, case="experiment run again after SIGTERM")
+    assert again.returncode == 0, again.stderr
+    assert (work.path("exp") / "results.json").exists()
