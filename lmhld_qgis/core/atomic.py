@@ -35,7 +35,6 @@ from .errors import LmhldError
 
 MANIFEST = ".lmhld-manifest.json"  # what atomic_dir wrote into a folder: the only things overwrite may delete
 SQLITE_SIDECARS = ("-journal", "-wal", "-shm")  # SQLite (GeoPackage) files that belong to a database file
-_PLAIN_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 _PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]+\.part")
 
 PathLike = str | os.PathLike[str]
@@ -111,8 +110,9 @@ def _acquire(dest: Path) -> None:
         if not same:  # the file was released (unlinked) between our open and our lock: start again
             os.close(fd)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        with contextlib.suppress(OSError):  # the pid is for people; the OS lock is what counts (a full disk)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         _held[dest] = _Held(fd, lock)
         sweep_parts(dest)  # we own the target now: whatever parts are beside it were left by killed writers
         return
@@ -246,12 +246,13 @@ FULL_DISK_BYTES = 1 << 20  # less free space than this when a write failed: the 
 def _raise_as_write_error(exc: Exception, dest: Path) -> None:
     """Raise the plain OSError a writer's failure stands for: a full disk (checked, whatever the library said:
     GDAL, rasterio, torch and SQLite each word it differently), or a GDAL write error; else return."""
-    if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno in _PLAIN_ERRNOS):
-        return
+    if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno is not None):
+        return  # already in plain words
+    free = FULL_DISK_BYTES
     with contextlib.suppress(OSError):
-        if shutil.disk_usage(dest.parent).free < FULL_DISK_BYTES:
-            raise OSError(errno.ENOSPC, f"writing {dest} failed ({type(exc).__name__}: {_shorten(str(exc))})",
-                          ) from exc
+        free = shutil.disk_usage(dest.parent).free
+    if free < FULL_DISK_BYTES:
+        raise OSError(errno.ENOSPC, f"writing {dest} failed ({type(exc).__name__}: {_shorten(str(exc))})") from exc
     if _is_write_error([str(exc)]):
         raise gdal_write_error(exc, [], dest) from exc
 
@@ -475,9 +476,9 @@ def _install_hook() -> None:
 _WRITE_ERRORS = (("No space left", errno.ENOSPC), ("disk is full", errno.ENOSPC), ("Disk quota", errno.EDQUOT),
                  ("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES),
                  ("File too large", errno.EFBIG))
-_WRITE_WORDS = ("IO error", "I/O error", "WriteEncoded", "Write error", "write failed", "Write failed",
-                "TIFFRewriteDirectory", "TIFFWriteDirectory", "_tiffWriteProc", "_tiffSeekProc", "sqlite3_exec",
-                "disk I/O")
+_WRITE_WORDS = ("IO error writing", "WriteEncoded", "IWriteBlock", "Write error", "TIFFRewriteDirectory",
+                "TIFFWriteDirectory", "_tiffWriteProc", "_tiffSeekProc", "sqlite3_exec", "disk I/O error")
+_READ_WORDS = ("IReadBlock", "TIFFRead", "TIFFFetch", "not recognized as a supported")  # a damaged input instead
 
 
 def _shorten(text: str, limit: int = 240) -> str:
@@ -498,8 +499,10 @@ def gdal_write_error(exc: BaseException, messages: list[str] = [], what: object 
 
 
 def _is_write_error(texts: list[str]) -> bool:
-    return any(words in text for text in texts for words, _ in _WRITE_ERRORS) or any(
-        words in text for text in texts for words in _WRITE_WORDS)
+    if any(words in text for text in texts for words, _ in _WRITE_ERRORS):
+        return True
+    reading = any(words in text for text in texts for words in _READ_WORDS)
+    return not reading and any(words in text for text in texts for words in _WRITE_WORDS)
 
 
 @contextlib.contextmanager

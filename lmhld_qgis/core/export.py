@@ -90,13 +90,12 @@ class ExportReport:
 
 def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
     """The patch size an inventory analysis recommended for a quartile (q1, q2 or q3)."""
-    data = json.loads(Path(path).read_text())
     index = {"q1": 0, "q2": 1, "median": 1, "q3": 2}.get(quartile.lower())
     if index is None:
         raise LmhldError(f"quartile must be q1, q2 or q3, got {quartile!r}")
     try:
-        return int(data["recommended_patch_sizes"][index])
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        return int(json.loads(Path(path).read_text(encoding="utf-8"))["recommended_patch_sizes"][index])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # not JSON, not UTF-8, not a report
         raise LmhldError(f"{path} is not a report of `lmhld analyse` (no recommended_patch_sizes)") from exc
 
 

@@ -19,17 +19,17 @@ def _truncate(path, share: float = 0.5) -> None:
 
 
 def _expect(work, cases) -> None:
-    before = work.snapshot()
+    """Run cases; a failing one must leave the folder as it found it, and no case may change an input."""
+    inputs = work.snapshot()
     for case, args, code, words in cases:
+        before = work.snapshot()
         proc = work.run(*args, area=AREA, case=case)
         assert proc.returncode == code, proc.stderr
         for w in words if isinstance(words, tuple) else (words,):
             assert w in proc.stderr + proc.stdout, proc.stderr
         if code:
-            outputs = {"d.gpkg", "p.tif", "p.qml", "e.json", "a.json", "ds", "m.onnx"}
-            assert not outputs & {p.name for p in work.dir.iterdir()}, sorted(p.name for p in work.dir.iterdir())
-    kept = {k: v for k, v in work.snapshot().items() if k in before}
-    assert kept == before  # inputs untouched
+            assert work.snapshot() == before
+    assert {k: v for k, v in work.snapshot().items() if k in inputs} == inputs
 
 
 def test_truncated_files(work):
@@ -81,7 +81,7 @@ def test_wrong_kinds_of_input(work):
                                                   "--patch-size-from", "scene.tif", "--out", "ds"], 2, "scene.tif"),
         ("a non-UTF-8 file given as --patch-size-from", ["export", "--raster", "scene.tif", "--inventory",
                                                          "inventory.gpkg", "--patch-size-from", "latin1.json",
-                                                         "--out", "ds"], 2, "not UTF-8"),
+                                                         "--out", "ds"], 2, "latin1.json is not a report"),
         ("a folder given as the checkpoint", ["export-onnx", "folder", "--out", "m.onnx"], 2, "folder"),
         ("a dataset folder that is not one", ["evaluate", "--model", "model.onnx", "--data", "folder", "--json",
                                               "e.json"], 2, "folder"),
@@ -151,7 +151,8 @@ def test_odd_rasters(work):
                         area=AREA, case=case)
         assert proc.returncode == 0, proc.stderr
         result = json.loads(work.path(f"{raster}.json").read_text())
-        assert result["n_windows"] == 1 and (result["n_polygons"] == 0 or raster == "small.tif")
+        assert result["n_polygons"] == 0 or raster != "nodata.tif"  # an untrained model may see one in 1 pixel
+        assert result["n_windows"] == (4 if raster == "nodata.tif" else 1)  # 96 px: 2 x 2 windows of 64 px
     proc = work.run("evaluate", "--model", "model.onnx", "--raster", "small.tif", "--inventory", "small.gpkg",
                     "--json", "small.json", area=AREA, case="a scene smaller than one tile (evaluate)")
     assert proc.returncode == 0, proc.stderr
