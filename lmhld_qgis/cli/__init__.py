@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a bounded cache keeps the command's memory flat whatever the scene size (set GDAL_CACHEMAX to change it).
     os.environ.setdefault("GDAL_CACHEMAX", "256")
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else onnxruntime leaves a session file in the temp folder
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cache, "lmhld", "torchinductor"))  # not in /tmp
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("LMHLD_DEBUG"))
     try:

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--layer", help="layer name inside the file (default: the first)")
     px = p.add_mutually_exclusive_group(required=True)
     px.add_argument("--raster", help="reference raster: its CRS and resolution give the pixel size")
-    px.add_argument("--pixel-size", type=argtypes.positive_float, metavar="METRES", help="pixel size in metres")
+    px.add_argument("--pixel-size", type=argtypes.float_range(0.001, 10_000.0), metavar="METRES",
+                    help="pixel size in metres")
     p.add_argument("--fraction", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.10,
                    help="target landslide fraction of a patch (0.1)")
     p.add_argument("--candidates", default="32,64,128,224,256",

@@ -111,3 +111,17 @@ def _bbox(text: str) -> object:
 
 
 bbox_text = checked_by(_bbox, "xmin,ymin,xmax,ymax")  # --extent: four finite numbers, min < max
+
+
+def path_ending(*suffixes: str) -> Callable[[str], str]:
+    """An output path whose format is fixed by the command (a GeoTIFF, a GeoPackage, ONNX): its name must say so,
+    so that no GeoTIFF is written under a .jpg name."""
+
+    def check(text: str) -> str:
+        if not text.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"the file is written as {suffixes[0][1:].upper()}; give a name ending "
+                                             f"in {' or '.join(suffixes)}, got {text!r}")
+        return text
+
+    check.__name__ = f"{suffixes[0]} path"
+    return check

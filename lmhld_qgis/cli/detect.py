@@ -19,8 +19,10 @@ def add_parser(sub) -> None:
                        description="Detect landslides over a whole scene with an ONNX model (or a .pt checkpoint).")
     p.add_argument("--model", required=True, help="model.onnx (from lmhld train / export-onnx) or a .pt checkpoint")
     p.add_argument("--raster", required=True, help="scene (any GDAL raster)")
-    p.add_argument("--out", required=True, metavar="OUT.gpkg", help="landslide polygons (GeoPackage)")
-    p.add_argument("--prob", metavar="PROB.tif", help="probability raster (tiled, compressed, with overviews)")
+    p.add_argument("--out", required=True, metavar="OUT.gpkg", type=argtypes.path_ending(".gpkg"),
+                   help="landslide polygons (GeoPackage)")
+    p.add_argument("--prob", metavar="PROB.tif", type=argtypes.path_ending(".tif", ".tiff"),
+                   help="probability raster (tiled, compressed, with overviews)")
     p.add_argument("--overlap", type=argtypes.overlap_fraction,
                    help="window overlap as a fraction of the tile (default: the model's)")
     p.add_argument("--tile", type=argtypes.positive_int, help="window size in pixels (default: the model's patch size)")

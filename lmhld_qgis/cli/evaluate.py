@@ -18,8 +18,10 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="test", help="split to evaluate (test)")
     p.add_argument("--raster", help="a whole scene instead of a dataset")
     p.add_argument("--inventory", help="the scene's landslide polygons")
-    p.add_argument("--error-map", metavar="E.tif", help="scene mode: TP/FP/FN/TN raster (styled)")
-    p.add_argument("--polygons", metavar="OUT.gpkg", help="scene mode: keep the detected polygons")
+    p.add_argument("--error-map", metavar="E.tif", type=argtypes.path_ending(".tif", ".tiff"),
+                   help="scene mode: TP/FP/FN/TN raster (styled)")
+    p.add_argument("--polygons", metavar="OUT.gpkg", type=argtypes.path_ending(".gpkg"),
+                   help="scene mode: keep the detected polygons")
     p.add_argument("--match", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.5,
                    help="scene mode: object match share (0.5)")
     p.add_argument("--threshold", type=argtypes.probability, help="probability threshold (default: the model's)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import argtypes
 from .paths import add_overwrite, declare_paths
 
 
@@ -12,7 +13,7 @@ def add_parser(sub) -> None:
                        description="Export a training checkpoint to one ONNX file (dynamic batch/height/width, "
                                    "model card embedded) that `lmhld detect`, QGIS and Deepness can run.")
     p.add_argument("checkpoint", help="checkpoint written by lmhld train (best.pt / last.pt)")
-    p.add_argument("--out", required=True, metavar="MODEL.onnx")
+    p.add_argument("--out", required=True, metavar="MODEL.onnx", type=argtypes.path_ending(".onnx"))
     p.add_argument("--output", choices=("probability", "logits"), default="probability",
                    help="what the graph returns (default: probability, as detection and Deepness expect)")
     p.add_argument("--static", action="store_true", help="fixed input size (the card's patch size)")

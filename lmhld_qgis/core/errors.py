@@ -68,10 +68,16 @@ def explain(exc: BaseException) -> Explained:
     if isinstance(exc, MemoryError):
         return Explained("out of memory; use a smaller tile, batch, chunk width or patch size, or close other "
                          "programs", UNEXPECTED, True)
+    if isinstance(exc, OSError) and exc.errno is None and "No such file or directory" in str(exc):
+        return Explained(f"a file is missing ({_short(str(exc))}); check the path, or whether a folder lost files",
+                         BAD_INPUT, True)  # rasterio's and GDAL's words for ENOENT
     if isinstance(exc, OSError) and exc.errno in _OS_WORDS:
         words, fix, code = _OS_WORDS[exc.errno]
         where = f" ({_os_detail(exc)})" if _os_detail(exc) else ""
         return Explained(f"{words}{where}; {fix}", code, True)
+    if isinstance(exc, OverflowError):
+        return Explained(f"a number is too large or too small to compute with ({_short(str(exc))}); check the values "
+                         "given", BAD_INPUT, True)
     if isinstance(exc, UnicodeDecodeError):
         return Explained(f"a text file is not UTF-8 ({_short(str(exc))}); save it as UTF-8", BAD_INPUT, True)
     if type(exc).__name__ in ("JSONDecodeError", "TOMLDecodeError"):

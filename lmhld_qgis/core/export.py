@@ -25,9 +25,10 @@ from .errors import LmhldError
 from .grid import grid_windows, window_transform
 from .memory import release_free_memory
 from .outputs import check_outputs
-from .preflight import require_patch_fits
+from .preflight import require_distinct, require_patch_fits
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo, read_raster_info
+from .report import json_text
 from .splits import SPLIT_NAMES, block_ids, parse_ratios, split_patches
 from .stats import BandStats
 from .vector import PolygonSet, read_polygons, srs_from_wkt
@@ -117,6 +118,7 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
         raise LmhldError("give at least one raster")
     check_outputs(inputs={"raster": list(rasters), "inventory": inventory}, folders={"out_dir": out_dir},
                   overwrite=options.overwrite)
+    require_distinct(list(rasters), "raster")
     infos = [read_raster_info(r) for r in rasters]
     require_patch_fits(int(options.patch_size), infos)
     for info in infos:
@@ -179,7 +181,7 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
             "inventory": {"n_features": polygons.n_features, "n_polygons": len(polygons.geometries),
                           "n_repaired": polygons.n_repaired, "skipped": polygons.skipped},
         }
-        (tmp / "dataset.json").write_text(json.dumps(card, indent=2) + "\n")
+        (tmp / "dataset.json").write_text(json_text(card))  # NaN (an empty split's proportion) as null
         progress.set_fraction(1.0)
     progress.info(f"kept {len(patches)} patches {split.counts}; dropped {card['dropped']}; landslide proportion "
                   f"{ {k: round(v, 4) for k, v in split.proportions.items()} }")
@@ -316,6 +318,7 @@ def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: in
 
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layers: dict[str, ogr.Layer] = {}
+    ds.StartTransaction()  # one for the file: GeoPackage allows one at a time (a layer per CRS)
     for p, lab in zip(patches, labels, strict=True):
         info = infos[p.source]
         key = info.crs_wkt or ""
@@ -326,7 +329,6 @@ def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: in
                                  ("landslide_fraction", ogr.OFTReal), ("source", ogr.OFTString),
                                  ("row", ogr.OFTInteger), ("col", ogr.OFTInteger)):
                 lyr.CreateField(ogr.FieldDefn(fname, ftype))
-            lyr.StartTransaction()
             layers[key] = lyr
         lyr = layers[key]
         a, _, c, _, e, f = p.transform
@@ -341,6 +343,5 @@ def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: in
                              ("source", Path(info.path).name), ("row", p.row), ("col", p.col)):
             feat.SetField(fname, value)
         lyr.CreateFeature(feat)
-    for lyr in layers.values():
-        lyr.CommitTransaction()
+    ds.CommitTransaction()
     ds = None

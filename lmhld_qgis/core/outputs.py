@@ -28,6 +28,7 @@ from .errors import LmhldError
 PathLike = str | os.PathLike[str]
 Named = Mapping[str, object]  # name the user knows -> a path, several paths, or anything else (ignored)
 STYLE_SUFFIX = ".qml"
+TEXT_SUFFIXES = (".toml", ".json", ".yaml", ".yml")  # configs and reports: checked to be UTF-8 text up front
 _NOT_A_FILE = re.compile(r"^(/vsi|[A-Za-z][A-Za-z0-9+.-]+:)")  # GDAL virtual paths, URLs, NETCDF:"f":var
 
 
@@ -106,6 +107,12 @@ def _check_input(name: str, path: Path) -> None:
         raise LmhldError(f"{name} {path} does not exist; check the path")
     if not os.access(path, os.R_OK):
         raise LmhldError(f"{name} {path} cannot be read (permission denied)")
+    if path.suffix.lower() in TEXT_SUFFIXES and path.is_file() and path.stat().st_size < 2**24:
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise LmhldError(f"{name} {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
+                             "UTF-8") from exc
 
 
 def _check_collisions(ins: list[tuple[str, Path]], outs: list[tuple[str, Path]], dirs: list[tuple[str, Path]]) -> None:

@@ -57,3 +57,14 @@ def require_overlap(polygons: PolygonSet, info: RasterInfo, what: str = "invento
     if not any(g.Intersects(footprint) for g in polygons.geometries):
         raise LmhldError(f"no polygon of the {what} ({len(polygons.geometries)} polygons) overlaps raster "
                          f"{info.path}; check that both cover the same area and that their CRSs are right")
+
+
+def require_distinct(paths: Sequence[object], what: str) -> None:
+    """Refuse the same file given twice (its patches would land in several splits: leakage)."""
+    from .outputs import paths_of, same_file
+
+    files = paths_of(list(paths))
+    for k, a in enumerate(files):
+        for b in files[k + 1:]:
+            if same_file(a, b):
+                raise LmhldError(f"the {what} {a} is given twice ({b}); give each file once")

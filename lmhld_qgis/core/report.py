@@ -17,7 +17,12 @@ from .atomic import write_text_atomic
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:
     """Write JSON atomically (indented, UTF-8); NaN and infinities (undefined scores) are written as null, which
     JSON readers accept (bare NaN is not JSON)."""
-    return write_text_atomic(path, json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False) + "\n")
+    return write_text_atomic(path, json_text(data))
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON with NaN and infinities as null (bare NaN is not JSON)."""
+    return json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False) + "\n"
 
 
 def _finite(value: Any) -> Any:

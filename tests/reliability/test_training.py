@@ -82,7 +82,7 @@ def test_a_best_pt_given_to_resume_is_refused(work, finished_run):
     shutil.copytree(finished_run, work.path("run"))
     shutil.copy(work.path("run/best.pt"), work.path("run/last.pt"))  # weights only: no training state
     _refused(work, "train --resume from a best.pt (no training state)", [*TRAIN, "--out", "run", "--resume"],
-             "best.pt")
+             "resume")
 
 
 @ON_TRAINING_BRANCH
