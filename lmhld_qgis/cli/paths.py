@@ -32,13 +32,11 @@ class PathRoles:
 
     def check(self, args: argparse.Namespace) -> None:
         """Refuse bad paths before any work (see core.outputs)."""
-        if self.resumable:
-            check_outputs(inputs=self._values(args, self.inputs), inputs_must_exist=True)
-            return
         names = self.names
         check_outputs(inputs=self._values(args, self.inputs), files=self._values(args, self.files),
                       folders=self._values(args, self.folders), styled={names.get(d, d) for d in self.styled},
-                      overwrite=bool(getattr(args, "overwrite", False)), inputs_must_exist=True)
+                      overwrite=bool(getattr(args, "overwrite", False)), inputs_must_exist=True,
+                      resumable=self.resumable)
 
     def outputs(self, args: argparse.Namespace) -> list[os.PathLike[str]]:
         paths = [p for d in self.files + self.folders for p in paths_of(getattr(args, d, None))]

@@ -79,9 +79,11 @@ def _files_of_input(path: Path) -> list[Path]:
 
 
 def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # noqa: B006 (read-only defaults)
-                  styled: Iterable[str] = (), overwrite: bool | None = None, inputs_must_exist: bool = False) -> None:
+                  styled: Iterable[str] = (), overwrite: bool | None = None, inputs_must_exist: bool = False,
+                  resumable: bool = False) -> None:
     """Refuse, before any work, outputs that would destroy an input, each other, or an existing file (see the
-    module's docstring). `styled`: names of file outputs that get a .qml style beside them."""
+    module's docstring). `styled`: names of file outputs that get a .qml style beside them; `resumable`: the
+    folders are continued by the run (a training run), so an existing one is not a reason to refuse."""
     ins = _named(inputs)
     if inputs_must_exist:
         for name, path in ins:
@@ -97,7 +99,8 @@ def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # n
         if path.exists() and not path.is_dir():
             raise LmhldError(f"{name} {path} is a file; give a folder")
         _check_writable(name, path)
-        check_replaceable_dir(path, bool(overwrite), what=name)
+        if not resumable:
+            check_replaceable_dir(path, bool(overwrite), what=name)
 
 
 def _check_input(name: str, path: Path) -> None:
