@@ -22,7 +22,7 @@ COMMANDS = (demo, analyse, export, train, evaluate, experiment, export_onnx, det
 
 # Path roles of the sub-commands whose modules do not declare their own: training runs and experiments are folders
 # that a later run continues, so they are locked while in use and never replaced.
-_RESUMABLE = {"train": {"inputs": ("data", "config")}, "experiment": {"inputs": ("config",)}}
+_RESUMABLE: dict[str, tuple[str, ...]] = {"train": ("data", "config"), "experiment": ("config",)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of a failure")
         if name in _RESUMABLE and command.get_default("paths") is None:
-            declare_paths(command, folders=("out",), resumable=True, **_RESUMABLE[name])
+            declare_paths(command, inputs=_RESUMABLE[name], folders=("out",), resumable=True)
     return parser
 
 

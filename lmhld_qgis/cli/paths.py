@@ -13,6 +13,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..core.atomic import all_or_nothing
 from ..core.outputs import check_outputs, claim_outputs, paths_of
@@ -38,7 +39,7 @@ class PathRoles:
                       overwrite=bool(getattr(args, "overwrite", False)), inputs_must_exist=True,
                       resumable=self.resumable)
 
-    def outputs(self, args: argparse.Namespace) -> list[os.PathLike[str]]:
+    def outputs(self, args: argparse.Namespace) -> list[Path]:
         paths = [p for d in self.files + self.folders for p in paths_of(getattr(args, d, None))]
         return paths + [p.with_suffix(".qml") for d in self.styled for p in paths_of(getattr(args, d, None))]
 

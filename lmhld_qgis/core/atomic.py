@@ -73,7 +73,7 @@ def _os_lock(fd: int) -> bool:
         import msvcrt
 
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
             return True
         except OSError:
             return False
@@ -516,7 +516,8 @@ def gdal_errors(what: object = None) -> Iterator[None]:
     ogr.UseExceptions()
     _install_hook()
     outer = getattr(_watch, "errors", None)
-    _watch.errors = errors = []
+    errors: list[BaseException] = []
+    _watch.errors = errors
     messages: list[str] = []
 
     def collect(err_class: int, err_no: int, message: str) -> None:
@@ -556,7 +557,8 @@ class GdalStop:
     `gdal.Polygonize(..., callback=stop)` then fails with "User terminated"; `stop.reraise()` raises the reason."""
 
     def __init__(self, progress: Any = None) -> None:
-        self.progress, self.reason = progress, None
+        self.progress = progress
+        self.reason: BaseException | None = None
 
     def __call__(self, complete: float, message: Any, data: Any) -> int:
         try:

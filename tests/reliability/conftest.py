@@ -256,3 +256,21 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     from .table import write_table
 
     write_table(RECORDED, TABLE)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One finished training, shared
+
+
+TRAIN_RUN = ["train", "--model", "unet", "--width", "4", "--data", "dataset", "--epochs", "2", "--batch-size", "2",
+             "--device", "cpu", "--workers", "0", "--seed", "0", "--checkpoint-every", "3", "--out", "run"]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, inputs) -> Path:
+    """`lmhld train TRAIN_RUN` never stopped: what a stopped and resumed run must end with."""
+    work = Work(tmp_path_factory.mktemp("trained"), inputs)
+    work.add("dataset")
+    proc = work.run(*TRAIN_RUN, area="Stopped in the middle", case="train, not stopped (the reference)")
+    assert proc.returncode == 0, proc.stderr
+    return work.path("run")

@@ -81,7 +81,7 @@ def test_wrong_kinds_of_input(work):
                                                   "--patch-size-from", "scene.tif", "--out", "ds"], 2, "scene.tif"),
         ("a non-UTF-8 file given as --patch-size-from", ["export", "--raster", "scene.tif", "--inventory",
                                                          "inventory.gpkg", "--patch-size-from", "latin1.json",
-                                                         "--out", "ds"], 2, "latin1.json is not a report"),
+                                                         "--out", "ds"], 2, "latin1.json is not UTF-8 text"),
         ("a folder given as the checkpoint", ["export-onnx", "folder", "--out", "m.onnx"], 2, "folder"),
         ("a dataset folder that is not one", ["evaluate", "--model", "model.onnx", "--data", "folder", "--json",
                                               "e.json"], 2, "folder"),

@@ -31,14 +31,15 @@ def test_outputs_equal_to_inputs_are_refused(work):
          "--error-map scene.tif is the input --raster"),
         ("--json is the model", ["evaluate", "--model", "model.onnx", "--raster", "scene.tif", "--inventory",
                                  "inventory.gpkg", "--json", "model.onnx"], "--json model.onnx is the input --model"),
-        ("--out is the GeoPackage's journal", ["detect", "--model", "model.onnx", "--raster", "scene.tif", "--aoi",
-                                               "inventory.gpkg", "--out", "inventory.gpkg-journal"], "a file of"),
+        ("--json is the GeoPackage's journal", ["evaluate", "--model", "model.onnx", "--raster", "scene.tif",
+                                                "--inventory", "inventory.gpkg", "--json", "inventory.gpkg-journal"],
+         "(a file of inventory.gpkg)"),
         ("two outputs are one file", ["evaluate", "--model", "model.onnx", "--raster", "scene.tif", "--inventory",
                                       "inventory.gpkg", "--polygons", "x.gpkg", "--json", "x.gpkg"],
          "would overwrite each other"),
         ("--json of analyse is the inventory", ["analyse", "inventory.gpkg", "--pixel-size", "3", "--json",
                                                 "inventory.gpkg"], "is the input inventory"),
-        ("export-onnx --out is the checkpoint", ["export-onnx", "scene.tif", "--out", "scene.tif"],
+        ("export-onnx --out is the checkpoint", ["export-onnx", "model.onnx", "--out", "model.onnx"],
          "is the input checkpoint"),
     ]
     for case, args, words in cases:
@@ -110,14 +111,14 @@ def test_overwrite_never_deletes_what_lmhld_did_not_write(work):
 def test_wrong_kinds_of_output_paths(work):
     work.add("scene.tif", "inventory.gpkg", "model.onnx")
     work.path("afile").write_text("x")
-    work.path("adir").mkdir()
+    work.path("adir.gpkg").mkdir()
     export = ["export", "--raster", "scene.tif", "--inventory", "inventory.gpkg", "--patch-size", "32"]
     detect = ["detect", "--model", "model.onnx", "--raster", "scene.tif"]
     for case, args, words in [
         ("export --out is a file", [*export, "--out", "afile"], "--out afile is a file; give a folder"),
-        ("detect --out is a folder", [*detect, "--out", "adir"], "--out adir is a folder; give a file name"),
+        ("detect --out is a folder", [*detect, "--out", "adir.gpkg"], "--out adir.gpkg is a folder; give a file"),
         ("detect --out under a file", [*detect, "--out", "afile/d.gpkg"], "afile is a file, not a folder"),
-        ("detect --out is empty", [*detect, "--out", ""], "is a folder"),
+        ("detect --out is empty", [*detect, "--out", ""], "give a name ending in .gpkg, got ''"),
         ("input missing, output folder not created", [*detect[:-1], "nowhere.tif", "--out", "new/sub/d.gpkg"],
          "--raster nowhere.tif does not exist"),
     ]:

@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 
-from .conftest import interrupt, parts_of, record, wait_for
+from .conftest import TRAIN_RUN, interrupt, parts_of, record, wait_for
 
 AREA = "Stopped in the middle"
 SIGNALS = {"SIGTERM": signal.SIGTERM, "Ctrl-C (SIGINT)": signal.SIGINT}
@@ -57,49 +57,38 @@ def test_demo_stopped(work, name):
     assert list(work.dir.iterdir()) == []
 
 
-TRAIN = ["train", "--model", "unet", "--width", "4", "--data", "dataset", "--epochs", "2", "--batch-size", "2",
-         "--device", "cpu", "--workers", "0", "--seed", "0", "--checkpoint-every", "3"]
-
-
 def _weights(run) -> dict[str, torch.Tensor]:
     return torch.load(run / "last.pt", map_location="cpu", weights_only=True)["state_dict"]
 
 
-@pytest.fixture(scope="module")
-def reference_run(tmp_path_factory, inputs):
-    """The same training, never stopped: what a stopped and resumed run must end with."""
-    from .conftest import Work
-
-    work = Work(tmp_path_factory.mktemp("reference"), inputs)
+def test_train_killed_then_resumed_ends_with_the_same_weights(work, trained_run):
     work.add("dataset")
-    proc = work.run(*TRAIN, "--out", "run", area=AREA, case="train, not stopped (the reference)")
-    assert proc.returncode == 0, proc.stderr
-    return _weights(work.path("run"))
-
-
-@pytest.mark.parametrize("name", ["SIGKILL", "SIGTERM"])
-def test_train_stopped_then_resumed_ends_with_the_same_weights(work, reference_run, name):
-    work.add("dataset")
-    args = [*TRAIN, "--out", "run"]
-    proc = work.spawn(*args)
+    proc = work.spawn(*TRAIN_RUN)
     wait_for(lambda: work.path("run/last.pt").exists(), proc)  # a checkpoint mid-epoch (every 3 batches)
-    done = interrupt(proc, getattr(signal, name))
-    record(AREA, f"train, {name} after its first checkpoint", args, done, work.dir)
-    if name == "SIGTERM":
-        work.check(done)
-        assert done.returncode == 130 and "keeps its last checkpoint (last.pt)" in done.stderr
-    resumed = work.run(*args, "--resume", area=AREA, case=f"train --resume after {name}")
+    record(AREA, "train, SIGKILL after its first checkpoint", TRAIN_RUN, interrupt(proc, signal.SIGKILL), work.dir)
+    resumed = work.run(*TRAIN_RUN, "--resume", area=AREA, case="train --resume after SIGKILL")
     assert resumed.returncode == 0, resumed.stderr
-    weights = _weights(work.path("run"))
-    assert weights.keys() == reference_run.keys()
-    assert all(torch.equal(weights[k], reference_run[k]) for k in weights)  # bit-identical on the CPU
+    weights, reference = _weights(work.path("run")), _weights(trained_run)
+    assert weights.keys() == reference.keys()
+    assert all(torch.equal(weights[k], reference[k]) for k in weights)  # bit-identical on the CPU
+
+
+def test_train_stopped_says_what_it_keeps(work):
+    work.add("dataset")
+    proc = work.spawn(*TRAIN_RUN)
+    wait_for(lambda: work.path("run/last.pt").exists(), proc)
+    done = interrupt(proc, signal.SIGTERM)
+    work.check(done)
+    record(AREA, "train, SIGTERM after its first checkpoint", TRAIN_RUN, done, work.dir)
+    assert done.returncode == 130 and "keeps its last checkpoint (last.pt): continue with" in done.stderr
+    assert torch.load(work.path("run/last.pt"), weights_only=True)["training_state"]["batch"] > 0
 
 
 def test_experiment_stopped_then_continued(work):
     work.add("scene.tif", "inventory.gpkg")
     work.path("exp.toml").write_text(
         '[experiment]\nname = "tiny"\nmodels = ["unet"]\nmodes = ["single"]\n'
-        '[experiment.train]\nepochs = 2\nbatch_size = 4\ncheckpoint_every = 2\ndevice = "cpu"\nworkers = 0\n'
+        '[experiment.train]\nepochs = 1\nbatch_size = 4\ncheckpoint_every = 2\ndevice = "cpu"\nworkers = 0\n'
         '[experiment.train.model_options]\nbase_width = 4\n'
         '[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.3\n'
         '[[experiment.areas]]\nname = "a"\nraster = "scene.tif"\ninventory = "inventory.gpkg"\npatch_sizes = [32]\n')

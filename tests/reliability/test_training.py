@@ -9,7 +9,7 @@ import signal
 import pytest
 import torch
 
-from .conftest import interrupt, record, wait_for
+from .conftest import TRAIN_RUN, interrupt, record, wait_for
 
 AREA = "Training"
 TRAIN = ["train", "--model", "unet", "--width", "4", "--data", "dataset", "--epochs", "1", "--batch-size", "4",
@@ -57,31 +57,20 @@ def test_string_values_in_the_config_are_refused(work):
              "epochs")
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, inputs):
-    from .conftest import Work
-
-    work = Work(tmp_path_factory.mktemp("finished"), inputs)
+def test_damaged_checkpoints(work, trained_run):
     work.add("dataset")
-    proc = work.run(*TRAIN, "--out", "run", area=AREA, case="train, one epoch")
-    assert proc.returncode == 0, proc.stderr
-    return work.path("run")
-
-
-def test_damaged_checkpoints(work, finished_run):
-    work.add("dataset")
-    shutil.copytree(finished_run, work.path("run"))
+    shutil.copytree(trained_run, work.path("run"))
     last = work.path("run/last.pt")
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    _refused(work, "train --resume from a truncated last.pt", [*TRAIN, "--out", "run", "--resume"], "last.pt")
+    _refused(work, "train --resume from a truncated last.pt", [*TRAIN_RUN, "--resume"], "last.pt")
 
 
 @ON_TRAINING_BRANCH
-def test_a_best_pt_given_to_resume_is_refused(work, finished_run):
+def test_a_best_pt_given_to_resume_is_refused(work, trained_run):
     work.add("dataset")
-    shutil.copytree(finished_run, work.path("run"))
+    shutil.copytree(trained_run, work.path("run"))
     shutil.copy(work.path("run/best.pt"), work.path("run/last.pt"))  # weights only: no training state
-    _refused(work, "train --resume from a best.pt (no training state)", [*TRAIN, "--out", "run", "--resume"],
+    _refused(work, "train --resume from a best.pt (no training state)", [*TRAIN_RUN, "--resume"],
              "resume")
 
 
