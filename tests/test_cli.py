@@ -36,7 +36,7 @@ def test_bad_input_exits_2_with_message_and_no_files(tmp_path):
     proc = lmhld("analyse", str(inv), "--pixel-size", "-1", "--json", str(tmp_path / "r.json"),
                  "--html", str(tmp_path / "r.html"))
     assert proc.returncode == 2
-    assert "pixel size must be > 0" in proc.stderr
+    assert "--pixel-size: must be a number in [0.001, 10000], got -1" in proc.stderr
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inv.gpkg"]  # no temporary leftovers either
 

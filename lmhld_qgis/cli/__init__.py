@@ -1,12 +1,19 @@
-"""The `lmhld` command: one sub-command per stage, each a thin wrapper over the core."""
+"""The `lmhld` command: one sub-command per stage, each a thin wrapper over the core.
+
+Whatever happens, the command ends with one line on stderr, never a traceback: `lmhld COMMAND: PROBLEM`; for a
+failure that is not the input's fault the full traceback goes to a log file the line names (`--debug` prints it
+instead). Exit codes: 0 done, 2 bad input (or a damaged input file), 1 an unexpected failure (or the machine's: disk
+full), 130 cancelled (Ctrl-C, SIGTERM, SIGHUP: every temporary file is removed first).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from ..core.errors import CancelledError, LmhldError
+from ..core.errors import CANCELLED, LmhldError, explain
 from . import (
     analyse,
     create_inventory,
@@ -20,8 +27,14 @@ from . import (
     train,
     validate,
 )
+from .failures import cancelled_message, failed, report_failure, signals_as_exceptions
+from .paths import PathRoles, declare_paths
 
 COMMANDS = (demo, create_inventory, validate, analyse, export, train, evaluate, experiment, export_onnx, detect, rank)
+
+# Path roles of the sub-commands whose modules do not declare their own: training runs and experiments are folders
+# that a later run continues, so they are locked while in use and never replaced.
+_RESUMABLE: dict[str, tuple[str, ...]] = {"train": ("data", "config"), "experiment": ("config",)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,25 +42,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="lmhld", description="Landslide detection from high-resolution imagery.")
     parser.add_argument("--version", action="version", version=f"lmhld_qgis {lmhld_qgis.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(sub)
+    for name, command in sub.choices.items():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of a failure")
+        if name in _RESUMABLE and command.get_default("paths") is None:
+            declare_paths(command, inputs=_RESUMABLE[name], folders=("out",), resumable=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
     # GDAL's block cache defaults to 5% of RAM and is the largest user of memory when streaming big rasters;
     # a bounded cache keeps the command's memory flat whatever the scene size (set GDAL_CACHEMAX to change it).
     os.environ.setdefault("GDAL_CACHEMAX", "256")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else onnxruntime leaves a session file in the temp folder
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cache, "lmhld", "torchinductor"))  # not in /tmp
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or bool(os.environ.get("LMHLD_DEBUG"))
     try:
-        return int(args.run(args) or 0)
-    except LmhldError as exc:
-        print(f"lmhld {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except (CancelledError, KeyboardInterrupt):
-        print(f"lmhld {args.command}: cancelled; no partial output was left", file=sys.stderr)
-        return 130
+        parser = build_parser()
+    except Exception as exc:  # a broken installation (a missing library): still one line and a log
+        return report_failure("lmhld", exc, argv, debug)
+    args = parser.parse_args(argv)  # bad arguments: argparse's usage line and exit 2
+    return run(args, argv)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
+    """Run a parsed command: paths checked and locked first, every failure turned into one line."""
+    command = f"lmhld {args.command}"
+    debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("LMHLD_DEBUG"))
+    roles: PathRoles | None = getattr(args, "paths", None)
+    with signals_as_exceptions():
+        try:
+            if roles is None:
+                return int(args.run(args) or 0)
+            roles.check(args)
+            with roles.claimed(args):
+                return int(args.run(args) or 0)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (core.errors.Terminated)
+            failed()
+            print(f"{command}: {cancelled_message(args, exc)}", file=sys.stderr)
+            return CANCELLED
+        except LmhldError as exc:
+            failed()
+            print(f"{command}: error: {exc}", file=sys.stderr)
+            return explain(exc).exit_code
+        except Exception as exc:
+            from ..core.errors import CancelledError
+
+            failed()
+            if isinstance(exc, CancelledError):
+                print(f"{command}: {cancelled_message(args, exc)}", file=sys.stderr)
+                return CANCELLED
+            return report_failure(command, exc, argv, debug)

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from . import argtypes
+from .paths import add_overwrite, declare_paths
+
+
+def _candidates(text: str) -> object:
+    from ..core.inventory import parse_candidates
+
+    return parse_candidates(text)
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("analyse", help="landslide areas in pixels, quartiles and recommended patch sizes",
@@ -12,13 +21,19 @@ def add_parser(sub) -> None:
     p.add_argument("--layer", help="layer name inside the file (default: the first)")
     px = p.add_mutually_exclusive_group(required=True)
     px.add_argument("--raster", help="reference raster: its CRS and resolution give the pixel size")
-    px.add_argument("--pixel-size", type=float, metavar="METRES", help="pixel size in metres")
-    p.add_argument("--fraction", type=float, default=0.10, help="target landslide fraction of a patch (0.1)")
-    p.add_argument("--candidates", default="32,64,128,224,256", help="candidate patch sizes (32,64,128,224,256)")
+    px.add_argument("--pixel-size", type=argtypes.float_range(0.001, 10_000.0), metavar="METRES",
+                    help="pixel size in metres")
+    p.add_argument("--fraction", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.10,
+                   help="target landslide fraction of a patch (0.1)")
+    p.add_argument("--candidates", default="32,64,128,224,256",
+                   type=argtypes.checked_by(_candidates, "patch sizes"),
+                                            help="candidate patch sizes (32,64,128,224,256)")
     p.add_argument("--explode", action="store_true", help="count each part of a multipart feature separately")
     p.add_argument("--json", required=True, metavar="OUT.json", help="JSON report")
     p.add_argument("--html", metavar="OUT.html", help="HTML report with the histogram")
+    add_overwrite(p)
     p.set_defaults(run=run)
+    declare_paths(p, inputs=("inventory", "raster"), files=("json", "html"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -77,3 +77,51 @@ probability = float_range(0.0, 1.0)  # thresholds, fractions, shares
 overlap_fraction = float_range(0.0, 1.0, high_open=True)  # window overlap: 1 would never advance
 positive_float = float_range(0.0, low_open=True)  # learning rates, sizes in metres
 non_negative_float = float_range(0.0)  # areas, tolerances
+
+
+def checked_by(parse: Callable[[str], object], name: str) -> Callable[[str], str]:
+    """A text option checked by a core parser before any work (e.g. core.splits.parse_ratios); the command gets
+    the text unchanged and parses it again. The parser's LmhldError becomes argparse's message (exit 2)."""
+
+    def check(text: str) -> str:
+        from ..core.errors import LmhldError
+
+        try:
+            parse(text)
+        except LmhldError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        except (ValueError, TypeError):
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
+        return text
+
+    check.__name__ = name
+    return check
+
+
+def _bbox(text: str) -> object:
+    from ..core.errors import LmhldError
+
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise LmhldError(f"expected xmin,ymin,xmax,ymax (four numbers), got {text!r}")
+    xmin, ymin, xmax, ymax = (float(_number(v.strip(), float)) for v in parts)
+    if not (xmin < xmax and ymin < ymax):
+        raise LmhldError(f"expected xmin < xmax and ymin < ymax, got {text!r}")
+    return xmin, ymin, xmax, ymax
+
+
+bbox_text = checked_by(_bbox, "xmin,ymin,xmax,ymax")  # --extent: four finite numbers, min < max
+
+
+def path_ending(*suffixes: str) -> Callable[[str], str]:
+    """An output path whose format is fixed by the command (a GeoTIFF, a GeoPackage, ONNX): its name must say so,
+    so that no GeoTIFF is written under a .jpg name."""
+
+    def check(text: str) -> str:
+        if not text.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"the file is written as {suffixes[0][1:].upper()}; give a name ending "
+                                             f"in {' or '.join(suffixes)}, got {text!r}")
+        return text
+
+    check.__name__ = f"{suffixes[0]} path"
+    return check

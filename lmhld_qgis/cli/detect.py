@@ -4,31 +4,49 @@ from __future__ import annotations
 
 import argparse
 
+from . import argtypes
+from .paths import add_overwrite, declare_paths
+
+
+def _bands(text: str) -> object:
+    from ..core.bands import parse_band_list
+
+    return parse_band_list(text)
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="sliding-window detection over a scene, written as polygons",
                        description="Detect landslides over a whole scene with an ONNX model (or a .pt checkpoint).")
     p.add_argument("--model", required=True, help="model.onnx (from lmhld train / export-onnx) or a .pt checkpoint")
     p.add_argument("--raster", required=True, help="scene (any GDAL raster)")
-    p.add_argument("--out", required=True, metavar="OUT.gpkg", help="landslide polygons (GeoPackage)")
-    p.add_argument("--prob", metavar="PROB.tif", help="probability raster (tiled, compressed, with overviews)")
-    p.add_argument("--overlap", type=float, help="window overlap as a fraction of the tile (default: the model's)")
-    p.add_argument("--tile", type=int, help="window size in pixels (default: the model's patch size)")
-    p.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
-    p.add_argument("--min-area", type=float, default=0.0, metavar="M2", help="drop polygons smaller than this")
-    p.add_argument("--fill-holes", type=float, default=0.0, metavar="M2", help="fill holes smaller than this")
-    p.add_argument("--simplify", type=float, default=0.0, metavar="TOL", help="simplification tolerance (CRS units)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--out", required=True, metavar="OUT.gpkg", type=argtypes.path_ending(".gpkg"),
+                   help="landslide polygons (GeoPackage)")
+    p.add_argument("--prob", metavar="PROB.tif", type=argtypes.path_ending(".tif", ".tiff"),
+                   help="probability raster (tiled, compressed, with overviews)")
+    p.add_argument("--overlap", type=argtypes.overlap_fraction,
+                   help="window overlap as a fraction of the tile (default: the model's)")
+    p.add_argument("--tile", type=argtypes.positive_int, help="window size in pixels (default: the model's patch size)")
+    p.add_argument("--threshold", type=argtypes.probability, help="probability threshold (default: the model's)")
+    p.add_argument("--min-area", type=argtypes.non_negative_float, default=0.0, metavar="M2",
+                   help="drop polygons smaller than this")
+    p.add_argument("--fill-holes", type=argtypes.non_negative_float, default=0.0, metavar="M2",
+                   help="fill holes smaller than this")
+    p.add_argument("--simplify", type=argtypes.non_negative_float, default=0.0, metavar="TOL",
+                   help="simplification tolerance (CRS units)")
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=8)
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--bands", help="1-based raster bands in the model's input order (default: by name)")
-    p.add_argument("--extent", help="xmin,ymin,xmax,ymax in the raster's CRS")
+    p.add_argument("--bands", type=argtypes.checked_by(_bands, "band list"),
+                   help="1-based raster bands in the model's input order (default: by name)")
+    p.add_argument("--extent", type=argtypes.bbox_text, help="xmin,ymin,xmax,ymax in the raster's CRS")
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")
     p.add_argument("--resample", action="store_true",
                    help="resample the scene to the model's resolution when they differ by more than 10%%")
-    p.add_argument("--chunk-width", type=int, default=4096,
+    p.add_argument("--chunk-width", type=argtypes.non_negative_int, default=4096,
                    help="stream the scene in column chunks this wide (bounds memory; 0 = whole width)")
     p.add_argument("--json", metavar="RESULT.json", help="write a summary (counts, provider, timings)")
+    add_overwrite(p)
     p.set_defaults(run=run)
+    declare_paths(p, inputs=("model", "raster", "aoi"), files=("out", "prob", "json"), styled=("prob",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from . import argtypes
+from .paths import add_overwrite, declare_paths
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="precision, recall, F1, IoU, mIoU, OA on a split or a whole scene",
@@ -15,13 +18,19 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="test", help="split to evaluate (test)")
     p.add_argument("--raster", help="a whole scene instead of a dataset")
     p.add_argument("--inventory", help="the scene's landslide polygons")
-    p.add_argument("--error-map", metavar="E.tif", help="scene mode: TP/FP/FN/TN raster (styled)")
-    p.add_argument("--polygons", metavar="OUT.gpkg", help="scene mode: keep the detected polygons")
-    p.add_argument("--match", type=float, default=0.5, help="scene mode: object match share (0.5)")
-    p.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
+    p.add_argument("--error-map", metavar="E.tif", type=argtypes.path_ending(".tif", ".tiff"),
+                   help="scene mode: TP/FP/FN/TN raster (styled)")
+    p.add_argument("--polygons", metavar="OUT.gpkg", type=argtypes.path_ending(".gpkg"),
+                   help="scene mode: keep the detected polygons")
+    p.add_argument("--match", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.5,
+                   help="scene mode: object match share (0.5)")
+    p.add_argument("--threshold", type=argtypes.probability, help="probability threshold (default: the model's)")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", required=True, metavar="OUT.json")
+    add_overwrite(p)
     p.set_defaults(run=run)
+    declare_paths(p, inputs=("model", "data", "raster", "inventory"), files=("json", "polygons", "error_map"),
+                  styled=("error_map",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,9 @@ import argparse
 import math
 from typing import Any
 
+from . import argtypes
+from .paths import add_overwrite, declare_paths
+
 
 def _nodata(text: str) -> float | None:
     """A finite number, or none (only non-finite values then count as missing)."""
@@ -32,7 +35,7 @@ def add_parser(sub: Any) -> None:
                                    "and declares its input as N x bands x P x P, P the training patch size; "
                                    "`lmhld detect` still runs it at any multiple of the network's stride.")
     p.add_argument("checkpoint", help="checkpoint written by lmhld train (best.pt / last.pt)")
-    p.add_argument("--out", required=True, metavar="MODEL.onnx")
+    p.add_argument("--out", required=True, metavar="MODEL.onnx", type=argtypes.path_ending(".onnx"))
     p.add_argument("--output", choices=("probability", "logits"), default="probability",
                    help="what the graph returns (default: probability, as detection and Deepness expect; a logits "
                         "file carries no Deepness keys)")
@@ -49,7 +52,9 @@ def add_parser(sub: Any) -> None:
                             "load such a file)")
     shape.add_argument("--static", action="store_true",
                        help="export the graph at the patch size only (lmhld detect then tiles at that size too)")
+    add_overwrite(p)
     p.set_defaults(run=run)
+    declare_paths(p, inputs=("checkpoint",), files=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,67 +1,576 @@
-"""The one writer everyone uses: outputs are written aside and moved into place, or not at all."""
+"""The one writer everyone uses: outputs are locked, written aside and moved into place, or not written at all.
+
+- `atomic_file` / `atomic_dir` write beside the target under a hidden `.NAME.PID-XXXX.part...` name and move it into
+  place only when the writer finished without error; on any error (or Ctrl-C, or SIGTERM turned into an exception by
+  the command line) the part is removed.
+- While written, a target is locked by `.NAME.lock` beside it (created with O_EXCL, holding the writer's pid, and
+  held with an OS lock that dies with the process): a second writer is refused with the owner's pid; the lock of a
+  killed writer is taken over, and the parts it left are swept away then.
+- A folder is replaced (`overwrite`) only when lmhld wrote it: `atomic_dir` leaves a manifest of what it wrote,
+  and a folder holding anything else is refused rather than deleted.
+- Files and folders are created with the user's umask (not the 0600/0700 of `tempfile`).
+- `scratch_dir` is a temporary folder whose leftovers (a killed run's) are swept by the next run.
+- `gdal_checked` makes GDAL/OGR errors raised while datasets are flushed and closed fail the call (Python can only
+  print "Exception ignored in delete_Dataset" for them otherwise), so a full disk fails the run.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import json
 import os
+import re
+import secrets
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import LmhldError
 
+MANIFEST = ".lmhld-manifest.json"  # what atomic_dir wrote into a folder: the only things overwrite may delete
+SQLITE_SIDECARS = ("-journal", "-wal", "-shm")  # SQLite (GeoPackage) files that belong to a database file
+_PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]+\.part")
+
+PathLike = str | os.PathLike[str]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Locks
+
+
+class _Held:
+    """A lock this process holds (counted, so that nested writers of one target share it)."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd, self.path, self.count = fd, path, 1
+
+
+_held: dict[Path, _Held] = {}
+_held_guard = threading.RLock()
+
+
+def lock_path(dest: PathLike) -> Path:
+    """The lock file of a target: `.NAME.lock` beside it."""
+    dest = Path(dest)
+    return dest.with_name(f".{dest.name}.lock")
+
+
+def _os_lock(fd: int) -> bool:
+    """Take the OS lock on an open lock file without waiting; False when another live process holds it."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            return True
+        except OSError:
+            return False
+    except OSError:
+        return False
+
+
+def _owner(path: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f"pid {int(path.read_text().split()[0])}"
+    return "another process"
+
+
+def _acquire(dest: Path) -> None:
+    lock = lock_path(dest)
+    for _ in range(20):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666)
+        except FileExistsError:
+            try:
+                fd = os.open(lock, os.O_RDWR)  # an existing lock: held by a live writer, or left by a dead one
+            except FileNotFoundError:
+                continue  # released meanwhile
+        except OSError as exc:
+            raise _unwritable(dest, exc) from exc
+        if not _os_lock(fd):
+            os.close(fd)
+            raise LmhldError(f"{dest} is being written by another lmhld process ({_owner(lock)}); wait until it "
+                             "ends, or stop it, then retry (or choose another output)")
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # the file was released (unlinked) between our open and our lock: start again
+            os.close(fd)
+            continue
+        with contextlib.suppress(OSError):  # the pid is for people; the OS lock is what counts (a full disk)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        _held[dest] = _Held(fd, lock)
+        sweep_parts(dest)  # we own the target now: whatever parts are beside it were left by killed writers
+        return
+    raise LmhldError(f"could not lock {dest}: its lock file {lock} keeps changing; retry")
+
+
+def _release(dest: Path) -> None:
+    held = _held[dest]
+    held.count -= 1
+    if held.count:
+        return
+    del _held[dest]
+    with contextlib.suppress(OSError):
+        os.unlink(held.path)  # unlink first, then let the OS lock go with the descriptor
+    os.close(held.fd)
+
 
 @contextlib.contextmanager
-def atomic_file(dest: str | os.PathLike[str]) -> Iterator[Path]:
+def output_lock(dest: PathLike) -> Iterator[None]:
+    """Hold the lock of `dest` (nested use in one process is counted); refuse when another process holds it."""
+    key = Path(os.path.abspath(dest))
+    with _held_guard:
+        if key in _held:
+            _held[key].count += 1
+        else:
+            _acquire(key)
+    try:
+        yield
+    finally:
+        with _held_guard:
+            _release(key)
+
+
+def _unwritable(dest: Path, exc: OSError) -> OSError:
+    """The OSError to show when nothing can be created beside `dest`, naming the folder."""
+    return type(exc)(exc.errno, f"cannot write {dest}: {os.strerror(exc.errno or errno.EIO)} in folder "
+                                f"{dest.parent}", str(dest.parent))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parts and sweeping
+
+
+def part_path(dest: PathLike, tag: str = "") -> Path:
+    """A fresh hidden name beside `dest` for writing it (`.NAME.PID-XXXX.part[TAG][SUFFIX]`, suffix kept for GDAL)."""
+    dest = Path(dest)
+    return dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part{tag}{dest.suffix}")
+
+
+def sweep_parts(dest: PathLike) -> list[Path]:
+    """Remove the parts other writers of `dest` left beside it (call only while holding its lock)."""
+    dest = Path(dest)
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(dest.parent):
+            match = _PART.match(entry.name)
+            if match and match["name"] == dest.name and int(match["pid"]) != os.getpid():
+                _remove(Path(entry.path))
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        for p in (path, *(Path(f"{path}{s}") for s in SQLITE_SIDECARS)):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                p.unlink()
+
+
+def _umask() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # not thread-safe, hence only where /proc is missing
+    os.umask(mask)
+    return mask
+
+
+def make_dirs(path: PathLike) -> Path:
+    """Create a folder and its parents with the user's umask; say plainly when that is impossible."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise LmhldError(f"cannot create folder {path}: a file of that name (or of a parent) exists") from exc
+    except NotADirectoryError as exc:
+        raise LmhldError(f"cannot create folder {path}: a parent of it is a file") from exc
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writers
+
+
+@contextlib.contextmanager
+def atomic_file(dest: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; on success it replaces `dest`, on any error it is removed.
 
-    The temporary name keeps the destination's suffix so that drivers chosen by extension (GTiff, GPKG) work.
+    The temporary name keeps the destination's suffix so that drivers chosen by extension (GTiff, GPKG) work. The
+    target is locked meanwhile; the file is synced to disk before it replaces `dest`, so a full disk fails here and
+    not later. Replacing an existing `dest` is the caller's decision (the command line asks for --overwrite first).
     """
     dest = Path(dest)
-    if dest.parent and not dest.parent.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=dest.parent)
-    os.close(fd)
-    os.unlink(tmp)  # writers (GDAL, OGR) want to create the file themselves
-    tmp_path = Path(tmp)
+    if dest.is_dir():
+        raise LmhldError(f"cannot write file {dest}: it is a folder; give a file name")
+    make_dirs(dest.parent)
+    with output_lock(dest):
+        tmp = part_path(dest)
+        try:
+            yield tmp
+            if not tmp.exists():
+                raise OSError(errno.EIO, f"the writer of {dest} produced no file", str(dest))
+            _sync(tmp)
+            for sidecar in SQLITE_SIDECARS:  # a stale journal beside a new database would be replayed into it
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{dest}{sidecar}").unlink()
+            _move_into_place(tmp, dest)
+        except Exception as exc:
+            _raise_as_write_error(exc, dest)
+            raise
+        finally:
+            _remove(tmp)
+
+
+FULL_DISK_BYTES = 1 << 20  # less free space than this when a write failed: the disk was full
+
+
+def _raise_as_write_error(exc: Exception, dest: Path) -> None:
+    """Raise the plain OSError a writer's failure stands for: a full disk (checked, whatever the library said:
+    GDAL, rasterio, torch and SQLite each word it differently), or a GDAL write error; else return."""
+    if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno is not None):
+        return  # already in plain words
+    free = FULL_DISK_BYTES
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(dest.parent).free
+    if free < FULL_DISK_BYTES:
+        raise OSError(errno.ENOSPC, f"writing {dest} failed ({type(exc).__name__}: {_shorten(str(exc))})") from exc
+    if _is_write_error([str(exc)]):
+        raise gdal_write_error(exc, [], dest) from exc
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        yield tmp_path
-        os.replace(tmp_path, dest)
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # file systems that cannot sync
+            raise
     finally:
-        for leftover in (tmp_path, Path(f"{tmp_path}-journal"), Path(f"{tmp_path}-wal"), Path(f"{tmp_path}-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+        os.close(fd)
 
 
-def write_text_atomic(dest: str | os.PathLike[str], text: str) -> Path:
+def write_text_atomic(dest: PathLike, text: str) -> Path:
     """Write a text file atomically and return its path."""
     with atomic_file(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(dest)
 
 
+def written_by_lmhld(folder: PathLike) -> tuple[bool, list[str]]:
+    """(True, []) when every entry of `folder` is one lmhld wrote there (its manifest lists it) or the folder is
+    empty; else (False, the entries lmhld did not write)."""
+    folder = Path(folder)
+    entries = sorted(set(os.listdir(folder)) - {MANIFEST})
+    if not entries:
+        return True, []
+    try:
+        owned = set(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["entries"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False, entries
+    foreign = [e for e in entries if e not in owned]
+    return not foreign, foreign
+
+
+def check_replaceable_dir(dest: PathLike, overwrite: bool, what: str = "output folder") -> None:
+    """Refuse a non-empty folder unless `overwrite`, and even then unless lmhld wrote all of it."""
+    dest = Path(dest)
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise LmhldError(f"{what} {dest} is a file; give a folder")
+    if not any(dest.iterdir()):
+        return
+    if not overwrite:
+        raise LmhldError(f"{what} {dest} is not empty; choose another folder or pass overwrite (--overwrite)")
+    ours, foreign = written_by_lmhld(dest)
+    if not ours:
+        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise LmhldError(f"{what} {dest} holds files lmhld did not write ({listed}); overwrite replaces only "
+                         "folders lmhld wrote: choose another folder, or move those files away")
+
+
+def _write_manifest(folder: Path) -> None:
+    entries = sorted(set(os.listdir(folder)) - {MANIFEST})
+    from .. import __version__
+
+    (folder / MANIFEST).write_text(json.dumps({"written_by": f"lmhld_qgis {__version__}", "entries": entries},
+                                              indent=1) + "\n", encoding="utf-8")
+
+
 @contextlib.contextmanager
-def atomic_dir(dest: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(dest: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh folder beside `dest`; on success it becomes `dest`, on error it is deleted.
 
-    Refuses a non-empty `dest` unless `overwrite`, so that a finished dataset or run is never clobbered by mistake.
+    Refuses a non-empty `dest` unless `overwrite`, and replaces it then only when lmhld wrote everything in it
+    (so that a finished dataset or run is never clobbered by mistake, and a user's own files never deleted).
     """
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()) and not overwrite:
-        raise LmhldError(f"output folder {dest} is not empty; choose another folder or pass overwrite")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
+    make_dirs(dest.parent)
+    with output_lock(dest):
+        check_replaceable_dir(dest, overwrite)
+        tmp = part_path(dest)
+        tmp.mkdir()  # the user's umask applies (tempfile.mkdtemp would make it 0700)
+        try:
+            yield tmp
+            _write_manifest(tmp)
+            _move_into_place(tmp, dest)
+        except Exception as exc:
+            _raise_as_write_error(exc, dest)
+            raise
+        finally:
+            _remove(tmp)
+
+
+def _move_into_place(tmp: Path, dest: Path) -> None:
+    """Replace `dest` by `tmp` (a file atomically; a folder by two renames); inside `all_or_nothing`, the replaced
+    `dest` is kept aside until the block ends, so that a failure can put it back."""
+    transaction = _transactions[-1] if _transactions else None
+    if transaction is None and (tmp.is_file() or not dest.exists()):
+        os.replace(tmp, dest)
+        return
+    old = part_path(dest, ".old") if dest.exists() or dest.is_symlink() else None
+    if old is not None:
+        os.replace(dest, old)
     try:
-        yield tmp
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if transaction is None:
+        _remove(old)  # type: ignore[arg-type]
+    else:
+        transaction.append((dest, old))
+
+
+_transactions: list[list[tuple[Path, Path | None]]] = []  # outputs moved into place inside all_or_nothing blocks
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Outputs moved into place inside this block stay only if the whole block succeeds: on any failure (or Ctrl-C)
+    each one is removed again and what it replaced is put back. A command with several outputs (polygons, a
+    probability raster, its style, a summary) thus leaves all of them or none."""
+    done: list[tuple[Path, Path | None]] = []
+    _transactions.append(done)
+    try:
+        yield
+    except BaseException:
+        for dest, old in reversed(done):
+            with contextlib.suppress(OSError):
+                _remove(dest)
+                if old is not None:
+                    os.replace(old, dest)
+        raise
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        _transactions.remove(done)
+    if _transactions:
+        _transactions[-1].extend(done)  # nested: the outer block decides
+    else:
+        for _, old in done:
+            if old is not None:
+                _remove(old)
+
+
+@contextlib.contextmanager
+def fresh_dir(dest: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Build a folder in place (for outputs that record their own paths, e.g. the demo); on error it is removed
+    and a folder it replaced is put back. The rules of `atomic_dir` apply to an existing `dest`."""
+    dest = Path(dest)
+    make_dirs(dest.parent)
+    with output_lock(dest):
+        check_replaceable_dir(dest, overwrite)
+        old = None
+        if dest.exists():
+            old = part_path(dest, ".old")
+            os.replace(dest, old)
+        try:
+            dest.mkdir()
+            yield dest
+            _write_manifest(dest)
+        except BaseException:
+            _remove(dest)
+            if old is not None:
+                os.replace(old, dest)
+            raise
+        if old is not None:
+            _remove(old)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Temporary folders
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap check: never sweep
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def scratch_dir(what: str) -> Iterator[Path]:
+    """A temporary folder `lmhld-WHAT-PID-XXXX` (removed on exit); folders of dead processes are swept first."""
+    base = Path(tempfile.gettempdir())
+    pattern = re.compile(r"^lmhld-[\w.]+-(\d+)-[0-9a-f]+$")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            match = pattern.match(entry.name)
+            if match and entry.is_dir(follow_symlinks=False) and not _pid_alive(int(match[1])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    path = base / f"lmhld-{what}-{os.getpid()}-{secrets.token_hex(4)}"
+    path.mkdir(mode=0o700)  # private: it may hold a copy of the user's data
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checked GDAL / OGR writes
+
+_watch = threading.local()
+_previous_hook = sys.unraisablehook
+
+
+def _hook(unraisable: Any) -> None:
+    errors = getattr(_watch, "errors", None)
+    name = getattr(unraisable.object, "__name__", "")
+    if errors is not None and name.startswith("delete_") and isinstance(unraisable.exc_value, Exception):
+        errors.append(unraisable.exc_value)  # a GDAL/OGR dataset failed to flush or close
+        return
+    _previous_hook(unraisable)
+
+
+def _install_hook() -> None:
+    if sys.unraisablehook is not _hook:
+        global _previous_hook
+        _previous_hook = sys.unraisablehook
+        sys.unraisablehook = _hook
+
+
+_WRITE_ERRORS = (("No space left", errno.ENOSPC), ("disk is full", errno.ENOSPC), ("Disk quota", errno.EDQUOT),
+                 ("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES),
+                 ("File too large", errno.EFBIG))
+_WRITE_WORDS = ("IO error writing", "WriteEncoded", "IWriteBlock", "Write error", "TIFFRewriteDirectory",
+                "TIFFWriteDirectory", "_tiffWriteProc", "_tiffSeekProc", "sqlite3_exec", "disk I/O error")
+_READ_WORDS = ("IReadBlock", "TIFFRead", "TIFFFetch", "not recognized as a supported")  # a damaged input instead
+
+
+def _shorten(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[:80]} ... {text[-(limit - 85):]}"
+
+
+def gdal_write_error(exc: BaseException, messages: list[str] = [], what: object = None) -> OSError:  # noqa: B006
+    """A GDAL/OGR write error as the OSError it stands for (disk full, read-only, ...), naming `what`; `messages`
+    are the errors GDAL reported meanwhile (the first one that names a cause is shown)."""
+    texts = [m for m in messages if m] + [str(exc)]
+    head = f"writing {what} failed" if what else "writing failed"
+    for words, code in _WRITE_ERRORS:
+        for text in texts:
+            if words in text:
+                return OSError(code, f"{head} ({_shorten(text)})")
+    return OSError(errno.EIO, f"{head}: {_shorten(texts[0])}")
+
+
+def _is_write_error(texts: list[str]) -> bool:
+    if any(words in text for text in texts for words, _ in _WRITE_ERRORS):
+        return True
+    reading = any(words in text for text in texts for words in _READ_WORDS)
+    return not reading and any(words in text for text in texts for words in _WRITE_WORDS)
+
+
+@contextlib.contextmanager
+def gdal_errors(what: object = None) -> Iterator[None]:
+    """Raise, as an OSError naming `what`, the write errors GDAL or OGR report in this block, including those of
+    datasets released (closed) in it, which Python could otherwise only print ("Exception ignored in
+    delete_Dataset"); GDAL exceptions are switched on. Other GDAL errors (reading) propagate unchanged."""
+    from osgeo import gdal, ogr
+
+    gdal.UseExceptions()
+    ogr.UseExceptions()
+    _install_hook()
+    outer = getattr(_watch, "errors", None)
+    errors: list[BaseException] = []
+    _watch.errors = errors
+    messages: list[str] = []
+
+    def collect(err_class: int, err_no: int, message: str) -> None:
+        if err_class >= gdal.CE_Failure:
+            messages.append(message)
+
+    gdal.PushErrorHandler(collect)  # per thread in GDAL
+    try:
+        yield
+    except RuntimeError as exc:  # GDAL's exceptions: a write error becomes the OSError it stands for
+        if _is_write_error([*messages, str(exc)]):
+            raise gdal_write_error(exc, messages, what) from exc
+        raise
+    finally:
+        gdal.PopErrorHandler()
+        _watch.errors = outer
+    if errors or _is_write_error(messages):
+        first = errors[0] if errors else RuntimeError(messages[0])
+        raise gdal_write_error(first, messages, what) from first
+
+
+def gdal_checked(func: F) -> F:
+    """Decorator: the function's GDAL/OGR errors, on write and on close, fail it (see `gdal_errors`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with gdal_errors():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class GdalStop:
+    """A GDAL progress callback that lets Ctrl-C, SIGTERM or a progress's cancel stop a long GDAL call (Python runs
+    signal handlers only between bytecodes, so a call without a callback would finish first).
+
+    `gdal.Polygonize(..., callback=stop)` then fails with "User terminated"; `stop.reraise()` raises the reason."""
+
+    def __init__(self, progress: Any = None) -> None:
+        self.progress = progress
+        self.reason: BaseException | None = None
+
+    def __call__(self, complete: float, message: Any, data: Any) -> int:
+        try:
+            if self.progress is not None and self.progress.is_cancelled():
+                from .errors import CancelledError
+
+                raise CancelledError("cancelled by the user")
+            return 1
+        except BaseException as exc:  # a signal handler's exception lands here: GDAL cannot carry it
+            self.reason = exc
+            return 0
+
+    def reraise(self) -> None:
+        if self.reason is not None:
+            raise self.reason

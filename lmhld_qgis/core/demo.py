@@ -21,8 +21,18 @@ class DemoResult:
 
 
 def run_demo(out_dir: str | Path, *, epochs: int = 6, model: str = "unet", width: int = 16,
-             progress: Progress | None = None) -> DemoResult:
-    """Generate, analyse, export, train, detect (and evaluate) into `out_dir`."""
+             progress: Progress | None = None, overwrite: bool = False) -> DemoResult:
+    """Generate, analyse, export, train, detect (and evaluate) into `out_dir`.
+
+    The folder is built in place (its files record their paths) and removed again if the demo fails or is
+    cancelled; an existing folder is replaced only with `overwrite` and only when an earlier demo wrote it."""
+    from .atomic import fresh_dir
+
+    with fresh_dir(out_dir, overwrite=overwrite) as out:
+        return _run_demo(out, epochs=epochs, model=model, width=width, progress=progress or NullProgress())
+
+
+def _run_demo(out: Path, *, epochs: int, model: str, width: int, progress: Progress) -> DemoResult:
     from ..training.config import TrainConfig
     from ..training.trainer import train
     from .atomic import write_text_atomic
@@ -32,11 +42,6 @@ def run_demo(out_dir: str | Path, *, epochs: int = 6, model: str = "unet", width
     from .report import inventory_html, write_json
     from .synthetic import make_scene
 
-    progress = progress or NullProgress()
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise LmhldError(f"demo folder {out} is not empty; choose another or delete it")
-    out.mkdir(parents=True, exist_ok=True)
     r = DemoResult(out)
 
     progress.info("1/5 generating a synthetic training scene and its inventory (not real imagery)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import queue
-import tempfile
 import threading
 import time
 import warnings
@@ -20,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_file
+from .atomic import atomic_file, gdal_checked, scratch_dir
 from .backends import Backend, load_backend
 from .blending import StripeAccumulator, weights_for
 from .errors import CancelledError, LmhldError
 from .grid import Window, covering_windows
 from .modelcard import ModelCard
+from .outputs import check_outputs
+from .preflight import require_memory
 from .progress import NullProgress, Progress, SubProgress
 from .raster import RasterInfo, pixel_area_m2, read_raster_info
 from .vector import PolygonSet, read_polygons, srs_from_wkt
@@ -117,6 +118,8 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
     """Detect landslides in `raster`: polygons to `out_gpkg` (GeoPackage, raster CRS), probabilities to `prob_tif`."""
     options = options or DetectOptions()
     progress = progress or NullProgress()
+    check_outputs(inputs={"raster": raster, "model": model, "aoi": options.aoi},
+                  files={"out_gpkg": out_gpkg, "prob_tif": prob_tif}, styled=("prob_tif",))
     t0 = time.perf_counter()
     notes: list[str] = []
     backend = load_backend(model, options.provider) if isinstance(model, str | Path) else model
@@ -141,9 +144,11 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
     threshold = card.threshold if options.threshold is None else float(options.threshold)
     if options.batch_size < 1:
         raise LmhldError("batch size must be >= 1")
+    require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
+                   f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
     aoi = options.aoi if isinstance(options.aoi, PolygonSet | None) else read_polygons(options.aoi)
 
-    with tempfile.TemporaryDirectory(prefix="lmhld-detect-") as tmpdir:
+    with scratch_dir("detect") as tmpdir:
         source = info
         pixel = math.sqrt(pixel_area_m2(info))
         if card.resolution_m and abs(pixel / card.resolution_m - 1) > 0.10:
@@ -298,6 +303,7 @@ class _Writer:
             while self.q.get() is not None:  # drain so the producer never blocks
                 pass
 
+    @gdal_checked
     def _write(self, top: int, values: np.ndarray, covered: np.ndarray, col: int) -> None:
         if values.size == 0:
             return
@@ -329,6 +335,7 @@ def column_chunks(width: int, chunk: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk, width)) for a in range(0, width, chunk)]
 
 
+@gdal_checked
 def _run_windows(info, backend, bands, region, tile, stride, threshold, batch_size, aoi, prob_path, mask_path,
                  progress: Progress, chunk_width: int = 0) -> int:
     """Stream the region in column chunks, each from top to bottom. A chunk takes every window that touches its
@@ -390,6 +397,7 @@ def _clone_burner(aoi: PolygonSet, info: RasterInfo):
     return InventoryBurner(aoi, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
 
 
+@gdal_checked
 def _build_overviews(path: Path) -> None:
     import rasterio
     from rasterio.enums import Resampling

@@ -1,4 +1,14 @@
-"""Errors that front doors show to people as they are: each names the problem and the fix."""
+"""Errors that front doors show to people as they are: each names the problem and the fix.
+
+`explain` turns any other exception into one plain sentence (a full disk, a read-only folder, a missing file, a
+truncated GeoTIFF, GeoPackage, ONNX or checkpoint file) and says whether the input or the machine was at fault.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
 
 
 class LmhldError(ValueError):
@@ -7,3 +17,87 @@ class LmhldError(ValueError):
 
 class CancelledError(RuntimeError):
     """The user cancelled; nothing half-written is left behind."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM, SIGHUP): raised like Ctrl-C so that every `finally` runs."""
+
+
+BAD_INPUT, UNEXPECTED, CANCELLED = 2, 1, 130  # the command line's exit codes
+
+
+@dataclass(frozen=True)
+class Explained:
+    message: str
+    exit_code: int
+    expected: bool  # False: a defect or an unknown failure, worth a log file with the traceback
+
+
+_OS_WORDS = {
+    errno.ENOSPC: ("the disk is full", "free some space (or write elsewhere) and run again", UNEXPECTED),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space (or write elsewhere) and run again", UNEXPECTED),
+    errno.EFBIG: ("a file grew larger than this system allows (file-size limit)",
+                  "write to another file system or raise the limit (ulimit -f)", UNEXPECTED),
+    errno.EROFS: ("the folder is on a read-only file system", "choose a writable output folder", BAD_INPUT),
+    errno.EACCES: ("permission denied", "choose a folder you may write to, or fix the permissions", BAD_INPUT),
+    errno.EPERM: ("operation not permitted", "choose a folder you may write to, or fix the permissions", BAD_INPUT),
+    errno.ENOENT: ("a file or folder is missing", "check the path", BAD_INPUT),
+    errno.ENOTDIR: ("a path that should be a folder is a file", "check the path", BAD_INPUT),
+    errno.EISDIR: ("a path that should be a file is a folder", "give a file name", BAD_INPUT),
+    errno.EIO: ("an input/output error occurred", "check the disk and run again", UNEXPECTED),
+}
+
+# Messages of libraries reading a damaged file, and what to tell the user.
+_DAMAGED = (
+    (("TIFFRead", "TIFFFetch", "TIFFReadDirectory", "Read error", "IReadBlock failed", "not recognized as a supported",
+      "not a TIFF", "TIFF directory", "Cannot read TIFF"),
+     "a raster file is truncated, damaged or not in a format GDAL reads"),
+    (("sqlite3_", "file is not a database", "database disk image is malformed", "not a GeoPackage"),
+     "a GeoPackage (SQLite) file is truncated or damaged"),
+    (("Protobuf parsing failed", "INVALID_PROTOBUF"),
+     "the ONNX model file is truncated or damaged; export it again (lmhld export-onnx)"),
+    (("PytorchStreamReader", "failed finding central directory", "UnpicklingError", "Ran out of input"),
+     "the checkpoint is truncated or damaged; use another one (e.g. best.pt or an earlier run's)"),
+)
+
+
+def explain(exc: BaseException) -> Explained:
+    """One sentence for the user about any exception (without the traceback)."""
+    if isinstance(exc, LmhldError):
+        return Explained(str(exc), BAD_INPUT, True)
+    if isinstance(exc, MemoryError):
+        return Explained("out of memory; use a smaller tile, batch, chunk width or patch size, or close other "
+                         "programs", UNEXPECTED, True)
+    if isinstance(exc, OSError) and exc.errno is None and "No such file or directory" in str(exc):
+        return Explained(f"a file is missing ({_short(str(exc))}); check the path, or whether a folder lost files",
+                         BAD_INPUT, True)  # rasterio's and GDAL's words for ENOENT
+    if isinstance(exc, OSError) and exc.errno in _OS_WORDS:
+        words, fix, code = _OS_WORDS[exc.errno]
+        where = f" ({_os_detail(exc)})" if _os_detail(exc) else ""
+        return Explained(f"{words}{where}; {fix}", code, True)
+    if isinstance(exc, OverflowError):
+        return Explained(f"a number is too large or too small to compute with ({_short(str(exc))}); check the values "
+                         "given", BAD_INPUT, True)
+    if isinstance(exc, UnicodeDecodeError):
+        return Explained(f"a text file is not UTF-8 ({_short(str(exc))}); save it as UTF-8", BAD_INPUT, True)
+    if type(exc).__name__ in ("JSONDecodeError", "TOMLDecodeError"):
+        return Explained(f"a {type(exc).__name__[:4]} file cannot be parsed ({_short(str(exc))}); fix or replace it",
+                         BAD_INPUT, True)
+    text = f"{type(exc).__name__}: {exc}"
+    for needles, words in _DAMAGED:
+        if any(n in text for n in needles):
+            return Explained(f"{words} ({_short(str(exc))})", BAD_INPUT, True)
+    return Explained(f"unexpected error: {_short(text)}", UNEXPECTED, False)
+
+
+def _os_detail(exc: OSError) -> str:
+    names = [str(n) for n in (exc.filename, exc.filename2) if n]
+    if names:
+        return " -> ".join(names)
+    text = exc.strerror or ""
+    return "" if exc.errno is None or text == os.strerror(exc.errno) else text
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + " ..."

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import gdal_checked
 from .backends import Backend, load_backend
 from .datasets import PatchDataset, open_dataset
 from .errors import LmhldError
 from .grid import Window
 from .metrics import Confusion
 from .modelcard import ModelCard
+from .outputs import check_outputs
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
 
 ERROR_CODES = {"tp": 1, "fp": 2, "fn": 3, "tn": 4}  # 0 = nodata / outside
@@ -94,15 +95,22 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
                    polygons_out: str | Path | None = None, prob_out: str | Path | None = None, match: float = 0.5,
                    options=None, progress: Progress | None = None) -> dict[str, Any]:
     """Detect over a scene and compare with its inventory: pixel metrics, error map, object-level figures."""
+    from .atomic import scratch_dir
     from .detect import DetectOptions, detect
+    from .preflight import require_overlap
+    from .raster import read_raster_info
     from .report import write_json
     from .vector import read_polygons
 
     progress = progress or NullProgress()
     if not 0 < match <= 1:
         raise LmhldError(f"match must be in (0, 1], got {match}")
+    check_outputs(inputs={"model": model, "raster": raster, "inventory": inventory},
+                  files={"error_map": error_map, "json_out": json_out, "polygons_out": polygons_out,
+                         "prob_out": prob_out}, styled=("error_map", "prob_out"))
     truth = read_polygons(inventory)
-    with tempfile.TemporaryDirectory(prefix="lmhld-eval-") as tmp:
+    require_overlap(truth, read_raster_info(raster), f"inventory {Path(inventory).name}")
+    with scratch_dir("evaluate") as tmp:
         polys = Path(polygons_out) if polygons_out else Path(tmp) / "detected.gpkg"
         prob = Path(prob_out) if prob_out else Path(tmp) / "probability.tif"
         det = detect(raster, model, polys, prob, options or DetectOptions(), progress=SubProgress(progress, 0, 0.7))
@@ -117,6 +125,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     return result
 
 
+@gdal_checked
 def _compare_pixels(prob_path: Path, truth, threshold: float, error_map: str | Path | None,
                     progress: Progress) -> Confusion:
     """Stream the probability raster by row blocks against the rasterized inventory (and write the error map)."""
@@ -151,6 +160,8 @@ def _compare_pixels(prob_path: Path, truth, threshold: float, error_map: str | P
                 dst.write(np.where(valid, codes, 0)[None], window=win.to_rasterio())
             progress.set_fraction((row + h) / src.height)
         burner.close()
+        if total.total == 0:  # every pixel nodata: no score means anything (1.0 by the empty-case convention)
+            raise LmhldError("the raster has no valid pixel where it was evaluated (all nodata); nothing to score")
     if error_map:
         write_raster_style(error_map, ERRORS_QML)
     return total

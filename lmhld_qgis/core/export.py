@@ -19,13 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .atomic import atomic_dir
+from .atomic import atomic_dir, gdal_checked
 from .bands import select_bands
 from .errors import LmhldError
 from .grid import grid_windows, window_transform
 from .memory import release_free_memory
+from .outputs import check_outputs
+from .preflight import require_distinct, require_patch_fits
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo, read_raster_info
+from .report import json_text
 from .splits import SPLIT_NAMES, block_ids, parse_ratios, split_patches
 from .stats import BandStats
 from .styles import PATCHES_QML, tag_band_colours, write_vector_style
@@ -90,11 +93,13 @@ class ExportReport:
 
 def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
     """The patch size an inventory analysis recommended for a quartile (q1, q2 or q3)."""
-    data = json.loads(Path(path).read_text())
     index = {"q1": 0, "q2": 1, "median": 1, "q3": 2}.get(quartile.lower())
     if index is None:
         raise LmhldError(f"quartile must be q1, q2 or q3, got {quartile!r}")
-    return int(data["recommended_patch_sizes"][index])
+    try:
+        return int(json.loads(Path(path).read_text(encoding="utf-8"))["recommended_patch_sizes"][index])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # not JSON, not UTF-8, not a report
+        raise LmhldError(f"{path} is not a report of `lmhld analyse` (no recommended_patch_sizes)") from exc
 
 
 def _check_grid(info: RasterInfo) -> None:
@@ -113,8 +118,12 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
     options.validate()
     if not rasters:
         raise LmhldError("give at least one raster")
+    check_outputs(inputs={"raster": list(rasters), "inventory": inventory}, folders={"out_dir": out_dir},
+                  overwrite=options.overwrite)
+    require_distinct(list(rasters), "raster")
     refuse_blocking_problems(inventory, layer)  # invalid geometries, CRS mismatches: see lmhld:validateinventory
     infos = [read_raster_info(r) for r in rasters]
+    require_patch_fits(int(options.patch_size), infos)
     for info in infos:
         _check_grid(info)
     chosen = [select_bands(i.descriptions, i.count, options.bands, i.path) for i in infos]
@@ -176,7 +185,7 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
             "inventory": {"n_features": polygons.n_features, "n_polygons": len(polygons.geometries),
                           "n_repaired": polygons.n_repaired, "skipped": polygons.skipped},
         }
-        (tmp / "dataset.json").write_text(json.dumps(card, indent=2) + "\n")
+        (tmp / "dataset.json").write_text(json_text(card))  # NaN (an empty split's proportion) as null
         progress.set_fraction(1.0)
     progress.info(f"kept {len(patches)} patches {split.counts}; dropped {card['dropped']}; landslide proportion "
                   f"{ {k: round(v, 4) for k, v in split.proportions.items()} }")
@@ -281,6 +290,7 @@ def _has_invalid(src, bands: list[int], image: np.ndarray, window, kind: str) ->
     return bool((src.read_masks(bands, window=window) == 0).any())
 
 
+@gdal_checked
 def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, transform: tuple, crs_wkt: str,
                  nodata: float | None, descriptions: Sequence[str | None]) -> None:
     """Write img/<pid>.tif (source dtype) and mask/<pid>.tif (uint8) with GDAL (cheaper per file than rasterio)."""
@@ -307,12 +317,14 @@ def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, trans
         ds = None
 
 
+@gdal_checked
 def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: int) -> None:
     """patches.gpkg: one footprint per patch (id, split, landslide_fraction, source, row, col), per source CRS."""
     from osgeo import ogr
 
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layers: dict[str, ogr.Layer] = {}
+    ds.StartTransaction()  # one for the file: GeoPackage allows one at a time (a layer per CRS)
     for p, lab in zip(patches, labels, strict=True):
         info = infos[p.source]
         key = info.crs_wkt or ""
@@ -323,7 +335,6 @@ def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: in
                                  ("landslide_fraction", ogr.OFTReal), ("source", ogr.OFTString),
                                  ("row", ogr.OFTInteger), ("col", ogr.OFTInteger)):
                 lyr.CreateField(ogr.FieldDefn(fname, ftype))
-            lyr.StartTransaction()
             layers[key] = lyr
         lyr = layers[key]
         a, _, c, _, e, f = p.transform
@@ -338,6 +349,5 @@ def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: in
                              ("source", Path(info.path).name), ("row", p.row), ("col", p.col)):
             feat.SetField(fname, value)
         lyr.CreateFeature(feat)
-    for lyr in layers.values():
-        lyr.CommitTransaction()
+    ds.CommitTransaction()
     ds = None

@@ -7,6 +7,7 @@ import html
 import io
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,26 @@ from .atomic import write_text_atomic
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:
-    """Write JSON atomically (indented, UTF-8)."""
-    return write_text_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    """Write JSON atomically (indented, UTF-8); NaN and infinities (undefined scores) are written as null, which
+    JSON readers accept (bare NaN is not JSON)."""
+    return write_text_atomic(path, json_text(data))
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON with NaN and infinities as null (bare NaN is not JSON)."""
+    return json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return _finite(value.tolist())
+    return value
 
 
 def _jsonable(value: Any) -> Any:

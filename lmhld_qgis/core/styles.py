@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .atomic import gdal_checked, write_text_atomic
+
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
 LANDSLIDES_QML = STYLES_DIR / "landslides.qml"
 PROBABILITY_QML = STYLES_DIR / "probability.qml"
@@ -19,9 +21,7 @@ COLOURS = ("red", "green", "blue")
 
 def write_raster_style(raster: str | Path, qml: Path = PROBABILITY_QML) -> Path:
     """Write `<raster stem>.qml` beside the raster."""
-    target = Path(raster).with_suffix(".qml")
-    target.write_text(qml.read_text())
-    return target
+    return write_text_atomic(Path(raster).with_suffix(".qml"), qml.read_text())
 
 
 def write_vector_style(gpkg: str | Path, qml: Path = LANDSLIDES_QML) -> Path:
@@ -29,6 +29,7 @@ def write_vector_style(gpkg: str | Path, qml: Path = LANDSLIDES_QML) -> Path:
     return write_raster_style(gpkg, qml)
 
 
+@gdal_checked
 def embed_vector_style(gpkg: str | Path, layer: str, qml: Path = LANDSLIDES_QML, name: str = "lmhld") -> None:
     """Store `qml` as the default style of `layer` in the GeoPackage's layer_styles table: for files whose style
     must travel inside them (an inventory's edit form), where a sidecar could be lost on a copy."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import ogr, osr
 
+from .atomic import gdal_checked
 from .errors import LmhldError
 
 ogr.UseExceptions()
@@ -223,6 +224,7 @@ def true_areas_m2(geometries: list[ogr.Geometry], srs: osr.SpatialReference) -> 
     return areas
 
 
+@gdal_checked
 def write_polygons_gpkg(polygons: PolygonSet, path: str | Path, layer: str = "polygons") -> Path:
     """Write a PolygonSet to a GeoPackage (how QGIS layers reach file-based core functions)."""
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))

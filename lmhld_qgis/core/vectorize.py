@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from .atomic import GdalStop, gdal_checked
 from .progress import NullProgress, Progress, check_cancelled
 from .vector import _polygonal, equal_area_srs, srs_from_wkt
 
@@ -24,6 +25,7 @@ class VectorizeOptions:
     simplify: float = 0.0  # tolerance in CRS units (topology-preserving per polygon)
 
 
+@gdal_checked
 def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, options: VectorizeOptions, *,
                source: str, model: str, progress: Progress | None = None) -> int:
     """Polygonize the 1-pixels of `mask_tif` into `out_gpkg` with area, perimeter and probability statistics."""
@@ -38,7 +40,12 @@ def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, optio
     # 4-connected (GDAL's default): rings that touch only at a pixel corner stay separate polygons, so the output is
     # valid by construction; 8-connected rings touch themselves and need MakeValid, which is very slow on the huge
     # speckled polygons a noisy model or a low threshold produces.
-    gdal.Polygonize(band, band, raw, 0, [])
+    stop = GdalStop(progress)
+    try:
+        gdal.Polygonize(band, band, raw, 0, [], callback=stop)
+    except RuntimeError:
+        stop.reraise()
+        raise
     check_cancelled(progress)
     progress.set_fraction(0.4)
 

@@ -33,7 +33,8 @@ def exported(scene, tmp_path_factory):
 
 def test_layout_and_card(exported):
     root, card = exported.out_dir, exported.card
-    assert {p.name for p in root.iterdir()} == {"dataset.json", "img", "mask", "splits", "patches.gpkg", "patches.qml"}
+    assert {p.name for p in root.iterdir()} == {"dataset.json", "img", "mask", "splits", "patches.gpkg", "patches.qml",
+                                                ".lmhld-manifest.json"}  # the manifest: what overwrite may replace
     on_disk = json.loads((root / "dataset.json").read_text())
     assert on_disk == card
     for key in ("name", "sensor", "resolution_m", "crs", "bands", "patch_size", "stride", "min_fraction", "counts",
@@ -167,8 +168,13 @@ def test_refuses_non_empty_folder_unless_asked(scene, tmp_path):
     with pytest.raises(LmhldError, match="not empty"):
         export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64))
     assert (out / "keep.txt").read_text() == "mine"
-    export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=True))
-    assert (out / "dataset.json").exists() and not (out / "keep.txt").exists()
+    with pytest.raises(LmhldError, match=r"holds files lmhld did not write \(keep.txt\)"):
+        export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=True))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # overwrite never deletes what lmhld did not write
+    (out / "keep.txt").unlink()
+    export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64))
+    export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=True, seed=1))
+    assert json.loads((out / "dataset.json").read_text())["seed"] == 1  # a folder lmhld wrote is replaced
 
 
 def test_patch_size_from_analysis_report(tmp_path):

@@ -1,0 +1,137 @@
+"""How the command line ends when something goes wrong: signals as exceptions, one line, a log file.
+
+- SIGTERM and SIGHUP raise `core.errors.Terminated` (a KeyboardInterrupt, like Ctrl-C) in the main thread, so that
+  every `finally` and context manager removes its temporary files; a second signal during that cleanup is ignored.
+- A failure prints one line; its traceback goes to a log file under $XDG_STATE_HOME/lmhld/logs (by default
+  ~/.local/state/lmhld/logs, else the temporary folder), whose path the line gives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import Terminated, explain
+
+KEEP_LOGS = 50
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _stop(signum: int, frame: Any) -> None:
+    for s in (*_STOP_SIGNALS, signal.SIGINT):  # the cleanup that follows must not be interrupted in turn
+        signal.signal(s, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def signals_as_exceptions() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP raise in the main thread while the block runs (where their handlers are the
+    defaults: a front end that installed its own, e.g. JsonProgress's cooperative SIGTERM, keeps it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (*_STOP_SIGNALS, signal.SIGINT)}
+    for s, handler in previous.items():
+        if handler in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(s, _stop)
+    _state["failed"] = False
+    sys.unraisablehook = _log_unraisable  # kept to the end: files a failure released close after this block
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)
+
+
+_state = {"failed": False}
+
+
+def failed() -> None:
+    """Note that the command has failed: errors of the files its failure releases are only consequences."""
+    _state["failed"] = True
+
+
+def _log_unraisable(unraisable: Any) -> None:
+    """An error Python can only ignore (in a destructor): one warning line, the traceback in the log (nothing
+    once the command has failed: a file released by the failure then often fails to close too)."""
+    exc = unraisable.exc_value
+    if _state["failed"]:
+        return
+    log = write_log("lmhld", exc, sys.argv[1:]) if exc is not None else None
+    print(f"lmhld: warning: an error was ignored while releasing {unraisable.object!r}: {exc}"
+          + (f" (log: {log})" if log else ""), file=sys.stderr)
+
+
+def cancelled_message(args: argparse.Namespace, exc: BaseException) -> str:
+    """What a stopped command leaves behind, truthfully."""
+    how = f"stopped ({exc.args[0]})" if isinstance(exc, Terminated) and exc.args else "cancelled"
+    out = Path(getattr(args, "out", None) or ".")
+    if args.command == "train":
+        if (out / "last.pt").is_file():
+            return (f"{how}; the run folder {out} keeps its last checkpoint (last.pt): continue with "
+                    f"`lmhld train --resume --out {out}` and the same options")
+        return f"{how} before the first checkpoint was saved; {out} holds no checkpoint to resume"
+    if args.command == "experiment":
+        return (f"{how}; finished runs (and the current run's last.pt) are kept in {out}: run the same command "
+                "again to continue")
+    return f"{how}; no partial output was left"
+
+
+def log_dirs() -> list[Path]:
+    """Where logs go, in order of preference."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return [Path(state) / "lmhld" / "logs", Path(tempfile.gettempdir()) / f"lmhld-logs-{uid}"]
+
+
+def write_log(command: str, exc: BaseException, argv: Sequence[str]) -> Path | None:
+    """Write the traceback of `exc` (with the command line and versions) to a new log file; None if nowhere."""
+    import lmhld_qgis
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = (f"{command} failed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+            f"command line: {' '.join([os.path.basename(sys.argv[0] or 'lmhld'), *argv])}\n"
+            f"lmhld_qgis {lmhld_qgis.__version__}, Python {sys.version.split()[0]}, pid {os.getpid()}\n\n"
+            + "".join(traceback.format_exception(exc)))
+    for folder in log_dirs():
+        path = folder / f"{stamp}-{command.split()[-1]}-{os.getpid()}.log"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        _prune(folder)
+        return path
+    return None
+
+
+def _prune(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+        for old in logs[:-KEEP_LOGS]:
+            old.unlink()
+
+
+def report_failure(command: str, exc: BaseException, argv: Sequence[str], debug: bool) -> int:
+    """One line on stderr for a failure (the traceback too with --debug) and its exit code."""
+    explained = explain(exc)
+    log = write_log(command, exc, argv)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    where = f"; full log: {log}" if log else ""
+    hint = "" if debug or explained.expected else " (run with --debug to see the traceback here)"
+    print(f"{command}: error: {explained.message}{where}{hint}", file=sys.stderr)
+    return explained.exit_code

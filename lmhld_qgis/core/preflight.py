@@ -1,0 +1,70 @@
+"""Checks an entry point makes before the long part of its work, so that a request that cannot succeed fails at
+once with a sentence naming the value and its limit (not with a MemoryError, an empty result or a score of 1.0)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from .errors import LmhldError
+from .raster import RasterInfo
+from .vector import PolygonSet
+
+
+def physical_memory() -> int | None:
+    """The machine's memory in bytes (None where unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def require_memory(nbytes: float, what: str, fix: str) -> None:
+    """Refuse a request whose arrays alone would exceed the machine's memory."""
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise LmhldError(f"{what} need about {nbytes / 2**30:.1f} GiB, more than this machine's "
+                         f"{total / 2**30:.1f} GiB; {fix}")
+
+
+def require_patch_fits(size: int, infos: Sequence[RasterInfo], what: str = "patch size") -> None:
+    """Refuse a window larger than every raster (no window would fit; reading it would only exhaust memory)."""
+    fits = [min(i.width, i.height) for i in infos]
+    if fits and size > max(fits):
+        sizes = ", ".join(f"{os.path.basename(i.path)} {i.width} x {i.height}" for i in infos)
+        raise LmhldError(f"{what} {size} px is larger than every raster ({sizes} px); choose at most {max(fits)} px")
+
+
+def require_overlap(polygons: PolygonSet, info: RasterInfo, what: str = "inventory") -> None:
+    """Refuse polygons none of which touches the raster (a wrong file or CRS would otherwise score F1 0 silently).
+    An empty layer passes: a scene without landslides is a legitimate reference."""
+    from osgeo import ogr, osr
+
+    from .vector import srs_from_wkt
+
+    if not polygons.geometries:
+        return
+    a, b, c, d, e, f = info.transform
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for col, row in ((0, 0), (info.width, 0), (info.width, info.height), (0, info.height), (0, 0)):
+        ring.AddPoint_2D(a * col + b * row + c, d * col + e * row + f)
+    footprint = ogr.Geometry(ogr.wkbPolygon)
+    footprint.AddGeometry(ring)
+    raster_srs = srs_from_wkt(info.crs_wkt, f"raster {os.path.basename(info.path)}")
+    if not raster_srs.IsSame(polygons.srs):
+        footprint.Segmentize(max(abs(a) * info.width, abs(e) * info.height) / 32)
+        footprint.Transform(osr.CoordinateTransformation(raster_srs, polygons.srs))
+    if not any(g.Intersects(footprint) for g in polygons.geometries):
+        raise LmhldError(f"no polygon of the {what} ({len(polygons.geometries)} polygons) overlaps raster "
+                         f"{info.path}; check that both cover the same area and that their CRSs are right")
+
+
+def require_distinct(paths: Sequence[object], what: str) -> None:
+    """Refuse the same file given twice (its patches would land in several splits: leakage)."""
+    from .outputs import paths_of, same_file
+
+    files = paths_of(list(paths))
+    for k, a in enumerate(files):
+        for b in files[k + 1:]:
+            if same_file(a, b):
+                raise LmhldError(f"the {what} {a} is given twice ({b}); give each file once")

@@ -1,0 +1,182 @@
+"""Damaged, odd and wrong inputs: a named error (exit 2) or a correct result, never a traceback or a partial output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ..helpers import square, write_polygons, write_raster
+
+AREA = "Inputs"
+X0, Y0 = 500_000.0, 4_000_000.0  # the scenes' origin (EPSG:32618, 3 m pixels)
+
+
+def _truncate(path, share: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * share)])
+
+
+def _expect(work, cases) -> None:
+    """Run cases; a failing one must leave the folder as it found it, and no case may change an input."""
+    inputs = work.snapshot()
+    for case, args, code, words in cases:
+        before = work.snapshot()
+        proc = work.run(*args, area=AREA, case=case)
+        assert proc.returncode == code, proc.stderr
+        for w in words if isinstance(words, tuple) else (words,):
+            assert w in proc.stderr + proc.stdout, proc.stderr
+        if code:
+            assert work.snapshot() == before
+    assert {k: v for k, v in work.snapshot().items() if k in inputs} == inputs
+
+
+def test_truncated_files(work):
+    work.add("scene.tif", "inventory.gpkg", "model.onnx", "model.pt")
+    for name in ("scene.tif", "inventory.gpkg", "model.onnx", "model.pt"):
+        stem, ext = name.split(".")
+        work.path(f"{stem}_cut.{ext}").write_bytes(work.path(name).read_bytes())
+        _truncate(work.path(f"{stem}_cut.{ext}"))
+    detect = ["detect", "--out", "d.gpkg"]
+    _expect(work, [
+        ("truncated GeoTIFF scene (detect)", [*detect, "--model", "model.onnx", "--raster", "scene_cut.tif"], 2,
+         "a raster file is truncated, damaged"),
+        ("truncated GeoTIFF scene (export)", ["export", "--raster", "scene_cut.tif", "--inventory", "inventory.gpkg",
+                                              "--patch-size", "32", "--out", "ds"], 2, "truncated"),
+        ("truncated GeoPackage inventory (export)", ["export", "--raster", "scene.tif", "--inventory",
+                                                     "inventory_cut.gpkg", "--patch-size", "32", "--out", "ds"], 2,
+         "inventory_cut.gpkg"),
+        ("truncated GeoPackage inventory (analyse)", ["analyse", "inventory_cut.gpkg", "--pixel-size", "3", "--json",
+                                                      "a.json"], 2, "inventory_cut.gpkg"),
+        ("truncated ONNX model", [*detect, "--model", "model_cut.onnx", "--raster", "scene.tif"], 2,
+         "model_cut.onnx"),
+        ("truncated checkpoint (export-onnx)", ["export-onnx", "model_cut.pt", "--out", "m.onnx"], 2,
+         "model_cut.pt"),
+        ("truncated checkpoint (detect)", [*detect, "--model", "model_cut.pt", "--raster", "scene.tif"], 2,
+         "model_cut.pt"),
+    ])
+
+
+def test_wrong_kinds_of_input(work):
+    work.add("scene.tif", "inventory.gpkg", "model.onnx")
+    work.path("folder").mkdir()
+    work.path("notes.txt").write_text("not data")
+    work.path("latin1.json").write_bytes("{\"r\": \"caf\xe9\"}".encode("latin-1"))
+    detect = ["detect", "--out", "d.gpkg"]
+    _expect(work, [
+        ("a GeoTIFF given as the model", [*detect, "--model", "scene.tif", "--raster", "scene.tif"], 2, "scene.tif"),
+        ("a folder given as the model", [*detect, "--model", "folder", "--raster", "scene.tif"], 2, "folder"),
+        ("a GeoPackage given as the scene", [*detect, "--model", "model.onnx", "--raster", "inventory.gpkg"], 2,
+         "inventory.gpkg"),
+        ("a text file given as the scene", [*detect, "--model", "model.onnx", "--raster", "notes.txt"], 2,
+         "notes.txt"),
+        ("a missing scene", [*detect, "--model", "model.onnx", "--raster", "missing.tif"], 2,
+         "--raster missing.tif does not exist"),
+        ("a GeoTIFF given as the inventory", ["export", "--raster", "scene.tif", "--inventory", "scene.tif",
+                                              "--patch-size", "32", "--out", "ds"], 2, "scene.tif"),
+        ("an empty folder given as the inventory", ["analyse", "folder", "--pixel-size", "3", "--json", "a.json"], 2,
+         "folder"),
+        ("a GeoTIFF given as --patch-size-from", ["export", "--raster", "scene.tif", "--inventory", "inventory.gpkg",
+                                                  "--patch-size-from", "scene.tif", "--out", "ds"], 2, "scene.tif"),
+        ("a non-UTF-8 file given as --patch-size-from", ["export", "--raster", "scene.tif", "--inventory",
+                                                         "inventory.gpkg", "--patch-size-from", "latin1.json",
+                                                         "--out", "ds"], 2, "latin1.json is not UTF-8 text"),
+        ("a folder given as the checkpoint", ["export-onnx", "folder", "--out", "m.onnx"], 2, "folder"),
+        ("a dataset folder that is not one", ["evaluate", "--model", "model.onnx", "--data", "folder", "--json",
+                                              "e.json"], 2, "folder"),
+    ])
+
+
+def _bad_geometries(path):
+    wkts = [square(X0 + 30, Y0 - 120, 45), None, "POLYGON EMPTY",
+            f"POLYGON(({X0 + 150} {Y0 - 150},{X0 + 210} {Y0 - 90},{X0 + 210} {Y0 - 150},{X0 + 150} {Y0 - 90},"
+            f"{X0 + 150} {Y0 - 150}))",  # a bow tie: self-intersecting
+            f"POLYGON(({X0 + 300} {Y0 - 300},{X0 + 360} {Y0 - 300},{X0 + 360} {Y0 - 360},{X0 + 300} {Y0 - 300},"
+            f"{X0 + 300} {Y0 - 300}))",  # a repeated point
+            f"POLYGON(({X0 + 100} {Y0 - 400},{X0 + 160} {Y0 - 400},{X0 + 100} {Y0 - 400}))",  # no area
+            square(X0 + 240, Y0 - 240, 60)]
+    return write_polygons(path, wkts)
+
+
+def test_inventories_with_bad_geometries_or_elsewhere(work):
+    work.add("scene.tif", "model.onnx")
+    _bad_geometries(work.path("bad geometries.gpkg"))
+    write_polygons(work.path("elsewhere.gpkg"), [square(X0 + 1e6, Y0, 60), square(X0 + 1e6, Y0 - 200, 80)])
+    write_polygons(work.path("wrong crs.gpkg"), [square(30, 10, 0.01)], epsg=4326)
+    export = ["export", "--raster", "scene.tif", "--patch-size", "32", "--min-fraction", "0.01", "--tolerance", "1",
+              "--out", "ds"]
+    evaluate = ["evaluate", "--model", "model.onnx", "--raster", "scene.tif", "--json", "e.json"]
+    _expect(work, [
+        ("null, empty, self-intersecting and degenerate polygons (analyse)",
+         ["analyse", "bad geometries.gpkg", "--pixel-size", "3", "--json", "a.json"], 0, "repaired"),
+        ("an inventory beside the scene (export)", [*export, "--inventory", "elsewhere.gpkg"], 2,
+         ("no patch kept", "overlaps")),
+        ("an inventory beside the scene (evaluate)", [*evaluate, "--inventory", "elsewhere.gpkg"], 2,
+         "overlaps raster"),
+        ("an inventory in another place and CRS (evaluate)", [*evaluate, "--inventory", "wrong crs.gpkg"], 2,
+         "overlaps raster"),
+    ])
+    report = json.loads(work.path("a.json").read_text())
+    assert report["n_features"] == 7 and report["n_repaired"] >= 1 and report["n_skipped"] >= 2
+    work.path("a.json").unlink()
+    proc = work.run(*export, "--inventory", "bad geometries.gpkg", area=AREA,
+                    case="null, empty, self-intersecting and degenerate polygons (export)")
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads((work.path("ds") / "dataset.json").read_text())
+    assert card["inventory"]["n_features"] == 7 and card["inventory"]["n_repaired"] >= 1
+
+
+def test_odd_rasters(work):
+    work.add("model.onnx", "inventory.gpkg")
+    bands = ["blue", "green", "red", "nir"]
+    write_raster(work.path("nodata.tif"), np.zeros((4, 96, 96), np.uint16), nodata=0, descriptions=bands)
+    write_raster(work.path("one pixel.tif"), np.full((4, 1, 1), 700, np.uint16), descriptions=bands)
+    rng = np.random.default_rng(0)
+    write_raster(work.path("small.tif"), rng.integers(300, 3000, (4, 40, 40)).astype(np.uint16), descriptions=bands)
+    write_polygons(work.path("small.gpkg"), [square(X0 + 30, Y0 - 60, 30)])
+    detect = ["detect", "--model", "model.onnx", "--threshold", "0.5"]
+    _expect(work, [
+        ("an all-nodata scene (evaluate)", ["evaluate", "--model", "model.onnx", "--raster", "nodata.tif",
+                                            "--inventory", "inventory.gpkg", "--json", "e.json"], 2,
+         "no valid pixel"),
+        ("an all-nodata scene (export)", ["export", "--raster", "nodata.tif", "--inventory", "inventory.gpkg",
+                                          "--patch-size", "32", "--out", "ds"], 2, "no patch kept"),
+        ("a 1 x 1 scene (export)", ["export", "--raster", "one pixel.tif", "--inventory", "inventory.gpkg",
+                                    "--patch-size", "32", "--out", "ds"], 2, "larger than every raster"),
+    ])
+    for case, raster in (("an all-nodata scene (detect)", "nodata.tif"), ("a 1 x 1 scene (detect)", "one pixel.tif"),
+                         ("a scene smaller than one tile (detect)", "small.tif")):
+        proc = work.run(*detect, "--raster", raster, "--out", f"{raster}.gpkg", "--json", f"{raster}.json",
+                        area=AREA, case=case)
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(work.path(f"{raster}.json").read_text())
+        assert result["n_polygons"] == 0 or raster != "nodata.tif"  # an untrained model may see one in 1 pixel
+        assert result["n_windows"] == (4 if raster == "nodata.tif" else 1)  # 96 px: 2 x 2 windows of 64 px
+    proc = work.run("evaluate", "--model", "model.onnx", "--raster", "small.tif", "--inventory", "small.gpkg",
+                    "--json", "small.json", area=AREA, case="a scene smaller than one tile (evaluate)")
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads(work.path("small.json").read_text())
+    assert scores["tp"] + scores["fp"] + scores["fn"] + scores["tn"] == 40 * 40
+    assert all(v is None or np.isfinite(v) for v in scores.values() if isinstance(v, float | type(None)))
+
+
+@pytest.mark.slow
+def test_the_whole_way_through_paths_with_spaces_and_accents(work):
+    work.add("scene.tif", "inventory.gpkg")
+    (work.path("scène été")).mkdir()
+    for name in ("scene.tif", "inventory.gpkg"):
+        work.path(name).rename(work.path("scène été") / f"{name.split('.')[0]} ü ø.{name.split('.')[1]}")
+    scene, inventory = "scène été/scene ü ø.tif", "scène été/inventory ü ø.gpkg"
+    steps = [
+        ("analyse with spaces and accents in the paths", ["analyse", inventory, "--raster", scene, "--json",
+                                                          "résultats/analyse é.json", "--html", "résultats/a b.html"]),
+        ("export with spaces and accents in the paths", ["export", "--raster", scene, "--inventory", inventory,
+                                                         "--patch-size", "32", "--min-fraction", "0.05",
+                                                         "--tolerance", "0.3", "--out", "jeu de données"]),
+    ]
+    for case, args in steps:
+        proc = work.run(*args, area=AREA, case=case)
+        assert proc.returncode == 0, proc.stderr
+    assert (work.path("jeu de données") / "dataset.json").exists()
+    assert json.loads(work.path("résultats/analyse é.json").read_text())["n_features"] > 0

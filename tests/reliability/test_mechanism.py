@@ -1,0 +1,188 @@
+"""The mechanism under the commands, in this process: locks, parts, all-or-nothing outputs, checked GDAL writes,
+plain words for failures, the log file."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from lmhld_qgis.core import atomic
+from lmhld_qgis.core.errors import LmhldError, Terminated, explain
+from lmhld_qgis.core.outputs import check_outputs
+
+
+def test_a_lock_is_shared_within_a_process_and_refused_to_another(tmp_path):
+    dest = tmp_path / "out.gpkg"
+    with atomic.output_lock(dest), atomic.output_lock(dest):  # nested writers of one target share it
+        assert atomic.lock_path(dest).read_text().strip() == str(os.getpid())
+        code = ("import sys; from lmhld_qgis.core.atomic import output_lock\n"
+                f"with output_lock({str(dest)!r}): pass")
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert other.returncode == 1 and f"being written by another lmhld process (pid {os.getpid()})" in other.stderr
+    assert not atomic.lock_path(dest).exists()
+
+
+def test_a_dead_writers_lock_is_taken_over_and_its_parts_swept(tmp_path):
+    dest = tmp_path / "p.tif"
+    atomic.lock_path(dest).write_text("999999\n")  # no process holds it any more
+    part = tmp_path / ".p.tif.999999-0badcafe.part.tif"
+    part.write_bytes(b"half")
+    (tmp_path / ".p.tif.999999-0badcafe.part.tif-journal").write_bytes(b"j")
+    neighbour = tmp_path / ".p.tif.x.999999-0badcafe.part.tif"  # another target's part: not ours to sweep
+    neighbour.write_bytes(b"x")
+    with atomic.atomic_file(dest) as tmp:
+        tmp.write_bytes(b"whole")
+    assert dest.read_bytes() == b"whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [neighbour.name, "p.tif"]
+
+
+def test_a_failed_writer_leaves_nothing_and_a_folder_is_no_file(tmp_path):
+    dest = tmp_path / "a.json"
+    dest.write_text("old")
+    with pytest.raises(ZeroDivisionError), atomic.atomic_file(dest) as tmp:
+        tmp.write_text("new")
+        1 / 0  # noqa: B018
+    assert dest.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+    (tmp_path / "d").mkdir()
+    with pytest.raises(LmhldError, match="is a folder"), atomic.atomic_file(tmp_path / "d"):
+        pass
+    with pytest.raises(OSError, match="produced no file"), atomic.atomic_file(tmp_path / "b.json"):
+        pass
+
+
+def test_all_or_nothing_puts_everything_back(tmp_path):
+    kept = tmp_path / "kept.txt"
+    kept.write_text("the user's")
+    with pytest.raises(Terminated), atomic.all_or_nothing():
+        atomic.write_text_atomic(tmp_path / "new.txt", "new")
+        atomic.write_text_atomic(kept, "replaced")
+        assert kept.read_text() == "replaced"
+        raise Terminated("SIGTERM")
+    assert kept.read_text() == "the user's" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+    with atomic.all_or_nothing():
+        atomic.write_text_atomic(kept, "replaced")
+    assert kept.read_text() == "replaced" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+
+
+def test_folders_are_replaced_only_when_lmhld_wrote_them(tmp_path):
+    dest = tmp_path / "ds"
+    with atomic.atomic_dir(dest) as tmp:
+        (tmp / "dataset.json").write_text("{}")
+    assert json.loads((dest / atomic.MANIFEST).read_text())["entries"] == ["dataset.json"]
+    with pytest.raises(LmhldError, match="not empty"), atomic.atomic_dir(dest):
+        pass
+    with atomic.atomic_dir(dest, overwrite=True) as tmp:
+        (tmp / "dataset.json").write_text('{"second": 1}')
+    (dest / "mine.txt").write_text("mine")
+    with pytest.raises(LmhldError, match=r"did not write \(mine.txt\)"), atomic.atomic_dir(dest, overwrite=True):
+        pass
+    assert (dest / "mine.txt").exists() and json.loads((dest / "dataset.json").read_text()) == {"second": 1}
+
+
+def test_check_outputs_in_the_python_api(tmp_path):
+    src = tmp_path / "scene.tif"
+    src.write_bytes(b"x")
+    out = tmp_path / "out.gpkg"
+    out.write_bytes(b"old")
+    check_outputs(inputs={"raster": src}, files={"out_gpkg": out})  # the API replaces files, like open(..., "w")
+    with pytest.raises(LmhldError, match="exists; pass --overwrite"):
+        check_outputs(inputs={"raster": src}, files={"out_gpkg": out}, overwrite=False)
+    with pytest.raises(LmhldError, match="is the input raster"):
+        check_outputs(inputs={"raster": src}, files={"prob_tif": tmp_path / "." / "scene.tif"})
+    with pytest.raises(LmhldError, match="lies inside the output folder"):
+        check_outputs(inputs={"raster": src}, folders={"out_dir": tmp_path})
+
+
+def test_scratch_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = tmp_path / "lmhld-detect-999999-0badcafe"
+    dead.mkdir()
+    with atomic.scratch_dir("evaluate") as scratch:
+        assert scratch.is_dir() and not dead.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gdal_write_errors_become_plain_oserrors():
+    with pytest.raises(OSError) as failed, atomic.gdal_errors("p.tif"):
+        raise RuntimeError("_tiffWriteProc:No space left on device")
+    assert failed.value.errno == errno.ENOSPC and "writing p.tif failed" in str(failed.value)
+    with pytest.raises(RuntimeError, match="IReadBlock"), atomic.gdal_errors():  # reading: a damaged input
+        raise RuntimeError("Read or write failed. IReadBlock failed at X offset 0")
+
+
+def test_a_gdal_close_error_fails_the_call(tmp_path):
+    """GDAL reports a failed flush on close only to Python's "Exception ignored in delete_Dataset": it must fail."""
+    import resource
+
+    import numpy as np
+    from osgeo import gdal
+
+    @atomic.gdal_checked
+    def write(path) -> None:
+        ds = gdal.GetDriverByName("GTiff").Create(str(path), 256, 256, 4, gdal.GDT_Float32, ["COMPRESS=DEFLATE"])
+        for band in range(1, 5):
+            ds.GetRasterBand(band).WriteArray(np.random.default_rng(band).random((256, 256), np.float32))
+        ds = None  # the close is the point: the data is flushed here
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))  # a file-size limit stands in for a full disk
+    try:
+        with pytest.raises(OSError) as failed:
+            write(tmp_path / "x.tif")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert failed.value.errno in (errno.EFBIG, errno.EIO), failed.value
+
+
+@pytest.mark.parametrize(("exc", "code", "words"), [
+    (OSError(errno.ENOSPC, "No space left on device", "/d/p.tif"), 1, "the disk is full (/d/p.tif)"),
+    (OSError(errno.EROFS, "Read-only file system", "/ro/x"), 2, "read-only file system"),
+    (PermissionError(errno.EACCES, "Permission denied", "/x"), 2, "permission denied"),
+    (MemoryError(), 1, "out of memory"),
+    (RuntimeError("x.tif: TIFFReadEncodedTile() failed"), 2, "a raster file is truncated, damaged"),
+    (RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model failed"), 2, "ONNX model file"),
+    (RuntimeError("PytorchStreamReader failed reading zip archive"), 2, "checkpoint is truncated"),
+    (json.JSONDecodeError("Expecting value", "x", 0), 2, "JSON file cannot be parsed"),
+    (ZeroDivisionError("division by zero"), 1, "unexpected error: ZeroDivisionError: division by zero"),
+])
+def test_failures_in_plain_words(exc, code, words):
+    explained = explain(exc)
+    assert explained.exit_code == code and words in explained.message
+
+
+def test_an_unexpected_failure_is_one_line_and_a_log(tmp_path, monkeypatch, capsys):
+    from lmhld_qgis.cli import run
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    def boom(args):
+        return {}["missing"]
+
+    args = argparse.Namespace(command="detect", run=boom)
+    assert run(args, ["detect"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lmhld detect: error: unexpected error: KeyError: 'missing'")
+    log = next((tmp_path / "lmhld" / "logs").glob("*-detect-*.log"))
+    assert str(log) in err[0] and "Traceback" in log.read_text() and "boom" in log.read_text()
+    assert run(argparse.Namespace(command="detect", run=boom, debug=True), ["detect", "--debug"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_sigterm_is_a_cancellation_in_the_command_line(capsys):
+    from lmhld_qgis.cli import run
+
+    def stopped(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 0) if hasattr(signal, "sigtimedwait") else None
+        raise AssertionError("SIGTERM did not stop the command")
+
+    assert run(argparse.Namespace(command="detect", run=stopped)) == 130
+    assert "lmhld detect: stopped (SIGTERM); no partial output was left" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
