@@ -20,11 +20,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.atomic import write_text_atomic
 from ..core.errors import LmhldError
 from ..core.progress import NullProgress, Progress, SubProgress, check_cancelled
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 METRICS = ("precision", "recall", "f1", "iou")
 
@@ -49,15 +52,16 @@ class ExperimentConfig:
     # per model, instead of train.model_options: U-Nets share base_width while a baseline takes its encoder
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def train_config(self, model: str, data: list[Path], mode: str):
-        """The TrainConfig of one run: the experiment's train options; a model with its own options table takes
-        those instead of the shared train.model_options."""
+    def train_config(self, model: str, data: list[Path], mode: str) -> TrainConfig:
+        """The TrainConfig of one run: the experiment's train options (its recipe filling the rest); a model with
+        its own options table takes those instead of the shared train.model_options."""
         from .config import TrainConfig
 
         opts = {"epochs": 2, "batch_size": 16, **self.train}
         if model in self.model_options:
             opts["model_options"] = dict(self.model_options[model])
-        return TrainConfig(model=model, data=[str(d) for d in data], mode=mode, **opts)
+        opts.update(model=model, data=[str(d) for d in data], mode=mode)
+        return TrainConfig.from_values(opts, "[experiment.train]")
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -87,6 +91,9 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
                            [list(o) for o in data.get("part_orders", [])], dict(data.get("train", {})),
                            dict(data.get("export", {})), data.get("name", path.stem),
                            {k: dict(v) for k, v in data.get("model_options", {}).items()})
+    from .config import check_values
+
+    cfg.train = check_values(cfg.train, "[experiment.train]")
     stray = sorted(set(cfg.model_options) - set(cfg.models))
     if stray:
         raise LmhldError(f"model_options for {', '.join(stray)}, which models = {cfg.models} does not list")
