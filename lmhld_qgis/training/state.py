@@ -58,7 +58,7 @@ class TrainState:
     @classmethod
     def from_checkpoint(cls, data: object, source: str) -> TrainState:
         """The state stored in a last.pt (either version); a file without one gets a clear answer."""
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or "config" not in data:
             raise LmhldError(f"{source} holds weights only, no training state (is it a copy of best.pt?): it "
                              "cannot be resumed. Resume from the last.pt a run writes, or start a new run "
                              "(without --resume, into an empty folder)")

@@ -227,7 +227,7 @@ class Trainer:
     def _resume_from(self, last: Path) -> tuple[TrainState, dict[str, Any]]:
         payload = load_checkpoint(last)
         state = TrainState.from_checkpoint(payload.get("training_state"), str(last))
-        stored = migrate(state.config)
+        stored = TrainConfig.from_values(migrate(state.config)).to_dict()  # older runs: their values filled in
         self._check_same_run(stored)
         if self.cfg.epochs > int(stored["epochs"]):
             self.progress.info(f"extending the run from {stored['epochs']} to {self.cfg.epochs} epochs")
