@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..core.datasets.base import PatchDataset
 from ..core.errors import LmhldError
@@ -32,8 +33,8 @@ _EXACT_TYPES = (np.uint8, np.uint16, np.int16)
 class PatchArrays:
     """All patches of a split: images (N, C, H, W) and masks (N, H, W) uint8, in memory or memory-mapped."""
 
-    images: np.ndarray
-    masks: np.ndarray
+    images: NDArray[Any]
+    masks: NDArray[Any]
     where: str  # "memory" or the pack's path
 
     @property
@@ -43,7 +44,7 @@ class PatchArrays:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def take(self, index: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         return self.images[index], self.masks[index]
 
 
@@ -64,7 +65,7 @@ class ConcatArrays:
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts)
 
-    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def take(self, index: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         offsets = np.cumsum([0] + [len(p) for p in self.parts])
         part_of = np.searchsorted(offsets, index, side="right") - 1
         first = self.parts[0]
@@ -105,7 +106,7 @@ def memory_budget(cache_memory_mb: int, processes_per_host: int = 1) -> int:
 
 
 # -- decoding ----------------------------------------------------------------------------------------------------
-def exact_dtype(image: np.ndarray) -> np.dtype[Any]:
+def exact_dtype(image: NDArray[Any]) -> np.dtype[Any]:
     """The smallest type that holds the (float32) image exactly."""
     if image.size and np.all(np.isfinite(image)) and np.array_equal(image, np.rint(image)):
         lo, hi = float(image.min()), float(image.max())
@@ -124,14 +125,14 @@ class RaggedPatchesError(LmhldError):
     """The patches of a split differ in size: they cannot be held as one array."""
 
 
-def _labelled(ds: PatchDataset, index: int) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(ds: PatchDataset, index: int) -> tuple[NDArray[Any], NDArray[Any]]:
     sample = ds[index]
     if sample.mask is None:
         raise LmhldError(f"sample {sample.meta.get('id')} of {ds.name} has no mask; training needs labels")
     return sample.image, sample.mask
 
 
-def _fill(ds: PatchDataset, images: np.ndarray, masks: np.ndarray, threads: int,
+def _fill(ds: PatchDataset, images: NDArray[Any], masks: NDArray[Any], threads: int,
           cancelled: Callable[[], bool]) -> None:
     """Decode every patch of `ds` into the arrays (GDAL and h5py release the GIL: threads decode in parallel)."""
     exact = images.dtype != np.float32
@@ -228,6 +229,12 @@ def _open_pack(base: Path, files: Sequence[Path]) -> PatchArrays | None:
     return PatchArrays(images, masks, str(base.parent))
 
 
+def _open_memmap(path: Path, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.memmap[Any, Any]:
+    """A new .npy file mapped in memory, to be filled in place."""
+    array: np.memmap[Any, Any] = np.lib.format.open_memmap(path, "w+", dtype, shape)  # type: ignore[no-untyped-call]
+    return array
+
+
 def _write_pack(ds: PatchDataset, base: Path, files: Sequence[Path], threads: int,
                 cancelled: Callable[[], bool]) -> None:
     from ..core.atomic import atomic_file, write_text_atomic
@@ -238,8 +245,8 @@ def _write_pack(ds: PatchDataset, base: Path, files: Sequence[Path], threads: in
         try:
             with atomic_file(base.with_suffix(".images.npy")) as img_tmp, \
                     atomic_file(base.with_suffix(".masks.npy")) as mask_tmp:
-                images = np.lib.format.open_memmap(img_tmp, "w+", kind, (len(ds), *shape))
-                masks = np.lib.format.open_memmap(mask_tmp, "w+", np.uint8, (len(ds), *mshape))
+                images = _open_memmap(img_tmp, kind, (len(ds), *shape))
+                masks = _open_memmap(mask_tmp, np.dtype(np.uint8), (len(ds), *mshape))
                 _fill(ds, images, masks, threads, cancelled)
                 images.flush()
                 masks.flush()
@@ -298,6 +305,6 @@ def cache_split(ds: PatchDataset, policy: str, budget: int, threads: int,
         return None
 
 
-def iterate_batches(order: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+def iterate_batches(order: Sequence[int], batch_size: int) -> Iterator[NDArray[Any]]:
     for start in range(0, len(order), batch_size):
         yield np.asarray(order[start:start + batch_size], dtype=np.int64)

@@ -18,10 +18,11 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch.utils.data import DataLoader, Dataset
 
 from ..core.datasets.base import PatchDataset
@@ -82,7 +83,7 @@ def _device_friendly(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(torch.int32) if t.dtype == torch.uint16 and device.type != "cpu" else t
 
 
-def _chunks(indices: Sequence[int], size: int) -> Iterator[np.ndarray]:
+def _chunks(indices: Sequence[int], size: int) -> Iterator[NDArray[Any]]:
     for start in range(0, len(indices), size):
         yield np.asarray(indices[start:start + size], dtype=np.int64)
 
@@ -112,7 +113,7 @@ class PrefetchSource:
     def __init__(self, arrays: Arrays, transfer: Transfer, depth: int = 3) -> None:
         self.arrays, self.transfer, self.depth = arrays, transfer, depth
 
-    def _gather(self, chunk: np.ndarray) -> Batch:
+    def _gather(self, chunk: NDArray[Any]) -> Batch:
         images, masks = self.arrays.take(chunk)
         x = _device_friendly(torch.from_numpy(np.ascontiguousarray(images)), self.transfer.device)
         y = torch.from_numpy(np.ascontiguousarray(masks))

@@ -394,7 +394,7 @@ class Trainer:
             out = run.net(x)
         loss = segmentation_loss(out, y, self.loss)
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         run.optimizer.step()
         return loss.detach()
 
