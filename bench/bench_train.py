@@ -67,10 +67,11 @@ def make_dataset(base: Path, patch: int, patches: int) -> Path:
     from lmhld_qgis.core.synthetic import make_scene
 
     side = max(4 * patch, int(math.sqrt(patches / 0.7 / 0.6) * patch) + patch)
-    scene = make_scene(base / "scene", width=side, height=side, n_landslides=max(20, side * side // (patch * patch)),
-                       seed=3)
+    per_patch = max(1, patch * patch // 2048)  # the generated landslides are ~12 px across: more in larger patches
+    scene = make_scene(base / "scene", width=side, height=side, seed=3,
+                       n_landslides=max(20, per_patch * side * side // (patch * patch)))
     return export_patches([scene.raster], scene.inventory, base / "ds",
-                          ExportOptions(patch_size=patch, min_fraction=0.05, tolerance=0.05)).out_dir
+                          ExportOptions(patch_size=patch, min_fraction=0.02, tolerance=0.05)).out_dir
 
 
 def trim_split(ds_dir: Path, split: str, n: int) -> None:
