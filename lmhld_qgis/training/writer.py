@@ -7,13 +7,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from ..core.errors import LmhldError
+
 
 class BackgroundWriter:
     def __init__(self) -> None:
         self._pending: dict[str, Callable[[], None]] = {}
         self._cond = threading.Condition()
         self._busy = False
-        self._error: BaseException | None = None
+        self._error: tuple[str, BaseException] | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -47,7 +49,9 @@ class BackgroundWriter:
 
     def _raise_error(self) -> None:
         if self._error is not None:
-            error, self._error = self._error, None
+            (key, error), self._error = self._error, None
+            if isinstance(error, OSError):  # a full disk, a folder gone read-only: say which file, no traceback
+                raise LmhldError(f"could not write {key}: {error.strerror or error}") from error
             raise error
 
     def _run(self) -> None:
@@ -63,7 +67,7 @@ class BackgroundWriter:
             try:
                 job()
             except BaseException as exc:  # surfaced to the training thread
-                self._error = self._error or exc
+                self._error = self._error or (key, exc)
             finally:
                 with self._cond:
                     self._busy = False

@@ -243,7 +243,7 @@ def test_background_writes_replace_waiting_ones_and_failures_surface():
     def fail() -> None:
         raise OSError(28, "No space left on device")
 
-    writer.submit("x", fail)
-    with pytest.raises(OSError, match="No space left"):
+    writer.submit("last.pt", fail)
+    with pytest.raises(LmhldError, match=r"could not write last\.pt: No space left on device"):
         writer.flush()
     writer.close()
