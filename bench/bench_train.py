@@ -171,8 +171,9 @@ def bench_network(name: str, ds_dir: Path, work: Path, args: argparse.Namespace)
     n_train, n_val = len(open_dataset(ds_dir, "train")), len(open_dataset(ds_dir, "val"))
     epoch = clock.epochs[-2] - clock.epochs[-3]  # the last epoch (between the last two epoch events)
     in_memory = n_train / train_rate + n_val / val_rate
+    startup = (clock.first_batch or 0) - clock.start - args.batch / train_rate  # less the first step itself
     return {"train_img_s": train_rate, "e2e_img_s": n_train / epoch, "ratio": n_train / epoch / train_rate,
-            "epoch_s": epoch, "overhead_s": epoch - in_memory, "startup_s": (clock.first_batch or 0) - clock.start,
+            "epoch_s": epoch, "overhead_s": epoch - in_memory, "startup_s": startup,
             "end_s": clock.epochs[-1] - clock.epochs[-2], "n_train": n_train, "n_val": n_val}
 
 
@@ -213,7 +214,7 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name in names:
             r = bench_network(name, ds_dir, work, args)
-            print(f"| {name} | {r['train_img_s']:.1f} | {r['e2e_img_s']:.1f} | **{r['ratio']:.2f}** | "
+            print(f"| {name} | {r['train_img_s']:.3g} | {r['e2e_img_s']:.3g} | **{r['ratio']:.2f}** | "
                   f"{r['epoch_s']:.2f} | {r['overhead_s']:.3f} | {r['startup_s']:.1f} | {r['end_s']:.1f} |",
                   flush=True)
         print(f"({r['n_train']} training and {r['n_val']} validation patches)")

@@ -195,7 +195,7 @@ def test_a_configured_threshold_and_a_dataset_without_validation(tiny, tmp_path,
 
 
 @pytest.mark.slow
-def test_sigterm_saves_last_pt_at_the_current_batch_and_the_run_ends_the_same(areas, tmp_path):
+def test_sigterm_and_sigkill_mid_run_end_with_the_same_weights(areas, tmp_path):
     args = [sys.executable, "-m", "lmhld_qgis", "train", "--data", str(areas["c64"]), "--model", "unet", "--width",
             "8", "--epochs", "2", "--batch-size", "4", "--recipe", "paper", "--progress-json"]
     straight = subprocess.run([*args, "--out", str(tmp_path / "straight")], capture_output=True, text=True,
@@ -218,3 +218,17 @@ def test_sigterm_saves_last_pt_at_the_current_batch_and_the_run_ends_the_same(ar
                               "--resume"], capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert same(weights(tmp_path / "run"), weights(tmp_path / "straight"))
+    # SIGKILL: nothing runs at exit; the run resumes from the last periodic last.pt (every 2 batches here)
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "killed"), "--checkpoint-every", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event.get("event") == "batch" and event["epoch"] == 1 and event["batch"] == 5:
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["training_state"]["batch"] >= 2
+    resumed = subprocess.run([sys.executable, "-m", "lmhld_qgis", "train", "--out", str(tmp_path / "killed"),
+                              "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert same(weights(tmp_path / "killed"), weights(tmp_path / "straight"))
