@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("experiment", help="areas x patch sizes x models x modes; tables and figures like the paper's",
                        description="Run (or continue: finished runs are skipped) an experiment grid described by a "
                                    "TOML file, and write Tables 4-7 (Markdown, CSV), figures and report.html.")
@@ -19,12 +21,24 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from ..core.errors import CancelledError
     from ..training.experiment import run_experiment
+    from ..training.signals import stop_on_signals
     from .progress import BarProgress, JsonProgress
 
+    progress: BarProgress | JsonProgress
     progress = JsonProgress(fractions=True) if args.progress_json else BarProgress("experiment")
     try:
-        results = run_experiment(args.config, args.out, progress=progress)
+        with stop_on_signals(progress) as stoppable:
+            results = run_experiment(args.config, args.out, progress=stoppable)
+    except CancelledError as exc:
+        print(f"lmhld experiment: stopped ({exc}); run the same command again to continue: finished runs are "
+              "skipped and a stopped run resumes from its last.pt", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"lmhld experiment: interrupted at once; finished runs and the last.pt of the run in progress (if "
+              f"any) are kept in {args.out}: run the same command again to continue", file=sys.stderr)
+        return 130
     finally:
         progress.close()
     out = Path(args.out)

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from typing import Any
+
+from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
 
 
-def add_parser(sub) -> None:
+def _auto_or(parse: Any) -> Any:
+    """An argparse type that takes "auto" or what `parse` takes."""
+
+    def parse_value(text: str) -> Any:
+        return "auto" if text == "auto" else parse(text)
+
+    parse_value.__name__ = f"'auto' or {parse.__name__}"
+    return parse_value
+
+
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a network (single, mix or part mode)",
                        description="Train one of the U-Net family networks or a baseline on exported datasets (or "
                                    "Landslide4Sense, CAS, image/mask folders). Several GPUs: torchrun "
-                                   "--nproc_per_node N -m lmhld_qgis train ...")
+                                   "--nproc_per_node N -m lmhld_qgis train ... A run continues with --resume "
+                                   "(from its config.json: `lmhld train --out RUN --resume --epochs 80` extends a "
+                                   "finished run to 80 epochs).")
     from ..models.registry import BASELINE_NAMES, UNET_NAMES
 
     p.add_argument("--model", help=f"{', '.join(UNET_NAMES)}; baselines: {', '.join(BASELINE_NAMES)}")
@@ -19,55 +35,104 @@ def add_parser(sub) -> None:
                         "deep_supervision=true, ...")
     p.add_argument("--data", action="append", help="dataset folder (repeat; the order is part mode's order)")
     p.add_argument("--mode", choices=("single", "mix", "part"))
-    p.add_argument("--epochs", type=int, help="epochs (per stage in part mode)")
-    p.add_argument("--batch-size", type=int, help="global batch size (16)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--config", help="TOML or YAML file with any option of the [train] table")
-    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
-    p.add_argument("--optimizer", choices=("sgd", "adam"))
-    p.add_argument("--lr", type=float)
-    p.add_argument("--loss", choices=("bce_dice", "bce", "ce"))
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:1")
-    p.add_argument("--amp", choices=("auto", "bf16", "off"))
-    p.add_argument("--workers", type=int)
-    p.add_argument("--width", type=int, help="base width of the network (model option base_width)")
-    p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--checkpoint-every", type=int, help="also save last.pt every N batches")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in RUN_DIR from last.pt (its options come from RUN_DIR/config.json)")
+    recipe = p.add_argument_group("recipe (what the run is)")
+    recipe.add_argument("--recipe", choices=("default", "paper"),
+                        help="default: AdamW, warm-up + cosine, strong augmentation, early stopping, calibrated "
+                             "threshold; paper: SGD 1e-2, exponential 0.99, flips/rotations, 50 epochs")
+    recipe.add_argument("--epochs", type=positive_int, help="epochs (per stage in part mode)")
+    recipe.add_argument("--batch-size", type=positive_int, help="global batch size (16)")
+    recipe.add_argument("--width", type=positive_int, help="base width of the network (model option base_width)")
+    recipe.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    recipe.add_argument("--lr", type=positive_float, help="peak learning rate")
+    recipe.add_argument("--weight-decay", type=non_negative_float)
+    recipe.add_argument("--schedule", choices=("cosine", "exponential", "constant"))
+    recipe.add_argument("--warmup-epochs", type=non_negative_float)
+    recipe.add_argument("--loss", choices=("bce_dice", "bce", "ce", "focal", "tversky", "focal_tversky"))
+    recipe.add_argument("--augment", choices=("strong", "flips", "none"))
+    recipe.add_argument("--no-augment", action="store_true", help="same as --augment none")
+    recipe.add_argument("--early-stopping", type=non_negative_int, metavar="EPOCHS",
+                        help="stop after this many epochs without a better validation F1 (0: never)")
+    recipe.add_argument("--threshold", type=_auto_or(probability),
+                        help="detection threshold in the model card; auto: F1-best on the validation split")
+    recipe.add_argument("--seed", type=non_negative_int)
+    hw = p.add_argument_group("hardware (free to change on --resume)")
+    hw.add_argument("--device", help="auto, cpu, cuda, cuda:1")
+    hw.add_argument("--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on CUDA)")
+    hw.add_argument("--workers", type=_auto_or(non_negative_int),
+                    help="DataLoader processes when patches are not cached (auto: from the cores on CUDA)")
+    hw.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                    help="channels-last memory format (default: on CUDA)")
+    hw.add_argument("--pin-memory", action=argparse.BooleanOptionalAction, default=None,
+                    help="pinned host memory for copies to the GPU (default: on CUDA)")
+    hw.add_argument("--persistent-workers", action=argparse.BooleanOptionalAction, default=None,
+                    help="keep DataLoader workers between epochs (default: when there are workers)")
+    hw.add_argument("--cache", choices=("auto", "memory", "pack", "off"),
+                    help="decode patches once: in memory, or a memory-mapped pack next to the dataset (auto: "
+                         "memory when it fits --cache-memory-mb)")
+    hw.add_argument("--cache-memory-mb", type=non_negative_int, help="memory the cache may use (0: a quarter of "
+                                                                     "the available memory)")
+    hw.add_argument("--compile", action="store_true", default=None, help="torch.compile the network")
+    hw.add_argument("--checkpoint-every", type=non_negative_int, metavar="BATCHES",
+                    help="also save last.pt every N batches")
+    hw.add_argument("--checkpoint-seconds", type=non_negative_float,
+                    help="save last.pt when this long has passed since the last save (300; 0: every epoch)")
     p.add_argument("--progress-json", action="store_true", help="machine-readable progress on stdout (for QGIS)")
     p.set_defaults(run=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("model", "data", "mode", "recipe", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
+             "schedule", "warmup_epochs", "loss", "augment", "early_stopping", "threshold", "seed", "device", "amp",
+             "workers", "channels_last", "pin_memory", "persistent_workers", "cache", "cache_memory_mb", "compile",
+             "checkpoint_every", "checkpoint_seconds")
+    values = {name: getattr(args, name) for name in names}
+    if args.no_augment:
+        values["augment"] = "none"
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ..training.config import load_config, parse_model_options
+    from ..core.errors import CancelledError
+    from ..training.config import load_config, parse_model_options, resume_config
+    from ..training.signals import stop_on_signals
     from ..training.trainer import train
     from .progress import BarProgress, JsonProgress
 
-    overrides = {"model": args.model, "data": args.data, "mode": args.mode, "epochs": args.epochs,
-                 "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr, "loss": args.loss,
-                 "seed": args.seed, "device": args.device, "amp": args.amp, "workers": args.workers,
-                 "checkpoint_every": args.checkpoint_every,
-                 "augment": False if args.no_augment else None, "channels_last": True if args.channels_last else None}
-    cfg = load_config(args.config, overrides)
+    overrides = _overrides(args)
+    cfg = resume_config(args.out, args.config, overrides) if args.resume else load_config(args.config, overrides)
     if args.width:
         cfg.model_options = {**cfg.model_options, "base_width": args.width}
     cfg.model_options = {**cfg.model_options, **parse_model_options(args.model_option)}
     rank = int(os.environ.get("RANK", "0"))
+    progress: BarProgress | JsonProgress
     if args.progress_json:
         progress = JsonProgress()
     else:
         progress = BarProgress("train", enabled=None if rank == 0 else False, quiet=rank != 0)
     try:
-        result = train(cfg, args.out, resume=args.resume, progress=progress)
+        with stop_on_signals(progress) as stoppable:
+            result = train(cfg, args.out, resume=args.resume, progress=stoppable)
+    except CancelledError as exc:
+        print(f"lmhld train: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"lmhld train: interrupted at once; {args.out} keeps the last.pt saved before (if any): run again "
+              "with --resume to continue from it", file=sys.stderr)
+        return 130
     finally:
         progress.close()
     if rank == 0:
         summary = {"event": "done", "out": str(result.out_dir), "best_f1": result.best_f1,
-                   "onnx": str(result.onnx) if result.onnx else None}
+                   "onnx": str(result.onnx) if result.onnx else None, "threshold": result.threshold,
+                   "threshold_source": result.threshold_source, "stopped_early": result.stopped_early}
         print(json.dumps(summary) if args.progress_json else
-              f"best validation F1 {result.best_f1:.4f}; run folder {result.out_dir} "
+              f"best validation F1 {result.best_f1:.4f}; threshold {result.threshold:g} "
+              f"({result.threshold_note or result.threshold_source}); run folder {result.out_dir} "
               f"(metrics.csv, curves.png, best.pt, last.pt, model.onnx, report.html)")
     return 0

@@ -19,16 +19,39 @@ FORMAT = "lmhld-checkpoint"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, card: ModelCard,
-                    training_state: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically."""
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "card": card.to_dict(),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+def snapshot(value: Any) -> Any:
+    """A copy of nested dicts/lists whose tensors are cloned to the CPU: what a checkpoint holds, safe to write
+    from another thread while training goes on."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: snapshot(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(snapshot(v) for v in value)
+    return value
+
+
+def checkpoint_payload(model: torch.nn.Module, card: ModelCard,
+                       training_state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint's content as a snapshot (weights cloned to the CPU)."""
+    payload: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "card": card.to_dict(),
+                               "state_dict": snapshot(model.state_dict())}
     if training_state is not None:
-        payload["training_state"] = training_state
+        payload["training_state"] = snapshot(training_state)
+    return payload
+
+
+def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a checkpoint payload atomically."""
     with atomic_file(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, card: ModelCard,
+                    training_state: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically."""
+    return write_checkpoint(path, checkpoint_payload(model, card, training_state))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,14 +1,48 @@
-"""Training configuration: a TOML (or YAML) file and/or command-line flags; flags win."""
+"""Training configuration: a recipe by name, then a TOML (or YAML) file, then command-line flags; later wins.
+
+Every value is checked for its type and range before any work starts, and a bad one is answered with its name
+and what is allowed. The resolved configuration (recipe filled in) is what a run records in config.json.
+
+Recipes:
+- "default": AdamW 1e-3 with weight decay, one warm-up epoch then cosine decay, BCE + Dice, strong augmentation
+  (flips/rotations, scale, per-band gain, contrast and brightness, blur, noise), early stopping after 10 epochs
+  without a better validation F1, and a threshold calibrated on the validation split.
+- "paper": the LMHLD paper's recipe: SGD 1e-2 (momentum 0.9), ExponentialLR 0.99 per epoch, flips/rotations
+  only, 50 epochs, no early stopping, threshold 0.5.
+"""
 
 from __future__ import annotations
 
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 from ..core.errors import LmhldError
 
-MODES = ("single", "mix", "part")
+Mode = Literal["single", "mix", "part"]
+Optimizer = Literal["sgd", "adam", "adamw"]
+Schedule = Literal["cosine", "exponential", "constant"]
+Loss = Literal["bce_dice", "bce", "ce", "focal", "tversky", "focal_tversky"]
+Augment = Literal["strong", "flips", "none"]
+Amp = Literal["auto", "bf16", "off"]
+Cache = Literal["auto", "memory", "pack", "off"]
+Recipe = Literal["default", "paper"]
+Auto = Literal["auto"]
+
+MODES: tuple[str, ...] = get_args(Mode)
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {},  # the dataclass defaults below
+    "paper": {"optimizer": "sgd", "lr": 1e-2, "momentum": 0.9, "weight_decay": 0.0, "schedule": "exponential",
+              "gamma": 0.99, "warmup_epochs": 0.0, "augment": "flips", "loss": "bce_dice", "epochs": 50,
+              "early_stopping": 0, "threshold": 0.5},
+}
+# Options that define what a run is: resuming with another value would continue a different run.
+MEANING = ("model", "model_options", "mode", "data", "bands", "batch_size", "optimizer", "lr", "momentum",
+           "weight_decay", "schedule", "warmup_epochs", "gamma", "min_lr_ratio", "loss", "focal_gamma",
+           "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input", "freeze")
 
 
 def parse_model_options(items: list[str] | None) -> dict[str, Any]:
@@ -33,25 +67,39 @@ class TrainConfig:
     model: str = "unet"
     model_options: dict[str, Any] = field(default_factory=dict)
     data: list[str] = field(default_factory=list)  # dataset folders (format detected); order = part-mode order
-    mode: str = "single"
+    mode: Mode = "single"
+    recipe: Recipe = "default"  # fills the options below that are not given (see the module docstring)
     epochs: int = 50  # per stage in part mode
     batch_size: int = 16  # global batch (split across ranks under torchrun)
-    optimizer: str = "sgd"  # "sgd" (LMHLD: lr 1e-2, ExponentialLR 0.99) or "adam" (Landslide4Sense: lr 1e-3)
-    lr: float | None = None  # default by optimizer
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    gamma: float = 0.99
-    loss: str = "bce_dice"  # or "bce", "ce" (two-class cross-entropy)
-    augment: bool = True  # flips and 90-degree rotations
+    optimizer: Optimizer = "adamw"
+    lr: float | None = None  # default by optimizer: sgd 1e-2, adam/adamw 1e-3
+    momentum: float = 0.9  # sgd
+    weight_decay: float = 1e-4
+    schedule: Schedule = "cosine"
+    warmup_epochs: float = 1.0  # linear warm-up from the first batch (cosine and constant schedules)
+    gamma: float = 0.99  # exponential schedule: lr x gamma per epoch
+    min_lr_ratio: float = 0.01  # cosine: the floor, as a share of the peak learning rate
+    loss: Loss = "bce_dice"
+    focal_gamma: float = 2.0
+    tversky_alpha: float = 0.3  # weight of false positives
+    tversky_beta: float = 0.7  # weight of false negatives (landslides missed)
+    augment: Augment = "strong"
+    early_stopping: int = 10  # stop a stage after N epochs without a better validation F1; 0: never
     seed: int = 0
     device: str = "auto"  # auto: CUDA when present
-    amp: str = "auto"  # auto: bf16 on CUDA, off on CPU; "bf16"; "off"
-    channels_last: bool = False
-    workers: int = 0
-    threshold: float = 0.5
-    reinit_input: str = "always"  # part mode: "always" (the paper) or "bands" (only when the band count changes)
-    freeze: str = "progressive"  # part mode: stage k freezes the first k-1 encoder levels; or "none"
-    checkpoint_every: int = 0  # also save last.pt every N batches (0: at each epoch end only)
+    amp: Amp = "auto"  # auto: bf16 on CUDA, off on CPU
+    channels_last: bool | Auto = "auto"  # auto: on with CUDA
+    workers: int | Auto = "auto"  # DataLoader processes for uncached data; auto: from the cores with CUDA, else 0
+    pin_memory: bool | Auto = "auto"  # auto: on with CUDA
+    persistent_workers: bool | Auto = "auto"  # auto: on when there are workers
+    cache: Cache = "auto"  # decode each patch once: in memory when it fits cache_memory_mb, else a memory-mapped pack
+    cache_memory_mb: int = 0  # 0: a quarter of the available memory
+    compile: bool = False  # torch.compile the network for training
+    threshold: float | Auto = "auto"  # auto: the F1-best threshold on the validation split (0.5 without one)
+    reinit_input: Literal["always", "bands"] = "always"  # part mode: "always" (the paper) or on a band change
+    freeze: Literal["progressive", "none"] = "progressive"  # part mode: stage k freezes the first k encoder levels
+    checkpoint_every: int = 0  # also save last.pt every N batches; 0: off
+    checkpoint_seconds: float = 300.0  # save last.pt when this long has passed since the last save; 0: every epoch
     bands: list[int] | None = None  # 0-based band selection applied to every dataset
 
     @property
@@ -62,12 +110,21 @@ class TrainConfig:
     def num_classes(self) -> int:
         return 2 if self.loss == "ce" else 1
 
+    @classmethod
+    def from_values(cls, values: dict[str, Any], source: str = "training option") -> TrainConfig:
+        """A configuration from plain values (a TOML table, flags): the recipe fills what is not given; unknown
+        keys and values of the wrong type are refused with the key named."""
+        values = check_values(values, source)
+        recipe = values.get("recipe", "default")
+        return cls(**{**RECIPES[recipe], **values})
+
     def validate(self) -> None:
+        """Types, ranges and choices of every option, and the datasets' existence; before any work."""
+        check_types(self.to_dict(), "training option")
+        _check_ranges(self)
         from ..models.registry import model_class
 
         model_class(self.model)
-        if self.mode not in MODES:
-            raise LmhldError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.data:
             raise LmhldError("give at least one dataset folder (--data)")
         missing = [d for d in self.data if not Path(d).exists()]
@@ -75,48 +132,193 @@ class TrainConfig:
             raise LmhldError(f"dataset folder(s) not found: {', '.join(missing)}")
         if self.mode == "single" and len(self.data) != 1:
             raise LmhldError(f"single mode trains on one dataset; {len(self.data)} given (use mix or part)")
-        if self.optimizer not in ("sgd", "adam"):
-            raise LmhldError(f"optimizer must be sgd or adam, got {self.optimizer!r}")
-        if self.loss not in ("bce_dice", "bce", "ce"):
-            raise LmhldError(f"loss must be bce_dice, bce or ce, got {self.loss!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise LmhldError("epochs and batch size must be >= 1")
-        if self.amp not in ("auto", "bf16", "off"):
-            raise LmhldError(f"amp must be auto, bf16 or off, got {self.amp!r}")
-        if self.reinit_input not in ("always", "bands") or self.freeze not in ("progressive", "none"):
-            raise LmhldError("reinit_input must be always|bands and freeze progressive|none")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
-    """Read a TOML/YAML file (if given), then apply the non-None overrides (command-line flags)."""
-    values: dict[str, Any] = {}
-    if path:
-        path = Path(path)
-        if not path.is_file():
-            raise LmhldError(f"config file {path} not found")
-        text = path.read_text()
-        if path.suffix.lower() == ".toml":
-            import tomllib
+# -- ranges ------------------------------------------------------------------------------------------------------
+def _require(ok: bool, name: str, allowed: str, value: object) -> None:
+    if not ok:
+        raise LmhldError(f"{name} must be {allowed}, got {value!r}")
 
-            try:
-                values = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise LmhldError(f"config {path}: {exc}") from exc
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError as exc:
-                raise LmhldError("YAML configs need PyYAML (python3-yaml); or use TOML") from exc
-            values = yaml.safe_load(text) or {}
-        else:
-            raise LmhldError(f"config {path}: use a .toml or .yaml file")
-        values = values.get("train", values)
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    _require(cfg.epochs >= 1, "epochs", "an integer >= 1", cfg.epochs)
+    _require(cfg.batch_size >= 1, "batch_size", "an integer >= 1", cfg.batch_size)
+    _require(cfg.lr is None or (math.isfinite(cfg.lr) and cfg.lr > 0), "lr", "a number > 0", cfg.lr)
+    _require(0 <= cfg.momentum < 1, "momentum", "a number in [0, 1)", cfg.momentum)
+    _require(cfg.weight_decay >= 0, "weight_decay", "a number >= 0", cfg.weight_decay)
+    _require(0 < cfg.gamma <= 1, "gamma", "a number in (0, 1]", cfg.gamma)
+    _require(cfg.warmup_epochs >= 0, "warmup_epochs", "a number >= 0", cfg.warmup_epochs)
+    _require(0 <= cfg.min_lr_ratio <= 1, "min_lr_ratio", "a number in [0, 1]", cfg.min_lr_ratio)
+    _require(cfg.focal_gamma >= 0, "focal_gamma", "a number >= 0", cfg.focal_gamma)
+    _require(cfg.tversky_alpha >= 0 and cfg.tversky_beta >= 0 and cfg.tversky_alpha + cfg.tversky_beta > 0,
+             "tversky_alpha and tversky_beta", "numbers >= 0 with a positive sum",
+             (cfg.tversky_alpha, cfg.tversky_beta))
+    _require(cfg.early_stopping >= 0, "early_stopping", "an integer >= 0 (0: off)", cfg.early_stopping)
+    _require(cfg.seed >= 0, "seed", "an integer >= 0", cfg.seed)
+    _require(cfg.workers == "auto" or cfg.workers >= 0, "workers", "an integer >= 0 or 'auto'", cfg.workers)
+    _require(cfg.cache_memory_mb >= 0, "cache_memory_mb", "an integer >= 0 (0: automatic)", cfg.cache_memory_mb)
+    _require(cfg.threshold == "auto" or 0 <= cfg.threshold <= 1, "threshold", "a number in [0, 1] or 'auto'",
+             cfg.threshold)
+    _require(cfg.checkpoint_every >= 0, "checkpoint_every", "an integer >= 0 (0: off)", cfg.checkpoint_every)
+    _require(cfg.checkpoint_seconds >= 0, "checkpoint_seconds", "a number >= 0", cfg.checkpoint_seconds)
+    _require(cfg.bands is None or all(b >= 0 for b in cfg.bands), "bands", "0-based band indices (>= 0)", cfg.bands)
+    width = cfg.model_options.get("base_width")
+    _require(width is None or (isinstance(width, int) and not isinstance(width, bool) and width >= 1),
+             "base_width (--width)", "an integer >= 1", width)
+
+
+# -- types -------------------------------------------------------------------------------------------------------
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+def _matches(value: object, kind: Any) -> bool:
+    origin = get_origin(kind)
+    if kind is Any:
+        return True
+    if kind is type(None):
+        return value is None
+    if origin is Literal:
+        return any(value == choice and type(value) is type(choice) for choice in get_args(kind))
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, k) for k in get_args(kind))
+    if origin is list:
+        (item,) = get_args(kind)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def describe_type(kind: Any) -> str:
+    """'an integer', 'one of "cosine", "exponential"', ... for messages."""
+    origin = get_origin(kind)
+    if origin is Literal:
+        return "one of " + ", ".join(f'"{c}"' if isinstance(c, str) else str(c) for c in get_args(kind))
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe_type(k) for k in get_args(kind))
+    if origin is list:
+        return f"a list of {describe_type(get_args(kind)[0]).removeprefix('an ').removeprefix('a ')}s"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "text", type(None): "none",
+             dict: "a table"}
+    return names.get(origin or kind, str(kind))
+
+
+def _what(value: object) -> str:
+    kind = {str: "text", bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+    return f"{value!r} ({kind.get(type(value), type(value).__name__)})"
+
+
+def check_types(values: dict[str, Any], source: str) -> None:
+    """Refuse a value of the wrong type (e.g. a TOML string for a number) with the key named."""
+    hints = _hints()
+    for key, value in values.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise LmhldError(f"{source} {key} must be {describe_type(hints[key])}, got {_what(value)}")
+
+
+def check_values(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Known keys with values of the right types (older spellings upgraded); the checked copy."""
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise LmhldError(f"unknown training option(s) {unknown}; valid: {sorted(known)}")
+    values = _upgrade(dict(values))
+    check_types(values, source)
+    return values
+
+
+def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
+    """Older configurations: `augment = true/false` meant flips/rotations or none."""
+    if isinstance(values.get("augment"), bool):
+        values["augment"] = "flips" if values["augment"] else "none"
+    return values
+
+
+# -- files -------------------------------------------------------------------------------------------------------
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The [train] table (or the whole file) of a TOML or YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise LmhldError(f"config file {path} not found")
+    text = path.read_text()
+    values: Any
+    if path.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise LmhldError(f"config {path}: {exc}") from exc
+    elif path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as exc:
+            raise LmhldError("YAML configs need PyYAML (python3-yaml); or use TOML") from exc
+        values = yaml.safe_load(text) or {}
+    elif path.suffix.lower() == ".json":
+        import json
+
+        values = json.loads(text)
+    else:
+        raise LmhldError(f"config {path}: use a .toml or .yaml file")
+    if not isinstance(values, dict):
+        raise LmhldError(f"config {path}: expected a table of options")
+    table = values.get("train", values)
+    if not isinstance(table, dict):
+        raise LmhldError(f"config {path}: [train] must be a table of options")
+    return dict(table)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """Read a TOML/YAML file (if given), then apply the non-None overrides (command-line flags)."""
+    source = f"config {path}:" if path else "training option"
+    values = check_values(read_config_file(path), source) if path else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**values)
+    return TrainConfig.from_values(values, source)
+
+
+def stored_config(run_dir: str | Path) -> dict[str, Any] | None:
+    """The configuration a run folder recorded (config.json), or None."""
+    import json
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return values if isinstance(values, dict) else None
+
+
+def resume_config(run_dir: str | Path, path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """What `--resume` continues: the run's own config.json, then the file and flags given now (only those that
+    do not change the run's meaning are accepted later, by the trainer)."""
+    stored = stored_config(run_dir)
+    if stored is None:
+        return load_config(path, overrides)
+    values = migrate(stored)
+    values.update(read_config_file(path) if path else {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_values(values)
+
+
+def migrate(stored: dict[str, Any]) -> dict[str, Any]:
+    """A configuration recorded by an older version: options it lacks take the values that version used (the
+    paper's schedule and flips/rotations), so that it resumes as it was trained."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = _upgrade({k: v for k, v in stored.items() if k in known})
+    if "recipe" not in stored:  # written before recipes existed
+        legacy = {"schedule": "exponential", "warmup_epochs": 0.0, "early_stopping": 0, "weight_decay": 0.0,
+                  "threshold": 0.5, "channels_last": False, "workers": 0}
+        values = {**legacy, **values, "recipe": "paper" if values.get("optimizer", "sgd") == "sgd" else "default"}
+        values.setdefault("optimizer", "sgd")
+    return values

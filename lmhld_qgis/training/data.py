@@ -1,17 +1,36 @@
-"""Samples as tensors: normalisation from the dataset card, deterministic dihedral augmentation, and a resumable
-distributed sampler (the epoch's order depends only on seed and epoch, so a resumed run sees the same batches)."""
+"""Batches for training and validation: the epoch's order (resumable), and three sources of raw batches.
+
+- `TensorSource`: the split's cached arrays as tensors on the training device (a GPU holds a dataset of a few GB
+  easily; on a CPU they are the in-memory cache itself): a batch is one index operation.
+- `PrefetchSource`: cached arrays in host memory or a memory-mapped pack, gathered one batch ahead by a thread
+  into pinned memory, then copied to the GPU without blocking.
+- `LoaderSource`: no cache (or patches of different sizes): torch's DataLoader reads the patches, with worker
+  processes, pinned memory and persistent workers as configured.
+
+A source yields batches as stored (raw band values, uint8 masks); normalisation and augmentation happen on the
+device, for the whole batch (training/augment.py).
+"""
 
 from __future__ import annotations
 
+import math
+import queue
+import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from numpy.typing import NDArray
+from torch.utils.data import DataLoader, Dataset
 
 from ..core.datasets.base import PatchDataset
 from ..core.errors import LmhldError
 from ..core.stats import BandStats
+from .cache import Arrays, PatchArrays
+
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def normalisation(ds: PatchDataset) -> tuple[list[float], list[float]]:
@@ -23,61 +42,187 @@ def normalisation(ds: PatchDataset) -> tuple[list[float], list[float]]:
     for sample in ds:
         stats = stats.merge(BandStats.of(sample.image))
     std = np.where(stats.std > 0, stats.std, 1.0)
-    return stats.mean.tolist(), std.tolist()
+    return [float(v) for v in stats.mean], [float(v) for v in std]
 
 
-def dihedral(x: np.ndarray, k: int) -> np.ndarray:
-    """One of the 8 flips/90-degree rotations of a (..., H, W) array."""
-    if k >= 4:
-        x = x[..., ::-1]
-    return np.rot90(x, k % 4, axes=(-2, -1))
-
-
-class TensorDataset(Dataset):
-    """(image, mask) float32 tensors; augmentation chosen from (seed, epoch, index), so it is reproducible."""
-
-    def __init__(self, ds: PatchDataset, mean: Sequence[float], std: Sequence[float], augment: bool, seed: int,
-                 bands: Sequence[int] | None = None) -> None:
-        self.ds, self.augment, self.seed, self.epoch = ds, augment, seed, 0
-        self.bands = list(bands) if bands is not None else None
-        self.mean = np.asarray(mean, np.float32)[:, None, None]
-        self.std = np.asarray(std, np.float32)[:, None, None]
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        sample = self.ds[index]
-        if sample.mask is None:
-            raise LmhldError(f"sample {sample.meta.get('id')} of {self.ds.name} has no mask; training needs labels")
-        image = sample.image if self.bands is None else sample.image[self.bands]
-        image = (image - self.mean) / self.std
-        mask = sample.mask[None].astype(np.float32)
-        if self.augment:
-            k = int(np.random.default_rng([self.seed, self.epoch, index]).integers(8))
-            image, mask = dihedral(image, k), dihedral(mask, k)
-        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(np.ascontiguousarray(mask))
-
-
-class ResumableSampler(DistributedSampler):
-    """torch's DistributedSampler (shuffled by seed + epoch, sharded by rank) that can skip the batches already
-    done in an interrupted epoch."""
-
-    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int, shuffle: bool = True) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
-        self.skip = 0
-
-    def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())
-        return iter(indices[self.skip:])
-
-    def __len__(self) -> int:
-        return max(super().__len__() - self.skip, 0)
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[int]:
+    """This rank's sample order in an epoch: a permutation fixed by (seed, epoch), padded to divide by the ranks
+    and dealt out as torch's DistributedSampler does, so a resumed epoch sees the same batches."""
+    g = torch.Generator().manual_seed(seed + epoch)
+    order: list[int] = torch.randperm(n, generator=g).tolist()
+    total = math.ceil(n / world) * world
+    order += order[: total - n]
+    return order[rank:total:world]
 
 
 def shard(n: int, rank: int, world: int) -> list[int]:
     """Evaluation shard: every index exactly once over all ranks (no padding, so counts are exact)."""
     return list(range(rank, n, world))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """How batches reach the device."""
+
+    device: torch.device
+    pin_memory: bool
+    workers: int
+    persistent_workers: bool
+
+
+class BatchSource(Protocol):
+    def batches(self, indices: Sequence[int], batch_size: int) -> Iterator[Batch]:
+        """Raw (images, masks) batches of the given samples, in order."""
+
+    def close(self) -> None:
+        """Release workers and threads."""
+
+
+def _device_friendly(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint16 has few kernels off the CPU: widen it there (exactly)."""
+    return t.to(torch.int32) if t.dtype == torch.uint16 and device.type != "cpu" else t
+
+
+def _chunks(indices: Sequence[int], size: int) -> Iterator[NDArray[Any]]:
+    for start in range(0, len(indices), size):
+        yield np.asarray(indices[start:start + size], dtype=np.int64)
+
+
+class TensorSource:
+    """Cached arrays as tensors on the device; a batch is an index_select there."""
+
+    def __init__(self, arrays: PatchArrays, device: torch.device) -> None:
+        images = torch.from_numpy(np.ascontiguousarray(arrays.images))
+        masks = torch.from_numpy(np.ascontiguousarray(arrays.masks))
+        self.images = _device_friendly(images, device).to(device)
+        self.masks = masks.to(device)
+        self.device = device
+
+    def batches(self, indices: Sequence[int], batch_size: int) -> Iterator[Batch]:
+        for chunk in _chunks(indices, batch_size):
+            idx = torch.from_numpy(chunk).to(self.device)
+            yield self.images.index_select(0, idx), self.masks.index_select(0, idx)
+
+    def close(self) -> None:
+        pass
+
+
+class PrefetchSource:
+    """Cached arrays in host memory (or memory-mapped): a thread gathers the next batches into pinned memory."""
+
+    def __init__(self, arrays: Arrays, transfer: Transfer, depth: int = 3) -> None:
+        self.arrays, self.transfer, self.depth = arrays, transfer, depth
+
+    def _gather(self, chunk: NDArray[Any]) -> Batch:
+        images, masks = self.arrays.take(chunk)
+        x = _device_friendly(torch.from_numpy(np.ascontiguousarray(images)), self.transfer.device)
+        y = torch.from_numpy(np.ascontiguousarray(masks))
+        if self.transfer.pin_memory:
+            x, y = x.pin_memory(), y.pin_memory()
+        return x, y
+
+    def batches(self, indices: Sequence[int], batch_size: int) -> Iterator[Batch]:
+        ready: queue.Queue[Batch | BaseException | None] = queue.Queue(self.depth)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for chunk in _chunks(indices, batch_size):
+                    item = self._gather(chunk)
+                    while not stop.is_set():
+                        try:
+                            ready.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                ready.put(None)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                ready.put(exc)
+
+        worker = threading.Thread(target=produce, name="lmhld-prefetch", daemon=True)
+        worker.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                x, y = item
+                yield (x.to(self.transfer.device, non_blocking=True), y.to(self.transfer.device, non_blocking=True))
+        finally:
+            stop.set()
+            worker.join()
+
+    def close(self) -> None:
+        pass
+
+
+class _RawPatches(Dataset[Batch]):
+    def __init__(self, ds: PatchDataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, index: int) -> Batch:
+        sample = self.ds[index]
+        if sample.mask is None:
+            raise LmhldError(f"sample {sample.meta.get('id')} of {self.ds.name} has no mask; training needs labels")
+        return torch.from_numpy(np.ascontiguousarray(sample.image)), torch.from_numpy(sample.mask)
+
+
+class _Plan:
+    """The batches of the current pass, read by the DataLoader in the main process at each iteration."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class LoaderSource:
+    """Patches read at every pass by a DataLoader (one per source, so persistent workers live across epochs)."""
+
+    def __init__(self, ds: PatchDataset, transfer: Transfer) -> None:
+        self.plan, self.transfer = _Plan(), transfer
+        self.loader: DataLoader[Batch] = DataLoader(
+            _RawPatches(ds), batch_sampler=self.plan, num_workers=transfer.workers,
+            pin_memory=transfer.pin_memory and transfer.device.type == "cuda",
+            persistent_workers=transfer.persistent_workers and transfer.workers > 0)
+
+    def batches(self, indices: Sequence[int], batch_size: int) -> Iterator[Batch]:
+        self.plan.batches = [list(map(int, c)) for c in _chunks(indices, batch_size)]
+        for x, y in self.loader:
+            yield (x.to(self.transfer.device, non_blocking=True), y.to(self.transfer.device, non_blocking=True))
+
+    def close(self) -> None:
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+
+
+def device_budget(device: torch.device) -> int:
+    """Bytes of the device's memory a cached split may take: a quarter of what is free (the host's memory budget
+    already applies on a CPU)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free) // 4
+    return 1 << 62
+
+
+def make_source(ds: PatchDataset, arrays: Arrays | None, transfer: Transfer) -> BatchSource:
+    """The fastest source the cache allows (see the module docstring)."""
+    if arrays is None:
+        return LoaderSource(ds, transfer)
+    if isinstance(arrays, PatchArrays):
+        on_cpu = transfer.device.type == "cpu"
+        if on_cpu and arrays.where == "memory":
+            return TensorSource(arrays, transfer.device)
+        widen = 2 if arrays.images.dtype == np.uint16 else 1
+        if not on_cpu and arrays.nbytes * widen <= device_budget(transfer.device):
+            return TensorSource(arrays, transfer.device)
+    return PrefetchSource(arrays, transfer)

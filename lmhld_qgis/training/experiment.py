@@ -18,15 +18,22 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.atomic import write_text_atomic
 from ..core.errors import LmhldError
 from ..core.progress import NullProgress, Progress, SubProgress, check_cancelled
 
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
 METRICS = ("precision", "recall", "f1", "iou")
+Row = dict[str, Any]
+Evaluate = Callable[[Path, Path], dict[str, Any]]
 
 
 @dataclass
@@ -49,15 +56,16 @@ class ExperimentConfig:
     # per model, instead of train.model_options: U-Nets share base_width while a baseline takes its encoder
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def train_config(self, model: str, data: list[Path], mode: str):
-        """The TrainConfig of one run: the experiment's train options; a model with its own options table takes
-        those instead of the shared train.model_options."""
+    def train_config(self, model: str, data: list[Path], mode: str) -> TrainConfig:
+        """The TrainConfig of one run: the experiment's train options (its recipe filling the rest); a model with
+        its own options table takes those instead of the shared train.model_options."""
         from .config import TrainConfig
 
         opts = {"epochs": 2, "batch_size": 16, **self.train}
         if model in self.model_options:
             opts["model_options"] = dict(self.model_options[model])
-        return TrainConfig(model=model, data=[str(d) for d in data], mode=mode, **opts)
+        opts.update(model=model, data=[str(d) for d in data], mode=mode)
+        return TrainConfig.from_values(opts, "[experiment.train]")
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -87,6 +95,9 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
                            [list(o) for o in data.get("part_orders", [])], dict(data.get("train", {})),
                            dict(data.get("export", {})), data.get("name", path.stem),
                            {k: dict(v) for k, v in data.get("model_options", {}).items()})
+    from .config import check_values
+
+    cfg.train = check_values(cfg.train, "[experiment.train]")
     stray = sorted(set(cfg.model_options) - set(cfg.models))
     if stray:
         raise LmhldError(f"model_options for {', '.join(stray)}, which models = {cfg.models} does not list")
@@ -127,7 +138,7 @@ class Experiment:
                            progress=SubProgress(share, 0.0, 0.0))
         return path
 
-    def run(self, key: str, data: list[Path], model: str, mode: str, evaluate) -> dict[str, Any]:
+    def run(self, key: str, data: list[Path], model: str, mode: str, evaluate: Evaluate) -> dict[str, Any]:
         """Train (or resume, or skip) one run; `evaluate(run_dir, onnx)` gives the metrics stored in result.json."""
         from .trainer import train
 
@@ -138,89 +149,114 @@ class Experiment:
             self.skipped += 1
             self.runs_done += 1
             self.progress.set_fraction(self.runs_done / max(self.runs_planned, self.runs_done))
-            return json.loads(done.read_text())
+            return _read_json(done)
         cfg = self.cfg.train_config(model, data, mode)
         resume = (run_dir / "last.pt").exists()
         self.progress.info(f"{'resuming' if resume else 'training'} {key}")
         result = train(cfg, run_dir, resume=resume, progress=self._share())
         self.trained += 1
         self.runs_done += 1
+        if result.onnx is None:
+            raise LmhldError(f"run {key}: the ONNX export failed (see the warning above); best.pt is kept in "
+                             f"{run_dir}: export it with `lmhld export-onnx` and run the experiment again")
         metrics = {"key": key, "model": model, "mode": mode, "best_val_f1": result.best_f1,
                    "forgetting": result.forgetting, **evaluate(run_dir, result.onnx)}
         write_text_atomic(done, json.dumps(metrics, indent=2, default=float))
         return metrics
 
-    def cached(self, path: Path, compute) -> dict[str, Any]:
+    def cached(self, path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if path.exists():
-            return json.loads(path.read_text())
+            return _read_json(path)
         value = compute()
         write_text_atomic(path, json.dumps(value, indent=2, default=float))
         return value
 
     # -- the study -------------------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
-        from ..core.evaluate import evaluate_dataset, evaluate_scene
-
-        cfg, results = self.cfg, {"exp1": [], "single": [], "mix": [], "part": []}
-        best: dict[str, int] = {}
-        for area in cfg.areas:  # experiment 1
-            scores: dict[int, list[float]] = {}
-            for size in area.patch_sizes:
-                ds = self.dataset(area, size)
-                for model in cfg.models:
-                    def scene_eval(run_dir, onnx, area=area):
-                        return evaluate_scene(onnx, area.raster, area.inventory, json_out=run_dir / "scene.json")
-
-                    r = self.run(f"exp1/{area.name}_{size}_{model}", [ds], model, "single", scene_eval)
-                    results["exp1"].append({"area": area.name, "patch_size": size, "model": model,
-                                            **{m: r[m] for m in METRICS}})
-                    scores.setdefault(size, []).append(r["f1"])
-            best[area.name] = max(scores, key=lambda s: (sum(scores[s]) / len(scores[s]), -s))
-        results["best_patch_size"] = best
-        best_ds = {a.name: self.dataset(a, best[a.name]) for a in cfg.areas}
-
-        def test_eval(datasets):
-            def _eval(run_dir, onnx):
-                r = evaluate_dataset(onnx, [best_ds[n] for n in datasets], "test")
-                write_text_atomic(run_dir / "test.json", json.dumps(r, indent=2, default=float))
-                return {**{m: r[m] for m in METRICS}, "per_area": r["per_area"]}
-            return _eval
-
-        if "single" in cfg.modes:
-            for area in cfg.areas:
-                for model in cfg.models:
-                    # experiment 1's run at the best size is the single-mode run: only its test split is new
-                    run_dir = self.out / "runs" / "exp1" / f"{area.name}_{best[area.name]}_{model}"
-                    r = self.cached(run_dir / "test_result.json",
-                                    lambda d=run_dir, a=area: test_eval([a.name])(d, d / "model.onnx"))
-                    results["single"].append({"area": area.name, "model": model, **{m: r[m] for m in METRICS}})
-        if "mix" in cfg.modes:
-            groups: dict[int, list[str]] = {}
-            for a in cfg.areas:
-                groups.setdefault(best[a.name], []).append(a.name)
-            n_mix = sum(len(names) >= 2 for names in groups.values())  # the best sizes are known now
-            self.runs_planned -= len(cfg.models) * (len(cfg.areas) // 2 - n_mix)
-            for size, names in groups.items():
-                if len(names) < 2:
-                    continue
-                for model in cfg.models:
-                    r = self.run(f"mix/{size}_{model}", [best_ds[n] for n in names], model, "mix", test_eval(names))
-                    for n in names:
-                        results["mix"].append({"areas": "+".join(names), "area": n, "model": model,
-                                               **{m: r["per_area"][n][m] for m in METRICS}})
-        if "part" in cfg.modes:
-            orders = cfg.part_orders or [[a.name for a in cfg.areas]]
-            for order in orders:
-                for model in cfg.models:
-                    r = self.run(f"part/{'-'.join(order)}_{model}", [best_ds[n] for n in order], model, "part",
-                                 test_eval(order))
-                    for n in order:
-                        results["part"].append({"order": " > ".join(order), "area": n, "model": model,
-                                                **{m: r["per_area"][n][m] for m in METRICS}})
-        results["runs"] = {"trained": self.trained, "skipped": self.skipped}
+        rows, best = self._experiment1()
+        best_ds = {a.name: self.dataset(a, best[a.name]) for a in self.cfg.areas}
+        modes = self.cfg.modes
+        results: dict[str, Any] = {
+            "exp1": rows, "best_patch_size": best,
+            "single": self._single_mode(best, best_ds) if "single" in modes else [],
+            "mix": self._mix_mode(best, best_ds) if "mix" in modes else [],
+            "part": self._part_mode(best_ds) if "part" in modes else [],
+            "runs": {"trained": self.trained, "skipped": self.skipped}}
         self.write(results)
         self.progress.set_fraction(1.0)
         return results
+
+    def _experiment1(self) -> tuple[list[Row], dict[str, int]]:
+        """Every area at each candidate size, every model, scored over the whole area; the best size per area."""
+        from ..core.evaluate import evaluate_scene
+
+        rows: list[Row] = []
+        best: dict[str, int] = {}
+        for area in self.cfg.areas:
+            scores: dict[int, list[float]] = {}
+            for size in area.patch_sizes:
+                ds = self.dataset(area, size)
+                for model in self.cfg.models:
+                    def scene_eval(run_dir: Path, onnx: Path, area: Area = area) -> dict[str, Any]:
+                        return evaluate_scene(onnx, area.raster, area.inventory, json_out=run_dir / "scene.json")
+
+                    r = self.run(f"exp1/{area.name}_{size}_{model}", [ds], model, "single", scene_eval)
+                    rows.append({"area": area.name, "patch_size": size, "model": model,
+                                 **{m: r[m] for m in METRICS}})
+                    scores.setdefault(size, []).append(r["f1"])
+            best[area.name] = max(scores, key=lambda s: (sum(scores[s]) / len(scores[s]), -s))
+        return rows, best
+
+    def _test_eval(self, best_ds: dict[str, Path], names: list[str]) -> Evaluate:
+        """Metrics on the test splits of the named areas (per area and in total), kept in the run's test.json."""
+        from ..core.evaluate import evaluate_dataset
+
+        def evaluate(run_dir: Path, onnx: Path) -> dict[str, Any]:
+            r = evaluate_dataset(onnx, [best_ds[n] for n in names], "test")
+            write_text_atomic(run_dir / "test.json", json.dumps(r, indent=2, default=float))
+            return {**{m: r[m] for m in METRICS}, "per_area": r["per_area"]}
+
+        return evaluate
+
+    def _single_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> list[Row]:
+        """Experiment 1's run at the best size is the single-mode run: only its test split is new."""
+        rows: list[Row] = []
+        for area in self.cfg.areas:
+            for model in self.cfg.models:
+                run_dir = self.out / "runs" / "exp1" / f"{area.name}_{best[area.name]}_{model}"
+                evaluate = self._test_eval(best_ds, [area.name])
+                r = self.cached(run_dir / "test_result.json", partial(evaluate, run_dir, run_dir / "model.onnx"))
+                rows.append({"area": area.name, "model": model, **{m: r[m] for m in METRICS}})
+        return rows
+
+    def _mix_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> list[Row]:
+        """Areas whose best sizes agree, trained together; scored on each area's test split."""
+        groups: dict[int, list[str]] = {}
+        for a in self.cfg.areas:
+            groups.setdefault(best[a.name], []).append(a.name)
+        n_mix = sum(len(names) >= 2 for names in groups.values())  # the best sizes are known now
+        self.runs_planned -= len(self.cfg.models) * (len(self.cfg.areas) // 2 - n_mix)
+        rows: list[Row] = []
+        for size, names in groups.items():
+            if len(names) < 2:
+                continue
+            for model in self.cfg.models:
+                r = self.run(f"mix/{size}_{model}", [best_ds[n] for n in names], model, "mix",
+                             self._test_eval(best_ds, names))
+                rows += [{"areas": "+".join(names), "area": n, "model": model,
+                          **{m: r["per_area"][n][m] for m in METRICS}} for n in names]
+        return rows
+
+    def _part_mode(self, best_ds: dict[str, Path]) -> list[Row]:
+        """Serialized training over the areas in each given order; scored on each area's test split."""
+        rows: list[Row] = []
+        for order in self.cfg.part_orders or [[a.name for a in self.cfg.areas]]:
+            for model in self.cfg.models:
+                r = self.run(f"part/{'-'.join(order)}_{model}", [best_ds[n] for n in order], model, "part",
+                             self._test_eval(best_ds, order))
+                rows += [{"order": " > ".join(order), "area": n, "model": model,
+                          **{m: r["per_area"][n][m] for m in METRICS}} for n in order]
+        return rows
 
     # -- outputs ---------------------------------------------------------------------------------------------
     def write(self, results: dict[str, Any]) -> None:
@@ -256,8 +292,15 @@ class Experiment:
         write_text_atomic(self.out / "report.html", rp.html_page(f"Experiment {self.cfg.name}", sections))
 
 
-def _tables(rows: list[dict], cols: list[str]) -> tuple[str, str]:
-    def fmt(v):
+def _read_json(path: Path) -> dict[str, Any]:
+    value = json.loads(path.read_text())
+    if not isinstance(value, dict):
+        raise LmhldError(f"{path} is not a JSON object; delete it to compute it again")
+    return value
+
+
+def _tables(rows: list[Row], cols: list[str]) -> tuple[str, str]:
+    def fmt(v: object) -> str:
         return f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else str(v)
 
     md = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"

@@ -3,7 +3,7 @@ per dataset in the given order: LMHLD's serialized training, Fig. 5)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +17,10 @@ from .config import TrainConfig
 class SubsetView(PatchDataset):
     """Some samples of a dataset, without copying (splits for formats that have none)."""
 
-    def __init__(self, ds: PatchDataset, indices: list[int], suffix: str) -> None:
+    def __init__(self, ds: PatchDataset, indices: list[int]) -> None:
         self.ds, self.indices = ds, indices
         self.band_names, self.patch_size, self.resolution_m = ds.band_names, ds.patch_size, ds.resolution_m
+        self.min_landslide_area_m2 = ds.min_landslide_area_m2
         self.name = ds.name
 
     def __len__(self) -> int:
@@ -28,7 +29,7 @@ class SubsetView(PatchDataset):
     def __getitem__(self, index: int) -> Sample:
         return self.ds[self.indices[index]]
 
-    def normalisation(self):
+    def normalisation(self) -> tuple[list[float], list[float]] | None:
         return self.ds.normalisation()
 
 
@@ -38,10 +39,18 @@ class Stage:
     name: str
     train: PatchDataset
     val: PatchDataset | None
+    sources: list[PatchDataset] = field(default_factory=list)  # the datasets trained on in this stage
 
     @property
     def in_channels(self) -> int:
         return self.train.num_bands
+
+    @property
+    def min_landslide_area_m2(self) -> float | None:
+        """The smallest landslide worth reporting over the stage's datasets (None when none says)."""
+        known = [float(a) for ds in self.sources or [self.train]
+                 if (a := getattr(ds, "min_landslide_area_m2", None)) is not None]
+        return min(known) if known else None
 
 
 def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, PatchDataset | None]:
@@ -49,6 +58,7 @@ def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, Patch
     fmt = detect_format(path)
     if fmt in ("lmhld", "landslide4sense"):
         train = open_dataset(path, "train", bands, fmt)
+        val: PatchDataset | None
         try:
             val = open_dataset(path, "val", bands, fmt)
             val = val if len(val) else None
@@ -60,8 +70,8 @@ def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, Patch
     whole = open_dataset(path, "train", bands, fmt)
     order = np.random.default_rng(0).permutation(len(whole)).tolist()
     cut = max(1, round(0.8 * len(whole)))
-    return SubsetView(whole, sorted(order[:cut]), "train"), SubsetView(whole, sorted(order[cut:]), "val") \
-        if cut < len(whole) else None
+    rest = SubsetView(whole, sorted(order[cut:])) if cut < len(whole) else None
+    return SubsetView(whole, sorted(order[:cut])), rest
 
 
 def plan_stages(cfg: TrainConfig) -> list[Stage]:
@@ -72,9 +82,9 @@ def plan_stages(cfg: TrainConfig) -> list[Stage]:
             raise LmhldError(f"dataset {path} has no training samples")
     if cfg.mode == "single":
         train, val = opened[0]
-        return [Stage(0, train.name, train, val)]
+        return [Stage(0, train.name, train, val, [train])]
     if cfg.mode == "mix":
-        train = MixDataset([t for t, _ in opened])
+        mixed = MixDataset([t for t, _ in opened])
         vals = [v for _, v in opened if v is not None]
-        return [Stage(0, train.name, train, MixDataset(vals) if vals else None)]
-    return [Stage(i, t.name, t, v) for i, (t, v) in enumerate(opened)]
+        return [Stage(0, mixed.name, mixed, MixDataset(vals) if vals else None, [t for t, _ in opened])]
+    return [Stage(i, t.name, t, v, [t]) for i, (t, v) in enumerate(opened)]

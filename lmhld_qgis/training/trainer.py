@@ -1,38 +1,56 @@
 """The trainer: epochs over stages, validation each epoch, metrics.csv and curves, best.pt / last.pt, and the
-final model.onnx. `last.pt` holds everything a resumed run needs to end with the same weights as an
-uninterrupted one (weights, optimiser, scheduler, RNG, stage/epoch/batch position, history)."""
+final model.onnx with a threshold calibrated on validation.
+
+`last.pt` holds everything a resumed run needs to end with the same weights as an uninterrupted one (weights,
+optimiser, RNG, stage/epoch/batch position, history); the learning rate and the augmentations are functions of
+that position. It is written at an interval of time or batches, at the end of each stage, and when the user stops
+the run; best.pt whenever the validation score improves. Both are written by a background thread.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
 from .. import __version__
 from ..core.atomic import atomic_file, write_text_atomic
+from ..core.datasets.base import PatchDataset
 from ..core.errors import CancelledError, LmhldError
 from ..core.metrics import Confusion
 from ..core.modelcard import ModelCard
 from ..core.progress import NullProgress, Progress
 from ..models import build_model
+from ..models.base import SegmentationNet
 from ..models.registry import stored_options
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .data import ResumableSampler, TensorDataset, normalisation, shard
+from .augment import BatchAugment
+from .cache import cache_split, memory_budget
+from .calibrate import Calibration, calibrate, histogram
+from .checkpoint import checkpoint_payload, load_checkpoint, write_checkpoint
+from .config import MEANING, TrainConfig, migrate
+from .data import BatchSource, epoch_order, make_source, normalisation, shard
 from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
-from .losses import landslide_prediction, segmentation_loss
-from .stages import plan_stages
+from .hardware import Hardware, resolve_device, resolve_hardware
+from .losses import LossSpec, landslide_probability, segmentation_loss
+from .schedule import Cycle, Schedule, plan_cycles
+from .stages import Stage, plan_stages
+from .state import TrainState
+from .writer import BackgroundWriter
+
+__all__ = ["TrainResult", "Trainer", "resolve_device", "train"]
 
 METRIC_COLUMNS = ["stage", "dataset", "epoch", "train_loss", "val_precision", "val_recall", "val_f1", "val_iou",
                   "lr", "seconds"]
+RUN_FILES = ("config.json", "metrics.csv", "curves.png", "best.pt", "forgetting.csv")  # a run's own, before last.pt
 
 
 @dataclass
@@ -42,14 +60,32 @@ class TrainResult:
     history: list[dict[str, Any]]
     forgetting: list[dict[str, Any]] = field(default_factory=list)
     onnx: Path | None = None
+    threshold: float = 0.5
+    threshold_source: str = "default"
+    threshold_note: str = ""
+    stopped_early: bool = False
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LmhldError("device cuda was asked for but torch sees no GPU; use --device auto or cpu")
-    return torch.device(name)
+@dataclass
+class StageRun:
+    """What one stage trains with."""
+
+    index: int
+    stage: Stage
+    net: nn.Module  # what the training step runs: the model, wrapped by DDP and/or torch.compile
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    cycles: list[Cycle]
+    train: BatchSource
+    augment: BatchAugment
+    batches_per_epoch: int
+    batches_before: int  # batches of the earlier stages (for the progress fraction)
+
+
+@dataclass
+class Validation:
+    confusion: Confusion
+    counts: list[float]  # probability histogram (calibrate.histogram), flattened
 
 
 def _emit(progress: Progress, **event: Any) -> None:
@@ -58,101 +94,100 @@ def _emit(progress: Progress, **event: Any) -> None:
         handler(event)
 
 
+def as_network(model: object) -> SegmentationNet:
+    if not isinstance(model, SegmentationNet):
+        raise TypeError(f"{type(model).__name__} is not a SegmentationNet")
+    return model
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: Progress | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
         self.out = Path(out_dir)
-        self.progress = progress or NullProgress()
-        self.device = resolve_device(cfg.device)
-        self.dist = init_from_env(self.device.type)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
-            torch.cuda.set_device(self.device)
+        self.progress: Progress = progress or NullProgress()
+        self.dist = init_from_env(resolve_device(cfg.device).type)
+        device = resolve_device(cfg.device)
+        if self.dist.enabled and device.type == "cuda":
+            device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(device)
+        self.hw: Hardware = resolve_hardware(cfg, device)
+        self.device = device
         self.stages = plan_stages(cfg)  # opens every dataset: fails before training starts
         self.norms = [normalisation(s.train) for s in self.stages]
         if cfg.batch_size % self.dist.world:
             raise LmhldError(f"batch size {cfg.batch_size} must divide by the {self.dist.world} processes")
         self.per_rank_batch = cfg.batch_size // self.dist.world
-        self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
-        probe = build_model(cfg.model, self.stages[0].in_channels, cfg.num_classes, **cfg.model_options)
-        self.size_multiple = int(probe.size_multiple)
-        for stage in self.stages:  # a size the network cannot take fails now, not in the first forward pass
-            size = stage.train.patch_size
-            if size and size % self.size_multiple:
-                raise LmhldError(f"{cfg.model} takes sizes that divide by {self.size_multiple}, but {stage.name} has "
-                                 f"{size} px patches; export patches of "
-                                 f"{size - size % self.size_multiple or self.size_multiple} or "
-                                 f"{size + self.size_multiple - size % self.size_multiple} px, or choose another "
-                                 "network")
+        self.loss = LossSpec(cfg.loss, cfg.focal_gamma, cfg.tversky_alpha, cfg.tversky_beta)
+        torch.manual_seed(cfg.seed)
+        self.fresh = self._build(self.stages[0].in_channels, cfg.model_options)  # also the size probe
+        self.size_multiple = int(self.fresh.size_multiple)
+        self._check_sizes()
+        self.writer = BackgroundWriter()
+        self.frozen: list[nn.Module] = []
+        self.val_sources: dict[int, BatchSource] = {}
+        self.last_saved = time.monotonic()
 
-    # ----------------------------------------------------------------------------------------------------------
+    def _build(self, in_channels: int, options: dict[str, Any]) -> SegmentationNet:
+        return as_network(build_model(self.cfg.model, in_channels, self.cfg.num_classes, **options))
+
+    def _check_sizes(self) -> None:
+        """A size the network cannot take fails now, not in the first forward pass."""
+        m = self.size_multiple
+        for stage in self.stages:
+            size = stage.train.patch_size
+            if size and size % m:
+                raise LmhldError(f"{self.cfg.model} takes sizes that divide by {m}, but {stage.name} has {size} px "
+                                 f"patches; export patches of {size - size % m or m} or {size + m - size % m} px, "
+                                 "or choose another network")
+
+    # -- the run ---------------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
         try:
             return self._fit(resume)
         finally:
+            self.writer.close()
+            for source in self.val_sources.values():
+                source.close()
             shutdown(self.dist)
 
     def _fit(self, resume: bool) -> TrainResult:
-        cfg = self.cfg
-        state = self._start_state(resume)
-        torch.manual_seed(cfg.seed)
-        model = self._build_for_stage(state)
-        if "rng" in state:
-            torch.set_rng_state(state["rng"])
-        total_batches = sum(cfg.epochs * math.ceil(len(s.train) / cfg.batch_size) for s in self.stages)
-        for k in range(state["stage"], len(self.stages)):
-            stage = self.stages[k]
-            if k != state["stage"]:  # a new stage (a resumed stage's weights already hold its input layer)
-                state.update(stage=k, epoch=0, batch=0, best_f1=-1.0, optimizer=None, scheduler=None)
+        state, payload = self._begin(resume)
+        model = self._initial_model(payload)
+        if state.rng is not None:
+            torch.set_rng_state(state.rng)
+        self.progress.info(f"training on {self.hw.describe()}")
+        for k in range(state.stage, len(self.stages)):
+            if k != state.stage:  # a new stage (a resumed stage's weights already hold its input layer)
+                state.start_stage(k)
                 self._prepare_stage(model, k)
-            self._freeze(model, k)
-            model.to(self.device)
-            if cfg.channels_last:
-                model.to(memory_format=torch.channels_last)
-            params = [p for p in model.parameters() if p.requires_grad]
-            optimizer, scheduler = self._optimizer(params, k * cfg.epochs)
-            if state.get("optimizer"):
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-            net = self._wrap(model)
-            tds = TensorDataset(stage.train, *self.norms[k], cfg.augment, cfg.seed)
-            sampler = ResumableSampler(tds, self.dist.world, self.dist.rank, cfg.seed)
-            for epoch in range(state["epoch"], cfg.epochs):
-                global_epoch = k * cfg.epochs + epoch
-                t0 = time.perf_counter() - state.get("epoch_seconds", 0.0)
-                loss_sum, count = self._train_epoch(net, model, tds, sampler, optimizer, scheduler, state, k, epoch,
-                                                    global_epoch, total_batches)
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
-                scores = self._evaluate(model, stage.val, k) if stage.val is not None else None
-                loss_sum, count = all_reduce_sum([loss_sum, count], self.dist, self.device)
-                row = {"stage": k, "dataset": stage.name, "epoch": global_epoch + 1,
-                       "train_loss": loss_sum / max(count, 1),
-                       "val_precision": scores.precision if scores else math.nan,
-                       "val_recall": scores.recall if scores else math.nan,
-                       "val_f1": scores.f1 if scores else math.nan, "val_iou": scores.iou if scores else math.nan,
-                       "lr": lr, "seconds": time.perf_counter() - t0}
-                state["history"].append(row)
-                f1 = row["val_f1"] if scores else -row["train_loss"]
-                state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, count=0, epoch_seconds=0.0)
-                if self.dist.is_main:
-                    if f1 > state["best_f1"]:
-                        state["best_f1"] = f1
-                        save_checkpoint(self.out / "best.pt", model, self._card(k), {"epoch": global_epoch + 1,
-                                                                                     "val_f1": f1})
-                    self._save_last(model, optimizer, scheduler, state)
-                    self._write_metrics(state["history"])
-                self.progress.info(f"stage {k + 1}/{len(self.stages)} ({stage.name}) epoch {epoch + 1}/{cfg.epochs}: "
-                                   f"loss {row['train_loss']:.4f}, val F1 {row['val_f1']:.4f}, "
-                                   f"P {row['val_precision']:.4f}, R {row['val_recall']:.4f}")
-                _emit(self.progress, event="epoch", **row)
-                barrier(self.dist)
-            state["optimizer"] = state["scheduler"] = None
-            if cfg.mode == "part":
-                self._forgetting_row(model, k, state)
-        result = TrainResult(self.out, state["best_f1"], state["history"], state["forgetting"])
+            self._run_stage(model, state, k)
+        return self._finish(state)
+
+    def _run_stage(self, model: SegmentationNet, state: TrainState, k: int) -> None:
+        if state.epoch < self.cfg.epochs and not state.stopped_early:
+            try:
+                run = self._stage_run(model, state, k)
+            except CancelledError:  # while the patches were read
+                self._stop(model, state, None)
+            try:
+                while state.epoch < self.cfg.epochs and not state.stopped_early:
+                    self._epoch(run, model, state)
+            finally:
+                run.train.close()
+            self._save_last(model, state, run.optimizer)  # a stage's end: a finished run can be resumed or extended
+        if self.cfg.mode == "part":
+            self._forgetting_row(model, k, state)
+
+    def _finish(self, state: TrainState) -> TrainResult:
+        calibration = state.calibration or {}
+        result = TrainResult(self.out, state.best_score, state.history, state.forgetting,
+                             threshold=float(calibration.get("threshold", self._configured_threshold())),
+                             threshold_source=str(calibration.get("source", "default")),
+                             threshold_note=str(calibration.get("note", "")), stopped_early=state.stopped_early)
         if self.dist.is_main:
+            self._write_metrics(state.history, curves=True)
+            self.writer.flush()
             result.onnx = self._export_onnx()
             from ..core.report import training_report_html
 
@@ -160,53 +195,86 @@ class Trainer:
         barrier(self.dist)
         return result
 
-    # ----------------------------------------------------------------------------------------------------------
-    def _start_state(self, resume: bool) -> dict[str, Any]:
-        fresh = {"stage": 0, "epoch": 0, "batch": 0, "best_f1": -1.0, "history": [], "forgetting": [],
-                 "loss_sum": 0.0, "count": 0, "model": None, "optimizer": None, "scheduler": None,
-                 "epoch_seconds": 0.0, "config": self.cfg.to_dict()}
+    # -- starting, resuming ----------------------------------------------------------------------------------
+    def _begin(self, resume: bool) -> tuple[TrainState, dict[str, Any] | None]:
         last = self.out / "last.pt"
-        if not resume:
-            if self.dist.is_main and self.out.exists() and any(self.out.iterdir()):
-                raise LmhldError(f"run folder {self.out} is not empty; pass --resume to continue that run, or "
-                                 "choose another folder")
-            if self.dist.is_main:
-                self.out.mkdir(parents=True, exist_ok=True)
-                write_text_atomic(self.out / "config.json", __import__("json").dumps(self.cfg.to_dict(), indent=2))
-            return fresh
-        if not last.exists():
-            raise LmhldError(f"nothing to resume: {last} does not exist")
+        if resume and last.exists():
+            return self._resume_from(last)
+        if self.dist.is_main:
+            self._claim_folder(resume)
+            write_text_atomic(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2))
+        barrier(self.dist)
+        return TrainState(config=self.cfg.to_dict()), None
+
+    def _claim_folder(self, resume: bool) -> None:
+        """A new run needs an empty folder, or one left by a run that stopped before its first checkpoint."""
+        if self.out.exists() and not self.out.is_dir():
+            raise LmhldError(f"run folder {self.out} is a file; give a folder for --out")
+        if not self.out.exists() or not any(self.out.iterdir()):
+            if resume:
+                raise LmhldError(f"nothing to resume: {self.out / 'last.pt'} does not exist")
+            self.out.mkdir(parents=True, exist_ok=True)
+            return
+        if not restartable(self.out):
+            if resume:
+                raise LmhldError(f"nothing to resume: {self.out / 'last.pt'} does not exist, and {self.out} holds "
+                                 "other files; choose another folder")
+            raise LmhldError(f"run folder {self.out} is not empty; pass --resume to continue that run, or choose "
+                             "another folder")
+        self.progress.info(f"{self.out} holds a run that stopped before its first checkpoint: starting it again")
+        clear_run(self.out)
+
+    def _resume_from(self, last: Path) -> tuple[TrainState, dict[str, Any]]:
         payload = load_checkpoint(last)
-        state = payload["training_state"]
-        for key in ("model", "mode", "data", "epochs", "model_options"):
-            if state["config"].get(key) != self.cfg.to_dict()[key]:
-                raise LmhldError(f"cannot resume: {key} differs from the stopped run "
-                                 f"({state['config'].get(key)!r} vs {self.cfg.to_dict()[key]!r})")
-        state["model"] = {"card": payload["card"], "state_dict": payload["state_dict"]}
-        self.progress.info(f"resuming at stage {state['stage'] + 1}, epoch {state['epoch'] + 1}, "
-                           f"batch {state['batch']}")
-        return state
+        state = TrainState.from_checkpoint(payload.get("training_state"), str(last))
+        stored = TrainConfig.from_values(migrate(state.config)).to_dict()  # older runs: their values filled in
+        self._check_same_run(stored)
+        if self.cfg.epochs > int(stored["epochs"]):
+            self.progress.info(f"extending the run from {stored['epochs']} to {self.cfg.epochs} epochs")
+            state.stopped_early, state.since_best = False, 0
+        state.config = self.cfg.to_dict()
+        if self.dist.is_main:
+            write_text_atomic(self.out / "config.json", json.dumps(state.config, indent=2))
+        self.progress.info(f"resuming at stage {state.stage + 1}, epoch {state.epoch + 1}, batch {state.batch}")
+        return state, payload
 
-    def _build_for_stage(self, state: dict[str, Any]) -> nn.Module:
-        cfg = self.cfg
-        if state["model"]:
-            card = ModelCard.from_dict(state["model"]["card"])
-            model = build_model(cfg.model, card.in_channels, cfg.num_classes, **stored_options(cfg.model_options))
-            model.load_state_dict(state["model"]["state_dict"])
-            return model
-        return build_model(cfg.model, self.stages[0].in_channels, cfg.num_classes, **cfg.model_options)
+    def _check_same_run(self, stored: dict[str, Any]) -> None:
+        """Options that change what the run is are refused; more epochs extend it (single and mix mode)."""
+        now = self.cfg.to_dict()
+        for key in MEANING:
+            old, new = stored.get(key), now[key]
+            if key == "data":
+                old, new = [str(Path(d).resolve()) for d in old or []], [str(Path(d).resolve()) for d in new]
+            if old != new:
+                raise LmhldError(f"cannot resume: {key} differs from the stopped run ({stored.get(key)!r} vs "
+                                 f"{now[key]!r}); it fixes what the run is: leave it out (the run's config.json "
+                                 "applies), or start a new run in another folder")
+        if self.cfg.epochs < int(stored["epochs"]):
+            raise LmhldError(f"cannot resume with fewer epochs than the run planned ({self.cfg.epochs} < "
+                             f"{stored['epochs']}); give --epochs {stored['epochs']} or more")
+        if self.cfg.epochs > int(stored["epochs"]) and len(self.stages) > 1:
+            raise LmhldError("a part-mode run cannot be extended (every stage has the same epochs): start a new run")
 
-    def _prepare_stage(self, model: nn.Module, k: int) -> None:
+    def _initial_model(self, payload: dict[str, Any] | None) -> SegmentationNet:
+        if payload is None:
+            return self.fresh
+        card = ModelCard.from_dict(payload["card"])
+        model = self._build(card.in_channels, stored_options(self.cfg.model_options))
+        model.load_state_dict(payload["state_dict"])
+        return model
+
+    # -- a stage ---------------------------------------------------------------------------------------------
+    def _prepare_stage(self, model: SegmentationNet, k: int) -> None:
         """Part mode, stage k > 0: re-initialise the input convolution (always, or when the bands change)."""
         stage = self.stages[k]
         if self.cfg.reinit_input == "always" or stage.in_channels != model.in_channels:
             model.reset_input_layer(stage.in_channels)
 
-    def _freeze(self, model: nn.Module, k: int) -> None:
+    def _freeze(self, model: SegmentationNet, k: int) -> None:
         """Stage k freezes the first k encoder levels' parameters (the input convolution stays trainable)."""
         for p in model.parameters():
             p.requires_grad = True
-        self.frozen: list[nn.Module] = []
+        self.frozen = []
         if self.cfg.mode != "part" or self.cfg.freeze != "progressive" or k == 0:
             return
         levels = model.encoder_levels()
@@ -218,141 +286,271 @@ class Trainer:
             for p in model.get_submodule(name).parameters():
                 p.requires_grad = True
 
-    def _optimizer(self, params, epochs_done: int):
+    def _stage_run(self, model: SegmentationNet, state: TrainState, k: int) -> StageRun:
+        cfg, stage = self.cfg, self.stages[k]
+        source = self._source(stage.train)  # first: reading the patches may be cancelled
+        self._freeze(model, k)
+        model.to(self.device)
+        if self.hw.channels_last:
+            model.to(memory_format=torch.channels_last)
+        optimizer = self._optimizer([p for p in model.parameters() if p.requires_grad])
+        if state.optimizer:
+            optimizer.load_state_dict(state.optimizer)
+            state.optimizer = None
+        cycles = plan_cycles([Cycle.from_list(c) for c in state.cycles], state.epoch, cfg.epochs)
+        state.cycles = [c.to_list() for c in cycles]
+        schedule = Schedule(cfg.schedule, cfg.learning_rate, cfg.gamma, cfg.warmup_epochs, cfg.min_lr_ratio)
+        before = sum(cfg.epochs * self._batches(s.train) for s in self.stages[:k])
+        return StageRun(k, stage, self._wrap(model), optimizer, schedule, cycles, source,
+                        BatchAugment(*self.norms[k], cfg.augment, cfg.seed, self.device),
+                        self._batches(stage.train), before)
+
+    def _batches(self, ds: PatchDataset) -> int:
+        return math.ceil(len(ds) / self.cfg.batch_size)
+
+    def _optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
         cfg = self.cfg
-        lr = cfg.learning_rate * cfg.gamma**epochs_done
         if cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        else:
-            opt = torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
-        return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.gamma)
+            return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     def _wrap(self, model: nn.Module) -> nn.Module:
-        if not self.dist.enabled:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
+        net = model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(model, device_ids=ids)
+        if self.hw.compile:
+            return cast(nn.Module, torch.compile(net))
+        return net
 
-    def _loader(self, dataset, sampler=None, shuffle_free_indices=None) -> DataLoader:
-        data = dataset if shuffle_free_indices is None else Subset(dataset, shuffle_free_indices)
-        return DataLoader(data, batch_size=self.per_rank_batch, sampler=sampler, num_workers=self.cfg.workers,
-                          generator=torch.Generator().manual_seed(self.cfg.seed),  # leaves the global RNG alone
-                          pin_memory=self.device.type == "cuda", persistent_workers=False)
+    def _source(self, ds: PatchDataset, cancellable: bool = True) -> BatchSource:
+        """Batches of `ds`, decoded once into the cache where it can be (training/cache.py)."""
+        budget = memory_budget(self.cfg.cache_memory_mb, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        cancelled = self.progress.is_cancelled if cancellable else _never
+        arrays = cache_split(ds, self.cfg.cache, budget, self.hw.decode_threads, cancelled, self.progress.info)
+        return make_source(ds, arrays, self.hw.transfer)
 
-    def _train_epoch(self, net, model, tds, sampler, optimizer, scheduler, state, k, epoch, global_epoch,
-                     total_batches) -> tuple[float, float]:
-        cfg = self.cfg
-        tds.set_epoch(global_epoch)
-        sampler.set_epoch(global_epoch)
-        sampler.skip = state["batch"] * self.per_rank_batch
-        net.train()
-        for level in getattr(self, "frozen", []):
+    # -- an epoch --------------------------------------------------------------------------------------------
+    def _epoch(self, run: StageRun, model: SegmentationNet, state: TrainState) -> None:
+        global_epoch = run.index * self.cfg.epochs + state.epoch
+        start = time.perf_counter() - state.epoch_seconds
+        self._train_epoch(run, model, state, global_epoch)
+        lr = run.optimizer.param_groups[0]["lr"]
+        val = self._validate(model, run.stage.val, run.index) if run.stage.val is not None else None
+        loss_sum, count = all_reduce_sum([state.loss_sum, float(state.count)], self.dist, self.device)
+        row = self._row(run, global_epoch, loss_sum / max(count, 1), val, lr, time.perf_counter() - start)
+        state.history.append(row)
+        state.end_epoch()
+        improved = self._track_best(model, run, state, row, val)
+        if self.cfg.checkpoint_seconds == 0 or self._time_to_save():
+            self._save_last(model, state, run.optimizer)
+        elif self.dist.is_main:
+            self._write_metrics(state.history, curves=False)
+        self.progress.info(f"stage {run.index + 1}/{len(self.stages)} ({run.stage.name}) epoch {state.epoch}/"
+                           f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, val F1 {row['val_f1']:.4f}, "
+                           f"P {row['val_precision']:.4f}, R {row['val_recall']:.4f}{' (best)' if improved else ''}")
+        _emit(self.progress, event="epoch", **row)
+        self._early_stop(run, state)
+        barrier(self.dist)
+
+    def _row(self, run: StageRun, global_epoch: int, loss: float, val: Validation | None, lr: float,
+             seconds: float) -> dict[str, Any]:
+        c = val.confusion if val else None
+        return {"stage": run.index, "dataset": run.stage.name, "epoch": global_epoch + 1, "train_loss": loss,
+                "val_precision": c.precision if c else math.nan, "val_recall": c.recall if c else math.nan,
+                "val_f1": c.f1 if c else math.nan, "val_iou": c.iou if c else math.nan, "lr": lr,
+                "seconds": seconds}
+
+    def _train_epoch(self, run: StageRun, model: SegmentationNet, state: TrainState, global_epoch: int) -> None:
+        order = epoch_order(len(run.stage.train), self.cfg.seed, global_epoch, self.dist.rank, self.dist.world)
+        run.net.train()
+        for level in self.frozen:
             level.eval()  # frozen levels keep their BatchNorm statistics too
-        loss_sum, count = state.get("loss_sum", 0.0), state.get("count", 0)
-        batches_per_epoch = math.ceil(len(tds) / cfg.batch_size)
-        batch = state["batch"]
-        batches_before = (sum(cfg.epochs * math.ceil(len(s.train) / cfg.batch_size) for s in self.stages[:k])
-                          + epoch * batches_per_epoch)  # batches of earlier stages and epochs, for progress
-        epoch_start = time.perf_counter() - state.get("epoch_seconds", 0.0)
-        for x, y in self._loader(tds, sampler):
-            if self.progress.is_cancelled():
-                state.update(batch=batch, loss_sum=loss_sum, count=count,
-                             epoch_seconds=time.perf_counter() - epoch_start)
-                if self.dist.is_main:
-                    self._save_last(model, optimizer, scheduler, state)
-                raise CancelledError(f"training stopped at stage {k + 1}, epoch {epoch + 1}, batch {batch}; "
-                                     "last.pt kept: run again with --resume to continue")
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                out = net(x)
-            loss = segmentation_loss(out, y, cfg.loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(x)
-            count += len(x)
-            batch += 1
-            done = batches_before + batch
-            self.progress.set_fraction(done / total_batches)
-            _emit(self.progress, event="batch", stage=k, epoch=global_epoch + 1, batch=batch,
-                  batches=batches_per_epoch, loss=float(loss.detach()), fraction=done / total_batches)
-            if cfg.checkpoint_every and batch % cfg.checkpoint_every == 0 and batch < batches_per_epoch:
-                state.update(batch=batch, loss_sum=loss_sum, count=count,
-                             epoch_seconds=time.perf_counter() - epoch_start)
-                if self.dist.is_main:
-                    self._save_last(model, optimizer, scheduler, state)
-        return loss_sum, count
+        start = time.perf_counter() - state.epoch_seconds
+        meter = LossMeter(state, self.device)
+        for x_raw, y_raw in run.train.batches(order[state.batch * self.per_rank_batch:], self.per_rank_batch):
+            if self._stop_asked():
+                meter.flush()
+                state.epoch_seconds = time.perf_counter() - start
+                self._stop(model, state, run.optimizer)
+            lr = run.schedule.rate(run.cycles, state.epoch, global_epoch, state.batch, run.batches_per_epoch)
+            for group in run.optimizer.param_groups:
+                group["lr"] = lr
+            x, y = run.augment(x_raw, y_raw, (global_epoch, state.batch, self.dist.rank))
+            meter.add(self._step(run, x, y), len(x))
+            state.batch += 1
+            self._after_batch(run, model, state, global_epoch, meter, start)
+        meter.flush()
 
+    def _step(self, run: StageRun, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.hw.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.hw.amp):
+            out = run.net(x)
+        loss = segmentation_loss(out, y, self.loss)
+        run.optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss)
+        run.optimizer.step()
+        return loss.detach()
+
+    def _after_batch(self, run: StageRun, model: SegmentationNet, state: TrainState, global_epoch: int,
+                     meter: LossMeter, start: float) -> None:
+        done = run.batches_before + state.epoch * run.batches_per_epoch + state.batch
+        total = sum(self.cfg.epochs * self._batches(s.train) for s in self.stages)
+        self.progress.set_fraction(done / total)
+        _emit(self.progress, event="batch", stage=run.index, epoch=global_epoch + 1, batch=state.batch,
+              batches=run.batches_per_epoch, loss=meter.last, fraction=done / total)
+        every, seconds = self.cfg.checkpoint_every, self.cfg.checkpoint_seconds
+        due = (every > 0 and state.batch % every == 0) or (seconds > 0 and self._time_to_save())
+        if due and state.batch < run.batches_per_epoch:
+            meter.flush()
+            state.epoch_seconds = time.perf_counter() - start
+            self._save_last(model, state, run.optimizer)
+
+    def _stop_asked(self) -> bool:
+        asked = self.progress.is_cancelled()
+        if self.dist.enabled:  # every rank stops at the same batch
+            asked = all_reduce_sum([float(asked)], self.dist, self.device)[0] > 0
+        return asked
+
+    def _stop(self, model: SegmentationNet, state: TrainState, optimizer: torch.optim.Optimizer | None) -> None:
+        """Save last.pt at the current batch (and wait for it), then end the run with a truthful message."""
+        self._save_last(model, state, optimizer)
+        self.writer.flush()
+        raise CancelledError(f"training stopped at stage {state.stage + 1}, epoch {state.epoch + 1}, batch "
+                             f"{state.batch}; last.pt saved in {self.out}: run the same command with --resume to "
+                             "continue")
+
+    def _track_best(self, model: SegmentationNet, run: StageRun, state: TrainState, row: dict[str, Any],
+                    val: Validation | None) -> bool:
+        """Best-by-validation: best.pt (with its calibrated threshold) only when the score improves."""
+        score = row["val_f1"] if val else -row["train_loss"]
+        if not score > state.best_score:
+            state.since_best += 1
+            return False
+        state.best_score, state.best_epoch, state.since_best = score, row["epoch"], 0
+        state.calibration = self._calibration(val).to_dict()
+        if self.dist.is_main:
+            self._write_later("best.pt", checkpoint_payload(model, self._card(run.index, state),
+                                                            {"epoch": row["epoch"], "val_f1": score}))
+        return True
+
+    def _early_stop(self, run: StageRun, state: TrainState) -> None:
+        patience = self.cfg.early_stopping
+        if patience and run.stage.val is not None and state.since_best >= patience and state.epoch < self.cfg.epochs:
+            state.stopped_early = True
+            self.progress.info(f"early stopping: no better validation F1 for {patience} epochs (best "
+                               f"{state.best_score:.4f} at epoch {state.best_epoch})")
+
+    # -- validation ------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _evaluate(self, model: nn.Module, ds, k: int, norm=None) -> Confusion:
-        """Landslide-class confusion over the whole split (shards summed over ranks)."""
+    def _validate(self, model: SegmentationNet, ds: PatchDataset, k: int,
+                  norm: tuple[list[float], list[float]] | None = None) -> Validation:
+        """Landslide-class confusion and probability histogram over the whole split (shards summed over ranks)."""
         model.eval()
-        mean, std = norm or self.norms[k]
-        tds = TensorDataset(ds, mean, std, augment=False, seed=0)
-        counts = torch.zeros(4, dtype=torch.float64, device=self.device)
-        for x, y in self._loader(tds, shuffle_free_indices=shard(len(tds), self.dist.rank, self.dist.world)):
-            x = x.to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        plain = BatchAugment(*(norm or self.norms[k]), "none", 0, self.device)
+        source = self.val_sources.get(id(ds))
+        if source is None:
+            source = self.val_sources[id(ds)] = self._source(ds, cancellable=False)  # small; a stop waits
+        threshold = self._configured_threshold()
+        counts = torch.zeros(4 + 2 * 20, dtype=torch.float64, device=self.device)
+        for x_raw, y_raw in source.batches(shard(len(ds), self.dist.rank, self.dist.world), self.per_rank_batch):
+            x, y = plain(x_raw, y_raw, ())
+            if self.hw.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.hw.amp):
                 out = model(x)
-            pred = landslide_prediction(out, self.cfg.threshold)
-            truth = y[:, 0].to(self.device) > 0.5
-            counts += torch.stack([(pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum(),
-                                   (~pred & ~truth).sum()]).double()
-        tp, fp, fn, tn = all_reduce_sum(counts.tolist(), self.dist, self.device)
-        return Confusion(int(tp), int(fp), int(fn), int(tn))
+            prob, truth = landslide_probability(out), y[:, 0] > 0.5
+            pred = prob >= threshold if self.cfg.num_classes == 1 else prob > 0.5
+            confusion = torch.stack([(pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum(),
+                                     (~pred & ~truth).sum()]).double()
+            counts += torch.cat([confusion, histogram(prob, truth).flatten()])
+        totals = all_reduce_sum(counts.tolist(), self.dist, self.device)
+        tp, fp, fn, tn = (int(v) for v in totals[:4])
+        return Validation(Confusion(tp, fp, fn, tn), totals[4:])
 
-    def _forgetting_row(self, model: nn.Module, k: int, state: dict[str, Any]) -> None:
+    def _configured_threshold(self) -> float:
+        return 0.5 if self.cfg.threshold == "auto" else float(self.cfg.threshold)
+
+    def _calibration(self, val: Validation | None) -> Calibration:
+        if self.cfg.threshold != "auto":
+            return Calibration(float(self.cfg.threshold), "default", "the configured threshold")
+        return calibrate(val.counts if val else None, 0.5)
+
+    def _forgetting_row(self, model: SegmentationNet, k: int, state: TrainState) -> None:
         """After stage k: F1 on the validation split of every dataset seen so far."""
-        if len(state["forgetting"]) > k:
+        if len(state.forgetting) > k:
             return
         row: dict[str, Any] = {"after_stage": k + 1, "trained_on": self.stages[k].name}
         for j, stage in enumerate(self.stages[: k + 1]):
             if stage.val is None or stage.in_channels != model.in_channels:
                 row[stage.name] = math.nan
             else:
-                row[stage.name] = self._evaluate(model, stage.val, j).f1
-        state["forgetting"].append(row)
+                row[stage.name] = self._validate(model, stage.val, j).confusion.f1
+        state.forgetting.append(row)
         if self.dist.is_main:
             names = [s.name for s in self.stages]
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=["after_stage", "trained_on", *names], restval="")
-            writer.writeheader()
-            writer.writerows(state["forgetting"])
-            write_text_atomic(self.out / "forgetting.csv", buf.getvalue())
+            write_text_atomic(self.out / "forgetting.csv",
+                              _csv(state.forgetting, ["after_stage", "trained_on", *names]))
             self.progress.info("forgetting (val F1 per dataset): " + ", ".join(
                 f"{n} {row[n]:.3f}" for n in names[: k + 1]))
 
-    def _card(self, k: int) -> ModelCard:
+    # -- outputs ---------------------------------------------------------------------------------------------
+    def _card(self, k: int, state: TrainState) -> ModelCard:
         stage = self.stages[k]
         mean, std = self.norms[k]
+        calibration = state.calibration or {}
+        areas = [a for s in self.stages[: k + 1] if (a := s.min_landslide_area_m2) is not None]
         return ModelCard(self.cfg.model, stage.in_channels, self.cfg.num_classes,
                          stored_options(self.cfg.model_options), size_multiple=self.size_multiple,
                          bands=list(stage.train.band_names), patch_size=int(stage.train.patch_size or 128),
                          resolution_m=stage.train.resolution_m, mean=list(mean), std=list(std),
-                         threshold=self.cfg.threshold, nodata=stage.train.nodata,
+                         threshold=float(calibration.get("threshold", self._configured_threshold())),
+                         threshold_source=str(calibration.get("source", "default")),
+                         min_area_m2=min(areas) if areas else 0.0, nodata=stage.train.nodata,
                          training_dataset=" -> ".join(s.name for s in self.stages[: k + 1]), version=__version__)
 
-    def _save_last(self, model, optimizer, scheduler, state: dict[str, Any]) -> None:
-        training_state = {k: v for k, v in state.items() if k != "model"}
-        training_state.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                              rng=torch.get_rng_state(), scaler=None)
-        save_checkpoint(self.out / "last.pt", model, self._card(state["stage"]), training_state)
+    def _time_to_save(self) -> bool:
+        return time.monotonic() - self.last_saved >= self.cfg.checkpoint_seconds
 
-    def _write_metrics(self, history: list[dict[str, Any]]) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS)
-        writer.writeheader()
-        writer.writerows(history)
-        write_text_atomic(self.out / "metrics.csv", buf.getvalue())
-        from ..core.report import training_curves_png
+    def _save_last(self, model: SegmentationNet, state: TrainState,
+                   optimizer: torch.optim.Optimizer | None) -> None:
+        """Hand last.pt (a snapshot taken now) and the metrics to the writer thread; without an optimizer (a
+        stage not started), the optimiser state the run resumed with is kept."""
+        self.last_saved = time.monotonic()
+        if not self.dist.is_main:
+            return
+        kept = state.optimizer
+        state.rng = torch.get_rng_state()
+        if optimizer is not None:
+            state.optimizer = optimizer.state_dict()
+        payload = checkpoint_payload(model, self._card(state.stage, state), state.to_checkpoint())
+        state.optimizer = kept
+        self._write_later("last.pt", payload)
+        self._write_metrics(state.history, curves=True)
 
-        with atomic_file(self.out / "curves.png") as tmp:
-            tmp.write_bytes(training_curves_png(history))
+    def _write_later(self, name: str, payload: dict[str, Any]) -> None:
+        path = self.out / name
+        self.writer.submit(name, lambda: _discard(write_checkpoint(path, payload)))
+
+    def _write_metrics(self, history: list[dict[str, Any]], curves: bool) -> None:
+        rows = [dict(r) for r in history]
+        out = self.out
+
+        def write() -> None:
+            write_text_atomic(out / "metrics.csv", _csv(rows, METRIC_COLUMNS))
+            if curves:
+                from ..core.report import training_curves_png
+
+                with atomic_file(out / "curves.png") as tmp:
+                    tmp.write_bytes(training_curves_png(rows))
+
+        self.writer.submit("metrics+curves" if curves else "metrics", write)
 
     def _export_onnx(self) -> Path | None:
         from .checkpoint import model_from_checkpoint
@@ -366,8 +564,65 @@ class Trainer:
             return None
 
 
+def _discard(_: object) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+class LossMeter:
+    """The epoch's loss sum in the state, without a GPU synchronisation at every batch (one in 16 on CUDA)."""
+
+    def __init__(self, state: TrainState, device: torch.device) -> None:
+        self.state, self.every = state, 1 if device.type == "cpu" else 16
+        self.pending: list[tuple[torch.Tensor, int]] = []
+        self.last = math.nan  # the latest loss known on the host (for progress)
+
+    def add(self, loss: torch.Tensor, n: int) -> None:
+        self.pending.append((loss, n))
+        if len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        for loss, n in self.pending:
+            self.last = float(loss)
+            self.state.loss_sum += self.last * n
+            self.state.count += n
+        self.pending.clear()
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def restartable(run_dir: Path) -> bool:
+    """True for a folder left by a run that stopped before its first checkpoint: its config.json, files the run
+    writes before last.pt, and hidden temporaries or locks; nothing else (no user file, no finished run)."""
+    names = [p.name for p in run_dir.iterdir()]
+    if "config.json" not in names or "last.pt" in names:
+        return False
+    return all(n in RUN_FILES or _temporary(n) for n in names)
+
+
+def _temporary(name: str) -> bool:
+    return name.endswith(".lock") or (name.startswith(".") and ".part" in name)
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove what a run that stopped before its first checkpoint left (not the locks of a live writer)."""
+    for p in run_dir.iterdir():
+        ours = p.name in RUN_FILES[1:] or (_temporary(p.name) and not p.name.endswith(".lock"))
+        if ours and p.is_file():
+            p.unlink()
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           progress: Progress | None = None) -> TrainResult:
     """Train as `cfg` says into the run folder `out_dir` (see the module docstring)."""
     return Trainer(cfg, out_dir, progress).fit(resume)
-

@@ -111,7 +111,7 @@ def test_progress_cancel_and_resume(tmp_path):
 
     cfg, out = tiny_config(tmp_path), tmp_path / "exp"
     stopping = Recorder(stop_at=0.3)
-    with pytest.raises(CancelledError, match=r"last\.pt kept"):
+    with pytest.raises(CancelledError, match=r"last\.pt saved"):
         run_experiment(cfg, out, progress=stopping)
     assert (out / "runs" / "exp1" / "solo_32_unet" / "last.pt").exists()
     assert not (out / "results.json").exists()

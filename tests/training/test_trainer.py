@@ -88,19 +88,17 @@ def test_resume_mid_epoch_gives_identical_weights(areas, tmp_path):
 
 
 def test_part_mode_freezes_shallow_levels_and_reinitialises_input(areas, tmp_path):
-    snapshots = {}
+    import math
 
-    class Snap(StopAfter):
-        def __init__(self):
-            super().__init__(10**9)
-
-        def event(self, e):
-            if e["event"] == "epoch":
-                snapshots[e["stage"]] = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
+    from lmhld_qgis.core.datasets import open_dataset
 
     cfg = config([areas["a32"], areas["c64"]], mode="part", epochs=1, model_options={"base_width": 8})
-    result = train(cfg, tmp_path / "run", progress=Snap())
-    s0, s1 = snapshots[0], snapshots[1]
+    first_stage_batches = math.ceil(len(open_dataset(areas["a32"], "train")) / cfg.batch_size)
+    with pytest.raises(CancelledError, match="stage 2, epoch 1, batch 0"):  # stopped as stage 2 begins
+        train(cfg, tmp_path / "run", progress=StopAfter(first_stage_batches))
+    s0 = load_checkpoint(tmp_path / "run" / "best.pt")["state_dict"]  # stage 1's only epoch
+    result = train(cfg, tmp_path / "run", resume=True)
+    s1 = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
     frozen = [k for k in s0 if k.startswith("encoder.0.") and not k.startswith("encoder.0.0.0.")
               and "running" not in k and "num_batches" not in k]
     assert frozen and all(torch.equal(s0[k], s1[k]) for k in frozen)  # level 0 frozen in stage 2
@@ -159,7 +157,11 @@ def test_config_file_and_flags(tmp_path, areas):
     (tmp_path / "c.toml").write_text(f'[train]\nmodel = "attunet"\nepochs = 7\ndata = ["{areas["a32"]}"]\n'
                                      '[train.model_options]\nbase_width = 4\n')
     cfg = load_config(tmp_path / "c.toml", {"epochs": 3, "model": None})
-    assert (cfg.model, cfg.epochs, cfg.model_options, cfg.learning_rate) == ("attunet", 3, {"base_width": 4}, 1e-2)
+    assert (cfg.model, cfg.epochs, cfg.model_options, cfg.learning_rate) == ("attunet", 3, {"base_width": 4}, 1e-3)
+    assert (cfg.optimizer, cfg.schedule, cfg.augment, cfg.recipe) == ("adamw", "cosine", "strong", "default")
+    paper = load_config(tmp_path / "c.toml", {"recipe": "paper", "epochs": None})
+    assert (paper.optimizer, paper.learning_rate, paper.schedule, paper.gamma, paper.augment, paper.epochs,
+            paper.early_stopping) == ("sgd", 1e-2, "exponential", 0.99, "flips", 7, 0)  # the file's 7 epochs win
     (tmp_path / "bad.toml").write_text("[train]\nepochz = 3\n")
     with pytest.raises(LmhldError, match=r"unknown training option\(s\) \['epochz'\]"):
         load_config(tmp_path / "bad.toml", {})

@@ -1,0 +1,234 @@
+"""A run's life: extension of a finished run, restart of one that died before its first checkpoint, what resume
+refuses, older checkpoints, early stopping, lean checkpoints, the calibrated card, and stopping by signal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from lmhld_qgis.core.errors import CancelledError, LmhldError
+from lmhld_qgis.training.checkpoint import load_checkpoint, write_checkpoint
+from lmhld_qgis.training.config import TrainConfig
+from lmhld_qgis.training.trainer import Trainer, train
+
+from .test_trainer import StopAfter, read_metrics
+
+
+def config(data, **kw) -> TrainConfig:
+    base = {"model": "unet", "model_options": {"base_width": 4}, "data": [str(d) for d in data], "epochs": 2,
+            "batch_size": 8, "seed": 0, "early_stopping": 0}
+    base.update(kw)
+    return TrainConfig.from_values(base)
+
+
+@pytest.fixture(scope="module")
+def tiny(areas, tmp_path_factory):
+    """16 training and 8 validation patches of a32: two batches an epoch, so a run takes seconds."""
+    data = shutil.copytree(areas["a32"], tmp_path_factory.mktemp("tiny") / "tiny")
+    for split, n in (("train", 16), ("val", 8)):
+        path = data / "splits" / f"{split}.txt"
+        path.write_text("\n".join(path.read_text().split()[:n]) + "\n")
+    return data
+
+
+@pytest.fixture
+def no_onnx(monkeypatch):
+    """These tests look at checkpoints, not at the ONNX file (tested elsewhere): skip its slow export."""
+    monkeypatch.setattr(Trainer, "_export_onnx", lambda self: None)
+
+
+def weights(run, name="last.pt"):
+    return load_checkpoint(run / name)["state_dict"]
+
+
+def same(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_extending_a_finished_run_continues_its_schedule(tiny, tmp_path, no_onnx):
+    paper = {"recipe": "paper", "epochs": 2}
+    train(config([tiny], **paper), tmp_path / "run")
+    extended = train(config([tiny], **{**paper, "epochs": 3}), tmp_path / "run", resume=True)
+    train(config([tiny], **{**paper, "epochs": 3}), tmp_path / "straight")
+    assert same(weights(tmp_path / "run"), weights(tmp_path / "straight"))  # exponential: as if planned so
+    rows = read_metrics(tmp_path / "run")
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and len(extended.history) == 3
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 3
+    cosine = train(config([tiny]), tmp_path / "cos")
+    train(config([tiny], epochs=3), tmp_path / "cos", resume=True)
+    lrs = [float(r["lr"]) for r in read_metrics(tmp_path / "cos")]
+    assert lrs[2] > lrs[1] and lrs[2] < lrs[0] * 0.75  # a warm restart at half the peak, then down again
+    assert len(cosine.history) == 2
+
+
+def test_resume_refuses_what_changes_the_run_and_fewer_epochs(tiny, tmp_path, no_onnx):
+    train(config([tiny], epochs=1), tmp_path / "run")
+    for change, message in ((dict(lr=0.5), "lr differs"), (dict(loss="focal"), "loss differs"),
+                            (dict(augment="flips"), "augment differs"), (dict(batch_size=4), "batch_size differs")):
+        with pytest.raises(LmhldError, match=message):
+            train(config([tiny], epochs=1, **change), tmp_path / "run", resume=True)
+    train(config([tiny], epochs=2), tmp_path / "run", resume=True)
+    with pytest.raises(LmhldError, match=r"fewer epochs than the run planned \(1 < 2\)"):
+        train(config([tiny], epochs=1), tmp_path / "run", resume=True)
+    # free to change: hardware and checkpointing
+    train(config([tiny], epochs=2, cache="off", checkpoint_seconds=0.0, amp="off"), tmp_path / "run",
+          resume=True)
+
+
+def test_a_run_that_died_before_its_first_checkpoint_starts_again(tiny, tmp_path, no_onnx):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / ".last.abc123.part.pt").write_bytes(b"half a checkpoint")
+    (run / "metrics.csv").write_text("stage\n")
+    train(config([tiny], epochs=1), run)
+    assert (run / "last.pt").exists() and not (run / ".last.abc123.part.pt").exists()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    (gone / "config.json").write_text("{}")
+    train(config([tiny], epochs=1), gone, resume=True)  # --resume with nothing to resume: starts
+    assert (gone / "last.pt").exists()
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "config.json").write_text("{}")
+    (user / "notes.txt").write_text("mine")
+    with pytest.raises(LmhldError, match="is not empty; pass --resume"):
+        train(config([tiny], epochs=1), user)
+    assert (user / "notes.txt").read_text() == "mine"
+
+
+def test_a_checkpoint_without_training_state_is_answered(tiny, tmp_path, no_onnx):
+    train(config([tiny], epochs=1), tmp_path / "run")
+    shutil.copy(tmp_path / "run" / "best.pt", tmp_path / "run" / "last.pt")
+    with pytest.raises(LmhldError, match=r"weights only, no training state \(is it a copy of best.pt\?\)"):
+        train(config([tiny], epochs=1), tmp_path / "run", resume=True)
+
+
+def test_a_last_pt_of_the_previous_version_still_resumes(tiny, tmp_path, no_onnx):
+    """Version 1 stored best_f1, a torch scheduler's state and a config without recipes."""
+    cfg = config([tiny], recipe="paper", epochs=2)
+    train(cfg, tmp_path / "straight")
+    with pytest.raises(CancelledError):
+        train(cfg, tmp_path / "old", progress=StopAfter(3))
+    payload = load_checkpoint(tmp_path / "old" / "last.pt")
+    state = payload["training_state"]
+    old_config = {k: v for k, v in state["config"].items() if k in (
+        "model", "model_options", "data", "mode", "epochs", "batch_size", "optimizer", "lr", "momentum",
+        "weight_decay", "gamma", "loss", "seed", "device", "amp", "channels_last", "workers", "threshold",
+        "reinit_input", "freeze", "checkpoint_every", "bands")}
+    old_config["augment"] = True
+    payload["training_state"] = {
+        "stage": state["stage"], "epoch": state["epoch"], "batch": state["batch"], "best_f1": -1.0,
+        "history": state["history"], "forgetting": [], "loss_sum": state["loss_sum"], "count": state["count"],
+        "epoch_seconds": 1.0, "config": old_config, "optimizer": state["optimizer"],
+        "scheduler": {"gamma": 0.99, "last_epoch": 0}, "rng": state["rng"], "scaler": None}
+    write_checkpoint(tmp_path / "old" / "last.pt", payload)
+    (tmp_path / "old" / "config.json").write_text(json.dumps(old_config))
+    from lmhld_qgis.training.config import resume_config
+
+    train(resume_config(tmp_path / "old", None, {}), tmp_path / "old", resume=True)
+    assert same(weights(tmp_path / "old"), weights(tmp_path / "straight"))
+
+
+def test_early_stopping_keeps_the_best_model(tiny, tmp_path, no_onnx):
+    result = train(config([tiny], epochs=8, lr=1e-9, warmup_epochs=0.0, early_stopping=2),
+                   tmp_path / "run")
+    f1s = [r["val_f1"] for r in result.history]
+    best_epoch = f1s.index(max(f1s)) + 1
+    assert result.stopped_early and len(f1s) == best_epoch + 2 < 8  # two epochs without better, then stop
+    best = load_checkpoint(tmp_path / "run" / "best.pt")["training_state"]
+    assert best["epoch"] == best_epoch and best["val_f1"] == pytest.approx(result.best_f1) == max(f1s)
+
+
+def test_lean_epochs_write_last_pt_at_the_interval_and_at_the_end(tiny, tmp_path, no_onnx):
+    seen: dict[int, bool] = {}
+
+    class Watch(StopAfter):
+        def event(self, e):
+            if e["event"] == "epoch":
+                seen[e["epoch"]] = (tmp_path / "run" / "last.pt").exists()
+
+    train(config([tiny], epochs=2, checkpoint_seconds=3600.0), tmp_path / "run", progress=Watch(10**9))
+    assert seen == {1: False, 2: False} and (tmp_path / "run" / "last.pt").exists()
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]["epoch"] == 2
+
+
+def test_cache_off_and_packs_train_exactly_as_the_memory_cache(tiny, tmp_path, no_onnx):
+    data = shutil.copytree(tiny, tmp_path / "copy")
+    train(config([data], epochs=1), tmp_path / "memory")
+    train(config([data], epochs=1, cache="pack"), tmp_path / "pack")
+    train(config([data], epochs=1, cache="off"), tmp_path / "off")
+    assert (data / ".lmhld-cache").is_dir()
+    assert same(weights(tmp_path / "memory"), weights(tmp_path / "pack"))
+    assert same(weights(tmp_path / "memory"), weights(tmp_path / "off"))
+
+
+def test_the_card_carries_a_calibrated_threshold_and_the_datasets_minimum_area(tiny, tmp_path):
+    data = shutil.copytree(tiny, tmp_path / "copy")
+    card = json.loads((data / "dataset.json").read_text())
+    (data / "dataset.json").write_text(json.dumps({**card, "min_landslide_area_m2": 123.0}))
+    result = train(config([data], epochs=2, model_options={"base_width": 8}, lr=3e-3), tmp_path / "run")
+    from lmhld_qgis.core.modelcard import read_onnx_card
+
+    onnx_card = read_onnx_card(result.onnx)
+    assert onnx_card.threshold_source == "validation" and onnx_card.min_area_m2 == 123.0
+    assert onnx_card.threshold == result.threshold and 0.05 <= result.threshold <= 0.95
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["card"]["threshold"] == result.threshold
+
+
+def test_a_configured_threshold_and_a_dataset_without_validation(tiny, tmp_path, no_onnx):
+    fixed = train(config([tiny], epochs=1, threshold=0.3), tmp_path / "fixed")
+    assert (fixed.threshold, fixed.threshold_source) == (0.3, "default")
+    data = shutil.copytree(tiny, tmp_path / "copy")
+    (data / "splits" / "val.txt").write_text("")
+    bare = train(config([data], epochs=1), tmp_path / "bare")
+    card = load_checkpoint(tmp_path / "bare" / "best.pt")["card"]
+    assert (card["threshold"], card["threshold_source"], card["min_area_m2"]) == (0.5, "default", 0.0)
+    assert "no validation split" in bare.threshold_note
+
+
+@pytest.mark.slow
+def test_sigterm_and_sigkill_mid_run_end_with_the_same_weights(areas, tmp_path):
+    args = [sys.executable, "-m", "lmhld_qgis", "train", "--data", str(areas["c64"]), "--model", "unet", "--width",
+            "8", "--epochs", "2", "--batch-size", "4", "--recipe", "paper", "--progress-json"]
+    straight = subprocess.run([*args, "--out", str(tmp_path / "straight")], capture_output=True, text=True,
+                              timeout=900)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event.get("event") == "batch" and event["batch"] == 3:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "last.pt saved" in err and "--resume" in err and "Traceback" not in err
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]
+    assert state["epoch"] == 0 and state["batch"] >= 3
+    time.sleep(0.1)
+    resumed = subprocess.run([sys.executable, "-m", "lmhld_qgis", "train", "--out", str(tmp_path / "run"),
+                              "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert same(weights(tmp_path / "run"), weights(tmp_path / "straight"))
+    # SIGKILL: nothing runs at exit; the run resumes from the last periodic last.pt (every 2 batches here)
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "killed"), "--checkpoint-every", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event.get("event") == "batch" and event["epoch"] == 1 and event["batch"] == 5:
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["training_state"]["batch"] >= 2
+    resumed = subprocess.run([sys.executable, "-m", "lmhld_qgis", "train", "--out", str(tmp_path / "killed"),
+                              "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert same(weights(tmp_path / "killed"), weights(tmp_path / "straight"))
