@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import CancelledError, LmhldError
-from . import analyse, demo, detect, evaluate, experiment, export, export_onnx, train
+from . import analyse, demo, detect, evaluate, experiment, export, export_onnx, preview, train
 
-COMMANDS = (demo, analyse, export, train, evaluate, experiment, export_onnx, detect)
+COMMANDS = (demo, analyse, preview, export, train, evaluate, experiment, export_onnx, detect)
 
 
 def build_parser() -> argparse.ArgumentParser:

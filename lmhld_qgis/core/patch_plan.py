@@ -293,7 +293,7 @@ class _Planner:
         grid = [j for j, i in enumerate(units) if PLACEMENTS[t.placement[i]] == "grid"]
         leak = train_neighbour_share(rows[grid] - size // 2, cols[grid] - size // 2, keys[grid],
                                      result.labels[grid], size)
-        if s.split_method == "balanced" or result.block == 1:
+        if leak > 0 and (s.split_method == "balanced" or result.block == 1):
             self.notes.append(f"{'per-patch' if s.split_method == 'balanced' else 'single-cell block'} split: "
                               f"{leak:.0%} of the patches next to validation and test patches are training patches, "
                               "so validation and test scores will be optimistic (neighbours share landslides and "

@@ -16,10 +16,11 @@ def algorithm_classes() -> tuple[type, ...]:
     from .detect_landslides import DetectLandslides
     from .evaluate_model import EvaluateModel
     from .export_patches import ExportPatches
+    from .preview_patches import PreviewPatches
     from .run_experiment import RunExperiment
     from .train_model import TrainModel
 
-    return AnalyseInventory, ExportPatches, TrainModel, EvaluateModel, RunExperiment, DetectLandslides
+    return AnalyseInventory, PreviewPatches, ExportPatches, TrainModel, EvaluateModel, RunExperiment, DetectLandslides
 
 
 class LmhldProvider(QgsProcessingProvider):
