@@ -170,7 +170,7 @@ def test_refuses_non_empty_folder_unless_asked(scene, tmp_path):
     with pytest.raises(LmhldError, match="not empty"):
         export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64))
     assert (out / "keep.txt").read_text() == "mine"
-    export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=True))
+    export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=True, recipe="paper"))
     assert (out / "dataset.json").exists() and not (out / "keep.txt").exists()
 
 
