@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("analyse", help="landslide areas in pixels, quartiles and recommended patch sizes",
                        description="Analyse a landslide inventory (LMHLD paper sec. 2.3 / 4.1).")
     p.add_argument("inventory", help="polygon inventory (any OGR-readable file)")

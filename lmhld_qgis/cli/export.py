@@ -11,10 +11,11 @@ from .argtypes import int_range, non_negative_float, non_negative_int, overlap_f
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="cut training patches (landslide, background, negatives) from rasters and an "
                                       "inventory",
-                       description="Export a training dataset: the default recipe keeps every window with a landslide "
-                                   "pixel, adds background windows, overlaps training windows and splits by spatial "
-                                   "blocks; --recipe paper is LMHLD sec. 2.3 (>= 10% landslide pixels, no overlap, "
-                                   "per-patch balanced split).")
+                       description="Export a training dataset: the default recipe keeps the windows with >= 10% "
+                                   "landslide pixels and each landslide's window, adds background windows, splits "
+                                   "by spatial blocks and overlaps the training windows of a small dataset; --recipe "
+                                   "paper is LMHLD sec. 2.3 (>= 10% landslide pixels, no overlap, per-patch balanced "
+                                   "split).")
     add_plan_arguments(p)
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create")
     p.add_argument("--name", default="", help="area name (default: the folder name)")
@@ -42,9 +43,13 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
                    + f" ({DEFAULT_RECIPE})")
     p.add_argument("--stride", type=positive_int, metavar="N",
                    help="step between training windows, at most the patch size (validation and test windows never "
-                        "overlap); default: the recipe's (generalise: half the patch size, paper: the patch size)")
+                        "overlap); default: the recipe's (generalise: half the patch size while the training split "
+                        "holds fewer than 100 patches, else the patch size; paper: the patch size)")
     p.add_argument("--min-fraction", type=probability, metavar="F",
-                   help="smallest landslide share of a landslide patch (generalise: any landslide pixel, paper: 0.1)")
+                   help="smallest landslide share of a landslide patch (0.1)")
+    p.add_argument("--every-landslide", action=argparse.BooleanOptionalAction, default=None,
+                   help="also keep, below the minimum fraction, the window holding a point of each landslide "
+                        "(generalise: yes, paper: no)")
     p.add_argument("--background-share", type=overlap_fraction, metavar="F",
                    help="share of patches without landslide pixels, in [0, 1) (generalise: 0.2, paper: 0)")
     p.add_argument("--negatives", metavar="FILE",
@@ -75,7 +80,8 @@ def options_from_args(args: argparse.Namespace) -> Any:  # -> core.export_option
                                                                                       args.quartile)
     return ExportOptions(
         patch_size=size, recipe=args.recipe, stride=args.stride, bands=parse_band_list(args.bands),
-        min_fraction=args.min_fraction, background_share=args.background_share, negatives=args.negatives,
+        min_fraction=args.min_fraction, every_landslide=args.every_landslide,
+        background_share=args.background_share, negatives=args.negatives,
         negatives_layer=args.negatives_layer, split=parse_ratios(args.split), split_method=args.split_method,
         block=args.block, tolerance=args.tolerance, seed=args.seed, name=getattr(args, "name", ""),
         sensor=getattr(args, "sensor", ""), date=getattr(args, "date", ""),

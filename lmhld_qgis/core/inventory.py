@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -127,7 +128,7 @@ class AreaStats:
     mean: float
 
     @classmethod
-    def of(cls, values: np.ndarray) -> AreaStats:
+    def of(cls, values: npt.NDArray[np.float64]) -> AreaStats:
         q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75], method="linear")
         return cls(len(values), float(values.min()), float(q1), float(med), float(q3), float(values.max()),
                    float(values.mean()))
@@ -154,8 +155,8 @@ class InventoryReport:
     notes: list[str]
     histogram: dict[str, list[float]]
     exploded: bool
-    fids: np.ndarray = field(repr=False)  # per landslide: source feature id
-    areas_m2: np.ndarray = field(repr=False)  # per landslide: true area in m2
+    fids: npt.NDArray[np.int64] = field(repr=False)  # per landslide: source feature id
+    areas_m2: npt.NDArray[np.float64] = field(repr=False)  # per landslide: true area in m2
 
     @property
     def n_skipped(self) -> int:
@@ -168,7 +169,7 @@ class InventoryReport:
             totals[fid] = totals.get(fid, 0.0) + area
         return totals
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "n_features": self.n_features,
@@ -216,7 +217,7 @@ def min_landslide_area_m2(areas_m2: npt.NDArray[np.float64], pixel_area_m2: floa
                    f"({floor:.1f} m2)")
 
 
-def log_histogram(values: np.ndarray, bins_per_decade: int = 8) -> dict[str, list[float]]:
+def log_histogram(values: npt.NDArray[np.float64], bins_per_decade: int = 8) -> dict[str, list[float]]:
     """Histogram with log-spaced bin edges (landslide areas span orders of magnitude)."""
     lo = math.floor(math.log10(max(values.min(), 1e-6)) * bins_per_decade) / bins_per_decade
     hi = math.ceil(math.log10(max(values.max(), 1e-6)) * bins_per_decade) / bins_per_decade

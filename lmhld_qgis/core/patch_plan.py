@@ -1,13 +1,15 @@
 """Which windows a dataset holds, decided once for the patch preview and for export (so they agree).
 
 Phases, over every raster:
-1. the non-overlapping grid (the paper's windows): image boundary, landslide pixels, minimum fraction, nodata;
+1. the non-overlapping grid (the paper's windows): image boundary, landslide pixels, minimum fraction (or, when
+   asked, the window holding a point of a landslide that no window would keep otherwise), nodata;
 2. windows centred on negatives (rejected detections, known false positives), kept unless they hold nodata;
 3. background windows (no landslide pixel) sampled from the grid at the chosen share;
 4. the split of the grid and centred windows (spatial blocks, or per patch), after which a centred window that
    still overlaps a window of another split is dropped;
-5. training-only windows between the grid windows (stride < patch size), kept where they overlap no validation
-   or test window, with background sampled at the same share.
+5. training-only windows between the grid windows (stride < patch size; with the recipe's stride, only while
+   the training split is small), kept where they overlap no validation or test window, with background sampled
+   at the same share.
 A sink (export's writer) receives each kept window's pixels when they are read; the preview passes none.
 """
 
@@ -36,6 +38,7 @@ from .patch_windows import (
     MaskArray,
     PlannedWindow,
     PlanSource,
+    PointIndex,
     SpatialIndex,
     WindowReader,
     WindowTable,
@@ -65,6 +68,7 @@ class PatchPlan:
     sources: list[PlanSource]
     windows: WindowTable
     split: SplitResult  # of the grid and centred windows (training-only windows join train afterwards)
+    stride: int  # the training windows' step used (the patch size: no overlapping window)
     train_neighbour_share: float  # of the grid neighbours of validation/test patches, the share in train
     min_landslide_area_m2: float
     min_landslide_area_rule: str
@@ -151,11 +155,13 @@ class _Planner:
             raise LmhldError(f"no patch kept (dropped: {self._dropped()}); check that the inventory overlaps the "
                              "rasters, or lower the minimum landslide fraction or the patch size")
         split, leak, index = self._split()
-        overlap_background = self._add_overlaps(index)
+        stride = self.s.train_stride(sum(1 for i in self.table.indices(kept=True) if self.table.split[i] == TRAIN))
+        overlap_background = self._add_overlaps(index, stride)
         self._sample_background(overlap_background, self._count_kept(("landslide",), placement="overlap"),
                                 split=TRAIN)
         area, rule = self._min_area()
-        return PatchPlan(self.s, self.sources, self.table, split, leak, area, rule, self.notes, negatives_info)
+        return PatchPlan(self.s, self.sources, self.table, split, stride, leak, area, rule, self.notes,
+                         negatives_info)
 
     # -- phase 1: the grid -----------------------------------------------------------------------------------
     def _scan_grid(self) -> list[int]:
@@ -163,25 +169,31 @@ class _Planner:
         size, background = self.s.patch_size, []
         for reader in self.readers:
             info = reader.source.info
+            holding = self._landslide_points(reader)
             for window in grid_windows(info.height, info.width, size, size):
                 self._tick()
                 if not window.inside(info.height, info.width):
                     self.table.add(reader.source.index, window, "grid", "background", 0, "boundary")
                     continue
-                i = self._classify(reader, window, "grid")
+                i = self._classify(reader, window, "grid", holds_landslide=holding.any_in(window.row, window.col))
                 if i is not None:
                     background.append(i)
         return background
 
-    def _classify(self, reader: WindowReader, window: Window, placement: str, split: int = NONE) -> int | None:
-        """Add a window by its landslide pixels; keep a landslide window (unless nodata). Returns the index of a
-        background candidate (no landslide pixel), else None."""
+    def _landslide_points(self, reader: WindowReader) -> PointIndex:
+        """A point of every landslide, when windows holding one are kept whatever their landslide fraction."""
+        return PointIndex(self.s.patch_size, reader.landslide_points() if self.s.every_landslide else [])
+
+    def _classify(self, reader: WindowReader, window: Window, placement: str, split: int = NONE,
+                  holds_landslide: bool = False) -> int | None:
+        """Add a window by its landslide pixels; keep a landslide window (unless nodata) - one below the minimum
+        fraction too when it `holds_landslide`. Returns the index of a background candidate, else None."""
         mask = reader.landslide_mask(window)
         positives = int(mask.sum()) if mask is not reader.empty else 0
         k = reader.source.index
         if positives == 0:
             return self.table.add(k, window, placement, "background", 0, "no_landslide")
-        if positives < self.s.min_pixels:
+        if positives < self.s.min_pixels and not holds_landslide:
             self.table.add(k, window, placement, "landslide", positives, "below_min_fraction")
             return None
         self._try_keep(self.table.add(k, window, placement, "landslide", positives, None), reader, mask, split)
@@ -281,13 +293,17 @@ class _Planner:
         s = self.s
         if s.split_method == "block":
             result = split_in_blocks(positives, totals, keys, rows, cols, size, block=s.block, ratios=s.ratios,
-                                     seed=s.seed, tolerance=s.tolerance)
+                                     seed=s.seed, tolerance=s.tolerance, strict=s.strict_balance)
             if result.block is not None and result.block < s.block:
                 self.notes.append(f"spatial blocks of {s.block} x {s.block} patches could not fill the splits; "
                                   f"blocks of {result.block} x {result.block} were used")
         else:
             result = split_patches(positives, totals, ratios=s.ratios, seed=s.seed, tolerance=s.tolerance,
-                                   groups=self._overlap_groups(units), method="balanced")
+                                   groups=self._overlap_groups(units), method="balanced", strict=s.strict_balance)
+        if result.spread > s.tolerance:
+            self.notes.append(f"the splits' landslide proportions differ by {result.spread * 100:.2f} points "
+                              f"(tolerance {s.tolerance * 100:.1f}): too few patches to balance them, so validation "
+                              "and test scores are noisy")
         for i, label in zip(units, result.labels.tolist(), strict=True):
             t.keep(i, int(label))
         grid = [j for j, i in enumerate(units) if PLACEMENTS[t.placement[i]] == "grid"]
@@ -340,13 +356,15 @@ class _Planner:
         return index
 
     # -- phase 5: training-only windows ----------------------------------------------------------------------
-    def _add_overlaps(self, index: SpatialIndex) -> list[int]:
+    def _add_overlaps(self, index: SpatialIndex, stride: int) -> list[int]:
         """Windows between the grid windows (stride < size), for training only; returns background candidates."""
-        size, stride, background = self.s.patch_size, self.s.stride, []
+        size = self.s.patch_size
+        background: list[int] = []
         if stride >= size:
             return background
         for reader in self.readers:
             info, k = reader.source.info, reader.source.index
+            holding = self._landslide_points(reader)
             for row in range(0, info.height - size + 1, stride):
                 for col in range(0, info.width - size + 1, stride):
                     if row % size == 0 and col % size == 0:
@@ -359,7 +377,7 @@ class _Planner:
                         self.table.add(k, window, "overlap", "landslide" if positives else "background",
                                        positives, "overlaps_other_split")
                         continue
-                    i = self._classify(reader, window, "overlap", TRAIN)
+                    i = self._classify(reader, window, "overlap", TRAIN, holding.any_in(row, col))
                     if i is not None:
                         background.append(i)
         return background

@@ -3,6 +3,7 @@ index to find overlapping windows, and a reader that opens one raster for window
 
 from __future__ import annotations
 
+import math
 import warnings
 from array import array
 from collections import defaultdict
@@ -159,6 +160,24 @@ class SpatialIndex:
         return found
 
 
+class PointIndex:
+    """Points (pixel row, col) hashed by grid cell: does a square window hold one of them?"""
+
+    def __init__(self, size: int, points: list[tuple[int, int]]) -> None:
+        self.size = size
+        self._cells: defaultdict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+        for row, col in points:
+            self._cells[row // size, col // size].append((row, col))
+
+    def any_in(self, row: int, col: int) -> bool:
+        s = self.size
+        for r in range(row // s, (row + s - 1) // s + 1):
+            for c in range(col // s, (col + s - 1) // s + 1):
+                if any(row <= pr < row + s and col <= pc < col + s for pr, pc in self._cells.get((r, c), ())):
+                    return True
+        return False
+
+
 class WindowReader:
     """One raster open for windowed reads, its inventory burner and a ring of image buffers reused read after
     read (so streaming allocates nothing large per patch: freed per-patch temporaries fragment glibc's heap)."""
@@ -176,6 +195,11 @@ class WindowReader:
         self.ring = [np.empty((len(source.bands), size, size), dtype=info.dtype) for _ in range(RING)]
         self.turn = 0
         self.empty: MaskArray = np.zeros((size, size), np.uint8)
+
+    def landslide_points(self) -> list[tuple[int, int]]:
+        """A pixel (row, col) inside each landslide (on its surface), in polygon order."""
+        a, _, c, _, e, f = self.source.info.transform
+        return [(math.floor((y - f) / e), math.floor((x - c) / a)) for x, y in self.burner.inner_points()]
 
     def landslide_mask(self, window: Window) -> MaskArray:
         """The inventory burnt on the window (1 = landslide)."""

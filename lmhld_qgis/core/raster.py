@@ -64,7 +64,7 @@ def pixel_area_m2(info: RasterInfo) -> float:
     if det == 0:
         raise LmhldError(f"raster {info.path} has a degenerate geotransform (zero pixel area)")
     if srs.IsProjected():
-        return det * srs.GetLinearUnits() ** 2
+        return float(det * srs.GetLinearUnits() ** 2)
     # Geographic: the area of the centre pixel on the ellipsoid.
     col, row = info.width / 2, info.height / 2
     corners = [(col, row), (col + 1, row), (col + 1, row + 1), (col, row + 1), (col, row)]

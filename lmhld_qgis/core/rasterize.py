@@ -80,6 +80,16 @@ class InventoryBurner:
         self.layer.ResetReading()
         return out
 
+    def inner_points(self) -> list[tuple[float, float]]:
+        """A point inside each polygon (on its surface, unlike a centroid), in raster coordinates, polygon order."""
+        out = []
+        self.layer.ResetReading()
+        for feat in self.layer:
+            point = feat.GetGeometryRef().PointOnSurface()
+            out.append((point.GetX(), point.GetY()))
+        self.layer.ResetReading()
+        return out
+
     def burn(self, window: Window) -> npt.NDArray[np.uint8]:
         """A (height, width) uint8 mask, 1 (or the polygon's value) where a polygon covers the pixel centre."""
         mem = gdal.GetDriverByName("MEM").Create("", window.width, window.height, 1, gdal.GDT_Byte)

@@ -62,9 +62,9 @@ class _Groups:
     @classmethod
     def of(cls, group_ids: IntArray, positives: IntArray, totals: IntArray, targets: IntArray) -> _Groups:
         n_groups = int(group_ids.max()) + 1
-        pos = np.bincount(group_ids, weights=positives, minlength=n_groups)
-        return cls(np.bincount(group_ids, minlength=n_groups).astype(np.float64), pos,
-                   np.bincount(group_ids, weights=totals, minlength=n_groups), targets, len(group_ids),
+        pos = np.bincount(group_ids, weights=positives, minlength=n_groups).astype(np.float64)
+        tot = np.bincount(group_ids, weights=totals, minlength=n_groups).astype(np.float64)
+        return cls(np.bincount(group_ids, minlength=n_groups).astype(np.float64), pos, tot, targets, len(group_ids),
                    int((pos > 0).sum()))
 
     @property
@@ -88,10 +88,10 @@ def parse_ratios(text: str | Sequence[float]) -> tuple[float, float, float]:
     return values[0], values[1], values[2]
 
 
-def target_counts(n: int, ratios: Sequence[float]) -> IntArray:
+def target_counts(n: int, ratios: Sequence[float] | FloatArray) -> IntArray:
     """Largest-remainder rounding of n * ratios."""
     raw = np.asarray(ratios, dtype=float) * n
-    counts = np.floor(raw).astype(np.int64)
+    counts: IntArray = np.floor(raw).astype(np.int64)
     for i in np.argsort(-(raw - counts), kind="stable")[: n - int(counts.sum())]:
         counts[i] += 1
     return counts
@@ -99,8 +99,10 @@ def target_counts(n: int, ratios: Sequence[float]) -> IntArray:
 
 def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | IntArray, *,
                   ratios: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0, tolerance: float = 0.01,
-                  groups: Sequence[int] | IntArray | None = None, method: str = "balanced") -> SplitResult:
-    """Assign patches to train/val/test; `groups` (e.g. spatial blocks) are kept whole."""
+                  groups: Sequence[int] | IntArray | None = None, method: str = "balanced",
+                  strict: bool = True) -> SplitResult:
+    """Assign patches to train/val/test; `groups` (e.g. spatial blocks) are kept whole. Not `strict`: the best
+    split is returned even when its proportions differ by more than the tolerance (the caller says so)."""
     pos = np.asarray(positives, dtype=np.int64)
     tot = np.asarray(totals, dtype=np.int64)
     n = len(pos)
@@ -121,39 +123,52 @@ def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | I
     labels = (_best_labels(g, rng, tolerance, tries=8) if groups is None
               else _best_labels(g, rng, tolerance, tries=16, patience=500))[group_ids]
     result = _result(labels, pos, tot, method)
-    if result.spread > tolerance:
-        raise LmhldError(
-            f"cannot split {n} patches ({n_groups} groups) so that landslide proportions agree within "
-            f"{tolerance * 100:.1f} points (best: {result.spread * 100:.2f} points, {result.proportions}); "
-            + ("use smaller blocks, the balanced split, or a larger --tolerance" if groups is not None
-               else "export more patches or allow a larger --tolerance"))
+    if strict and result.spread > tolerance:
+        raise _unbalanced(result, n_groups, tolerance, groups is not None)
     return result
+
+
+def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: bool) -> LmhldError:
+    return LmhldError(
+        f"cannot split {len(result.labels)} patches ({n_groups} groups) so that landslide proportions agree within "
+        f"{tolerance * 100:.1f} points (best: {result.spread * 100:.2f} points, {result.proportions}); "
+        + ("use smaller blocks, the balanced split, or a larger --tolerance" if grouped
+           else "export more patches or allow a larger --tolerance"))
 
 
 def split_in_blocks(positives: IntArray, totals: IntArray, block_keys: IntArray, rows: IntArray, cols: IntArray,
                     patch_size: int, *, block: int, ratios: Sequence[float], seed: int, tolerance: float,
-                    max_count_error: float = 0.2) -> SplitResult:
+                    max_count_error: float = 0.2, strict: bool = True) -> SplitResult:
     """The block split with the largest block (from `block`, halving down to 1) that fills every split within the
     tolerance and keeps the counts within `max_count_error` of the ratios. `block_keys` separates sources;
-    `rows`/`cols` place each patch (pixels). Fails like `split_patches` when even single cells do not fit."""
+    `rows`/`cols` place each patch (pixels). When no block fits the tolerance: fails like `split_patches`, or,
+    not `strict`, returns the split whose proportions agree best (a dataset too small to balance)."""
     n = len(positives)
     error: LmhldError | None = None
+    best: SplitResult | None = None
     side = max(1, int(block))
     while True:
         groups = block_keys * 10**12 + block_ids(rows, cols, patch_size, side)
         try:
             result = split_patches(positives, totals, ratios=ratios, seed=seed, tolerance=tolerance, groups=groups,
-                                   method="block")
+                                   method="block", strict=False)
+            result.block = side
             off = int(np.abs(np.array(list(result.counts.values())) - _targets(n, np.asarray(ratios))).sum())
-            if off <= max(1, max_count_error * n) or side == 1:
-                result.block = side
+            if result.spread <= tolerance and (off <= max(1, max_count_error * n) or side == 1):
                 return result
-        except LmhldError as exc:
+            if best is None or result.spread < best.spread:
+                best = result
+        except LmhldError as exc:  # too few blocks for the splits
             error = exc
         if side == 1:
-            assert error is not None
-            raise error
+            break
         side = max(1, side // 2)
+    if best is None:
+        assert error is not None
+        raise error
+    if strict:
+        raise _unbalanced(best, len(np.unique(groups)), tolerance, True)
+    return best
 
 
 def train_neighbour_share(rows: IntArray, cols: IntArray, keys: IntArray, labels: IntArray,

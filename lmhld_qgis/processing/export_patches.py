@@ -26,8 +26,9 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
     GROUP_ID = "inventory"
     HELP = (
             "Rasterizes the inventory on each raster's grid and cuts patches by a recipe. generalise (default): "
-            "every window with a landslide pixel, background patches at a share, training windows overlapping "
-            "by half (never overlapping a validation or test window), split by spatial blocks. paper (LMHLD sec. "
+            "windows with >= 10% landslide pixels and the window holding each landslide, background patches at a "
+            "share, split by spatial blocks, and while the training split is small (< 100 patches) training "
+            "windows overlapping by half (never overlapping a validation or test window). paper (LMHLD sec. "
             "2.3): >= 10% landslide pixels, no overlap, per-patch split. Negatives (rejected detections) add a "
             "patch centred on each. No patch holds nodata or runs past the image; the split keeps landslide "
             "proportions within the tolerance. Writes dataset.json, img/, mask/, splits/ and patches.gpkg; "

@@ -25,6 +25,7 @@ from .common import FeedbackProgress, core_errors, raster_path, source_polygons
 
 RECIPES = ["generalise", "paper"]
 SPLIT_METHODS = ["recipe's choice", "balanced", "block"]
+EVERY_LANDSLIDE = ["recipe's choice", "yes", "no"]
 
 
 class PatchPlanParameters:
@@ -34,6 +35,7 @@ class PatchPlanParameters:
         "RASTERS", "INVENTORY", "PATCH_SIZE", "RECIPE", "STRIDE", "MIN_FRACTION")
     BACKGROUND_SHARE, NEGATIVES, BANDS, SPLIT, SPLIT_METHOD, BLOCK, TOLERANCE, SEED = (
         "BACKGROUND_SHARE", "NEGATIVES", "BANDS", "SPLIT", "SPLIT_METHOD", "BLOCK", "TOLERANCE", "SEED")
+    EVERY_LANDSLIDE = "EVERY_LANDSLIDE"
 
     def add_plan_parameters(self: Any) -> None:
         integer, double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
@@ -43,14 +45,18 @@ class PatchPlanParameters:
         self.addParameter(QgsProcessingParameterNumber(self.PATCH_SIZE, "Patch size (pixels)", integer, 128,
                                                        minValue=8))
         self.addParameter(QgsProcessingParameterEnum(
-            self.RECIPE, "Recipe (generalise: any landslide pixel, background patches, overlapping training "
-                         "windows, spatial blocks; paper: LMHLD sec. 2.3)", RECIPES, defaultValue=0))
+            self.RECIPE, "Recipe (generalise: >= 10% landslide or a landslide's window, background patches, "
+                         "spatial blocks, overlapping training windows when few; paper: LMHLD sec. 2.3)", RECIPES,
+            defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.STRIDE, "Step between training windows (0 = the recipe's; at most the patch size)", integer, 0,
-            minValue=0))
+            self.STRIDE, "Step between training windows (0 = the recipe's: half a patch while fewer than 100 "
+                         "training patches; at most the patch size)", integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_FRACTION, "Minimum landslide fraction of a landslide patch (empty = the recipe's)", double,
             optional=True, minValue=0, maxValue=1))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.EVERY_LANDSLIDE, "Also keep the window holding each landslide, below the minimum fraction",
+            EVERY_LANDSLIDE, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.BACKGROUND_SHARE, "Share of background patches, no landslide pixel (empty = the recipe's)",
             double, optional=True, minValue=0, maxValue=0.99))
@@ -84,11 +90,13 @@ class PatchPlanParameters:
         polygons = source_polygons(self.parameterAsSource(parameters, self.INVENTORY, context), "INVENTORY")
         negatives_source = self.parameterAsSource(parameters, self.NEGATIVES, context)
         method = SPLIT_METHODS[self.parameterAsEnum(parameters, self.SPLIT_METHOD, context)]
+        every = self.parameterAsEnum(parameters, self.EVERY_LANDSLIDE, context)
         options = ExportOptions(
             patch_size=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
             recipe=RECIPES[self.parameterAsEnum(parameters, self.RECIPE, context)],
             stride=self.parameterAsInt(parameters, self.STRIDE, context) or None,
             min_fraction=_optional_number(self, parameters, self.MIN_FRACTION, context),
+            every_landslide=None if every == 0 else every == 1,
             background_share=_optional_number(self, parameters, self.BACKGROUND_SHARE, context),
             negatives=None if negatives_source is None else source_polygons(negatives_source, "NEGATIVES"),
             bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),

@@ -58,7 +58,9 @@ def overlap(a: dict, b: dict) -> bool:
 
 def test_default_recipe_keeps_landslides_background_and_negatives(exported):
     card, rows = exported.card, patches(exported)
-    assert card["recipe"]["recipe"] == "generalise" and card["stride"] == SIZE // 2 and card["min_fraction"] == 0
+    assert card["recipe"]["recipe"] == "generalise" and card["recipe"]["every_landslide"]
+    assert card["min_fraction"] == 0.1
+    assert card["stride"] == SIZE // 2  # a small dataset: training windows overlap
     kinds = Counter(r["kind"] for r in rows)
     assert card["counts_by_kind"] == {k: kinds[k] for k in ("landslide", "background", "negative")}
     assert min(kinds.values()) > 0 and sum(card["counts"].values()) == len(rows)
@@ -68,6 +70,34 @@ def test_default_recipe_keeps_landslides_background_and_negatives(exported):
         with rasterio.open(exported.out_dir / "mask" / f"{r['id']}.tif") as m:
             positives = int(m.read(1).sum())
         assert (positives == 0) if r["kind"] == "background" else (positives > 0 or r["kind"] == "negative")
+
+
+def test_every_landslide_is_in_a_patch_even_below_the_minimum_fraction(scene, exported):
+    rows = {r["id"]: r for r in patches(exported)}
+    fractions = {}
+    for pid in rows:
+        with rasterio.open(exported.out_dir / "mask" / f"{pid}.tif") as m:
+            fractions[pid] = m.read(1).mean()
+    assert any(0 < f < 0.1 for pid, f in fractions.items() if rows[pid]["kind"] == "landslide")
+    with rasterio.open(scene.raster) as src:
+        inverse, nodata = ~src.transform, src.read_masks(1) == 0
+    ds = ogr.Open(str(scene.inventory))
+    for feat in ds.GetLayer(0):
+        point = feat.GetGeometryRef().PointOnSurface()
+        col, row = (int(v) for v in inverse * (point.GetX(), point.GetY()))
+        grid_row, grid_col = row // SIZE * SIZE, col // SIZE * SIZE
+        if nodata[grid_row:grid_row + SIZE, grid_col:grid_col + SIZE].any():
+            continue  # its window holds nodata
+        assert any(r["row"] <= row < r["row"] + SIZE and r["col"] <= col < r["col"] + SIZE
+                   for r in rows.values()), feat.GetFID()
+
+
+def test_a_large_dataset_gets_no_overlapping_windows_unless_asked(tmp_path):
+    scene = make_scene(tmp_path / "s", width=640, height=640, n_landslides=120, seed=3)
+    plan = plan_patches([scene.raster], scene.inventory, ExportOptions(patch_size=SIZE, tolerance=0.02))
+    assert plan.split.counts["train"] >= 100 and plan.stride == SIZE and plan.windows_by_placement()["overlap"] == 0
+    asked = plan_patches([scene.raster], scene.inventory, ExportOptions(patch_size=SIZE, stride=24, tolerance=0.02))
+    assert asked.stride == 24 and asked.counts()["train"] > plan.counts()["train"]
 
 
 def test_training_windows_overlap_but_never_a_validation_or_test_window(exported):
