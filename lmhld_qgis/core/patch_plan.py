@@ -153,7 +153,9 @@ class _Planner:
         self._sample_background(grid_background, self._count_kept(("landslide", "negative")))
         if not any(True for _ in self.table.indices(kept=True)):
             raise LmhldError(f"no patch kept (dropped: {self._dropped()}); check that the inventory overlaps the "
-                             "rasters, or lower the minimum landslide fraction or the patch size")
+                             "rasters, or lower the minimum landslide fraction or the patch size"
+                             + ("" if self.s.every_landslide else
+                                " (the default recipe, generalise, also keeps the window of each landslide)"))
         split, leak, index = self._split()
         stride = self.s.train_stride(sum(1 for i in self.table.indices(kept=True) if self.table.split[i] == TRAIN))
         overlap_background = self._add_overlaps(index, stride)
