@@ -88,8 +88,8 @@ def choose_patch_sizes(quartiles: Sequence[float], fraction: float, candidates: 
     if all(side < smallest for side in sides):
         notes.append(f"every quartile asks for a patch smaller than the smallest candidate ({smallest} px; ideal "
                      f"sides {shown} px): most landslides cover less than {fraction:.0%} of a {smallest} px patch, "
-                     "so the paper's 10% filter would drop them; export with the default recipe (any landslide "
-                     "pixel) or a lower --min-fraction")
+                     "so the paper's 10% filter would drop them; export with the default recipe (it also keeps "
+                     "the window holding each landslide) or a lower --min-fraction")
     return PatchSizeChoice(snapped, RULE_CANDIDATES, notes)
 
 
