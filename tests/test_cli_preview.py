@@ -20,6 +20,8 @@ def test_preview_then_export_with_negatives_and_background(tmp_path):
     assert "preview:" in proc.stdout and (tmp_path / "preview.gpkg").exists()
     again = lmhld("preview", *plan, "--out", str(tmp_path / "preview.gpkg"))
     assert again.returncode == 2 and "exists; choose another name or pass --overwrite" in again.stderr
+    onto_input = lmhld("preview", *plan, "--out", str(scene.inventory), "--overwrite")
+    assert onto_input.returncode == 2 and "is one of the inputs" in onto_input.stderr
 
     proc = lmhld("export", *plan, "--out", str(tmp_path / "ds"))
     assert proc.returncode == 0, proc.stderr

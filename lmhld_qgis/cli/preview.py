@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".gpkg":
         raise LmhldError(f"--out must be a GeoPackage (.gpkg), got {out.name}")
+    inputs = [*args.raster, args.inventory, *([args.negatives] if args.negatives else [])]
+    if any(Path(p).resolve() == out.resolve() for p in inputs):
+        raise LmhldError(f"--out {out} is one of the inputs; choose another file")
     if out.exists() and not args.overwrite:
         raise LmhldError(f"{out} exists; choose another name or pass --overwrite")
     options = options_from_args(args)
