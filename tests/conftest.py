@@ -110,14 +110,15 @@ def small_onnx_model(tmp_path_factory) -> Path:
 
 
 def _area(base: Path, name: str, seed: int, size: int, bands=None, side: int = 384, n: int = 70) -> Path:
-    """An exported dataset from a generated scene (small, learnable)."""
+    """An exported dataset from a generated scene (small, learnable; the paper's recipe keeps it small and fast to
+    train on: the export recipes are tested in tests/core/test_export_recipes.py)."""
     from lmhld_qgis.core.export import ExportOptions, export_patches
     from lmhld_qgis.core.synthetic import make_scene
 
     scene = make_scene(base / f"scene_{name}", width=side, height=side, n_landslides=n, seed=seed)
     return export_patches([scene.raster], scene.inventory, base / name,
                           ExportOptions(patch_size=size, name=name, min_fraction=0.05, bands=bands,
-                                        tolerance=0.05, seed=seed)).out_dir
+                                        tolerance=0.05, seed=seed, recipe="paper")).out_dir
 
 
 @pytest.fixture(scope="session")

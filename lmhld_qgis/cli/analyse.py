@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from . import argtypes
 from .paths import add_overwrite, declare_paths
@@ -14,7 +15,7 @@ def _candidates(text: str) -> object:
     return parse_candidates(text)
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("analyse", help="landslide areas in pixels, quartiles and recommended patch sizes",
                        description="Analyse a landslide inventory (LMHLD paper sec. 2.3 / 4.1).")
     p.add_argument("inventory", help="polygon inventory (any OGR-readable file)")
@@ -29,6 +30,9 @@ def add_parser(sub) -> None:
                    type=argtypes.checked_by(_candidates, "patch sizes"),
                                             help="candidate patch sizes (32,64,128,224,256)")
     p.add_argument("--explode", action="store_true", help="count each part of a multipart feature separately")
+    p.add_argument("--cap-at-candidates", action="store_true",
+                   help="the paper's rule: snap every quartile to a candidate even when all three ask for a larger "
+                        "patch (default: go past the candidates then, and say so)")
     p.add_argument("--json", required=True, metavar="OUT.json", help="JSON report")
     p.add_argument("--html", metavar="OUT.html", help="HTML report with the histogram")
     add_overwrite(p)
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = analyse_inventory(args.inventory, layer=args.layer, raster=args.raster, pixel_size_m=args.pixel_size,
                                    fraction=args.fraction, candidates=parse_candidates(args.candidates),
-                                   explode=args.explode, progress=bar)
+                                   explode=args.explode, beyond_candidates=not args.cap_at_candidates, progress=bar)
     finally:
         bar.close()
     write_json(args.json, report.to_json())
@@ -56,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report.n_landslides} landslides ({report.n_repaired} repaired, {report.n_skipped} skipped), "
           f"pixel {report.pixel_size_m:.3g} m")
     print(f"area px: min {s.min:.0f}  Q1 {s.q1:.0f}  median {s.median:.0f}  Q3 {s.q3:.0f}  max {s.max:.0f}")
-    print(f"recommended patch sizes (Q1, Q2, Q3): {report.recommended_patch_sizes}")
+    rule = "" if report.patch_size_rule == "candidates" else f" ({report.patch_size_rule})"
+    print(f"recommended patch sizes (Q1, Q2, Q3): {report.recommended_patch_sizes}{rule}")
     print(f"report: {args.json}" + (f", {args.html}" if args.html else ""))
     return 0

@@ -1,20 +1,24 @@
-"""Patch export (LMHLD sec. 2.3): rasterize the inventory on each raster's grid, cut windows, keep patches with
-at least `min_fraction` landslide pixels and neither nodata nor image boundary, split them, write a dataset.
+"""Patch export (LMHLD sec. 2.3 and beyond it): rasterize the inventory on each raster's grid, decide every window
+(`plan_patches`: kept or dropped and why, kind, split; see core/patch_plan.py and the recipes in
+core/export_options.py), and write the kept ones as a dataset: img/, mask/, splits/, patches.gpkg, dataset.json.
 
-Windowed reads only (memory bounded by a patch); the dataset is built in a folder beside the target and moved
-into place at the end, so a cancelled or failed export leaves nothing behind.
+Export runs the very plan the preview shows: the planner hands each kept window's pixels to a writer as it reads
+them. Windowed reads only (memory bounded by a few patches); the dataset is built in a folder beside the target
+and moved into place at the end, so a cancelled or failed export leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import warnings
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,73 +26,49 @@ from .. import __version__
 from .atomic import atomic_dir, gdal_checked
 from .bands import select_bands
 from .errors import LmhldError
-from .grid import grid_windows, window_transform
-from .memory import release_free_memory
+from .export_options import DEFAULT_RECIPE, RECIPES, ExportOptions, PlanSettings
+from .grid import Affine6, Window, window_transform
 from .outputs import check_outputs
+from .patch_layer import write_footprints
+from .patch_plan import PatchPlan, make_plan
+from .patch_windows import DROP_REASONS, MAX_PENDING, ImageArray, MaskArray, PlanSource
 from .preflight import require_distinct, require_patch_fits
-from .progress import NullProgress, Progress, check_cancelled
-from .raster import RasterInfo, read_raster_info
+from .progress import NullProgress, Progress, SubProgress
+from .raster import pixel_area_m2, read_raster_info, require_north_up
 from .report import json_text
-from .splits import SPLIT_NAMES, block_ids, parse_ratios, split_patches
+from .splits import SPLIT_NAMES
 from .stats import BandStats
 from .styles import PATCHES_QML, tag_band_colours, write_vector_style
 from .validate import refuse_blocking_problems
-from .vector import PolygonSet, read_polygons, srs_from_wkt
+from .vector import PolygonSet, read_polygons
+
+__all__ = ["DATASET_FORMAT", "DEFAULT_RECIPE", "DROP_REASONS", "RECIPES", "ExportOptions", "ExportReport",
+           "export_patches", "patch_size_from_report", "plan_patches"]
 
 DATASET_FORMAT = "lmhld-dataset"
 DATASET_FORMAT_VERSION = 1
-DROP_REASONS = ("boundary", "no_landslide", "below_min_fraction", "nodata")
-
-
-@dataclass
-class ExportOptions:
-    patch_size: int
-    stride: int | None = None
-    bands: Sequence[int] | None = None  # 1-based; None = blue, green, red, nir by name, else the first four
-    min_fraction: float = 0.10
-    split: Sequence[float] = (0.7, 0.2, 0.1)
-    split_method: str = "balanced"  # or "block"
-    block: int = 4  # block side in patches, for split_method="block"
-    tolerance: float = 0.01
-    seed: int = 0
-    name: str = ""
-    sensor: str = ""
-    date: str = ""
-    overwrite: bool = False
-
-    def validate(self) -> None:
-        if int(self.patch_size) != self.patch_size or self.patch_size < 8:
-            raise LmhldError(f"patch size must be an integer >= 8 pixels, got {self.patch_size}")
-        if self.stride is not None and (int(self.stride) != self.stride or self.stride < 1):
-            raise LmhldError(f"stride must be a positive integer, got {self.stride}")
-        if not 0 <= self.min_fraction <= 1:
-            raise LmhldError(f"minimum landslide fraction must lie in [0, 1], got {self.min_fraction}")
-        parse_ratios(list(self.split))
-        if self.split_method not in ("balanced", "block"):
-            raise LmhldError(f"split method must be 'balanced' or 'block', got {self.split_method!r}")
-
-
-@dataclass
-class _Patch:
-    id: str
-    source: int
-    row: int
-    col: int
-    positives: int
-    total: int
-    transform: tuple
-    stats: tuple = field(repr=False)  # (n, means, m2s) as Python floats: tiny numpy arrays kept per patch would
-    # pin glibc's heap between the large per-patch temporaries and make memory grow with the scene
+StatsTuple = tuple[int, tuple[float, ...], tuple[float, ...]]
 
 
 @dataclass
 class ExportReport:
     out_dir: Path
-    card: dict
+    card: dict[str, Any]
 
     @property
     def counts(self) -> dict[str, int]:
-        return self.card["counts"]
+        counts: dict[str, int] = self.card["counts"]
+        return counts
+
+
+@dataclass
+class _Inputs:
+    """What a plan reads, checked: settings, rasters with their bands, the inventory and the negatives."""
+
+    settings: PlanSettings
+    sources: list[PlanSource]
+    polygons: PolygonSet
+    negatives: PolygonSet | None
 
 
 def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
@@ -102,12 +82,15 @@ def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
         raise LmhldError(f"{path} is not a report of `lmhld analyse` (no recommended_patch_sizes)") from exc
 
 
-def _check_grid(info: RasterInfo) -> None:
-    if info.crs_wkt is None:
-        raise LmhldError(f"raster {info.path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and retry")
-    if info.is_rotated:
-        raise LmhldError(f"raster {info.path} has a rotated or sheared geotransform; warp it to a north-up grid "
-                         "first (gdalwarp in.tif out.tif)")
+def plan_patches(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, options: ExportOptions,
+                 layer: str | None = None, progress: Progress | None = None) -> PatchPlan:
+    """Every window export would consider at `options.patch_size`, kept or dropped (and why), with its landslide
+    fraction, kind and split, computed without writing anything (pixels are read only to find nodata)."""
+    progress = progress or NullProgress()
+    inputs = _read_inputs(rasters, inventory, options, layer)
+    plan = make_plan(inputs.settings, inputs.sources, inputs.polygons, inputs.negatives, progress)
+    _report(plan, progress)
+    return plan
 
 
 def export_patches(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, out_dir: str | Path,
@@ -115,183 +98,106 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
                    progress: Progress | None = None) -> ExportReport:
     """Export training patches from `rasters` and a polygon `inventory` into the dataset folder `out_dir`."""
     progress = progress or NullProgress()
-    options.validate()
+    check_outputs(inputs={"raster": list(rasters), "inventory": inventory, "negatives": options.negatives},
+                  folders={"out_dir": out_dir}, overwrite=options.overwrite)
+    inputs = _read_inputs(rasters, inventory, options, layer)
+    with atomic_dir(out_dir, overwrite=options.overwrite) as tmp:
+        (tmp / "img").mkdir()
+        (tmp / "mask").mkdir()
+        with _PatchWriter(tmp, len(inputs.sources[0].bands), inputs.settings.patch_size) as writer:
+            plan = make_plan(inputs.settings, inputs.sources, inputs.polygons, inputs.negatives,
+                             SubProgress(progress, 0.0, 0.9), writer)
+        _write_splits(tmp / "splits", plan)
+        write_footprints(tmp / "patches.gpkg", plan)
+        write_vector_style(tmp / "patches.gpkg", PATCHES_QML)
+        card = _dataset_card(plan, options, out_dir, inputs, writer.stats)
+        (tmp / "dataset.json").write_text(json_text(card))  # NaN (an empty split's proportion) as null
+        progress.set_fraction(1.0)
+    _report(plan, progress)
+    return ExportReport(Path(out_dir), card)
+
+
+def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, options: ExportOptions,
+                 layer: str | None) -> _Inputs:
+    """Check the options and rasters (before any pixel is read) and read the inventory and negatives."""
+    settings = options.settings()
     if not rasters:
         raise LmhldError("give at least one raster")
-    check_outputs(inputs={"raster": list(rasters), "inventory": inventory}, folders={"out_dir": out_dir},
-                  overwrite=options.overwrite)
     require_distinct(list(rasters), "raster")
     refuse_blocking_problems(inventory, layer)  # invalid geometries, CRS mismatches: see lmhld:validateinventory
     infos = [read_raster_info(r) for r in rasters]
     require_patch_fits(int(options.patch_size), infos)
     for info in infos:
-        _check_grid(info)
+        require_north_up(info)
     chosen = [select_bands(i.descriptions, i.count, options.bands, i.path) for i in infos]
     if len({len(c[0]) for c in chosen}) != 1:
         raise LmhldError(f"rasters give different band counts {[len(c[0]) for c in chosen]}; choose --bands")
+    sources = [PlanSource(k, info, bands, names) for k, (info, (bands, names)) in enumerate(zip(infos, chosen,
+                                                                                               strict=True))]
     polygons = inventory if isinstance(inventory, PolygonSet) else read_polygons(inventory, layer)
-    size = int(options.patch_size)
-    stride = int(options.stride or size)
-    min_px = math.ceil(options.min_fraction * size * size)
-
-    with atomic_dir(out_dir, overwrite=options.overwrite) as tmp:
-        (tmp / "img").mkdir()
-        (tmp / "mask").mkdir()
-        patches: list[_Patch] = []
-        sources: list[dict] = []
-        total_windows = sum(math.ceil(i.height / stride) * math.ceil(i.width / stride) for i in infos)
-        done = 0
-        for k, (info, (band_idx, _)) in enumerate(zip(infos, chosen, strict=True)):
-            kept, dropped, done = _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches,
-                                              progress, done, total_windows)
-            sources.append({"path": str(Path(info.path).resolve()), "crs": info.crs_wkt, "bands": band_idx,
-                            "width": info.width, "height": info.height, "kept": kept, "dropped": dropped})
-        progress.set_fraction(0.92)
-        if not patches:
-            raise LmhldError(f"no patch kept (dropped: {_sum_drops(sources)}); check that the inventory overlaps "
-                             "the rasters, or lower the minimum landslide fraction or the patch size")
-        groups = None
-        if options.split_method == "block":
-            groups = [p.source * 10**12 + int(b) for p, b in zip(
-                patches, block_ids([p.row for p in patches], [p.col for p in patches], size, options.block),
-                strict=True)]
-        split = split_patches([p.positives for p in patches], [p.total for p in patches], ratios=options.split,
-                              seed=options.seed, tolerance=options.tolerance, groups=groups,
-                              method=options.split_method)
-        labels = split.labels
-        train_stats = BandStats()
-        for p, lab in zip(patches, labels, strict=True):
-            if lab == 0:
-                train_stats = train_stats.merge(BandStats.from_tuple(p.stats))
-        (tmp / "splits").mkdir()
-        for k, name in enumerate(SPLIT_NAMES):
-            ids = [p.id for p, lab in zip(patches, labels, strict=True) if lab == k]
-            (tmp / "splits" / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids))
-        _write_footprints(tmp / "patches.gpkg", patches, labels, infos, size)
-        write_vector_style(tmp / "patches.gpkg", PATCHES_QML)
-        info0 = infos[0]
-        res = _resolution_m(info0)
-        card = {
-            "format": DATASET_FORMAT, "format_version": DATASET_FORMAT_VERSION, "version": __version__,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "name": options.name or Path(out_dir).name, "sensor": options.sensor, "date": options.date,
-            "resolution_m": res, "crs": info0.crs_wkt, "bands": chosen[0][1], "dtype": info0.dtype,
-            "patch_size": size, "stride": stride, "min_fraction": options.min_fraction,
-            "split": split.summary() | {"ratios": list(parse_ratios(list(options.split))),
-                                        "tolerance": options.tolerance, "block": options.block},
-            "counts": split.counts, "landslide_proportion": split.proportions,
-            "mean": train_stats.mean.tolist(), "std": train_stats.std.tolist(),
-            "sources": sources, "dropped": _sum_drops(sources), "seed": options.seed,
-            "inventory": {"n_features": polygons.n_features, "n_polygons": len(polygons.geometries),
-                          "n_repaired": polygons.n_repaired, "skipped": polygons.skipped},
-        }
-        (tmp / "dataset.json").write_text(json_text(card))  # NaN (an empty split's proportion) as null
-        progress.set_fraction(1.0)
-    progress.info(f"kept {len(patches)} patches {split.counts}; dropped {card['dropped']}; landslide proportion "
-                  f"{ {k: round(v, 4) for k, v in split.proportions.items()} }")
-    return ExportReport(Path(out_dir), card)
+    negatives = options.negatives
+    if negatives is not None and not isinstance(negatives, PolygonSet):
+        negatives = read_polygons(negatives, options.negatives_layer)
+    return _Inputs(settings, sources, polygons, negatives)
 
 
-def _resolution_m(info: RasterInfo) -> float:
-    from .raster import pixel_area_m2
-
-    return math.sqrt(pixel_area_m2(info))
-
-
-def _sum_drops(sources: list[dict]) -> dict[str, int]:
-    return {r: sum(s["dropped"][r] for s in sources) for r in DROP_REASONS}
+def _report(plan: PatchPlan, progress: Progress) -> None:
+    for note in plan.warnings:
+        progress.warn(note)
+    props = {k: round(v, 4) for k, v in plan.proportions().items()}
+    progress.info(f"kept {sum(plan.counts().values())} patches {plan.counts()} by kind {plan.counts_by_kind()}; "
+                  f"dropped {plan.dropped()}; landslide proportion {props}")
 
 
-def _export_one(k, info, band_idx, polygons, size, stride, min_px, tmp, patches, progress, done, total):
-    import rasterio
+class _PatchWriter:
+    """The sink export gives the planner: writes each kept window (two GeoTIFFs, on two threads, a few patches in
+    flight so the reader's ring buffers are never overwritten while written) and keeps its band statistics."""
 
-    from .rasterize import InventoryBurner
+    def __init__(self, root: Path, n_bands: int, size: int) -> None:
+        self.root = root
+        self.pool = ThreadPoolExecutor(2)
+        self.pending: deque[Future[None]] = deque()
+        self.stats: dict[str, StatsTuple] = {}
+        # tiny numpy arrays kept per patch would pin glibc's heap between large per-patch temporaries and make
+        # memory grow with the scene: statistics are kept as Python floats, computed in one reused scratch array
+        self.work = np.empty((n_bands, size * size), np.float64)
 
-    srs = srs_from_wkt(info.crs_wkt, f"raster {info.path}")
-    burner = InventoryBurner(polygons, srs, info.transform)
-    dropped = dict.fromkeys(DROP_REASONS, 0)
-    kept = 0
-    stem = Path(info.path).stem.replace(" ", "_")
-    pending: list = []
-    # Buffers allocated once and reused: reads go into a ring of image buffers (one per patch in flight) and the
-    # statistics use one scratch array, so the loop allocates nothing large per patch. (Freeing large per-patch
-    # temporaries makes glibc's heap fragment and grow with the scene size.)
-    max_pending = 8
-    ring = [np.empty((len(band_idx), size, size), dtype=info.dtype) for _ in range(max_pending + 2)]
-    work = np.empty((len(band_idx), size * size), np.float64)
-    with rasterio.open(info.path) as src, warnings.catch_warnings(), ThreadPoolExecutor(2) as pool:
-        warnings.simplefilter("ignore")
-        descriptions = [src.descriptions[b - 1] for b in band_idx]
-        mask_kind = _mask_kind(src, band_idx)
-        for window in grid_windows(info.height, info.width, size, stride):
-            done += 1
-            if done % 64 == 0:
-                check_cancelled(progress)
-                progress.set_fraction(0.9 * done / total)
-            if kept and done % 128 == 0:
-                release_free_memory()
-            if not window.inside(info.height, info.width):
-                dropped["boundary"] += 1
-                continue
-            if burner.count_in(window) == 0:
-                dropped["no_landslide"] += 1
-                continue
-            mask = burner.burn(window)
-            positives = int(mask.sum())
-            if positives == 0:
-                dropped["no_landslide"] += 1
-                continue
-            if positives < min_px:
-                dropped["below_min_fraction"] += 1
-                continue
-            rio_window = window.to_rasterio()
-            image = src.read(band_idx, window=rio_window, out=ring[kept % len(ring)])
-            if _has_invalid(src, band_idx, image, rio_window, mask_kind):
-                dropped["nodata"] += 1
-                continue
-            pid = f"{k}_{stem}_r{window.row}_c{window.col}"
-            transform = window_transform(info.transform, window)
-            pending.append(pool.submit(_write_patch, tmp, pid, image, mask, transform, info.crs_wkt, info.nodata,
-                                       descriptions))
-            if len(pending) > max_pending:  # bounded: a few patches in flight (their ring buffers stay untouched)
-                pending.pop(0).result()
-            patches.append(_Patch(pid, k, window.row, window.col, positives, size * size, transform,
-                                  BandStats.of(image, work).as_tuple()))
-            kept += 1
-        for future in pending:
-            future.result()
-    return kept, dropped, done
+    def add(self, pid: str, source: PlanSource, window: Window, image: ImageArray, mask: MaskArray) -> None:
+        info = source.info
+        descriptions = [info.descriptions[b - 1] for b in source.bands]
+        self.pending.append(self.pool.submit(_write_patch, self.root, pid, image, mask,
+                                             window_transform(info.transform, window), info.crs_wkt, info.nodata,
+                                             descriptions))
+        if len(self.pending) > MAX_PENDING:
+            self.pending.popleft().result()
+        self.stats[pid] = BandStats.of(image, self.work).as_tuple()
 
+    def discard(self, pid: str) -> None:
+        self.finish()
+        for folder in ("img", "mask"):
+            (self.root / folder / f"{pid}.tif").unlink()
+        del self.stats[pid]
 
-def _mask_kind(src, bands: list[int]) -> str:
-    """How to find invalid pixels: 'none' (all valid), 'nodata' (compare values), or 'read' (alpha/mask band)."""
-    from rasterio.enums import MaskFlags
+    def finish(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
 
-    flags = [set(src.mask_flag_enums[b - 1]) for b in bands]
-    if all(f == {MaskFlags.all_valid} for f in flags):
-        return "none"
-    if all(f == {MaskFlags.nodata} for f in flags):
-        return "nodata"
-    return "read"
+    def __enter__(self) -> _PatchWriter:
+        return self
 
-
-def _has_invalid(src, bands: list[int], image: np.ndarray, window, kind: str) -> bool:
-    """True if the window holds a nodata / masked pixel in any selected band (without a second read when the
-    mask is a plain nodata value)."""
-    if kind == "none":
-        return False
-    if kind == "nodata":
-        for i, b in enumerate(bands):
-            nodata = src.nodatavals[b - 1]
-            band = image[i]
-            if (np.isnan(band).any() if np.isnan(nodata) else (band == nodata).any()):
-                return True
-        return False
-    return bool((src.read_masks(bands, window=window) == 0).any())
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.finish()
+        finally:
+            for future in self.pending:
+                future.cancel()
+            with contextlib.suppress(Exception):
+                self.pool.shutdown(wait=True)
 
 
 @gdal_checked
-def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, transform: tuple, crs_wkt: str,
+def _write_patch(root: Path, pid: str, image: ImageArray, mask: MaskArray, transform: Affine6, crs_wkt: str | None,
                  nodata: float | None, descriptions: Sequence[str | None]) -> None:
     """Write img/<pid>.tif (source dtype) and mask/<pid>.tif (uint8) with GDAL (cheaper per file than rasterio)."""
     from osgeo import gdal, gdal_array
@@ -299,11 +205,11 @@ def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, trans
     a, b, c, d, e, f = transform
     gt = (c, a, b, f, d, e)
     driver = gdal.GetDriverByName("GTiff")
-    for path, array in ((tmp / "img" / f"{pid}.tif", image), (tmp / "mask" / f"{pid}.tif", mask[None])):
+    for path, array in ((root / "img" / f"{pid}.tif", image), (root / "mask" / f"{pid}.tif", mask[None])):
         ds = driver.Create(str(path), array.shape[2], array.shape[1], array.shape[0],
                            gdal_array.NumericTypeCodeToGDALTypeCode(array.dtype), ["COMPRESS=DEFLATE", "ZLEVEL=1"])
         ds.SetGeoTransform(gt)
-        ds.SetProjection(crs_wkt)
+        ds.SetProjection(crs_wkt or "")
         for i in range(array.shape[0]):
             band = ds.GetRasterBand(i + 1)
             band.WriteArray(array[i])
@@ -317,37 +223,69 @@ def _write_patch(tmp: Path, pid: str, image: np.ndarray, mask: np.ndarray, trans
         ds = None
 
 
-@gdal_checked
-def _write_footprints(path: Path, patches: list[_Patch], labels, infos, size: int) -> None:
-    """patches.gpkg: one footprint per patch (id, split, landslide_fraction, source, row, col), per source CRS."""
-    from osgeo import ogr
+def _write_splits(folder: Path, plan: PatchPlan) -> None:
+    folder.mkdir()
+    kept = plan.kept()
+    for name in SPLIT_NAMES:
+        folder.joinpath(f"{name}.txt").write_text("".join(f"{p.id}\n" for p in kept if p.split == name))
 
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layers: dict[str, ogr.Layer] = {}
-    ds.StartTransaction()  # one for the file: GeoPackage allows one at a time (a layer per CRS)
-    for p, lab in zip(patches, labels, strict=True):
-        info = infos[p.source]
-        key = info.crs_wkt or ""
-        if key not in layers:
-            name = "patches" if not layers else f"patches_{len(layers)}"
-            lyr = ds.CreateLayer(name, srs_from_wkt(info.crs_wkt, "raster"), ogr.wkbPolygon)
-            for fname, ftype in (("id", ogr.OFTString), ("split", ogr.OFTString),
-                                 ("landslide_fraction", ogr.OFTReal), ("source", ogr.OFTString),
-                                 ("row", ogr.OFTInteger), ("col", ogr.OFTInteger)):
-                lyr.CreateField(ogr.FieldDefn(fname, ftype))
-            layers[key] = lyr
-        lyr = layers[key]
-        a, _, c, _, e, f = p.transform
-        ring = ogr.Geometry(ogr.wkbLinearRing)
-        for x, y in ((c, f), (c + a * size, f), (c + a * size, f + e * size), (c, f + e * size), (c, f)):
-            ring.AddPoint_2D(x, y)
-        poly = ogr.Geometry(ogr.wkbPolygon)
-        poly.AddGeometry(ring)
-        feat = ogr.Feature(lyr.GetLayerDefn())
-        feat.SetGeometry(poly)
-        for fname, value in (("id", p.id), ("split", SPLIT_NAMES[lab]), ("landslide_fraction", p.positives / p.total),
-                             ("source", Path(info.path).name), ("row", p.row), ("col", p.col)):
-            feat.SetField(fname, value)
-        lyr.CreateFeature(feat)
-    ds.CommitTransaction()
-    ds = None
+
+def _train_stats(plan: PatchPlan, stats: dict[str, StatsTuple]) -> BandStats:
+    total = BandStats()
+    for p in plan.kept():
+        if p.split == "train":
+            total = total.merge(BandStats.from_tuple(stats[p.id]))
+    return total
+
+
+def _dataset_card(plan: PatchPlan, options: ExportOptions, out_dir: str | Path, inputs: _Inputs,
+                  stats: dict[str, StatsTuple]) -> dict[str, Any]:
+    """dataset.json: what the dataset holds, how it was made and what a trainer needs (normalisation)."""
+    s, info0, polygons = plan.settings, plan.sources[0].info, inputs.polygons
+    train = _train_stats(plan, stats)
+    return {
+        "format": DATASET_FORMAT, "format_version": DATASET_FORMAT_VERSION, "version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "name": options.name or Path(out_dir).name, "sensor": options.sensor, "date": options.date,
+        "resolution_m": math.sqrt(pixel_area_m2(info0)), "crs": info0.crs_wkt, "bands": plan.sources[0].band_names,
+        "dtype": info0.dtype, "patch_size": s.patch_size, "stride": plan.stride, "min_fraction": s.min_fraction,
+        "recipe": s.to_json(), "split": _split_card(plan),
+        "counts": plan.counts(), "counts_by_kind": plan.counts_by_kind(), "landslide_proportion": plan.proportions(),
+        "windows": plan.windows_by_placement(),
+        "mean": train.mean.tolist(), "std": train.std.tolist(),
+        "sources": _sources_card(plan), "dropped": plan.dropped(), "seed": s.seed,
+        "inventory": {"n_features": polygons.n_features, "n_polygons": len(polygons.geometries),
+                      "n_repaired": polygons.n_repaired, "skipped": polygons.skipped},
+        "negatives": plan.negatives,
+        "min_landslide_area_m2": plan.min_landslide_area_m2, "min_landslide_area_rule": plan.min_landslide_area_rule,
+        "warnings": plan.warnings,
+    }
+
+
+def _split_card(plan: PatchPlan) -> dict[str, Any]:
+    s, split = plan.settings, plan.split
+    return {
+        "method": split.method, "ratios": list(s.ratios), "tolerance": s.tolerance, "block": s.block,
+        "block_used": split.block, "counts": plan.counts(), "landslide_proportion": plan.proportions(),
+        "max_proportion_difference": _spread(plan.proportions()), "kinds": plan.kinds_by_split(),
+        "assigned": split.summary() | {"what": "grid and centred windows; the ratios and the tolerance apply to "
+                                               "them, training-only overlapping windows join train afterwards"},
+        "val_test_neighbours_in_train": plan.train_neighbour_share,
+    }
+
+
+def _spread(proportions: dict[str, float]) -> float:
+    valid = [p for p in proportions.values() if p == p]
+    return float(max(valid) - min(valid)) if valid else 0.0
+
+
+def _sources_card(plan: PatchPlan) -> list[dict[str, Any]]:
+    per_source: list[dict[str, Any]] = []
+    for src in plan.sources:
+        kept = sum(1 for p in plan.kept() if p.source == src.index)
+        reasons = [r for r, k in zip(plan.windows.reason, plan.windows.source, strict=True) if k == src.index]
+        dropped = {reason: reasons.count(code) for code, reason in enumerate(DROP_REASONS)}
+        info = src.info
+        per_source.append({"path": str(Path(info.path).resolve()), "crs": info.crs_wkt, "bands": src.bands,
+                           "width": info.width, "height": info.height, "kept": kept, "dropped": dropped})
+    return per_source

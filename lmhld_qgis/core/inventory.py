@@ -5,6 +5,13 @@ default), the reference the paper cites. The patch-size rule: the side that make
 patch is sqrt(q / fraction); it snaps to the nearest candidate by absolute difference in pixels, ties going to the
 larger candidate (more context around the landslide). Wenchuan: Q1 417, Q2 1191, Q3 4123 px at 10% give
 64.6, 109.1, 203.1 -> 64, 128, 224.
+
+Beyond the candidates: when every quartile asks for a side larger than the largest candidate (large landslides
+at a fine resolution, e.g. 0.5 m UAV imagery), snapping would silently cap all three at the largest candidate.
+By default the rule then goes past the candidates: each side rounded to the nearest multiple of 32 (what the
+U-Nets' five poolings need), at most 1024 px. The report says so in its notes, as it does when only some
+quartiles are capped or when every quartile asks for less than the smallest candidate. `beyond_candidates=False`
+keeps the paper's rule (snap only).
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import LmhldError
 from .progress import NullProgress, Progress
@@ -24,6 +33,10 @@ DEFAULT_CANDIDATES: tuple[int, ...] = (32, 64, 128, 224, 256)
 DEFAULT_FRACTION = 0.10
 QUANTILE_METHOD = "Hyndman-Fan type 7 (linear interpolation, numpy 'linear')"
 TIE_RULE = "nearest candidate by absolute difference in pixels; a tie goes to the larger candidate"
+SIZE_MULTIPLE = 32
+MAX_PATCH_SIZE = 1024
+RULE_CANDIDATES = "candidates"
+RULE_BEYOND = "beyond candidates"
 
 
 def ideal_patch_side(area_px: float, fraction: float) -> float:
@@ -36,10 +49,53 @@ def snap_to_candidate(side: float, candidates: Sequence[int]) -> int:
     return min(sorted(candidates), key=lambda c: (abs(c - side), -c))
 
 
-def recommend_patch_sizes(quartiles: Sequence[float], fraction: float, candidates: Sequence[int]) -> list[int]:
-    """One candidate patch size per quartile (Q1, Q2, Q3 order)."""
+@dataclass(frozen=True)
+class PatchSizeChoice:
+    """Patch sizes for Q1, Q2, Q3, which rule gave them, and what the reader should know about them."""
+
+    sizes: list[int]
+    rule: str  # RULE_CANDIDATES or RULE_BEYOND
+    notes: list[str]
+
+
+def recommend_patch_sizes(quartiles: Sequence[float], fraction: float, candidates: Sequence[int], *,
+                          beyond_candidates: bool = False) -> list[int]:
+    """One patch size per quartile (Q1, Q2, Q3 order); the paper's rule unless `beyond_candidates`."""
+    return choose_patch_sizes(quartiles, fraction, candidates, beyond_candidates=beyond_candidates).sizes
+
+
+def choose_patch_sizes(quartiles: Sequence[float], fraction: float, candidates: Sequence[int], *,
+                       beyond_candidates: bool = True) -> PatchSizeChoice:
+    """The patch-size rule with its notes (see the module docstring)."""
     validate_rule(fraction, candidates)
-    return [snap_to_candidate(ideal_patch_side(q, fraction), candidates) for q in quartiles]
+    sides = [ideal_patch_side(q, fraction) for q in quartiles]
+    snapped = [snap_to_candidate(side, candidates) for side in sides]
+    largest, smallest = max(candidates), min(candidates)
+    shown = ", ".join(f"{side:.0f}" for side in sides)
+    if all(side > largest for side in sides):
+        if not beyond_candidates:
+            return PatchSizeChoice(snapped, RULE_CANDIDATES, [
+                f"every quartile asks for a patch larger than the largest candidate ({largest} px; ideal sides "
+                f"{shown} px): all three are capped at {largest}, where the landslides cover more than "
+                f"{fraction:.0%} of a patch; allow sizes beyond the candidates to follow the rule"])
+        sizes = [min(MAX_PATCH_SIZE, max(largest, _round_to_multiple(side, SIZE_MULTIPLE))) for side in sides]
+        return PatchSizeChoice(sizes, RULE_BEYOND, [
+            f"every quartile asks for a patch larger than the largest candidate ({largest} px; ideal sides {shown} "
+            f"px): the recommended sizes go past the candidates (multiples of {SIZE_MULTIPLE}, at most "
+            f"{MAX_PATCH_SIZE} px) instead of capping all three at {largest}"])
+    notes = [f"{name}'s ideal side ({side:.0f} px) exceeds the largest candidate; capped at {largest}"
+             for name, side in zip(("Q1", "Q2", "Q3"), sides, strict=False) if side > largest]
+    if all(side < smallest for side in sides):
+        notes.append(f"every quartile asks for a patch smaller than the smallest candidate ({smallest} px; ideal "
+                     f"sides {shown} px): most landslides cover less than {fraction:.0%} of a {smallest} px patch, "
+                     "so the paper's 10% filter would drop them; export with the default recipe (it also keeps "
+                     "the window holding each landslide) or a lower --min-fraction")
+    return PatchSizeChoice(snapped, RULE_CANDIDATES, notes)
+
+
+def _round_to_multiple(value: float, multiple: int) -> int:
+    """Nearest multiple (ties up)."""
+    return math.floor(value / multiple + 0.5) * multiple
 
 
 def validate_rule(fraction: float, candidates: Sequence[int]) -> None:
@@ -72,7 +128,7 @@ class AreaStats:
     mean: float
 
     @classmethod
-    def of(cls, values: np.ndarray) -> AreaStats:
+    def of(cls, values: npt.NDArray[np.float64]) -> AreaStats:
         q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75], method="linear")
         return cls(len(values), float(values.min()), float(q1), float(med), float(q3), float(values.max()),
                    float(values.mean()))
@@ -95,10 +151,12 @@ class InventoryReport:
     area_px: AreaStats
     ideal_sides_px: list[float]
     recommended_patch_sizes: list[int]
+    patch_size_rule: str
+    notes: list[str]
     histogram: dict[str, list[float]]
     exploded: bool
-    fids: np.ndarray = field(repr=False)  # per landslide: source feature id
-    areas_m2: np.ndarray = field(repr=False)  # per landslide: true area in m2
+    fids: npt.NDArray[np.int64] = field(repr=False)  # per landslide: source feature id
+    areas_m2: npt.NDArray[np.float64] = field(repr=False)  # per landslide: true area in m2
 
     @property
     def n_skipped(self) -> int:
@@ -111,7 +169,7 @@ class InventoryReport:
             totals[fid] = totals.get(fid, 0.0) + area
         return totals
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "n_features": self.n_features,
@@ -130,11 +188,36 @@ class InventoryReport:
             "ideal_patch_sides_px": self.ideal_sides_px,
             "tie_rule": TIE_RULE,
             "recommended_patch_sizes": self.recommended_patch_sizes,
+            "patch_size_rule": self.patch_size_rule,
+            "notes": self.notes,
             "histogram": self.histogram,
         }
 
 
-def log_histogram(values: np.ndarray, bins_per_decade: int = 8) -> dict[str, list[float]]:
+MIN_AREA_QUANTILE = 0.05
+MIN_AREA_FACTOR = 0.5
+MIN_AREA_FLOOR_PX = 2.0
+
+
+def min_landslide_area_m2(areas_m2: npt.NDArray[np.float64], pixel_area_m2: float) -> tuple[float, str]:
+    """The smallest landslide worth reporting, learnt from an inventory's areas, and the rule as a sentence.
+
+    Half the 5th percentile of the areas, never below two pixels. The 5th percentile rather than the minimum:
+    one sliver or mis-digitised speck must not set it. Half of it: a detected shape is often smaller than the
+    digitised outline (its edges fall below the threshold). Two pixels at least: a single pixel is
+    indistinguishable from noise, and single-pixel specks are most of what an unfiltered detection writes.
+    """
+    floor = MIN_AREA_FLOOR_PX * pixel_area_m2
+    if len(areas_m2) == 0:
+        return floor, f"no landslide in the rasters: {MIN_AREA_FLOOR_PX:g} pixels"
+    low = float(np.quantile(areas_m2, MIN_AREA_QUANTILE, method="linear"))
+    value = max(MIN_AREA_FACTOR * low, floor)
+    return value, (f"{MIN_AREA_FACTOR:g} x the {MIN_AREA_QUANTILE:.0%} quantile ({low:.1f} m2) of the areas of the "
+                   f"{len(areas_m2)} inventory landslides in the rasters, at least {MIN_AREA_FLOOR_PX:g} pixels "
+                   f"({floor:.1f} m2)")
+
+
+def log_histogram(values: npt.NDArray[np.float64], bins_per_decade: int = 8) -> dict[str, list[float]]:
     """Histogram with log-spaced bin edges (landslide areas span orders of magnitude)."""
     lo = math.floor(math.log10(max(values.min(), 1e-6)) * bins_per_decade) / bins_per_decade
     hi = math.ceil(math.log10(max(values.max(), 1e-6)) * bins_per_decade) / bins_per_decade
@@ -161,7 +244,7 @@ def resolve_pixel_area(raster: str | Path | None, pixel_size_m: float | None) ->
 def analyse_polygons(
     polygons: PolygonSet, *, pixel_size_m: float | None = None, raster: str | Path | None = None,
     fraction: float = DEFAULT_FRACTION, candidates: Sequence[int] = DEFAULT_CANDIDATES, source: str = "",
-    exploded: bool = False, progress: Progress | None = None,
+    exploded: bool = False, beyond_candidates: bool = True, progress: Progress | None = None,
 ) -> InventoryReport:
     """Statistics and patch sizes for polygons already read (the Processing algorithm feeds its layer here)."""
     progress = progress or NullProgress()
@@ -174,18 +257,21 @@ def analyse_polygons(
     areas_px = areas_m2 / pixel_area
     stats_px = AreaStats.of(areas_px)
     quartiles = (stats_px.q1, stats_px.median, stats_px.q3)
+    choice = choose_patch_sizes(quartiles, fraction, candidates, beyond_candidates=beyond_candidates)
     report = InventoryReport(
         source=source, n_features=polygons.n_features, n_landslides=len(areas_m2), n_repaired=polygons.n_repaired,
         skipped=dict(polygons.skipped), pixel_size_m=side, pixel_area_m2=pixel_area, fraction=fraction,
         candidates=candidates, area_m2=AreaStats.of(areas_m2), area_px=stats_px,
         ideal_sides_px=[ideal_patch_side(q, fraction) for q in quartiles],
-        recommended_patch_sizes=recommend_patch_sizes(quartiles, fraction, candidates),
+        recommended_patch_sizes=choice.sizes, patch_size_rule=choice.rule, notes=choice.notes,
         histogram=log_histogram(areas_px), exploded=exploded, fids=polygons.fids, areas_m2=areas_m2,
     )
     if polygons.n_repaired:
         progress.warn(f"{polygons.n_repaired} invalid geometries were repaired")
     if polygons.skipped:
         progress.warn(f"{polygons.n_skipped} features skipped: {polygons.skipped}")
+    for note in choice.notes:
+        progress.warn(note)
     progress.set_fraction(1.0)
     return report
 
@@ -193,7 +279,8 @@ def analyse_polygons(
 def analyse_inventory(
     inventory: str | Path, *, layer: str | None = None, pixel_size_m: float | None = None,
     raster: str | Path | None = None, fraction: float = DEFAULT_FRACTION,
-    candidates: Sequence[int] = DEFAULT_CANDIDATES, explode: bool = False, progress: Progress | None = None,
+    candidates: Sequence[int] = DEFAULT_CANDIDATES, explode: bool = False, beyond_candidates: bool = True,
+    progress: Progress | None = None,
 ) -> InventoryReport:
     """Analyse a polygon inventory file: areas in pixels, quartiles and recommended patch sizes."""
     validate_rule(fraction, [int(c) for c in candidates])
@@ -201,4 +288,5 @@ def analyse_inventory(
     wkbs, fids, wkt = read_layer_wkb(inventory, layer)
     polygons = polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"inventory {Path(inventory).name}")
     return analyse_polygons(polygons, pixel_size_m=pixel_size_m, raster=raster, fraction=fraction,
-                            candidates=candidates, source=str(inventory), exploded=explode, progress=progress)
+                            candidates=candidates, source=str(inventory), exploded=explode,
+                            beyond_candidates=beyond_candidates, progress=progress)

@@ -42,6 +42,16 @@ def read_raster_info(path: str | Path) -> RasterInfo:
         raise LmhldError(f"cannot read raster {path}: {exc}; give a file GDAL can open (GeoTIFF, VRT, ...)") from exc
 
 
+def require_north_up(info: RasterInfo) -> None:
+    """Refuse a raster without a CRS or on a rotated/sheared grid: windows, masks and polygons are computed on a
+    north-up grid (export and detection both rely on it)."""
+    if info.crs_wkt is None:
+        raise LmhldError(f"raster {info.path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and retry")
+    if info.is_rotated:
+        raise LmhldError(f"raster {info.path} has a rotated or sheared geotransform; warp it to a north-up grid "
+                         "first (gdalwarp in.tif out.tif)")
+
+
 def pixel_area_m2(info: RasterInfo) -> float:
     """True ground area of one pixel in m2: linear unit squared (projected CRS) or ellipsoidal (geographic)."""
     from osgeo import ogr
@@ -54,7 +64,7 @@ def pixel_area_m2(info: RasterInfo) -> float:
     if det == 0:
         raise LmhldError(f"raster {info.path} has a degenerate geotransform (zero pixel area)")
     if srs.IsProjected():
-        return det * srs.GetLinearUnits() ** 2
+        return float(det * srs.GetLinearUnits() ** 2)
     # Geographic: the area of the centre pixel on the ellipsoid.
     col, row = info.width / 2, info.height / 2
     corners = [(col, row), (col + 1, row), (col + 1, row + 1), (col, row + 1), (col, row)]

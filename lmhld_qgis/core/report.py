@@ -134,6 +134,7 @@ def inventory_html(report) -> str:
         img_tag(inventory_histogram_png(report), "histogram of landslide areas"),
         "<h2>Recommended patch sizes</h2>",
         f"<p>Side = sqrt(quartile / {report.fraction}); snapped to {html.escape(TIE_RULE)}.</p>", sizes,
+        *(f"<p><strong>Note:</strong> {html.escape(note)}.</p>" for note in report.notes),
     ])
 
 

@@ -18,13 +18,14 @@ def algorithm_classes() -> tuple[type, ...]:
     from .detect_landslides import DetectLandslides
     from .evaluate_model import EvaluateModel
     from .export_patches import ExportPatches
+    from .preview_patches import PreviewPatches
     from .rank_tiles import RankTiles
     from .run_experiment import RunExperiment
     from .train_model import TrainModel
     from .validate_inventory import ValidateInventory
 
-    return (CreateInventory, ValidateInventory, AnalyseInventory, ExportPatches, TrainModel, RunExperiment,
-            EvaluateModel, DetectLandslides, RankTiles)
+    return (CreateInventory, ValidateInventory, AnalyseInventory, PreviewPatches, ExportPatches, TrainModel,
+            RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
 
 
 class LmhldProvider(QgsProcessingProvider):

@@ -131,7 +131,8 @@ class Experiment:
 
         path = self.out / "datasets" / f"{area.name}_{size}"
         if not (path / "dataset.json").exists():
-            options = ExportOptions(patch_size=size, name=area.name, **self.cfg.export)
+            # the paper's experiments, so the paper's recipe unless [experiment.export] names another
+            options = ExportOptions(patch_size=size, name=area.name, **({"recipe": "paper"} | self.cfg.export))
             self.progress.info(f"exporting {area.name} at {size} px")
             share = self._share()  # cancellable; the fraction moves with the runs only
             export_patches([area.raster], area.inventory, path, options,

@@ -27,8 +27,11 @@ def scene(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(scene, tmp_path_factory):
+    # The paper's recipe: these tests check its filter, grid and split exactly (the default recipe's are in
+    # test_export_recipes.py).
     out = tmp_path_factory.mktemp("ds") / "area"
-    return export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, name="synthetic-area"))
+    return export_patches([scene.raster], scene.inventory, out,
+                          ExportOptions(patch_size=64, name="synthetic-area", recipe="paper"))
 
 
 def test_layout_and_card(exported):
@@ -98,7 +101,7 @@ def test_footprints_layer(exported):
     ds = ogr.Open(str(exported.out_dir / "patches.gpkg"))
     lyr = ds.GetLayer("patches")
     names = [lyr.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(lyr.GetLayerDefn().GetFieldCount())]
-    assert names == ["id", "split", "landslide_fraction", "source", "row", "col"]
+    assert names == ["id", "split", "landslide_fraction", "source", "row", "col", "kind"]
     assert lyr.GetFeatureCount() == sum(exported.counts.values())
     feat = lyr.GetNextFeature()
     assert feat.GetGeometryRef().GetArea() == pytest.approx((64 * 3.0) ** 2)
@@ -107,7 +110,7 @@ def test_footprints_layer(exported):
 def test_inventory_in_another_crs_is_reprojected(scene, exported, tmp_path):
     geo = tmp_path / "inv4326.gpkg"
     gdal.VectorTranslate(str(geo), str(scene.inventory), dstSRS="EPSG:4326", reproject=True)
-    other = export_patches([scene.raster], geo, tmp_path / "ds", ExportOptions(patch_size=64))
+    other = export_patches([scene.raster], geo, tmp_path / "ds", ExportOptions(patch_size=64, recipe="paper"))
     a = sorted(p.name for p in (exported.out_dir / "img").iterdir())
     b = sorted(p.name for p in (other.out_dir / "img").iterdir())
     assert abs(len(a) - len(b)) <= 2 and len(set(a) & set(b)) >= len(a) - 2  # edge pixels may flip
@@ -130,7 +133,7 @@ def test_non_square_pixels_handled_and_rotated_grid_refused(tmp_path):
                                                  f"{x + 3 * 128} {y - 2 * 128},{x + 3 * 64} {y - 2 * 128},"
                                                  f"{x + 3 * 64} {y - 2 * 64}))"])
     ok = write_raster(tmp_path / "ok.tif", data, pixel=(3.0, -2.0), origin=(x, y))
-    rep = export_patches([ok], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0)))
+    rep = export_patches([ok], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper"))
     assert rep.counts == {"train": 1, "val": 0, "test": 0}
     with rasterio.open(next((tmp_path / "ds" / "img").iterdir())) as p:
         assert p.read().min() == 900 and p.transform.a == 3.0 and p.transform.e == -2.0
@@ -173,7 +176,8 @@ def test_refuses_non_empty_folder_unless_asked(scene, tmp_path):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]  # overwrite never deletes what lmhld did not write
     (out / "keep.txt").unlink()
     export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64))
-    export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=True, seed=1))
+    export_patches([scene.raster], scene.inventory, out,
+                   ExportOptions(patch_size=64, overwrite=True, seed=1, recipe="paper"))
     assert json.loads((out / "dataset.json").read_text())["seed"] == 1  # a folder lmhld wrote is replaced
 
 

@@ -9,6 +9,8 @@ from osgeo import gdal, ogr
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.inventory import (
     analyse_inventory,
+    choose_patch_sizes,
+    min_landslide_area_m2,
     parse_candidates,
     recommend_patch_sizes,
     snap_to_candidate,
@@ -26,6 +28,43 @@ def test_snap_tie_goes_to_larger_candidate():
     assert snap_to_candidate(96.0, [64, 128]) == 128
     assert snap_to_candidate(95.9, [64, 128]) == 64
     assert snap_to_candidate(10_000, [32, 64]) == 64  # beyond the largest: the largest
+
+
+def test_patch_sizes_go_past_the_candidates_only_when_every_quartile_asks_for_more():
+    # 0.5 m imagery of large landslides: sides 447, 632, 949 px at 10%
+    big = choose_patch_sizes([20_000, 40_000, 90_000], 0.10, [32, 64, 128, 224, 256])
+    assert big.sizes == [448, 640, 960] and big.rule == "beyond candidates"
+    assert "every quartile asks for a patch larger than the largest candidate (256 px" in big.notes[0]
+    capped = choose_patch_sizes([20_000, 40_000, 90_000], 0.10, [32, 64, 128, 224, 256], beyond_candidates=False)
+    assert capped.sizes == [256, 256, 256] and "capped at 256" in capped.notes[0]
+    huge = choose_patch_sizes([1e6, 2e6, 3e6], 0.10, [32, 64])
+    assert huge.sizes == [1024, 1024, 1024]  # at most 1024 px
+    some = choose_patch_sizes([417, 1191, 9000], 0.10, [32, 64, 128, 224, 256])
+    assert some.sizes == [64, 128, 256] and some.rule == "candidates"
+    assert some.notes == ["Q3's ideal side (300 px) exceeds the largest candidate; capped at 256"]
+    small = choose_patch_sizes([1, 4, 6], 0.10, [32, 64])
+    assert small.sizes == [32, 32, 32] and "smaller than the smallest candidate" in small.notes[0]
+    assert choose_patch_sizes([417, 1191, 4123], 0.10, [32, 64, 128, 224, 256]).notes == []
+
+
+def test_real_inventory_at_uav_resolution_goes_past_the_candidates_and_says_so(colombia_inventory, tmp_path):
+    from lmhld_qgis.core.report import inventory_html
+
+    with pytest.warns(UserWarning, match="every quartile asks for a patch larger"):
+        report = analyse_inventory(colombia_inventory, pixel_size_m=0.25)
+    assert report.patch_size_rule == "beyond candidates" and min(report.recommended_patch_sizes) > 256
+    assert all(size % 32 == 0 for size in report.recommended_patch_sizes)
+    assert report.to_json()["notes"] == report.notes and "go past the candidates" in inventory_html(report)
+    paper = analyse_inventory(colombia_inventory, pixel_size_m=0.25, beyond_candidates=False)
+    assert paper.recommended_patch_sizes == [256, 256, 256] and paper.patch_size_rule == "candidates"
+
+
+def test_min_landslide_area_rule():
+    areas = np.array([5.0, 40.0, 400.0, 900.0, 2000.0, 5000.0] * 10)
+    value, rule = min_landslide_area_m2(areas, pixel_area_m2=1.0)
+    assert value == pytest.approx(0.5 * np.quantile(areas, 0.05)) and "60 inventory landslides" in rule
+    assert min_landslide_area_m2(areas, pixel_area_m2=100.0)[0] == 200.0  # never below two pixels
+    assert min_landslide_area_m2(np.zeros(0), pixel_area_m2=9.0)[0] == 18.0
 
 
 def test_parse_candidates_rejects_garbage():

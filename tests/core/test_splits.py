@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from lmhld_qgis.core.errors import LmhldError
-from lmhld_qgis.core.splits import block_ids, split_patches, target_counts
+from lmhld_qgis.core.splits import (
+    block_ids,
+    split_in_blocks,
+    split_patches,
+    target_counts,
+    train_neighbour_share,
+)
 
 
 def random_patches(n, seed=0, size=64):
@@ -54,3 +60,46 @@ def test_block_split_keeps_blocks_whole():
     for b in np.unique(blocks):
         assert len(set(res.labels[blocks == b].tolist())) == 1
     assert abs(res.counts["train"] / len(rows) - 0.7) < 0.05 and res.spread <= 0.02
+
+
+def grid(side: int, size: int = 64):
+    rows, cols = np.meshgrid(np.arange(0, size * side, size), np.arange(0, size * side, size), indexing="ij")
+    return rows.ravel(), cols.ravel()
+
+
+def test_block_split_halves_its_blocks_until_a_split_fits():
+    # 8 x 8 patches: blocks of 4 give 4 groups, too few to meet 70/20/10 within 20% of the counts
+    rows, cols = grid(8)
+    pos, tot = random_patches(len(rows), seed=4)
+    keys = np.zeros(len(rows), np.int64)
+    res = split_in_blocks(pos, tot, keys, rows, cols, 64, block=4, ratios=(0.7, 0.2, 0.1), seed=0, tolerance=0.02)
+    assert res.block == 2 and res.spread <= 0.02
+    blocks = block_ids(rows, cols, 64, 2)
+    for b in np.unique(blocks):
+        assert len(set(res.labels[blocks == b].tolist())) == 1
+    # two sources never share a block
+    both = split_in_blocks(np.concatenate([pos, pos]), np.concatenate([tot, tot]),
+                           np.repeat(np.array([0, 1], np.int64), len(rows)), np.concatenate([rows, rows]),
+                           np.concatenate([cols, cols]), 64, block=4, ratios=(0.7, 0.2, 0.1), seed=0, tolerance=0.02)
+    assert both.block == 4
+
+
+def test_every_split_gets_landslides_when_the_groups_allow_it():
+    # 3 landslide patches among 20 background ones: proportions alone would be met with val and test all
+    # background (the tolerance is absolute and proportions are small)
+    pos = np.array([300, 250, 280] + [0] * 20)
+    tot = np.full(len(pos), 64 * 64)
+    res = split_patches(pos, tot, tolerance=0.1)
+    assert all((pos[res.labels == k] > 0).any() for k in range(3))
+
+
+def test_leakage_share_is_the_train_ratio_per_patch_and_small_for_blocks():
+    rows, cols = grid(24)
+    pos, tot = random_patches(len(rows), seed=2)
+    keys = np.zeros(len(rows), np.int64)
+    per_patch = split_patches(pos, tot, seed=1)
+    blocks = split_in_blocks(pos, tot, keys, rows, cols, 64, block=4, ratios=(0.7, 0.2, 0.1), seed=1,
+                             tolerance=0.01)
+    leak_patch = train_neighbour_share(rows, cols, keys, per_patch.labels, 64)
+    leak_block = train_neighbour_share(rows, cols, keys, blocks.labels, 64)
+    assert leak_patch == pytest.approx(0.7, abs=0.06) and leak_block < 0.3

@@ -1,0 +1,427 @@
+"""Which windows a dataset holds, decided once for the patch preview and for export (so they agree).
+
+Phases, over every raster:
+1. the non-overlapping grid (the paper's windows): image boundary, landslide pixels, minimum fraction (or, when
+   asked, the window holding a point of a landslide that no window would keep otherwise), nodata;
+2. windows centred on negatives (rejected detections, known false positives), kept unless they hold nodata;
+3. background windows (no landslide pixel) sampled from the grid at the chosen share;
+4. the split of the grid and centred windows (spatial blocks, or per patch), after which a centred window that
+   still overlaps a window of another split is dropped;
+5. training-only windows between the grid windows (stride < patch size; with the recipe's stride, only while
+   the training split is small), kept where they overlap no validation or test window, with background sampled
+   at the same share.
+A sink (export's writer) receives each kept window's pixels when they are read; the preview passes none.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import LmhldError
+from .export_options import PlanSettings
+from .grid import Window, grid_windows
+from .inventory import min_landslide_area_m2
+from .memory import release_free_memory
+from .patch_windows import (
+    DROP_REASONS,
+    KINDS,
+    NONE,
+    PLACEMENTS,
+    ImageArray,
+    MaskArray,
+    PlannedWindow,
+    PlanSource,
+    PointIndex,
+    SpatialIndex,
+    WindowReader,
+    WindowTable,
+)
+from .progress import Progress, check_cancelled
+from .raster import pixel_area_m2
+from .rasterize import InventoryBurner
+from .splits import SPLIT_NAMES, SplitResult, split_in_blocks, split_patches, train_neighbour_share
+from .vector import PolygonSet, srs_from_wkt, true_areas_m2
+
+TRAIN = 0
+
+
+class PatchSink(Protocol):
+    """Receives the pixels of each kept window as the plan reads them (export writes them)."""
+
+    def add(self, pid: str, source: PlanSource, window: Window, image: ImageArray, mask: MaskArray) -> None: ...
+
+    def discard(self, pid: str) -> None: ...
+
+
+@dataclass
+class PatchPlan:
+    """Every window considered, kept or dropped with its reason, and the split of the kept ones."""
+
+    settings: PlanSettings
+    sources: list[PlanSource]
+    windows: WindowTable
+    split: SplitResult  # of the grid and centred windows (training-only windows join train afterwards)
+    stride: int  # the training windows' step used (the patch size: no overlapping window)
+    train_neighbour_share: float  # of the grid neighbours of validation/test patches, the share in train
+    min_landslide_area_m2: float
+    min_landslide_area_rule: str
+    warnings: list[str] = field(default_factory=list)
+    negatives: dict[str, Any] | None = None
+
+    @property
+    def stems(self) -> list[str]:
+        return [s.stem for s in self.sources]
+
+    def __iter__(self) -> Iterator[PlannedWindow]:
+        stems = self.stems
+        for i in range(len(self.windows)):
+            yield self.windows.record(i, self.settings.patch_size, stems)
+
+    def kept(self) -> list[PlannedWindow]:
+        stems = self.stems
+        return [self.windows.record(i, self.settings.patch_size, stems) for i in self.windows.indices(kept=True)]
+
+    def counts(self) -> dict[str, int]:
+        labels = Counter(p.split for p in self.kept())
+        return {name: labels[name] for name in SPLIT_NAMES}
+
+    def counts_by_kind(self) -> dict[str, int]:
+        kinds = Counter(p.kind for p in self.kept())
+        return {kind: kinds[kind] for kind in KINDS}
+
+    def kinds_by_split(self) -> dict[str, dict[str, int]]:
+        pairs = Counter((p.split, p.kind) for p in self.kept())
+        return {name: {kind: pairs[name, kind] for kind in KINDS} for name in SPLIT_NAMES}
+
+    def proportions(self) -> dict[str, float]:
+        """Landslide pixels / pixels per split, over every kept patch."""
+        pos, n = Counter[str | None](), Counter[str | None]()
+        for p in self.kept():
+            pos[p.split] += p.positives
+            n[p.split] += 1
+        area = self.settings.patch_size ** 2
+        return {name: pos[name] / (n[name] * area) if n[name] else float("nan") for name in SPLIT_NAMES}
+
+    def dropped(self) -> dict[str, int]:
+        return dropped_counts(self.windows)
+
+    def windows_by_placement(self) -> dict[str, int]:
+        counts = Counter(PLACEMENTS[code] for code in self.windows.placement)
+        return {name: counts[name] for name in PLACEMENTS}
+
+
+def make_plan(settings: PlanSettings, sources: list[PlanSource], polygons: PolygonSet,
+              negatives: PolygonSet | None, progress: Progress, sink: PatchSink | None = None) -> PatchPlan:
+    """Decide every window (reading pixels only to find nodata, or for the sink)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        planner = _Planner(settings, sources, polygons, negatives, progress, sink)
+        try:
+            return planner.run()
+        finally:
+            planner.close()
+
+
+class _Planner:
+    def __init__(self, settings: PlanSettings, sources: list[PlanSource], polygons: PolygonSet,
+                 negatives: PolygonSet | None, progress: Progress, sink: PatchSink | None) -> None:
+        self.s, self.sources, self.polygons, self.negatives = settings, sources, polygons, negatives
+        self.progress, self.sink = progress, sink
+        self.table = WindowTable()
+        self.rng = np.random.default_rng([settings.seed, 1])  # background sampling; the split has its own
+        self.notes: list[str] = []
+        self.readers: list[WindowReader] = []
+        self.done = self.steps = 0
+        self.total = max(1, sum(self._window_count(s.info.height, s.info.width) for s in sources))
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+
+    def run(self) -> PatchPlan:
+        for source in self.sources:  # opened one by one: close() releases those opened before a failure
+            self.readers.append(WindowReader(source, self.polygons, self.s.patch_size))
+        grid_background = self._scan_grid()
+        negatives_info = self._add_negatives() if self.negatives is not None else None
+        self._sample_background(grid_background, self._count_kept(("landslide", "negative")))
+        if not any(True for _ in self.table.indices(kept=True)):
+            raise LmhldError(f"no patch kept (dropped: {self._dropped()}); check that the inventory overlaps the "
+                             "rasters, or lower the minimum landslide fraction or the patch size"
+                             + ("" if self.s.every_landslide else
+                                " (the default recipe, generalise, also keeps the window of each landslide)"))
+        split, leak, index = self._split()
+        stride = self.s.train_stride(sum(1 for i in self.table.indices(kept=True) if self.table.split[i] == TRAIN))
+        overlap_background = self._add_overlaps(index, stride)
+        self._sample_background(overlap_background, self._count_kept(("landslide",), placement="overlap"),
+                                split=TRAIN)
+        area, rule = self._min_area()
+        return PatchPlan(self.s, self.sources, self.table, split, stride, leak, area, rule, self.notes,
+                         negatives_info)
+
+    # -- phase 1: the grid -----------------------------------------------------------------------------------
+    def _scan_grid(self) -> list[int]:
+        """Classify every grid window; returns the background candidates (no landslide pixel)."""
+        size, background = self.s.patch_size, []
+        for reader in self.readers:
+            info = reader.source.info
+            holding = self._landslide_points(reader)
+            for window in grid_windows(info.height, info.width, size, size):
+                self._tick()
+                if not window.inside(info.height, info.width):
+                    self.table.add(reader.source.index, window, "grid", "background", 0, "boundary")
+                    continue
+                i = self._classify(reader, window, "grid", holds_landslide=holding.any_in(window.row, window.col))
+                if i is not None:
+                    background.append(i)
+        return background
+
+    def _landslide_points(self, reader: WindowReader) -> PointIndex:
+        """A point of every landslide, when windows holding one are kept whatever their landslide fraction."""
+        return PointIndex(self.s.patch_size, reader.landslide_points() if self.s.every_landslide else [])
+
+    def _classify(self, reader: WindowReader, window: Window, placement: str, split: int = NONE,
+                  holds_landslide: bool = False) -> int | None:
+        """Add a window by its landslide pixels; keep a landslide window (unless nodata) - one below the minimum
+        fraction too when it `holds_landslide`. Returns the index of a background candidate, else None."""
+        mask = reader.landslide_mask(window)
+        positives = int(mask.sum()) if mask is not reader.empty else 0
+        k = reader.source.index
+        if positives == 0:
+            return self.table.add(k, window, placement, "background", 0, "no_landslide")
+        if positives < self.s.min_pixels and not holds_landslide:
+            self.table.add(k, window, placement, "landslide", positives, "below_min_fraction")
+            return None
+        self._try_keep(self.table.add(k, window, placement, "landslide", positives, None), reader, mask, split)
+        return None
+
+    def _try_keep(self, i: int, reader: WindowReader, mask: MaskArray, split: int = NONE) -> bool:
+        """Keep window i unless it holds nodata; the sink gets its pixels."""
+        window = self.table.window(i, self.s.patch_size)
+        if self.sink is None:
+            ok = reader.valid(window)
+        else:
+            image = reader.read(window)
+            ok = image is not None
+            if image is not None:
+                self.sink.add(self.table.patch_id(i, self._stems), reader.source, window, image, mask)
+        if ok:
+            self.table.keep(i, split)
+        else:
+            self.table.drop(i, "nodata")
+        return ok
+
+    @property
+    def _stems(self) -> list[str]:
+        return [s.stem for s in self.sources]
+
+    # -- phase 2: negatives ----------------------------------------------------------------------------------
+    def _add_negatives(self) -> dict[str, Any]:
+        """A window centred on each negative polygon (per raster holding its centre)."""
+        assert self.negatives is not None
+        size, placed, inside = self.s.patch_size, set(), set()
+        for reader in self.readers:
+            info, k = reader.source.info, reader.source.index
+            burner = InventoryBurner(self.negatives, srs_from_wkt(info.crs_wkt, f"raster {info.path}"),
+                                     info.transform)
+            try:
+                centres = burner.centres()
+            finally:
+                burner.close()
+            a, _, c, _, e, f = info.transform
+            for j, (x, y) in enumerate(centres):
+                col, row = (x - c) / a, (y - f) / e
+                if not (0 <= row < info.height and 0 <= col < info.width):
+                    continue
+                inside.add(j)
+                window = Window(_clamp(round(row - size / 2), info.height - size),
+                                _clamp(round(col - size / 2), info.width - size), size, size)
+                if (k, window.row, window.col) in placed:
+                    continue
+                placed.add((k, window.row, window.col))
+                self._add_centred(reader, window)
+        n = len(self.negatives.geometries)
+        return {"n_polygons": n, "n_outside_rasters": n - len(inside), "n_windows": len(placed)}
+
+    def _add_centred(self, reader: WindowReader, window: Window) -> None:
+        info, k = reader.source.info, reader.source.index
+        if not window.inside(info.height, info.width):  # the raster is smaller than a patch
+            self.table.add(k, window, "centred", "negative", 0, "boundary")
+            return
+        mask = reader.landslide_mask(window)
+        positives = int(mask.sum()) if mask is not reader.empty else 0
+        self._try_keep(self.table.add(k, window, "centred", "negative", positives, None), reader, mask)
+
+    # -- phase 3 and 5: background ---------------------------------------------------------------------------
+    def _sample_background(self, candidates: list[int], others: int, split: int = NONE) -> None:
+        """Keep background windows, chosen at random among `candidates`, so that they make the chosen share of
+        them and the `others` kept windows."""
+        share = self.s.background_share
+        wanted = round(share / (1 - share) * others) if share > 0 else 0
+        order = [candidates[j] for j in self.rng.permutation(len(candidates))] if wanted else []
+        kept, start = 0, 0
+        while kept < wanted and start < len(order):
+            batch = sorted(order[start:start + wanted - kept])  # in scan order: reads stay sequential
+            start += len(batch)
+            for i in batch:
+                self._tick(count=False)
+                reader = self.readers[self.table.source[i]]
+                kept += self._try_keep(i, reader, reader.empty, split)
+        if kept < wanted:
+            self.notes.append(f"only {kept} background windows available ({wanted} wanted for a share of "
+                              f"{share:.0%})")
+
+    def _count_kept(self, kinds: tuple[str, ...], placement: str | None = None) -> int:
+        return sum(1 for i in self.table.indices(kept=True, placement=placement)
+                   if self.table.kind_of(i) in kinds)
+
+    # -- phase 4: the split ----------------------------------------------------------------------------------
+    def _split(self) -> tuple[SplitResult, float, SpatialIndex]:
+        """Split grid and centred windows; drop centred ones that overlap another split. Returns the split, the
+        train neighbour share and an index of every kept window by split (for the training-only windows)."""
+        t, size = self.table, self.s.patch_size
+        units = [i for i in t.indices(kept=True)]
+        rows = np.array([t.row[i] + size // 2 for i in units], np.int64)  # window centres place the blocks
+        cols = np.array([t.col[i] + size // 2 for i in units], np.int64)
+        keys = np.array([t.source[i] for i in units], np.int64)
+        positives = np.array([t.positives[i] for i in units], np.int64)
+        totals = np.full(len(units), size * size, np.int64)
+        s = self.s
+        if s.split_method == "block":
+            result = split_in_blocks(positives, totals, keys, rows, cols, size, block=s.block, ratios=s.ratios,
+                                     seed=s.seed, tolerance=s.tolerance, strict=s.strict_balance)
+            if result.block is not None and result.block < s.block:
+                self.notes.append(f"spatial blocks of {s.block} x {s.block} patches could not fill the splits; "
+                                  f"blocks of {result.block} x {result.block} were used")
+        else:
+            result = split_patches(positives, totals, ratios=s.ratios, seed=s.seed, tolerance=s.tolerance,
+                                   groups=self._overlap_groups(units), method="balanced", strict=s.strict_balance)
+        if result.spread > s.tolerance:
+            self.notes.append(f"the splits' landslide proportions differ by {result.spread * 100:.2f} points "
+                              f"(tolerance {s.tolerance * 100:.1f}): too few patches to balance them, so validation "
+                              "and test scores are noisy")
+        for i, label in zip(units, result.labels.tolist(), strict=True):
+            t.keep(i, int(label))
+        grid = [j for j, i in enumerate(units) if PLACEMENTS[t.placement[i]] == "grid"]
+        leak = train_neighbour_share(rows[grid] - size // 2, cols[grid] - size // 2, keys[grid],
+                                     result.labels[grid], size)
+        if leak > 0 and (s.split_method == "balanced" or result.block == 1):
+            self.notes.append(f"{'per-patch' if s.split_method == 'balanced' else 'single-cell block'} split: "
+                              f"{leak:.0%} of the patches next to validation and test patches are training patches, "
+                              "so validation and test scores will be optimistic (neighbours share landslides and "
+                              "context); a block split keeps them apart where the data allow it")
+        return result, leak, self._resolve_conflicts(units)
+
+    def _overlap_groups(self, units: list[int]) -> list[int] | None:
+        """Per-patch groups, merged where a centred window overlaps others (None: no centred window)."""
+        t = self.table
+        if not any(PLACEMENTS[t.placement[i]] == "centred" for i in units):
+            return None
+        parent = list(range(len(units)))
+
+        def root(j: int) -> int:
+            while parent[j] != j:
+                parent[j] = parent[parent[j]]
+                j = parent[j]
+            return j
+
+        index = SpatialIndex(self.s.patch_size)
+        for j, i in enumerate(units):
+            for other in index.overlapping(t.source[i], t.row[i], t.col[i]):
+                parent[root(other)] = root(j)
+            index.add(t.source[i], t.row[i], t.col[i], j)
+        return [root(j) for j in range(len(units))]
+
+    def _resolve_conflicts(self, units: list[int]) -> SpatialIndex:
+        """Drop centred windows that overlap a window of another split; index what stays by split."""
+        t = self.table
+        index = SpatialIndex(self.s.patch_size)
+        centred = []
+        for i in units:
+            if PLACEMENTS[t.placement[i]] == "grid":
+                index.add(t.source[i], t.row[i], t.col[i], t.split[i])
+            else:
+                centred.append(i)
+        for i in centred:
+            if index.overlapping(t.source[i], t.row[i], t.col[i]) - {t.split[i]}:
+                t.drop(i, "overlaps_other_split")
+                if self.sink is not None:
+                    self.sink.discard(t.patch_id(i, self._stems))
+            else:
+                index.add(t.source[i], t.row[i], t.col[i], t.split[i])
+        return index
+
+    # -- phase 5: training-only windows ----------------------------------------------------------------------
+    def _add_overlaps(self, index: SpatialIndex, stride: int) -> list[int]:
+        """Windows between the grid windows (stride < size), for training only; returns background candidates."""
+        size = self.s.patch_size
+        background: list[int] = []
+        if stride >= size:
+            return background
+        for reader in self.readers:
+            info, k = reader.source.info, reader.source.index
+            holding = self._landslide_points(reader)
+            for row in range(0, info.height - size + 1, stride):
+                for col in range(0, info.width - size + 1, stride):
+                    if row % size == 0 and col % size == 0:
+                        continue  # a grid window
+                    self._tick()
+                    window = Window(row, col, size, size)
+                    if index.overlapping(k, row, col) - {TRAIN}:
+                        mask = reader.landslide_mask(window)
+                        positives = int(mask.sum()) if mask is not reader.empty else 0
+                        self.table.add(k, window, "overlap", "landslide" if positives else "background",
+                                       positives, "overlaps_other_split")
+                        continue
+                    i = self._classify(reader, window, "overlap", TRAIN, holding.any_in(row, col))
+                    if i is not None:
+                        background.append(i)
+        return background
+
+    # -- the rest --------------------------------------------------------------------------------------------
+    def _min_area(self) -> tuple[float, str]:
+        """The smallest landslide worth reporting, from the inventory's landslides within the rasters."""
+        inside: set[int] = set()
+        for reader in self.readers:
+            info = reader.source.info
+            inside.update(reader.burner.indices_in(Window(0, 0, info.height, info.width)))
+        chosen = sorted(inside)
+        areas = true_areas_m2([self.polygons.geometries[i] for i in chosen], self.polygons.srs) if chosen \
+            else np.zeros(0)
+        return min_landslide_area_m2(areas, pixel_area_m2(self.sources[0].info))
+
+    def _window_count(self, height: int, width: int) -> int:
+        size, stride = self.s.patch_size, self.s.stride
+        grid = math.ceil(height / size) * math.ceil(width / size)
+        if stride >= size or height < size or width < size:
+            return grid
+        return ((height - size) // stride + 1) * ((width - size) // stride + 1) + grid
+
+    def _tick(self, count: bool = True) -> None:
+        """One more window: progress by the windows counted, cancel checks and heap trims by every step."""
+        self.done += count
+        self.steps += 1
+        if self.steps % 64 == 0:
+            check_cancelled(self.progress)
+            self.progress.set_fraction(min(1.0, self.done / self.total))
+        if self.steps % 128 == 0:
+            release_free_memory()
+
+    def _dropped(self) -> dict[str, int]:
+        return dropped_counts(self.table)
+
+
+def dropped_counts(table: WindowTable) -> dict[str, int]:
+    """Dropped windows by reason."""
+    counts = Counter(DROP_REASONS[code] for code in table.reason if code != NONE)
+    return {reason: counts[reason] for reason in DROP_REASONS}
+
+
+def _clamp(value: int, high: int) -> int:
+    return max(0, min(value, high))

@@ -1,0 +1,45 @@
+"""`lmhld preview` and the export options beyond the paper's recipe, as a user runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+
+from osgeo import ogr
+
+from .test_cli import lmhld
+
+
+def test_preview_then_export_with_negatives_and_background(tmp_path):
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "s", width=320, height=320, n_landslides=30, seed=2, preset="hard")
+    plan = ["--raster", str(scene.raster), "--inventory", str(scene.inventory), "--patch-size", "32",
+            "--negatives", str(scene.distractors), "--background-share", "0.3", "--tolerance", "0.03"]
+    proc = lmhld("preview", *plan, "--out", str(tmp_path / "preview.gpkg"))
+    assert proc.returncode == 0, proc.stderr
+    assert "preview:" in proc.stdout and (tmp_path / "preview.gpkg").exists()
+    again = lmhld("preview", *plan, "--out", str(tmp_path / "preview.gpkg"))
+    assert again.returncode == 2 and "exists; choose another name or pass --overwrite" in again.stderr
+    onto_input = lmhld("preview", *plan, "--out", str(scene.inventory), "--overwrite")
+    assert onto_input.returncode == 2 and "is one of the inputs" in onto_input.stderr
+
+    proc = lmhld("export", *plan, "--out", str(tmp_path / "ds"))
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["recipe"]["background_share"] == 0.3 and card["counts_by_kind"]["negative"] > 0
+    assert "by kind" in proc.stdout and "smallest landslide worth reporting" in proc.stdout
+    ds = ogr.Open(str(tmp_path / "preview.gpkg"))
+    kept = {f["id"]: f["split"] for f in ds.GetLayer("windows") if f["status"] == "kept"}
+    assert kept == {pid: name for name in ("train", "val", "test")
+                    for pid in (tmp_path / "ds" / "splits" / f"{name}.txt").read_text().split()}
+
+
+def test_plan_options_are_range_checked(tmp_path):
+    base = ["--raster", "r.tif", "--inventory", "i.gpkg", "--out", str(tmp_path / "ds")]
+    for extra, message in ((["--patch-size", "0"], "--patch-size: must be an integer >= 8"),
+                           (["--patch-size", "32", "--background-share", "1"], "--background-share: must be a "
+                                                                               "number in [0, 1)"),
+                           (["--patch-size", "32", "--recipe", "magic"], "invalid choice: 'magic'")):
+        proc = lmhld("export", *base, *extra)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "ds").exists()
