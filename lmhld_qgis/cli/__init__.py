@@ -31,8 +31,8 @@ from . import (
 from .failures import cancelled_message, failed, report_failure, signals_as_exceptions
 from .paths import PathRoles, declare_paths
 
-COMMANDS = (demo, create_inventory, validate, analyse, preview, export, train, evaluate, experiment, export_onnx, detect,
-            rank)
+COMMANDS = (demo, create_inventory, validate, analyse, preview, export, train, evaluate, experiment, export_onnx,
+            detect, rank)
 
 # Path roles of the sub-commands whose modules do not declare their own: training runs and experiments are folders
 # that a later run continues, so they are locked while in use and never replaced.
