@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.tta import TTA_MODES
+from .argtypes import non_negative_float, probability
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="sliding-window detection over a scene, written as polygons",
@@ -15,8 +18,17 @@ def add_parser(sub) -> None:
     p.add_argument("--overlap", type=float, help="window overlap as a fraction of the tile (default: the model's)")
     p.add_argument("--tile", type=int, help="window size in pixels (default: the model's patch size)")
     p.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
-    p.add_argument("--min-area", type=float, default=0.0, metavar="M2", help="drop polygons smaller than this")
-    p.add_argument("--fill-holes", type=float, default=0.0, metavar="M2", help="fill holes smaller than this")
+    p.add_argument("--min-area", type=non_negative_float, metavar="M2",
+                   help="drop polygons smaller than this (default: the model's minimum landslide area, else 0.1%% "
+                        "of a tile and at least 2 pixels; 0 keeps every polygon)")
+    p.add_argument("--fill-holes", type=non_negative_float, metavar="M2",
+                   help="fill holes smaller than this (default: the model's, else the minimum area; 0 fills none)")
+    p.add_argument("--tta", nargs="?", const="d4", default="none", choices=TTA_MODES,
+                   help="test-time augmentation: average the predictions over flips (4 per tile) or, with --tta "
+                        "alone, flips and 90-degree rotations (d4: 8 per tile)")
+    p.add_argument("--grow-threshold", type=probability, metavar="P",
+                   help="hysteresis: cut at this lower probability and keep only the regions that reach the "
+                        "threshold (default: off)")
     p.add_argument("--simplify", type=float, default=0.0, metavar="TOL", help="simplification tolerance (CRS units)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
@@ -49,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     options = DetectOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                             threshold=args.threshold, min_area_m2=args.min_area, fill_holes_m2=args.fill_holes,
                             simplify=args.simplify, provider=args.provider, bands=parse_band_list(args.bands),
-                            extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width)
+                            extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width,
+                            tta=args.tta, grow_threshold=args.grow_threshold)
     bar = BarProgress("detect")
     try:
         result = detect(args.raster, args.model, args.out, args.prob, options, progress=bar)

@@ -1,0 +1,221 @@
+"""Detection's output rasters, written while inference runs: the blended probability (float32, nodata -1, tiled,
+deflate, with internal average overviews) and the cut mask (uint8) that is polygonized.
+
+Rows arrive top to bottom within each column range (one range per streamed chunk). They are handed to GDAL in
+whole rows of 256-pixel blocks and each band is flushed at once, so compression happens here, on the writer's
+thread, not in one go when the file is closed; the overviews are reduced from the same rows (exact averages of
+the valid pixels) and written the same way, so nothing is read back and decompressed at the end. When a column
+range does not start on the coarsest overview's grid, the overviews are built by GDAL after the last row instead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+
+gdal.UseExceptions()
+
+BLOCK = 256
+OVERVIEW_FACTORS = (2, 4, 8, 16, 32)
+OVERVIEW_MIN_SIDE = 64  # overviews whose shorter side would fall below this are not built
+PROB_NODATA = -1.0
+DEFLATE_LEVEL = "1"  # the fastest level: about the same size on probabilities, half the time of the default 6
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    return [f for f in OVERVIEW_FACTORS if min(width, height) // f >= OVERVIEW_MIN_SIDE]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A raster grid: its size, GDAL-order geotransform and CRS."""
+
+    width: int
+    height: int
+    geotransform: tuple[float, float, float, float, float, float]
+    crs_wkt: str
+
+
+@dataclass(frozen=True)
+class Stripe:
+    """Finished rows: blended values and where they are valid, at grid row `top` and grid column `col`."""
+
+    top: int
+    col: int
+    values: np.ndarray  # (rows, width) float32
+    covered: np.ndarray  # (rows, width) bool
+
+
+class AlignedRows:
+    """Collects rows that arrive in order and hands them on in whole blocks of `block` rows (the rest at the end
+    of the `total` rows), as a list of arrays that share their rows."""
+
+    def __init__(self, total: int, block: int, emit: Callable[[int, list[np.ndarray]], None]) -> None:
+        self.total, self.block, self.emit = total, block, emit
+        self.top = 0  # first row not yet handed on
+        self.pending: list[list[np.ndarray]] = []
+        self.n_pending = 0
+
+    def add(self, arrays: Sequence[np.ndarray]) -> None:
+        self.pending.append(list(arrays))
+        self.n_pending += arrays[0].shape[0]
+        end = self.top + self.n_pending
+        cut = end if end >= self.total else end // self.block * self.block
+        if cut <= self.top:
+            return
+        joined = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*self.pending, strict=True)]
+        n = cut - self.top
+        self.emit(self.top, [a[:n] for a in joined])
+        rest = [a[n:] for a in joined]
+        self.pending = [rest] if rest[0].shape[0] else []
+        self.n_pending -= n
+        self.top = cut
+
+    @property
+    def done(self) -> bool:
+        return self.top >= self.total and not self.n_pending
+
+
+def _block_sum(a: np.ndarray, k: int) -> np.ndarray:
+    """Sums over k x k blocks (the array padded with zeros to whole blocks)."""
+    rows, cols = -(-a.shape[0] // k), -(-a.shape[1] // k)
+    padded = np.zeros((rows * k, cols * k), a.dtype)
+    padded[:a.shape[0], :a.shape[1]] = a
+    return padded.reshape(rows, k, cols, k).sum(axis=(1, 3))
+
+
+class _ColumnRange:
+    """The rows of one column range: probability and mask written in whole block rows, overviews reduced."""
+
+    def __init__(self, writer: ProbabilityWriter, col: int) -> None:
+        self.writer, self.col = writer, col
+        self.base = AlignedRows(writer.grid.height, BLOCK, self._write_base)
+        self.levels = [AlignedRows(-(-writer.grid.height // f), BLOCK, self._level_writer(band, col // f))
+                       for f, band in zip(writer.factors, writer.overview_bands, strict=True)]
+
+    def add(self, stripe: Stripe) -> None:
+        self.base.add([stripe.values, stripe.covered])
+
+    @property
+    def done(self) -> bool:
+        return self.base.done and all(level.done for level in self.levels)
+
+    def _write_base(self, top: int, arrays: list[np.ndarray]) -> None:
+        values, covered = arrays
+        w = self.writer
+        w.prob_band.WriteArray(np.where(covered, values, np.float32(PROB_NODATA)), self.col, top)
+        w.mask_band.WriteArray(((values >= w.mask_threshold) & covered).view(np.uint8), self.col, top)
+        w.prob_band.FlushCache()
+        w.mask_band.FlushCache()
+        if self.levels:
+            self._reduce(values, covered)
+
+    def _reduce(self, values: np.ndarray, covered: np.ndarray) -> None:
+        total = np.where(covered, values, 0).astype(np.float64)
+        count = covered.astype(np.int32)
+        previous = 1
+        for factor, level in zip(self.writer.factors, self.levels, strict=True):
+            total, count = _block_sum(total, factor // previous), _block_sum(count, factor // previous)
+            mean = np.where(count > 0, total / np.maximum(count, 1), PROB_NODATA).astype(np.float32)
+            level.add([mean])
+            previous = factor
+
+    @staticmethod
+    def _level_writer(band: gdal.Band, col: int) -> Callable[[int, list[np.ndarray]], None]:
+        def write(top: int, arrays: list[np.ndarray]) -> None:
+            band.WriteArray(arrays[0], col, top)
+            band.FlushCache()
+
+        return write
+
+
+class ProbabilityWriter:
+    """Writes stripes to the probability and mask rasters from a thread of its own (see the module docstring).
+
+    `put` queues a stripe (errors of the writing thread are raised there); `close` waits for the queue, closes the
+    files (building the overviews afterwards when they could not be reduced on the way) and raises any error.
+    """
+
+    def __init__(self, prob_path: Path, mask_path: Path, grid: Grid, mask_threshold: float,
+                 column_starts: Sequence[int]) -> None:
+        self.grid, self.mask_threshold = grid, mask_threshold
+        factors = overview_factors(grid.width, grid.height)
+        self.incremental = bool(factors) and all(c % max(factors) == 0 for c in column_starts)
+        self.factors = factors if self.incremental else []
+        self.deferred_factors = [] if self.incremental else factors
+        self.prob = _create(prob_path, grid, gdal.GDT_Float32, ["PREDICTOR=3"])
+        self.prob_band = self.prob.GetRasterBand(1)
+        self.prob_band.SetNoDataValue(PROB_NODATA)
+        self.prob_band.SetDescription("landslide probability")
+        if self.factors:
+            self.prob.BuildOverviews("NONE", self.factors)  # empty levels, filled as the rows arrive
+        self.overview_bands = [self.prob_band.GetOverview(i) for i in range(len(self.factors))]
+        self.mask = _create(mask_path, grid, gdal.GDT_Byte, [])
+        self.mask_band = self.mask.GetRasterBand(1)
+        self.ranges: dict[int, _ColumnRange] = {}
+        self.queue: queue.Queue[Stripe | None] = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, daemon=True, name="lmhld-writer")
+        self.thread.start()
+
+    def put(self, stripe: Stripe) -> None:
+        if self.error is not None:
+            raise self.error
+        if stripe.values.size:
+            self.queue.put(stripe)
+
+    def _work(self) -> None:
+        try:
+            while (stripe := self.queue.get()) is not None:
+                if stripe.col not in self.ranges:
+                    self.ranges[stripe.col] = _ColumnRange(self, stripe.col)
+                self.ranges[stripe.col].add(stripe)
+        except BaseException as exc:  # raised in the producer by put() or close()
+            self.error = exc
+            while self.queue.get() is not None:  # drain so the producer never blocks
+                pass
+
+    def close(self, complete: bool = True) -> None:
+        """Finish the files; `complete` asks that every row was written (False when the run is being abandoned)."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is None and complete and not all(r.done for r in self.ranges.values()):
+            self.error = RuntimeError("the detection stream ended before every row was written")
+        if self.error is None and complete and self.factors:
+            self.prob.SetMetadataItem("resampling", "average", "rio_overview")
+        self.prob_band = self.mask_band = None  # type: ignore[assignment]
+        self.overview_bands = []
+        self.prob = self.mask = None  # closes (flushes) the files
+        if self.error is not None:
+            raise self.error
+
+    def build_deferred_overviews(self, prob_path: Path) -> None:
+        """GDAL's average overviews, for the case the rows could not be reduced on the way."""
+        if not self.deferred_factors:
+            return
+        ds = gdal.Open(str(prob_path), gdal.GA_Update)
+        for key, value in (("COMPRESS_OVERVIEW", "DEFLATE"), ("PREDICTOR_OVERVIEW", "3"),
+                           ("ZLEVEL_OVERVIEW", DEFLATE_LEVEL)):
+            gdal.SetThreadLocalConfigOption(key, value)
+        try:
+            ds.BuildOverviews("AVERAGE", self.deferred_factors)
+            ds.SetMetadataItem("resampling", "average", "rio_overview")
+        finally:
+            for key in ("COMPRESS_OVERVIEW", "PREDICTOR_OVERVIEW", "ZLEVEL_OVERVIEW"):
+                gdal.SetThreadLocalConfigOption(key, None)
+            ds = None
+
+
+def _create(path: Path, grid: Grid, kind: int, extra: list[str]) -> gdal.Dataset:
+    options = ["TILED=YES", f"BLOCKXSIZE={BLOCK}", f"BLOCKYSIZE={BLOCK}", "COMPRESS=DEFLATE",
+               f"ZLEVEL={DEFLATE_LEVEL}", "BIGTIFF=IF_SAFER", *extra]
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), grid.width, grid.height, 1, kind, options)
+    ds.SetGeoTransform(grid.geotransform)
+    ds.SetProjection(grid.crs_wkt)
+    return ds
