@@ -5,7 +5,8 @@ detected, share of the detections that are landslides), in report.md and report.
 
 Usage: python bench/bench_quality.py bench/kaikoura.toml [--out DIR] [--run NAME] [--set train.epochs=2]
 
-The TOML file names the areas (a raster and its inventory, paths relative to the file) and the runs (`train_on`
+The TOML file names the areas (a raster and its inventory, paths relative to the file, or a generated scene:
+`synthetic = {...}` holds options of core.synthetic.make_scene) and the runs (`train_on`
 areas -> `test_on` areas), and holds option tables that go unchanged to the public API: [analyse] (fraction,
 candidates, quartile), [export] (core.export.ExportOptions), [train] (training.config.TrainConfig), [detect]
 (core.detect.DetectOptions), [evaluate] (match). A run may override any of them in its own tables. Seeds are
@@ -41,6 +42,7 @@ class Area:
     raster: Path
     inventory: Path
     layer: str | None = None
+    synthetic: dict[str, Any] | None = None  # options of core.synthetic.make_scene: a generated area
 
 
 @dataclass
@@ -72,10 +74,22 @@ class ConfigError(ValueError):
 
 
 def _area(name: str, table: dict[str, Any], base: Path) -> Area:
+    if "synthetic" in table:  # generated into the output folder by generate_areas()
+        return Area(name, Path(), Path(), None, dict(table["synthetic"]))
     missing = {"raster", "inventory"} - set(table)
     if missing:
-        raise ConfigError(f"area {name!r} lacks {sorted(missing)}")
+        raise ConfigError(f"area {name!r} lacks {sorted(missing)} (or a synthetic = {{...}} table)")
     return Area(name, (base / table["raster"]).resolve(), (base / table["inventory"]).resolve(), table.get("layer"))
+
+
+def generate_areas(cfg: QualityConfig, out: Path) -> None:
+    """Write the generated areas (core.synthetic.make_scene with the area's options) into `out`/areas."""
+    from lmhld_qgis.core.synthetic import make_scene
+
+    for name, area in list(cfg.areas.items()):
+        if area.synthetic is not None:
+            scene = make_scene(out / "areas", name=name, **area.synthetic)
+            cfg.areas[name] = Area(name, scene.raster, scene.inventory, None, area.synthetic)
 
 
 def _run(table: dict[str, Any], areas: dict[str, Area]) -> RunSpec:
@@ -239,7 +253,7 @@ def run_benchmark(cfg: QualityConfig, out: Path, only: list[str] | None = None) 
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name.replace("->", "-to-"))
 
 
 # --- the report ----------------------------------------------------------------------------------------------------
@@ -334,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, tomllib.TOMLDecodeError, OSError) as exc:
         print(f"bench_quality: {args.config}: {exc}", file=sys.stderr)
         return 2
-    missing = [str(p) for a in cfg.areas.values() for p in (a.raster, a.inventory) if not p.exists()]
+    missing = [str(p) for a in cfg.areas.values() if a.synthetic is None for p in (a.raster, a.inventory)
+               if not p.exists()]
     if missing:
         print(f"bench_quality: data not found: {', '.join(missing)}", file=sys.stderr)
         return 2
@@ -345,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.out is None:
         argv += ["--out", str(out)]
+    generate_areas(cfg, out)
     report = {"name": cfg.name, "description": cfg.description, "config": str(cfg.path.resolve()),
               "command": command_line(argv), "environment": environment(), "seed": cfg.seed,
               "options": cfg.options, "runs": run_benchmark(cfg, out, args.run)}

@@ -176,13 +176,19 @@ def _extent(gt: GeoTransform, width: int, height: int) -> tuple[float, float, fl
 
 
 class Zonal:
-    """Mean and max probability of the pixels whose centres fall in a polygon (read over its bounding box only)."""
+    """Mean and max probability of the pixels whose centres fall in a polygon (read over its bounding box only).
+
+    One in-memory layer is reused for every polygon; a polygon that fills its bounding box (a rectangle, as most
+    specks are) needs no rasterization at all."""
 
     def __init__(self, prob_tif: Path, srs: osr.SpatialReference) -> None:
         self.ds = gdal.Open(str(prob_tif))
         self.band = self.ds.GetRasterBand(1)
         self.gt: GeoTransform = self.ds.GetGeoTransform()
-        self.srs, self.wkt = srs, srs.ExportToWkt()
+        self.wkt = srs.ExportToWkt()
+        self.layer_ds = ogr.GetDriverByName("Memory").CreateDataSource("zonal")
+        self.layer = self.layer_ds.CreateLayer("zonal", srs, ogr.wkbUnknown)
+        self.mem = gdal.GetDriverByName("MEM")
 
     def stats(self, geom: ogr.Geometry) -> tuple[float, float]:
         gt = self.gt
@@ -194,23 +200,27 @@ class Zonal:
         if c1 <= c0 or r1 <= r0:
             return float("nan"), float("nan")
         values = self.band.ReadAsArray(c0, r0, c1 - c0, r1 - r0)
-        inside = self._burn(geom, (gt[0] + c0 * gt[1], gt[1], 0, gt[3] + r0 * gt[5], 0, gt[5]), c1 - c0, r1 - r0)
-        if not inside.any():
-            return float("nan"), float("nan")
-        sel = values[inside]
+        if abs(geom.GetArea() - (maxx - minx) * (maxy - miny)) <= 1e-9 * geom.GetArea():
+            sel = values.ravel()  # the polygon is its (pixel-aligned) bounding box
+        else:
+            inside = self._burn(geom, (gt[0] + c0 * gt[1], gt[1], 0, gt[3] + r0 * gt[5], 0, gt[5]), c1 - c0, r1 - r0)
+            if not inside.any():
+                return float("nan"), float("nan")
+            sel = values[inside]
         return float(sel.mean()), float(sel.max())
 
     def _burn(self, geom: ogr.Geometry, gt: GeoTransform, width: int, height: int) -> np.ndarray:
-        mem = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Byte)
-        mem.SetGeoTransform(gt)
-        mem.SetProjection(self.wkt)
-        lyr_ds = ogr.GetDriverByName("Memory").CreateDataSource("z")
-        lyr = lyr_ds.CreateLayer("z", self.srs, ogr.wkbPolygon)
-        f = ogr.Feature(lyr.GetLayerDefn())
-        f.SetGeometry(geom)
-        lyr.CreateFeature(f)
-        gdal.RasterizeLayer(mem, [1], lyr, burn_values=[1])
-        return np.asarray(mem.GetRasterBand(1).ReadAsArray().astype(bool))
+        raster = self.mem.Create("", width, height, 1, gdal.GDT_Byte)
+        raster.SetGeoTransform(gt)
+        raster.SetProjection(self.wkt)
+        feature = ogr.Feature(self.layer.GetLayerDefn())
+        feature.SetGeometry(geom)
+        self.layer.CreateFeature(feature)
+        try:
+            gdal.RasterizeLayer(raster, [1], self.layer, burn_values=[1])
+        finally:
+            self.layer.DeleteFeature(feature.GetFID())
+        return np.asarray(raster.GetRasterBand(1).ReadAsArray().astype(bool))
 
 
 class _LayerWriter:
@@ -222,6 +232,8 @@ class _LayerWriter:
         for name, kind in FIELDS:
             self.layer.CreateField(ogr.FieldDefn(name, kind))
         self.source, self.model, self.count = source, model, 0
+        defn = self.layer.GetLayerDefn()
+        self.index = {name: defn.GetFieldIndex(name) for name, _ in FIELDS}
 
     def __enter__(self) -> _LayerWriter:
         self.layer.StartTransaction()
@@ -239,7 +251,7 @@ class _LayerWriter:
         for name, value in (("id", self.count), ("area_m2", cleaned.area_m2), ("perimeter_m", cleaned.perimeter_m),
                             ("mean_prob", mean_prob), ("max_prob", max_prob), ("source", self.source),
                             ("model", self.model)):
-            f.SetField(name, value)
+            f.SetField(self.index[name], value)
         self.layer.CreateFeature(f)
 
 

@@ -53,10 +53,11 @@ class DetectLandslides(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, "Threshold (-1 = the model's)",
                                                        QgsProcessingParameterNumber.Double, -1.0, minValue=-1,
                                                        maxValue=1))
-        self.addParameter(QgsProcessingParameterNumber(self.MIN_AREA, "Minimum polygon area (m²)",
-                                                       QgsProcessingParameterNumber.Double, 0.0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.FILL_HOLES, "Fill holes smaller than (m²)",
-                                                       QgsProcessingParameterNumber.Double, 0.0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(self.MIN_AREA, "Minimum polygon area (m²; -1 = the model's)",
+                                                       QgsProcessingParameterNumber.Double, -1.0, minValue=-1))
+        self.addParameter(QgsProcessingParameterNumber(self.FILL_HOLES,
+                                                       "Fill holes smaller than (m²; -1 = the model's)",
+                                                       QgsProcessingParameterNumber.Double, -1.0, minValue=-1))
         self.addParameter(QgsProcessingParameterNumber(self.SIMPLIFY, "Simplification tolerance (CRS units)",
                                                        QgsProcessingParameterNumber.Double, 0.0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.BATCH_SIZE, "Batch size",
@@ -95,8 +96,8 @@ class DetectLandslides(LmhldAlgorithm):
             options = DetectOptions(
                 overlap=None if overlap < 0 else overlap, threshold=None if threshold < 0 else threshold,
                 batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-                min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                fill_holes_m2=self.parameterAsDouble(parameters, self.FILL_HOLES, context),
+                min_area_m2=_or_model(self.parameterAsDouble(parameters, self.MIN_AREA, context)),
+                fill_holes_m2=_or_model(self.parameterAsDouble(parameters, self.FILL_HOLES, context)),
                 simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
                 provider=PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)],
                 bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),
@@ -113,3 +114,8 @@ class DetectLandslides(LmhldAlgorithm):
         if prob:
             results[self.OUTPUT_PROB] = prob
         return results
+
+
+def _or_model(value: float) -> float | None:
+    """-1 (any negative value) asks for the model's default."""
+    return None if value < 0 else value
