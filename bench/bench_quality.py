@@ -247,7 +247,7 @@ def run_benchmark(cfg: QualityConfig, out: Path, only: list[str] | None = None) 
             results[spec.name] = {"status": "ok", **run_one(cfg, spec, run_dir)}
         except Exception as exc:  # the benchmark reports the pipeline's failure as its figure
             results[spec.name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        results[spec.name]["seconds"] = time.perf_counter() - t0
+        results[spec.name].update(seconds=time.perf_counter() - t0, folder=str(run_dir))
         print(f"[{spec.name}] {results[spec.name]['status']} in {results[spec.name]['seconds']:.0f} s", flush=True)
     return results
 

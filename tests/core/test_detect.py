@@ -362,3 +362,33 @@ def test_overviews_are_averages_of_the_valid_pixels_and_equal_across_chunks(tmp_
     assert level2[10, 10] == -1  # wholly in the nodata corner
     edge = p[96:100, 148:152]  # straddles the nodata corner's edge: only its valid half counts
     assert outs[0][2][24, 37] == pytest.approx(edge[:, 2:].mean(), abs=1e-6)
+
+
+def test_cuda_provider_runs_on_a_gpu_or_names_the_fix(scene, tmp_path):
+    """`--provider cuda` for an ONNX model (onnxruntime's CUDA provider) and a .pt checkpoint (torch on CUDA): on a
+    machine with a GPU detection runs there, elsewhere it stops before any output with the fix."""
+    import onnxruntime as ort
+    import torch
+
+    from lmhld_qgis.models import build_model
+    from lmhld_qgis.training.checkpoint import save_checkpoint
+    from lmhld_qgis.training.onnx_export import export_onnx
+
+    card = ModelCard("unet", 4, model_options={"base_width": 4}, bands=BANDS, patch_size=64, resolution_m=3.0,
+                     mean=[600, 900, 750, 2800], std=[400, 300, 450, 500])
+    torch.manual_seed(0)
+    net = build_model("unet", 4, base_width=4).eval()
+    models = {"onnx": export_onnx(net, card, tmp_path / "m.onnx"), "pt": save_checkpoint(tmp_path / "m.pt", net, card)}
+    has_gpu = {"onnx": "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available(),
+               "pt": torch.cuda.is_available()}
+    for kind, model in models.items():
+        out = tmp_path / f"{kind}.gpkg"
+        if has_gpu[kind]:
+            res = detect(scene.raster, model, out, options=DetectOptions(provider="cuda", min_area_m2=0))
+            assert res.provider in ("CUDAExecutionProvider", "torch-cuda")
+            continue
+        with pytest.raises(LmhldError, match=r"CUDA was asked for .*use --provider auto or cpu"):
+            detect(scene.raster, model, out, options=DetectOptions(provider="cuda"))
+        assert not out.exists()
+        res = detect(scene.raster, model, out, options=DetectOptions(provider="auto", min_area_m2=0))
+        assert res.provider in ("CPUExecutionProvider", "torch-cpu")
