@@ -37,9 +37,6 @@ class OnnxBackend:
     def __init__(self, path: str | Path, provider: str = "auto", threads: int = 0) -> None:
         import onnxruntime as ort
 
-        from .modelcard import read_onnx_card
-
-        self.card = read_onnx_card(path)
         if provider not in ("auto", "cpu", "cuda"):
             raise LmhldError(f"provider must be auto, cpu or cuda, got {provider!r}")
         wanted = ["CPUExecutionProvider"]
@@ -50,7 +47,12 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3  # a missing CUDA library is reported below, not as an ORT error dump
         with _quiet_ort(ort):
-            self.session = ort.InferenceSession(str(path), options, providers=wanted)
+            try:
+                self.session = ort.InferenceSession(str(path), options, providers=wanted)
+            except Exception as exc:  # a truncated or foreign file: onnxruntime's own exception types
+                raise LmhldError(f"cannot read ONNX model {path}: {exc}") from exc
+        # the card from the session's metadata: the file is parsed once (onnx.load first doubled the start-up)
+        self.card = ModelCard.from_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(path))
         self.provider = self.session.get_providers()[0]
         if provider == "cuda" and self.provider != "CUDAExecutionProvider":
             raise LmhldError("CUDA was asked for but onnxruntime could not load it (needs onnxruntime-gpu with "
