@@ -280,8 +280,15 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def command_line(argv: list[str]) -> str:
+def command_line(config: Path, out: Path, runs: list[str] | None, overrides: list[str]) -> str:
     """The command that reproduces this report, from the repository root."""
+    config = config.resolve()
+    shown = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+    argv = [str(shown), "--out", str(out)]
+    for name in runs or []:
+        argv += ["--run", name]
+    for item in overrides:
+        argv += ["--set", item]
     return f"cd {shlex.quote(str(ROOT))} && PYTHONPATH=. .venv/bin/python bench/bench_quality.py " + shlex.join(argv)
 
 
@@ -337,8 +344,9 @@ def _run_summary(run: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("config", type=Path, help="TOML file naming areas and runs")
-    parser.add_argument("--out", type=Path, help="output folder (default /tmp/lmhld-quality/<name>)")
+    parser.add_argument("config", type=Path, nargs="?", default=ROOT / "bench" / "kaikoura.toml",
+                        help="TOML file naming areas and runs (default: bench/kaikoura.toml)")
+    parser.add_argument("--out", type=Path, help="output folder (default /tmp/lmhld-quality/<name>-<time>)")
     parser.add_argument("--run", action="append", help="only this run (repeat)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override an option for every run, e.g. train.epochs=2 (value in TOML syntax)")
@@ -352,18 +360,16 @@ def main(argv: list[str] | None = None) -> int:
                if not p.exists()]
     if missing:
         print(f"bench_quality: data not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    out = args.out or Path("/tmp/lmhld-quality") / _slug(cfg.name)
+        return 0 if not argv else 2  # `make bench` (no arguments) without ../shared/data: nothing to measure
+    out = args.out or Path("/tmp/lmhld-quality") / f"{_slug(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and any(out.iterdir()):
         print(f"bench_quality: output folder {out} is not empty; choose another --out", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    if args.out is None:
-        argv += ["--out", str(out)]
     generate_areas(cfg, out)
     report = {"name": cfg.name, "description": cfg.description, "config": str(cfg.path.resolve()),
-              "command": command_line(argv), "environment": environment(), "seed": cfg.seed,
-              "options": cfg.options, "runs": run_benchmark(cfg, out, args.run)}
+              "command": command_line(args.config, out, args.run, args.set), "environment": environment(),
+              "seed": cfg.seed, "options": cfg.options, "runs": run_benchmark(cfg, out, args.run)}
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "report.md").write_text(markdown(report))
     print(markdown(report))

@@ -85,9 +85,11 @@ class AlignedRows:
 def _block_sum(a: np.ndarray, k: int) -> np.ndarray:
     """Sums over k x k blocks (the array padded with zeros to whole blocks)."""
     rows, cols = -(-a.shape[0] // k), -(-a.shape[1] // k)
-    padded = np.zeros((rows * k, cols * k), a.dtype)
-    padded[:a.shape[0], :a.shape[1]] = a
-    return padded.reshape(rows, k, cols, k).sum(axis=(1, 3))
+    if a.shape != (rows * k, cols * k):  # only the last rows and columns of the grid need padding
+        padded = np.zeros((rows * k, cols * k), a.dtype)
+        padded[:a.shape[0], :a.shape[1]] = a
+        a = padded
+    return a.reshape(rows, k, cols, k).sum(axis=(1, 3), dtype=a.dtype)
 
 
 class _ColumnRange:
@@ -117,8 +119,8 @@ class _ColumnRange:
             self._reduce(values, covered)
 
     def _reduce(self, values: np.ndarray, covered: np.ndarray) -> None:
-        total = np.where(covered, values, 0).astype(np.float64)
-        count = covered.astype(np.int32)
+        total = np.where(covered, values, np.float32(0))  # float32 sums of at most 32 x 32 values in [0, 1]
+        count = covered.astype(np.float32)
         previous = 1
         for factor, level in zip(self.writer.factors, self.levels, strict=True):
             total, count = _block_sum(total, factor // previous), _block_sum(count, factor // previous)

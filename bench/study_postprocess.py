@@ -7,7 +7,7 @@ probabilities; alone and combined with the minimum area. Pixel precision, recall
 kept, share of the inventory's landslides found, share of the regions that are landslides, the 50% rule of
 core.metrics.ObjectCounts) per area, as one Markdown table.
 
-Usage: python bench/bench_postprocess.py REPORT_DIR [REPORT_DIR ...] [--threshold 0.5]
+Usage: python bench/study_postprocess.py REPORT_DIR [REPORT_DIR ...] [--threshold 0.5]
 """
 
 from __future__ import annotations
