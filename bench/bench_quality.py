@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def _run(table: dict[str, Any], areas: dict[str, Area]) -> RunSpec:
     return RunSpec(name, train, test, {s: dict(table.get(s, {})) for s in SECTIONS if s in table})
 
 
-def load_config(path: Path, overrides: list[str] = ()) -> QualityConfig:
+def load_config(path: Path, overrides: Sequence[str] = ()) -> QualityConfig:
     """Read the TOML file; `overrides` are `section.key=value` strings (value in TOML syntax) applied to every run."""
     data = tomllib.loads(path.read_text())
     for item in overrides:
@@ -367,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     generate_areas(cfg, out)
-    report = {"name": cfg.name, "description": cfg.description, "config": str(cfg.path.resolve()),
-              "command": command_line(args.config, out, args.run, args.set), "environment": environment(),
-              "seed": cfg.seed, "options": cfg.options, "runs": run_benchmark(cfg, out, args.run)}
+    report: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "config": str(cfg.path.resolve()),
+                              "command": command_line(args.config, out, args.run, args.set),
+                              "environment": environment(), "seed": cfg.seed, "options": cfg.options,
+                              "runs": run_benchmark(cfg, out, args.run)}
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "report.md").write_text(markdown(report))
     print(markdown(report))

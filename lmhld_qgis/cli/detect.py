@@ -8,7 +8,7 @@ from ..core.tta import TTA_MODES
 from .argtypes import non_negative_float, probability
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detect", help="sliding-window detection over a scene, written as polygons",
                        description="Detect landslides over a whole scene with an ONNX model (or a .pt checkpoint).")
     p.add_argument("--model", required=True, help="model.onnx (from lmhld train / export-onnx) or a .pt checkpoint")
@@ -53,11 +53,12 @@ def run(args: argparse.Namespace) -> int:
     extent = None
     if args.extent:
         try:
-            extent = tuple(float(v) for v in args.extent.split(","))
+            values = [float(v) for v in args.extent.split(",")]
         except ValueError:
-            extent = ()
-        if len(extent) != 4:
+            values = []
+        if len(values) != 4:
             raise LmhldError(f"--extent must be xmin,ymin,xmax,ymax, got {args.extent!r}")
+        extent = (values[0], values[1], values[2], values[3])
     options = DetectOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                             threshold=args.threshold, min_area_m2=args.min_area, fill_holes_m2=args.fill_holes,
                             simplify=args.simplify, provider=args.provider, bands=parse_band_list(args.bands),

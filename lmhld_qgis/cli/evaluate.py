@@ -7,7 +7,7 @@ import argparse
 from .argtypes import float_range
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="precision, recall, F1, IoU, mIoU, OA on a split or a whole scene",
                        description="Evaluate a model: on dataset splits (pixel metrics micro-averaged over all test "
                                    "pixels, per area) or over a whole scene (detect + compare with the inventory, "

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .atomic import atomic_file
 from .backends import Backend, load_backend
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["LAYER", "PROB_NODATA", "DetectOptions", "DetectResult", "Normalisation", "detect", "resolve_bands"]
 
 LAYER = "landslides"
+Floats = NDArray[np.float32]
+Mask = NDArray[np.bool_]
 Extent = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
 
 
@@ -134,15 +137,15 @@ def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None
 class Normalisation:
     """The model's input normalisation: (raw - mean) / std per band; invalid pixels become 0 (the band mean)."""
 
-    mean: np.ndarray  # (C, 1, 1) float32
-    std: np.ndarray  # (C, 1, 1) float32, 1 where the card says 0
+    mean: Floats  # (C, 1, 1)
+    std: Floats  # (C, 1, 1), 1 where the card says 0
 
     @classmethod
     def of(cls, card: ModelCard) -> Normalisation:
         std = np.asarray(card.std, np.float32)[:, None, None]
         return cls(np.asarray(card.mean, np.float32)[:, None, None], np.where(std > 0, std, np.float32(1)))
 
-    def apply(self, raw: np.ndarray, valid: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def apply(self, raw: NDArray[Any], valid: Mask | None = None, out: Floats | None = None) -> Floats:
         """(C, H, W) raw pixels -> normalised float32, written into `out` when given."""
         x = np.subtract(raw, self.mean, out=out, dtype=np.float32)
         np.divide(x, self.std, out=x)
@@ -350,8 +353,8 @@ class Batch:
 
     chunk: int
     windows: list[Window]
-    pixels: np.ndarray  # (n, C, tile, tile) float32, 0 where invalid and in the padding
-    valid: np.ndarray  # (n, tile, tile) bool
+    pixels: Floats  # (n, C, tile, tile), 0 where invalid and in the padding
+    valid: Mask  # (n, tile, tile)
 
 
 def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path, progress: Progress) -> int:
@@ -393,7 +396,7 @@ class ChunkBlender:
         self.acc = StripeAccumulator(chunk.x1 - chunk.x0, self.height, plan.tile)
         self.row: int | None = None
 
-    def add(self, window: Window, prob: np.ndarray, valid: np.ndarray) -> None:
+    def add(self, window: Window, prob: Floats, valid: Mask) -> None:
         """Add one window's probabilities; invalid pixels get no weight (and stay nodata if nothing else covers
         them)."""
         if self.row is not None and window.row != self.row:
@@ -406,7 +409,7 @@ class ChunkBlender:
     def finish(self) -> None:
         self._emit(self.acc.flush(self.height))
 
-    def _emit(self, rows: tuple[int, np.ndarray, np.ndarray]) -> None:
+    def _emit(self, rows: tuple[int, Floats, Mask]) -> None:
         top, values, covered = rows
         a, b = self.chunk.first - self.chunk.x0, self.chunk.stop - self.chunk.x0
         self.writer.put(Stripe(top, self.chunk.first, values[:, a:b], covered[:, a:b]))
@@ -463,7 +466,7 @@ class _ValidityReader:
         else:
             self.kind = "masks"
 
-    def of(self, raw: np.ndarray, window: Window) -> np.ndarray:
+    def of(self, raw: NDArray[Any], window: Window) -> Mask:
         if self.kind == "all":
             return np.ones(raw.shape[1:], bool)
         if self.kind == "nodata":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .backends import Backend, load_backend
 from .datasets import PatchDataset, open_dataset
@@ -47,7 +48,7 @@ def model_bands_for(card: ModelCard, names: Sequence[str], source: str) -> list[
     return None if indices == list(range(len(names))) else indices
 
 
-def _predict_sample(backend: Backend, image: np.ndarray) -> np.ndarray:
+def _predict_sample(backend: Backend, image: NDArray[Any]) -> NDArray[Any]:
     """Probability for one (C, H, W) normalised image, padded to the model's size multiple if needed."""
     card = backend.card
     m = card.size_multiple if card.dynamic_size else None
@@ -55,11 +56,11 @@ def _predict_sample(backend: Backend, image: np.ndarray) -> np.ndarray:
     if m is None:
         if (h, w) != (card.patch_size, card.patch_size):
             raise LmhldError(f"this model takes {card.patch_size} px tiles; samples are {h} x {w}")
-        return backend.predict(image[None])[0]
+        return np.asarray(backend.predict(image[None])[0])
     ph, pw = (-h) % m, (-w) % m
     if ph or pw:
         image = np.pad(image, ((0, 0), (0, ph), (0, pw)), mode="reflect")
-    return backend.predict(image[None])[0][:h, :w]
+    return np.asarray(backend.predict(image[None])[0][:h, :w])
 
 
 @dataclass
@@ -67,7 +68,7 @@ class _AreaCounts:
     pixels: Confusion = field(default_factory=Confusion)
     objects: ObjectCounts = field(default_factory=ObjectCounts)
 
-    def add(self, pred: np.ndarray, truth: np.ndarray, match: float) -> None:
+    def add(self, pred: NDArray[Any], truth: NDArray[Any], match: float) -> None:
         self.pixels = self.pixels + Confusion.of(pred, truth)
         self.objects = self.objects + ObjectCounts.of(pred, truth, match)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 Affine6 = tuple[float, float, float, float, float, float]  # a, b, c, d, e, f (rasterio order)
 
@@ -23,7 +24,7 @@ class Window:
         """True when the window lies wholly within an image of that size."""
         return self.row >= 0 and self.col >= 0 and self.row + self.height <= height and self.col + self.width <= width
 
-    def to_rasterio(self):
+    def to_rasterio(self) -> Any:  # rasterio.windows.Window (rasterio ships no type hints)
         from rasterio.windows import Window as RioWindow
 
         return RioWindow(self.col, self.row, self.width, self.height)

@@ -9,8 +9,10 @@ there was nothing to get wrong (no prediction for precision, nothing to find for
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def _ratio(num: float, den: float) -> float:
@@ -25,7 +27,7 @@ class Confusion:
     tn: int = 0
 
     @classmethod
-    def of(cls, pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Confusion:
+    def of(cls, pred: NDArray[Any], truth: NDArray[Any], valid: NDArray[Any] | None = None) -> Confusion:
         """Counts for boolean-like arrays of the same shape (pixels outside `valid` are ignored)."""
         pred = np.asarray(pred).astype(bool)
         truth = np.asarray(truth).astype(bool)
@@ -102,7 +104,7 @@ class ObjectCounts:
     n_detected_correct: int = 0
 
     @classmethod
-    def of(cls, pred: np.ndarray, truth: np.ndarray, match: float = 0.5, valid: np.ndarray | None = None
+    def of(cls, pred: NDArray[Any], truth: NDArray[Any], match: float = 0.5, valid: NDArray[Any] | None = None
            ) -> ObjectCounts:
         """Counts for two masks of one patch: objects are their 4-connected components (pixels outside `valid`
         belong to neither)."""
@@ -143,7 +145,7 @@ class ObjectCounts:
                 "object_f1": self.object_f1, **asdict(self)}
 
 
-def _covered(labels: np.ndarray, n: int, other: np.ndarray, match: float) -> int:
+def _covered(labels: NDArray[Any], n: int, other: NDArray[Any], match: float) -> int:
     """How many of the `n` labelled objects have at least `match` of their pixels inside `other`."""
     if n == 0:
         return 0

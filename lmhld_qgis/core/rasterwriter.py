@@ -15,8 +15,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from osgeo import gdal
 
 gdal.UseExceptions()
@@ -48,21 +50,21 @@ class Stripe:
 
     top: int
     col: int
-    values: np.ndarray  # (rows, width) float32
-    covered: np.ndarray  # (rows, width) bool
+    values: NDArray[Any]  # (rows, width) float32
+    covered: NDArray[Any]  # (rows, width) bool
 
 
 class AlignedRows:
     """Collects rows that arrive in order and hands them on in whole blocks of `block` rows (the rest at the end
     of the `total` rows), as a list of arrays that share their rows."""
 
-    def __init__(self, total: int, block: int, emit: Callable[[int, list[np.ndarray]], None]) -> None:
+    def __init__(self, total: int, block: int, emit: Callable[[int, list[NDArray[Any]]], None]) -> None:
         self.total, self.block, self.emit = total, block, emit
         self.top = 0  # first row not yet handed on
-        self.pending: list[list[np.ndarray]] = []
+        self.pending: list[list[NDArray[Any]]] = []
         self.n_pending = 0
 
-    def add(self, arrays: Sequence[np.ndarray]) -> None:
+    def add(self, arrays: Sequence[NDArray[Any]]) -> None:
         self.pending.append(list(arrays))
         self.n_pending += arrays[0].shape[0]
         end = self.top + self.n_pending
@@ -82,14 +84,15 @@ class AlignedRows:
         return self.top >= self.total and not self.n_pending
 
 
-def _block_sum(a: np.ndarray, k: int) -> np.ndarray:
+def _block_sum(a: NDArray[Any], k: int) -> NDArray[Any]:
     """Sums over k x k blocks (the array padded with zeros to whole blocks)."""
     rows, cols = -(-a.shape[0] // k), -(-a.shape[1] // k)
     if a.shape != (rows * k, cols * k):  # only the last rows and columns of the grid need padding
         padded = np.zeros((rows * k, cols * k), a.dtype)
         padded[:a.shape[0], :a.shape[1]] = a
         a = padded
-    return a.reshape(rows, k, cols, k).sum(axis=(1, 3), dtype=a.dtype)
+    summed: NDArray[Any] = a.reshape(rows, k, cols, k).sum(axis=(1, 3), dtype=a.dtype)
+    return summed
 
 
 class _ColumnRange:
@@ -108,7 +111,7 @@ class _ColumnRange:
     def done(self) -> bool:
         return self.base.done and all(level.done for level in self.levels)
 
-    def _write_base(self, top: int, arrays: list[np.ndarray]) -> None:
+    def _write_base(self, top: int, arrays: list[NDArray[Any]]) -> None:
         values, covered = arrays
         w = self.writer
         w.prob_band.WriteArray(np.where(covered, values, np.float32(PROB_NODATA)), self.col, top)
@@ -118,7 +121,7 @@ class _ColumnRange:
         if self.levels:
             self._reduce(values, covered)
 
-    def _reduce(self, values: np.ndarray, covered: np.ndarray) -> None:
+    def _reduce(self, values: NDArray[Any], covered: NDArray[Any]) -> None:
         total = np.where(covered, values, np.float32(0))  # float32 sums of at most 32 x 32 values in [0, 1]
         count = covered.astype(np.float32)
         previous = 1
@@ -129,8 +132,8 @@ class _ColumnRange:
             previous = factor
 
     @staticmethod
-    def _level_writer(band: gdal.Band, col: int) -> Callable[[int, list[np.ndarray]], None]:
-        def write(top: int, arrays: list[np.ndarray]) -> None:
+    def _level_writer(band: gdal.Band, col: int) -> Callable[[int, list[NDArray[Any]]], None]:
+        def write(top: int, arrays: list[NDArray[Any]]) -> None:
             band.WriteArray(arrays[0], col, top)
             band.FlushCache()
 
@@ -191,7 +194,7 @@ class ProbabilityWriter:
             self.error = RuntimeError("the detection stream ended before every row was written")
         if self.error is None and complete and self.factors:
             self.prob.SetMetadataItem("resampling", "average", "rio_overview")
-        self.prob_band = self.mask_band = None  # type: ignore[assignment]
+        self.prob_band = self.mask_band = None
         self.overview_bands = []
         self.prob = self.mask = None  # closes (flushes) the files
         if self.error is not None:

@@ -3,7 +3,10 @@ of each square tile, each mapped back before averaging. Costs 4 (flips) or 8 (d4
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from .backends import Backend
 from .errors import LmhldError
@@ -23,14 +26,14 @@ def transforms(mode: str) -> list[Transform]:
     raise LmhldError(f"test-time augmentation must be one of {', '.join(TTA_MODES)}, got {mode!r}")
 
 
-def _forward(x: np.ndarray, t: Transform) -> np.ndarray:
+def _forward(x: NDArray[Any], t: Transform) -> NDArray[Any]:
     turns, flip = t
     if flip:
         x = x[..., ::-1]
     return np.rot90(x, turns, axes=(-2, -1))
 
 
-def _inverse(y: np.ndarray, t: Transform) -> np.ndarray:
+def _inverse(y: NDArray[Any], t: Transform) -> NDArray[Any]:
     turns, flip = t
     y = np.rot90(y, -turns, axes=(-2, -1))
     return y[..., ::-1] if flip else y
@@ -46,7 +49,7 @@ class TtaBackend:
         self.card: ModelCard = inner.card
         self.provider: str = inner.provider
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: NDArray[Any]) -> NDArray[Any]:
         if batch.shape[-1] != batch.shape[-2]:
             raise LmhldError(f"test-time augmentation needs square tiles, got {batch.shape[-2:]}")
         total = np.zeros(batch.shape[:1] + batch.shape[2:], np.float32)

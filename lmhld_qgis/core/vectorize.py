@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from osgeo import gdal, ogr, osr
 
 from .progress import NullProgress, Progress, check_cancelled
@@ -116,9 +118,8 @@ class Cleaner:
         self.options, self.to_m = options, to_metres
 
     def clean(self, geometry: ogr.Geometry) -> Cleaned | str:
-        geom: ogr.Geometry | None = geometry.Clone()
-        if not geom.IsValid():  # rare with 4-connectivity; repaired rather than written invalid
-            geom = polygonal(geom.MakeValid())
+        # an invalid polygon (rare with 4-connectivity) is repaired rather than written invalid
+        geom = geometry.Clone() if geometry.IsValid() else polygonal(geometry.MakeValid())
         filled = 0
         if geom is not None and self.options.fill_holes_m2 > 0:
             geom, filled = fill_holes(geom, self.options.fill_holes_m2, self.to_m)
@@ -209,7 +210,7 @@ class Zonal:
             sel = values[inside]
         return float(sel.mean()), float(sel.max())
 
-    def _burn(self, geom: ogr.Geometry, gt: GeoTransform, width: int, height: int) -> np.ndarray:
+    def _burn(self, geom: ogr.Geometry, gt: GeoTransform, width: int, height: int) -> NDArray[Any]:
         raster = self.mem.Create("", width, height, 1, gdal.GDT_Byte)
         raster.SetGeoTransform(gt)
         raster.SetProjection(self.wkt)
@@ -255,7 +256,7 @@ class _LayerWriter:
         self.layer.CreateFeature(f)
 
 
-def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def label_components(mask: NDArray[Any]) -> tuple[NDArray[Any], int]:
     """The 4-connected components of a 2-D boolean mask (the connectivity polygonize uses): an int32 array of
     labels 1..n (0 outside) and n. GDAL polygonizes the mask and burns each polygon back with its label."""
     height, width = mask.shape
