@@ -7,15 +7,20 @@ probabilities; alone and combined with the minimum area. Pixel precision, recall
 kept, share of the inventory's landslides found, share of the regions that are landslides, the 50% rule of
 core.metrics.ObjectCounts) per area, as one Markdown table.
 
-Usage: python bench/study_postprocess.py REPORT_DIR [REPORT_DIR ...] [--threshold 0.5]
+With --detect it runs detection again on each run's model with the options this branch offers (the defaults,
+hysteresis, test-time augmentation) and scores the delivered polygons through core.evaluate.evaluate_scene.
+
+Usage: python bench/study_postprocess.py REPORT_DIR [REPORT_DIR ...] [--threshold 0.5] [--detect]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -114,8 +119,17 @@ def score(mask: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> dict[str, f
             "single px": int(np.count_nonzero(np.bincount(label_components(mask)[0].ravel())[1:] == 1))}
 
 
-def areas_of(report_dir: Path) -> list[tuple[str, Path, Path, int]]:
-    """(label, probability, inventory, tile) of every area a quality report evaluated."""
+class Area(NamedTuple):
+    label: str
+    probability: Path
+    raster: Path
+    inventory: Path
+    model: Path
+    tile: int
+
+
+def areas_of(report_dir: Path) -> list[Area]:
+    """Every area a quality report evaluated, with the files its run wrote."""
     report = json.loads((report_dir / "report.json").read_text())
     config = report["config"]
     out = []
@@ -124,8 +138,9 @@ def areas_of(report_dir: Path) -> list[tuple[str, Path, Path, int]]:
             continue
         run_dir = Path(run.get("folder") or report_dir / _old_slug(run_name))
         for label, ev in run["evaluations"].items():
-            inventory = _inventory(config, report_dir, ev["area"])
-            out.append((f"{run_name}: {label}", run_dir / f"prob_{ev['area']}.tif", inventory, run["patch_size"]))
+            raster, inventory = _area_files(config, report_dir, ev["area"])
+            out.append(Area(f"{run_name}: {label}", run_dir / f"prob_{ev['area']}.tif", raster, inventory,
+                            run_dir / "run" / "model.onnx", run["patch_size"]))
     return out
 
 
@@ -134,19 +149,51 @@ def _old_slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
-def _inventory(config: str, report_dir: Path, area: str) -> Path:
+def _area_files(config: str, report_dir: Path, area: str) -> tuple[Path, Path]:
     import tomllib
 
     table = tomllib.loads(Path(config).read_text())["areas"][area]
     if "synthetic" in table:
-        return report_dir / "areas" / f"{area}_inventory.gpkg"
-    return (Path(config).parent / table["inventory"]).resolve()
+        return report_dir / "areas" / f"{area}.tif", report_dir / "areas" / f"{area}_inventory.gpkg"
+    return (Path(config).parent / table["raster"]).resolve(), (Path(config).parent / table["inventory"]).resolve()
+
+
+DETECT_VARIANTS: dict[str, dict[str, Any]] = {
+    "no cleaning": {"min_area_m2": 0.0, "fill_holes_m2": 0.0},
+    "defaults": {},
+    "hysteresis t/2": {"grow": 0.5},
+    "tta flips": {"tta": "flips"},
+    "tta d4": {"tta": "d4"},
+    "tta d4 + hysteresis t/2": {"tta": "d4", "grow": 0.5},
+}
+
+
+def detect_variants(area: Area, threshold: float, workdir: Path) -> dict[str, dict[str, Any]]:
+    """The real pipeline (detect + evaluate_scene) on the run's model, once per variant of the options."""
+    from lmhld_qgis.core.detect import DetectOptions
+    from lmhld_qgis.core.evaluate import evaluate_scene
+
+    results = {}
+    for name, variant in DETECT_VARIANTS.items():
+        options = {k: v for k, v in variant.items() if k != "grow"}
+        if "grow" in variant:
+            options["grow_threshold"] = variant["grow"] * threshold
+        r = evaluate_scene(area.model, area.raster, area.inventory, polygons_out=workdir / f"{name}.gpkg",
+                           options=DetectOptions(threshold=threshold, **options))
+        results[name] = {"P": r["precision"], "R": r["recall"], "F1": r["f1"], "regions": r["n_detected"],
+                         "single px": sum(r["dropped"].values()), "found": r["inventory_detected"],
+                         "correct": r["detected_correct"], "obj F1": r["object_f1"]}
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="+", type=Path, help="output folders of bench/bench_quality.py")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--detect", action="store_true",
+                        help="run detection again with each option variant (defaults, hysteresis, test-time "
+                             "augmentation) on the runs' models instead of cleaning the stored probabilities; "
+                             "the column 'single px' then counts the polygons the post-processing dropped")
     args = parser.parse_args()
     from lmhld_qgis.core.postprocess import default_min_area_px
 
@@ -154,14 +201,19 @@ def main() -> None:
     print("| area | variant | " + " | ".join(columns) + " |")
     print("|---|---|" + "---:|" * len(columns))
     for report_dir in args.reports:
-        for label, prob_path, inventory, tile in areas_of(report_dir):
-            if not prob_path.exists():
+        for area in areas_of(report_dir):
+            if args.detect:
+                with tempfile.TemporaryDirectory() as tmp:
+                    rows = detect_variants(area, args.threshold, Path(tmp))
+            elif area.probability.exists():
+                prob, valid, truth = load_area(area.probability, area.inventory)
+                rows = {name: score(make(prob, valid, args.threshold), truth, valid)
+                        for name, make in variants(default_min_area_px(area.tile)).items()}
+            else:
                 continue
-            prob, valid, truth = load_area(prob_path, inventory)
-            for name, make in variants(default_min_area_px(tile)).items():
-                s = score(make(prob, valid, args.threshold), truth, valid)
+            for name, s in rows.items():
                 cells = [f"{s[c]:.3f}" if isinstance(s[c], float) else str(s[c]) for c in columns]
-                print(f"| {label} | {name} | " + " | ".join(cells) + " |", flush=True)
+                print(f"| {area.label} | {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
