@@ -137,7 +137,6 @@ def main() -> None:
     parser.add_argument("--models", default="onnx", help="comma-separated: onnx (onnxruntime), pt (torch)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     args = parser.parse_args()
-    from lmhld_qgis.core.detect import DetectOptions, detect
     from lmhld_qgis.core.synthetic import make_scene
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,40 +146,49 @@ def main() -> None:
             model = export_model(tmp / f"m.{kind}", args.width, args.tile)
             throughput(model, scene.raster, tmp, args)
         model = tmp / "m.onnx"
-        if not model.exists():
-            model = export_model(model, args.width, args.tile)
-        options = DetectOptions(overlap=0.0, batch_size=args.batch, provider=args.provider, min_area_m2=50)
-        t0 = time.perf_counter()
-        r0 = detect(scene.raster, model, tmp / "o0.gpkg", tmp / "p0.tif", options)
-        e2e_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        r25 = detect(scene.raster, model, tmp / "o25.gpkg", tmp / "p25.tif",
-                     DetectOptions(overlap=0.25, batch_size=args.batch, provider=args.provider, min_area_m2=50))
-        ov_s = time.perf_counter() - t0
-        theory = (args.tile / r25.stride) ** 2
-        print(f"default overlap 25%: {r25.n_windows} windows vs {r0.n_windows}; time x{ov_s / e2e_s:.2f} against "
-              f"theoretical (tile/stride)^2 = x{theory:.2f} (window count x{r25.n_windows / r0.n_windows:.2f}, "
-              "more at the edges where the last window is shifted)")
-        if args.no_memory:
-            return
+        overlap_cost(scene.raster, model if model.exists() else export_model(model, args.width, args.tile), tmp, args)
+        if not args.no_memory:
+            memory_peaks(tmp)
 
-        small_model = export_model(tmp / "small.onnx", 4, 128)
-        shapes = {"8x taller": (2048, 8192), "4x wider, 2x taller": (8192, 2048)}
-        scenes = {label: make_scene(tmp / f"mem{i}", width=w, height=h, n_landslides=int(w * h / 20000), seed=2,
-                                    noise=60.0).raster
-                  for i, (label, (w, h)) in enumerate({"base 2048x1024": (2048, 1024), **shapes}.items())}
-        for cache in ("16", "64"):  # GDAL's block cache fills up to its cap on bigger scenes: show both caps
-            env = dict(os.environ, GDAL_CACHEMAX=cache)
-            peaks = {}
-            for label, raster in scenes.items():
-                out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(raster), str(small_model),
-                                      str(tmp / f"mem_{len(peaks)}_{cache}")], capture_output=True, text=True,
-                                     check=True, env=env)
-                peaks[label] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
-            base = peaks.pop("base 2048x1024")
-            print(f"peak memory, GDAL_CACHEMAX {cache} MB: base 2048x1024 {base:.0f} MB; "
-                  + "; ".join(f"{k} {v:.0f} MB, ratio {v / base:.2f}" for k, v in peaks.items())
-                  + " (8x the pixels each; target <= 1.2)")
+
+def overlap_cost(raster: Path, model: Path, tmp: Path, args: argparse.Namespace) -> None:
+    """Time of the default 25% overlap against no overlap, beside the theoretical (tile/stride)^2."""
+    from lmhld_qgis.core.detect import DetectOptions, detect
+
+    seconds, results = [], []
+    for overlap in (0.0, 0.25):
+        t0 = time.perf_counter()
+        results.append(detect(raster, model, tmp / f"ov{overlap}.gpkg", tmp / f"ov{overlap}.tif",
+                              DetectOptions(overlap=overlap, batch_size=args.batch, provider=args.provider,
+                                            min_area_m2=50)))
+        seconds.append(time.perf_counter() - t0)
+    r0, r25 = results
+    print(f"default overlap 25%: {r25.n_windows} windows vs {r0.n_windows}; time x{seconds[1] / seconds[0]:.2f} "
+          f"against theoretical (tile/stride)^2 = x{(args.tile / r25.stride) ** 2:.2f} (window count "
+          f"x{r25.n_windows / r0.n_windows:.2f}, more at the edges where the last window is shifted)")
+
+
+def memory_peaks(tmp: Path) -> None:
+    """Peak memory of detection on scenes of 8 times the pixels, each in a fresh process, at two GDAL caches."""
+    from lmhld_qgis.core.synthetic import make_scene
+
+    small_model = export_model(tmp / "small.onnx", 4, 128)
+    shapes = {"8x taller": (2048, 8192), "4x wider, 2x taller": (8192, 2048)}
+    scenes = {label: make_scene(tmp / f"mem{i}", width=w, height=h, n_landslides=int(w * h / 20000), seed=2,
+                                noise=60.0).raster
+              for i, (label, (w, h)) in enumerate({"base 2048x1024": (2048, 1024), **shapes}.items())}
+    for cache in ("16", "64"):  # GDAL's block cache fills up to its cap on bigger scenes: show both caps
+        env = dict(os.environ, GDAL_CACHEMAX=cache)
+        peaks = {}
+        for label, raster in scenes.items():
+            out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(raster), str(small_model),
+                                  str(tmp / f"mem_{len(peaks)}_{cache}")], capture_output=True, text=True,
+                                 check=True, env=env)
+            peaks[label] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+        base = peaks.pop("base 2048x1024")
+        print(f"peak memory, GDAL_CACHEMAX {cache} MB: base 2048x1024 {base:.0f} MB; "
+              + "; ".join(f"{k} {v:.0f} MB, ratio {v / base:.2f}" for k, v in peaks.items())
+              + " (8x the pixels each; target <= 1.2)")
 
 
 if __name__ == "__main__":
