@@ -45,7 +45,8 @@ def test_kaikoura_benchmark_reports_unseen_area_figures_and_reproduces(shared_da
     assert run["status"] == "ok" and run["patch_size"] == 32  # every quartile asks for less than 32 px
     unseen = run["evaluations"]["k70 (unseen)"]
     assert unseen["role"] == "unseen" and unseen["n_inventory"] == 9
-    assert unseen["tp"] + unseen["fn"] > 0 and unseen["tp"] + unseen["fp"] + unseen["fn"] + unseen["tn"] > 250_000
+    assert unseen["tp"] + unseen["fn"] > 0
+    assert unseen["tp"] + unseen["fp"] + unseen["fn"] + unseen["tn"] > 200_000  # the valid pixels of scene 70
     for key in ("precision", "recall", "f1", "iou", "inventory_detected", "detected_correct", "object_f1"):
         assert 0 <= unseen[key] <= 1, key
     ds = ogr.Open(str(tmp_path / "a" / "small-landslides_69-to-70" / "landslides_k70.gpkg"))
