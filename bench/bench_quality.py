@@ -294,13 +294,15 @@ def command_line(config: Path, out: Path, runs: list[str] | None, overrides: lis
 
 
 def _num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
     if isinstance(v, float):
         return "–" if math.isnan(v) else f"{v:.{digits}f}"
     return str(v)
 
 
 ROW_KEYS = ("precision", "recall", "f1", "iou", "n_detected", "n_inventory", "inventory_detected",
-            "detected_correct")
+            "detected_correct", "object_f1")
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -309,15 +311,19 @@ def markdown(report: dict[str, Any]) -> str:
              f"Reproduce: `{report['command']}`", "",
              f"Environment: {', '.join(f'{k} {v}' for k, v in report['environment'].items())}.", "",
              "| run | area | pixel P | pixel R | pixel F1 | IoU | polygons | inventory | detected share | "
-             "correct share | val F1 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "correct share | object F1 | raw F1 | dropped | val F1 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, run in report["runs"].items():
         if run["status"] != "ok":
-            lines.append(f"| {name} | **failed**: {run['error']} | | | | | | | | | |")
+            lines.append(f"| {name} | **failed**: {run['error']} |" + " |" * 12)
             continue
         for label, ev in run["evaluations"].items():
-            cells = [_num(ev.get(k)) for k in ROW_KEYS]
+            cells = [_num(ev.get(k)) for k in ROW_KEYS] + [_num(ev.get("raw", {}).get("f1")),
+                                                           _num(sum(ev.get("dropped", {}).values()))]
             lines.append(f"| {name} | {label} | " + " | ".join(cells) + f" | {_num(run['training']['best_val_f1'])} |")
-    lines += ["", "Object rule: " + _object_rule(report), "", "## Runs", ""]
+    lines += ["", "Pixel and object figures are those of the polygons as delivered; raw F1: the probability cut "
+              "before the post-processing; dropped: polygons the post-processing removed. Object rule: "
+              + _object_rule(report), "", "## Runs", ""]
     for name, run in report["runs"].items():
         lines.append(f"- **{name}** ({run['seconds']:.0f} s): " + _run_summary(run))
     return "\n".join(lines) + "\n"
