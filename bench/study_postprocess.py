@@ -194,14 +194,23 @@ def main() -> None:
                         help="run detection again with each option variant (defaults, hysteresis, test-time "
                              "augmentation) on the runs' models instead of cleaning the stored probabilities; "
                              "the column 'single px' then counts the polygons the post-processing dropped")
+    parser.add_argument("--only", action="append", help="areas whose label contains this text (repeat)")
+    parser.add_argument("--variant", action="append", help="with --detect: only these variants (repeat)")
     args = parser.parse_args()
     from lmhld_qgis.core.postprocess import default_min_area_px
+
+    if args.variant:
+        for name in list(DETECT_VARIANTS):
+            if name not in args.variant:
+                del DETECT_VARIANTS[name]
 
     columns = ["P", "R", "F1", "regions", "single px", "found", "correct", "obj F1"]
     print("| area | variant | " + " | ".join(columns) + " |")
     print("|---|---|" + "---:|" * len(columns))
     for report_dir in args.reports:
         for area in areas_of(report_dir):
+            if args.only and not any(text in area.label for text in args.only):
+                continue
             if args.detect:
                 with tempfile.TemporaryDirectory() as tmp:
                     rows = detect_variants(area, args.threshold, Path(tmp))
