@@ -24,6 +24,7 @@ from osgeo import gdal
 gdal.UseExceptions()
 
 BLOCK = 256
+SLICE = 1024  # columns handled at a time inside a block row (a multiple of every overview factor)
 OVERVIEW_FACTORS = (2, 4, 8, 16, 32)
 OVERVIEW_MIN_SIDE = 64  # overviews whose shorter side would fall below this are not built
 PROB_NODATA = -1.0
@@ -32,6 +33,9 @@ DEFLATE_LEVEL = "1"  # the fastest level: about the same size on probabilities, 
 
 def overview_factors(width: int, height: int) -> list[int]:
     return [f for f in OVERVIEW_FACTORS if min(width, height) // f >= OVERVIEW_MIN_SIDE]
+
+
+Part = list[NDArray[Any]]  # arrays that share their rows
 
 
 @dataclass(frozen=True)
@@ -56,28 +60,35 @@ class Stripe:
 
 class AlignedRows:
     """Collects rows that arrive in order and hands them on in whole blocks of `block` rows (the rest at the end
-    of the `total` rows), as a list of arrays that share their rows."""
+    of the `total` rows). Rows arrive and leave as parts: lists of arrays that share their rows (values and their
+    validity); the parts are not joined here, so no copy of a whole block row is made."""
 
-    def __init__(self, total: int, block: int, emit: Callable[[int, list[NDArray[Any]]], None]) -> None:
+    def __init__(self, total: int, block: int, emit: Callable[[int, list[Part]], None]) -> None:
         self.total, self.block, self.emit = total, block, emit
         self.top = 0  # first row not yet handed on
-        self.pending: list[list[NDArray[Any]]] = []
+        self.pending: list[Part] = []
         self.n_pending = 0
 
-    def add(self, arrays: Sequence[NDArray[Any]]) -> None:
-        self.pending.append(list(arrays))
-        self.n_pending += arrays[0].shape[0]
+    def add(self, part: Part) -> None:
+        self.pending.append(part)
+        self.n_pending += part[0].shape[0]
         end = self.top + self.n_pending
         cut = end if end >= self.total else end // self.block * self.block
         if cut <= self.top:
             return
-        joined = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*self.pending, strict=True)]
-        n = cut - self.top
-        self.emit(self.top, [a[:n] for a in joined])
-        rest = [a[n:] for a in joined]
-        self.pending = [rest] if rest[0].shape[0] else []
-        self.n_pending -= n
-        self.top = cut
+        n, taken = cut - self.top, 0
+        ready: list[Part] = []
+        kept: list[Part] = []
+        for p in self.pending:
+            rows = p[0].shape[0]
+            k = min(max(n - taken, 0), rows)
+            if k:
+                ready.append(p if k == rows else [a[:k] for a in p])
+            if k < rows:
+                kept.append([a[k:] for a in p])
+            taken += k
+        self.emit(self.top, ready)
+        self.pending, self.n_pending, self.top = kept, self.n_pending - n, cut
 
     @property
     def done(self) -> bool:
@@ -93,6 +104,11 @@ def _block_sum(a: NDArray[Any], k: int) -> NDArray[Any]:
         a = padded
     summed: NDArray[Any] = a.reshape(rows, k, cols, k).sum(axis=(1, 3), dtype=a.dtype)
     return summed
+
+
+def _rows(arrays: list[NDArray[Any]]) -> NDArray[Any]:
+    """Arrays stacked by rows (the array itself when there is one)."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 class _ColumnRange:
@@ -111,30 +127,37 @@ class _ColumnRange:
     def done(self) -> bool:
         return self.base.done and all(level.done for level in self.levels)
 
-    def _write_base(self, top: int, arrays: list[NDArray[Any]]) -> None:
-        values, covered = arrays
+    def _write_base(self, top: int, parts: list[Part]) -> None:
+        """Write whole block rows in column slices: the temporaries stay small whatever the chunk's width."""
         w = self.writer
-        w.prob_band.WriteArray(np.where(covered, values, np.float32(PROB_NODATA)), self.col, top)
-        w.mask_band.WriteArray(((values >= w.mask_threshold) & covered).view(np.uint8), self.col, top)
+        pieces: list[list[NDArray[Any]]] = [[] for _ in self.levels]
+        for c in range(0, parts[0][0].shape[1], SLICE):
+            v = _rows([p[0][:, c:c + SLICE] for p in parts])
+            ok = _rows([p[1][:, c:c + SLICE] for p in parts])
+            w.prob_band.WriteArray(np.where(ok, v, np.float32(PROB_NODATA)), self.col + c, top)
+            w.mask_band.WriteArray(((v >= w.mask_threshold) & ok).view(np.uint8), self.col + c, top)
+            for level_pieces, piece in zip(pieces, self._reduce(v, ok), strict=True):
+                level_pieces.append(piece)
         w.prob_band.FlushCache()
         w.mask_band.FlushCache()
-        if self.levels:
-            self._reduce(values, covered)
+        for level, row_pieces in zip(self.levels, pieces, strict=True):
+            level.add([np.concatenate(row_pieces, axis=1)])
 
-    def _reduce(self, values: NDArray[Any], covered: NDArray[Any]) -> None:
+    def _reduce(self, values: NDArray[Any], covered: NDArray[Any]) -> list[NDArray[Any]]:
+        """Each overview level's rows for these pixels (their columns start on the coarsest level's grid)."""
         total = np.where(covered, values, np.float32(0))  # float32 sums of at most 32 x 32 values in [0, 1]
         count = covered.astype(np.float32)
-        previous = 1
-        for factor, level in zip(self.writer.factors, self.levels, strict=True):
+        previous, out = 1, []
+        for factor in self.writer.factors:
             total, count = _block_sum(total, factor // previous), _block_sum(count, factor // previous)
-            mean = np.where(count > 0, total / np.maximum(count, 1), PROB_NODATA).astype(np.float32)
-            level.add([mean])
+            out.append(np.where(count > 0, total / np.maximum(count, 1), PROB_NODATA).astype(np.float32))
             previous = factor
+        return out
 
     @staticmethod
-    def _level_writer(band: gdal.Band, col: int) -> Callable[[int, list[NDArray[Any]]], None]:
-        def write(top: int, arrays: list[NDArray[Any]]) -> None:
-            band.WriteArray(arrays[0], col, top)
+    def _level_writer(band: gdal.Band, col: int) -> Callable[[int, list[Part]], None]:
+        def write(top: int, parts: list[Part]) -> None:
+            band.WriteArray(_rows([p[0] for p in parts]), col, top)
             band.FlushCache()
 
         return write
