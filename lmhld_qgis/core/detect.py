@@ -288,10 +288,12 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         finally:
             if plan.aoi is not None:
                 plan.aoi.close()
-    result = DetectResult(Path(out_gpkg), Path(prob_tif) if prob_tif else None, polygons.kept, backend.provider,
-                          plan.tile, plan.stride, n_windows, time.perf_counter() - t0, plan.post.threshold,
-                          plan.bands, plan.notes, plan.post.to_json(), dict(polygons.dropped), polygons.holes_filled,
-                          options.tta)
+    result = DetectResult(
+        polygons=Path(out_gpkg), probability=Path(prob_tif) if prob_tif else None, n_polygons=polygons.kept,
+        provider=backend.provider, tile=plan.tile, stride=plan.stride, n_windows=n_windows,
+        seconds=time.perf_counter() - t0, threshold=plan.post.threshold, bands=plan.bands, warnings=plan.notes,
+        postprocess=plan.post.to_json(), dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
+        tta=options.tta)
     progress.info(result.summary())
     progress.set_fraction(1.0)
     return result
