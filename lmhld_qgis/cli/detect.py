@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.tta import TTA_MODES
 from . import argtypes
 from .paths import add_overwrite, declare_paths
 
@@ -14,7 +15,8 @@ def _bands(text: str) -> object:
     return parse_band_list(text)
 
 
-def add_parser(sub) -> None:
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detect", help="sliding-window detection over a scene, written as polygons",
                        description="Detect landslides over a whole scene with an ONNX model (or a .pt checkpoint).")
     p.add_argument("--model", required=True, help="model.onnx (from lmhld train / export-onnx) or a .pt checkpoint")
@@ -27,10 +29,17 @@ def add_parser(sub) -> None:
                    help="window overlap as a fraction of the tile (default: the model's)")
     p.add_argument("--tile", type=argtypes.positive_int, help="window size in pixels (default: the model's patch size)")
     p.add_argument("--threshold", type=argtypes.probability, help="probability threshold (default: the model's)")
-    p.add_argument("--min-area", type=argtypes.non_negative_float, default=0.0, metavar="M2",
-                   help="drop polygons smaller than this")
-    p.add_argument("--fill-holes", type=argtypes.non_negative_float, default=0.0, metavar="M2",
-                   help="fill holes smaller than this")
+    p.add_argument("--min-area", type=argtypes.non_negative_float, metavar="M2",
+                   help="drop polygons smaller than this (default: the model's minimum landslide area, else 0.1%% "
+                        "of a tile and at least 2 pixels; 0 keeps every polygon)")
+    p.add_argument("--fill-holes", type=argtypes.non_negative_float, metavar="M2",
+                   help="fill holes smaller than this (default: the model's, else the minimum area; 0 fills none)")
+    p.add_argument("--tta", nargs="?", const="d4", default="none", choices=TTA_MODES,
+                   help="test-time augmentation: average the predictions over flips (4 per tile) or, with --tta "
+                        "alone, flips and 90-degree rotations (d4: 8 per tile)")
+    p.add_argument("--grow-threshold", type=argtypes.probability, metavar="P",
+                   help="hysteresis: cut at this lower probability and keep only the regions that reach the "
+                        "threshold (default: off)")
     p.add_argument("--simplify", type=argtypes.non_negative_float, default=0.0, metavar="TOL",
                    help="simplification tolerance (CRS units)")
     p.add_argument("--batch-size", type=argtypes.positive_int, default=8)
@@ -46,7 +55,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="RESULT.json", help="write a summary (counts, provider, timings)")
     add_overwrite(p)
     p.set_defaults(run=run)
-    declare_paths(p, inputs=("model", "raster", "aoi"), files=("out", "prob", "json"), styled=("prob",))
+    declare_paths(p, inputs=("model", "raster", "aoi"), files=("out", "prob", "json"), styled=("out", "prob"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,15 +68,17 @@ def run(args: argparse.Namespace) -> int:
     extent = None
     if args.extent:
         try:
-            extent = tuple(float(v) for v in args.extent.split(","))
+            values = [float(v) for v in args.extent.split(",")]
         except ValueError:
-            extent = ()
-        if len(extent) != 4:
+            values = []
+        if len(values) != 4:
             raise LmhldError(f"--extent must be xmin,ymin,xmax,ymax, got {args.extent!r}")
+        extent = (values[0], values[1], values[2], values[3])
     options = DetectOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                             threshold=args.threshold, min_area_m2=args.min_area, fill_holes_m2=args.fill_holes,
                             simplify=args.simplify, provider=args.provider, bands=parse_band_list(args.bands),
-                            extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width)
+                            extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width,
+                            tta=args.tta, grow_threshold=args.grow_threshold)
     bar = BarProgress("detect")
     try:
         result = detect(args.raster, args.model, args.out, args.prob, options, progress=bar)

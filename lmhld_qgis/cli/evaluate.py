@@ -8,7 +8,7 @@ from . import argtypes
 from .paths import add_overwrite, declare_paths
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="precision, recall, F1, IoU, mIoU, OA on a split or a whole scene",
                        description="Evaluate a model: on dataset splits (pixel metrics micro-averaged over all test "
                                    "pixels, per area) or over a whole scene (detect + compare with the inventory, "
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--polygons", metavar="OUT.gpkg", type=argtypes.path_ending(".gpkg"),
                    help="scene mode: keep the detected polygons")
     p.add_argument("--match", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.5,
-                   help="scene mode: object match share (0.5)")
+                   help="object match: the share of an object's area the other side must cover (0.5)")
     p.add_argument("--threshold", type=argtypes.probability, help="probability threshold (default: the model's)")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", required=True, metavar="OUT.json")
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.data:
             result = evaluate_dataset(args.model, args.data, args.split, threshold=args.threshold,
-                                      provider=args.provider, progress=bar)
+                                      provider=args.provider, match=args.match, progress=bar)
             write_json(args.json, result)
         else:
             if not args.inventory:
@@ -59,10 +59,15 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print("  ".join(f"{k} {result[k]:.4f}" for k in ("precision", "recall", "f1", "iou", "miou", "oa",
                                                         "f1_mean_2class")))
-    if "inventory_detected" in result:
-        print(f"objects: {result['inventory_detected']:.1%} of {result['n_inventory']} inventory polygons detected, "
-              f"{result['detected_correct']:.1%} of {result['n_detected']} detections match a landslide")
+    print(f"objects: {result['inventory_detected']:.1%} of {result['n_inventory']} inventory landslides detected, "
+          f"{result['detected_correct']:.1%} of {result['n_detected']} detections match a landslide "
+          f"(object F1 {result['object_f1']:.4f})")
+    if "raw" in result:
+        raw = result["raw"]
+        print(f"before post-processing (probability >= {result['threshold']:g}): P {raw['precision']:.4f} "
+              f"R {raw['recall']:.4f} F1 {raw['f1']:.4f}; dropped {result['dropped'] or 'nothing'}")
     for area, s in result.get("per_area", {}).items():
-        print(f"  {area}: P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} IoU {s['iou']:.4f}")
+        print(f"  {area}: P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} IoU {s['iou']:.4f} "
+              f"objects found {s['inventory_detected']:.1%} correct {s['detected_correct']:.1%}")
     print(f"report: {args.json}" + (f", error map {args.error_map}" if args.error_map else ""))
     return 0

@@ -57,7 +57,10 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3  # a missing CUDA library is reported below, not as an ORT error dump
         with _quiet_ort(ort):
-            self.session = ort.InferenceSession(model, options, providers=wanted)
+            try:
+                self.session = ort.InferenceSession(model, options, providers=wanted)
+            except Exception as exc:  # a truncated or foreign file: onnxruntime's own exception types
+                raise LmhldError(f"cannot read ONNX model {path}: {exc}") from exc
         self.provider = self.session.get_providers()[0]
         if provider == "cuda" and self.provider != "CUDAExecutionProvider":
             raise LmhldError("CUDA was asked for but onnxruntime could not load it (needs onnxruntime-gpu with "

@@ -9,13 +9,15 @@ weights are uniform.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .grid import Window
 
 
-def _ramp(size: int, overlap: int) -> np.ndarray:
+def _ramp(size: int, overlap: int) -> NDArray[Any]:
     """1-D weights rising from the window's start: 0 over the margin, sin^2 up to 1 across the overlap."""
     ramp = np.ones(size, dtype=np.float64)
     if overlap <= 0:
@@ -29,7 +31,7 @@ def _ramp(size: int, overlap: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def window_weights(size: int, overlap: int, top: bool = False, bottom: bool = False, left: bool = False,
-                   right: bool = False) -> np.ndarray:
+                   right: bool = False) -> NDArray[Any]:
     """(size, size) weights; `top`... say which sides lie on the image border (and are not tapered)."""
     rise = _ramp(size, overlap)
     ones = np.ones(size)
@@ -40,7 +42,7 @@ def window_weights(size: int, overlap: int, top: bool = False, bottom: bool = Fa
     return w
 
 
-def weights_for(window: Window, height: int, width: int, overlap: int) -> np.ndarray:
+def weights_for(window: Window, height: int, width: int, overlap: int) -> NDArray[Any]:
     return window_weights(window.height, overlap, window.row == 0, window.row + window.height >= height,
                           window.col == 0, window.col + window.width >= width)
 
@@ -58,7 +60,7 @@ class StripeAccumulator:
         self.num = np.zeros((rows, width), np.float32)
         self.den = np.zeros((rows, width), np.float32)
 
-    def add(self, window: Window, prob: np.ndarray, weights: np.ndarray) -> None:
+    def add(self, window: Window, prob: NDArray[Any], weights: NDArray[Any]) -> None:
         h = min(window.height, self.height - window.row)
         w = min(window.width, self.width - window.col)
         r0 = window.row - self.top
@@ -74,7 +76,7 @@ class StripeAccumulator:
             self.num = np.vstack([self.num, np.zeros((extra, self.width), np.float32)])
             self.den = np.vstack([self.den, np.zeros((extra, self.width), np.float32)])
 
-    def flush(self, until_row: int) -> tuple[int, np.ndarray, np.ndarray]:
+    def flush(self, until_row: int) -> tuple[int, NDArray[Any], NDArray[Any]]:
         """Finish scene rows [top, until_row): returns (first row, blended values, covered mask) and drops them."""
         n = max(0, min(until_row, self.height) - self.top)
         den = self.den[:n]

@@ -1,9 +1,12 @@
 """The streaming detection engine: sliding windows over a scene of any size, blended probabilities, polygons.
 
-Reading (a thread), inference (the caller's thread) and writing (a thread) overlap. The scene is streamed in column
-chunks (4096 px by default), each from top to bottom; rows are finished and written as soon as no later window
-can reach them, so memory is bounded by a stripe of about two tiles times the chunk width, whatever the scene.
-Outputs are written aside and moved into place; a cancelled or failed run leaves none.
+Reading and normalising (a thread), inference (the caller's thread) and writing (a thread) overlap. The scene is
+streamed in column chunks (4096 px by default), each from top to bottom; rows are finished and written as soon
+as no later window can reach them, so memory is bounded by a stripe of about two tiles times the chunk width,
+whatever the scene. Invalid pixels (nodata, outside the area of interest) reach the model as the band mean and
+get no weight in the blend, so they come out as nodata. The mask is cut and polygonized, then cleaned as
+`core.postprocess` resolves it (the model's calibrated threshold, specks dropped and small holes filled by
+default). Outputs are written aside and moved into place; a cancelled or failed run leaves none.
 """
 
 from __future__ import annotations
@@ -16,23 +19,36 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .atomic import atomic_file, gdal_checked, scratch_dir
 from .backends import Backend, load_backend
 from .blending import StripeAccumulator, weights_for
-from .errors import CancelledError, LmhldError
-from .grid import Window, covering_windows
+from .errors import LmhldError
+from .grid import Window, covering_windows, window_transform
 from .modelcard import ModelCard
 from .outputs import check_outputs
+from .postprocess import PostProcess, check_range, resolve_postprocess
 from .preflight import require_memory
-from .progress import NullProgress, Progress, SubProgress
-from .raster import RasterInfo, pixel_area_m2, read_raster_info
+from .progress import NullProgress, Progress, SubProgress, check_cancelled
+from .raster import RasterInfo, pixel_area_m2, read_raster_info, require_north_up
+from .rasterwriter import PROB_NODATA, Grid, ProbabilityWriter, Stripe
+from .tta import TTA_MODES, with_tta
 from .vector import PolygonSet, read_polygons, srs_from_wkt
 
-PROB_NODATA = -1.0
+if TYPE_CHECKING:
+    from .rasterize import InventoryBurner
+    from .vectorize import PolygonizeReport
+
+__all__ = ["LAYER", "PROB_NODATA", "DetectOptions", "DetectResult", "Normalisation", "detect", "resolve_bands"]
+
 LAYER = "landslides"
+Floats = NDArray[np.float32]
+Mask = NDArray[np.bool_]
+Extent = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
 
 
 @dataclass
@@ -40,16 +56,31 @@ class DetectOptions:
     tile: int | None = None  # default: the model's patch size
     overlap: float | None = None  # fraction of the tile; default: the model's (0.25)
     batch_size: int = 8
-    threshold: float | None = None  # default: the model's
-    min_area_m2: float = 0.0
-    fill_holes_m2: float = 0.0
+    threshold: float | None = None  # default: the model's (calibrated on validation when training did)
+    min_area_m2: float | None = None  # default: the model's, else from the tile (core.postprocess); 0: keep all
+    fill_holes_m2: float | None = None  # default: the model's, else the minimum area; 0: fill none
     simplify: float = 0.0  # CRS units
     provider: str = "auto"
     bands: Sequence[int] | None = None  # 1-based raster bands in the model's input order
-    extent: tuple[float, float, float, float] | None = None  # xmin, ymin, xmax, ymax in the raster's CRS
+    extent: Extent | None = None  # in the raster's CRS
     aoi: str | Path | PolygonSet | None = None  # polygons; nothing is detected outside them
     resample: bool = False  # resample windows to the model's resolution when the scene's differs
     chunk_width: int = 4096  # stream the scene in column chunks this wide (memory bound); 0: the whole width
+    tta: str = "none"  # test-time augmentation: "flips" (4 predictions per tile) or "d4" (flips and rotations, 8)
+    grow_threshold: float | None = None  # hysteresis: grow regions that reach the threshold into this lower one
+
+    def validate(self) -> None:
+        """Refuse values out of range before any work, naming the option and the allowed range."""
+        for name, value, low in (("tile", self.tile, 1), ("batch size", self.batch_size, 1),
+                                 ("chunk width", self.chunk_width, 0)):
+            if value is not None and (int(value) != value or value < low):
+                raise LmhldError(f"{name} must be an integer >= {low}, got {value}")
+        if self.overlap is not None and not 0 <= self.overlap < 1:
+            raise LmhldError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.tta not in TTA_MODES:
+            raise LmhldError(f"test-time augmentation must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
+        check_range("threshold", self.threshold, 0.0, 1.0)
+        check_range("grow threshold", self.grow_threshold, 0.0, 1.0)
 
 
 @dataclass
@@ -65,9 +96,19 @@ class DetectResult:
     threshold: float
     bands: list[int]
     warnings: list[str] = field(default_factory=list)
+    postprocess: dict[str, Any] = field(default_factory=dict)  # the values applied and where each came from
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> polygons dropped by the post-processing
+    holes_filled: int = 0
+    tta: str = "none"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+
+    def summary(self) -> str:
+        """What the post-processing did, for the log."""
+        dropped = ", ".join(f"{n} {reason}" for reason, n in self.dropped.items() if n) or "none"
+        return (f"{self.n_polygons} polygons kept; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
+                + (f"; test-time augmentation {self.tta}" if self.tta != "none" else ""))
 
 
 def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None) -> tuple[list[int], str | None]:
@@ -90,48 +131,77 @@ def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None
     return [i + 1 for i in indices], note
 
 
-def _region(info: RasterInfo, extent, aoi: PolygonSet | None) -> tuple[int, int, int, int]:
-    """(row0, col0, height, width) of the part of the raster to process."""
-    a, _, c, _, e, f = info.transform
-    r0, c0, r1, c1 = 0, 0, info.height, info.width
-    boxes = []
-    if extent is not None:
-        boxes.append(extent)
-    if aoi is not None:
-        from .rasterize import InventoryBurner
-
-        burner = InventoryBurner(aoi, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
-        boxes.append(burner.extent())
-        burner.close()
-    for xmin, ymin, xmax, ymax in boxes:
-        cols = sorted(((xmin - c) / a, (xmax - c) / a))
-        rows = sorted(((ymax - f) / e, (ymin - f) / e))
-        r0, r1 = max(r0, math.floor(rows[0])), min(r1, math.ceil(rows[1]))
-        c0, c1 = max(c0, math.floor(cols[0])), min(c1, math.ceil(cols[1]))
-    if r1 <= r0 or c1 <= c0:
-        raise LmhldError("the extent / area of interest does not overlap the raster")
-    return r0, c0, r1 - r0, c1 - c0
+# --- normalisation: one step, so that a backend that normalises inside its graph can skip it ------------------
 
 
-def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path, prob_tif: str | Path | None = None,
-           options: DetectOptions | None = None, progress: Progress | None = None) -> DetectResult:
-    """Detect landslides in `raster`: polygons to `out_gpkg` (GeoPackage, raster CRS), probabilities to `prob_tif`."""
-    options = options or DetectOptions()
-    progress = progress or NullProgress()
-    check_outputs(inputs={"raster": raster, "model": model, "aoi": options.aoi},
-                  files={"out_gpkg": out_gpkg, "prob_tif": prob_tif}, styled=("prob_tif",))
-    t0 = time.perf_counter()
-    notes: list[str] = []
-    backend = load_backend(model, options.provider) if isinstance(model, str | Path) else model
-    card = backend.card
+@dataclass(frozen=True)
+class Normalisation:
+    """The model's input normalisation: (raw - mean) / std per band; invalid pixels become 0 (the band mean)."""
+
+    mean: Floats  # (C, 1, 1)
+    std: Floats  # (C, 1, 1), 1 where the card says 0
+
+    @classmethod
+    def of(cls, card: ModelCard) -> Normalisation:
+        std = np.asarray(card.std, np.float32)[:, None, None]
+        return cls(np.asarray(card.mean, np.float32)[:, None, None], np.where(std > 0, std, np.float32(1)))
+
+    def apply(self, raw: NDArray[Any], valid: Mask | None = None, out: Floats | None = None) -> Floats:
+        """(C, H, W) raw pixels -> normalised float32, written into `out` when given."""
+        x = np.subtract(raw, self.mean, out=out, dtype=np.float32)
+        np.divide(x, self.std, out=x)
+        if valid is not None:
+            np.copyto(x, np.float32(0), where=~valid)  # also replaces NaN nodata
+        return x
+
+
+# --- the plan: everything decided before the first window is read ---------------------------------------------
+
+
+@dataclass
+class DetectPlan:
+    info: RasterInfo  # what the windows are read from (the scene, or a VRT at the model's resolution)
+    bands: list[int]
+    region: Window  # the part of the raster processed, in its pixels
+    tile: int
+    stride: int
+    batch_size: int
+    chunk_width: int
+    post: PostProcess
+    aoi: InventoryBurner | None  # the area of interest burnt on the raster's grid; used by the reading thread
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def overlap_px(self) -> int:
+        return max(self.tile - self.stride, 0)
+
+    @property
+    def grid(self) -> Grid:
+        """The output rasters' grid: the region of the source raster."""
+        a, b, c, d, e, f = window_transform(self.info.transform, self.region)
+        return Grid(self.region.width, self.region.height, (c, a, b, f, d, e), str(self.info.crs_wkt))
+
+
+def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, workdir: Path) -> DetectPlan:
+    """Check the inputs and decide the grid, tiles, region and post-processing (nothing is read yet)."""
+    options.validate()
     info = read_raster_info(raster)
-    if info.crs_wkt is None:
-        raise LmhldError(f"raster {raster} has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and retry")
-    if info.is_rotated:
-        raise LmhldError(f"raster {raster} has a rotated geotransform; warp it north-up first (gdalwarp)")
-    bands, note = resolve_bands(card, info, options.bands)
-    if note:
-        notes.append(note)
+    require_north_up(info)
+    bands, band_note = resolve_bands(card, info, options.bands)
+    tile, stride = _tile_and_stride(card, options)
+    require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
+                   f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
+    source, scale_note = _at_model_scale(info, card, options.resample, workdir)
+    aoi = _aoi_burner(options.aoi, source)
+    region = _region(source, options.extent, aoi)
+    post = resolve_postprocess(card, threshold=options.threshold, min_area_m2=options.min_area_m2,
+                               fill_holes_m2=options.fill_holes_m2, simplify=options.simplify,
+                               grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source), tile=tile)
+    notes = [n for n in (band_note, scale_note) if n]
+    return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes)
+
+
+def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int]:
     tile = int(options.tile or card.patch_size)
     if card.dynamic_size:
         tile = int(math.ceil(tile / card.size_multiple) * card.size_multiple)
@@ -140,192 +210,134 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
     overlap = card.tiles_overlap if options.overlap is None else float(options.overlap)
     if not 0 <= overlap < 1:
         raise LmhldError(f"overlap must be in [0, 1), got {overlap}")
-    stride = max(1, round(tile * (1 - overlap)))
-    threshold = card.threshold if options.threshold is None else float(options.threshold)
-    if options.batch_size < 1:
-        raise LmhldError("batch size must be >= 1")
-    require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
-                   f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
-    aoi = options.aoi if isinstance(options.aoi, PolygonSet | None) else read_polygons(options.aoi)
-
-    with scratch_dir("detect") as tmpdir:
-        source = info
-        pixel = math.sqrt(pixel_area_m2(info))
-        if card.resolution_m and abs(pixel / card.resolution_m - 1) > 0.10:
-            msg = (f"the raster's pixel size ({pixel:.2f} m) differs from the model's training resolution "
-                   f"({card.resolution_m:.2f} m) by {abs(pixel / card.resolution_m - 1):.0%}")
-            if options.resample:
-                source = _resampled(info, card.resolution_m, Path(tmpdir))
-                notes.append(msg + "; windows resampled to the model's resolution")
-            else:
-                notes.append(msg + "; results may suffer: use resample to run at the model's scale")
-        for n in notes:
-            progress.warn(n)
-        region = _region(source, options.extent, aoi)
-        prob_final = Path(prob_tif) if prob_tif else Path(tmpdir) / "probability.tif"
-        mask_tif = Path(tmpdir) / "mask.tif"
-        with atomic_file(out_gpkg) as gpkg_tmp, atomic_file(prob_final) as prob_tmp:
-            n_windows = _run_windows(source, backend, bands, region, tile, stride, threshold, options.batch_size,
-                                     aoi, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85),
-                                     chunk_width=options.chunk_width)
-            _build_overviews(prob_tmp)
-            from .vectorize import VectorizeOptions, polygonize
-
-            n_polygons = polygonize(mask_tif, prob_tmp, gpkg_tmp, LAYER,
-                                    VectorizeOptions(options.min_area_m2, options.fill_holes_m2, options.simplify),
-                                    source=Path(raster).name, model=card.architecture,
-                                    progress=SubProgress(progress, 0.85, 1.0))
-        from .styles import write_raster_style, write_vector_style
-
-        write_vector_style(out_gpkg)
-        if prob_tif:
-            write_raster_style(prob_final)
-    progress.set_fraction(1.0)
-    return DetectResult(Path(out_gpkg), Path(prob_tif) if prob_tif else None, n_polygons, backend.provider, tile,
-                        stride, n_windows, time.perf_counter() - t0, threshold, bands, notes)
+    return tile, max(1, round(tile * (1 - overlap)))
 
 
-def _resampled(info: RasterInfo, resolution_m: float, tmpdir: Path) -> RasterInfo:
+def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool, workdir: Path) -> tuple[RasterInfo, str | None]:
+    """The raster to read (resampled to the model's resolution when asked) and a note when resolutions differ."""
+    pixel = math.sqrt(pixel_area_m2(info))
+    if not card.resolution_m or abs(pixel / card.resolution_m - 1) <= 0.10:
+        return info, None
+    msg = (f"the raster's pixel size ({pixel:.2f} m) differs from the model's training resolution "
+           f"({card.resolution_m:.2f} m) by {abs(pixel / card.resolution_m - 1):.0%}")
+    if not resample:
+        return info, msg + "; results may suffer: use resample to run at the model's scale"
+    return _resampled(info, card.resolution_m, workdir), msg + "; windows resampled to the model's resolution"
+
+
+def _resampled(info: RasterInfo, resolution_m: float, workdir: Path) -> RasterInfo:
     from osgeo import gdal
 
     srs = srs_from_wkt(info.crs_wkt, "raster")
     if not srs.IsProjected():
         raise LmhldError("resampling needs a projected raster; warp it to a metric CRS first (gdalwarp -t_srs)")
     res = resolution_m / srs.GetLinearUnits()
-    vrt = tmpdir / "resampled.vrt"
+    vrt = workdir / "resampled.vrt"
     gdal.Warp(str(vrt), info.path, format="VRT", xRes=res, yRes=res, resampleAlg="bilinear")
     return read_raster_info(vrt)
 
 
-def _batches(info: RasterInfo, bands: list[int], region, windows: list[Window], tile: int, card: ModelCard,
-             batch_size: int, aoi_burner) -> Iterator[tuple[list[Window], np.ndarray]]:
-    """Read windows (normalised, invalid pixels at the band mean) in batches, in row order."""
-    import rasterio
+def _aoi_burner(aoi: str | Path | PolygonSet | None, info: RasterInfo) -> InventoryBurner | None:
+    """The area of interest on the raster's grid (one burner: planning reads its extent, then the reader uses it)."""
+    if aoi is None:
+        return None
+    from .rasterize import InventoryBurner
 
-    r0, c0, h, w = region
-    mean = np.asarray(card.mean, np.float32)[:, None, None]
-    std = np.asarray(card.std, np.float32)[:, None, None]
-    std = np.where(std > 0, std, 1)
-    with warnings.catch_warnings(), rasterio.open(info.path) as src:
-        warnings.simplefilter("ignore")
-        batch: list[Window] = []
-        arrays: list[np.ndarray] = []
-        for win in windows:
-            hh, ww = min(tile, h - win.row), min(tile, w - win.col)
-            rio = Window(r0 + win.row, c0 + win.col, hh, ww).to_rasterio()
-            data = src.read(bands, window=rio).astype(np.float32)
-            valid = (src.read_masks(bands, window=rio) > 0).all(axis=0)
-            if aoi_burner is not None:
-                valid &= aoi_burner.burn(Window(r0 + win.row, c0 + win.col, hh, ww)).astype(bool)
-            x = np.zeros((len(bands), tile, tile), np.float32)
-            x[:, :hh, :ww] = np.where(valid, (data - mean) / std, 0)
-            batch.append(win)
-            arrays.append(x)
-            if len(batch) == batch_size:
-                yield batch, np.stack(arrays)
-                batch, arrays = [], []
-        if batch:
-            yield batch, np.stack(arrays)
+    polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi)
+    return InventoryBurner(polygons, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
 
 
-def _threaded(iterator: Iterator, stop: threading.Event, depth: int = 3) -> Iterator:
-    """Run `iterator` in a thread, `depth` items ahead; exceptions re-raised in the consumer."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
+def _region(info: RasterInfo, extent: Extent | None, aoi: InventoryBurner | None) -> Window:
+    """The part of the raster within the extent and the area of interest's bounding box."""
+    a, _, c, _, e, f = info.transform
+    r0, c0, r1, c1 = 0, 0, info.height, info.width
+    boxes = [b for b in (extent, aoi.extent() if aoi is not None else None) if b is not None]
+    for xmin, ymin, xmax, ymax in boxes:
+        cols = sorted(((xmin - c) / a, (xmax - c) / a))
+        rows = sorted(((ymax - f) / e, (ymin - f) / e))
+        r0, r1 = max(r0, math.floor(rows[0])), min(r1, math.ceil(rows[1]))
+        c0, c1 = max(c0, math.floor(cols[0])), min(c1, math.ceil(cols[1]))
+    if r1 <= r0 or c1 <= c0:
+        raise LmhldError("the extent / area of interest does not overlap the raster")
+    return Window(r0, c0, r1 - r0, c1 - c0)
 
-    def work() -> None:
+
+# --- the run ---------------------------------------------------------------------------------------------------
+
+
+def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path, prob_tif: str | Path | None = None,
+           options: DetectOptions | None = None, progress: Progress | None = None) -> DetectResult:
+    """Detect landslides in `raster`: polygons to `out_gpkg` (GeoPackage, raster CRS), probabilities to `prob_tif`."""
+    options = options or DetectOptions()
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    options.validate()
+    check_outputs(inputs={"raster": raster, "model": model, "aoi": options.aoi},
+                  files={"out_gpkg": out_gpkg, "prob_tif": prob_tif}, styled=("out_gpkg", "prob_tif"))
+    backend = load_backend(model, options.provider) if isinstance(model, str | Path) else model
+    with scratch_dir("detect") as tmpdir:
+        plan = plan_detection(raster, backend.card, options, Path(tmpdir))
+        for note in plan.notes:
+            progress.warn(note)
+        progress.info(plan.post.describe())
         try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+            n_windows, polygons = _write_outputs(plan, with_tta(backend, options.tta), Path(raster).name, out_gpkg,
+                                                 prob_tif, Path(tmpdir), progress)
+        finally:
+            if plan.aoi is not None:
+                plan.aoi.close()
+    result = DetectResult(
+        polygons=Path(out_gpkg), probability=Path(prob_tif) if prob_tif else None, n_polygons=polygons.kept,
+        provider=backend.provider, tile=plan.tile, stride=plan.stride, n_windows=n_windows,
+        seconds=time.perf_counter() - t0, threshold=plan.post.threshold, bands=plan.bands, warnings=plan.notes,
+        postprocess=plan.post.to_json(), dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
+        tta=options.tta)
+    progress.info(result.summary())
+    progress.set_fraction(1.0)
+    return result
 
 
-class _Writer:
-    """Writes finished stripes (probability float32 + thresholded mask uint8) from its own thread."""
+def _write_outputs(plan: DetectPlan, backend: Backend, source_name: str, out_gpkg: str | Path,
+                   prob_tif: str | Path | None, workdir: Path, progress: Progress) -> tuple[int, PolygonizeReport]:
+    """Probabilities and mask by streaming, then polygons; every output written aside and moved into place."""
+    from .styles import write_raster_style, write_vector_style
+    from .vectorize import polygonize
 
-    def __init__(self, info: RasterInfo, region, prob_path: Path, mask_path: Path, threshold: float,
-                 aoi_burner, bands: list[int]) -> None:
-        import rasterio
-        from rasterio.transform import Affine
+    prob_final = Path(prob_tif) if prob_tif else workdir / "probability.tif"
+    mask_tif = workdir / "mask.tif"
+    with atomic_file(out_gpkg) as gpkg_tmp, atomic_file(prob_final) as prob_tmp:
+        n_windows = _stream(plan, backend, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85))
+        report = polygonize(mask_tif, prob_tmp, gpkg_tmp, LAYER, plan.post.vectorize_options(),
+                            source=source_name, model=backend.card.architecture,
+                            progress=SubProgress(progress, 0.85, 1.0))
+    write_vector_style(out_gpkg)  # a sidecar .qml: the GeoPackage keeps its one layer (one layer on drop)
+    if prob_tif:
+        write_raster_style(prob_final)
+    return n_windows, report
 
-        from .grid import window_transform
 
-        r0, c0, h, w = region
-        self.region, self.threshold, self.info, self.aoi, self.bands = region, threshold, info, aoi_burner, bands
-        transform = Affine(*window_transform(info.transform, Window(r0, c0, h, w)))
-        common = {"driver": "GTiff", "width": w, "height": h, "count": 1, "crs": info.crs_wkt,
-                  "transform": transform, "tiled": True, "blockxsize": 256, "blockysize": 256,
-                  "compress": "deflate", "BIGTIFF": "IF_SAFER"}
-        self.prob = rasterio.open(prob_path, "w", dtype="float32", nodata=PROB_NODATA, predictor=3, **common)
-        self.prob.set_band_description(1, "landslide probability")
-        self.mask = rasterio.open(mask_path, "w", dtype="uint8", nodata=None, **common)
-        self.src = rasterio.open(info.path)
-        self.q: queue.Queue = queue.Queue(maxsize=4)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work, daemon=True)
-        self.thread.start()
+# --- streaming: windows in column chunks, each from top to bottom ---------------------------------------------
 
-    def put(self, top: int, values: np.ndarray, covered: np.ndarray, col: int = 0) -> None:
-        """Queue finished rows starting at region row `top` and region column `col`."""
-        if self.error is not None:
-            raise self.error
-        self.q.put((top, values, covered, col))
 
-    def _work(self) -> None:
-        try:
-            while (item := self.q.get()) is not None:
-                self._write(*item)
-        except BaseException as exc:
-            self.error = exc
-            while self.q.get() is not None:  # drain so the producer never blocks
-                pass
+@dataclass(frozen=True)
+class Chunk:
+    """Columns [first, stop) of the region are written by this chunk; its windows span columns [x0, x1)."""
 
-    @gdal_checked
-    def _write(self, top: int, values: np.ndarray, covered: np.ndarray, col: int) -> None:
-        if values.size == 0:
-            return
-        r0, c0, _, _ = self.region
-        n, w = values.shape
-        win = Window(r0 + top, c0 + col, n, w)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            valid = covered & (self.src.read_masks(self.bands, window=win.to_rasterio()) > 0).all(axis=0)
-        if self.aoi is not None:
-            valid &= self.aoi.burn(win).astype(bool)
-        out = Window(top, col, n, w).to_rasterio()
-        self.prob.write(np.where(valid, values, PROB_NODATA)[None], window=out)
-        self.mask.write(((values >= self.threshold) & valid).astype(np.uint8)[None], window=out)
+    first: int
+    stop: int
+    x0: int
+    x1: int
+    windows: tuple[Window, ...]
 
-    def close(self) -> None:
-        self.q.put(None)
-        self.thread.join()
-        for ds in (self.prob, self.mask, self.src):
-            ds.close()
-        if self.error is not None:
-            raise self.error
+
+def plan_chunks(windows: Sequence[Window], width: int, chunk_width: int) -> list[Chunk]:
+    """Each chunk takes every window that touches its columns (windows are in row order, and stay so)."""
+    chunks = []
+    for first, stop in column_chunks(width, chunk_width):
+        wins = tuple(w for w in windows if w.col < stop and w.col + w.width > first)
+        x0 = min(w.col for w in wins)
+        chunks.append(Chunk(first, stop, x0, min(max(w.col + w.width for w in wins), width), wins))
+    return chunks
 
 
 def column_chunks(width: int, chunk: int) -> list[tuple[int, int]]:
@@ -335,75 +347,174 @@ def column_chunks(width: int, chunk: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk, width)) for a in range(0, width, chunk)]
 
 
+@dataclass
+class Batch:
+    """Windows read together: their normalised pixels and where those are valid."""
+
+    chunk: int
+    windows: list[Window]
+    pixels: Floats  # (n, C, tile, tile), 0 where invalid and in the padding
+    valid: Mask  # (n, tile, tile)
+
+
 @gdal_checked
-def _run_windows(info, backend, bands, region, tile, stride, threshold, batch_size, aoi, prob_path, mask_path,
-                 progress: Progress, chunk_width: int = 0) -> int:
-    """Stream the region in column chunks, each from top to bottom. A chunk takes every window that touches its
-    core columns and writes only its core; weights depend on the windows' positions in the whole region, so the
-    result is the same as without chunks while memory is bounded by the chunk's width, not the scene's."""
-    _, _, h, w = region
-    windows = covering_windows(h, w, tile, stride)
-    aoi_burner = None
-    if aoi is not None:
-        from .rasterize import InventoryBurner
+def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path, progress: Progress) -> int:
+    """Read, infer and blend every window; the writer thread writes finished rows. Returns the window count.
 
-        aoi_burner = InventoryBurner(aoi, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
-    overlap_px = max(tile - stride, 0)
-    plan = []
-    for a, b in column_chunks(w, chunk_width):
-        wins = [win for win in windows if win.col < b and win.col + win.width > a]
-        plan.append((a, b, wins))
-    total = sum(len(wins) for _, _, wins in plan)
-    writer = _Writer(info, region, prob_path, mask_path, threshold, aoi_burner, bands)
-    stop = threading.Event()
-    done = 0
+    A chunk writes only its own columns, but weights depend on the windows' positions in the whole region, so
+    the result equals that of a single chunk while memory is bounded by the chunk's width."""
+    region = plan.region
+    windows = covering_windows(region.height, region.width, plan.tile, plan.stride)
+    chunks = plan_chunks(windows, region.width, plan.chunk_width)
+    total = sum(len(c.windows) for c in chunks)
+    reader = WindowReader(plan, Normalisation.of(backend.card))
+    writer = ProbabilityWriter(prob_path, mask_path, plan.grid, plan.post.mask_threshold, [c.first for c in chunks])
+    blenders = [ChunkBlender(c, plan, writer) for c in chunks]
+    done, finished = 0, False
     try:
-        for a, b, wins in plan:
-            x0 = min(win.col for win in wins)
-            x1 = min(max(win.col + win.width for win in wins), w)
-            acc = StripeAccumulator(x1 - x0, h, tile)
-
-            def emit(rows: tuple[int, np.ndarray, np.ndarray], a=a, b=b, x0=x0) -> None:
-                top, values, covered = rows
-                writer.put(top, values[:, a - x0:b - x0], covered[:, a - x0:b - x0], col=a)
-
-            current_row: int | None = None
-            reader = _batches(info, bands, region, wins, tile, backend.card, batch_size,
-                              None if aoi is None else _clone_burner(aoi, info))
-            for batch, x in _threaded(reader, stop):
-                if progress.is_cancelled():
-                    raise CancelledError("cancelled by the user")
-                probs = backend.predict(x)
-                for win, p in zip(batch, probs, strict=True):
-                    if current_row is not None and win.row != current_row:
-                        emit(acc.flush(win.row))  # no later window of this chunk reaches above this row start
-                    current_row = win.row
-                    local = Window(win.row, win.col - x0, win.height, win.width)
-                    acc.add(local, p, weights_for(win, h, w, overlap_px))
-                done += len(batch)
-                progress.set_fraction(done / total)
-            emit(acc.flush(h))
-            stop = threading.Event()
+        for batch in _threaded(reader.batches(chunks)):
+            check_cancelled(progress)
+            blender = blenders[batch.chunk]
+            for win, prob, valid in zip(batch.windows, backend.predict(batch.pixels), batch.valid, strict=True):
+                blender.add(win, prob, valid)
+            if batch.windows[-1] == blender.chunk.windows[-1]:
+                blender.finish()
+            done += len(batch.windows)
+            progress.set_fraction(done / total)
+        finished = True
     finally:
-        stop.set()
-        writer.close()
+        writer.close(complete=finished)
+    writer.build_deferred_overviews(prob_path)
     return len(windows)
 
 
-def _clone_burner(aoi: PolygonSet, info: RasterInfo):
-    """Each thread burns with its own in-memory layer (OGR layers are not thread-safe)."""
-    from .rasterize import InventoryBurner
+class ChunkBlender:
+    """Blends the windows of one chunk (in row order) and hands finished rows of its own columns to the writer."""
 
-    return InventoryBurner(aoi, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
+    def __init__(self, chunk: Chunk, plan: DetectPlan, writer: ProbabilityWriter) -> None:
+        self.chunk, self.writer = chunk, writer
+        self.height, self.width, self.overlap = plan.region.height, plan.region.width, plan.overlap_px
+        self.acc = StripeAccumulator(chunk.x1 - chunk.x0, self.height, plan.tile)
+        self.row: int | None = None
+
+    def add(self, window: Window, prob: Floats, valid: Mask) -> None:
+        """Add one window's probabilities; invalid pixels get no weight (and stay nodata if nothing else covers
+        them)."""
+        if self.row is not None and window.row != self.row:
+            self._emit(self.acc.flush(window.row))  # no later window of this chunk reaches above this row
+        self.row = window.row
+        weights = weights_for(window, self.height, self.width, self.overlap) * valid
+        local = Window(window.row, window.col - self.chunk.x0, window.height, window.width)
+        self.acc.add(local, prob, weights)
+
+    def finish(self) -> None:
+        self._emit(self.acc.flush(self.height))
+
+    def _emit(self, rows: tuple[int, Floats, Mask]) -> None:
+        top, values, covered = rows
+        a, b = self.chunk.first - self.chunk.x0, self.chunk.stop - self.chunk.x0
+        self.writer.put(Stripe(top, self.chunk.first, values[:, a:b], covered[:, a:b]))
 
 
-@gdal_checked
-def _build_overviews(path: Path) -> None:
-    import rasterio
-    from rasterio.enums import Resampling
+class WindowReader:
+    """Reads the windows of each chunk, in row order and in batches, normalised (a thread of its own runs it: it
+    owns its raster handle and the area-of-interest burner)."""
 
-    with rasterio.open(path, "r+") as ds:
-        factors = [f for f in (2, 4, 8, 16, 32) if min(ds.width, ds.height) // f >= 64]
-        if factors:
-            ds.build_overviews(factors, Resampling.average)
-            ds.update_tags(ns="rio_overview", resampling="average")
+    def __init__(self, plan: DetectPlan, normalisation: Normalisation) -> None:
+        self.plan, self.normalisation = plan, normalisation
+
+    def batches(self, chunks: Sequence[Chunk]) -> Iterator[Batch]:
+        import rasterio
+
+        size = self.plan.batch_size
+        with warnings.catch_warnings(), rasterio.open(self.plan.info.path) as src:
+            warnings.simplefilter("ignore")
+            validity = _ValidityReader(src, self.plan.bands)
+            for k, chunk in enumerate(chunks):
+                for i in range(0, len(chunk.windows), size):
+                    yield self._read(src, validity, k, list(chunk.windows[i:i + size]))
+
+    def _read(self, src: Any, validity: _ValidityReader, chunk: int, windows: list[Window]) -> Batch:
+        plan, tile = self.plan, self.plan.tile
+        pixels = np.zeros((len(windows), len(plan.bands), tile, tile), np.float32)
+        valid = np.zeros((len(windows), tile, tile), bool)
+        for i, win in enumerate(windows):
+            h, w = min(tile, plan.region.height - win.row), min(tile, plan.region.width - win.col)
+            scene = Window(plan.region.row + win.row, plan.region.col + win.col, h, w)
+            raw = src.read(plan.bands, window=scene.to_rasterio())
+            ok = validity.of(raw, scene)
+            if plan.aoi is not None:
+                ok &= plan.aoi.burn(scene).astype(bool)
+            self.normalisation.apply(raw, ok, out=pixels[i, :, :h, :w])
+            valid[i, :h, :w] = ok
+        return Batch(chunk, windows, pixels, valid)
+
+
+class _ValidityReader:
+    """Which pixels of a window are valid: from the values when the bands declare a nodata value (no second
+    decode), from GDAL's mask bands otherwise, or all of them when every band is all-valid."""
+
+    def __init__(self, src: Any, bands: list[int]) -> None:
+        from rasterio.enums import MaskFlags
+
+        flags = [set(src.mask_flag_enums[b - 1]) for b in bands]
+        self.src, self.bands = src, bands
+        self.nodata = [src.nodatavals[b - 1] for b in bands]
+        if all(f == {MaskFlags.all_valid} for f in flags):
+            self.kind = "all"
+        elif all(f == {MaskFlags.nodata} for f in flags):
+            self.kind = "nodata"
+        else:
+            self.kind = "masks"
+
+    def of(self, raw: NDArray[Any], window: Window) -> Mask:
+        if self.kind == "all":
+            return np.ones(raw.shape[1:], bool)
+        if self.kind == "nodata":
+            valid = np.ones(raw.shape[1:], bool)
+            for band, nodata in zip(raw, self.nodata, strict=True):
+                valid &= ~np.isnan(band) if nodata is not None and math.isnan(nodata) else band != nodata
+            return valid
+        masks = self.src.read_masks(self.bands, window=window.to_rasterio())
+        return np.asarray((masks > 0).all(axis=0))
+
+
+def _threaded(iterator: Iterator[Batch], depth: int = 3) -> Iterator[Batch]:
+    """Run `iterator` in a thread, `depth` items ahead; its exceptions are re-raised in the consumer. Leaving the
+    loop early (an error, a cancel) stops the thread and closes the iterator (its files)."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in iterator:
+                if not offer(item):
+                    return
+            offer(done)
+        except BaseException as exc:  # handed to the consumer
+            offer(exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=work, daemon=True, name="lmhld-reader")
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)

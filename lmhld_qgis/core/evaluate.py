@@ -1,32 +1,43 @@
-"""Evaluation: on a dataset split (pixel metrics, micro-averaged, per area) and over a whole scene (detect, then
-compare with the rasterized inventory: metrics, an error map, and object-level figures).
+"""Evaluation: on a dataset split (pixel metrics micro-averaged, per area, and object figures) and over a whole
+scene (detect, then compare the delivered polygons with the rasterized inventory: pixel metrics, an error map,
+object figures, and the raw figures of the probability cut before the post-processing).
 
-Object-level rule: an inventory polygon counts as detected when detected polygons cover at least `match` (default
-50%) of its area; a detected polygon counts as correct when inventory polygons cover at least `match` of its area.
+Object rule (core.metrics.ObjectCounts): an inventory landslide counts as detected when detections cover at least
+`match` (default 50%) of its area; a detection counts as correct when the inventory covers at least `match` of
+its area. On a scene the objects are the polygons; on dataset patches they are the 4-connected regions of each
+patch's masks (a landslide cut by a patch border counts once per patch it appears in).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from .atomic import gdal_checked
+from .atomic import gdal_checked, scratch_dir
 from .backends import Backend, load_backend
 from .datasets import PatchDataset, open_dataset
 from .errors import LmhldError
 from .grid import Window
-from .metrics import Confusion
+from .metrics import Confusion, ObjectCounts
 from .modelcard import ModelCard
 from .outputs import check_outputs
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
+from .vector import PolygonSet
+
+if TYPE_CHECKING:
+    from osgeo import ogr, osr
+
+    from .detect import DetectOptions, DetectResult
 
 ERROR_CODES = {"tp": 1, "fp": 2, "fn": 3, "tn": 4}  # 0 = nodata / outside
+RAW_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn")
 
 
 def model_bands_for(card: ModelCard, names: Sequence[str], source: str) -> list[int] | None:
@@ -38,7 +49,7 @@ def model_bands_for(card: ModelCard, names: Sequence[str], source: str) -> list[
     return None if indices == list(range(len(names))) else indices
 
 
-def _predict_sample(backend: Backend, image: np.ndarray) -> np.ndarray:
+def _predict_sample(backend: Backend, image: NDArray[Any]) -> NDArray[Any]:
     """Probability for one (C, H, W) normalised image, padded to the model's size multiple if needed."""
     card = backend.card
     m = card.size_multiple if card.dynamic_size else None
@@ -46,56 +57,79 @@ def _predict_sample(backend: Backend, image: np.ndarray) -> np.ndarray:
     if m is None:
         if (h, w) != (card.patch_size, card.patch_size):
             raise LmhldError(f"this model takes {card.patch_size} px tiles; samples are {h} x {w}")
-        return backend.predict(image[None])[0]
+        return np.asarray(backend.predict(image[None])[0])
     ph, pw = (-h) % m, (-w) % m
     if ph or pw:
         image = np.pad(image, ((0, 0), (0, ph), (0, pw)), mode="reflect")
-    return backend.predict(image[None])[0][:h, :w]
+    return np.asarray(backend.predict(image[None])[0][:h, :w])
+
+
+@dataclass
+class _AreaCounts:
+    pixels: Confusion = field(default_factory=Confusion)
+    objects: ObjectCounts = field(default_factory=ObjectCounts)
+
+    def add(self, pred: NDArray[Any], truth: NDArray[Any], match: float) -> None:
+        self.pixels = self.pixels + Confusion.of(pred, truth)
+        self.objects = self.objects + ObjectCounts.of(pred, truth, match)
+
+    def scores(self) -> dict[str, float | int]:
+        return {**self.pixels.scores(), **self.objects.scores()}
 
 
 def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[str | Path], split: str = "test",
-                     *, threshold: float | None = None, provider: str = "auto",
+                     *, threshold: float | None = None, provider: str = "auto", match: float = 0.5,
                      progress: Progress | None = None) -> dict[str, Any]:
-    """Pixel metrics of a model on a dataset split; several folders give per-area figures and their total."""
+    """Pixel metrics (micro-averaged) and object figures of a model on a dataset split; several folders give
+    per-area figures and their total."""
+    from .detect import Normalisation
+
+    _check_match(match)
     progress = progress or NullProgress()
     backend = load_backend(model, provider) if isinstance(model, str | Path) else model
     card = backend.card
     thr = card.threshold if threshold is None else threshold
     roots = [data] if isinstance(data, str | Path) else list(data)
     datasets: list[PatchDataset] = [open_dataset(r, split) for r in roots]
-    mean = np.asarray(card.mean, np.float32)[:, None, None]
-    std = np.asarray(card.std, np.float32)[:, None, None]
-    std = np.where(std > 0, std, 1)
-    total, per_area = Confusion(), {}
+    norm = Normalisation.of(card)
     n_all = sum(len(d) for d in datasets)
-    done = 0
+    total, per_area, done = _AreaCounts(), {}, 0
     for ds, root in zip(datasets, roots, strict=True):
         bands = model_bands_for(card, ds.band_names, str(root))
-        conf = Confusion()
+        area = _AreaCounts()
         for sample in ds:
             if sample.mask is None:
                 raise LmhldError(f"{root} split {split!r} has no masks; evaluation needs labelled data")
             image = sample.image if bands is None else sample.image[bands]
-            prob = _predict_sample(backend, (image - mean) / std)
-            conf = conf + Confusion.of(prob >= thr, sample.mask)
+            area.add(_predict_sample(backend, norm.apply(image)) >= thr, sample.mask, match)
             done += 1
             if done % 16 == 0:
                 check_cancelled(progress)
                 progress.set_fraction(done / max(n_all, 1))
-        per_area[ds.name or Path(root).name] = {**conf.scores(), "patches": len(ds)}
-        total = total + conf
+        per_area[ds.name or Path(root).name] = {**area.scores(), "patches": len(ds)}
+        total.pixels, total.objects = total.pixels + area.pixels, total.objects + area.objects
     result = {**total.scores(), "split": split, "threshold": thr, "patches": n_all, "model": card.architecture,
-              "provider": backend.provider, "averaging": "micro over all pixels", "per_area": per_area}
+              "provider": backend.provider, "averaging": "micro over all pixels", "object_rule": _rule(match),
+              "per_area": per_area}
     progress.set_fraction(1.0)
     return result
+
+
+def _check_match(match: float) -> None:
+    if not 0 < match <= 1:
+        raise LmhldError(f"match must be in (0, 1], got {match}")
+
+
+def _rule(match: float) -> str:
+    return f"matched when the other side covers >= {match:.0%} of the object's area"
 
 
 def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: str | Path, *,
                    error_map: str | Path | None = None, json_out: str | Path | None = None,
                    polygons_out: str | Path | None = None, prob_out: str | Path | None = None, match: float = 0.5,
-                   options=None, progress: Progress | None = None) -> dict[str, Any]:
-    """Detect over a scene and compare with its inventory: pixel metrics, error map, object-level figures."""
-    from .atomic import scratch_dir
+                   options: DetectOptions | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Detect over a scene and compare the delivered polygons with its inventory: pixel metrics, error map,
+    object figures; `raw` holds the pixel figures of the probability cut before the polygons were cleaned."""
     from .detect import DetectOptions, detect
     from .preflight import require_overlap
     from .raster import read_raster_info
@@ -103,92 +137,123 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     from .vector import read_polygons
 
     progress = progress or NullProgress()
-    if not 0 < match <= 1:
-        raise LmhldError(f"match must be in (0, 1], got {match}")
+    _check_match(match)
     check_outputs(inputs={"model": model, "raster": raster, "inventory": inventory},
                   files={"error_map": error_map, "json_out": json_out, "polygons_out": polygons_out,
-                         "prob_out": prob_out}, styled=("error_map", "prob_out"))
+                         "prob_out": prob_out}, styled=("error_map", "prob_out", "polygons_out"))
     truth = read_polygons(inventory)
     require_overlap(truth, read_raster_info(raster), f"inventory {Path(inventory).name}")
     with scratch_dir("evaluate") as tmp:
         polys = Path(polygons_out) if polygons_out else Path(tmp) / "detected.gpkg"
         prob = Path(prob_out) if prob_out else Path(tmp) / "probability.tif"
         det = detect(raster, model, polys, prob, options or DetectOptions(), progress=SubProgress(progress, 0, 0.7))
-        conf = _compare_pixels(prob, truth, det.threshold, error_map, SubProgress(progress, 0.7, 0.9))
-        objects = _compare_objects(polys, truth, match)
-    result = {**conf.scores(), **objects, "threshold": det.threshold, "provider": det.provider,
-              "averaging": "micro over all valid pixels of the scene",
-              "object_rule": f"matched when the other side covers >= {match:.0%} of the polygon's area"}
+        detected = _detected_polygons(polys, truth)
+        pixels = _compare_pixels(prob, detected, truth, det.threshold, error_map, SubProgress(progress, 0.7, 0.95))
+        objects = _compare_objects(detected, truth, match)
+    if pixels.inventory_px == 0:
+        progress.warn(f"no inventory polygon of {Path(inventory).name} covers a valid pixel of the scene: recall "
+                      "and F1 say nothing; check that the inventory belongs to this raster")
+    result = {**pixels.delivered.scores(), "raw": {k: pixels.raw.scores()[k] for k in RAW_KEYS},
+              **objects.scores(), **_detection_facts(det),
+              "averaging": "micro over all valid pixels of the scene", "object_rule": _rule(match)}
     if json_out:
         write_json(json_out, result)
     progress.set_fraction(1.0)
     return result
 
 
+def _detection_facts(det: DetectResult) -> dict[str, Any]:
+    return {"threshold": det.threshold, "provider": det.provider, "postprocess": det.postprocess,
+            "dropped": det.dropped, "holes_filled": det.holes_filled, "tta": det.tta}
+
+
+def _detected_polygons(path: Path, truth: PolygonSet) -> PolygonSet:
+    """The detections as a PolygonSet (an empty one when none was written)."""
+    from osgeo import ogr
+
+    from .vector import polygons_from_wkb, srs_from_wkt
+
+    ds = ogr.Open(str(path))
+    layer = ds.GetLayer("landslides")
+    wkt = layer.GetSpatialRef().ExportToWkt()
+    wkbs: list[bytes | None] = [bytes(f.GetGeometryRef().ExportToIsoWkb()) for f in layer]
+    del ds
+    if not wkbs:
+        return PolygonSet([], np.zeros(0, np.int64), srs_from_wkt(wkt, "detections"), 0)
+    return polygons_from_wkb(wkbs, range(len(wkbs)), wkt, what="detections")
+
+
+@dataclass
+class _PixelComparison:
+    delivered: Confusion  # the polygons as written
+    raw: Confusion  # the probability at the threshold, before cleaning
+    inventory_px: int  # inventory pixels over the valid scene
+
+
 @gdal_checked
-def _compare_pixels(prob_path: Path, truth, threshold: float, error_map: str | Path | None,
-                    progress: Progress) -> Confusion:
-    """Stream the probability raster by row blocks against the rasterized inventory (and write the error map)."""
+def _compare_pixels(prob_path: Path, detected: PolygonSet, truth: PolygonSet, threshold: float,
+                    error_map: str | Path | None, progress: Progress) -> _PixelComparison:
+    """Stream the probability raster by row blocks against the rasterized inventory and detections (and write
+    the error map of the detections)."""
     import rasterio
 
-    from .atomic import atomic_file
     from .rasterize import InventoryBurner
     from .styles import ERRORS_QML, write_raster_style
     from .vector import srs_from_wkt
 
-    total = Confusion()
+    delivered, raw = Confusion(), Confusion()
     with rasterio.open(prob_path) as src, warnings.catch_warnings(), contextlib.ExitStack() as stack:
         warnings.simplefilter("ignore")
         t = src.transform
-        burner = InventoryBurner(truth, srs_from_wkt(src.crs.to_wkt(), "raster"), (t.a, t.b, t.c, t.d, t.e, t.f))
-        dst = None
-        if error_map:
-            tmp = stack.enter_context(atomic_file(error_map))
-            dst = stack.enter_context(rasterio.open(tmp, "w", driver="GTiff", width=src.width, height=src.height,
-                                                    count=1, dtype="uint8", nodata=0, crs=src.crs, transform=t,
-                                                    tiled=True, compress="deflate"))
-            dst.set_band_description(1, "1 TP, 2 FP, 3 FN, 4 TN")
+        srs = srs_from_wkt(src.crs.to_wkt(), "raster")
+        grid = (t.a, t.b, t.c, t.d, t.e, t.f)
+        truth_burner = InventoryBurner(truth, srs, grid)
+        det_burner = InventoryBurner(detected, srs, grid)
+        stack.callback(truth_burner.close)
+        stack.callback(det_burner.close)
+        dst = _open_error_map(stack, error_map, src) if error_map else None
         for row in range(0, src.height, 256):
-            h = min(256, src.height - row)
-            win = Window(row, 0, h, src.width)
+            win = Window(row, 0, min(256, src.height - row), src.width)
             p = src.read(1, window=win.to_rasterio())
-            valid = p >= 0
-            pred, gt = p >= threshold, burner.burn(win).astype(bool)
-            total = total + Confusion.of(pred, gt, valid)
+            valid, gt = p >= 0, truth_burner.burn(win).astype(bool)
+            pred = det_burner.burn(win).astype(bool)
+            delivered = delivered + Confusion.of(pred, gt, valid)
+            raw = raw + Confusion.of(p >= threshold, gt, valid)
             if dst is not None:
                 codes = np.where(pred, np.where(gt, 1, 2), np.where(gt, 3, 4)).astype(np.uint8)
                 dst.write(np.where(valid, codes, 0)[None], window=win.to_rasterio())
-            progress.set_fraction((row + h) / src.height)
-        burner.close()
-        if total.total == 0:  # every pixel nodata: no score means anything (1.0 by the empty-case convention)
-            raise LmhldError("the raster has no valid pixel where it was evaluated (all nodata); nothing to score")
+            progress.set_fraction((row + win.height) / src.height)
+        if delivered.total == 0:  # raised before the error map is moved into place
+            raise LmhldError("the scene has no valid pixel (all nodata, or outside the area of interest): nothing "
+                             "to evaluate")
     if error_map:
         write_raster_style(error_map, ERRORS_QML)
-    return total
+    return _PixelComparison(delivered, raw, delivered.tp + delivered.fn)
 
 
-def _compare_objects(detected_gpkg: Path, truth, match: float) -> dict[str, Any]:
-    """Share of inventory polygons detected and of detected polygons that match a landslide."""
-    from osgeo import ogr
+def _open_error_map(stack: contextlib.ExitStack, path: str | Path, src: Any) -> Any:
+    """The error map on the probability raster's grid, written aside until the evaluation succeeds."""
+    import rasterio
 
-    from .vector import PolygonSet, polygons_from_wkb
+    from .atomic import atomic_file
 
-    ds = ogr.Open(str(detected_gpkg))
-    lyr = ds.GetLayer("landslides")
-    srs = lyr.GetSpatialRef()
-    wkbs = [bytes(f.GetGeometryRef().ExportToIsoWkb()) for f in lyr]
-    if not wkbs:
-        return {"n_inventory": len(truth.geometries), "n_detected": 0, "inventory_detected": 0.0,
-                "detected_correct": math.nan}
-    detected: PolygonSet = polygons_from_wkb(wkbs, range(len(wkbs)), srs.ExportToWkt(), what="detections")
-    truth_geoms = _to_srs(truth, srs)
-    hit = _covered_share(truth_geoms, detected.geometries, match)
-    correct = _covered_share(detected.geometries, truth_geoms, match)
-    return {"n_inventory": len(truth_geoms), "n_detected": len(detected.geometries),
-            "inventory_detected": hit, "detected_correct": correct}
+    tmp = stack.enter_context(atomic_file(path))
+    dst = stack.enter_context(rasterio.open(tmp, "w", driver="GTiff", width=src.width, height=src.height, count=1,
+                                            dtype="uint8", nodata=0, crs=src.crs, transform=src.transform,
+                                            tiled=True, compress="deflate"))
+    dst.set_band_description(1, "1 TP, 2 FP, 3 FN, 4 TN")
+    return dst
 
 
-def _to_srs(polys, srs) -> list:
+def _compare_objects(detected: PolygonSet, truth: PolygonSet, match: float) -> ObjectCounts:
+    """Inventory polygons detected and detections that match a landslide (areas compared in the detections' CRS)."""
+    truth_geoms = _to_srs(truth, detected.srs)
+    found = _covered_count(truth_geoms, detected.geometries, match)
+    correct = _covered_count(detected.geometries, truth_geoms, match)
+    return ObjectCounts(len(truth_geoms), found, len(detected.geometries), correct)
+
+
+def _to_srs(polys: PolygonSet, srs: osr.SpatialReference) -> list[ogr.Geometry]:
     from osgeo import osr
 
     if polys.srs.IsSame(srs):
@@ -202,10 +267,8 @@ def _to_srs(polys, srs) -> list:
     return out
 
 
-def _covered_share(subjects: list, others: list, match: float) -> float:
-    """Share of `subjects` whose area is covered by `others` at least `match` (envelope pre-filter)."""
-    if not subjects:
-        return math.nan
+def _covered_count(subjects: list[ogr.Geometry], others: list[ogr.Geometry], match: float) -> int:
+    """How many `subjects` have at least `match` of their area covered by `others` (envelope pre-filter)."""
     env = np.array([o.GetEnvelope() for o in others]) if others else np.zeros((0, 4))
     matched = 0
     for g in subjects:
@@ -214,4 +277,4 @@ def _covered_share(subjects: list, others: list, match: float) -> float:
         covered = sum(g.Intersection(others[i]).GetArea() for i in near)
         if covered >= match * g.GetArea():
             matched += 1
-    return matched / len(subjects)
+    return matched

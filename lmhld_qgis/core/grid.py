@@ -24,7 +24,7 @@ class Window:
         """True when the window lies wholly within an image of that size."""
         return self.row >= 0 and self.col >= 0 and self.row + self.height <= height and self.col + self.width <= width
 
-    def to_rasterio(self) -> Any:  # rasterio.windows.Window
+    def to_rasterio(self) -> Any:  # rasterio.windows.Window (rasterio ships no type hints)
         from rasterio.windows import Window as RioWindow
 
         return RioWindow(self.col, self.row, self.width, self.height)

@@ -9,8 +9,10 @@ there was nothing to get wrong (no prediction for precision, nothing to find for
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def _ratio(num: float, den: float) -> float:
@@ -25,7 +27,7 @@ class Confusion:
     tn: int = 0
 
     @classmethod
-    def of(cls, pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Confusion:
+    def of(cls, pred: NDArray[Any], truth: NDArray[Any], valid: NDArray[Any] | None = None) -> Confusion:
         """Counts for boolean-like arrays of the same shape (pixels outside `valid` are ignored)."""
         pred = np.asarray(pred).astype(bool)
         truth = np.asarray(truth).astype(bool)
@@ -85,3 +87,68 @@ class Confusion:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "iou": self.iou,
                 "background_iou": self.background_iou, "miou": self.miou, "oa": self.oa,
                 "f1_mean_2class": self.f1_mean_2class, **asdict(self)}
+
+
+@dataclass
+class ObjectCounts:
+    """Object-level counts: how many inventory landslides were found and how many detections are landslides.
+
+    An inventory landslide counts as detected when detections cover at least the match share of its area; a
+    detection counts as correct when the inventory covers at least that share of its area. Shares follow the
+    module's convention (1.0 when there was nothing to find or nothing was detected).
+    """
+
+    n_inventory: int = 0
+    n_inventory_detected: int = 0
+    n_detected: int = 0
+    n_detected_correct: int = 0
+
+    @classmethod
+    def of(cls, pred: NDArray[Any], truth: NDArray[Any], match: float = 0.5, valid: NDArray[Any] | None = None
+           ) -> ObjectCounts:
+        """Counts for two masks of one patch: objects are their 4-connected components (pixels outside `valid`
+        belong to neither)."""
+        from .vectorize import label_components
+
+        pred = np.asarray(pred).astype(bool)
+        truth = np.asarray(truth).astype(bool)
+        if valid is not None:
+            pred, truth = pred & valid, truth & valid
+        pred_labels, n_pred = label_components(pred)
+        truth_labels, n_truth = label_components(truth)
+        return cls(n_truth, _covered(truth_labels, n_truth, pred, match), n_pred,
+                   _covered(pred_labels, n_pred, truth, match))
+
+    def __add__(self, other: ObjectCounts) -> ObjectCounts:
+        return ObjectCounts(self.n_inventory + other.n_inventory,
+                            self.n_inventory_detected + other.n_inventory_detected,
+                            self.n_detected + other.n_detected, self.n_detected_correct + other.n_detected_correct)
+
+    @property
+    def inventory_detected(self) -> float:
+        """Share of the inventory's landslides that were detected (object recall)."""
+        return _ratio(self.n_inventory_detected, self.n_inventory)
+
+    @property
+    def detected_correct(self) -> float:
+        """Share of the detections that are landslides (object precision)."""
+        return _ratio(self.n_detected_correct, self.n_detected)
+
+    @property
+    def object_f1(self) -> float:
+        r, p = self.inventory_detected, self.detected_correct
+        return 0.0 if r + p == 0 else 2 * r * p / (r + p)
+
+    def scores(self) -> dict[str, float | int]:
+        """The documented JSON keys: inventory_detected, detected_correct, object_f1 and the four counts."""
+        return {"inventory_detected": self.inventory_detected, "detected_correct": self.detected_correct,
+                "object_f1": self.object_f1, **asdict(self)}
+
+
+def _covered(labels: NDArray[Any], n: int, other: NDArray[Any], match: float) -> int:
+    """How many of the `n` labelled objects have at least `match` of their pixels inside `other`."""
+    if n == 0:
+        return 0
+    size = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    inside = np.bincount(labels[other].ravel(), minlength=n + 1)[1:]
+    return int(np.count_nonzero(inside >= match * size))

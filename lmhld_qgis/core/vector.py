@@ -105,7 +105,7 @@ def read_layer_wkb(path: str | Path, layer: str | None = None) -> tuple[list[byt
     return wkbs, np.asarray(fids, dtype=np.int64), wkt
 
 
-def _polygonal(geom: ogr.Geometry) -> ogr.Geometry | None:
+def polygonal(geom: ogr.Geometry) -> ogr.Geometry | None:
     """The polygonal part of a geometry (curves linearised, lines and points dropped), or None."""
     flat = ogr.GT_Flatten(geom.GetGeometryType())
     if flat in _CURVED_POLYGON_TYPES:
@@ -114,7 +114,7 @@ def _polygonal(geom: ogr.Geometry) -> ogr.Geometry | None:
     if flat in _POLYGON_TYPES:
         return geom
     if flat == ogr.wkbGeometryCollection:
-        parts = [_polygonal(geom.GetGeometryRef(i)) for i in range(geom.GetGeometryCount())]
+        parts = [polygonal(geom.GetGeometryRef(i)) for i in range(geom.GetGeometryCount())]
         parts = [p for p in parts if p is not None and not p.IsEmpty()]
         if not parts:
             return None
@@ -161,13 +161,13 @@ def polygons_from_wkb(
             skip("empty geometry")
             continue
         geom.FlattenTo2D()
-        geom = _polygonal(geom)
+        geom = polygonal(geom)
         if geom is None:
             skip("not a polygon")
             continue
         if not geom.IsValid():
             repaired = geom.MakeValid()
-            repaired = _polygonal(repaired) if repaired is not None else None
+            repaired = polygonal(repaired) if repaired is not None else None
             n_repaired += 1
             if repaired is None:
                 skip("invalid and not repairable")

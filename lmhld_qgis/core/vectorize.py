@@ -1,21 +1,30 @@
-"""Probability raster -> landslide polygons with attributes, through GDAL (Polygonize streams by rows)."""
+"""Mask raster -> landslide polygons with attributes, through GDAL (Polygonize streams by rows), cleaned as the
+post-processing asks: small holes filled, polygons simplified, specks dropped, and (hysteresis) regions without a
+pixel at the seed threshold dropped. Every dropped polygon is counted under its reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from osgeo import gdal, ogr, osr
 
 from .atomic import GdalStop, gdal_checked
 from .progress import NullProgress, Progress, check_cancelled
-from .vector import _polygonal, equal_area_srs, srs_from_wkt
+from .vector import equal_area_srs, polygonal, srs_from_epsg, srs_from_wkt
 
 gdal.UseExceptions()
 
 FIELDS = (("id", ogr.OFTInteger), ("area_m2", ogr.OFTReal), ("perimeter_m", ogr.OFTReal),
           ("mean_prob", ogr.OFTReal), ("max_prob", ogr.OFTReal), ("source", ogr.OFTString), ("model", ogr.OFTString))
+DROP_SMALL = "below the minimum area"
+DROP_WEAK = "no pixel at the threshold"  # hysteresis: a region of the lower cut that holds no seed
+DROP_EMPTY = "empty after cleaning"
+
+GeoTransform = tuple[float, float, float, float, float, float]  # GDAL order
 
 
 @dataclass
@@ -23,98 +32,138 @@ class VectorizeOptions:
     min_area_m2: float = 0.0
     fill_holes_m2: float = 0.0  # interior rings smaller than this are filled
     simplify: float = 0.0  # tolerance in CRS units (topology-preserving per polygon)
+    seed_threshold: float | None = None  # keep only polygons whose highest probability reaches this (hysteresis)
+
+
+@dataclass
+class PolygonizeReport:
+    """What polygonize wrote and what it dropped, by reason."""
+
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    holes_filled: int = 0
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+@dataclass
+class Cleaned:
+    """A polygon after cleaning, with its true area and perimeter."""
+
+    geometry: ogr.Geometry
+    area_m2: float
+    perimeter_m: float
+    holes_filled: int
 
 
 @gdal_checked
 def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, options: VectorizeOptions, *,
-               source: str, model: str, progress: Progress | None = None) -> int:
+               source: str, model: str, progress: Progress | None = None) -> PolygonizeReport:
     """Polygonize the 1-pixels of `mask_tif` into `out_gpkg` with area, perimeter and probability statistics."""
     progress = progress or NullProgress()
     mask_ds = gdal.Open(str(mask_tif))
-    band = mask_ds.GetRasterBand(1)
     srs = srs_from_wkt(mask_ds.GetProjection(), "probability raster")
-    gt = mask_ds.GetGeoTransform()
+    gt: GeoTransform = mask_ds.GetGeoTransform()
+    raw_ds, raw = _raw_polygons(mask_ds.GetRasterBand(1), srs, GdalStop(progress))
+    check_cancelled(progress)
+    progress.set_fraction(0.4)
+    laea = equal_area_srs(_extent(gt, mask_ds.RasterXSize, mask_ds.RasterYSize), srs)
+    cleaner = Cleaner(options, osr.CoordinateTransformation(srs, laea))
+    zonal = Zonal(prob_tif, srs)
+    report = PolygonizeReport()
+    with _LayerWriter(out_gpkg, layer, srs, source, model) as writer:
+        n_raw = max(raw.GetFeatureCount(), 1)
+        for i, feature in enumerate(raw):
+            if i % 200 == 0:
+                check_cancelled(progress)
+                progress.set_fraction(0.4 + 0.6 * i / n_raw)
+            _one(feature.GetGeometryRef(), cleaner, zonal, options.seed_threshold, writer, report)
+    report.kept = writer.count
+    del raw_ds
+    return report
+
+
+def _one(geometry: ogr.Geometry, cleaner: Cleaner, zonal: Zonal, seed: float | None, writer: _LayerWriter,
+         report: PolygonizeReport) -> None:
+    """Clean one raw polygon and write it, or count why it was dropped."""
+    cleaned = cleaner.clean(geometry)
+    if isinstance(cleaned, str):
+        report.drop(cleaned)
+        return
+    mean_p, max_p = zonal.stats(cleaned.geometry)
+    if seed is not None and not max_p >= seed:
+        report.drop(DROP_WEAK)
+        return
+    report.holes_filled += cleaned.holes_filled
+    writer.add(cleaned, mean_p, max_p)
+
+
+def _raw_polygons(band: gdal.Band, srs: osr.SpatialReference, stop: GdalStop) -> tuple[ogr.DataSource, ogr.Layer]:
+    """The mask's regions as polygons in an in-memory layer.
+
+    4-connected (GDAL's default): rings that touch only at a pixel corner stay separate polygons, so the output is
+    valid by construction; 8-connected rings touch themselves and need MakeValid, which is very slow on the huge
+    speckled polygons a noisy model or a low threshold produces."""
     mem = ogr.GetDriverByName("Memory").CreateDataSource("raw")
     raw = mem.CreateLayer("raw", srs, ogr.wkbPolygon)
     raw.CreateField(ogr.FieldDefn("v", ogr.OFTInteger))
-    # 4-connected (GDAL's default): rings that touch only at a pixel corner stay separate polygons, so the output is
-    # valid by construction; 8-connected rings touch themselves and need MakeValid, which is very slow on the huge
-    # speckled polygons a noisy model or a low threshold produces.
-    stop = GdalStop(progress)
     try:
-        gdal.Polygonize(band, band, raw, 0, [], callback=stop)
+        gdal.Polygonize(band, band, raw, 0, [], callback=stop)  # stoppable: a cancel or a signal ends it
     except RuntimeError:
         stop.reraise()
         raise
-    check_cancelled(progress)
-    progress.set_fraction(0.4)
+    return mem, raw
 
-    laea = equal_area_srs(_extent(gt, mask_ds.RasterXSize, mask_ds.RasterYSize), srs)
-    to_m = osr.CoordinateTransformation(srs, laea)
-    prob_ds = gdal.Open(str(prob_tif))
-    prob_band = prob_ds.GetRasterBand(1)
-    out_ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(out_gpkg))
-    out = out_ds.CreateLayer(layer, srs, ogr.wkbMultiPolygon, ["GEOMETRY_NAME=geom"])
-    for name, kind in FIELDS:
-        out.CreateField(ogr.FieldDefn(name, kind))
-    out.StartTransaction()
-    n_raw = max(raw.GetFeatureCount(), 1)
-    kept = 0
-    for i, feat in enumerate(raw):
-        if i % 200 == 0:
-            check_cancelled(progress)
-            progress.set_fraction(0.4 + 0.6 * i / n_raw)
-        geom = feat.GetGeometryRef().Clone()
-        if not geom.IsValid():  # rare with 4-connectivity; repaired rather than written invalid
-            geom = _polygonal(geom.MakeValid())
-            if geom is None:
-                continue
-        if options.fill_holes_m2 > 0:
-            geom = _fill_holes(geom, options.fill_holes_m2, to_m)
-        if options.simplify > 0:
-            geom = geom.SimplifyPreserveTopology(options.simplify)
+
+class Cleaner:
+    """Repairs, fills small holes, simplifies and measures a polygon; answers a drop reason instead when the
+    result is empty or smaller than the minimum area."""
+
+    def __init__(self, options: VectorizeOptions, to_metres: osr.CoordinateTransformation) -> None:
+        self.options, self.to_m = options, to_metres
+
+    def clean(self, geometry: ogr.Geometry) -> Cleaned | str:
+        # an invalid polygon (rare with 4-connectivity) is repaired rather than written invalid
+        geom = geometry.Clone() if geometry.IsValid() else polygonal(geometry.MakeValid())
+        filled = 0
+        if geom is not None and self.options.fill_holes_m2 > 0:
+            geom, filled = fill_holes(geom, self.options.fill_holes_m2, self.to_m)
+        if geom is not None and self.options.simplify > 0:
+            geom = geom.SimplifyPreserveTopology(self.options.simplify)
             if not geom.IsValid():
-                geom = _polygonal(geom.MakeValid())
+                geom = polygonal(geom.MakeValid())
         if geom is None or geom.IsEmpty():
-            continue
+            return DROP_EMPTY
         metric = geom.Clone()
-        metric.Transform(to_m)
+        metric.Transform(self.to_m)
         area = metric.GetArea()
-        if area < options.min_area_m2 or area <= 0:
-            continue
-        mean_p, max_p = _zonal(prob_band, gt, geom, srs)
-        kept += 1
-        f = ogr.Feature(out.GetLayerDefn())
-        f.SetGeometry(ogr.ForceToMultiPolygon(geom))
-        for name, value in (("id", kept), ("area_m2", area), ("perimeter_m", metric.Boundary().Length()),
-                            ("mean_prob", mean_p), ("max_prob", max_p), ("source", source), ("model", model)):
-            f.SetField(name, value)
-        out.CreateFeature(f)
-    out.CommitTransaction()
-    out_ds = None
-    return kept
+        if area <= 0:
+            return DROP_EMPTY
+        if area < self.options.min_area_m2:
+            return DROP_SMALL
+        return Cleaned(geom, area, metric.Boundary().Length(), filled)
 
 
-def _fill_holes(geom: ogr.Geometry, max_area_m2: float, to_m: osr.CoordinateTransformation) -> ogr.Geometry:
-    """Fill small holes in a Polygon or in each part of a MultiPolygon."""
+def fill_holes(geom: ogr.Geometry, max_area_m2: float, to_m: osr.CoordinateTransformation) -> tuple[ogr.Geometry, int]:
+    """Fill the holes smaller than `max_area_m2` (true area) in a Polygon or each part of a MultiPolygon; also
+    returns how many were filled."""
     if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbPolygon:
-        return _fill_holes_polygon(geom, max_area_m2, to_m)
+        return _fill_polygon_holes(geom, max_area_m2, to_m)
     out = ogr.Geometry(ogr.wkbMultiPolygon)
+    filled = 0
     for i in range(geom.GetGeometryCount()):
-        out.AddGeometry(_fill_holes_polygon(geom.GetGeometryRef(i), max_area_m2, to_m))
-    return out
+        part, n = _fill_polygon_holes(geom.GetGeometryRef(i), max_area_m2, to_m)
+        out.AddGeometry(part)
+        filled += n
+    return out, filled
 
 
-def _extent(gt, width: int, height: int) -> tuple[float, float, float, float]:
-    xs = (gt[0], gt[0] + gt[1] * width)
-    ys = (gt[3], gt[3] + gt[5] * height)
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def _fill_holes_polygon(geom: ogr.Geometry, max_area_m2: float, to_m: osr.CoordinateTransformation) -> ogr.Geometry:
-    """Drop interior rings whose true area is below `max_area_m2`."""
+def _fill_polygon_holes(geom: ogr.Geometry, max_area_m2: float, to_m: osr.CoordinateTransformation
+                        ) -> tuple[ogr.Geometry, int]:
     out = ogr.Geometry(ogr.wkbPolygon)
     out.AddGeometry(geom.GetGeometryRef(0).Clone())
+    filled = 0
     for r in range(1, geom.GetGeometryCount()):
         ring = geom.GetGeometryRef(r)
         probe = ogr.Geometry(ogr.wkbPolygon)
@@ -122,30 +171,121 @@ def _fill_holes_polygon(geom: ogr.Geometry, max_area_m2: float, to_m: osr.Coordi
         probe.Transform(to_m)
         if probe.GetArea() >= max_area_m2:
             out.AddGeometry(ring.Clone())
-    return out
+        else:
+            filled += 1
+    return out, filled
 
 
-def _zonal(band: gdal.Band, gt, geom: ogr.Geometry, srs) -> tuple[float, float]:
-    """Mean and max probability of the pixels whose centres fall in `geom` (read over its bounding box only)."""
-    minx, maxx, miny, maxy = geom.GetEnvelope()
-    c0 = max(int(np.floor((minx - gt[0]) / gt[1])), 0)
-    c1 = min(int(np.ceil((maxx - gt[0]) / gt[1])), band.XSize)
-    r0 = max(int(np.floor((maxy - gt[3]) / gt[5])), 0)
-    r1 = min(int(np.ceil((miny - gt[3]) / gt[5])), band.YSize)
-    if c1 <= c0 or r1 <= r0:
-        return float("nan"), float("nan")
-    values = band.ReadAsArray(c0, r0, c1 - c0, r1 - r0)
-    mem = gdal.GetDriverByName("MEM").Create("", c1 - c0, r1 - r0, 1, gdal.GDT_Byte)
-    mem.SetGeoTransform((gt[0] + c0 * gt[1], gt[1], 0, gt[3] + r0 * gt[5], 0, gt[5]))
-    mem.SetProjection(srs.ExportToWkt())
-    lyr_ds = ogr.GetDriverByName("Memory").CreateDataSource("z")
-    lyr = lyr_ds.CreateLayer("z", srs, ogr.wkbPolygon)
-    f = ogr.Feature(lyr.GetLayerDefn())
-    f.SetGeometry(geom)
-    lyr.CreateFeature(f)
-    gdal.RasterizeLayer(mem, [1], lyr, burn_values=[1])
-    inside = mem.GetRasterBand(1).ReadAsArray().astype(bool)
-    if not inside.any():
-        return float("nan"), float("nan")
-    sel = values[inside]
-    return float(sel.mean()), float(sel.max())
+def _extent(gt: GeoTransform, width: int, height: int) -> tuple[float, float, float, float]:
+    xs = (gt[0], gt[0] + gt[1] * width)
+    ys = (gt[3], gt[3] + gt[5] * height)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+class Zonal:
+    """Mean and max probability of the pixels whose centres fall in a polygon (read over its bounding box only).
+
+    One in-memory layer is reused for every polygon; a polygon that fills its bounding box (a rectangle, as most
+    specks are) needs no rasterization at all."""
+
+    def __init__(self, prob_tif: Path, srs: osr.SpatialReference) -> None:
+        self.ds = gdal.Open(str(prob_tif))
+        self.band = self.ds.GetRasterBand(1)
+        self.gt: GeoTransform = self.ds.GetGeoTransform()
+        self.wkt = srs.ExportToWkt()
+        self.layer_ds = ogr.GetDriverByName("Memory").CreateDataSource("zonal")
+        self.layer = self.layer_ds.CreateLayer("zonal", srs, ogr.wkbUnknown)
+        self.mem = gdal.GetDriverByName("MEM")
+
+    def stats(self, geom: ogr.Geometry) -> tuple[float, float]:
+        gt = self.gt
+        minx, maxx, miny, maxy = geom.GetEnvelope()
+        c0 = max(int(np.floor((minx - gt[0]) / gt[1])), 0)
+        c1 = min(int(np.ceil((maxx - gt[0]) / gt[1])), self.band.XSize)
+        r0 = max(int(np.floor((maxy - gt[3]) / gt[5])), 0)
+        r1 = min(int(np.ceil((miny - gt[3]) / gt[5])), self.band.YSize)
+        if c1 <= c0 or r1 <= r0:
+            return float("nan"), float("nan")
+        values = self.band.ReadAsArray(c0, r0, c1 - c0, r1 - r0)
+        if abs(geom.GetArea() - (maxx - minx) * (maxy - miny)) <= 1e-9 * geom.GetArea():
+            sel = values.ravel()  # the polygon is its (pixel-aligned) bounding box
+        else:
+            inside = self._burn(geom, (gt[0] + c0 * gt[1], gt[1], 0, gt[3] + r0 * gt[5], 0, gt[5]), c1 - c0, r1 - r0)
+            if not inside.any():
+                return float("nan"), float("nan")
+            sel = values[inside]
+        return float(sel.mean()), float(sel.max())
+
+    def _burn(self, geom: ogr.Geometry, gt: GeoTransform, width: int, height: int) -> NDArray[Any]:
+        raster = self.mem.Create("", width, height, 1, gdal.GDT_Byte)
+        raster.SetGeoTransform(gt)
+        raster.SetProjection(self.wkt)
+        feature = ogr.Feature(self.layer.GetLayerDefn())
+        feature.SetGeometry(geom)
+        self.layer.CreateFeature(feature)
+        try:
+            gdal.RasterizeLayer(raster, [1], self.layer, burn_values=[1])
+        finally:
+            self.layer.DeleteFeature(feature.GetFID())
+        return np.asarray(raster.GetRasterBand(1).ReadAsArray().astype(bool))
+
+
+class _LayerWriter:
+    """The output GeoPackage layer with its fields, written in one transaction."""
+
+    def __init__(self, path: Path, layer: str, srs: osr.SpatialReference, source: str, model: str) -> None:
+        self.ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+        self.layer = self.ds.CreateLayer(layer, srs, ogr.wkbMultiPolygon, ["GEOMETRY_NAME=geom"])
+        for name, kind in FIELDS:
+            self.layer.CreateField(ogr.FieldDefn(name, kind))
+        self.source, self.model, self.count = source, model, 0
+        defn = self.layer.GetLayerDefn()
+        self.index = {name: defn.GetFieldIndex(name) for name, _ in FIELDS}
+
+    def __enter__(self) -> _LayerWriter:
+        self.layer.StartTransaction()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.layer.CommitTransaction()
+        self.layer = None
+        self.ds = None
+
+    def add(self, cleaned: Cleaned, mean_prob: float, max_prob: float) -> None:
+        self.count += 1
+        f = ogr.Feature(self.layer.GetLayerDefn())
+        f.SetGeometry(ogr.ForceToMultiPolygon(cleaned.geometry))
+        for name, value in (("id", self.count), ("area_m2", cleaned.area_m2), ("perimeter_m", cleaned.perimeter_m),
+                            ("mean_prob", mean_prob), ("max_prob", max_prob), ("source", self.source),
+                            ("model", self.model)):
+            f.SetField(self.index[name], value)
+        self.layer.CreateFeature(f)
+
+
+def label_components(mask: NDArray[Any]) -> tuple[NDArray[Any], int]:
+    """The 4-connected components of a 2-D boolean mask (the connectivity polygonize uses): an int32 array of
+    labels 1..n (0 outside) and n. GDAL polygonizes the mask and burns each polygon back with its label."""
+    height, width = mask.shape
+    labels = np.zeros((height, width), np.int32)
+    if not mask.any():
+        return labels, 0
+    grid = (0.0, 1.0, 0.0, float(height), 0.0, -1.0)
+    srs = srs_from_epsg(3857)  # any projected CRS: pixel units, and no warning from the rasterizer
+    src = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Byte)
+    src.SetGeoTransform(grid)
+    src.SetProjection(srs.ExportToWkt())
+    band = src.GetRasterBand(1)
+    band.WriteArray(mask.astype(np.uint8))
+    layer_ds = ogr.GetDriverByName("Memory").CreateDataSource("components")
+    layer = layer_ds.CreateLayer("components", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("label", ogr.OFTInteger))
+    gdal.Polygonize(band, band, layer, -1, [])
+    for n, feature in enumerate(layer, start=1):
+        feature.SetField("label", n)
+        layer.SetFeature(feature)
+    out = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Int32)
+    out.SetGeoTransform(grid)
+    out.SetProjection(srs.ExportToWkt())
+    gdal.RasterizeLayer(out, [1], layer, options=["ATTRIBUTE=label"])
+    labels[:] = out.GetRasterBand(1).ReadAsArray()
+    return labels, layer.GetFeatureCount()

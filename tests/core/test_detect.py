@@ -224,3 +224,171 @@ def test_fixed_size_model_tiles_at_its_size_and_refuses_another(scene, tmp_path)
     with pytest.raises(LmhldError, match="takes only 64 x 64 tiles, not 96"):
         detect(scene.raster, backend, tmp_path / "m.gpkg", options=DetectOptions(tile=96))
     assert not (tmp_path / "m.gpkg").exists()
+
+
+class IdentityBackend:
+    """The probability is the raster's single band itself: post-processing can be tested on a drawn image."""
+
+    provider = "test-identity"
+
+    def __init__(self, tile=64):
+        self.card = ModelCard("identity", 1, bands=["p"], patch_size=tile, resolution_m=3.0, output="probability")
+
+    def predict(self, x):
+        return x[:, 0].copy()
+
+
+def polygons_of(path):
+    ds = ogr.Open(str(path))
+    feats = [(f["area_m2"], f["max_prob"], f.GetGeometryRef().Clone()) for f in ds.GetLayer("landslides")]
+    return feats
+
+
+def drawn_scene(tmp_path):
+    """Two 10 x 10 px landslides (one with a 1-pixel hole) and 12 single-pixel specks, all at 0.9."""
+    p = np.zeros((128, 160), np.float32)
+    p[10:20, 10:20] = 0.9
+    p[40:50, 60:70] = 0.9
+    p[44, 64] = 0.0  # a hole of one pixel (9 m2)
+    for k in range(12):
+        p[90 + 3 * (k % 4), 20 + 11 * k] = 0.9
+    return write_raster(tmp_path / "drawn.tif", p, descriptions=["p"])
+
+
+def test_specks_are_dropped_and_holes_filled_by_default_and_reported(tmp_path):
+    raster = drawn_scene(tmp_path)
+    raw = detect(raster, IdentityBackend(), tmp_path / "raw.gpkg", options=DetectOptions(
+        overlap=0, min_area_m2=0, fill_holes_m2=0))
+    assert raw.n_polygons == 14 and raw.dropped == {} and raw.holes_filled == 0
+    assert raw.postprocess["min_area_m2"] == 0 and "min_area_m2" not in raw.postprocess["sources"]  # the user's
+
+    res = detect(raster, IdentityBackend(), tmp_path / "clean.gpkg", options=DetectOptions(overlap=0))
+    assert res.n_polygons == 2 and res.dropped == {"below the minimum area": 12} and res.holes_filled == 1
+    # no minimum area on the card: 0.1% of a 64 px tile = 4 px of 9 m2, and holes up to that are filled
+    assert res.postprocess["min_area_m2"] == pytest.approx(36.0)
+    assert res.postprocess["sources"]["min_area_m2"].startswith("default: 4 px")
+    assert res.postprocess["sources"]["threshold"] == "model (default)"
+    kept = polygons_of(tmp_path / "clean.gpkg")
+    assert [a for a, _, _ in kept] == pytest.approx([900, 900], rel=0.01)  # true areas; the hole is filled
+    assert all(g.GetGeometryRef(0).GetGeometryCount() == 1 for _, _, g in kept)  # no interior ring left
+    summary = res.to_json()
+    assert json.loads(json.dumps(summary))["dropped"] == {"below the minimum area": 12}
+
+
+def test_model_card_post_processing_is_the_default_and_the_user_overrides_it(tmp_path):
+    raster = drawn_scene(tmp_path)
+    backend = IdentityBackend()
+    backend.card.min_area_m2, backend.card.fill_holes_m2 = 1000.0, 5.0
+    backend.card.threshold, backend.card.threshold_source = 0.8, "validation"
+    res = detect(raster, backend, tmp_path / "card.gpkg", options=DetectOptions(overlap=0))
+    assert res.n_polygons == 0 and res.dropped == {"below the minimum area": 14}  # 900 m2 < 1000 m2
+    assert res.threshold == 0.8 and res.postprocess["sources"] == {
+        "threshold": "model (validation)", "min_area_m2": "model", "fill_holes_m2": "model"}
+    res = detect(raster, backend, tmp_path / "user.gpkg", options=DetectOptions(overlap=0, min_area_m2=100,
+                                                                                threshold=0.95))
+    assert res.threshold == 0.95 and res.n_polygons == 0 and res.dropped == {}  # nothing reaches 0.95
+    res = detect(raster, backend, tmp_path / "user2.gpkg", options=DetectOptions(overlap=0, min_area_m2=100))
+    assert res.n_polygons == 2 and res.holes_filled == 0  # the 9 m2 hole is above the card's 5 m2
+
+
+def test_hysteresis_keeps_weak_rims_of_strong_regions_and_drops_weak_regions(tmp_path):
+    p = np.zeros((96, 96), np.float32)
+    p[20:40, 20:40] = 0.4  # a weak rim ...
+    p[25:35, 25:35] = 0.9  # ... around a strong core
+    p[60:80, 60:80] = 0.4  # a weak region with no strong pixel
+    raster = write_raster(tmp_path / "h.tif", p, descriptions=["p"])
+    plain = detect(raster, IdentityBackend(), tmp_path / "plain.gpkg", options=DetectOptions(overlap=0))
+    assert [a for a, _, _ in polygons_of(tmp_path / "plain.gpkg")] == pytest.approx([900], rel=0.01)  # the core
+    grown = detect(raster, IdentityBackend(), tmp_path / "grown.gpkg",
+                   options=DetectOptions(overlap=0, grow_threshold=0.3))
+    assert [a for a, _, _ in polygons_of(tmp_path / "grown.gpkg")] == pytest.approx([3600], rel=0.01)  # and rim
+    assert grown.dropped == {"no pixel at the threshold": 1} and plain.dropped == {}
+    assert grown.postprocess["grow_threshold"] == 0.3
+
+
+def test_test_time_augmentation_averages_the_dihedral_predictions(scene, tmp_path):
+    from lmhld_qgis.core.tta import TtaBackend
+
+    backend = ConvBackend(tile=64)
+    x = np.random.default_rng(1).normal(size=(2, 4, 64, 64)).astype(np.float32)
+    views = [np.rot90(v, k, axes=(2, 3)) for v in (x, x[..., ::-1]) for k in range(4)]
+    undo = [np.rot90(backend.predict(np.ascontiguousarray(v)), -k, axes=(1, 2)) for v, k in
+            zip(views, [0, 1, 2, 3] * 2, strict=True)]
+    undo = undo[:4] + [u[..., ::-1] for u in undo[4:]]
+    expected = np.mean(undo, axis=0)
+    assert np.abs(TtaBackend(backend, "d4").predict(x) - expected).max() < 1e-6
+    assert np.abs(TtaBackend(backend, "d4").predict(x) - backend.predict(x)).max() > 1e-3  # it is not a no-op
+    res = detect(scene.raster, backend, tmp_path / "t.gpkg", tmp_path / "t.tif", DetectOptions(tta="flips"))
+    assert res.tta == "flips" and res.to_json()["tta"] == "flips"
+    with pytest.raises(LmhldError, match="test-time augmentation must be one of none, flips, d4"):
+        detect(scene.raster, backend, tmp_path / "u.gpkg", options=DetectOptions(tta="rot"))
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (DetectOptions(threshold=2.0), r"threshold must be in \[0, 1\], got 2.0"),
+    (DetectOptions(threshold=-1.0), r"threshold must be in \[0, 1\]"),
+    (DetectOptions(min_area_m2=-5.0), r"minimum area must be >= 0, got -5.0"),
+    (DetectOptions(overlap=1.0), r"overlap must be in \[0, 1\)"),
+    (DetectOptions(tile=0), r"tile must be an integer >= 1, got 0"),
+    (DetectOptions(batch_size=0), r"batch size must be an integer >= 1"),
+])
+def test_options_out_of_range_are_refused_before_any_output(scene, tmp_path, options, message):
+    with pytest.raises(LmhldError, match=message):
+        detect(scene.raster, RedBackend(), tmp_path / "o.gpkg", tmp_path / "p.tif", options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overviews_are_averages_of_the_valid_pixels_and_equal_across_chunks(tmp_path):
+    p = 0.45 * np.random.default_rng(5).random((600, 700)).astype(np.float32)  # below the threshold: no polygon
+    p[:100, :150] = -1  # nodata corner
+    raster = write_raster(tmp_path / "r.tif", p, nodata=-1, descriptions=["p"])
+    outs = {}
+    for cw in (0, 256, 70):  # one chunk; aligned chunks (overviews reduced on the way); unaligned (built by GDAL)
+        detect(raster, IdentityBackend(), tmp_path / f"o{cw}.gpkg", tmp_path / f"p{cw}.tif",
+               DetectOptions(overlap=0.25, chunk_width=cw, min_area_m2=0))
+        with rasterio.open(tmp_path / f"p{cw}.tif") as ds:
+            assert ds.overviews(1) == [2, 4, 8]
+            outs[cw] = [ds.read(1)] + [ds.read(1, out_shape=(ds.height // f + (ds.height % f > 0),
+                                                             ds.width // f + (ds.width % f > 0))) for f in (2, 4, 8)]
+    base = outs[0][0]
+    assert np.array_equal(base[:100, :150], np.full((100, 150), -1, np.float32))
+    assert np.abs(base[100:, :] - p[100:, :]).max() < 1e-6  # the identity model gives back its input
+    for level in range(4):
+        assert np.array_equal(outs[0][level], outs[256][level])  # aligned chunks: the same bytes at every level
+    assert np.array_equal(outs[0][0], outs[70][0])
+    level2 = outs[0][1]
+    block = p[200:202, 300:302]
+    assert level2[100, 150] == pytest.approx(block.mean(), abs=1e-6)
+    assert level2[10, 10] == -1  # wholly in the nodata corner
+    edge = p[96:100, 148:152]  # straddles the nodata corner's edge: only its valid half counts
+    assert outs[0][2][24, 37] == pytest.approx(edge[:, 2:].mean(), abs=1e-6)
+
+
+def test_cuda_provider_runs_on_a_gpu_or_names_the_fix(scene, tmp_path):
+    """`--provider cuda` for an ONNX model (onnxruntime's CUDA provider) and a .pt checkpoint (torch on CUDA): on a
+    machine with a GPU detection runs there, elsewhere it stops before any output with the fix."""
+    import onnxruntime as ort
+    import torch
+
+    from lmhld_qgis.models import build_model
+    from lmhld_qgis.training.checkpoint import save_checkpoint
+    from lmhld_qgis.training.onnx_export import export_onnx
+
+    card = ModelCard("unet", 4, model_options={"base_width": 4}, bands=BANDS, patch_size=64, resolution_m=3.0,
+                     mean=[600, 900, 750, 2800], std=[400, 300, 450, 500])
+    torch.manual_seed(0)
+    net = build_model("unet", 4, base_width=4).eval()
+    models = {"onnx": export_onnx(net, card, tmp_path / "m.onnx"), "pt": save_checkpoint(tmp_path / "m.pt", net, card)}
+    has_gpu = {"onnx": "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available(),
+               "pt": torch.cuda.is_available()}
+    for kind, model in models.items():
+        out = tmp_path / f"{kind}.gpkg"
+        if has_gpu[kind]:
+            res = detect(scene.raster, model, out, options=DetectOptions(provider="cuda", min_area_m2=0))
+            assert res.provider in ("CUDAExecutionProvider", "torch-cuda")
+            continue
+        with pytest.raises(LmhldError, match=r"CUDA was asked for .*use --provider auto or cpu"):
+            detect(scene.raster, model, out, options=DetectOptions(provider="cuda"))
+        assert not out.exists()
+        res = detect(scene.raster, model, out, options=DetectOptions(provider="auto", min_area_m2=0))
+        assert res.provider in ("CPUExecutionProvider", "torch-cpu")

@@ -61,3 +61,59 @@ def test_scene_error_map_and_objects(tmp_path):
     assert (tmp_path / "e.qml").exists()
     blind = evaluate_scene(RedBackend(cut=1e9), scene.raster, scene.inventory)  # detects nothing
     assert blind["tp"] == 0 and blind["recall"] == 0 and blind["precision"] == 1.0 and blind["n_detected"] == 0
+
+
+def test_dataset_object_figures_count_regions_per_patch(areas):
+    from lmhld_qgis.core.datasets import open_dataset
+    from lmhld_qgis.core.metrics import ObjectCounts
+
+    result = evaluate_dataset(RedBackend(), areas["a32"], "test", match=0.5)
+    expected = ObjectCounts()
+    for s in open_dataset(areas["a32"], "test"):
+        expected = expected + ObjectCounts.of(s.image[2] > 1000, s.mask, 0.5)
+    assert (result["n_inventory"], result["n_detected"]) == (expected.n_inventory, expected.n_detected) > (0, 0)
+    assert result["n_detected_correct"] == expected.n_detected_correct and result["inventory_detected"] > 0.8
+    assert result["detected_correct"] == pytest.approx(expected.detected_correct)  # specks of noise lower it
+    assert result["per_area"]["a32"]["n_inventory"] == expected.n_inventory
+    blind = evaluate_dataset(RedBackend(cut=1e9), areas["a32"], "test")
+    assert blind["n_detected"] == 0 and blind["inventory_detected"] == 0.0 and blind["detected_correct"] == 1.0
+
+
+def test_scene_figures_are_those_of_the_delivered_polygons(tmp_path):
+    """Pixel figures count the polygons as written; `raw` counts the probability cut before the cleaning."""
+    from lmhld_qgis.core.detect import DetectOptions
+
+    scene = make_scene(tmp_path / "s", width=300, height=300, n_landslides=20, seed=3)
+    big = 1e6  # drops every polygon: the delivered inventory is empty, the raw cut is not
+    result = evaluate_scene(RedBackend(), scene.raster, scene.inventory, options=DetectOptions(min_area_m2=big))
+    assert result["tp"] == 0 and result["n_detected"] == 0 and result["dropped"]["below the minimum area"] > 10
+    assert result["raw"]["tp"] > 0 and result["raw"]["f1"] > 0.9
+    assert result["tp"] + result["fn"] == result["raw"]["tp"] + result["raw"]["fn"]  # the same truth
+    assert json.loads(json.dumps(result))["postprocess"]["min_area_m2"] == big
+
+
+def test_scene_without_valid_pixels_or_inventory_is_named(tmp_path):
+    from lmhld_qgis.core.errors import LmhldError
+
+    from ..helpers import square, write_polygons, write_raster
+
+    raster = write_raster(tmp_path / "nd.tif", np.zeros((4, 64, 64), np.uint16), nodata=0,
+                          descriptions=BANDS)
+    inventory = write_polygons(tmp_path / "inv.gpkg", [square(500_000.0, 3_999_900.0, 30)])
+    with pytest.raises(LmhldError, match="no valid pixel"):
+        evaluate_scene(RedBackend(), raster, inventory, error_map=tmp_path / "e.tif", json_out=tmp_path / "r.json")
+    assert not (tmp_path / "e.tif").exists() and not (tmp_path / "r.json").exists()
+
+    scene = make_scene(tmp_path / "s", width=128, height=128, n_landslides=5, seed=2)
+    far = write_polygons(tmp_path / "far.gpkg", [square(0.0, 0.0, 30)])
+
+    class Warnings:
+        def __init__(self): self.messages = []
+        def set_fraction(self, f): pass
+        def info(self, m): pass
+        def warn(self, m): self.messages.append(m)
+        def is_cancelled(self): return False
+
+    progress = Warnings()
+    result = evaluate_scene(RedBackend(), scene.raster, far, progress=progress)
+    assert result["recall"] == 1.0 and any("no inventory polygon of far.gpkg covers" in m for m in progress.messages)

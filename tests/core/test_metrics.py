@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmhld_qgis.core.metrics import Confusion
+from lmhld_qgis.core.metrics import Confusion, ObjectCounts
+from lmhld_qgis.core.vectorize import label_components
 
 
 def test_hand_computed_small_masks():
@@ -54,3 +55,52 @@ def test_cas_readme_deeplabv3plus_satellite_row():
     assert c.oa * 100 == pytest.approx(96.881, abs=0.01)
     assert c.f1_mean_2class * 100 == pytest.approx(89.675, abs=0.01)
     assert c.f1 * 100 == pytest.approx(81.05, abs=0.01)  # the landslide-class F1 the papers report
+
+
+def _flood_components(mask):
+    """Independent reference: 4-connected components by flood fill (slow, plain Python)."""
+    labels = np.zeros(mask.shape, int)
+    n = 0
+    for start in zip(*np.nonzero(mask), strict=True):
+        if labels[start]:
+            continue
+        n += 1
+        stack = [start]
+        while stack:
+            r, c = stack.pop()
+            if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and mask[r, c] and not labels[r, c]:
+                labels[r, c] = n
+                stack += [(r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)]
+    return labels, n
+
+
+def test_components_are_4_connected_and_cover_the_mask():
+    mask = np.random.default_rng(3).random((40, 57)) > 0.6
+    labels, n = label_components(mask)
+    ref, n_ref = _flood_components(mask)
+    assert n == n_ref > 50 and ((labels > 0) == mask).all()
+    assert len(set(zip(labels[mask], ref[mask], strict=True))) == n  # the same partition, label for label
+    diagonal = np.eye(4, dtype=bool)
+    assert label_components(diagonal)[1] == 4 and label_components(np.zeros((3, 3), bool))[1] == 0
+
+
+def test_objects_matched_by_covered_share():
+    truth = np.zeros((12, 12), bool)
+    truth[1:5, 1:5] = True  # 16 px: found (pred covers 8 = 50%)
+    truth[8:11, 8:11] = True  # 9 px: missed (pred covers 4 < 4.5)
+    pred = np.zeros((12, 12), bool)
+    pred[1:3, 1:5] = True  # 8 px, all inside a landslide: correct
+    pred[8:10, 8:10] = True  # 4 px, all inside: correct
+    pred[0, 11] = True  # a speck: wrong
+    c = ObjectCounts.of(pred, truth, match=0.5)
+    assert (c.n_inventory, c.n_inventory_detected, c.n_detected, c.n_detected_correct) == (2, 1, 3, 2)
+    assert c.inventory_detected == 0.5 and c.detected_correct == pytest.approx(2 / 3)
+    assert c.object_f1 == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+    strict = ObjectCounts.of(pred, truth, match=0.9)
+    assert strict.n_inventory_detected == 0 and strict.n_detected_correct == 2
+    total = c + ObjectCounts.of(np.zeros((4, 4), bool), np.zeros((4, 4), bool))
+    assert total == c  # an empty patch adds nothing
+    empty = ObjectCounts()
+    assert empty.inventory_detected == 1.0 and empty.detected_correct == 1.0  # nothing to find, nothing claimed
+    assert set(c.scores()) == {"inventory_detected", "detected_correct", "object_f1", "n_inventory",
+                               "n_inventory_detected", "n_detected", "n_detected_correct"}

@@ -1,0 +1,118 @@
+"""From probabilities to a clean inventory: the threshold and the polygon cleaning detection applies by default.
+
+Each value comes from the user when given, else from the model card (training calibrates the threshold on
+validation and learns the smallest landslide worth reporting from the inventory), else from a default derived
+from the tile and the pixel size; `sources` says which, so the log and the JSON summary can tell the analyst.
+A value of 0 turns a step off.
+
+Default minimum area: the patch-size rule sizes a tile so that a typical landslide covers about 10% of it; a
+detection below 1% of that typical landslide (0.1% of the tile), and never below 2 pixels, is a speck rather than
+a landslide worth reporting. Holes below the minimum area are filled: a hole smaller than the smallest landslide
+is noise inside one landslide, not two landslides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .errors import LmhldError
+from .modelcard import ModelCard
+
+if TYPE_CHECKING:
+    from .vectorize import VectorizeOptions
+
+DEFAULT_TILE_SHARE = 0.001  # of the tile's pixels: 1% of the typical landslide (10% of a tile)
+DEFAULT_MIN_PIXELS = 2
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """The cut and the cleaning detection applies to its probabilities (areas in m2, simplify in CRS units).
+
+    Hysteresis: with `grow_threshold` below `threshold`, the mask is cut at `grow_threshold` and only the regions
+    that hold at least one pixel at or above `threshold` are kept (seeds grown into weaker neighbours).
+    """
+
+    threshold: float
+    min_area_m2: float = 0.0
+    fill_holes_m2: float = 0.0
+    simplify: float = 0.0
+    grow_threshold: float | None = None
+    sources: dict[str, str] = field(default_factory=dict)  # value name -> "user" / "model" / "default: ..."
+
+    @property
+    def mask_threshold(self) -> float:
+        """The cut the mask is polygonized at (the hysteresis' lower threshold when it is on)."""
+        return self.threshold if self.grow_threshold is None else min(self.grow_threshold, self.threshold)
+
+    def vectorize_options(self) -> VectorizeOptions:
+        from .vectorize import VectorizeOptions
+
+        seed = None if self.grow_threshold is None else self.threshold
+        return VectorizeOptions(self.min_area_m2, self.fill_holes_m2, self.simplify, seed)
+
+    def to_json(self) -> dict[str, object]:
+        return {"threshold": self.threshold, "grow_threshold": self.grow_threshold, "min_area_m2": self.min_area_m2,
+                "fill_holes_m2": self.fill_holes_m2, "simplify": self.simplify, "sources": dict(self.sources)}
+
+    def describe(self) -> str:
+        """One line for the log: every value and where it came from."""
+        parts = [f"threshold {self.threshold:g} ({self.sources.get('threshold', 'user')})"]
+        if self.grow_threshold is not None:
+            parts.append(f"grown into {self.grow_threshold:g} ({self.sources.get('grow_threshold', 'user')})")
+        for name, value in (("min_area_m2", self.min_area_m2), ("fill_holes_m2", self.fill_holes_m2)):
+            label = name.removesuffix("_m2").replace("_", " ")
+            parts.append(f"{label} {value:g} m2 ({self.sources.get(name, 'user')})" if value else f"{label} off")
+        return "post-processing: " + ", ".join(parts)
+
+
+def default_min_area_px(tile: int) -> int:
+    """The default minimum landslide area in pixels for a tile size (see the module docstring)."""
+    return max(DEFAULT_MIN_PIXELS, round(DEFAULT_TILE_SHARE * tile * tile))
+
+
+def check_range(name: str, value: float | None, low: float, high: float | None = None) -> None:
+    """Refuse a value outside [low, high] with the parameter's name and the allowed range."""
+    if value is None:
+        return
+    if value != value or value < low or (high is not None and value > high):  # value != value: NaN
+        allowed = f"[{low:g}, {high:g}]" if high is not None else f">= {low:g}"
+        raise LmhldError(f"{name} must be {'in ' if high is not None else ''}{allowed}, got {value}")
+
+
+def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2: float | None,
+                        fill_holes_m2: float | None, simplify: float, grow_threshold: float | None,
+                        pixel_area_m2: float, tile: int) -> PostProcess:
+    """The values detection applies: the user's, else the model card's, else defaults (sources say which)."""
+    check_range("threshold", threshold, 0.0, 1.0)
+    check_range("grow threshold", grow_threshold, 0.0, 1.0)
+    check_range("minimum area", min_area_m2, 0.0)
+    check_range("hole filling area", fill_holes_m2, 0.0)
+    check_range("simplification tolerance", simplify, 0.0)
+    sources: dict[str, str] = {}
+    if threshold is None:
+        threshold = card.threshold
+        sources["threshold"] = f"model ({card.threshold_source})"
+    if min_area_m2 is None:
+        min_area_m2, sources["min_area_m2"] = _default_min_area(card, pixel_area_m2, tile)
+    if fill_holes_m2 is None:
+        fill_holes_m2, sources["fill_holes_m2"] = _default_fill_holes(card, min_area_m2)
+    if grow_threshold is not None and grow_threshold >= threshold:
+        grow_threshold = None  # nothing to grow into
+    return PostProcess(float(threshold), float(min_area_m2), float(fill_holes_m2), float(simplify),
+                       grow_threshold, sources)
+
+
+def _default_min_area(card: ModelCard, pixel_area_m2: float, tile: int) -> tuple[float, str]:
+    if card.min_area_m2 > 0:
+        return card.min_area_m2, "model"
+    pixels = default_min_area_px(tile)
+    return pixels * pixel_area_m2, (f"default: {pixels} px, 0.1% of a {tile} px tile, as the model card gives "
+                                    "none; 0 keeps every polygon")
+
+
+def _default_fill_holes(card: ModelCard, min_area_m2: float) -> tuple[float, str]:
+    if card.fill_holes_m2 > 0:
+        return card.fill_holes_m2, "model"
+    return min_area_m2, "default: the minimum area"
