@@ -96,10 +96,8 @@ def review_in_dock(qgis_iface, detections: Path, inventory: Path, truth: list[og
     QgsProject.instance().clear()
 
 
-HAS_NEGATIVES = "negatives" in {f.name for f in dataclasses.fields(ExportOptions)}
 
 
-@pytest.mark.xfail(not HAS_NEGATIVES, strict=True, reason="needs export negatives from the data branch")
 def test_rejected_detections_stop_being_detected(qgis_iface, tmp_path):
     from lmhld_qgis.core.detect import DetectOptions, detect
     from lmhld_qgis.core.export import export_patches

@@ -1,5 +1,4 @@
-"""Training's faults: bad options, damaged or wrong checkpoints, a run that died early. The fixes of the cases marked
-xfail land from the training branch (the lead removes the marks after merging)."""
+"""Training's faults: bad options, damaged or wrong checkpoints, a run that died early."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from .conftest import TRAIN_RUN, interrupt, record, wait_for
 AREA = "Training"
 TRAIN = ["train", "--model", "unet", "--width", "4", "--data", "dataset", "--epochs", "1", "--batch-size", "4",
          "--device", "cpu", "--workers", "0", "--seed", "0"]
-ON_TRAINING_BRANCH = pytest.mark.xfail(strict=True, reason="fixed on the training branch")
 
 
 def _refused(work, case: str, args: list[str], words: str) -> None:
@@ -24,7 +22,6 @@ def _refused(work, case: str, args: list[str], words: str) -> None:
 
 @pytest.mark.parametrize(("option", "value"), [("--epochs", "0"), ("--batch-size", "0"), ("--width", "-4"),
                                                ("--lr", "-1"), ("--lr", "nan"), ("--workers", "-1")])
-@ON_TRAINING_BRANCH
 def test_bad_numbers_are_refused_and_leave_no_run_folder(work, option, value):
     work.add("dataset")
     argv = [*TRAIN, "--out", "run"]
@@ -49,7 +46,6 @@ def test_config_files_that_are_not_right(work):
         assert not work.path("run").exists()
 
 
-@ON_TRAINING_BRANCH
 def test_string_values_in_the_config_are_refused(work):
     work.add("dataset")
     work.path("strings.toml").write_text('[train]\nepochs = "2"\nlr = "fast"\n')
@@ -65,7 +61,6 @@ def test_damaged_checkpoints(work, trained_run):
     _refused(work, "train --resume from a truncated last.pt", [*TRAIN_RUN, "--resume"], "last.pt")
 
 
-@ON_TRAINING_BRANCH
 def test_a_best_pt_given_to_resume_is_refused(work, trained_run):
     work.add("dataset")
     shutil.copytree(trained_run, work.path("run"))
@@ -74,7 +69,6 @@ def test_a_best_pt_given_to_resume_is_refused(work, trained_run):
              "resume")
 
 
-@ON_TRAINING_BRANCH
 @pytest.mark.slow
 def test_a_run_killed_before_its_first_checkpoint_can_be_started_again(work):
     work.add("dataset")
@@ -86,7 +80,6 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_started_again(work):
     assert again.returncode == 0, again.stderr
 
 
-@ON_TRAINING_BRANCH
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_current_epoch(work):
     import json
