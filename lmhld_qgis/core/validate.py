@@ -29,7 +29,7 @@ from osgeo import gdal, ogr, osr
 from .errors import LmhldError
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo
-from .vector import _polygonal, equal_area_srs, explode_polygons, open_layer, srs_from_wkt
+from .vector import equal_area_srs, explode_polygons, open_layer, polygonal, srs_from_wkt
 
 ogr.UseExceptions()
 gdal.UseExceptions()
@@ -185,7 +185,7 @@ def repair(geom: ogr.Geometry) -> ogr.Geometry | None:
         fixed = geom.MakeValid(["METHOD=STRUCTURE"])
     except RuntimeError:
         fixed = geom.MakeValid()
-    fixed = _polygonal(fixed) if fixed is not None else None
+    fixed = polygonal(fixed) if fixed is not None else None
     return None if fixed is None or fixed.IsEmpty() else fixed
 
 
@@ -196,18 +196,18 @@ def _geometry_problems(f: _Feature) -> Iterator[Problem]:
         return
     geom = f.raw.Clone()
     geom.FlattenTo2D()
-    polygonal = _polygonal(geom)
-    if polygonal is None:
+    shape = polygonal(geom)
+    if shape is None:
         yield Problem(NOT_POLYGON, f.fid, f"the geometry is a {geom.GetGeometryName().lower()}, not a polygon",
                       _envelope_polygon(geom))
         return
-    reason = validity_reason(polygonal)
+    reason = validity_reason(shape)
     if reason is None:
-        f.geom = polygonal
+        f.geom = shape
         return
     kind = SELF_INTERSECTION if "self-intersection" in reason.lower() else INVALID
-    yield Problem(kind, f.fid, reason, polygonal)
-    f.geom = repair(polygonal)
+    yield Problem(kind, f.fid, reason, shape)
+    f.geom = repair(shape)
 
 
 def _envelope_polygon(geom: ogr.Geometry) -> ogr.Geometry:
@@ -377,7 +377,7 @@ def _pair_problems(features: list[_Feature], duplicate_iou: float, min_overlap_m
         (a, ga), (b, gb) = usable[i], usable[j]
         if not ga.Intersects(gb):
             continue
-        inter = _polygonal(ga.Intersection(gb))
+        inter = polygonal(ga.Intersection(gb))
         if inter is None:
             continue
         area_i, area_a, area_b = inter.GetArea(), ga.GetArea(), gb.GetArea()
