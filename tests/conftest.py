@@ -126,3 +126,21 @@ def areas(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("areas")
     return {"a32": _area(base, "a32", 1, 32), "b32": _area(base, "b32", 2, 32),
             "c64": _area(base, "c64", 3, 64, side=512, n=90), "rgb32": _area(base, "rgb32", 4, 32, bands=[1, 2, 3])}
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """Leave with pytest's own exit status once everything is reported: Qt and QGIS objects destroyed during the
+    interpreter's finalization, after exitQgis(), can crash the process after the summary (a segfault that would
+    turn a green run red and says nothing about the code under test)."""
+    if _EXIT_STATUS in config.stash and not hasattr(sys, "_called_from_pytester"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[_EXIT_STATUS])

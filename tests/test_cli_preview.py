@@ -19,9 +19,9 @@ def test_preview_then_export_with_negatives_and_background(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "preview:" in proc.stdout and (tmp_path / "preview.gpkg").exists()
     again = lmhld("preview", *plan, "--out", str(tmp_path / "preview.gpkg"))
-    assert again.returncode == 2 and "exists; choose another name or pass --overwrite" in again.stderr
+    assert again.returncode == 2 and "exists; pass --overwrite to replace it, or choose another path" in again.stderr
     onto_input = lmhld("preview", *plan, "--out", str(scene.inventory), "--overwrite")
-    assert onto_input.returncode == 2 and "is one of the inputs" in onto_input.stderr
+    assert onto_input.returncode == 2 and "writing it would destroy what the run reads" in onto_input.stderr
 
     proc = lmhld("export", *plan, "--out", str(tmp_path / "ds"))
     assert proc.returncode == 0, proc.stderr

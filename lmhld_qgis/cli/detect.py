@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--json", metavar="RESULT.json", help="write a summary (counts, provider, timings)")
     add_overwrite(p)
     p.set_defaults(run=run)
-    declare_paths(p, inputs=("model", "raster", "aoi"), files=("out", "prob", "json"), styled=("out", "prob"))
+    # the polygons carry their style inside the GeoPackage; the probability raster has a .qml beside it
+    declare_paths(p, inputs=("model", "raster", "aoi"), files=("out", "prob", "json"), styled=("prob",))
 
 
 def run(args: argparse.Namespace) -> int:

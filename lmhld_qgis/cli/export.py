@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from . import argtypes
-from .argtypes import int_range, non_negative_float, non_negative_int, overlap_fraction, positive_int, probability
+from .argtypes import int_range, non_negative_int, overlap_fraction, positive_int, probability
 from .paths import declare_paths
 
 
@@ -83,7 +83,7 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
                         "paper (its validation is optimistic: the export says by how much)")
     p.add_argument("--block", type=positive_int, default=4,
                    help="block side in patches for the block split (4; halved while a split does not fit)")
-    p.add_argument("--tolerance", type=non_negative_float, default=0.01,
+    p.add_argument("--tolerance", type=probability, default=0.01,
                    help="largest allowed difference of landslide proportions between splits (0.01)")
     p.add_argument("--seed", type=non_negative_int, default=0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .argtypes import non_negative_float, overlap_fraction, positive_float, probability
 
@@ -64,4 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if len(report.problems) > 20:
         print(f"  ... {len(report.problems) - 20} more" + (f" in {args.problems}" if args.problems else ""))
     print(summary_line(report))
-    return 1 if report.blocking else 0
+    if report.blocking:  # exit 1 is a finding, not a crash: say on stderr what blocks and what to do
+        fix = f"export {args.repair} instead, or fix them" if args.repair else "fix them, or pass --repair FIXED.gpkg"
+        print(f"lmhld validate: {sum(p.blocking for p in report.problems)} blocking problem(s): export refuses this "
+              f"inventory; {fix}", file=sys.stderr)
+        return 1
+    return 0

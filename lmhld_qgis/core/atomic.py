@@ -246,8 +246,8 @@ FULL_DISK_BYTES = 1 << 20  # less free space than this when a write failed: the 
 def _raise_as_write_error(exc: Exception, dest: Path) -> None:
     """Raise the plain OSError a writer's failure stands for: a full disk (checked, whatever the library said:
     GDAL, rasterio, torch and SQLite each word it differently), or a GDAL write error; else return."""
-    if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno is not None):
-        return  # already in plain words
+    if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno not in (None, errno.EIO)):
+        return  # already in plain words (a generic I/O error may still be a full disk: libtiff loses the errno)
     free = FULL_DISK_BYTES
     with contextlib.suppress(OSError):
         free = shutil.disk_usage(dest.parent).free

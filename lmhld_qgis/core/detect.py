@@ -273,7 +273,7 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
     t0 = time.perf_counter()
     options.validate()
     check_outputs(inputs={"raster": raster, "model": model, "aoi": options.aoi},
-                  files={"out_gpkg": out_gpkg, "prob_tif": prob_tif}, styled=("out_gpkg", "prob_tif"))
+                  files={"out_gpkg": out_gpkg, "prob_tif": prob_tif}, styled=("prob_tif",))
     backend = load_backend(model, options.provider) if isinstance(model, str | Path) else model
     with scratch_dir("detect") as tmpdir:
         plan = plan_detection(raster, backend.card, options, Path(tmpdir))
@@ -300,7 +300,7 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
 def _write_outputs(plan: DetectPlan, backend: Backend, source_name: str, out_gpkg: str | Path,
                    prob_tif: str | Path | None, workdir: Path, progress: Progress) -> tuple[int, PolygonizeReport]:
     """Probabilities and mask by streaming, then polygons; every output written aside and moved into place."""
-    from .styles import write_raster_style, write_vector_style
+    from .styles import embed_vector_style, write_raster_style
     from .vectorize import polygonize
 
     prob_final = Path(prob_tif) if prob_tif else workdir / "probability.tif"
@@ -310,7 +310,9 @@ def _write_outputs(plan: DetectPlan, backend: Backend, source_name: str, out_gpk
         report = polygonize(mask_tif, prob_tmp, gpkg_tmp, LAYER, plan.post.vectorize_options(),
                             source=source_name, model=backend.card.architecture,
                             progress=SubProgress(progress, 0.85, 1.0))
-    write_vector_style(out_gpkg)  # a sidecar .qml: the GeoPackage keeps its one layer (one layer on drop)
+        # the style travels inside the GeoPackage: QGIS applies it on load and lists no extra layer on drop, and a
+        # sidecar `<stem>.qml` would collide with the probability raster's when both share a name
+        embed_vector_style(gpkg_tmp, LAYER)
     if prob_tif:
         write_raster_style(prob_final)
     return n_windows, report

@@ -84,10 +84,18 @@ def explain(exc: BaseException) -> Explained:
         return Explained(f"a {type(exc).__name__[:4]} file cannot be parsed ({_short(str(exc))}); fix or replace it",
                          BAD_INPUT, True)
     text = f"{type(exc).__name__}: {exc}"
+    words = damage(text)
+    if words:
+        return Explained(f"{words} ({_short(str(exc))})", BAD_INPUT, True)
+    return Explained(f"unexpected error: {_short(text)}", UNEXPECTED, False)
+
+
+def damage(text: str) -> str | None:
+    """What a library's message about a file says in plain words (truncated raster, damaged GeoPackage, ...)."""
     for needles, words in _DAMAGED:
         if any(n in text for n in needles):
-            return Explained(f"{words} ({_short(str(exc))})", BAD_INPUT, True)
-    return Explained(f"unexpected error: {_short(text)}", UNEXPECTED, False)
+            return words
+    return None
 
 
 def _os_detail(exc: OSError) -> str:

@@ -140,7 +140,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     _check_match(match)
     check_outputs(inputs={"model": model, "raster": raster, "inventory": inventory},
                   files={"error_map": error_map, "json_out": json_out, "polygons_out": polygons_out,
-                         "prob_out": prob_out}, styled=("error_map", "prob_out", "polygons_out"))
+                         "prob_out": prob_out}, styled=("error_map", "prob_out"))
     truth = read_polygons(inventory)
     require_overlap(truth, read_raster_info(raster), f"inventory {Path(inventory).name}")
     with scratch_dir("evaluate") as tmp:

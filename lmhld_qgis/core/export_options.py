@@ -95,8 +95,9 @@ class ExportOptions:
             raise LmhldError(f"split method must be 'balanced' or 'block', got {self.split_method!r}")
         if int(self.block) != self.block or self.block < 1:
             raise LmhldError(f"block must be a positive integer (patches), got {self.block}")
-        if not self.tolerance >= 0:
-            raise LmhldError(f"tolerance must be >= 0, got {self.tolerance}")
+        if not 0 <= self.tolerance <= 1:
+            raise LmhldError(f"tolerance must lie in [0, 1] (a difference of landslide proportions), got "
+                             f"{self.tolerance}")
 
     def settings(self) -> PlanSettings:
         """The options with the recipe's values filled in (validated)."""

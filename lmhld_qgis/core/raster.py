@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LmhldError
+from .errors import LmhldError, damage
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ def read_raster_info(path: str | Path) -> RasterInfo:
                 nodata=ds.nodata, descriptions=tuple(ds.descriptions),
             )
     except RasterioIOError as exc:
-        raise LmhldError(f"cannot read raster {path}: {exc}; give a file GDAL can open (GeoTIFF, VRT, ...)") from exc
+        what = damage(str(exc))
+        raise LmhldError(f"cannot read raster {path}: {f'{what} ({exc})' if what else exc}; give a file GDAL can "
+                         "open (GeoTIFF, VRT, ...)") from exc
 
 
 def require_north_up(info: RasterInfo) -> None:

@@ -1,27 +1,7 @@
-"""What the annotator's algorithms share: tr(), a base whose title and help are translated, styles from QML text."""
+"""Styles for outputs whose QML is generated (an inventory's form, a problem layer): written once to the
+processing temp folder and applied when Processing loads the layer."""
 
 from __future__ import annotations
-
-from qgis.PyQt.QtCore import QCoreApplication
-
-from .base import LmhldAlgorithm
-
-CONTEXT = "lmhld"
-
-
-def tr(text: str) -> str:
-    """The text in the user's language (QGIS loads the plugin's translations into this context)."""
-    return QCoreApplication.translate(CONTEXT, text)
-
-
-class TranslatedAlgorithm(LmhldAlgorithm):
-    """An LmhldAlgorithm whose TITLE and HELP are shown translated (the menu keeps TITLE as the source text)."""
-
-    def displayName(self) -> str:
-        return tr(self.TITLE)
-
-    def shortHelpString(self) -> str:
-        return tr(self.HELP)
 
 
 def style_from_text(context, dest: str, qml_text: str) -> None:

@@ -13,11 +13,11 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .annotation import TranslatedAlgorithm, tr
+from .base import LmhldAlgorithm
 from .common import core_errors
 
 
-class CreateInventory(TranslatedAlgorithm):
+class CreateInventory(LmhldAlgorithm):
     OUTPUT, CRS, RASTER, LAYER_NAME, EVENT_DATE, AUTHOR, OVERWRITE = (
         "OUTPUT", "CRS", "RASTER", "LAYER_NAME", "EVENT_DATE", "AUTHOR", "OVERWRITE")
     OUTPUT_LAYER = "OUTPUT_LAYER"
@@ -25,6 +25,8 @@ class CreateInventory(TranslatedAlgorithm):
     ALG_ID = "createinventory"
     TITLE = "Create landslide inventory"
     GROUP_ID = "inventory"
+    ICON = "create.svg"
+    README_HEADING = "### A new inventory — `lmhld:createinventory`, `lmhld create-inventory`"
     HELP = ("Creates an empty landslide inventory (GeoPackage polygon layer) with the project's schema: id, type "
             "(slide, flow, fall, complex, unknown), certainty (high, medium, low), event date, source (manual, "
             "model, reviewed), author, notes, and the provenance of accepted detections. Its edit form is stored "
@@ -33,18 +35,19 @@ class CreateInventory(TranslatedAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT, tr("Inventory"), tr("GeoPackage (*.gpkg)")))
+            self.OUTPUT, self.tr("Inventory"), self.tr("GeoPackage (*.gpkg)")))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTER, tr("Imagery you will digitize on (gives the CRS)"), optional=True))
-        self.addParameter(QgsProcessingParameterCrs(self.CRS, tr("CRS (empty: the imagery's)"), optional=True))
-        self.addParameter(QgsProcessingParameterString(self.LAYER_NAME, tr("Layer name"), defaultValue="landslides"))
+            self.RASTER, self.tr("Imagery you will digitize on (gives the CRS)"), optional=True))
+        self.addParameter(QgsProcessingParameterCrs(self.CRS, self.tr("CRS (empty: the imagery's)"), optional=True))
+        self.addParameter(QgsProcessingParameterString(self.LAYER_NAME, self.tr("Layer name"),
+                                                       defaultValue="landslides"))
         self.addParameter(QgsProcessingParameterString(
-            self.EVENT_DATE, tr("Event date (YYYY-MM-DD, the form's default)"), optional=True))
+            self.EVENT_DATE, self.tr("Event date (YYYY-MM-DD, the form's default)"), optional=True))
         self.addParameter(QgsProcessingParameterString(
-            self.AUTHOR, tr("Author (empty: your QGIS user name)"), optional=True))
+            self.AUTHOR, self.tr("Author (empty: your QGIS user name)"), optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.OVERWRITE, tr("Replace an existing file (its polygons are lost)"), defaultValue=False))
-        self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_LAYER, tr("Inventory layer")))
+            self.OVERWRITE, self.tr("Replace an existing file (its polygons are lost)"), defaultValue=False))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_LAYER, self.tr("Inventory layer")))
 
     def _crs(self, parameters, context) -> str:
         crs = self.parameterAsCrs(parameters, self.CRS, context) if parameters.get(self.CRS) else None
@@ -52,14 +55,14 @@ class CreateInventory(TranslatedAlgorithm):
             raster = self.parameterAsRasterLayer(parameters, self.RASTER, context)
             crs = raster.crs() if raster is not None else context.project().crs() if context.project() else None
         if crs is None or not crs.isValid():
-            raise QgsProcessingException(tr("choose a CRS or the imagery the inventory is for"))
+            raise QgsProcessingException(self.tr("choose a CRS or the imagery the inventory is for"))
         return crs.authid() or crs.toWkt(crs.WKT_PREFERRED)
 
     def processAlgorithm(self, parameters, context, feedback):
         from ..core.inventory_schema import create_inventory
 
         if parameters.get(self.OUTPUT) in (None, "", "TEMPORARY_OUTPUT"):
-            raise QgsProcessingException(tr("choose where to save the inventory: a temporary file is deleted when "
+            raise QgsProcessingException(self.tr("choose where to save the inventory: a temporary file is deleted when "
                                             "QGIS closes, and the polygons digitized in it with it"))
         path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         layer = self.parameterAsString(parameters, self.LAYER_NAME, context) or "landslides"
@@ -71,5 +74,5 @@ class CreateInventory(TranslatedAlgorithm):
         uri = f"{path}|layername={layer}"
         context.addLayerToLoadOnCompletion(uri, QgsProcessingContext.LayerDetails(layer, context.project(),
                                                                                   self.OUTPUT_LAYER))
-        feedback.pushInfo(tr("Inventory created: toggle editing and digitize landslides."))
+        feedback.pushInfo(self.tr("Inventory created: toggle editing and digitize landslides."))
         return {self.OUTPUT: path, self.OUTPUT_LAYER: uri}

@@ -12,13 +12,14 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from .annotation import TranslatedAlgorithm, style_from_text, tr
+from .annotation import style_from_text
+from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path
 
 SCORES = ["combined", "near", "entropy"]
 
 
-class RankTiles(TranslatedAlgorithm):
+class RankTiles(LmhldAlgorithm):
     PROBABILITY, WINDOW, STRIDE, THRESHOLD, MARGIN, TOP, SCORE, MIN_VALID = (
         "PROBABILITY", "WINDOW", "STRIDE", "THRESHOLD", "MARGIN", "TOP", "SCORE", "MIN_VALID")
     OUTPUT, N_WINDOWS = "OUTPUT", "N_WINDOWS"
@@ -26,44 +27,52 @@ class RankTiles(TranslatedAlgorithm):
     ALG_ID = "ranktiles"
     TITLE = "Rank tiles to label next (model uncertainty)"
     GROUP_ID = "detection"
+    ICON = "rank.svg"
+    README_HEADING = "### What to label next — `lmhld:ranktiles`, `lmhld rank`"
     HELP = ("Scores every window of a probability raster (from Detect landslides) by the model's uncertainty: the "
-            "share of pixels within MARGIN of the threshold and the mean binary entropy (1 at p = 0.5). Writes "
-            "the TOP windows, none overlapping another, as polygons with their rank and scores, so the next hour "
-            "of annotation goes where the model is least sure. The raster is read in stripes: any size works.")
+            "share of pixels near the threshold (within the uncertainty margin) and the mean binary entropy (1 at p = "
+            "0.5). Writes the chosen number of windows, none overlapping another, as polygons with their rank and "
+            "scores, so the next hour of annotation goes where the model is least sure. The raster is read in stripes:"
+            " any size works.")
 
     def initAlgorithm(self, config=None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.PROBABILITY, tr("Landslide probability raster")))
-        self.addParameter(QgsProcessingParameterNumber(self.WINDOW, tr("Window size (pixels)"),
+        self.addParameter(QgsProcessingParameterRasterLayer(self.PROBABILITY, self.tr("Landslide probability raster")))
+        self.addParameter(QgsProcessingParameterNumber(self.WINDOW, self.tr("Window size (pixels)"),
                                                        QgsProcessingParameterNumber.Integer, 128, minValue=2))
-        self.addParameter(QgsProcessingParameterNumber(self.STRIDE, tr("Stride (pixels; 0 = the window size)"),
-                                                       QgsProcessingParameterNumber.Integer, 0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, tr("The model's threshold"),
+        self.addParameter(QgsProcessingParameterNumber(self.STRIDE,
+                                                       self.tr("Step between windows, px (not set: the window size)"),
+                                                       QgsProcessingParameterNumber.Integer, optional=True,
+                                                       minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, self.tr("The model's threshold"),
                                                        QgsProcessingParameterNumber.Double, 0.5, minValue=0,
                                                        maxValue=1))
-        self.addParameter(QgsProcessingParameterNumber(self.MARGIN, tr("Uncertain within (probability)"),
+        self.addParameter(QgsProcessingParameterNumber(self.MARGIN, self.tr("Uncertain within (probability)"),
                                                        QgsProcessingParameterNumber.Double, 0.1, minValue=0.001,
                                                        maxValue=1))
-        self.addParameter(QgsProcessingParameterNumber(self.TOP, tr("Number of windows"),
+        self.addParameter(QgsProcessingParameterNumber(self.TOP, self.tr("Number of windows"),
                                                        QgsProcessingParameterNumber.Integer, 20, minValue=1))
         self.addParameter(QgsProcessingParameterEnum(
-            self.SCORE, tr("Rank by"), [tr("both measures"), tr("share near the threshold"), tr("mean entropy")],
+            self.SCORE, self.tr("Rank by"),
+            [self.tr("both measures"), self.tr("share near the threshold"), self.tr("mean entropy")],
             defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.MIN_VALID, tr("Skip windows with less valid pixels than"),
+        self.addParameter(QgsProcessingParameterNumber(self.MIN_VALID,
+                                                       self.tr("Skip windows with less valid pixels than"),
                                                        QgsProcessingParameterNumber.Double, 0.5, minValue=0,
                                                        maxValue=1))
-        self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, tr("Windows to label next"),
+        self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Windows to label next"),
                                                                   QgsProcessing.TypeVectorPolygon))
-        self.addOutput(QgsProcessingOutputNumber(self.N_WINDOWS, tr("Windows scored")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_WINDOWS, self.tr("Windows scored")))
 
     def processAlgorithm(self, parameters, context, feedback):
         from ..core.rank import RankOptions, rank_tiles, tiles_style
 
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         if not out.lower().endswith(".gpkg"):
-            raise QgsProcessingException(tr("OUTPUT must be a GeoPackage (.gpkg), got {0}").format(out))
+            raise QgsProcessingException(self.tr("The output must be a GeoPackage (.gpkg), got {0}").format(out))
         options = RankOptions(
             window=self.parameterAsInt(parameters, self.WINDOW, context),
-            stride=self.parameterAsInt(parameters, self.STRIDE, context) or None,
+            stride=(self.parameterAsInt(parameters, self.STRIDE, context)
+                    if parameters.get(self.STRIDE) not in (None, "") else None),
             threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
             margin=self.parameterAsDouble(parameters, self.MARGIN, context),
             top=self.parameterAsInt(parameters, self.TOP, context),
@@ -73,7 +82,7 @@ class RankTiles(TranslatedAlgorithm):
             prob = raster_path(self.parameterAsRasterLayer(parameters, self.PROBABILITY, context))
             result = rank_tiles(prob, out, options, progress=FeedbackProgress(feedback))
         for t in result.tiles[:5]:
-            feedback.pushInfo(tr("#{0}: score {1:.3f} (near threshold {2:.0%}, entropy {3:.3f})").format(
+            feedback.pushInfo(self.tr("#{0}: score {1:.3f} (near threshold {2:.0%}, entropy {3:.3f})").format(
                 t.rank, t.score, t.near_share, t.entropy))
         style_from_text(context, out, tiles_style())
         return {self.OUTPUT: out, self.N_WINDOWS: result.n_windows}

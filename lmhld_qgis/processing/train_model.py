@@ -28,8 +28,11 @@ from .parameters import folder_list_parameter
 
 MODES = ("single", "mix", "part")
 DEVICES = ("auto", "cpu", "cuda")
-OPTIMIZERS = ("sgd", "adam")
-LOSSES = ("bce_dice", "bce", "ce")
+RECIPES = ("default", "paper")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LOSSES = ("bce_dice", "bce", "ce", "focal", "tversky", "focal_tversky")
+SCHEDULES = ("cosine", "exponential", "constant")
+AUGMENTS = (None, "strong", "flips", "none")  # None: the recipe's
 AMP = ("auto", "bf16", "off")
 
 
@@ -49,6 +52,10 @@ class TrainModel(LmhldAlgorithm):
     GPU = "GPU"
     AMP = "AMP"
     AUGMENT = "AUGMENT"
+    RECIPE = "RECIPE"
+    SCHEDULE = "SCHEDULE"
+    EARLY_STOPPING = "EARLY_STOPPING"
+    THRESHOLD = "THRESHOLD"
     SEED = "SEED"
     CHECKPOINT_EVERY = "CHECKPOINT_EVERY"
     MODEL_OPTIONS = "MODEL_OPTIONS"
@@ -74,10 +81,14 @@ class TrainModel(LmhldAlgorithm):
             "the LMHLD paper's serialized training.\n\n"
             "Training runs in a separate Python process that needs torch (Plugins > LMHLD landslides > Python "
             "dependencies). Cancel stops it within one batch and keeps last.pt: tick Continue to go on later.\n\n"
-            "Advanced options not set take the configuration file's value, else the default: SGD with learning "
-            "rate 0.01 (the paper's; Adam: 0.001), loss binary cross-entropy + Dice, bfloat16 mixed precision on a "
-            "GPU only, the network's own base width (64 for the U-Nets), data loaded in the training process, "
-            "seed 0, last.pt saved at the end of each epoch. Options set here override the file's.\n\n"
+            "Recipe: the default one generalises to unseen areas: AdamW with a warm-up epoch then cosine decay, "
+            "binary cross-entropy + Dice, strong augmentation (flips, rotations, scale, band gain, contrast, blur, "
+            "noise), best weights by validation F1 with early stopping after 10 epochs without progress, and the "
+            "detection threshold calibrated on the validation set. The paper's recipe is LMHLD's: SGD 0.01 with "
+            "momentum, exponential decay, flips and rotations, 50 epochs, threshold 0.5.\n\n"
+            "Advanced options not set take the configuration file's value, else the recipe's; options set here "
+            "override both. Early stopping at 0 never stops early. Mixed precision is bfloat16 on a GPU only; "
+            "last.pt is saved at the end of each epoch unless asked more often.\n\n"
             "The run folder receives model.onnx (for Detect landslides), best.pt, last.pt, metrics.csv, curves.png "
             "and report.html. Left at [Save to temporary folder], it is created in runs/ beside the first dataset "
             "instead, since a temporary folder is deleted when QGIS closes.")
@@ -92,6 +103,9 @@ class TrainModel(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.MODE, self.tr("Mode"), [self.tr("Single: one dataset"), self.tr("Mix: all datasets at once"),
                                          self.tr("Part: one dataset after another")], defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.RECIPE, self.tr("Recipe"), [self.tr("Generalise to unseen areas (default)"),
+                                             self.tr("The LMHLD paper's")], defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.EPOCHS, self.tr("Epochs (per dataset in part mode)"), QgsProcessingParameterNumber.Integer, 50,
             minValue=1))
@@ -117,23 +131,36 @@ class TrainModel(LmhldAlgorithm):
             self.WORKERS, self.tr("Data loading processes"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.OPTIMIZER, self.tr("Optimizer (not set: SGD)"),
-            [self.tr("SGD with momentum"), self.tr("Adam")], optional=True))
+            self.OPTIMIZER, self.tr("Optimizer (not set: the recipe's)"),
+            [self.tr("SGD with momentum"), self.tr("Adam"), self.tr("AdamW")], optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.LEARNING_RATE, self.tr("Learning rate (not set: by optimizer)"),
+            self.LEARNING_RATE, self.tr("Learning rate (not set: the recipe's)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=1e-9, maxValue=10.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.LOSS, self.tr("Loss (not set: BCE + Dice)"),
+            self.SCHEDULE, self.tr("Learning-rate schedule (not set: the recipe's)"),
+            [self.tr("Warm-up then cosine decay"), self.tr("Exponential decay"), self.tr("Constant")],
+            optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.LOSS, self.tr("Loss (not set: the recipe's)"),
             [self.tr("Binary cross-entropy + Dice"), self.tr("Binary cross-entropy"),
-             self.tr("Two-class cross-entropy")], optional=True))
+             self.tr("Two-class cross-entropy"), self.tr("Focal"), self.tr("Tversky"), self.tr("Focal Tversky")],
+            optional=True))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.EARLY_STOPPING, self.tr("Stop after this many epochs without a better F1 (not set: the recipe's)"),
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.THRESHOLD, self.tr("Detection threshold stored in the model (not set: the recipe's)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.AMP, self.tr("Mixed precision (not set: auto)"),
             [self.tr("Automatic"), self.tr("bfloat16"), self.tr("Off")], optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.WIDTH, self.tr("Base width (not set: network's own)"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
-        self.addAdvancedParameter(QgsProcessingParameterBoolean(
-            self.AUGMENT, self.tr("Augment with flips and rotations"), defaultValue=True))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.AUGMENT, self.tr("Augmentation"),
+            [self.tr("The recipe's"), self.tr("Strong: geometry, band gain, contrast, blur, noise"),
+             self.tr("Flips and rotations"), self.tr("None")], defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, optional=True,
             minValue=0))
@@ -153,6 +180,11 @@ class TrainModel(LmhldAlgorithm):
         data = folder_list(self.parameterAsString(parameters, self.DATA, context))
         if not data:
             raise QgsProcessingException(self.tr("Choose at least one dataset folder."))
+        for folder in data:  # before a child process starts: a missing folder is a typo, said in the dialog's words
+            if not Path(folder).is_dir():
+                raise QgsProcessingException(self.tr(
+                    "Dataset folder {0} does not exist: choose a folder written by Export training patches"
+                ).format(folder))
         network = MODEL_NAMES[self.parameterAsEnum(parameters, self.MODEL_NAME, context)]
         mode = MODES[self.parameterAsEnum(parameters, self.MODE, context)]
         resume = self.parameterAsBool(parameters, self.RESUME, context)
@@ -188,18 +220,24 @@ class TrainModel(LmhldAlgorithm):
             device = f"cuda:{self.parameterAsInt(parameters, self.GPU, context)}"
         if device != "auto":  # automatic is the default: a configuration file's device then holds
             args += ["--device", device]
+        recipe = RECIPES[self.parameterAsEnum(parameters, self.RECIPE, context)]
+        if recipe != RECIPES[0]:  # the default is left unsaid: a configuration file's recipe then holds
+            args += ["--recipe", recipe]
         for key, flag, choices in ((self.OPTIMIZER, "--optimizer", OPTIMIZERS), (self.LOSS, "--loss", LOSSES),
-                                   (self.AMP, "--amp", AMP)):
+                                   (self.SCHEDULE, "--schedule", SCHEDULES), (self.AMP, "--amp", AMP)):
             if is_set(key):
                 args += [flag, choices[self.parameterAsEnum(parameters, key, context)]]
         for key, flag in ((self.WORKERS, "--workers"), (self.WIDTH, "--width"), (self.SEED, "--seed"),
-                          (self.CHECKPOINT_EVERY, "--checkpoint-every")):
+                          (self.CHECKPOINT_EVERY, "--checkpoint-every"), (self.EARLY_STOPPING, "--early-stopping")):
             if is_set(key):
                 args += [flag, str(self.parameterAsInt(parameters, key, context))]
         if is_set(self.LEARNING_RATE):
             args += ["--lr", repr(self.parameterAsDouble(parameters, self.LEARNING_RATE, context))]
-        if not self.parameterAsBool(parameters, self.AUGMENT, context):
-            args.append("--no-augment")
+        if is_set(self.THRESHOLD):
+            args += ["--threshold", repr(self.parameterAsDouble(parameters, self.THRESHOLD, context))]
+        augment = AUGMENTS[self.parameterAsEnum(parameters, self.AUGMENT, context)]
+        if augment:
+            args += ["--augment", augment]
         for option in folder_list(self.parameterAsString(parameters, self.MODEL_OPTIONS, context)):
             args += ["--model-option", option]
         config = self.parameterAsFile(parameters, self.CONFIG, context)

@@ -22,11 +22,12 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from .annotation import TranslatedAlgorithm, style_from_text, tr
+from .annotation import style_from_text
+from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, source_wkb
 
 
-class ValidateInventory(TranslatedAlgorithm):
+class ValidateInventory(LmhldAlgorithm):
     INVENTORY, RASTER, PIXEL_SIZE, MIN_PIXELS, SLIVER, DUPLICATE_IOU, MIN_OVERLAP = (
         "INVENTORY", "RASTER", "PIXEL_SIZE", "MIN_PIXELS", "SLIVER", "DUPLICATE_IOU", "MIN_OVERLAP")
     OUTPUT, OUTPUT_JSON, REPAIRED = "OUTPUT", "OUTPUT_JSON", "REPAIRED"
@@ -35,43 +36,45 @@ class ValidateInventory(TranslatedAlgorithm):
     ALG_ID = "validateinventory"
     TITLE = "Validate landslide inventory"
     GROUP_ID = "inventory"
+    ICON = "validate.svg"
+    README_HEADING = "### Validation — `lmhld:validateinventory`, `lmhld validate`"
     HELP = ("Checks an inventory before export and writes one feature per problem, with its kind, severity and a "
             "suggested fix: null or empty geometries, non-polygons, invalid geometries and self-intersections "
-            "(blocking: export refuses them), overlaps and duplicates, slivers (compactness 4πA/P² below SLIVER), "
-            "polygons smaller than MIN_PIXELS pixels of the raster, polygons outside the raster or on its nodata, "
-            "coordinates that do not fit the layer's CRS, a layer without CRS (blocking). REPAIRED is a copy with "
-            "invalid geometries fixed and empty, non-polygon and duplicate features dropped; the inventory itself "
-            "is never changed.")
+            "(blocking: export refuses them), overlaps and duplicates, slivers (compactness 4πA/P² below the sliver "
+            "limit), polygons smaller than the minimum number of pixels of the raster, polygons outside the raster or "
+            "on its nodata, coordinates that do not fit the layer's CRS, a layer without CRS (blocking). The repaired "
+            "inventory is a copy with invalid geometries fixed and empty, non-polygon and duplicate features dropped; "
+            "the inventory itself is never changed.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INVENTORY, tr("Landslide inventory"), [QgsProcessing.TypeVectorAnyGeometry]))
+            self.INVENTORY, self.tr("Landslide inventory"), [QgsProcessing.TypeVectorAnyGeometry]))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTER, tr("Reference imagery (pixel size, footprint, nodata)"), optional=True))
+            self.RASTER, self.tr("Reference imagery (pixel size, footprint, nodata)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PIXEL_SIZE, tr("Pixel size in metres (when no imagery is given)"),
+            self.PIXEL_SIZE, self.tr("Pixel size in metres (when no imagery is given)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=1e-6))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_PIXELS, tr("Report polygons smaller than (pixels)"), QgsProcessingParameterNumber.Double,
+            self.MIN_PIXELS, self.tr("Report polygons smaller than (pixels)"), QgsProcessingParameterNumber.Double,
             10.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.SLIVER, tr("Sliver below compactness 4πA/P² (0.05: a 1:60 strip)"),
+            self.SLIVER, self.tr("Sliver below compactness 4πA/P² (0.05: a 1:60 strip)"),
             QgsProcessingParameterNumber.Double, 0.05, minValue=0.0, maxValue=0.99))
         self.addParameter(QgsProcessingParameterNumber(
-            self.DUPLICATE_IOU, tr("Duplicates overlap at least (intersection over union)"),
+            self.DUPLICATE_IOU, self.tr("Duplicates overlap at least (intersection over union)"),
             QgsProcessingParameterNumber.Double, 0.98, minValue=0.01, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_OVERLAP, tr("Ignore overlaps smaller than (m²)"), QgsProcessingParameterNumber.Double, 1.0,
+            self.MIN_OVERLAP, self.tr("Ignore overlaps smaller than (m²)"), QgsProcessingParameterNumber.Double, 1.0,
             minValue=0.0))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, tr("Problems"), QgsProcessing.TypeVectorPolygon))
+            self.OUTPUT, self.tr("Problems"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_JSON, tr("Summary (JSON)"), tr("JSON files (*.json)"), optional=True))
+            self.OUTPUT_JSON, self.tr("Summary (JSON)"), self.tr("JSON files (*.json)"), optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.REPAIRED, tr("Repaired copy"), QgsProcessing.TypeVectorPolygon, optional=True,
+            self.REPAIRED, self.tr("Repaired copy"), QgsProcessing.TypeVectorPolygon, optional=True,
             createByDefault=False))
-        self.addOutput(QgsProcessingOutputNumber(self.N_PROBLEMS, tr("Number of problems")))
-        self.addOutput(QgsProcessingOutputNumber(self.N_BLOCKING, tr("Number of problems that block export")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_PROBLEMS, self.tr("Number of problems")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_BLOCKING, self.tr("Number of problems that block export")))
 
     def _options(self, parameters, context):
         from ..core.validate import ValidateOptions
@@ -96,7 +99,7 @@ class ValidateInventory(TranslatedAlgorithm):
         context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
         source = self.parameterAsSource(parameters, self.INVENTORY, context)
         if source is None:
-            raise QgsProcessingException(tr("INVENTORY: no layer given"))
+            raise QgsProcessingException(self.tr("INVENTORY: no layer given"))
         with core_errors():
             crs = source.sourceCrs()
             wkbs, fids = source_wkb(source)
@@ -112,7 +115,7 @@ class ValidateInventory(TranslatedAlgorithm):
         if parameters.get(self.REPAIRED) is not None:
             results[self.REPAIRED] = self._write_repaired(parameters, context, source, report)
         for p in report.blocking:
-            feedback.reportError(tr("Blocking: feature {0}: {1} — {2}").format(p.fid, p.message, p.fix),
+            feedback.reportError(self.tr("Blocking: feature {0}: {1} — {2}").format(p.fid, p.message, p.fix),
                                  fatalError=False)
         feedback.pushInfo(summary_line(report))
         return results

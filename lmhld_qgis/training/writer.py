@@ -7,8 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ..core.errors import LmhldError
-
 
 class BackgroundWriter:
     def __init__(self) -> None:
@@ -49,10 +47,8 @@ class BackgroundWriter:
 
     def _raise_error(self) -> None:
         if self._error is not None:
-            (key, error), self._error = self._error, None
-            if isinstance(error, OSError):  # a full disk, a folder gone read-only: say which file, no traceback
-                raise LmhldError(f"could not write {key}: {error.strerror or error}") from error
-            raise error
+            (_, error), self._error = self._error, None
+            raise error  # an OSError names its file and its cause (full disk, read-only): the CLI says it in words
 
     def _run(self) -> None:
         while True:

@@ -19,7 +19,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.gui import QgsDockWidget, QgsMapLayerComboBox, QgsRubberBand
-from qgis.PyQt.QtCore import QEvent, QObject, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QEvent, QObject, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -37,12 +37,15 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.errors import LmhldError
 from ..core.review import ACCEPTED, EDITED, ORDERS, REJECTED, SKIPPED, ReviewSession
-from ..processing.annotation import tr
 from .review_layers import Added, ReviewLayers
 
 KEYS = {Qt.Key_A: "accept", Qt.Key_R: "reject", Qt.Key_E: "edit", Qt.Key_S: "skip", Qt.Key_U: "undo",
         Qt.Key_P: "toggle_probability"}
 
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("ReviewDock", text)
 
 class _ReviewKeys(QObject):
     """Review keys typed while another widget has the focus: the map (also while a shape is edited, so A accepts

@@ -100,7 +100,8 @@ def test_polygons_match_the_scene_in_crs_and_position(scene, tmp_path):
         truth = truth.Union(f.GetGeometryRef())
     iou = detected.Intersection(truth).GetArea() / detected.Union(truth).GetArea()
     assert iou > 0.85, iou
-    assert ds.GetLayerCount() == 1 and (tmp_path / "o.qml").exists()  # one layer, styled by its sidecar in QGIS
+    styles = [f["f_table_name"] for f in ds.GetLayerByName("layer_styles")]
+    assert styles == ["landslides"] and not (tmp_path / "o.qml").exists()  # styled from inside the GeoPackage
 
 
 def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):

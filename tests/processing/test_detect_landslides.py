@@ -32,6 +32,25 @@ def test_processing_run_gives_valid_styled_polygons(qgis_processing, lmhld_provi
     assert symbol.symbolLayer(0).strokeColor().red() > 200 and symbol.symbolLayer(0).fillColor().alpha() < 100
 
 
+def test_augmentation_and_growing_reach_the_core(qgis_processing, lmhld_provider, scene, small_onnx_model,
+                                                 tmp_path):
+    import processing
+    from osgeo import gdal
+
+    from lmhld_qgis.core.detect import DetectOptions, detect
+
+    result = processing.run("lmhld:detectlandslides", {
+        "RASTER": str(scene.raster), "MODEL": str(small_onnx_model), "THRESHOLD": 0.6, "GROW_THRESHOLD": 0.3,
+        "TTA": 1, "OUTPUT": str(tmp_path / "qgis.gpkg"), "OUTPUT_PROB": str(tmp_path / "qgis.tif")})
+    same = detect(scene.raster, small_onnx_model, tmp_path / "core.gpkg", tmp_path / "core.tif",
+                  DetectOptions(threshold=0.6, grow_threshold=0.3, tta="flips"))
+    detect(scene.raster, small_onnx_model, tmp_path / "plain.gpkg", tmp_path / "plain.tif",
+           DetectOptions(threshold=0.6))
+    read = [gdal.Open(str(tmp_path / f"{n}.tif")).ReadAsArray() for n in ("qgis", "core", "plain")]
+    assert (read[0] == read[1]).all() and not (read[0] == read[2]).all()  # averaged over flips, as asked
+    assert result["N_POLYGONS"] == same.n_polygons  # grown down to 0.3 the same way
+
+
 def test_band_mismatch_is_a_processing_error(qgis_processing, lmhld_provider, small_onnx_model, tmp_path):
     import numpy as np
     import processing

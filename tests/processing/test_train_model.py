@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,11 @@ def test_processing_run_trains_in_a_child_process(qgis_processing, lmhld_provide
     feedback.progressChanged.connect(seen.append)
     result = processing.run("lmhld:trainmodel", {
         "DATA": str(areas["a32"]), "MODEL_NAME": 0, "MODE": 0, "EPOCHS": 2, "BATCH_SIZE": 8, "WIDTH": 8,
+        "RECIPE": 1, "AUGMENT": 2, "EARLY_STOPPING": 5, "SCHEDULE": 0, "LOSS": 3,
         "OUTPUT_FOLDER": str(tmp_path / "run")}, feedback=feedback)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())  # the dialog's choices reach the run
+    assert (config["recipe"], config["optimizer"], config["augment"], config["early_stopping"], config["schedule"],
+            config["loss"]) == ("paper", "sgd", "flips", 5, "cosine", "focal")
     assert result["BEST_F1"] > 0.5
     assert Path(result["MODEL_ONNX"]).exists() and Path(result["REPORT"]).read_text().count("<img") >= 1
     assert seen and max(seen) == pytest.approx(100.0)
@@ -44,9 +49,10 @@ def test_cancel_stops_the_child_and_keeps_last_checkpoint(qgis_processing, lmhld
 def test_bad_configuration_is_reported(qgis_processing, lmhld_provider, tmp_path):
     import processing
 
-    with pytest.raises(QgsProcessingException, match="not found"):
+    with pytest.raises(QgsProcessingException, match="missing does not exist: choose a folder written by Export"):
         processing.run("lmhld:trainmodel", {"DATA": str(tmp_path / "missing"), "EPOCHS": 1,
                                             "OUTPUT_FOLDER": str(tmp_path / "run")})
+    assert not (tmp_path / "run").exists()
 
 
 def test_baseline_with_network_options(qgis_processing, lmhld_provider, areas, tmp_path):

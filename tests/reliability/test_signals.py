@@ -80,7 +80,7 @@ def test_train_stopped_says_what_it_keeps(work):
     done = interrupt(proc, signal.SIGTERM)
     work.check(done)
     record(AREA, "train, SIGTERM after its first checkpoint", TRAIN_RUN, done, work.dir)
-    assert done.returncode == 130 and "keeps its last checkpoint (last.pt): continue with" in done.stderr
+    assert done.returncode == 130 and "last.pt saved in run: run the same command with --resume" in done.stderr
     assert torch.load(work.path("run/last.pt"), weights_only=True)["training_state"]["batch"] > 0
 
 
@@ -88,7 +88,7 @@ def test_experiment_stopped_then_continued(work):
     work.add("scene.tif", "inventory.gpkg")
     work.path("exp.toml").write_text(
         '[experiment]\nname = "tiny"\nmodels = ["unet"]\nmodes = ["single"]\n'
-        '[experiment.train]\nepochs = 1\nbatch_size = 4\ncheckpoint_every = 2\ndevice = "cpu"\nworkers = 0\n'
+        '[experiment.train]\nepochs = 4\nbatch_size = 4\ncheckpoint_every = 1\ndevice = "cpu"\nworkers = 0\n'
         '[experiment.train.model_options]\nbase_width = 4\n'
         '[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.3\n'
         '[[experiment.areas]]\nname = "a"\nraster = "scene.tif"\ninventory = "inventory.gpkg"\npatch_sizes = [32]\n')

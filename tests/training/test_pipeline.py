@@ -244,6 +244,7 @@ def test_background_writes_replace_waiting_ones_and_failures_surface():
         raise OSError(28, "No space left on device")
 
     writer.submit("last.pt", fail)
-    with pytest.raises(LmhldError, match=r"could not write last\.pt: No space left on device"):
+    with pytest.raises(OSError, match="No space left on device") as raised:
         writer.flush()
+    assert raised.value.errno == 28  # the cause travels as it is: the command line says "the disk is full"
     writer.close()

@@ -190,7 +190,8 @@ def test_a_configured_threshold_and_a_dataset_without_validation(tiny, tmp_path,
     (data / "splits" / "val.txt").write_text("")
     bare = train(config([data], epochs=1), tmp_path / "bare")
     card = load_checkpoint(tmp_path / "bare" / "best.pt")["card"]
-    assert (card["threshold"], card["threshold_source"], card["min_area_m2"]) == (0.5, "default", 0.0)
+    learnt = json.loads((data / "dataset.json").read_text())["min_landslide_area_m2"]
+    assert learnt > 0 and (card["threshold"], card["threshold_source"], card["min_area_m2"]) == (0.5, "default", learnt)
     assert "no validation split" in bare.threshold_note
 
 
