@@ -5,8 +5,11 @@ Phases, over every raster:
    asked, the window holding a point of a landslide that no window would keep otherwise), nodata;
 2. windows centred on negatives (rejected detections, known false positives), kept unless they hold nodata;
 3. background windows (no landslide pixel) sampled from the grid at the chosen share;
-4. the split of the grid and centred windows (spatial blocks, or per patch), after which a centred window that
-   still overlaps a window of another split is dropped;
+4. the split of the grid windows (spatial blocks, or per patch); windows centred on negatives always go to
+   training (they are the user's corrections: a rejected detection is the rarest and most informative example a
+   model gets), and a validation or test window that overlaps one is dropped; each negative also gets four
+   windows around it, shifted by a quarter patch (one patch among hundreds barely moves a model), kept where
+   they overlap no other split;
 5. training-only windows between the grid windows (stride < patch size; with the recipe's stride, only while
    the training split is small), kept where they overlap no validation or test window, with background sampled
    at the same share.
@@ -157,6 +160,7 @@ class _Planner:
                              + ("" if self.s.every_landslide else
                                 " (the default recipe, generalise, also keeps the window of each landslide)"))
         split, leak, index = self._split()
+        self._shift_training_negatives(index)
         stride = self.s.train_stride(sum(1 for i in self.table.indices(kept=True) if self.table.split[i] == TRAIN))
         overlap_background = self._add_overlaps(index, stride)
         self._sample_background(overlap_background, self._count_kept(("landslide",), placement="overlap"),
@@ -258,6 +262,26 @@ class _Planner:
         positives = int(mask.sum()) if mask is not reader.empty else 0
         self._try_keep(self.table.add(k, window, "centred", "negative", positives, None), reader, mask)
 
+    def _shift_training_negatives(self, index: SpatialIndex) -> None:
+        """Four windows a quarter patch around each training negative, for training only (see the docstring)."""
+        size, t = self.s.patch_size, self.table
+        quarter = max(1, size // 4)
+        centred = [i for i in t.indices(kept=True, placement="centred")
+                   if t.kind_of(i) == "negative" and t.split[i] == TRAIN]
+        taken = {(t.source[i], t.row[i], t.col[i]) for i in t.indices(placement="centred")}
+        for i in centred:
+            reader = self.readers[t.source[i]]
+            info, k = reader.source.info, reader.source.index
+            for dr, dc in ((-quarter, 0), (quarter, 0), (0, -quarter), (0, quarter)):
+                window = Window(t.row[i] + dr, t.col[i] + dc, size, size)
+                if (k, window.row, window.col) in taken or not window.inside(info.height, info.width) \
+                        or index.overlapping(k, window.row, window.col) - {TRAIN}:
+                    continue
+                taken.add((k, window.row, window.col))
+                mask = reader.landslide_mask(window)
+                positives = int(mask.sum()) if mask is not reader.empty else 0
+                self._try_keep(t.add(k, window, "centred", "negative", positives, None), reader, mask, TRAIN)
+
     # -- phase 3 and 5: background ---------------------------------------------------------------------------
     def _sample_background(self, candidates: list[int], others: int, split: int = NONE) -> None:
         """Keep background windows, chosen at random among `candidates`, so that they make the chosen share of
@@ -286,7 +310,10 @@ class _Planner:
         """Split grid and centred windows; drop centred ones that overlap another split. Returns the split, the
         train neighbour share and an index of every kept window by split (for the training-only windows)."""
         t, size = self.table, self.s.patch_size
-        units = [i for i in t.indices(kept=True)]
+        negatives = [i for i in t.indices(kept=True, placement="centred")]
+        for i in negatives:  # the user's corrections are training data: never held out
+            t.keep(i, TRAIN)
+        units = [i for i in t.indices(kept=True) if PLACEMENTS[t.placement[i]] != "centred"]
         rows = np.array([t.row[i] + size // 2 for i in units], np.int64)  # window centres place the blocks
         cols = np.array([t.col[i] + size // 2 for i in units], np.int64)
         keys = np.array([t.source[i] for i in units], np.int64)
@@ -301,7 +328,7 @@ class _Planner:
                                   f"blocks of {result.block} x {result.block} were used")
         else:
             result = split_patches(positives, totals, ratios=s.ratios, seed=s.seed, tolerance=s.tolerance,
-                                   groups=self._overlap_groups(units), method="balanced", strict=s.strict_balance)
+                                   method="balanced", strict=s.strict_balance)
         if result.spread > s.tolerance:
             self.notes.append(f"the splits' landslide proportions differ by {result.spread * 100:.2f} points "
                               f"(tolerance {s.tolerance * 100:.1f}): too few patches to balance them, so validation "
@@ -316,40 +343,17 @@ class _Planner:
                               f"{leak:.0%} of the patches next to validation and test patches are training patches, "
                               "so validation and test scores will be optimistic (neighbours share landslides and "
                               "context); a block split keeps them apart where the data allow it")
-        return result, leak, self._resolve_conflicts(units)
+        return result, leak, self._resolve_conflicts(units, negatives)
 
-    def _overlap_groups(self, units: list[int]) -> list[int] | None:
-        """Per-patch groups, merged where a centred window overlaps others (None: no centred window)."""
-        t = self.table
-        if not any(PLACEMENTS[t.placement[i]] == "centred" for i in units):
-            return None
-        parent = list(range(len(units)))
-
-        def root(j: int) -> int:
-            while parent[j] != j:
-                parent[j] = parent[parent[j]]
-                j = parent[j]
-            return j
-
-        index = SpatialIndex(self.s.patch_size)
-        for j, i in enumerate(units):
-            for other in index.overlapping(t.source[i], t.row[i], t.col[i]):
-                parent[root(other)] = root(j)
-            index.add(t.source[i], t.row[i], t.col[i], j)
-        return [root(j) for j in range(len(units))]
-
-    def _resolve_conflicts(self, units: list[int]) -> SpatialIndex:
-        """Drop centred windows that overlap a window of another split; index what stays by split."""
+    def _resolve_conflicts(self, units: list[int], negatives: list[int]) -> SpatialIndex:
+        """Drop validation and test windows that overlap a (training) negative's window, so that no pixel is in
+        two splits; index what stays by split."""
         t = self.table
         index = SpatialIndex(self.s.patch_size)
-        centred = []
+        for i in negatives:
+            index.add(t.source[i], t.row[i], t.col[i], TRAIN)
         for i in units:
-            if PLACEMENTS[t.placement[i]] == "grid":
-                index.add(t.source[i], t.row[i], t.col[i], t.split[i])
-            else:
-                centred.append(i)
-        for i in centred:
-            if index.overlapping(t.source[i], t.row[i], t.col[i]) - {t.split[i]}:
+            if t.split[i] != TRAIN and TRAIN in index.overlapping(t.source[i], t.row[i], t.col[i]):
                 t.drop(i, "overlaps_other_split")
                 if self.sink is not None:
                     self.sink.discard(t.patch_id(i, self._stems))

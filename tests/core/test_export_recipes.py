@@ -120,7 +120,7 @@ def test_split_is_spatial_and_balanced(exported):
     assert set(split["kinds"]["train"]) == {"landslide", "background", "negative"}
 
 
-def test_negatives_are_centred_on_rejected_detections(exported, negatives):
+def test_negatives_are_centred_on_rejected_detections(scene, exported, negatives):
     ds = ogr.Open(str(negatives))
     centres = []
     for feat in ds.GetLayer(0):
@@ -130,11 +130,23 @@ def test_negatives_are_centred_on_rejected_detections(exported, negatives):
     assert info["n_polygons"] == len(centres) and info["n_outside_rasters"] == 0
     negative = [r for r in patches(exported) if r["kind"] == "negative"]
     assert negative and all(r["id"].endswith("_n") for r in negative)
+    assert {r["split"] for r in negative} == {"train"}  # the user's corrections are never held out
+    patch_centres = []
     for r in negative:
         with rasterio.open(exported.out_dir / "img" / f"{r['id']}.tif") as p:
-            cx, cy = p.transform * (SIZE / 2, SIZE / 2)
-        inside = 0 < r["row"] < 416 - SIZE and 0 < r["col"] < 448 - SIZE  # edge windows are shifted inside
-        assert not inside or min(np.hypot(cx - x, cy - y) for x, y in centres) <= 3.0  # within a pixel (3 m)
+            patch_centres.append(p.transform * (SIZE / 2, SIZE / 2))
+    quarter_m = SIZE / 4 * 3.0  # 3 m pixels
+    with rasterio.open(scene.raster) as scene_ds:
+        to_pixel = ~scene_ds.transform
+    for x, y in centres:  # each negative has its centred window (edge ones shifted inside) ...
+        col, row = to_pixel * (x, y)
+        inside = SIZE / 2 < row < 416 - SIZE / 2 and SIZE / 2 < col < 448 - SIZE / 2
+        assert not inside or min(np.hypot(cx - x, cy - y) for cx, cy in patch_centres) <= 3.0
+    for k, (cx, cy) in enumerate(patch_centres):  # ... and the others lie a quarter patch around a centred one
+        near_centre = min(np.hypot(cx - x, cy - y) for x, y in centres) <= 3.0
+        near_patch = min(np.hypot(cx - x, cy - y) for j, (x, y) in enumerate(patch_centres) if j != k)
+        assert near_centre or abs(near_patch - quarter_m) < 1.0
+    assert len(negative) > len(centres)  # shifted copies: a rejected detection weighs more than one patch
 
 
 def test_preview_equals_export(scene, negatives, exported):
