@@ -8,6 +8,12 @@ What the file is, by default (see core/modelcard.py for the conventions):
   at another size, so `lmhld detect` runs the same file at any multiple of the network's stride (the backend
   relaxes the declared height and width, see core/backends.py). A network whose graph does not hold at other
   sizes is exported at P only (`dynamic_size: false`).
+
+Two exporters, each result checked against torch at another batch and size: torch's TorchScript-based exporter
+first (a quarter of a second for a U-Net), then the torch.export-based one (20-40 s for the same network on a CPU,
+most of it decompositions) when the first fails, is not available (it is deprecated), or gives a graph that does
+not hold. Every run ends with an export, so the first one saves most of the time a short run spends outside its
+epochs.
 """
 
 from __future__ import annotations
@@ -143,16 +149,22 @@ def _checked_export(graph: _Graph, card: ModelCard, size: int, spatial: bool) ->
     compared with torch.
     """
     multiple = card.size_multiple
-    try:
-        program = _export(graph, (torch.zeros(2, card.in_channels, size, size),), spatial=spatial, multiple=multiple)
-    except Exception as exc:  # a network whose shapes cannot be symbolic
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # torch.export colours its messages
-        return None, f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
-    proto = program.model_proto
     shape = (1, card.in_channels, size + multiple, size + 2 * multiple) if spatial else (1, card.in_channels, size,
                                                                                            size)
-    problem = _check(proto, graph, shape, card)
-    return (None, problem) if problem else (proto, None)
+    example = (torch.zeros(2, card.in_channels, size, size),)
+    problems = []
+    for name, exporter in (("TorchScript", _export_torchscript), ("torch.export", _export)):
+        try:
+            proto = exporter(graph, example, spatial=spatial, multiple=multiple)
+        except Exception as exc:  # a network whose shapes cannot be symbolic, or an exporter torch no longer has
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # torch.export colours its messages
+            problems.append(f"{name}: {type(exc).__name__}: {text.splitlines()[0] if text else ''}")
+            continue
+        problem = _check(proto, graph, shape, card)
+        if problem is None:
+            return proto, None
+        problems.append(f"{name}: {problem}")
+    return None, "; ".join(problems)
 
 
 def _check_input(shape: tuple[int, ...], card: ModelCard, raw: bool) -> torch.Tensor:
@@ -199,8 +211,25 @@ def _declare_size(proto: Any, size: int) -> None:
     del proto.graph.value_info[:]
 
 
+def _export_torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], *, spatial: bool,
+                        multiple: int) -> Any:
+    """The TorchScript-based exporter: a dynamic batch, and symbolic height and width when `spatial` (the check
+    that follows tells whether the traced graph really holds at other sizes)."""
+    import onnx
+
+    axes = {0: "batch", 2: "height", 3: "width"} if spatial else {0: "batch"}
+    buffer = io.BytesIO()
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation notice: the fallback covers its removal
+        torch.onnx.export(module, example, buffer, input_names=["image"], output_names=["output"],
+                          opset_version=OPSET, dynamo=False, dynamic_axes={"image": axes, "output": axes},
+                          do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
 def _export(module: nn.Module, example: tuple[torch.Tensor, ...], *, spatial: bool, multiple: int) -> Any:
-    """A dynamic batch; height and width symbolic multiples of `multiple` (up to 4096 px) when `spatial`."""
+    """The torch.export-based exporter: a dynamic batch; height and width symbolic multiples of `multiple` (up to
+    4096 px) when `spatial`."""
     from torch.export import Dim
 
     shapes: dict[str, dict[int, object]] = {"x": {0: Dim("batch", min=1, max=1024)}}
@@ -215,6 +244,6 @@ def _export(module: nn.Module, example: tuple[torch.Tensor, ...], *, spatial: bo
             warnings.simplefilter("ignore")
             return torch.onnx.export(module, example, input_names=["image"], output_names=["output"],
                                      opset_version=OPSET, dynamo=True, external_data=False, dynamic_shapes=shapes,
-                                     verbose=False, optimize=True)
+                                     verbose=False, optimize=True).model_proto
     finally:
         onnx_log.setLevel(level)
