@@ -16,7 +16,7 @@ from pathlib import Path
 
 from qgis.core import QgsApplication, QgsProject
 from qgis.PyQt.QtCore import QEventLoop, QTimer
-from qgis.PyQt.QtWidgets import QApplication, QTextEdit
+from qgis.PyQt.QtWidgets import QApplication, QScrollArea, QTextEdit, QWidget
 
 
 class Session:
@@ -103,3 +103,48 @@ def _plain(value):
 
 def session_from_env() -> Session:
     return Session(os.environ["LMHLD_DESKTOP_OUT"])
+
+
+def fit_report(dialog) -> dict:
+    """Whether the parameters panel scrolls sideways, and which of its widgets would be cut at the right."""
+    report = {"size": [dialog.width(), dialog.height()], "h_scroll": False, "cut": []}
+    for area in dialog.findChildren(QScrollArea):
+        if not area.isVisible() or area.widget() is None:
+            continue
+        report["h_scroll"] |= area.horizontalScrollBar().isVisible()
+        viewport = area.viewport().width()
+        for widget in area.widget().findChildren(QWidget):
+            right = widget.mapTo(area.widget(), widget.rect().topRight()).x()
+            if widget.isVisible() and right > viewport + 1:
+                report["cut"].append(f"{type(widget).__name__}:{widget.objectName()} right {right} > {viewport}")
+    from qgis.PyQt.QtWidgets import QComboBox, QLabel
+
+    widths = []  # what sets the panel's width: the widest labels and drop-down entries
+    for widget in dialog.findChildren(QLabel):
+        if widget.isVisible() and widget.text() and not widget.wordWrap():
+            widths.append((widget.sizeHint().width(), widget.text()))
+    for combo in dialog.findChildren(QComboBox):
+        if combo.isVisible():
+            widths.append((combo.sizeHint().width(), f"[{combo.currentText()}]"))
+    report["widest"] = sorted(widths, reverse=True)[:4]
+    return report
+
+
+def dialog_fits(alg_id: str, parameters: dict) -> dict:
+    """Open an algorithm's dialog at its default size with the advanced parameters unfolded; its fit report."""
+    import processing
+    from qgis.gui import QgsCollapsibleGroupBoxBasic
+    from qgis.PyQt import sip
+    from qgis.PyQt.QtWidgets import QGroupBox
+
+    dialog = processing.createAlgorithmDialog(alg_id, parameters)
+    dialog.show()
+    for box in dialog.findChildren(QGroupBox, "grpAdvanced"):
+        sip.cast(box, QgsCollapsibleGroupBoxBasic).setCollapsed(False)
+    end = time.time() + 0.5
+    while time.time() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    report = fit_report(dialog)
+    dialog.close()
+    return report

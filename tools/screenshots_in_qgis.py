@@ -10,11 +10,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.environ["LMHLD_DESKTOP_TOOLS"])
 
-from desktop_session import session_from_env
+from desktop_session import fit_report, session_from_env
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgsCollapsibleGroupBoxBasic
 from qgis.PyQt import sip
-from qgis.PyQt.QtWidgets import QApplication, QGroupBox, QScrollArea, QWidget
+from qgis.PyQt.QtWidgets import QApplication, QGroupBox
 from qgis.utils import iface, plugins
 
 session = session_from_env()
@@ -29,21 +29,6 @@ def settle(seconds: float = 0.5) -> None:
     while time.time() < end:
         QApplication.processEvents()
         time.sleep(0.02)
-
-
-def fit_report(dialog) -> dict:
-    """Whether the parameters panel scrolls sideways, and which of its widgets would be cut at the right."""
-    report = {"size": [dialog.width(), dialog.height()], "h_scroll": False, "cut": []}
-    for area in dialog.findChildren(QScrollArea):
-        if not area.isVisible() or area.widget() is None:
-            continue
-        report["h_scroll"] |= area.horizontalScrollBar().isVisible()
-        viewport = area.viewport().width()
-        for widget in area.widget().findChildren(QWidget):
-            right = widget.mapTo(area.widget(), widget.rect().topRight()).x()
-            if widget.isVisible() and right > viewport + 1:
-                report["cut"].append(f"{type(widget).__name__}:{widget.objectName()} right {right} > {viewport}")
-    return report
 
 
 def algorithm_dialog(alg_id: str, name: str, params: dict) -> None:

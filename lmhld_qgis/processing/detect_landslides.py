@@ -101,7 +101,7 @@ class DetectLandslides(LmhldAlgorithm):
                  None),
                 (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: model's)"), double, 0.0,
                  None),
-                (self.GROW_THRESHOLD, self.tr("Grow landslides down to this probability (not set: off)"), double,
+                (self.GROW_THRESHOLD, self.tr("Grow down to probability (not set: off)"), double,
                  0.0, 1.0)):
             self.addAdvancedParameter(QgsProcessingParameterNumber(
                 key, label, kind, optional=True, minValue=low, **({} if high is None else {"maxValue": high})))
@@ -116,8 +116,8 @@ class DetectLandslides(LmhldAlgorithm):
             defaultValue=False))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.TTA, self.tr("Test-time augmentation"),
-            [self.tr("None"), self.tr("Flips: 4 predictions per window"),
-             self.tr("Flips and rotations: 8 per window")], defaultValue=0))
+            [self.tr("None"), self.tr("Flips (4 per window)"),
+             self.tr("Flips and rotations (8 per window)")], defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.BATCH_SIZE, self.tr("Windows per batch"), integer, 8, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterEnum(

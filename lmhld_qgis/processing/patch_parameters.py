@@ -62,19 +62,19 @@ class PatchPlanParameters:
             self.RECIPE, tr("Recipe"), [tr("Generalise to unseen areas (default)"), tr("The LMHLD paper's")],
             defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.MIN_FRACTION, tr("Minimum landslide share of a patch (not set: the recipe's)"), double,
+            self.MIN_FRACTION, tr("Minimum landslide share"), double,
             optional=True, minValue=0.0, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.EVERY_LANDSLIDE, tr("Keep each smaller landslide's window too"),
             [tr("The recipe's choice"), tr("Yes"), tr("No")], defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.BACKGROUND_SHARE, tr("Share of background patches (not set: the recipe's)"), double,
+            self.BACKGROUND_SHARE, tr("Background share"), double,
             optional=True, minValue=0.0, maxValue=0.99))
         self.addAdvancedParameter(QgsProcessingParameterFeatureSource(
-            self.NEGATIVES, tr("Negatives: rejected detections, known false positives"),
+            self.NEGATIVES, tr("Negatives: rejected detections"),
             [QgsProcessing.TypeVectorPolygon], optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.STRIDE, tr("Step between training windows, px (not set: the recipe's)"), integer, optional=True,
+            self.STRIDE, tr("Training window step, px"), integer, optional=True,
             minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterString(
             self.BANDS, tr("Bands in order, e.g. 3,2,1,4"), optional=True))

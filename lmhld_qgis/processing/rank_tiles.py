@@ -40,7 +40,7 @@ class RankTiles(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(self.WINDOW, self.tr("Window size (pixels)"),
                                                        QgsProcessingParameterNumber.Integer, 128, minValue=2))
         self.addParameter(QgsProcessingParameterNumber(self.STRIDE,
-                                                       self.tr("Step between windows, px (not set: the window size)"),
+                                                       self.tr("Window step, px (not set: window size)"),
                                                        QgsProcessingParameterNumber.Integer, optional=True,
                                                        minValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, self.tr("The model's threshold"),

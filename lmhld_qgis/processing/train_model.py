@@ -137,7 +137,7 @@ class TrainModel(LmhldAlgorithm):
             self.LEARNING_RATE, self.tr("Learning rate (not set: the recipe's)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=1e-9, maxValue=10.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.SCHEDULE, self.tr("Learning-rate schedule (not set: the recipe's)"),
+            self.SCHEDULE, self.tr("Schedule (not set: the recipe's)"),
             [self.tr("Warm-up then cosine decay"), self.tr("Exponential decay"), self.tr("Constant")],
             optional=True))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
@@ -146,10 +146,10 @@ class TrainModel(LmhldAlgorithm):
              self.tr("Two-class cross-entropy"), self.tr("Focal"), self.tr("Tversky"), self.tr("Focal Tversky")],
             optional=True))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.EARLY_STOPPING, self.tr("Stop after this many epochs without a better F1 (not set: the recipe's)"),
+            self.EARLY_STOPPING, self.tr("Early stopping, epochs (not set: recipe's)"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.THRESHOLD, self.tr("Detection threshold stored in the model (not set: the recipe's)"),
+            self.THRESHOLD, self.tr("Threshold in the model (not set: recipe's)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.AMP, self.tr("Mixed precision (not set: auto)"),
@@ -159,7 +159,7 @@ class TrainModel(LmhldAlgorithm):
             QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.AUGMENT, self.tr("Augmentation"),
-            [self.tr("The recipe's"), self.tr("Strong: geometry, band gain, contrast, blur, noise"),
+            [self.tr("The recipe's"), self.tr("Strong (geometry and radiometry)"),
              self.tr("Flips and rotations"), self.tr("None")], defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, optional=True,

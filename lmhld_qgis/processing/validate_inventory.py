@@ -50,18 +50,18 @@ class ValidateInventory(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory"), [QgsProcessing.TypeVectorAnyGeometry]))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTER, self.tr("Reference imagery (pixel size, footprint, nodata)"), optional=True))
+            self.RASTER, self.tr("Imagery (pixel size, footprint, nodata)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PIXEL_SIZE, self.tr("Pixel size in metres (when no imagery is given)"),
+            self.PIXEL_SIZE, self.tr("Pixel size, m (without imagery)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=1e-6))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_PIXELS, self.tr("Report polygons smaller than (pixels)"), QgsProcessingParameterNumber.Double,
             10.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.SLIVER, self.tr("Sliver below compactness 4πA/P² (0.05: a 1:60 strip)"),
+            self.SLIVER, self.tr("Sliver: compactness 4πA/P² below"),
             QgsProcessingParameterNumber.Double, 0.05, minValue=0.0, maxValue=0.99))
         self.addParameter(QgsProcessingParameterNumber(
-            self.DUPLICATE_IOU, self.tr("Duplicates overlap at least (intersection over union)"),
+            self.DUPLICATE_IOU, self.tr("Duplicate: overlap (IoU) from"),
             QgsProcessingParameterNumber.Double, 0.98, minValue=0.01, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_OVERLAP, self.tr("Ignore overlaps smaller than (m²)"), QgsProcessingParameterNumber.Double, 1.0,
@@ -99,7 +99,7 @@ class ValidateInventory(LmhldAlgorithm):
         context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
         source = self.parameterAsSource(parameters, self.INVENTORY, context)
         if source is None:
-            raise QgsProcessingException(self.tr("INVENTORY: no layer given"))
+            raise QgsProcessingException(self.tr("Choose the landslide inventory layer."))
         with core_errors():
             crs = source.sourceCrs()
             wkbs, fids = source_wkb(source)

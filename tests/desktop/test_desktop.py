@@ -62,6 +62,13 @@ def test_plugin_loads_from_its_zip_without_warnings(workflow):
     assert not workflow["modals"], workflow["modals"]
 
 
+def test_every_dialog_fits_at_its_default_size(workflow):
+    reports = step(workflow, "dialogs")["reports"]
+    assert len(reports) == 10
+    scrolling = {alg: report["widest"] for alg, report in reports.items() if report["h_scroll"] or report["cut"]}
+    assert not scrolling, scrolling  # no horizontal scroll bar, no widget cut at the right, advanced ones open
+
+
 def test_scene_shows_in_true_colour(workflow):
     assert step(workflow, "layers")["scene_rgb"] == [3, 2, 1]  # bands blue, green, red, nir
 

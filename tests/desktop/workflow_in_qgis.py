@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.environ["LMHLD_DESKTOP_TOOLS"])
 
-from desktop_session import session_from_env
+from desktop_session import dialog_fits, session_from_env
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.utils import iface, plugins
 
@@ -70,8 +70,16 @@ def experiment() -> dict:
     return session.run_dialog("lmhld:runexperiment", {"CONFIG": str(data / "tiny.toml")})
 
 
-for name, work in (("loaded", loaded), ("layers", add_layers), ("analyse", analyse), ("export", export),
-                   ("train", train), ("evaluate", evaluate), ("detect", detect), ("experiment", experiment)):
+def dialogs_fit() -> dict:
+    """Every algorithm's dialog, advanced parameters open, at its default size: what scrolls sideways."""
+    provider = QgsApplication.processingRegistry().providerById("lmhld")
+    reports = {alg.id(): dialog_fits(alg.id(), {}) for alg in provider.algorithms()}
+    return {"ok": True, "reports": reports}
+
+
+for name, work in (("loaded", loaded), ("dialogs", dialogs_fit), ("layers", add_layers), ("analyse", analyse),
+                   ("export", export), ("train", train), ("evaluate", evaluate), ("detect", detect),
+                   ("experiment", experiment)):
     session.step(name, work)
     if not session.result["steps"][name].get("ok"):
         break
