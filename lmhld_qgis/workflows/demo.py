@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LmhldError
-from .progress import NullProgress, Progress, SubProgress
+from ..core.errors import LmhldError
+from ..core.progress import NullProgress, Progress, SubProgress
 
 
 @dataclass
@@ -26,21 +26,21 @@ def run_demo(out_dir: str | Path, *, epochs: int = 6, model: str = "unet", width
 
     The folder is built in place (its files record their paths) and removed again if the demo fails or is
     cancelled; an existing folder is replaced only with `overwrite` and only when an earlier demo wrote it."""
-    from .atomic import fresh_dir
+    from ..core.atomic import fresh_dir
 
     with fresh_dir(out_dir, overwrite=overwrite) as out:
         return _run_demo(out, epochs=epochs, model=model, width=width, progress=progress or NullProgress())
 
 
 def _run_demo(out: Path, *, epochs: int, model: str, width: int, progress: Progress) -> DemoResult:
+    from ..core.atomic import write_text_atomic
+    from ..core.detect import DetectOptions, detect
+    from ..core.export import ExportOptions, export_patches
+    from ..core.inventory import analyse_inventory
+    from ..core.report import inventory_html, write_json
+    from ..core.synthetic import make_scene
     from ..training.config import TrainConfig
     from ..training.trainer import train
-    from .atomic import write_text_atomic
-    from .detect import DetectOptions, detect
-    from .export import ExportOptions, export_patches
-    from .inventory import analyse_inventory
-    from .report import inventory_html, write_json
-    from .synthetic import make_scene
 
     r = DemoResult(out)
 
@@ -83,7 +83,7 @@ def _run_demo(out: Path, *, epochs: int, model: str, width: int, progress: Progr
     r.files.update(landslides=det.polygons, probability=det.probability)
     r.facts.update(polygons=det.n_polygons, provider=det.provider)
     try:
-        from .evaluate import evaluate_scene
+        from ..core.evaluate import evaluate_scene
 
         scores = evaluate_scene(result.onnx, event_scene.raster, event_scene.inventory,
                                 error_map=out / "errors.tif", json_out=out / "evaluation.json")
