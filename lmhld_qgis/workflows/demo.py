@@ -80,7 +80,9 @@ def _run_demo(out: Path, *, epochs: int, model: str, width: int, progress: Progr
     progress.info("5/5 detecting landslides on a second (event) scene")
     det = detect(event_scene.raster, result.onnx, out / "landslides.gpkg", out / "probability.tif",
                  DetectOptions(min_area_m2=50.0, fill_holes_m2=100.0), progress=SubProgress(progress, 0.85, 0.97))
-    r.files.update(landslides=det.polygons, probability=det.probability)
+    r.files["landslides"] = det.polygons
+    if det.probability is not None:  # always: detect was given a probability path
+        r.files["probability"] = det.probability
     r.facts.update(polygons=det.n_polygons, provider=det.provider)
     try:
         from ..core.evaluate import evaluate_scene
