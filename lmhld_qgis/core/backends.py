@@ -13,7 +13,7 @@ import contextlib
 import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,7 @@ from .errors import LmhldError
 from .modelcard import ModelCard
 
 Array = npt.NDArray[Any]
+Provider = Literal["auto", "cpu", "cuda"]  # what to run on: the GPU when present (auto), or the one named
 
 
 class Backend(Protocol):
@@ -43,7 +44,7 @@ def to_probability(out: Array, output: str) -> Array:
 
 
 class OnnxBackend:
-    def __init__(self, path: str | Path, provider: str = "auto", threads: int = 0) -> None:
+    def __init__(self, path: str | Path, provider: Provider = "auto", threads: int = 0) -> None:
         import onnxruntime as ort
 
         self.card, model = _open_onnx(path)
@@ -143,13 +144,13 @@ LAZY_BACKENDS: dict[str, str] = {suffix: "lmhld_qgis.training.backend:TorchBacke
                                  for suffix in (".pt", ".pth", ".ckpt")}
 
 
-def _lazy_backend(target: str) -> Callable[[Path, str], Backend]:
+def _lazy_backend(target: str) -> Callable[[Path, Provider], Backend]:
     module, _, attribute = target.partition(":")
-    factory: Callable[[Path, str], Backend] = getattr(importlib.import_module(module), attribute)
+    factory: Callable[[Path, Provider], Backend] = getattr(importlib.import_module(module), attribute)
     return factory
 
 
-def load_backend(model: str | Path, provider: str = "auto") -> Backend:
+def load_backend(model: str | Path, provider: Provider = "auto") -> Backend:
     """An ONNX file through onnxruntime, a .pt checkpoint through torch (training's TorchBackend)."""
     path = Path(model)
     if not path.is_file():

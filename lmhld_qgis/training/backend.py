@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.backends import Array, to_probability
+from ..core.backends import Array, Provider, to_probability
 from ..core.errors import LmhldError
 from .checkpoint import model_from_checkpoint
 
@@ -19,7 +19,7 @@ from .checkpoint import model_from_checkpoint
 class TorchBackend:
     """A checkpoint's bare network (logits from standardized input) on the CPU or, when asked and present, CUDA."""
 
-    def __init__(self, checkpoint: str | Path, provider: str = "auto") -> None:
+    def __init__(self, checkpoint: str | Path, provider: Provider = "auto") -> None:
         self.model, self.card = model_from_checkpoint(checkpoint)
         self.card.output, self.card.input = "logits", "standardized"  # the bare network
         use_cuda = provider in ("auto", "cuda") and torch.cuda.is_available()
