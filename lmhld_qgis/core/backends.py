@@ -145,6 +145,7 @@ LAZY_BACKENDS: dict[str, str] = {suffix: "lmhld_qgis.training.backend:TorchBacke
 
 
 def _lazy_backend(target: str) -> Callable[[Path, Provider], Backend]:
+    """The backend class `target` ("module:attribute") names, its module imported now."""
     module, _, attribute = target.partition(":")
     factory: Callable[[Path, Provider], Backend] = getattr(importlib.import_module(module), attribute)
     return factory
