@@ -9,7 +9,7 @@ STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 PLUGIN_ZIP := dist/lmhld_qgis.zip
 
-.PHONY: setup test test-fast lint package bench demo smoke clean screenshots
+.PHONY: setup test test-fast lint typecheck package bench demo smoke clean screenshots
 
 setup: $(STAMP_PIP) smoke
 
@@ -34,6 +34,7 @@ smoke:
 
 test: $(STAMP_PIP)
 	$(VENV)/bin/ruff check lmhld_qgis tests bench tools
+	$(MAKE) --no-print-directory typecheck
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP_PIP)
@@ -41,6 +42,11 @@ test-fast: $(STAMP_PIP)
 
 lint: $(STAMP_PIP)
 	$(VENV)/bin/ruff check lmhld_qgis tests bench tools
+	$(MAKE) --no-print-directory typecheck
+
+# mypy --strict on core, models, training and workflows; its settings are [tool.mypy] in pyproject.toml.
+typecheck: $(STAMP_PIP)
+	$(VENV)/bin/mypy
 
 package: $(PLUGIN_ZIP)
 
@@ -58,4 +64,4 @@ demo: $(STAMP_PIP)
 	$(VENV)/bin/lmhld demo --out demo_out
 
 clean:
-	rm -rf dist build .pytest_cache .qgis-settings demo_out screenshots
+	rm -rf dist build .pytest_cache .mypy_cache .qgis-settings demo_out screenshots

@@ -4,10 +4,19 @@ Importing the package is cheap: QGIS calls `classFactory` at start-up, and nothi
 is imported until an algorithm runs.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qgis.gui import QgisInterface
+
+    from .plugin import LmhldPlugin
+
 __version__ = "0.1.0"
 
 
-def classFactory(iface):
+def classFactory(iface: QgisInterface) -> LmhldPlugin:
     """QGIS plugin entry point."""
     from .plugin import LmhldPlugin
 

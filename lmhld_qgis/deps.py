@@ -22,9 +22,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 REQUIREMENTS_FILE = Path(__file__).resolve().with_name("requirements.txt")
 DEPS_ENV = "LMHLD_DEPS_DIR"  # the child process appends this folder to its path (see activate_from_env)
@@ -394,7 +395,7 @@ def _has_pip(python: str, env: Mapping[str, str] | None) -> bool:
         return False
 
 
-def _run_pip(plan: InstallPlan, log, env: dict[str, str], on_line: Callable[[str], None],
+def _run_pip(plan: InstallPlan, log: TextIO, env: dict[str, str], on_line: Callable[[str], None],
              is_cancelled: Callable[[], bool]) -> int | None:
     """pip's exit code, or None when cancelled (pip is then terminated, killed if it lingers). Cancel is polled
     every 0.2 s, also while pip is silent (a large download)."""
@@ -420,7 +421,7 @@ def _run_pip(plan: InstallPlan, log, env: dict[str, str], on_line: Callable[[str
     return None if is_cancelled() else code
 
 
-def _pump(stream, lines: queue.Queue[str | None]) -> None:
+def _pump(stream: Iterable[str], lines: queue.Queue[str | None]) -> None:
     for line in stream:
         lines.put(line)
     lines.put(None)

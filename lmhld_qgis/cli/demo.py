@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    from ..core.demo import demo_summary, run_demo
+    from ..workflows.demo import demo_summary, run_demo
     from .progress import BarProgress
 
     bar = BarProgress("demo")

@@ -1,4 +1,4 @@
-"""Inference backends: onnxruntime (what detection needs) and torch (for .pt checkpoints).
+"""Inference backends: onnxruntime (what detection needs) here; torch (for .pt checkpoints) in training.backend.
 
 A backend maps a standardized float32 batch (N, C, H, W), (x - mean) / std with invalid pixels at 0, to landslide
 probabilities (N, H, W), whatever convention the model file follows: a file whose graph takes raw pixels
@@ -10,9 +10,10 @@ its stride (card.dynamic_size) is run with its height and width relaxed, so dete
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ from .errors import LmhldError
 from .modelcard import ModelCard
 
 Array = npt.NDArray[Any]
+Provider = Literal["auto", "cpu", "cuda"]  # what to run on: the GPU when present (auto), or the one named
 
 
 class Backend(Protocol):
@@ -30,7 +32,7 @@ class Backend(Protocol):
     def predict(self, batch: Array) -> Array: ...
 
 
-def _to_probability(out: Array, output: str) -> Array:
+def to_probability(out: Array, output: str) -> Array:
     """(N, K, H, W) network output -> (N, H, W) landslide probability."""
     if output == "logits":
         if out.shape[1] == 1:
@@ -42,7 +44,7 @@ def _to_probability(out: Array, output: str) -> Array:
 
 
 class OnnxBackend:
-    def __init__(self, path: str | Path, provider: str = "auto", threads: int = 0) -> None:
+    def __init__(self, path: str | Path, provider: Provider = "auto", threads: int = 0) -> None:
         import onnxruntime as ort
 
         self.card, model = _open_onnx(path)
@@ -77,7 +79,7 @@ class OnnxBackend:
             std, mean = self.raw_scale
             x = x * std + mean
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
-        return _to_probability(out, self.card.output)
+        return to_probability(out, self.card.output)
 
 
 def _open_onnx(path: str | Path) -> tuple[ModelCard, str | bytes]:
@@ -135,36 +137,28 @@ def _quiet_ort(ort: Any) -> Iterator[None]:
         ort.set_default_logger_severity(2)
 
 
-class TorchBackend:
-    def __init__(self, checkpoint: str | Path, provider: str = "auto") -> None:
-        import torch
-
-        from ..training.checkpoint import model_from_checkpoint
-
-        self.model, self.card = model_from_checkpoint(checkpoint)
-        self.card.output, self.card.input = "logits", "standardized"  # the bare network
-        use_cuda = provider in ("auto", "cuda") and torch.cuda.is_available()
-        if provider == "cuda" and not use_cuda:
-            raise LmhldError("CUDA was asked for but torch sees no GPU; use --provider auto or cpu")
-        self.device = torch.device("cuda" if use_cuda else "cpu")
-        self.model.to(self.device).eval()
-        self.provider = f"torch-{self.device.type}"
-
-    def predict(self, batch: Array) -> Array:
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
-        return _to_probability(out.float().cpu().numpy(), "logits")
+# Backends that live above core, by file suffix: "module:attribute" of a class taking (path, provider). A name, not an
+# import, keeps core the bottom layer (it never imports training or torch) while load_backend stays the one way
+# detect and evaluate open a model file; the module is imported only when such a file is opened.
+LAZY_BACKENDS: dict[str, str] = {suffix: "lmhld_qgis.training.backend:TorchBackend"
+                                 for suffix in (".pt", ".pth", ".ckpt")}
 
 
-def load_backend(model: str | Path, provider: str = "auto") -> Backend:
-    """An ONNX file through onnxruntime, a .pt checkpoint through torch."""
+def _lazy_backend(target: str) -> Callable[[Path, Provider], Backend]:
+    """The backend class `target` ("module:attribute") names, its module imported now."""
+    module, _, attribute = target.partition(":")
+    factory: Callable[[Path, Provider], Backend] = getattr(importlib.import_module(module), attribute)
+    return factory
+
+
+def load_backend(model: str | Path, provider: Provider = "auto") -> Backend:
+    """An ONNX file through onnxruntime, a .pt checkpoint through torch (training's TorchBackend)."""
     path = Path(model)
     if not path.is_file():
         raise LmhldError(f"model {path} does not exist")
-    if path.suffix.lower() == ".onnx":
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
         return OnnxBackend(path, provider)
-    if path.suffix.lower() in (".pt", ".pth", ".ckpt"):
-        return TorchBackend(path, provider)
+    if suffix in LAZY_BACKENDS:
+        return _lazy_backend(LAZY_BACKENDS[suffix])(path, provider)
     raise LmhldError(f"model {path}: expected an .onnx file (or a .pt checkpoint from lmhld train)")

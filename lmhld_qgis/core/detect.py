@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .atomic import atomic_file, gdal_checked, scratch_dir
-from .backends import Backend, load_backend
+from .backends import Backend, Provider, load_backend
 from .blending import StripeAccumulator, weights_for
 from .errors import LmhldError
 from .grid import Window, covering_windows, window_transform
@@ -60,7 +60,7 @@ class DetectOptions:
     min_area_m2: float | None = None  # default: the model's, else from the tile (core.postprocess); 0: keep all
     fill_holes_m2: float | None = None  # default: the model's, else the minimum area; 0: fill none
     simplify: float = 0.0  # CRS units
-    provider: str = "auto"
+    provider: Provider = "auto"
     bands: Sequence[int] | None = None  # 1-based raster bands in the model's input order
     extent: Extent | None = None  # in the raster's CRS
     aoi: str | Path | PolygonSet | None = None  # polygons; nothing is detected outside them

@@ -84,9 +84,9 @@ def explain(exc: BaseException) -> Explained:
         return Explained(f"a {type(exc).__name__[:4]} file cannot be parsed ({_short(str(exc))}); fix or replace it",
                          BAD_INPUT, True)
     text = f"{type(exc).__name__}: {exc}"
-    words = damage(text)
-    if words:
-        return Explained(f"{words} ({_short(str(exc))})", BAD_INPUT, True)
+    damaged = damage(text)
+    if damaged:
+        return Explained(f"{damaged} ({_short(str(exc))})", BAD_INPUT, True)
     return Explained(f"unexpected error: {_short(text)}", UNEXPECTED, False)
 
 

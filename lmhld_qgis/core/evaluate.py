@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .atomic import gdal_checked, scratch_dir
-from .backends import Backend, load_backend
+from .backends import Backend, Provider, load_backend
 from .datasets import PatchDataset, open_dataset
 from .errors import LmhldError
 from .grid import Window
@@ -78,7 +78,7 @@ class _AreaCounts:
 
 
 def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[str | Path], split: str = "test",
-                     *, threshold: float | None = None, provider: str = "auto", match: float = 0.5,
+                     *, threshold: float | None = None, provider: Provider = "auto", match: float = 0.5,
                      progress: Progress | None = None) -> dict[str, Any]:
     """Pixel metrics (micro-averaged) and object figures of a model on a dataset split; several folders give
     per-area figures and their total."""

@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import LmhldError
 
@@ -25,6 +25,9 @@ PREFIX = "lmhld."
 INPUTS = ("raw", "standardized")
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_overlap", "standardization_mean",
                  "standardization_std", "seg_thresh", "seg_small_segment")
+
+ModelOutput = Literal["probability", "logits"]  # sigmoid/softmax applied in the graph, or not
+ModelInput = Literal["raw", "standardized"]  # pixel values (normalisation in the graph), or (x - mean) / std
 
 
 @dataclass
@@ -46,11 +49,11 @@ class ModelCard:
     tiles_overlap: float = 0.25  # fraction of the tile
     min_segment_px: int = 0
     training_dataset: str = ""
-    output: str = "probability"  # what the ONNX graph returns: "probability" (sigmoid/softmax applied) or "logits"
+    output: ModelOutput = "probability"  # what the ONNX graph returns: probabilities (sigmoid/softmax in it) or logits
     dynamic_size: bool = True  # the graph computes at any size that is a multiple of size_multiple
     size_multiple: int = 16
     version: str = ""
-    input: str = "standardized"  # what the ONNX graph takes: "raw" pixel values or "standardized" ones
+    input: ModelInput = "standardized"  # what the ONNX graph takes: "raw" pixel values or "standardized" ones
     nodata: float | None = None  # a "raw" graph also treats this value (in any band) as missing; NaN/inf always
     fixed_input: bool = False  # the file declares height = width = patch_size (batch dynamic) whatever the graph
     deepness_keys: bool = False  # the file carries the keys Deepness reads, in Deepness's units

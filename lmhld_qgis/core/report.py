@@ -8,10 +8,46 @@ import io
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .atomic import write_text_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure  # untyped (Any) but names what is meant
+
+    from .inventory import InventoryReport
+
+
+class TrainedRun(Protocol):
+    """What a training run's report reads from its result (training.trainer.TrainResult; core cannot import it)."""
+
+    @property
+    def best_f1(self) -> float: ...
+    @property
+    def history(self) -> list[dict[str, Any]]: ...
+    @property
+    def forgetting(self) -> list[dict[str, Any]]: ...
+
+
+class RunConfig(Protocol):
+    """What a training run's report reads from its configuration (training.config.TrainConfig)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def data(self) -> Sequence[str]: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def learning_rate(self) -> float: ...
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:
@@ -43,7 +79,7 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def new_figure(width: float = 8, height: float = 4.5):  # -> matplotlib.figure.Figure
+def new_figure(width: float = 8, height: float = 4.5) -> Figure:
     """A figure on the Agg canvas, without pyplot's global state (safe inside QGIS)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -53,7 +89,7 @@ def new_figure(width: float = 8, height: float = 4.5):  # -> matplotlib.figure.F
     return fig
 
 
-def figure_png(fig) -> bytes:
+def figure_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
@@ -85,7 +121,7 @@ def _fmt(v: Any) -> str:
     return f"{v:,.1f}" if isinstance(v, float) else str(v)
 
 
-def inventory_histogram_png(report) -> bytes:
+def inventory_histogram_png(report: InventoryReport) -> bytes:
     """Histogram of landslide areas in pixels, log axis, quartiles and the chosen windows marked."""
     import numpy as np
 
@@ -110,7 +146,7 @@ def inventory_histogram_png(report) -> bytes:
     return figure_png(fig)
 
 
-def inventory_html(report) -> str:
+def inventory_html(report: InventoryReport) -> str:
     """The analysis report as one self-contained HTML page."""
     s = report.area_px
     summary = table_html([
@@ -138,7 +174,7 @@ def inventory_html(report) -> str:
     ])
 
 
-def training_curves_png(history: list[dict]) -> bytes:
+def training_curves_png(history: list[dict[str, Any]]) -> bytes:
     """Train loss and validation precision/recall/F1 per epoch; stage changes marked (part mode)."""
     fig = new_figure(9, 4)
     ax_loss, ax_f1 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -164,7 +200,7 @@ def training_curves_png(history: list[dict]) -> bytes:
     return figure_png(fig)
 
 
-def training_report_html(out_dir: Path, result, cfg) -> str:
+def training_report_html(out_dir: Path, result: TrainedRun, cfg: RunConfig) -> str:
     """A run's report: configuration, curves, last epoch's scores and (part mode) the forgetting table."""
     last = result.history[-1] if result.history else {}
     rows = [("model", cfg.model), ("mode", cfg.mode), ("datasets", ", ".join(cfg.data)), ("epochs", cfg.epochs),
@@ -186,22 +222,22 @@ def training_report_html(out_dir: Path, result, cfg) -> str:
     return html_page(f"Training run {Path(out_dir).name}", sections)
 
 
-def _fmt_score(v) -> str:
+def _fmt_score(v: float | None) -> str:
     return "" if v is None or v != v else f"{v:.4f}"
 
 
-def markdown_table_html(rows: list[dict], cols: list[str]) -> str:
+def markdown_table_html(rows: list[dict[str, Any]], cols: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in cols) + "</tr>"
                    for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _cell(v) -> str:
+def _cell(v: object) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def experiment_figures(results: dict) -> dict[str, bytes]:
+def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
     """Precision/recall/F1 bars per model, F1 by patch size, and part-mode heat maps (orders x areas)."""
     import numpy as np
 

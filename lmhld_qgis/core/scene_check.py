@@ -10,7 +10,7 @@ from pathlib import Path
 from .bands import match_model_bands
 from .errors import LmhldError
 from .modelcard import ModelCard
-from .raster import pixel_area_m2, read_raster_info
+from .raster import RasterInfo, pixel_area_m2, read_raster_info
 
 RESOLUTION_TOLERANCE = 0.10  # what detection tolerates before it suggests resampling
 
@@ -30,7 +30,7 @@ def check_scene(card: ModelCard, raster: str | Path) -> list[Check]:
     return [_bands(card, info), _resolution(card, info), _size(card, info)]
 
 
-def _bands(card: ModelCard, info) -> Check:
+def _bands(card: ModelCard, info: RasterInfo) -> Check:
     names = [d or f"band {i + 1}" for i, d in enumerate(info.descriptions)]
     try:
         picked, by_position = match_model_bands(card.bands, list(info.descriptions), Path(info.path).name,
@@ -43,7 +43,7 @@ def _bands(card: ModelCard, info) -> Check:
     return Check("bands", True, f"matched by name: {used}")
 
 
-def _resolution(card: ModelCard, info) -> Check:
+def _resolution(card: ModelCard, info: RasterInfo) -> Check:
     try:
         pixel = math.sqrt(pixel_area_m2(info))
     except LmhldError as exc:
@@ -57,7 +57,7 @@ def _resolution(card: ModelCard, info) -> Check:
                                      f"({ratio:+.0%}): tick Resample in the detection, or expect weaker results")
 
 
-def _size(card: ModelCard, info) -> Check:
+def _size(card: ModelCard, info: RasterInfo) -> Check:
     tile = card.patch_size
     if info.width >= tile and info.height >= tile:
         return Check("size", True, f"{info.width} x {info.height} px, windows of {tile} px")

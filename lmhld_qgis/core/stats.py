@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
 
 
 @dataclass
 class BandStats:
     n: int = 0
-    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mean: Floats = field(default_factory=lambda: np.zeros(0))
+    m2: Floats = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
-    def of(cls, image: np.ndarray, work: np.ndarray | None = None) -> BandStats:
+    def of(cls, image: npt.NDArray[Any], work: Floats | None = None) -> BandStats:
         """Statistics of one (bands, rows, cols) array. `work`, a float64 array of the same size, is reused as
         scratch space: streaming many patches then allocates nothing large (which keeps the heap from fragmenting)."""
         bands = image.shape[0]
@@ -47,5 +51,6 @@ class BandStats:
         return BandStats(n, mean, m2)
 
     @property
-    def std(self) -> np.ndarray:
-        return np.sqrt(self.m2 / max(self.n, 1))
+    def std(self) -> Floats:
+        std: Floats = np.sqrt(self.m2 / max(self.n, 1))
+        return std

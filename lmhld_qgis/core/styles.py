@@ -8,8 +8,12 @@ gets a true-colour sidecar where QGIS would otherwise paint bands 1, 2, 3 as red
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import gdal_checked, write_text_atomic
+
+if TYPE_CHECKING:
+    from osgeo import gdal  # untyped: gdal.Dataset is Any to the checker, but names what is meant
 
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
 LANDSLIDES_QML = STYLES_DIR / "landslides.qml"
@@ -69,7 +73,7 @@ def colour_bands(descriptions: list[str | None]) -> dict[str, int]:
     return found
 
 
-def tag_band_colours(dataset) -> dict[str, int]:
+def tag_band_colours(dataset: str | Path | gdal.Dataset) -> dict[str, int]:
     """Set the colour interpretation of the bands of an open GDAL dataset (or a raster path, opened for update)
     from their descriptions; returns the colour bands found."""
     from osgeo import gdal

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from osgeo import ogr, osr
 
 from .atomic import gdal_checked
 from .errors import LmhldError
+
+FeatureIds = npt.NDArray[np.int64]
 
 ogr.UseExceptions()
 osr.UseExceptions()
@@ -28,7 +31,7 @@ class PolygonSet:
     """Valid polygons read from a layer, with a count of what was repaired or skipped and why."""
 
     geometries: list[ogr.Geometry]  # Polygon or MultiPolygon, 2D, valid, in `srs`
-    fids: np.ndarray  # source feature id of each geometry (repeated when multipart features are exploded)
+    fids: FeatureIds  # source feature id of each geometry (repeated when multipart features are exploded)
     srs: osr.SpatialReference
     n_features: int  # features in the source, before anything was skipped
     n_repaired: int = 0
@@ -83,7 +86,7 @@ def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSour
     return ds, lyr
 
 
-def read_layer_wkb(path: str | Path, layer: str | None = None) -> tuple[list[bytes | None], np.ndarray, str | None]:
+def read_layer_wkb(path: str | Path, layer: str | None = None) -> tuple[list[bytes | None], FeatureIds, str | None]:
     """Every feature's geometry as WKB (None where null), the feature ids, and the layer CRS as WKT."""
     ds, lyr = open_layer(path, layer)
     gtype = lyr.GetGeomType()
@@ -212,7 +215,7 @@ def equal_area_srs(bounds: tuple[float, float, float, float], srs: osr.SpatialRe
     return laea
 
 
-def true_areas_m2(geometries: list[ogr.Geometry], srs: osr.SpatialReference) -> np.ndarray:
+def true_areas_m2(geometries: list[ogr.Geometry], srs: osr.SpatialReference) -> npt.NDArray[np.float64]:
     """Ellipsoidal area of each geometry in m2 (in a local equal-area projection; never square degrees)."""
     laea = equal_area_srs(total_bounds(geometries), srs)
     ct = osr.CoordinateTransformation(srs, laea)

@@ -26,4 +26,5 @@ class AttentionUNet(SegmentationNet):
         for up, gate, dec in zip(self.up, self.gates, self.decoder, strict=True):
             g = up(x)
             x = dec(torch.cat([gate(g, skips.pop()), g], dim=1))
-        return self.head(x)
+        out: torch.Tensor = self.head(x)
+        return out

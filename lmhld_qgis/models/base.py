@@ -8,6 +8,8 @@ output first, when deep supervision is on in training mode).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -52,7 +54,8 @@ class ResidualUnit(nn.Module):
         self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x) + self.shortcut(x)
+        out: torch.Tensor = self.body(x) + self.shortcut(x)
+        return out
 
 
 class DenseLayer(nn.Module):
@@ -79,7 +82,8 @@ class DenseBlock(nn.Module):
         self.transition = conv_bn_relu(cin + layers * growth, cout, kernel=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.transition(self.layers(x))
+        out: torch.Tensor = self.transition(self.layers(x))
+        return out
 
 
 class AttentionGate(nn.Module):
@@ -92,7 +96,8 @@ class AttentionGate(nn.Module):
         self.psi = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(inter, 1, 1), nn.BatchNorm2d(1), nn.Sigmoid())
 
     def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return x * self.psi(self.w_g(g) + self.w_x(x))
+        out: torch.Tensor = x * self.psi(self.w_g(g) + self.w_x(x))
+        return out
 
 
 def decode_up(skips: list[torch.Tensor], ups: nn.ModuleList, decoders: nn.ModuleList) -> torch.Tensor:
@@ -136,15 +141,21 @@ class SegmentationNet(nn.Module):
         raise RuntimeError("network has no input convolution")
 
     def input_layer(self) -> nn.Conv2d:
-        return self.get_submodule(self.input_layer_names()[0])
+        return self._input_conv(self.input_layer_names()[0])
+
+    def _input_conv(self, name: str) -> nn.Conv2d:
+        """The convolution `name` (input_layer_names only lists convolutions)."""
+        return cast(nn.Conv2d, self.get_submodule(name))
 
     def reset_input_layer(self, in_channels: int | None = None) -> None:
         """Replace the input convolution(s) by freshly Xavier-initialised ones (for `in_channels` bands)."""
         names = self.input_layer_names()
         for name in names:
-            old = self.get_submodule(name)
-            new = nn.Conv2d(in_channels or old.in_channels, old.out_channels, old.kernel_size, old.stride,
-                            old.padding, bias=old.bias is not None).to(old.weight.device)
+            old = self._input_conv(name)
+            # torch types a built Conv2d's kernel_size/stride/padding as tuple[int, ...], its constructor as pairs
+            new = nn.Conv2d(in_channels or old.in_channels, old.out_channels,
+                            old.kernel_size, old.stride,  # type: ignore[arg-type]
+                            old.padding, bias=old.bias is not None).to(old.weight.device)  # type: ignore[arg-type]
             xavier_init(new)
             parent_name, _, attr = name.rpartition(".")
             setattr(self.get_submodule(parent_name) if parent_name else self, attr, new)

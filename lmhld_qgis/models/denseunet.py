@@ -23,4 +23,5 @@ class DenseUNet(SegmentationNet):
         xavier_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(decode_up(self.encode(x), self.up, self.decoder))
+        out: torch.Tensor = self.head(decode_up(self.encode(x), self.up, self.decoder))
+        return out

@@ -67,4 +67,5 @@ class FCN8s(SegmentationNet):
         _, _, pool3, pool4, pool5 = self.encode(x)
         score = self.upscore2(self.score_fr(self.fc(pool5))) + self.score_pool4(pool4)
         score = self.upscore_pool4(score) + self.score_pool3(pool3)
-        return self.upscore8(score)
+        out: torch.Tensor = self.upscore8(score)
+        return out

@@ -13,6 +13,7 @@ dynamic like the others.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,19 +26,20 @@ def adaptive_avg_pool2d(x: torch.Tensor, cells: int) -> torch.Tensor:
     return _pool_matrix(x.shape[-2], cells, x) @ x @ _pool_matrix(x.shape[-1], cells, x).transpose(0, 1)
 
 
-def _pool_matrix(length, cells: int, like: torch.Tensor) -> torch.Tensor:
+def _pool_matrix(length: int, cells: int, like: torch.Tensor) -> torch.Tensor:
     """(cells, length): row i averages [floor(i*L/c), ceil((i+1)*L/c)), PyTorch's adaptive-pooling bins."""
     i = torch.arange(cells, device=like.device).unsqueeze(1)
     j = torch.arange(length, device=like.device).unsqueeze(0)
     start = (i * length) // cells
     end = ((i + 1) * length + cells - 1) // cells
     inside = (j >= start) & (j < end)
-    return inside.to(like.dtype) / (end - start).to(like.dtype)
+    matrix: torch.Tensor = inside.to(like.dtype) / (end - start).to(like.dtype)
+    return matrix
 
 
 @functools.cache  # one class per smp PSPBlock class
 def _exportable_psp_block_class(base: type) -> type:
-    class ExportablePSPBlock(base):
+    class ExportablePSPBlock(base):  # type: ignore[misc]  # smp's class, known only at run time (smp is untyped)
         """smp's PSPBlock with the pooling above; same parameters, same state-dict keys."""
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +53,7 @@ def _exportable_psp_block_class(base: type) -> type:
 class PSPNet(SmpNet):
     ARCH = "pspnet"
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         from segmentation_models_pytorch.decoders.pspnet.decoder import PSPBlock
 

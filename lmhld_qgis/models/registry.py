@@ -10,9 +10,12 @@ the demo use to stay fast on a CPU.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import LmhldError
+
+if TYPE_CHECKING:  # the networks import torch; the registry's names must not
+    from .base import SegmentationNet
 
 # name -> (module, class, human title)
 _UNETS: dict[str, tuple[str, str, str]] = {
@@ -51,14 +54,15 @@ def model_names() -> list[str]:
     return list(MODEL_NAMES)
 
 
-def model_class(name: str) -> type:
+def model_class(name: str) -> type[SegmentationNet]:
     if name not in _NETWORKS:
         raise LmhldError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
     module, cls, _ = _NETWORKS[name]
-    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    network: type[SegmentationNet] = getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    return network
 
 
-def build_model(name: str, in_channels: int, num_classes: int = 1, **options: Any):
+def build_model(name: str, in_channels: int, num_classes: int = 1, **options: Any) -> SegmentationNet:
     """Build a network by name; unknown names or options fail with the valid choices listed."""
     cls = model_class(name)
     try:

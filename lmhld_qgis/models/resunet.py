@@ -29,4 +29,5 @@ class ResUNet(SegmentationNet):
         for dec in self.decoder:
             x = dec(torch.cat([F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False), skips.pop()],
                               dim=1))
-        return self.head(x)
+        out: torch.Tensor = self.head(x)
+        return out

@@ -69,7 +69,8 @@ class SmpNet(SegmentationNet):
         return ["encoder", "encoder_depth", "encoder_weights", *own]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out: torch.Tensor = self.net(x)
+        return out
 
     def _load_encoder_weights(self, path: Path) -> None:
         if not path.is_file():

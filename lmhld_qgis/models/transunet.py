@@ -28,7 +28,8 @@ class TransformerBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
         x = x + self.attn(h, h, h, need_weights=False)[0]
-        return x + self.mlp(self.norm2(x))
+        out: torch.Tensor = x + self.mlp(self.norm2(x))
+        return out
 
 
 class ViTBottleneck(nn.Module):
@@ -48,8 +49,8 @@ class ViTBottleneck(nn.Module):
         # always resized (identity at the reference grid), so that exported graphs keep the grid symbolic
         pos = F.interpolate(self.pos, size=(h, w), mode="bilinear", align_corners=False)
         tokens = (x + pos).flatten(2).transpose(1, 2)  # N, HW, C
-        tokens = self.norm(self.blocks(tokens))
-        return tokens.transpose(1, 2).reshape(n, c, h, w)
+        encoded: torch.Tensor = self.norm(self.blocks(tokens))
+        return encoded.transpose(1, 2).reshape(n, c, h, w)
 
 
 class TransUNet(SegmentationNet):
@@ -76,4 +77,5 @@ class TransUNet(SegmentationNet):
         for dec in self.decoder:
             up = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = dec(torch.cat([up, skips.pop()], dim=1))
-        return self.head(x)
+        out: torch.Tensor = self.head(x)
+        return out

@@ -49,7 +49,7 @@ class UNet3Plus(SegmentationNet):
             parts = [self.branches[f"{d}_{src}"](_resize(enc[src] if src <= d else dec[src], src, d))
                      for src in range(5)]
             dec[d] = self.fuse[d](torch.cat(parts, dim=1))
-        main = self.heads[0](dec[0])
+        main: torch.Tensor = self.heads[0](dec[0])
         if not (self.deep_supervision and self.training):
             return main
         return [main] + [_resize(self.heads[lvl](dec[lvl]), lvl, 0) for lvl in range(1, 5)]

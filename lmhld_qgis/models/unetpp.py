@@ -30,6 +30,7 @@ class UNetPlusPlus(SegmentationNet):
                 up = F.interpolate(grid[(i + 1, j - 1)], scale_factor=2.0, mode="bilinear", align_corners=False)
                 grid[(i, j)] = self.nodes[f"{i}_{j}"](torch.cat([grid[(i, k)] for k in range(j)] + [up], dim=1))
         if not self.deep_supervision:
-            return self.heads[0](grid[(0, 4)])
+            out: torch.Tensor = self.heads[0](grid[(0, 4)])
+            return out
         outs = [head(grid[(0, j)]) for head, j in zip(self.heads, range(4, 0, -1), strict=True)]
         return outs if self.training else torch.stack(outs).mean(dim=0)

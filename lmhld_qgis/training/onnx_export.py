@@ -32,7 +32,7 @@ from torch import nn
 
 from ..core.atomic import atomic_file
 from ..core.errors import LmhldError
-from ..core.modelcard import INPUTS, ModelCard
+from ..core.modelcard import INPUTS, ModelCard, ModelInput, ModelOutput
 
 OPSET = 18
 BACKGROUND_LOGIT = 20.0  # what a "raw" graph answers at missing pixels (as logits: sigmoid(-20) ~ 2e-9)
@@ -82,8 +82,8 @@ def _activate(y: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(y) if y.shape[1] == 1 else torch.softmax(y, dim=1)
 
 
-def export_onnx(model: nn.Module, card: ModelCard, out: str | Path, *, output: str = "probability",
-                dynamic: bool = True, input: str = "raw", fixed_input: bool = True) -> Path:
+def export_onnx(model: nn.Module, card: ModelCard, out: str | Path, *, output: ModelOutput = "probability",
+                dynamic: bool = True, input: ModelInput = "raw", fixed_input: bool = True) -> Path:
     """Export `model` (eval mode, CPU, float32) to `out` with `card` embedded (and updated); written atomically.
 
     output: "probability" or "logits"; dynamic: export a graph that computes at any multiple of the network's

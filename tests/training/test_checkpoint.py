@@ -53,3 +53,18 @@ def test_foreign_and_tampered_files_are_refused(tmp_path):
     with pytest.raises(LmhldError, match="not a safe lmhld checkpoint"):
         load_checkpoint(tmp_path / "cut.pt")
     assert zipfile.is_zipfile(tmp_path / "ok.pt")
+
+
+def test_core_load_backend_opens_a_checkpoint_through_training(tmp_path):
+    """core.backends names training's TorchBackend (no import from core); a .pt still opens and predicts."""
+    from lmhld_qgis.core.backends import load_backend
+    from lmhld_qgis.training.backend import TorchBackend
+
+    model = build_model("unet", 3, base_width=4)
+    save_checkpoint(tmp_path / "c.pth", model, ModelCard("unet", 3, model_options={"base_width": 4}), {})
+    backend = load_backend(tmp_path / "c.pth", "cpu")
+    assert isinstance(backend, TorchBackend) and backend.provider == "torch-cpu"
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = torch.sigmoid(model.eval()(x))[:, 0].numpy()
+    assert abs(backend.predict(x.numpy()) - expected).max() < 1e-5

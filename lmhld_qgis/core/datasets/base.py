@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import LmhldError
+
+Image = npt.NDArray[Any]  # (bands, H, W); readers return float32
+Mask = npt.NDArray[np.uint8]  # (H, W), 1 = landslide
 
 
 @dataclass
 class Sample:
-    image: np.ndarray  # (bands, H, W) float32
-    mask: np.ndarray | None  # (H, W) uint8, 1 = landslide; None for unlabelled data (e.g. a test split)
+    image: Image  # (bands, H, W) float32
+    mask: Mask | None  # (H, W) uint8, 1 = landslide; None for unlabelled data (e.g. a test split)
     meta: dict[str, Any] = field(default_factory=dict)  # id, area, source file, ...
 
 
@@ -42,12 +46,12 @@ class PatchDataset:
         """Per-band (mean, std) from the dataset card, when the format has one."""
         return None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
             yield self[i]
 
 
-def select(image: np.ndarray, bands: Sequence[int] | None, source: str) -> np.ndarray:
+def select(image: Image, bands: Sequence[int] | None, source: str) -> Image:
     """Pick 0-based bands from a (bands, H, W) array, with a clear error for a missing band."""
     if bands is None:
         return image
@@ -57,6 +61,6 @@ def select(image: np.ndarray, bands: Sequence[int] | None, source: str) -> np.nd
     return image[list(bands)]
 
 
-def binary_mask(mask: np.ndarray) -> np.ndarray:
+def binary_mask(mask: npt.ArrayLike) -> Mask:
     """Masks as uint8 0/1 (some releases store 255 for landslide)."""
     return (np.asarray(mask) > 0).astype(np.uint8)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LmhldError
-from .base import PatchDataset, Sample, binary_mask, select
+from .base import Image, PatchDataset, Sample, binary_mask, select
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
@@ -19,14 +19,15 @@ def _files(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> Image:
     """Any GDAL-readable image as (bands, H, W) float32, without georeferencing warnings."""
     import rasterio
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NotGeoreferencedWarning: CAS patches carry no georeferencing
         with rasterio.open(path) as src:
-            return src.read().astype(np.float32)
+            image: Image = src.read().astype(np.float32)
+            return image
 
 
 class FolderDataset(PatchDataset):

@@ -6,6 +6,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,11 +15,12 @@ from ..splits import SPLIT_NAMES
 from .base import PatchDataset, Sample, binary_mask, select
 
 
-def read_card(root: str | Path) -> dict:
+def read_card(root: str | Path) -> dict[str, Any]:
     path = Path(root) / "dataset.json"
     if not path.is_file():
         raise LmhldError(f"{root} is not an exported dataset (no dataset.json); export one with `lmhld export`")
-    return json.loads(path.read_text())
+    card: dict[str, Any] = json.loads(path.read_text())
+    return card
 
 
 def _patch_nodata(root: Path) -> float | None:
@@ -31,7 +33,8 @@ def _patch_nodata(root: Path) -> float | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with rasterio.open(first) as src:
-            return src.nodata
+            nodata: float | None = src.nodata
+            return nodata
 
 
 class LmhldDataset(PatchDataset):

@@ -33,7 +33,7 @@ class MixDataset(PatchDataset):
         self.name = "+".join(p.name for p in parts)
 
     def __len__(self) -> int:
-        return self.offsets[-1]
+        return int(self.offsets[-1])
 
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < len(self):
@@ -43,8 +43,9 @@ class MixDataset(PatchDataset):
 
     def normalisation(self) -> tuple[list[float], list[float]] | None:
         """Pooled mean/std of the parts' cards, weighted by their sizes."""
-        stats = [(len(p), p.normalisation()) for p in self.parts]
-        if any(s is None for _, s in stats):
+        cards = [(len(p), p.normalisation()) for p in self.parts]
+        stats = [(k, s) for k, s in cards if s is not None]
+        if len(stats) < len(cards):
             return None
         n = np.array([k for k, _ in stats], dtype=float)
         means = np.array([s[0] for _, s in stats])
