@@ -22,6 +22,7 @@ import contextlib
 import io
 import logging
 import re
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -218,13 +219,14 @@ def _export_torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], *,
     import onnx
 
     axes = {0: "batch", 2: "height", 3: "width"} if spatial else {0: "batch"}
-    buffer = io.BytesIO()
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its deprecation notice: the fallback covers its removal
-        torch.onnx.export(module, example, buffer, input_names=["image"], output_names=["output"],
-                          opset_version=OPSET, dynamo=False, dynamic_axes={"image": axes, "output": axes},
-                          do_constant_folding=True)
-    return onnx.load_from_string(buffer.getvalue())
+    with tempfile.TemporaryDirectory(prefix="lmhld-onnx-") as folder:
+        path = str(Path(folder) / "model.onnx")
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its deprecation notice: the fallback covers its removal
+            torch.onnx.export(module, example, path, input_names=["image"], output_names=["output"],
+                              opset_version=OPSET, dynamo=False, dynamic_axes={"image": axes, "output": axes},
+                              do_constant_folding=True)
+        return onnx.load(path)
 
 
 def _export(module: nn.Module, example: tuple[torch.Tensor, ...], *, spatial: bool, multiple: int) -> Any:
@@ -242,8 +244,11 @@ def _export(module: nn.Module, example: tuple[torch.Tensor, ...], *, spatial: bo
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.onnx.export(module, example, input_names=["image"], output_names=["output"],
-                                     opset_version=OPSET, dynamo=True, external_data=False, dynamic_shapes=shapes,
-                                     verbose=False, optimize=True).model_proto
+            program = torch.onnx.export(module, example, input_names=["image"], output_names=["output"],
+                                        opset_version=OPSET, dynamo=True, external_data=False,
+                                        dynamic_shapes=shapes, verbose=False, optimize=True)
     finally:
         onnx_log.setLevel(level)
+    if program is None:  # only when a file name is given
+        raise RuntimeError("torch.onnx.export returned no program")
+    return program.model_proto

@@ -34,7 +34,7 @@ from ..models.base import SegmentationNet
 from ..models.registry import stored_options
 from .augment import BatchAugment
 from .cache import cache_split, memory_budget
-from .calibrate import Calibration, calibrate, histogram
+from .calibrate import MIN_LANDSLIDE_PIXELS, Calibration, calibrate, histogram
 from .checkpoint import checkpoint_payload, load_checkpoint, write_checkpoint
 from .config import MEANING, TrainConfig, migrate
 from .data import BatchSource, epoch_order, make_source, normalisation, shard
@@ -106,6 +106,7 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(out_dir)
         self.progress: Progress = progress or NullProgress()
+        self._small_validation_said: set[int] = set()
         self.dist = init_from_env(resolve_device(cfg.device).type)
         device = resolve_device(cfg.device)
         if self.dist.enabled and device.type == "cuda":
@@ -355,7 +356,7 @@ class Trainer:
                            f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, val F1 {row['val_f1']:.4f}, "
                            f"P {row['val_precision']:.4f}, R {row['val_recall']:.4f}{' (best)' if improved else ''}")
         _emit(self.progress, event="epoch", **row)
-        self._early_stop(run, state)
+        self._early_stop(run, state, val)
         barrier(self.dist)
 
     def _row(self, run: StageRun, global_epoch: int, loss: float, val: Validation | None, lr: float,
@@ -429,7 +430,7 @@ class Trainer:
     def _track_best(self, model: SegmentationNet, run: StageRun, state: TrainState, row: dict[str, Any],
                     val: Validation | None) -> bool:
         """Best-by-validation: best.pt (with its calibrated threshold) only when the score improves."""
-        score = row["val_f1"] if val else -row["train_loss"]
+        score = row["val_f1"] if self._ranks_epochs(run, val) else -row["train_loss"]
         if not score > state.best_score:
             state.since_best += 1
             return False
@@ -440,9 +441,27 @@ class Trainer:
                                                             {"epoch": row["epoch"], "val_f1": score}))
         return True
 
-    def _early_stop(self, run: StageRun, state: TrainState) -> None:
+    def _ranks_epochs(self, run: StageRun, val: Validation | None) -> bool:
+        """Whether validation holds enough landslide pixels to rank epochs (the rule that calibrates the
+        threshold). On a handful of patches its F1 is noise: the first epoch's near-random model can stay "best"
+        and early stopping ends the run there. Then epochs are ranked by the training loss and nothing stops
+        early (said once per stage)."""
+        if val is None:
+            return False
+        positives = val.confusion.tp + val.confusion.fn
+        if positives >= MIN_LANDSLIDE_PIXELS:
+            return True
+        if run.index not in self._small_validation_said:
+            self._small_validation_said.add(run.index)
+            self.progress.warn(f"validation of {run.stage.name} holds {positives} landslide pixels (< "
+                               f"{MIN_LANDSLIDE_PIXELS}): too few to rank epochs, so best.pt follows the training "
+                               "loss and early stopping is off; export more validation patches to use them")
+        return False
+
+    def _early_stop(self, run: StageRun, state: TrainState, val: Validation | None) -> None:
         patience = self.cfg.early_stopping
-        if patience and run.stage.val is not None and state.since_best >= patience and state.epoch < self.cfg.epochs:
+        if patience and self._ranks_epochs(run, val) and state.since_best >= patience \
+                and state.epoch < self.cfg.epochs:
             state.stopped_early = True
             self.progress.info(f"early stopping: no better validation F1 for {patience} epochs (best "
                                f"{state.best_score:.4f} at epoch {state.best_epoch})")

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from lmhld_qgis.core.errors import CancelledError, LmhldError
+from lmhld_qgis.core.progress import NullProgress
 from lmhld_qgis.training.checkpoint import load_checkpoint, write_checkpoint
 from lmhld_qgis.training.config import TrainConfig
 from lmhld_qgis.training.trainer import Trainer, train
@@ -145,6 +146,25 @@ def test_early_stopping_keeps_the_best_model(tiny, tmp_path, no_onnx):
     assert result.stopped_early and len(f1s) == best_epoch + 2 < 8  # two epochs without better, then stop
     best = load_checkpoint(tmp_path / "run" / "best.pt")["training_state"]
     assert best["epoch"] == best_epoch and best["val_f1"] == pytest.approx(result.best_f1) == max(f1s)
+
+
+def test_a_validation_too_small_to_rank_epochs_neither_picks_nor_stops(tiny, tmp_path, no_onnx):
+    data = shutil.copytree(tiny, tmp_path / "one_val")
+    val = data / "splits" / "val.txt"
+    val.write_text(val.read_text().split()[0] + "\n")  # one patch: its F1 ranks epochs by chance
+    warnings: list[str] = []
+
+    class Listen(NullProgress):
+        def warn(self, message: str) -> None:
+            warnings.append(message)
+
+    result = train(config([data], epochs=4, lr=1e-9, warmup_epochs=0.0, early_stopping=1), tmp_path / "run",
+                   progress=Listen())
+    losses = [r["train_loss"] for r in result.history]
+    assert not result.stopped_early and len(losses) == 4  # an unchanging F1 would have stopped it after epoch 2
+    best = load_checkpoint(tmp_path / "run" / "best.pt")["training_state"]
+    assert best["epoch"] == losses.index(min(losses)) + 1  # the lowest training loss, not a noisy F1
+    assert sum("too few to rank epochs" in w for w in warnings) == 1
 
 
 def test_lean_epochs_write_last_pt_at_the_interval_and_at_the_end(tiny, tmp_path, no_onnx):
