@@ -63,8 +63,9 @@ def test_without_torch_detection_works_and_training_says_what_to_install(install
     proc = run(installed, tmp_path, str(onnxruntime_only), "lmhld:detectlandslides", RASTER=scene.raster,
                MODEL=small_onnx_model, THRESHOLD=0.0, OUTPUT=tmp_path / "l.gpkg")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    styles = ogr.Open(str(tmp_path / "l.gpkg")).GetLayerByName("layer_styles")
-    assert [f["f_table_name"] for f in styles] == ["landslides"]  # the style travels inside the GeoPackage
+    ds = ogr.Open(str(tmp_path / "l.gpkg"))  # held: a layer outlives no dataset
+    assert [f["f_table_name"] for f in ds.GetLayerByName("layer_styles")] == ["landslides"]  # the style is inside
+    ds = None
     proc = run(installed, tmp_path, str(onnxruntime_only), "lmhld:trainmodel", DATA=scene.raster.parent,
                OUTPUT_FOLDER=tmp_path / "run")
     assert proc.returncode != 0
