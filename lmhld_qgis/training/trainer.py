@@ -94,6 +94,12 @@ def _emit(progress: Progress, **event: Any) -> None:
         handler(event)
 
 
+def _best_f1(state: TrainState) -> float:
+    """The validation F1 of the epoch kept as best (NaN without validation), whatever ranked the epochs."""
+    rows = [r for r in state.history if r["epoch"] == state.best_epoch]
+    return float(rows[-1]["val_f1"]) if rows else math.nan
+
+
 def as_network(model: object) -> SegmentationNet:
     if not isinstance(model, SegmentationNet):
         raise TypeError(f"{type(model).__name__} is not a SegmentationNet")
@@ -182,7 +188,7 @@ class Trainer:
 
     def _finish(self, state: TrainState) -> TrainResult:
         calibration = state.calibration or {}
-        result = TrainResult(self.out, state.best_score, state.history, state.forgetting,
+        result = TrainResult(self.out, _best_f1(state), state.history, state.forgetting,
                              threshold=float(calibration.get("threshold", self._configured_threshold())),
                              threshold_source=str(calibration.get("source", "default")),
                              threshold_note=str(calibration.get("note", "")), stopped_early=state.stopped_early)
@@ -438,7 +444,7 @@ class Trainer:
         state.calibration = self._calibration(val).to_dict()
         if self.dist.is_main:
             self._write_later("best.pt", checkpoint_payload(model, self._card(run.index, state),
-                                                            {"epoch": row["epoch"], "val_f1": score}))
+                                                            {"epoch": row["epoch"], "val_f1": row["val_f1"]}))
         return True
 
     def _ranks_epochs(self, run: StageRun, val: Validation | None) -> bool:

@@ -164,6 +164,7 @@ def test_a_validation_too_small_to_rank_epochs_neither_picks_nor_stops(tiny, tmp
     assert not result.stopped_early and len(losses) == 4  # an unchanging F1 would have stopped it after epoch 2
     best = load_checkpoint(tmp_path / "run" / "best.pt")["training_state"]
     assert best["epoch"] == losses.index(min(losses)) + 1  # the lowest training loss, not a noisy F1
+    assert best["val_f1"] == result.history[best["epoch"] - 1]["val_f1"] == result.best_f1  # still an F1
     assert sum("too few to rank epochs" in w for w in warnings) == 1
 
 
