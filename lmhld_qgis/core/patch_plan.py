@@ -253,23 +253,22 @@ class _Planner:
         n = len(self.negatives.geometries)
         return {"n_polygons": n, "n_outside_rasters": n - len(inside), "n_windows": len(placed)}
 
-    def _add_centred(self, reader: WindowReader, window: Window) -> None:
+    def _add_centred(self, reader: WindowReader, window: Window, split: int = NONE) -> None:
         info, k = reader.source.info, reader.source.index
         if not window.inside(info.height, info.width):  # the raster is smaller than a patch
             self.table.add(k, window, "centred", "negative", 0, "boundary")
             return
         mask = reader.landslide_mask(window)
         positives = int(mask.sum()) if mask is not reader.empty else 0
-        self._try_keep(self.table.add(k, window, "centred", "negative", positives, None), reader, mask)
+        self._try_keep(self.table.add(k, window, "centred", "negative", positives, None), reader, mask, split)
 
     def _shift_training_negatives(self, index: SpatialIndex) -> None:
-        """Four windows a quarter patch around each training negative, for training only (see the docstring)."""
+        """Four windows a quarter patch around each kept negative, for training only (see the docstring)."""
         size, t = self.s.patch_size, self.table
         quarter = max(1, size // 4)
-        centred = [i for i in t.indices(kept=True, placement="centred")
-                   if t.kind_of(i) == "negative" and t.split[i] == TRAIN]
+        kept = list(t.indices(kept=True, placement="centred"))  # all negatives, all in training (see _split)
         taken = {(t.source[i], t.row[i], t.col[i]) for i in t.indices(placement="centred")}
-        for i in centred:
+        for i in kept:
             reader = self.readers[t.source[i]]
             info, k = reader.source.info, reader.source.index
             for dr, dc in ((-quarter, 0), (quarter, 0), (0, -quarter), (0, quarter)):
@@ -278,9 +277,7 @@ class _Planner:
                         or index.overlapping(k, window.row, window.col) - {TRAIN}:
                     continue
                 taken.add((k, window.row, window.col))
-                mask = reader.landslide_mask(window)
-                positives = int(mask.sum()) if mask is not reader.empty else 0
-                self._try_keep(t.add(k, window, "centred", "negative", positives, None), reader, mask, TRAIN)
+                self._add_centred(reader, window, TRAIN)
 
     # -- phase 3 and 5: background ---------------------------------------------------------------------------
     def _sample_background(self, candidates: list[int], others: int, split: int = NONE) -> None:
@@ -307,8 +304,9 @@ class _Planner:
 
     # -- phase 4: the split ----------------------------------------------------------------------------------
     def _split(self) -> tuple[SplitResult, float, SpatialIndex]:
-        """Split grid and centred windows; drop centred ones that overlap another split. Returns the split, the
-        train neighbour share and an index of every kept window by split (for the training-only windows)."""
+        """Split the grid windows (the negatives' windows all go to training; validation and test windows that
+        overlap one are dropped). Returns the split, the train neighbour share and an index of every kept window
+        by split (for the training-only windows)."""
         t, size = self.table, self.s.patch_size
         negatives = [i for i in t.indices(kept=True, placement="centred")]
         for i in negatives:  # the user's corrections are training data: never held out

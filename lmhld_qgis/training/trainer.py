@@ -353,7 +353,8 @@ class Trainer:
         row = self._row(run, global_epoch, loss_sum / max(count, 1), val, lr, time.perf_counter() - start)
         state.history.append(row)
         state.end_epoch()
-        improved = self._track_best(model, run, state, row, val)
+        ranks = self._ranks_epochs(run, val)
+        improved = self._track_best(model, run, state, row, val, ranks)
         if self.cfg.checkpoint_seconds == 0 or self._time_to_save():
             self._save_last(model, state, run.optimizer)
         elif self.dist.is_main:
@@ -362,7 +363,7 @@ class Trainer:
                            f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, val F1 {row['val_f1']:.4f}, "
                            f"P {row['val_precision']:.4f}, R {row['val_recall']:.4f}{' (best)' if improved else ''}")
         _emit(self.progress, event="epoch", **row)
-        self._early_stop(run, state, val)
+        self._early_stop(state, ranks)
         barrier(self.dist)
 
     def _row(self, run: StageRun, global_epoch: int, loss: float, val: Validation | None, lr: float,
@@ -434,9 +435,10 @@ class Trainer:
                              "continue")
 
     def _track_best(self, model: SegmentationNet, run: StageRun, state: TrainState, row: dict[str, Any],
-                    val: Validation | None) -> bool:
-        """Best-by-validation: best.pt (with its calibrated threshold) only when the score improves."""
-        score = row["val_f1"] if self._ranks_epochs(run, val) else -row["train_loss"]
+                    val: Validation | None, ranks: bool) -> bool:
+        """Best-by-validation (when validation `ranks` epochs, else by training loss): best.pt (with its
+        calibrated threshold) only when the score improves."""
+        score = row["val_f1"] if ranks else -row["train_loss"]
         if not score > state.best_score:
             state.since_best += 1
             return False
@@ -464,10 +466,9 @@ class Trainer:
                                "loss and early stopping is off; export more validation patches to use them")
         return False
 
-    def _early_stop(self, run: StageRun, state: TrainState, val: Validation | None) -> None:
+    def _early_stop(self, state: TrainState, ranks: bool) -> None:
         patience = self.cfg.early_stopping
-        if patience and self._ranks_epochs(run, val) and state.since_best >= patience \
-                and state.epoch < self.cfg.epochs:
+        if patience and ranks and state.since_best >= patience and state.epoch < self.cfg.epochs:
             state.stopped_early = True
             self.progress.info(f"early stopping: no better validation F1 for {patience} epochs (best "
                                f"{state.best_score:.4f} at epoch {state.best_epoch})")
