@@ -108,6 +108,14 @@ def folder_list(text: str | list | None) -> list[str]:
     return [d.strip() for line in (text or "").splitlines() for d in line.split(";") if d.strip()]
 
 
+def optional_number(alg, parameters: dict, name: str, context, as_int: bool = False) -> float | int | None:
+    """An optional number parameter, or None when it is left empty (the model's or recipe's value, never a
+    sentinel)."""
+    if parameters.get(name) in (None, ""):
+        return None
+    return (alg.parameterAsInt if as_int else alg.parameterAsDouble)(parameters, name, context)
+
+
 def raster_path(layer) -> str | None:
     """The file behind a GDAL raster layer (what the core reads), or None."""
     if layer is None:

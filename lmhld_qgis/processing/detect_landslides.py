@@ -21,7 +21,7 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, raster_path, source_polygons
+from .common import FeedbackProgress, core_errors, optional_number, raster_path, source_polygons
 from .outputs import layer_destination, safe_stem
 from .styling import ResultLayer
 
@@ -161,9 +161,7 @@ class DetectLandslides(LmhldAlgorithm):
         from ..core.detect import DetectOptions
 
         def value(key: str, as_int: bool = False):
-            if parameters.get(key) in (None, ""):
-                return None
-            return (self.parameterAsInt if as_int else self.parameterAsDouble)(parameters, key, context)
+            return optional_number(self, parameters, key, context, as_int)
 
         extent = None
         if parameters.get(self.EXTENT):

@@ -18,7 +18,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import raster_path, required_source, source_polygons
+from .common import optional_number, raster_path, required_source, source_polygons
 
 RECIPES = ("generalise", "paper")
 SPLIT_METHODS = (None, "balanced", "block")  # None: the recipe's
@@ -111,17 +111,17 @@ class PatchPlanParameters:
             raise QgsProcessingException(self.tr("Choose at least one raster layer of imagery."))
         polygons = source_polygons(required_source(self, parameters, self.INVENTORY, context), "inventory")
         negatives = self.parameterAsSource(parameters, self.NEGATIVES, context)
-        size = _optional(self, parameters, self.PATCH_SIZE, context)
+        size = optional_number(self, parameters, self.PATCH_SIZE, context)
         if size is None:
             size = patch_size_from_report(self.parameterAsFile(parameters, self.ANALYSIS, context),
                                           QUARTILES[self.parameterAsEnum(parameters, self.QUARTILE, context)])
-        stride = _optional(self, parameters, self.STRIDE, context)
+        stride = optional_number(self, parameters, self.STRIDE, context)
         options = ExportOptions(
             patch_size=int(size), recipe=RECIPES[self.parameterAsEnum(parameters, self.RECIPE, context)],
             stride=None if stride is None else int(stride),
-            min_fraction=_optional(self, parameters, self.MIN_FRACTION, context),
+            min_fraction=optional_number(self, parameters, self.MIN_FRACTION, context),
             every_landslide=EVERY_LANDSLIDE[self.parameterAsEnum(parameters, self.EVERY_LANDSLIDE, context)],
-            background_share=_optional(self, parameters, self.BACKGROUND_SHARE, context),
+            background_share=optional_number(self, parameters, self.BACKGROUND_SHARE, context),
             negatives=None if negatives is None else source_polygons(negatives, "negatives"),
             bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),
             split=parse_ratios([self.parameterAsDouble(parameters, key, context)
@@ -132,9 +132,3 @@ class PatchPlanParameters:
             seed=self.parameterAsInt(parameters, self.SEED, context), **export_only)
         return [raster_path(layer) for layer in layers], polygons, options
 
-
-def _optional(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> float | None:
-    """An optional number left empty is None (the recipe's value), never a sentinel."""
-    if parameters.get(name) in (None, ""):
-        return None
-    return float(alg.parameterAsDouble(parameters, name, context))

@@ -14,7 +14,7 @@ from qgis.core import (
 
 from .annotation import style_from_text
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, raster_path
+from .common import FeedbackProgress, core_errors, optional_number, raster_path
 
 SCORES = ["combined", "near", "entropy"]
 
@@ -71,8 +71,7 @@ class RankTiles(LmhldAlgorithm):
             raise QgsProcessingException(self.tr("The output must be a GeoPackage (.gpkg), got {0}").format(out))
         options = RankOptions(
             window=self.parameterAsInt(parameters, self.WINDOW, context),
-            stride=(self.parameterAsInt(parameters, self.STRIDE, context)
-                    if parameters.get(self.STRIDE) not in (None, "") else None),
+            stride=optional_number(self, parameters, self.STRIDE, context, as_int=True),
             threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
             margin=self.parameterAsDouble(parameters, self.MARGIN, context),
             top=self.parameterAsInt(parameters, self.TOP, context),
