@@ -38,7 +38,8 @@ class PatchPlanParameters:
 
     PLAN_HELP = (
         "Recipe: 'generalise' (the default) keeps windows with at least 10% landslide pixels and the window of "
-        "every smaller landslide, adds background patches (no landslide) and a patch centred on each negative, "
+        "every smaller landslide, adds background patches (no landslide) and, for training, five patches on and "
+        "around each negative, "
         "overlaps training windows while there are few, and splits by spatial blocks so that neighbouring "
         "patches never sit in different sets. 'paper' is the LMHLD recipe (section 2.3): non-overlapping "
         "windows with at least 10% landslide pixels, split per patch with landslide shares within the "
