@@ -20,6 +20,19 @@ def _auto_or(parse: Any) -> Any:
     return parse_value
 
 
+def relative_bands(text: str) -> list[int] | str:
+    """--relative-bands: "auto", "none", or 1-based input bands ("4" or "4,5") -> 0-based positions."""
+    if text in ("auto", "none"):
+        return "auto" if text == "auto" else []
+    try:
+        bands = [int(v) for v in text.split(",")]
+    except ValueError:
+        bands = []
+    if not bands or any(b < 1 for b in bands):
+        raise argparse.ArgumentTypeError(f"expected auto, none or 1-based band numbers such as 4 or 4,5; got {text!r}")
+    return [b - 1 for b in bands]
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a network (single, mix or part mode)",
                        description="Train one of the U-Net family networks or a baseline on exported datasets (or "
@@ -58,6 +71,10 @@ def add_parser(sub: Any) -> None:
                         help="stop after this many epochs without a better validation F1 (0: never)")
     recipe.add_argument("--threshold", type=_auto_or(probability),
                         help="detection threshold in the model card; auto: F1-best on the validation split")
+    recipe.add_argument("--relative-bands", type=relative_bands, metavar="auto|none|BANDS",
+                        help="bands (1-based, e.g. 4) whose level each patch loses, as a DSM/DEM should: the network "
+                             "sees relief, not altitude; auto (default): bands named as elevation or whose level "
+                             "varies between patches far more than within them")
     recipe.add_argument("--seed", type=non_negative_int)
     hw = p.add_argument_group("hardware (free to change on --resume)")
     hw.add_argument("--device", help="auto, cpu, cuda, cuda:1")
@@ -86,7 +103,8 @@ def add_parser(sub: Any) -> None:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("model", "data", "mode", "recipe", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
-             "schedule", "warmup_epochs", "loss", "augment", "early_stopping", "threshold", "seed", "device", "amp",
+             "schedule", "warmup_epochs", "loss", "augment", "early_stopping", "threshold", "relative_bands", "seed",
+             "device", "amp",
              "workers", "channels_last", "pin_memory", "persistent_workers", "cache", "cache_memory_mb", "compile",
              "checkpoint_every", "checkpoint_seconds")
     values = {name: getattr(args, name) for name in names}

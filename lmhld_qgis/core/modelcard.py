@@ -9,6 +9,9 @@ Two input conventions exist (`ModelCard.input`):
   Any ONNX client that passes raw pixels gets the project's result. What `lmhld export-onnx` and training write.
 - "standardized": the caller feeds (x - mean) / std with invalid pixels at 0. Files written before the "raw"
   convention existed carry no `lmhld.input` key and read as this.
+
+Either way the graph itself removes each tile's level from the relative-level bands (`relative_bands`, e.g. a DSM:
+see training/relative.py), so clients need to know nothing about them.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ModelCard:
     resolution_m: float | None = None  # training pixel size
     mean: list[float] = field(default_factory=list)  # per input band, raw units
     std: list[float] = field(default_factory=list)
+    relative_bands: list[int] = field(default_factory=list)  # 0-based inputs whose level each tile loses (DSM/DEM)
+    relative_scale: list[float] = field(default_factory=list)  # per relative band: std / within-patch std
     threshold: float = 0.5
     threshold_source: str = "default"  # "default" (the configured value) or "validation" (calibrated on val)
     min_area_m2: float = 0.0  # detections smaller than this are dropped by default (learnt from the inventory)
@@ -68,6 +73,10 @@ class ModelCard:
         if not (len(self.bands) == len(self.mean) == len(self.std) == self.in_channels):
             raise LmhldError(f"model card: {self.in_channels} input channels but {len(self.bands)} band names, "
                              f"{len(self.mean)} means and {len(self.std)} stds")
+        if len(self.relative_bands) != len(self.relative_scale) or any(
+                not 0 <= b < self.in_channels for b in self.relative_bands):
+            raise LmhldError(f"model card: relative bands {self.relative_bands} (scales {self.relative_scale}) do "
+                             f"not fit {self.in_channels} input channels")
         if self.nodata is not None and not math.isfinite(self.nodata):
             self.nodata = None  # NaN nodata: non-finite values are missing anyway
         if self.input not in INPUTS:

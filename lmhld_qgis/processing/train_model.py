@@ -56,6 +56,7 @@ class TrainModel(LmhldAlgorithm):
     SCHEDULE = "SCHEDULE"
     EARLY_STOPPING = "EARLY_STOPPING"
     THRESHOLD = "THRESHOLD"
+    RELATIVE_BANDS = "RELATIVE_BANDS"
     SEED = "SEED"
     CHECKPOINT_EVERY = "CHECKPOINT_EVERY"
     MODEL_OPTIONS = "MODEL_OPTIONS"
@@ -87,8 +88,11 @@ class TrainModel(LmhldAlgorithm):
             "detection threshold calibrated on the validation set. The paper's recipe is LMHLD's: SGD 0.01 with "
             "momentum, exponential decay, flips and rotations, 50 epochs, threshold 0.5.\n\n"
             "Advanced options not set take the configuration file's value, else the recipe's; options set here "
-            "override both. Early stopping at 0 never stops early. Mixed precision is bfloat16 on a GPU only; "
-            "last.pt is saved at the end of each epoch unless asked more often.\n\n"
+            "override both. Early stopping at 0 never stops early. Relative-level bands (1-based, e.g. 4; none for "
+            "none) lose each patch's level, as a surface model (DSM/DEM) should: the network then sees relief, not "
+            "altitude, and an unseen area at another altitude is no surprise; not set, bands named as elevation or "
+            "whose level varies between patches far more than within them are chosen. Mixed precision is bfloat16 "
+            "on a GPU only; last.pt is saved at the end of each epoch unless asked more often.\n\n"
             "The run folder receives model.onnx (for Detect landslides), best.pt, last.pt, metrics.csv, curves.png "
             "and report.html. Left at [Save to temporary folder], it is created in runs/ beside the first dataset "
             "instead, since a temporary folder is deleted when QGIS closes.")
@@ -151,6 +155,8 @@ class TrainModel(LmhldAlgorithm):
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.THRESHOLD, self.tr("Threshold in the model (not set: recipe's)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
+        self.addAdvancedParameter(QgsProcessingParameterString(
+            self.RELATIVE_BANDS, self.tr("Relative-level bands (not set: auto)"), optional=True))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.AMP, self.tr("Mixed precision (not set: auto)"),
             [self.tr("Automatic"), self.tr("bfloat16"), self.tr("Off")], optional=True))
@@ -235,6 +241,9 @@ class TrainModel(LmhldAlgorithm):
             args += ["--lr", repr(self.parameterAsDouble(parameters, self.LEARNING_RATE, context))]
         if is_set(self.THRESHOLD):
             args += ["--threshold", repr(self.parameterAsDouble(parameters, self.THRESHOLD, context))]
+        relative = self.parameterAsString(parameters, self.RELATIVE_BANDS, context).strip()
+        if relative:
+            args += ["--relative-bands", relative]
         augment = AUGMENTS[self.parameterAsEnum(parameters, self.AUGMENT, context)]
         if augment:
             args += ["--augment", augment]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from .relative import RelativeLevels
+
 
 @dataclass(frozen=True)
 class Strength:
@@ -39,14 +41,23 @@ class BatchAugment:
     """Normalise and augment (N, C, H, W) raw images with their (N, H, W) or (N, 1, H, W) masks on one device."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], policy: str, seed: int,
-                 device: torch.device, strength: Strength | None = None) -> None:
+                 device: torch.device, strength: Strength | None = None,
+                 relative: RelativeLevels | None = None) -> None:
         self.mean = torch.tensor(list(mean), dtype=torch.float32, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32, device=device).view(1, -1, 1, 1)
         self.policy, self.seed, self.device = policy, seed, device
         self.strength = strength or Strength()
+        self.relative = relative or RelativeLevels()
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.to(self.device, torch.float32) - self.mean) / self.std
+        return self._levels((x.to(self.device, torch.float32) - self.mean) / self.std)
+
+    def _levels(self, x: torch.Tensor) -> torch.Tensor:
+        """Relative-level bands lose each patch's level last, after every augmentation, as at detection (training
+        patches have no missing pixels)."""
+        if not self.relative:
+            return x
+        return self.relative.apply(x, torch.zeros_like(x[:, :1], dtype=torch.bool))
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, key: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised, augmented float32 (image, mask) for the batch identified by `key` (epoch, batch, rank)."""
@@ -54,7 +65,7 @@ class BatchAugment:
         mask = mask if mask.dim() == 4 else mask[:, None]
         x = x.to(self.device, torch.float32)
         if self.policy == "none":
-            return (x - self.mean) / self.std, mask
+            return self._levels((x - self.mean) / self.std), mask
         cpu, dev = self._generators(key)
         n, c = x.shape[:2]
         strong = self.policy == "strong"
@@ -63,11 +74,11 @@ class BatchAugment:
         x = (x - self.mean) / self.std
         x, mask = dihedral_batch(x, mask, torch.randint(0, 8, (n,), generator=cpu))
         if not strong:
-            return x, mask
+            return self._levels(x), mask
         x, mask = self._scale(x, mask, cpu)
         x = self._photometric(x, cpu)
         x = self._blur(x, cpu)
-        return self._noise(x, cpu, dev), mask
+        return self._levels(self._noise(x, cpu, dev)), mask
 
     def _generators(self, key: Sequence[int]) -> tuple[torch.Generator, torch.Generator]:
         seed = _seed_of(self.seed, *key)

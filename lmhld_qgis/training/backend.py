@@ -14,6 +14,7 @@ import torch
 from ..core.backends import Array, Provider, to_probability
 from ..core.errors import LmhldError
 from .checkpoint import model_from_checkpoint
+from .relative import RelativeLevels
 
 
 class TorchBackend:
@@ -28,8 +29,10 @@ class TorchBackend:
         self.device = torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device).eval()
         self.provider = f"torch-{self.device.type}"
+        self.relative = RelativeLevels.from_card(self.card.relative_bands, self.card.relative_scale)
 
     def predict(self, batch: Array) -> Array:
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            out = self.model(self.relative.apply(x))
         return to_probability(out.float().cpu().numpy(), "logits")

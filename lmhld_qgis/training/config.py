@@ -40,8 +40,8 @@ RECIPES: dict[str, dict[str, Any]] = {
               "early_stopping": 0, "threshold": 0.5},
 }
 # Options that define what a run is: resuming with another value would continue a different run.
-MEANING = ("model", "model_options", "mode", "data", "bands", "batch_size", "optimizer", "lr", "momentum",
-           "weight_decay", "schedule", "warmup_epochs", "gamma", "min_lr_ratio", "loss", "focal_gamma",
+MEANING = ("model", "model_options", "mode", "data", "bands", "relative_bands", "batch_size", "optimizer", "lr",
+           "momentum", "weight_decay", "schedule", "warmup_epochs", "gamma", "min_lr_ratio", "loss", "focal_gamma",
            "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input", "freeze")
 
 
@@ -101,6 +101,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # also save last.pt every N batches; 0: off
     checkpoint_seconds: float = 300.0  # save last.pt when this long has passed since the last save; 0: every epoch
     bands: list[int] | None = None  # 0-based band selection applied to every dataset
+    relative_bands: list[int] | Auto = "auto"  # 0-based inputs whose level each patch loses (elevation); auto: by
+    # name or by spread (training/relative.py); []: none
 
     @property
     def learning_rate(self) -> float:
@@ -165,6 +167,8 @@ def _check_ranges(cfg: TrainConfig) -> None:
     _require(cfg.checkpoint_every >= 0, "checkpoint_every", "an integer >= 0 (0: off)", cfg.checkpoint_every)
     _require(cfg.checkpoint_seconds >= 0, "checkpoint_seconds", "a number >= 0", cfg.checkpoint_seconds)
     _require(cfg.bands is None or all(b >= 0 for b in cfg.bands), "bands", "0-based band indices (>= 0)", cfg.bands)
+    _require(cfg.relative_bands == "auto" or all(b >= 0 for b in cfg.relative_bands), "relative_bands",
+             "'auto' or 0-based band indices (>= 0)", cfg.relative_bands)
     width = cfg.model_options.get("base_width")
     _require(width is None or (isinstance(width, int) and not isinstance(width, bool) and width >= 1),
              "base_width (--width)", "an integer >= 1", width)
@@ -316,6 +320,7 @@ def migrate(stored: dict[str, Any]) -> dict[str, Any]:
     paper's schedule and flips/rotations), so that it resumes as it was trained."""
     known = {f.name for f in fields(TrainConfig)}
     values = _upgrade({k: v for k, v in stored.items() if k in known})
+    values.setdefault("relative_bands", [])  # every band was absolute before relative levels existed
     if "recipe" not in stored:  # written before recipes existed
         legacy = {"schedule": "exponential", "warmup_epochs": 0.0, "early_stopping": 0, "weight_decay": 0.0,
                   "threshold": 0.5, "channels_last": False, "workers": 0}

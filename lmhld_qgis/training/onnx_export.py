@@ -34,6 +34,7 @@ from torch import nn
 from ..core.atomic import atomic_file
 from ..core.errors import LmhldError
 from ..core.modelcard import INPUTS, ModelCard, ModelInput, ModelOutput
+from .relative import RelativeLevels
 
 OPSET = 18
 BACKGROUND_LOGIT = 20.0  # what a "raw" graph answers at missing pixels (as logits: sigmoid(-20) ~ 2e-9)
@@ -41,7 +42,8 @@ BACKGROUND_LOGIT = 20.0  # what a "raw" graph answers at missing pixels (as logi
 
 class _Graph(nn.Module):
     """What the ONNX graph computes: [raw pixels -> missing pixels to the band mean -> (x - mean) / std] ->
-    network -> sigmoid/softmax (unless logits) [-> background at missing pixels]."""
+    relative-level bands lose the tile's level -> network -> sigmoid/softmax (unless logits) [-> background at
+    missing pixels]."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -54,6 +56,7 @@ class _Graph(nn.Module):
         self.register_buffer("mean", torch.tensor(card.mean, dtype=torch.float32).view(1, c, 1, 1))
         self.register_buffer("std", torch.tensor(card.safe_std, dtype=torch.float32).view(1, c, 1, 1))
         self.register_buffer("background", _background(k, output))
+        self.relative = RelativeLevels.from_card(card.relative_bands, card.relative_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.raw:
@@ -62,6 +65,9 @@ class _Graph(nn.Module):
                 missing = missing | (x == self.nodata)
             missing = missing.any(dim=1, keepdim=True)
             x = torch.where(missing, 0.0, (x - self.mean) / self.std)
+            x = self.relative.apply(x, missing)
+        else:
+            x = self.relative.apply(x)  # standardized input: missing pixels are 0 in every band
         y = self.net(x)
         if self.output != "logits":
             y = _activate(y)

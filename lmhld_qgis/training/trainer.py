@@ -41,6 +41,8 @@ from .data import BatchSource, epoch_order, make_source, normalisation, shard
 from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
 from .hardware import Hardware, resolve_device, resolve_hardware
 from .losses import LossSpec, landslide_probability, segmentation_loss
+from .relative import RelativeLevels
+from .relative import choose as choose_relative
 from .schedule import Cycle, Schedule, plan_cycles
 from .stages import Stage, plan_stages
 from .state import TrainState
@@ -122,6 +124,8 @@ class Trainer:
         self.device = device
         self.stages = plan_stages(cfg)  # opens every dataset: fails before training starts
         self.norms = [normalisation(s.train) for s in self.stages]
+        self.relative = [self._relative_levels(s.train, std) for s, (_, std) in zip(self.stages, self.norms,
+                                                                                      strict=True)]
         if cfg.batch_size % self.dist.world:
             raise LmhldError(f"batch size {cfg.batch_size} must divide by the {self.dist.world} processes")
         self.per_rank_batch = cfg.batch_size // self.dist.world
@@ -134,6 +138,12 @@ class Trainer:
         self.frozen: list[nn.Module] = []
         self.val_sources: dict[int, BatchSource] = {}
         self.last_saved = time.monotonic()
+
+    def _relative_levels(self, ds: PatchDataset, std: list[float]) -> RelativeLevels:
+        relative, note = choose_relative(ds, self.cfg.relative_bands, std)
+        if note and self.dist.is_main:
+            self.progress.info(note)
+        return relative
 
     def _build(self, in_channels: int, options: dict[str, Any]) -> SegmentationNet:
         return as_network(build_model(self.cfg.model, in_channels, self.cfg.num_classes, **options))
@@ -309,7 +319,7 @@ class Trainer:
         schedule = Schedule(cfg.schedule, cfg.learning_rate, cfg.gamma, cfg.warmup_epochs, cfg.min_lr_ratio)
         before = sum(cfg.epochs * self._batches(s.train) for s in self.stages[:k])
         return StageRun(k, stage, self._wrap(model), optimizer, schedule, cycles, source,
-                        BatchAugment(*self.norms[k], cfg.augment, cfg.seed, self.device),
+                        BatchAugment(*self.norms[k], cfg.augment, cfg.seed, self.device, relative=self.relative[k]),
                         self._batches(stage.train), before)
 
     def _batches(self, ds: PatchDataset) -> int:
@@ -479,7 +489,7 @@ class Trainer:
                   norm: tuple[list[float], list[float]] | None = None) -> Validation:
         """Landslide-class confusion and probability histogram over the whole split (shards summed over ranks)."""
         model.eval()
-        plain = BatchAugment(*(norm or self.norms[k]), "none", 0, self.device)
+        plain = BatchAugment(*(norm or self.norms[k]), "none", 0, self.device, relative=self.relative[k])
         source = self.val_sources.get(id(ds))
         if source is None:
             source = self.val_sources[id(ds)] = self._source(ds, cancellable=False)  # small; a stop waits
@@ -530,12 +540,14 @@ class Trainer:
     def _card(self, k: int, state: TrainState) -> ModelCard:
         stage = self.stages[k]
         mean, std = self.norms[k]
+        relative_bands, relative_scale = self.relative[k].to_card()
         calibration = state.calibration or {}
         areas = [a for s in self.stages[: k + 1] if (a := s.min_landslide_area_m2) is not None]
         return ModelCard(self.cfg.model, stage.in_channels, self.cfg.num_classes,
                          stored_options(self.cfg.model_options), size_multiple=self.size_multiple,
                          bands=list(stage.train.band_names), patch_size=int(stage.train.patch_size or 128),
                          resolution_m=stage.train.resolution_m, mean=list(mean), std=list(std),
+                         relative_bands=relative_bands, relative_scale=relative_scale,
                          threshold=float(calibration.get("threshold", self._configured_threshold())),
                          threshold_source=str(calibration.get("source", "default")),
                          min_area_m2=min(areas) if areas else 0.0, nodata=stage.train.nodata,

@@ -58,6 +58,8 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         (tr("training resolution"), tr("unknown") if card.resolution_m is None else f"{card.resolution_m:.3g} m"),
         (tr("normalisation mean"), format_value(list(card.mean))),
         (tr("normalisation std"), format_value(list(card.std))),
+        (tr("relative-level bands"), ", ".join(card.bands[b] for b in card.relative_bands)
+         if card.relative_bands else tr("none (every band absolute)")),
         (tr("threshold"), threshold),
         (tr("default overlap"), f"{card.tiles_overlap:.0%}"),
         (tr("smallest polygon kept"), f"{card.min_area_m2:g} m²" if card.min_area_m2 else tr("all kept")),

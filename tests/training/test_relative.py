@@ -1,0 +1,168 @@
+"""Relative-level bands (elevation): chosen by name or spread, the same operation in training, ONNX and torch, and a
+trained model that no longer cares at which altitude an area lies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lmhld_qgis.core.datasets.base import PatchDataset, Sample
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.training.relative import RelativeLevels, choose, measure_spread
+
+
+class Patches(PatchDataset):
+    """In-memory patches with given band names (the smallest PatchDataset)."""
+
+    def __init__(self, images: list[np.ndarray], names: list[str]) -> None:
+        self.images, self.names = images, names
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> Sample:
+        return Sample(self.images[i], np.zeros(self.images[i].shape[1:], np.uint8))
+
+    @property
+    def band_names(self) -> list[str]:
+        return self.names
+
+
+def patches(level_step: float, names: list[str], n: int = 12, seed: int = 0) -> Patches:
+    """Band 0 spectral-like (same level everywhere), band 1 a surface whose level moves by `level_step` per patch."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(n):
+        spectral = rng.normal(500, 120, (16, 16))
+        surface = 1000 + level_step * i + rng.normal(0, 3, (16, 16))
+        images.append(np.stack([spectral, surface]).astype(np.float32))
+    return Patches(images, names)
+
+
+def test_apply_removes_the_level_of_relative_bands_only_and_ignores_missing_pixels():
+    levels = RelativeLevels((1,), (2.0,))
+    x = torch.randn(2, 3, 8, 8)
+    missing = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    missing[:, :, :3] = True
+    y = levels.apply(x, missing)
+    shifted = x.clone()
+    shifted[:, 1] += 7.5  # another altitude
+    shifted[:, 1, :3] = -40.0  # whatever the missing pixels hold
+    assert torch.allclose(levels.apply(shifted, missing), y, atol=1e-5)
+    assert torch.equal(y[:, [0, 2]], x[:, [0, 2]])
+    assert torch.allclose(y[:, 1] / 2.0, (x[:, 1] - x[:, 1, 3:].mean(dim=(1, 2), keepdim=True)) * ~missing[:, 0],
+                          atol=1e-5)
+    assert y[:, 1][missing[:, 0]].abs().max() == 0  # missing pixels stay at 0
+    assert torch.equal(RelativeLevels().apply(x), x)
+
+
+def test_apply_without_a_mask_takes_pixels_at_zero_in_every_band_as_missing():
+    x = torch.randn(1, 2, 4, 4)
+    x[:, :, 0, 0] = 0.0  # how the detection path writes a missing pixel
+    levels = RelativeLevels((0,), (1.0,))
+    y = levels.apply(x)
+    assert y[0, 0, 0, 0] == 0 and y[0, 0].sum().abs() < 1e-4  # the other 15 pixels average to 0
+
+
+def test_auto_chooses_a_band_whose_level_moves_between_patches():
+    ds = patches(40.0, ["band1", "band2"])
+    levels, note = choose(ds, "auto", [120.0, 140.0])
+    assert levels.bands == (1,) and note is not None and "band 2" in note and "as elevation does" in note
+    spread = measure_spread(ds)
+    assert levels.scale[0] == pytest.approx(140.0 / spread.within[1])
+    assert spread.ratio[0] > 0.9 and spread.ratio[1] < 0.1
+
+
+def test_auto_chooses_by_name_and_keeps_spectral_bands_absolute():
+    assert choose(patches(0.0, ["red", "DSM"]), "auto", [1.0, 1.0])[0].bands == (1,)
+    levels, note = choose(patches(0.0, ["red", "nir"]), "auto", [1.0, 1.0])
+    assert not levels and note is None
+
+
+def test_explicit_choice_and_none():
+    ds = patches(40.0, ["band1", "band2"])
+    assert choose(ds, [0], [1.0, 1.0])[0].bands == (0,)
+    assert choose(ds, [], [1.0, 1.0]) == (RelativeLevels(), None)
+    with pytest.raises(LmhldError, match=r"relative band\(s\) \[3\] do not exist: the data have 2 band"):
+        choose(ds, [2], [1.0, 1.0])
+
+
+def _trained_with_elevation(tmp_path, relative):
+    from lmhld_qgis.core.export import ExportOptions, export_patches
+    from lmhld_qgis.core.synthetic import make_scene
+    from lmhld_qgis.training.config import TrainConfig
+    from lmhld_qgis.training.trainer import train
+
+    scene = make_scene(tmp_path / "scene", width=256, height=256, n_landslides=30, seed=5, elevation=1200.0)
+    data = export_patches([scene.raster], scene.inventory, tmp_path / f"data_{relative}",
+                          ExportOptions(patch_size=32, bands=[1, 2, 3, 5], recipe="paper", min_fraction=0.05,
+                                        tolerance=0.1)).out_dir
+    cfg = TrainConfig(model="unet", model_options={"base_width": 4}, data=[str(data)], epochs=1, batch_size=8,
+                      device="cpu", relative_bands=relative)
+    return scene, train(cfg, tmp_path / f"run_{relative}")
+
+
+def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tmp_path):
+    """The ONNX graph (raw pixels, nodata inside the tile) and the .pt backend agree, and adding 300 m to the DSM
+    changes nothing; with the band kept absolute it does."""
+    import onnxruntime as ort
+    import rasterio
+
+    from lmhld_qgis.core.modelcard import read_onnx_card
+    from lmhld_qgis.training.backend import TorchBackend
+
+    scene, result = _trained_with_elevation(tmp_path, "auto")
+    card = read_onnx_card(result.onnx)
+    assert card.bands == ["blue", "green", "red", "elevation"] and card.relative_bands == [3]
+    with rasterio.open(scene.raster) as src:
+        tile = src.read([1, 2, 3, 5], window=((0, 32), (0, 32))).astype(np.float32)[None]
+    tile[0, :, :5, :5] = np.nan
+    session = ort.InferenceSession(str(result.onnx))
+
+    def run(x):
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    higher = tile.copy()
+    higher[:, 3] += 300.0
+    base = run(tile)
+    assert np.allclose(run(higher), base, atol=1e-5)
+    mean = np.asarray(card.mean, np.float32)[:, None, None]
+    std = np.asarray(card.std, np.float32)[:, None, None]
+    standardized = np.nan_to_num((tile - mean) / std, nan=0.0)
+    standardized[:, :, :5, :5] = 0.0
+    torch_prob = TorchBackend(result.out_dir / "best.pt").predict(standardized)
+    assert np.allclose(torch_prob.reshape(base.shape)[..., 5:, 5:], base[..., 5:, 5:], atol=1e-4)
+
+    _, absolute = _trained_with_elevation(tmp_path, [])
+    assert read_onnx_card(absolute.onnx).relative_bands == []
+    plain = ort.InferenceSession(str(absolute.onnx))
+    feed = plain.get_inputs()[0].name
+    assert not np.allclose(plain.run(None, {feed: higher})[0], plain.run(None, {feed: tile})[0], atol=1e-3)
+
+
+def test_a_card_refuses_relative_bands_it_does_not_have():
+    from lmhld_qgis.core.modelcard import ModelCard
+
+    with pytest.raises(LmhldError, match="relative bands"):
+        ModelCard("unet", 4, relative_bands=[4], relative_scale=[1.0])
+    with pytest.raises(LmhldError, match="relative bands"):
+        ModelCard("unet", 4, relative_bands=[3], relative_scale=[])
+
+
+def test_resuming_a_run_from_before_relative_levels_keeps_every_band_absolute():
+    from lmhld_qgis.training.config import migrate
+
+    assert migrate({"model": "unet", "recipe": "default"})["relative_bands"] == []
+    assert migrate({"model": "unet", "recipe": "default", "relative_bands": "auto"})["relative_bands"] == "auto"
+
+
+def test_command_line_takes_auto_none_or_one_based_bands():
+    import argparse
+
+    from lmhld_qgis.cli.train import relative_bands
+
+    assert relative_bands("auto") == "auto" and relative_bands("none") == [] and relative_bands("4,5") == [3, 4]
+    for bad in ("0", "x", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="1-based band numbers"):
+            relative_bands(bad)
