@@ -68,6 +68,9 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
                         "(generalise: yes, paper: no)")
     p.add_argument("--background-share", type=overlap_fraction, metavar="F",
                    help="share of patches without landslide pixels, in [0, 1) (generalise: 0.2, paper: 0)")
+    p.add_argument("--lookalike-share", type=probability, metavar="F",
+                   help="of those background patches, the share chosen as the most landslide-like (bare soil, "
+                        "sediment, fields, tracks) instead of at random, in [0, 1] (generalise: 0.5)")
     p.add_argument("--negatives", metavar="FILE",
                    help="polygons of rejected detections / known false positives: a patch centred on each joins "
                         "the dataset")
@@ -100,7 +103,7 @@ def options_from_args(args: argparse.Namespace) -> Any:  # -> core.export_option
     return ExportOptions(
         patch_size=size, recipe=args.recipe, stride=args.stride, bands=parse_band_list(args.bands),
         min_fraction=args.min_fraction, every_landslide=args.every_landslide,
-        background_share=args.background_share, negatives=args.negatives,
+        background_share=args.background_share, lookalike_share=args.lookalike_share, negatives=args.negatives,
         negatives_layer=args.negatives_layer, split=parse_ratios(args.split), split_method=args.split_method,
         block=args.block, tolerance=args.tolerance, seed=args.seed, name=getattr(args, "name", ""),
         sensor=getattr(args, "sensor", ""), date=getattr(args, "date", ""),

@@ -2,7 +2,9 @@
 
 - "generalise" (the default): the paper's >= 10% windows plus, for every landslide, the window that holds its
   centre (so small landslides appear too: on Kaikoura, 6 landslides of 1-120 pixels at 10 m, the 10% filter
-  alone keeps no patch); background windows (no landslide pixel) at 20% of the dataset; a split by spatial blocks
+  alone keeps no patch); background windows (no landslide pixel) at 20% of the dataset, half of them the most
+  landslide-like (core/lookalike.py: bare soil, sediment, fields, tracks, which a random sample rarely holds
+  and a model trained without them marks on every unseen scene); a split by spatial blocks
   so that validation scores an unseen part of the area; and, while the training split holds fewer than 100 grid
   patches, training windows overlapping by half (never overlapping a validation or test window). Built for what
   the paper's recipe does badly on real scenes: small inventories, models that never saw bare ground without
@@ -11,8 +13,8 @@
 - "paper": LMHLD sec. 2.3 as published: >= 10% landslide pixels, non-overlapping windows, no background
   patches, the per-patch balanced split.
 
-An option given explicitly (min_fraction, every_landslide, background_share, stride, split_method) overrides its
-recipe's value; an explicit stride applies whatever the dataset's size.
+An option given explicitly (min_fraction, every_landslide, background_share, lookalike_share, stride, split_method)
+overrides its recipe's value; an explicit stride applies whatever the dataset's size.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Recipe:
     min_fraction: float  # smallest landslide share of a landslide patch (0: any landslide pixel)
     every_landslide: bool  # also keep the grid window that holds each landslide's centre
     background_share: float  # share of the dataset made of patches without landslide pixels
+    lookalike_share: float  # share of those background patches chosen as the most landslide-like (core/lookalike)
     train_overlap: float  # share of a patch side that neighbouring training windows share
     overlap_below: int | None  # ... while the training split holds fewer grid patches than this (None: always)
     split_method: SplitMethod
@@ -46,11 +49,12 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "generalise": Recipe("generalise", 0.10, True, 0.2, 0.5, 100, "block", False,
-                         ">= 10% landslide pixels or a landslide's centre; 20% background patches; split by "
+    "generalise": Recipe("generalise", 0.10, True, 0.2, 0.5, 0.5, 100, "block", False,
+                         ">= 10% landslide pixels or a landslide's centre; 20% background patches, half of them "
+                         "the most landslide-like (bare soil, sediment, fields, tracks); split by "
                          "spatial blocks (validation and test are areas the model did not train on); training "
                          "windows overlapping by half while fewer than 100 training patches"),
-    "paper": Recipe("paper", 0.10, False, 0.0, 0.0, None, "balanced", True,
+    "paper": Recipe("paper", 0.10, False, 0.0, 0.0, 0.0, None, "balanced", True,
                     "LMHLD sec. 2.3: >= 10% landslide pixels, non-overlapping windows, no background patches, "
                     "per-patch split balanced on landslide proportions"),
 }
@@ -65,6 +69,7 @@ class ExportOptions:
     min_fraction: float | None = None  # None: the recipe's
     every_landslide: bool | None = None  # keep each landslide's centre window too; None: the recipe's
     background_share: float | None = None  # in [0, 1); None: the recipe's
+    lookalike_share: float | None = None  # in [0, 1]: of the background, the most landslide-like; None: recipe's
     negatives: str | Path | PolygonSet | None = None  # rejected detections / known false positives
     negatives_layer: str | None = None
     split: Sequence[float] = (0.7, 0.2, 0.1)
@@ -90,6 +95,9 @@ class ExportOptions:
             raise LmhldError(f"minimum landslide fraction must lie in [0, 1], got {self.min_fraction}")
         if self.background_share is not None and not 0 <= self.background_share < 1:
             raise LmhldError(f"background share must lie in [0, 1), got {self.background_share}")
+        if self.lookalike_share is not None and not 0 <= self.lookalike_share <= 1:
+            raise LmhldError(f"look-alike share must lie in [0, 1] (of the background patches), got "
+                             f"{self.lookalike_share}")
         parse_ratios(list(self.split))
         if self.split_method is not None and self.split_method not in SPLIT_METHODS:
             raise LmhldError(f"split method must be 'balanced' or 'block', got {self.split_method!r}")
@@ -113,6 +121,8 @@ class ExportOptions:
             every_landslide=recipe.every_landslide if self.every_landslide is None else bool(self.every_landslide),
             background_share=(recipe.background_share if self.background_share is None
                               else float(self.background_share)),
+            lookalike_share=(recipe.lookalike_share if self.lookalike_share is None
+                             else float(self.lookalike_share)),
             split_method=method, strict_balance=recipe.strict_balance, block=int(self.block),
             ratios=parse_ratios(list(self.split)),
             tolerance=float(self.tolerance), seed=int(self.seed))
@@ -129,6 +139,7 @@ class PlanSettings:
     min_fraction: float
     every_landslide: bool
     background_share: float
+    lookalike_share: float
     split_method: SplitMethod
     strict_balance: bool
     block: int

@@ -4,7 +4,8 @@ Phases, over every raster:
 1. the non-overlapping grid (the paper's windows): image boundary, landslide pixels, minimum fraction (or, when
    asked, the window holding a point of a landslide that no window would keep otherwise), nodata;
 2. windows centred on negatives (rejected detections, known false positives), kept unless they hold nodata;
-3. background windows (no landslide pixel) sampled from the grid at the chosen share;
+3. background windows (no landslide pixel) sampled from the grid at the chosen share, part of them the most
+   landslide-like (core/lookalike.py: a pixel model fitted on the kept landslide windows), the rest at random;
 4. the split of the grid windows (spatial blocks, or per patch); windows centred on negatives always go to
    training (they are the user's corrections: a rejected detection is the rarest and most informative example a
    model gets), and a validation or test window that overlaps one is dropped; each negative also gets four
@@ -31,6 +32,7 @@ from .errors import LmhldError
 from .export_options import PlanSettings
 from .grid import Window, grid_windows
 from .inventory import min_landslide_area_m2
+from .lookalike import LookalikeModel, PixelSampler, pick
 from .memory import release_free_memory
 from .patch_windows import (
     DROP_REASONS,
@@ -139,6 +141,7 @@ class _Planner:
         self.progress, self.sink = progress, sink
         self.table = WindowTable()
         self.rng = np.random.default_rng([settings.seed, 1])  # background sampling; the split has its own
+        self._lookalikes: LookalikeModel | bool | None = False  # fitted on first use (False: not yet)
         self.notes: list[str] = []
         self.readers: list[WindowReader] = []
         self.done = self.steps = 0
@@ -285,7 +288,7 @@ class _Planner:
         them and the `others` kept windows."""
         share = self.s.background_share
         wanted = round(share / (1 - share) * others) if share > 0 else 0
-        order = [candidates[j] for j in self.rng.permutation(len(candidates))] if wanted else []
+        order = self._background_order(candidates, wanted) if wanted else []
         kept, start = 0, 0
         while kept < wanted and start < len(order):
             batch = sorted(order[start:start + wanted - kept])  # in scan order: reads stay sequential
@@ -297,6 +300,35 @@ class _Planner:
         if kept < wanted:
             self.notes.append(f"only {kept} background windows available ({wanted} wanted for a share of "
                               f"{share:.0%})")
+
+    def _background_order(self, candidates: list[int], wanted: int) -> list[int]:
+        """Candidates in the order they are tried: the most landslide-like first (their share of `wanted`), then
+        at random."""
+        model = self._lookalike_model() if self.s.lookalike_share > 0 and wanted < len(candidates) else None
+        if model is None:
+            return [candidates[j] for j in self.rng.permutation(len(candidates))]
+        scores = []
+        for i in candidates:
+            self._tick(count=False)
+            reader = self.readers[self.table.source[i]]
+            image = reader.read(self.table.window(i, self.s.patch_size))
+            scores.append(-1.0 if image is None else model.score(image))
+        return pick(candidates, scores, wanted, self.s.lookalike_share, self.rng)
+
+    def _lookalike_model(self) -> LookalikeModel | None:
+        """The pixel model of core/lookalike.py, fitted on (up to 64 evenly spaced) kept landslide windows."""
+        if self._lookalikes is False:
+            sampler = PixelSampler(self.s.seed)
+            kept = [i for i in self.table.indices(kept=True) if self.table.positives[i] > 0]
+            for i in [kept[j] for j in np.unique(np.linspace(0, len(kept) - 1, min(len(kept), 64)).astype(int))] \
+                    if kept else []:
+                reader = self.readers[self.table.source[i]]
+                window = self.table.window(i, self.s.patch_size)
+                image = reader.read(window)
+                if image is not None:
+                    sampler.add(image, reader.landslide_mask(window))
+            self._lookalikes = sampler.fit()
+        return self._lookalikes if isinstance(self._lookalikes, LookalikeModel) else None
 
     def _count_kept(self, kinds: tuple[str, ...], placement: str | None = None) -> int:
         return sum(1 for i in self.table.indices(kept=True, placement=placement)

@@ -31,14 +31,15 @@ class PatchPlanParameters:
 
     RASTERS, INVENTORY, PATCH_SIZE, ANALYSIS, QUARTILE, RECIPE = (
         "RASTERS", "INVENTORY", "PATCH_SIZE", "ANALYSIS", "QUARTILE", "RECIPE")
-    STRIDE, MIN_FRACTION, EVERY_LANDSLIDE, BACKGROUND_SHARE, NEGATIVES, BANDS = (
-        "STRIDE", "MIN_FRACTION", "EVERY_LANDSLIDE", "BACKGROUND_SHARE", "NEGATIVES", "BANDS")
+    STRIDE, MIN_FRACTION, EVERY_LANDSLIDE, BACKGROUND_SHARE, LOOKALIKE_SHARE, NEGATIVES, BANDS = (
+        "STRIDE", "MIN_FRACTION", "EVERY_LANDSLIDE", "BACKGROUND_SHARE", "LOOKALIKE_SHARE", "NEGATIVES", "BANDS")
     TRAIN_SHARE, VAL_SHARE, TEST_SHARE, SPLIT_METHOD, BLOCK, TOLERANCE, SEED = (
         "TRAIN_SHARE", "VAL_SHARE", "TEST_SHARE", "SPLIT_METHOD", "BLOCK", "TOLERANCE", "SEED")
 
     PLAN_HELP = (
         "Recipe: 'generalise' (the default) keeps windows with at least 10% landslide pixels and the window of "
-        "every smaller landslide, adds background patches (no landslide) and, for training, five patches on and "
+        "every smaller landslide, adds background patches (no landslide; half of them where the imagery looks most "
+        "like the landslides: bare soil, sediment, fields, tracks) and, for training, five patches on and "
         "around each negative, "
         "overlaps training windows while there are few, and splits by spatial blocks so that neighbouring "
         "patches never sit in different sets. 'paper' is the LMHLD recipe (section 2.3): non-overlapping "
@@ -71,6 +72,9 @@ class PatchPlanParameters:
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.BACKGROUND_SHARE, tr("Background share"), double,
             optional=True, minValue=0.0, maxValue=0.99))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.LOOKALIKE_SHARE, tr("Look-alike share of background"), double,
+            optional=True, minValue=0.0, maxValue=1.0))
         self.addAdvancedParameter(QgsProcessingParameterFeatureSource(
             self.NEGATIVES, tr("Negatives: rejected detections"),
             [QgsProcessing.TypeVectorPolygon], optional=True))
@@ -123,6 +127,7 @@ class PatchPlanParameters:
             min_fraction=optional_number(self, parameters, self.MIN_FRACTION, context),
             every_landslide=EVERY_LANDSLIDE[self.parameterAsEnum(parameters, self.EVERY_LANDSLIDE, context)],
             background_share=optional_number(self, parameters, self.BACKGROUND_SHARE, context),
+            lookalike_share=optional_number(self, parameters, self.LOOKALIKE_SHARE, context),
             negatives=None if negatives is None else source_polygons(negatives, "negatives"),
             bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),
             split=parse_ratios([self.parameterAsDouble(parameters, key, context)

@@ -33,6 +33,7 @@ RANGES = {
     ("evaluatemodel", "THRESHOLD"): (0.0, 1.0), ("analyseinventory", "FRACTION"): (0.001, 1.0),
     ("detectlandslides", "GROW_THRESHOLD"): (0.0, 1.0), ("trainmodel", "EARLY_STOPPING"): (0, None),
     ("trainmodel", "THRESHOLD"): (0.0, 1.0), ("exportpatches", "BACKGROUND_SHARE"): (0.0, 0.99),
+    ("exportpatches", "LOOKALIKE_SHARE"): (0.0, 1.0),
     ("previewpatches", "STRIDE"): (1, None), ("previewpatches", "TOLERANCE"): (0.0, 1.0),
 }
 
@@ -124,3 +125,26 @@ def test_a_missing_source_is_named_the_qgis_way(qgis_processing, lmhld_provider,
     with pytest.raises(QgsProcessingException, match="INVENTORY"):
         processing.run("lmhld:analyseinventory", {"INVENTORY": str(tmp_path / "nothing.gpkg"), "PIXEL_SIZE": 1,
                                                   "OUTPUT_JSON": str(tmp_path / "r.json")})
+
+
+def test_choice_lists_are_the_cores_own_values():
+    """The Processing modules spell out their choices (the provider must load without the core's heavy imports);
+    each list must stay the set of values the core accepts, so a choice added or renamed there shows here."""
+    from typing import get_args
+
+    from lmhld_qgis.core.backends import Provider
+    from lmhld_qgis.core.export_options import RECIPE_NAMES
+    from lmhld_qgis.core.splits import SPLIT_METHODS
+    from lmhld_qgis.core.tta import TTA_MODES
+    from lmhld_qgis.processing import detect_landslides, evaluate_model, patch_parameters, train_model
+    from lmhld_qgis.training import config
+
+    pairs = [(train_model.MODES, get_args(config.Mode)), (train_model.OPTIMIZERS, get_args(config.Optimizer)),
+             (train_model.LOSSES, get_args(config.Loss)), (train_model.SCHEDULES, get_args(config.Schedule)),
+             (train_model.AUGMENTS[1:], get_args(config.Augment)), (train_model.AMP, get_args(config.Amp)),
+             (train_model.RECIPES, get_args(config.Recipe)), (detect_landslides.TTA, TTA_MODES),
+             (detect_landslides.PROVIDERS, get_args(Provider)), (evaluate_model.PROVIDERS, get_args(Provider)),
+             (patch_parameters.RECIPES, RECIPE_NAMES), (patch_parameters.SPLIT_METHODS[1:], SPLIT_METHODS)]
+    for shown, accepted in pairs:
+        assert tuple(shown) == tuple(accepted)
+    assert train_model.AUGMENTS[0] is None and patch_parameters.SPLIT_METHODS[0] is None  # "the recipe's"

@@ -1,0 +1,104 @@
+"""Look-alike background: the pixel model, the order of candidates, and what export keeps on a hard scene."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.export_options import ExportOptions
+from lmhld_qgis.core.lookalike import LookalikeModel, PixelSampler, pick
+
+SCAR = np.array([1250.0, 1350.0, 1550.0, 2050.0])
+FOREST = np.array([420.0, 760.0, 540.0, 3100.0])
+
+
+def window(spectrum, rng, size=16):
+    return (spectrum[:, None, None] + rng.normal(0, 60, (4, size, size))).astype(np.float32)
+
+
+def test_model_puts_bare_ground_on_the_landslide_side_and_forest_on_the_other():
+    rng = np.random.default_rng(0)
+    sampler = PixelSampler(seed=0)
+    for _ in range(6):  # landslide windows: a scar in the forest
+        image = window(FOREST, rng)
+        mask = np.zeros((16, 16), np.uint8)
+        mask[4:12, 4:12] = 1
+        image[:, 4:12, 4:12] = window(SCAR, rng, 8)
+        sampler.add(image, mask)
+    model = sampler.fit()
+    assert model is not None
+    bare_soil = window(SCAR * 1.05, rng)
+    assert model.score(bare_soil) > 0.9 and model.score(window(FOREST, rng)) < 0.05
+    image = window(FOREST, rng)
+    image[:, :, :8] = np.nan  # missing pixels are not scored
+    assert model.score(image) < 0.05
+
+
+def test_model_needs_pixels_of_both_kinds():
+    assert PixelSampler(0).fit() is None
+    assert LookalikeModel.fit(np.ones((3, 4)), np.ones((50, 4))) is None
+
+
+def test_pick_tries_the_most_landslide_like_first_then_the_rest_at_random():
+    candidates = list(range(100, 110))
+    scores = [0.0, 0.9, 0.1, 0.0, 0.5, 0.0, 0.0, 0.0, 0.7, 0.0]
+    order = pick(candidates, scores, wanted=6, lookalike_share=0.5, rng=np.random.default_rng(1))
+    assert order[:3] == [101, 108, 104] and sorted(order) == candidates
+    assert pick(candidates, scores, 6, 0.5, np.random.default_rng(1)) == order  # seeded
+    only_one = pick(candidates, [0.0] * 9 + [0.2], wanted=6, lookalike_share=1.0, rng=np.random.default_rng(1))
+    assert only_one[0] == 109 and sorted(only_one) == candidates  # no look-alike without a landslide-like pixel
+    assert pick([], [], 3, 0.5, np.random.default_rng(0)) == []
+
+
+def test_share_is_checked():
+    with pytest.raises(LmhldError, match=r"look-alike share must lie in \[0, 1\]"):
+        ExportOptions(patch_size=32, lookalike_share=1.5).validate()
+    assert ExportOptions(patch_size=32).settings().lookalike_share == 0.5  # the generalise recipe
+    assert ExportOptions(patch_size=32, recipe="paper").settings().lookalike_share == 0.0
+
+
+def _background_lookalike_cover(scene, out, share) -> tuple[float, dict]:
+    """Mean share of the kept background patches covered by the scene's bright look-alikes."""
+    import json
+
+    from osgeo import gdal, ogr
+
+    from lmhld_qgis.core.export import export_patches
+
+    report = export_patches([scene.raster], scene.inventory, out,
+                            ExportOptions(patch_size=64, lookalike_share=share))
+    raster = gdal.Open(str(scene.raster))
+    burnt = gdal.GetDriverByName("MEM").Create("", raster.RasterXSize, raster.RasterYSize, 1, gdal.GDT_Byte)
+    burnt.SetGeoTransform(raster.GetGeoTransform())
+    burnt.SetProjection(raster.GetProjection())
+    looks = ogr.Open(str(scene.distractors))
+    layer = looks.GetLayer()
+    layer.SetAttributeFilter("kind IN ('bare soil', 'river sediment', 'ploughed field', 'road', 'track')")
+    gdal.RasterizeLayer(burnt, [1], layer, burn_values=[1])
+    cover = burnt.ReadAsArray().astype(bool)
+    patches_file = ogr.Open(str(report.out_dir / "patches.gpkg"))  # held: a layer dies with its dataset
+    patches = patches_file.GetLayer()
+    x0, px, _, y0, _, py = raster.GetGeoTransform()
+    shares = []
+    for feature in patches:
+        if feature.GetField("kind") == "background":
+            left, _, _, top = feature.GetGeometryRef().GetEnvelope()
+            row, col = round((top - y0) / py), round((left - x0) / px)
+            shares.append(cover[row:row + 64, col:col + 64].mean())
+    card = json.loads((report.out_dir / "dataset.json").read_text())
+    return float(np.mean(shares)), card
+
+
+def test_export_keeps_more_look_alikes_among_its_background_patches(tmp_path):
+    """On a hard generated scene (bare soil, sediment bars, ploughed fields, tracks), the default recipe's
+    background patches hold clearly more look-alike ground than a random sample of the same size."""
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "scene", width=768, height=768, n_landslides=50, seed=21, preset="hard")
+    random_cover, random_card = _background_lookalike_cover(scene, tmp_path / "random", 0.0)
+    chosen_cover, card = _background_lookalike_cover(scene, tmp_path / "lookalike", None)
+    assert card["recipe"]["lookalike_share"] == 0.5 and random_card["recipe"]["lookalike_share"] == 0.0
+    # the same share of background (the split, and so the training-only windows, may differ by a few)
+    assert abs(card["counts_by_kind"]["background"] - random_card["counts_by_kind"]["background"]) <= 4
+    assert chosen_cover > 1.5 * random_cover, (chosen_cover, random_cover)
