@@ -6,7 +6,8 @@ detected, share of the detections that are landslides), in report.md and report.
 Usage: python bench/bench_quality.py bench/kaikoura.toml [--out DIR] [--run NAME] [--set train.epochs=2]
 
 The TOML file names the areas (a raster and its inventory, paths relative to the file, or a generated scene:
-`synthetic = {...}` holds options of core.synthetic.make_scene) and the runs (`train_on`
+`synthetic = {...}` holds options of core.synthetic.make_scene, plus `shift`: another area's look of that
+strength, core.synthetic.area_domain) and the runs (`train_on`
 areas -> `test_on` areas), and holds option tables that go unchanged to the public API: [analyse] (fraction,
 candidates, quartile), [export] (core.export.ExportOptions), [train] (training.config.TrainConfig), [detect]
 (core.detect.DetectOptions), [evaluate] (match). A run may override any of them in its own tables. Seeds are
@@ -85,11 +86,15 @@ def _area(name: str, table: dict[str, Any], base: Path) -> Area:
 
 def generate_areas(cfg: QualityConfig, out: Path) -> None:
     """Write the generated areas (core.synthetic.make_scene with the area's options) into `out`/areas."""
-    from lmhld_qgis.core.synthetic import make_scene
+    from lmhld_qgis.core.synthetic import area_domain, make_scene
 
     for name, area in list(cfg.areas.items()):
         if area.synthetic is not None:
-            scene = make_scene(out / "areas", name=name, **area.synthetic)
+            options = dict(area.synthetic)
+            if "shift" in options:  # another area's look: illumination, gain, haze, vegetation, shading
+                options["domain"] = area_domain(int(options.get("seed", 0)), float(options.pop("shift")),
+                                                str(options.get("preset", "easy")))
+            scene = make_scene(out / "areas", name=name, **options)
             cfg.areas[name] = Area(name, scene.raster, scene.inventory, None, area.synthetic)
 
 
