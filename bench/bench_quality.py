@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -242,6 +243,8 @@ def _dataset_facts(folder: Path) -> dict[str, Any]:
 
 def run_benchmark(cfg: QualityConfig, out: Path, only: list[str] | None = None) -> dict[str, Any]:
     """Every run of the file (or those named in `only`); a failed run is reported, not hidden."""
+    from lmhld_qgis.core.errors import LmhldError
+
     runs = [r for r in cfg.runs if not only or r.name in only]
     if only and len(runs) != len(only):
         raise ConfigError(f"--run {only}: the file's runs are {[r.name for r in cfg.runs]}")
@@ -253,6 +256,8 @@ def run_benchmark(cfg: QualityConfig, out: Path, only: list[str] | None = None) 
             results[spec.name] = {"status": "ok", **run_one(cfg, spec, run_dir)}
         except Exception as exc:  # the benchmark reports the pipeline's failure as its figure
             results[spec.name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            if not isinstance(exc, LmhldError):  # a defect, not a refusal: the developer needs where it happened
+                traceback.print_exc()
         results[spec.name].update(seconds=time.perf_counter() - t0, folder=str(run_dir))
         print(f"[{spec.name}] {results[spec.name]['status']} in {results[spec.name]['seconds']:.0f} s", flush=True)
     return results

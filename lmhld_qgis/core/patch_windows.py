@@ -219,14 +219,19 @@ class WindowReader:
 
     def _has_invalid(self, image: ImageArray, rio_window: Any) -> bool:
         """True if the window holds a nodata / masked pixel in any selected band (without a second read when
-        the mask is a plain nodata value)."""
+        the mask is a plain nodata value). NaN and infinity are never pixel values, declared nodata or not: detection
+        treats them as missing too."""
         if self.mask_kind == "none":
+            return False
+        if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+            return True
+        if self.mask_kind == "finite":
             return False
         if self.mask_kind == "nodata":
             for i, b in enumerate(self.source.bands):
                 nodata = self.ds.nodatavals[b - 1]
                 band = image[i]
-                if np.isnan(band).any() if np.isnan(nodata) else (band == nodata).any():
+                if not np.isnan(nodata) and (band == nodata).any():  # NaN nodata: found above
                     return True
             return False
         return bool((self.ds.read_masks(self.source.bands, window=rio_window) == 0).any())
@@ -237,12 +242,14 @@ class WindowReader:
 
 
 def _mask_kind(src: Any, bands: list[int]) -> str:
-    """How to find invalid pixels: 'none' (all valid), 'nodata' (compare values), or 'read' (alpha/mask band)."""
+    """How to find invalid pixels: 'none' (all valid), 'finite' (a floating-point raster without a mask: NaN and
+    infinity), 'nodata' (compare values), or 'read' (alpha/mask band)."""
     from rasterio.enums import MaskFlags
 
     flags = [set(src.mask_flag_enums[b - 1]) for b in bands]
     if all(f == {MaskFlags.all_valid} for f in flags):
-        return "none"
+        floating = any(np.issubdtype(np.dtype(src.dtypes[b - 1]), np.floating) for b in bands)
+        return "finite" if floating else "none"
     if all(f == {MaskFlags.nodata} for f in flags):
         return "nodata"
     return "read"

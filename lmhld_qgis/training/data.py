@@ -36,13 +36,17 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 def normalisation(ds: PatchDataset) -> tuple[list[float], list[float]]:
     """Per-band mean/std from the dataset card, or computed in one streaming pass over the dataset."""
     card = ds.normalisation()
-    if card is not None:
-        return card
-    stats = BandStats()
-    for sample in ds:
-        stats = stats.merge(BandStats.of(sample.image))
-    std = np.where(stats.std > 0, stats.std, 1.0)
-    return [float(v) for v in stats.mean], [float(v) for v in std]
+    if card is None:
+        stats = BandStats()
+        for sample in ds:
+            stats = stats.merge(BandStats.of(sample.image))
+        card = [float(v) for v in stats.mean], [float(v) for v in np.where(stats.std > 0, stats.std, 1.0)]
+    mean, std = card
+    if not all(v is not None and math.isfinite(v) for v in (*mean, *std)):
+        raise LmhldError(f"{ds.name or 'the dataset'}: its band statistics are not numbers (mean {mean}, std "
+                         f"{std}): some patches hold NaN or infinite pixels; export the dataset again with this "
+                         "version (it leaves such windows out) or fix the patches")
+    return list(mean), list(std)
 
 
 def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[int]:

@@ -219,3 +219,21 @@ def test_kaikoura_small_real_scene_gives_a_usable_dataset(shared_data, tmp_path)
     assert card["counts_by_kind"]["background"] >= 1 and card["counts"]["train"] >= 10
     assert card["bands"] == ["rg", "ndvi_change", "brightness_change"]
     assert card["min_landslide_area_m2"] == pytest.approx(200.0)  # two 10 m pixels: half the 5% quantile is less
+
+
+def test_nan_pixels_count_as_nodata_in_a_float_raster_without_one(scene, tmp_path):
+    """A float raster that declares no nodata but holds NaN (Kaikoura's change scenes do, outside their footprint):
+    no exported window, landslide or background, may hold one, or training's statistics become NaN."""
+    raster = tmp_path / "float_no_nodata.tif"
+    gdal.Translate(str(raster), str(scene.raster), outputType=gdal.GDT_Float32, noData="none")
+    with rasterio.open(raster, "r+") as dst:
+        image = dst.read()
+        image[:, 200:300, 300:] = np.nan  # a NaN block where landslides and background windows lie
+        image[0, 100, 100] = np.inf
+        dst.write(image)
+        assert dst.nodata is None
+    report = export_patches([raster], scene.inventory, tmp_path / "ds", ExportOptions(patch_size=SIZE, tolerance=0.5))
+    assert report.card["dropped"]["nodata"] > 0
+    images = sorted((report.out_dir / "img").glob("*.tif"))
+    assert images and all(np.isfinite(rasterio.open(p).read()).all() for p in images)
+    assert all(np.isfinite(report.card["mean"])) and all(np.isfinite(report.card["std"]))

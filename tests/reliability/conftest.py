@@ -140,8 +140,15 @@ class Work:
         return proc
 
     def spawn(self, *args: str, preexec: Callable[[], None] | None = None) -> subprocess.Popen:
+        def interruptible() -> None:
+            # A shell that starts a job in the background (`make test &`) makes it ignore SIGINT, and children
+            # inherit that: the command would then never see the Ctrl-C these tests send. A terminal's user does.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            if preexec is not None:
+                preexec()
+
         return subprocess.Popen(self.argv(args), cwd=self.dir, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
 
     def check(self, proc: subprocess.CompletedProcess, leftovers: bool = True) -> None:
         assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr

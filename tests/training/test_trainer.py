@@ -132,6 +132,22 @@ def test_bad_configuration_fails_before_training(areas, tmp_path, case, message)
     assert not (tmp_path / "run").exists()
 
 
+def test_dataset_with_nan_statistics_fails_before_training(areas, tmp_path):
+    """A dataset exported before NaN pixels counted as nodata has null statistics: a clear error, not a TypeError."""
+    import json
+    import shutil
+
+    data = tmp_path / "nan_area"
+    shutil.copytree(areas["a32"], data)
+    card = json.loads((data / "dataset.json").read_text())
+    card["mean"][0] = None
+    (data / "dataset.json").write_text(json.dumps(card))
+    with pytest.raises(LmhldError, match=r"band statistics are not numbers .* NaN or infinite pixels; export the "
+                                         r"dataset again"):
+        train(config([data]), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_patch_size_the_network_cannot_take_fails_before_training(tmp_path):
     from tests.conftest import _area
 
