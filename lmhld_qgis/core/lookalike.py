@@ -25,6 +25,11 @@ Floats = npt.NDArray[np.float64]
 MAX_PIXELS_PER_WINDOW = 2048  # pixels of each class drawn per window to fit the model (bounded memory and time)
 SCORE_STEP = 2  # a candidate window is scored on every second pixel of every second row
 RIDGE = 1e-6  # relative regularisation of the covariances (constant or collinear bands)
+# Fewer distinct landslide pixels than this in the windows the model is fitted on: no look-alike background. A
+# handful of small landslides says too little about what a landslide looks like, and the most landslide-like ground
+# is then as likely an unmapped landslide as a look-alike (Kaikoura, 20 and 134 landslide pixels at 10 m: look-alike
+# windows took the unseen scene's F1 from 0.37 to 0.00; docs/quality.md).
+MIN_LANDSLIDE_PIXELS = 1000
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,17 @@ class PixelSampler:
         self.rng = np.random.default_rng([seed, 3])
         self.landslide: list[Floats] = []
         self.background: list[Floats] = []
+        self._landslide_ids: list[npt.NDArray[np.int64]] = []
 
-    def add(self, image: npt.NDArray[Any], mask: npt.NDArray[Any]) -> None:
+    def add(self, image: npt.NDArray[Any], mask: npt.NDArray[Any], origin: tuple[int, int, int] = (0, 0, 0)) -> None:
+        """A (bands, rows, cols) window and its landslide mask; `origin` (raster, row, col) places it, so that a
+        landslide pixel seen in overlapping windows counts once."""
+        grid = np.asarray(mask, bool).reshape(image.shape[1:])
+        rows, cols = np.nonzero(grid)
+        source, row, col = (np.int64(v) for v in origin)
+        self._landslide_ids.append((source << 42) + ((row + rows) << 21) + col + cols)
         pixels = np.asarray(image, np.float64).reshape(image.shape[0], -1).T
-        on = np.asarray(mask, bool).reshape(-1)
+        on = grid.reshape(-1)
         finite = np.isfinite(pixels).all(axis=1)
         for keep, out in ((on & finite, self.landslide), (~on & finite, self.background)):
             chosen = pixels[keep]
@@ -93,8 +105,15 @@ class PixelSampler:
             if len(chosen):
                 out.append(chosen)
 
-    def fit(self) -> LookalikeModel | None:
-        if not self.landslide or not self.background:
+    @property
+    def landslide_pixels(self) -> int:
+        """Distinct landslide pixels in the windows added."""
+        return len(np.unique(np.concatenate(self._landslide_ids))) if self._landslide_ids else 0
+
+    def fit(self, min_landslide_pixels: int = MIN_LANDSLIDE_PIXELS) -> LookalikeModel | None:
+        """The model, or None with fewer than `min_landslide_pixels` distinct landslide pixels (see the constant)
+        or too few pixels of either kind."""
+        if not self.landslide or not self.background or self.landslide_pixels < min_landslide_pixels:
             return None
         return LookalikeModel.fit(np.concatenate(self.landslide), np.concatenate(self.background))
 

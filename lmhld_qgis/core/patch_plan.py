@@ -32,7 +32,7 @@ from .errors import LmhldError
 from .export_options import PlanSettings
 from .grid import Window, grid_windows
 from .inventory import min_landslide_area_m2
-from .lookalike import LookalikeModel, PixelSampler, pick
+from .lookalike import MIN_LANDSLIDE_PIXELS, LookalikeModel, PixelSampler, pick
 from .memory import release_free_memory
 from .patch_windows import (
     DROP_REASONS,
@@ -326,8 +326,13 @@ class _Planner:
                 window = self.table.window(i, self.s.patch_size)
                 image = reader.read(window)
                 if image is not None:
-                    sampler.add(image, reader.landslide_mask(window))
+                    sampler.add(image, reader.landslide_mask(window), (self.table.source[i], window.row, window.col))
             self._lookalikes = sampler.fit()
+            if sampler.landslide_pixels < MIN_LANDSLIDE_PIXELS:
+                self.notes.append(
+                    f"look-alike background off: the landslide windows hold {sampler.landslide_pixels} landslide "
+                    f"pixels (fewer than {MIN_LANDSLIDE_PIXELS}), too few to tell what a landslide looks like; "
+                    "background windows are drawn at random")
         return self._lookalikes if isinstance(self._lookalikes, LookalikeModel) else None
 
     def _count_kept(self, kinds: tuple[str, ...], placement: str | None = None) -> int:

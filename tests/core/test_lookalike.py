@@ -7,7 +7,7 @@ import pytest
 
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.export_options import ExportOptions
-from lmhld_qgis.core.lookalike import LookalikeModel, PixelSampler, pick
+from lmhld_qgis.core.lookalike import MIN_LANDSLIDE_PIXELS, LookalikeModel, PixelSampler, pick
 
 SCAR = np.array([1250.0, 1350.0, 1550.0, 2050.0])
 FOREST = np.array([420.0, 760.0, 540.0, 3100.0])
@@ -20,12 +20,13 @@ def window(spectrum, rng, size=16):
 def test_model_puts_bare_ground_on_the_landslide_side_and_forest_on_the_other():
     rng = np.random.default_rng(0)
     sampler = PixelSampler(seed=0)
-    for _ in range(6):  # landslide windows: a scar in the forest
+    for i in range(16):  # landslide windows of one raster, side by side: a scar in the forest
         image = window(FOREST, rng)
         mask = np.zeros((16, 16), np.uint8)
         mask[4:12, 4:12] = 1
         image[:, 4:12, 4:12] = window(SCAR, rng, 8)
-        sampler.add(image, mask)
+        sampler.add(image, mask, (0, 0, 16 * i))
+    assert sampler.landslide_pixels == 16 * 64
     model = sampler.fit()
     assert model is not None
     bare_soil = window(SCAR * 1.05, rng)
@@ -38,6 +39,22 @@ def test_model_puts_bare_ground_on_the_landslide_side_and_forest_on_the_other():
 def test_model_needs_pixels_of_both_kinds():
     assert PixelSampler(0).fit() is None
     assert LookalikeModel.fit(np.ones((3, 4)), np.ones((50, 4))) is None
+
+
+def test_model_needs_enough_distinct_landslide_pixels():
+    """Overlapping windows count a landslide pixel once; below MIN_LANDSLIDE_PIXELS (a few small landslides, as
+    on Kaikoura) there is no model, so the background stays a random sample."""
+    rng = np.random.default_rng(0)
+    sampler = PixelSampler(seed=0)
+    mask = np.zeros((16, 16), np.uint8)
+    mask[:, :12] = 1  # 192 landslide pixels per window
+    for shift in range(0, 40, 4):  # ten windows overlapping by 12 of 16 columns
+        sampler.add(window(SCAR, rng), mask, (0, 0, shift))
+    assert sampler.landslide_pixels == 16 * (36 + 12)
+    assert sampler.fit() is None and sampler.fit(min_landslide_pixels=700) is not None
+    sampler.add(window(SCAR, rng), mask, (1, 0, 0))  # another raster: other pixels
+    assert sampler.landslide_pixels == 16 * 48 + 192
+    assert MIN_LANDSLIDE_PIXELS == 1000
 
 
 def test_pick_tries_the_most_landslide_like_first_then_the_rest_at_random():
@@ -102,3 +119,20 @@ def test_export_keeps_more_look_alikes_among_its_background_patches(tmp_path):
     # the same share of background (the split, and so the training-only windows, may differ by a few)
     assert abs(card["counts_by_kind"]["background"] - random_card["counts_by_kind"]["background"]) <= 4
     assert chosen_cover > 1.5 * random_cover, (chosen_cover, random_cover)
+
+
+def test_few_small_landslides_keep_the_background_random(shared_data):
+    """Kaikoura scene 70 (real, 10 m): 9 landslides of 20 pixels in all. No look-alike model, and the plan says
+    why; the background windows are those a random draw gives (lookalike_share 0)."""
+    from lmhld_qgis.core.export import plan_patches
+
+    root = shared_data / "kaikoura"
+    raster, inventory = root / "diff_landslide_70.tif", root / "label_landslide_70.shp"
+    options = {"patch_size": 32, "min_fraction": 0.0, "stride": 8, "tolerance": 0.5}
+    plan = plan_patches([raster], inventory, ExportOptions(**options))
+    assert any("look-alike background off" in w and "fewer than 1000" in w for w in plan.warnings), plan.warnings
+    random = plan_patches([raster], inventory, ExportOptions(**options, lookalike_share=0.0))
+    assert plan.counts_by_kind()["background"] > 0
+    assert [(w.row, w.col, w.kind, w.split) for w in plan.kept()] == \
+        [(w.row, w.col, w.kind, w.split) for w in random.kept()]
+    assert [w for w in random.warnings if "look-alike" in w] == []
