@@ -311,28 +311,33 @@ class _Planner:
         for i in candidates:
             self._tick(count=False)
             reader = self.readers[self.table.source[i]]
-            image = reader.read(self.table.window(i, self.s.patch_size))
+            image = reader.peek(self.table.window(i, self.s.patch_size))
             scores.append(-1.0 if image is None else model.score(image))
         return pick(candidates, scores, wanted, self.s.lookalike_share, self.rng)
 
     def _lookalike_model(self) -> LookalikeModel | None:
-        """The pixel model of core/lookalike.py, fitted on (up to 64 evenly spaced) kept landslide windows."""
+        """The pixel model of core/lookalike.py, fitted on (up to 64 evenly spaced) kept landslide windows; None,
+        with a note, when the inventory holds too few landslide pixels to fit it (MIN_LANDSLIDE_PIXELS)."""
         if self._lookalikes is False:
+            size, t = self.s.patch_size, self.table
+            kept = [i for i in t.indices(kept=True) if t.positives[i] > 0]
+            sample = np.unique(np.linspace(0, len(kept) - 1, min(len(kept), 64)).astype(int)) if kept else []
             sampler = PixelSampler(self.s.seed)
-            kept = [i for i in self.table.indices(kept=True) if self.table.positives[i] > 0]
-            for i in [kept[j] for j in np.unique(np.linspace(0, len(kept) - 1, min(len(kept), 64)).astype(int))] \
-                    if kept else []:
-                reader = self.readers[self.table.source[i]]
-                window = self.table.window(i, self.s.patch_size)
-                image = reader.read(window)
+            for i in (kept[j] for j in sample):
+                reader = self.readers[t.source[i]]
+                window = t.window(i, size)
+                image = reader.peek(window)
                 if image is not None:
-                    sampler.add(image, reader.landslide_mask(window), (self.table.source[i], window.row, window.col))
-            self._lookalikes = sampler.fit()
-            if sampler.landslide_pixels < MIN_LANDSLIDE_PIXELS:
+                    sampler.add(image, reader.landslide_mask(window), (t.source[i], window.row, window.col))
+            # distinct landslide pixels, at least: those of the sample, or of the kept windows that tile the grid
+            tiled = sum(t.positives[i] for i in kept if t.row[i] % size == 0 and t.col[i] % size == 0)
+            pixels = max(sampler.landslide_pixels, tiled)
+            self._lookalikes = sampler.fit(min_landslide_pixels=0) if pixels >= MIN_LANDSLIDE_PIXELS else None
+            if pixels < MIN_LANDSLIDE_PIXELS:
                 self.notes.append(
-                    f"look-alike background off: the landslide windows hold {sampler.landslide_pixels} landslide "
-                    f"pixels (fewer than {MIN_LANDSLIDE_PIXELS}), too few to tell what a landslide looks like; "
-                    "background windows are drawn at random")
+                    f"look-alike background off: the landslide windows hold {pixels} landslide pixels (fewer than "
+                    f"{MIN_LANDSLIDE_PIXELS}), too few to tell what a landslide looks like; background windows are "
+                    "drawn at random")
         return self._lookalikes if isinstance(self._lookalikes, LookalikeModel) else None
 
     def _count_kept(self, kinds: tuple[str, ...], placement: str | None = None) -> int:

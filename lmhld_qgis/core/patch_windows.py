@@ -206,16 +206,27 @@ class WindowReader:
         return self.burner.burn(window) if self.burner.count_in(window) else self.empty
 
     def read(self, window: Window) -> ImageArray | None:
-        """The window's pixels (selected bands, into the next ring buffer), or None where a pixel is nodata."""
-        out = self.ring[self.turn % RING]
-        self.turn += 1
+        """The window's pixels (selected bands, into the next ring buffer), or None where a pixel is nodata. Only
+        for pixels handed to the sink: the ring holds the patches still waiting to be written, and only a valid
+        read takes a buffer (a nodata window's read may not advance onto a patch in flight)."""
+        image = self._read(window, self.ring[self.turn % RING])
+        if image is not None:
+            self.turn += 1
+        return image
+
+    def peek(self, window: Window) -> ImageArray | None:
+        """As `read`, into a new array: for pixels only looked at (scores, statistics), which must not take a ring
+        buffer from a patch still waiting to be written."""
+        return self._read(window, None)
+
+    def _read(self, window: Window, out: ImageArray | None) -> ImageArray | None:
         rio_window = window.to_rasterio()
         image: ImageArray = self.ds.read(self.source.bands, window=rio_window, out=out)
         return None if self._has_invalid(image, rio_window) else image
 
     def valid(self, window: Window) -> bool:
         """No nodata pixel in the window (read only when the raster can hold nodata)."""
-        return self.mask_kind == "none" or self.read(window) is not None
+        return self.mask_kind == "none" or self.peek(window) is not None
 
     def _has_invalid(self, image: ImageArray, rio_window: Any) -> bool:
         """True if the window holds a nodata / masked pixel in any selected band (without a second read when

@@ -223,7 +223,8 @@ def test_kaikoura_small_real_scene_gives_a_usable_dataset(shared_data, tmp_path)
 
 def test_nan_pixels_count_as_nodata_in_a_float_raster_without_one(scene, tmp_path):
     """A float raster that declares no nodata but holds NaN (Kaikoura's change scenes do, outside their footprint):
-    no exported window, landslide or background, may hold one, or training's statistics become NaN."""
+    no exported window, landslide or background, may hold one, or training's statistics become NaN. And each patch
+    holds its own window's pixels, though many nodata windows are read while patches wait to be written."""
     raster = tmp_path / "float_no_nodata.tif"
     gdal.Translate(str(raster), str(scene.raster), outputType=gdal.GDT_Float32, noData="none")
     with rasterio.open(raster, "r+") as dst:
@@ -236,4 +237,8 @@ def test_nan_pixels_count_as_nodata_in_a_float_raster_without_one(scene, tmp_pat
     assert report.card["dropped"]["nodata"] > 0
     images = sorted((report.out_dir / "img").glob("*.tif"))
     assert images and all(np.isfinite(rasterio.open(p).read()).all() for p in images)
+    for row in patches(report):
+        with rasterio.open(report.out_dir / "img" / f"{row['id']}.tif") as written:
+            expected = image[:, row["row"]:row["row"] + SIZE, row["col"]:row["col"] + SIZE]
+            assert np.array_equal(written.read(), expected), row["id"]
     assert all(np.isfinite(report.card["mean"])) and all(np.isfinite(report.card["std"]))

@@ -99,9 +99,12 @@ def _background_lookalike_cover(scene, out, share) -> tuple[float, dict]:
     x0, px, _, y0, _, py = raster.GetGeoTransform()
     shares = []
     for feature in patches:
+        left, _, _, top = feature.GetGeometryRef().GetEnvelope()
+        row, col = round((top - y0) / py), round((left - x0) / px)
+        # every patch holds its own window's pixels: scoring candidates reads windows while patches wait to be written
+        written = gdal.Open(str(report.out_dir / "img" / f"{feature.GetField('id')}.tif")).ReadAsArray()
+        assert np.array_equal(written, raster.ReadAsArray(col, row, 64, 64)), feature.GetField("id")
         if feature.GetField("kind") == "background":
-            left, _, _, top = feature.GetGeometryRef().GetEnvelope()
-            row, col = round((top - y0) / py), round((left - x0) / px)
             shares.append(cover[row:row + 64, col:col + 64].mean())
     card = json.loads((report.out_dir / "dataset.json").read_text())
     return float(np.mean(shares)), card
