@@ -332,8 +332,10 @@ class _Planner:
             # distinct landslide pixels, at least: those of the sample, or of the kept windows that tile the grid
             tiled = sum(t.positives[i] for i in kept if t.row[i] % size == 0 and t.col[i] % size == 0)
             pixels = max(sampler.landslide_pixels, tiled)
-            self._lookalikes = sampler.fit(min_landslide_pixels=0) if pixels >= MIN_LANDSLIDE_PIXELS else None
-            if pixels < MIN_LANDSLIDE_PIXELS:
+            if pixels >= MIN_LANDSLIDE_PIXELS:
+                self._lookalikes = sampler.fit(min_landslide_pixels=0)  # counted here, with the tiled windows too
+            else:
+                self._lookalikes = None
                 self.notes.append(
                     f"look-alike background off: the landslide windows hold {pixels} landslide pixels (fewer than "
                     f"{MIN_LANDSLIDE_PIXELS}), too few to tell what a landslide looks like; background windows are "
