@@ -351,11 +351,13 @@ def _run_summary(run: dict[str, Any]) -> str:
         return f"failed: {run['error']}"
     a, t = run["analysis"], run["training"]
     data = "; ".join(f"{Path(d['folder']).name} {d['counts']}" for d in run["datasets"])
-    post = next(iter(run["evaluations"].values())).get("postprocess", {})
+    first = next(iter(run["evaluations"].values()))
+    post, context = first.get("postprocess", {}), first.get("context", "off")
     return (f"{a['n_landslides']} training landslides (median {a['area_px']['median']:.1f} px), recommended patch "
             f"sizes {a['recommended_patch_sizes']}, used {run['patch_size']} px; patches {data}; "
             f"{t['config']['model']} width {t['config']['model_options'].get('base_width', 'default')}, "
-            f"{t['epochs']} epochs in {t['seconds']:.0f} s" + (f"; post-processing {post}" if post else ""))
+            f"{t['epochs']} epochs in {t['seconds']:.0f} s" + (f"; post-processing {post}" if post else "")
+            + f"; context pass: {context}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,10 +57,12 @@ def test_detect_writes_polygons_probability_and_summary(tmp_path, small_onnx_mod
     scene = make_scene(tmp_path / "s", width=200, height=200, n_landslides=10)
     proc = lmhld("detect", "--model", str(small_onnx_model), "--raster", str(scene.raster), "--out",
                  str(tmp_path / "o.gpkg"), "--prob", str(tmp_path / "p.tif"), "--threshold", "0",
-                 "--json", str(tmp_path / "r.json"))
+                 "--json", str(tmp_path / "r.json"), "--context", "2")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "r.json").read_text())
     assert summary["provider"] == "CPUExecutionProvider" and summary["n_polygons"] >= 1
+    assert summary["context"].startswith("a coarse pass at 1/2") and "context: a coarse pass" in proc.stdout + \
+        proc.stderr
     assert (tmp_path / "o.gpkg").exists() and (tmp_path / "p.qml").exists()
     bad = lmhld("detect", "--model", str(tmp_path / "none.onnx"), "--raster", str(scene.raster), "--out",
                 str(tmp_path / "x.gpkg"))

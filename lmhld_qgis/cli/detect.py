@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.multiscale import CONTEXT_MODES
 from ..core.tta import TTA_MODES
 from . import argtypes
 from .paths import add_overwrite, declare_paths
@@ -37,6 +38,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--tta", nargs="?", const="d4", default="none", choices=TTA_MODES,
                    help="test-time augmentation: average the predictions over flips (4 per tile) or, with --tta "
                         "alone, flips and 90-degree rotations (d4: 8 per tile)")
+    p.add_argument("--context", choices=CONTEXT_MODES, default="auto",
+                   help="coarse context pass: the scene also seen with pixels 2, 3 or 4 times larger, fused by the "
+                        "maximum, so landslides larger than a tile are seen whole; auto (default): when the "
+                        "model's training landslides are large for its tile; off: one pass")
     p.add_argument("--grow-threshold", type=argtypes.probability, metavar="P",
                    help="hysteresis: cut at this lower probability and keep only the regions that reach the "
                         "threshold (default: off)")
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                             threshold=args.threshold, min_area_m2=args.min_area, fill_holes_m2=args.fill_holes,
                             simplify=args.simplify, provider=args.provider, bands=parse_band_list(args.bands),
                             extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width,
-                            tta=args.tta, grow_threshold=args.grow_threshold)
+                            tta=args.tta, grow_threshold=args.grow_threshold, context=args.context)
     bar = BarProgress("detect")
     try:
         result = detect(args.raster, args.model, args.out, args.prob, options, progress=bar)

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from .blending import StripeAccumulator, weights_for
 from .errors import LmhldError
 from .grid import Window, covering_windows, window_transform
 from .modelcard import ModelCard
+from .multiscale import CONTEXT_MODES, ContextChoice, choose_context, coarse_raster, coarse_region, fuse_max
 from .outputs import check_outputs
 from .postprocess import PostProcess, check_range, resolve_postprocess
 from .preflight import require_memory
@@ -68,6 +69,7 @@ class DetectOptions:
     chunk_width: int = 4096  # stream the scene in column chunks this wide (memory bound); 0: the whole width
     tta: str = "none"  # test-time augmentation: "flips" (4 predictions per tile) or "d4" (flips and rotations, 8)
     grow_threshold: float | None = None  # hysteresis: grow regions that reach the threshold into this lower one
+    context: str = "auto"  # coarse context pass (core.multiscale): "auto", "off", or its factor "2", "3", "4"
 
     def validate(self) -> None:
         """Refuse values out of range before any work, naming the option and the allowed range."""
@@ -77,6 +79,8 @@ class DetectOptions:
                 raise LmhldError(f"{name} must be an integer >= {low}, got {value}")
         if self.overlap is not None and not 0 <= self.overlap < 1:
             raise LmhldError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.context not in CONTEXT_MODES:
+            raise LmhldError(f"context must be one of {', '.join(CONTEXT_MODES)}, got {self.context!r}")
         if self.tta not in TTA_MODES:
             raise LmhldError(f"test-time augmentation must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
         check_range("threshold", self.threshold, 0.0, 1.0)
@@ -100,6 +104,7 @@ class DetectResult:
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> polygons dropped by the post-processing
     holes_filled: int = 0
     tta: str = "none"
+    context: str = "off"  # the coarse context pass run, and why
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -108,7 +113,8 @@ class DetectResult:
         """What the post-processing did, for the log."""
         dropped = ", ".join(f"{n} {reason}" for reason, n in self.dropped.items() if n) or "none"
         return (f"{self.n_polygons} polygons kept; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
-                + (f"; test-time augmentation {self.tta}" if self.tta != "none" else ""))
+                + (f"; test-time augmentation {self.tta}" if self.tta != "none" else "")
+                + (f"; context: {self.context}" if self.context != "off" else ""))
 
 
 def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None) -> tuple[list[int], str | None]:
@@ -280,25 +286,40 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         for note in plan.notes:
             progress.warn(note)
         progress.info(plan.post.describe())
+        context, coarse = choose_context(options.context, backend.card, pixel_area_m2(plan.info), plan.tile), None
         try:
-            n_windows, polygons = _write_outputs(plan, with_tta(backend, options.tta), Path(raster).name, out_gpkg,
-                                                 prob_tif, Path(tmpdir), progress)
+            coarse = _coarse_plan(plan, options, context, Path(tmpdir))
+            if coarse is not None:
+                progress.info(f"context: {context.reason}")
+            n_windows, polygons = _write_outputs(plan, coarse, with_tta(backend, options.tta), Path(raster).name,
+                                                 out_gpkg, prob_tif, Path(tmpdir), progress)
         finally:
-            if plan.aoi is not None:
-                plan.aoi.close()
+            for p in (plan, coarse):
+                if p is not None and p.aoi is not None:
+                    p.aoi.close()
     result = DetectResult(
         polygons=Path(out_gpkg), probability=Path(prob_tif) if prob_tif else None, n_polygons=polygons.kept,
         provider=backend.provider, tile=plan.tile, stride=plan.stride, n_windows=n_windows,
         seconds=time.perf_counter() - t0, threshold=plan.post.threshold, bands=plan.bands, warnings=plan.notes,
         postprocess=plan.post.to_json(), dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
-        tta=options.tta)
+        tta=options.tta, context=context.reason if coarse is not None else "off")
     progress.info(result.summary())
     progress.set_fraction(1.0)
     return result
 
 
-def _write_outputs(plan: DetectPlan, backend: Backend, source_name: str, out_gpkg: str | Path,
-                   prob_tif: str | Path | None, workdir: Path, progress: Progress) -> tuple[int, PolygonizeReport]:
+def _coarse_plan(plan: DetectPlan, options: DetectOptions, context: ContextChoice, workdir: Path) -> DetectPlan | None:
+    """The plan of the coarse context pass (core.multiscale): the same region and tiles over a coarser VRT."""
+    if context.factor is None:
+        return None
+    info = coarse_raster(plan.info, context.factor, workdir)
+    return replace(plan, info=info, region=coarse_region(plan.region, context.factor, info),
+                   aoi=_aoi_burner(options.aoi, info), notes=[])
+
+
+def _write_outputs(plan: DetectPlan, coarse: DetectPlan | None, backend: Backend, source_name: str,
+                   out_gpkg: str | Path, prob_tif: str | Path | None, workdir: Path,
+                   progress: Progress) -> tuple[int, PolygonizeReport]:
     """Probabilities and mask by streaming, then polygons; every output written aside and moved into place."""
     from .styles import embed_vector_style, write_raster_style
     from .vectorize import polygonize
@@ -306,7 +327,10 @@ def _write_outputs(plan: DetectPlan, backend: Backend, source_name: str, out_gpk
     prob_final = Path(prob_tif) if prob_tif else workdir / "probability.tif"
     mask_tif = workdir / "mask.tif"
     with atomic_file(out_gpkg) as gpkg_tmp, atomic_file(prob_final) as prob_tmp:
-        n_windows = _stream(plan, backend, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85))
+        if coarse is None:
+            n_windows = _stream(plan, backend, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85))
+        else:
+            n_windows = _stream_with_context(plan, coarse, backend, prob_tmp, mask_tif, workdir, progress)
         report = polygonize(mask_tif, prob_tmp, gpkg_tmp, LAYER, plan.post.vectorize_options(),
                             source=source_name, model=backend.card.architecture,
                             progress=SubProgress(progress, 0.85, 1.0))
@@ -316,6 +340,23 @@ def _write_outputs(plan: DetectPlan, backend: Backend, source_name: str, out_gpk
     if prob_tif:
         write_raster_style(prob_final)
     return n_windows, report
+
+
+def _stream_with_context(plan: DetectPlan, coarse: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path,
+                         workdir: Path, progress: Progress) -> int:
+    """The fine pass and the coarse pass, each streamed as one pass is, then fused into the outputs."""
+    fine_prob, coarse_prob = workdir / "fine_probability.tif", workdir / "coarse_probability.tif"
+    n_fine = _stream(plan, backend, fine_prob, workdir / "fine_mask.tif", SubProgress(progress, 0.0, 0.6))
+    n_coarse = _stream(coarse, backend, coarse_prob, workdir / "coarse_mask.tif", SubProgress(progress, 0.6, 0.75))
+    fuse_step = SubProgress(progress, 0.75, 0.85)
+
+    def on_rows(fraction: float) -> None:
+        fuse_step.set_fraction(fraction)
+        check_cancelled(progress)
+
+    fuse_max(fine_prob, coarse_prob, plan.grid, prob_path, mask_path, plan.post.mask_threshold,
+             column_chunks(plan.region.width, plan.chunk_width), workdir, on_rows)
+    return n_fine + n_coarse
 
 
 # --- streaming: windows in column chunks, each from top to bottom ---------------------------------------------

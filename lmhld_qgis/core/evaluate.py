@@ -164,7 +164,8 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
 
 def _detection_facts(det: DetectResult) -> dict[str, Any]:
     return {"threshold": det.threshold, "provider": det.provider, "postprocess": det.postprocess,
-            "dropped": det.dropped, "holes_filled": det.holes_filled, "tta": det.tta}
+            "dropped": det.dropped, "holes_filled": det.holes_filled, "tta": det.tta,
+            "context": det.context}
 
 
 def _detected_polygons(path: Path, truth: PolygonSet) -> PolygonSet:

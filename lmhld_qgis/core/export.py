@@ -258,6 +258,7 @@ def _dataset_card(plan: PatchPlan, options: ExportOptions, out_dir: str | Path, 
                       "n_repaired": polygons.n_repaired, "skipped": polygons.skipped},
         "negatives": plan.negatives,
         "min_landslide_area_m2": plan.min_landslide_area_m2, "min_landslide_area_rule": plan.min_landslide_area_rule,
+        "large_landslide_area_m2": plan.large_landslide_area_m2,
         "warnings": plan.warnings,
     }
 

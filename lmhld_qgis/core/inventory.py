@@ -217,6 +217,17 @@ def min_landslide_area_m2(areas_m2: npt.NDArray[np.float64], pixel_area_m2: floa
                    f"({floor:.1f} m2)")
 
 
+LARGE_AREA_QUANTILE = 0.9
+
+
+def large_landslide_area_m2(areas_m2: npt.NDArray[np.float64]) -> float | None:
+    """How large an inventory's large landslides are: the 90th percentile of the areas (one giant must not set it);
+    None without landslides. Detection's coarse context pass (core.multiscale) compares it with the tile."""
+    if len(areas_m2) == 0:
+        return None
+    return float(np.quantile(areas_m2, LARGE_AREA_QUANTILE, method="linear"))
+
+
 def log_histogram(values: npt.NDArray[np.float64], bins_per_decade: int = 8) -> dict[str, list[float]]:
     """Histogram with log-spaced bin edges (landslide areas span orders of magnitude)."""
     lo = math.floor(math.log10(max(values.min(), 1e-6)) * bins_per_decade) / bins_per_decade

@@ -51,6 +51,8 @@ class ModelCard:
     threshold_source: str = "default"  # "default" (the configured value) or "validation" (calibrated on val)
     min_area_m2: float = 0.0  # detections smaller than this are dropped by default (learnt from the inventory)
     fill_holes_m2: float = 0.0  # holes smaller than this are filled by default
+    large_landslide_area_m2: float | None = None  # 90th percentile of the training landslides' areas (the
+    # coarse context pass's "auto": core.multiscale)
     tiles_overlap: float = 0.25  # fraction of the tile
     min_segment_px: int = 0
     training_dataset: str = ""

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import LmhldError
 from .export_options import PlanSettings
 from .grid import Window, grid_windows
-from .inventory import min_landslide_area_m2
+from .inventory import large_landslide_area_m2, min_landslide_area_m2
 from .lookalike import MIN_LANDSLIDE_PIXELS, LookalikeModel, PixelSampler, pick
 from .memory import release_free_memory
 from .patch_windows import (
@@ -79,6 +80,7 @@ class PatchPlan:
     min_landslide_area_rule: str
     warnings: list[str] = field(default_factory=list)
     negatives: dict[str, Any] | None = None
+    large_landslide_area_m2: float | None = None  # how large the large landslides are (detection's context pass)
 
     @property
     def stems(self) -> list[str]:
@@ -168,9 +170,10 @@ class _Planner:
         overlap_background = self._add_overlaps(index, stride)
         self._sample_background(overlap_background, self._count_kept(("landslide",), placement="overlap"),
                                 split=TRAIN)
-        area, rule = self._min_area()
+        areas = self._inventory_areas()
+        area, rule = min_landslide_area_m2(areas, pixel_area_m2(self.sources[0].info))
         return PatchPlan(self.s, self.sources, self.table, split, stride, leak, area, rule, self.notes,
-                         negatives_info)
+                         negatives_info, large_landslide_area_m2(areas))
 
     # -- phase 1: the grid -----------------------------------------------------------------------------------
     def _scan_grid(self) -> list[int]:
@@ -431,16 +434,15 @@ class _Planner:
         return background
 
     # -- the rest --------------------------------------------------------------------------------------------
-    def _min_area(self) -> tuple[float, str]:
-        """The smallest landslide worth reporting, from the inventory's landslides within the rasters."""
+    def _inventory_areas(self) -> npt.NDArray[np.float64]:
+        """The true areas (m2) of the inventory's landslides within the rasters."""
         inside: set[int] = set()
         for reader in self.readers:
             info = reader.source.info
             inside.update(reader.burner.indices_in(Window(0, 0, info.height, info.width)))
         chosen = sorted(inside)
-        areas = true_areas_m2([self.polygons.geometries[i] for i in chosen], self.polygons.srs) if chosen \
+        return true_areas_m2([self.polygons.geometries[i] for i in chosen], self.polygons.srs) if chosen \
             else np.zeros(0)
-        return min_landslide_area_m2(areas, pixel_area_m2(self.sources[0].info))
 
     def _window_count(self, height: int, width: int) -> int:
         size, stride = self.s.patch_size, self.s.stride

@@ -27,6 +27,7 @@ from .styling import ResultLayer
 
 PROVIDERS = ("auto", "cpu", "cuda")
 TTA = ("none", "flips", "d4")  # core.tta.TTA_MODES, in the order of the dialog's choices
+CONTEXT = ("auto", "off", "2", "3", "4")  # core.multiscale.CONTEXT_MODES, in the order of the dialog's choices
 
 
 class DetectLandslides(LmhldAlgorithm):
@@ -45,6 +46,7 @@ class DetectLandslides(LmhldAlgorithm):
     BANDS = "BANDS"
     RESAMPLE = "RESAMPLE"
     TTA = "TTA"
+    CONTEXT = "CONTEXT"
     GROW_THRESHOLD = "GROW_THRESHOLD"
     OUTPUT = "OUTPUT"
     OUTPUT_PROB = "OUTPUT_PROB"
@@ -118,6 +120,11 @@ class DetectLandslides(LmhldAlgorithm):
             self.TTA, self.tr("Test-time augmentation"),
             [self.tr("None"), self.tr("Flips (4 per window)"),
              self.tr("Flips and rotations (8 per window)")], defaultValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterEnum(
+            self.CONTEXT, self.tr("Coarse context pass (landslides larger than a window)"),
+            [self.tr("Automatic: when the model's landslides are large for its window"), self.tr("Off"),
+             self.tr("Pixels 2 times larger"), self.tr("Pixels 3 times larger"), self.tr("Pixels 4 times larger")],
+            defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.BATCH_SIZE, self.tr("Windows per batch"), integer, 8, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
@@ -179,6 +186,7 @@ class DetectLandslides(LmhldAlgorithm):
             extent=extent, aoi=source_polygons(aoi_source, "area of interest") if aoi_source is not None else None,
             resample=self.parameterAsBool(parameters, self.RESAMPLE, context),
             tta=TTA[self.parameterAsEnum(parameters, self.TTA, context)], grow_threshold=value(self.GROW_THRESHOLD),
+            context=CONTEXT[self.parameterAsEnum(parameters, self.CONTEXT, context)],
             **set_only)
 
     def _style(self, context, layer, model: str, out: str, prob: str | None) -> None:

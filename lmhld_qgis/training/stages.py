@@ -21,6 +21,7 @@ class SubsetView(PatchDataset):
         self.ds, self.indices = ds, indices
         self.band_names, self.patch_size, self.resolution_m = ds.band_names, ds.patch_size, ds.resolution_m
         self.min_landslide_area_m2 = ds.min_landslide_area_m2
+        self.large_landslide_area_m2 = ds.large_landslide_area_m2
         self.name = ds.name
 
     def __len__(self) -> int:
@@ -48,9 +49,17 @@ class Stage:
     @property
     def min_landslide_area_m2(self) -> float | None:
         """The smallest landslide worth reporting over the stage's datasets (None when none says)."""
-        known = [float(a) for ds in self.sources or [self.train]
-                 if (a := getattr(ds, "min_landslide_area_m2", None)) is not None]
+        known = self._known("min_landslide_area_m2")
         return min(known) if known else None
+
+    @property
+    def large_landslide_area_m2(self) -> float | None:
+        """How large the stage's large landslides are (the largest over its datasets; None when none says)."""
+        known = self._known("large_landslide_area_m2")
+        return max(known) if known else None
+
+    def _known(self, attribute: str) -> list[float]:
+        return [float(a) for ds in self.sources or [self.train] if (a := getattr(ds, attribute, None)) is not None]
 
 
 def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, PatchDataset | None]:

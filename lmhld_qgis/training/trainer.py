@@ -543,6 +543,7 @@ class Trainer:
         relative_bands, relative_scale = self.relative[k].to_card()
         calibration = state.calibration or {}
         areas = [a for s in self.stages[: k + 1] if (a := s.min_landslide_area_m2) is not None]
+        large = [a for s in self.stages[: k + 1] if (a := s.large_landslide_area_m2) is not None]
         return ModelCard(self.cfg.model, stage.in_channels, self.cfg.num_classes,
                          stored_options(self.cfg.model_options), size_multiple=self.size_multiple,
                          bands=list(stage.train.band_names), patch_size=int(stage.train.patch_size or 128),
@@ -551,6 +552,7 @@ class Trainer:
                          threshold=float(calibration.get("threshold", self._configured_threshold())),
                          threshold_source=str(calibration.get("source", "default")),
                          min_area_m2=min(areas) if areas else 0.0, nodata=stage.train.nodata,
+                         large_landslide_area_m2=max(large) if large else None,
                          training_dataset=" -> ".join(s.name for s in self.stages[: k + 1]), version=__version__)
 
     def _time_to_save(self) -> bool:

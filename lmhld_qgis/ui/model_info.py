@@ -64,6 +64,8 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         (tr("default overlap"), f"{card.tiles_overlap:.0%}"),
         (tr("smallest polygon kept"), f"{card.min_area_m2:g} m²" if card.min_area_m2 else tr("all kept")),
         (tr("holes filled below"), f"{card.fill_holes_m2:g} m²" if card.fill_holes_m2 else tr("none filled")),
+        (tr("large training landslides"), f"{card.large_landslide_area_m2:.0f} m² (90th percentile)"
+         if card.large_landslide_area_m2 else tr("unknown")),
         (tr("classes"), format_value(card.class_names)),
         (tr("trained on"), card.training_dataset or tr("unknown")),
         (tr("lmhld_qgis version"), card.version or tr("unknown")),

@@ -191,6 +191,7 @@ def test_min_landslide_area_is_learnt_from_the_inventory(exported, scene):
     expected = max(0.5 * np.quantile(areas, 0.05), 2 * 9.0)
     assert exported.card["min_landslide_area_m2"] == pytest.approx(expected, rel=2e-3)
     assert "5% quantile" in exported.card["min_landslide_area_rule"]
+    assert exported.card["large_landslide_area_m2"] == pytest.approx(np.quantile(areas, 0.9), rel=2e-3)
 
 
 def test_options_are_checked_before_any_work(scene, tmp_path):

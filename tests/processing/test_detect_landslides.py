@@ -32,7 +32,7 @@ def test_processing_run_gives_valid_styled_polygons(qgis_processing, lmhld_provi
     assert symbol.symbolLayer(0).strokeColor().red() > 200 and symbol.symbolLayer(0).fillColor().alpha() < 100
 
 
-def test_augmentation_and_growing_reach_the_core(qgis_processing, lmhld_provider, scene, small_onnx_model,
+def test_augmentation_growing_and_context_reach_the_core(qgis_processing, lmhld_provider, scene, small_onnx_model,
                                                  tmp_path):
     import processing
     from osgeo import gdal
@@ -41,13 +41,14 @@ def test_augmentation_and_growing_reach_the_core(qgis_processing, lmhld_provider
 
     result = processing.run("lmhld:detectlandslides", {
         "RASTER": str(scene.raster), "MODEL": str(small_onnx_model), "THRESHOLD": 0.6, "GROW_THRESHOLD": 0.3,
-        "TTA": 1, "OUTPUT": str(tmp_path / "qgis.gpkg"), "OUTPUT_PROB": str(tmp_path / "qgis.tif")})
+        "TTA": 1, "CONTEXT": 2, "OUTPUT": str(tmp_path / "qgis.gpkg"), "OUTPUT_PROB": str(tmp_path / "qgis.tif")})
     same = detect(scene.raster, small_onnx_model, tmp_path / "core.gpkg", tmp_path / "core.tif",
-                  DetectOptions(threshold=0.6, grow_threshold=0.3, tta="flips"))
+                  DetectOptions(threshold=0.6, grow_threshold=0.3, tta="flips", context="2"))
     detect(scene.raster, small_onnx_model, tmp_path / "plain.gpkg", tmp_path / "plain.tif",
            DetectOptions(threshold=0.6))
     read = [gdal.Open(str(tmp_path / f"{n}.tif")).ReadAsArray() for n in ("qgis", "core", "plain")]
     assert (read[0] == read[1]).all() and not (read[0] == read[2]).all()  # averaged over flips, as asked
+    assert same.context.startswith("a coarse pass at 1/2")  # the dialog's third choice: pixels 2 times larger
     assert result["N_POLYGONS"] == same.n_polygons  # grown down to 0.3 the same way
 
 

@@ -191,15 +191,17 @@ def test_cache_off_and_packs_train_exactly_as_the_memory_cache(tiny, tmp_path, n
     assert same(weights(tmp_path / "memory"), weights(tmp_path / "off"))
 
 
-def test_the_card_carries_a_calibrated_threshold_and_the_datasets_minimum_area(tiny, tmp_path):
+def test_the_card_carries_a_calibrated_threshold_and_the_datasets_landslide_sizes(tiny, tmp_path):
     data = shutil.copytree(tiny, tmp_path / "copy")
     card = json.loads((data / "dataset.json").read_text())
-    (data / "dataset.json").write_text(json.dumps({**card, "min_landslide_area_m2": 123.0}))
+    (data / "dataset.json").write_text(json.dumps({**card, "min_landslide_area_m2": 123.0,
+                                                   "large_landslide_area_m2": 4567.0}))
     result = train(config([data], epochs=2, model_options={"base_width": 8}, lr=3e-3), tmp_path / "run")
     from lmhld_qgis.core.modelcard import read_onnx_card
 
     onnx_card = read_onnx_card(result.onnx)
     assert onnx_card.threshold_source == "validation" and onnx_card.min_area_m2 == 123.0
+    assert onnx_card.large_landslide_area_m2 == 4567.0  # detection's coarse context pass decides by it
     assert onnx_card.threshold == result.threshold and 0.05 <= result.threshold <= 0.95
     assert load_checkpoint(tmp_path / "run" / "best.pt")["card"]["threshold"] == result.threshold
 

@@ -19,6 +19,10 @@ def test_dialog_shows_the_card_read_only_and_whole(qgis_app, small_onnx_model, t
     assert rows["training resolution"] == "3 m" and rows["threshold"] == "0.5"
     assert rows["network options"] == "base_width=4"  # not a Python dict
     assert not any("{" in value or "[" in value for value in rows.values())
+    assert rows["large training landslides"] == "unknown"  # the fixture's card predates the figure
+    card.large_landslide_area_m2 = 1234.4
+    assert dict(card_rows(card))["large training landslides"] == "1234 m² (90th percentile)"
+    card.large_landslide_area_m2 = None
     dialog = ModelInfoDialog(card, str(small_onnx_model))
     dialog.show()
     table = dialog.table

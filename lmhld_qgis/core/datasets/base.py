@@ -30,6 +30,7 @@ class PatchDataset:
     patch_size: int | None = None
     resolution_m: float | None = None
     min_landslide_area_m2: float | None = None  # smallest landslide worth reporting, learnt from the inventory
+    large_landslide_area_m2: float | None = None  # 90th percentile of the inventory's areas (detection's context)
     nodata: float | None = None  # the source rasters' nodata value (models exported from it treat it as missing)
 
     def __len__(self) -> int:

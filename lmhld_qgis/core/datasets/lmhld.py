@@ -52,6 +52,7 @@ class LmhldDataset(PatchDataset):
         self.patch_size = int(self.card["patch_size"])
         self.resolution_m = self.card.get("resolution_m")
         self.min_landslide_area_m2 = self.card.get("min_landslide_area_m2")
+        self.large_landslide_area_m2 = self.card.get("large_landslide_area_m2")
         self.nodata = self.card["nodata"] if "nodata" in self.card else _patch_nodata(self.root)
         self.name = self.card.get("name") or self.root.name
 

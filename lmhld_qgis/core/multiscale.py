@@ -1,0 +1,124 @@
+"""Detection's coarse context pass: the scene seen again at a coarser scale, fused with the fine pass.
+
+A network trained on patches in which the median landslide covers a tenth of the patch (the paper's rule) sees
+the largest landslides only in part: a tile inside a large scar holds bare ground and no outline, which the
+network has been taught to call background (bare fields and soil are what look-alike background patches show
+it). Seen again with the pixels averaged by a factor (2 by default), the same tile covers that factor squared
+times the ground, the scar's outline with it. The coarse pass's probabilities are resampled (bilinear) onto the
+fine grid and fused by their maximum: a pixel is a landslide when either view says so at the model's threshold,
+so small landslides, which the coarse view blurs away, keep the fine view's answer.
+
+"auto" runs the pass when the model's training inventory holds landslides too large for its tile: the 90th
+percentile of their areas (the model card's `large_landslide_area_m2`, learnt at export) covers at least twice
+the share of a tile the paper's patch-size rule gives a landslide (10 %), i.e. the large landslides get less
+context around them than the rule asks for. With the rule's median-sized patches and the lognormal sizes of real
+inventories that is the usual case; inventories of landslides far smaller than the smallest patch (Kaikoura's
+10 m scenes) stay at one pass, as do models without the figure (older files, other datasets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+
+from .errors import LmhldError
+from .grid import Window
+from .inventory import DEFAULT_FRACTION
+from .modelcard import ModelCard
+from .raster import RasterInfo, read_raster_info
+from .rasterwriter import BLOCK, PROB_NODATA, Grid, ProbabilityWriter, Stripe
+
+gdal.UseExceptions()
+
+CONTEXT_MODES = ("auto", "off", "2", "3", "4")
+AUTO_FACTOR = 2.0
+AUTO_TILE_SHARE = 2 * DEFAULT_FRACTION  # "too large for the tile": the large landslides cover this share or more
+
+
+@dataclass(frozen=True)
+class ContextChoice:
+    """The coarse pass's factor (None: one pass) and why, for the log and the result."""
+
+    factor: float | None
+    reason: str
+
+
+def choose_context(mode: str, card: ModelCard, pixel_area: float, tile: int) -> ContextChoice:
+    """Resolve the `context` option against the model's training inventory and the tile."""
+    if mode not in CONTEXT_MODES:
+        raise LmhldError(f"context must be one of {', '.join(CONTEXT_MODES)}, got {mode!r}")
+    if mode == "off":
+        return ContextChoice(None, "off")
+    if mode != "auto":
+        return ContextChoice(float(mode), f"a coarse pass at 1/{mode} of the resolution (asked)")
+    large = card.large_landslide_area_m2
+    if not large:
+        return ContextChoice(None, "one pass (the model does not say how large its landslides are)")
+    share = large / pixel_area / (tile * tile)
+    if share < AUTO_TILE_SHARE:
+        return ContextChoice(None, f"one pass (the large training landslides cover {share:.0%} of a tile)")
+    return ContextChoice(AUTO_FACTOR, f"a coarse pass at 1/{AUTO_FACTOR:g} of the resolution: the large training "
+                                      f"landslides ({large:.0f} m2) cover {share:.0%} of a {tile} px tile")
+
+
+def coarse_raster(info: RasterInfo, factor: float, workdir: Path) -> RasterInfo:
+    """A VRT of the raster with pixels `factor` times larger (area average; nodata stays out of the averages)."""
+    a, _, c, _, e, f = info.transform
+    width, height = max(1, math.ceil(info.width / factor)), max(1, math.ceil(info.height / factor))
+    bounds = (c, f + e * info.height, c + a * info.width, f)  # xmin, ymin, xmax, ymax (north-up)
+    vrt = workdir / f"coarse_{factor:g}.vrt"
+    gdal.Warp(str(vrt), info.path, format="VRT", outputBounds=bounds, width=width, height=height,
+              resampleAlg="average")
+    return read_raster_info(vrt)
+
+
+def coarse_region(region: Window, factor: float, coarse: RasterInfo) -> Window:
+    """The coarse raster's pixels that cover the fine region."""
+    r0, c0 = math.floor(region.row / factor), math.floor(region.col / factor)
+    r1 = min(coarse.height, math.ceil((region.row + region.height) / factor))
+    c1 = min(coarse.width, math.ceil((region.col + region.width) / factor))
+    return Window(r0, c0, max(r1 - r0, 1), max(c1 - c0, 1))
+
+
+def fuse_max(fine_prob: Path, coarse_prob: Path, grid: Grid, prob_out: Path, mask_out: Path, threshold: float,
+             column_ranges: list[tuple[int, int]], workdir: Path, on_rows: Callable[[float], None]) -> None:
+    """The fine probabilities and the coarse ones (bilinear on the fine grid) fused by their maximum where the
+    fine pass saw the pixel; written as detection writes its own (probability, cut mask), block row by block
+    row within each column range, so memory stays bounded whatever the scene."""
+    gt = grid.geotransform
+    bounds = (gt[0], gt[3] + gt[5] * grid.height, gt[0] + gt[1] * grid.width, gt[3])
+    on_fine = workdir / "coarse_on_fine.vrt"
+    gdal.Warp(str(on_fine), str(coarse_prob), format="VRT", outputBounds=bounds, width=grid.width,
+              height=grid.height, resampleAlg="bilinear", srcNodata=PROB_NODATA, dstNodata=PROB_NODATA)
+    fine_ds, coarse_ds = gdal.Open(str(fine_prob)), gdal.Open(str(on_fine))
+    fine_band, coarse_band = fine_ds.GetRasterBand(1), coarse_ds.GetRasterBand(1)
+    writer = ProbabilityWriter(prob_out, mask_out, grid, threshold, [a for a, _ in column_ranges])
+    finished = False
+    try:
+        done, total = 0, max(len(column_ranges) * math.ceil(grid.height / BLOCK), 1)
+        for first, stop in column_ranges:
+            for top in range(0, grid.height, BLOCK):
+                rows = min(BLOCK, grid.height - top)
+                fine = fine_band.ReadAsArray(first, top, stop - first, rows).astype(np.float32)
+                coarse = coarse_band.ReadAsArray(first, top, stop - first, rows).astype(np.float32)
+                covered = fine != PROB_NODATA
+                values = np.where(covered & (coarse != PROB_NODATA), np.maximum(fine, coarse), fine)
+                writer.put(Stripe(top, first, values, covered))
+                done += 1
+                on_rows(done / total)
+        finished = True
+    finally:
+        fine_band = coarse_band = None
+        fine_ds = coarse_ds = None
+        writer.close(complete=finished)
+    writer.build_deferred_overviews(prob_out)
+
+
+
+__all__ = ["AUTO_FACTOR", "CONTEXT_MODES", "ContextChoice", "choose_context", "coarse_raster", "coarse_region",
+           "fuse_max"]
