@@ -121,9 +121,9 @@ class DetectLandslides(LmhldAlgorithm):
             [self.tr("None"), self.tr("Flips (4 per window)"),
              self.tr("Flips and rotations (8 per window)")], defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.CONTEXT, self.tr("Coarse context pass (landslides larger than a window)"),
-            [self.tr("Automatic: when the model's landslides are large for its window"), self.tr("Off"),
-             self.tr("Pixels 2 times larger"), self.tr("Pixels 3 times larger"), self.tr("Pixels 4 times larger")],
+            self.CONTEXT, self.tr("Coarse context pass"),
+            [self.tr("Automatic (large landslides)"), self.tr("Off"), self.tr("Pixels 2 times larger"),
+             self.tr("Pixels 3 times larger"), self.tr("Pixels 4 times larger")],
             defaultValue=0))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.BATCH_SIZE, self.tr("Windows per batch"), integer, 8, minValue=1))

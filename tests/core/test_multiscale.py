@@ -61,7 +61,9 @@ def test_a_landslide_larger_than_a_tile_is_found_whole_with_the_coarse_pass(tmp_
     p_off, p_on = read(tmp_path / "off.tif"), read(tmp_path / "on.tif")
     recall_off, recall_on = (p_off[scar] >= 0.5).mean(), (p_on[scar] >= 0.5).mean()
     assert recall_off <= 0.1  # the nine tiles inside the scar see no outline: its core is missed
-    assert recall_on == 1.0  # seen with pixels four times larger, every tile over the scar holds its outline
+    # seen with pixels four times larger every tile over the scar holds its outline; the erosion of the coarse view
+    # leaves out a strip of a coarse pixel along the outline that these fine tiles happen not to cover
+    assert recall_on >= 0.99
     assert (p_on[~scar] >= 0.5).sum() <= 0.05 * (~scar).sum()  # the ground stays ground (a rim of blur at most)
     assert (off.n_polygons, on.n_polygons) == (1, 1)  # a ring around a missed core, then the scar whole
     assert off.context == "off" and on.context.startswith("a coarse pass at 1/4")
@@ -84,11 +86,34 @@ def test_fusion_is_the_maximum_where_the_fine_pass_saw_the_pixel_and_nodata_else
     fine, fused, chunked = read(tmp_path / "a.tif"), read(tmp_path / "b.tif"), read(tmp_path / "c.tif")
     valid = p != -9999
     assert np.array_equal(fine[valid], p[valid])
-    assert (fused[valid] >= fine[valid]).all() and (fused[valid] > fine[valid]).mean() > 0.3  # the max, not a copy
+    assert (fused[valid] >= fine[valid]).all() and (fused[valid] > fine[valid]).mean() > 0.05  # the max, not a copy
     assert (fused[~valid] == -1).all()  # nodata stays nodata
-    # a pixel far below its neighbours' average is lifted to about that average (a 2 x 2 mean, bilinear)
-    assert 0.3 < float(np.median(fused[valid & (p < 0.05)])) < 0.7
     assert np.array_equal(fused, chunked)  # column chunks give the same raster
+
+
+def test_the_coarse_pass_adds_no_rim_around_what_the_fine_pass_found(tmp_path):
+    p = np.zeros((128, 128), np.float32)
+    p[37:91, 29:77] = 0.9  # off the coarse grid: its coarse pixels straddle the outline
+    raster = write_raster(tmp_path / "p.tif", p, descriptions=["p"])
+    detect(raster, IdentityBackend(tile=32), tmp_path / "b.gpkg", tmp_path / "b.tif",
+           DetectOptions(context="2", overlap=0, min_area_m2=0))
+    fused = read(tmp_path / "b.tif")
+    assert np.array_equal(fused >= 0.5, p >= 0.5)  # the eroded coarse view widens nothing
+
+
+def test_erosion_is_the_minimum_of_the_valid_neighbours_across_block_rows(tmp_path):
+    from lmhld_qgis.core.multiscale import erode
+
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0, 1, (300, 40)).astype(np.float32)  # taller than a block row (256)
+    p[100:103, 10:13] = -1
+    raster = write_raster(tmp_path / "p.tif", p, nodata=-1)
+    erode(raster, tmp_path / "e.tif")
+    got = read(tmp_path / "e.tif")
+    padded = np.pad(np.where(p == -1, np.inf, p), 1, constant_values=np.inf)
+    expected = np.min([padded[r:r + 300, c:c + 40] for r in range(3) for c in range(3)], axis=0)
+    expected[p == -1] = -1
+    assert np.array_equal(got, expected)
 
 
 def test_extent_and_area_of_interest_hold_in_the_coarse_pass(tmp_path):
@@ -99,13 +124,13 @@ def test_extent_and_area_of_interest_hold_in_the_coarse_pass(tmp_path):
                  DetectOptions(context="4", extent=extent, min_area_m2=0))
     p = read(tmp_path / "e.tif")
     assert p.shape == (140, 140) and res.n_polygons == 1
-    assert (p[10:110, 10:110] >= 0.5).all()  # the scar (rows and columns 30..130 of the scene), whole
+    assert (p[10:110, 10:110] >= 0.5).mean() >= 0.99  # the scar (rows and columns 30..130 of the scene)
     left = f"POLYGON(({x0} {y0},{x0 + 80 * 3} {y0},{x0 + 80 * 3} {y0 - 160 * 3},{x0} {y0 - 160 * 3},{x0} {y0}))"
     aoi = write_polygons(tmp_path / "aoi.gpkg", [left])
     detect(raster, OutlineBackend(), tmp_path / "a.gpkg", tmp_path / "a.tif", DetectOptions(context="4", aoi=aoi))
     p = read(tmp_path / "a.tif")
     assert p.shape == (160, 80)  # the area of interest's bounding box
-    assert (p[30:130, 30:80] >= 0.5).all() and (p[p != -1] < 0.5).sum() > 0  # its part of the scar, not all
+    assert (p[30:130, 30:80] >= 0.5).mean() >= 0.98 and (p[p != -1] < 0.5).sum() > 0  # its part of the scar
 
 
 def test_auto_runs_the_coarse_pass_when_the_training_landslides_are_large_for_the_tile():
