@@ -30,7 +30,7 @@ from .blending import StripeAccumulator, weights_for
 from .errors import LmhldError
 from .grid import Window, covering_windows, window_transform
 from .modelcard import ModelCard
-from .multiscale import CONTEXT_MODES, ContextChoice, choose_context, coarse_raster, coarse_region, fuse_max
+from .multiscale import ContextChoice, check_context, choose_context, coarse_raster, coarse_region, fuse_max
 from .outputs import check_outputs
 from .postprocess import PostProcess, check_range, resolve_postprocess
 from .preflight import require_memory
@@ -79,8 +79,7 @@ class DetectOptions:
                 raise LmhldError(f"{name} must be an integer >= {low}, got {value}")
         if self.overlap is not None and not 0 <= self.overlap < 1:
             raise LmhldError(f"overlap must be in [0, 1), got {self.overlap}")
-        if self.context not in CONTEXT_MODES:
-            raise LmhldError(f"context must be one of {', '.join(CONTEXT_MODES)}, got {self.context!r}")
+        check_context(self.context)
         if self.tta not in TTA_MODES:
             raise LmhldError(f"test-time augmentation must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
         check_range("threshold", self.threshold, 0.0, 1.0)

@@ -30,11 +30,11 @@ import numpy as np
 from osgeo import gdal
 
 from .errors import LmhldError
-from .grid import Window
+from .grid import Window, window_bounds
 from .inventory import DEFAULT_FRACTION
 from .modelcard import ModelCard
 from .raster import RasterInfo, read_raster_info
-from .rasterwriter import BLOCK, PROB_NODATA, Grid, ProbabilityWriter, Stripe
+from .rasterwriter import BLOCK, PROB_NODATA, Grid, ProbabilityWriter, Stripe, create_tiled
 
 gdal.UseExceptions()
 
@@ -51,10 +51,15 @@ class ContextChoice:
     reason: str
 
 
-def choose_context(mode: str, card: ModelCard, pixel_area: float, tile: int) -> ContextChoice:
-    """Resolve the `context` option against the model's training inventory and the tile."""
+def check_context(mode: str) -> None:
+    """Refuse a `context` option that is not one of CONTEXT_MODES, naming the allowed ones."""
     if mode not in CONTEXT_MODES:
         raise LmhldError(f"context must be one of {', '.join(CONTEXT_MODES)}, got {mode!r}")
+
+
+def choose_context(mode: str, card: ModelCard, pixel_area: float, tile: int) -> ContextChoice:
+    """Resolve the `context` option against the model's training inventory and the tile."""
+    check_context(mode)
     if mode == "off":
         return ContextChoice(None, "off")
     if mode != "auto":
@@ -71,9 +76,8 @@ def choose_context(mode: str, card: ModelCard, pixel_area: float, tile: int) -> 
 
 def coarse_raster(info: RasterInfo, factor: float, workdir: Path) -> RasterInfo:
     """A VRT of the raster with pixels `factor` times larger (area average; nodata stays out of the averages)."""
-    a, _, c, _, e, f = info.transform
     width, height = max(1, math.ceil(info.width / factor)), max(1, math.ceil(info.height / factor))
-    bounds = (c, f + e * info.height, c + a * info.width, f)  # xmin, ymin, xmax, ymax (north-up)
+    bounds = window_bounds(info.transform, Window(0, 0, info.height, info.width))
     vrt = workdir / f"coarse_{factor:g}.vrt"
     gdal.Warp(str(vrt), info.path, format="VRT", outputBounds=bounds, width=width, height=height,
               resampleAlg="average")
@@ -93,11 +97,9 @@ def fuse_max(fine_prob: Path, coarse_prob: Path, grid: Grid, prob_out: Path, mas
     """The fine probabilities and the coarse ones (eroded, then bilinear on the fine grid) fused by their maximum
     where the fine pass saw the pixel; written as detection writes its own (probability, cut mask), block row by block
     row within each column range, so memory stays bounded whatever the scene."""
-    gt = grid.geotransform
-    bounds = (gt[0], gt[3] + gt[5] * grid.height, gt[0] + gt[1] * grid.width, gt[3])
     eroded, on_fine = workdir / "coarse_eroded.tif", workdir / "coarse_on_fine.vrt"
     erode(coarse_prob, eroded)
-    gdal.Warp(str(on_fine), str(eroded), format="VRT", outputBounds=bounds, width=grid.width,
+    gdal.Warp(str(on_fine), str(eroded), format="VRT", outputBounds=grid.bounds, width=grid.width,
               height=grid.height, resampleAlg="bilinear", srcNodata=PROB_NODATA, dstNodata=PROB_NODATA)
     fine_ds, coarse_ds = gdal.Open(str(fine_prob)), gdal.Open(str(on_fine))
     fine_band, coarse_band = fine_ds.GetRasterBand(1), coarse_ds.GetRasterBand(1)
@@ -129,10 +131,7 @@ def erode(prob: Path, out: Path) -> None:
     src = gdal.Open(str(prob))
     band = src.GetRasterBand(1)
     width, height = src.RasterXSize, src.RasterYSize
-    dst = gdal.GetDriverByName("GTiff").Create(str(out), width, height, 1, gdal.GDT_Float32,
-                                               ["TILED=YES", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER"])
-    dst.SetGeoTransform(src.GetGeoTransform())
-    dst.SetProjection(src.GetProjection())
+    dst = create_tiled(out, Grid(width, height, src.GetGeoTransform(), src.GetProjection()), gdal.GDT_Float32, [])
     out_band = dst.GetRasterBand(1)
     out_band.SetNoDataValue(PROB_NODATA)
     for top in range(0, height, BLOCK):
@@ -150,5 +149,5 @@ def erode(prob: Path, out: Path) -> None:
     out_band = dst = band = src = None
 
 
-__all__ = ["AUTO_FACTOR", "CONTEXT_MODES", "ContextChoice", "choose_context", "coarse_raster", "coarse_region",
-           "erode", "fuse_max"]
+__all__ = ["AUTO_FACTOR", "CONTEXT_MODES", "ContextChoice", "check_context", "choose_context", "coarse_raster",
+           "coarse_region", "erode", "fuse_max"]

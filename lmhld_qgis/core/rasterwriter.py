@@ -21,6 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from osgeo import gdal
 
+from .grid import Window, window_bounds
+
 gdal.UseExceptions()
 
 BLOCK = 256
@@ -46,6 +48,12 @@ class Grid:
     height: int
     geotransform: tuple[float, float, float, float, float, float]
     crs_wkt: str
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the grid."""
+        c, a, b, f, d, e = self.geotransform
+        return window_bounds((a, b, c, d, e, f), Window(0, 0, self.height, self.width))
 
 
 @dataclass(frozen=True)
@@ -177,14 +185,14 @@ class ProbabilityWriter:
         self.incremental = bool(factors) and all(c % max(factors) == 0 for c in column_starts)
         self.factors = factors if self.incremental else []
         self.deferred_factors = [] if self.incremental else factors
-        self.prob = _create(prob_path, grid, gdal.GDT_Float32, ["PREDICTOR=3"])
+        self.prob = create_tiled(prob_path, grid, gdal.GDT_Float32, ["PREDICTOR=3"])
         self.prob_band = self.prob.GetRasterBand(1)
         self.prob_band.SetNoDataValue(PROB_NODATA)
         self.prob_band.SetDescription("landslide probability")
         if self.factors:
             self.prob.BuildOverviews("NONE", self.factors)  # empty levels, filled as the rows arrive
         self.overview_bands = [self.prob_band.GetOverview(i) for i in range(len(self.factors))]
-        self.mask = _create(mask_path, grid, gdal.GDT_Byte, [])
+        self.mask = create_tiled(mask_path, grid, gdal.GDT_Byte, [])
         self.mask_band = self.mask.GetRasterBand(1)
         self.ranges: dict[int, _ColumnRange] = {}
         self.queue: queue.Queue[Stripe | None] = queue.Queue(maxsize=4)
@@ -240,7 +248,8 @@ class ProbabilityWriter:
             ds = None
 
 
-def _create(path: Path, grid: Grid, kind: int, extra: list[str]) -> gdal.Dataset:
+def create_tiled(path: Path, grid: Grid, kind: int, extra: list[str]) -> gdal.Dataset:
+    """A one-band GeoTIFF on `grid`, tiled in BLOCK-pixel blocks and deflate-compressed, as detection writes."""
     options = ["TILED=YES", f"BLOCKXSIZE={BLOCK}", f"BLOCKYSIZE={BLOCK}", "COMPRESS=DEFLATE",
                f"ZLEVEL={DEFLATE_LEVEL}", "BIGTIFF=IF_SAFER", *extra]
     ds = gdal.GetDriverByName("GTiff").Create(str(path), grid.width, grid.height, 1, kind, options)
