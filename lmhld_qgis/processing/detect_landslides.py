@@ -72,7 +72,10 @@ class DetectLandslides(LmhldAlgorithm):
             "Growing down to a lower probability keeps the regions that reach the threshold and extends them to "
             "where the probability stays above the lower value: fuller outlines without more false alarms. "
             "Test-time augmentation averages the model over flipped (and rotated) copies of each window: "
-            "smoother, more reliable probabilities for 4 or 8 times the time.\n\n"
+            "smoother, more reliable probabilities for 4 or 8 times the time. The coarse context pass looks at "
+            "the scene again with pixels 2 (3, 4) times larger, so landslides larger than a window are seen with "
+            "their outline, and keeps the higher probability of the two passes; automatic runs it when the "
+            "model's training landslides are large for its window (about 1.25 times the time).\n\n"
             "Left at [Save to temporary file], the outputs are written beside the scene instead, since temporary "
             "files are deleted when QGIS closes.")
 
