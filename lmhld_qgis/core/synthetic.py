@@ -180,30 +180,39 @@ def make_scene(out_dir: str | Path, *, width: int = 1024, height: int = 1024, n_
                pixel: float = 3.0, seed: int = 0, epsg: int = 32618,
                nodata_box: tuple[int, int, int, int] | None = None, noise: float = 180.0, name: str = "scene",
                block_rows: int = 256, preset: str = "easy", distractors: Distractors | None = None,
-               domain: Domain | None = None, elevation: float | None = None) -> SyntheticScene:
+               domain: Domain | None = None, elevation: float | None = None, zoom: float = 1.0) -> SyntheticScene:
     """Write `<name>.tif` and `<name>_inventory.gpkg` into `out_dir` (and `<name>_distractors.gpkg` when the scene
     has look-alikes); memory stays bounded by one block. `distractors` / `domain` override the preset's.
     `elevation` (metres) adds a fifth band, a surface model around that altitude: hills of about 60 m, landslide
-    scars sunk by a few metres, rivers in their channel, the look-alikes flat (as a UAV DSM shows them)."""
+    scars sunk by a few metres, rivers in their channel, the look-alikes flat (as a UAV DSM shows them).
+    `zoom` > 1 draws the same kind of region with pixels `zoom` times finer (`pixel` is the fine one): every shape,
+    the shading and the relief are `zoom` times larger in pixels and `zoom`^2 times fewer per pixel, while the
+    sensor noise stays per pixel - large landslides of a few thousand pixels, a dozen per scene, as 0.5 m UAV
+    imagery shows them."""
     if preset not in PRESETS:
         raise LmhldError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if not 1 <= zoom <= 16:
+        raise LmhldError(f"zoom must lie between 1 and 16 (how many times finer the pixels are), got {zoom}")
     looks, look = PRESETS[preset]
     looks, look = distractors or looks, domain or look
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    layout = _Layout(width, height, pixel, (500_000.0, 4_000_000.0), srs_from_epsg(epsg))
-    polys = landslide_polygons(n_landslides, width, height, layout.origin, pixel, rng)
+    # Shapes are drawn on the coarse "ground" grid and burnt on the fine one (the same grid when zoom is 1).
+    ground = _Layout(max(1, round(width / zoom)), max(1, round(height / zoom)), pixel * zoom,
+                     (500_000.0, 4_000_000.0), srs_from_epsg(epsg))
+    layout = replace(ground, width=width, height=height, pixel=pixel, classes=ground.classes)
+    polys = landslide_polygons(n_landslides, ground.width, ground.height, ground.origin, ground.pixel, rng)
     inventory = write_inventory(out / f"{name}_inventory.gpkg", polys, layout.srs)
     shape_rng = np.random.default_rng([seed, 7])  # the look-alikes: the landslides stay where "easy" puts them
     fresh = shape_rng.uniform(*look.freshness, len(polys))
     bare = look.freshness == (1.0, 1.0)  # bare scars burn as a plain mask
     layout.classes["landslide"] = (polys, [1 if bare else max(2, round(255 * f)) for f in fresh])
-    _add_distractors(layout, looks, shape_rng)
+    _add_distractors(ground, looks, shape_rng)
     scene = SyntheticScene(out / f"{name}.tif", inventory, len(polys), domain=look)
     if looks.any:
         scene.distractors = _write_distractors(out / f"{name}_distractors.gpkg", layout)
-    _write_raster(scene.raster, layout, look, rng, seed, noise, nodata_box, block_rows, elevation)
+    _write_raster(scene.raster, layout, look, rng, seed, noise, nodata_box, block_rows, elevation, zoom)
     from .styles import tag_band_colours, write_true_colour_style
 
     tag_band_colours(scene.raster)  # blue, green, red as colour interpretation, and a true-colour sidecar for QGIS
@@ -228,7 +237,8 @@ def area_domain(seed: int, shift: float, preset: str = "hard") -> Domain:
 
 
 def _write_raster(path: Path, layout: _Layout, look: Domain, rng: np.random.Generator, seed: int, noise: float,
-                  nodata_box: tuple[int, int, int, int] | None, block_rows: int, elevation: float | None) -> None:
+                  nodata_box: tuple[int, int, int, int] | None, block_rows: int, elevation: float | None,
+                  zoom: float) -> None:
     import rasterio
     from rasterio.transform import Affine
 
@@ -245,9 +255,9 @@ def _write_raster(path: Path, layout: _Layout, look: Domain, rng: np.random.Gene
         for row in range(0, height, block_rows):
             window = Window(row, 0, min(block_rows, height - row), width)
             masks = {name: b.burn(window) for name, b in burners.items() if b is not None}
-            data = _render_block(window, masks, look, rng, seed, noise)
+            data = _render_block(window, masks, look, rng, seed, noise, zoom)
             if elevation is not None:
-                data = np.concatenate([data, _surface_model(window, masks, elevation, seed)[None]])
+                data = np.concatenate([data, _surface_model(window, masks, elevation, seed, zoom)[None]])
             if nodata_box is not None:
                 r0, c0, r1, c1 = nodata_box
                 rs, re_ = max(r0, row), min(r1, row + window.height)
@@ -260,11 +270,11 @@ def _write_raster(path: Path, layout: _Layout, look: Domain, rng: np.random.Gene
 
 
 def _render_block(window: Window, masks: dict[str, npt.NDArray[np.uint8]], look: Domain, rng: np.random.Generator,
-                  seed: int, noise: float) -> npt.NDArray[np.uint16]:
+                  seed: int, noise: float, zoom: float = 1.0) -> npt.NDArray[np.uint16]:
     """One block of rows: surfaces, shading, domain, shadows, sensor noise (in that order; the noise draws keep
     the "easy" scene's sequence, so it is the same scene it always was)."""
     h, width = window.height, window.width
-    yy, xx = np.mgrid[window.row:window.row + h, 0:width]
+    yy, xx = np.mgrid[window.row:window.row + h, 0:width] / zoom  # ground pixels
     texture = look.shading * np.sin(xx / 23.0 + seed + look.sun_phase) * np.cos(yy / 31.0)  # terrain shading
     scar = masks["landslide"]
     fresh = scar.astype(np.float64) / 255.0 if scar.max() > 1 else None
@@ -287,9 +297,9 @@ def _render_block(window: Window, masks: dict[str, npt.NDArray[np.uint8]], look:
 
 
 def _surface_model(window: Window, masks: dict[str, npt.NDArray[np.uint8]], base: float,
-                   seed: int) -> npt.NDArray[np.uint16]:
+                   seed: int, zoom: float = 1.0) -> npt.NDArray[np.uint16]:
     """Elevation in metres: smooth hills around `base`, scars 3-6 m deep (deeper where fresher), river channels."""
-    yy, xx = np.mgrid[window.row:window.row + window.height, 0:window.width].astype(np.float64)
+    yy, xx = np.mgrid[window.row:window.row + window.height, 0:window.width] / zoom  # ground pixels
     phase = (seed % 17) * 0.37
     z = base + 40 * np.sin(xx / 170.0 + phase) * np.cos(yy / 210.0) + 25 * np.sin((xx + yy) / 90.0 + 2 * phase)
     scar = masks["landslide"].astype(np.float64)

@@ -93,6 +93,11 @@ def test_generated_areas_differ_like_real_scenes(tmp_path):
     assert scores[0] > max(scores[1:]) + 0.02
 
 
+def kinds(scene):
+    ds = ogr.Open(str(scene.distractors))  # held while its layer is read
+    return sorted(f.GetField("kind") for f in ds.GetLayer(0))
+
+
 def _f1(pred, truth):
     tp = (pred & truth).sum()
     return 2 * tp / max(pred.sum() + truth.sum(), 1)
@@ -101,3 +106,21 @@ def _f1(pred, truth):
 def test_domain_strength_zero_is_the_default_look():
     d = Domain.random(4, strength=0.0)
     assert (d.illumination, d.gain, d.haze, d.vegetation, d.shading) == (1.0, (1.0,) * 4, (0.0,) * 4, 1.0, 0.08)
+
+
+def test_zoom_draws_the_same_ground_with_finer_pixels(tmp_path):
+    """zoom=4 at a quarter of the pixel size: the same landslides and look-alikes on the ground, each 4 times larger
+    in pixels (16 times the area), as UAV imagery shows a region a satellite sees coarser."""
+    coarse = make_scene(tmp_path / "c", width=128, height=128, n_landslides=12, seed=7, preset="hard", pixel=2.0)
+    fine = make_scene(tmp_path / "f", width=512, height=512, n_landslides=12, seed=7, preset="hard", pixel=0.5,
+                      zoom=4)
+    (c_img, c_truth, _), (f_img, f_truth, _) = read(coarse), read(fine)
+    assert f_truth.sum() / c_truth.sum() == pytest.approx(16, rel=0.05)  # the same ground, 16 fine pixels each
+    # the fine truth averaged back onto the coarse grid is the coarse truth (up to the outlines' pixels)
+    pooled = f_truth.reshape(128, 4, 128, 4).mean(axis=(1, 3)) > 0.5
+    assert (pooled != c_truth).mean() < 0.02
+    assert kinds(fine) == kinds(coarse)
+    # the sensor noise stays per pixel: neighbouring fine pixels differ as much as neighbouring coarse ones
+    assert np.std(np.diff(f_img[3], axis=1)) == pytest.approx(np.std(np.diff(c_img[3], axis=1)), rel=0.25)
+    with pytest.raises(LmhldError, match="zoom must lie between 1 and 16"):
+        make_scene(tmp_path / "x", zoom=0.5)
