@@ -57,7 +57,9 @@ def add_parser(sub: Any) -> None:
                         help="default: AdamW, warm-up + cosine, strong augmentation, early stopping, calibrated "
                              "threshold; paper: SGD 1e-2, exponential 0.99, flips/rotations, 50 epochs")
     recipe.add_argument("--epochs", type=positive_int, help="epochs (per stage in part mode)")
-    recipe.add_argument("--batch-size", type=positive_int, help="global batch size (16)")
+    recipe.add_argument("--batch-size", type=_auto_or(positive_int),
+                        help="global batch size; auto (default): 16, or as few as 4 when the training split is "
+                             "small, so that an epoch makes at least 20 steps")
     recipe.add_argument("--width", type=positive_int, help="base width of the network (model option base_width)")
     recipe.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
     recipe.add_argument("--lr", type=positive_float, help="peak learning rate")

@@ -29,6 +29,8 @@ class TrainedRun(Protocol):
     def history(self) -> list[dict[str, Any]]: ...
     @property
     def forgetting(self) -> list[dict[str, Any]]: ...
+    @property
+    def batch_size(self) -> int: ...
 
 
 class RunConfig(Protocol):
@@ -43,7 +45,7 @@ class RunConfig(Protocol):
     @property
     def epochs(self) -> int: ...
     @property
-    def batch_size(self) -> int: ...
+    def batch_size(self) -> int | str: ...
     @property
     def optimizer(self) -> str: ...
     @property
@@ -200,11 +202,16 @@ def training_curves_png(history: list[dict[str, Any]]) -> bytes:
     return figure_png(fig)
 
 
+def _batch_text(configured: int | str, used: int) -> str:
+    return f"{used} (auto)" if configured == "auto" else str(configured)
+
+
 def training_report_html(out_dir: Path, result: TrainedRun, cfg: RunConfig) -> str:
     """A run's report: configuration, curves, last epoch's scores and (part mode) the forgetting table."""
     last = result.history[-1] if result.history else {}
     rows = [("model", cfg.model), ("mode", cfg.mode), ("datasets", ", ".join(cfg.data)), ("epochs", cfg.epochs),
-            ("batch size", cfg.batch_size), ("optimizer", f"{cfg.optimizer} lr {cfg.learning_rate}"),
+            ("batch size", _batch_text(cfg.batch_size, result.batch_size)),
+            ("optimizer", f"{cfg.optimizer} lr {cfg.learning_rate}"),
             ("best validation F1", result.best_f1)]
     rows += [(k, v) for k, v in last.items() if k.startswith("val_")]
     sections = ["<h2>Run</h2>", table_html(rows), "<h2>Curves</h2>"]

@@ -114,7 +114,8 @@ class TrainModel(LmhldAlgorithm):
             self.EPOCHS, self.tr("Epochs (per dataset in part mode)"), QgsProcessingParameterNumber.Integer, 50,
             minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 16, minValue=1))
+            self.BATCH_SIZE, self.tr("Batch size (not set: automatic)"), QgsProcessingParameterNumber.Integer,
+            optional=True, minValue=1))
         self.addParameter(QgsProcessingParameterEnum(
             self.DEVICE, self.tr("Device"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
                                              self.tr("GPU (CUDA)")], defaultValue=0))
@@ -200,8 +201,7 @@ class TrainModel(LmhldAlgorithm):
         default = Path(data[0]).parent / "runs" / f"{safe_stem(Path(data[0]).name)}_{network}_{mode}_{stamp}"
         out = folder_destination(self, parameters, self.OUTPUT_FOLDER, context, default).path
         args = ["--out", out, "--model", network, "--mode", mode,
-                "--epochs", str(self.parameterAsInt(parameters, self.EPOCHS, context)),
-                "--batch-size", str(self.parameterAsInt(parameters, self.BATCH_SIZE, context))]
+                "--epochs", str(self.parameterAsInt(parameters, self.EPOCHS, context))]
         for folder in data:
             args += ["--data", folder]
         args += self._option_args(parameters, context)
@@ -233,8 +233,9 @@ class TrainModel(LmhldAlgorithm):
                                    (self.SCHEDULE, "--schedule", SCHEDULES), (self.AMP, "--amp", AMP)):
             if is_set(key):
                 args += [flag, choices[self.parameterAsEnum(parameters, key, context)]]
-        for key, flag in ((self.WORKERS, "--workers"), (self.WIDTH, "--width"), (self.SEED, "--seed"),
-                          (self.CHECKPOINT_EVERY, "--checkpoint-every"), (self.EARLY_STOPPING, "--early-stopping")):
+        for key, flag in ((self.BATCH_SIZE, "--batch-size"), (self.WORKERS, "--workers"), (self.WIDTH, "--width"),
+                          (self.SEED, "--seed"), (self.CHECKPOINT_EVERY, "--checkpoint-every"),
+                          (self.EARLY_STOPPING, "--early-stopping")):
             if is_set(key):
                 args += [flag, str(self.parameterAsInt(parameters, key, context))]
         if is_set(self.LEARNING_RATE):

@@ -36,7 +36,7 @@ from .augment import BatchAugment
 from .cache import cache_split, memory_budget
 from .calibrate import MIN_LANDSLIDE_PIXELS, Calibration, calibrate, histogram
 from .checkpoint import checkpoint_payload, load_checkpoint, write_checkpoint
-from .config import MEANING, TrainConfig, migrate
+from .config import BATCH_SIZE, MEANING, TrainConfig, auto_batch_size, migrate
 from .data import BatchSource, epoch_order, make_source, normalisation, shard
 from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
 from .hardware import Hardware, resolve_device, resolve_hardware
@@ -66,6 +66,7 @@ class TrainResult:
     threshold_source: str = "default"
     threshold_note: str = ""
     stopped_early: bool = False
+    batch_size: int = 0  # the global batch it trained with (the automatic one resolved)
 
 
 @dataclass
@@ -126,9 +127,8 @@ class Trainer:
         self.norms = [normalisation(s.train) for s in self.stages]
         self.relative = [self._relative_levels(s.train, std) for s, (_, std) in zip(self.stages, self.norms,
                                                                                       strict=True)]
-        if cfg.batch_size % self.dist.world:
-            raise LmhldError(f"batch size {cfg.batch_size} must divide by the {self.dist.world} processes")
-        self.per_rank_batch = cfg.batch_size // self.dist.world
+        self.batch_size = self._batch_size()
+        self.per_rank_batch = self.batch_size // self.dist.world
         self.loss = LossSpec(cfg.loss, cfg.focal_gamma, cfg.tversky_alpha, cfg.tversky_beta)
         torch.manual_seed(cfg.seed)
         self.fresh = self._build(self.stages[0].in_channels, cfg.model_options)  # also the size probe
@@ -138,6 +138,22 @@ class Trainer:
         self.frozen: list[nn.Module] = []
         self.val_sources: dict[int, BatchSource] = {}
         self.last_saved = time.monotonic()
+
+    def _batch_size(self) -> int:
+        """The global batch: as given, or automatic from the smallest stage's training split (the same on resume:
+        the run's config.json keeps "auto" and the patches are the same)."""
+        cfg, world = self.cfg, self.dist.world
+        if cfg.batch_size != "auto":
+            if cfg.batch_size % world:
+                raise LmhldError(f"batch size {cfg.batch_size} must divide by the {world} processes")
+            return cfg.batch_size
+        n_train = min(len(s.train) for s in self.stages)
+        size = auto_batch_size(n_train, world)
+        if size < BATCH_SIZE and self.dist.is_main:
+            self.progress.info(f"batch size {size} (auto): {n_train} training patches make "
+                               f"{math.ceil(n_train / size)} steps an epoch ({math.ceil(n_train / BATCH_SIZE)} at "
+                               f"{BATCH_SIZE})")
+        return size
 
     def _relative_levels(self, ds: PatchDataset, std: list[float]) -> RelativeLevels:
         relative, note = choose_relative(ds, self.cfg.relative_bands, std)
@@ -201,7 +217,8 @@ class Trainer:
         result = TrainResult(self.out, _best_f1(state), state.history, state.forgetting,
                              threshold=float(calibration.get("threshold", self._configured_threshold())),
                              threshold_source=str(calibration.get("source", "default")),
-                             threshold_note=str(calibration.get("note", "")), stopped_early=state.stopped_early)
+                             threshold_note=str(calibration.get("note", "")), stopped_early=state.stopped_early,
+                             batch_size=self.batch_size)
         if self.dist.is_main:
             self._write_metrics(state.history, curves=True)
             self.writer.flush()
@@ -323,7 +340,7 @@ class Trainer:
                         self._batches(stage.train), before)
 
     def _batches(self, ds: PatchDataset) -> int:
-        return math.ceil(len(ds) / self.cfg.batch_size)
+        return math.ceil(len(ds) / self.batch_size)
 
     def _optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
         cfg = self.cfg

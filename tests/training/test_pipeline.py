@@ -31,7 +31,7 @@ CPU = torch.device("cpu")
     ('epochs = "50"', r"epochs must be an integer, got '50' \(text\)"),
     ('lr = "0.01"', r"lr must be a number or none, got '0.01' \(text\)"),
     ("augment = 3", r'augment must be one of "strong", "flips", "none"'),
-    ('batch_size = 8.5', r"batch_size must be an integer, got 8.5"),
+    ('batch_size = 8.5', r'batch_size must be an integer or one of "auto", got 8.5'),
     ('workers = "many"', r"workers must be an integer or one of \"auto\""),
 ])
 def test_toml_values_of_the_wrong_type_are_refused_with_the_key_named(tmp_path, text, message):
@@ -44,7 +44,7 @@ def test_toml_values_of_the_wrong_type_are_refused_with_the_key_named(tmp_path, 
 @pytest.mark.parametrize("options, message", [
     ({"lr": -1.0}, r"lr must be a number > 0, got -1.0"),
     ({"epochs": 0}, r"epochs must be an integer >= 1, got 0"),
-    ({"batch_size": 0}, r"batch_size must be an integer >= 1, got 0"),
+    ({"batch_size": 0}, r"batch_size must be auto or an integer >= 1, got 0"),
     ({"workers": -2}, r"workers must be an integer >= 0 or 'auto', got -2"),
     ({"model_options": {"base_width": 0}}, r"base_width \(--width\) must be an integer >= 1, got 0"),
     ({"threshold": 1.5}, r"threshold must be a number in \[0, 1\] or 'auto', got 1.5"),
@@ -73,7 +73,8 @@ def test_command_line_refuses_out_of_range_numbers_before_work(tmp_path, capsys,
 def test_the_papers_recipe_by_name_and_old_boolean_augment():
     paper = TrainConfig.from_values({"recipe": "paper", "augment": True})
     assert (paper.optimizer, paper.learning_rate, paper.schedule, paper.gamma, paper.epochs, paper.augment,
-            paper.early_stopping, paper.threshold) == ("sgd", 1e-2, "exponential", 0.99, 50, "flips", 0, 0.5)
+            paper.early_stopping, paper.threshold, paper.batch_size) == \
+        ("sgd", 1e-2, "exponential", 0.99, 50, "flips", 0, 0.5, 16)
     assert TrainConfig.from_values({"augment": False}).augment == "none"
 
 

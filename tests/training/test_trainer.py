@@ -214,3 +214,29 @@ def test_bf16_autocast_path_trains_on_cpu(areas, tmp_path):
         expected = torch.sigmoid(model.eval()(torch.from_numpy(x))).numpy()
     backend = OnnxBackend(result.onnx, "cpu")  # standardized in, whatever convention the file follows
     assert np.abs(backend.predict(x) - expected[:, 0]).max() < 1e-4
+
+
+def test_automatic_batch_size_keeps_a_small_split_stepping():
+    from lmhld_qgis.training.config import auto_batch_size
+
+    assert auto_batch_size(72) == 4  # issue 12's regime: 18 steps an epoch instead of 5 at 16
+    assert auto_batch_size(200) == 10 and auto_batch_size(632) == 16 and auto_batch_size(11) == 4
+    assert auto_batch_size(200, world=4) == 8 and auto_batch_size(72, world=8) == 8  # a multiple of the ranks
+
+
+def test_automatic_batch_size_is_resolved_said_and_reported(areas, tmp_path):
+    from lmhld_qgis.core.datasets import open_dataset
+    from lmhld_qgis.training.config import auto_batch_size
+
+    said = []
+
+    class Said(StopAfter):
+        def info(self, m):
+            said.append(m)
+
+    n_train = len(open_dataset(areas["a32"], "train"))
+    result = train(config([areas["a32"]], epochs=1, batch_size="auto"), tmp_path / "run", progress=Said(10**9))
+    assert result.batch_size == auto_batch_size(n_train) < 16
+    assert any(f"batch size {result.batch_size} (auto): {n_train} training patches" in m for m in said), said
+    assert f"{result.batch_size} (auto)" in (tmp_path / "run" / "report.html").read_text()
+    assert '"batch_size": "auto"' in (tmp_path / "run" / "config.json").read_text()  # resumes the same way
