@@ -23,7 +23,7 @@ def test_processing_run_trains_in_a_child_process(qgis_processing, lmhld_provide
         "OUTPUT_FOLDER": str(tmp_path / "run")}, feedback=feedback)
     config = json.loads((tmp_path / "run" / "config.json").read_text())  # the dialog's choices reach the run
     assert (config["recipe"], config["optimizer"], config["augment"], config["early_stopping"], config["schedule"],
-            config["loss"]) == ("paper", "sgd", "flips", 5, "cosine", "focal")
+            config["loss"], config["batch_size"]) == ("paper", "sgd", "flips", 5, "cosine", "focal", 8)
     assert result["BEST_F1"] > 0.5
     assert Path(result["MODEL_ONNX"]).exists() and Path(result["REPORT"]).read_text().count("<img") >= 1
     assert seen and max(seen) == pytest.approx(100.0)
@@ -61,12 +61,13 @@ def test_baseline_with_network_options(qgis_processing, lmhld_provider, areas, t
     from lmhld_qgis.core.modelcard import read_onnx_card
     from lmhld_qgis.models.registry import MODEL_NAMES
 
-    params = {"DATA": str(areas["a32"]), "MODEL_NAME": MODEL_NAMES.index("pspnet"), "EPOCHS": 1, "BATCH_SIZE": 8,
+    params = {"DATA": str(areas["a32"]), "MODEL_NAME": MODEL_NAMES.index("pspnet"), "EPOCHS": 1,
               "MODEL_OPTIONS": "encoder=resnet18; psp_out_channels=32", "OUTPUT_FOLDER": str(tmp_path / "run")}
     result = processing.run("lmhld:trainmodel", params)
     card = read_onnx_card(result["MODEL_ONNX"])
     assert card.architecture == "pspnet" and card.model_options == {"encoder": "resnet18", "psp_out_channels": 32}
     assert card.dynamic_size is True and card.size_multiple == 8 and card.patch_size == 32
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == "auto"  # not set: automatic
     with pytest.raises(QgsProcessingException, match="bad options for pspnet: depth; valid options: encoder"):
         processing.run("lmhld:trainmodel", {**params, "MODEL_OPTIONS": "depth=3",
                                             "OUTPUT_FOLDER": str(tmp_path / "run2")})
