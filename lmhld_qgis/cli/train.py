@@ -77,6 +77,9 @@ def add_parser(sub: Any) -> None:
                         help="bands (1-based, e.g. 4) whose level each patch loses, as a DSM/DEM should: the network "
                              "sees relief, not altitude; auto (default): bands named as elevation or whose level "
                              "varies between patches far more than within them")
+    recipe.add_argument("--relative-surface", choices=("plane", "level"),
+                        help="what those bands lose per patch: its best-fit plane (default: the hillslope goes, "
+                             "local relief stays) or its level only (models before planes)")
     recipe.add_argument("--seed", type=non_negative_int)
     hw = p.add_argument_group("hardware (free to change on --resume)")
     hw.add_argument("--device", help="auto, cpu, cuda, cuda:1")
@@ -105,7 +108,8 @@ def add_parser(sub: Any) -> None:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("model", "data", "mode", "recipe", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
-             "schedule", "warmup_epochs", "loss", "augment", "early_stopping", "threshold", "relative_bands", "seed",
+             "schedule", "warmup_epochs", "loss", "augment", "early_stopping", "threshold", "relative_bands",
+             "relative_surface", "seed",
              "device", "amp",
              "workers", "channels_last", "pin_memory", "persistent_workers", "cache", "cache_memory_mb", "compile",
              "checkpoint_every", "checkpoint_seconds")

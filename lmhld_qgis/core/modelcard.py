@@ -47,6 +47,7 @@ class ModelCard:
     std: list[float] = field(default_factory=list)
     relative_bands: list[int] = field(default_factory=list)  # 0-based inputs whose level each tile loses (DSM/DEM)
     relative_scale: list[float] = field(default_factory=list)  # per relative band: std / within-patch std
+    relative_surface: str = "level"  # what a relative band loses per tile: "level" (older models) or "plane"
     threshold: float = 0.5
     threshold_source: str = "default"  # "default" (the configured value) or "validation" (calibrated on val)
     min_area_m2: float = 0.0  # detections smaller than this are dropped by default (learnt from the inventory)
@@ -79,6 +80,8 @@ class ModelCard:
                 not 0 <= b < self.in_channels for b in self.relative_bands):
             raise LmhldError(f"model card: relative bands {self.relative_bands} (scales {self.relative_scale}) do "
                              f"not fit {self.in_channels} input channels")
+        if self.relative_surface not in ("level", "plane"):
+            raise LmhldError(f"model card: relative surface must be level or plane, got {self.relative_surface!r}")
         if self.nodata is not None and not math.isfinite(self.nodata):
             self.nodata = None  # NaN nodata: non-finite values are missing anyway
         if self.input not in INPUTS:

@@ -29,7 +29,8 @@ class TorchBackend:
         self.device = torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device).eval()
         self.provider = f"torch-{self.device.type}"
-        self.relative = RelativeLevels.from_card(self.card.relative_bands, self.card.relative_scale)
+        self.relative = RelativeLevels.from_card(self.card.relative_bands, self.card.relative_scale,
+                                                 self.card.relative_surface)
 
     def predict(self, batch: Array) -> Array:
         with torch.inference_mode():

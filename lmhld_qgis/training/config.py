@@ -44,9 +44,9 @@ RECIPES: dict[str, dict[str, Any]] = {
               "early_stopping": 0, "threshold": 0.5, "batch_size": BATCH_SIZE},
 }
 # Options that define what a run is: resuming with another value would continue a different run.
-MEANING = ("model", "model_options", "mode", "data", "bands", "relative_bands", "batch_size", "optimizer", "lr",
-           "momentum", "weight_decay", "schedule", "warmup_epochs", "gamma", "min_lr_ratio", "loss", "focal_gamma",
-           "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input", "freeze")
+MEANING = ("model", "model_options", "mode", "data", "bands", "relative_bands", "relative_surface", "batch_size",
+           "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs", "gamma", "min_lr_ratio", "loss",
+           "focal_gamma", "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input", "freeze")
 
 
 def parse_model_options(items: list[str] | None) -> dict[str, Any]:
@@ -107,6 +107,7 @@ class TrainConfig:
     bands: list[int] | None = None  # 0-based band selection applied to every dataset
     relative_bands: list[int] | Auto = "auto"  # 0-based inputs whose level each patch loses (elevation); auto: by
     # name or by spread (training/relative.py); []: none
+    relative_surface: Literal["plane", "level"] = "plane"  # what they lose: the patch's best-fit plane or its level
 
     @property
     def learning_rate(self) -> float:
@@ -336,6 +337,7 @@ def migrate(stored: dict[str, Any]) -> dict[str, Any]:
     known = {f.name for f in fields(TrainConfig)}
     values = _upgrade({k: v for k, v in stored.items() if k in known})
     values.setdefault("relative_bands", [])  # every band was absolute before relative levels existed
+    values.setdefault("relative_surface", "level")  # and lost only its level before planes
     if "recipe" not in stored:  # written before recipes existed
         legacy = {"schedule": "exponential", "warmup_epochs": 0.0, "early_stopping": 0, "weight_decay": 0.0,
                   "threshold": 0.5, "channels_last": False, "workers": 0}

@@ -14,15 +14,24 @@ dtm, ndsm, elevation, height, altitude), or one whose level changes between patc
 measured). The choice travels in the model card and inside the ONNX graph (so Deepness and any raw-pixel client get
 it too); `relative_bands = []` keeps every band absolute.
 
+The surface removed is the patch's best-fit plane by default ("plane"), not only its level ("level", every model
+trained before it): on a valley side the hillslope tilts a 128 m patch by tens of metres, ten times a scar's depth,
+and with the level alone the network has to learn that every tilt means nothing - from a few dozen patches it does
+not, and at detection the lower side of each tile came out as landslide (tile-shaped stripes on bench/uav.toml).
+With the plane gone, what is left is local relief: scars, scarps and deposits against the slope around them, the
+"local relief model" terrain analysts map landslides on.
+
 The operation is the same everywhere (training batches, validation, the ONNX graph, the torch backend): on
-standardised (N, C, H, W) inputs, for each relative channel, subtract the mean over the valid pixels of that sample
-and multiply by the card's scale (overall std / within-patch std); missing pixels stay 0.
+standardised (N, C, H, W) inputs, for each relative channel, subtract the level (or plane) fitted over the valid
+pixels of that sample and multiply by the card's scale (overall std / within-patch spread around that surface);
+missing pixels stay 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +44,8 @@ from ..core.errors import LmhldError
 ELEVATION_NAMES = frozenset({"dsm", "dem", "dtm", "ndsm", "elevation", "height", "altitude", "elev", "z"})
 WITHIN_RATIO = 0.5  # within-patch std / overall std below this: the band's level says where, not what
 SAMPLE_PATCHES = 512  # patches read to measure the spreads (evenly spaced over the training split)
+Surface = Literal["plane", "level"]
+SURFACES: tuple[str, ...] = get_args(Surface)
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ class RelativeLevels:
 
     bands: tuple[int, ...] = ()
     scale: tuple[float, ...] = ()
+    surface: str = "level"  # what each patch loses: its level, or its best-fit plane (see the module docstring)
+
+    def __post_init__(self) -> None:
+        if self.surface not in SURFACES:
+            raise LmhldError(f"relative surface must be one of {', '.join(SURFACES)}, got {self.surface!r}")
 
     def __bool__(self) -> bool:
         return bool(self.bands)
@@ -63,15 +79,37 @@ class RelativeLevels:
             scale[0, band] = factor
         valid = (~missing).to(x.dtype)
         count = valid.sum(dim=(2, 3), keepdim=True).clamp(min=1.0)
-        level = (x * valid).sum(dim=(2, 3), keepdim=True) / count
-        return x + chosen * ((x - level) * scale * valid - x)
+        residual = x - (x * valid).sum(dim=(2, 3), keepdim=True) / count
+        if self.surface == "plane":
+            residual = residual - _tilt(residual, valid, count)
+        return x + chosen * (residual * scale * valid - x)
 
-    def to_card(self) -> tuple[list[int], list[float]]:
-        return list(self.bands), list(self.scale)
+    def to_card(self) -> tuple[list[int], list[float], str]:
+        return list(self.bands), list(self.scale), self.surface
 
     @classmethod
-    def from_card(cls, bands: Sequence[int], scale: Sequence[float]) -> RelativeLevels:
-        return cls(tuple(int(b) for b in bands), tuple(float(s) for s in scale))
+    def from_card(cls, bands: Sequence[int], scale: Sequence[float], surface: str = "level") -> RelativeLevels:
+        return cls(tuple(int(b) for b in bands), tuple(float(s) for s in scale), surface)
+
+
+def _tilt(z: torch.Tensor, valid: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """The tilt of the least-squares plane through the valid pixels of each (sample, channel) of `z` (whose
+    valid mean is already 0): b * u + c * v on coordinates centred on the valid pixels and scaled by the tile's
+    side. Elementwise ops, sums and a cumulative sum only, so it traces into ONNX at any tile size; a tile whose
+    valid pixels lie on a line keeps its level only."""
+    ones = torch.ones_like(valid)
+    u = torch.cumsum(ones, dim=3) / ones.sum(dim=3, keepdim=True)  # column position in (0, 1]
+    v = torch.cumsum(ones, dim=2) / ones.sum(dim=2, keepdim=True)
+    u = u - (u * valid).sum(dim=(2, 3), keepdim=True) / count
+    v = v - (v * valid).sum(dim=(2, 3), keepdim=True) / count
+    uu, vv, uv = ((a * b * valid).sum(dim=(2, 3), keepdim=True) for a, b in ((u, u), (v, v), (u, v)))
+    uz, vz = ((a * z * valid).sum(dim=(2, 3), keepdim=True) for a in (u, v))
+    det = uu * vv - uv * uv
+    solvable = det > 1e-6 * uu * vv + 1e-12
+    safe = torch.where(solvable, det, torch.ones_like(det))
+    b = torch.where(solvable, (vv * uz - uv * vz) / safe, torch.zeros_like(uz))
+    c = torch.where(solvable, (uu * vz - uv * uz) / safe, torch.zeros_like(vz))
+    return b * u + c * v
 
 
 @dataclass(frozen=True)
@@ -112,10 +150,29 @@ def measure_spread(ds: PatchDataset, limit: int = SAMPLE_PATCHES) -> Spread:
     return Spread(overall, np.sqrt(within / pixels))
 
 
-def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float]) -> tuple[RelativeLevels, str | None]:
+def residual_spread(ds: PatchDataset, bands: Sequence[int], surface: str,
+                    limit: int = SAMPLE_PATCHES) -> npt.NDArray[np.float64]:
+    """Pooled std of `bands` around each training patch's own level or plane (what the relative channels keep),
+    over up to `limit` evenly spaced patches."""
+    n = len(ds)
+    picks = np.unique(np.linspace(0, n - 1, min(n, limit)).astype(int))
+    levels = RelativeLevels(tuple(range(len(bands))), (1.0,) * len(bands), surface)
+    squares, pixels = np.zeros(len(bands)), 0
+    for i in picks:
+        image = torch.from_numpy(np.asarray(ds[int(i)].image, np.float64)[list(bands)][None])
+        kept = levels.apply(image, torch.zeros_like(image[:, :1], dtype=torch.bool))[0].numpy()
+        squares += np.square(kept).reshape(len(bands), -1).sum(axis=1)
+        pixels += kept[0].size
+    spread: npt.NDArray[np.float64] = np.sqrt(squares / max(pixels, 1))
+    return spread
+
+
+def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
+           surface: str = "plane") -> tuple[RelativeLevels, str | None]:
     """The relative channels for a training split: `setting` is "auto" or 0-based channel positions ([] = none),
     `std` the standardisation's per band; with the note that says what was chosen and why (None when nothing is
-    relative). The scale makes a relative channel's values (x - its patch level) / within-patch std."""
+    relative). `surface` is what each patch loses (its best-fit plane, or its level only); the scale makes a relative
+    channel's values (x - that surface) / the training patches' spread around it."""
     names = [band_key(n) for n in ds.band_names]
     if setting != "auto":
         chosen = sorted({int(b) for b in setting})
@@ -139,9 +196,11 @@ def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float])
     if not reasons:
         return RelativeLevels(), None
     bands = tuple(sorted(reasons))
-    scale = tuple(float((std[b] or 1.0) / spread.within[b]) if spread.within[b] > 0 else 1.0 for b in bands)
-    note = "relative levels (each patch's own level removed) for " + "; ".join(
+    within = residual_spread(ds, bands, surface)
+    scale = tuple(float((std[b] or 1.0) / w) if w > 0 else 1.0 for b, w in zip(bands, within, strict=True))
+    removed = "level" if surface == "level" else "best-fit plane"
+    note = f"relative levels (each patch's own {removed} removed) for " + "; ".join(
         f"band {b + 1} ({names[b]}): {reasons[b]}" for b in bands)
     if setting == "auto":
         note += " - set relative_bands to [] (--relative-bands none) to keep absolute values"
-    return RelativeLevels(bands, scale), note
+    return RelativeLevels(bands, scale, surface), note

@@ -9,7 +9,7 @@ import torch
 
 from lmhld_qgis.core.datasets.base import PatchDataset, Sample
 from lmhld_qgis.core.errors import LmhldError
-from lmhld_qgis.training.relative import RelativeLevels, choose, measure_spread
+from lmhld_qgis.training.relative import RelativeLevels, choose, measure_spread, residual_spread
 
 
 class Patches(PatchDataset):
@@ -57,6 +57,30 @@ def test_apply_removes_the_level_of_relative_bands_only_and_ignores_missing_pixe
     assert torch.equal(RelativeLevels().apply(x), x)
 
 
+def test_a_plane_removes_the_hillslope_and_keeps_the_scar():
+    """Whatever the tile's tilt and level, the plane-relative band is the same: the scar against its slope."""
+    rows, cols = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    ground = torch.zeros(1, 2, 16, 16)
+    ground[0, 0] = torch.randn(16, 16)
+    ground[0, 1, 5:9, 6:10] = -2.0  # a scar 2 deep
+    missing = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    missing[..., :4, :3] = True
+    slope = ground.clone()
+    slope[0, 1] += 40.0 + 0.9 * cols - 1.3 * rows  # a valley side: 30 m across the tile
+    slope[0, 1, :4, :3] = 999.0  # whatever the missing pixels hold
+    plane, level = RelativeLevels((1,), (1.0,), "plane"), RelativeLevels((1,), (1.0,), "level")
+    assert torch.allclose(plane.apply(slope, missing), plane.apply(ground, missing), atol=1e-3)
+    assert not torch.allclose(level.apply(slope, missing), level.apply(ground, missing), atol=1.0)
+    kept = plane.apply(slope, missing)[0, 1]
+    assert kept[5:9, 6:10].mean() < kept[10:, 10:].mean() - 1.5  # the scar stays a depression
+    # a tile whose valid pixels lie on one column has no plane: it keeps its level only, and nothing is NaN
+    line = torch.ones(1, 1, 16, 16, dtype=torch.bool)
+    line[..., 7] = False
+    assert torch.isfinite(plane.apply(slope, line)).all()
+    with pytest.raises(LmhldError, match="relative surface must be one of plane, level"):
+        RelativeLevels((1,), (1.0,), "bowl")
+
+
 def test_apply_without_a_mask_takes_pixels_at_zero_in_every_band_as_missing():
     x = torch.randn(1, 2, 4, 4)
     x[:, :, 0, 0] = 0.0  # how the detection path writes a missing pixel
@@ -70,7 +94,9 @@ def test_auto_chooses_a_band_whose_level_moves_between_patches():
     levels, note = choose(ds, "auto", [120.0, 140.0])
     assert levels.bands == (1,) and note is not None and "band 2" in note and "as elevation does" in note
     spread = measure_spread(ds)
-    assert levels.scale[0] == pytest.approx(140.0 / spread.within[1])
+    assert levels.surface == "plane"  # the default: the spread around each patch's plane sets the scale
+    assert levels.scale[0] == pytest.approx(140.0 / residual_spread(ds, (1,), "plane")[0])
+    assert choose(ds, "auto", [120.0, 140.0], "level")[0].scale[0] == pytest.approx(140.0 / spread.within[1])
     assert spread.ratio[0] > 0.9 and spread.ratio[1] < 0.1
 
 
@@ -115,6 +141,7 @@ def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tm
     scene, result = _trained_with_elevation(tmp_path, "auto")
     card = read_onnx_card(result.onnx)
     assert card.bands == ["blue", "green", "red", "elevation"] and card.relative_bands == [3]
+    assert card.relative_surface == "plane"
     with rasterio.open(scene.raster) as src:
         tile = src.read([1, 2, 3, 5], window=((0, 32), (0, 32))).astype(np.float32)[None]
     tile[0, :, :5, :5] = np.nan
@@ -127,6 +154,9 @@ def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tm
     higher[:, 3] += 300.0
     base = run(tile)
     assert np.allclose(run(higher), base, atol=1e-5)
+    tilted = higher.copy()
+    tilted[0, 3] += np.add.outer(np.arange(32.0), -0.7 * np.arange(32.0)).astype(np.float32)  # another hillslope
+    assert np.allclose(run(tilted), base, atol=1e-4)
     mean = np.asarray(card.mean, np.float32)[:, None, None]
     std = np.asarray(card.std, np.float32)[:, None, None]
     standardized = np.nan_to_num((tile - mean) / std, nan=0.0)
@@ -148,6 +178,9 @@ def test_a_card_refuses_relative_bands_it_does_not_have():
         ModelCard("unet", 4, relative_bands=[4], relative_scale=[1.0])
     with pytest.raises(LmhldError, match="relative bands"):
         ModelCard("unet", 4, relative_bands=[3], relative_scale=[])
+    with pytest.raises(LmhldError, match="relative surface must be level or plane"):
+        ModelCard("unet", 4, relative_bands=[3], relative_scale=[1.0], relative_surface="bowl")
+    assert ModelCard("unet", 4).relative_surface == "level"  # a card from before planes
 
 
 def test_resuming_a_run_from_before_relative_levels_keeps_every_band_absolute():
@@ -155,6 +188,7 @@ def test_resuming_a_run_from_before_relative_levels_keeps_every_band_absolute():
 
     assert migrate({"model": "unet", "recipe": "default"})["relative_bands"] == []
     assert migrate({"model": "unet", "recipe": "default", "relative_bands": "auto"})["relative_bands"] == "auto"
+    assert migrate({"model": "unet", "recipe": "default", "relative_bands": "auto"})["relative_surface"] == "level"
 
 
 def test_command_line_takes_auto_none_or_one_based_bands():

@@ -68,5 +68,7 @@ def test_a_raster_layer_is_checked_against_the_model(qgis_app, small_onnx_model,
 
 def test_rows_name_the_relative_level_bands():
     card = ModelCard("unet", 4, bands=["blue", "green", "red", "dsm"], relative_bands=[3], relative_scale=[4.0])
-    assert dict(card_rows(card))["relative-level bands"] == "dsm"
+    assert dict(card_rows(card))["relative-level bands"] == "dsm (each tile's level removed)"  # a model before planes
+    card.relative_surface = "plane"
+    assert dict(card_rows(card))["relative-level bands"] == "dsm (each tile's plane removed)"
     assert dict(card_rows(ModelCard("unet", 4)))["relative-level bands"] == "none (every band absolute)"
