@@ -143,6 +143,12 @@ def test_auto_runs_the_coarse_pass_when_the_training_landslides_are_large_for_th
     choice = choose_context("auto", card, 9.0, 64)
     assert choice.factor == 2.0 and "50% of a 64 px tile" in choice.reason
     assert choose_context("auto", card, 9.0, 128).factor is None  # a larger tile holds them
+    card.relative_bands, card.relative_scale, card.relative_surface = [2], [3.0], "plane"  # RGB + DSM
+    choice = choose_context("auto", card, 9.0, 64)
+    assert choice.factor is None and "relative-level bands" in choice.reason
+    assert choose_context("2", card, 9.0, 64).factor == 2.0  # asked for, it still runs
+    card.relative_surface = "level"  # a model from before planes: measured to gain from it (bench/valley.toml)
+    assert choose_context("auto", card, 9.0, 64).factor == 2.0
     assert choose_context("off", card, 9.0, 64).factor is None
     assert choose_context("3", ModelCard("unet", 3), 9.0, 64).factor == 3.0
     with pytest.raises(LmhldError, match="context must be one of auto, off, 2, 3, 4, got '5'"):
