@@ -75,7 +75,8 @@ class DetectLandslides(LmhldAlgorithm):
             "smoother, more reliable probabilities for 4 or 8 times the time. The coarse context pass looks at "
             "the scene again with pixels 2 (3, 4) times larger, so landslides larger than a window are seen with "
             "their outline, and keeps the higher probability of the two passes; automatic runs it when the "
-            "model's training landslides are large for its window (about 1.25 times the time).\n\n"
+            "model's training landslides are large for its window and it has no surface-model band (about 1.25 "
+            "times the time).\n\n"
             "Left at [Save to temporary file], the outputs are written beside the scene instead, since temporary "
             "files are deleted when QGIS closes.")
 
