@@ -25,6 +25,7 @@ from typing import Any, Literal
 from .errors import LmhldError
 
 PREFIX = "lmhld."
+RELATIVE_SURFACES = ("plane", "level")  # what a relative band loses per tile (training/relative.py)
 INPUTS = ("raw", "standardized")
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_overlap", "standardization_mean",
                  "standardization_std", "seg_thresh", "seg_small_segment")
@@ -80,7 +81,7 @@ class ModelCard:
                 not 0 <= b < self.in_channels for b in self.relative_bands):
             raise LmhldError(f"model card: relative bands {self.relative_bands} (scales {self.relative_scale}) do "
                              f"not fit {self.in_channels} input channels")
-        if self.relative_surface not in ("level", "plane"):
+        if self.relative_surface not in RELATIVE_SURFACES:
             raise LmhldError(f"model card: relative surface must be level or plane, got {self.relative_surface!r}")
         if self.nodata is not None and not math.isfinite(self.nodata):
             self.nodata = None  # NaN nodata: non-finite values are missing anyway

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -40,12 +39,11 @@ import torch
 from ..core.bands import band_key
 from ..core.datasets.base import PatchDataset
 from ..core.errors import LmhldError
+from ..core.modelcard import RELATIVE_SURFACES
 
 ELEVATION_NAMES = frozenset({"dsm", "dem", "dtm", "ndsm", "elevation", "height", "altitude", "elev", "z"})
 WITHIN_RATIO = 0.5  # within-patch std / overall std below this: the band's level says where, not what
 SAMPLE_PATCHES = 512  # patches read to measure the spreads (evenly spaced over the training split)
-Surface = Literal["plane", "level"]
-SURFACES: tuple[str, ...] = get_args(Surface)
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,8 @@ class RelativeLevels:
     surface: str = "level"  # what each patch loses: its level, or its best-fit plane (see the module docstring)
 
     def __post_init__(self) -> None:
-        if self.surface not in SURFACES:
-            raise LmhldError(f"relative surface must be one of {', '.join(SURFACES)}, got {self.surface!r}")
+        if self.surface not in RELATIVE_SURFACES:
+            raise LmhldError(f"relative surface must be one of {', '.join(RELATIVE_SURFACES)}, got {self.surface!r}")
 
     def __bool__(self) -> bool:
         return bool(self.bands)
@@ -114,10 +112,12 @@ def _tilt(z: torch.Tensor, valid: torch.Tensor, count: torch.Tensor) -> torch.Te
 
 @dataclass(frozen=True)
 class Spread:
-    """Per band: overall std and the pooled within-patch std over a sample of training patches."""
+    """Per band: overall std, the pooled within-patch std (around each patch's level), and the pooled spread around
+    each patch's own surface (its level or plane: what a relative channel keeps) over a sample of training patches."""
 
     overall: npt.NDArray[np.float64]
     within: npt.NDArray[np.float64]
+    around: npt.NDArray[np.float64]
 
     @property
     def ratio(self) -> npt.NDArray[np.float64]:
@@ -126,45 +126,41 @@ class Spread:
         return ratio
 
 
-def measure_spread(ds: PatchDataset, limit: int = SAMPLE_PATCHES) -> Spread:
-    """Overall and within-patch std of every band over up to `limit` evenly spaced training patches."""
+def measure_spread(ds: PatchDataset, limit: int = SAMPLE_PATCHES, surface: str = "level") -> Spread:
+    """Overall std, within-patch std and the spread around each patch's `surface` of every band, over up to `limit`
+    evenly spaced training patches (each read once)."""
     n = len(ds)
     if n == 0:
         raise LmhldError("the training split holds no patch")
     picks = np.unique(np.linspace(0, n - 1, min(n, limit)).astype(int))
-    sums = sq = within = None
+    sums = sq = within = around = None
     pixels = 0
     for i in picks:
         image = np.asarray(ds[int(i)].image, np.float64)
         flat = image.reshape(image.shape[0], -1)
         if sums is None:
-            sums, sq, within = (np.zeros(flat.shape[0]) for _ in range(3))
-        assert sums is not None and sq is not None and within is not None
+            sums, sq, within, around = (np.zeros(flat.shape[0]) for _ in range(4))
+        assert sums is not None and sq is not None and within is not None and around is not None
         sums += flat.sum(axis=1)
         sq += np.square(flat).sum(axis=1)
         within += flat.var(axis=1) * flat.shape[1]
+        if surface != "level":  # around the level it is the within-patch spread
+            around += np.square(_kept(image, surface)).reshape(flat.shape).sum(axis=1)
         pixels += flat.shape[1]
-    assert sums is not None and sq is not None and within is not None
+    assert sums is not None and sq is not None and within is not None and around is not None
     mean = sums / pixels
     overall = np.sqrt(np.maximum(sq / pixels - mean**2, 0.0))
-    return Spread(overall, np.sqrt(within / pixels))
+    within_std = np.sqrt(within / pixels)
+    return Spread(overall, within_std, within_std if surface == "level" else np.sqrt(around / pixels))
 
 
-def residual_spread(ds: PatchDataset, bands: Sequence[int], surface: str,
-                    limit: int = SAMPLE_PATCHES) -> npt.NDArray[np.float64]:
-    """Pooled std of `bands` around each training patch's own level or plane (what the relative channels keep),
-    over up to `limit` evenly spaced patches."""
-    n = len(ds)
-    picks = np.unique(np.linspace(0, n - 1, min(n, limit)).astype(int))
-    levels = RelativeLevels(tuple(range(len(bands))), (1.0,) * len(bands), surface)
-    squares, pixels = np.zeros(len(bands)), 0
-    for i in picks:
-        image = torch.from_numpy(np.asarray(ds[int(i)].image, np.float64)[list(bands)][None])
-        kept = levels.apply(image, torch.zeros_like(image[:, :1], dtype=torch.bool))[0].numpy()
-        squares += np.square(kept).reshape(len(bands), -1).sum(axis=1)
-        pixels += kept[0].size
-    spread: npt.NDArray[np.float64] = np.sqrt(squares / max(pixels, 1))
-    return spread
+def _kept(image: npt.NDArray[np.float64], surface: str) -> npt.NDArray[np.float64]:
+    """What every band of a (C, H, W) patch keeps once its `surface` is removed (RelativeLevels.apply, unscaled)."""
+    channels = image.shape[0]
+    levels = RelativeLevels(tuple(range(channels)), (1.0,) * channels, surface)
+    x = torch.from_numpy(image[None])
+    kept: npt.NDArray[np.float64] = levels.apply(x, torch.zeros_like(x[:, :1], dtype=torch.bool))[0].numpy()
+    return kept
 
 
 def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
@@ -185,7 +181,7 @@ def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
         reasons = {}
     if not reasons and setting != "auto":
         return RelativeLevels(), None
-    spread = measure_spread(ds)
+    spread = measure_spread(ds, surface=surface)
     if setting == "auto":
         for b, name in enumerate(names):
             if name in ELEVATION_NAMES:
@@ -196,8 +192,7 @@ def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
     if not reasons:
         return RelativeLevels(), None
     bands = tuple(sorted(reasons))
-    within = residual_spread(ds, bands, surface)
-    scale = tuple(float((std[b] or 1.0) / w) if w > 0 else 1.0 for b, w in zip(bands, within, strict=True))
+    scale = tuple(float((std[b] or 1.0) / spread.around[b]) if spread.around[b] > 0 else 1.0 for b in bands)
     removed = "level" if surface == "level" else "best-fit plane"
     note = f"relative levels (each patch's own {removed} removed) for " + "; ".join(
         f"band {b + 1} ({names[b]}): {reasons[b]}" for b in bands)

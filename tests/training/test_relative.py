@@ -9,7 +9,7 @@ import torch
 
 from lmhld_qgis.core.datasets.base import PatchDataset, Sample
 from lmhld_qgis.core.errors import LmhldError
-from lmhld_qgis.training.relative import RelativeLevels, choose, measure_spread, residual_spread
+from lmhld_qgis.training.relative import RelativeLevels, choose, measure_spread
 
 
 class Patches(PatchDataset):
@@ -95,7 +95,7 @@ def test_auto_chooses_a_band_whose_level_moves_between_patches():
     assert levels.bands == (1,) and note is not None and "band 2" in note and "as elevation does" in note
     spread = measure_spread(ds)
     assert levels.surface == "plane"  # the default: the spread around each patch's plane sets the scale
-    assert levels.scale[0] == pytest.approx(140.0 / residual_spread(ds, (1,), "plane")[0])
+    assert levels.scale[0] == pytest.approx(140.0 / measure_spread(ds, surface="plane").around[1])
     assert choose(ds, "auto", [120.0, 140.0], "level")[0].scale[0] == pytest.approx(140.0 / spread.within[1])
     assert spread.ratio[0] > 0.9 and spread.ratio[1] < 0.1
 
