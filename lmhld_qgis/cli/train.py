@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ..core.modelcard import RELATIVE_SURFACES
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
 
 
@@ -77,7 +78,7 @@ def add_parser(sub: Any) -> None:
                         help="bands (1-based, e.g. 4) whose level each patch loses, as a DSM/DEM should: the network "
                              "sees relief, not altitude; auto (default): bands named as elevation or whose level "
                              "varies between patches far more than within them")
-    recipe.add_argument("--relative-surface", choices=("plane", "level"),
+    recipe.add_argument("--relative-surface", choices=RELATIVE_SURFACES,
                         help="what those bands lose per patch: its best-fit plane (default: the hillslope goes, "
                              "local relief stays) or its level only (models before planes)")
     recipe.add_argument("--seed", type=non_negative_int)
