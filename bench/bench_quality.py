@@ -85,12 +85,14 @@ def _area(name: str, table: dict[str, Any], base: Path) -> Area:
     return Area(name, (base / table["raster"]).resolve(), (base / table["inventory"]).resolve(), table.get("layer"))
 
 
-def generate_areas(cfg: QualityConfig, out: Path) -> None:
-    """Write the generated areas (core.synthetic.make_scene with the area's options) into `out`/areas."""
+def generate_areas(cfg: QualityConfig, out: Path, only: list[str] | None = None) -> None:
+    """Write the generated areas (core.synthetic.make_scene with the area's options) into `out`/areas: those the
+    runs named in `only` use (every run's when None)."""
     from lmhld_qgis.core.synthetic import area_domain, make_scene
 
+    used = {a for r in cfg.runs if not only or r.name in only for a in (*r.train, *r.test)}
     for name, area in list(cfg.areas.items()):
-        if area.synthetic is not None:
+        if area.synthetic is not None and name in used:
             options = dict(area.synthetic)
             if "shift" in options:  # another area's look: illumination, gain, haze, vegetation, shading
                 options["domain"] = area_domain(int(options.get("seed", 0)), float(options.pop("shift")),
@@ -385,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_quality: output folder {out} is not empty; choose another --out", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    generate_areas(cfg, out)
+    generate_areas(cfg, out, args.run)
     report: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "config": str(cfg.path.resolve()),
                               "command": command_line(args.config, out, args.run, args.set),
                               "environment": environment(), "seed": cfg.seed, "options": cfg.options,

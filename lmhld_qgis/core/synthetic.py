@@ -180,7 +180,8 @@ def make_scene(out_dir: str | Path, *, width: int = 1024, height: int = 1024, n_
                pixel: float = 3.0, seed: int = 0, epsg: int = 32618,
                nodata_box: tuple[int, int, int, int] | None = None, noise: float = 180.0, name: str = "scene",
                block_rows: int = 256, preset: str = "easy", distractors: Distractors | None = None,
-               domain: Domain | None = None, elevation: float | None = None, zoom: float = 1.0) -> SyntheticScene:
+               domain: Domain | None = None, elevation: float | None = None, zoom: float = 1.0,
+               canopy: float = 0.0) -> SyntheticScene:
     """Write `<name>.tif` and `<name>_inventory.gpkg` into `out_dir` (and `<name>_distractors.gpkg` when the scene
     has look-alikes); memory stays bounded by one block. `distractors` / `domain` override the preset's.
     `elevation` (metres) adds a fifth band, a surface model around that altitude: hills of about 60 m, landslide
@@ -188,11 +189,16 @@ def make_scene(out_dir: str | Path, *, width: int = 1024, height: int = 1024, n_
     `zoom` > 1 draws the same kind of region with pixels `zoom` times finer (`pixel` is the fine one): every shape,
     the shading and the relief are `zoom` times larger in pixels and `zoom`^2 times fewer per pixel, while the
     sensor noise stays per pixel - large landslides of a few thousand pixels, a dozen per scene, as 0.5 m UAV
-    imagery shows them."""
+    imagery shows them.
+    `canopy` (metres, with `elevation`) makes the surface model a photogrammetric DSM rather than bare earth: forest
+    over about half the ground, crowns up to `canopy` m tall, cleared on every scar and look-alike (so a field or a
+    road in the forest is as sunk as a scar), and 0.5 m of matching noise; the forest shows as crowns in the image."""
     if preset not in PRESETS:
         raise LmhldError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     if not 1 <= zoom <= 16:
         raise LmhldError(f"zoom must lie between 1 and 16 (how many times finer the pixels are), got {zoom}")
+    if canopy < 0 or (canopy and elevation is None):
+        raise LmhldError(f"canopy is a tree height in metres (>= 0) on a surface model (give elevation), got {canopy}")
     looks, look = PRESETS[preset]
     looks, look = distractors or looks, domain or look
     out = Path(out_dir)
@@ -212,7 +218,8 @@ def make_scene(out_dir: str | Path, *, width: int = 1024, height: int = 1024, n_
     scene = SyntheticScene(out / f"{name}.tif", inventory, len(polys), domain=look)
     if looks.any:
         scene.distractors = _write_distractors(out / f"{name}_distractors.gpkg", layout)
-    _write_raster(scene.raster, layout, look, rng, seed, noise, nodata_box, block_rows, elevation, zoom)
+    trees = _Forest(seed, zoom, pixel, canopy) if canopy else None
+    _write_raster(scene.raster, layout, look, rng, seed, noise, nodata_box, block_rows, elevation, zoom, trees)
     from .styles import tag_band_colours, write_true_colour_style
 
     tag_band_colours(scene.raster)  # blue, green, red as colour interpretation, and a true-colour sidecar for QGIS
@@ -238,7 +245,7 @@ def area_domain(seed: int, shift: float, preset: str = "hard") -> Domain:
 
 def _write_raster(path: Path, layout: _Layout, look: Domain, rng: np.random.Generator, seed: int, noise: float,
                   nodata_box: tuple[int, int, int, int] | None, block_rows: int, elevation: float | None,
-                  zoom: float) -> None:
+                  zoom: float, trees: _Forest | None = None) -> None:
     import rasterio
     from rasterio.transform import Affine
 
@@ -255,9 +262,11 @@ def _write_raster(path: Path, layout: _Layout, look: Domain, rng: np.random.Gene
         for row in range(0, height, block_rows):
             window = Window(row, 0, min(block_rows, height - row), width)
             masks = {name: b.burn(window) for name, b in burners.items() if b is not None}
-            data = _render_block(window, masks, look, rng, seed, noise, zoom)
+            crowns = trees.crowns(window, masks) if trees is not None else None
+            data = _render_block(window, masks, look, rng, seed, noise, zoom, crowns)
             if elevation is not None:
-                data = np.concatenate([data, _surface_model(window, masks, elevation, seed, zoom)[None]])
+                z = _surface_model(window, masks, elevation, seed, zoom, crowns, trees.height if trees else 0.0)
+                data = np.concatenate([data, z[None]])
             if nodata_box is not None:
                 r0, c0, r1, c1 = nodata_box
                 rs, re_ = max(r0, row), min(r1, row + window.height)
@@ -270,9 +279,11 @@ def _write_raster(path: Path, layout: _Layout, look: Domain, rng: np.random.Gene
 
 
 def _render_block(window: Window, masks: dict[str, npt.NDArray[np.uint8]], look: Domain, rng: np.random.Generator,
-                  seed: int, noise: float, zoom: float = 1.0) -> npt.NDArray[np.uint16]:
+                  seed: int, noise: float, zoom: float = 1.0,
+                  crowns: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.uint16]:
     """One block of rows: surfaces, shading, domain, shadows, sensor noise (in that order; the noise draws keep
-    the "easy" scene's sequence, so it is the same scene it always was)."""
+    the "easy" scene's sequence, so it is the same scene it always was). `crowns` (0 off the forest, 0-1 on it):
+    the trees' canopy, full vigour, each crown lit on one side."""
     h, width = window.height, window.width
     yy, xx = np.mgrid[window.row:window.row + h, 0:width] / zoom  # ground pixels
     texture = look.shading * np.sin(xx / 23.0 + seed + look.sun_phase) * np.cos(yy / 31.0)  # terrain shading
@@ -282,6 +293,8 @@ def _render_block(window: Window, masks: dict[str, npt.NDArray[np.uint8]], look:
     for b in range(4):
         ground = UNDERSTOREY[b] + (VEGETATION[b] - UNDERSTOREY[b]) * look.vegetation
         surface = np.where(scar.astype(bool), BARE_SOIL[b], ground) if fresh is None else np.full((h, width), ground)
+        if crowns is not None:
+            surface = np.where(crowns > 0, VEGETATION[b] * (0.7 + 0.3 * crowns), surface)
         for name in DRAW_ORDER:
             if name in masks:
                 for value, spectrum in enumerate(SPECTRA[name], start=1):
@@ -297,8 +310,10 @@ def _render_block(window: Window, masks: dict[str, npt.NDArray[np.uint8]], look:
 
 
 def _surface_model(window: Window, masks: dict[str, npt.NDArray[np.uint8]], base: float,
-                   seed: int, zoom: float = 1.0) -> npt.NDArray[np.uint16]:
-    """Elevation in metres: smooth hills around `base`, scars 3-6 m deep (deeper where fresher), river channels."""
+                   seed: int, zoom: float = 1.0, crowns: npt.NDArray[np.float64] | None = None,
+                   canopy: float = 0.0) -> npt.NDArray[np.uint16]:
+    """Elevation in metres: smooth hills around `base`, scars 3-6 m deep (deeper where fresher), river channels;
+    with `crowns`, trees up to `canopy` m tall on top and the DSM's noise."""
     yy, xx = np.mgrid[window.row:window.row + window.height, 0:window.width] / zoom  # ground pixels
     phase = (seed % 17) * 0.37
     z = base + 40 * np.sin(xx / 170.0 + phase) * np.cos(yy / 210.0) + 25 * np.sin((xx + yy) / 90.0 + 2 * phase)
@@ -307,8 +322,37 @@ def _surface_model(window: Window, masks: dict[str, npt.NDArray[np.uint8]], base
     z -= depth
     if "river" in masks:
         z[masks["river"] > 0] -= 2.0
+    if crowns is not None:
+        z += canopy * np.where(crowns > 0, 0.55 + 0.45 * crowns, 0.0)
+        z += np.random.default_rng([seed, 13, window.row]).normal(0, 0.5, z.shape)
     surface: npt.NDArray[np.uint16] = np.clip(np.round(z), 1, 65535).astype(np.uint16)
     return surface
+
+
+@dataclass(frozen=True)
+class _Forest:
+    """Where trees stand and how their crowns look, from world coordinates (any block gives the same trees)."""
+
+    seed: int
+    zoom: float
+    pixel: float  # the fine pixel, metres
+    height: float  # the tallest crowns, metres
+
+    def crowns(self, window: Window, masks: dict[str, npt.NDArray[np.uint8]]) -> npt.NDArray[np.float64]:
+        """0 off the forest; on it, 0-1 across each crown (about 6 m wide)."""
+        yy, xx = np.mgrid[window.row:window.row + window.height, 0:window.width].astype(np.float64)
+        gx, gy = xx / self.zoom, yy / self.zoom  # ground pixels: the forest's patches scale like every shape
+        a, b, c = (self.seed % 23) * 0.61, (self.seed % 29) * 0.43, (self.seed % 31) * 0.29
+        stands = (np.sin(gx / 19.0 + a) * np.cos(gy / 27.0 + b) + 0.6 * np.sin((gx - gy) / 13.0 + c)
+                  + 0.4 * np.cos((gx + 2 * gy) / 17.0 + a + b))
+        mx, my = xx * self.pixel, yy * self.pixel  # metres: a crown is a crown at any resolution
+        jitter = 0.9 * np.sin(mx / 7.3 + c) + 0.7 * np.cos(my / 5.9 + a)
+        crown = np.abs(np.sin(mx / 1.9 + jitter) * np.sin(my / 1.9 - jitter))
+        cleared = np.zeros(stands.shape, dtype=bool)
+        for name in ("landslide", *DRAW_ORDER):
+            if name in masks:
+                cleared |= masks[name] > 0
+        return np.where((stands > 0) & ~cleared, np.maximum(crown, 1e-3), 0.0)
 
 
 def _add_distractors(layout: _Layout, looks: Distractors, rng: np.random.Generator) -> None:

@@ -124,3 +124,22 @@ def test_zoom_draws_the_same_ground_with_finer_pixels(tmp_path):
     assert np.std(np.diff(f_img[3], axis=1)) == pytest.approx(np.std(np.diff(c_img[3], axis=1)), rel=0.25)
     with pytest.raises(LmhldError, match="zoom must lie between 1 and 16"):
         make_scene(tmp_path / "x", zoom=0.5)
+
+
+def test_canopy_makes_the_surface_model_a_forest_dsm(tmp_path):
+    """canopy=18: trees over part of the ground, none on scars or look-alikes, the same terrain under them; the image
+    shows the forest where the surface model has it."""
+    options = dict(width=384, height=384, n_landslides=6, seed=3, preset="hard", elevation=900.0, zoom=3, pixel=0.5)
+    bare = make_scene(tmp_path / "bare", **options)
+    forest = make_scene(tmp_path / "forest", canopy=18.0, **options)
+    (b_img, truth, _), (f_img, f_truth, _) = read(bare), read(forest)
+    assert (truth == f_truth).all()
+    raised = f_img[4] - b_img[4]
+    trees = raised > 4  # crowns stand 10-18 m; the DSM's noise is 0.5 m and the terrain is rounded to metres
+    assert 0.05 < trees.mean() < 0.9  # stands of forest, a few hundred metres across
+    assert not (trees & truth).any()  # the scars are cleared
+    assert np.abs(raised[~trees]).max() <= 3  # the same terrain where no tree stands: noise and rounding only
+    assert raised[trees].max() <= 20 and np.median(raised[trees]) > 10
+    assert f_img[3][trees].mean() != pytest.approx(b_img[3][trees].mean(), rel=0.02)  # the crowns show in the image
+    with pytest.raises(LmhldError, match="canopy is a tree height in metres"):
+        make_scene(tmp_path / "x", canopy=10.0)
