@@ -107,3 +107,28 @@ def test_export_and_export_onnx_commands(tmp_path):
     assert read_onnx_card(tmp_path / "m.onnx").architecture == "unet" and "any multiple of 16" in proc.stdout
     bad = lmhld("export-onnx", str(tmp_path / "a.json"), "--out", str(tmp_path / "x.onnx"))
     assert bad.returncode == 2 and "not a safe lmhld checkpoint" in bad.stderr and not (tmp_path / "x.onnx").exists()
+
+
+def test_stack_an_orthophoto_and_a_dsm_then_export_them(tmp_path):
+    """A UAV survey's two files -> one scene (refused again without --overwrite) -> patches of red, green, blue
+    and dsm, the orthophoto's alpha left out."""
+    from .core.test_stack import ORIGIN, write_dsm, write_ortho
+
+    write_ortho(tmp_path / "ortho.tif", size=256, outside=64)
+    write_dsm(tmp_path / "flight_dsm.tif", size=130, shift=(0, 0), hole=(0, 0))
+    stack = ["stack", "--raster", str(tmp_path / "ortho.tif"), "--raster", str(tmp_path / "flight_dsm.tif"), "--out",
+             str(tmp_path / "scene.tif")]
+    proc = lmhld(*stack)
+    assert proc.returncode == 0, proc.stderr
+    assert "band 4: dsm (flight_dsm.tif band 1, interpolated (bilinear) onto the grid)" in proc.stdout
+    again = lmhld(*stack)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    x0, y0 = ORIGIN
+    landslides = [square(x0 + 40 + 16 * i, y0 - 100 + 16 * (i % 3), 8) for i in range(5)]  # inside the flight
+    write_polygons(tmp_path / "inv.gpkg", landslides, epsg=32633)
+    proc = lmhld("export", "--raster", str(tmp_path / "scene.tif"), "--inventory", str(tmp_path / "inv.gpkg"),
+                 "--patch-size", "32", "--out", str(tmp_path / "ds"), "--recipe", "paper", "--min-fraction", "0.05",
+                 "--tolerance", "1")
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["bands"] == ["red", "green", "blue", "dsm"]

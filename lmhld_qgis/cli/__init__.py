@@ -25,13 +25,14 @@ from . import (
     export_onnx,
     preview,
     rank,
+    stack,
     train,
     validate,
 )
 from .failures import cancelled_message, failed, report_failure, signals_as_exceptions
 from .paths import PathRoles, declare_paths
 
-COMMANDS = (demo, create_inventory, validate, analyse, preview, export, train, evaluate, experiment, export_onnx,
+COMMANDS = (demo, create_inventory, validate, stack, analyse, preview, export, train, evaluate, experiment, export_onnx,
             detect, rank)
 
 # Path roles of the sub-commands whose modules do not declare their own: training runs and experiments are folders

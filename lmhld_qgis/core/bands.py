@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from .errors import LmhldError
 
 PAPER_BANDS = ("blue", "green", "red", "nir")  # LMHLD uses these four, in this order
+# band names that say "elevation": training makes such bands relative (training/relative.py), stack names by them
+ELEVATION_NAMES = frozenset({"dsm", "dem", "dtm", "ndsm", "elevation", "height", "altitude", "elev", "z"})
 _ALIASES = {"b": "blue", "g": "green", "r": "red", "n": "nir", "near-infrared": "nir", "nearinfrared": "nir",
             "near infrared": "nir", "nir1": "nir"}
 
@@ -31,22 +33,29 @@ def parse_band_list(text: str | Sequence[int] | None) -> list[int] | None:
 
 
 def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence[int] | None,
-                 source: str) -> tuple[list[int], list[str]]:
+                 source: str, alpha: Sequence[int] = ()) -> tuple[list[int], list[str]]:
     """1-based indices and names of the bands to use.
 
     Default: the bands described as blue, green, red, nir (the paper's four) when the raster names them, else the
-    first four bands (all of them when there are fewer).
+    first four bands that are not alpha bands (all of them when there are fewer): an RGBA orthophoto stacked with
+    a DSM gives red, green, blue and the DSM. `alpha` (1-based) is a mask, never data.
     """
     if bands:
         bad = [b for b in bands if b > count]
         if bad:
             raise LmhldError(f"{source} has {count} band(s); band(s) {bad} do not exist. Choose bands 1..{count}")
+        masks = [b for b in bands if b in alpha]
+        if masks:
+            raise LmhldError(f"band(s) {masks} of {source} are alpha bands (transparency: which pixels exist), not "
+                             "data; leave them out of the bands (they still mask the others)")
         names = [band_key(descriptions[b - 1]) or f"band{b}" for b in bands]
         return list(bands), names
     by_name = {band_key(d): i + 1 for i, d in enumerate(descriptions) if d}
     if all(name in by_name for name in PAPER_BANDS):
         return [by_name[n] for n in PAPER_BANDS], list(PAPER_BANDS)
-    chosen = list(range(1, min(count, 4) + 1))
+    chosen = [b for b in range(1, count + 1) if b not in alpha][:4]
+    if not chosen:
+        raise LmhldError(f"{source} holds only alpha bands (transparency), no data to learn from")
     names = [band_key(descriptions[b - 1]) or f"band{b}" for b in chosen]  # unnamed bands are not guessed
     return chosen, names
 
@@ -54,8 +63,11 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
 def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None], source: str,
                       fix: str) -> tuple[list[int], bool]:
     """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts
-    agree (the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`."""
-    have = {band_key(n): i for i, n in enumerate(available) if n}
+    agree (the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`. An unnamed
+    band N answers to "bandN", the name export gives it, so a model trained on bands 1, 2, 3, 5 of an unnamed
+    raster finds them in another."""
+    have = {f"band{i + 1}": i for i, n in enumerate(available) if not n}
+    have.update({band_key(n): i for i, n in enumerate(available) if n})
     want = [band_key(b) for b in model_bands]
     if all(w in have for w in want):
         return [have[w] for w in want], False

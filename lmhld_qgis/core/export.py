@@ -129,7 +129,7 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     require_patch_fits(int(options.patch_size), infos)
     for info in infos:
         require_north_up(info)
-    chosen = [select_bands(i.descriptions, i.count, options.bands, i.path) for i in infos]
+    chosen = [select_bands(i.descriptions, i.count, options.bands, i.path, i.alpha_bands) for i in infos]
     if len({len(c[0]) for c in chosen}) != 1:
         raise LmhldError(f"rasters give different band counts {[len(c[0]) for c in chosen]}; choose --bands")
     sources = [PlanSource(k, info, bands, names) for k, (info, (bands, names)) in enumerate(zip(infos, chosen,

@@ -19,6 +19,7 @@ class RasterInfo:
     transform: tuple[float, float, float, float, float, float]  # affine a, b, c, d, e, f (rasterio order)
     nodata: float | None
     descriptions: tuple[str | None, ...]
+    alpha_bands: tuple[int, ...] = ()  # 1-based bands whose colour interpretation is alpha (a mask, not data)
 
     @property
     def is_rotated(self) -> bool:
@@ -28,6 +29,7 @@ class RasterInfo:
 def read_raster_info(path: str | Path) -> RasterInfo:
     """Open a raster and read its facts, or say clearly why it cannot be read."""
     import rasterio
+    from rasterio.enums import ColorInterp
     from rasterio.errors import RasterioIOError
 
     try:
@@ -37,6 +39,7 @@ def read_raster_info(path: str | Path) -> RasterInfo:
                 path=str(path), width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0],
                 crs_wkt=ds.crs.to_wkt() if ds.crs else None, transform=(t.a, t.b, t.c, t.d, t.e, t.f),
                 nodata=ds.nodata, descriptions=tuple(ds.descriptions),
+                alpha_bands=tuple(b for b, c in enumerate(ds.colorinterp, start=1) if c == ColorInterp.alpha),
             )
     except RasterioIOError as exc:
         what = damage(str(exc))

@@ -71,7 +71,8 @@ class LmhldAlgorithm(QgsProcessingAlgorithm):
 
 def group_name(group_id: str) -> str:
     """One group per step of the workflow, numbered so that the toolbox lists them in the order they are used."""
-    names = {"inventory": QCoreApplication.translate("LmhldAlgorithm", "1 - Inventory"),
+    names = {"imagery": QCoreApplication.translate("LmhldAlgorithm", "0 - Imagery"),
+             "inventory": QCoreApplication.translate("LmhldAlgorithm", "1 - Inventory"),
              "patches": QCoreApplication.translate("LmhldAlgorithm", "2 - Training patches"),
              "training": QCoreApplication.translate("LmhldAlgorithm", "3 - Training"),
              "evaluation": QCoreApplication.translate("LmhldAlgorithm", "4 - Evaluation"),

@@ -21,11 +21,12 @@ def algorithm_classes() -> tuple[type, ...]:
     from .preview_patches import PreviewPatches
     from .rank_tiles import RankTiles
     from .run_experiment import RunExperiment
+    from .stack_rasters import StackRasters
     from .train_model import TrainModel
     from .validate_inventory import ValidateInventory
 
-    return (CreateInventory, ValidateInventory, AnalyseInventory, PreviewPatches, ExportPatches, TrainModel,
-            RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
+    return (StackRasters, CreateInventory, ValidateInventory, AnalyseInventory, PreviewPatches, ExportPatches,
+            TrainModel, RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
 
 
 class LmhldProvider(QgsProcessingProvider):

@@ -36,12 +36,11 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from ..core.bands import band_key
+from ..core.bands import ELEVATION_NAMES, band_key
 from ..core.datasets.base import PatchDataset
 from ..core.errors import LmhldError
 from ..core.modelcard import RELATIVE_SURFACES
 
-ELEVATION_NAMES = frozenset({"dsm", "dem", "dtm", "ndsm", "elevation", "height", "altitude", "elev", "z"})
 WITHIN_RATIO = 0.5  # within-patch std / overall std below this: the band's level says where, not what
 SAMPLE_PATCHES = 512  # patches read to measure the spreads (evenly spaced over the training split)
 

@@ -78,7 +78,7 @@ def test_numbers_have_the_command_line_ranges(qgis_app, alg):
 def test_toolbox_groups_follow_the_workflow(qgis_app):
     groups = [alg.group() for alg in algorithms()]
     assert groups == sorted(groups)  # the toolbox sorts groups by name: numbered in workflow order
-    assert [g.split(" - ")[0] for g in groups] == ["1", "1", "1", "2", "2", "3", "3", "4", "5", "5"]
+    assert [g.split(" - ")[0] for g in groups] == ["0", "1", "1", "1", "2", "2", "3", "3", "4", "5", "5"]
 
 
 def test_outputs_left_temporary_are_written_beside_the_input(qgis_processing, lmhld_provider, tmp_path,

@@ -1,0 +1,236 @@
+"""Stack rasters onto one grid: the orthophoto and the surface model of one UAV flight (or an image and a DEM) become
+one multi-band GeoTIFF that export, training and detection read as any scene.
+
+A UAV survey delivers them apart: an RGB(A) orthophoto of a few centimetres and a float DSM of a coarser pixel,
+each with its own nodata or alpha. GDAL's `gdalbuildvrt -separate` takes only the first band of each file before
+GDAL 3.8, and an alpha band left in a stack would be read as a fourth colour. Here:
+
+- the grid is the first raster's, or its extent at `pixel_size`; every other raster is warped onto it (another
+  CRS too), bilinear where its pixels are as large or larger, averaged where they are finer;
+- every band is kept except alpha bands, which become the mask of their own raster's bands;
+- a pixel that one raster lacks (nodata, alpha, outside its footprint) is NaN in that raster's bands only;
+- bands are named from their description or colour (red, green, blue, ...); a single-band raster by its file
+  name, and as elevation when the name says so (`site3_dsm.tif` -> "dsm"), so training makes it relative;
+- the output is float32 (integers up to 2^24 kept exactly), tiled and compressed, written aside and moved into
+  place; memory stays bounded by one block of `block` x `block` pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_file
+from .bands import ELEVATION_NAMES, band_key
+from .errors import LmhldError
+from .progress import NullProgress, Progress, check_cancelled
+from .raster import read_raster_info, require_north_up
+
+FINER = 0.75  # a raster whose pixel is below this share of the grid's is averaged onto it, not interpolated
+_COLOURS = {"red": "red", "green": "green", "blue": "blue"}
+
+
+@dataclass(frozen=True)
+class StackedBand:
+    name: str
+    source: Path
+    band: int  # 1-based, in the source raster
+
+
+@dataclass
+class StackResult:
+    path: Path
+    bands: list[StackedBand]
+    width: int
+    height: int
+    pixel_size: float  # in the grid's CRS units
+    resampled: dict[str, str] = field(default_factory=dict)  # source file name -> how it was put on the grid
+    seconds: float = 0.0
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.bands]
+
+
+@dataclass(frozen=True)
+class _Grid:
+    crs: Any
+    transform: Any
+    width: int
+    height: int
+
+
+def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequence[str] | None = None,
+                  pixel_size: float | None = None, block: int = 1024,
+                  progress: Progress | None = None) -> StackResult:
+    """Write the bands of `sources` (alpha bands aside) onto one grid as `out` (GeoTIFF); see the module's text."""
+    import rasterio
+    from rasterio.enums import ColorInterp
+
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    paths = [Path(s) for s in sources]
+    if len(paths) < 2:
+        raise LmhldError("stack needs at least two rasters (e.g. the orthophoto, then the surface model)")
+    if Path(out).suffix.lower() not in (".tif", ".tiff"):
+        raise LmhldError(f"the stack is written as a GeoTIFF: give a .tif name, got {Path(out).name}")
+    if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
+        raise LmhldError(f"pixel size must be a positive number of the first raster's CRS units, got {pixel_size}")
+    for p in paths:
+        require_north_up(read_raster_info(p))
+    with rasterio.open(paths[0]) as first:
+        grid = _grid(first, pixel_size)
+    bands: list[StackedBand] = []
+    resampled: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        readers = []
+        for p in paths:
+            src = stack.enter_context(rasterio.open(p))
+            data = [b for b in range(1, src.count + 1) if src.colorinterp[b - 1] != ColorInterp.alpha]
+            if not data:
+                raise LmhldError(f"{p.name} holds only an alpha band; give the raster its data bands belong to")
+            reader, how = _on_grid(src, grid, stack)
+            if how:
+                resampled[p.name] = how
+            _check_overlap(reader, data, p)
+            readers.append((reader, data))
+            bands += [StackedBand(n, p, b) for n, b in zip(_source_names(src, data, p), data, strict=True)]
+        final_names = _final_names([b.name for b in bands], names)
+        bands = [StackedBand(n, b.source, b.band) for n, b in zip(final_names, bands, strict=True)]
+        _write(out, grid, readers, final_names, block, progress)
+    res = abs(grid.transform.a)
+    return StackResult(Path(out), bands, grid.width, grid.height, res, resampled, time.perf_counter() - t0)
+
+
+def _grid(first: Any, pixel_size: float | None) -> _Grid:
+    from rasterio.transform import from_origin
+
+    if pixel_size is None:
+        return _Grid(first.crs, first.transform, first.width, first.height)
+    left, bottom, right, top = first.bounds
+    width, height = max(1, round((right - left) / pixel_size)), max(1, round((top - bottom) / pixel_size))
+    if width * height > 4e10:
+        raise LmhldError(f"pixel size {pixel_size} makes a grid of {width} x {height} pixels; give a larger one")
+    return _Grid(first.crs, from_origin(left, top, pixel_size, pixel_size), width, height)
+
+
+def _on_grid(src: Any, grid: _Grid, stack: Any) -> tuple[Any, str]:
+    """The raster as read on the grid: itself when it is the grid, else a warped view (and how it was warped)."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    if src.crs == grid.crs and src.transform == grid.transform and (src.width, src.height) == (grid.width,
+                                                                                                grid.height):
+        return src, ""
+    finer = _pixel_in_grid_units(src, grid) < FINER * abs(grid.transform.a)
+    method = Resampling.average if finer else Resampling.bilinear
+    vrt = stack.enter_context(WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
+                                        height=grid.height, resampling=method, dtype="float32"))
+    how = ("averaged onto" if finer else "interpolated (bilinear) onto") + " the grid"
+    return vrt, how + ("" if src.crs == grid.crs else f", from {src.crs.to_string() or 'its CRS'}")
+
+
+def _pixel_in_grid_units(src: Any, grid: _Grid) -> float:
+    """The source's pixel size measured in the grid's CRS (its middle pixel transformed)."""
+    from rasterio.warp import transform as warp_points
+
+    if src.crs == grid.crs:
+        return float(abs(src.transform.a))
+    col, row = src.width / 2, src.height / 2
+    xs, ys = [], []
+    for c, r in ((col, row), (col + 1, row)):
+        x, y = src.transform * (c, r)
+        xs.append(x)
+        ys.append(y)
+    gx, gy = warp_points(src.crs, grid.crs, xs, ys)
+    return float(math.hypot(gx[1] - gx[0], gy[1] - gy[0]))
+
+
+def _check_overlap(reader: Any, bands: list[int], path: Path) -> None:
+    """Refuse a raster that lies wholly off the grid (another place, or a wrong CRS)."""
+    from rasterio.windows import Window as RioWindow
+
+    step = max(1, max(reader.width, reader.height) // 256)
+    out_shape = (len(bands), max(1, reader.height // step), max(1, reader.width // step))
+    mask = reader.dataset_mask(window=RioWindow(0, 0, reader.width, reader.height),
+                               out_shape=out_shape[1:])
+    if not mask.any():
+        raise LmhldError(f"{path.name} does not overlap the first raster; stack rasters of the same place (and "
+                         "check that each has the right CRS)")
+
+
+def _source_names(src: Any, data: list[int], path: Path) -> list[str]:
+    """Each data band's name: its description, else its colour, else (one band) the file's name."""
+    from rasterio.enums import ColorInterp
+
+    stem = path.stem.lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", stem) if w]
+    elevation = next((w for w in words if w in ELEVATION_NAMES), None)
+    names = []
+    for b in data:
+        description = band_key(src.descriptions[b - 1])
+        colour = src.colorinterp[b - 1].name if src.colorinterp[b - 1] != ColorInterp.undefined else ""
+        if description:
+            names.append(description)
+        elif colour in _COLOURS:
+            names.append(_COLOURS[colour])
+        elif len(data) == 1:
+            names.append(elevation or stem)
+        else:
+            names.append(f"{stem}_{b}")
+    return names
+
+
+def _final_names(found: list[str], given: Sequence[str] | None) -> list[str]:
+    """The names given (one per band), else those found, made unique."""
+    if given:
+        if len(given) != len(found):
+            raise LmhldError(f"{len(given)} band name(s) given for {len(found)} band(s) ({', '.join(found)}); give "
+                             "one name per band, in order")
+        found = [band_key(n) for n in given]
+    unique: list[str] = []
+    for name in found:
+        candidate, k = name, 2
+        while candidate in unique:
+            candidate, k = f"{name}_{k}", k + 1
+        unique.append(candidate)
+    return unique
+
+
+def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], names: list[str], block: int,
+           progress: Progress) -> None:
+    import rasterio
+    from rasterio.windows import Window as RioWindow
+
+    from .styles import tag_band_colours, write_true_colour_style
+
+    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": len(names),
+               "dtype": "float32", "crs": grid.crs, "transform": grid.transform, "nodata": float("nan"),
+               "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 3,
+               "BIGTIFF": "IF_SAFER"}
+    windows = [RioWindow(c, r, min(block, grid.width - c), min(block, grid.height - r))
+               for r in range(0, grid.height, block) for c in range(0, grid.width, block)]
+    with atomic_file(out) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            for i, name in enumerate(names, start=1):
+                dst.set_band_description(i, name)
+            for k, window in enumerate(windows):
+                check_cancelled(progress)
+                parts = []
+                for reader, bands in readers:
+                    values = reader.read(bands, window=window, out_dtype=np.float32)
+                    values[:, reader.dataset_mask(window=window) == 0] = np.nan
+                    parts.append(values)
+                dst.write(np.concatenate(parts), window=window)
+                progress.set_fraction(0.98 * (k + 1) / len(windows))
+        tag_band_colours(tmp)
+    write_true_colour_style(out)
+    progress.set_fraction(1.0)

@@ -1,0 +1,125 @@
+"""Stacking an orthophoto and a surface model as a UAV survey delivers them: an RGBA uint8 orthophoto and a float
+DSM of another pixel size, grid and nodata, become one scene that export and detection read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.enums import ColorInterp
+from rasterio.transform import from_origin
+
+from lmhld_qgis.core.bands import match_model_bands, select_bands
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.raster import read_raster_info
+from lmhld_qgis.core.stack import stack_rasters
+
+ORIGIN = (500_000.0, 4_000_000.0)
+
+
+def plane(x, y):
+    """The surface model's terrain: a tilted plane, which bilinear resampling reproduces exactly."""
+    return 800 + 0.1 * (x - ORIGIN[0]) + 0.2 * (y - ORIGIN[1])
+
+
+def write_ortho(path, size=200, pixel=0.5, outside=30):
+    rgb = np.random.default_rng(0).integers(1, 255, (3, size, size)).astype("uint8")
+    alpha = np.full((size, size), 255, "uint8")
+    alpha[:, :outside] = 0  # outside the flight
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=4, dtype="uint8", crs="EPSG:32633",
+                       transform=from_origin(*ORIGIN, pixel, pixel)) as dst:
+        dst.write(np.concatenate([rgb, alpha[None]]))
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    return rgb
+
+
+def write_dsm(path, size=90, pixel=1.0, shift=(0.3, 5.2), hole=(40, 50), crs="EPSG:32633"):
+    transform = from_origin(ORIGIN[0] + shift[0], ORIGIN[1] + shift[1], pixel, pixel)
+    cols, rows = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
+    z = plane(transform.c + cols * pixel, transform.f - rows * pixel).astype("float32")
+    z[hole[0]:hole[1], hole[0]:hole[1]] = -32767
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=1, dtype="float32", crs=crs,
+                       transform=transform, nodata=-32767) as dst:
+        dst.write(z[None])
+
+
+def centres(src):
+    cols, rows = np.meshgrid(np.arange(src.width) + 0.5, np.arange(src.height) + 0.5)
+    return src.transform.c + cols * src.transform.a, src.transform.f + rows * src.transform.e
+
+
+def test_orthophoto_and_dsm_become_one_scene(tmp_path):
+    rgb = write_ortho(tmp_path / "ortho.tif")
+    write_dsm(tmp_path / "site3_DSM_1m.tif")
+    result = stack_rasters([tmp_path / "ortho.tif", tmp_path / "site3_DSM_1m.tif"], tmp_path / "scene.tif")
+    assert result.names == ["red", "green", "blue", "dsm"]  # the alpha is a mask; the DSM named as elevation
+    assert result.resampled == {"site3_DSM_1m.tif": "interpolated (bilinear) onto the grid"}
+    with rasterio.open(tmp_path / "scene.tif") as src:
+        assert (src.width, src.height, src.transform.a, src.crs.to_epsg()) == (200, 200, 0.5, 32633)
+        assert src.colorinterp[:3] == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+        image = src.read()
+        x, y = centres(src)
+    inside = np.zeros((200, 200), bool)
+    inside[:, 30:] = True
+    assert np.array_equal(image[:3][:, inside], rgb[:, inside].astype("float32"))  # colours kept exactly
+    assert np.isnan(image[:3][:, ~inside]).all()  # outside the flight: nodata in the orthophoto's bands
+    dsm = image[3]
+    assert not np.isnan(dsm[:, :30]).all()  # the DSM's own coverage, independent of the orthophoto's alpha
+    interior = np.zeros_like(inside)
+    interior[20:150, 20:150] = True
+    interior[60:110, 60:110] = False  # around the DSM's nodata hole
+    assert np.abs(dsm[interior] - plane(x, y)[interior]).max() < 1e-3  # bilinear reproduces the plane
+    assert np.isnan(dsm[72:88, 83:99]).all()  # the hole (its rows and columns 40-50 at 1 m) stays nodata
+    assert np.isnan(dsm[190:, :]).all()  # beyond the DSM's footprint
+    assert (tmp_path / "scene.qml").is_file()  # shown in true colour in QGIS
+
+
+def test_pixel_size_averages_finer_rasters(tmp_path):
+    write_ortho(tmp_path / "ortho.tif", outside=0)
+    write_dsm(tmp_path / "dsm.tif", shift=(0, 0), hole=(0, 0))
+    result = stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "scene.tif", pixel_size=2.0,
+                           names=["r", "g", "b", "dsm"])
+    assert (result.width, result.height, result.pixel_size) == (50, 50, 2.0)
+    assert result.names == ["red", "green", "blue", "dsm"]
+    assert set(result.resampled.values()) == {"averaged onto the grid"}
+    with rasterio.open(tmp_path / "ortho.tif") as src:
+        red = src.read(1).astype(np.float64)
+    with rasterio.open(tmp_path / "scene.tif") as src:
+        assert np.allclose(src.read(1)[:10, :10], red[:40, :40].reshape(10, 4, 10, 4).mean(axis=(1, 3)), atol=1e-3)
+
+
+def test_another_crs_is_warped_and_a_distant_raster_refused(tmp_path):
+    write_ortho(tmp_path / "ortho.tif")
+    write_dsm(tmp_path / "far.tif", shift=(50_000, 0))
+    with pytest.raises(LmhldError, match="far.tif does not overlap the first raster"):
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "far.tif"], tmp_path / "a.tif")
+    assert not (tmp_path / "a.tif").exists()
+    # the same DSM in WGS 84 / UTM 33N described as UTM 32N: 500 km off, refused the same way
+    write_dsm(tmp_path / "wrong_crs.tif", crs="EPSG:32632")
+    with pytest.raises(LmhldError, match="check that each has the right CRS"):
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "wrong_crs.tif"], tmp_path / "a.tif")
+    with pytest.raises(LmhldError, match="2 band name"):
+        write_dsm(tmp_path / "dsm.tif")
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "a.tif", names=["a", "b"])
+    with pytest.raises(LmhldError, match="at least two rasters"):
+        stack_rasters([tmp_path / "ortho.tif"], tmp_path / "a.tif")
+    assert not list(tmp_path.glob("a.*")) and not list(tmp_path.glob(".a.*"))  # nothing half-written
+
+
+def test_alpha_is_never_a_data_band(tmp_path):
+    """An RGBA orthophoto stacked with a DSM by other tools: export's default takes red, green, blue and the DSM,
+    and refuses the alpha when it is named."""
+    path = tmp_path / "rgba_dsm.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=5, dtype="float32", crs="EPSG:32633",
+                       transform=from_origin(*ORIGIN, 0.5, 0.5)) as dst:
+        dst.write(np.ones((5, 8, 8), "float32"))
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha, ColorInterp.gray]
+    info = read_raster_info(path)
+    assert info.alpha_bands == (4,)
+    assert select_bands(info.descriptions, info.count, None, "rgba_dsm.tif", info.alpha_bands) == (
+        [1, 2, 3, 5], ["band1", "band2", "band3", "band5"])
+    with pytest.raises(LmhldError, match=r"band\(s\) \[4\] of x.tif are alpha bands"):
+        select_bands(info.descriptions, info.count, [1, 2, 3, 4], "x.tif", info.alpha_bands)
+    # a model trained on those bands finds them by their export names in another unnamed raster of the same layout
+    assert match_model_bands(["band1", "band2", "band3", "band5"], list(info.descriptions), "x", "fix") == (
+        [0, 1, 2, 4], False)
