@@ -31,6 +31,7 @@ import numpy as np
 from .atomic import atomic_file
 from .bands import ELEVATION_NAMES, band_key
 from .errors import LmhldError
+from .outputs import check_outputs
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import read_raster_info, require_north_up
 
@@ -84,6 +85,7 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
         raise LmhldError(f"the stack is written as a GeoTIFF: give a .tif name, got {Path(out).name}")
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
         raise LmhldError(f"pixel size must be a positive number of the first raster's CRS units, got {pixel_size}")
+    check_outputs(inputs={"raster": paths}, files={"out": out}, styled={"out"})  # never an input overwritten
     for p in paths:
         require_north_up(read_raster_info(p))
     with rasterio.open(paths[0]) as first:
@@ -100,7 +102,7 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
             reader, how = _on_grid(src, grid, stack)
             if how:
                 resampled[p.name] = how
-            _check_overlap(reader, data, p)
+            _check_overlap(src, grid, p)
             readers.append((reader, data))
             bands += [StackedBand(n, p, b) for n, b in zip(_source_names(src, data, p), data, strict=True)]
         final_names = _final_names([b.name for b in bands], names)
@@ -154,15 +156,15 @@ def _pixel_in_grid_units(src: Any, grid: _Grid) -> float:
     return float(math.hypot(gx[1] - gx[0], gy[1] - gy[0]))
 
 
-def _check_overlap(reader: Any, bands: list[int], path: Path) -> None:
-    """Refuse a raster that lies wholly off the grid (another place, or a wrong CRS)."""
-    from rasterio.windows import Window as RioWindow
+def _check_overlap(src: Any, grid: _Grid, path: Path) -> None:
+    """Refuse a raster that lies wholly off the grid (another place, or a wrong CRS): its bounds, in the grid's CRS,
+    must meet the grid's."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
 
-    step = max(1, max(reader.width, reader.height) // 256)
-    out_shape = (len(bands), max(1, reader.height // step), max(1, reader.width // step))
-    mask = reader.dataset_mask(window=RioWindow(0, 0, reader.width, reader.height),
-                               out_shape=out_shape[1:])
-    if not mask.any():
+    left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds)
+    g_left, g_bottom, g_right, g_top = array_bounds(grid.height, grid.width, grid.transform)
+    if right <= g_left or left >= g_right or top <= g_bottom or bottom >= g_top:
         raise LmhldError(f"{path.name} does not overlap the first raster; stack rasters of the same place (and "
                          "check that each has the right CRS)")
 

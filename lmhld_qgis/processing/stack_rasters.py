@@ -23,23 +23,24 @@ class StackRasters(LmhldAlgorithm):
     GROUP_ID = "imagery"
     ICON = "stack.svg"
     README_HEADING = "### 0. Imagery — `lmhld:stackrasters`, `lmhld stack`"
-    HELP = ("Puts rasters of one place on one grid as a single multi-band GeoTIFF, the scene every other step "
-            "reads: typically the orthophoto of a UAV flight, then its surface model (DSM).\n\n"
-            "The grid is the first raster's, or its extent at the chosen pixel size. The other rasters are warped "
-            "onto it (another CRS too): interpolated where their pixels are as large or larger, averaged where they "
-            "are finer. Every band is kept except alpha bands, which mask their own raster's bands; a pixel one "
-            "raster lacks (nodata, alpha, outside its footprint) is nodata in that raster's bands only.\n\n"
-            "Bands keep their names or colours; a single-band raster is named by its file, as elevation when the "
-            "name says so (site_dsm.tif gives dsm), and training then uses its local relief, not its altitude.")
+    HELP = ("Puts rasters of one place on one grid as a single multi-band GeoTIFF, the scene every other step reads: "
+            "typically the orthophoto of a UAV flight, then its surface model (DSM).\n\nThe grid is the first "
+            "raster's, or its extent at the chosen pixel size (in its CRS units). The other rasters are warped onto "
+            "it (another CRS too): interpolated where their pixels are as large or larger, averaged where they are "
+            "finer. Every band is kept except alpha bands, which mask their own raster's bands; a pixel one raster "
+            "lacks (nodata, alpha, outside its footprint) is nodata in that raster's bands only.\n\nBands keep their "
+            "names or colours; a single-band raster is named by its file, as elevation when the name says so "
+            "(site_dsm.tif gives dsm), and training then uses its local relief, not its altitude. Band names, when "
+            "given, replace those found, one per stacked band in order.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.RASTERS, self.tr("Rasters, in band order (the first gives the grid)"), QgsProcessing.TypeRaster))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PIXEL_SIZE, self.tr("Pixel size, in the first raster's units (not set: its own)"),
+            self.PIXEL_SIZE, self.tr("Pixel size (not set: the first raster's)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
         self.addAdvancedParameter(QgsProcessingParameterString(
-            self.NAMES, self.tr("Band names, comma-separated (not set: found)"), optional=True))
+            self.NAMES, self.tr("Band names, e.g. red,green,blue,dsm"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Stacked scene")))
 
     def processAlgorithm(self, parameters, context, feedback):

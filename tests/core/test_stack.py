@@ -91,7 +91,7 @@ def test_pixel_size_averages_finer_rasters(tmp_path):
 def test_another_crs_is_warped_and_a_distant_raster_refused(tmp_path):
     write_ortho(tmp_path / "ortho.tif")
     write_dsm(tmp_path / "far.tif", shift=(50_000, 0))
-    with pytest.raises(LmhldError, match="far.tif does not overlap the first raster"):
+    with pytest.raises(LmhldError, match=r"far\.tif does not overlap the first raster"):
         stack_rasters([tmp_path / "ortho.tif", tmp_path / "far.tif"], tmp_path / "a.tif")
     assert not (tmp_path / "a.tif").exists()
     # the same DSM in WGS 84 / UTM 33N described as UTM 32N: 500 km off, refused the same way
@@ -101,6 +101,9 @@ def test_another_crs_is_warped_and_a_distant_raster_refused(tmp_path):
     with pytest.raises(LmhldError, match="2 band name"):
         write_dsm(tmp_path / "dsm.tif")
         stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "a.tif", names=["a", "b"])
+    with pytest.raises(LmhldError, match="is the input raster"):  # refused before any work
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "ortho.tif")
+    assert read_raster_info(tmp_path / "ortho.tif").count == 4
     with pytest.raises(LmhldError, match="at least two rasters"):
         stack_rasters([tmp_path / "ortho.tif"], tmp_path / "a.tif")
     assert not list(tmp_path.glob("a.*")) and not list(tmp_path.glob(".a.*"))  # nothing half-written
