@@ -133,7 +133,7 @@ def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
 
 def test_band_mismatch_and_mapping(tmp_path):
     three = write_raster(tmp_path / "rgb.tif", np.ones((3, 64, 64), np.uint16))
-    with pytest.raises(LmhldError, match=r"model expects 4 bands .* has 3; pass --bands"):
+    with pytest.raises(LmhldError, match=r"expects 4 bands .* has 3 \(band1, band2, band3\), without .*; pass --bands"):
         detect(three, RedBackend(), tmp_path / "o.gpkg")
     with pytest.raises(LmhldError, match=r"band\(s\) \[5\] do not exist"):
         detect(three, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(bands=[1, 2, 3, 5]))

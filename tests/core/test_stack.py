@@ -126,3 +126,15 @@ def test_alpha_is_never_a_data_band(tmp_path):
     # a model trained on those bands finds them by their export names in another unnamed raster of the same layout
     assert match_model_bands(["band1", "band2", "band3", "band5"], list(info.descriptions), "x", "fix") == (
         [0, 1, 2, 4], False)
+
+
+def test_a_stacked_scene_feeds_a_model_by_name_never_by_a_wrong_position():
+    stacked = ["red", "green", "blue", "dsm"]
+    # another elevation name is the same band; the colours are taken where they are
+    assert match_model_bands(["blue", "green", "red", "elevation"], stacked, "scene.tif", "fix") == ([2, 1, 0, 3],
+                                                                                                     False)
+    # names that exist elsewhere forbid the fallback by position (it would feed red as blue)
+    with pytest.raises(LmhldError, match=r"scene\.tif has 4 \(red, green, blue, dsm\), without nir; fix"):
+        match_model_bands(["blue", "green", "red", "nir"], stacked, "scene.tif", "fix")
+    # unnamed bands still go by position, with the warning flag
+    assert match_model_bands(["blue", "green", "red", "nir"], [None] * 4, "scene.tif", "fix") == ([0, 1, 2, 3], True)
