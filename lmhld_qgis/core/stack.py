@@ -212,14 +212,18 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], n
     import rasterio
     from rasterio.windows import Window as RioWindow
 
-    from .styles import tag_band_colours, write_true_colour_style
+    from .styles import COLOURS, sample_step, tag_band_colours, write_true_colour_style
 
     profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": len(names),
                "dtype": "float32", "crs": grid.crs, "transform": grid.transform, "nodata": float("nan"),
                "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 3,
-               "BIGTIFF": "IF_SAFER"}
+               "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS"}  # compression on every core
+    step = sample_step(grid.width, grid.height)
+    block = max(step, block // step * step)  # blocks on the sampling lattice: one sample of the whole raster
     windows = [RioWindow(c, r, min(block, grid.width - c), min(block, grid.height - r))
                for r in range(0, grid.height, block) for c in range(0, grid.width, block)]
+    colours = {c: names.index(c) for c in COLOURS if c in names}
+    samples: dict[str, list[Any]] = {c: [] for c in colours}
     with atomic_file(out) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             for i, name in enumerate(names, start=1):
@@ -231,8 +235,11 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], n
                     values = reader.read(bands, window=window, out_dtype=np.float32)
                     values[:, reader.dataset_mask(window=window) == 0] = np.nan
                     parts.append(values)
-                dst.write(np.concatenate(parts), window=window)
+                stacked = np.concatenate(parts)
+                dst.write(stacked, window=window)
+                for colour, i in colours.items():  # the colour stretch's sample, taken while the pixels are here
+                    samples[colour].append(stacked[i, ::step, ::step].ravel())
                 progress.set_fraction(0.98 * (k + 1) / len(windows))
         tag_band_colours(tmp)
-    write_true_colour_style(out)
+    write_true_colour_style(out, {c: np.concatenate(v) for c, v in samples.items()} if len(colours) == 3 else None)
     progress.set_fraction(1.0)

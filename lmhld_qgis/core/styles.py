@@ -8,7 +8,7 @@ gets a true-colour sidecar where QGIS would otherwise paint bands 1, 2, 3 as red
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .atomic import gdal_checked, write_text_atomic
 
@@ -88,9 +88,11 @@ def tag_band_colours(dataset: str | Path | gdal.Dataset) -> dict[str, int]:
     return found
 
 
-def write_true_colour_style(raster: str | Path) -> Path | None:
+def write_true_colour_style(raster: str | Path,
+                            samples: dict[str, Any] | None = None) -> Path | None:
     """A sidecar .qml that shows a raster with bands described as red, green and blue in true colour, each band
-    stretched between its 2nd and 98th percentiles (None when the raster has no such bands)."""
+    stretched between its 2nd and 98th percentiles (None when the raster has no such bands). `samples` (colour ->
+    values) are pixels the writer kept while writing, so the raster is not read again; else a decimated read."""
     import numpy as np
     from osgeo import gdal
 
@@ -98,13 +100,18 @@ def write_true_colour_style(raster: str | Path) -> Path | None:
     found = colour_bands([ds.GetRasterBand(i).GetDescription() for i in range(1, ds.RasterCount + 1)])
     if len(found) < 3:
         return None
-    step = max(1, max(ds.RasterXSize, ds.RasterYSize) // 512)  # a decimated read is enough for a stretch
+    step = sample_step(ds.RasterXSize, ds.RasterYSize)
     xml = []
     for colour in COLOURS:
         band = ds.GetRasterBand(found[colour])
-        data = band.ReadAsArray(buf_xsize=max(1, ds.RasterXSize // step), buf_ysize=max(1, ds.RasterYSize // step))
+        if samples is not None:
+            data = np.asarray(samples[colour])
+        else:
+            data = band.ReadAsArray(buf_xsize=max(1, ds.RasterXSize // step),
+                                    buf_ysize=max(1, ds.RasterYSize // step))
         nodata = band.GetNoDataValue()
-        valid = data[data != nodata] if nodata is not None else data.ravel()
+        keep = np.isfinite(data) if np.issubdtype(data.dtype, np.floating) else np.ones(data.shape, bool)
+        valid = data[keep & (data != nodata)] if nodata is not None else data[keep]  # NaN nodata: not a colour
         low, high = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
         xml.append(f'   <{colour}ContrastEnhancement><minValue>{low:g}</minValue><maxValue>{high:g}</maxValue>'
                    f'<algorithm>StretchToMinimumMaximum</algorithm></{colour}ContrastEnhancement>')
@@ -112,6 +119,11 @@ def write_true_colour_style(raster: str | Path) -> Path | None:
     target.write_text(_TRUE_COLOUR.format(red=found["red"], green=found["green"], blue=found["blue"],
                                           enhancements="\n".join(xml)))
     return target
+
+
+def sample_step(width: int, height: int) -> int:
+    """Every how many pixels a colour stretch samples a raster: about 512 along its longer side is enough."""
+    return max(1, max(width, height) // 512)
 
 
 _TRUE_COLOUR = """<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>

@@ -71,7 +71,8 @@ def test_orthophoto_and_dsm_become_one_scene(tmp_path):
     assert np.abs(dsm[interior] - plane(x, y)[interior]).max() < 1e-3  # bilinear reproduces the plane
     assert np.isnan(dsm[72:88, 83:99]).all()  # the hole (its rows and columns 40-50 at 1 m) stays nodata
     assert np.isnan(dsm[190:, :]).all()  # beyond the DSM's footprint
-    assert (tmp_path / "scene.qml").is_file()  # shown in true colour in QGIS
+    style = (tmp_path / "scene.qml").read_text()  # shown in true colour in QGIS, stretched over the valid pixels
+    assert "nan" not in style and "<minValue>" in style
 
 
 def test_pixel_size_averages_finer_rasters(tmp_path):
