@@ -52,7 +52,13 @@ from .patch_windows import (
 from .progress import Progress, check_cancelled
 from .raster import pixel_area_m2
 from .rasterize import InventoryBurner
-from .splits import SPLIT_NAMES, SplitResult, split_in_blocks, split_patches, train_neighbour_share
+from .splits import (
+    SPLIT_NAMES,
+    SplitResult,
+    split_in_blocks,
+    split_patches,
+    train_neighbour_share,
+)
 from .vector import PolygonSet, srs_from_wkt, true_areas_m2
 
 TRAIN = 0
@@ -351,33 +357,46 @@ class _Planner:
 
     # -- phase 4: the split ----------------------------------------------------------------------------------
     def _split(self) -> tuple[SplitResult, float, SpatialIndex]:
-        """Split the grid windows (the negatives' windows all go to training; validation and test windows that
-        overlap one are dropped). Returns the split, the train neighbour share and an index of every kept window
-        by split (for the training-only windows)."""
+        """Split the grid windows. The negatives' windows all go to training, and so do the windows that overlap
+        one (no pixel in two splits): the split draws validation and test from the other windows, at the sizes the
+        ratios give the whole, so that many negatives cannot leave validation empty. Returns the split,
+        the train neighbour share and an index of every kept window by split (for the training-only windows)."""
         t, size = self.table, self.s.patch_size
         negatives = [i for i in t.indices(kept=True, placement="centred")]
+        near_negative = SpatialIndex(size)
         for i in negatives:  # the user's corrections are training data: never held out
             t.keep(i, TRAIN)
+            near_negative.add(t.source[i], t.row[i], t.col[i], TRAIN)
         units = [i for i in t.indices(kept=True) if PLACEMENTS[t.placement[i]] != "centred"]
         rows = np.array([t.row[i] + size // 2 for i in units], np.int64)  # window centres place the blocks
         cols = np.array([t.col[i] + size // 2 for i in units], np.int64)
         keys = np.array([t.source[i] for i in units], np.int64)
         positives = np.array([t.positives[i] for i in units], np.int64)
         totals = np.full(len(units), size * size, np.int64)
+        pinned = np.array([bool(near_negative.overlapping(t.source[i], t.row[i], t.col[i])) for i in units], bool)
+        free = np.flatnonzero(~pinned)
         s = self.s
+        held_out = sum(1 for r in s.ratios[1:] if r > 0)
+        if len(free) < held_out:
+            raise LmhldError(f"{int(pinned.sum())} of {len(units)} windows overlap a negative's window and train with "
+                             f"it; the {len(free)} left cannot fill validation and test. Give fewer negatives (those "
+                             "that matter most), a smaller patch size, or more imagery")
         if s.split_method == "block":
             result = split_in_blocks(positives, totals, keys, rows, cols, size, block=s.block, ratios=s.ratios,
-                                     seed=s.seed, tolerance=s.tolerance, strict=s.strict_balance)
+                                     seed=s.seed, tolerance=s.tolerance, strict=s.strict_balance, train_only=pinned)
             if result.block is not None and result.block < s.block:
                 self.notes.append(f"spatial blocks of {s.block} x {s.block} patches could not fill the splits; "
                                   f"blocks of {result.block} x {result.block} were used")
         else:
             result = split_patches(positives, totals, ratios=s.ratios, seed=s.seed, tolerance=s.tolerance,
-                                   method="balanced", strict=s.strict_balance)
+                                   method="balanced", strict=s.strict_balance, train_only=pinned)
+        if pinned.any():
+            self.notes.append(f"{int(pinned.sum())} window(s) overlapping a negative's window went to training "
+                              f"with it; validation and test were drawn from the other {len(free)}")
         if result.spread > s.tolerance:
             self.notes.append(f"the splits' landslide proportions differ by {result.spread * 100:.2f} points "
-                              f"(tolerance {s.tolerance * 100:.1f}): too few patches to balance them, so validation "
-                              "and test scores are noisy")
+                              f"(tolerance {s.tolerance * 100:.1f}): too few patches to balance them, so "
+                              "validation and test scores are noisy")
         for i, label in zip(units, result.labels.tolist(), strict=True):
             t.keep(i, int(label))
         grid = [j for j, i in enumerate(units) if PLACEMENTS[t.placement[i]] == "grid"]

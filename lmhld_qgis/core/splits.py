@@ -58,6 +58,7 @@ class _Groups:
     targets: IntArray
     total: int  # patches
     n_positive: int  # groups holding landslide pixels
+    fixed: int = -1  # the group that stays in training (-1: none)
 
     @classmethod
     def of(cls, group_ids: IntArray, positives: IntArray, totals: IntArray, targets: IntArray) -> _Groups:
@@ -100,9 +101,12 @@ def target_counts(n: int, ratios: Sequence[float] | FloatArray) -> IntArray:
 def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | IntArray, *,
                   ratios: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0, tolerance: float = 0.01,
                   groups: Sequence[int] | IntArray | None = None, method: str = "balanced",
-                  strict: bool = True) -> SplitResult:
-    """Assign patches to train/val/test; `groups` (e.g. spatial blocks) are kept whole. Not `strict`: the best
-    split is returned even when its proportions differ by more than the tolerance (the caller says so)."""
+                  strict: bool = True, train_only: Sequence[bool] | npt.NDArray[np.bool_] | None = None
+                  ) -> SplitResult:
+    """Assign patches to train/val/test; `groups` (e.g. spatial blocks) are kept whole; `train_only` patches stay
+    in training (they count towards its size and proportion; validation and test come from the others). Not
+    `strict`: the best split is returned even when its proportions differ by more than the tolerance (the caller
+    says so)."""
     pos = np.asarray(positives, dtype=np.int64)
     tot = np.asarray(totals, dtype=np.int64)
     n = len(pos)
@@ -112,11 +116,15 @@ def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | I
         raise LmhldError(f"only {n} patch(es) kept; a {'/'.join(f'{r:.0%}' for r in ratio_arr)} split needs at "
                          f"least {need}; lower the minimum landslide fraction, the patch size, or add imagery")
     group_ids = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    pinned = np.zeros(n, bool) if train_only is None else np.asarray(train_only, bool)
+    if pinned.any():  # one group, never moved
+        group_ids = np.unique(np.where(pinned, -1, group_ids), return_inverse=True)[1]  # the pinned group is 0
     n_groups = int(group_ids.max()) + 1
-    if n_groups < need:
+    if n_groups - int(pinned.any()) < need - int(pinned.any() and ratio_arr[0] > 0):
         raise LmhldError(f"{n_groups} spatial block(s) cannot fill {need} splits; use a smaller block or the "
                          "balanced split")
     g = _Groups.of(group_ids, pos, tot, _targets(n, ratio_arr))
+    g.fixed = 0 if pinned.any() else -1
     # per patch: 8 tries of 2000 moves (the paper's split, unchanged); groups: fewer, larger units, so 16 tries
     # that stop after 500 moves without a gain
     rng = np.random.default_rng(seed)
@@ -138,7 +146,8 @@ def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: b
 
 def split_in_blocks(positives: IntArray, totals: IntArray, block_keys: IntArray, rows: IntArray, cols: IntArray,
                     patch_size: int, *, block: int, ratios: Sequence[float], seed: int, tolerance: float,
-                    max_count_error: float = 0.2, strict: bool = True) -> SplitResult:
+                    max_count_error: float = 0.2, strict: bool = True,
+                    train_only: npt.NDArray[np.bool_] | None = None) -> SplitResult:
     """The block split with the largest block (from `block`, halving down to 1) that fills every split within the
     tolerance and keeps the counts within `max_count_error` of the ratios. `block_keys` separates sources;
     `rows`/`cols` place each patch (pixels). When no block fits the tolerance: fails like `split_patches`, or,
@@ -151,7 +160,7 @@ def split_in_blocks(positives: IntArray, totals: IntArray, block_keys: IntArray,
         groups = block_keys * 10**12 + block_ids(rows, cols, patch_size, side)
         try:
             result = split_patches(positives, totals, ratios=ratios, seed=seed, tolerance=tolerance, groups=groups,
-                                   method="block", strict=False)
+                                   method="block", strict=False, train_only=train_only)
             result.block = side
             off = int(np.abs(np.array(list(result.counts.values())) - _targets(n, np.asarray(ratios))).sum())
             if result.spread <= tolerance and (off <= max(1, max_count_error * n) or side == 1):
@@ -222,6 +231,10 @@ def _assign(g: _Groups, rng: np.random.Generator) -> IntArray:
     labels = np.empty(len(frac), dtype=np.int64)
     filled = np.zeros(3)
     wanted = np.maximum(g.targets.astype(float), 1e-9)
+    if g.fixed >= 0:
+        labels[g.fixed] = 0
+        filled[0] += g.count[g.fixed]
+        order = order[order != g.fixed]
     for i in order:
         deficit = np.where(g.targets > 0, (g.targets - filled) / wanted, -np.inf)
         k = int(np.argmax(deficit + rng.random(3) * 1e-9))
@@ -265,6 +278,8 @@ def _improve(labels: IntArray, g: _Groups, rng: np.random.Generator, rounds: int
         if patience is not None and step - last_gain > patience:
             break
         i, j = (int(v) for v in rng.integers(0, g.n, size=2))
+        if g.fixed in (i, j):
+            continue
         a, b = int(labels[i]), int(labels[j])
         if a == b:
             k = int(rng.integers(0, 3))

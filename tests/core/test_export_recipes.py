@@ -243,3 +243,37 @@ def test_nan_pixels_count_as_nodata_in_a_float_raster_without_one(scene, tmp_pat
             expected = image[:, row["row"]:row["row"] + SIZE, row["col"]:row["col"] + SIZE]
             assert np.array_equal(written.read(), expected), row["id"]
     assert all(np.isfinite(report.card["mean"])) and all(np.isfinite(report.card["std"]))
+
+
+def test_many_negatives_still_leave_validation_and_test(scene, tmp_path):
+    """A reviewer's rejections all over a small area: the windows that overlap a negative's window train with it,
+    and validation and test are drawn from the others at the sizes the ratios give the whole (they were split first
+    and dropped afterwards: 6 % validation here, none at all with denser negatives, without a word)."""
+    from ..helpers import square, write_polygons
+
+    with rasterio.open(scene.raster) as src:
+        left, top = src.transform.c, src.transform.f
+    side = SIZE * 3.0  # 3 m pixels
+
+    def rejected(step: float) -> str:
+        squares = [square(left + side * (0.5 + step * i), top - side * (0.8 + step * j), 6.0)
+                   for i in range(int(14 / step) + 1) for j in range(int(13 / step) + 1)]
+        return str(write_polygons(tmp_path / f"rejected_{step}.gpkg", squares))
+
+    report = export_patches([scene.raster], scene.inventory, tmp_path / "ds",
+                            ExportOptions(patch_size=SIZE, negatives=rejected(2.5), tolerance=0.05))
+    plain = export_patches([scene.raster], scene.inventory, tmp_path / "plain",
+                           ExportOptions(patch_size=SIZE, tolerance=0.05))
+    rows = patches(report)
+    held_out = Counter(r["split"] for r in rows)
+    without = Counter(r["split"] for r in patches(plain))
+    for split in ("val", "test"):  # about the sizes an export without negatives holds out
+        assert held_out[split] >= 0.75 * without[split] > 0
+    negative = [r for r in rows if r["kind"] == "negative"]
+    held = [r for r in rows if r["split"] != "train"]
+    assert negative and not any(overlap(n, h) for n in negative for h in held)  # no pixel in two splits
+    assert any("overlapping a negative's window went to training" in w for w in report.card["warnings"])
+    with pytest.raises(LmhldError, match=r"the 1 left cannot fill validation and test\. Give fewer negatives"):
+        export_patches([scene.raster], scene.inventory, tmp_path / "dense",
+                       ExportOptions(patch_size=SIZE, negatives=rejected(2.0), tolerance=0.05))
+    assert not (tmp_path / "dense").exists()

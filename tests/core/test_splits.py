@@ -103,3 +103,17 @@ def test_leakage_share_is_the_train_ratio_per_patch_and_small_for_blocks():
     leak_patch = train_neighbour_share(rows, cols, keys, per_patch.labels, 64)
     leak_block = train_neighbour_share(rows, cols, keys, blocks.labels, 64)
     assert leak_patch == pytest.approx(0.7, abs=0.06) and leak_block < 0.3
+
+
+def test_train_only_patches_stay_in_training_and_count_towards_it():
+    rng = np.random.default_rng(3)
+    positives = rng.integers(0, 400, 100)
+    totals = np.full(100, 1024)
+    pinned = np.zeros(100, bool)
+    pinned[:50] = True  # e.g. windows overlapping a reviewer's negative
+    result = split_patches(positives, totals, ratios=(0.7, 0.2, 0.1), seed=0, tolerance=0.05, train_only=pinned)
+    assert (result.labels[pinned] == 0).all()
+    assert result.counts == {"train": 70, "val": 20, "test": 10}  # the sizes of the whole, from the other 50
+    assert result.spread <= 0.05  # the pinned patches count in training's proportion
+    with pytest.raises(LmhldError, match="cannot fill 3 splits"):
+        split_patches(positives[:3], totals[:3], train_only=[True, True, False])
