@@ -39,6 +39,5 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print(f"{len(result.bands)} bands, {result.width} x {result.height} px of {result.pixel_size:g} -> {result.path}")
     for i, band in enumerate(result.bands, start=1):
-        how = result.resampled.get(band.source.name)
-        print(f"  band {i}: {band.name} ({band.source.name} band {band.band}{f', {how}' if how else ''})")
+        print(f"  band {i}: {band.name} ({band.source.name} band {band.band}{f', {band.how}' if band.how else ''})")
     return 0

@@ -22,7 +22,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,9 @@ from .errors import LmhldError
 from .outputs import check_outputs
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import read_raster_info, require_north_up
+from .styles import COLOURS
 
 FINER = 0.75  # a raster whose pixel is below this share of the grid's is averaged onto it, not interpolated
-_COLOURS = {"red": "red", "green": "green", "blue": "blue"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class StackedBand:
     name: str
     source: Path
     band: int  # 1-based, in the source raster
+    how: str = ""  # how it was put on the grid ("" when its raster is the grid)
 
 
 @dataclass
@@ -53,12 +54,16 @@ class StackResult:
     width: int
     height: int
     pixel_size: float  # in the grid's CRS units
-    resampled: dict[str, str] = field(default_factory=dict)  # source file name -> how it was put on the grid
     seconds: float = 0.0
 
     @property
     def names(self) -> list[str]:
         return [b.name for b in self.bands]
+
+    @property
+    def resampled(self) -> dict[str, str]:
+        """Source file name -> how it was put on the grid, for those that were warped."""
+        return {b.source.name: b.how for b in self.bands if b.how}
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,6 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
     with rasterio.open(paths[0]) as first:
         grid = _grid(first, pixel_size)
     bands: list[StackedBand] = []
-    resampled: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         readers = []
         for p in paths:
@@ -100,16 +104,14 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
             if not data:
                 raise LmhldError(f"{p.name} holds only an alpha band; give the raster its data bands belong to")
             reader, how = _on_grid(src, grid, stack)
-            if how:
-                resampled[p.name] = how
             _check_overlap(src, grid, p)
             readers.append((reader, data))
-            bands += [StackedBand(n, p, b) for n, b in zip(_source_names(src, data, p), data, strict=True)]
+            bands += [StackedBand(n, p, b, how) for n, b in zip(_source_names(src, data, p), data, strict=True)]
         final_names = _final_names([b.name for b in bands], names)
-        bands = [StackedBand(n, b.source, b.band) for n, b in zip(final_names, bands, strict=True)]
+        bands = [StackedBand(n, b.source, b.band, b.how) for n, b in zip(final_names, bands, strict=True)]
         _write(out, grid, readers, final_names, block, progress)
     res = abs(grid.transform.a)
-    return StackResult(Path(out), bands, grid.width, grid.height, res, resampled, time.perf_counter() - t0)
+    return StackResult(Path(out), bands, grid.width, grid.height, res, time.perf_counter() - t0)
 
 
 def _grid(first: Any, pixel_size: float | None) -> _Grid:
@@ -182,8 +184,8 @@ def _source_names(src: Any, data: list[int], path: Path) -> list[str]:
         colour = src.colorinterp[b - 1].name if src.colorinterp[b - 1] != ColorInterp.undefined else ""
         if description:
             names.append(description)
-        elif colour in _COLOURS:
-            names.append(_COLOURS[colour])
+        elif colour in COLOURS:
+            names.append(colour)
         elif len(data) == 1:
             names.append(elevation or stem)
         else:
@@ -212,7 +214,7 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], n
     import rasterio
     from rasterio.windows import Window as RioWindow
 
-    from .styles import COLOURS, sample_step, tag_band_colours, write_true_colour_style
+    from .styles import sample_step, tag_band_colours, write_true_colour_style
 
     profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": len(names),
                "dtype": "float32", "crs": grid.crs, "transform": grid.transform, "nodata": float("nan"),
