@@ -57,6 +57,6 @@ class StackRasters(LmhldAlgorithm):
             result = stack_rasters([raster_path(layer) for layer in layers], out, names=names, pixel_size=pixel_size,
                                    progress=FeedbackProgress(feedback))
         for i, band in enumerate(result.bands, start=1):
-                feedback.pushInfo(self.tr("band {0}: {1} ({2} band {3}{4})").format(
+            feedback.pushInfo(self.tr("band {0}: {1} ({2} band {3}{4})").format(
                 i, band.name, band.source.name, band.band, f", {band.how}" if band.how else ""))
         return {self.OUTPUT: out}
