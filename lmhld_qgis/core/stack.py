@@ -235,7 +235,7 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], n
                 parts = []
                 for reader, bands in readers:
                     values = reader.read(bands, window=window, out_dtype=np.float32)
-                    values[:, reader.dataset_mask(window=window) == 0] = np.nan
+                    values[reader.read_masks(bands, window=window) == 0] = np.nan  # per band: its own nodata
                     parts.append(values)
                 stacked = np.concatenate(parts)
                 dst.write(stacked, window=window)

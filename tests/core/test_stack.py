@@ -110,6 +110,21 @@ def test_another_crs_is_warped_and_a_distant_raster_refused(tmp_path):
     assert not list(tmp_path.glob("a.*")) and not list(tmp_path.glob(".a.*"))  # nothing half-written
 
 
+def test_a_band_missing_a_pixel_is_nodata_there_alone(tmp_path):
+    """Per-band nodata (a DSM stacked with its slope, say): a pixel is NaN in the band that lacks it, and only there
+    (the raster's dataset mask is valid wherever any band is, which would keep -9999 as an elevation)."""
+    write_ortho(tmp_path / "ortho.tif", size=8, outside=0)
+    terrain = np.array([[[801.0, -9999.0, 803.0, -9999.0]], [[5.0, 6.0, -9999.0, -9999.0]]], "float32")
+    with rasterio.open(tmp_path / "terrain.tif", "w", driver="GTiff", width=4, height=1, count=2, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(*ORIGIN, 1.0, 4.0), nodata=-9999) as dst:
+        dst.write(terrain)
+    stack_rasters([tmp_path / "ortho.tif", tmp_path / "terrain.tif"], tmp_path / "scene.tif")
+    with rasterio.open(tmp_path / "scene.tif") as src:
+        dsm, slope = src.read(4)[0, ::2], src.read(5)[0, ::2]  # one 0.5 m pixel per 1 m terrain pixel
+    assert np.isnan(dsm).tolist() == [False, True, False, True] and dsm[0] == 801.0
+    assert np.isnan(slope).tolist() == [False, False, True, True] and slope[1] == 6.0
+
+
 def test_alpha_is_never_a_data_band(tmp_path):
     """An RGBA orthophoto stacked with a DSM by other tools: export's default takes red, green, blue and the DSM,
     and refuses the alpha when it is named."""
