@@ -53,8 +53,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="1-based raster bands in the model's input order (default: by name)")
     p.add_argument("--extent", type=argtypes.bbox_text, help="xmin,ymin,xmax,ymax in the raster's CRS")
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")
-    p.add_argument("--resample", action="store_true",
-                   help="resample the scene to the model's resolution when they differ by more than 10%%")
+    p.add_argument("--resample", action=argparse.BooleanOptionalAction, default=True,
+                   help="run at the model's resolution when the scene's differs by more than 10%% (default: on)")
     p.add_argument("--chunk-width", type=argtypes.non_negative_int, default=4096,
                    help="stream the scene in column chunks this wide (bounds memory; 0 = whole width)")
     p.add_argument("--json", metavar="RESULT.json", help="write a summary (counts, provider, timings)")

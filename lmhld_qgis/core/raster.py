@@ -57,6 +57,16 @@ def require_north_up(info: RasterInfo) -> None:
                          "first (gdalwarp in.tif out.tif)")
 
 
+RESOLUTION_TOLERANCE = 0.10  # a scene whose pixel differs from a model's by more is resampled to the model's
+FINER = 0.75  # a raster whose pixel is below this share of the target grid's is averaged onto it, not interpolated
+
+
+def resampling_onto(pixel: float, grid_pixel: float) -> str:
+    """How a raster with `pixel` goes onto a grid of `grid_pixel` (same units): "average" when it is finer (every
+    source pixel counts, no aliasing of texture and sensor noise), else "bilinear"; GDAL's and rasterio's name."""
+    return "average" if pixel < FINER * grid_pixel else "bilinear"
+
+
 def pixel_area_m2(info: RasterInfo) -> float:
     """True ground area of one pixel in m2: linear unit squared (projected CRS) or ellipsoidal (geographic)."""
     from osgeo import ogr

@@ -10,9 +10,7 @@ from pathlib import Path
 from .bands import match_model_bands
 from .errors import LmhldError
 from .modelcard import ModelCard
-from .raster import RasterInfo, pixel_area_m2, read_raster_info
-
-RESOLUTION_TOLERANCE = 0.10  # what detection tolerates before it suggests resampling
+from .raster import RESOLUTION_TOLERANCE, RasterInfo, pixel_area_m2, read_raster_info
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,8 @@ def _resolution(card: ModelCard, info: RasterInfo) -> Check:
     if abs(ratio) <= RESOLUTION_TOLERANCE:
         return Check("resolution", True, f"{pixel:.3g} m, the model was trained at {card.resolution_m:.3g} m")
     return Check("resolution", None, f"{pixel:.3g} m, the model was trained at {card.resolution_m:.3g} m "
-                                     f"({ratio:+.0%}): tick Resample in the detection, or expect weaker results")
+                                     f"({ratio:+.0%}): detection resamples the scene to the model's resolution "
+                                     "(Resample, on by default; off, expect weaker results)")
 
 
 def _size(card: ModelCard, info: RasterInfo) -> Check:

@@ -33,10 +33,8 @@ from .bands import ELEVATION_NAMES, band_key
 from .errors import LmhldError
 from .outputs import check_outputs
 from .progress import NullProgress, Progress, check_cancelled
-from .raster import read_raster_info, require_north_up
+from .raster import read_raster_info, require_north_up, resampling_onto
 from .styles import COLOURS
-
-FINER = 0.75  # a raster whose pixel is below this share of the grid's is averaged onto it, not interpolated
 
 
 @dataclass(frozen=True)
@@ -134,8 +132,8 @@ def _on_grid(src: Any, grid: _Grid, stack: Any) -> tuple[Any, str]:
     if src.crs == grid.crs and src.transform == grid.transform and (src.width, src.height) == (grid.width,
                                                                                                 grid.height):
         return src, ""
-    finer = _pixel_in_grid_units(src, grid) < FINER * abs(grid.transform.a)
-    method = Resampling.average if finer else Resampling.bilinear
+    method = Resampling[resampling_onto(_pixel_in_grid_units(src, grid), abs(grid.transform.a))]
+    finer = method == Resampling.average
     vrt = stack.enter_context(WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
                                         height=grid.height, resampling=method, dtype="float32"))
     how = ("averaged onto" if finer else "interpolated (bilinear) onto") + " the grid"

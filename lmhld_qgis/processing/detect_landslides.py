@@ -119,7 +119,7 @@ class DetectLandslides(LmhldAlgorithm):
             optional=True))
         self.addAdvancedParameter(QgsProcessingParameterBoolean(
             self.RESAMPLE, self.tr("Resample to the model's resolution"),
-            defaultValue=False))
+            defaultValue=True))
         self.addAdvancedParameter(QgsProcessingParameterEnum(
             self.TTA, self.tr("Test-time augmentation"),
             [self.tr("None"), self.tr("Flips (4 per window)"),

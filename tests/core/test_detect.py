@@ -156,15 +156,39 @@ def test_cancel_and_failure_leave_no_file(scene, tmp_path):
     assert (tmp_path / "keep.gpkg").read_bytes() == b"previous result"
 
 
-def test_resolution_mismatch_warns_and_resamples(scene, tmp_path):
+def test_resolution_mismatch_resamples_by_default_and_warns_when_told_not_to(scene, tmp_path):
     backend = RedBackend()
     backend.card.resolution_m = 6.0
     res = detect(scene.raster, backend, tmp_path / "o.gpkg", tmp_path / "p.tif")
-    assert any("differs from the model's training resolution" in w for w in res.warnings)
-    res = detect(scene.raster, backend, tmp_path / "o2.gpkg", tmp_path / "p2.tif", DetectOptions(resample=True))
-    assert any("resampled" in w for w in res.warnings)
-    with rasterio.open(tmp_path / "p2.tif") as ds:
+    assert any("windows resampled to the model's resolution" in w for w in res.warnings)
+    with rasterio.open(tmp_path / "p.tif") as ds:
         assert ds.res == (6.0, 6.0) and ds.width == 150
+    res = detect(scene.raster, backend, tmp_path / "o2.gpkg", tmp_path / "p2.tif", DetectOptions(resample=False))
+    assert any("differs from the model's training resolution" in w and "not resampled as asked" in w
+               for w in res.warnings)
+    with rasterio.open(tmp_path / "p2.tif") as ds, rasterio.open(scene.raster) as src:
+        assert ds.res == src.res and ds.width == src.width
+
+
+def test_a_finer_scene_is_averaged_onto_the_model_grid(tmp_path):
+    """A scene three times finer than the model goes onto its grid as the mean of each 3 x 3 block (texture and
+    sensor noise average out as in the training's own imagery), not as interpolated samples."""
+    from lmhld_qgis.core.detect import _at_model_scale
+    from lmhld_qgis.core.raster import read_raster_info
+
+    path = tmp_path / "fine.tif"
+    rng = np.random.default_rng(0)
+    fine = rng.integers(0, 2000, size=(60, 60)).astype("float32")
+    with rasterio.open(path, "w", driver="GTiff", width=60, height=60, count=1, dtype="float32", crs="EPSG:32633",
+                       transform=rasterio.transform.from_origin(500000, 5000000, 2, 2)) as ds:
+        ds.write(fine, 1)
+    card = ModelCard("unet", 1, bands=["red"], patch_size=16, resolution_m=6.0)
+    source, note = _at_model_scale(read_raster_info(path), card, True, tmp_path)
+    assert note is not None and "resampled" in note
+    with rasterio.open(source.path) as ds:
+        values = ds.read(1)
+    block_means = fine.reshape(20, 3, 20, 3).mean(axis=(1, 3))
+    assert values.shape == (20, 20) and np.allclose(values, block_means, atol=0.01)
 
 
 def test_probability_raster_is_tiled_compressed_with_overviews_and_style(tmp_path):
