@@ -82,7 +82,8 @@ class ModelCard:
             raise LmhldError(f"model card: relative bands {self.relative_bands} (scales {self.relative_scale}) do "
                              f"not fit {self.in_channels} input channels")
         if self.relative_surface not in RELATIVE_SURFACES:
-            raise LmhldError(f"model card: relative surface must be level or plane, got {self.relative_surface!r}")
+            raise LmhldError(f"model card: relative surface must be one of {', '.join(RELATIVE_SURFACES)}, "
+                             f"got {self.relative_surface!r}")
         if self.nodata is not None and not math.isfinite(self.nodata):
             self.nodata = None  # NaN nodata: non-finite values are missing anyway
         if self.input not in INPUTS:

@@ -178,7 +178,7 @@ def test_a_card_refuses_relative_bands_it_does_not_have():
         ModelCard("unet", 4, relative_bands=[4], relative_scale=[1.0])
     with pytest.raises(LmhldError, match="relative bands"):
         ModelCard("unet", 4, relative_bands=[3], relative_scale=[])
-    with pytest.raises(LmhldError, match="relative surface must be level or plane"):
+    with pytest.raises(LmhldError, match="relative surface must be one of plane, level"):
         ModelCard("unet", 4, relative_bands=[3], relative_scale=[1.0], relative_surface="bowl")
     assert ModelCard("unet", 4).relative_surface == "level"  # a card from before planes
 
