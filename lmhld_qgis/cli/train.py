@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..core.modelcard import RELATIVE_SURFACES
@@ -82,6 +83,9 @@ def add_parser(sub: Any) -> None:
                         help="what those bands lose per patch: its best-fit plane (default: the hillslope goes, "
                              "local relief stays) or its level only (models before planes)")
     recipe.add_argument("--seed", type=non_negative_int)
+    recipe.add_argument("--init-from", metavar="CHECKPOINT|RUN_DIR",
+                        help="fine-tune: start from a trained network (its best.pt, or a run folder) instead of "
+                             "random weights; same --model and size; a few epochs at a lower --lr (e.g. 3e-4)")
     hw = p.add_argument_group("hardware (free to change on --resume)")
     hw.add_argument("--device", help="auto, cpu, cuda, cuda:1")
     hw.add_argument("--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on CUDA)")
@@ -110,13 +114,15 @@ def add_parser(sub: Any) -> None:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("model", "data", "mode", "recipe", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
              "schedule", "warmup_epochs", "loss", "augment", "early_stopping", "threshold", "relative_bands",
-             "relative_surface", "seed",
+             "relative_surface", "seed", "init_from",
              "device", "amp",
              "workers", "channels_last", "pin_memory", "persistent_workers", "cache", "cache_memory_mb", "compile",
              "checkpoint_every", "checkpoint_seconds")
     values = {name: getattr(args, name) for name in names}
     if args.no_augment:
         values["augment"] = "none"
+    if args.init_from is not None:  # recorded absolute: the run resumes from anywhere
+        values["init_from"] = str(Path(args.init_from).resolve())
     return values
 
 

@@ -38,6 +38,7 @@ AMP = ("auto", "bf16", "off")
 
 class TrainModel(LmhldAlgorithm):
     DATA = "DATA"
+    INIT_FROM = "INIT_FROM"
     MODEL_NAME = "MODEL_NAME"
     MODE = "MODE"
     EPOCHS = "EPOCHS"
@@ -95,7 +96,10 @@ class TrainModel(LmhldAlgorithm):
             "local relief, not altitude or hillslope, and an unseen area at another altitude is no surprise; not "
             "set, bands named as elevation or "
             "whose level varies between patches far more than within them are chosen. Mixed precision is bfloat16 "
-            "on a GPU only; last.pt is saved at the end of each epoch unless asked more often.\n\n"
+            "on a GPU only; last.pt is saved at the end of each epoch unless asked more often. Fine-tune from a "
+            "checkpoint starts from a trained network's weights (same network and width) instead of random "
+            "ones: a few epochs after adding the detections rejected in the review dock as negatives, or on a "
+            "new area, at a lower learning rate (e.g. 0.0003).\n\n"
             "The run folder receives model.onnx (for Detect landslides), best.pt, last.pt, metrics.csv, curves.png "
             "and report.html. Left at [Save to temporary folder], it is created in runs/ beside the first dataset "
             "instead, since a temporary folder is deleted when QGIS closes.")
@@ -181,6 +185,9 @@ class TrainModel(LmhldAlgorithm):
             self.MODEL_OPTIONS, self.tr("Network options (KEY=VALUE; …)"),
             optional=True))
         self.addAdvancedParameter(QgsProcessingParameterFile(
+            self.INIT_FROM, self.tr("Fine-tune from a checkpoint (best.pt)"), optional=True,
+            fileFilter=self.tr("Training checkpoints (*.pt)")))
+        self.addAdvancedParameter(QgsProcessingParameterFile(
             self.CONFIG, self.tr("Configuration file (TOML/YAML)"), optional=True,
             fileFilter=self.tr("Configuration files (*.toml *.yaml *.yml)")))
 
@@ -253,6 +260,9 @@ class TrainModel(LmhldAlgorithm):
             args += ["--augment", augment]
         for option in folder_list(self.parameterAsString(parameters, self.MODEL_OPTIONS, context)):
             args += ["--model-option", option]
+        init_from = self.parameterAsFile(parameters, self.INIT_FROM, context)
+        if init_from:
+            args += ["--init-from", init_from]
         config = self.parameterAsFile(parameters, self.CONFIG, context)
         if config:
             args += ["--config", config]

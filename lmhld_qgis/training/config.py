@@ -46,7 +46,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 # Options that define what a run is: resuming with another value would continue a different run.
 MEANING = ("model", "model_options", "mode", "data", "bands", "relative_bands", "relative_surface", "batch_size",
            "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs", "gamma", "min_lr_ratio", "loss",
-           "focal_gamma", "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input", "freeze")
+           "focal_gamma", "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input", "freeze", "init_from")
 
 
 def parse_model_options(items: list[str] | None) -> dict[str, Any]:
@@ -108,6 +108,8 @@ class TrainConfig:
     relative_bands: list[int] | Auto = "auto"  # 0-based inputs whose level each patch loses (elevation); auto: by
     # name or by spread (training/relative.py); []: none
     relative_surface: Literal["plane", "level"] = "plane"  # what they lose: the patch's best-fit plane or its level
+    init_from: str | None = None  # fine-tuning: start from a trained network (a checkpoint, or a run folder's
+    # best.pt) instead of random weights (training/finetune.py)
 
     @property
     def learning_rate(self) -> float:
@@ -139,6 +141,10 @@ class TrainConfig:
             raise LmhldError(f"dataset folder(s) not found: {', '.join(missing)}")
         if self.mode == "single" and len(self.data) != 1:
             raise LmhldError(f"single mode trains on one dataset; {len(self.data)} given (use mix or part)")
+        if self.init_from is not None:
+            from .finetune import checkpoint_path
+
+            checkpoint_path(self.init_from)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

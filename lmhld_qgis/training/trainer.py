@@ -39,6 +39,7 @@ from .checkpoint import checkpoint_payload, load_checkpoint, write_checkpoint
 from .config import BATCH_SIZE, MEANING, TrainConfig, auto_batch_size, migrate
 from .data import BatchSource, epoch_order, make_source, normalisation, shard
 from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
+from .finetune import load_initial_weights
 from .hardware import Hardware, resolve_device, resolve_hardware
 from .losses import LossSpec, landslide_probability, segmentation_loss
 from .relative import RelativeLevels
@@ -185,6 +186,10 @@ class Trainer:
             shutdown(self.dist)
 
     def _fit(self, resume: bool) -> TrainResult:
+        if self.cfg.init_from is not None and not (resume and (self.out / "last.pt").exists()):
+            note = load_initial_weights(self.fresh, self.cfg.init_from, self.cfg.model)  # before the folder
+            if self.dist.is_main:
+                self.progress.info(note)
         state, payload = self._begin(resume)
         model = self._initial_model(payload)
         if state.rng is not None:
@@ -291,7 +296,7 @@ class Trainer:
 
     def _initial_model(self, payload: dict[str, Any] | None) -> SegmentationNet:
         if payload is None:
-            return self.fresh
+            return self.fresh  # random weights, or the checkpoint's when fine-tuning (_fit)
         card = ModelCard.from_dict(payload["card"])
         model = self._build(card.in_channels, stored_options(self.cfg.model_options))
         model.load_state_dict(payload["state_dict"])
