@@ -62,11 +62,14 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
 
 def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None], source: str,
                       fix: str) -> tuple[list[int], bool]:
-    """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts
-    agree and no band found by name sits elsewhere (the bool says so, for a warning); else a band-mismatch error
-    naming both sides and `fix`. An unnamed band N answers to "bandN", the name export gives it, so a model trained
-    on bands 1, 2, 3, 5 of an unnamed raster finds them in another; an elevation band answers to any elevation
-    name when the raster has one (a model of red, green, blue, dsm reads a scene of red, green, blue, dem)."""
+    """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts agree
+    and the raster's names say nothing of the model's bands (none of them found by name: unnamed bands, or names of
+    another convention; the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`.
+    When some of the model's bands are found by name, the missing ones are missing: a scene of blue, green, red, nir
+    is not fed to a blue, green, red, elevation model with nir as the elevation. An unnamed band N answers to
+    "bandN", the name export gives it, so a model trained on bands 1, 2, 3, 5 of an unnamed raster finds them in
+    another; an elevation band answers to any elevation name when the raster has one (a model of red, green, blue,
+    dsm reads a scene of red, green, blue, dem)."""
     have = {f"band{i + 1}": i for i, n in enumerate(available) if not n}
     have.update({band_key(n): i for i, n in enumerate(available) if n})
     want = [band_key(b) for b in model_bands]
@@ -77,7 +80,7 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
                 have.setdefault(w, next(iter(elevation)))
     if all(w in have for w in want):
         return [have[w] for w in want], False
-    if len(available) == len(model_bands) and all(have.get(w, k) == k for k, w in enumerate(want)):
+    if len(available) == len(model_bands) and not any(w in have for w in want):
         return list(range(len(available))), True
     names = ", ".join(band_key(n) or f"band{i + 1}" for i, n in enumerate(available))
     missing = [m for m in model_bands if band_key(m) not in have]

@@ -38,6 +38,7 @@ from .progress import NullProgress, Progress, SubProgress, check_cancelled
 from .raster import (
     RESOLUTION_TOLERANCE,
     RasterInfo,
+    finer_or_coarser,
     pixel_area_m2,
     read_raster_info,
     require_north_up,
@@ -111,6 +112,7 @@ class DetectResult:
     holes_filled: int = 0
     tta: str = "none"
     context: str = "off"  # the coarse context pass run, and why
+    resampled: str | None = None  # the scene ran at the model's resolution: how (None: on its own pixels)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -121,6 +123,9 @@ class DetectResult:
         return (f"{self.n_polygons} polygons kept; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
                 + (f"; test-time augmentation {self.tta}" if self.tta != "none" else "")
                 + (f"; context: {self.context}" if self.context != "off" else ""))
+
+
+BANDS_OPTION = "--bands 1,2,3,...; in QGIS: Bands in the model's order"
 
 
 def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None) -> tuple[list[int], str | None]:
@@ -137,9 +142,9 @@ def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None
             raise LmhldError(f"raster {info.path} has {info.count} band(s); band(s) {bad} do not exist")
         return bands, None
     indices, by_position = match_model_bands(card.bands, info.descriptions, f"raster {Path(info.path).name}",
-                                             f"pass --bands with {need} band numbers")
-    note = (f"raster bands are not named {card.bands}; using bands 1..{need} in order (pass --bands to map them "
-            "explicitly)") if by_position else None
+                                             f"give {need} band numbers in the model's order ({BANDS_OPTION})")
+    note = (f"raster bands are not named {card.bands}; using bands 1..{need} in order (give the bands in the "
+            f"model's order to map them explicitly: {BANDS_OPTION})") if by_position else None
     return [i + 1 for i in indices], note
 
 
@@ -181,7 +186,8 @@ class DetectPlan:
     chunk_width: int
     post: PostProcess
     aoi: InventoryBurner | None  # the area of interest burnt on the raster's grid; used by the reading thread
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings
+    resampled: str | None = None  # the scene resampled to the model's resolution, in words
 
     @property
     def overlap_px(self) -> int:
@@ -203,14 +209,15 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     tile, stride = _tile_and_stride(card, options)
     require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
                    f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
-    source, scale_note = _at_model_scale(info, card, options.resample, workdir)
+    source, scale_note, resampled = _at_model_scale(info, card, options.resample, workdir)
     aoi = _aoi_burner(options.aoi, source)
     region = _region(source, options.extent, aoi)
     post = resolve_postprocess(card, threshold=options.threshold, min_area_m2=options.min_area_m2,
                                fill_holes_m2=options.fill_holes_m2, simplify=options.simplify,
                                grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source), tile=tile)
     notes = [n for n in (band_note, scale_note) if n]
-    return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes)
+    return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
+                      resampled)
 
 
 def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int]:
@@ -225,24 +232,28 @@ def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int]
     return tile, max(1, round(tile * (1 - overlap)))
 
 
-def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool, workdir: Path) -> tuple[RasterInfo, str | None]:
-    """The raster to read (resampled to the model's resolution unless asked not to) and a note when resolutions
-    differ. A network's filters are tuned to the size of things in pixels: a 1 m model run on a 0.5 m scene sees
-    every scar twice too large (measured: unseen-area recall 0.16 instead of 0.46, docs/quality.md)."""
+def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool,
+                    workdir: Path) -> tuple[RasterInfo, str | None, str | None]:
+    """The raster to read (resampled to the model's resolution unless asked not to), a warning when it runs at
+    another resolution, and what resampling did. A network's filters are tuned to the size of things in pixels: a
+    1 m model run on a 0.5 m scene sees every scar twice too large (measured: unseen-area recall 0.16 instead of
+    0.46, docs/quality.md)."""
     pixel = math.sqrt(pixel_area_m2(info))
     if not card.resolution_m or abs(pixel / card.resolution_m - 1) <= RESOLUTION_TOLERANCE:
-        return info, None
-    msg = (f"the raster's pixel size ({pixel:.2f} m) differs from the model's training resolution "
-           f"({card.resolution_m:.2f} m) by {abs(pixel / card.resolution_m - 1):.0%}")
+        return info, None, None
+    differs = (f"the raster's {pixel:.3g} m pixels are {finer_or_coarser(pixel, card.resolution_m)} than the "
+               f"model's {card.resolution_m:.3g} m")
+    unchanged = "; the network sees every shape at another size than it learnt, so results may suffer"
     if not resample:
-        return info, msg + "; not resampled as asked, so results may suffer"
+        return info, differs + " and were not resampled, as asked" + unchanged, None
     srs = srs_from_wkt(info.crs_wkt, "raster")
     if not srs.IsProjected():
-        return info, msg + ("; not resampled: the raster's CRS is geographic, so results may suffer; warp it to a "
-                            "metric CRS first (gdalwarp -t_srs) to run at the model's scale")
+        return info, (differs + " and were not resampled: the raster's CRS is geographic (warp it to a metric CRS "
+                      "with gdalwarp -t_srs to run at the model's scale)" + unchanged), None
     unit = srs.GetLinearUnits()
     resampled = _resampled(info, card.resolution_m / unit, pixel / unit, workdir)
-    return resampled, msg + "; windows resampled to the model's resolution"
+    return resampled, None, (f"{differs}: detection runs on the scene resampled to {card.resolution_m:.3g} m "
+                             f"({resampled.width} x {resampled.height} px; the outputs are on that grid)")
 
 
 def _resampled(info: RasterInfo, res: float, pixel: float, workdir: Path) -> RasterInfo:
@@ -296,6 +307,8 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         plan = plan_detection(raster, backend.card, options, Path(tmpdir))
         for note in plan.notes:
             progress.warn(note)
+        if plan.resampled:
+            progress.info(plan.resampled)
         progress.info(plan.post.describe())
         context, coarse = choose_context(options.context, backend.card, pixel_area_m2(plan.info), plan.tile), None
         try:
@@ -313,7 +326,7 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         provider=backend.provider, tile=plan.tile, stride=plan.stride, n_windows=n_windows,
         seconds=time.perf_counter() - t0, threshold=plan.post.threshold, bands=plan.bands, warnings=plan.notes,
         postprocess=plan.post.to_json(), dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
-        tta=options.tta, context=context.reason if coarse is not None else "off")
+        tta=options.tta, context=context.reason if coarse is not None else "off", resampled=plan.resampled)
     progress.info(result.summary())
     progress.set_fraction(1.0)
     return result
@@ -332,6 +345,7 @@ def _write_outputs(plan: DetectPlan, coarse: DetectPlan | None, backend: Backend
                    out_gpkg: str | Path, prob_tif: str | Path | None, workdir: Path,
                    progress: Progress) -> tuple[int, PolygonizeReport]:
     """Probabilities and mask by streaming, then polygons; every output written aside and moved into place."""
+    from .rasterwriter import tag_threshold
     from .styles import embed_vector_style, write_raster_style
     from .vectorize import polygonize
 
@@ -342,6 +356,7 @@ def _write_outputs(plan: DetectPlan, coarse: DetectPlan | None, backend: Backend
             n_windows = _stream(plan, backend, prob_tmp, mask_tif, SubProgress(progress, 0.0, 0.85))
         else:
             n_windows = _stream_with_context(plan, coarse, backend, prob_tmp, mask_tif, workdir, progress)
+        tag_threshold(prob_tmp, plan.post.threshold)
         report = polygonize(mask_tif, prob_tmp, gpkg_tmp, LAYER, plan.post.vectorize_options(),
                             source=source_name, model=backend.card.architecture,
                             progress=SubProgress(progress, 0.85, 1.0))

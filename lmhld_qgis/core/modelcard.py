@@ -223,3 +223,15 @@ def _read_card_with_onnxruntime(path: str | Path) -> ModelCard:
         raise LmhldError(f"cannot read ONNX model {path} ({type(exc).__name__}): is it an .onnx file written by "
                          "`lmhld train` or `lmhld export-onnx`?") from exc
     return ModelCard.from_onnx_metadata(dict(meta.custom_metadata_map), source=str(path))
+
+
+GENERIC_MODEL_NAMES = frozenset({"model", "best", "last"})  # what training names every run's files
+
+
+def model_display_name(path: str | Path) -> str:
+    """A model's name for layer names and logs: its file name, or its run folder's for the files training writes
+    (two runs' model.onnx would otherwise both read "model")."""
+    path = Path(path)
+    if path.stem.lower() in GENERIC_MODEL_NAMES and path.parent.name:
+        return path.parent.name
+    return path.stem

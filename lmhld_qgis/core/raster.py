@@ -61,6 +61,11 @@ RESOLUTION_TOLERANCE = 0.10  # a scene whose pixel differs from a model's by mor
 FINER = 0.75  # a raster whose pixel is below this share of the target grid's is averaged onto it, not interpolated
 
 
+def finer_or_coarser(pixel: float, model_pixel: float) -> str:
+    """A pixel size against another as a reader says it: "2x finer", "3x coarser"."""
+    return f"{model_pixel / pixel:.3g}x finer" if pixel < model_pixel else f"{pixel / model_pixel:.3g}x coarser"
+
+
 def resampling_onto(pixel: float, grid_pixel: float) -> str:
     """How a raster with `pixel` goes onto a grid of `grid_pixel` (same units): "average" when it is finer (every
     source pixel counts, no aliasing of texture and sensor noise), else "bilinear"; GDAL's and rasterio's name."""

@@ -256,3 +256,25 @@ def create_tiled(path: Path, grid: Grid, kind: int, extra: list[str]) -> gdal.Da
     ds.SetGeoTransform(grid.geotransform)
     ds.SetProjection(grid.crs_wkt)
     return ds
+
+
+THRESHOLD_TAG = "LMHLD_THRESHOLD"  # band metadata of a probability raster: the threshold its polygons were cut at
+
+
+def tag_threshold(prob_path: str | Path, threshold: float) -> None:
+    """Record in the probability raster the threshold its polygons were cut at (the review dock reads it)."""
+    ds = gdal.Open(str(prob_path), gdal.GA_Update)
+    ds.GetRasterBand(1).SetMetadataItem(THRESHOLD_TAG, repr(float(threshold)))
+    ds.FlushCache()
+    ds = None
+
+
+def read_threshold(prob_path: str | Path) -> float | None:
+    """The threshold a probability raster records (None for another raster, or one written before the tag)."""
+    try:
+        ds = gdal.OpenEx(str(prob_path), gdal.OF_RASTER | gdal.OF_READONLY)
+        value = ds.GetRasterBand(1).GetMetadataItem(THRESHOLD_TAG)
+        ds = None
+        return float(value) if value is not None else None
+    except (RuntimeError, ValueError):  # not a raster GDAL reads, or a tag someone else wrote
+        return None

@@ -15,7 +15,7 @@ from .errors import LmhldError
 ACCEPTED, EDITED, REJECTED, SKIPPED = "accepted", "edited", "rejected", "skipped"
 DECISIONS = (ACCEPTED, EDITED, REJECTED, SKIPPED)
 FINAL = (ACCEPTED, EDITED, REJECTED)  # skipped ones come back once nothing else is left
-ORDERS = {"uncertain": "most uncertain first", "largest": "largest first", "id": "by id"}
+ORDERS = {"uncertain": "Most uncertain first", "largest": "Largest first", "id": "By id"}
 REVIEW_FIELD = "review"  # where the dock stores each decision on the detections layer
 
 

@@ -69,6 +69,10 @@ class DetectLandslides(LmhldAlgorithm):
             "Bands, window size, normalisation, threshold and post-processing come from the model unless set "
             "under Advanced parameters; Plugins > LMHLD landslides > Model information shows them and checks a "
             "scene against them. Nothing is detected on nodata or outside the extent and area of interest.\n\n"
+            "A scene whose pixel size differs from the model's training resolution by more than 10% is resampled "
+            "to it (Resample to the model's resolution, ticked by default: a network recognises shapes at the size "
+            "in pixels it learnt them); the probability raster is then on the model's grid. Untick it to run on "
+            "the scene's own pixels.\n\n"
             "Growing down to a lower probability keeps the regions that reach the threshold and extends them to "
             "where the probability stays above the lower value: fuller outlines without more false alarms. "
             "Test-time augmentation averages the model over flipped (and rotated) copies of each window: "
@@ -100,12 +104,12 @@ class DetectLandslides(LmhldAlgorithm):
         double, integer = QgsProcessingParameterNumber.Double, QgsProcessingParameterNumber.Integer
         for key, label, kind, low, high in (
                 (self.THRESHOLD, self.tr("Threshold (not set: the model's)"), double, 0.0, 1.0),
-                (self.OVERLAP, self.tr("Window overlap (not set: the model's)"), double, 0.0,
+                (self.OVERLAP, self.tr("Window overlap, fraction 0-0.99 (not set: the model's)"), double, 0.0,
                  0.99),
                 (self.TILE, self.tr("Window size, px (not set: the model's)"), integer, 1, None),
                 (self.MIN_AREA, self.tr("Minimum area, m² (not set: the model's)"), double, 0.0,
                  None),
-                (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: model's)"), double, 0.0,
+                (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: the minimum area)"), double, 0.0,
                  None),
                 (self.GROW_THRESHOLD, self.tr("Grow down to probability (not set: off)"), double,
                  0.0, 1.0)):
@@ -195,9 +199,10 @@ class DetectLandslides(LmhldAlgorithm):
 
     def _style(self, context, layer, model: str, out: str, prob: str | None) -> None:
         """Names after the scene and the model; polygons above the probability raster, both above the scene."""
+        from ..core.modelcard import model_display_name
         from ..core.styles import LANDSLIDES_QML, PROBABILITY_QML
 
-        label = f"{layer.name()} ({Path(model).stem})"
+        label = f"{layer.name()} ({model_display_name(model)})"
         run = f"detect:{out}"
         ResultLayer.attach(context, out, self.tr("Landslides — {0}").format(label), str(LANDSLIDES_QML), run=run,
                            rank=0, anchor_id=layer.id())

@@ -64,8 +64,10 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
          if card.relative_bands else tr("none (every band absolute)")),
         (tr("threshold"), threshold),
         (tr("default overlap"), f"{card.tiles_overlap:.0%}"),
-        (tr("smallest polygon kept"), f"{card.min_area_m2:g} m²" if card.min_area_m2 else tr("all kept")),
-        (tr("holes filled below"), f"{card.fill_holes_m2:g} m²" if card.fill_holes_m2 else tr("none filled")),
+        (tr("smallest polygon kept"), f"{card.min_area_m2:g} m²" if card.min_area_m2
+         else tr("0.1% of a window (the model gives none)")),
+        (tr("holes filled below"), f"{card.fill_holes_m2:g} m²" if card.fill_holes_m2
+         else tr("the smallest polygon kept")),
         (tr("large training landslides"), f"{card.large_landslide_area_m2:.0f} m² (90th percentile)"
          if card.large_landslide_area_m2 else tr("unknown")),
         (tr("classes"), format_value(card.class_names)),
@@ -77,7 +79,7 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
 
 
 def read_only_table(rows: list[tuple[str, ...]], headers: list[str], parent=None) -> QTableWidget:
-    """A table sized to show every row (no inner scrolling, no cut-off rows), cells selectable, not editable."""
+    """A table of wrapped, selectable, read-only cells whose rows follow the width of the value column."""
     table = QTableWidget(len(rows), len(headers), parent)
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().setVisible(False)
@@ -89,20 +91,18 @@ def read_only_table(rows: list[tuple[str, ...]], headers: list[str], parent=None
             item.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
             item.setToolTip(text)
             table.setItem(i, j, item)
-    table.resizeColumnToContents(0)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-    table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-    table.resizeRowsToContents()
-    fit_height(table)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(True)
+    header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+    header.sectionResized.connect(lambda *_: table.resizeRowsToContents())  # wrapped text: height follows width
     return table
 
 
-def fit_height(table: QTableWidget) -> None:
-    height = table.horizontalHeader().height() + 2 * table.frameWidth() + sum(
+def rows_height(table: QTableWidget) -> int:
+    """The height that shows every row of `table` without scrolling, at its current column widths."""
+    table.resizeRowsToContents()
+    return table.horizontalHeader().height() + 2 * table.frameWidth() + sum(
         table.rowHeight(i) for i in range(table.rowCount()))
-    table.setMinimumHeight(height)
-    table.setMaximumHeight(height)
 
 
 class ModelInfoDialog(QDialog):
@@ -119,7 +119,7 @@ class ModelInfoDialog(QDialog):
         path.setWordWrap(True)
         layout.addWidget(path)
         rows = card_rows(card)
-        self.table = read_only_table(rows, [tr("field"), tr("value")], self)
+        self.table = read_only_table(rows, [tr("Field"), tr("Value")], self)
         layout.addWidget(self.table)
         box = QGroupBox(tr("Check a raster layer against this model"), self)
         box_layout = QVBoxLayout(box)
@@ -132,7 +132,7 @@ class ModelInfoDialog(QDialog):
         self.check_button.clicked.connect(self.check_layer)
         line.addWidget(self.check_button)
         box_layout.addLayout(line)
-        self.verdict = QLabel(tr("Choose a raster layer of the project and press Check."), box)
+        self.verdict = QLabel(tr("Press Check to test the chosen raster layer against this model."), box)
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextSelectableByMouse)
         box_layout.addWidget(self.verdict)
@@ -140,7 +140,22 @@ class ModelInfoDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(680, self.sizeHint().height())
+        self._fitted = False
+        self.resize(680, 560)
+
+    def showEvent(self, event) -> None:
+        """Once shown (the columns have their widths): as tall as every row needs, within the screen; the table
+        scrolls when the screen is smaller."""
+        super().showEvent(event)
+        if self._fitted:
+            return
+        self._fitted = True
+        full = rows_height(self.table)
+        others = self.height() - self.table.height()
+        screen = self.screen().availableGeometry()
+        self.table.setMinimumHeight(min(full, 240))
+        self.resize(self.width(), min(others + full, int(screen.height() * 0.9)))
+        self.move(self.x(), max(screen.top(), min(self.y(), screen.bottom() - self.height())))
 
     def check_layer(self) -> list:
         """Bands, resolution and size of the chosen layer against the card, shown as a verdict."""

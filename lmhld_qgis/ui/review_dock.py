@@ -8,10 +8,13 @@ detections layer's `review` field, so Stop saves everything and Start resumes wh
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFillSymbol,
+    QgsMapLayerModel,
     QgsMapLayerProxyModel,
     QgsProject,
     QgsRectangle,
@@ -115,6 +118,9 @@ class ReviewDock(QgsDockWidget):
                               (tr("Probability"), self.probability_combo), (tr("Order"), self.order_combo),
                               (tr("Threshold"), self.threshold_spin)):
             form.addRow(label, widget)
+        self.detections_combo.layerChanged.connect(self._guess_companions)
+        self.probability_combo.layerChanged.connect(self._threshold_of)
+        self._guess_companions(self.detections_combo.currentLayer())
         self.start_button = QPushButton(tr("Start / resume"), self)
         self.stop_button = QPushButton(tr("Stop and save"), self)
         self.start_button.clicked.connect(self.start)
@@ -135,6 +141,39 @@ class ReviewDock(QgsDockWidget):
         layout.addLayout(self._action_buttons())
         layout.addStretch(1)
         self.setWidget(body)
+
+    def _guess_companions(self, detections) -> None:
+        """With a detections layer chosen: the inventory is another polygon layer (one named like an inventory
+        first), the probability raster the one detect wrote beside it (same name after "Landslides")."""
+        if detections is None:
+            return
+        polygons = [lyr for lyr in self._choices(self.inventory_combo) if lyr.id() != detections.id()]
+        if polygons and self.inventory_combo.currentLayer() in (None, detections):
+            named = [lyr for lyr in polygons if "inventory" in lyr.name().lower()]
+            others = [lyr for lyr in polygons if not lyr.name().startswith(("Landslides", "negatives"))]
+            self.inventory_combo.setLayer((named or others or polygons)[0])
+        rest = detections.name().partition(" — ")[2]
+        rasters = self._choices(self.probability_combo)
+        twin = [lyr for lyr in rasters if rest and lyr.name() == f"Landslide probability — {rest}"]
+        beside = [lyr for lyr in rasters if _same_stem(lyr.source(), detections.source())]
+        if self.probability_combo.currentLayer() is None and (twin or beside):
+            self.probability_combo.setLayer((twin or beside)[0])
+
+    @staticmethod
+    def _choices(combo: QgsMapLayerComboBox) -> list:
+        model = combo.model()
+        return [lyr for lyr in (model.data(model.index(i, 0), QgsMapLayerModel.LayerRole)
+                                for i in range(model.rowCount())) if lyr is not None]
+
+    def _threshold_of(self, layer) -> None:
+        """The threshold the chosen probability raster's polygons were cut at (detect records it), if any."""
+        if layer is None or layer.providerType() != "gdal":
+            return
+        from ..core.rasterwriter import read_threshold
+
+        threshold = read_threshold(layer.source())
+        if threshold is not None:
+            self.threshold_spin.setValue(threshold)
 
     def _action_buttons(self) -> QGridLayout:
         grid = QGridLayout()
@@ -379,3 +418,10 @@ def _fmt(value, spec: str) -> str:
     from qgis.core import NULL
 
     return "?" if value is None or value == NULL else format(float(value), spec)
+
+
+def _same_stem(raster_source: str, gpkg_source: str) -> bool:
+    """detect's default outputs beside the scene: <scene>_probability.tif and <scene>_landslides.gpkg."""
+    raster, vector = Path(raster_source.split("|")[0]), Path(gpkg_source.split("|")[0])
+    return (raster.parent == vector.parent and raster.stem.removesuffix("_probability")
+            == vector.stem.removesuffix("_landslides"))

@@ -133,7 +133,7 @@ def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
 
 def test_band_mismatch_and_mapping(tmp_path):
     three = write_raster(tmp_path / "rgb.tif", np.ones((3, 64, 64), np.uint16))
-    with pytest.raises(LmhldError, match=r"expects 4 bands .* has 3 \(band1, band2, band3\), without .*; pass --bands"):
+    with pytest.raises(LmhldError, match=r"expects 4 bands .* has 3 \(band1, band2, band3\), without .*; give 4 band numbers in the model's order \(--bands"):
         detect(three, RedBackend(), tmp_path / "o.gpkg")
     with pytest.raises(LmhldError, match=r"band\(s\) \[5\] do not exist"):
         detect(three, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(bands=[1, 2, 3, 5]))
@@ -160,12 +160,13 @@ def test_resolution_mismatch_resamples_by_default_and_warns_when_told_not_to(sce
     backend = RedBackend()
     backend.card.resolution_m = 6.0
     res = detect(scene.raster, backend, tmp_path / "o.gpkg", tmp_path / "p.tif")
-    assert any("windows resampled to the model's resolution" in w for w in res.warnings)
+    assert res.resampled == ("the raster's 3 m pixels are 2x finer than the model's 6 m: detection runs on the scene "
+                             "resampled to 6 m (150 x 130 px; the outputs are on that grid)") and not res.warnings
     with rasterio.open(tmp_path / "p.tif") as ds:
         assert ds.res == (6.0, 6.0) and ds.width == 150
     res = detect(scene.raster, backend, tmp_path / "o2.gpkg", tmp_path / "p2.tif", DetectOptions(resample=False))
-    assert any("differs from the model's training resolution" in w and "not resampled as asked" in w
-               for w in res.warnings)
+    assert res.resampled is None and any("2x finer than the model's 6 m and were not resampled, as asked" in w
+                                         for w in res.warnings)
     with rasterio.open(tmp_path / "p2.tif") as ds, rasterio.open(scene.raster) as src:
         assert ds.res == src.res and ds.width == src.width
 
@@ -183,8 +184,8 @@ def test_a_finer_scene_is_averaged_onto_the_model_grid(tmp_path):
                        transform=rasterio.transform.from_origin(500000, 5000000, 2, 2)) as ds:
         ds.write(fine, 1)
     card = ModelCard("unet", 1, bands=["red"], patch_size=16, resolution_m=6.0)
-    source, note = _at_model_scale(read_raster_info(path), card, True, tmp_path)
-    assert note is not None and "resampled" in note
+    source, warning, note = _at_model_scale(read_raster_info(path), card, True, tmp_path)
+    assert warning is None and note is not None and "3x finer" in note
     with rasterio.open(source.path) as ds:
         values = ds.read(1)
     block_means = fine.reshape(20, 3, 20, 3).mean(axis=(1, 3))

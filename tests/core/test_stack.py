@@ -152,5 +152,11 @@ def test_a_stacked_scene_feeds_a_model_by_name_never_by_a_wrong_position():
     # names that exist elsewhere forbid the fallback by position (it would feed red as blue)
     with pytest.raises(LmhldError, match=r"scene\.tif has 4 \(red, green, blue, dsm\), without nir; fix"):
         match_model_bands(["blue", "green", "red", "nir"], stacked, "scene.tif", "fix")
+    # some of the model's bands found by name: a missing one is missing, never the band left at its position
+    with pytest.raises(LmhldError, match=r"has 4 \(blue, green, red, nir\), without elevation; fix"):
+        match_model_bands(["blue", "green", "red", "elevation"], ["blue", "green", "red", "nir"], "scene.tif", "fix")
+    # names of another convention say nothing of the model's bands: by position, with the warning flag
+    assert match_model_bands(["blue", "green", "red", "nir"], ["Layer_1", "Layer_2", "Layer_3", "Layer_4"],
+                             "scene.tif", "fix") == ([0, 1, 2, 3], True)
     # unnamed bands still go by position, with the warning flag
     assert match_model_bands(["blue", "green", "red", "nir"], [None] * 4, "scene.tif", "fix") == ([0, 1, 2, 3], True)

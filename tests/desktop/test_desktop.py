@@ -97,7 +97,7 @@ def test_evaluate_and_detect_from_their_dialogs(workflow):
     detect = step(workflow, "detect")
     assert Path(detect["results"]["OUTPUT"]).parent == workflow["data"]
     names = [row["name"] for row in workflow["layers"]]
-    model = Path(workflow["steps"]["train"]["results"]["MODEL_ONNX"]).stem
+    model = Path(workflow["steps"]["train"]["results"]["MODEL_ONNX"]).parent.name  # the run, not "model"
     polygons, probability = f"Landslides — scene ({model})", f"Landslide probability — scene ({model})"
     assert names.index(polygons) + 1 == names.index(probability) and names.index(probability) + 1 == \
         names.index("scene")  # polygons above the probability raster, both just above the scene

@@ -213,3 +213,28 @@ def test_dock_screenshot(qgis_iface, files):
     out = Path(os.environ.get("LMHLD_GUI_OUT", files["image"].parent)) / "review_dock.png"
     assert dock.grab().save(str(out)) and out.stat().st_size > 5_000
     dock.stop_button.click()
+
+
+def test_choosing_detections_picks_their_inventory_probability_and_threshold(qgis_iface, files, tmp_path):
+    """What detect wrote beside a scene is found again: the inventory is not the detections layer itself, the
+    probability raster is the detections' twin, and the threshold the one their polygons were cut at."""
+    from lmhld_qgis.core.rasterwriter import tag_threshold
+    from lmhld_qgis.ui.review_dock import ReviewDock
+
+    twin = write_raster(tmp_path / "scene_probability.tif", np.full((1, 200, 500), 0.3, np.float32), origin=(X, Y))
+    tag_threshold(twin, 0.4)
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    detections = QgsVectorLayer(f"{files['detections']}|layername=landslides", "Landslides — scene (valley)", "ogr")
+    layers = [detections, QgsVectorLayer(f"{files['inventory']}|layername=landslides", "valley inventory", "ogr"),
+              QgsRasterLayer(str(files["prob"]), "probability of another run"),
+              QgsRasterLayer(str(twin), "Landslide probability — scene (valley)")]
+    for layer in layers:
+        assert layer.isValid()
+        project.addMapLayer(layer)
+    dock = ReviewDock(qgis_iface)
+    dock.detections_combo.setLayer(detections)
+    assert dock.inventory_combo.currentLayer() is layers[1]
+    assert dock.probability_combo.currentLayer() is layers[3]
+    assert dock.threshold_spin.value() == pytest.approx(0.4)
+    dock.close()

@@ -68,3 +68,9 @@ def test_rows_say_which_tool_runs_the_file(card, expected):
     for text, row in zip(expected, ("input values", "input shape", "runs in"), strict=True):
         assert text in rows[row], (row, rows[row])
     assert card.runs_in_deepness is (card.output == "probability" and card.declared_size is not None)
+def test_a_model_is_named_after_its_run_when_its_file_name_is_trainings_own():
+    from lmhld_qgis.core.modelcard import model_display_name
+
+    assert model_display_name("/runs/valley_unet/model.onnx") == "valley_unet"
+    assert model_display_name("/runs/valley_unet/best.pt") == "valley_unet"
+    assert model_display_name("/models/kaikoura_v2.onnx") == "kaikoura_v2"
