@@ -40,6 +40,23 @@ def test_validate_exit_status_layer_json_and_repair(tmp_path):
     assert ok.returncode == 0 and "no problem; ready for export" in ok.stdout
 
 
+def test_validate_never_writes_over_its_inventory_or_an_existing_file(tmp_path):
+    inv, raster = clean_inventory(tmp_path)
+    before = inv.read_bytes()
+    for option in ("--json", "--problems"):
+        proc = lmhld("validate", str(inv), "--raster", str(raster), option, str(inv))
+        assert proc.returncode == 2 and "is the input" in proc.stderr, proc.stderr
+    assert inv.read_bytes() == before
+    mine = tmp_path / "mine.json"
+    mine.write_text("my notes")
+    proc = lmhld("validate", str(inv), "--json", str(mine))
+    assert proc.returncode == 2 and "--overwrite" in proc.stderr and mine.read_text() == "my notes"
+    assert lmhld("validate", str(inv), "--json", str(mine), "--overwrite").returncode == 0
+    assert json.loads(mine.read_text())["n_problems"] == 0
+    both = lmhld("validate", str(inv), "--repair", str(tmp_path / "x.gpkg"), "--problems", str(tmp_path / "x.gpkg"))
+    assert both.returncode == 2 and not (tmp_path / "x.gpkg").exists()
+
+
 def test_validate_rejects_bad_numbers(tmp_path):
     inv, _ = clean_inventory(tmp_path)
     proc = lmhld("validate", str(inv), "--sliver", "1.5")
@@ -57,3 +74,9 @@ def test_rank_writes_the_top_windows(tmp_path):
     assert ds.GetLayerByName("tiles").GetFeatureCount() == 2
     bad = lmhld("rank", str(prob), "--out", str(tmp_path / "t.gpkg"), "--top", "0")
     assert bad.returncode == 2 and "--top" in bad.stderr
+    inventory, _ = clean_inventory(tmp_path)
+    before = inventory.read_bytes()
+    again = lmhld("rank", str(prob), "--out", str(inventory))  # an existing GeoPackage: not replaced unasked
+    assert again.returncode == 2 and "--overwrite" in again.stderr and inventory.read_bytes() == before
+    assert lmhld("rank", str(prob), "--out", str(tmp_path / "tiles.gpkg"), "--window", "64", "--top", "1",
+                 "--overwrite").returncode == 0

@@ -37,7 +37,7 @@ COMMANDS = (demo, create_inventory, validate, stack, analyse, preview, export, t
 
 # Path roles of the sub-commands whose modules do not declare their own: training runs and experiments are folders
 # that a later run continues, so they are locked while in use and never replaced.
-_RESUMABLE: dict[str, tuple[str, ...]] = {"train": ("data", "config"), "experiment": ("config",)}
+_RESUMABLE: dict[str, tuple[str, ...]] = {"train": ("data", "config", "init_from"), "experiment": ("config",)}
 
 
 def build_parser() -> argparse.ArgumentParser:

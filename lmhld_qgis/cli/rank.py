@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .argtypes import int_range, non_negative_int, positive_int, probability
+from .paths import add_overwrite, declare_paths
 
 
 def add_parser(sub) -> None:
@@ -26,7 +27,9 @@ def add_parser(sub) -> None:
                    help="skip windows with a smaller share of valid (non-nodata) pixels (0.5)")
     p.add_argument("--chunk-width", type=non_negative_int, default=4096,
                    help="columns read at once (bounds memory; 0 = the whole width)")
+    add_overwrite(p)
     p.set_defaults(run=run)
+    declare_paths(p, inputs=("prob",), files=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .argtypes import non_negative_float, overlap_fraction, positive_float, probability
+from .paths import add_overwrite, declare_paths
 
 
 def add_parser(sub) -> None:
@@ -31,7 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--repair", metavar="FIXED.gpkg",
                    help="write a repaired copy (invalid geometries fixed; empty, non-polygon and duplicate "
                         "features dropped); the input is never changed")
+    add_overwrite(p)
     p.set_defaults(run=run)
+    declare_paths(p, inputs=("inventory", "raster"), files=("problems", "json", "repair"))
 
 
 def run(args: argparse.Namespace) -> int:

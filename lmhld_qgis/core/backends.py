@@ -2,9 +2,10 @@
 
 A backend maps a standardized float32 batch (N, C, H, W), (x - mean) / std with invalid pixels at 0, to landslide
 probabilities (N, H, W), whatever convention the model file follows: a file whose graph takes raw pixels
-(card.input "raw") is given mean + x * std, which is the raw value again (invalid pixels at the band mean, as the
-graph itself would put them). A file that declares a fixed input size but whose graph holds at any multiple of
-its stride (card.dynamic_size) is run with its height and width relaxed, so detection may tile at other sizes.
+(card.input "raw") is given mean + x * std, which is the raw value again, and NaN at invalid pixels (which the
+graph takes as missing, as it takes the raster's nodata). A file that declares a fixed input size but whose graph
+holds at any multiple of its stride (card.dynamic_size) is run with its height and width relaxed, so detection may
+tile at other sizes.
 """
 
 from __future__ import annotations
@@ -77,7 +78,11 @@ class OnnxBackend:
         x = np.asarray(batch, dtype=np.float32)
         if self.raw_scale is not None:
             std, mean = self.raw_scale
-            x = x * std + mean
+            missing = ~(x != 0).any(axis=1, keepdims=True)  # invalid pixels come at 0 in every band
+            # ... and go to the graph as NaN, which it takes as missing: at the band mean they would count as
+            # valid pixels, and a relative band's plane would be fitted through them (a tile half nodata flagged
+            # a third of its valid pixels as landslide)
+            x = np.where(missing, np.float32(np.nan), x * std + mean)
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
         return to_probability(out, self.card.output)
 

@@ -537,15 +537,21 @@ class _ValidityReader:
             self.kind = "masks"
 
     def of(self, raw: NDArray[Any], window: Window) -> Mask:
+        """Valid pixels; in a floating-point raster NaN and infinity are missing too, declared or not (as export
+        and training take them)."""
         if self.kind == "all":
-            return np.ones(raw.shape[1:], bool)
-        if self.kind == "nodata":
+            valid = np.ones(raw.shape[1:], bool)
+        elif self.kind == "nodata":
             valid = np.ones(raw.shape[1:], bool)
             for band, nodata in zip(raw, self.nodata, strict=True):
-                valid &= ~np.isnan(band) if nodata is not None and math.isnan(nodata) else band != nodata
-            return valid
-        masks = self.src.read_masks(self.bands, window=window.to_rasterio())
-        return np.asarray((masks > 0).all(axis=0))
+                if nodata is not None and not math.isnan(nodata):
+                    valid &= band != nodata
+        else:
+            masks = self.src.read_masks(self.bands, window=window.to_rasterio())
+            valid = np.asarray((masks > 0).all(axis=0))
+        if np.issubdtype(raw.dtype, np.floating):
+            valid &= np.isfinite(raw).all(axis=0)
+        return valid
 
 
 def _threaded(iterator: Iterator[Batch], depth: int = 3) -> Iterator[Batch]:

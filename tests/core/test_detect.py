@@ -133,7 +133,8 @@ def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
 
 def test_band_mismatch_and_mapping(tmp_path):
     three = write_raster(tmp_path / "rgb.tif", np.ones((3, 64, 64), np.uint16))
-    with pytest.raises(LmhldError, match=r"expects 4 bands .* has 3 \(band1, band2, band3\), without .*; give 4 band numbers in the model's order \(--bands"):
+    with pytest.raises(LmhldError, match=r"expects 4 bands .* has 3 \(band1, band2, band3\), without .*; give 4 "
+                                         r"band numbers in the model's order \(--bands"):
         detect(three, RedBackend(), tmp_path / "o.gpkg")
     with pytest.raises(LmhldError, match=r"band\(s\) \[5\] do not exist"):
         detect(three, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(bands=[1, 2, 3, 5]))
@@ -418,3 +419,15 @@ def test_cuda_provider_runs_on_a_gpu_or_names_the_fix(scene, tmp_path):
         assert not out.exists()
         res = detect(scene.raster, model, out, options=DetectOptions(provider="auto", min_area_m2=0))
         assert res.provider in ("CPUExecutionProvider", "torch-cpu")
+
+
+def test_nan_without_a_declared_nodata_is_nodata_in_the_probability(tmp_path):
+    """A float scene that declares no nodata but holds NaN (outside an orthophoto's footprint): no probability
+    there, as export and training take it, rather than a confident 'no landslide'."""
+    data = np.full((4, 96, 96), 1200.0, np.float32)
+    data[:, :, :40] = np.nan
+    raster = write_raster(tmp_path / "float.tif", data, descriptions=BANDS)
+    res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg", tmp_path / "p.tif")
+    with rasterio.open(tmp_path / "p.tif") as ds:
+        prob = ds.read(1)
+    assert np.all(prob[:, :40] == ds.nodata) and np.all(prob[:, 40:] > 0.5) and res.n_polygons == 1

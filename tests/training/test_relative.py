@@ -135,6 +135,7 @@ def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tm
     import onnxruntime as ort
     import rasterio
 
+    from lmhld_qgis.core.backends import load_backend
     from lmhld_qgis.core.modelcard import read_onnx_card
     from lmhld_qgis.training.backend import TorchBackend
 
@@ -163,6 +164,10 @@ def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tm
     standardized[:, :, :5, :5] = 0.0
     torch_prob = TorchBackend(result.out_dir / "best.pt").predict(standardized)
     assert np.allclose(torch_prob.reshape(base.shape)[..., 5:, 5:], base[..., 5:, 5:], atol=1e-4)
+    # detection's own backend, fed as detection feeds it (standardised, missing pixels at 0): missing pixels stay
+    # out of the plane (at the band mean they counted as valid ground at the training areas' mean altitude)
+    onnx_prob = load_backend(result.onnx, "cpu").predict(standardized)
+    assert np.allclose(onnx_prob.reshape(base.shape)[..., 5:, 5:], base[..., 5:, 5:], atol=1e-4)
 
     _, absolute = _trained_with_elevation(tmp_path, [])
     assert read_onnx_card(absolute.onnx).relative_bands == []
