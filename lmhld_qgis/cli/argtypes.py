@@ -125,3 +125,12 @@ def path_ending(*suffixes: str) -> Callable[[str], str]:
 
     check.__name__ = f"{suffixes[0]} path"
     return check
+
+
+def _parse_bands(text: str) -> object:
+    from ..core.bands import parse_band_list
+
+    return parse_band_list(text)
+
+
+band_list = checked_by(_parse_bands, "band list")  # --bands 3,2,1,4: 1-based raster bands in the model's order

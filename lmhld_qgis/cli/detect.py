@@ -10,13 +10,6 @@ from . import argtypes
 from .paths import add_overwrite, declare_paths
 
 
-def _bands(text: str) -> object:
-    from ..core.bands import parse_band_list
-
-    return parse_band_list(text)
-
-
-
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detect", help="sliding-window detection over a scene, written as polygons",
                        description="Detect landslides over a whole scene with an ONNX model (or a .pt checkpoint).")
@@ -49,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="simplification tolerance (CRS units)")
     p.add_argument("--batch-size", type=argtypes.positive_int, default=8)
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--bands", type=argtypes.checked_by(_bands, "band list"),
+    p.add_argument("--bands", type=argtypes.band_list,
                    help="1-based raster bands in the model's input order (default: by name)")
     p.add_argument("--extent", type=argtypes.bbox_text, help="xmin,ymin,xmax,ymax in the raster's CRS")
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")

@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="object match: the share of an object's area the other side must cover (0.5)")
     p.add_argument("--threshold", type=argtypes.probability, help="probability threshold (default: the model's)")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--bands", type=argtypes.band_list,
+                   help="scene mode: 1-based raster bands in the model's input order (default: by name)")
     p.add_argument("--json", required=True, metavar="OUT.json")
     add_overwrite(p)
     p.set_defaults(run=run)
@@ -34,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.bands import parse_band_list
     from ..core.detect import DetectOptions
     from ..core.errors import LmhldError
     from ..core.evaluate import evaluate_dataset, evaluate_scene
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                 raise LmhldError("--raster needs --inventory (the scene's landslide polygons)")
             result = evaluate_scene(args.model, args.raster, args.inventory, error_map=args.error_map,
                                     json_out=args.json, polygons_out=args.polygons, match=args.match,
-                                    options=DetectOptions(threshold=args.threshold, provider=args.provider),
+                                    options=DetectOptions(threshold=args.threshold, provider=args.provider,
+                                                          bands=parse_band_list(args.bands)),
                                     progress=bar)
     finally:
         bar.close()

@@ -84,5 +84,7 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
         return list(range(len(available))), True
     names = ", ".join(band_key(n) or f"band{i + 1}" for i, n in enumerate(available))
     missing = [m for m in model_bands if band_key(m) not in have]
+    if len(available) < len(model_bands):  # no band numbers can make up for bands that are not there
+        fix = "use imagery that has these bands, or a model trained on this imagery's bands"
     raise LmhldError(f"band mismatch: the model expects {len(model_bands)} bands ({', '.join(model_bands)}) but "
                      f"{source} has {len(available)} ({names}), without {', '.join(missing)}; {fix}")

@@ -271,7 +271,7 @@ def _aoi_burner(aoi: str | Path | PolygonSet | None, info: RasterInfo) -> Invent
         return None
     from .rasterize import InventoryBurner
 
-    polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi)
+    polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi, role="area of interest")
     return InventoryBurner(polygons, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
 
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from osgeo import ogr, osr
 
     from .detect import DetectOptions, DetectResult
+    from .raster import RasterInfo
 
 ERROR_CODES = {"tp": 1, "fp": 2, "fn": 3, "tn": 4}  # 0 = nodata / outside
 RAW_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn")
@@ -149,7 +150,11 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
         det = detect(raster, model, polys, prob, options or DetectOptions(), progress=SubProgress(progress, 0, 0.7))
         detected = _detected_polygons(polys, truth)
         pixels = _compare_pixels(prob, detected, truth, det.threshold, error_map, SubProgress(progress, 0.7, 0.95))
-        objects = _compare_objects(detected, truth, match)
+        inside, outside = _within_scene(_to_srs(truth, detected.srs), _footprint(read_raster_info(raster)))
+        objects = _compare_objects(detected, inside, match)
+    if outside:
+        progress.info(f"{outside} inventory polygon(s) lie outside the scene and are not counted; those across its "
+                      "edge count by their part inside")
     if pixels.inventory_px == 0:
         progress.warn(f"no inventory polygon of {Path(inventory).name} covers a valid pixel of the scene: recall "
                       "and F1 say nothing; check that the inventory belongs to this raster")
@@ -246,9 +251,30 @@ def _open_error_map(stack: contextlib.ExitStack, path: str | Path, src: Any) -> 
     return dst
 
 
-def _compare_objects(detected: PolygonSet, truth: PolygonSet, match: float) -> ObjectCounts:
+def _footprint(info: RasterInfo) -> ogr.Geometry:
+    """The scene's extent as a polygon in its CRS."""
+    from osgeo import ogr
+
+    a, _, c, _, e, f = info.transform
+    xs, ys = (c, c + a * info.width), (f, f + e * info.height)
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in ((min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys)), (min(xs), min(ys))):
+        ring.AddPoint_2D(x, y)
+    poly = ogr.Geometry(ogr.wkbPolygon)
+    poly.AddGeometry(ring)
+    return poly
+
+
+def _within_scene(truth: list[ogr.Geometry], footprint: ogr.Geometry) -> tuple[list[ogr.Geometry], int]:
+    """The inventory's landslides as the scene holds them (a landslide across its edge by its part inside) and how
+    many lie wholly outside: a scene cut from a larger area is scored on its own landslides."""
+    inside = [g if footprint.Contains(g) else g.Intersection(footprint) for g in truth if g.Intersects(footprint)]
+    inside = [g for g in inside if g.GetArea() > 0]
+    return inside, len(truth) - len(inside)
+
+
+def _compare_objects(detected: PolygonSet, truth_geoms: list[ogr.Geometry], match: float) -> ObjectCounts:
     """Inventory polygons detected and detections that match a landslide (areas compared in the detections' CRS)."""
-    truth_geoms = _to_srs(truth, detected.srs)
     found = _covered_count(truth_geoms, detected.geometries, match)
     correct = _covered_count(detected.geometries, truth_geoms, match)
     return ObjectCounts(len(truth_geoms), found, len(detected.geometries), correct)

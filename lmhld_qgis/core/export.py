@@ -137,7 +137,7 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     polygons = inventory if isinstance(inventory, PolygonSet) else read_polygons(inventory, layer)
     negatives = options.negatives
     if negatives is not None and not isinstance(negatives, PolygonSet):
-        negatives = read_polygons(negatives, options.negatives_layer)
+        negatives = read_polygons(negatives, options.negatives_layer, role="negatives")
     return _Inputs(settings, sources, polygons, negatives)
 
 

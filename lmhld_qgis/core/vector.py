@@ -94,7 +94,7 @@ def read_layer_wkb(path: str | Path, layer: str | None = None) -> tuple[list[byt
     if flat not in (ogr.wkbUnknown, ogr.wkbGeometryCollection) and flat not in _POLYGON_TYPES | _CURVED_POLYGON_TYPES:
         raise LmhldError(
             f"layer {lyr.GetName()!r} of {Path(path).name} holds {ogr.GeometryTypeToName(gtype)} geometries; "
-            "landslides must be polygons"
+            "this input must hold polygons"
         )
     srs = lyr.GetSpatialRef()
     wkt = srs.ExportToWkt() if srs is not None else None
@@ -186,14 +186,31 @@ def polygons_from_wkb(
         raise LmhldError(f"{what} is empty: it holds no features; digitize landslide polygons first")
     if not out:
         raise LmhldError(f"{what} holds no usable polygon (skipped: {skipped}); check the layer's geometries")
+    _require_plausible_degrees(out, srs, what)
     return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, n_repaired=n_repaired,
                       skipped=skipped)
 
 
-def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool = False) -> PolygonSet:
-    """Read and repair a polygon layer from any OGR-readable file."""
+def _require_plausible_degrees(geometries: list[ogr.Geometry], srs: osr.SpatialReference, what: str) -> None:
+    """A layer in longitude/latitude whose coordinates are metres (a projected layer tagged with the wrong CRS):
+    say so now, rather than fail later inside PROJ."""
+    if not srs.IsGeographic():
+        return
+    xmin, ymin, xmax, ymax = total_bounds(geometries)
+    if xmin >= -180 and xmax <= 360 and ymin >= -90 and ymax <= 90:
+        return
+    raise LmhldError(f"{what}: coordinates such as ({xmax:.0f}, {ymax:.0f}) cannot be degrees, but the layer's CRS "
+                     f"is {srs.GetName()} (longitude/latitude): it carries the wrong CRS. Assign the right one (in "
+                     "QGIS: Layer Properties > Source > Assigned CRS, then save a copy; or ogr2ogr -a_srs EPSG:NNNN "
+                     "fixed.gpkg layer.gpkg); lmhld validate reports it too")
+
+
+def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool = False,
+                  role: str = "inventory") -> PolygonSet:
+    """Read and repair a polygon layer from any OGR-readable file; `role` names it in errors (inventory,
+    negatives, area of interest)."""
     wkbs, fids, wkt = read_layer_wkb(path, layer)
-    return polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"inventory {Path(path).name}")
+    return polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}")
 
 
 def total_bounds(geometries: list[ogr.Geometry]) -> tuple[float, float, float, float]:

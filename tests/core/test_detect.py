@@ -133,9 +133,13 @@ def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
 
 def test_band_mismatch_and_mapping(tmp_path):
     three = write_raster(tmp_path / "rgb.tif", np.ones((3, 64, 64), np.uint16))
-    with pytest.raises(LmhldError, match=r"expects 4 bands .* has 3 \(band1, band2, band3\), without .*; give 4 "
-                                         r"band numbers in the model's order \(--bands"):
-        detect(three, RedBackend(), tmp_path / "o.gpkg")
+    with pytest.raises(LmhldError, match=r"expects 4 bands .* has 3 \(band1, band2, band3\), without .*; use "
+                                         r"imagery that has these bands, or a model trained on this imagery's"):
+        detect(three, RedBackend(), tmp_path / "o.gpkg")  # no band numbers can make up for a missing band
+    renamed = write_raster(tmp_path / "named.tif", np.ones((4, 64, 64), np.uint16),
+                           descriptions=["blue", "green", "red", "swir"])
+    with pytest.raises(LmhldError, match=r"without nir; give 4 band numbers in the model's order \(--bands"):
+        detect(renamed, RedBackend(), tmp_path / "o.gpkg")
     with pytest.raises(LmhldError, match=r"band\(s\) \[5\] do not exist"):
         detect(three, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(bands=[1, 2, 3, 5]))
     res = detect(three, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(bands=[3, 2, 1, 1]))

@@ -109,3 +109,17 @@ def test_scene_without_valid_pixels_or_inventory_is_named(tmp_path):
 
     with pytest.raises(LmhldError, match=r"no polygon of the inventory far.gpkg .* overlaps raster"):
         evaluate_scene(RedBackend(), scene.raster, far)  # a wrong file or CRS would otherwise score F1 0 silently
+
+
+def test_a_scene_cut_from_a_larger_area_is_scored_on_its_own_landslides(tmp_path):
+    """The inventory of the whole area, the scene a corner of it: landslides outside are not counted as missed,
+    and one across the edge counts by its part inside."""
+    from osgeo import gdal
+
+    scene = make_scene(tmp_path / "s", width=400, height=300, n_landslides=30, seed=9)
+    whole = evaluate_scene(RedBackend(), scene.raster, scene.inventory)
+    corner = tmp_path / "corner.tif"
+    gdal.Translate(str(corner), str(scene.raster), srcWin=[0, 0, 200, 150])
+    part = evaluate_scene(RedBackend(), corner, scene.inventory)
+    assert 0 < part["n_inventory"] < whole["n_inventory"]
+    assert part["inventory_detected"] > 0.8  # those inside are found, as over the whole scene

@@ -149,7 +149,8 @@ def test_pixel_size_from_projected_and_geographic_rasters(tmp_path):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("lines", "must be polygons"),
+    ("lines", "must hold polygons"),
+    ("metres_as_degrees", r"coordinates such as \(500030, 4000030\) cannot be degrees, but the layer's CRS is WGS 84"),
     ("empty", "is empty"),
     ("nocrs", "has no CRS"),
     ("raster_nocrs", "has no CRS"),
@@ -165,6 +166,8 @@ def test_bad_input_fails_clearly(tmp_path, case, message):
         inv = write_polygons(tmp_path / "lines.gpkg", ["LINESTRING(0 0,1 1)"], geom_type=ogr.wkbLineString)
     elif case == "empty":
         inv = write_polygons(tmp_path / "empty.gpkg", [], geom_type=ogr.wkbPolygon)
+    elif case == "metres_as_degrees":  # a UTM layer tagged EPSG:4326: was PROJ's "unexpected error"
+        inv = write_polygons(tmp_path / "wrongcrs.gpkg", [square(500000, 4000000, 30)], epsg=4326)
     elif case == "nocrs":
         inv = write_polygons(tmp_path / "nocrs.gpkg", [square(0, 0, 30)], epsg=None)
     elif case == "raster_nocrs":
