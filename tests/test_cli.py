@@ -69,6 +69,27 @@ def test_detect_writes_polygons_probability_and_summary(tmp_path, small_onnx_mod
     assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "x.gpkg").exists()
 
 
+def test_a_reader_that_goes_away_costs_the_output_not_the_work(tmp_path, small_onnx_model):
+    """`lmhld detect ... | head -1`: stdout is a pipe whose reader has gone; the outputs are still committed."""
+    import os
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "s", width=160, height=160, n_landslides=5)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now meets a closed pipe
+    try:
+        proc = subprocess.run([sys.executable, "-m", "lmhld_qgis", "detect", "--model", str(small_onnx_model),
+                               "--raster", str(scene.raster), "--out", str(tmp_path / "o.gpkg"), "--json",
+                               str(tmp_path / "r.json")], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              timeout=300)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o.gpkg").exists() and json.loads((tmp_path / "r.json").read_text())["n_windows"] > 0
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
 def test_evaluate_on_a_dataset_split(tmp_path, small_onnx_model, areas):
     proc = lmhld("evaluate", "--model", str(small_onnx_model), "--data", str(areas["a32"]), "--split", "val",
                  "--json", str(tmp_path / "m.json"))

@@ -29,7 +29,7 @@ from . import (
     train,
     validate,
 )
-from .failures import cancelled_message, failed, report_failure, signals_as_exceptions
+from .failures import cancelled_message, failed, report_failure, signals_as_exceptions, stdout_may_close
 from .paths import PathRoles, declare_paths
 
 COMMANDS = (demo, create_inventory, validate, stack, analyse, preview, export, train, evaluate, experiment, export_onnx,
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     command = f"lmhld {args.command}"
     debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("LMHLD_DEBUG"))
     roles: PathRoles | None = getattr(args, "paths", None)
-    with signals_as_exceptions():
+    with signals_as_exceptions(), stdout_may_close():
         try:
             if roles is None:
                 return int(args.run(args) or 0)

@@ -56,6 +56,49 @@ def signals_as_exceptions() -> Iterator[None]:
                 signal.signal(s, handler)
 
 
+class _StdoutWithoutReader:
+    """stdout for a run whose reader may go away (`lmhld detect ... | head -3`): once a write finds the pipe
+    closed, the rest of the output is dropped and the run goes on, so that its outputs are committed; the file
+    descriptor then points at /dev/null, so that Python's own flush at exit has nothing to complain about."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        self._guard(lambda: self.stream.write(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._guard(self.stream.flush)
+
+    def _guard(self, action: Any) -> None:
+        if self.gone:
+            return
+        try:
+            action()
+        except BrokenPipeError:
+            self.gone = True
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def stdout_may_close() -> Iterator[None]:
+    """While the block runs, a closed stdout costs the output, never the work (see _StdoutWithoutReader)."""
+    original = sys.stdout
+    sys.stdout = _StdoutWithoutReader(original)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = original
+
+
 _state = {"failed": False}
 
 
