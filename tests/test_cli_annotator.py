@@ -57,6 +57,18 @@ def test_validate_never_writes_over_its_inventory_or_an_existing_file(tmp_path):
     assert both.returncode == 2 and not (tmp_path / "x.gpkg").exists()
 
 
+def test_validate_never_calls_an_inventory_without_polygons_ready(tmp_path):
+    from osgeo import ogr as _ogr
+
+    from .helpers import write_polygons
+
+    for name, wkts, kind in (("empty", [], _ogr.wkbPolygon), ("points", ["POINT (500010 4000010)"], _ogr.wkbPoint)):
+        inv = write_polygons(tmp_path / f"{name}.gpkg", wkts, geom_type=kind)
+        proc = lmhld("validate", str(inv), "--json", str(tmp_path / f"{name}.json"))
+        assert proc.returncode == 1 and "no polygon to export (export refuses)" in proc.stdout, proc.stdout
+        assert json.loads((tmp_path / f"{name}.json").read_text())["ok_for_export"] is False
+
+
 def test_validate_rejects_bad_numbers(tmp_path):
     inv, _ = clean_inventory(tmp_path)
     proc = lmhld("validate", str(inv), "--sliver", "1.5")

@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if len(report.problems) > 20:
         print(f"  ... {len(report.problems) - 20} more" + (f" in {args.problems}" if args.problems else ""))
     print(summary_line(report))
+    if not report.ok_for_export and not report.blocking:
+        print("lmhld validate: the inventory holds no polygon export can use; digitize landslide polygons",
+              file=sys.stderr)
+        return 1
     if report.blocking:  # exit 1 is a finding, not a crash: say on stderr what blocks and what to do
         fix = f"export {args.repair} instead, or fix them" if args.repair else "fix them, or pass --repair FIXED.gpkg"
         print(f"lmhld validate: {sum(p.blocking for p in report.problems)} blocking problem(s): export refuses this "

@@ -159,6 +159,10 @@ def _lazy_backend(target: str) -> Callable[[Path, Provider], Backend]:
 def load_backend(model: str | Path, provider: Provider = "auto") -> Backend:
     """An ONNX file through onnxruntime, a .pt checkpoint through torch (training's TorchBackend)."""
     path = Path(model)
+    if path.is_dir():
+        inside = path / "model.onnx"
+        raise LmhldError(f"model {path} is a folder; give the model file" + (f": {inside}" if inside.is_file() else
+                                                                           " (model.onnx in a run folder)"))
     if not path.is_file():
         raise LmhldError(f"model {path} does not exist")
     suffix = path.suffix.lower()

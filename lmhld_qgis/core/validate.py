@@ -124,10 +124,19 @@ class ValidationReport:
     def blocking(self) -> list[Problem]:
         return [p for p in self.problems if p.blocking]
 
+    @property
+    def n_polygons(self) -> int:
+        """Features export can use: not empty, polygons (an inventory of none is refused however clean)."""
+        return self.n_features - len({p.fid for p in self.problems if p.kind in (EMPTY, NOT_POLYGON)})
+
+    @property
+    def ok_for_export(self) -> bool:
+        return not self.blocking and self.n_polygons > 0
+
     def to_json(self) -> dict[str, Any]:
         return {"inventory": self.inventory, "layer": self.layer, "n_features": self.n_features,
                 "n_problems": len(self.problems), "n_blocking": len(self.blocking),
-                "ok_for_export": not self.blocking, "by_kind": self.counts(),
+                "ok_for_export": self.ok_for_export, "by_kind": self.counts(),
                 "blocking_kinds": [k for k, v in KINDS.items() if v.blocking], "raster": self.raster,
                 "options": self.options,
                 "problems": [{"kind": p.kind, "fid": p.fid, "other_fid": p.other_fid, "blocking": p.blocking,

@@ -142,7 +142,8 @@ def _stored_style(path: str | Path, layer: str) -> str | None:
 
 def summary_line(report: ValidationReport) -> str:
     counts = {k: n for k, n in report.counts().items() if n}
-    state = "ready for export" if not report.blocking else f"{len(report.blocking)} blocking (export refuses)"
+    state = ("ready for export" if report.ok_for_export else "no polygon to export (export refuses)"
+             if not report.blocking else f"{len(report.blocking)} blocking (export refuses)")
     found = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no problem"
     return f"{report.n_features} features: {found}; {state}"
 

@@ -83,3 +83,16 @@ def test_a_card_that_lies_about_the_band_count_is_refused(files, tmp_path):
     onnx.save(proto, str(tmp_path / "liar.onnx"))
     with pytest.raises(LmhldError, match="its graph takes 4 bands but its card lists 3"):
         OnnxBackend(tmp_path / "liar.onnx", "cpu")
+
+
+def test_a_run_folder_given_as_the_model_names_the_file_in_it(files, tmp_path):
+    from lmhld_qgis.core.backends import load_backend
+
+    _, new, _ = files
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(LmhldError, match=r"is a folder; give the model file \(model.onnx in a run folder\)"):
+        load_backend(run)
+    (run / "model.onnx").write_bytes(new.read_bytes())
+    with pytest.raises(LmhldError, match=r"is a folder; give the model file: .*run/model.onnx"):
+        load_backend(run)
