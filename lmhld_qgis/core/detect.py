@@ -373,7 +373,8 @@ def _stream_with_context(plan: DetectPlan, coarse: DetectPlan, backend: Backend,
     """The fine pass and the coarse pass, each streamed as one pass is, then fused into the outputs."""
     fine_prob, coarse_prob = workdir / "fine_probability.tif", workdir / "coarse_probability.tif"
     n_fine = _stream(plan, backend, fine_prob, workdir / "fine_mask.tif", SubProgress(progress, 0.0, 0.6))
-    n_coarse = _stream(coarse, backend, coarse_prob, workdir / "coarse_mask.tif", SubProgress(progress, 0.6, 0.75))
+    n_coarse = _stream(coarse, backend, coarse_prob, workdir / "coarse_mask.tif", SubProgress(progress, 0.6, 0.75),
+                       warn_if_empty=False)
     fuse_step = SubProgress(progress, 0.75, 0.85)
 
     def on_rows(fraction: float) -> None:
@@ -427,8 +428,10 @@ class Batch:
 
 
 @gdal_checked
-def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path, progress: Progress) -> int:
-    """Read, infer and blend every window; the writer thread writes finished rows. Returns the window count.
+def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path, progress: Progress,
+            warn_if_empty: bool = True) -> int:
+    """Read, infer and blend every window; the writer thread writes finished rows. Returns the window count; says
+    when not one valid pixel was read (an all-nodata scene would otherwise report a clean 'no landslide').
 
     A chunk writes only its own columns, but weights depend on the windows' positions in the whole region, so
     the result equals that of a single chunk while memory is bounded by the chunk's width."""
@@ -439,10 +442,11 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
     reader = WindowReader(plan, Normalisation.of(backend.card))
     writer = ProbabilityWriter(prob_path, mask_path, plan.grid, plan.post.mask_threshold, [c.first for c in chunks])
     blenders = [ChunkBlender(c, plan, writer) for c in chunks]
-    done, finished = 0, False
+    done, finished, seen_valid = 0, False, False
     try:
         for batch in _threaded(reader.batches(chunks)):
             check_cancelled(progress)
+            seen_valid = seen_valid or bool(batch.valid.any())
             blender = blenders[batch.chunk]
             for win, prob, valid in zip(batch.windows, backend.predict(batch.pixels), batch.valid, strict=True):
                 blender.add(win, prob, valid)
@@ -454,6 +458,10 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
     finally:
         writer.close(complete=finished)
     writer.build_deferred_overviews(prob_path)
+    if not seen_valid and warn_if_empty:
+        plan.notes.append("no valid pixel was read: the scene (or its part inside the extent and area of interest) "
+                          "is all nodata, so nothing could be detected; check the raster's nodata value and coverage")
+        progress.warn(plan.notes[-1])
     return len(windows)
 
 

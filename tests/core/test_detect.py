@@ -435,3 +435,9 @@ def test_nan_without_a_declared_nodata_is_nodata_in_the_probability(tmp_path):
     with rasterio.open(tmp_path / "p.tif") as ds:
         prob = ds.read(1)
     assert np.all(prob[:, :40] == ds.nodata) and np.all(prob[:, 40:] > 0.5) and res.n_polygons == 1
+
+
+def test_a_scene_without_one_valid_pixel_says_so(tmp_path):
+    raster = write_raster(tmp_path / "empty.tif", np.zeros((4, 64, 64), np.uint16), nodata=0, descriptions=BANDS)
+    res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg")
+    assert res.n_polygons == 0 and any("no valid pixel was read" in w for w in res.warnings)
