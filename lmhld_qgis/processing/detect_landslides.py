@@ -104,12 +104,12 @@ class DetectLandslides(LmhldAlgorithm):
         double, integer = QgsProcessingParameterNumber.Double, QgsProcessingParameterNumber.Integer
         for key, label, kind, low, high in (
                 (self.THRESHOLD, self.tr("Threshold (not set: the model's)"), double, 0.0, 1.0),
-                (self.OVERLAP, self.tr("Window overlap, fraction 0-0.99 (not set: the model's)"), double, 0.0,
+                (self.OVERLAP, self.tr("Window overlap, 0-0.99 (not set: model's)"), double, 0.0,
                  0.99),
                 (self.TILE, self.tr("Window size, px (not set: the model's)"), integer, 1, None),
                 (self.MIN_AREA, self.tr("Minimum area, m² (not set: the model's)"), double, 0.0,
                  None),
-                (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: the minimum area)"), double, 0.0,
+                (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: min. area)"), double, 0.0,
                  None),
                 (self.GROW_THRESHOLD, self.tr("Grow down to probability (not set: off)"), double,
                  0.0, 1.0)):
