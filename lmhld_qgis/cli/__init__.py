@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ..core.errors import CANCELLED, LmhldError, explain
@@ -64,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else onnxruntime leaves a session file in the temp folder
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cache, "lmhld", "torchinductor"))  # not in /tmp
+    # rasterio's warning about a raster without georeferencing comes before lmhld's own error that says what to do
+    warnings.filterwarnings("ignore", message=r"Dataset has no geotransform")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("LMHLD_DEBUG"))
     try:
