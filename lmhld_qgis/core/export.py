@@ -34,7 +34,7 @@ from .patch_plan import PatchPlan, make_plan
 from .patch_windows import DROP_REASONS, MAX_PENDING, ImageArray, MaskArray, PlanSource
 from .preflight import require_distinct, require_patch_fits
 from .progress import NullProgress, Progress, SubProgress
-from .raster import pixel_area_m2, read_raster_info, require_north_up
+from .raster import RasterInfo, pixel_area_m2, read_raster_info, require_north_up
 from .report import json_text
 from .splits import SPLIT_NAMES
 from .stats import BandStats
@@ -135,10 +135,28 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     sources = [PlanSource(k, info, bands, names) for k, (info, (bands, names)) in enumerate(zip(infos, chosen,
                                                                                                strict=True))]
     polygons = inventory if isinstance(inventory, PolygonSet) else read_polygons(inventory, layer)
+    _require_overlap_with_any(polygons, infos)
     negatives = options.negatives
     if negatives is not None and not isinstance(negatives, PolygonSet):
         negatives = read_polygons(negatives, options.negatives_layer, role="negatives")
     return _Inputs(settings, sources, polygons, negatives)
+
+
+def _require_overlap_with_any(polygons: PolygonSet, infos: list[RasterInfo]) -> None:
+    """An inventory that touches none of the rasters (another area, or a wrong CRS) is named as such, not found
+    out after the scan as 'no patch kept'. Several rasters: one overlapped is enough (the others may hold only
+    background)."""
+    from .preflight import require_overlap
+
+    errors: list[LmhldError] = []
+    for info in infos:
+        try:
+            require_overlap(polygons, info)
+            return
+        except LmhldError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def _report(plan: PatchPlan, progress: Progress) -> None:
