@@ -144,8 +144,8 @@ def test_non_square_pixels_handled_and_rotated_grid_refused(tmp_path):
 
 def test_nothing_left_behind_on_failure_or_cancel(scene, tmp_path):
     far = write_polygons(tmp_path / "far.gpkg", [square(0, 0, 50)])  # does not overlap the scene: said before
-    with pytest.raises(LmhldError, match="no polygon of the inventory .* overlaps raster .*; check that both cover "
-                                         "the same area and that their CRSs are right"):  # the scan, not after it
+    with pytest.raises(LmhldError, match=r"no polygon of the inventory .* overlaps raster .*; check that both cover "
+                                         r"the same area and that their CRSs are right"):  # the scan, not after it
         export_patches([scene.raster], far, tmp_path / "ds", ExportOptions(patch_size=64))
     assert not (tmp_path / "ds").exists()
 
