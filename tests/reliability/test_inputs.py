@@ -111,7 +111,7 @@ def test_inventories_with_bad_geometries_or_elsewhere(work):
         ("null, empty, self-intersecting and degenerate polygons (analyse)",
          ["analyse", "bad geometries.gpkg", "--pixel-size", "3", "--json", "a.json"], 0, "repaired"),
         ("an inventory beside the scene (export)", [*export, "--inventory", "elsewhere.gpkg"], 2,
-         ("no patch kept", "overlaps")),
+         "overlaps raster"),  # said before the scan, not as a hedged "no patch kept" after it
         ("an inventory beside the scene (evaluate)", [*evaluate, "--inventory", "elsewhere.gpkg"], 2,
          "overlaps raster"),
         ("an inventory in another place and CRS (evaluate)", [*evaluate, "--inventory", "wrong crs.gpkg"], 2,
