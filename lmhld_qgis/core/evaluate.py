@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from osgeo import ogr, osr
 
     from .detect import DetectOptions, DetectResult
-    from .raster import RasterInfo
 
 ERROR_CODES = {"tp": 1, "fp": 2, "fn": 3, "tn": 4}  # 0 = nodata / outside
 RAW_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn")
@@ -133,7 +132,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     object figures; `raw` holds the pixel figures of the probability cut before the polygons were cleaned."""
     from .detect import DetectOptions, detect
     from .preflight import require_overlap
-    from .raster import read_raster_info
+    from .raster import raster_footprint, read_raster_info
     from .report import write_json
     from .vector import read_polygons
 
@@ -143,14 +142,15 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
                   files={"error_map": error_map, "json_out": json_out, "polygons_out": polygons_out,
                          "prob_out": prob_out}, styled=("error_map", "prob_out"))
     truth = read_polygons(inventory)
-    require_overlap(truth, read_raster_info(raster), f"inventory {Path(inventory).name}")
+    info = read_raster_info(raster)
+    require_overlap(truth, info, f"inventory {Path(inventory).name}")
     with scratch_dir("evaluate") as tmp:
         polys = Path(polygons_out) if polygons_out else Path(tmp) / "detected.gpkg"
         prob = Path(prob_out) if prob_out else Path(tmp) / "probability.tif"
         det = detect(raster, model, polys, prob, options or DetectOptions(), progress=SubProgress(progress, 0, 0.7))
         detected = _detected_polygons(polys, truth)
         pixels = _compare_pixels(prob, detected, truth, det.threshold, error_map, SubProgress(progress, 0.7, 0.95))
-        inside, outside = _within_scene(_to_srs(truth, detected.srs), _footprint(read_raster_info(raster)))
+        inside, outside = _within_scene(_to_srs(truth, detected.srs), raster_footprint(info))
         objects = _compare_objects(detected, inside, match)
     if outside:
         progress.info(f"{outside} inventory polygon(s) lie outside the scene and are not counted; those across its "
@@ -249,20 +249,6 @@ def _open_error_map(stack: contextlib.ExitStack, path: str | Path, src: Any) -> 
                                             tiled=True, compress="deflate"))
     dst.set_band_description(1, "1 TP, 2 FP, 3 FN, 4 TN")
     return dst
-
-
-def _footprint(info: RasterInfo) -> ogr.Geometry:
-    """The scene's extent as a polygon in its CRS."""
-    from osgeo import ogr
-
-    a, _, c, _, e, f = info.transform
-    xs, ys = (c, c + a * info.width), (f, f + e * info.height)
-    ring = ogr.Geometry(ogr.wkbLinearRing)
-    for x, y in ((min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys)), (min(xs), min(ys))):
-        ring.AddPoint_2D(x, y)
-    poly = ogr.Geometry(ogr.wkbPolygon)
-    poly.AddGeometry(ring)
-    return poly
 
 
 def _within_scene(truth: list[ogr.Geometry], footprint: ogr.Geometry) -> tuple[list[ogr.Geometry], int]:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 
 from .errors import LmhldError
-from .raster import RasterInfo
+from .raster import RasterInfo, raster_footprint
 from .vector import PolygonSet
 
 
@@ -38,18 +38,14 @@ def require_patch_fits(size: int, infos: Sequence[RasterInfo], what: str = "patc
 def require_overlap(polygons: PolygonSet, info: RasterInfo, what: str = "inventory") -> None:
     """Refuse polygons none of which touches the raster (a wrong file or CRS would otherwise score F1 0 silently).
     An empty layer passes: a scene without landslides is a legitimate reference."""
-    from osgeo import ogr, osr
+    from osgeo import osr
 
     from .vector import srs_from_wkt
 
     if not polygons.geometries:
         return
-    a, b, c, d, e, f = info.transform
-    ring = ogr.Geometry(ogr.wkbLinearRing)
-    for col, row in ((0, 0), (info.width, 0), (info.width, info.height), (0, info.height), (0, 0)):
-        ring.AddPoint_2D(a * col + b * row + c, d * col + e * row + f)
-    footprint = ogr.Geometry(ogr.wkbPolygon)
-    footprint.AddGeometry(ring)
+    a, e = info.transform[0], info.transform[4]
+    footprint = raster_footprint(info)
     raster_srs = srs_from_wkt(info.crs_wkt, f"raster {os.path.basename(info.path)}")
     if not raster_srs.IsSame(polygons.srs):
         footprint.Segmentize(max(abs(a) * info.width, abs(e) * info.height) / 32)

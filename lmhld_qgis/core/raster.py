@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import LmhldError, damage
+
+if TYPE_CHECKING:
+    from osgeo import ogr
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,19 @@ def resampling_onto(pixel: float, grid_pixel: float) -> str:
     """How a raster with `pixel` goes onto a grid of `grid_pixel` (same units): "average" when it is finer (every
     source pixel counts, no aliasing of texture and sensor noise), else "bilinear"; GDAL's and rasterio's name."""
     return "average" if pixel < FINER * grid_pixel else "bilinear"
+
+
+def raster_footprint(info: RasterInfo) -> ogr.Geometry:
+    """The raster's extent as a polygon in its CRS (its four corners through the geotransform)."""
+    from osgeo import ogr
+
+    a, b, c, d, e, f = info.transform
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for col, row in ((0, 0), (info.width, 0), (info.width, info.height), (0, info.height), (0, 0)):
+        ring.AddPoint_2D(a * col + b * row + c, d * col + e * row + f)
+    poly = ogr.Geometry(ogr.wkbPolygon)
+    poly.AddGeometry(ring)
+    return poly
 
 
 def pixel_area_m2(info: RasterInfo) -> float:

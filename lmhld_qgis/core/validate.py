@@ -411,12 +411,12 @@ def _raster_problems(features: list[_Feature], srs: osr.SpatialReference, raster
     import rasterio
     from rasterio.enums import MaskFlags
 
-    from .raster import read_raster_info
+    from .raster import raster_footprint, read_raster_info
 
     info = read_raster_info(raster)
     raster_srs = srs_from_wkt(info.crs_wkt, f"raster {Path(raster).name}")
     ct = None if raster_srs.IsSame(srs) else osr.CoordinateTransformation(srs, raster_srs)
-    footprint = _footprint(info)
+    footprint = raster_footprint(info)
     with rasterio.open(raster) as src:
         all_valid = all(set(flags) == {MaskFlags.all_valid} for flags in src.mask_flag_enums)
         for n, f in enumerate(features):
@@ -435,17 +435,6 @@ def _raster_problems(features: list[_Feature], srs: osr.SpatialReference, raster
             inside, nodata = (0, 0) if all_valid else _nodata_pixels(src, info, geom)
             if nodata:
                 yield Problem(NODATA, f.fid, f"{nodata} of its {inside} pixels are nodata", f.geom)
-
-
-def _footprint(info: RasterInfo) -> ogr.Geometry:
-    a, b, c, d, e, f = info.transform
-    corners = [(0, 0), (info.width, 0), (info.width, info.height), (0, info.height), (0, 0)]
-    ring = ogr.Geometry(ogr.wkbLinearRing)
-    for col, row in corners:
-        ring.AddPoint_2D(a * col + b * row + c, d * col + e * row + f)
-    poly = ogr.Geometry(ogr.wkbPolygon)
-    poly.AddGeometry(ring)
-    return poly
 
 
 def burn_geometry(geom: ogr.Geometry, srs_wkt: str, transform: Any, window: Any) -> npt.NDArray[np.uint8]:
