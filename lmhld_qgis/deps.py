@@ -247,6 +247,15 @@ class DependencyReport:
         build = f"a CUDA {self.torch_cuda_build} build of torch" if self.torch_cuda_build else "a CPU-only torch"
         return f"no: {build}, no usable GPU or driver found; training runs on the CPU"
 
+    def detection_gpu_summary(self) -> str:
+        """One line on whether detection can use a GPU, as a user reads it (onnxruntime's CUDA build)."""
+        if not self.status("onnxruntime").available:
+            return "unknown (onnxruntime is not installed)"
+        if "CUDAExecutionProvider" in self.onnxruntime_providers:
+            return ("yes: the CUDA build of onnxruntime (detection runs on the CPU instead when the CUDA libraries "
+                    "are missing)")
+        return "no: the CPU build of onnxruntime; detection runs on the CPU"
+
 
 def probe(python: str | None = None, deps: Path | None = None, env: Mapping[str, str] | None = None,
           packages: tuple[Package, ...] = PACKAGES, timeout: float = 120.0) -> DependencyReport:
@@ -301,7 +310,8 @@ def missing_message(modules: tuple[str, ...] | list[str], python: str, what: str
     names = ", ".join(p.dist for p in wanted)
     pip_args = " ".join(f'"{pin_for(p, pins)}"' for p in wanted)
     return (f"{what} needs the Python package{'s' if len(wanted) > 1 else ''} {names}, which {python} cannot "
-            f"import. Install {'them' if len(wanted) > 1 else 'it'} from the menu Plugins > LMHLD landslides > "
+            f"import. Install {'them' if len(wanted) > 1 else 'it'} from the menu "
+            "Plugins > LMHLD Landslide Detection > "
             f"Python dependencies…, or in a terminal: {python} -m pip install {pip_args}; or set {PYTHON_ENV} to a "
             f"Python that has {'them' if len(wanted) > 1 else 'it'}.")
 

@@ -14,7 +14,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from . import deps
 
-MENU = "&LMHLD landslides"
+MENU = "&LMHLD Landslide Detection"
 
 
 def tr(text: str) -> str:
@@ -76,8 +76,9 @@ class LmhldPlugin:
         from qgis.PyQt.QtWidgets import QPushButton
 
         bar = self.iface.messageBar()
-        item = bar.createMessage(tr("LMHLD landslides"), tr("the Python package onnxruntime is missing: detection "
-                                                           "needs it (and training needs torch)."))
+        item = bar.createMessage(tr("LMHLD Landslide Detection"),
+                                 tr("the Python package onnxruntime is missing: detection needs it (and training "
+                                    "needs torch)."))
         button = QPushButton(tr("Install…"), item)
         button.clicked.connect(self.show_dependencies)
         item.layout().addWidget(button)

@@ -60,6 +60,7 @@ def test_probe_of_a_python_without_the_packages_says_what_is_missing():
     assert not torch.available and "No module named 'torch'" in torch.error
     assert not report.can_detect and not report.can_train
     assert report.cuda_summary() == "unknown (torch is not installed)"
+    assert report.detection_gpu_summary() == "unknown (onnxruntime is not installed)"
     message = deps.missing_message(["torch", "onnx"], SYSTEM_PYTHON, "Training")
     assert "Training needs the Python packages torch, onnx" in message
     assert f'{SYSTEM_PYTHON} -m pip install "{deps.read_pins()["torch"]}"' in message
@@ -73,6 +74,8 @@ def test_probe_of_the_project_python_reports_versions_locations_and_cuda():
     assert report.can_detect and report.can_train
     assert report.cuda_summary().startswith("yes:" if report.torch_cuda else "no:")
     assert "CPUExecutionProvider" in report.onnxruntime_providers
+    cuda_build = "CUDAExecutionProvider" in report.onnxruntime_providers
+    assert report.detection_gpu_summary().startswith("yes:" if cuda_build else "no:")
 
 
 def test_a_missing_interpreter_is_an_error_not_a_crash(tmp_path):

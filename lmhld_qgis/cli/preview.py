@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     write_preview(out, plan)
     print(f"{len(plan.windows)} windows of {plan.settings.patch_size} px: kept {plan.counts()} by kind "
-          f"{plan.counts_by_kind()}; dropped {plan.dropped()}")
+          f"{plan.counts_by_kind()}; dropped {plan.dropped_in_words()}")
     print(f"preview: {out} (styled by split; open it in QGIS)")
     return 0

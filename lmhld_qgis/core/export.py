@@ -164,7 +164,7 @@ def _report(plan: PatchPlan, progress: Progress) -> None:
         progress.warn(note)
     props = {k: round(v, 4) for k, v in plan.proportions().items()}
     progress.info(f"kept {sum(plan.counts().values())} patches {plan.counts()} by kind {plan.counts_by_kind()}; "
-                  f"dropped {plan.dropped()}; landslide proportion {props}")
+                  f"dropped {plan.dropped_in_words()}; landslide proportion {props}")
 
 
 class _PatchWriter:

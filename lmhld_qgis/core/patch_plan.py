@@ -48,6 +48,7 @@ from .patch_windows import (
     SpatialIndex,
     WindowReader,
     WindowTable,
+    describe_dropped,
 )
 from .progress import Progress, check_cancelled
 from .raster import pixel_area_m2
@@ -125,6 +126,10 @@ class PatchPlan:
     def dropped(self) -> dict[str, int]:
         return dropped_counts(self.windows)
 
+    def dropped_in_words(self) -> str:
+        """The dropped windows by reason, as a log line says them: '63 hold no landslide, 1 holds nodata'."""
+        return describe_dropped(self.dropped())
+
     def windows_by_placement(self) -> dict[str, int]:
         counts = Counter(PLACEMENTS[code] for code in self.windows.placement)
         return {name: counts[name] for name in PLACEMENTS}
@@ -166,10 +171,7 @@ class _Planner:
         negatives_info = self._add_negatives() if self.negatives is not None else None
         self._sample_background(grid_background, self._count_kept(("landslide", "negative")))
         if not any(True for _ in self.table.indices(kept=True)):
-            raise LmhldError(f"no patch kept (dropped: {self._dropped()}); check that the inventory overlaps the "
-                             "rasters, or lower the minimum landslide fraction or the patch size"
-                             + ("" if self.s.every_landslide else
-                                " (the default recipe, generalise, also keeps the window of each landslide)"))
+            raise LmhldError(self._nothing_kept_message())
         split, leak, index = self._split()
         self._shift_training_negatives(index)
         stride = self.s.train_stride(sum(1 for i in self.table.indices(kept=True) if self.table.split[i] == TRAIN))
@@ -480,8 +482,23 @@ class _Planner:
         if self.steps % 128 == 0:
             release_free_memory()
 
-    def _dropped(self) -> dict[str, int]:
-        return dropped_counts(self.table)
+    def _nothing_kept_message(self) -> str:
+        """Why no window survived, in words, and the fix that the reasons point to."""
+        dropped = dropped_counts(self.table)
+        said = f"no patch kept: of {len(self.table)} windows, {describe_dropped(dropped)}"
+        fixes = []
+        if dropped["nodata"]:  # windows that would have been kept but for nodata
+            n = dropped["nodata"]
+            which = "the window that would be kept holds" if n == 1 else f"the {n} windows that would be kept hold"
+            fixes.append(f"{which} nodata (or NaN) pixels: check that the rasters have data where the inventory "
+                         "lies and that their nodata value is right")
+        if dropped["nodata"] == 0 or dropped["below_min_fraction"]:
+            fixes.append("check that the inventory overlaps the rasters, or lower the minimum landslide fraction or "
+                         "the patch size" + ("" if self.s.every_landslide else
+                                             " (the default recipe, generalise, also keeps the window of each "
+                                             "landslide)"))
+        advice = "; ".join(fixes)
+        return f"{said}. {advice[0].upper()}{advice[1:]}"
 
 
 def dropped_counts(table: WindowTable) -> dict[str, int]:

@@ -7,7 +7,7 @@ import math
 import warnings
 from array import array
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,24 @@ PLACEMENTS = ("grid", "overlap", "centred")  # the paper's grid; training-only w
 KINDS = ("landslide", "background", "negative")
 DROP_REASONS = ("boundary", "no_landslide", "below_min_fraction", "nodata", "overlaps_other_split")
 NONE = -1
+_DROP_WORDS = {"boundary": "cross the raster's edge", "no_landslide": "hold no landslide",
+               "below_min_fraction": "hold less landslide than the minimum fraction", "nodata": "hold nodata",
+               "overlaps_other_split": "overlap a window of another split"}
+
+
+def describe_dropped(counts: Mapping[str, int]) -> str:
+    """Dropped-window counts in words, most common reason first: '63 hold no landslide, 1 holds nodata'."""
+    said = []
+    for reason, n in sorted(counts.items(), key=lambda item: -item[1]):
+        if n:
+            verb = _DROP_WORDS.get(reason, reason)
+            said.append(f"{n} {_singular(verb) if n == 1 else verb}")
+    return ", ".join(said) or "none"
+
+
+def _singular(verb_phrase: str) -> str:
+    verb, _, rest = verb_phrase.partition(" ")
+    return f"{verb}es {rest}" if verb.endswith("s") else f"{verb}s {rest}"
 RING = 10  # image buffers per raster: MAX_PENDING patches in flight, the one being read and a spare
 MAX_PENDING = RING - 2
 

@@ -122,8 +122,20 @@ def _stripe_sums(src: Any, row: int, options: RankOptions) -> Floats:
         c1 = min(src.width, c0 + options.chunk_width)
         win = RioWindow(c0, row, c1 - c0, options.window)
         prob = src.read(options.band, window=win, out_dtype=np.float32)
-        sums[:, c0:c1] = _column_sums(prob, _valid(src, options.band, prob, win), options)
+        valid = _valid(src, options.band, prob, win)
+        _require_probabilities(prob[valid], src, options.band)
+        sums[:, c0:c1] = _column_sums(prob, valid, options)
     return sums
+
+
+def _require_probabilities(values: npt.NDArray[np.float32], src: Any, band: int) -> None:
+    """Refuse a raster that holds other things than probabilities (an image, a mask of 0 and 255): its ranking
+    would be meaningless."""
+    if values.size and (values.min() < -1e-6 or values.max() > 1 + 1e-6):
+        name = Path(src.name).name
+        raise LmhldError(f"{name} is not a probability raster: band {band} holds values from {values.min():g} to "
+                         f"{values.max():g}, not probabilities between 0 and 1; rank the probability raster that "
+                         "landslide detection writes beside its polygons")
 
 
 def _window_scores(sums: Floats, starts: npt.NDArray[np.int64], options: RankOptions) -> Floats:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from qgis.core import QgsProcessingAlgorithm
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingParameterDefinition, QgsProcessingParameterNumber
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -63,10 +63,31 @@ class LmhldAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):
         return type(self)()
 
+    def addParameter(self, parameter: QgsProcessingParameterDefinition, createOutput: bool = True) -> bool:
+        """Add `parameter`; a decimal number field shows the decimals its values need instead of QGIS's six."""
+        if isinstance(parameter, QgsProcessingParameterNumber) \
+                and parameter.dataType() == QgsProcessingParameterNumber.Double:
+            metadata = parameter.metadata()
+            wrapper = dict(metadata.get("widget_wrapper") or {})
+            wrapper.setdefault("decimals", field_decimals(parameter.defaultValue(), parameter.minimum()))
+            parameter.setMetadata({**metadata, "widget_wrapper": wrapper})
+        return super().addParameter(parameter, createOutput)
+
     def addAdvancedParameter(self, parameter) -> None:
         """A parameter most runs leave alone: shown folded under "Advanced Parameters" in the dialog."""
         parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
         self.addParameter(parameter)
+
+
+def field_decimals(*values: object, least: int = 2, most: int = 6) -> int:
+    """The decimals a number field needs to show `values` (its default, its least value) exactly: 0.05 -> 2,
+    0.001 -> 3; at least `least`, at most `most`."""
+    needed = least
+    for value in values:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < abs(value) < 1e6:
+            digits = f"{abs(value):.{most}f}".rstrip("0").split(".")[1]
+            needed = max(needed, len(digits) if abs(float(value)) >= 10 ** -most else most)
+    return min(needed, most)
 
 
 def group_name(group_id: str) -> str:

@@ -59,7 +59,7 @@ class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
             plan = plan_patches(rasters, polygons, options, progress=FeedbackProgress(feedback))
             layers = write_preview(out, plan)
         feedback.pushInfo(f"{len(plan.windows)} windows: kept {plan.counts()} by kind {plan.counts_by_kind()}; "
-                          f"dropped {plan.dropped()}")
+                          f"dropped {plan.dropped_in_words()}")
         uris = [f"{out}|layername={name}" for name in layers]
         if context.project() is not None:
             for uri, name in zip(uris, layers, strict=True):

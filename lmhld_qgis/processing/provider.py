@@ -34,7 +34,7 @@ class LmhldProvider(QgsProcessingProvider):
         return "lmhld"
 
     def name(self) -> str:
-        return QCoreApplication.translate("LmhldProvider", "LMHLD landslide detection")
+        return QCoreApplication.translate("LmhldProvider", "LMHLD Landslide Detection")
 
     def longName(self) -> str:
         return f"{self.name()} {lmhld_qgis.__version__}"

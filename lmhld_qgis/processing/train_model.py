@@ -81,7 +81,7 @@ class TrainModel(LmhldAlgorithm):
             "dataset folders written by Export training patches (or Landslide4Sense, CAS, image/mask folders).\n\n"
             "Mode: single trains on one dataset; mix on all datasets together; part on one dataset after another, "
             "the LMHLD paper's serialized training.\n\n"
-            "Training runs in a separate Python process that needs torch (Plugins > LMHLD landslides > Python "
+            "Training runs in a separate Python process that needs torch (Plugins > LMHLD Landslide Detection > Python "
             "dependencies). Cancel stops it within one batch and keeps last.pt: tick Continue to go on later.\n\n"
             "Recipe: the default one generalises to unseen areas: AdamW with a warm-up epoch then cosine decay, "
             "binary cross-entropy + Dice, strong augmentation (flips, rotations, scale, band gain, contrast, blur, "

@@ -6,6 +6,7 @@ file that would run code when unpickled is refused.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +62,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise LmhldError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError for non-zip files, ...
-        raise LmhldError(f"{path} is not a safe lmhld checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
-                         "only files written by lmhld training are accepted") from exc
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # not an object torch refused: bytes that are no pickle at all
+            raise LmhldError(_not_a_torch_file(path)) from exc
+        raise LmhldError(f"{path} is not a safe lmhld checkpoint: it holds Python objects that would run code "
+                         "when loaded, and only tensors and plain values are loaded; use best.pt or last.pt from "
+                         "an lmhld training run, or its model.onnx") from exc
+    except Exception as exc:  # RuntimeError for a cut or non-zip file, EOFError, ...
+        raise LmhldError(_not_a_torch_file(path)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise LmhldError(f"{path} is a torch file but not an lmhld checkpoint (no 'format': '{FORMAT}')")
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise LmhldError(f"{path} was written by a newer lmhld_qgis (format {payload['format_version']}); upgrade")
     return payload
+
+
+def _not_a_torch_file(path: Path) -> str:
+    return (f"{path} is not a safe lmhld checkpoint: it is not a complete torch file (cut short, damaged, or "
+            "another format); use best.pt or last.pt from an lmhld training run, or its model.onnx")
 
 
 def model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, ModelCard]:

@@ -58,11 +58,7 @@ def summary_lines(report: deps.DependencyReport) -> list[str]:
     lines.append("Training and experiments: ready." if not missing_train else
                  f"Training and experiments need {', '.join(missing_train)} (about 1 to 3 GB to download).")
     lines.append(f"GPU for training: {report.cuda_summary()}.")
-    if report.onnxruntime_providers:
-        gpu = "CUDAExecutionProvider" in report.onnxruntime_providers
-        lines.append("GPU for detection: " + ("the CUDA build of onnxruntime (it falls back to the CPU when the "
-                                              "CUDA libraries are missing)." if gpu else "no, the CPU build of "
-                                                                                         "onnxruntime."))
+    lines.append(f"GPU for detection: {report.detection_gpu_summary()}.")
     return lines
 
 

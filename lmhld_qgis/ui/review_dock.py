@@ -1,4 +1,4 @@
-"""The review dock (Plugins > LMHLD landslides > Review detections): step through a model's detections over the
+"""The review dock (Plugins > LMHLD Landslide Detection > Review detections): step through a model's detections over the
 imagery and, with one key each, accept (into the inventory), reject (into a negatives layer), edit the shape
 before accepting, skip or undo.
 

@@ -154,6 +154,6 @@ def demo_summary(r: DemoResult) -> str:
     lines += ["", "outputs:"] + [f"  {k:18s} {v}" for k, v in f.items()]
     lines += ["", "open in QGIS: drag event_scene.tif, probability.tif and landslides.gpkg (styled) onto the map;",
               "  add dataset/patches.gpkg to see the training patches; open analysis.html and run/report.html in a",
-              "  browser. Or, in QGIS: Processing toolbox > LMHLD landslide detection."]
+              "  browser. Or, in QGIS: Processing toolbox > LMHLD Landslide Detection."]
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ spatial blocks), hard negatives, the learnt minimum landslide area, and the prev
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections import Counter
 
@@ -243,6 +244,21 @@ def test_nan_pixels_count_as_nodata_in_a_float_raster_without_one(scene, tmp_pat
             expected = image[:, row["row"]:row["row"] + SIZE, row["col"]:row["col"] + SIZE]
             assert np.array_equal(written.read(), expected), row["id"]
     assert all(np.isfinite(report.card["mean"])) and all(np.isfinite(report.card["std"]))
+
+
+def test_a_raster_of_nodata_is_named_as_the_reason_no_patch_is_kept(scene, tmp_path):
+    """Every pixel NaN (a failed mosaic, a wrong nodata value): the error says, in words, how many windows were
+    dropped for what, and that the raster's data or its nodata value is what to check (not the fraction)."""
+    raster = tmp_path / "all_nan.tif"
+    gdal.Translate(str(raster), str(scene.raster), outputType=gdal.GDT_Float32, noData="none")
+    with rasterio.open(raster, "r+") as dst:
+        dst.write(np.full((dst.count, dst.height, dst.width), np.nan, np.float32))
+    with pytest.raises(LmhldError) as caught:
+        export_patches([raster], scene.inventory, tmp_path / "ds", ExportOptions(patch_size=SIZE))
+    message = str(caught.value)
+    assert re.search(r"of \d+ windows, \d+ hold no landslide, .*\d+ hold nodata", message), message
+    assert "nodata value is right" in message and "{" not in message
+    assert not (tmp_path / "ds").exists()
 
 
 def test_many_negatives_still_leave_validation_and_test(scene, tmp_path):

@@ -81,3 +81,10 @@ def test_bad_options_and_small_raster(prob, tmp_path):
     with pytest.raises(LmhldError, match="GeoPackage"):
         rank_tiles(prob, tmp_path / "t.shp", RankOptions(window=128))
     assert not list(tmp_path.glob("t.*"))
+
+
+def test_an_image_is_not_ranked_as_probabilities(tmp_path):
+    image = write_raster(tmp_path / "scene.tif", np.full((3, 256, 256), 812, np.uint16))
+    with pytest.raises(LmhldError, match=r"scene.tif is not a probability raster: band 1 holds values from 812"):
+        rank_tiles(image, tmp_path / "t.gpkg", RankOptions(window=128))
+    assert not (tmp_path / "t.gpkg").exists()

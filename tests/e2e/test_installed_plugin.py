@@ -71,5 +71,5 @@ def test_without_torch_detection_works_and_training_says_what_to_install(install
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "Training needs the Python packages torch, onnx, onnxscript" in text
-    assert "Plugins > LMHLD landslides > Python dependencies" in text and "LMHLD_PYTHON" in text
+    assert "Plugins > LMHLD Landslide Detection > Python dependencies" in text and "LMHLD_PYTHON" in text
     assert "Traceback" not in text and not (tmp_path / "run").exists()

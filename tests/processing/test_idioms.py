@@ -75,6 +75,20 @@ def test_numbers_have_the_command_line_ranges(qgis_app, alg):
             assert (parameter.maximum() >= 1e300) if high is None else math.isclose(parameter.maximum(), high)
 
 
+def test_decimal_fields_show_the_decimals_their_values_need(qgis_app):
+    shown = {}
+    for alg in algorithms():
+        alg.initAlgorithm()
+        for parameter in alg.parameterDefinitions():
+            if isinstance(parameter, QgsProcessingParameterNumber) \
+                    and parameter.dataType() == QgsProcessingParameterNumber.Double:
+                shown[(alg.name(), parameter.name())] = parameter.metadata()["widget_wrapper"]["decimals"]
+    assert shown[("detectlandslides", "THRESHOLD")] == 2  # 0.50, not QGIS's 0.500000
+    assert shown[("analyseinventory", "FRACTION")] == 3  # its least value is 0.001
+    assert shown[("trainmodel", "LEARNING_RATE")] == 6  # learning rates are small
+    assert all(2 <= d <= 6 for d in shown.values())
+
+
 def test_toolbox_groups_follow_the_workflow(qgis_app):
     groups = [alg.group() for alg in algorithms()]
     assert groups == sorted(groups)  # the toolbox sorts groups by name: numbered in workflow order

@@ -32,9 +32,10 @@ def test_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "evil.pt"
     torch.save({"format": "lmhld-checkpoint", "payload": RunsCode()}, evil)
-    with pytest.raises(LmhldError, match="not a safe lmhld checkpoint"):
+    with pytest.raises(LmhldError, match="not a safe lmhld checkpoint: it holds Python objects") as refused:
         load_checkpoint(evil)
     assert not (tmp_path / "PWNED").exists()
+    assert "weights_only" not in str(refused.value)  # torch's advice to load it anyway is not passed on
     raw = tmp_path / "raw.pt"
     raw.write_bytes(pickle.dumps(RunsCode()))
     with pytest.raises(LmhldError, match="not a safe lmhld checkpoint"):
@@ -50,7 +51,7 @@ def test_foreign_and_tampered_files_are_refused(tmp_path):
     save_checkpoint(tmp_path / "ok.pt", model, ModelCard("unet", 4, model_options={"base_width": 4}))
     data = (tmp_path / "ok.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(LmhldError, match="not a safe lmhld checkpoint"):
+    with pytest.raises(LmhldError, match="not a safe lmhld checkpoint: it is not a complete torch file"):
         load_checkpoint(tmp_path / "cut.pt")
     assert zipfile.is_zipfile(tmp_path / "ok.pt")
 
