@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .plugin import LmhldPlugin
 
 __version__ = "0.1.0"
+PLUGIN_NAME = "LMHLD Landslide Detection"  # as metadata.txt names it: the menu, the provider, every help text
 
 
 def classFactory(iface: QgisInterface) -> LmhldPlugin:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from . import PLUGIN_NAME
+
 REQUIREMENTS_FILE = Path(__file__).resolve().with_name("requirements.txt")
 DEPS_ENV = "LMHLD_DEPS_DIR"  # the child process appends this folder to its path (see activate_from_env)
 PYTHON_ENV = "LMHLD_PYTHON"  # the interpreter for training and experiments, when set
@@ -311,7 +313,7 @@ def missing_message(modules: tuple[str, ...] | list[str], python: str, what: str
     pip_args = " ".join(f'"{pin_for(p, pins)}"' for p in wanted)
     return (f"{what} needs the Python package{'s' if len(wanted) > 1 else ''} {names}, which {python} cannot "
             f"import. Install {'them' if len(wanted) > 1 else 'it'} from the menu "
-            "Plugins > LMHLD Landslide Detection > "
+            f"Plugins > {PLUGIN_NAME} > "
             f"Python dependencies…, or in a terminal: {python} -m pip install {pip_args}; or set {PYTHON_ENV} to a "
             f"Python that has {'them' if len(wanted) > 1 else 'it'}.")
 

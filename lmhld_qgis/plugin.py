@@ -12,9 +12,9 @@ import importlib.util
 from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.PyQt.QtCore import QCoreApplication
 
-from . import deps
+from . import PLUGIN_NAME, deps
 
-MENU = "&LMHLD Landslide Detection"
+MENU = f"&{PLUGIN_NAME}"
 
 
 def tr(text: str) -> str:
@@ -76,7 +76,7 @@ class LmhldPlugin:
         from qgis.PyQt.QtWidgets import QPushButton
 
         bar = self.iface.messageBar()
-        item = bar.createMessage(tr("LMHLD Landslide Detection"),
+        item = bar.createMessage(PLUGIN_NAME,
                                  tr("the Python package onnxruntime is missing: detection needs it (and training "
                                     "needs torch)."))
         button = QPushButton(tr("Install…"), item)

@@ -20,6 +20,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from .. import PLUGIN_NAME
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, optional_number, raster_path, source_polygons
 from .outputs import layer_destination, safe_stem
@@ -67,7 +68,7 @@ class DetectLandslides(LmhldAlgorithm):
             "added to the map above the scene, named after the scene and the model.\n\n"
             "The model is an ONNX file written by Train landslide model (or a .pt checkpoint, which needs torch). "
             "Bands, window size, normalisation, threshold and post-processing come from the model unless set "
-            "under Advanced parameters; Plugins > LMHLD Landslide Detection > Model information shows them and "
+            f"under Advanced parameters; Plugins > {PLUGIN_NAME} > Model information shows them and "
             "checks a scene against them. Nothing is detected on nodata or outside the extent and area of interest.\n\n"
             "A scene whose pixel size differs from the model's training resolution by more than 10% is resampled "
             "to it (Resample to the model's resolution, ticked by default: a network recognises shapes at the size "

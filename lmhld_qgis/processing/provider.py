@@ -34,7 +34,7 @@ class LmhldProvider(QgsProcessingProvider):
         return "lmhld"
 
     def name(self) -> str:
-        return QCoreApplication.translate("LmhldProvider", "LMHLD Landslide Detection")
+        return QCoreApplication.translate("LmhldProvider", lmhld_qgis.PLUGIN_NAME)
 
     def longName(self) -> str:
         return f"{self.name()} {lmhld_qgis.__version__}"

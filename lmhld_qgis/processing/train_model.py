@@ -20,6 +20,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .. import PLUGIN_NAME
 from .base import LmhldAlgorithm
 from .child import lmhld_child, run_child
 from .common import core_errors, folder_list
@@ -81,7 +82,7 @@ class TrainModel(LmhldAlgorithm):
             "dataset folders written by Export training patches (or Landslide4Sense, CAS, image/mask folders).\n\n"
             "Mode: single trains on one dataset; mix on all datasets together; part on one dataset after another, "
             "the LMHLD paper's serialized training.\n\n"
-            "Training runs in a separate Python process that needs torch (Plugins > LMHLD Landslide Detection > Python "
+            f"Training runs in a separate Python process that needs torch (Plugins > {PLUGIN_NAME} > Python "
             "dependencies). Cancel stops it within one batch and keeps last.pt: tick Continue to go on later.\n\n"
             "Recipe: the default one generalises to unseen areas: AdamW with a warm-up epoch then cosine decay, "
             "binary cross-entropy + Dice, strong augmentation (flips, rotations, scale, band gain, contrast, blur, "

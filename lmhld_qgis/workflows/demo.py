@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import PLUGIN_NAME
 from ..core.errors import LmhldError
 from ..core.progress import NullProgress, Progress, SubProgress
 
@@ -154,6 +155,6 @@ def demo_summary(r: DemoResult) -> str:
     lines += ["", "outputs:"] + [f"  {k:18s} {v}" for k, v in f.items()]
     lines += ["", "open in QGIS: drag event_scene.tif, probability.tif and landslides.gpkg (styled) onto the map;",
               "  add dataset/patches.gpkg to see the training patches; open analysis.html and run/report.html in a",
-              "  browser. Or, in QGIS: Processing toolbox > LMHLD Landslide Detection."]
+              f"  browser. Or, in QGIS: Processing toolbox > {PLUGIN_NAME}."]
     return "\n".join(lines)
 

@@ -8,6 +8,8 @@ import zipfile
 
 import pytest
 
+import lmhld_qgis
+
 from ..helpers import ROOT, square, write_polygons
 
 pytestmark = pytest.mark.slow
@@ -24,6 +26,7 @@ def test_make_package_zip_has_metadata_inside_plugin_folder(tmp_path):
     assert all(n.startswith("lmhld_qgis/") for n in names) and not any("__pycache__" in n for n in names)
     meta = zipfile.ZipFile(zpath).read("lmhld_qgis/metadata.txt").decode()
     assert "qgisMinimumVersion=3.22" in meta and "hasProcessingProvider=yes" in meta
+    assert f"\nname={lmhld_qgis.PLUGIN_NAME}\n" in meta  # the menu, the provider and the help say the same name
 
 
 def test_qgis_process_lists_and_runs_analyse(qgis_process, tmp_path):
