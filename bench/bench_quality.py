@@ -351,15 +351,19 @@ def _object_rule(report: dict[str, Any]) -> str:
 def _run_summary(run: dict[str, Any]) -> str:
     if run["status"] != "ok":
         return f"failed: {run['error']}"
+    from lmhld_qgis.core.inventory import describe_patch_sizes
+    from lmhld_qgis.core.postprocess import PostProcess
+
     a, t = run["analysis"], run["training"]
-    data = "; ".join(f"{Path(d['folder']).name} {d['counts']}" for d in run["datasets"])
+    data = "; ".join(f"{Path(d['folder']).name}: " + ", ".join(f"{n} {split}" for split, n in d["counts"].items())
+                     for d in run["datasets"])
     first = next(iter(run["evaluations"].values()))
     post, context = first.get("postprocess", {}), first.get("context", "off")
+    cleaning = f"; {PostProcess(**post).describe()}" if post else ""
     return (f"{a['n_landslides']} training landslides (median {a['area_px']['median']:.1f} px), recommended patch "
-            f"sizes {a['recommended_patch_sizes']}, used {run['patch_size']} px; patches {data}; "
-            f"{t['config']['model']} width {t['config']['model_options'].get('base_width', 'default')}, "
-            f"{t['epochs']} epochs in {t['seconds']:.0f} s" + (f"; post-processing {post}" if post else "")
-            + f"; context pass: {context}")
+            f"sizes {describe_patch_sizes(a['recommended_patch_sizes'])}, used {run['patch_size']} px; patches "
+            f"{data}; {t['config']['model']} width {t['config']['model_options'].get('base_width', 'default')}, "
+            f"{t['epochs']} epochs in {t['seconds']:.0f} s{cleaning}; context pass: {context}")
 
 
 def main(argv: list[str] | None = None) -> int:

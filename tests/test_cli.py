@@ -28,7 +28,8 @@ def test_analyse_writes_json_and_html(tmp_path):
     assert report["n_features"] == 20 and len(report["recommended_patch_sizes"]) == 3
     html = (out / "r.html").read_text()
     assert "<img" in html and "data:image/png;base64," in html
-    assert "recommended patch sizes" in proc.stdout
+    q1, q2, q3 = report["recommended_patch_sizes"]
+    assert f"recommended patch sizes: Q1 {q1} px, Q2 {q2} px, Q3 {q3} px" in proc.stdout
 
 
 def test_bad_input_exits_2_with_message_and_no_files(tmp_path):

@@ -27,7 +27,12 @@ def test_preview_then_export_with_negatives_and_background(tmp_path):
     assert proc.returncode == 0, proc.stderr
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert card["recipe"]["background_share"] == 0.3 and card["counts_by_kind"]["negative"] > 0
-    assert "by kind" in proc.stdout and "smallest landslide worth reporting" in proc.stdout
+    counts = card["counts"]
+    assert (f"exported {sum(counts.values())} patches of 32 px (generalise recipe): {counts['train']} train, "
+            f"{counts['val']} val, {counts['test']} test; {card['counts_by_kind']['landslide']} landslide, ") \
+        in proc.stdout
+    assert "landslide pixels " in proc.stdout and "{" not in proc.stdout  # words, not a Python dict
+    assert "smallest landslide worth reporting" in proc.stdout
     ds = ogr.Open(str(tmp_path / "preview.gpkg"))
     kept = {f["id"]: f["split"] for f in ds.GetLayer("windows") if f["status"] == "kept"}
     assert kept == {pid: name for name in ("train", "val", "test")

@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.atomic import write_text_atomic
-    from ..core.inventory import analyse_inventory, parse_candidates
+    from ..core.inventory import analyse_inventory, describe_patch_sizes, parse_candidates
     from ..core.report import inventory_html, write_json
     from .progress import BarProgress
 
@@ -61,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
           f"pixel {report.pixel_size_m:.3g} m")
     print(f"area px: min {s.min:.0f}  Q1 {s.q1:.0f}  median {s.median:.0f}  Q3 {s.q3:.0f}  max {s.max:.0f}")
     rule = "" if report.patch_size_rule == "candidates" else f" ({report.patch_size_rule})"
-    print(f"recommended patch sizes (Q1, Q2, Q3): {report.recommended_patch_sizes}{rule}")
+    print(f"recommended patch sizes: {describe_patch_sizes(report.recommended_patch_sizes)}{rule}")
     print(f"report: {args.json}" + (f", {args.html}" if args.html else ""))
     return 0

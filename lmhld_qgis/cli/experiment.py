@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..core.errors import CancelledError
-    from ..training.experiment import run_experiment
+    from ..training.experiment import describe_outcome, run_experiment
     from ..training.signals import stop_on_signals
     from .progress import BarProgress, JsonProgress
 
@@ -46,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"event": "done", "out": str(out), "report": str(out / "report.html"),
                           "best_patch_size": results["best_patch_size"], "runs": results["runs"]}))
         return 0
-    print(f"best patch size per area: {results['best_patch_size']}; runs trained {results['runs']['trained']}, "
-          f"reused {results['runs']['skipped']}")
+    print(describe_outcome(results["best_patch_size"], results["runs"]))
     print(f"tables: {out}/tables/*.md|csv, figures: {out}/figures/, report: {out}/report.html")
     return 0

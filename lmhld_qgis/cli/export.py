@@ -112,7 +112,7 @@ def options_from_args(args: argparse.Namespace) -> Any:  # -> core.export_option
 
 def run(args: argparse.Namespace) -> int:
     from ..core.export import export_patches
-    from ..core.patch_windows import describe_dropped
+    from ..core.patch_windows import describe_dropped, describe_kept
     from .progress import BarProgress
 
     options = options_from_args(args)
@@ -122,9 +122,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     card = report.card
-    props = ", ".join(f"{k} {v:.4f}" for k, v in card["landslide_proportion"].items())
-    print(f"{sum(card['counts'].values())} patches of {card['patch_size']} px ({card['recipe']['recipe']} recipe): "
-          f"{card['counts']}; by kind {card['counts_by_kind']}; landslide proportion {props}")
+    print("exported " + describe_kept(card["counts"], card["counts_by_kind"], card["landslide_proportion"],
+                                      detail=f" of {card['patch_size']} px ({card['recipe']['recipe']} recipe)"))
     print(f"dropped windows: {describe_dropped(card['dropped'])}")
     print(f"smallest landslide worth reporting: {card['min_landslide_area_m2']:.1f} m2 "
           f"({card['min_landslide_area_rule']})")

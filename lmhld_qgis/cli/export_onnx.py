@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         card.nodata = args.nodata
     out = export_onnx(model, card, args.out, output=args.output, dynamic=not args.static, input=args.input,
                       fixed_input=not args.any_size_input)
-    print(f"{out}: {card.architecture}, {card.in_channels} bands {card.bands}, output {card.output}")
+    print(f"{out}: {card.architecture}, {card.in_channels} bands ({', '.join(map(str, card.bands))}), "
+          f"output {card.output}")
     for field, value in card.usage_rows():
         print(f"  {field}: {value}")
     return 0

@@ -79,9 +79,12 @@ def add_parser(sub: Any) -> None:
                         help="bands (1-based, e.g. 4) whose level each patch loses, as a DSM/DEM should: the network "
                              "sees relief, not altitude; auto (default): bands named as elevation or whose level "
                              "varies between patches far more than within them")
-    recipe.add_argument("--relative-surface", choices=RELATIVE_SURFACES,
-                        help="what those bands lose per patch: its best-fit plane (default: the hillslope goes, "
-                             "local relief stays) or its level only (models before planes)")
+    recipe.add_argument("--relative-surface", choices=("auto", *RELATIVE_SURFACES),
+                        help="what those bands lose per patch: ground: the plane through the pixels that are not "
+                             "canopy (a DSM with trees, in metres: 0 is the ground, scars lie below it); plane: "
+                             "its best-fit plane (the hillslope goes, local relief stays); level: its level only "
+                             "(models before planes); auto (default): ground for pixels of 2 m or finer, else "
+                             "plane")
     recipe.add_argument("--seed", type=non_negative_int)
     recipe.add_argument("--init-from", metavar="CHECKPOINT|RUN_DIR",
                         help="fine-tune: start from a trained network (its best.pt, or a run folder) instead of "

@@ -162,9 +162,7 @@ def _require_overlap_with_any(polygons: PolygonSet, infos: list[RasterInfo]) -> 
 def _report(plan: PatchPlan, progress: Progress) -> None:
     for note in plan.warnings:
         progress.warn(note)
-    props = {k: round(v, 4) for k, v in plan.proportions().items()}
-    progress.info(f"kept {sum(plan.counts().values())} patches {plan.counts()} by kind {plan.counts_by_kind()}; "
-                  f"dropped {plan.dropped_in_words()}; landslide proportion {props}")
+    progress.info(f"kept {plan.kept_in_words()}; dropped windows: {plan.dropped_in_words()}")
 
 
 class _PatchWriter:

@@ -93,6 +93,11 @@ def choose_patch_sizes(quartiles: Sequence[float], fraction: float, candidates: 
     return PatchSizeChoice(snapped, RULE_CANDIDATES, notes)
 
 
+def describe_patch_sizes(sizes: Sequence[int]) -> str:
+    """The patch sizes recommended for Q1, Q2 and Q3, as a log line says them: 'Q1 32 px, Q2 64 px, Q3 64 px'."""
+    return ", ".join(f"{q} {size} px" for q, size in zip(("Q1", "Q2", "Q3"), sizes, strict=True))
+
+
 def _round_to_multiple(value: float, multiple: int) -> int:
     """Nearest multiple (ties up)."""
     return math.floor(value / multiple + 0.5) * multiple

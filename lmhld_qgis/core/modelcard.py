@@ -25,7 +25,7 @@ from typing import Any, Literal
 from .errors import LmhldError
 
 PREFIX = "lmhld."
-RELATIVE_SURFACES = ("plane", "level")  # what a relative band loses per tile (training/relative.py)
+RELATIVE_SURFACES = ("plane", "level", "ground")  # what a relative band loses per tile (training/relative.py)
 INPUTS = ("raw", "standardized")
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_overlap", "standardization_mean",
                  "standardization_std", "seg_thresh", "seg_small_segment")
@@ -48,7 +48,10 @@ class ModelCard:
     std: list[float] = field(default_factory=list)
     relative_bands: list[int] = field(default_factory=list)  # 0-based inputs whose level each tile loses (DSM/DEM)
     relative_scale: list[float] = field(default_factory=list)  # per relative band: std / within-patch std
-    relative_surface: str = "level"  # what a relative band loses per tile: "level" (older models) or "plane"
+    relative_surface: str = "level"  # what a relative band loses per tile: "level" (older models), "plane", or
+    # "ground" (the plane through the pixels that are not canopy)
+    relative_rough: list[float] = field(default_factory=list)  # "ground": per relative band, the canopy's
+    # roughness limit in standardised units
     threshold: float = 0.5
     threshold_source: str = "default"  # "default" (the configured value) or "validation" (calibrated on val)
     min_area_m2: float = 0.0  # detections smaller than this are dropped by default (learnt from the inventory)
@@ -84,6 +87,9 @@ class ModelCard:
         if self.relative_surface not in RELATIVE_SURFACES:
             raise LmhldError(f"model card: relative surface must be one of {', '.join(RELATIVE_SURFACES)}, "
                              f"got {self.relative_surface!r}")
+        if self.relative_surface == "ground" and len(self.relative_rough) != len(self.relative_bands):
+            raise LmhldError(f"model card: a ground surface needs a roughness limit per relative band, got "
+                             f"{self.relative_rough} for bands {self.relative_bands}")
         if self.nodata is not None and not math.isfinite(self.nodata):
             self.nodata = None  # NaN nodata: non-finite values are missing anyway
         if self.input not in INPUTS:

@@ -67,7 +67,7 @@ def choose_context(mode: str, card: ModelCard, pixel_area: float, tile: int) -> 
     large = card.large_landslide_area_m2
     if not large:
         return ContextChoice(None, "one pass (the model does not say how large its landslides are)")
-    if card.relative_bands and card.relative_surface == "plane":
+    if card.relative_bands and card.relative_surface != "level":
         # Their scale is the relief left around one tile's plane; a coarse tile spans 4 times the ground and more
         # of the hill's curve, which the network never saw (bench/uav.toml: unseen F1 0.985 one pass, 0.62 fused).
         return ContextChoice(None, "one pass (the model's relative-level bands are scaled for the relief of one "

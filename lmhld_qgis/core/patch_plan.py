@@ -49,6 +49,7 @@ from .patch_windows import (
     WindowReader,
     WindowTable,
     describe_dropped,
+    describe_kept,
 )
 from .progress import Progress, check_cancelled
 from .raster import pixel_area_m2
@@ -125,6 +126,10 @@ class PatchPlan:
 
     def dropped(self) -> dict[str, int]:
         return dropped_counts(self.windows)
+
+    def kept_in_words(self) -> str:
+        """The kept patches by split and kind, with each split's landslide share, as a log line says them."""
+        return describe_kept(self.counts(), self.counts_by_kind(), self.proportions())
 
     def dropped_in_words(self) -> str:
         """The dropped windows by reason, as a log line says them: '63 hold no landslide, 1 holds nodata'."""

@@ -43,6 +43,25 @@ def describe_dropped(counts: Mapping[str, int]) -> str:
 def _singular(verb_phrase: str) -> str:
     verb, _, rest = verb_phrase.partition(" ")
     return f"{verb}es {rest}" if verb.endswith("s") else f"{verb}s {rest}"
+
+
+def describe_kept(by_split: Mapping[str, int], by_kind: Mapping[str, int],
+                  proportions: Mapping[str, float] | None = None, *, detail: str = "") -> str:
+    """Kept-patch counts in words: '80 patches: 56 train, 16 val, 8 test; 60 landslide, 20 background; landslide
+    pixels 21.3% of train, 20.8% of val, 22.1% of test' (empty kinds and splits left out); `detail` follows the
+    count ('80 patches of 32 px: ...')."""
+    total = sum(by_split.values())
+    splits = ", ".join(f"{n} {name}" for name, n in by_split.items() if n)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in by_kind.items() if n)
+    said = f"{total} patch{'' if total == 1 else 'es'}{detail}" + (f": {splits}; {kinds}" if total else "")
+    if proportions:
+        shares = ", ".join(f"{100 * share:.1f}% of {name}" for name, share in proportions.items()
+                           if by_split.get(name) and math.isfinite(share))
+        if shares:
+            said += f"; landslide pixels {shares}"
+    return said
+
+
 RING = 10  # image buffers per raster: MAX_PENDING patches in flight, the one being read and a spare
 MAX_PENDING = RING - 2
 

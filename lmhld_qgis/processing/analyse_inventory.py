@@ -105,6 +105,7 @@ class AnalyseInventory(LmhldAlgorithm):
         explode = self.parameterAsBool(parameters, self.EXPLODE, context)
         with core_errors(self.displayName()):
             report = self._analyse(parameters, context, source, raster, pixel_size, explode, feedback)
+            from ..core.inventory import describe_patch_sizes
             from ..core.report import inventory_html, write_json
 
             write_json(json_path, report.to_json())
@@ -115,7 +116,7 @@ class AnalyseInventory(LmhldAlgorithm):
         s, sizes = report.area_px, report.recommended_patch_sizes
         feedback.pushInfo(self.tr("{0} landslides; area in pixels: Q1 {1:.0f}, median {2:.0f}, Q3 {3:.0f}; "
                                   "recommended patch sizes {4}; report {5}").format(
-            report.n_landslides, s.q1, s.median, s.q3, ", ".join(map(str, sizes)), json_path))
+            report.n_landslides, s.q1, s.median, s.q3, describe_patch_sizes(sizes), json_path))
         results = {self.OUTPUT_JSON: json_path, self.Q1_PX: s.q1, self.MEDIAN_PX: s.median, self.Q3_PX: s.q3,
                    self.PATCH_Q1: sizes[0], self.PATCH_Q2: sizes[1], self.PATCH_Q3: sizes[2]}
         if html_path:

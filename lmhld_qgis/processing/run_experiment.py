@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
 )
 
+from ..training.experiment import describe_outcome
 from .base import LmhldAlgorithm
 from .child import lmhld_child, run_child
 from .common import core_errors
@@ -62,7 +63,7 @@ class RunExperiment(LmhldAlgorithm):
                                 what=self.tr("experiment"),
                                 on_cancel=self.tr("finished runs and the stopped run's last.pt are kept: run it "
                                                   "again on the same folder to continue"))
-        feedback.pushInfo(self.tr("Best patch size per area: {0}; runs: {1}; experiment folder: {2}").format(
-            summary.get("best_patch_size"), summary.get("runs"), out))
+        feedback.pushInfo(self.tr("{0}; experiment folder: {1}").format(
+            describe_outcome(summary.get("best_patch_size") or {}, summary.get("runs")), out))
         return {self.OUTPUT_FOLDER: out, self.REPORT: str(Path(out) / "report.html"),
                 self.TABLES: str(Path(out) / "tables")}

@@ -30,7 +30,7 @@ class TorchBackend:
         self.model.to(self.device).eval()
         self.provider = f"torch-{self.device.type}"
         self.relative = RelativeLevels.from_card(self.card.relative_bands, self.card.relative_scale,
-                                                 self.card.relative_surface)
+                                                 self.card.relative_surface, self.card.relative_rough)
 
     def predict(self, batch: Array) -> Array:
         with torch.inference_mode():

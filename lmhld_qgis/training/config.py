@@ -107,7 +107,9 @@ class TrainConfig:
     bands: list[int] | None = None  # 0-based band selection applied to every dataset
     relative_bands: list[int] | Auto = "auto"  # 0-based inputs whose level each patch loses (elevation); auto: by
     # name or by spread (training/relative.py); []: none
-    relative_surface: Literal["plane", "level"] = "plane"  # what they lose: the patch's best-fit plane or its level
+    relative_surface: Literal["auto", "ground", "plane", "level"] = "auto"  # what they lose: the patch's ground
+    # plane (through the pixels that are not canopy), its best-fit plane, or its level; auto: ground for pixels of
+    # 2 m or finer, plane otherwise (training/relative.py)
     init_from: str | None = None  # fine-tuning: start from a trained network (a checkpoint, or a run folder's
     # best.pt) instead of random weights (training/finetune.py)
 

@@ -15,6 +15,7 @@ ones from `last.pt`. Tables are written as Markdown and CSV, figures as PNG, and
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
 METRICS = ("precision", "recall", "f1", "iou")
 Row = dict[str, Any]
 Evaluate = Callable[[Path, Path], dict[str, Any]]
+
+
+def describe_outcome(best_patch_size: dict[str, Any], runs: dict[str, Any] | None = None) -> str:
+    """An experiment's outcome in words, for the command line, the Processing log and the report: 'best patch size
+    per area: kaikoura_69 64 px, kaikoura_70 128 px; 14 run(s) trained, 2 reused from an earlier call'."""
+    best = ", ".join(f"{area} {size} px" for area, size in best_patch_size.items()) or "none"
+    said = f"best patch size per area: {best}"
+    if runs:
+        said += f"; {runs.get('trained', 0)} run(s) trained, {runs.get('skipped', 0)} reused from an earlier call"
+    return said
 
 
 @dataclass
@@ -282,8 +293,8 @@ class Experiment:
             write_text_atomic(tables / f"{stem}.md", f"# {title}\n\n{md}")
             write_text_atomic(tables / f"{stem}.csv", text_csv)
             sections += [f"<h2>{title}</h2>", rp.markdown_table_html(rows, cols)]
-        best = ", ".join(f"{k}: {v}" for k, v in results["best_patch_size"].items())
-        sections.insert(1, f"<p>Best patch size per area (whole-area F1, mean over models): {best}</p>")
+        best = describe_outcome(results["best_patch_size"])
+        sections.insert(1, f"<p>{html.escape(best[0].upper() + best[1:])} (whole-area F1, mean over models)</p>")
         figures = self.out / "figures"
         figures.mkdir(exist_ok=True)
         for name, png in rp.experiment_figures(results).items():

@@ -56,7 +56,8 @@ class _Graph(nn.Module):
         self.register_buffer("mean", torch.tensor(card.mean, dtype=torch.float32).view(1, c, 1, 1))
         self.register_buffer("std", torch.tensor(card.safe_std, dtype=torch.float32).view(1, c, 1, 1))
         self.register_buffer("background", _background(k, output))
-        self.relative = RelativeLevels.from_card(card.relative_bands, card.relative_scale, card.relative_surface)
+        self.relative = RelativeLevels.from_card(card.relative_bands, card.relative_scale, card.relative_surface,
+                                                 card.relative_rough)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.raw:

@@ -562,7 +562,7 @@ class Trainer:
     def _card(self, k: int, state: TrainState) -> ModelCard:
         stage = self.stages[k]
         mean, std = self.norms[k]
-        relative_bands, relative_scale, relative_surface = self.relative[k].to_card()
+        relative_bands, relative_scale, relative_surface, relative_rough = self.relative[k].to_card()
         calibration = state.calibration or {}
         areas = [a for s in self.stages[: k + 1] if (a := s.min_landslide_area_m2) is not None]
         large = [a for s in self.stages[: k + 1] if (a := s.large_landslide_area_m2) is not None]
@@ -571,7 +571,7 @@ class Trainer:
                          bands=list(stage.train.band_names), patch_size=int(stage.train.patch_size or 128),
                          resolution_m=stage.train.resolution_m, mean=list(mean), std=list(std),
                          relative_bands=relative_bands, relative_scale=relative_scale,
-                         relative_surface=relative_surface,
+                         relative_surface=relative_surface, relative_rough=relative_rough,
                          threshold=float(calibration.get("threshold", self._configured_threshold())),
                          threshold_source=str(calibration.get("source", "default")),
                          min_area_m2=min(areas) if areas else 0.0, nodata=stage.train.nodata,

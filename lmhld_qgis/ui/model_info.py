@@ -59,8 +59,9 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         (tr("normalisation mean"), format_value(list(card.mean))),
         (tr("normalisation std"), format_value(list(card.std))),
         (tr("relative-level bands"), ", ".join(card.bands[b] for b in card.relative_bands)
-         + (tr(" (each tile's plane removed)") if card.relative_surface == "plane" else tr(" (each tile's level "
-                                                                                           "removed)"))
+         + {"plane": tr(" (each tile's plane removed)"),
+            "ground": tr(" (each tile's ground plane removed, under any trees)")}.get(
+             card.relative_surface, tr(" (each tile's level removed)"))
          if card.relative_bands else tr("none (every band absolute)")),
         (tr("threshold"), threshold),
         (tr("default overlap"), f"{card.tiles_overlap:.0%}"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .. import PLUGIN_NAME
 from ..core.errors import LmhldError
@@ -145,10 +145,15 @@ def _evaluate(r: DemoResult, scene: SyntheticScene, onnx: Path) -> None:
 
 
 def demo_summary(r: DemoResult) -> str:
+    from ..core.inventory import describe_patch_sizes
+
     f = r.files
+    sizes = cast(list[int], r.facts["recommended_patch_sizes"])
+    patches = cast(dict[str, int], r.facts["patches"])
     lines = [f"demo finished in {r.out_dir} (all data synthetic)",
-             f"  recommended patch sizes (Q1, Q2, Q3): {r.facts['recommended_patch_sizes']}",
-             f"  patches per split: {r.facts['patches']}; best validation F1 {r.facts['best_val_f1']}",
+             f"  recommended patch sizes: {describe_patch_sizes(sizes)}",
+             f"  patches per split: {', '.join(f'{n} {split}' for split, n in patches.items())}; "
+             f"best validation F1 {r.facts['best_val_f1']}",
              f"  {r.facts['polygons']} landslide polygons detected on {r.facts['provider']}"]
     if "scene_f1" in r.facts:
         lines.append(f"  whole-scene F1 against the event inventory: {r.facts['scene_f1']}")

@@ -293,3 +293,14 @@ def test_many_negatives_still_leave_validation_and_test(scene, tmp_path):
         export_patches([scene.raster], scene.inventory, tmp_path / "dense",
                        ExportOptions(patch_size=SIZE, negatives=rejected(2.0), tolerance=0.05))
     assert not (tmp_path / "dense").exists()
+
+
+def test_kept_patches_are_said_in_words():
+    from lmhld_qgis.core.patch_windows import describe_kept
+
+    said = describe_kept({"train": 56, "val": 16, "test": 0}, {"landslide": 60, "background": 12, "negative": 0},
+                         {"train": 0.2134, "val": 0.208, "test": float("nan")})
+    assert said == ("72 patches: 56 train, 16 val; 60 landslide, 12 background; "
+                    "landslide pixels 21.3% of train, 20.8% of val")
+    assert describe_kept({"train": 1, "val": 0, "test": 0}, {"landslide": 1}) == "1 patch: 1 train; 1 landslide"
+    assert describe_kept({"train": 0, "val": 0, "test": 0}, {"landslide": 0}, {"train": float("nan")}) == "0 patches"

@@ -51,6 +51,9 @@ def test_grid_runs_resumes_and_writes_tables(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = json.loads((out / "results.json").read_text())
     assert again["runs"] == {"trained": 0, "skipped": trained}
+    best = ", ".join(f"{area} {size} px" for area, size in first["best_patch_size"].items())
+    assert f"best patch size per area: {best}; 0 run(s) trained, {trained} reused from an earlier call" in proc.stdout
+    assert f"Best patch size per area: {best} (whole-area F1" in (out / "report.html").read_text()
     assert again["exp1"] == first["exp1"]
 
 

@@ -81,6 +81,40 @@ def test_a_plane_removes_the_hillslope_and_keeps_the_scar():
         RelativeLevels((1,), (1.0,), "bowl")
 
 
+def _forest_tile(share: float, seed: int = 0) -> torch.Tensor:
+    """A 128 px DSM (0.5 m pixels) on a valley side: crowns of 10-18 m over the first `share` of the columns, an
+    open field at ground level and a scar 4 m deep in the open, 0.5 m of noise rounded to the metre."""
+    rows, cols = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    z = torch.round(0.5 * torch.randn(128, 128, generator=torch.Generator().manual_seed(seed)))
+    crowns = (torch.sin(cols / 0.95) * torch.sin(rows / 0.95)).abs()
+    z = z + torch.where(cols < 128 * share, 18 * (0.55 + 0.45 * crowns), torch.zeros_like(z))
+    z[80:96, 100:116] -= 4.0  # the scar
+    return (z + 0.9 * cols - 0.5 * rows + 300)[None, None]
+
+
+def test_a_ground_plane_puts_zero_on_the_ground_whatever_share_of_forest_a_tile_holds():
+    """With the plane through every pixel, the same open field reads 1.3 m above or 4.6 m below it as the forest
+    covers a tenth or three quarters of the tile (the plane follows the crowns); the ground plane leaves the field
+    at 0 and the scar 4 m below it in each."""
+    missing = torch.zeros(1, 1, 128, 128, dtype=torch.bool)
+    plane, ground = RelativeLevels((0,), (1.0,), "plane"), RelativeLevels((0,), (1.0,), "ground", (1.0,))
+    fields = []
+    for share in (0.1, 0.5, 0.75):
+        tile = _forest_tile(share)
+        kept = ground.apply(tile, missing)[0, 0]
+        assert abs(float(kept[20:36, 100:116].mean())) < 0.3  # the field
+        assert float(kept[80:96, 100:116].mean()) == pytest.approx(-4.0, abs=0.3)  # the scar
+        fields.append(float(plane.apply(tile, missing)[0, 0, 20:36, 100:116].mean()))
+        tilted = tile + 7.0 + 0.4 * torch.arange(128.0)  # another level and hillslope change nothing
+        assert torch.allclose(ground.apply(tilted, missing), ground.apply(tile, missing), atol=1e-3)
+    assert max(fields) - min(fields) > 3.0
+    # a tile under canopy everywhere has no ground to fit: it keeps the plane through every pixel
+    forest = _forest_tile(1.0)
+    assert torch.allclose(ground.apply(forest, missing), plane.apply(forest, missing), atol=1e-4)
+    with pytest.raises(LmhldError, match="roughness limit per relative band"):
+        RelativeLevels((0,), (1.0,), "ground")
+
+
 def test_apply_without_a_mask_takes_pixels_at_zero_in_every_band_as_missing():
     x = torch.randn(1, 2, 4, 4)
     x[:, :, 0, 0] = 0.0  # how the detection path writes a missing pixel
@@ -100,6 +134,19 @@ def test_auto_chooses_a_band_whose_level_moves_between_patches():
     assert spread.ratio[0] > 0.9 and spread.ratio[1] < 0.1
 
 
+def test_auto_surface_is_the_ground_plane_for_a_fine_dsm_and_the_plane_for_a_coarse_dem():
+    from lmhld_qgis.training.relative import resolve_surface
+
+    assert resolve_surface("auto", 0.5) == "ground" and resolve_surface("auto", 2.0) == "ground"
+    assert resolve_surface("auto", 10.0) == "plane" and resolve_surface("auto", None) == "plane"
+    assert resolve_surface("level", 0.5) == "level"
+    ds = patches(140.0, ["red", "dsm"])
+    ds.resolution_m = 0.5
+    levels, note = choose(ds, "auto", [120.0, 140.0])
+    assert levels.surface == "ground" and levels.rough == (pytest.approx(1.0 / 140.0),)
+    assert note is not None and "ground plane" in note and "chosen for pixels of 0.5 m" in note
+
+
 def test_auto_chooses_by_name_and_keeps_spectral_bands_absolute():
     assert choose(patches(0.0, ["red", "DSM"]), "auto", [1.0, 1.0])[0].bands == (1,)
     levels, note = choose(patches(0.0, ["red", "nir"]), "auto", [1.0, 1.0])
@@ -114,24 +161,28 @@ def test_explicit_choice_and_none():
         choose(ds, [2], [1.0, 1.0])
 
 
-def _trained_with_elevation(tmp_path, relative):
+def _trained_with_elevation(tmp_path, relative, surface="plane"):
     from lmhld_qgis.core.export import ExportOptions, export_patches
     from lmhld_qgis.core.synthetic import make_scene
     from lmhld_qgis.training.config import TrainConfig
     from lmhld_qgis.training.trainer import train
 
-    scene = make_scene(tmp_path / "scene", width=256, height=256, n_landslides=30, seed=5, elevation=1200.0)
+    canopy = 18.0 if surface == "ground" else 0.0  # a DSM with trees for the ground plane
+    scene = make_scene(tmp_path / "scene", width=256, height=256, n_landslides=30, seed=5, elevation=1200.0,
+                       canopy=canopy)
     data = export_patches([scene.raster], scene.inventory, tmp_path / f"data_{relative}",
                           ExportOptions(patch_size=32, bands=[1, 2, 3, 5], recipe="paper", min_fraction=0.05,
                                         tolerance=0.1)).out_dir
     cfg = TrainConfig(model="unet", model_options={"base_width": 4}, data=[str(data)], epochs=1, batch_size=8,
-                      device="cpu", relative_bands=relative)
+                      device="cpu", relative_bands=relative, relative_surface=surface)
     return scene, train(cfg, tmp_path / f"run_{relative}")
 
 
-def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tmp_path):
+@pytest.mark.parametrize("surface", ["plane", "ground"])
+def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tmp_path, surface):
     """The ONNX graph (raw pixels, nodata inside the tile) and the .pt backend agree, and adding 300 m to the DSM
-    changes nothing; with the band kept absolute it does."""
+    or another hillslope changes nothing, whichever surface the tiles lose; with the band kept absolute it
+    does."""
     import onnxruntime as ort
     import rasterio
 
@@ -139,10 +190,11 @@ def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tm
     from lmhld_qgis.core.modelcard import read_onnx_card
     from lmhld_qgis.training.backend import TorchBackend
 
-    scene, result = _trained_with_elevation(tmp_path, "auto")
+    scene, result = _trained_with_elevation(tmp_path, "auto", surface)
     card = read_onnx_card(result.onnx)
     assert card.bands == ["blue", "green", "red", "elevation"] and card.relative_bands == [3]
-    assert card.relative_surface == "plane"
+    assert card.relative_surface == surface
+    assert len(card.relative_rough) == (1 if surface == "ground" else 0)
     with rasterio.open(scene.raster) as src:
         tile = src.read([1, 2, 3, 5], window=((0, 32), (0, 32))).astype(np.float32)[None]
     tile[0, :, :5, :5] = np.nan
@@ -169,6 +221,8 @@ def test_a_model_trained_with_a_relative_dsm_answers_the_same_at_any_altitude(tm
     onnx_prob = load_backend(result.onnx, "cpu").predict(standardized)
     assert np.allclose(onnx_prob.reshape(base.shape)[..., 5:, 5:], base[..., 5:, 5:], atol=1e-4)
 
+    if surface != "plane":
+        return
     _, absolute = _trained_with_elevation(tmp_path, [])
     assert read_onnx_card(absolute.onnx).relative_bands == []
     plain = ort.InferenceSession(str(absolute.onnx))
@@ -186,6 +240,10 @@ def test_a_card_refuses_relative_bands_it_does_not_have():
     with pytest.raises(LmhldError, match="relative surface must be one of plane, level"):
         ModelCard("unet", 4, relative_bands=[3], relative_scale=[1.0], relative_surface="bowl")
     assert ModelCard("unet", 4).relative_surface == "level"  # a card from before planes
+    with pytest.raises(LmhldError, match="a ground surface needs a roughness limit per relative band"):
+        ModelCard("unet", 4, relative_bands=[3], relative_scale=[1.0], relative_surface="ground")
+    assert ModelCard("unet", 4, relative_bands=[3], relative_scale=[1.0], relative_surface="ground",
+                     relative_rough=[0.05]).relative_rough == [0.05]
 
 
 def test_resuming_a_run_from_before_relative_levels_keeps_every_band_absolute():

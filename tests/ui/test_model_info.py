@@ -74,4 +74,6 @@ def test_rows_name_the_relative_level_bands():
     assert dict(card_rows(card))["relative-level bands"] == "dsm (each tile's level removed)"  # a model before planes
     card.relative_surface = "plane"
     assert dict(card_rows(card))["relative-level bands"] == "dsm (each tile's plane removed)"
+    card.relative_surface, card.relative_rough = "ground", [0.1]
+    assert dict(card_rows(card))["relative-level bands"] == "dsm (each tile's ground plane removed, under any trees)"
     assert dict(card_rows(ModelCard("unet", 4)))["relative-level bands"] == "none (every band absolute)"
