@@ -352,11 +352,11 @@ def _run_summary(run: dict[str, Any]) -> str:
     if run["status"] != "ok":
         return f"failed: {run['error']}"
     from lmhld_qgis.core.inventory import describe_patch_sizes
+    from lmhld_qgis.core.patch_windows import describe_kept
     from lmhld_qgis.core.postprocess import PostProcess
 
     a, t = run["analysis"], run["training"]
-    data = "; ".join(f"{Path(d['folder']).name}: " + ", ".join(f"{n} {split}" for split, n in d["counts"].items())
-                     for d in run["datasets"])
+    data = "; ".join(f"{Path(d['folder']).name} {describe_kept(d['counts'], {})}" for d in run["datasets"])
     first = next(iter(run["evaluations"].values()))
     post, context = first.get("postprocess", {}), first.get("context", "off")
     cleaning = f"; {PostProcess(**post).describe()}" if post else ""

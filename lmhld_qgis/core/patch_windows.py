@@ -51,9 +51,9 @@ def describe_kept(by_split: Mapping[str, int], by_kind: Mapping[str, int],
     pixels 21.3% of train, 20.8% of val, 22.1% of test' (empty kinds and splits left out); `detail` follows the
     count ('80 patches of 32 px: ...')."""
     total = sum(by_split.values())
-    splits = ", ".join(f"{n} {name}" for name, n in by_split.items() if n)
-    kinds = ", ".join(f"{n} {kind}" for kind, n in by_kind.items() if n)
-    said = f"{total} patch{'' if total == 1 else 'es'}{detail}" + (f": {splits}; {kinds}" if total else "")
+    counts = "; ".join(part for part in (", ".join(f"{n} {name}" for name, n in by_split.items() if n),
+                                         ", ".join(f"{n} {kind}" for kind, n in by_kind.items() if n)) if part)
+    said = f"{total} patch{'' if total == 1 else 'es'}{detail}" + (f": {counts}" if total else "")
     if proportions:
         shares = ", ".join(f"{100 * share:.1f}% of {name}" for name, share in proportions.items()
                            if by_split.get(name) and math.isfinite(share))

@@ -13,7 +13,6 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
 )
 
-from ..training.experiment import describe_outcome
 from .base import LmhldAlgorithm
 from .child import lmhld_child, run_child
 from .common import core_errors
@@ -63,6 +62,8 @@ class RunExperiment(LmhldAlgorithm):
                                 what=self.tr("experiment"),
                                 on_cancel=self.tr("finished runs and the stopped run's last.pt are kept: run it "
                                                   "again on the same folder to continue"))
+        from ..training.experiment import describe_outcome
+
         feedback.pushInfo(self.tr("{0}; experiment folder: {1}").format(
             describe_outcome(summary.get("best_patch_size") or {}, summary.get("runs")), out))
         return {self.OUTPUT_FOLDER: out, self.REPORT: str(Path(out) / "report.html"),

@@ -171,11 +171,9 @@ class Spread:
         return ratio
 
 
-def measure_spread(ds: PatchDataset, limit: int = SAMPLE_PATCHES, surface: str = "level",
-                   rough_m: Sequence[float] = ()) -> Spread:
+def measure_spread(ds: PatchDataset, limit: int = SAMPLE_PATCHES, surface: str = "level") -> Spread:
     """Overall std, within-patch std and the spread around each patch's `surface` of every band, over up to `limit`
-    evenly spaced training patches (each read once); `rough_m`: per band, the ground surface's roughness limit in
-    the band's own units (GROUND_ROUGH_M for a DSM in metres)."""
+    evenly spaced training patches (each read once)."""
     n = len(ds)
     if n == 0:
         raise LmhldError("the training split holds no patch")
@@ -192,7 +190,7 @@ def measure_spread(ds: PatchDataset, limit: int = SAMPLE_PATCHES, surface: str =
         sq += np.square(flat).sum(axis=1)
         within += flat.var(axis=1) * flat.shape[1]
         if surface != "level":  # around the level it is the within-patch spread
-            around += np.square(_kept(image, surface, rough_m)).reshape(flat.shape).sum(axis=1)
+            around += np.square(_kept(image, surface)).reshape(flat.shape).sum(axis=1)
         pixels += flat.shape[1]
     assert sums is not None and sq is not None and within is not None and around is not None
     mean = sums / pixels
@@ -201,10 +199,11 @@ def measure_spread(ds: PatchDataset, limit: int = SAMPLE_PATCHES, surface: str =
     return Spread(overall, within_std, within_std if surface == "level" else np.sqrt(around / pixels))
 
 
-def _kept(image: npt.NDArray[np.float64], surface: str, rough_m: Sequence[float] = ()) -> npt.NDArray[np.float64]:
-    """What every band of a (C, H, W) patch keeps once its `surface` is removed (RelativeLevels.apply, unscaled)."""
+def _kept(image: npt.NDArray[np.float64], surface: str) -> npt.NDArray[np.float64]:
+    """What every band of a raw (C, H, W) patch keeps once its `surface` is removed (RelativeLevels.apply,
+    unscaled; the ground surface's limit in the band's own units: GROUND_ROUGH_M for a DSM in metres)."""
     channels = image.shape[0]
-    rough = tuple(rough_m) or (GROUND_ROUGH_M,) * channels if surface == "ground" else ()
+    rough = (GROUND_ROUGH_M,) * channels if surface == "ground" else ()
     levels = RelativeLevels(tuple(range(channels)), (1.0,) * channels, surface, rough)
     x = torch.from_numpy(image[None])
     kept: npt.NDArray[np.float64] = levels.apply(x, torch.zeros_like(x[:, :1], dtype=torch.bool))[0].numpy()
@@ -239,8 +238,7 @@ def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
         reasons = {}
     if not reasons and setting != "auto":
         return RelativeLevels(), None
-    rough_m = [GROUND_ROUGH_M] * len(names)  # a DSM in metres
-    spread = measure_spread(ds, surface=surface, rough_m=rough_m)
+    spread = measure_spread(ds, surface=surface)
     if setting == "auto":
         for b, name in enumerate(names):
             if name in ELEVATION_NAMES:
@@ -252,7 +250,7 @@ def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
         return RelativeLevels(), None
     bands = tuple(sorted(reasons))
     scale = tuple(float((std[b] or 1.0) / spread.around[b]) if spread.around[b] > 0 else 1.0 for b in bands)
-    rough = tuple(float(rough_m[b] / (std[b] or 1.0)) for b in bands) if surface == "ground" else ()
+    rough = tuple(GROUND_ROUGH_M / (std[b] or 1.0) for b in bands) if surface == "ground" else ()  # a DSM in m
     removed = {"level": "level", "plane": "best-fit plane", "ground": "ground plane"}[surface]
     how = ["the plane under any trees"] if surface == "ground" else []
     if asked == "auto":

@@ -146,13 +146,14 @@ def _evaluate(r: DemoResult, scene: SyntheticScene, onnx: Path) -> None:
 
 def demo_summary(r: DemoResult) -> str:
     from ..core.inventory import describe_patch_sizes
+    from ..core.patch_windows import describe_kept
 
     f = r.files
     sizes = cast(list[int], r.facts["recommended_patch_sizes"])
     patches = cast(dict[str, int], r.facts["patches"])
     lines = [f"demo finished in {r.out_dir} (all data synthetic)",
              f"  recommended patch sizes: {describe_patch_sizes(sizes)}",
-             f"  patches per split: {', '.join(f'{n} {split}' for split, n in patches.items())}; "
+             f"  exported {describe_kept(patches, {})}; "
              f"best validation F1 {r.facts['best_val_f1']}",
              f"  {r.facts['polygons']} landslide polygons detected on {r.facts['provider']}"]
     if "scene_f1" in r.facts:
