@@ -18,6 +18,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -172,7 +173,8 @@ def bench_network(name: str, ds_dir: Path, work: Path, args: argparse.Namespace)
     epoch = clock.epochs[-2] - clock.epochs[-3]  # the last epoch (between the last two epoch events)
     in_memory = n_train / train_rate + n_val / val_rate
     startup = (clock.first_batch or 0) - clock.start - args.batch / train_rate  # less the first step itself
-    return {"train_img_s": train_rate, "e2e_img_s": n_train / epoch, "ratio": n_train / epoch / train_rate,
+    return {"train_img_s": train_rate, "infer_img_s": val_rate, "e2e_img_s": n_train / epoch,
+            "ratio": n_train / epoch / train_rate,
             "epoch_s": epoch, "overhead_s": epoch - in_memory, "startup_s": startup,
             "end_s": clock.epochs[-1] - clock.epochs[-2], "n_train": n_train, "n_val": n_val}
 
@@ -189,6 +191,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="in-memory steps timed")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--dataset", type=Path, help="an exported dataset to train on instead of generating one "
+                        "(a GPU host without GDAL: export here, copy it there)")
     parser.add_argument("--overhead", action="store_true",
                         help="the per-epoch overhead check: 25 training patches (and 7 validation), U-Net")
     args = parser.parse_args()
@@ -201,21 +205,23 @@ def main() -> None:
         names = names if args.networks != "all" else ["unet"]
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         work = Path(tmp)
-        ds_dir = make_dataset(work, args.patch, 40 if args.overhead else args.patches)
+        ds_dir = args.dataset or make_dataset(work, args.patch, 40 if args.overhead else args.patches)
         if args.overhead:
             trim_split(ds_dir, "train", 25)
             trim_split(ds_dir, "val", 7)
         device = args.device
-        print(f"device {device}, patches {args.patch} px, batch {args.batch}, epochs {args.epochs}, width "
+        patch = json.loads((ds_dir / "dataset.json").read_text())["patch_size"]
+        print(f"device {device}, patches {patch} px, batch {args.batch}, epochs {args.epochs}, width "
               f"{args.width}, torch {torch.__version__}, threads {torch.get_num_threads()}"
               f"{', compiled' if args.compile else ''}")
         print("| network | in-memory step img/s | `lmhld train` img/s (whole epoch) | ratio | epoch s | overhead "
-              "s/epoch | start-up s | export+report s |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+              "s/epoch | start-up s | export+report s | inference img/s |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name in names:
             r = bench_network(name, ds_dir, work, args)
             print(f"| {name} | {r['train_img_s']:.3g} | {r['e2e_img_s']:.3g} | **{r['ratio']:.2f}** | "
-                  f"{r['epoch_s']:.2f} | {r['overhead_s']:.3f} | {r['startup_s']:.1f} | {r['end_s']:.1f} |",
+                  f"{r['epoch_s']:.2f} | {r['overhead_s']:.3f} | {r['startup_s']:.1f} | {r['end_s']:.1f} | "
+                  f"{r['infer_img_s']:.3g} |",
                   flush=True)
         print(f"({r['n_train']} training and {r['n_val']} validation patches)")
 

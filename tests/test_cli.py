@@ -3,14 +3,59 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from .helpers import square, write_polygons
 
 
-def lmhld(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lmhld_qgis", *args], capture_output=True, text=True, timeout=300)
+def lmhld(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lmhld_qgis", *args], capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+NO_GDAL = """import sys
+class NoGdal:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "osgeo":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoGdal())
+"""
+
+
+def without_gdal(folder: Path) -> dict[str, str]:
+    """An environment whose Python cannot import GDAL's bindings, as on a pip-only GPU node."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(NO_GDAL)
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def test_a_node_without_gdal_trains_and_the_gis_commands_say_what_is_missing(tmp_path):
+    """A GPU node with torch and rasterio but no GDAL Python bindings trains on a dataset exported elsewhere; a
+    command that needs GDAL says so in one sentence, with no traceback and no output."""
+    from lmhld_qgis.core.export import ExportOptions, export_patches
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "s", width=192, height=192, n_landslides=30, seed=1)
+    data = export_patches([scene.raster], scene.inventory, tmp_path / "ds",
+                          ExportOptions(patch_size=32, min_fraction=0.05, tolerance=0.1)).out_dir
+    env = without_gdal(tmp_path / "no_gdal")
+    probe = subprocess.run([sys.executable, "-c", "import osgeo"], capture_output=True, text=True, env=env)
+    assert probe.returncode == 1 and "No module named 'osgeo'" in probe.stderr
+
+    run = tmp_path / "run"
+    proc = lmhld("train", "--data", str(data), "--device", "cpu", "--width", "4", "--epochs", "1", "--out", str(run),
+                 env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (run / "model.onnx").is_file() and (run / "best.pt").is_file()
+
+    proc = lmhld("analyse", str(scene.inventory), "--pixel-size", "1", "--json", str(tmp_path / "r.json"), env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "GDAL's Python bindings (osgeo) are not installed" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_analyse_writes_json_and_html(tmp_path):

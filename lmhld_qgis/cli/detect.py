@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.multiscale import CONTEXT_MODES
+from ..core.context import CONTEXT_MODES
 from ..core.tta import TTA_MODES
 from . import argtypes
 from .paths import add_overwrite, declare_paths

@@ -27,10 +27,11 @@ from numpy.typing import NDArray
 from .atomic import atomic_file, gdal_checked, scratch_dir
 from .backends import Backend, Provider, load_backend
 from .blending import StripeAccumulator, weights_for
+from .context import ContextChoice, check_context, choose_context
 from .errors import LmhldError
 from .grid import Window, covering_windows, window_transform
 from .modelcard import ModelCard
-from .multiscale import ContextChoice, check_context, choose_context, coarse_raster, coarse_region, fuse_max
+from .multiscale import coarse_raster, coarse_region, fuse_max
 from .outputs import check_outputs
 from .postprocess import PostProcess, check_range, resolve_postprocess
 from .preflight import require_memory

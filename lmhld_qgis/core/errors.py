@@ -60,6 +60,13 @@ _DAMAGED = (
      "the checkpoint is truncated or damaged; use another one (e.g. best.pt or an earlier run's)"),
 )
 
+# A package missing from a machine set up for part of the work (a GPU node that only trains has no GDAL).
+_MISSING_PACKAGES = {
+    "osgeo": "GDAL's Python bindings (osgeo) are not installed, and this command reads or writes GIS files with "
+             "them; run it where QGIS is installed, or install them (apt install python3-gdal, or conda install "
+             "gdal); training does not need them",
+}
+
 
 def explain(exc: BaseException) -> Explained:
     """One sentence for the user about any exception (without the traceback)."""
@@ -75,6 +82,12 @@ def explain(exc: BaseException) -> Explained:
         words, fix, code = _OS_WORDS[exc.errno]
         where = f" ({_os_detail(exc)})" if _os_detail(exc) else ""
         return Explained(f"{words}{where}; {fix}", code, True)
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        package = exc.name.split(".")[0]
+        return Explained(_MISSING_PACKAGES.get(package, f"the Python package {package!r} is not installed; install "
+                                               "the pinned versions (pip install -r lmhld_qgis/requirements.txt), "
+                                               "or in QGIS use the plugin's Python dependencies dialog"),
+                         UNEXPECTED, True)
     if isinstance(exc, OverflowError):
         return Explained(f"a number is too large or too small to compute with ({_short(str(exc))}); check the values "
                          "given", BAD_INPUT, True)

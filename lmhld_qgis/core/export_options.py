@@ -23,11 +23,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from .errors import LmhldError
 from .splits import SPLIT_METHODS, SplitMethod, parse_ratios
-from .vector import PolygonSet
+
+if TYPE_CHECKING:  # OGR-bound: the options are parsed on machines that only train, without GDAL
+    from .vector import PolygonSet
 
 RecipeName = Literal["generalise", "paper"]
 RECIPE_NAMES: tuple[RecipeName, ...] = get_args(RecipeName)

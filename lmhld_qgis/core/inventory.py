@@ -20,14 +20,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import LmhldError
 from .progress import NullProgress, Progress
-from .vector import PolygonSet, polygons_from_wkb, read_layer_wkb, true_areas_m2
+
+if TYPE_CHECKING:  # the functions import OGR-bound vector I/O when they run: the constants need no GDAL
+    from .vector import PolygonSet
 
 DEFAULT_CANDIDATES: tuple[int, ...] = (32, 64, 128, 224, 256)
 DEFAULT_FRACTION = 0.10
@@ -268,6 +270,8 @@ def analyse_polygons(
     validate_rule(fraction, candidates)
     side, pixel_area = resolve_pixel_area(raster, pixel_size_m)
     progress.set_fraction(0.3)
+    from .vector import true_areas_m2
+
     areas_m2 = true_areas_m2(polygons.geometries, polygons.srs)
     progress.set_fraction(0.9)
     areas_px = areas_m2 / pixel_area
@@ -301,6 +305,8 @@ def analyse_inventory(
     """Analyse a polygon inventory file: areas in pixels, quartiles and recommended patch sizes."""
     validate_rule(fraction, [int(c) for c in candidates])
     resolve_pixel_area(raster, pixel_size_m)  # fail on a bad pixel size before reading anything
+    from .vector import polygons_from_wkb, read_layer_wkb
+
     wkbs, fids, wkt = read_layer_wkb(inventory, layer)
     polygons = polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"inventory {Path(inventory).name}")
     return analyse_polygons(polygons, pixel_size_m=pixel_size_m, raster=raster, fraction=fraction,

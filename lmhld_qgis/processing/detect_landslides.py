@@ -28,7 +28,7 @@ from .styling import ResultLayer
 
 PROVIDERS = ("auto", "cpu", "cuda")
 TTA = ("none", "flips", "d4")  # core.tta.TTA_MODES, in the order of the dialog's choices
-CONTEXT = ("auto", "off", "2", "3", "4")  # core.multiscale.CONTEXT_MODES, in the order of the dialog's choices
+CONTEXT = ("auto", "off", "2", "3", "4")  # core.context.CONTEXT_MODES, in the order of the dialog's choices
 
 
 class DetectLandslides(LmhldAlgorithm):

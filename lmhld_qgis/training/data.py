@@ -81,6 +81,9 @@ class BatchSource(Protocol):
     def close(self) -> None:
         """Release workers and threads."""
 
+    def describe(self) -> str:
+        """Where the batches come from, in words for the log."""
+
 
 def _device_friendly(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint16 has few kernels off the CPU: widen it there (exactly)."""
@@ -109,6 +112,9 @@ class TensorSource:
 
     def close(self) -> None:
         pass
+
+    def describe(self) -> str:
+        return "decoded once, held in GPU memory" if self.device.type == "cuda" else "decoded once, held in memory"
 
 
 class PrefetchSource:
@@ -160,6 +166,11 @@ class PrefetchSource:
     def close(self) -> None:
         pass
 
+    def describe(self) -> str:
+        where = "in memory" if self.arrays.where == "memory" else f"in memory-mapped packs ({self.arrays.where})"
+        pinned = " into pinned memory" if self.transfer.pin_memory else ""
+        return f"decoded once, held {where}, gathered a few batches ahead{pinned}"
+
 
 class _RawPatches(Dataset[Batch]):
     def __init__(self, ds: PatchDataset) -> None:
@@ -202,6 +213,13 @@ class LoaderSource:
         self.plan.batches = [list(map(int, c)) for c in _chunks(indices, batch_size)]
         for x, y in self.loader:
             yield (x.to(self.transfer.device, non_blocking=True), y.to(self.transfer.device, non_blocking=True))
+
+    def describe(self) -> str:
+        t = self.transfer
+        readers = (f"{t.workers} {'persistent ' if t.persistent_workers else ''}worker processes" if t.workers
+                   else "the training process")
+        pinned = ", into pinned memory" if t.pin_memory and t.device.type == "cuda" else ""
+        return f"read from the patch files at every epoch by {readers}{pinned}"
 
     def close(self) -> None:
         iterator = getattr(self.loader, "_iterator", None)

@@ -24,10 +24,9 @@ class Hardware:
     compile: bool
 
     def describe(self) -> str:
-        t = self.transfer
-        return (f"{self.device}{' bf16' if self.amp else ''}{', channels-last' if self.channels_last else ''}, "
-                f"workers {t.workers}{' (persistent)' if t.persistent_workers and t.workers else ''}"
-                f"{', pinned memory' if t.pin_memory else ''}{', compiled' if self.compile else ''}")
+        """The device and how it computes; where the batches come from is said per split (BatchSource.describe)."""
+        return (f"{self.device}{' bf16' if self.amp else ''}{', channels-last' if self.channels_last else ''}"
+                f"{', compiled' if self.compile else ''}")
 
 
 def resolve_device(name: str) -> torch.device:

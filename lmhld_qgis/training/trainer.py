@@ -35,7 +35,7 @@ from ..models.registry import stored_options
 from .augment import BatchAugment
 from .cache import cache_split, memory_budget
 from .calibrate import MIN_LANDSLIDE_PIXELS, Calibration, calibrate, histogram
-from .checkpoint import checkpoint_payload, load_checkpoint, write_checkpoint
+from .checkpoint import HostSnapshot, checkpoint_payload, load_checkpoint, write_checkpoint
 from .config import BATCH_SIZE, MEANING, TrainConfig, auto_batch_size, migrate
 from .data import BatchSource, epoch_order, make_source, normalisation, shard
 from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
@@ -328,6 +328,8 @@ class Trainer:
     def _stage_run(self, model: SegmentationNet, state: TrainState, k: int) -> StageRun:
         cfg, stage = self.cfg, self.stages[k]
         source = self._source(stage.train)  # first: reading the patches may be cancelled
+        if self.dist.is_main:
+            self.progress.info(f"training patches of {stage.name}: {source.describe()}")
         self._freeze(model, k)
         model.to(self.device)
         if self.hw.channels_last:
@@ -597,9 +599,9 @@ class Trainer:
         self._write_later("last.pt", payload)
         self._write_metrics(state.history, curves=True)
 
-    def _write_later(self, name: str, payload: dict[str, Any]) -> None:
+    def _write_later(self, name: str, payload: HostSnapshot) -> None:
         path = self.out / name
-        self.writer.submit(name, lambda: _discard(write_checkpoint(path, payload)))
+        self.writer.submit(name, lambda: _discard(write_checkpoint(path, payload.wait())))
 
     def _write_metrics(self, history: list[dict[str, Any]], curves: bool) -> None:
         rows = [dict(r) for r in history]

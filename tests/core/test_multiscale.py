@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import rasterio
 
+from lmhld_qgis.core.context import choose_context
 from lmhld_qgis.core.detect import DetectOptions, detect
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.inventory import large_landslide_area_m2
 from lmhld_qgis.core.modelcard import ModelCard
-from lmhld_qgis.core.multiscale import choose_context
 
 from ..helpers import write_polygons, write_raster
 from .test_detect import IdentityBackend

@@ -11,7 +11,13 @@ import torch
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.modelcard import ModelCard
 from lmhld_qgis.models import build_model
-from lmhld_qgis.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from lmhld_qgis.training.checkpoint import (
+    checkpoint_payload,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 
 from ..helpers import RunsCode
 
@@ -26,6 +32,29 @@ def test_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(x), model.eval()(x))
     assert load_checkpoint(tmp_path / "c.pt")["training_state"]["epoch"] == 3
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (the copies in flight from GPU memory)"))])
+def test_a_checkpoint_holds_the_weights_of_the_moment_it_was_taken(tmp_path, device):
+    """The trainer hands a snapshot to its writer thread and trains on: the file holds the weights and optimiser
+    state as they were when the snapshot was taken, not as they are when the thread writes it."""
+    model = build_model("unet", 4, base_width=4).to(device)
+    card = ModelCard("unet", 4, model_options={"base_width": 4}, patch_size=64)
+    before = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    moment = next(model.parameters()).detach() * 2
+    payload = checkpoint_payload(model, card, {"optimizer": {"exp_avg": [moment]}})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # queued behind the copies on the GPU, as the next optimiser step is
+        moment.add_(1.0)
+    write_checkpoint(tmp_path / "c.pt", payload.wait())
+    saved = load_checkpoint(tmp_path / "c.pt")
+    assert set(saved["state_dict"]) == set(before)
+    assert all(torch.equal(saved["state_dict"][k], v) for k, v in before.items())
+    name = next(k for k, _ in model.named_parameters())
+    assert torch.equal(saved["training_state"]["optimizer"]["exp_avg"][0], before[name] * 2)
+    assert saved["state_dict"][name].device.type == "cpu"
 
 
 def test_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):

@@ -210,6 +210,14 @@ def test_sources_give_the_same_batches(areas, tmp_path):
                                          strict=True):
         assert torch.equal(a.float(), b.float()) and torch.equal(a.float(), c) and torch.equal(am, bm)
         assert torch.equal(am, cm)
+    # the log says where each source's batches come from (no worker count where no worker reads)
+    assert memory.describe() == "decoded once, held in memory"
+    assert packs.describe().startswith("decoded once, held in memory-mapped packs (") and ".lmhld-cache" in \
+        packs.describe()
+    assert loader.describe() == "read from the patch files at every epoch by the training process"
+    workers = Transfer(CPU, pin_memory=True, workers=3, persistent_workers=True)
+    assert make_source(mixed, None, workers).describe() == ("read from the patch files at every epoch by 3 "
+                                                            "persistent worker processes")
 
 
 def test_epoch_order_is_fixed_by_seed_and_epoch_and_shards_cover_all():
