@@ -41,7 +41,8 @@ class HostSnapshot:
             value = value.detach()
             if value.is_cuda:
                 self._devices.add(value.device)
-                return value.to("cpu", non_blocking=True)  # torch pins the host copy for a non-blocking copy
+                host = torch.empty(value.shape, dtype=value.dtype, pin_memory=True)  # pinned: the copy is async
+                return host.copy_(value, non_blocking=True)
             return value.to("cpu", copy=True)
         if isinstance(value, dict):
             return {k: self._copy(v) for k, v in value.items()}
