@@ -59,6 +59,12 @@ def canopy_map(dsm: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     return F.max_pool2d((rough > GROUND_ROUGH_M).double(), 7, 1, 3)[0, 0].numpy() > 0
 
 
+def read_band(path: Path, band: int) -> npt.NDArray[np.float64]:
+    """One band as float64 (the dataset held open while its band is read: GDAL frees a band with its dataset)."""
+    raster = gdal.Open(str(path))
+    return raster.GetRasterBand(band).ReadAsArray().astype(np.float64)  # type: ignore[no-any-return]
+
+
 def pixel_mean(raster: gdal.Dataset, values: npt.NDArray[np.float64], geom: ogr.Geometry) -> float:
     mem = gdal.GetDriverByName("MEM").Create("", raster.RasterXSize, raster.RasterYSize, 1, gdal.GDT_Byte)
     mem.SetGeoTransform(raster.GetGeoTransform())
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     scene = gdal.Open(str(args.scene))
     canopy = (canopy_map(scene.GetRasterBand(args.band).ReadAsArray().astype(np.float64)).astype(np.float64)
               if args.band else np.zeros((scene.RasterYSize, scene.RasterXSize)))
-    prob = gdal.Open(str(args.prob)).GetRasterBand(1).ReadAsArray().astype(np.float64) if args.prob else None
+    prob = read_band(args.prob, 1) if args.prob else None
     classes: dict[str, list[float]] = defaultdict(list)
     detections = geometries(args.polygons)
     print("| polygon | area m2 | inventory cover | canopy share | mean probability | class |")

@@ -38,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--grow-threshold", type=argtypes.probability, metavar="P",
                    help="hysteresis: cut at this lower probability and keep only the regions that reach the "
                         "threshold (default: off)")
+    p.add_argument("--min-mean-prob", type=argtypes.probability, metavar="P",
+                   help="drop polygons whose mean probability is below P (default: 0.5 when the threshold is "
+                        "lower, else off; 0 keeps every polygon)")
     p.add_argument("--simplify", type=argtypes.non_negative_float, default=0.0, metavar="TOL",
                    help="simplification tolerance (CRS units)")
     p.add_argument("--batch-size", type=argtypes.positive_int, default=8)
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                             threshold=args.threshold, min_area_m2=args.min_area, fill_holes_m2=args.fill_holes,
                             simplify=args.simplify, provider=args.provider, bands=parse_band_list(args.bands),
                             extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width,
-                            tta=args.tta, grow_threshold=args.grow_threshold, context=args.context)
+                            tta=args.tta, grow_threshold=args.grow_threshold, context=args.context,
+                            min_mean_prob=args.min_mean_prob)
     bar = BarProgress("detect")
     try:
         result = detect(args.raster, args.model, args.out, args.prob, options, progress=bar)

@@ -78,6 +78,7 @@ class DetectOptions:
     chunk_width: int = 4096  # stream the scene in column chunks this wide (memory bound); 0: the whole width
     tta: str = "none"  # test-time augmentation: "flips" (4 predictions per tile) or "d4" (flips and rotations, 8)
     grow_threshold: float | None = None  # hysteresis: grow regions that reach the threshold into this lower one
+    min_mean_prob: float | None = None  # drop polygons below this mean probability; default 0.5 under a lower cut
     context: str = "auto"  # coarse context pass (core.multiscale): "auto", "off", or its factor "2", "3", "4"
 
     def validate(self) -> None:
@@ -93,6 +94,7 @@ class DetectOptions:
             raise LmhldError(f"test-time augmentation must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
         check_range("threshold", self.threshold, 0.0, 1.0)
         check_range("grow threshold", self.grow_threshold, 0.0, 1.0)
+        check_range("minimum mean probability", self.min_mean_prob, 0.0, 1.0)
 
 
 @dataclass
@@ -215,7 +217,8 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     region = _region(source, options.extent, aoi)
     post = resolve_postprocess(card, threshold=options.threshold, min_area_m2=options.min_area_m2,
                                fill_holes_m2=options.fill_holes_m2, simplify=options.simplify,
-                               grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source), tile=tile)
+                               grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source), tile=tile,
+                               min_mean_prob=options.min_mean_prob)
     notes = [n for n in (band_note, scale_note) if n]
     return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
                       resampled)

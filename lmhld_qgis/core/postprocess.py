@@ -9,6 +9,12 @@ Default minimum area: the patch-size rule sizes a tile so that a typical landsli
 detection below 1% of that typical landslide (0.1% of the tile), and never below 2 pixels, is a speck rather than
 a landslide worth reporting. Holes below the minimum area are filled: a hole smaller than the smallest landslide
 is noise inside one landslide, not two landslides.
+
+Default minimum mean probability, 0.5: the threshold (calibrated on validation for pixel F1) draws a polygon's
+outline, and a calibrated threshold below 0.5 buys the under-confident rims of true landslides; but it also lets
+through whole regions the model holds unlikely, look-alikes (fields, river bars, bare soil) at 0.3-0.45 on
+average. A polygon is kept when, averaged over it, the model says landslide at least at even odds. Off at a
+threshold of 0.5 or more (every pixel already reaches even odds) and under hysteresis (its seeds decide).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TILE_SHARE = 0.001  # of the tile's pixels: 1% of the typical landslide (10% of a tile)
 DEFAULT_MIN_PIXELS = 2
+DEFAULT_MIN_MEAN_PROB = 0.5  # even odds, averaged over the polygon (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class PostProcess:
     fill_holes_m2: float = 0.0
     simplify: float = 0.0
     grow_threshold: float | None = None
+    min_mean_prob: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)  # value name -> "user" / "model" / "default: ..."
 
     @property
@@ -50,11 +58,12 @@ class PostProcess:
         from .vectorize import VectorizeOptions
 
         seed = None if self.grow_threshold is None else self.threshold
-        return VectorizeOptions(self.min_area_m2, self.fill_holes_m2, self.simplify, seed)
+        return VectorizeOptions(self.min_area_m2, self.fill_holes_m2, self.simplify, seed, self.min_mean_prob)
 
     def to_json(self) -> dict[str, object]:
         return {"threshold": self.threshold, "grow_threshold": self.grow_threshold, "min_area_m2": self.min_area_m2,
-                "fill_holes_m2": self.fill_holes_m2, "simplify": self.simplify, "sources": dict(self.sources)}
+                "fill_holes_m2": self.fill_holes_m2, "min_mean_prob": self.min_mean_prob, "simplify": self.simplify,
+                "sources": dict(self.sources)}
 
     def describe(self) -> str:
         """One line for the log: every value and where it came from."""
@@ -64,6 +73,8 @@ class PostProcess:
         for name, value in (("min_area_m2", self.min_area_m2), ("fill_holes_m2", self.fill_holes_m2)):
             label = name.removesuffix("_m2").replace("_", " ")
             parts.append(f"{label} {value:g} m2 ({self.sources.get(name, 'user')})" if value else f"{label} off")
+        parts.append(f"mean probability >= {self.min_mean_prob:g} ({self.sources.get('min_mean_prob', 'user')})"
+                     if self.min_mean_prob else "mean probability off")
         return "post-processing: " + ", ".join(parts)
 
 
@@ -83,13 +94,14 @@ def check_range(name: str, value: float | None, low: float, high: float | None =
 
 def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2: float | None,
                         fill_holes_m2: float | None, simplify: float, grow_threshold: float | None,
-                        pixel_area_m2: float, tile: int) -> PostProcess:
+                        pixel_area_m2: float, tile: int, min_mean_prob: float | None = None) -> PostProcess:
     """The values detection applies: the user's, else the model card's, else defaults (sources say which)."""
     check_range("threshold", threshold, 0.0, 1.0)
     check_range("grow threshold", grow_threshold, 0.0, 1.0)
     check_range("minimum area", min_area_m2, 0.0)
     check_range("hole filling area", fill_holes_m2, 0.0)
     check_range("simplification tolerance", simplify, 0.0)
+    check_range("minimum mean probability", min_mean_prob, 0.0, 1.0)
     sources: dict[str, str] = {}
     if threshold is None:
         threshold = card.threshold
@@ -100,8 +112,10 @@ def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2
         fill_holes_m2, sources["fill_holes_m2"] = _default_fill_holes(card, min_area_m2)
     if grow_threshold is not None and grow_threshold >= threshold:
         grow_threshold = None  # nothing to grow into
+    if min_mean_prob is None:
+        min_mean_prob, sources["min_mean_prob"] = default_min_mean_prob(float(threshold), grow_threshold)
     return PostProcess(float(threshold), float(min_area_m2), float(fill_holes_m2), float(simplify),
-                       grow_threshold, sources)
+                       grow_threshold, float(min_mean_prob), sources)
 
 
 def _default_min_area(card: ModelCard, pixel_area_m2: float, tile: int) -> tuple[float, str]:
@@ -110,6 +124,15 @@ def _default_min_area(card: ModelCard, pixel_area_m2: float, tile: int) -> tuple
     pixels = default_min_area_px(tile)
     return pixels * pixel_area_m2, (f"default: {pixels} px, 0.1% of a {tile} px tile, as the model card gives "
                                     "none; 0 keeps every polygon")
+
+
+def default_min_mean_prob(threshold: float, grow_threshold: float | None = None) -> tuple[float, str]:
+    """The mean probability a polygon needs when the user gives none (0: off), and why (module docstring)."""
+    if grow_threshold is not None:
+        return 0.0, "default: off under hysteresis, whose seeds decide"
+    if threshold >= DEFAULT_MIN_MEAN_PROB:
+        return 0.0, f"default: off, the threshold {threshold:g} already asks for even odds"
+    return DEFAULT_MIN_MEAN_PROB, "default: even odds over the polygon; 0 keeps every polygon"
 
 
 def _default_fill_holes(card: ModelCard, min_area_m2: float) -> tuple[float, str]:

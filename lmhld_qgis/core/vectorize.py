@@ -1,6 +1,7 @@
 """Mask raster -> landslide polygons with attributes, through GDAL (Polygonize streams by rows), cleaned as the
-post-processing asks: small holes filled, polygons simplified, specks dropped, and (hysteresis) regions without a
-pixel at the seed threshold dropped. Every dropped polygon is counted under its reason."""
+post-processing asks: small holes filled, polygons simplified, specks dropped, polygons the model is on average
+unsure of dropped, and (hysteresis) regions without a pixel at the seed threshold dropped. Every dropped polygon is
+counted under its reason."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ FIELDS = (("id", ogr.OFTInteger), ("area_m2", ogr.OFTReal), ("perimeter_m", ogr.
           ("mean_prob", ogr.OFTReal), ("max_prob", ogr.OFTReal), ("source", ogr.OFTString), ("model", ogr.OFTString))
 DROP_SMALL = "below the minimum area"
 DROP_WEAK = "no pixel at the threshold"  # hysteresis: a region of the lower cut that holds no seed
+DROP_UNSURE = "mean probability below the minimum"
 DROP_EMPTY = "empty after cleaning"
 
 GeoTransform = tuple[float, float, float, float, float, float]  # GDAL order
@@ -33,6 +35,7 @@ class VectorizeOptions:
     fill_holes_m2: float = 0.0  # interior rings smaller than this are filled
     simplify: float = 0.0  # tolerance in CRS units (topology-preserving per polygon)
     seed_threshold: float | None = None  # keep only polygons whose highest probability reaches this (hysteresis)
+    min_mean_prob: float = 0.0  # keep only polygons whose mean probability reaches this
 
 
 @dataclass
@@ -78,13 +81,13 @@ def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, optio
             if i % 200 == 0:
                 check_cancelled(progress)
                 progress.set_fraction(0.4 + 0.6 * i / n_raw)
-            _one(feature.GetGeometryRef(), cleaner, zonal, options.seed_threshold, writer, report)
+            _one(feature.GetGeometryRef(), cleaner, zonal, options, writer, report)
     report.kept = writer.count
     del raw_ds
     return report
 
 
-def _one(geometry: ogr.Geometry, cleaner: Cleaner, zonal: Zonal, seed: float | None, writer: _LayerWriter,
+def _one(geometry: ogr.Geometry, cleaner: Cleaner, zonal: Zonal, options: VectorizeOptions, writer: _LayerWriter,
          report: PolygonizeReport) -> None:
     """Clean one raw polygon and write it, or count why it was dropped."""
     cleaned = cleaner.clean(geometry)
@@ -92,8 +95,11 @@ def _one(geometry: ogr.Geometry, cleaner: Cleaner, zonal: Zonal, seed: float | N
         report.drop(cleaned)
         return
     mean_p, max_p = zonal.stats(cleaned.geometry)
-    if seed is not None and not max_p >= seed:
+    if options.seed_threshold is not None and not max_p >= options.seed_threshold:
         report.drop(DROP_WEAK)
+        return
+    if options.min_mean_prob > 0 and not mean_p >= options.min_mean_prob:
+        report.drop(DROP_UNSURE)
         return
     report.holes_filled += cleaned.holes_filled
     writer.add(cleaned, mean_p, max_p)

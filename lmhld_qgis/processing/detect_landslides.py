@@ -49,6 +49,7 @@ class DetectLandslides(LmhldAlgorithm):
     TTA = "TTA"
     CONTEXT = "CONTEXT"
     GROW_THRESHOLD = "GROW_THRESHOLD"
+    MIN_MEAN_PROB = "MIN_MEAN_PROB"
     OUTPUT = "OUTPUT"
     OUTPUT_PROB = "OUTPUT_PROB"
     N_POLYGONS = "N_POLYGONS"
@@ -74,6 +75,9 @@ class DetectLandslides(LmhldAlgorithm):
             "to it (Resample to the model's resolution, ticked by default: a network recognises shapes at the size "
             "in pixels it learnt them); the probability raster is then on the model's grid. Untick it to run on "
             "the scene's own pixels.\n\n"
+            "A polygon whose mean probability is below 0.5 is dropped when the threshold is lower than 0.5 (a "
+            "threshold calibrated for fuller outlines also lets in fields, river bars and bare soil the model "
+            "holds unlikely on average); set Min. mean probability to 0 to keep every polygon.\n\n"
             "Growing down to a lower probability keeps the regions that reach the threshold and extends them to "
             "where the probability stays above the lower value: fuller outlines without more false alarms. "
             "Test-time augmentation averages the model over flipped (and rotated) copies of each window: "
@@ -113,6 +117,8 @@ class DetectLandslides(LmhldAlgorithm):
                 (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: min. area)"), double, 0.0,
                  None),
                 (self.GROW_THRESHOLD, self.tr("Grow down to probability (not set: off)"), double,
+                 0.0, 1.0),
+                (self.MIN_MEAN_PROB, self.tr("Min. mean probability (not set: auto)"), double,
                  0.0, 1.0)):
             self.addAdvancedParameter(QgsProcessingParameterNumber(
                 key, label, kind, optional=True, minValue=low, **({} if high is None else {"maxValue": high})))
@@ -195,6 +201,7 @@ class DetectLandslides(LmhldAlgorithm):
             extent=extent, aoi=source_polygons(aoi_source, "area of interest") if aoi_source is not None else None,
             resample=self.parameterAsBool(parameters, self.RESAMPLE, context),
             tta=TTA[self.parameterAsEnum(parameters, self.TTA, context)], grow_threshold=value(self.GROW_THRESHOLD),
+            min_mean_prob=value(self.MIN_MEAN_PROB),
             context=CONTEXT[self.parameterAsEnum(parameters, self.CONTEXT, context)],
             **set_only)
 

@@ -24,6 +24,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.modelcard import ModelCard
+from ..core.postprocess import default_min_mean_prob
 
 LAST_FOLDER_KEY = "lmhld/last_model_folder"
 
@@ -69,6 +70,7 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
          else tr("0.1% of a window (the model gives none)")),
         (tr("holes filled below"), f"{card.fill_holes_m2:g} m²" if card.fill_holes_m2
          else tr("the smallest polygon kept")),
+        (tr("a polygon's minimum mean probability"), _min_mean_prob_row(card.threshold)),
         (tr("large training landslides"), f"{card.large_landslide_area_m2:.0f} m² (90th percentile)"
          if card.large_landslide_area_m2 else tr("unknown")),
         (tr("classes"), format_value(card.class_names)),
@@ -77,6 +79,13 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         *card.usage_rows(),  # input convention, declared shape, which tools run the file
     ]
     return rows
+
+
+def _min_mean_prob_row(threshold: float) -> str:
+    value, _ = default_min_mean_prob(threshold)
+    if value:
+        return tr("{0:g} (the threshold is lower)").format(value)
+    return tr("none (the threshold already asks for even odds)")
 
 
 def read_only_table(rows: list[tuple[str, ...]], headers: list[str], parent=None) -> QTableWidget:

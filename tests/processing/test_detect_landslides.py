@@ -138,5 +138,6 @@ def test_baselines_detect_inside_qgis_from_checkpoint_and_onnx(qgis_processing, 
     for model in ("linknet.pt", "pspnet.onnx"):
         out = tmp_path / f"{model}.gpkg"
         result = processing.run("lmhld:detectlandslides", {
-            "RASTER": str(scene.raster), "MODEL": str(tmp_path / model), "MIN_AREA": 0, "OUTPUT": str(out)})
+            "RASTER": str(scene.raster), "MODEL": str(tmp_path / model), "MIN_AREA": 0, "MIN_MEAN_PROB": 0,
+            "OUTPUT": str(out)})
         assert result["N_POLYGONS"] >= 1 and QgsVectorLayer(str(out), "l", "ogr").isValid(), model

@@ -32,6 +32,7 @@ RANGES = {
     ("trainmodel", "SEED"): (0, None),
     ("evaluatemodel", "THRESHOLD"): (0.0, 1.0), ("analyseinventory", "FRACTION"): (0.001, 1.0),
     ("detectlandslides", "GROW_THRESHOLD"): (0.0, 1.0), ("trainmodel", "EARLY_STOPPING"): (0, None),
+    ("detectlandslides", "MIN_MEAN_PROB"): (0.0, 1.0),
     ("trainmodel", "THRESHOLD"): (0.0, 1.0), ("exportpatches", "BACKGROUND_SHARE"): (0.0, 0.99),
     ("exportpatches", "LOOKALIKE_SHARE"): (0.0, 1.0),
     ("previewpatches", "STRIDE"): (1, None), ("previewpatches", "TOLERANCE"): (0.0, 1.0),
