@@ -11,11 +11,11 @@ that applies:
   training/relative.py's ground plane measures it, widened by 3 px);
 - **elsewhere**.
 
-It prints each wrong polygon (area, covers, mean probability where the probability raster is given) and the
-count and area of each class.
+It prints each wrong polygon (area, inventory cover, canopy share, the mean probability detection wrote on it)
+and the count and area of each class.
 
     PYTHONPATH=. .venv/bin/python bench/study_false_positives.py /tmp/q/forest_DSM/landslides_upper_forest.gpkg \\
-        /tmp/q/areas/upper_forest.tif --prob /tmp/q/forest_DSM/prob_upper_forest.tif
+        /tmp/q/areas/upper_forest.tif
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ gdal.UseExceptions()
 ogr.UseExceptions()
 
 
-def geometries(path: Path) -> list[tuple[ogr.Geometry, str]]:
-    """(geometry, kind) of every feature (kind: the `kind` field where there is one)."""
+def geometries(path: Path, field: str = "kind") -> list[tuple[ogr.Geometry, object]]:
+    """(geometry, value of `field`) of every feature (None where the layer has no such field)."""
     source = ogr.Open(str(path))
     layer = source.GetLayer(0)
-    has_kind = layer.GetLayerDefn().GetFieldIndex("kind") >= 0
-    return [(f.GetGeometryRef().Clone(), f.GetField("kind") if has_kind else "") for f in layer]
+    has_field = layer.GetLayerDefn().GetFieldIndex(field) >= 0
+    return [(f.GetGeometryRef().Clone(), f.GetField(field) if has_field else None) for f in layer]
 
 
 def covered(geom: ogr.Geometry, others: list[ogr.Geometry]) -> float:
@@ -79,9 +79,9 @@ def pixel_mean(raster: gdal.Dataset, values: npt.NDArray[np.float64], geom: ogr.
     return float(values[inside].mean()) if inside.any() else float("nan")
 
 
-def classify(geom: ogr.Geometry, truth: list[ogr.Geometry], looks: dict[str, list[ogr.Geometry]],
-             canopy_share: float) -> str:
-    if covered(geom, truth) >= 0.10:
+def classify(geom: ogr.Geometry, truth: list[ogr.Geometry], truth_cover: float,
+             looks: dict[str, list[ogr.Geometry]], canopy_share: float) -> str:
+    if truth_cover >= 0.10:
         return "fragment of a landslide"
     shares = {kind: covered(geom, g) for kind, g in looks.items()}
     kind = max(shares, key=lambda k: shares[k], default="")
@@ -99,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("polygons", type=Path, help="the detection's polygons (GeoPackage)")
     p.add_argument("scene", type=Path, help="the generated area (its _inventory and _distractors beside it)")
     p.add_argument("--band", type=int, default=5, help="the DSM band (5; 0: none)")
-    p.add_argument("--prob", type=Path, help="the detection's probability raster")
     p.add_argument("--match", type=float, default=0.5)
     args = p.parse_args(argv)
     stem = args.scene.with_suffix("")
@@ -107,23 +106,22 @@ def main(argv: list[str] | None = None) -> int:
     looks: dict[str, list[ogr.Geometry]] = defaultdict(list)
     if Path(f"{stem}_distractors.gpkg").exists():
         for g, kind in geometries(Path(f"{stem}_distractors.gpkg")):
-            looks[kind].append(g)
+            looks[str(kind)].append(g)
     scene = gdal.Open(str(args.scene))
-    canopy = (canopy_map(scene.GetRasterBand(args.band).ReadAsArray().astype(np.float64)).astype(np.float64)
+    canopy = (canopy_map(read_band(args.scene, args.band)).astype(np.float64)
               if args.band else np.zeros((scene.RasterYSize, scene.RasterXSize)))
-    prob = read_band(args.prob, 1) if args.prob else None
     classes: dict[str, list[float]] = defaultdict(list)
-    detections = geometries(args.polygons)
+    detections = geometries(args.polygons, "mean_prob")  # detection's own zonal mean (core.vectorize.Zonal)
     print("| polygon | area m2 | inventory cover | canopy share | mean probability | class |")
     print("|---:|---:|---:|---:|---:|---|")
-    for i, (geom, _) in enumerate(detections):
-        if covered(geom, truth) >= args.match:
+    for i, (geom, mean_prob) in enumerate(detections):
+        truth_cover = covered(geom, truth)
+        if truth_cover >= args.match:
             continue
         canopy_share = pixel_mean(scene, canopy, geom)
-        mean_prob = pixel_mean(scene, prob, geom) if prob is not None else float("nan")
-        label = classify(geom, truth, looks, canopy_share)
+        label = classify(geom, truth, truth_cover, looks, canopy_share)
         classes[label].append(geom.GetArea())
-        print(f"| {i} | {geom.GetArea():.0f} | {covered(geom, truth):.2f} | {canopy_share:.2f} | {mean_prob:.2f} | "
+        print(f"| {i} | {geom.GetArea():.0f} | {truth_cover:.2f} | {canopy_share:.2f} | {float(mean_prob):.2f} | "
               f"{label} |")
     wrong = sum(len(v) for v in classes.values())
     print(f"\n{wrong} of {len(detections)} polygons on no landslide (inventory cover < {args.match:.0%}):")
