@@ -61,7 +61,7 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
 
 
 def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None], source: str,
-                      fix: str) -> tuple[list[int], bool]:
+                      fix: str, alpha: Sequence[int] = ()) -> tuple[list[int], bool]:
     """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts agree
     and the raster's names say nothing of the model's bands (none of them found by name: unnamed bands, or names of
     another convention; the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`.
@@ -69,9 +69,11 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
     is not fed to a blue, green, red, elevation model with nir as the elevation. An unnamed band N answers to
     "bandN", the name export gives it, so a model trained on bands 1, 2, 3, 5 of an unnamed raster finds them in
     another; an elevation band answers to any elevation name when the raster has one (a model of red, green, blue,
-    dsm reads a scene of red, green, blue, dem)."""
-    have = {f"band{i + 1}": i for i, n in enumerate(available) if not n}
-    have.update({band_key(n): i for i, n in enumerate(available) if n})
+    dsm reads a scene of red, green, blue, dem). `alpha` (0-based) are mask bands: never fed to the model, not
+    even by position (an RGBA orthophoto's alpha is not a DSM)."""
+    data = [i for i in range(len(available)) if i not in set(alpha)]
+    have = {f"band{i + 1}": i for i in data if not available[i]}
+    have.update({band_key(n): i for i in data if (n := available[i])})
     want = [band_key(b) for b in model_bands]
     elevation = {i for n, i in have.items() if n in ELEVATION_NAMES}
     if len(elevation) == 1:
@@ -80,11 +82,15 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
                 have.setdefault(w, next(iter(elevation)))
     if all(w in have for w in want):
         return [have[w] for w in want], False
-    if len(available) == len(model_bands) and not any(w in have for w in want):
-        return list(range(len(available))), True
-    names = ", ".join(band_key(n) or f"band{i + 1}" for i, n in enumerate(available))
+    if len(data) == len(model_bands) and not any(w in have for w in want):
+        return data, True
+    names = ", ".join((band_key(n) or f"band{i + 1}") + (" (alpha)" if i in alpha else "")
+                      for i, n in enumerate(available))
     missing = [m for m in model_bands if band_key(m) not in have]
-    if len(available) < len(model_bands):  # no band numbers can make up for bands that are not there
+    if len(data) < len(model_bands):  # no band numbers can make up for bands that are not there
         fix = "use imagery that has these bands, or a model trained on this imagery's bands"
+        if any(band_key(m) in ELEVATION_NAMES for m in missing):
+            fix += ("; an orthophoto and its DSM delivered apart become one raster with `lmhld stack --raster "
+                    "ORTHO --raster DSM --out SCENE.tif`")
     raise LmhldError(f"band mismatch: the model expects {len(model_bands)} bands ({', '.join(model_bands)}) but "
                      f"{source} has {len(available)} ({names}), without {', '.join(missing)}; {fix}")

@@ -2,8 +2,9 @@
 
 Validation counts the landslide and background pixels per probability bin (20 bins of 0.05); from the best
 model's counts, the threshold with the highest landslide F1 over the grid 0.05, 0.10, ..., 0.95 is chosen. With
-no validation split, or fewer than `MIN_LANDSLIDE_PIXELS` landslide pixels in it, the configured value stays,
-with a note saying why.
+no validation split, fewer than `MIN_LANDSLIDE_PIXELS` landslide pixels in it, or a best F1 no better than calling
+every pixel landslide (a model that learnt nothing: its "best" cut would be the lowest, 0.05, written into the card
+for every client), the configured value stays, with a note saying why.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 BINS = 20
 MIN_LANDSLIDE_PIXELS = 1000
+NO_BETTER_MARGIN = 0.05  # a best F1 within 5 % of calling everything landslide has learnt nothing to calibrate
 
 
 @dataclass(frozen=True)
@@ -51,5 +53,11 @@ def calibrate(counts: list[float] | None, configured: float) -> Calibration:
         if best is None or f1 > best[1] + 1e-12:
             best = (j / BINS, f1)
     assert best is not None
+    everything = 2 * positives / (2 * positives + sum(background))  # the F1 of calling every pixel landslide
+    if best[1] <= everything * (1 + NO_BETTER_MARGIN):
+        return Calibration(configured, "default", f"the model does no better on the validation split than calling "
+                                                  f"every pixel landslide (F1 {best[1]:.4f} vs {everything:.4f}): "
+                                                  "the configured threshold is kept; train longer or on more data",
+                           best[1])
     return Calibration(round(best[0], 4), "validation", f"F1-best on the validation split (F1 {best[1]:.4f})",
                        best[1])

@@ -332,6 +332,9 @@ def resume_config(run_dir: str | Path, path: str | Path | None, overrides: dict[
     do not change the run's meaning are accepted later, by the trainer)."""
     stored = stored_config(run_dir)
     if stored is None:
+        if path is None and not overrides.get("data"):
+            raise LmhldError(f"{run_dir} holds no run to resume (no config.json there): check the folder, or leave "
+                             "out --resume and give --data to start a run")
         return load_config(path, overrides)
     values = migrate(stored)
     values.update(read_config_file(path) if path else {})

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -113,7 +113,8 @@ def as_network(model: object) -> SegmentationNet:
 class Trainer:
     def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: Progress | None = None) -> None:
         cfg.validate()
-        self.cfg = cfg
+        # the datasets recorded absolute: the run resumes from any working folder
+        self.cfg = replace(cfg, data=[str(Path(d).resolve()) for d in cfg.data])
         self.out = Path(out_dir)
         self.progress: Progress = progress or NullProgress()
         self._small_validation_said: set[int] = set()

@@ -144,6 +144,22 @@ def test_alpha_is_never_a_data_band(tmp_path):
         [0, 1, 2, 4], False)
 
 
+def test_a_raw_rgba_orthophoto_never_feeds_its_alpha_to_a_model(tmp_path):
+    """Detection on the orthophoto instead of its stack with the DSM: the alpha band is not taken by position as the
+    model's fourth (elevation) input; the error names the alpha and points to `lmhld stack`."""
+    write_ortho(tmp_path / "ortho.tif")
+    info = read_raster_info(tmp_path / "ortho.tif")
+    alpha = [b - 1 for b in info.alpha_bands]
+    assert alpha == [3]
+    with pytest.raises(LmhldError, match=r"has 4 \(band1, band2, band3, band4 \(alpha\)\), without red, green, "
+                                         r"blue, dsm; .*lmhld stack --raster ORTHO --raster DSM"):
+        match_model_bands(["red", "green", "blue", "dsm"], list(info.descriptions), "ortho.tif", "fix", alpha)
+    # a three-band model reads the colours by position, never the alpha, wherever it lies
+    assert match_model_bands(["red", "green", "blue"], list(info.descriptions), "ortho.tif", "fix", alpha) == (
+        [0, 1, 2], True)
+    assert match_model_bands(["red", "green", "blue"], [None] * 4, "x", "fix", [0]) == ([1, 2, 3], True)
+
+
 def test_a_stacked_scene_feeds_a_model_by_name_never_by_a_wrong_position():
     stacked = ["red", "green", "blue", "dsm"]
     # another elevation name is the same band; the colours are taken where they are

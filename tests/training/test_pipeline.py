@@ -237,6 +237,12 @@ def test_the_f1_best_threshold_is_found_on_validation_counts():
     few_counts = histogram(torch.rand(MIN_LANDSLIDE_PIXELS - 1), ~few).flatten().tolist()
     assert calibrate(few_counts, 0.5).source == "default" and "landslide pixels" in calibrate(few_counts, 0.5).note
     assert calibrate(None, 0.42).threshold == 0.42 and "no validation split" in calibrate(None, 0.42).note
+    # a model that learnt nothing (the same probabilities on both classes): its "best" cut would be the lowest one,
+    # whose F1 is that of calling everything landslide; the configured threshold stays, and the note says why
+    blind = torch.rand(100_000, generator=g)
+    untrained = calibrate(histogram(blind, truth).flatten().tolist(), 0.5)
+    assert (untrained.threshold, untrained.source) == (0.5, "default")
+    assert "no better on the validation split than calling every pixel landslide" in untrained.note
 
 
 # -- the writer ---------------------------------------------------------------------------------------------------

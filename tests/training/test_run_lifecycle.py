@@ -16,7 +16,7 @@ import torch
 from lmhld_qgis.core.errors import CancelledError, LmhldError
 from lmhld_qgis.core.progress import NullProgress
 from lmhld_qgis.training.checkpoint import load_checkpoint, write_checkpoint
-from lmhld_qgis.training.config import TrainConfig
+from lmhld_qgis.training.config import TrainConfig, resume_config
 from lmhld_qgis.training.trainer import Trainer, train
 
 from .test_trainer import StopAfter, read_metrics
@@ -81,6 +81,20 @@ def test_resume_refuses_what_changes_the_run_and_fewer_epochs(tiny, tmp_path, no
     # free to change: hardware and checkpointing
     train(config([tiny], epochs=2, cache="off", checkpoint_seconds=0.0, amp="off"), tmp_path / "run",
           resume=True)
+
+
+def test_a_run_started_with_a_relative_data_folder_resumes_from_anywhere(tiny, tmp_path, no_onnx, monkeypatch):
+    """config.json records the datasets absolute: `lmhld train --out RUN --resume` works from another folder (it
+    said "dataset folder(s) not found" there), and a folder with no run says so instead of asking for --data."""
+    monkeypatch.chdir(tiny.parent)
+    train(config([tiny.name], epochs=1), tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == [str(tiny.resolve())]
+    monkeypatch.chdir(tmp_path)
+    resumed = resume_config(tmp_path / "run", None, {"epochs": 2})
+    train(resumed, tmp_path / "run", resume=True)
+    assert [int(r["epoch"]) for r in read_metrics(tmp_path / "run")] == [1, 2]
+    with pytest.raises(LmhldError, match=r"typo holds no run to resume \(no config.json there\)"):
+        resume_config(tmp_path / "typo", None, {"epochs": 2})
 
 
 def test_a_run_that_died_before_its_first_checkpoint_starts_again(tiny, tmp_path, no_onnx):
