@@ -61,7 +61,7 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
 
 
 def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None], source: str,
-                      fix: str, alpha: Sequence[int] = ()) -> tuple[list[int], bool]:
+                      fix: str, alpha: Sequence[int] = (), wanted_by: str = "the model") -> tuple[list[int], bool]:
     """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts agree
     and the raster's names say nothing of the model's bands (none of them found by name: unnamed bands, or names of
     another convention; the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`.
@@ -70,7 +70,8 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
     "bandN", the name export gives it, so a model trained on bands 1, 2, 3, 5 of an unnamed raster finds them in
     another; an elevation band answers to any elevation name when the raster has one (a model of red, green, blue,
     dsm reads a scene of red, green, blue, dem). `alpha` (0-based) are mask bands: never fed to the model, not
-    even by position (an RGBA orthophoto's alpha is not a DSM)."""
+    even by position (an RGBA orthophoto's alpha is not a DSM). `wanted_by` names who wants `model_bands` in the
+    error (export matches a raster to the first one)."""
     data = [i for i in range(len(available)) if i not in set(alpha)]
     have = {f"band{i + 1}": i for i in data if not available[i]}
     have.update({band_key(n): i for i in data if (n := available[i])})
@@ -92,5 +93,5 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
         if any(band_key(m) in ELEVATION_NAMES for m in missing):
             fix += ("; an orthophoto and its DSM delivered apart become one raster with `lmhld stack --raster "
                     "ORTHO --raster DSM --out SCENE.tif`")
-    raise LmhldError(f"band mismatch: the model expects {len(model_bands)} bands ({', '.join(model_bands)}) but "
+    raise LmhldError(f"band mismatch: {wanted_by} expects {len(model_bands)} bands ({', '.join(model_bands)}) but "
                      f"{source} has {len(available)} ({names}), without {', '.join(missing)}; {fix}")

@@ -130,6 +130,9 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     for info in infos:
         require_north_up(info)
     chosen = [select_bands(i.descriptions, i.count, options.bands, i.path, i.alpha_bands) for i in infos]
+    if options.bands is None:
+        chosen = [chosen[0], *(_in_order_of(chosen[0][1], info, c) for info, c in zip(infos[1:], chosen[1:],
+                                                                                         strict=True))]
     if len({len(c[0]) for c in chosen}) != 1:
         raise LmhldError(f"rasters give different band counts {[len(c[0]) for c in chosen]}; choose --bands")
     sources = [PlanSource(k, info, bands, names) for k, (info, (bands, names)) in enumerate(zip(infos, chosen,
@@ -140,6 +143,25 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     if negatives is not None and not isinstance(negatives, PolygonSet):
         negatives = read_polygons(negatives, options.negatives_layer, role="negatives")
     return _Inputs(settings, sources, polygons, negatives)
+
+
+def _in_order_of(names: list[str], info: RasterInfo, chosen: tuple[list[int], list[str]]) -> tuple[list[int],
+                                                                                                   list[str]]:
+    """Another raster's default bands in the first raster's order when both name them (a scene stacked dsm, red,
+    green, blue beside one of red, green, blue, dsm: its patches would hold the DSM under "red"); a raster whose
+    bands are named otherwise is refused; unnamed bands, on either side, keep their default choice."""
+    if chosen[1] == names or not any(info.descriptions) or all(n.startswith("band") for n in names):
+        return chosen
+    from .bands import match_model_bands
+
+    fix = "rasters exported together need the same bands: name them alike (lmhld stack names them) or choose --bands"
+    source = Path(info.path).name
+    indices, by_position = match_model_bands(names, info.descriptions, source, fix, [b - 1 for b in info.alpha_bands],
+                                             wanted_by="the first raster")
+    if by_position:
+        raise LmhldError(f"{source} names its bands {[d or '' for d in info.descriptions]}, the first raster "
+                         f"{names}: {fix}")
+    return [i + 1 for i in indices], list(names)
 
 
 def _require_overlap_with_any(polygons: PolygonSet, infos: list[RasterInfo]) -> None:

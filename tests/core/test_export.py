@@ -187,3 +187,30 @@ def test_patch_size_from_analysis_report(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps({"recommended_patch_sizes": [64, 128, 224]}))
     assert patch_size_from_report(tmp_path / "r.json") == 128
     assert patch_size_from_report(tmp_path / "r.json", "q3") == 224
+
+
+def test_rasters_stacked_in_another_band_order_are_read_by_name(tmp_path):
+    # A second area stacked dsm, red, green, blue beside a first of red, green, blue, dsm: its patches must hold red
+    # under "red" (the probe found the DSM there, which training then normalised as colour).
+    x, y = 500_000.0, 4_000_000.0
+    first = np.stack([np.full((128, 128), v, np.float32) for v in (10, 20, 30, 400)])
+    second = np.stack([np.full((128, 128), v, np.float32) for v in (401, 11, 21, 31)])
+    a = write_raster(tmp_path / "a.tif", first, origin=(x, y), descriptions=["red", "green", "blue", "dsm"])
+    b = write_raster(tmp_path / "b.tif", second, origin=(x + 3 * 200, y), descriptions=["dsm", "red", "green", "blue"])
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(x + 3 * 16, y - 3 * 48, 3 * 32),
+                                                 square(x + 3 * 216, y - 3 * 48, 3 * 32)])
+    options = ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper")
+    rep = export_patches([a, b], inv, tmp_path / "ds", options)
+    assert rep.card["bands"] == ["red", "green", "blue", "dsm"]
+    firsts = set()
+    for path in (tmp_path / "ds" / "img").glob("*.tif"):
+        with rasterio.open(path) as p:
+            red, green, blue, dsm = (float(p.read(i).mean()) for i in (1, 2, 3, 4))
+        assert (green, blue, dsm) == (red + 10, red + 20, red + 390), path.name
+        firsts.add(red)
+    assert firsts == {10.0, 11.0}  # patches from both rasters
+    for k, names in enumerate((["h", "r", "g", "b"], ["p", "q", "s", "t"])):
+        other = write_raster(tmp_path / f"c{k}.tif", second, origin=(x + 3 * 200, y), descriptions=names)
+        with pytest.raises(LmhldError, match=rf"c{k}\.tif .*(without dsm|names its bands).*need the same bands"):
+            export_patches([a, other], inv, tmp_path / "ds2", options)
+        assert not (tmp_path / "ds2").exists()
