@@ -15,7 +15,8 @@ def add_parser(sub) -> None:
                                    "warped onto the grid (bilinear, or averaged when their pixels are finer); a "
                                    "pixel one raster lacks is nodata (NaN) in its bands only. Bands keep their "
                                    "names or colours; a single-band raster is named by its file (site_dsm.tif -> "
-                                   "dsm, which training treats as elevation).")
+                                   "dsm, which training treats as elevation). One raster alone "
+                                   "(an RGBA orthophoto) becomes a named scene whose alpha is nodata.")
     p.add_argument("--raster", action="append", required=True, metavar="R",
                    help="a raster, repeated in band order; the first gives the grid (e.g. the orthophoto)")
     p.add_argument("--out", required=True, metavar="OUT.tif", help="the stacked GeoTIFF (float32)")

@@ -61,7 +61,8 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
 
 
 def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None], source: str,
-                      fix: str, alpha: Sequence[int] = (), wanted_by: str = "the model") -> tuple[list[int], bool]:
+                      fix: str, alpha: Sequence[int] = (), wanted_by: str = "the model",
+                      colours: Sequence[str | None] = ()) -> tuple[list[int], bool]:
     """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts agree
     and the raster's names say nothing of the model's bands (none of them found by name: unnamed bands, or names of
     another convention; the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`.
@@ -71,9 +72,13 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
     another; an elevation band answers to any elevation name when the raster has one (a model of red, green, blue,
     dsm reads a scene of red, green, blue, dem). `alpha` (0-based) are mask bands: never fed to the model, not
     even by position (an RGBA orthophoto's alpha is not a DSM). `wanted_by` names who wants `model_bands` in the
-    error (export matches a raster to the first one)."""
+    error (export matches a raster to the first one). `colours` (RasterInfo.colours) name the bands that have no
+    description by their colour interpretation (an RGB GeoTIFF's red, green, blue); such a band still answers to
+    "bandN", the name a model trained before colours were read knows it by."""
     data = [i for i in range(len(available)) if i not in set(alpha)]
     have = {f"band{i + 1}": i for i in data if not available[i]}
+    colours = list(colours) or [None] * len(available)
+    available = [d or c for d, c in zip(available, colours, strict=True)]
     have.update({band_key(n): i for i in data if (n := available[i])})
     want = [band_key(b) for b in model_bands]
     elevation = {i for n, i in have.items() if n in ELEVATION_NAMES}

@@ -146,7 +146,7 @@ def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None
         return bands, None
     indices, by_position = match_model_bands(card.bands, info.descriptions, f"raster {Path(info.path).name}",
                                              f"give {need} band numbers in the model's order ({BANDS_OPTION})",
-                                             alpha=[b - 1 for b in info.alpha_bands])
+                                             alpha=[b - 1 for b in info.alpha_bands], colours=info.colours)
     used = ",".join(str(i + 1) for i in indices)
     note = (f"raster bands are not named {card.bands}; using bands {used} in order (give the bands in the "
             f"model's order to map them explicitly: {BANDS_OPTION})") if by_position else None

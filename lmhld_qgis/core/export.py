@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -129,7 +130,7 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     require_patch_fits(int(options.patch_size), infos)
     for info in infos:
         require_north_up(info)
-    chosen = [select_bands(i.descriptions, i.count, options.bands, i.path, i.alpha_bands) for i in infos]
+    chosen = [select_bands(i.band_names, i.count, options.bands, i.path, i.alpha_bands) for i in infos]
     if options.bands is None:
         chosen = [chosen[0], *(_in_order_of(chosen[0][1], info, c) for info, c in zip(infos[1:], chosen[1:],
                                                                                          strict=True))]
@@ -150,16 +151,16 @@ def _in_order_of(names: list[str], info: RasterInfo, chosen: tuple[list[int], li
     """Another raster's default bands in the first raster's order when both name them (a scene stacked dsm, red,
     green, blue beside one of red, green, blue, dsm: its patches would hold the DSM under "red"); a raster whose
     bands are named otherwise is refused; unnamed bands, on either side, keep their default choice."""
-    if chosen[1] == names or not any(info.descriptions) or all(n.startswith("band") for n in names):
+    if chosen[1] == names or not any(info.band_names) or all(re.fullmatch(r"band\d+", n) for n in names):
         return chosen
     from .bands import match_model_bands
 
     fix = "rasters exported together need the same bands: name them alike (lmhld stack names them) or choose --bands"
     source = Path(info.path).name
-    indices, by_position = match_model_bands(names, info.descriptions, source, fix, [b - 1 for b in info.alpha_bands],
+    indices, by_position = match_model_bands(names, info.band_names, source, fix, [b - 1 for b in info.alpha_bands],
                                              wanted_by="the first raster")
     if by_position:
-        raise LmhldError(f"{source} names its bands {[d or '' for d in info.descriptions]}, the first raster "
+        raise LmhldError(f"{source} names its bands {[d or '' for d in info.band_names]}, the first raster "
                          f"{names}: {fix}")
     return [i + 1 for i in indices], list(names)
 
@@ -202,7 +203,7 @@ class _PatchWriter:
 
     def add(self, pid: str, source: PlanSource, window: Window, image: ImageArray, mask: MaskArray) -> None:
         info = source.info
-        descriptions = [info.descriptions[b - 1] for b in source.bands]
+        descriptions = [info.band_names[b - 1] for b in source.bands]
         self.pending.append(self.pool.submit(_write_patch, self.root, pid, image, mask,
                                              window_transform(info.transform, window), info.crs_wkt, info.nodata,
                                              descriptions))

@@ -24,6 +24,14 @@ class RasterInfo:
     nodata: float | None
     descriptions: tuple[str | None, ...]
     alpha_bands: tuple[int, ...] = ()  # 1-based bands whose colour interpretation is alpha (a mask, not data)
+    colours: tuple[str | None, ...] = ()  # per band: "red", "green" or "blue" when its colour interpretation says so
+
+    @property
+    def band_names(self) -> tuple[str | None, ...]:
+        """Each band's name: its description, else its colour (an RGB GeoTIFF's bands are red, green, blue, as
+        `lmhld stack` names them), else None (unnamed: export calls it bandN)."""
+        colours = self.colours or (None,) * len(self.descriptions)
+        return tuple(d or c for d, c in zip(self.descriptions, colours, strict=True))
 
     @property
     def is_rotated(self) -> bool:
@@ -36,6 +44,8 @@ def read_raster_info(path: str | Path) -> RasterInfo:
     from rasterio.enums import ColorInterp
     from rasterio.errors import RasterioIOError
 
+    from .styles import COLOURS
+
     try:
         with rasterio.open(path) as ds:
             t = ds.transform
@@ -44,6 +54,7 @@ def read_raster_info(path: str | Path) -> RasterInfo:
                 crs_wkt=ds.crs.to_wkt() if ds.crs else None, transform=(t.a, t.b, t.c, t.d, t.e, t.f),
                 nodata=ds.nodata, descriptions=tuple(ds.descriptions),
                 alpha_bands=tuple(b for b, c in enumerate(ds.colorinterp, start=1) if c == ColorInterp.alpha),
+                colours=tuple(c.name if c.name in COLOURS else None for c in ds.colorinterp),
             )
     except RasterioIOError as exc:
         what = damage(str(exc))

@@ -29,11 +29,11 @@ def check_scene(card: ModelCard, raster: str | Path) -> list[Check]:
 
 
 def _bands(card: ModelCard, info: RasterInfo) -> Check:
-    names = [d or f"band {i + 1}" for i, d in enumerate(info.descriptions)]
+    names = [d or f"band {i + 1}" for i, d in enumerate(info.band_names)]
     try:
         picked, by_position = match_model_bands(card.bands, list(info.descriptions), Path(info.path).name,
                                                 "choose the bands in the detection's Advanced parameters",
-                                                alpha=[b - 1 for b in info.alpha_bands])
+                                                alpha=[b - 1 for b in info.alpha_bands], colours=info.colours)
     except LmhldError as exc:
         return Check("bands", False, str(exc))
     used = ", ".join(f"{card.bands[k]} ← {names[i]}" for k, i in enumerate(picked))

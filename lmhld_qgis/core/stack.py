@@ -13,6 +13,9 @@ GDAL 3.8, and an alpha band left in a stack would be read as a fourth colour. He
   name, and as elevation when the name says so (`site3_dsm.tif` -> "dsm"), so training makes it relative;
 - the output is float32 (integers up to 2^24 kept exactly), tiled and compressed, written aside and moved into
   place; memory stays bounded by one block of `block` x `block` pixels.
+
+One raster is a stack too: an RGBA orthophoto without a surface model becomes a scene of named red, green, blue
+bands whose collar is nodata, read by every stage like any other.
 """
 
 from __future__ import annotations
@@ -82,8 +85,8 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     paths = [Path(s) for s in sources]
-    if len(paths) < 2:
-        raise LmhldError("stack needs at least two rasters (e.g. the orthophoto, then the surface model)")
+    if not paths:
+        raise LmhldError("give at least one raster (e.g. the orthophoto, then the surface model)")
     if Path(out).suffix.lower() not in (".tif", ".tiff"):
         raise LmhldError(f"the stack is written as a GeoTIFF: give a .tif name, got {Path(out).name}")
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):

@@ -47,8 +47,8 @@ class StackRasters(LmhldAlgorithm):
         from ..core.stack import stack_rasters
 
         layers = self.parameterAsLayerList(parameters, self.RASTERS, context)
-        if len(layers) < 2:
-            raise QgsProcessingException(self.tr("Choose at least two rasters: the image, then the surface model."))
+        if not layers:
+            raise QgsProcessingException(self.tr("Choose at least one raster: the image, then the surface model."))
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         names_text = self.parameterAsString(parameters, self.NAMES, context).strip()
         names = [n.strip() for n in names_text.split(",")] if names_text else None

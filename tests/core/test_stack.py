@@ -11,7 +11,9 @@ from rasterio.transform import from_origin
 
 from lmhld_qgis.core.bands import match_model_bands, select_bands
 from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.modelcard import ModelCard
 from lmhld_qgis.core.raster import read_raster_info
+from lmhld_qgis.core.scene_check import check_scene
 from lmhld_qgis.core.stack import stack_rasters
 
 ORIGIN = (500_000.0, 4_000_000.0)
@@ -105,8 +107,8 @@ def test_another_crs_is_warped_and_a_distant_raster_refused(tmp_path):
     with pytest.raises(LmhldError, match="is the input raster"):  # refused before any work
         stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "ortho.tif")
     assert read_raster_info(tmp_path / "ortho.tif").count == 4
-    with pytest.raises(LmhldError, match="at least two rasters"):
-        stack_rasters([tmp_path / "ortho.tif"], tmp_path / "a.tif")
+    with pytest.raises(LmhldError, match="at least one raster"):
+        stack_rasters([], tmp_path / "a.tif")
     assert not list(tmp_path.glob("a.*")) and not list(tmp_path.glob(".a.*"))  # nothing half-written
 
 
@@ -135,13 +137,17 @@ def test_alpha_is_never_a_data_band(tmp_path):
         dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha, ColorInterp.gray]
     info = read_raster_info(path)
     assert info.alpha_bands == (4,)
-    assert select_bands(info.descriptions, info.count, None, "rgba_dsm.tif", info.alpha_bands) == (
-        [1, 2, 3, 5], ["band1", "band2", "band3", "band5"])
+    assert select_bands(info.band_names, info.count, None, "rgba_dsm.tif", info.alpha_bands) == (
+        [1, 2, 3, 5], ["red", "green", "blue", "band5"])  # the colours are named by their interpretation
     with pytest.raises(LmhldError, match=r"band\(s\) \[4\] of x.tif are alpha bands"):
         select_bands(info.descriptions, info.count, [1, 2, 3, 4], "x.tif", info.alpha_bands)
-    # a model trained on those bands finds them by their export names in another unnamed raster of the same layout
+    # a model trained on those bands finds them by their export names in another unnamed raster of the same layout,
+    # and one trained before colours were read (band1, band2, band3) still finds the coloured bands by number
     assert match_model_bands(["band1", "band2", "band3", "band5"], list(info.descriptions), "x", "fix") == (
         [0, 1, 2, 4], False)
+    for model in (["red", "green", "blue", "band5"], ["band1", "band2", "band3", "band5"]):
+        assert match_model_bands(model, list(info.descriptions), "x", "fix", colours=info.colours) == (
+            [0, 1, 2, 4], False)
 
 
 def test_a_raw_rgba_orthophoto_never_feeds_its_alpha_to_a_model(tmp_path):
@@ -151,9 +157,10 @@ def test_a_raw_rgba_orthophoto_never_feeds_its_alpha_to_a_model(tmp_path):
     info = read_raster_info(tmp_path / "ortho.tif")
     alpha = [b - 1 for b in info.alpha_bands]
     assert alpha == [3]
-    with pytest.raises(LmhldError, match=r"has 4 \(band1, band2, band3, band4 \(alpha\)\), without red, green, "
-                                         r"blue, dsm; .*lmhld stack --raster ORTHO --raster DSM"):
-        match_model_bands(["red", "green", "blue", "dsm"], list(info.descriptions), "ortho.tif", "fix", alpha)
+    with pytest.raises(LmhldError, match=r"has 4 \(red, green, blue, band4 \(alpha\)\), without dsm; .*lmhld stack "
+                                         r"--raster ORTHO --raster DSM"):
+        match_model_bands(["red", "green", "blue", "dsm"], list(info.descriptions), "ortho.tif", "fix", alpha,
+                          colours=info.colours)
     # a three-band model reads the colours by position, never the alpha, wherever it lies
     assert match_model_bands(["red", "green", "blue"], list(info.descriptions), "ortho.tif", "fix", alpha) == (
         [0, 1, 2], True)
@@ -176,3 +183,32 @@ def test_a_stacked_scene_feeds_a_model_by_name_never_by_a_wrong_position():
                              "scene.tif", "fix") == ([0, 1, 2, 3], True)
     # unnamed bands still go by position, with the warning flag
     assert match_model_bands(["blue", "green", "red", "nir"], [None] * 4, "scene.tif", "fix") == ([0, 1, 2, 3], True)
+
+
+def test_an_orthophoto_alone_becomes_a_named_scene_whose_collar_is_nodata(tmp_path):
+    """No surface model: `lmhld stack --raster ORTHO` still makes the RGBA orthophoto a scene of red, green, blue
+    (float32) with NaN where the alpha said "no data", which every stage reads like a stacked one."""
+    rgb = write_ortho(tmp_path / "ortho.tif", size=64, outside=10)
+    result = stack_rasters([tmp_path / "ortho.tif"], tmp_path / "scene.tif")
+    assert result.names == ["red", "green", "blue"]
+    with rasterio.open(tmp_path / "scene.tif") as src:
+        values = src.read()
+        assert src.descriptions == ("red", "green", "blue") and src.count == 3
+    assert np.isnan(values[:, :, :10]).all() and np.array_equal(values[:, :, 10:], rgb[:, :, 10:].astype("float32"))
+
+
+def test_an_rgb_geotiff_names_its_bands_by_colour_everywhere(tmp_path):
+    """Colour interpretation names undescribed bands (an RGB GeoTIFF is red, green, blue in export, detection and
+    the scene check, as in stack): a model trained on the orthophoto then reads the ortho + DSM stack by name."""
+    write_ortho(tmp_path / "ortho.tif")
+    info = read_raster_info(tmp_path / "ortho.tif")
+    assert info.colours == ("red", "green", "blue", None) and info.descriptions == (None,) * 4
+    assert info.band_names == ("red", "green", "blue", None)
+    write_dsm(tmp_path / "dsm.tif")
+    stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "scene.tif")
+    scene = read_raster_info(tmp_path / "scene.tif")
+    assert match_model_bands(["red", "green", "blue"], list(scene.descriptions), "scene.tif", "fix",
+                             colours=scene.colours) == ([0, 1, 2], False)
+    # the detect dialog's scene check says the orthophoto's colours match by name (it listed "band 1" ...)
+    bands = check_scene(ModelCard("unet", 3, bands=["blue", "green", "red"]), tmp_path / "ortho.tif")[0]
+    assert bands.ok and "blue ← blue" in bands.message and "band 1" not in bands.message

@@ -24,8 +24,8 @@ def test_stack_layers_in_band_order(qgis_processing, lmhld_provider, tmp_path):
     scene = QgsRasterLayer(result["OUTPUT"], "scene")
     assert scene.isValid() and (scene.width(), scene.height(), scene.bandCount()) == (100, 100, 4)
     assert [scene.dataProvider().generateBandName(b) for b in (1, 4)] == ["Band 1: red", "Band 4: dsm"]
-    with pytest.raises(QgsProcessingException, match="at least two rasters"):
-        _run({"RASTERS": [ortho], "OUTPUT": str(tmp_path / "one.tif")})
+    with pytest.raises(QgsProcessingException, match="at least one raster"):
+        _run({"RASTERS": [], "OUTPUT": str(tmp_path / "one.tif")})
     with pytest.raises(QgsProcessingException, match="give one name per band"):
         _run({"RASTERS": [ortho, str(tmp_path / "survey_dsm.tif")], "NAMES": "a,b",
               "OUTPUT": str(tmp_path / "two.tif")})
