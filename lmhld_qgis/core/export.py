@@ -321,11 +321,12 @@ def _spread(proportions: dict[str, float]) -> float:
 
 def _sources_card(plan: PatchPlan) -> list[dict[str, Any]]:
     per_source: list[dict[str, Any]] = []
-    for src in plan.sources:
+    for src, nodata_in in zip(plan.sources, plan.nodata_in or [{}] * len(plan.sources), strict=True):
         kept = sum(1 for p in plan.kept() if p.source == src.index)
         reasons = [r for r, k in zip(plan.windows.reason, plan.windows.source, strict=True) if k == src.index]
         dropped = {reason: reasons.count(code) for code, reason in enumerate(DROP_REASONS)}
         info = src.info
         per_source.append({"path": str(Path(info.path).resolve()), "crs": info.crs_wkt, "bands": src.bands,
-                           "width": info.width, "height": info.height, "kept": kept, "dropped": dropped})
+                           "width": info.width, "height": info.height, "kept": kept, "dropped": dropped,
+                           "nodata_in": nodata_in})  # windows dropped for nodata, by the bands holding it
     return per_source

@@ -24,6 +24,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -89,6 +90,8 @@ class PatchPlan:
     warnings: list[str] = field(default_factory=list)
     negatives: dict[str, Any] | None = None
     large_landslide_area_m2: float | None = None  # how large the large landslides are (detection's context pass)
+    nodata_in: list[dict[str, int]] = field(default_factory=list)  # per source: windows dropped for nodata, by
+    # the bands that held it ("dsm", or "red, green, blue, dsm")
 
     @property
     def stems(self) -> list[str]:
@@ -161,6 +164,7 @@ class _Planner:
         self.rng = np.random.default_rng([settings.seed, 1])  # background sampling; the split has its own
         self._lookalikes: LookalikeModel | bool | None = False  # fitted on first use (False: not yet)
         self.notes: list[str] = []
+        self.nodata_in: list[Counter[tuple[str, ...]]] = [Counter() for _ in sources]
         self.readers: list[WindowReader] = []
         self.done = self.steps = 0
         self.total = max(1, sum(self._window_count(s.info.height, s.info.width) for s in sources))
@@ -185,8 +189,10 @@ class _Planner:
                                 split=TRAIN)
         areas = self._inventory_areas()
         area, rule = min_landslide_area_m2(areas, pixel_area_m2(self.sources[0].info))
+        self._note_band_holes()
         return PatchPlan(self.s, self.sources, self.table, split, stride, leak, area, rule, self.notes,
-                         negatives_info, large_landslide_area_m2(areas))
+                         negatives_info, large_landslide_area_m2(areas),
+                         [{", ".join(bands): n for bands, n in c.most_common()} for c in self.nodata_in])
 
     # -- phase 1: the grid -----------------------------------------------------------------------------------
     def _scan_grid(self) -> list[int]:
@@ -238,7 +244,19 @@ class _Planner:
             self.table.keep(i, split)
         else:
             self.table.drop(i, "nodata")
+            self.nodata_in[reader.source.index][tuple(reader.invalid_bands(window))] += 1
         return ok
+
+    def _note_band_holes(self) -> None:
+        """Say which windows were lost to holes in some bands only (small DSM gaps cost whole windows), and the
+        fix that keeps them."""
+        for source, counts in zip(self.sources, self.nodata_in, strict=True):
+            partial = [(bands, n) for bands, n in counts.most_common() if 0 < len(bands) < len(source.band_names)]
+            if partial:
+                which = "; ".join(f"{n} in {', '.join(bands)} only" for bands, n in partial)
+                self.notes.append(f"{sum(n for _, n in partial)} window(s) of {Path(source.info.path).name} that would "
+                                  f"be kept hold nodata in some bands only ({which}): fill the holes of those bands "
+                                  "(e.g. gdal_fillnodata.py on the surface model, then stack again) to keep them")
 
     @property
     def _stems(self) -> list[str]:

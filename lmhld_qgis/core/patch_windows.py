@@ -265,7 +265,15 @@ class WindowReader:
         """No nodata pixel in the window (read only when the raster can hold nodata)."""
         return self.mask_kind == "none" or self.peek(window) is not None
 
-    def _has_invalid(self, image: ImageArray, rio_window: Any) -> bool:
+    def invalid_bands(self, window: Window) -> list[str]:
+        """The names of the selected bands holding a nodata (or NaN) pixel in the window: for the count of windows
+        lost to holes of one band (a DSM's), which a fill of that band would keep."""
+        rio_window = window.to_rasterio()
+        image: ImageArray = self.ds.read(self.source.bands, window=rio_window)
+        return [name for k, name in enumerate(self.source.band_names)
+                if self._has_invalid(image[k:k + 1], rio_window, [self.source.bands[k]])]
+
+    def _has_invalid(self, image: ImageArray, rio_window: Any, bands: list[int] | None = None) -> bool:
         """True if the window holds a nodata / masked pixel in any selected band (without a second read when
         the mask is a plain nodata value). NaN and infinity are never pixel values, declared nodata or not: detection
         treats them as missing too."""
@@ -275,14 +283,15 @@ class WindowReader:
             return True
         if self.mask_kind == "finite":
             return False
+        bands = bands or self.source.bands
         if self.mask_kind == "nodata":
-            for i, b in enumerate(self.source.bands):
+            for i, b in enumerate(bands):
                 nodata = self.ds.nodatavals[b - 1]
                 band = image[i]
                 if not np.isnan(nodata) and (band == nodata).any():  # NaN nodata: found above
                     return True
             return False
-        return bool((self.ds.read_masks(self.source.bands, window=rio_window) == 0).any())
+        return bool((self.ds.read_masks(bands, window=rio_window) == 0).any())
 
     def close(self) -> None:
         self.ds.close()

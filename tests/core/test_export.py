@@ -214,3 +214,26 @@ def test_rasters_stacked_in_another_band_order_are_read_by_name(tmp_path):
         with pytest.raises(LmhldError, match=rf"c{k}\.tif .*(without dsm|names its bands).*need the same bands"):
             export_patches([a, other], inv, tmp_path / "ds2", options)
         assert not (tmp_path / "ds2").exists()
+
+
+def test_windows_lost_to_holes_in_one_band_are_counted_by_band(tmp_path):
+    # A stacked scene whose DSM has a small hole: the whole window is lost to it, and export says which band held
+    # the nodata (and the fix), apart from a window outside the flight (nodata in every band).
+    x, y = 500_000.0, 4_000_000.0
+    data = np.stack([np.full((128, 192), v, np.float32) for v in (10, 20, 30, 400)])
+    data[3, 10:12, 10:12] = np.nan  # DSM hole in window (0, 0)
+    data[:, 70:80, 70:80] = np.nan  # nothing at all in window (1, 1)
+    scene = write_raster(tmp_path / "scene.tif", data, origin=(x, y), descriptions=["red", "green", "blue", "dsm"])
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(x + 3 * (16 + 64 * c), y - 3 * (48 + 64 * r), 3 * 32)
+                                                 for r, c in ((0, 0), (1, 1), (0, 2))])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = export_patches([scene], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0),
+                                                                          recipe="paper"))
+    source = rep.card["sources"][0]
+    assert source["kept"] == 1 and source["dropped"]["nodata"] == 2
+    assert source["nodata_in"] == {"dsm": 1, "red, green, blue, dsm": 1}
+    said = [str(w.message) for w in caught if "some bands only" in str(w.message)]
+    assert said == ["1 window(s) of scene.tif that would be kept hold nodata in some bands only (1 in dsm only): fill "
+                    "the holes of those bands (e.g. gdal_fillnodata.py on the surface model, then stack again) to "
+                    "keep them"]
