@@ -35,6 +35,7 @@ from .atomic import atomic_file
 from .bands import ELEVATION_NAMES, band_key
 from .errors import LmhldError
 from .outputs import check_outputs
+from .preflight import require_distinct
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import read_raster_info, require_north_up, resampling_onto
 from .styles import COLOURS
@@ -92,6 +93,7 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
         raise LmhldError(f"pixel size must be a positive number of the first raster's CRS units, got {pixel_size}")
     check_outputs(inputs={"raster": paths}, files={"out": out}, styled={"out"})  # never an input overwritten
+    require_distinct(paths, "raster")  # its bands twice, as red_2 ...: a slip, not a stack
     for p in paths:
         require_north_up(read_raster_info(p))
     with rasterio.open(paths[0]) as first:

@@ -109,6 +109,8 @@ def test_another_crs_is_warped_and_a_distant_raster_refused(tmp_path):
     assert read_raster_info(tmp_path / "ortho.tif").count == 4
     with pytest.raises(LmhldError, match="at least one raster"):
         stack_rasters([], tmp_path / "a.tif")
+    with pytest.raises(LmhldError, match=r"ortho\.tif is given twice .*give each file once"):
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "ortho.tif"], tmp_path / "a.tif")
     assert not list(tmp_path.glob("a.*")) and not list(tmp_path.glob(".a.*"))  # nothing half-written
 
 
