@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
               f"R {raw['recall']:.4f} F1 {raw['f1']:.4f}; dropped {result['dropped'] or 'nothing'}")
     for area, s in result.get("per_area", {}).items():
         print(f"  {area}: P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} IoU {s['iou']:.4f} "
-              f"objects found {s['inventory_detected']:.1%} correct {s['detected_correct']:.1%}")
+              f"objects found {s['inventory_detected']:.1%} correct {s['detected_correct']:.1%}"
+              + (f" (detected regions < {n} px left out)" if (n := s.get("object_min_pixels", 0)) > 1 else ""))
     print(f"report: {args.json}" + (f", error map {args.error_map}" if args.error_map else ""))
     return 0

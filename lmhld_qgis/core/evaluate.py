@@ -5,12 +5,14 @@ object figures, and the raw figures of the probability cut before the post-proce
 Object rule (core.metrics.ObjectCounts): an inventory landslide counts as detected when detections cover at least
 `match` (default 50%) of its area; a detection counts as correct when the inventory covers at least `match` of
 its area. On a scene the objects are the polygons; on dataset patches they are the 4-connected regions of each
-patch's masks (a landslide cut by a patch border counts once per patch it appears in).
+patch's masks (a landslide cut by a patch border counts once per patch it appears in), detected regions below the
+model's minimum landslide area left out as detection leaves them out (`object_min_pixels` per area).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,9 +71,9 @@ class _AreaCounts:
     pixels: Confusion = field(default_factory=Confusion)
     objects: ObjectCounts = field(default_factory=ObjectCounts)
 
-    def add(self, pred: NDArray[Any], truth: NDArray[Any], match: float) -> None:
+    def add(self, pred: NDArray[Any], truth: NDArray[Any], match: float, min_pixels: int = 0) -> None:
         self.pixels = self.pixels + Confusion.of(pred, truth)
-        self.objects = self.objects + ObjectCounts.of(pred, truth, match)
+        self.objects = self.objects + ObjectCounts.of(pred, truth, match, min_pixels=min_pixels)
 
     def scores(self) -> dict[str, float | int]:
         return {**self.pixels.scores(), **self.objects.scores()}
@@ -94,25 +96,37 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
     norm = Normalisation.of(card)
     n_all = sum(len(d) for d in datasets)
     total, per_area, done = _AreaCounts(), {}, 0
+    min_pixels: dict[str, int] = {}
     for ds, root in zip(datasets, roots, strict=True):
         bands = model_bands_for(card, ds.band_names, str(root))
         area = _AreaCounts()
+        name = ds.name or Path(root).name
+        min_pixels[name] = _min_object_pixels(card.min_area_m2, ds.resolution_m)
         for sample in ds:
             if sample.mask is None:
                 raise LmhldError(f"{root} split {split!r} has no masks; evaluation needs labelled data")
             image = sample.image if bands is None else sample.image[bands]
-            area.add(_predict_sample(backend, norm.apply(image)) >= thr, sample.mask, match)
+            area.add(_predict_sample(backend, norm.apply(image)) >= thr, sample.mask, match, min_pixels[name])
             done += 1
             if done % 16 == 0:
                 check_cancelled(progress)
                 progress.set_fraction(done / max(n_all, 1))
-        per_area[ds.name or Path(root).name] = {**area.scores(), "patches": len(ds)}
+        per_area[name] = {**area.scores(), "patches": len(ds), "object_min_pixels": min_pixels[name]}
         total.pixels, total.objects = total.pixels + area.pixels, total.objects + area.objects
     result = {**total.scores(), "split": split, "threshold": thr, "patches": n_all, "model": card.architecture,
               "provider": backend.provider, "averaging": "micro over all pixels", "object_rule": _rule(match),
               "per_area": per_area}
     progress.set_fraction(1.0)
     return result
+
+
+def _min_object_pixels(min_area_m2: float, resolution_m: float | None) -> int:
+    """The model's minimum landslide area in pixels of a dataset (0 when either is unknown): detected regions
+    smaller than this are specks detection would drop, so object figures leave them out. Pixel figures keep them
+    (the paper's metric is the raw cut)."""
+    if not min_area_m2 or not resolution_m:
+        return 0
+    return max(1, math.ceil(min_area_m2 / resolution_m ** 2 - 1e-9))
 
 
 def _check_match(match: float) -> None:

@@ -104,10 +104,11 @@ class ObjectCounts:
     n_detected_correct: int = 0
 
     @classmethod
-    def of(cls, pred: NDArray[Any], truth: NDArray[Any], match: float = 0.5, valid: NDArray[Any] | None = None
-           ) -> ObjectCounts:
+    def of(cls, pred: NDArray[Any], truth: NDArray[Any], match: float = 0.5, valid: NDArray[Any] | None = None,
+           min_pixels: int = 0) -> ObjectCounts:
         """Counts for two masks of one patch: objects are their 4-connected components (pixels outside `valid`
-        belong to neither)."""
+        belong to neither). Predicted components below `min_pixels` are dropped first, as detection drops polygons
+        below the model's minimum area: the figures then count what a user would be handed, not raw specks."""
         from .vectorize import label_components
 
         pred = np.asarray(pred).astype(bool)
@@ -115,6 +116,12 @@ class ObjectCounts:
         if valid is not None:
             pred, truth = pred & valid, truth & valid
         pred_labels, n_pred = label_components(pred)
+        if min_pixels > 1 and n_pred:
+            size = np.bincount(pred_labels.ravel(), minlength=n_pred + 1)
+            keep = size >= min_pixels
+            keep[0] = False
+            pred = keep[pred_labels]
+            pred_labels, n_pred = label_components(pred)
         truth_labels, n_truth = label_components(truth)
         return cls(n_truth, _covered(truth_labels, n_truth, pred, match), n_pred,
                    _covered(pred_labels, n_pred, truth, match))

@@ -98,6 +98,10 @@ def test_objects_matched_by_covered_share():
     assert c.object_f1 == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
     strict = ObjectCounts.of(pred, truth, match=0.9)
     assert strict.n_inventory_detected == 0 and strict.n_detected_correct == 2
+    # regions below a minimum size are left out before anything is counted (the speck and the 4 px region)
+    cleaned = ObjectCounts.of(pred, truth, match=0.5, min_pixels=5)
+    assert (cleaned.n_inventory, cleaned.n_inventory_detected, cleaned.n_detected, cleaned.n_detected_correct) == (
+        2, 1, 1, 1)
     total = c + ObjectCounts.of(np.zeros((4, 4), bool), np.zeros((4, 4), bool))
     assert total == c  # an empty patch adds nothing
     empty = ObjectCounts()
