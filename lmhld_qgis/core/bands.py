@@ -45,6 +45,17 @@ def elevation_in(text: str) -> str | None:
     return None
 
 
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique by a suffix on the repeats (dsm, dsm_2): a stack's bands, a run's stages."""
+    unique: list[str] = []
+    for name in names:
+        candidate, k = name, 2
+        while candidate in unique:
+            candidate, k = f"{name}_{k}", k + 1
+        unique.append(candidate)
+    return unique
+
+
 def parse_band_list(text: str | Sequence[int] | None) -> list[int] | None:
     """'1,2,3,4' -> [1, 2, 3, 4] (1-based), None stays None."""
     if text is None or text == "":

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_file
-from .bands import band_key, elevation_in
+from .bands import band_key, elevation_in, unique_names
 from .errors import LmhldError
 from .outputs import check_outputs
 from .progress import NullProgress, Progress, check_cancelled
@@ -197,13 +197,7 @@ def _final_names(found: list[str], given: Sequence[str] | None) -> list[str]:
             raise LmhldError(f"{len(given)} band name(s) given for {len(found)} band(s) ({', '.join(found)}); give "
                              "one name per band, in order")
         found = [band_key(n) for n in given]
-    unique: list[str] = []
-    for name in found:
-        candidate, k = name, 2
-        while candidate in unique:
-            candidate, k = f"{name}_{k}", k + 1
-        unique.append(candidate)
-    return unique
+    return unique_names(found)
 
 
 def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], names: list[str], block: int,
