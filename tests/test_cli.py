@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,11 @@ def test_a_node_without_gdal_trains_and_the_gis_commands_say_what_is_missing(tmp
                  env=env)
     assert proc.returncode == 0, proc.stderr
     assert (run / "model.onnx").is_file() and (run / "best.pt").is_file()
+    # each F1 says at which threshold it was measured, and the model's threshold why it is what it is
+    assert re.match(r"best validation F1 [0-9.]+ at threshold 0\.5; model threshold [0-9.]+: (calibrated on the "
+                    r"validation split, where it gives the best F1: [0-9.]+|only \d+ landslide pixels in the "
+                    r"validation split, fewer than the 1000 needed to calibrate, so the configured threshold is "
+                    r"kept); run folder ", proc.stdout.splitlines()[-1]), proc.stdout
 
     proc = lmhld("analyse", str(scene.inventory), "--pixel-size", "1", "--json", str(tmp_path / "r.json"), env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

@@ -98,19 +98,13 @@ def checked_by(parse: Callable[[str], object], name: str) -> Callable[[str], str
     return check
 
 
-def _bbox(text: str) -> object:
-    from ..core.errors import LmhldError
+def _extent(text: str) -> object:
+    from ..core.extent import parse_extent
 
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise LmhldError(f"expected xmin,ymin,xmax,ymax (four numbers), got {text!r}")
-    xmin, ymin, xmax, ymax = (float(_number(v.strip(), float)) for v in parts)
-    if not (xmin < xmax and ymin < ymax):
-        raise LmhldError(f"expected xmin < xmax and ymin < ymax, got {text!r}")
-    return xmin, ymin, xmax, ymax
+    return parse_extent(text)
 
 
-bbox_text = checked_by(_bbox, "xmin,ymin,xmax,ymax")  # --extent: four finite numbers, min < max
+extent_text = checked_by(_extent, "xmin,ymin,xmax,ymax [CRS]")  # --extent: four finite numbers, min < max
 
 
 def path_ending(*suffixes: str) -> Callable[[str], str]:

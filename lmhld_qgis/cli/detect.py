@@ -47,7 +47,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--bands", type=argtypes.band_list,
                    help="1-based raster bands in the model's input order (default: by name)")
-    p.add_argument("--extent", type=argtypes.bbox_text, help="xmin,ymin,xmax,ymax in the raster's CRS")
+    p.add_argument("--extent", type=argtypes.extent_text,
+                   help="xmin,ymin,xmax,ymax in the raster's CRS, or in the CRS named after it in brackets: "
+                        "'xmin,ymin,xmax,ymax [EPSG:4326]'; write --extent=-75.1,... when it starts with a minus")
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")
     p.add_argument("--resample", action=argparse.BooleanOptionalAction, default=True,
                    help="run at the model's resolution when the scene's differs by more than 10%% (default: on)")
@@ -63,25 +65,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     from ..core.bands import parse_band_list
     from ..core.detect import DetectOptions, detect
-    from ..core.errors import LmhldError
+    from ..core.extent import parse_extent
     from ..core.report import write_json
     from .progress import BarProgress
 
-    extent = None
-    if args.extent:
-        try:
-            values = [float(v) for v in args.extent.split(",")]
-        except ValueError:
-            values = []
-        if len(values) != 4:
-            raise LmhldError(f"--extent must be xmin,ymin,xmax,ymax, got {args.extent!r}")
-        extent = (values[0], values[1], values[2], values[3])
+    extent, extent_crs = parse_extent(args.extent) if args.extent else (None, None)
     options = DetectOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                             threshold=args.threshold, min_area_m2=args.min_area, fill_holes_m2=args.fill_holes,
                             simplify=args.simplify, provider=args.provider, bands=parse_band_list(args.bands),
-                            extent=extent, aoi=args.aoi, resample=args.resample, chunk_width=args.chunk_width,
-                            tta=args.tta, grow_threshold=args.grow_threshold, context=args.context,
-                            min_mean_prob=args.min_mean_prob)
+                            extent=extent, extent_crs=extent_crs, aoi=args.aoi, resample=args.resample,
+                            chunk_width=args.chunk_width, tta=args.tta, grow_threshold=args.grow_threshold,
+                            context=args.context, min_mean_prob=args.min_mean_prob)
     bar = BarProgress("detect")
     try:
         result = detect(args.raster, args.model, args.out, args.prob, options, progress=bar)

@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                    "onnx": str(result.onnx) if result.onnx else None, "threshold": result.threshold,
                    "threshold_source": result.threshold_source, "stopped_early": result.stopped_early}
         print(json.dumps(summary) if args.progress_json else
-              f"best validation F1 {result.best_f1:.4f}; threshold {result.threshold:g} "
-              f"({result.threshold_note or result.threshold_source}); run folder {result.out_dir} "
+              f"best validation F1 {result.best_f1:.4f} at threshold {result.val_threshold:g}; model threshold "
+              f"{result.threshold:g}: {result.threshold_note or result.threshold_source}; run folder {result.out_dir} "
               f"(metrics.csv, curves.png, best.pt, last.pt, model.onnx, report.html)")
     return 0

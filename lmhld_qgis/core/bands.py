@@ -2,21 +2,58 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from .errors import LmhldError
 
 PAPER_BANDS = ("blue", "green", "red", "nir")  # LMHLD uses these four, in this order
-# band names that say "elevation": training makes such bands relative (training/relative.py), stack names by them
+# band names that say "elevation": training makes such bands relative (training/relative.py), stack names by them.
+# A canopy height model (chm) is left out on purpose: it is vegetation height, not a surface a DSM model may read.
 ELEVATION_NAMES = frozenset({"dsm", "dem", "dtm", "ndsm", "elevation", "height", "altitude", "elev", "z"})
-_ALIASES = {"b": "blue", "g": "green", "r": "red", "n": "nir", "near-infrared": "nir", "nearinfrared": "nir",
-            "near infrared": "nir", "nir1": "nir"}
+# names compared with case and separators (space, _, -, .) ignored -> the name they stand for
+_ALIASES = {"b": "blue", "g": "green", "r": "red", "n": "nir", "near infrared": "nir", "nearinfrared": "nir",
+            "nir1": "nir",
+            "surface model": "dsm", "digital surface model": "dsm", "terrain model": "dtm",
+            "digital terrain model": "dtm", "elevation model": "dem", "digital elevation model": "dem",
+            "normalised dsm": "ndsm", "normalized dsm": "ndsm", "n dsm": "ndsm",
+            "normalised digital surface model": "ndsm", "normalized digital surface model": "ndsm",
+            "heights": "height", "elevations": "elevation"}
+_SEPARATORS = re.compile(r"[\s_.\-]+")
+# words that make an elevation word in a file name mean something else (a DEM of difference is a change, whose
+# level is its meaning: made relative, it would lose it)
+_NOT_A_SURFACE = frozenset({"change", "diff", "difference", "dod", "delta"})
 
 
 def band_key(name: str | None) -> str:
-    """A band name as compared: lower case, common aliases unified (b -> blue, near-infrared -> nir)."""
+    """A band name as compared: lower case, common aliases unified whatever their separators (b -> blue,
+    near-infrared -> nir, surface_model -> dsm, Heights -> height); other names only lower-cased."""
     name = (name or "").strip().lower()
-    return _ALIASES.get(name, name)
+    return _ALIASES.get(_SEPARATORS.sub(" ", name).strip(), name)
+
+
+def elevation_in(text: str) -> str | None:
+    """The elevation name that a file name holds among its words (`site3_DSM_1m` -> dsm, `surface_model` -> dsm,
+    `uav-heights` -> height), or None; none when a word says it is a change (`dem_difference`)."""
+    words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
+    if _NOT_A_SURFACE.intersection(words):
+        return None
+    for n in range(min(len(words), 4), 0, -1):  # the longest phrase first: "normalised dsm" before "dsm"
+        for i in range(len(words) - n + 1):
+            if (key := band_key(" ".join(words[i:i + n]))) in ELEVATION_NAMES:
+                return key
+    return None
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique by a suffix on the repeats (dsm, dsm_2): a stack's bands, a run's stages."""
+    unique: list[str] = []
+    for name in names:
+        candidate, k = name, 2
+        while candidate in unique:
+            candidate, k = f"{name}_{k}", k + 1
+        unique.append(candidate)
+    return unique
 
 
 def parse_band_list(text: str | Sequence[int] | None) -> list[int] | None:

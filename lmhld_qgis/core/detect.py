@@ -29,6 +29,7 @@ from .backends import Backend, Provider, load_backend
 from .blending import StripeAccumulator, weights_for
 from .context import ContextChoice, check_context, choose_context
 from .errors import LmhldError
+from .extent import Extent, require_extent_overlaps
 from .grid import Window, covering_windows, window_transform
 from .modelcard import ModelCard
 from .multiscale import coarse_raster, coarse_region, fuse_max
@@ -58,7 +59,6 @@ __all__ = ["LAYER", "PROB_NODATA", "DetectOptions", "DetectResult", "Normalisati
 LAYER = "landslides"
 Floats = NDArray[np.float32]
 Mask = NDArray[np.bool_]
-Extent = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
 
 
 @dataclass
@@ -72,7 +72,8 @@ class DetectOptions:
     simplify: float = 0.0  # CRS units
     provider: Provider = "auto"
     bands: Sequence[int] | None = None  # 1-based raster bands in the model's input order
-    extent: Extent | None = None  # in the raster's CRS
+    extent: Extent | None = None  # xmin, ymin, xmax, ymax in `extent_crs`
+    extent_crs: str | None = None  # the extent's CRS (EPSG:XXXX, WKT, PROJ); default: the raster's
     aoi: str | Path | PolygonSet | None = None  # polygons; nothing is detected outside them
     resample: bool = True  # run at the model's resolution when the scene's differs by more than 10%
     chunk_width: int = 4096  # stream the scene in column chunks this wide (memory bound); 0: the whole width
@@ -211,31 +212,37 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     info = read_raster_info(raster)
     require_north_up(info)
     bands, band_note = resolve_bands(card, info, options.bands)
-    tile, stride = _tile_and_stride(card, options)
+    tile, stride, tile_note = _tile_and_stride(card, options)
     require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
                    f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
     source, scale_note, resampled = _at_model_scale(info, card, options.resample, workdir)
     aoi = _aoi_burner(options.aoi, source)
-    region = _region(source, options.extent, aoi)
+    region = _region(source, options.extent, options.extent_crs, aoi, Path(raster).name)
     post = resolve_postprocess(card, threshold=options.threshold, min_area_m2=options.min_area_m2,
                                fill_holes_m2=options.fill_holes_m2, simplify=options.simplify,
                                grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source), tile=tile,
                                min_mean_prob=options.min_mean_prob)
-    notes = [n for n in (band_note, scale_note) if n]
+    notes = [n for n in (band_note, tile_note, scale_note) if n]
     return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
                       resampled)
 
 
-def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int]:
-    tile = int(options.tile or card.patch_size)
+def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int, str | None]:
+    """The tile and stride in pixels, and a warning when the asked tile had to be rounded up to the size the
+    model's depth needs (it would otherwise change without a word)."""
+    tile, note = int(options.tile or card.patch_size), None
     if card.dynamic_size:
-        tile = int(math.ceil(tile / card.size_multiple) * card.size_multiple)
+        rounded = int(math.ceil(tile / card.size_multiple) * card.size_multiple)
+        if rounded != tile:
+            note = (f"tile {tile} px rounded up to {rounded} px: the model needs multiples of "
+                    f"{card.size_multiple}")
+        tile = rounded
     elif tile != card.patch_size:
         raise LmhldError(f"this model takes only {card.patch_size} x {card.patch_size} tiles, not {tile}")
     overlap = card.tiles_overlap if options.overlap is None else float(options.overlap)
     if not 0 <= overlap < 1:
         raise LmhldError(f"overlap must be in [0, 1), got {overlap}")
-    return tile, max(1, round(tile * (1 - overlap)))
+    return tile, max(1, round(tile * (1 - overlap))), note
 
 
 def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool,
@@ -281,19 +288,36 @@ def _aoi_burner(aoi: str | Path | PolygonSet | None, info: RasterInfo) -> Invent
     return InventoryBurner(polygons, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
 
 
-def _region(info: RasterInfo, extent: Extent | None, aoi: InventoryBurner | None) -> Window:
-    """The part of the raster within the extent and the area of interest's bounding box."""
+def _region(info: RasterInfo, extent: Extent | None, extent_crs: str | None, aoi: InventoryBurner | None,
+            name: str) -> Window:
+    """The part of the raster within the extent and the area of interest's bounding box; an error says which
+    of them misses the raster (the extent's names both CRSs: a wrong one is the usual cause)."""
     a, _, c, _, e, f = info.transform
-    r0, c0, r1, c1 = 0, 0, info.height, info.width
-    boxes = [b for b in (extent, aoi.extent() if aoi is not None else None) if b is not None]
-    for xmin, ymin, xmax, ymax in boxes:
-        cols = sorted(((xmin - c) / a, (xmax - c) / a))
-        rows = sorted(((ymax - f) / e, (ymin - f) / e))
-        r0, r1 = max(r0, math.floor(rows[0])), min(r1, math.ceil(rows[1]))
-        c0, c1 = max(c0, math.floor(cols[0])), min(c1, math.ceil(cols[1]))
-    if r1 <= r0 or c1 <= c0:
-        raise LmhldError("the extent / area of interest does not overlap the raster")
-    return Window(r0, c0, r1 - r0, c1 - c0)
+    bounds: Extent = (min(c, c + a * info.width), min(f, f + e * info.height),
+                      max(c, c + a * info.width), max(f, f + e * info.height))
+    if extent is not None:
+        extent = require_extent_overlaps(extent, extent_crs, srs_from_wkt(info.crs_wkt, "raster"), bounds, name)
+    whole = Window(0, 0, info.height, info.width)
+    region = whole if extent is None else _clip(info, whole, extent)
+    if aoi is not None:
+        if _clip(info, whole, aoi.extent()).height == 0:
+            raise LmhldError("the area of interest does not overlap the raster")
+        region = _clip(info, region, aoi.extent())
+    if region.height == 0:
+        raise LmhldError("the extent and the area of interest do not overlap each other; give an extent that "
+                         "meets the area of interest, or drop one of them")
+    return region
+
+
+def _clip(info: RasterInfo, window: Window, box: Extent) -> Window:
+    """The part of `window` within the box (raster CRS), out to whole pixels; 0 x 0 when they do not meet."""
+    a, _, c, _, e, f = info.transform
+    xmin, ymin, xmax, ymax = box
+    cols = sorted(((xmin - c) / a, (xmax - c) / a))
+    rows = sorted(((ymax - f) / e, (ymin - f) / e))
+    r0, r1 = max(window.row, math.floor(rows[0])), min(window.row + window.height, math.ceil(rows[1]))
+    c0, c1 = max(window.col, math.floor(cols[0])), min(window.col + window.width, math.ceil(cols[1]))
+    return Window(r0, c0, r1 - r0, c1 - c0) if r1 > r0 and c1 > c0 else Window(0, 0, 0, 0)
 
 
 # --- the run ---------------------------------------------------------------------------------------------------

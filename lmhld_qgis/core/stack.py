@@ -10,7 +10,8 @@ GDAL 3.8, and an alpha band left in a stack would be read as a fourth colour. He
 - every band is kept except alpha bands, which become the mask of their own raster's bands;
 - a pixel that one raster lacks (nodata, alpha, outside its footprint) is NaN in that raster's bands only;
 - bands are named from their description or colour (red, green, blue, ...); a single-band raster by its file
-  name, and as elevation when the name says so (`site3_dsm.tif` -> "dsm"), so training makes it relative;
+  name, and as elevation when the name says so (`site3_dsm.tif`, `surface_model.tif` -> "dsm"), so training makes
+  it relative;
 - the output is float32 (integers up to 2^24 kept exactly), tiled and compressed, written aside and moved into
   place; memory stays bounded by one block of `block` x `block` pixels.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_file
-from .bands import ELEVATION_NAMES, band_key
+from .bands import band_key, elevation_in, unique_names
 from .errors import LmhldError
 from .outputs import check_outputs
 from .preflight import require_distinct
@@ -179,8 +179,7 @@ def _source_names(src: Any, data: list[int], path: Path) -> list[str]:
     from rasterio.enums import ColorInterp
 
     stem = path.stem.lower()
-    words = [w for w in re.split(r"[^a-z0-9]+", stem) if w]
-    elevation = next((w for w in words if w in ELEVATION_NAMES), None)
+    elevation = elevation_in(stem)
     names = []
     for b in data:
         description = band_key(src.descriptions[b - 1])
@@ -203,13 +202,7 @@ def _final_names(found: list[str], given: Sequence[str] | None) -> list[str]:
             raise LmhldError(f"{len(given)} band name(s) given for {len(found)} band(s) ({', '.join(found)}); give "
                              "one name per band, in order")
         found = [band_key(n) for n in given]
-    unique: list[str] = []
-    for name in found:
-        candidate, k = name, 2
-        while candidate in unique:
-            candidate, k = f"{name}_{k}", k + 1
-        unique.append(candidate)
-    return unique
+    return unique_names(found)
 
 
 def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], names: list[str], block: int,

@@ -39,12 +39,13 @@ def histogram(prob: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 def calibrate(counts: list[float] | None, configured: float) -> Calibration:
     """The F1-best threshold from a validation histogram (flattened (2, BINS) counts), or the configured value."""
     if counts is None:
-        return Calibration(configured, "default", "no validation split: the configured threshold is kept")
+        return Calibration(configured, "default", "no validation split, so the configured threshold is kept")
     background, landslide = counts[:BINS], counts[BINS:]
     positives = sum(landslide)
     if positives < MIN_LANDSLIDE_PIXELS:
-        return Calibration(configured, "default", f"only {int(positives)} landslide pixels in the validation split "
-                                                  f"(< {MIN_LANDSLIDE_PIXELS}): the configured threshold is kept")
+        return Calibration(configured, "default", f"only {int(positives)} landslide pixels in the validation split, "
+                                                  f"fewer than the {MIN_LANDSLIDE_PIXELS} needed to calibrate, so the "
+                                                  "configured threshold is kept")
     best: tuple[float, float] | None = None
     for j in range(1, BINS):  # threshold j / BINS: pixels of bins >= j are landslide
         tp, fp = sum(landslide[j:]), sum(background[j:])
@@ -56,8 +57,10 @@ def calibrate(counts: list[float] | None, configured: float) -> Calibration:
     everything = 2 * positives / (2 * positives + sum(background))  # the F1 of calling every pixel landslide
     if best[1] <= everything * (1 + NO_BETTER_MARGIN):
         return Calibration(configured, "default", f"the model does no better on the validation split than calling "
-                                                  f"every pixel landslide (F1 {best[1]:.4f} vs {everything:.4f}): "
-                                                  "the configured threshold is kept; train longer or on more data",
+                                                  f"every pixel landslide: F1 {best[1]:.4f} at its best threshold "
+                                                  f"against {everything:.4f}, so the configured threshold is kept; "
+                                                  "train longer or on more data",
                            best[1])
-    return Calibration(round(best[0], 4), "validation", f"F1-best on the validation split (F1 {best[1]:.4f})",
+    return Calibration(round(best[0], 4), "validation",
+                       f"calibrated on the validation split, where it gives the best F1: {best[1]:.4f}",
                        best[1])

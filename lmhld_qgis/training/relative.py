@@ -9,10 +9,10 @@ own mean of the band subtracted, over its valid pixels) and the result scaled by
 means the same in every area.
 
 What is relative is decided at training, from the training patches ("auto"): a band named as elevation (dsm, dem,
-dtm, ndsm, elevation, height, altitude), or one whose level changes between patches far more than within them
-(within-patch std below half the overall std: elevation does that; spectral bands sit at 0.75-0.95 on the scenes we
-measured). The choice travels in the model card and inside the ONNX graph (so Deepness and any raw-pixel client get
-it too); `relative_bands = []` keeps every band absolute.
+dtm, ndsm, elevation, height, altitude, surface model, ...: core.bands), or one whose level changes between patches
+far more than within them (within-patch std below half the overall std: elevation does that; spectral bands sit at
+0.75-0.95 on the scenes we measured). The choice travels in the model card and inside the ONNX graph (so Deepness
+and any raw-pixel client get it too); `relative_bands = []` keeps every band absolute.
 
 The surface removed is the patch's best-fit plane by default ("plane"), not only its level ("level", every model
 trained before it): on a valley side the hillslope tilts a 128 m patch by tens of metres, ten times a scar's depth,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.bands import unique_names
 from ..core.datasets import MixDataset, PatchDataset, Sample, open_dataset
 from ..core.datasets.detect import detect_format
 from ..core.errors import LmhldError
@@ -96,4 +97,5 @@ def plan_stages(cfg: TrainConfig) -> list[Stage]:
         mixed = MixDataset([t for t, _ in opened])
         vals = [v for _, v in opened if v is not None]
         return [Stage(0, mixed.name, mixed, MixDataset(vals) if vals else None, [t for t, _ in opened])]
-    return [Stage(i, t.name, t, v, [t]) for i, (t, v) in enumerate(opened)]
+    names = unique_names([t.name for t, _ in opened])  # two datasets named alike would share a forgetting.csv column
+    return [Stage(i, names[i], t, v, [t]) for i, (t, v) in enumerate(opened)]

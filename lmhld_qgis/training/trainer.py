@@ -68,6 +68,7 @@ class TrainResult:
     threshold_note: str = ""
     stopped_early: bool = False
     batch_size: int = 0  # the global batch it trained with (the automatic one resolved)
+    val_threshold: float = 0.5  # the threshold the validation F1 of each epoch (and best_f1) is measured at
 
 
 @dataclass
@@ -152,9 +153,9 @@ class Trainer:
         n_train = min(len(s.train) for s in self.stages)
         size = auto_batch_size(n_train, world)
         if size < BATCH_SIZE and self.dist.is_main:
-            self.progress.info(f"batch size {size} (auto): {n_train} training patches make "
-                               f"{math.ceil(n_train / size)} steps an epoch ({math.ceil(n_train / BATCH_SIZE)} at "
-                               f"{BATCH_SIZE})")
+            self.progress.info(f"batch size {size} (auto, rather than {BATCH_SIZE}): {n_train} training patches "
+                               f"make {math.ceil(n_train / size)} steps an epoch, where batches of {BATCH_SIZE} "
+                               f"would make {math.ceil(n_train / BATCH_SIZE)}")
         return size
 
     def _relative_levels(self, ds: PatchDataset, std: list[float]) -> RelativeLevels:
@@ -224,7 +225,7 @@ class Trainer:
                              threshold=float(calibration.get("threshold", self._configured_threshold())),
                              threshold_source=str(calibration.get("source", "default")),
                              threshold_note=str(calibration.get("note", "")), stopped_early=state.stopped_early,
-                             batch_size=self.batch_size)
+                             batch_size=self.batch_size, val_threshold=self._configured_threshold())
         if self.dist.is_main:
             self._write_metrics(state.history, curves=True)
             self.writer.flush()
@@ -395,8 +396,9 @@ class Trainer:
         elif self.dist.is_main:
             self._write_metrics(state.history, curves=False)
         self.progress.info(f"stage {run.index + 1}/{len(self.stages)} ({run.stage.name}) epoch {state.epoch}/"
-                           f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, val F1 {row['val_f1']:.4f}, "
-                           f"P {row['val_precision']:.4f}, R {row['val_recall']:.4f}{' (best)' if improved else ''}")
+                           f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, validation F1 {row['val_f1']:.4f}, "
+                           f"precision {row['val_precision']:.4f}, recall {row['val_recall']:.4f}"
+                           f"{' (best so far)' if improved else ''}")
         _emit(self.progress, event="epoch", **row)
         self._early_stop(state, ranks)
         barrier(self.dist)
@@ -496,9 +498,9 @@ class Trainer:
             return True
         if run.index not in self._small_validation_said:
             self._small_validation_said.add(run.index)
-            self.progress.warn(f"validation of {run.stage.name} holds {positives} landslide pixels (< "
-                               f"{MIN_LANDSLIDE_PIXELS}): too few to rank epochs, so best.pt follows the training "
-                               "loss and early stopping is off; export more validation patches to use them")
+            self.progress.warn(f"validation of {run.stage.name} holds {positives} landslide pixels, fewer than the "
+                               f"{MIN_LANDSLIDE_PIXELS} needed to rank epochs, so best.pt follows the training loss "
+                               "and early stopping is off; export more validation patches to use them")
         return False
 
     def _early_stop(self, state: TrainState, ranks: bool) -> None:
@@ -540,7 +542,7 @@ class Trainer:
 
     def _calibration(self, val: Validation | None) -> Calibration:
         if self.cfg.threshold != "auto":
-            return Calibration(float(self.cfg.threshold), "default", "the configured threshold")
+            return Calibration(float(self.cfg.threshold), "default", "as configured")
         return calibrate(val.counts if val else None, 0.5)
 
     def _forgetting_row(self, model: SegmentationNet, k: int, state: TrainState) -> None:
@@ -558,8 +560,8 @@ class Trainer:
             names = [s.name for s in self.stages]
             write_text_atomic(self.out / "forgetting.csv",
                               _csv(state.forgetting, ["after_stage", "trained_on", *names]))
-            self.progress.info("forgetting (val F1 per dataset): " + ", ".join(
-                f"{n} {row[n]:.3f}" for n in names[: k + 1]))
+            self.progress.info(f"after stage {k + 1}/{len(self.stages)}, validation F1 on each dataset trained so "
+                               "far (a drop is forgetting): " + ", ".join(f"{n} {row[n]:.3f}" for n in names[: k + 1]))
 
     # -- outputs ---------------------------------------------------------------------------------------------
     def _card(self, k: int, state: TrainState) -> ModelCard:

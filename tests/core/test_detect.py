@@ -8,12 +8,14 @@ import warnings
 import numpy as np
 import pytest
 import rasterio
-from osgeo import ogr
+from osgeo import ogr, osr
 
 from lmhld_qgis.core.detect import DetectOptions, detect
 from lmhld_qgis.core.errors import CancelledError, LmhldError
 from lmhld_qgis.core.modelcard import ModelCard
+from lmhld_qgis.core.progress import NullProgress
 from lmhld_qgis.core.synthetic import make_scene
+from lmhld_qgis.core.vector import srs_from_epsg
 
 from ..helpers import write_polygons, write_raster
 
@@ -255,6 +257,45 @@ def test_fixed_size_model_tiles_at_its_size_and_refuses_another(scene, tmp_path)
     with pytest.raises(LmhldError, match="takes only 64 x 64 tiles, not 96"):
         detect(scene.raster, backend, tmp_path / "m.gpkg", options=DetectOptions(tile=96))
     assert not (tmp_path / "m.gpkg").exists()
+
+
+def test_a_tile_rounded_up_to_the_model_s_multiple_is_said_once(scene, tmp_path):
+    class Listen(NullProgress):
+        def __init__(self):
+            self.warnings = []
+
+        def warn(self, message):
+            self.warnings.append(message)
+
+    listen = Listen()
+    res = detect(scene.raster, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(tile=7), progress=listen)
+    note = "tile 7 px rounded up to 16 px: the model needs multiples of 16"
+    assert res.tile == 16 and res.warnings == [note] and listen.warnings == [note]
+    res = detect(scene.raster, RedBackend(), tmp_path / "p.gpkg", options=DetectOptions(tile=32))
+    assert res.tile == 32 and not res.warnings
+
+
+def test_an_extent_in_another_crs_is_reprojected_when_named_and_refused_with_both_crss_when_not(tmp_path):
+    raster = write_raster(tmp_path / "s.tif", np.full((4, 64, 64), 500, np.uint16), descriptions=BANDS)
+    to_degrees = osr.CoordinateTransformation(srs_from_epsg(32618), srs_from_epsg(4326))
+    (lon0, lat0, _), (lon1, lat1, _) = (to_degrees.TransformPoint(500000.0 + 30, 4000000.0 - 150),
+                                        to_degrees.TransformPoint(500000.0 + 90, 4000000.0 - 30))
+    with pytest.raises(LmhldError) as err:
+        detect(raster, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(extent=(lon0, lat0, lon1, lat1)))
+    assert ("does not overlap the raster: it is read in the raster's CRS, and raster s.tif covers "
+            "500000,3999808,500192,4000000 in EPSG:32618 (WGS 84 / UTM zone 18N); give the extent in EPSG:32618; "
+            "these numbers look like longitude/latitude: if so, name their CRS: '") in str(err.value)
+    assert str(err.value).endswith(" [EPSG:4326]'") and not (tmp_path / "o.gpkg").exists()
+    detect(raster, RedBackend(), tmp_path / "o.gpkg", tmp_path / "p.tif",
+           DetectOptions(extent=(lon0, lat0, lon1, lat1), extent_crs="EPSG:4326"))
+    with rasterio.open(tmp_path / "p.tif") as ds:  # columns 10..30, rows 10..50: the degrees' box holds them
+        b = ds.bounds
+        assert 500024 <= b.left <= 500030 and 500090 <= b.right <= 500096
+        assert 3999850 - 6 <= b.bottom <= 3999850 and 3999970 <= b.top <= 3999970 + 6
+    with pytest.raises(LmhldError, match=r"the extent 1,2,3,4 \[EPSG:3857\] is .* in the raster's CRS and does not "
+                                         r"overlap it: raster s.tif covers .* in EPSG:32618"):
+        detect(raster, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(extent=(1, 2, 3, 4),
+                                                                                extent_crs="EPSG:3857"))
 
 
 class IdentityBackend:

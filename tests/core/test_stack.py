@@ -77,6 +77,27 @@ def test_orthophoto_and_dsm_become_one_scene(tmp_path):
     assert "nan" not in style and "<minValue>" in style
 
 
+@pytest.mark.parametrize(("stem", "name"), [("surface_model", "dsm"), ("uav-Heights", "height"),
+                                            ("site_digital_terrain_model_2020", "dtm"), ("flight2_nDSM", "ndsm"),
+                                            ("dem_difference", "dem_difference"), ("slope", "slope")])
+def test_a_single_band_raster_is_named_as_elevation_when_its_file_name_says_so(tmp_path, stem, name):
+    """Surface-model words in any case and with any separators name the band as elevation; a change (a DEM of
+    difference) or any other name keeps the file's name."""
+    write_ortho(tmp_path / "ortho.tif")
+    write_dsm(tmp_path / f"{stem}.tif")
+    assert stack_rasters([tmp_path / "ortho.tif", tmp_path / f"{stem}.tif"], tmp_path / "scene.tif").names == [
+        "red", "green", "blue", name.lower()]
+
+
+def test_a_band_described_as_a_surface_model_feeds_a_model_s_elevation_input():
+    for described in ("surface_model", "Surface Model", "heights", "nDSM", "digital-elevation-model"):
+        assert match_model_bands(["red", "green", "blue", "dsm"], ["red", "green", "blue", described], "scene.tif",
+                                 "fix") == ([0, 1, 2, 3], False), described
+    # a DEM of difference is no elevation, and ordinary names keep their own meaning
+    with pytest.raises(LmhldError, match="without dsm"):
+        match_model_bands(["red", "green", "blue", "dsm"], ["red", "green", "blue", "dem_difference"], "s.tif", "fix")
+
+
 def test_pixel_size_averages_finer_rasters(tmp_path):
     write_ortho(tmp_path / "ortho.tif", outside=0)
     write_dsm(tmp_path / "dsm.tif", shift=(0, 0), hole=(0, 0))

@@ -233,9 +233,12 @@ def test_the_f1_best_threshold_is_found_on_validation_counts():
     prob = torch.where(truth, 0.3 + 0.7 * torch.rand(100_000, generator=g), 0.35 * torch.rand(100_000, generator=g))
     result = calibrate(histogram(prob, truth).flatten().tolist(), 0.5)
     assert result.source == "validation" and 0.3 <= result.threshold <= 0.4 and result.f1 > 0.95
+    assert result.note == f"calibrated on the validation split, where it gives the best F1: {result.f1:.4f}"
     few = torch.zeros(MIN_LANDSLIDE_PIXELS - 1, dtype=torch.bool)
     few_counts = histogram(torch.rand(MIN_LANDSLIDE_PIXELS - 1), ~few).flatten().tolist()
-    assert calibrate(few_counts, 0.5).source == "default" and "landslide pixels" in calibrate(few_counts, 0.5).note
+    assert calibrate(few_counts, 0.5).source == "default" and calibrate(few_counts, 0.5).note == (
+        f"only {MIN_LANDSLIDE_PIXELS - 1} landslide pixels in the validation split, fewer than the "
+        f"{MIN_LANDSLIDE_PIXELS} needed to calibrate, so the configured threshold is kept")
     assert calibrate(None, 0.42).threshold == 0.42 and "no validation split" in calibrate(None, 0.42).note
     # a model that learnt nothing (the same probabilities on both classes): its "best" cut would be the lowest one,
     # whose F1 is that of calling everything landslide; the configured threshold stays, and the note says why

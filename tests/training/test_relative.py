@@ -149,6 +149,8 @@ def test_auto_surface_is_the_ground_plane_for_a_fine_dsm_and_the_plane_for_a_coa
 
 def test_auto_chooses_by_name_and_keeps_spectral_bands_absolute():
     assert choose(patches(0.0, ["red", "DSM"]), "auto", [1.0, 1.0])[0].bands == (1,)
+    for name in ("surface_model", "Heights", "nDSM", "Digital-Elevation-Model"):  # any case and separators
+        assert choose(patches(0.0, ["red", name]), "auto", [1.0, 1.0])[0].bands == (1,), name
     levels, note = choose(patches(0.0, ["red", "nir"]), "auto", [1.0, 1.0])
     assert not levels and note is None
 

@@ -179,7 +179,7 @@ def test_a_validation_too_small_to_rank_epochs_neither_picks_nor_stops(tiny, tmp
     best = load_checkpoint(tmp_path / "run" / "best.pt")["training_state"]
     assert best["epoch"] == losses.index(min(losses)) + 1  # the lowest training loss, not a noisy F1
     assert best["val_f1"] == result.history[best["epoch"] - 1]["val_f1"] == result.best_f1  # still an F1
-    assert sum("too few to rank epochs" in w for w in warnings) == 1
+    assert sum("needed to rank epochs" in w for w in warnings) == 1
 
 
 def test_lean_epochs_write_last_pt_at_the_interval_and_at_the_end(tiny, tmp_path, no_onnx):

@@ -109,6 +109,19 @@ def test_part_mode_freezes_shallow_levels_and_reinitialises_input(areas, tmp_pat
     assert (tmp_path / "run" / "forgetting.csv").read_text().count("\n") == 3
 
 
+def test_part_mode_stages_of_folders_with_one_name_are_told_apart(areas, tmp_path):
+    """Two datasets of one name (dataset.json's, else the folder's) would share forgetting.csv's column, and the
+    later stage's validation F1 would be reported for both."""
+    import shutil
+
+    from lmhld_qgis.training.stages import plan_stages
+
+    for parent in ("site1", "site2"):
+        shutil.copytree(areas["a32"], tmp_path / parent / "ds")
+    stages = plan_stages(config([tmp_path / "site1" / "ds", tmp_path / "site2" / "ds"], mode="part"))
+    assert [s.name for s in stages] == ["a32", "a32_2"]
+
+
 def test_mix_mode_joins_areas(areas, tmp_path):
     result = train(config([areas["a32"], areas["b32"]], mode="mix", epochs=1), tmp_path / "run")
     assert read_metrics(tmp_path / "run")[0]["dataset"] == "a32+b32" and result.best_f1 > 0
@@ -237,6 +250,8 @@ def test_automatic_batch_size_is_resolved_said_and_reported(areas, tmp_path):
     n_train = len(open_dataset(areas["a32"], "train"))
     result = train(config([areas["a32"]], epochs=1, batch_size="auto"), tmp_path / "run", progress=Said(10**9))
     assert result.batch_size == auto_batch_size(n_train) < 16
-    assert any(f"batch size {result.batch_size} (auto): {n_train} training patches" in m for m in said), said
+    steps, at_16 = -(-n_train // result.batch_size), -(-n_train // 16)
+    assert (f"batch size {result.batch_size} (auto, rather than 16): {n_train} training patches make {steps} steps "
+            f"an epoch, where batches of 16 would make {at_16}") in said, said
     assert f"{result.batch_size} (auto)" in (tmp_path / "run" / "report.html").read_text()
     assert '"batch_size": "auto"' in (tmp_path / "run" / "config.json").read_text()  # resumes the same way
