@@ -159,9 +159,9 @@ def analyse_step(areas: list[Area], options: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"[analyse] has unknown key(s) {sorted(unknown)}; known: {sorted(ANALYSE_KEYS)}")
     fraction = float(options.get("fraction", DEFAULT_FRACTION))
     candidates = [int(c) for c in options.get("candidates", DEFAULT_CANDIDATES)]
-    reports = [analyse_inventory(a.inventory, layer=a.layer, raster=a.raster, fraction=fraction,
+    reports = [analyse_inventory(a.inventory, layer=a.layer, rasters=[a.raster], fraction=fraction,
                                  candidates=candidates) for a in areas]
-    areas_px = np.concatenate([r.areas_m2 / r.pixel_area_m2 for r in reports])
+    areas_px = np.concatenate([r.areas_px for r in reports])
     stats = AreaStats.of(areas_px)
     sizes = recommend_patch_sizes((stats.q1, stats.median, stats.q3), fraction, candidates)
     quartile = str(options.get("quartile", "q2"))

@@ -23,6 +23,15 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def kaikoura(shared_data: Path) -> Path:
+    """Two real Sentinel-2 change scenes side by side (10 m, EPSG:32759) with their landslide shapefiles."""
+    path = shared_data / "kaikoura"
+    if not (path / "diff_landslide_70.tif").exists():
+        pytest.skip(f"{path} is missing from ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
 def colombia_inventory(shared_data: Path) -> Path:
     path = shared_data / "inventory" / "colombia_landslides.gpkg"
     if not path.exists():

@@ -6,6 +6,7 @@ bottom-left 50 x 50 px are nodata.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,24 @@ def crafted_inventory(folder: Path) -> tuple[Path, Path]:
 
 def clean_inventory(folder: Path) -> tuple[Path, Path]:
     return write_polygons(folder / "clean.gpkg", CLEAN), reference_raster(folder / "reference.tif")
+
+
+def two_scene_inventory(kaikoura: Path, folder: Path, extra: Sequence[str] = ()) -> Path:
+    """The landslides of both real Kaikoura scenes in one GeoPackage (6 on scene 69, then 9 on scene 70, fids 1-15),
+    then the `extra` polygons (WKT in EPSG:32759), as an inventory spread over two scenes is."""
+    from osgeo import gdal, ogr
+
+    out = folder / "kaikoura_both.gpkg"
+    for n in (69, 70):
+        gdal.VectorTranslate(str(out), str(kaikoura / f"label_landslide_{n}.shp"), format="GPKG",
+                             accessMode="append" if n == 70 else None, layerName="landslides",
+                             geometryType="MULTIPOLYGON")
+    if extra:
+        ds = ogr.Open(str(out), 1)
+        layer = ds.GetLayer(0)
+        for wkt in extra:
+            feat = ogr.Feature(layer.GetLayerDefn())
+            feat.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkt(wkt)))
+            layer.CreateFeature(feat)
+        ds = None
+    return out

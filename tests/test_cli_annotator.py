@@ -69,6 +69,42 @@ def test_validate_never_calls_an_inventory_without_polygons_ready(tmp_path):
         assert json.loads((tmp_path / f"{name}.json").read_text())["ok_for_export"] is False
 
 
+def test_layer_problems_are_the_layers_and_geos_warnings_stay_quiet(tmp_path):
+    """A layer without CRS is 'the layer', not 'feature None'; invalid geometries are reported by validate and
+    analyse in their own words, without GDAL's raw 'Warning 1: Self-intersection at or near point ...' beside."""
+    from .helpers import square, write_polygons
+
+    nocrs = write_polygons(tmp_path / "nocrs.gpkg", [square(0, 0, 50)], epsg=None)
+    proc = lmhld("validate", str(nocrs))
+    assert proc.returncode == 1 and "no_crs             the layer: it has no CRS" in proc.stdout, proc.stdout
+    assert "feature None" not in proc.stdout + proc.stderr
+    inv, raster = crafted_inventory(tmp_path)
+    checked = lmhld("validate", str(inv), "--raster", str(raster))
+    assert "feature 6: Self-intersection at or near point" in checked.stdout
+    analysed = lmhld("analyse", str(inv), "--raster", str(raster), "--json", str(tmp_path / "a.json"))
+    assert analysed.returncode == 0 and "2 invalid geometries were repaired" in analysed.stderr
+    for proc in (checked, analysed):
+        assert "Warning 1" not in proc.stderr and "at or near point" not in proc.stderr, proc.stderr
+
+
+def test_validate_and_analyse_take_every_scene_of_the_inventory(kaikoura, tmp_path):
+    """Two real scenes, their landslides in one layer: a second --raster adds a scene (it used to replace the
+    first, so the first scene's landslides were reported outside), as export's does."""
+    from .inventories import two_scene_inventory
+
+    inv = two_scene_inventory(kaikoura, tmp_path)
+    a, b = str(kaikoura / "diff_landslide_69.tif"), str(kaikoura / "diff_landslide_70.tif")
+    proc = lmhld("validate", str(inv), "--raster", a, "--raster", b, "--json", str(tmp_path / "v.json"))
+    assert proc.returncode == 0 and "outside" not in proc.stdout, proc.stdout
+    summary = json.loads((tmp_path / "v.json").read_text())
+    assert summary["rasters"] == [a, b] and summary["by_kind"]["outside_raster"] == 0
+    proc = lmhld("analyse", str(inv), "--raster", a, "--raster", b, "--json", str(tmp_path / "a.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "pixels: diff_landslide_69.tif 10 m (6 landslides), diff_landslide_70.tif 10 m (9 landslides)" in proc.stdout
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert [r["n_landslides"] for r in report["rasters"]] == [6, 9] and report["n_landslides"] == 15
+
+
 def test_validate_rejects_bad_numbers(tmp_path):
     inv, _ = clean_inventory(tmp_path)
     proc = lmhld("validate", str(inv), "--sliver", "1.5")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from . import argtypes
@@ -21,7 +22,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("inventory", help="polygon inventory (any OGR-readable file)")
     p.add_argument("--layer", help="layer name inside the file (default: the first)")
     px = p.add_mutually_exclusive_group(required=True)
-    px.add_argument("--raster", help="reference raster: its CRS and resolution give the pixel size")
+    px.add_argument("--raster", action="append", metavar="R",
+                    help="reference raster: its CRS and resolution give the pixel size (repeat for several scenes: "
+                         "each landslide is measured in pixels of the raster holding most of it)")
     px.add_argument("--pixel-size", type=argtypes.float_range(0.001, 10_000.0), metavar="METRES",
                     help="pixel size in metres")
     p.add_argument("--fraction", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.10,
@@ -48,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
     bar = BarProgress("analyse")
     try:
-        report = analyse_inventory(args.inventory, layer=args.layer, raster=args.raster, pixel_size_m=args.pixel_size,
-                                   fraction=args.fraction, candidates=parse_candidates(args.candidates),
+        report = analyse_inventory(args.inventory, layer=args.layer, rasters=args.raster or (),
+                                   pixel_size_m=args.pixel_size, fraction=args.fraction,
+                                   candidates=parse_candidates(args.candidates),
                                    explode=args.explode, beyond_candidates=not args.cap_at_candidates, progress=bar)
     finally:
         bar.close()
@@ -57,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         write_text_atomic(args.html, inventory_html(report))
     s = report.area_px
-    print(f"{report.n_landslides} landslides ({report.n_repaired} repaired, {report.n_skipped} skipped), "
-          f"pixel {report.pixel_size_m:.3g} m")
+    pixel = f"pixel {report.pixel_size_m:.3g} m"
+    if len(report.rasters) > 1:  # which raster's pixels measured how many landslides
+        pixel = "pixels: " + ", ".join(f"{Path(r['path']).name} {r['pixel_size_m']:.3g} m ({r['n_landslides']} "
+                                       "landslides)" for r in report.rasters)
+    print(f"{report.n_landslides} landslides ({report.n_repaired} repaired, {report.n_skipped} skipped), {pixel}")
     print(f"area px: min {s.min:.0f}  Q1 {s.q1:.0f}  median {s.median:.0f}  Q3 {s.q3:.0f}  max {s.max:.0f}")
     rule = "" if report.patch_size_rule == "candidates" else f" ({report.patch_size_rule})"
     print(f"recommended patch sizes: {describe_patch_sizes(report.recommended_patch_sizes)}{rule}")

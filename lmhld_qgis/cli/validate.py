@@ -17,7 +17,9 @@ def add_parser(sub) -> None:
                                    "1 when a problem blocks export, 0 otherwise.")
     p.add_argument("inventory", help="polygon inventory (any OGR-readable file)")
     p.add_argument("--layer", help="layer name inside the file (default: the first)")
-    p.add_argument("--raster", help="reference imagery: pixel size, footprint and nodata")
+    p.add_argument("--raster", action="append", metavar="R",
+                   help="reference imagery: pixel size, footprint and nodata (repeat for an inventory over several "
+                        "scenes: a polygon on any of them is covered)")
     p.add_argument("--pixel-size", type=positive_float, metavar="METRES", help="pixel size when no raster is given")
     p.add_argument("--min-pixels", type=non_negative_float, default=10.0,
                    help="report polygons smaller than this many pixels (10)")
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.validate_write import summary_line, write_problems, write_repaired
     from .progress import BarProgress
 
-    options = ValidateOptions(raster=args.raster, min_pixels=args.min_pixels, pixel_size_m=args.pixel_size,
+    options = ValidateOptions(rasters=args.raster or (), min_pixels=args.min_pixels, pixel_size_m=args.pixel_size,
                               sliver_ratio=args.sliver, duplicate_iou=args.duplicate_iou,
                               min_overlap_m2=args.min_overlap)
     bar = BarProgress("validate")
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, summary)
     for p in report.problems[:20]:
-        print(f"  {'BLOCKING' if p.blocking else 'warning '} {p.kind:18} feature {p.fid}: {p.message}")
+        print(f"  {'BLOCKING' if p.blocking else 'warning '} {p.kind:18} {p.where}: {p.message}")
     if len(report.problems) > 20:
         print(f"  ... {len(report.problems) - 20} more" + (f" in {args.problems}" if args.problems else ""))
     print(summary_line(report))

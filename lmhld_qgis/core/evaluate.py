@@ -155,7 +155,9 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     check_outputs(inputs={"model": model, "raster": raster, "inventory": inventory},
                   files={"error_map": error_map, "json_out": json_out, "polygons_out": polygons_out,
                          "prob_out": prob_out}, styled=("error_map", "prob_out"))
-    truth = read_polygons(inventory)
+    truth = read_polygons(inventory, allow_empty=True)  # a scene without landslides is a fair reference
+    for note in reference_notes(truth, Path(inventory).name):
+        progress.warn(note)
     info = read_raster_info(raster)
     require_overlap(truth, info, f"inventory {Path(inventory).name}")
     with scratch_dir("evaluate") as tmp:
@@ -169,7 +171,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     if outside:
         progress.info(f"{outside} inventory polygon(s) lie outside the scene and are not counted; those across its "
                       "edge count by their part inside")
-    if pixels.inventory_px == 0:
+    if pixels.inventory_px == 0 and truth.geometries:
         progress.warn(f"no inventory polygon of {Path(inventory).name} covers a valid pixel of the scene: recall "
                       "and F1 say nothing; check that the inventory belongs to this raster")
     result = {**pixels.delivered.scores(), "raw": {k: pixels.raw.scores()[k] for k in RAW_KEYS},
@@ -179,6 +181,22 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
         write_json(json_out, result)
     progress.set_fraction(1.0)
     return result
+
+
+def reference_notes(truth: PolygonSet, name: str) -> list[str]:
+    """What the scoring changed or lacks in a reference inventory, said once: geometries repaired or skipped (their
+    raw GEOS warnings are silenced: core.vector.validity_reason), and a reference without landslides."""
+    notes = []
+    if truth.n_features == 0:
+        notes.append(f"inventory {name} holds no landslide: the scene is scored as landslide-free (every detection "
+                     "is a false positive: precision and F1 are 0, recall has nothing to find). If it has "
+                     "landslides, digitize them and save the layer first")
+    if truth.n_repaired:
+        notes.append(f"{truth.n_repaired} invalid geometries of inventory {name} were repaired for scoring "
+                     f"(`lmhld validate {name}` names them)")
+    if truth.skipped:
+        notes.append(f"{truth.n_skipped} features of inventory {name} were skipped: {truth.skipped}")
+    return notes
 
 
 def _detection_facts(det: DetectResult) -> dict[str, Any]:
@@ -191,16 +209,14 @@ def _detected_polygons(path: Path, truth: PolygonSet) -> PolygonSet:
     """The detections as a PolygonSet (an empty one when none was written)."""
     from osgeo import ogr
 
-    from .vector import polygons_from_wkb, srs_from_wkt
+    from .vector import polygons_from_wkb
 
     ds = ogr.Open(str(path))
     layer = ds.GetLayer("landslides")
     wkt = layer.GetSpatialRef().ExportToWkt()
     wkbs: list[bytes | None] = [bytes(f.GetGeometryRef().ExportToIsoWkb()) for f in layer]
     del ds
-    if not wkbs:
-        return PolygonSet([], np.zeros(0, np.int64), srs_from_wkt(wkt, "detections"), 0)
-    return polygons_from_wkb(wkbs, range(len(wkbs)), wkt, what="detections")
+    return polygons_from_wkb(wkbs, range(len(wkbs)), wkt, what="detections", allow_empty=True)
 
 
 @dataclass

@@ -164,6 +164,8 @@ class InventoryReport:
     exploded: bool
     fids: npt.NDArray[np.int64] = field(repr=False)  # per landslide: source feature id
     areas_m2: npt.NDArray[np.float64] = field(repr=False)  # per landslide: true area in m2
+    areas_px: npt.NDArray[np.float64] = field(repr=False)  # per landslide: area in pixels of its raster
+    rasters: list[dict[str, Any]] = field(default_factory=list)  # per raster: path, pixel size, landslides on it
 
     @property
     def n_skipped(self) -> int:
@@ -171,10 +173,11 @@ class InventoryReport:
 
     def area_by_fid(self) -> dict[int, float]:
         """Total area (m2) per source feature, summing parts when multipart features were exploded."""
-        totals: dict[int, float] = {}
-        for fid, area in zip(self.fids.tolist(), self.areas_m2.tolist(), strict=True):
-            totals[fid] = totals.get(fid, 0.0) + area
-        return totals
+        return _sum_by(self.fids, self.areas_m2)
+
+    def pixels_by_fid(self) -> dict[int, float]:
+        """Total area in pixels per source feature (each part in pixels of the raster it lies on)."""
+        return _sum_by(self.fids, self.areas_px)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -187,6 +190,7 @@ class InventoryReport:
             "exploded_multipart": self.exploded,
             "pixel_size_m": self.pixel_size_m,
             "pixel_area_m2": self.pixel_area_m2,
+            "rasters": self.rasters,
             "fraction": self.fraction,
             "candidates": self.candidates,
             "area_m2": asdict(self.area_m2),
@@ -199,6 +203,13 @@ class InventoryReport:
             "notes": self.notes,
             "histogram": self.histogram,
         }
+
+
+def _sum_by(fids: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> dict[int, float]:
+    totals: dict[int, float] = {}
+    for fid, value in zip(fids.tolist(), values.tolist(), strict=True):
+        totals[fid] = totals.get(fid, 0.0) + value
+    return totals
 
 
 MIN_AREA_QUANTILE = 0.05
@@ -245,13 +256,16 @@ def log_histogram(values: npt.NDArray[np.float64], bins_per_decade: int = 8) -> 
     return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
-def resolve_pixel_area(raster: str | Path | None, pixel_size_m: float | None) -> tuple[float, float]:
-    """(pixel side in m, pixel area in m2), from a reference raster or a side given in metres."""
-    if raster:
+def resolve_pixel_area(rasters: Sequence[str | Path], pixel_size_m: float | None) -> tuple[float, float]:
+    """(pixel side in m, pixel area in m2) of the first reference raster, or of a side given in metres; checks
+    that the rasters can be read and are each given once."""
+    if rasters:
+        from .preflight import require_distinct
         from .raster import pixel_area_m2, read_raster_info
 
-        area = pixel_area_m2(read_raster_info(raster))
-        return math.sqrt(area), area
+        require_distinct(list(rasters), "raster")
+        areas = [pixel_area_m2(read_raster_info(r)) for r in rasters]
+        return math.sqrt(areas[0]), areas[0]
     if pixel_size_m is None:
         raise LmhldError("give the pixel size: a reference raster, or a pixel size in metres")
     if not pixel_size_m > 0:
@@ -259,38 +273,84 @@ def resolve_pixel_area(raster: str | Path | None, pixel_size_m: float | None) ->
     return float(pixel_size_m), float(pixel_size_m) ** 2
 
 
+@dataclass
+class _Pixels:
+    """Each landslide's pixel area, and what the report says of the rasters it comes from."""
+
+    areas_m2: npt.NDArray[np.float64]  # per landslide
+    side_m: float  # the pixel the report names: that of the raster holding most landslides
+    area_m2: float  # and its area
+    rasters: list[dict[str, Any]]
+    notes: list[str]
+
+
+def _pixels(polygons: PolygonSet, rasters: Sequence[str | Path], pixel_size_m: float | None) -> _Pixels:
+    """The pixel each landslide is measured in: the pixel size given, the one raster's, or, over several rasters
+    of different resolutions, that of the raster holding most of the landslide (core.coverage)."""
+    side, area = resolve_pixel_area(rasters, pixel_size_m)
+    n = len(polygons.geometries)
+    if not rasters:
+        return _Pixels(np.full(n, area), side, area, [], [])
+    from .coverage import Coverage
+    from .raster import read_raster_info
+
+    coverage = Coverage([read_raster_info(r) for r in rasters], polygons.srs)
+    main = np.zeros(n, np.int64)  # one raster: every landslide in its pixels, wherever it lies
+    notes: list[str] = []
+    if len(coverage.infos) > 1:
+        mains = [coverage.place(g).main for g in polygons.geometries]
+        main = np.array([0 if m is None else m for m in mains], np.int64)
+        if not coverage.same_pixels:
+            sizes = ", ".join(f"{name} {math.sqrt(a):.3g} m" for name, a in zip(coverage.names,
+                                                                                coverage.pixel_areas, strict=True))
+            notes.append(f"the rasters' pixels differ ({sizes}): each landslide is measured in pixels of the raster "
+                         "holding most of it")
+        nowhere = mains.count(None)
+        if nowhere:
+            notes.append(f"{nowhere} landslide(s) lie on none of the rasters: measured in pixels of the first, "
+                         f"{coverage.names[0]}, and counted with it")
+    counts = np.bincount(main, minlength=len(coverage.infos))
+    summary = [{"path": str(info.path), "pixel_size_m": math.sqrt(a), "n_landslides": int(c)}
+               for info, a, c in zip(coverage.infos, coverage.pixel_areas, counts.tolist(), strict=True)]
+    top = coverage.pixel_areas[int(np.argmax(counts))]
+    return _Pixels(np.asarray(coverage.pixel_areas, np.float64)[main], math.sqrt(top), top, summary, notes)
+
+
 def analyse_polygons(
-    polygons: PolygonSet, *, pixel_size_m: float | None = None, raster: str | Path | None = None,
+    polygons: PolygonSet, *, pixel_size_m: float | None = None, rasters: Sequence[str | Path] = (),
     fraction: float = DEFAULT_FRACTION, candidates: Sequence[int] = DEFAULT_CANDIDATES, source: str = "",
     exploded: bool = False, beyond_candidates: bool = True, progress: Progress | None = None,
 ) -> InventoryReport:
-    """Statistics and patch sizes for polygons already read (the Processing algorithm feeds its layer here)."""
+    """Statistics and patch sizes for polygons already read (the Processing algorithm feeds its layer here);
+    `rasters`: the scenes the inventory lies on (one or several), else `pixel_size_m`."""
     progress = progress or NullProgress()
     candidates = [int(c) for c in candidates]
     validate_rule(fraction, candidates)
-    side, pixel_area = resolve_pixel_area(raster, pixel_size_m)
+    pixels = _pixels(polygons, rasters, pixel_size_m)
     progress.set_fraction(0.3)
     from .vector import true_areas_m2
 
     areas_m2 = true_areas_m2(polygons.geometries, polygons.srs)
     progress.set_fraction(0.9)
-    areas_px = areas_m2 / pixel_area
+    areas_px = areas_m2 / pixels.areas_m2
     stats_px = AreaStats.of(areas_px)
     quartiles = (stats_px.q1, stats_px.median, stats_px.q3)
     choice = choose_patch_sizes(quartiles, fraction, candidates, beyond_candidates=beyond_candidates)
+    notes = pixels.notes + choice.notes
     report = InventoryReport(
         source=source, n_features=polygons.n_features, n_landslides=len(areas_m2), n_repaired=polygons.n_repaired,
-        skipped=dict(polygons.skipped), pixel_size_m=side, pixel_area_m2=pixel_area, fraction=fraction,
-        candidates=candidates, area_m2=AreaStats.of(areas_m2), area_px=stats_px,
+        skipped=dict(polygons.skipped), pixel_size_m=pixels.side_m, pixel_area_m2=pixels.area_m2,
+        fraction=fraction, candidates=candidates, area_m2=AreaStats.of(areas_m2), area_px=stats_px,
         ideal_sides_px=[ideal_patch_side(q, fraction) for q in quartiles],
-        recommended_patch_sizes=choice.sizes, patch_size_rule=choice.rule, notes=choice.notes,
+        recommended_patch_sizes=choice.sizes, patch_size_rule=choice.rule, notes=notes,
         histogram=log_histogram(areas_px), exploded=exploded, fids=polygons.fids, areas_m2=areas_m2,
+        areas_px=areas_px, rasters=pixels.rasters,
     )
     if polygons.n_repaired:
         progress.warn(f"{polygons.n_repaired} invalid geometries were repaired")
     if polygons.skipped:
         progress.warn(f"{polygons.n_skipped} features skipped: {polygons.skipped}")
-    for note in choice.notes:
+    for note in notes:
         progress.warn(note)
     progress.set_fraction(1.0)
     return report
@@ -298,17 +358,18 @@ def analyse_polygons(
 
 def analyse_inventory(
     inventory: str | Path, *, layer: str | None = None, pixel_size_m: float | None = None,
-    raster: str | Path | None = None, fraction: float = DEFAULT_FRACTION,
+    rasters: Sequence[str | Path] = (), fraction: float = DEFAULT_FRACTION,
     candidates: Sequence[int] = DEFAULT_CANDIDATES, explode: bool = False, beyond_candidates: bool = True,
     progress: Progress | None = None,
 ) -> InventoryReport:
-    """Analyse a polygon inventory file: areas in pixels, quartiles and recommended patch sizes."""
+    """Analyse a polygon inventory file: areas in pixels (of the raster, or rasters, it lies on), quartiles and
+    recommended patch sizes."""
     validate_rule(fraction, [int(c) for c in candidates])
-    resolve_pixel_area(raster, pixel_size_m)  # fail on a bad pixel size before reading anything
+    resolve_pixel_area(rasters, pixel_size_m)  # fail on a bad pixel size or raster before reading anything
     from .vector import polygons_from_wkb, read_layer_wkb
 
     wkbs, fids, wkt = read_layer_wkb(inventory, layer)
     polygons = polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"inventory {Path(inventory).name}")
-    return analyse_polygons(polygons, pixel_size_m=pixel_size_m, raster=raster, fraction=fraction,
+    return analyse_polygons(polygons, pixel_size_m=pixel_size_m, rasters=rasters, fraction=fraction,
                             candidates=candidates, source=str(inventory), exploded=explode,
                             beyond_candidates=beyond_candidates, progress=progress)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 
 from .errors import LmhldError
-from .raster import RasterInfo, raster_footprint
+from .raster import RasterInfo
 from .vector import PolygonSet
 
 
@@ -38,18 +38,11 @@ def require_patch_fits(size: int, infos: Sequence[RasterInfo], what: str = "patc
 def require_overlap(polygons: PolygonSet, info: RasterInfo, what: str = "inventory") -> None:
     """Refuse polygons none of which touches the raster (a wrong file or CRS would otherwise score F1 0 silently).
     An empty layer passes: a scene without landslides is a legitimate reference."""
-    from osgeo import osr
-
-    from .vector import srs_from_wkt
+    from .coverage import footprint_in
 
     if not polygons.geometries:
         return
-    a, e = info.transform[0], info.transform[4]
-    footprint = raster_footprint(info)
-    raster_srs = srs_from_wkt(info.crs_wkt, f"raster {os.path.basename(info.path)}")
-    if not raster_srs.IsSame(polygons.srs):
-        footprint.Segmentize(max(abs(a) * info.width, abs(e) * info.height) / 32)
-        footprint.Transform(osr.CoordinateTransformation(raster_srs, polygons.srs))
+    footprint = footprint_in(info, polygons.srs)
     if not any(g.Intersects(footprint) for g in polygons.geometries):
         raise LmhldError(f"no polygon of the {what} ({len(polygons.geometries)} polygons) overlaps raster "
                          f"{info.path}; check that both cover the same area and that their CRSs are right")

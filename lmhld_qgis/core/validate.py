@@ -3,12 +3,14 @@ its kind and a suggested fix, and a repaired copy on request (the input is never
 
 Kinds: empty/null geometries, non-polygons, invalid geometries and self-intersections (GEOS's reason through
 OGR), overlaps and duplicates between polygons (a sort-and-sweep over bounding boxes, so a few thousand polygons
-take seconds), slivers (Polsby-Popper compactness 4*pi*A/P^2 below a threshold: a 1:60 strip scores 0.05),
-polygons smaller than a number of pixels of a reference raster, polygons outside the raster or on its nodata,
-features whose coordinates fall outside the area where the layer's CRS is valid (digitized in another CRS), and a
-layer without a CRS. Blocking kinds (export refuses them) are those that make the training masks ambiguous: a
-missing CRS, invalid geometries and self-intersections (a repair has to guess what was meant). A CRS mismatch is
-a warning: a UTM polygon digitized in degrees cannot be told from one placed far outside its zone.
+take seconds), slivers (Polsby-Popper compactness 4*pi*A/P^2 below a threshold: a 1:60 strip scores 0.05; an
+invalid polygon is measured as repaired), polygons smaller than a number of pixels of the reference raster(s),
+polygons outside every raster or on their nodata (an inventory spread over several scenes is checked against all
+of them: a polygon on any one is covered, and is measured in pixels of the raster holding most of it, see
+core.coverage), features whose coordinates fall outside the area where the layer's CRS is valid (digitized in
+another CRS), and a layer without a CRS. Blocking kinds (export refuses them) are those that make the training
+masks ambiguous: a missing CRS, invalid geometries and self-intersections (a repair has to guess what was meant).
+A CRS mismatch is a warning: a UTM polygon digitized in degrees cannot be told from one placed far outside its zone.
 
 Only OGR/GDAL (the system GEOS that QGIS uses); no shapely.
 """
@@ -16,8 +18,9 @@ Only OGR/GDAL (the system GEOS that QGIS uses); no shapely.
 from __future__ import annotations
 
 import math
+import shlex
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,11 @@ import numpy as np
 import numpy.typing as npt
 from osgeo import gdal, ogr, osr
 
+from .coverage import Coverage, Placement
 from .errors import LmhldError
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import RasterInfo
-from .vector import equal_area_srs, explode_polygons, open_layer, polygonal, srs_from_wkt
+from .vector import equal_area_srs, explode_polygons, open_layer, polygonal, srs_from_wkt, validity_reason
 
 ogr.UseExceptions()
 gdal.UseExceptions()
@@ -68,7 +72,7 @@ KINDS: dict[str, Kind] = {
 
 @dataclass
 class ValidateOptions:
-    raster: str | Path | None = None  # reference raster: pixel size, footprint, nodata
+    rasters: Sequence[str | Path] = ()  # reference rasters: pixel size, footprint, nodata (one or several scenes)
     min_pixels: float = 10.0  # polygons smaller than this many raster pixels are reported
     pixel_size_m: float | None = None  # pixel size when no raster is given (for min_pixels)
     sliver_ratio: float = 0.05  # Polsby-Popper compactness below this is a sliver
@@ -105,6 +109,11 @@ class Problem:
     def fix(self) -> str:
         return KINDS[self.kind].fix
 
+    @property
+    def where(self) -> str:
+        """What the problem concerns, as a report names it: 'feature 12', or 'the layer' for a layer-wide one."""
+        return "the layer" if self.fid is None else f"feature {self.fid}"
+
 
 @dataclass
 class ValidationReport:
@@ -113,7 +122,7 @@ class ValidationReport:
     n_features: int
     problems: list[Problem]
     srs: osr.SpatialReference | None
-    raster: str | None = None
+    rasters: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
@@ -137,10 +146,10 @@ class ValidationReport:
         return {"inventory": self.inventory, "layer": self.layer, "n_features": self.n_features,
                 "n_problems": len(self.problems), "n_blocking": len(self.blocking),
                 "ok_for_export": self.ok_for_export, "by_kind": self.counts(),
-                "blocking_kinds": [k for k, v in KINDS.items() if v.blocking], "raster": self.raster,
+                "blocking_kinds": [k for k, v in KINDS.items() if v.blocking], "rasters": self.rasters,
                 "options": self.options,
-                "problems": [{"kind": p.kind, "fid": p.fid, "other_fid": p.other_fid, "blocking": p.blocking,
-                              "message": p.message, "fix": p.fix} for p in self.problems]}
+                "problems": [{"kind": p.kind, "fid": p.fid, "where": p.where, "other_fid": p.other_fid,
+                              "blocking": p.blocking, "message": p.message, "fix": p.fix} for p in self.problems]}
 
 
 @dataclass
@@ -149,6 +158,7 @@ class _Feature:
     raw: ogr.Geometry | None  # as stored
     geom: ogr.Geometry | None = None  # polygonal and valid (repaired), in the layer CRS; None when unusable
     metric: ogr.Geometry | None = None  # the same in a local equal-area CRS (metres); None when unknown
+    repaired: bool = False  # geom is the repair of an invalid geometry: figures measured on it say so
 
 
 # --- reading and per-feature geometry checks ---------------------------------------------------------------------
@@ -171,21 +181,6 @@ def _read(path: str | Path, layer: str | None) -> tuple[str, list[_Feature], osr
 
 def _has_crs(srs: osr.SpatialReference) -> bool:
     return not (srs.GetName() or "").startswith("Undefined")
-
-
-def validity_reason(geom: ogr.Geometry) -> str | None:
-    """None when valid, else GEOS's reason (e.g. 'Self-intersection at or near point 5 5')."""
-    messages: list[str] = []
-
-    def collect(_cls: int, _num: int, msg: str) -> None:
-        messages.append(msg)
-
-    gdal.PushErrorHandler(collect)
-    try:
-        valid = geom.IsValid()
-    finally:
-        gdal.PopErrorHandler()
-    return None if valid else (messages[-1] if messages else "invalid geometry")
 
 
 def repair(geom: ogr.Geometry) -> ogr.Geometry | None:
@@ -215,8 +210,10 @@ def _geometry_problems(f: _Feature) -> Iterator[Problem]:
         f.geom = shape
         return
     kind = SELF_INTERSECTION if "self-intersection" in reason.lower() else INVALID
-    yield Problem(kind, f.fid, reason, shape)
     f.geom = repair(shape)
+    f.repaired = f.geom is not None
+    yield Problem(kind, f.fid, reason if f.repaired else f"{reason} (it cannot be repaired: no other check measures "
+                                                         "it)", shape)
 
 
 def _envelope_polygon(geom: ogr.Geometry) -> ogr.Geometry:
@@ -324,30 +321,39 @@ def _to_metric(features: list[_Feature], srs: osr.SpatialReference) -> None:
 # --- shape and size ---------------------------------------------------------------------------------------------
 
 def _sliver_problems(features: list[_Feature], ratio: float) -> Iterator[Problem]:
-    """Parts whose Polsby-Popper compactness 4*pi*A/P^2 is below `ratio`."""
+    """Parts whose Polsby-Popper compactness 4*pi*A/P^2 is below `ratio`, measured on the valid (repaired)
+    geometry: an invalid ring's own area and perimeter mean nothing (a bow-tie's signed area cancels out)."""
     if ratio <= 0:
         return
     for f in features:
         shape, where = (f.metric, f.geom) if f.metric is not None else (f.geom, f.geom)
         if shape is None:
             continue
+        unit = "m" if f.metric is not None else "layer units"
         for part, part_here in zip(explode_polygons(shape), explode_polygons(where), strict=True):
             area, perimeter = part.GetArea(), part.Boundary().Length()
             score = 4 * math.pi * area / perimeter**2 if perimeter > 0 else 0.0
             if score < ratio:
-                yield Problem(SLIVER, f.fid, f"compactness 4πA/P² = {score:.3f} (< {ratio:g}): mean width "
-                                             f"{2 * area / perimeter:.3g} m over {perimeter / 2:.4g} m", part_here)
+                of = "a part of its repaired shape: " if f.repaired else ""
+                yield Problem(SLIVER, f.fid, f"{of}compactness 4πA/P² = {score:.3f} (< {ratio:g}): mean width "
+                                             f"{2 * area / perimeter:.3g} {unit} over {perimeter / 2:.4g} {unit}",
+                              part_here)
                 break
 
 
-def _small_problems(features: list[_Feature], pixel_area_m2: float, min_pixels: float) -> Iterator[Problem]:
+def _small_problems(features: list[_Feature], pixel_area: dict[int, tuple[float, str]],
+                    min_pixels: float) -> Iterator[Problem]:
+    """Polygons under `min_pixels` pixels; `pixel_area`: per feature, the pixel area (m²) it is measured in and
+    the raster that pixel is of ('' when there is one pixel size)."""
     for f in features:
-        if f.metric is None:
+        if f.metric is None or f.fid not in pixel_area:
             continue
-        pixels = f.metric.GetArea() / pixel_area_m2
+        area_m2, raster = pixel_area[f.fid]
+        pixels = f.metric.GetArea() / area_m2
         if pixels < min_pixels:
+            of = f", in {raster}" if raster else ""
             yield Problem(TOO_SMALL, f.fid, f"{pixels:.1f} pixels (< {min_pixels:g}) of "
-                                            f"{math.sqrt(pixel_area_m2):.3g} m", f.geom)
+                                            f"{math.sqrt(area_m2):.3g} m{of}", f.geom)
 
 
 # --- overlaps and duplicates ------------------------------------------------------------------------------------
@@ -405,36 +411,48 @@ def _pair_problems(features: list[_Feature], duplicate_iou: float, min_overlap_m
 
 # --- against a raster -------------------------------------------------------------------------------------------
 
-def _raster_problems(features: list[_Feature], srs: osr.SpatialReference, raster: str | Path,
+def _raster_problems(features: list[_Feature], coverage: Coverage, placements: dict[int, Placement],
                      progress: Progress) -> Iterator[Problem]:
-    """Polygons outside the raster's footprint, partly or wholly, and polygons on its nodata pixels."""
+    """Polygons outside every raster's footprint, partly or wholly, and polygons on the nodata of a raster they lie
+    on (each raster named when there are several)."""
+    import contextlib
+
     import rasterio
     from rasterio.enums import MaskFlags
 
-    from .raster import raster_footprint, read_raster_info
+    names, several = coverage.names, len(coverage.infos) > 1
+    with contextlib.ExitStack() as stack:
+        opened: dict[int, Any] = {}
 
-    info = read_raster_info(raster)
-    raster_srs = srs_from_wkt(info.crs_wkt, f"raster {Path(raster).name}")
-    ct = None if raster_srs.IsSame(srs) else osr.CoordinateTransformation(srs, raster_srs)
-    footprint = raster_footprint(info)
-    with rasterio.open(raster) as src:
-        all_valid = all(set(flags) == {MaskFlags.all_valid} for flags in src.mask_flag_enums)
+        def source(k: int) -> tuple[Any, bool]:  # each raster opened once, when a polygon first lies on it
+            if k not in opened:
+                opened[k] = stack.enter_context(rasterio.open(coverage.infos[k].path))
+            src = opened[k]
+            return src, all(set(flags) == {MaskFlags.all_valid} for flags in src.mask_flag_enums)
+
         for n, f in enumerate(features):
             if n % 100 == 0:
                 check_cancelled(progress)
             if f.geom is None:
                 continue
-            geom = f.geom.Clone()
-            if ct is not None:
-                geom.Transform(ct)
-            if not geom.Intersects(footprint):
-                yield Problem(OUTSIDE, f.fid, f"entirely outside raster {Path(raster).name}", f.geom)
+            place = placements[f.fid]
+            if not place.on:
+                where = f"every raster ({', '.join(names)})" if several else f"raster {names[0]}"
+                yield Problem(OUTSIDE, f.fid, f"entirely outside {where}", f.geom)
                 continue
-            if not geom.Within(footprint):
-                yield Problem(OUTSIDE, f.fid, f"partly outside raster {Path(raster).name}", f.geom)
-            inside, nodata = (0, 0) if all_valid else _nodata_pixels(src, info, geom)
-            if nodata:
-                yield Problem(NODATA, f.fid, f"{nodata} of its {inside} pixels are nodata", f.geom)
+            if place.outside > 0:
+                on = ", ".join(names[k] for k in place.on)
+                yield Problem(OUTSIDE, f.fid, f"{place.outside:.0%} of it lies outside every raster (the rest on "
+                                              f"{on})" if several else f"partly outside raster {names[0]}", f.geom)
+            found = []
+            for k in place.on:
+                src, all_valid = source(k)
+                inside, nodata = (0, 0) if all_valid else _nodata_pixels(src, coverage.infos[k],
+                                                                           coverage.in_raster(f.geom, k))
+                if nodata:
+                    found.append(f"{nodata} of its {inside} pixels{f' in {names[k]}' if several else ''} are nodata")
+            if found:
+                yield Problem(NODATA, f.fid, "; ".join(found), f.geom)
 
 
 def burn_geometry(geom: ogr.Geometry, srs_wkt: str, transform: Any, window: Any) -> npt.NDArray[np.uint8]:
@@ -472,12 +490,18 @@ def _nodata_pixels(src: Any, info: RasterInfo, geom: ogr.Geometry) -> tuple[int,
 
 # --- the whole check --------------------------------------------------------------------------------------------
 
-def _pixel_area(options: ValidateOptions) -> float | None:
-    if options.raster is not None:
-        from .raster import pixel_area_m2, read_raster_info
-
-        return pixel_area_m2(read_raster_info(options.raster))
-    return options.pixel_size_m**2 if options.pixel_size_m else None
+def _pixel_areas(features: list[_Feature], options: ValidateOptions, coverage: Coverage | None,
+                 placements: dict[int, Placement]) -> dict[int, tuple[float, str]]:
+    """Per usable feature: the pixel area (m²) its size is measured in, and the raster it is of when there are
+    several (the raster holding most of it; the first for a polygon on none)."""
+    if coverage is not None:
+        several = len(coverage.infos) > 1
+        return {fid: (coverage.pixel_area_of(place),
+                      coverage.names[place.main if place.main is not None else 0] if several else "")
+                for fid, place in placements.items()}
+    if options.pixel_size_m:
+        return {f.fid: (options.pixel_size_m**2, "") for f in features if f.geom is not None}
+    return {}
 
 
 def validate_inventory(inventory: str | Path, options: ValidateOptions | None = None, *, layer: str | None = None,
@@ -499,25 +523,34 @@ def validate_wkb(wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str
 def _validate(source: str, name: str, features: list[_Feature], srs: osr.SpatialReference | None,
               options: ValidateOptions, progress: Progress) -> ValidationReport:
     options.validate()
+    if options.rasters:
+        from .preflight import require_distinct
+
+        require_distinct(list(options.rasters), "raster")
     problems = [p for f in features for p in _geometry_problems(f)]
     progress.set_fraction(0.2)
     if srs is None:
-        problems.insert(0, Problem(NO_CRS, None, "the layer has no CRS: its polygons cannot be placed on imagery"))
+        problems.insert(0, Problem(NO_CRS, None, "it has no CRS: its polygons cannot be placed on imagery"))
     else:
         problems.extend(_crs_problems(features, srs, options.crs_margin))
         _to_metric(features, srs)
     problems.extend(_pair_problems(features, options.duplicate_iou, options.min_overlap_m2, progress))
     progress.set_fraction(0.6)
     problems.extend(_sliver_problems(features, options.sliver_ratio))
-    pixel_area = _pixel_area(options)
-    if pixel_area is not None and srs is not None:
-        problems.extend(_small_problems(features, pixel_area, options.min_pixels))
-    if options.raster is not None and srs is not None:
-        problems.extend(_raster_problems(features, srs, options.raster, progress))
+    coverage, placements = None, {}
+    if options.rasters and srs is not None:
+        from .raster import read_raster_info
+
+        coverage = Coverage([read_raster_info(r) for r in options.rasters], srs)
+        placements = {f.fid: coverage.place(f.geom) for f in features if f.geom is not None}
+    if srs is not None:
+        problems.extend(_small_problems(features, _pixel_areas(features, options, coverage, placements),
+                                        options.min_pixels))
+    if coverage is not None:
+        problems.extend(_raster_problems(features, coverage, placements, progress))
     progress.set_fraction(1.0)
     problems.sort(key=lambda p: (not p.blocking, -1 if p.fid is None else p.fid))  # what blocks export first
-    return ValidationReport(source, name, len(features), problems, srs,
-                            raster=str(options.raster) if options.raster else None,
+    return ValidationReport(source, name, len(features), problems, srs, rasters=[str(r) for r in options.rasters],
                             options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
                                      "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,
                                      "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin})
@@ -535,19 +568,29 @@ def blocking_problems(inventory: Any, layer: str | None = None) -> list[Problem]
         return [Problem(INVALID, None, f"{inventory.n_repaired} invalid geometries (repaired on reading)")]
     _, features, srs = _read(inventory, layer)
     problems = [p for f in features for p in _geometry_problems(f) if p.blocking]
-    return ([Problem(NO_CRS, None, "the layer has no CRS")] if srs is None else []) + problems
+    return ([Problem(NO_CRS, None, "it has no CRS")] if srs is None else []) + problems
 
 
 def refuse_blocking_problems(inventory: Any, layer: str | None = None) -> None:
-    """Raise LmhldError naming the problems and the validation algorithm when the inventory has blocking ones."""
+    """Raise LmhldError naming the problems and the fix for each kind (the repaired copy to write and export from,
+    or the CRS to assign) when the inventory has blocking ones."""
     problems = blocking_problems(inventory, layer)
     if not problems:
         return
     counts = Counter(p.kind.replace("_", " ") for p in problems)
     first = next((p for p in problems if p.fid is not None), problems[0])
-    where = f" (first: feature {first.fid}, {first.message})" if first.fid is not None else f" ({first.message})"
+    named = isinstance(inventory, str | Path)
+    fixes = [KINDS[NO_CRS].fix] if any(p.kind == NO_CRS for p in problems) else []
+    if any(p.kind in (INVALID, SELF_INTERSECTION) for p in problems):
+        if named:
+            path = Path(inventory)
+            command = f"`lmhld validate {shlex.quote(path.name)} --repair {shlex.quote(path.stem + '_fixed.gpkg')}`"
+        else:
+            command = "`lmhld validate INVENTORY --repair FIXED.gpkg`"
+        fixes.append(f"write a repaired copy ({VALIDATE_ALGORITHM} in QGIS, its 'Repaired copy' output; or {command}), "
+                     "check the repaired shapes and export from that copy, or redraw the polygons (QGIS vertex tool)")
+    name = f" {Path(inventory).name}" if named else " layer"
     raise LmhldError(
-        f"the inventory has {len(problems)} blocking problem(s): "
-        f"{', '.join(f'{n} {k}' for k, n in counts.items())}{where}. Run the validation "
-        f"({VALIDATE_ALGORITHM} in QGIS, or `lmhld validate INVENTORY --repair FIXED.gpkg`), fix them or export the "
-        "repaired copy")
+        f"the inventory{name} has {len(problems)} blocking problem(s): "
+        f"{', '.join(f'{n} {k}' for k, n in counts.items())} (first: {first.where}, {first.message}); export "
+        f"would have to guess what was meant. Fix: {'; and '.join(fixes)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from osgeo import ogr, osr
+from osgeo import gdal, ogr, osr
 
 from .atomic import gdal_checked
 from .errors import LmhldError
@@ -108,6 +108,24 @@ def read_layer_wkb(path: str | Path, layer: str | None = None) -> tuple[list[byt
     return wkbs, np.asarray(fids, dtype=np.int64), wkt
 
 
+def validity_reason(geom: ogr.Geometry) -> str | None:
+    """None when valid, else GEOS's reason (e.g. 'Self-intersection at or near point 5 5').
+
+    GEOS also prints that reason as a raw GDAL warning; it is caught here (a handler pushed for this call only)
+    so that callers, which report or repair the geometry themselves, do not leak it to the console."""
+    messages: list[str] = []
+
+    def collect(_cls: int, _num: int, msg: str) -> None:
+        messages.append(msg)
+
+    gdal.PushErrorHandler(collect)
+    try:
+        valid = geom.IsValid()
+    finally:
+        gdal.PopErrorHandler()
+    return None if valid else (messages[-1] if messages else "invalid geometry")
+
+
 def polygonal(geom: ogr.Geometry) -> ogr.Geometry | None:
     """The polygonal part of a geometry (curves linearised, lines and points dropped), or None."""
     flat = ogr.GT_Flatten(geom.GetGeometryType())
@@ -138,9 +156,10 @@ def explode_polygons(geom: ogr.Geometry) -> list[ogr.Geometry]:
 
 def polygons_from_wkb(
     wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, *, explode: bool = False,
-    what: str = "inventory",
+    what: str = "inventory", allow_empty: bool = False,
 ) -> PolygonSet:
-    """Turn raw WKB into valid polygons: repair invalid ones, skip null/empty/non-polygon ones, count every case."""
+    """Turn raw WKB into valid polygons: repair invalid ones, skip null/empty/non-polygon ones, count every case.
+    A layer without features is refused unless `allow_empty` (a reference scene may hold no landslide)."""
     srs = srs_from_wkt(crs_wkt, what)
     skipped: dict[str, int] = {}
     out: list[ogr.Geometry] = []
@@ -168,7 +187,7 @@ def polygons_from_wkb(
         if geom is None:
             skip("not a polygon")
             continue
-        if not geom.IsValid():
+        if validity_reason(geom) is not None:  # counted in n_repaired: the caller reports it
             repaired = geom.MakeValid()
             repaired = polygonal(repaired) if repaired is not None else None
             n_repaired += 1
@@ -182,6 +201,8 @@ def polygons_from_wkb(
         parts = explode_polygons(geom) if explode else [geom]
         out.extend(parts)
         out_fids.extend([fid] * len(parts))
+    if n == 0 and allow_empty:
+        return PolygonSet([], np.zeros(0, np.int64), srs, n_features=0)
     if n == 0:
         raise LmhldError(f"{what} is empty: it holds no features; digitize landslide polygons first")
     if not out:
@@ -206,11 +227,12 @@ def _require_plausible_degrees(geometries: list[ogr.Geometry], srs: osr.SpatialR
 
 
 def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool = False,
-                  role: str = "inventory") -> PolygonSet:
+                  role: str = "inventory", allow_empty: bool = False) -> PolygonSet:
     """Read and repair a polygon layer from any OGR-readable file; `role` names it in errors (inventory,
     negatives, area of interest)."""
     wkbs, fids, wkt = read_layer_wkb(path, layer)
-    return polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}")
+    return polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}",
+                             allow_empty=allow_empty)
 
 
 def total_bounds(geometries: list[ogr.Geometry]) -> tuple[float, float, float, float]:

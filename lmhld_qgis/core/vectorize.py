@@ -15,7 +15,7 @@ from osgeo import gdal, ogr, osr
 
 from .atomic import GdalStop, gdal_checked
 from .progress import NullProgress, Progress, check_cancelled
-from .vector import equal_area_srs, polygonal, srs_from_epsg, srs_from_wkt
+from .vector import equal_area_srs, polygonal, srs_from_epsg, srs_from_wkt, validity_reason
 
 gdal.UseExceptions()
 
@@ -131,13 +131,13 @@ class Cleaner:
 
     def clean(self, geometry: ogr.Geometry) -> Cleaned | str:
         # an invalid polygon (rare with 4-connectivity) is repaired rather than written invalid
-        geom = geometry.Clone() if geometry.IsValid() else polygonal(geometry.MakeValid())
+        geom = geometry.Clone() if validity_reason(geometry) is None else polygonal(geometry.MakeValid())
         filled = 0
         if geom is not None and self.options.fill_holes_m2 > 0:
             geom, filled = fill_holes(geom, self.options.fill_holes_m2, self.to_m)
         if geom is not None and self.options.simplify > 0:
             geom = geom.SimplifyPreserveTopology(self.options.simplify)
-            if not geom.IsValid():
+            if validity_reason(geom) is not None:
                 geom = polygonal(geom.MakeValid())
         if geom is None or geom.IsEmpty():
             return DROP_EMPTY

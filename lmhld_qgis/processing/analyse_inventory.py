@@ -16,8 +16,8 @@ from qgis.core import (
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -57,7 +57,9 @@ class AnalyseInventory(LmhldAlgorithm):
             "Measures each landslide's true area in pixels of the imagery and recommends one training patch size "
             "per quartile of those areas, so that a landslide covers about the target fraction of a patch (LMHLD "
             "paper, sections 2.3 and 4.1).\n\n"
-            "The pixel size comes from the reference raster or, without one, from the pixel size you give. "
+            "The pixel size comes from the reference raster or, without one, from the pixel size you give. An "
+            "inventory over several scenes takes them all: each landslide is measured in pixels of the raster "
+            "holding most of it. "
             "Invalid geometries are repaired and empty ones skipped; the report counts both.\n\n"
             "The report (JSON) feeds the Export training patches algorithm: choose it there as the analysis "
             "report and pick a quartile. Left at [Save to temporary file], the report is written beside the "
@@ -66,8 +68,9 @@ class AnalyseInventory(LmhldAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory (polygons)"), [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTER, self.tr("Imagery (gives the pixel size)"), optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.RASTER, self.tr("Imagery (gives the pixel size; one or several scenes)"), QgsProcessing.TypeRaster,
+            optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, self.tr("Pixel size, m (without imagery)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.001))
@@ -96,7 +99,7 @@ class AnalyseInventory(LmhldAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         source = required_source(self, parameters, self.INVENTORY, context)
-        raster = raster_path(self.parameterAsRasterLayer(parameters, self.RASTER, context))
+        rasters = [raster_path(layer) for layer in self.parameterAsLayerList(parameters, self.RASTER, context)]
         pixel_size = None
         if parameters.get(self.PIXEL_SIZE) not in (None, ""):
             pixel_size = self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
@@ -104,7 +107,7 @@ class AnalyseInventory(LmhldAlgorithm):
         html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         explode = self.parameterAsBool(parameters, self.EXPLODE, context)
         with core_errors(self.displayName()):
-            report = self._analyse(parameters, context, source, raster, pixel_size, explode, feedback)
+            report = self._analyse(parameters, context, source, rasters, pixel_size, explode, feedback)
             from ..core.inventory import describe_patch_sizes
             from ..core.report import inventory_html, write_json
 
@@ -134,7 +137,7 @@ class AnalyseInventory(LmhldAlgorithm):
                 return str(free_path(path.with_name(f"{safe_stem(path.stem)}_analysis.json")))
         return self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
 
-    def _analyse(self, parameters, context, source, raster, pixel_size, explode, feedback):
+    def _analyse(self, parameters, context, source, rasters, pixel_size, explode, feedback):
         from ..core.inventory import analyse_polygons, parse_candidates
         from ..core.vector import polygons_from_wkb
 
@@ -144,7 +147,7 @@ class AnalyseInventory(LmhldAlgorithm):
         polygons = polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
                                      explode=explode, what=f"inventory {source.sourceName()}")
         return analyse_polygons(
-            polygons, pixel_size_m=pixel_size, raster=raster,
+            polygons, pixel_size_m=pixel_size, rasters=rasters,
             fraction=self.parameterAsDouble(parameters, self.FRACTION, context), candidates=candidates,
             source=source.sourceName(), exploded=explode, progress=FeedbackProgress(feedback))
 
@@ -157,12 +160,12 @@ class AnalyseInventory(LmhldAlgorithm):
                                              source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        areas = report.area_by_fid()
+        areas, pixels = report.area_by_fid(), report.pixels_by_fid()
         for feat in source.getFeatures():
             out = QgsFeature(fields)
             out.setGeometry(feat.geometry())
             area = areas.get(feat.id())
-            out.setAttributes(feat.attributes() + ([round(area, 1), round(area / report.pixel_area_m2, 1)]
+            out.setAttributes(feat.attributes() + ([round(area, 1), round(pixels[feat.id()], 1)]
                                                    if area is not None else [None, None]))
             sink.addFeature(out, QgsFeatureSink.FastInsert)
         return dest_id

@@ -81,8 +81,10 @@ def source_wkb(source: QgsProcessingFeatureSource) -> tuple[list[bytes | None], 
     return wkbs, fids
 
 
-def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explode: bool = False):
-    """A feature source as the core's PolygonSet (repaired, with skip counts)."""
+def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explode: bool = False,
+                    allow_empty: bool = False):
+    """A feature source as the core's PolygonSet (repaired, with skip counts); `allow_empty`: a layer without
+    features is a PolygonSet of none rather than an error."""
     from ..core.vector import polygons_from_wkb
 
     if source is None:
@@ -90,7 +92,7 @@ def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explod
     crs = source.sourceCrs()
     wkbs, fids = source_wkb(source)
     return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
-                             explode=explode, what=f"{what} {source.sourceName()}")
+                             explode=explode, what=f"{what} {source.sourceName()}", allow_empty=allow_empty)
 
 
 def required_source(alg, parameters, name: str, context) -> QgsProcessingFeatureSource:

@@ -138,7 +138,7 @@ class EvaluateModel(LmhldAlgorithm):
         import tempfile
 
         from ..core.detect import DetectOptions
-        from ..core.evaluate import evaluate_scene
+        from ..core.evaluate import evaluate_scene, reference_notes
         from ..core.styles import ERRORS_QML
         from ..core.vector import write_polygons_gpkg
 
@@ -146,12 +146,17 @@ class EvaluateModel(LmhldAlgorithm):
         if parameters.get(self.OUTPUT_ERROR_MAP) is not None:
             error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(
                 raster_path(layer)).with_name(f"{safe_stem(layer.name())}_errors.tif")).path
-        truth = source_polygons(required_source(self, parameters, self.INVENTORY, context), "inventory")
+        source = required_source(self, parameters, self.INVENTORY, context)
+        truth = source_polygons(source, "inventory", allow_empty=True)  # a landslide-free scene is a fair reference
+        progress = FeedbackProgress(feedback)
+        if truth.n_features:  # the copy below is valid: say here what was repaired (the core says an empty one)
+            for note in reference_notes(truth, source.sourceName()):
+                progress.warn(note)
         with tempfile.TemporaryDirectory() as tmp:
-            inventory = write_polygons_gpkg(truth, Path(tmp) / "inventory.gpkg")
+            inventory = write_polygons_gpkg(truth, Path(tmp) / f"{safe_stem(source.sourceName())}.gpkg")
             result = evaluate_scene(model, raster_path(layer), inventory, error_map=error_map, json_out=json_path,
                                     options=DetectOptions(threshold=threshold, provider=provider),
-                                    progress=FeedbackProgress(feedback))
+                                    progress=progress)
         if error_map:
             ResultLayer.attach(context, error_map, self.tr("Errors — {0} ({1})").format(layer.name(),
                                                                                         Path(model).stem),

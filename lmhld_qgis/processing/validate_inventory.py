@@ -16,8 +16,8 @@ from qgis.core import (
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -41,16 +41,18 @@ class ValidateInventory(LmhldAlgorithm):
     HELP = ("Checks an inventory before export and writes one feature per problem, with its kind, severity and a "
             "suggested fix: null or empty geometries, non-polygons, invalid geometries and self-intersections "
             "(blocking: export refuses them), overlaps and duplicates, slivers (compactness 4πA/P² below the sliver "
-            "limit), polygons smaller than the minimum number of pixels of the raster, polygons outside the raster or "
-            "on its nodata, coordinates that do not fit the layer's CRS, a layer without CRS (blocking). The repaired "
-            "inventory is a copy with invalid geometries fixed and empty, non-polygon and duplicate features dropped; "
-            "the inventory itself is never changed.")
+            "limit), polygons smaller than the minimum number of pixels of the imagery, polygons outside every "
+            "raster or on their nodata (an inventory over several scenes: choose them all; a polygon on any of "
+            "them is covered), coordinates that do not fit the layer's CRS, a layer without CRS (blocking). The "
+            "repaired inventory is a copy with invalid geometries fixed and empty, non-polygon and duplicate "
+            "features dropped; the inventory itself is never changed.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory"), [QgsProcessing.TypeVectorAnyGeometry]))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTER, self.tr("Imagery (pixel size, footprint, nodata)"), optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.RASTER, self.tr("Imagery (pixel size, footprint, nodata; one or several scenes)"),
+            QgsProcessing.TypeRaster, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, self.tr("Pixel size, m (without imagery)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=1e-6))
@@ -81,7 +83,7 @@ class ValidateInventory(LmhldAlgorithm):
 
         pixel = parameters.get(self.PIXEL_SIZE)
         return ValidateOptions(
-            raster=raster_path(self.parameterAsRasterLayer(parameters, self.RASTER, context)),
+            rasters=[raster_path(layer) for layer in self.parameterAsLayerList(parameters, self.RASTER, context)],
             pixel_size_m=None if pixel in (None, "") else self.parameterAsDouble(parameters, self.PIXEL_SIZE,
                                                                                   context),
             min_pixels=self.parameterAsDouble(parameters, self.MIN_PIXELS, context),
@@ -115,7 +117,7 @@ class ValidateInventory(LmhldAlgorithm):
         if parameters.get(self.REPAIRED) is not None:
             results[self.REPAIRED] = self._write_repaired(parameters, context, source, report)
         for p in report.blocking:
-            feedback.reportError(self.tr("Blocking: feature {0}: {1} — {2}").format(p.fid, p.message, p.fix),
+            feedback.reportError(self.tr("Blocking: {0}: {1} — {2}").format(p.where, p.message, p.fix),
                                  fatalError=False)
         feedback.pushInfo(summary_line(report))
         return results

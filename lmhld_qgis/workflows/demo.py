@@ -77,7 +77,7 @@ def _analyse(r: DemoResult, scene: SyntheticScene, progress: Progress) -> int:
 
     out = r.out_dir
     progress.info("2/5 analysing the inventory: landslide areas in pixels and patch sizes")
-    report = analyse_inventory(scene.inventory, raster=scene.raster)
+    report = analyse_inventory(scene.inventory, rasters=[scene.raster])
     write_json(out / "analysis.json", report.to_json())
     write_text_atomic(out / "analysis.html", inventory_html(report))
     r.files.update(analysis_json=out / "analysis.json", analysis_html=out / "analysis.html")

@@ -134,3 +134,35 @@ def test_a_scene_cut_from_a_larger_area_is_scored_on_its_own_landslides(tmp_path
     part = evaluate_scene(RedBackend(), corner, scene.inventory)
     assert 0 < part["n_inventory"] < whole["n_inventory"]
     assert part["inventory_detected"] > 0.8  # those inside are found, as over the whole scene
+
+
+def test_an_inventory_just_created_is_a_landslide_free_reference(tmp_path):
+    """`lmhld create-inventory`'s file before any polygon is drawn: the scene is scored as landslide-free (was
+    refused: 'is empty ... digitize landslide polygons first'), and the log says what that means."""
+    from lmhld_qgis.core.inventory_schema import create_inventory
+
+    scene = make_scene(tmp_path / "s", width=128, height=128, n_landslides=5, seed=2)
+    empty = create_inventory(tmp_path / "inventory.gpkg", raster=scene.raster)
+    with pytest.warns(UserWarning, match="inventory.gpkg holds no landslide: the scene is scored as landslide-free"):
+        result = evaluate_scene(RedBackend(), scene.raster, empty)
+    assert result["n_inventory"] == 0 and result["tp"] == result["fn"] == 0
+    assert result["fp"] > 0 and result["precision"] == 0.0 and result["f1"] == 0.0
+
+
+def test_invalid_reference_geometries_are_reported_once_not_as_raw_geos_warnings(tmp_path, capfd):
+    """A bow-tie in the reference: one line says it was repaired for scoring; GEOS's own 'Self-intersection at or
+    near point' (printed by GDAL to the process's stderr) no longer leaks beside it."""
+    from osgeo import ogr
+
+    scene = make_scene(tmp_path / "s", width=128, height=128, n_landslides=5, seed=2)
+    ds = ogr.Open(str(scene.inventory), 1)
+    layer = ds.GetLayer(0)
+    x0, _, _, y1 = layer.GetExtent()
+    feat = ogr.Feature(layer.GetLayerDefn())
+    feat.SetGeometry(ogr.CreateGeometryFromWkt(
+        f"POLYGON(({x0} {y1 - 60},{x0 + 60} {y1},{x0 + 60} {y1 - 60},{x0} {y1},{x0} {y1 - 60}))"))
+    layer.CreateFeature(feat)
+    ds = layer = feat = None
+    with pytest.warns(UserWarning, match=r"1 invalid geometries of inventory \S+ were repaired for scoring"):
+        evaluate_scene(RedBackend(), scene.raster, scene.inventory)
+    assert "Self-intersection" not in capfd.readouterr().err

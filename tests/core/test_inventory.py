@@ -140,12 +140,34 @@ def test_repair_skip_and_explode_are_counted(tmp_path):
 def test_pixel_size_from_projected_and_geographic_rasters(tmp_path):
     polys = write_polygons(tmp_path / "inv.gpkg", [square(0, 0, 60), square(100, 100, 30)])
     utm = write_raster(tmp_path / "utm.tif", np.zeros((4, 4), np.uint8), pixel=(3.0, -3.0))
-    assert analyse_inventory(polys, raster=utm).pixel_size_m == pytest.approx(3.0)
+    assert analyse_inventory(polys, rasters=[utm]).pixel_size_m == pytest.approx(3.0)
     # 1 arc-second pixels at the equator: about 30.9 x 30.7 m on WGS84
     geo = write_raster(tmp_path / "geo.tif", np.zeros((4, 4), np.uint8), epsg=4326, origin=(-74.0, 0.001),
                        pixel=(1 / 3600, -1 / 3600))
-    report = analyse_inventory(polys, raster=geo)
+    report = analyse_inventory(polys, rasters=[geo])
     assert report.pixel_area_m2 == pytest.approx(30.87 * 30.72, rel=0.01)
+
+
+def test_an_inventory_over_two_scenes_of_different_resolutions(kaikoura, tmp_path):
+    """Kaikoura's scene 69 at its 10 m, scene 70 resampled to 5 m (as a UAV flight beside a satellite scene): each
+    landslide is measured in pixels of the scene it lies on, and the report says so."""
+    from ..inventories import two_scene_inventory
+
+    a, b = kaikoura / "diff_landslide_69.tif", tmp_path / "diff_landslide_70_5m.tif"
+    gdal.Translate(str(b), str(kaikoura / "diff_landslide_70.tif"), xRes=5, yRes=5)
+    inv = two_scene_inventory(kaikoura, tmp_path, [square(600_000, 5_000_000, 100)])  # fid 16: on neither
+    with pytest.warns(UserWarning, match="the rasters' pixels differ"):
+        report = analyse_inventory(inv, rasters=[a, b])
+    areas, pixels = report.area_by_fid(), report.pixels_by_fid()
+    for fid in range(1, 17):
+        pixel = 25.0 if 7 <= fid <= 15 else 100.0  # 1-6 on scene 69; 16 on neither: the first raster's pixels
+        assert pixels[fid] == pytest.approx(areas[fid] / pixel), fid
+    assert [(r["pixel_size_m"], r["n_landslides"]) for r in report.rasters] == [(10.0, 7), (5.0, 9)]
+    assert report.pixel_size_m == 5.0 and report.to_json()["rasters"][1]["path"] == str(b)
+    assert any("1 landslide(s) lie on none of the rasters" in note for note in report.notes)
+    same = analyse_inventory(inv, rasters=[a, kaikoura / "diff_landslide_70.tif"])  # 10 m both: one pixel size
+    assert same.pixel_size_m == 10.0 and not any("differ" in note for note in same.notes)
+    assert np.allclose(same.areas_px, same.areas_m2 / 100.0)
 
 
 @pytest.mark.parametrize("case, message", [
@@ -171,7 +193,7 @@ def test_bad_input_fails_clearly(tmp_path, case, message):
     elif case == "nocrs":
         inv = write_polygons(tmp_path / "nocrs.gpkg", [square(0, 0, 30)], epsg=None)
     elif case == "raster_nocrs":
-        kwargs = {"raster": write_raster(tmp_path / "r.tif", np.zeros((2, 2), np.uint8), epsg=None)}
+        kwargs = {"rasters": [write_raster(tmp_path / "r.tif", np.zeros((2, 2), np.uint8), epsg=None)]}
     elif case == "pixel_zero":
         kwargs = {"pixel_size_m": 0.0}
     elif case == "unreadable":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 import pytest
@@ -16,12 +17,13 @@ from lmhld_qgis.core.validate import (
     ValidateOptions,
     blocking_problems,
     candidate_pairs,
+    repair,
     validate_inventory,
 )
 from lmhld_qgis.core.validate_write import write_problems, write_repaired
 
 from ..helpers import square, write_polygons
-from ..inventories import CRAFTED, clean_inventory, crafted_inventory, expected_counts
+from ..inventories import CRAFTED, clean_inventory, crafted_inventory, expected_counts, two_scene_inventory
 
 
 def _digest(path) -> str:
@@ -30,7 +32,7 @@ def _digest(path) -> str:
 
 def test_every_kind_is_found_with_its_count(tmp_path):
     inv, raster = crafted_inventory(tmp_path)
-    report = validate_inventory(inv, ValidateOptions(raster=raster))
+    report = validate_inventory(inv, ValidateOptions(rasters=[raster]))
     expected = expected_counts()
     assert {k: n for k, n in report.counts().items() if n} == expected
     assert set(expected) == set(KINDS) - {"no_crs"}  # the crafted layer has a CRS; no_crs is tested below
@@ -47,7 +49,7 @@ def test_every_kind_is_found_with_its_count(tmp_path):
 
 def test_a_clean_inventory_has_no_problem(tmp_path):
     inv, raster = clean_inventory(tmp_path)
-    report = validate_inventory(inv, ValidateOptions(raster=raster))
+    report = validate_inventory(inv, ValidateOptions(rasters=[raster]))
     assert report.problems == [] and report.n_features == 16
     assert report.to_json()["ok_for_export"] is True
 
@@ -56,11 +58,12 @@ def test_a_layer_without_crs(tmp_path):
     inv = write_polygons(tmp_path / "nocrs.gpkg", [square(0, 0, 50), square(100, 0, 50)], epsg=None)
     report = validate_inventory(inv)
     assert [p.kind for p in report.problems] == ["no_crs"] and report.problems[0].blocking
+    assert report.problems[0].where == "the layer" and report.to_json()["problems"][0]["where"] == "the layer"
 
 
 def test_problems_layer_and_summary(tmp_path):
     inv, raster = crafted_inventory(tmp_path)
-    report = validate_inventory(inv, ValidateOptions(raster=raster))
+    report = validate_inventory(inv, ValidateOptions(rasters=[raster]))
     out = write_problems(report, tmp_path / "problems.gpkg")
     ds = ogr.Open(str(out))
     lyr = ds.GetLayerByName("problems")
@@ -79,12 +82,12 @@ def test_problems_layer_and_summary(tmp_path):
 def test_repaired_copy_fixes_what_it_can_and_leaves_the_input(tmp_path):
     inv, raster = crafted_inventory(tmp_path)
     before = _digest(inv)
-    report = validate_inventory(inv, ValidateOptions(raster=raster))
+    report = validate_inventory(inv, ValidateOptions(rasters=[raster]))
     repaired = write_repaired(report, tmp_path / "fixed.gpkg")
     assert _digest(inv) == before
     assert repaired.repaired == 2 and repaired.dropped == {"empty_geometry": 2, "not_polygon": 1, "duplicate": 1}
     assert repaired.n_written == len(CRAFTED) - 4
-    again = validate_inventory(repaired.path, ValidateOptions(raster=raster))
+    again = validate_inventory(repaired.path, ValidateOptions(rasters=[raster]))
     assert not again.blocking
     assert {k for k, n in again.counts().items() if n} == {"overlap", "sliver", "too_small", "outside_raster",
                                                           "in_nodata", "crs_mismatch"}
@@ -136,14 +139,65 @@ def test_thousands_of_polygons_with_known_overlaps(tmp_path):
     assert report.counts()["overlap"] == 40 and len(report.problems) == 40
 
 
-def test_export_refuses_blocking_problems_and_names_the_validation(tmp_path):
+def test_export_refuses_blocking_problems_and_names_the_fix(tmp_path):
+    """The refusal names the repaired copy to write, with this inventory's name, and export takes that copy."""
     from lmhld_qgis.core.export import ExportOptions, export_patches
 
     inv, raster = crafted_inventory(tmp_path)
-    with pytest.raises(LmhldError, match=r"lmhld:validateinventory.*lmhld validate"):
+    with pytest.raises(LmhldError, match=r"lmhld:validateinventory.*lmhld validate") as refused:
         export_patches([raster], inv, tmp_path / "ds", ExportOptions(patch_size=32))
+    message = str(refused.value)
+    assert message.startswith("the inventory crafted.gpkg has 2 blocking problem(s): 1 self intersection, 1 invalid "
+                              "geometry (first: feature 6, Self-intersection at or near point")
+    assert "`lmhld validate crafted.gpkg --repair crafted_fixed.gpkg`" in message and "export from that copy" in message
     assert not (tmp_path / "ds").exists()
     assert [p.kind for p in blocking_problems(inv)] == ["self_intersection", "invalid_geometry"]
+    write_repaired(validate_inventory(inv), tmp_path / "crafted_fixed.gpkg")  # what the named command writes
+    assert blocking_problems(tmp_path / "crafted_fixed.gpkg") == []
+
+
+def test_a_layer_without_crs_is_refused_with_the_crs_to_assign(tmp_path):
+    from lmhld_qgis.core.validate import refuse_blocking_problems
+
+    inv = write_polygons(tmp_path / "nocrs.gpkg", [square(0, 0, 50)], epsg=None)
+    with pytest.raises(LmhldError) as refused:
+        refuse_blocking_problems(inv)
+    message = str(refused.value)
+    assert "(first: the layer, it has no CRS)" in message and "Set CRS" in message and "--repair" not in message
+    assert "feature None" not in message
+
+
+def test_an_inventory_over_two_scenes_is_checked_against_both(kaikoura, tmp_path):
+    """Kaikoura's two real scenes lie side by side, 10 m apart, their landslides in one layer. Against one scene the
+    other's landslides are outside; against both none is, and only a polygon across the gap or far away is."""
+    a, b = kaikoura / "diff_landslide_69.tif", kaikoura / "diff_landslide_70.tif"
+    across = "POLYGON((704900 5310300,705030 5310300,705030 5310400,704900 5310400,704900 5310300))"  # 10 of 130 m
+    inv = two_scene_inventory(kaikoura, tmp_path, [across, square(600_000, 5_000_000, 100)])  # fids 16, 17
+    one = validate_inventory(inv, ValidateOptions(rasters=[a]))
+    assert sorted(p.fid for p in one.problems if p.kind == "outside_raster") == list(range(7, 18))
+    both = validate_inventory(inv, ValidateOptions(rasters=[a, b]))
+    outside = {p.fid: p.message for p in both.problems if p.kind == "outside_raster"}
+    assert outside == {
+        16: "8% of it lies outside every raster (the rest on diff_landslide_69.tif, diff_landslide_70.tif)",
+        17: "entirely outside every raster (diff_landslide_69.tif, diff_landslide_70.tif)"}
+    small = {p.fid: p.message for p in both.problems if p.kind == "too_small"}
+    assert small[1].endswith("of 10 m, in diff_landslide_69.tif") and small[7].endswith("in diff_landslide_70.tif")
+    assert both.to_json()["rasters"] == [str(a), str(b)]
+    with pytest.raises(LmhldError, match="is given twice"):
+        validate_inventory(inv, ValidateOptions(rasters=[a, a]))
+
+
+def test_a_bow_tie_is_measured_as_repaired(tmp_path):
+    """A crossed 100 m x 1 m strip: its ring's signed area cancels out (compactness 0 as drawn); the sliver figure
+    is that of a lobe of the repaired shape, and says so."""
+    bow = "POLYGON((500100 4000000,500200 4000001,500200 4000000,500100 4000001,500100 4000000))"
+    report = validate_inventory(write_polygons(tmp_path / "bow.gpkg", [bow]), ValidateOptions(pixel_size_m=0.1))
+    assert [p.kind for p in report.problems] == ["self_intersection", "sliver"]
+    assert ogr.CreateGeometryFromWkt(bow).GetArea() == 0  # the invalid ring as drawn
+    repaired = repair(ogr.CreateGeometryFromWkt(bow))  # two 50 m x 1 m triangles (kept: it owns its parts)
+    lobe = repaired.GetGeometryRef(0)
+    score = 4 * math.pi * lobe.GetArea() / lobe.Boundary().Length() ** 2
+    assert report.problems[1].message.startswith(f"a part of its repaired shape: compactness 4πA/P² = {score:.3f} ")
 
 
 def test_an_inventory_in_another_crs_than_the_raster(tmp_path):
@@ -152,7 +206,7 @@ def test_an_inventory_in_another_crs_than_the_raster(tmp_path):
     inv, raster = crafted_inventory(tmp_path)
     lonlat = tmp_path / "crafted_4326.gpkg"
     gdal.VectorTranslate(str(lonlat), str(inv), format="GPKG", dstSRS="EPSG:4326")
-    report = validate_inventory(lonlat, ValidateOptions(raster=raster))
+    report = validate_inventory(lonlat, ValidateOptions(rasters=[raster]))
     expected = expected_counts()
     del expected["crs_mismatch"]  # its degrees were read as UTM metres (a 1 mm square) and reprojected:
     expected["outside_raster"] += 1  # valid longitudes and latitudes now, far from the raster,

@@ -100,6 +100,25 @@ def test_validate_a_clean_inventory(qgis_processing, lmhld_provider, tmp_path):
     assert result["N_PROBLEMS"] == 0 and result["OUTPUT"].featureCount() == 0
 
 
+def test_validate_and_analyse_take_every_scene(qgis_processing, lmhld_provider, kaikoura, tmp_path):
+    """Both real Kaikoura scenes as the imagery (a multiple-layer parameter; one path, as before, still works)."""
+    from ..inventories import two_scene_inventory
+
+    inv = two_scene_inventory(kaikoura, tmp_path)
+    a, b = str(kaikoura / "diff_landslide_69.tif"), str(kaikoura / "diff_landslide_70.tif")
+    both = _run("lmhld:validateinventory", {"INVENTORY": str(inv), "RASTER": [a, QgsRasterLayer(b, "70")],
+                                            "OUTPUT": "memory:problems", "OUTPUT_JSON": str(tmp_path / "v.json")})
+    assert [f["kind"] for f in both["OUTPUT"].getFeatures()].count("outside_raster") == 0
+    assert json.loads((tmp_path / "v.json").read_text())["rasters"] == [a, b]
+    one = _run("lmhld:validateinventory", {"INVENTORY": str(inv), "RASTER": a, "OUTPUT": "memory:problems"})
+    assert [f["kind"] for f in one["OUTPUT"].getFeatures()].count("outside_raster") == 9
+    analysed = _run("lmhld:analyseinventory", {"INVENTORY": str(inv), "RASTER": [a, b],
+                                               "OUTPUT_JSON": str(tmp_path / "a.json"), "OUTPUT": "memory:areas"})
+    assert [r["n_landslides"] for r in json.loads((tmp_path / "a.json").read_text())["rasters"]] == [6, 9]
+    for f in analysed["OUTPUT"].getFeatures():
+        assert f["area_px"] == pytest.approx(f["area_m2"] / 100, abs=0.1)
+
+
 def test_rank_tiles(qgis_processing, lmhld_provider, tmp_path):
     p = np.full((1, 256, 256), 0.05, np.float32)
     p[0, 128:, 0:128] = 0.5
