@@ -83,22 +83,24 @@ def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
         raise LmhldError(f"{path} is not a report of `lmhld analyse` (no recommended_patch_sizes)") from exc
 
 
-def plan_patches(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, options: ExportOptions,
+def plan_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | Path | PolygonSet, options: ExportOptions,
                  layer: str | None = None, progress: Progress | None = None) -> PatchPlan:
     """Every window export would consider at `options.patch_size`, kept or dropped (and why), with its landslide
     fraction, kind and split, computed without writing anything (pixels are read only to find nodata)."""
     progress = progress or NullProgress()
+    rasters = _as_list(rasters)
     inputs = _read_inputs(rasters, inventory, options, layer)
     plan = make_plan(inputs.settings, inputs.sources, inputs.polygons, inputs.negatives, progress)
     _report(plan, progress)
     return plan
 
 
-def export_patches(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, out_dir: str | Path,
+def export_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | Path | PolygonSet, out_dir: str | Path,
                    options: ExportOptions, *, layer: str | None = None,
                    progress: Progress | None = None) -> ExportReport:
     """Export training patches from `rasters` and a polygon `inventory` into the dataset folder `out_dir`."""
     progress = progress or NullProgress()
+    rasters = _as_list(rasters)
     check_outputs(inputs={"raster": list(rasters), "inventory": inventory, "negatives": options.negatives},
                   folders={"out_dir": out_dir}, overwrite=options.overwrite)
     inputs = _read_inputs(rasters, inventory, options, layer)
@@ -116,6 +118,11 @@ def export_patches(rasters: Sequence[str | Path], inventory: str | Path | Polygo
         progress.set_fraction(1.0)
     _report(plan, progress)
     return ExportReport(Path(out_dir), card)
+
+
+def _as_list(rasters: Sequence[str | Path] | str | Path) -> list[str | Path]:
+    """One raster given alone (a path, not a list of them) is a list of one: iterating a str or Path would fail."""
+    return [rasters] if isinstance(rasters, str | Path) else list(rasters)
 
 
 def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, options: ExportOptions,

@@ -105,7 +105,8 @@ def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2
     sources: dict[str, str] = {}
     if threshold is None:
         threshold = card.threshold
-        sources["threshold"] = f"model ({card.threshold_source})"
+        sources["threshold"] = ("model, calibrated on validation" if card.threshold_source == "validation" else
+                                f"model, {card.threshold_source}")  # said inside parentheses: none nested
     if min_area_m2 is None:
         min_area_m2, sources["min_area_m2"] = _default_min_area(card, pixel_area_m2, tile)
     if fill_holes_m2 is None:

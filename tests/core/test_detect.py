@@ -339,7 +339,7 @@ def test_specks_are_dropped_and_holes_filled_by_default_and_reported(tmp_path):
     # no minimum area on the card: 0.1% of a 64 px tile = 4 px of 9 m2, and holes up to that are filled
     assert res.postprocess["min_area_m2"] == pytest.approx(36.0)
     assert res.postprocess["sources"]["min_area_m2"].startswith("default: 4 px")
-    assert res.postprocess["sources"]["threshold"] == "model (default)"
+    assert res.postprocess["sources"]["threshold"] == "model, default"
     kept = polygons_of(tmp_path / "clean.gpkg")
     assert [a for a, _, _ in kept] == pytest.approx([900, 900], rel=0.01)  # true areas; the hole is filled
     assert all(g.GetGeometryRef(0).GetGeometryCount() == 1 for _, _, g in kept)  # no interior ring left
@@ -355,7 +355,7 @@ def test_model_card_post_processing_is_the_default_and_the_user_overrides_it(tmp
     res = detect(raster, backend, tmp_path / "card.gpkg", options=DetectOptions(overlap=0))
     assert res.n_polygons == 0 and res.dropped == {"below the minimum area": 14}  # 900 m2 < 1000 m2
     assert res.threshold == 0.8 and res.postprocess["sources"] == {
-        "threshold": "model (validation)", "min_area_m2": "model", "fill_holes_m2": "model",
+        "threshold": "model, calibrated on validation", "min_area_m2": "model", "fill_holes_m2": "model",
         "min_mean_prob": "default: off, the threshold 0.8 already asks for even odds"}
     res = detect(raster, backend, tmp_path / "user.gpkg", options=DetectOptions(overlap=0, min_area_m2=100,
                                                                                 threshold=0.95))
