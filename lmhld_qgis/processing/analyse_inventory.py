@@ -69,7 +69,7 @@ class AnalyseInventory(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory (polygons)"), [QgsProcessing.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.RASTER, self.tr("Imagery (gives the pixel size; one or several scenes)"), QgsProcessing.TypeRaster,
+            self.RASTER, self.tr("Imagery (gives the pixel size)"), QgsProcessing.TypeRaster,
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, self.tr("Pixel size, m (without imagery)"),

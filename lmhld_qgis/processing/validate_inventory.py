@@ -51,7 +51,7 @@ class ValidateInventory(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory"), [QgsProcessing.TypeVectorAnyGeometry]))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.RASTER, self.tr("Imagery (pixel size, footprint, nodata; one or several scenes)"),
+            self.RASTER, self.tr("Imagery (pixel size, footprint, nodata)"),
             QgsProcessing.TypeRaster, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, self.tr("Pixel size, m (without imagery)"),
