@@ -97,10 +97,14 @@ class Coverage:
             outside = rest.GetArea() / area if area > 0 else 0.0
         return Placement(shares, 0.0 if outside < 1e-6 else outside)  # round-off (and reprojected edges)
 
+    @staticmethod
+    def measured_on(placement: Placement) -> int:
+        """The raster a polygon is measured in pixels of: the one holding most of it, else (on none) the first."""
+        return 0 if placement.main is None else placement.main
+
     def pixel_area_of(self, placement: Placement) -> float:
-        """The pixel area (m²) a polygon is measured in: its main raster's, else (on none) the first raster's."""
-        main = placement.main
-        return self.pixel_areas[0 if main is None else main]
+        """The pixel area (m²) a polygon is measured in (`measured_on`)."""
+        return self.pixel_areas[self.measured_on(placement)]
 
     def _share(self, geom: ogr.Geometry, k: int) -> float:
         footprint = self._footprints[k]

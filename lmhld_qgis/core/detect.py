@@ -30,7 +30,7 @@ from .blending import StripeAccumulator, weights_for
 from .context import ContextChoice, check_context, choose_context
 from .errors import LmhldError
 from .extent import Extent, require_extent_overlaps
-from .grid import Window, covering_windows, window_transform
+from .grid import Window, covering_windows, window_bounds, window_transform
 from .modelcard import ModelCard
 from .multiscale import coarse_raster, coarse_region, fuse_max
 from .outputs import check_outputs
@@ -292,12 +292,10 @@ def _region(info: RasterInfo, extent: Extent | None, extent_crs: str | None, aoi
             name: str) -> Window:
     """The part of the raster within the extent and the area of interest's bounding box; an error says which
     of them misses the raster (the extent's names both CRSs: a wrong one is the usual cause)."""
-    a, _, c, _, e, f = info.transform
-    bounds: Extent = (min(c, c + a * info.width), min(f, f + e * info.height),
-                      max(c, c + a * info.width), max(f, f + e * info.height))
-    if extent is not None:
-        extent = require_extent_overlaps(extent, extent_crs, srs_from_wkt(info.crs_wkt, "raster"), bounds, name)
     whole = Window(0, 0, info.height, info.width)
+    if extent is not None:
+        extent = require_extent_overlaps(extent, extent_crs, srs_from_wkt(info.crs_wkt, "raster"),
+                                         window_bounds(info.transform, whole), name)
     region = whole if extent is None else _clip(info, whole, extent)
     if aoi is not None:
         if _clip(info, whole, aoi.extent()).height == 0:

@@ -328,7 +328,7 @@ def _spread(proportions: dict[str, float]) -> float:
 
 def _sources_card(plan: PatchPlan) -> list[dict[str, Any]]:
     per_source: list[dict[str, Any]] = []
-    for src, nodata_in in zip(plan.sources, plan.nodata_in or [{}] * len(plan.sources), strict=True):
+    for src, nodata_in in zip(plan.sources, plan.nodata_in, strict=True):
         kept = sum(1 for p in plan.kept() if p.source == src.index)
         reasons = [r for r, k in zip(plan.windows.reason, plan.windows.source, strict=True) if k == src.index]
         dropped = {reason: reasons.count(code) for code, reason in enumerate(DROP_REASONS)}

@@ -287,25 +287,27 @@ class _Pixels:
 def _pixels(polygons: PolygonSet, rasters: Sequence[str | Path], pixel_size_m: float | None) -> _Pixels:
     """The pixel each landslide is measured in: the pixel size given, the one raster's, or, over several rasters
     of different resolutions, that of the raster holding most of the landslide (core.coverage)."""
-    side, area = resolve_pixel_area(rasters, pixel_size_m)
     n = len(polygons.geometries)
     if not rasters:
+        side, area = resolve_pixel_area((), pixel_size_m)
         return _Pixels(np.full(n, area), side, area, [], [])
     from .coverage import Coverage
+    from .preflight import require_distinct
     from .raster import read_raster_info
 
+    require_distinct(list(rasters), "raster")  # each raster's info read once, here
     coverage = Coverage([read_raster_info(r) for r in rasters], polygons.srs)
     main = np.zeros(n, np.int64)  # one raster: every landslide in its pixels, wherever it lies
     notes: list[str] = []
     if len(coverage.infos) > 1:
-        mains = [coverage.place(g).main for g in polygons.geometries]
-        main = np.array([0 if m is None else m for m in mains], np.int64)
+        places = [coverage.place(g) for g in polygons.geometries]
+        main = np.array([coverage.measured_on(p) for p in places], np.int64)
         if not coverage.same_pixels:
             sizes = ", ".join(f"{name} {math.sqrt(a):.3g} m" for name, a in zip(coverage.names,
                                                                                 coverage.pixel_areas, strict=True))
             notes.append(f"the rasters' pixels differ ({sizes}): each landslide is measured in pixels of the raster "
                          "holding most of it")
-        nowhere = mains.count(None)
+        nowhere = sum(p.main is None for p in places)
         if nowhere:
             notes.append(f"{nowhere} landslide(s) lie on none of the rasters: measured in pixels of the first, "
                          f"{coverage.names[0]}, and counted with it")

@@ -116,12 +116,11 @@ class ObjectCounts:
         if valid is not None:
             pred, truth = pred & valid, truth & valid
         pred_labels, n_pred = label_components(pred)
-        if min_pixels > 1 and n_pred:
-            size = np.bincount(pred_labels.ravel(), minlength=n_pred + 1)
-            keep = size >= min_pixels
+        if min_pixels > 1 and n_pred:  # the small components leave; the others are numbered 1..n again
+            keep = np.bincount(pred_labels.ravel(), minlength=n_pred + 1) >= min_pixels
             keep[0] = False
-            pred = keep[pred_labels]
-            pred_labels, n_pred = label_components(pred)
+            pred_labels = (np.cumsum(keep) * keep)[pred_labels].astype(pred_labels.dtype)
+            pred, n_pred = pred_labels > 0, int(keep.sum())
         truth_labels, n_truth = label_components(truth)
         return cls(n_truth, _covered(truth_labels, n_truth, pred, match), n_pred,
                    _covered(pred_labels, n_pred, truth, match))

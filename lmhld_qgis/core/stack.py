@@ -37,7 +37,7 @@ from .errors import LmhldError
 from .outputs import check_outputs
 from .preflight import require_distinct
 from .progress import NullProgress, Progress, check_cancelled
-from .raster import read_raster_info, require_north_up, resampling_onto
+from .raster import RasterInfo, read_raster_info, require_north_up, resampling_onto
 from .styles import COLOURS
 
 
@@ -81,8 +81,6 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
                   progress: Progress | None = None) -> StackResult:
     """Write the bands of `sources` (alpha bands aside) onto one grid as `out` (GeoTIFF); see the module's text."""
     import rasterio
-    from rasterio.enums import ColorInterp
-
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     paths = [Path(s) for s in sources]
@@ -94,22 +92,23 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
         raise LmhldError(f"pixel size must be a positive number of the first raster's CRS units, got {pixel_size}")
     check_outputs(inputs={"raster": paths}, files={"out": out}, styled={"out"})  # never an input overwritten
     require_distinct(paths, "raster")  # its bands twice, as red_2 ...: a slip, not a stack
-    for p in paths:
-        require_north_up(read_raster_info(p))
+    infos = [read_raster_info(p) for p in paths]
+    for info in infos:
+        require_north_up(info)
     with rasterio.open(paths[0]) as first:
         grid = _grid(first, pixel_size)
     bands: list[StackedBand] = []
     with contextlib.ExitStack() as stack:
         readers = []
-        for p in paths:
+        for p, info in zip(paths, infos, strict=True):
             src = stack.enter_context(rasterio.open(p))
-            data = [b for b in range(1, src.count + 1) if src.colorinterp[b - 1] != ColorInterp.alpha]
+            data = [b for b in range(1, info.count + 1) if b not in info.alpha_bands]
             if not data:
                 raise LmhldError(f"{p.name} holds only an alpha band; give the raster its data bands belong to")
             reader, how = _on_grid(src, grid, stack)
             _check_overlap(src, grid, p)
             readers.append((reader, data))
-            bands += [StackedBand(n, p, b, how) for n, b in zip(_source_names(src, data, p), data, strict=True)]
+            bands += [StackedBand(n, p, b, how) for n, b in zip(_source_names(info, data, p), data, strict=True)]
         final_names = _final_names([b.name for b in bands], names)
         bands = [StackedBand(n, b.source, b.band, b.how) for n, b in zip(final_names, bands, strict=True)]
         _write(out, grid, readers, final_names, block, progress)
@@ -174,19 +173,18 @@ def _check_overlap(src: Any, grid: _Grid, path: Path) -> None:
                          "check that each has the right CRS)")
 
 
-def _source_names(src: Any, data: list[int], path: Path) -> list[str]:
-    """Each data band's name: its description, else its colour, else (one band) the file's name."""
-    from rasterio.enums import ColorInterp
-
+def _source_names(info: RasterInfo, data: list[int], path: Path) -> list[str]:
+    """Each data band's name: its description, else its colour (RasterInfo.colours, as every step names it), else
+    (one band) the file's name."""
     stem = path.stem.lower()
     elevation = elevation_in(stem)
     names = []
     for b in data:
-        description = band_key(src.descriptions[b - 1])
-        colour = src.colorinterp[b - 1].name if src.colorinterp[b - 1] != ColorInterp.undefined else ""
+        description = band_key(info.descriptions[b - 1])
+        colour = info.colours[b - 1]
         if description:
             names.append(description)
-        elif colour in COLOURS:
+        elif colour:
             names.append(colour)
         elif len(data) == 1:
             names.append(elevation or stem)

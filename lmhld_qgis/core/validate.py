@@ -496,8 +496,7 @@ def _pixel_areas(features: list[_Feature], options: ValidateOptions, coverage: C
     several (the raster holding most of it; the first for a polygon on none)."""
     if coverage is not None:
         several = len(coverage.infos) > 1
-        return {fid: (coverage.pixel_area_of(place),
-                      coverage.names[place.main if place.main is not None else 0] if several else "")
+        return {fid: (coverage.pixel_area_of(place), coverage.names[coverage.measured_on(place)] if several else "")
                 for fid, place in placements.items()}
     if options.pixel_size_m:
         return {f.fid: (options.pixel_size_m**2, "") for f in features if f.geom is not None}
