@@ -56,7 +56,7 @@ def dialogs() -> dict:
     session.scene, session.inventory = scene, inventory
     for alg, name, params in (
             ("lmhld:stackrasters", "0_stack", {"RASTERS": [scene.id()]}),
-            ("lmhld:analyseinventory", "1_analyse", {"INVENTORY": inventory.id(), "RASTER": scene.id()}),
+            ("lmhld:analyseinventory", "1_analyse", {"INVENTORY": inventory.id(), "RASTER": [scene.id()]}),
             ("lmhld:exportpatches", "2_export", {"RASTERS": [scene.id()], "INVENTORY": inventory.id()}),
             ("lmhld:trainmodel", "3_train", {"DATA": str(data.parent / "dataset")}),
             ("lmhld:runexperiment", "4_experiment", {}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -73,8 +74,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
     except Exception as exc:  # a broken installation (a missing library): still one line and a log
         return report_failure("lmhld", exc, argv, debug)
-    args = parser.parse_args(argv)  # bad arguments: argparse's usage line and exit 2
+    args = parser.parse_args(_negative_values_attached(parser, argv))  # bad arguments: usage line and exit 2
     return run(args, argv)
+
+
+_NEGATIVE_VALUE = re.compile(r"-\.?\d")
+
+
+def _negative_values_attached(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`--extent -75.1,-40.2,...` as `--extent=-75.1,...`: argparse takes a value that starts with a minus and is
+    not a plain number for an option and stops with 'expected one argument' (west and south coordinates do)."""
+    takes_value = {flag for command in (parser, *_subparsers(parser)) for action in command._actions
+                   if action.nargs is None and action.option_strings for flag in action.option_strings}
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in takes_value and _NEGATIVE_VALUE.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [command for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for command in action.choices.values()]
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:

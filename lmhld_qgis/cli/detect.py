@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="1-based raster bands in the model's input order (default: by name)")
     p.add_argument("--extent", type=argtypes.extent_text,
                    help="xmin,ymin,xmax,ymax in the raster's CRS, or in the CRS named after it in brackets: "
-                        "'xmin,ymin,xmax,ymax [EPSG:4326]'; write --extent=-75.1,... when it starts with a minus")
+                        "'xmin,ymin,xmax,ymax [EPSG:4326]' (a leading minus is fine: --extent -75.1,-40.2,...)")
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")
     p.add_argument("--resample", action=argparse.BooleanOptionalAction, default=True,
                    help="run at the model's resolution when the scene's differs by more than 10%% (default: on)")

@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--split", default="test", help="split to evaluate (test)")
     p.add_argument("--raster", help="a whole scene instead of a dataset")
     p.add_argument("--inventory", help="the scene's landslide polygons")
+    p.add_argument("--layer", help="scene mode: the inventory's layer inside its file (default: the first)")
     p.add_argument("--error-map", metavar="E.tif", type=argtypes.path_ending(".tif", ".tiff"),
                    help="scene mode: TP/FP/FN/TN raster (styled)")
     p.add_argument("--polygons", metavar="OUT.gpkg", type=argtypes.path_ending(".gpkg"),
@@ -45,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.data) == bool(args.raster):
         raise LmhldError("give either --data (dataset splits) or --raster with --inventory (a whole scene)")
+    scene_only = [flag for flag, value in (("--inventory", args.inventory), ("--layer", args.layer),
+                                           ("--error-map", args.error_map), ("--polygons", args.polygons),
+                                           ("--bands", args.bands)) if value is not None]
+    if args.data and scene_only:
+        raise LmhldError(f"{', '.join(scene_only)} belong to a whole scene (--raster with --inventory); a dataset "
+                         "split is scored on its patches' own masks: leave them out, or evaluate the scene")
     bar = BarProgress("evaluate")
     try:
         if args.data:
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             if not args.inventory:
                 raise LmhldError("--raster needs --inventory (the scene's landslide polygons)")
-            result = evaluate_scene(args.model, args.raster, args.inventory, error_map=args.error_map,
+            result = evaluate_scene(args.model, args.raster, args.inventory, layer=args.layer, error_map=args.error_map,
                                     json_out=args.json, polygons_out=args.polygons, match=args.match,
                                     options=DetectOptions(threshold=args.threshold, provider=args.provider,
                                                           bands=parse_band_list(args.bands)),

@@ -139,11 +139,12 @@ def _rule(match: float) -> str:
 
 
 def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: str | Path, *,
-                   error_map: str | Path | None = None, json_out: str | Path | None = None,
+                   layer: str | None = None, error_map: str | Path | None = None, json_out: str | Path | None = None,
                    polygons_out: str | Path | None = None, prob_out: str | Path | None = None, match: float = 0.5,
                    options: DetectOptions | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Detect over a scene and compare the delivered polygons with its inventory: pixel metrics, error map,
-    object figures; `raw` holds the pixel figures of the probability cut before the polygons were cleaned."""
+    object figures; `raw` holds the pixel figures of the probability cut before the polygons were cleaned.
+    `layer`: the inventory's layer in a file of several (default: the first)."""
     from .detect import DetectOptions, detect
     from .preflight import require_overlap
     from .raster import raster_footprint, read_raster_info
@@ -155,7 +156,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     check_outputs(inputs={"model": model, "raster": raster, "inventory": inventory},
                   files={"error_map": error_map, "json_out": json_out, "polygons_out": polygons_out,
                          "prob_out": prob_out}, styled=("error_map", "prob_out"))
-    truth = read_polygons(inventory, allow_empty=True)  # a scene without landslides is a fair reference
+    truth = read_polygons(inventory, layer, allow_empty=True)  # a scene without landslides is a fair reference
     for note in reference_notes(truth, Path(inventory).name):
         progress.warn(note)
     info = read_raster_info(raster)

@@ -297,17 +297,20 @@ def _pixels(polygons: PolygonSet, rasters: Sequence[str | Path], pixel_size_m: f
 
     require_distinct(list(rasters), "raster")  # each raster's info read once, here
     coverage = Coverage([read_raster_info(r) for r in rasters], polygons.srs)
-    main = np.zeros(n, np.int64)  # one raster: every landslide in its pixels, wherever it lies
+    places = [coverage.place(g) for g in polygons.geometries]
+    main = np.array([coverage.measured_on(p) for p in places], np.int64).reshape(n)
     notes: list[str] = []
+    nowhere = sum(p.main is None for p in places)
+    if len(coverage.infos) == 1 and nowhere:  # measured in its pixels all the same: said, since it is likely a slip
+        notes.append(f"{nowhere} of {n} landslide(s) lie wholly off the raster {coverage.names[0]}: measured in its "
+                     "pixels all the same; check that the raster is the scene the inventory was drawn on, or give "
+                     "every scene it covers")
     if len(coverage.infos) > 1:
-        places = [coverage.place(g) for g in polygons.geometries]
-        main = np.array([coverage.measured_on(p) for p in places], np.int64)
         if not coverage.same_pixels:
             sizes = ", ".join(f"{name} {math.sqrt(a):.3g} m" for name, a in zip(coverage.names,
                                                                                 coverage.pixel_areas, strict=True))
             notes.append(f"the rasters' pixels differ ({sizes}): each landslide is measured in pixels of the raster "
                          "holding most of it")
-        nowhere = sum(p.main is None for p in places)
         if nowhere:
             notes.append(f"{nowhere} landslide(s) lie on none of the rasters: measured in pixels of the first, "
                          f"{coverage.names[0]}, and counted with it")

@@ -124,6 +124,7 @@ class ValidationReport:
     srs: osr.SpatialReference | None
     rasters: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    not_checked: list[str] = field(default_factory=list)  # checks left out, each with what would run it
 
     def counts(self) -> dict[str, int]:
         found = Counter(p.kind for p in self.problems)
@@ -147,7 +148,7 @@ class ValidationReport:
                 "n_problems": len(self.problems), "n_blocking": len(self.blocking),
                 "ok_for_export": self.ok_for_export, "by_kind": self.counts(),
                 "blocking_kinds": [k for k, v in KINDS.items() if v.blocking], "rasters": self.rasters,
-                "options": self.options,
+                "options": self.options, "not_checked": self.not_checked,
                 "problems": [{"kind": p.kind, "fid": p.fid, "where": p.where, "other_fid": p.other_fid,
                               "blocking": p.blocking, "message": p.message, "fix": p.fix} for p in self.problems]}
 
@@ -552,7 +553,21 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
     return ValidationReport(source, name, len(features), problems, srs, rasters=[str(r) for r in options.rasters],
                             options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
                                      "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,
-                                     "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin})
+                                     "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin},
+                            not_checked=_not_checked(options, srs))
+
+
+def _not_checked(options: ValidateOptions, srs: osr.SpatialReference | None) -> list[str]:
+    """The checks this run left out and what would run them: a clean report without them is not a clean inventory
+    for export (a polygon off the imagery adds no training pixel)."""
+    if srs is None:
+        return ["sizes, imagery cover and nodata (the layer has no CRS: assign it one)"]
+    left: list[str] = []
+    if not options.rasters and not options.pixel_size_m and options.min_pixels > 0:
+        left.append(f"sizes under {options.min_pixels:g} pixels (give the imagery, or a pixel size)")
+    if not options.rasters:
+        left.append("imagery cover and nodata (give the imagery)")
+    return left
 
 
 def blocking_problems(inventory: Any, layer: str | None = None) -> list[Problem]:

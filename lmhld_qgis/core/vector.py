@@ -36,6 +36,7 @@ class PolygonSet:
     n_features: int  # features in the source, before anything was skipped
     n_repaired: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    layer_note: str = ""  # which layer of a file of several was read, for errors that may stem from the choice
 
     @property
     def n_skipped(self) -> int:
@@ -231,8 +232,23 @@ def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool =
     """Read and repair a polygon layer from any OGR-readable file; `role` names it in errors (inventory,
     negatives, area of interest)."""
     wkbs, fids, wkt = read_layer_wkb(path, layer)
-    return polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}",
-                             allow_empty=allow_empty)
+    polygons = polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}",
+                                 allow_empty=allow_empty)
+    if layer is None:
+        polygons.layer_note = first_layer_note(path)
+    return polygons
+
+
+def first_layer_note(path: str | Path) -> str:
+    """For a file of several layers read without a layer name: which one was read and how to name another (a
+    project GeoPackage often holds the inventory second, after an outline or a grid); "" for a one-layer file."""
+    ds, _ = open_layer(path)
+    names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
+    del ds
+    if len(names) < 2:
+        return ""
+    return (f"{Path(path).name} holds {len(names)} layers ({', '.join(names)}) and its first, {names[0]!r}, was "
+            "read: name the one to use (--layer)")
 
 
 def total_bounds(geometries: list[ogr.Geometry]) -> tuple[float, float, float, float]:

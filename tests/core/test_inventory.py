@@ -148,6 +148,23 @@ def test_pixel_size_from_projected_and_geographic_rasters(tmp_path):
     assert report.pixel_area_m2 == pytest.approx(30.87 * 30.72, rel=0.01)
 
 
+def test_landslides_off_the_one_raster_are_measured_in_its_pixels_and_counted(tmp_path):
+    """One raster given: a landslide wholly off it is still measured in its pixels, and the report says how many
+    lie off it (the usual slip: the wrong scene picked for this inventory)."""
+    x, y = 500_000, 4_000_000
+    polys = write_polygons(tmp_path / "inv.gpkg", [square(x, y - 30, 30), square(x + 9_000, y, 30),
+                                                   square(x - 60, y - 30, 30)])
+    raster = write_raster(tmp_path / "scene.tif", np.zeros((100, 100), np.uint8))  # 300 m from (x, y) down-right
+    with pytest.warns(UserWarning, match="2 of 3 landslide"):
+        report = analyse_inventory(polys, rasters=[raster])
+    assert np.allclose(report.areas_px, 100.0, rtol=1e-3)  # all three in 3 m pixels (true areas: 0.08% off)
+    assert [r["n_landslides"] for r in report.rasters] == [3]
+    assert any("lie wholly off the raster scene.tif" in n and "the scene the inventory was drawn on" in n
+               for n in report.notes)
+    inside = analyse_inventory(write_polygons(tmp_path / "in.gpkg", [square(x, y - 30, 30)]), rasters=[raster])
+    assert not any("off the raster" in n for n in inside.notes)
+
+
 def test_an_inventory_over_two_scenes_of_different_resolutions(kaikoura, tmp_path):
     """Kaikoura's scene 69 at its 10 m, scene 70 resampled to 5 m (as a UAV flight beside a satellite scene): each
     landslide is measured in pixels of the scene it lies on, and the report says so."""

@@ -40,7 +40,7 @@ def add_layers() -> dict:
 
 def analyse() -> dict:
     return session.run_dialog("lmhld:analyseinventory", {"INVENTORY": session.inventory_id,
-                                                         "RASTER": session.scene_id})
+                                                         "RASTER": [session.scene_id]})
 
 
 def export() -> dict:

@@ -39,6 +39,7 @@ BAD = [
     (DETECT, "--extent", "1,2,3", "expected xmin,ymin,xmax,ymax"),
     (DETECT, "--extent", "nan,0,1,1", "expected a finite number"),
     (DETECT, "--extent", "3,0,1,1", "expected xmin < xmax and ymin < ymax"),
+    (DETECT, "--extent", "-75.1,-40.2,-75.2,-40.1", "expected xmin < xmax"),  # read as its value, not an option
     (DETECT, "--extent", "1,2,3,4 [EPSG:99999]", "cannot read the extent's CRS 'EPSG:99999'; give it as EPSG:XXXX"),
     (DETECT, "--bands", "0,1,2,3", "band numbers start at 1"),
     (DETECT, "--bands", "red", "comma-separated"),

@@ -165,6 +165,26 @@ def test_odd_rasters(work):
     scores = json.loads(work.path("small.json").read_text())
     assert scores["tp"] + scores["fp"] + scores["fn"] + scores["tn"] == 40 * 40
     assert all(v is None or np.isfinite(v) for v in scores.values() if isinstance(v, float | type(None)))
+    # An inventory kept as the second layer of a project GeoPackage: --layer picks it; the first layer (a study
+    # area's outline, far away) is refused as not overlapping, and scene options with --data are refused by name.
+    from osgeo import gdal
+
+    two = work.path("project.gpkg")
+    write_polygons(two, [square(X0 + 1e6, Y0, 600)], layer="study_area")
+    gdal.VectorTranslate(str(two), str(work.path("small.gpkg")), accessMode="update", layerName="landslides")
+    scene = ["evaluate", "--model", "model.onnx", "--raster", "small.tif", "--inventory", "project.gpkg"]
+    _expect(work, [
+        ("the first layer of a GeoPackage of several (evaluate)", [*scene, "--json", "first.json"], 2,
+         ("overlaps raster", "project.gpkg holds 2 layers (study_area, landslides) and its first, 'study_area', was "
+                             "read: name the one to use (--layer)")),
+        ("scene options on a dataset split (evaluate)", ["evaluate", "--model", "model.onnx", "--data", "small.tif",
+                                                         "--layer", "landslides", "--json", "d.json"], 2,
+         "--layer belong to a whole scene"),
+    ])
+    proc = work.run(*scene, "--layer", "landslides", "--json", "layer.json", area=AREA,
+                    case="the inventory's layer named (evaluate --layer)")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(work.path("layer.json").read_text())["tp"] == scores["tp"]
 
 
 @pytest.mark.slow
