@@ -210,11 +210,16 @@ def _geometry_problems(f: _Feature) -> Iterator[Problem]:
     if reason is None:
         f.geom = shape
         return
-    kind = SELF_INTERSECTION if "self-intersection" in reason.lower() else INVALID
+    kind = _invalid_kind(reason)
     f.geom = repair(shape)
     f.repaired = f.geom is not None
     yield Problem(kind, f.fid, reason if f.repaired else f"{reason} (it cannot be repaired: no other check measures "
                                                          "it)", shape)
+
+
+def _invalid_kind(reason: str) -> str:
+    """GEOS's reason for an invalid geometry as a problem kind: self-intersections apart (the usual digitizing slip)."""
+    return SELF_INTERSECTION if "self-intersection" in reason.lower() else INVALID
 
 
 def _envelope_polygon(geom: ogr.Geometry) -> ogr.Geometry:
@@ -576,10 +581,8 @@ def blocking_problems(inventory: Any, layer: str | None = None) -> list[Problem]
     `inventory` is a path, or a PolygonSet already read (and repaired) from a QGIS layer: its repairs count."""
     from .vector import PolygonSet
 
-    if isinstance(inventory, PolygonSet):
-        if not inventory.n_repaired:
-            return []
-        return [Problem(INVALID, None, f"{inventory.n_repaired} invalid geometries (repaired on reading)")]
+    if isinstance(inventory, PolygonSet):  # each repair made on reading, by its feature (QGIS's own ids)
+        return [Problem(_invalid_kind(reason), fid, reason) for fid, reason in inventory.repairs]
     _, features, srs = _read(inventory, layer)
     problems = [p for f in features for p in _geometry_problems(f) if p.blocking]
     return ([Problem(NO_CRS, None, "it has no CRS")] if srs is None else []) + problems

@@ -37,6 +37,7 @@ class PolygonSet:
     n_repaired: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     layer_note: str = ""  # which layer of a file of several was read, for errors that may stem from the choice
+    repairs: list[tuple[int, str]] = field(default_factory=list)  # (feature id, what was invalid) per repair
 
     @property
     def n_skipped(self) -> int:
@@ -165,7 +166,8 @@ def polygons_from_wkb(
     skipped: dict[str, int] = {}
     out: list[ogr.Geometry] = []
     out_fids: list[int] = []
-    n = n_repaired = 0
+    n = 0
+    repairs: list[tuple[int, str]] = []
 
     def skip(reason: str) -> None:
         skipped[reason] = skipped.get(reason, 0) + 1
@@ -188,10 +190,11 @@ def polygons_from_wkb(
         if geom is None:
             skip("not a polygon")
             continue
-        if validity_reason(geom) is not None:  # counted in n_repaired: the caller reports it
+        reason = validity_reason(geom)
+        if reason is not None:  # counted in n_repaired: the caller reports it
             repaired = geom.MakeValid()
             repaired = polygonal(repaired) if repaired is not None else None
-            n_repaired += 1
+            repairs.append((int(fid), reason))
             if repaired is None:
                 skip("invalid and not repairable")
                 continue
@@ -209,8 +212,8 @@ def polygons_from_wkb(
     if not out:
         raise LmhldError(f"{what} holds no usable polygon (skipped: {skipped}); check the layer's geometries")
     _require_plausible_degrees(out, srs, what)
-    return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, n_repaired=n_repaired,
-                      skipped=skipped)
+    return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, n_repaired=len(repairs),
+                      skipped=skipped, repairs=repairs)
 
 
 def _require_plausible_degrees(geometries: list[ogr.Geometry], srs: osr.SpatialReference, what: str) -> None:

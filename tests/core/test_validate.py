@@ -152,6 +152,15 @@ def test_export_refuses_blocking_problems_and_names_the_fix(tmp_path):
     assert "`lmhld validate crafted.gpkg --repair crafted_fixed.gpkg`" in message and "export from that copy" in message
     assert not (tmp_path / "ds").exists()
     assert [p.kind for p in blocking_problems(inv)] == ["self_intersection", "invalid_geometry"]
+    # A layer read into polygons first (QGIS's Processing export, repaired on reading) names the same features
+    from lmhld_qgis.core.validate import refuse_blocking_problems
+    from lmhld_qgis.core.vector import read_polygons
+
+    read = read_polygons(inv)
+    assert [(p.kind, p.fid) for p in blocking_problems(read)] == [(p.kind, p.fid) for p in blocking_problems(inv)]
+    with pytest.raises(LmhldError, match=r"the inventory layer has 2 blocking problem\(s\): 1 self intersection, 1 "
+                                         r"invalid geometry \(first: feature 6, Self-intersection"):
+        refuse_blocking_problems(read)
     write_repaired(validate_inventory(inv), tmp_path / "crafted_fixed.gpkg")  # what the named command writes
     assert blocking_problems(tmp_path / "crafted_fixed.gpkg") == []
 
