@@ -298,7 +298,7 @@ def _pixels(polygons: PolygonSet, rasters: Sequence[str | Path], pixel_size_m: f
     require_distinct(list(rasters), "raster")  # each raster's info read once, here
     coverage = Coverage([read_raster_info(r) for r in rasters], polygons.srs)
     places = [coverage.place(g) for g in polygons.geometries]
-    main = np.array([coverage.measured_on(p) for p in places], np.int64).reshape(n)
+    main = np.array([coverage.measured_on(p) for p in places], np.int64)
     notes: list[str] = []
     nowhere = sum(p.main is None for p in places)
     if len(coverage.infos) == 1 and nowhere:  # measured in its pixels all the same: said, since it is likely a slip
