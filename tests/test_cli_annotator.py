@@ -40,7 +40,7 @@ def test_validate_exit_status_layer_json_and_repair(tmp_path):
     assert ok.returncode == 0 and "no problem; ready for export" in ok.stdout and "not checked" not in ok.stdout
     bare = lmhld("validate", str(clean), "--json", str(tmp_path / "bare.json"))  # no imagery: say what went unchecked
     assert bare.returncode == 0 and ("ready for export; not checked: sizes under 10 pixels (give the imagery, or a "
-                                     "pixel size); imagery cover and nodata (give the imagery)") in bare.stdout
+                                     "pixel size), imagery cover and nodata (give the imagery)") in bare.stdout
     sized = lmhld("validate", str(clean), "--pixel-size", "3", "--json", str(tmp_path / "sized.json"))
     assert json.loads((tmp_path / "sized.json").read_text())["not_checked"] == [
         "imagery cover and nodata (give the imagery)"], sized.stdout

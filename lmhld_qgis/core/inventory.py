@@ -301,9 +301,9 @@ def _pixels(polygons: PolygonSet, rasters: Sequence[str | Path], pixel_size_m: f
     main = np.array([coverage.measured_on(p) for p in places], np.int64)
     notes: list[str] = []
     nowhere = sum(p.main is None for p in places)
-    if len(coverage.infos) == 1 and nowhere:  # measured in its pixels all the same: said, since it is likely a slip
-        notes.append(f"{nowhere} of {n} landslide(s) lie wholly off the raster {coverage.names[0]}: measured in its "
-                     "pixels all the same; check that the raster is the scene the inventory was drawn on, or give "
+    if len(coverage.infos) == 1 and nowhere:  # still measured in its pixels; said, as it is likely a slip
+        notes.append(f"{nowhere} of {n} landslide(s) lie wholly off the raster {coverage.names[0]} (still measured "
+                     "in its pixels); check that the raster is the scene the inventory was drawn on, or give "
                      "every scene it covers")
     if len(coverage.infos) > 1:
         if not coverage.same_pixels:

@@ -51,17 +51,20 @@ class Kind:
     fix: str
 
 
+REPAIRED_COPY = "the repaired copy (lmhld validate --repair; in QGIS, validation's 'Repaired copy' output)"
+
 KINDS: dict[str, Kind] = {
     NO_CRS: Kind(True, "assign the layer's CRS (QGIS: Layer Properties > Source > Set CRS; ogr2ogr -a_srs)"),
     CRS_MISMATCH: Kind(False, "the coordinates do not fit the layer's CRS (digitized in another CRS?): reproject "
                              "or re-digitize the feature, or assign the CRS it was drawn in"),
-    INVALID: Kind(True, "repair it (lmhld validate --repair, or QGIS: Vector geometry > Fix geometries) and check "
-                        "the shape"),
-    SELF_INTERSECTION: Kind(True, "redraw the crossing edges (QGIS vertex tool), or repair it (lmhld validate "
-                                  "--repair splits it into valid parts)"),
-    EMPTY: Kind(False, "delete the feature or digitize its polygon (--repair drops it)"),
-    NOT_POLYGON: Kind(False, "landslides are polygons: delete it or redraw it as a polygon (--repair drops it)"),
-    DUPLICATE: Kind(False, "delete this copy (--repair keeps the first)"),
+    INVALID: Kind(True, f"repair it ({REPAIRED_COPY}, or QGIS: Vector geometry > Fix geometries) and check the "
+                        "shape"),
+    SELF_INTERSECTION: Kind(True, f"redraw the crossing edges (QGIS vertex tool), or take {REPAIRED_COPY}, which "
+                                  "splits it into valid parts"),
+    EMPTY: Kind(False, "delete the feature or digitize its polygon (the repaired copy drops it)"),
+    NOT_POLYGON: Kind(False, "landslides are polygons: delete it or redraw it as a polygon (the repaired copy drops "
+                             "it)"),
+    DUPLICATE: Kind(False, "delete this copy (the repaired copy keeps the first)"),
     OVERLAP: Kind(False, "merge the two polygons or trim one (QGIS: digitizing option 'avoid overlap')"),
     SLIVER: Kind(False, "a very thin polygon is usually a digitizing left-over: delete or redraw it"),
     TOO_SMALL: Kind(False, "too few pixels to learn from: check it is a landslide, or merge it with its neighbour"),
@@ -599,14 +602,13 @@ def refuse_blocking_problems(inventory: Any, layer: str | None = None) -> None:
     named = isinstance(inventory, str | Path)
     fixes = [KINDS[NO_CRS].fix] if any(p.kind == NO_CRS for p in problems) else []
     if any(p.kind in (INVALID, SELF_INTERSECTION) for p in problems):
-        if named:
+        how = f"{VALIDATE_ALGORITHM} in QGIS, its 'Repaired copy' output"
+        if named:  # a file: the command that writes its copy, beside the algorithm
             path = Path(inventory)
-            command = f"`lmhld validate {shlex.quote(path.name)} --repair {shlex.quote(path.stem + '_fixed.gpkg')}`"
-        else:
-            command = "`lmhld validate INVENTORY --repair FIXED.gpkg`"
-        fixes.append(f"write a repaired copy ({VALIDATE_ALGORITHM} in QGIS, its 'Repaired copy' output; or {command}), "
-                     "check the repaired shapes and export from that copy, or redraw the polygons (QGIS vertex tool)")
-    name = f" {Path(inventory).name}" if named else " layer"
+            how += f"; or `lmhld validate {shlex.quote(path.name)} --repair {shlex.quote(path.stem + '_fixed.gpkg')}`"
+        fixes.append(f"write a repaired copy ({how}), check the repaired shapes and export from that copy, or redraw "
+                     "the polygons (QGIS vertex tool)")
+    name = f" {Path(inventory).name}" if named else f" layer {inventory.name}" if inventory.name else " layer"
     raise LmhldError(
         f"the inventory{name} has {len(problems)} blocking problem(s): "
         f"{', '.join(f'{n} {k}' for k, n in counts.items())} (first: {first.where}, {first.message}); export "

@@ -145,6 +145,6 @@ def summary_line(report: ValidationReport) -> str:
     state = ("ready for export" if report.ok_for_export else "no polygon to export (export refuses)"
              if not report.blocking else f"{len(report.blocking)} blocking (export refuses)")
     found = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no problem"
-    skipped = f"; not checked: {'; '.join(report.not_checked)}" if report.not_checked else ""
+    skipped = f"; not checked: {', '.join(report.not_checked)}" if report.not_checked else ""
     return f"{report.n_features} features: {found}; {state}{skipped}"
 

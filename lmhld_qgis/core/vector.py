@@ -37,6 +37,7 @@ class PolygonSet:
     n_repaired: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     layer_note: str = ""  # which layer of a file of several was read, for errors that may stem from the choice
+    name: str = ""  # the layer's name, for messages that name it
     repairs: list[tuple[int, str]] = field(default_factory=list)  # (feature id, what was invalid) per repair
 
     @property
@@ -237,6 +238,7 @@ def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool =
     wkbs, fids, wkt = read_layer_wkb(path, layer)
     polygons = polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}",
                                  allow_empty=allow_empty)
+    polygons.name = Path(path).name
     if layer is None:
         polygons.layer_note = first_layer_note(path)
     return polygons

@@ -86,7 +86,7 @@ class AnalyseInventory(LmhldAlgorithm):
             self.OUTPUT_JSON, self.tr("Report, JSON (temporary → beside inventory)"), self.tr("JSON files (*.json)")))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_HTML, self.tr("Report with histogram, HTML"), self.tr("HTML files (*.html)"),
-            optional=True, createByDefault=False))
+            optional=True, createByDefault=True))  # a picture of the sizes, in the Results Viewer
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Inventory with areas"), QgsProcessing.TypeVectorPolygon, optional=True,
             createByDefault=False))

@@ -91,13 +91,26 @@ def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explod
         raise QgsProcessingException(tr("{0}: no polygon layer given").format(what))
     crs = source.sourceCrs()
     wkbs, fids = source_wkb(source)
-    return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
-                             explode=explode, what=f"{what} {source.sourceName()}", allow_empty=allow_empty)
+    polygons = polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
+                                 explode=explode, what=f"{what} {source.sourceName()}", allow_empty=allow_empty)
+    polygons.name = source.sourceName()
+    return polygons
+
+
+def polygon_source(alg, parameters, name: str, context) -> QgsProcessingFeatureSource | None:
+    """parameterAsSource with every feature as stored, invalid geometries included: the core repairs them (analysis,
+    scoring) or refuses them by feature with the fix (export). QGIS's own filter would stop the algorithm at the
+    first one with its own message (and, from processing.run in QGIS 3.22, break Python until a restart), or with
+    "skip" drop a landslide whose pixels would then be trained as background."""
+    source = alg.parameterAsSource(parameters, name, context)
+    if source is not None:
+        source.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
+    return source
 
 
 def required_source(alg, parameters, name: str, context) -> QgsProcessingFeatureSource:
-    """parameterAsSource, or QGIS's own message for a source that cannot be read."""
-    source = alg.parameterAsSource(parameters, name, context)
+    """polygon_source, or QGIS's own message for a source that cannot be read."""
+    source = polygon_source(alg, parameters, name, context)
     if source is None:
         raise QgsProcessingException(alg.invalidSourceError(parameters, name))
     return source

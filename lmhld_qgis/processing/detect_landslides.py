@@ -22,7 +22,7 @@ from qgis.core import (
 
 from .. import PLUGIN_NAME
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, optional_number, raster_path, source_polygons
+from .common import FeedbackProgress, core_errors, optional_number, polygon_source, raster_path, source_polygons
 from .outputs import layer_destination, safe_stem
 from .styling import ResultLayer
 
@@ -189,7 +189,7 @@ class DetectLandslides(LmhldAlgorithm):
         if parameters.get(self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
             extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
-        aoi_source = self.parameterAsSource(parameters, self.AOI, context)
+        aoi_source = polygon_source(self, parameters, self.AOI, context)
         set_only = {k: v for k, v in (("min_area_m2", value(self.MIN_AREA)), ("fill_holes_m2", value(self.FILL_HOLES)))
                     if v is not None}  # not set: the model's defaults
         return DetectOptions(

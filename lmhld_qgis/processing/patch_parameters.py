@@ -18,7 +18,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import optional_number, raster_path, required_source, source_polygons
+from .common import optional_number, polygon_source, raster_path, required_source, source_polygons
 
 RECIPES = ("generalise", "paper")
 SPLIT_METHODS = (None, "balanced", "block")  # None: the recipe's
@@ -115,7 +115,7 @@ class PatchPlanParameters:
         if not layers:
             raise QgsProcessingException(self.tr("Choose at least one raster layer of imagery."))
         polygons = source_polygons(required_source(self, parameters, self.INVENTORY, context), "inventory")
-        negatives = self.parameterAsSource(parameters, self.NEGATIVES, context)
+        negatives = polygon_source(self, parameters, self.NEGATIVES, context)
         size = optional_number(self, parameters, self.PATCH_SIZE, context)
         if size is None:
             size = patch_size_from_report(self.parameterAsFile(parameters, self.ANALYSIS, context),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsFeature,
-    QgsFeatureRequest,
     QgsFeatureSink,
     QgsField,
     QgsFields,
@@ -24,7 +23,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from .annotation import style_from_text
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, raster_path, source_wkb
+from .common import FeedbackProgress, core_errors, polygon_source, raster_path, source_wkb
 
 
 class ValidateInventory(LmhldAlgorithm):
@@ -96,10 +95,7 @@ class ValidateInventory(LmhldAlgorithm):
         from ..core.validate import validate_wkb
         from ..core.validate_write import summary_line
 
-        # Invalid geometries are what this algorithm looks for: never let Processing skip them or stop on them
-        # (QGIS's default setting stops an algorithm at the first invalid feature).
-        context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
-        source = self.parameterAsSource(parameters, self.INVENTORY, context)
+        source = polygon_source(self, parameters, self.INVENTORY, context)  # invalid geometries are what it seeks
         if source is None:
             raise QgsProcessingException(self.tr("Choose the landslide inventory layer."))
         with core_errors():

@@ -158,9 +158,11 @@ def test_export_refuses_blocking_problems_and_names_the_fix(tmp_path):
 
     read = read_polygons(inv)
     assert [(p.kind, p.fid) for p in blocking_problems(read)] == [(p.kind, p.fid) for p in blocking_problems(inv)]
-    with pytest.raises(LmhldError, match=r"the inventory layer has 2 blocking problem\(s\): 1 self intersection, 1 "
-                                         r"invalid geometry \(first: feature 6, Self-intersection"):
+    refusal = (r"the inventory layer crafted.gpkg has 2 blocking problem\(s\): 1 self intersection, 1 invalid "
+               r"geometry \(first: feature 6, Self-intersection")
+    with pytest.raises(LmhldError, match=refusal) as by_layer:
         refuse_blocking_problems(read)
+    assert "'Repaired copy' output)" in str(by_layer.value) and "`" not in str(by_layer.value)  # QGIS: no command
     write_repaired(validate_inventory(inv), tmp_path / "crafted_fixed.gpkg")  # what the named command writes
     assert blocking_problems(tmp_path / "crafted_fixed.gpkg") == []
 

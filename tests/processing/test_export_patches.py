@@ -39,3 +39,29 @@ def test_bad_band_is_a_processing_error(qgis_processing, lmhld_provider, scene, 
                                                "PATCH_SIZE": 64, "BANDS": "1,9",
                                                "OUTPUT_FOLDER": str(tmp_path / "ds")})
     assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())
+
+
+@pytest.mark.parametrize("check", ["GeometryAbortOnInvalid", "GeometrySkipInvalid", "GeometryNoCheck"])
+def test_invalid_polygons_are_refused_by_feature_whatever_qgis_invalid_feature_setting(qgis_processing, lmhld_provider,
+                                                                                       tmp_path, check):
+    """QGIS's own invalid-feature filter (Settings > Processing) never decides for the inventory: 'stop' would end
+    the run with QGIS's message, 'skip' would drop a landslide whose pixels then train as background. Export refuses
+    the layer naming the feature and the fix, and writes nothing; analysis repairs and counts them."""
+    import processing
+    from qgis.core import QgsFeatureRequest, QgsProcessingContext, QgsProcessingFeedback
+
+    from ..inventories import crafted_inventory
+
+    inv, raster = crafted_inventory(tmp_path)
+    context = QgsProcessingContext()
+    context.setInvalidGeometryCheck(getattr(QgsFeatureRequest, check))
+    with pytest.raises(QgsProcessingException, match=r"the inventory layer crafted has 2 blocking problem\(s\): 1 "
+                                                     r"self intersection, 1 invalid geometry \(first: feature 6, "
+                                                     r"Self-intersection.*'Repaired copy' output\)"):
+        processing.run("lmhld:exportpatches", {"RASTERS": [str(raster)], "INVENTORY": str(inv), "PATCH_SIZE": 32,
+                                               "OUTPUT_FOLDER": str(tmp_path / "ds")}, context=context,
+                       feedback=QgsProcessingFeedback())
+    assert not (tmp_path / "ds").exists()
+    report = processing.run("lmhld:analyseinventory", {"INVENTORY": str(inv), "RASTER": [str(raster)],
+                                                        "OUTPUT_JSON": str(tmp_path / "a.json")}, context=context)
+    assert json.loads((tmp_path / "a.json").read_text())["n_repaired"] == 2, report
