@@ -40,8 +40,10 @@ class FeedbackProgress:
             self.feedback.pushInfo(message)
 
     def warn(self, message: str) -> None:
+        """A warning in the log's warning colour (as training's child process reports them); red stays for errors:
+        a run that succeeded with a note is not shown as failed."""
         if self.feedback is not None:
-            self.feedback.reportError(message, fatalError=False)
+            self.feedback.pushWarning(message)
 
     def is_cancelled(self) -> bool:
         return self.feedback is not None and self.feedback.isCanceled()
