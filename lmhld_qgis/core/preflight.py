@@ -44,7 +44,10 @@ def require_overlap(polygons: PolygonSet, info: RasterInfo, what: str = "invento
         return
     footprint = footprint_in(info, polygons.srs)
     if not any(g.Intersects(footprint) for g in polygons.geometries):
-        layer = f"; {polygons.layer_note}" if polygons.layer_note else ""
+        from .vector import first_layer_note
+
+        note = first_layer_note(polygons.first_layer_of) if polygons.first_layer_of else ""
+        layer = f"; {note}" if note else ""
         raise LmhldError(f"no polygon of the {what} ({len(polygons.geometries)} polygons) overlaps raster "
                          f"{info.path}; check that both cover the same area and that their CRSs are right{layer}")
 

@@ -34,11 +34,14 @@ class PolygonSet:
     fids: FeatureIds  # source feature id of each geometry (repeated when multipart features are exploded)
     srs: osr.SpatialReference
     n_features: int  # features in the source, before anything was skipped
-    n_repaired: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
-    layer_note: str = ""  # which layer of a file of several was read, for errors that may stem from the choice
-    name: str = ""  # the layer's name, for messages that name it
     repairs: list[tuple[int, str]] = field(default_factory=list)  # (feature id, what was invalid) per repair
+    name: str = ""  # the layer's name, for messages that name it
+    first_layer_of: str = ""  # the file whose first layer was read for want of a layer name (first_layer_note)
+
+    @property
+    def n_repaired(self) -> int:
+        return len(self.repairs)
 
     @property
     def n_skipped(self) -> int:
@@ -159,7 +162,7 @@ def explode_polygons(geom: ogr.Geometry) -> list[ogr.Geometry]:
 
 def polygons_from_wkb(
     wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, *, explode: bool = False,
-    what: str = "inventory", allow_empty: bool = False,
+    what: str = "inventory", allow_empty: bool = False, name: str = "",
 ) -> PolygonSet:
     """Turn raw WKB into valid polygons: repair invalid ones, skip null/empty/non-polygon ones, count every case.
     A layer without features is refused unless `allow_empty` (a reference scene may hold no landslide)."""
@@ -207,14 +210,14 @@ def polygons_from_wkb(
         out.extend(parts)
         out_fids.extend([fid] * len(parts))
     if n == 0 and allow_empty:
-        return PolygonSet([], np.zeros(0, np.int64), srs, n_features=0)
+        return PolygonSet([], np.zeros(0, np.int64), srs, n_features=0, name=name)
     if n == 0:
         raise LmhldError(f"{what} is empty: it holds no features; digitize landslide polygons first")
     if not out:
         raise LmhldError(f"{what} holds no usable polygon (skipped: {skipped}); check the layer's geometries")
     _require_plausible_degrees(out, srs, what)
-    return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, n_repaired=len(repairs),
-                      skipped=skipped, repairs=repairs)
+    return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, skipped=skipped, repairs=repairs,
+                      name=name)
 
 
 def _require_plausible_degrees(geometries: list[ogr.Geometry], srs: osr.SpatialReference, what: str) -> None:
@@ -237,10 +240,9 @@ def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool =
     negatives, area of interest)."""
     wkbs, fids, wkt = read_layer_wkb(path, layer)
     polygons = polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}",
-                                 allow_empty=allow_empty)
-    polygons.name = Path(path).name
+                                 allow_empty=allow_empty, name=Path(path).name)
     if layer is None:
-        polygons.layer_note = first_layer_note(path)
+        polygons.first_layer_of = str(path)  # its note is read only where an error may stem from the choice
     return polygons
 
 

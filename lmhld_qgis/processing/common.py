@@ -93,10 +93,8 @@ def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explod
         raise QgsProcessingException(tr("{0}: no polygon layer given").format(what))
     crs = source.sourceCrs()
     wkbs, fids = source_wkb(source)
-    polygons = polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
-                                 explode=explode, what=f"{what} {source.sourceName()}", allow_empty=allow_empty)
-    polygons.name = source.sourceName()
-    return polygons
+    return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None, explode=explode,
+                             what=f"{what} {source.sourceName()}", allow_empty=allow_empty, name=source.sourceName())
 
 
 def polygon_source(alg, parameters, name: str, context) -> QgsProcessingFeatureSource | None:
