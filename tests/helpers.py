@@ -74,3 +74,26 @@ class RunsCode:
 
     def __reduce__(self):
         return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def reorder_dataset(src: Path, dst: Path, order: Sequence[int], names: Sequence[str] | None = None) -> Path:
+    """A copy of the lmhld dataset `src` whose bands are stored in `order` (0-based), as an export of the same
+    ground from a scene stacked in another order would store them; `names` renames them (after reordering)."""
+    import json
+    import shutil
+
+    import rasterio
+
+    shutil.copytree(src, dst)
+    for tif in (dst / "img").glob("*.tif"):
+        with rasterio.open(tif) as ds:
+            data, profile = ds.read(), ds.profile
+        with rasterio.open(tif, "w", **profile) as ds:
+            ds.write(data[list(order)])
+    card = json.loads((dst / "dataset.json").read_text())
+    for key in ("bands", "mean", "std"):
+        card[key] = [card[key][b] for b in order]
+    if names is not None:
+        card["bands"] = list(names)
+    (dst / "dataset.json").write_text(json.dumps(card))
+    return dst

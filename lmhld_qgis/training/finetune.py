@@ -3,9 +3,10 @@
 What it is for: the review loop (detections rejected in the review dock come back as negatives: a few epochs from
 the model that made them teach it its mistakes, where a run from scratch would repeat the whole budget), and a
 model carried to a new area or sensor with a small inventory there. Every weight whose name and shape match is
-copied; the input convolution is left freshly initialised when the bands differ in number (as part mode does
-between areas). The architecture and its size options must be the checkpoint's. Normalisation, relative bands and
-the threshold are the new run's own, computed from its data as in any run.
+copied. The new run reads its datasets in the checkpoint's band order, by name (training/stages.py), so the input
+convolution's weights meet the bands they learnt; it is left freshly initialised when the bands differ in number or
+in name (as part mode does between areas). The architecture and its size options must be the checkpoint's.
+Normalisation, relative bands and the threshold are the new run's own, computed from its data as in any run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.bands import band_key
 from ..core.errors import LmhldError
 from ..core.modelcard import ModelCard
 from ..models.base import SegmentationNet
@@ -37,22 +39,29 @@ def checkpoint_path(source: str | Path) -> Path:
     return path
 
 
-def load_initial_weights(model: SegmentationNet, source: str | Path, architecture: str) -> str:
-    """Copy the weights of the checkpoint `source` into `model` (built for the new run); returns what was done,
-    in words. Refused when the checkpoint is another architecture or size."""
+def checkpoint_card(source: str | Path) -> tuple[Path, ModelCard, dict[str, torch.Tensor]]:
+    """The checkpoint `source` names: its path, model card and weights."""
     path = checkpoint_path(source)
     payload = load_checkpoint(path)
-    card = ModelCard.from_dict(payload["card"])
+    return path, ModelCard.from_dict(payload["card"]), payload["state_dict"]
+
+
+def load_initial_weights(model: SegmentationNet, source: str | Path, architecture: str,
+                         bands: list[str] | None = None) -> str:
+    """Copy the weights of the checkpoint `source` into `model` (built for the new run, whose inputs are `bands`);
+    returns what was done, in words. The input convolution starts afresh when the checkpoint learnt other bands.
+    Refused when the checkpoint is another architecture or size."""
+    path, card, stored = checkpoint_card(source)
     if card.architecture != architecture:
         raise LmhldError(f"init_from: {path.name} holds a {card.architecture} network; this run builds a "
                          f"{architecture}: give --model {card.architecture}")
-    stored: dict[str, torch.Tensor] = payload["state_dict"]
     own = model.state_dict()
     inputs = {f"{name}.{part}" for name in model.input_layer_names() for part in ("weight", "bias")}
+    other_bands = bands is not None and [band_key(b) for b in bands] != [band_key(b) for b in card.bands]
     copied, fresh_inputs, mismatched = {}, [], []
     for key, value in own.items():
         old = stored.get(key)
-        if old is not None and old.shape == value.shape:
+        if old is not None and old.shape == value.shape and not (other_bands and key in inputs):
             copied[key] = old
         elif key in inputs:
             fresh_inputs.append(key)
@@ -64,7 +73,10 @@ def load_initial_weights(model: SegmentationNet, source: str | Path, architectur
                          f"differs); build the same network (its options: {options or 'the defaults'})")
     model.load_state_dict(copied, strict=False)
     note = f"fine-tuning from {path} ({card.architecture}, {len(copied)} of {len(own)} tensors copied"
-    if fresh_inputs:
+    if fresh_inputs and model.in_channels != card.in_channels:
         note += (f"; the input convolution starts afresh: {model.in_channels} bands here, {card.in_channels} in "
                  "the checkpoint")
+    elif fresh_inputs:
+        note += (f"; the input convolution starts afresh: the checkpoint learnt {', '.join(card.bands)}, these "
+                 f"data hold {', '.join(bands or [])}")
     return note + ")"

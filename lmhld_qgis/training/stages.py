@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.bands import unique_names
+from ..core.bands import band_key, match_model_bands, unique_names
 from ..core.datasets import MixDataset, PatchDataset, Sample, open_dataset
 from ..core.datasets.detect import detect_format
 from ..core.errors import LmhldError
+from ..core.raster import RESOLUTION_TOLERANCE
 from .config import TrainConfig
 
 
@@ -63,6 +64,18 @@ class Stage:
         return [float(a) for ds in self.sources or [self.train] if (a := getattr(ds, attribute, None)) is not None]
 
 
+def resolution_note(stage: Stage) -> str | None:
+    """A warning when a stage mixes datasets whose pixels differ by more than detection tolerates: the model card
+    records the first one's, and detection resamples every scene to it."""
+    sizes = {ds.name: ds.resolution_m for ds in stage.sources if ds.resolution_m}
+    if len(sizes) < 2 or max(sizes.values()) <= min(sizes.values()) * (1 + RESOLUTION_TOLERANCE):
+        return None
+    return (f"the datasets of {stage.name} have pixels of different sizes ("
+            + ", ".join(f"{name} {size:g} m" for name, size in sizes.items())
+            + f"): the model records {stage.train.resolution_m:g} m and detection resamples every scene to it; "
+              "export them at one pixel size (lmhld stack --pixel-size, or gdalwarp -tr) unless that is wanted")
+
+
 def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, PatchDataset | None]:
     """(train, val) for a dataset folder; folders without splits get a deterministic 80/20 split."""
     fmt = detect_format(path)
@@ -84,9 +97,35 @@ def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, Patch
     return SubsetView(whole, sorted(order[:cut])), rest
 
 
-def plan_stages(cfg: TrainConfig) -> list[Stage]:
-    """Open every dataset up front, so a bad configuration fails before any training starts."""
-    opened = [open_splits(p, cfg.bands) for p in cfg.data]
+def open_in_order(path: str, bands: list[int] | None, target: list[str] | None, wanted_by: str, *,
+                  strict: bool) -> tuple[PatchDataset, PatchDataset | None]:
+    """(train, val) of a dataset with its bands in the order `target` names (matched by name as detection matches a
+    scene to a model: a dataset stacked as dsm, red, green, blue is read as red, green, blue, dsm); `bands` selects
+    by position when there is no target or the names say nothing of it (unnamed bands). Bands that cannot be
+    matched: an error naming `wanted_by` when `strict`, else the dataset as `bands` selects it."""
+    train, val = open_splits(path, bands)
+    if (target is None or len(train.band_names) != len(target)  # another count: MixDataset says so, part mode copes
+            or [band_key(n) for n in train.band_names] == [band_key(n) for n in target]):
+        return train, val
+    fix = ("export the datasets with the same bands (lmhld export --bands), or train them one after the other "
+           "(--mode part)")
+    try:
+        order, by_position = match_model_bands(target, open_splits(path, None)[0].band_names, f"dataset {path}",
+                                               fix, wanted_by=wanted_by)
+    except LmhldError:
+        if strict:
+            raise
+        return train, val
+    return (train, val) if by_position else open_splits(path, order)
+
+
+def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[Stage]:
+    """Open every dataset up front, so a bad configuration fails before any training starts. Every dataset is read
+    in one band order, by name: `reference`'s (a fine-tuned checkpoint's bands, so that its input convolution meets
+    the bands it learnt), else the first dataset's; mix mode refuses datasets whose bands differ."""
+    first = open_in_order(cfg.data[0], cfg.bands, reference, "the checkpoint", strict=False)
+    target, by = first[0].band_names, f"dataset {cfg.data[0]}"  # in the checkpoint's order when it could be
+    opened = [first] + [open_in_order(p, cfg.bands, target, by, strict=cfg.mode == "mix") for p in cfg.data[1:]]
     for (train, _), path in zip(opened, cfg.data, strict=True):
         if len(train) == 0:
             raise LmhldError(f"dataset {path} has no training samples")

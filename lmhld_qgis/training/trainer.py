@@ -39,13 +39,13 @@ from .checkpoint import HostSnapshot, checkpoint_payload, load_checkpoint, write
 from .config import BATCH_SIZE, MEANING, TrainConfig, auto_batch_size, migrate
 from .data import BatchSource, epoch_order, make_source, normalisation, shard
 from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
-from .finetune import load_initial_weights
+from .finetune import checkpoint_card, load_initial_weights
 from .hardware import Hardware, resolve_device, resolve_hardware
 from .losses import LossSpec, landslide_probability, segmentation_loss
 from .relative import RelativeLevels
 from .relative import choose as choose_relative
 from .schedule import Cycle, Schedule, plan_cycles
-from .stages import Stage, plan_stages
+from .stages import Stage, plan_stages, resolution_note
 from .state import TrainState
 from .writer import BackgroundWriter
 
@@ -126,7 +126,10 @@ class Trainer:
             torch.cuda.set_device(device)
         self.hw: Hardware = resolve_hardware(cfg, device)
         self.device = device
-        self.stages = plan_stages(cfg)  # opens every dataset: fails before training starts
+        self.stages = plan_stages(cfg, self._checkpoint_bands())  # opens every dataset: fails before training starts
+        for note in filter(None, map(resolution_note, self.stages)):
+            if self.dist.is_main:
+                self.progress.warn(note)
         self.norms = [normalisation(s.train) for s in self.stages]
         self.relative = [self._relative_levels(s.train, std) for s, (_, std) in zip(self.stages, self.norms,
                                                                                       strict=True)]
@@ -141,6 +144,12 @@ class Trainer:
         self.frozen: list[nn.Module] = []
         self.val_sources: dict[int, BatchSource] = {}
         self.last_saved = time.monotonic()
+
+    def _checkpoint_bands(self) -> list[str] | None:
+        """The band order a fine-tuning run reads its datasets in: its checkpoint's (None when not fine-tuning)."""
+        if self.cfg.init_from is None:
+            return None
+        return list(checkpoint_card(self.cfg.init_from)[1].bands)
 
     def _batch_size(self) -> int:
         """The global batch: as given, or automatic from the smallest stage's training split (the same on resume:
@@ -189,7 +198,8 @@ class Trainer:
 
     def _fit(self, resume: bool) -> TrainResult:
         if self.cfg.init_from is not None and not (resume and (self.out / "last.pt").exists()):
-            note = load_initial_weights(self.fresh, self.cfg.init_from, self.cfg.model)  # before the folder
+            note = load_initial_weights(self.fresh, self.cfg.init_from, self.cfg.model,  # before the folder
+                                        list(self.stages[0].train.band_names))
             if self.dist.is_main:
                 self.progress.info(note)
         state, payload = self._begin(resume)

@@ -50,6 +50,33 @@ def test_a_fine_tuning_run_starts_from_the_checkpoint_and_records_it(areas, trai
     assert result.onnx.exists()
 
 
+def test_a_dataset_of_the_same_bands_in_another_order_is_read_in_the_checkpoints_order(areas, trained, tmp_path):
+    """The input convolution's weights meet the bands they learnt: a dataset stored as nir, red, green, blue is read
+    as the checkpoint's blue, green, red, nir (copying the convolution by position would feed nir to blue's weights);
+    bands of other names keep everything but the input convolution, which starts afresh and says why."""
+    from ..helpers import reorder_dataset
+
+    shuffled = reorder_dataset(areas["b32"], tmp_path / "b32_nir_first", [3, 2, 1, 0])
+    stop = Notes(0)
+    with pytest.raises(CancelledError):
+        train(config([shuffled], init_from=str(trained)), tmp_path / "ft", progress=stop)
+    start = load_checkpoint(tmp_path / "ft" / "last.pt")
+    base = load_checkpoint(trained / "best.pt")["state_dict"]
+    assert all(torch.equal(start["state_dict"][k], base[k]) for k in base)
+    assert start["card"]["bands"] == ["blue", "green", "red", "nir"]
+    [note] = [line for line in stop.lines if line.startswith("fine-tuning from")]
+    assert "starts afresh" not in note
+    renamed = reorder_dataset(areas["b32"], tmp_path / "b32_dsm", [0, 1, 2, 3], names=["red", "green", "blue", "dsm"])
+    other = Notes(0)
+    with pytest.raises(CancelledError):
+        train(config([renamed], init_from=str(trained)), tmp_path / "ft2", progress=other)
+    fresh = load_checkpoint(tmp_path / "ft2" / "last.pt")["state_dict"]
+    assert not torch.equal(fresh["encoder.0.0.0.weight"], base["encoder.0.0.0.weight"])
+    assert torch.equal(fresh["encoder.1.1.0.0.weight"], base["encoder.1.1.0.0.weight"])
+    assert any("the input convolution starts afresh: the checkpoint learnt blue, green, red, nir, these data hold "
+               "red, green, blue, dsm" in line for line in other.lines)
+
+
 def test_other_bands_keep_everything_but_the_input_convolution(areas, trained, tmp_path):
     stop = Notes(0)
     with pytest.raises(CancelledError):

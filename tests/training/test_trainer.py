@@ -122,6 +122,45 @@ def test_part_mode_stages_of_folders_with_one_name_are_told_apart(areas, tmp_pat
     assert [s.name for s in stages] == ["a32", "a32_2"]
 
 
+def test_mix_mode_reads_every_dataset_in_the_first_ones_band_order(areas, tmp_path):
+    """A dataset exported from a scene stacked in another order (nir, red, green, blue) is read by name in the first
+    one's order, so no band is fed to the network as another; bands of other names are refused, not mixed."""
+    import numpy as np
+
+    from lmhld_qgis.core.datasets import open_dataset
+    from lmhld_qgis.training.stages import plan_stages
+
+    from ..helpers import reorder_dataset
+
+    shuffled = reorder_dataset(areas["b32"], tmp_path / "b32_nir_first", [3, 2, 1, 0])
+    [stage] = plan_stages(config([areas["a32"], shuffled], mode="mix"))
+    original = open_dataset(areas["b32"], "train")
+    first = len(open_dataset(areas["a32"], "train"))
+    assert stage.train.band_names == original.band_names == ["blue", "green", "red", "nir"]
+    assert np.array_equal(stage.train[first].image, original[0].image)
+    assert stage.train.normalisation()[0] != open_dataset(areas["a32"], "train").normalisation()[0]
+    other = reorder_dataset(areas["b32"], tmp_path / "b32_dsm", [0, 1, 2, 3], names=["blue", "green", "red", "dsm"])
+    with pytest.raises(LmhldError, match=r"band mismatch: dataset .*a32 expects 4 bands .* without nir.*--mode part"):
+        plan_stages(config([areas["a32"], other], mode="mix"))
+
+
+def test_mix_mode_of_datasets_at_other_pixel_sizes_warns(areas, tmp_path):
+    import json
+
+    from lmhld_qgis.training.stages import plan_stages, resolution_note
+
+    from ..helpers import reorder_dataset
+
+    finer = reorder_dataset(areas["b32"], tmp_path / "b32_fine", [0, 1, 2, 3])
+    card = json.loads((finer / "dataset.json").read_text())
+    (finer / "dataset.json").write_text(json.dumps({**card, "resolution_m": 0.5}))
+    [stage] = plan_stages(config([areas["a32"], finer], mode="mix"))
+    first = json.loads((areas["a32"] / "dataset.json").read_text())["resolution_m"]
+    note = resolution_note(stage)
+    assert note is not None and f"a32 {first:g} m" in note and "b32 0.5 m" in note and "--pixel-size" in note
+    assert resolution_note(plan_stages(config([areas["a32"], areas["b32"]], mode="mix"))[0]) is None
+
+
 def test_mix_mode_joins_areas(areas, tmp_path):
     result = train(config([areas["a32"], areas["b32"]], mode="mix", epochs=1), tmp_path / "run")
     assert read_metrics(tmp_path / "run")[0]["dataset"] == "a32+b32" and result.best_f1 > 0
