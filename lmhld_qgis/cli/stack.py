@@ -41,4 +41,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(result.bands)} bands, {result.width} x {result.height} px of {result.pixel_size:g} -> {result.path}")
     for i, band in enumerate(result.bands, start=1):
         print(f"  band {i}: {band.name} ({band.source.name} band {band.band}{f', {band.how}' if band.how else ''})")
+    for source, band in result.masks:
+        print(f"  mask: {source.name} band {band} (alpha: nodata where 0, in {source.name}'s bands)")
     return 0

@@ -18,8 +18,14 @@ _ALIASES = {"b": "blue", "g": "green", "r": "red", "n": "nir", "near infrared": 
             "digital terrain model": "dtm", "elevation model": "dem", "digital elevation model": "dem",
             "normalised dsm": "ndsm", "normalized dsm": "ndsm", "n dsm": "ndsm",
             "normalised digital surface model": "ndsm", "normalized digital surface model": "ndsm",
-            "heights": "height", "elevations": "elevation"}
+            "heights": "height", "elevations": "elevation", "heightmap": "height", "height map": "height",
+            # German: Digitales Oberflaechenmodell / Gelaendemodell, normalisiertes DOM
+            "dom": "dsm", "dgm": "dtm", "ndom": "ndsm"}
 _SEPARATORS = re.compile(r"[\s_.\-]+")
+# an elevation acronym glued to a resolution (dsm2cm, dsm05m, DGM1) or, for those no word ends with, to a prefix
+# (sitedsm, flight2ndsm); never a longer word merely holding one (random, domain, tandem, demo, kingdom)
+_GLUED = re.compile(r"(?P<prefix>[a-z0-9]*?)(?P<name>ndsm|dsm|dtm|ndom|dom|dgm|dem)(?:\d+(?:mm|cm|dm|m)?)?")
+_PREFIXABLE = frozenset({"ndsm", "dsm", "dtm"})
 # words that make an elevation word in a file name mean something else (a DEM of difference is a change, whose
 # level is its meaning: made relative, it would lose it)
 _NOT_A_SURFACE = frozenset({"change", "diff", "difference", "dod", "delta"})
@@ -34,7 +40,8 @@ def band_key(name: str | None) -> str:
 
 def elevation_in(text: str) -> str | None:
     """The elevation name that a file name holds among its words (`site3_DSM_1m` -> dsm, `surface_model` -> dsm,
-    `uav-heights` -> height), or None; none when a word says it is a change (`dem_difference`)."""
+    `uav-heights` -> height, `DOM20cm` -> dsm, `sitedsm` -> dsm), or None; none when a word says it is a change
+    (`dem_difference`)."""
     words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
     if _NOT_A_SURFACE.intersection(words):
         return None
@@ -42,6 +49,9 @@ def elevation_in(text: str) -> str | None:
         for i in range(len(words) - n + 1):
             if (key := band_key(" ".join(words[i:i + n]))) in ELEVATION_NAMES:
                 return key
+    for word in words:
+        if (glued := _GLUED.fullmatch(word)) and (not glued["prefix"] or glued["name"] in _PREFIXABLE):
+            return band_key(glued["name"])
     return None
 
 
@@ -75,7 +85,8 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
 
     Default: the bands described as blue, green, red, nir (the paper's four) when the raster names them, else the
     first four bands that are not alpha bands (all of them when there are fewer): an RGBA orthophoto stacked with
-    a DSM gives red, green, blue and the DSM. `alpha` (1-based) is a mask, never data.
+    a DSM gives red, green, blue and the DSM. A default that leaves out an elevation band is refused (the error
+    says which --bands keep it). `alpha` (1-based) is a mask, never data.
     """
     if bands:
         bad = [b for b in bands if b > count]
@@ -89,12 +100,32 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
         return list(bands), names
     by_name = {band_key(d): i + 1 for i, d in enumerate(descriptions) if d}
     if all(name in by_name for name in PAPER_BANDS):
-        return [by_name[n] for n in PAPER_BANDS], list(PAPER_BANDS)
-    chosen = [b for b in range(1, count + 1) if b not in alpha][:4]
+        chosen, how = [by_name[n] for n in PAPER_BANDS], "blue, green, red, nir by name"
+    else:
+        chosen, how = [b for b in range(1, count + 1) if b not in alpha][:4], "the first four"
     if not chosen:
         raise LmhldError(f"{source} holds only alpha bands (transparency), no data to learn from")
+    _refuse_leaving_out_elevation(descriptions, count, alpha, chosen, how, source)
     names = [band_key(descriptions[b - 1]) or f"band{b}" for b in chosen]  # unnamed bands are not guessed
     return chosen, names
+
+
+def _refuse_leaving_out_elevation(descriptions: Sequence[str | None], count: int, alpha: Sequence[int],
+                                  chosen: list[int], how: str, source: str) -> None:
+    """A default choice of bands never leaves out an elevation band unsaid (an untagged 4th band of an orthophoto
+    would push the DSM out of "the first four"): the error lists the bands and the --bands that keeps it."""
+    left_out = [b for b in range(1, count + 1) if b not in chosen and b not in alpha
+                and band_key(descriptions[b - 1]) in ELEVATION_NAMES]
+    if not left_out:
+        return
+    keep = chosen + left_out if how != "the first four" else chosen[:max(1, 4 - len(left_out))] + left_out
+    listed = ", ".join(f"{b} {band_key(d) or 'unnamed'}" + (" (alpha)" if b in alpha else "")
+                       for b, d in enumerate(descriptions, start=1))
+    dropped = ", ".join(f"band {b} ({band_key(descriptions[b - 1])})" for b in left_out)
+    raise LmhldError(f"{source} has {count} bands ({listed}); the default choice ({how}: "
+                     f"{', '.join(map(str, chosen))}) leaves out its elevation {dropped}. Choose the bands: e.g. "
+                     f"--bands {','.join(map(str, keep))} (in QGIS: Bands in order), or --bands "
+                     f"{','.join(map(str, chosen))} to leave the elevation out")
 
 
 def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None], source: str,

@@ -38,13 +38,14 @@ from .postprocess import PostProcess, check_range, resolve_postprocess
 from .preflight import require_memory
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
 from .raster import (
-    RESOLUTION_TOLERANCE,
     RasterInfo,
     finer_or_coarser,
     pixel_area_m2,
     read_raster_info,
     require_north_up,
     resampling_onto,
+    same_resolution,
+    undeclared_fill,
 )
 from .rasterwriter import PROB_NODATA, Grid, ProbabilityWriter, Stripe
 from .tta import TTA_MODES, with_tta
@@ -222,7 +223,9 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
                                fill_holes_m2=options.fill_holes_m2, simplify=options.simplify,
                                grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source), tile=tile,
                                min_mean_prob=options.min_mean_prob)
-    notes = [n for n in (band_note, tile_note, scale_note) if n]
+    fills = [f"{n}; the model reads it as data" for n in undeclared_fill(info.path, bands,
+                                                                          [info.band_names[b - 1] for b in bands])]
+    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills
     return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
                       resampled)
 
@@ -252,7 +255,7 @@ def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool,
     1 m model run on a 0.5 m scene sees every scar twice too large (measured: unseen-area recall 0.16 instead of
     0.46, docs/quality.md)."""
     pixel = math.sqrt(pixel_area_m2(info))
-    if not card.resolution_m or abs(pixel / card.resolution_m - 1) <= RESOLUTION_TOLERANCE:
+    if not card.resolution_m or same_resolution(pixel, card.resolution_m):
         return info, None, None
     differs = (f"the raster's {pixel:.3g} m pixels are {finer_or_coarser(pixel, card.resolution_m)} than the "
                f"model's {card.resolution_m:.3g} m")

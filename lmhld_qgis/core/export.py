@@ -35,7 +35,15 @@ from .patch_plan import PatchPlan, make_plan
 from .patch_windows import DROP_REASONS, MAX_PENDING, ImageArray, MaskArray, PlanSource
 from .preflight import require_distinct, require_patch_fits
 from .progress import NullProgress, Progress, SubProgress
-from .raster import RasterInfo, pixel_area_m2, read_raster_info, require_north_up
+from .raster import (
+    RasterInfo,
+    pixel_area_m2,
+    read_raster_info,
+    require_north_up,
+    same_resolution,
+    undeclared_fill,
+    untagged_alpha,
+)
 from .report import json_text
 from .splits import SPLIT_NAMES
 from .stats import BandStats
@@ -89,7 +97,7 @@ def plan_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | Pa
     fraction, kind and split, computed without writing anything (pixels are read only to find nodata)."""
     progress = progress or NullProgress()
     rasters = _as_list(rasters)
-    inputs = _read_inputs(rasters, inventory, options, layer)
+    inputs = _read_inputs(rasters, inventory, options, layer, progress)
     plan = make_plan(inputs.settings, inputs.sources, inputs.polygons, inputs.negatives, progress)
     _report(plan, progress)
     return plan
@@ -103,7 +111,7 @@ def export_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | 
     rasters = _as_list(rasters)
     check_outputs(inputs={"raster": list(rasters), "inventory": inventory, "negatives": options.negatives},
                   folders={"out_dir": out_dir}, overwrite=options.overwrite)
-    inputs = _read_inputs(rasters, inventory, options, layer)
+    inputs = _read_inputs(rasters, inventory, options, layer, progress)
     with atomic_dir(out_dir, overwrite=options.overwrite) as tmp:
         (tmp / "img").mkdir()
         (tmp / "mask").mkdir()
@@ -126,8 +134,9 @@ def _as_list(rasters: Sequence[str | Path] | str | Path) -> list[str | Path]:
 
 
 def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, options: ExportOptions,
-                 layer: str | None) -> _Inputs:
-    """Check the options and rasters (before any pixel is read) and read the inventory and negatives."""
+                 layer: str | None, progress: Progress) -> _Inputs:
+    """Check the options and rasters (before any pixel is read but a sample for the fill values) and read the
+    inventory and negatives."""
     settings = options.settings()
     if not rasters:
         raise LmhldError("give at least one raster")
@@ -137,6 +146,7 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     require_patch_fits(int(options.patch_size), infos)
     for info in infos:
         require_north_up(info)
+    _require_one_resolution(infos)
     chosen = [select_bands(i.band_names, i.count, options.bands, i.path, i.alpha_bands) for i in infos]
     if options.bands is None:
         chosen = [chosen[0], *(_in_order_of(chosen[0][1], info, c) for info, c in zip(infos[1:], chosen[1:],
@@ -145,12 +155,47 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
         raise LmhldError(f"rasters give different band counts {[len(c[0]) for c in chosen]}; choose --bands")
     sources = [PlanSource(k, info, bands, names) for k, (info, (bands, names)) in enumerate(zip(infos, chosen,
                                                                                                strict=True))]
+    _check_pixels(sources, progress)
     polygons = inventory if isinstance(inventory, PolygonSet) else read_polygons(inventory, layer)
     _require_overlap_with_any(polygons, infos)
     negatives = options.negatives
     if negatives is not None and not isinstance(negatives, PolygonSet):
         negatives = read_polygons(negatives, options.negatives_layer, role="negatives")
     return _Inputs(settings, sources, polygons, negatives)
+
+
+def _require_one_resolution(infos: list[RasterInfo]) -> None:
+    """Rasters exported together share one pixel size (within detection's tolerance): a dataset holds one
+    resolution (dataset.json's, the one detection resamples scenes to), and a landslide 20 px wide in one raster's
+    patches is not 100 px wide in another's."""
+    pixels = [math.sqrt(pixel_area_m2(info)) for info in infos]
+    if same_resolution(max(pixels), min(pixels)):
+        return
+    target = float(f"{max(pixels):.3g}")  # averaging finer pixels onto a coarser grid invents nothing
+    sizes = ", ".join(f"{Path(info.path).name} {p:.3g} m" for info, p in zip(infos, pixels, strict=True))
+    finer = next(Path(info.path) for info, p in zip(infos, pixels, strict=True) if not same_resolution(p, target))
+    resampled = f"{finer.stem}_{target:g}m.tif"
+    raise LmhldError(f"the rasters' pixel sizes differ ({sizes}): a dataset holds one resolution. Resample the "
+                     f"finer to {target:g} m, e.g. `lmhld stack --raster {finer.name} --pixel-size {target:g} --out "
+                     f"{resampled}` (or `gdalwarp -tr {target:g} {target:g} {finer.name} {resampled}`), and export "
+                     "the resampled rasters")
+
+
+def _check_pixels(sources: list[PlanSource], progress: Progress) -> None:
+    """Refuse bands whose nodata tag was lost (their fill value, -32767 say, would be learnt as elevation: in the
+    patches and in the normalisation dataset.json records for training); warn of an orthophoto's untagged alpha
+    band taken as data."""
+    fills = [note for s in sources for note in undeclared_fill(s.info.path, s.bands, s.band_names)]
+    if fills:
+        raise LmhldError("; ".join(fills) + ". Refused: the patches would hold the fill value as data (and "
+                         "dataset.json's band statistics, which training normalises by, with it)")
+    for s in sources:
+        if (band := untagged_alpha(s.info.path, s.info)) in s.bands:
+            name = Path(s.info.path).name
+            progress.warn(f"band {band} of {name} holds only 0 and 255 after its red, green and blue bands: "
+                          "probably an alpha band (transparency) that is not tagged as one, used here as data and "
+                          f"its transparent edge as imagery; stack the orthophoto (lmhld stack --raster {name} ...), "
+                          f"which reads it as alpha, or tag it (gdal_edit.py -colorinterp_{band} alpha {name})")
 
 
 def _in_order_of(names: list[str], info: RasterInfo, chosen: tuple[list[int], list[str]]) -> tuple[list[int],
@@ -162,8 +207,9 @@ def _in_order_of(names: list[str], info: RasterInfo, chosen: tuple[list[int], li
         return chosen
     from .bands import match_model_bands
 
-    fix = "rasters exported together need the same bands: name them alike (lmhld stack names them) or choose --bands"
     source = Path(info.path).name
+    fix = (f"rasters exported together need the same bands: give {source} the first raster's band names (stack it "
+           f"again with `lmhld stack ... --names {','.join(names)}`) or choose --bands")
     indices, by_position = match_model_bands(names, info.band_names, source, fix, [b - 1 for b in info.alpha_bands],
                                              wanted_by="the first raster")
     if by_position:
@@ -192,6 +238,7 @@ def _require_overlap_with_any(polygons: PolygonSet, infos: list[RasterInfo]) -> 
 def _report(plan: PatchPlan, progress: Progress) -> None:
     for note in plan.warnings:
         progress.warn(note)
+    progress.info(f"bands: {plan.bands_in_words()}")
     progress.info(f"kept {plan.kept_in_words()}; dropped windows: {plan.dropped_in_words()}")
 
 

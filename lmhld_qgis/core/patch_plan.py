@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .bands import ELEVATION_NAMES, PAPER_BANDS, band_key
 from .errors import LmhldError
 from .export_options import PlanSettings
 from .grid import Window, grid_windows
@@ -138,6 +139,12 @@ class PatchPlan:
         """The dropped windows by reason, as a log line says them: '63 hold no landslide, 1 holds nodata'."""
         return describe_dropped(self.dropped())
 
+    def bands_in_words(self) -> str:
+        """The bands the patches hold and where each raster has them: 'red, green, blue, dsm (bands 1, 2, 3, 5 of
+        scene.tif)'."""
+        where = "; ".join(f"{', '.join(map(str, s.bands))} of {Path(s.info.path).name}" for s in self.sources)
+        return f"{', '.join(self.sources[0].band_names)} (bands {where})"
+
     def windows_by_placement(self) -> dict[str, int]:
         counts = Counter(PLACEMENTS[code] for code in self.windows.placement)
         return {name: counts[name] for name in PLACEMENTS}
@@ -179,8 +186,7 @@ class _Planner:
         grid_background = self._scan_grid()
         negatives_info = self._add_negatives() if self.negatives is not None else None
         self._sample_background(grid_background, self._count_kept(("landslide", "negative")))
-        if not any(True for _ in self.table.indices(kept=True)):
-            raise LmhldError(self._nothing_kept_message())
+        self._require_enough_kept()
         split, leak, index = self._split()
         self._shift_training_negatives(index)
         stride = self.s.train_stride(sum(1 for i in self.table.indices(kept=True) if self.table.split[i] == TRAIN))
@@ -189,7 +195,7 @@ class _Planner:
                                 split=TRAIN)
         areas = self._inventory_areas()
         area, rule = min_landslide_area_m2(areas, pixel_area_m2(self.sources[0].info))
-        self._note_band_holes()
+        self.notes += self._band_holes()
         return PatchPlan(self.s, self.sources, self.table, split, stride, leak, area, rule, self.notes,
                          negatives_info, large_landslide_area_m2(areas),
                          [{", ".join(bands): n for bands, n in c.most_common()} for c in self.nodata_in])
@@ -247,16 +253,25 @@ class _Planner:
             self.nodata_in[reader.source.index][tuple(reader.invalid_bands(window))] += 1
         return ok
 
-    def _note_band_holes(self) -> None:
-        """Say which windows were lost to holes in some bands only (small DSM gaps cost whole windows), and the
-        fix that keeps them."""
+    def _band_holes(self) -> list[str]:
+        """Which windows were lost to nodata in some bands only, and what to do: holes in a surface model (small
+        gaps cost whole windows) are filled to keep them; where the imagery has no pixels (an orthophoto's collar
+        beside a larger DSM, or its gaps), the windows are rightly dropped."""
+        notes = []
         for source, counts in zip(self.sources, self.nodata_in, strict=True):
             partial = [(bands, n) for bands, n in counts.most_common() if 0 < len(bands) < len(source.band_names)]
-            if partial:
-                which = "; ".join(f"{n} in {', '.join(bands)} only" for bands, n in partial)
-                self.notes.append(f"{sum(n for _, n in partial)} window(s) of {Path(source.info.path).name} that would "
-                                  f"be kept hold nodata in some bands only ({which}): fill the holes of those bands "
-                                  "(e.g. gdal_fillnodata.py on the surface model, then stack again) to keep them")
+            imagery = [(bands, n) for bands, n in partial if any(band_key(b) in PAPER_BANDS for b in bands)]
+            filled = [(bands, n) for bands, n in partial if (bands, n) not in imagery]
+            said = f"window(s) of {Path(source.info.path).name} that would be kept hold nodata in some bands only"
+            if filled:
+                holed = [b for b in source.band_names if any(b in bands for bands, _ in filled)]
+                model = "the surface model" if all(band_key(b) in ELEVATION_NAMES for b in holed) else "their raster"
+                notes.append(f"{_total(filled)} {said} ({_which(filled)}): fill the holes of {', '.join(holed)} "
+                             f"(gdal_fillnodata.py on {model}, then stack again) to keep them")
+            if imagery:
+                notes.append(f"{_total(imagery)} {said} ({_which(imagery)}): the imagery has no pixels there (the "
+                             "orthophoto's edge or gaps), so they are dropped, as they should be; nothing to fill")
+        return notes
 
     @property
     def _stems(self) -> list[str]:
@@ -505,23 +520,40 @@ class _Planner:
         if self.steps % 128 == 0:
             release_free_memory()
 
-    def _nothing_kept_message(self) -> str:
-        """Why no window survived, in words, and the fix that the reasons point to."""
+    def _require_enough_kept(self) -> None:
+        """Refuse a plan whose kept windows cannot fill the splits, saying why the others were dropped and the fix
+        that the reasons point to (the bands whose holes cost windows among them)."""
+        kept = sum(1 for i in self.table.indices(kept=True) if PLACEMENTS[self.table.placement[i]] != "centred")
+        need = sum(1 for r in self.s.ratios if r > 0)
+        if kept >= need:
+            return
         dropped = dropped_counts(self.table)
-        said = f"no patch kept: of {len(self.table)} windows, {describe_dropped(dropped)}"
-        fixes = []
-        if dropped["nodata"]:  # windows that would have been kept but for nodata
-            n = dropped["nodata"]
-            which = "the window that would be kept holds" if n == 1 else f"the {n} windows that would be kept hold"
-            fixes.append(f"{which} nodata (or NaN) pixels: check that the rasters have data where the inventory "
-                         "lies and that their nodata value is right")
-        if dropped["nodata"] == 0 or dropped["below_min_fraction"]:
+        said = (f"only {kept} patch(es) kept, and a {'/'.join(f'{r:.0%}' for r in self.s.ratios)} split needs at "
+                f"least {need}" if any(True for _ in self.table.indices(kept=True)) else "no patch kept")
+        fixes = self._band_holes()
+        whole = sum(n for source, counts in zip(self.sources, self.nodata_in, strict=True)
+                    for bands, n in counts.items() if len(bands) in (0, len(source.band_names)))
+        if whole:  # windows that would have been kept but for nodata in every band
+            which = "the window that would be kept holds" if whole == 1 else f"{whole} windows that would be kept hold"
+            fixes.append(f"{which} nodata (or NaN) pixels in every band: check that the rasters have data where the "
+                         "inventory lies and that their nodata value is right")
+        if dropped["nodata"] == 0 or dropped["below_min_fraction"] or kept:
             fixes.append("check that the inventory overlaps the rasters, or lower the minimum landslide fraction or "
                          "the patch size" + ("" if self.s.every_landslide else
                                              " (the default recipe, generalise, also keeps the window of each "
-                                             "landslide)"))
+                                             "landslide)") + (", or add imagery" if kept else ""))
         advice = "; ".join(fixes)
-        return f"{said}. {advice[0].upper()}{advice[1:]}"
+        raise LmhldError(f"{said}: of {len(self.table)} windows, {describe_dropped(dropped)}. "
+                         f"{advice[0].upper()}{advice[1:]}")
+
+
+def _total(counts: list[tuple[tuple[str, ...], int]]) -> int:
+    return sum(n for _, n in counts)
+
+
+def _which(counts: list[tuple[tuple[str, ...], int]]) -> str:
+    """Windows by the bands holding their nodata: '5 in dsm only; 1 in red, green, blue only'."""
+    return "; ".join(f"{n} in {', '.join(bands)} only" for bands, n in counts)
 
 
 def dropped_counts(table: WindowTable) -> dict[str, int]:

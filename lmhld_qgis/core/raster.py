@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import LmhldError, damage
 
@@ -76,6 +79,12 @@ RESOLUTION_TOLERANCE = 0.10  # a scene whose pixel differs from a model's by mor
 FINER = 0.75  # a raster whose pixel is below this share of the target grid's is averaged onto it, not interpolated
 
 
+def same_resolution(pixel: float, other: float) -> bool:
+    """Two pixel sizes that agree within RESOLUTION_TOLERANCE (detection runs a scene so close to its model's
+    resolution as it is; export takes rasters so close as one resolution)."""
+    return abs(pixel / other - 1) <= RESOLUTION_TOLERANCE
+
+
 def finer_or_coarser(pixel: float, model_pixel: float) -> str:
     """A pixel size against another as a reader says it: "2x finer", "3x coarser"."""
     return f"{model_pixel / pixel:.3g}x finer" if pixel < model_pixel else f"{pixel / model_pixel:.3g}x coarser"
@@ -122,3 +131,75 @@ def pixel_area_m2(info: RasterInfo) -> float:
     poly = ogr.Geometry(ogr.wkbPolygon)
     poly.AddGeometry(ring)
     return float(true_areas_m2([poly], srs)[0])
+
+
+# Values that photogrammetry and GIS software write where a surface model has no data: kept as elevation once the
+# nodata tag is lost (a copy, a format change). The last: the lowest float32, -3.4e38 (any value below -1e38 counts).
+FILL_VALUES = (-32767.0, -32768.0, -9999.0, -10000.0)
+EXACT_BELOW = 1 << 24  # pixels: a band this small is scanned whole; a larger one through overviews or sampled blocks
+
+
+def undeclared_fill(path: str | Path, bands: Sequence[int], names: Sequence[str | None] = ()) -> list[str]:
+    """A sentence per floating-point band of `bands` (1-based) whose lowest value is a typical fill value (-32767,
+    -9999, -10000, -3.4e38) that its declared nodata does not cover (none declared, or NaN as `lmhld stack`
+    declares): a surface model whose nodata tag was lost, its holes and collar read as real elevation. Each names
+    the band, the value and the fix. Cheap: GDAL's minimum, exact up to EXACT_BELOW pixels, else from overviews or a
+    sample of blocks (it may then miss small holes, never a collar). `names`: the bands' names, by position."""
+    from osgeo import gdal
+
+    found = []
+    ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+    try:
+        approx = ds.RasterXSize * ds.RasterYSize > EXACT_BELOW
+        for k, b in enumerate(bands):
+            band = ds.GetRasterBand(b)
+            if gdal.GetDataTypeName(band.DataType) not in ("Float32", "Float64"):
+                continue
+            if band.GetMaskFlags() & (gdal.GMF_ALPHA | gdal.GMF_PER_DATASET):  # masked: what lies under is no data
+                continue
+            low = _minimum(band, approx)
+            if low is None or not (low in FILL_VALUES or low < -1e38):
+                continue
+            value = f"{low:.0f}" if low in FILL_VALUES else repr(low)
+            name = names[k] if k < len(names) and names[k] else None
+            declared = band.GetNoDataValue()
+            stacked = ("; if this scene was stacked (lmhld stack), declare it on the raster the band came from "
+                       "instead and stack again: resampling blended the fill into its neighbours"
+                       if declared is not None and math.isnan(declared) else "")
+            found.append(f"band {b}{f' ({name})' if name else ''} of {Path(path).name} holds {value} as its lowest "
+                         "value, a typical fill value that is not declared as nodata: its holes and edges are read as "
+                         f"real values; declare it (gdal_edit.py -a_nodata {value} {shlex.quote(str(path))}){stacked}")
+    finally:
+        ds = None
+    return found
+
+
+def _minimum(band: Any, approx: bool) -> float | None:
+    """A band's lowest value (declared nodata and NaN left out), or None when it holds none."""
+    try:
+        low = band.ComputeRasterMinMax(approx, can_return_none=True)
+    except RuntimeError:  # every sampled pixel is nodata
+        return None
+    return None if low is None else float(low[0])
+
+
+def untagged_alpha(path: str | Path, info: RasterInfo) -> int | None:
+    """The band after three colour bands (red, green, blue) that is probably an alpha band GDAL was not told of
+    (EXTRASAMPLES unspecified, as some photogrammetry exports write it): byte, colour interpretation undefined, no
+    description, values only 0 and 255 (some 255); None when there is none. Cheap: GDAL's histogram, exact up to
+    EXACT_BELOW pixels, else from overviews or a sample of blocks."""
+    from osgeo import gdal
+
+    if info.count < 4 or tuple(info.colours[:3]) != ("red", "green", "blue") or 4 in info.alpha_bands \
+            or info.descriptions[3]:
+        return None
+    ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+    try:
+        band = ds.GetRasterBand(4)
+        if band.DataType != gdal.GDT_Byte or band.GetColorInterpretation() != gdal.GCI_Undefined:
+            return None
+        approx = ds.RasterXSize * ds.RasterYSize > EXACT_BELOW
+        counts = band.GetHistogram(-0.5, 255.5, 256, False, approx)
+    finally:
+        ds = None
+    return 4 if counts[255] > 0 and not any(counts[1:255]) else None

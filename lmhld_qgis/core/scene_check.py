@@ -10,7 +10,7 @@ from pathlib import Path
 from .bands import match_model_bands
 from .errors import LmhldError
 from .modelcard import ModelCard
-from .raster import RESOLUTION_TOLERANCE, RasterInfo, finer_or_coarser, pixel_area_m2, read_raster_info
+from .raster import RasterInfo, finer_or_coarser, pixel_area_m2, read_raster_info, same_resolution
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _resolution(card: ModelCard, info: RasterInfo) -> Check:
         return Check("resolution", False, str(exc))
     if not card.resolution_m:
         return Check("resolution", None, f"{pixel:.3g} m; the model does not say its training resolution")
-    if abs(pixel / card.resolution_m - 1) <= RESOLUTION_TOLERANCE:
+    if same_resolution(pixel, card.resolution_m):
         return Check("resolution", True, f"{pixel:.3g} m, the model was trained at {card.resolution_m:.3g} m")
     return Check("resolution", None, f"{pixel:.3g} m, {finer_or_coarser(pixel, card.resolution_m)} than the model's "
                                      f"{card.resolution_m:.3g} m: detection resamples the scene to "

@@ -7,11 +7,13 @@ GDAL 3.8, and an alpha band left in a stack would be read as a fourth colour. He
 
 - the grid is the first raster's, or its extent at `pixel_size`; every other raster is warped onto it (another
   CRS too), bilinear where its pixels are as large or larger, averaged where they are finer;
-- every band is kept except alpha bands, which become the mask of their own raster's bands;
+- every band is kept except alpha bands, which become the mask of their own raster's bands (an orthophoto's 4th
+  band holding only 0 and 255 after red, green, blue is one, tagged or not: said in a warning);
 - a pixel that one raster lacks (nodata, alpha, outside its footprint) is NaN in that raster's bands only;
 - bands are named from their description or colour (red, green, blue, ...); a single-band raster by its file
-  name, and as elevation when the name says so (`site3_dsm.tif`, `surface_model.tif` -> "dsm"), so training makes
-  it relative;
+  name, and as elevation when the name says so (`site3_dsm.tif`, `surface_model.tif`, `DOM20cm.tif` -> "dsm"), so
+  training makes it relative (a float band named by a file not recognised so, `export_2.tif`, gets a warning);
+- a float band whose lowest value is a fill value not declared as nodata (-32767, -9999) gets a warning;
 - the output is float32 (integers up to 2^24 kept exactly), tiled and compressed, written aside and moved into
   place; memory stays bounded by one block of `block` x `block` pixels.
 
@@ -25,19 +27,19 @@ import contextlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_file
+from .atomic import atomic_file, scratch_dir
 from .bands import band_key, elevation_in, unique_names
 from .errors import LmhldError
 from .outputs import check_outputs
 from .preflight import require_distinct
 from .progress import NullProgress, Progress, check_cancelled
-from .raster import RasterInfo, read_raster_info, require_north_up, resampling_onto
+from .raster import RasterInfo, read_raster_info, require_north_up, resampling_onto, undeclared_fill, untagged_alpha
 from .styles import COLOURS
 
 
@@ -57,6 +59,8 @@ class StackResult:
     height: int
     pixel_size: float  # in the grid's CRS units
     seconds: float = 0.0
+    masks: list[tuple[Path, int]] = field(default_factory=list)  # (source, 1-based band): alpha bands used as masks
+    warnings: list[str] = field(default_factory=list)  # also given to progress.warn
 
     @property
     def names(self) -> list[str]:
@@ -98,22 +102,72 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
     with rasterio.open(paths[0]) as first:
         grid = _grid(first, pixel_size)
     bands: list[StackedBand] = []
+    masks: list[tuple[Path, int]] = []
+    notes: list[str] = []
+    unnamed: set[int] = set()  # positions of single float bands named by a file name not recognised as elevation
     with contextlib.ExitStack() as stack:
         readers = []
         for p, info in zip(paths, infos, strict=True):
-            src = stack.enter_context(rasterio.open(p))
+            read_from, info = _with_untagged_alpha(p, info, stack, notes)
+            src = stack.enter_context(rasterio.open(read_from))
             data = [b for b in range(1, info.count + 1) if b not in info.alpha_bands]
             if not data:
                 raise LmhldError(f"{p.name} holds only an alpha band; give the raster its data bands belong to")
             reader, how = _on_grid(src, grid, stack)
             _check_overlap(src, grid, p)
             readers.append((reader, data))
-            bands += [StackedBand(n, p, b, how) for n, b in zip(_source_names(info, data, p), data, strict=True)]
+            found = _source_names(info, data, p)
+            notes += undeclared_fill(p, data, found)
+            if _named_by_file_only(info, data, p):
+                unnamed.add(len(bands))
+            bands += [StackedBand(n, p, b, how) for n, b in zip(found, data, strict=True)]
+            masks += [(p, b) for b in info.alpha_bands]
         final_names = _final_names([b.name for b in bands], names)
         bands = [StackedBand(n, b.source, b.band, b.how) for n, b in zip(final_names, bands, strict=True)]
+        if not names:
+            notes += [_unrecognised(i, bands) for i in sorted(unnamed)]
+        for note in notes:
+            progress.warn(note)
         _write(out, grid, readers, final_names, block, progress)
     res = abs(grid.transform.a)
-    return StackResult(Path(out), bands, grid.width, grid.height, res, time.perf_counter() - t0)
+    return StackResult(Path(out), bands, grid.width, grid.height, res, time.perf_counter() - t0, masks, notes)
+
+
+def _with_untagged_alpha(path: Path, info: RasterInfo, stack: contextlib.ExitStack,
+                         notes: list[str]) -> tuple[Path, RasterInfo]:
+    """The file to read and its facts: for an orthophoto whose 4th band is an alpha band not tagged as one
+    (raster.untagged_alpha), a VRT of it with that band tagged, so that it masks the colours as a tagged one
+    does (its collar nodata, not white imagery), and a note saying so."""
+    band = untagged_alpha(path, info)
+    if band is None:
+        return path, info
+    from osgeo import gdal
+
+    vrt = stack.enter_context(scratch_dir("stack")) / f"{path.stem}.vrt"
+    ds = gdal.Translate(str(vrt), str(path.resolve()), format="VRT")
+    ds.GetRasterBand(band).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None  # written
+    notes.append(f"band {band} of {path.name} holds only 0 and 255 after its red, green and blue bands but is not "
+                 "tagged as alpha: read as an alpha band (transparency: 0 is nodata in the colour bands), not as "
+                 f"data. If it is data, tag it so (gdal_edit.py -colorinterp_{band} gray {path.name}) and stack again; "
+                 f"tag it as alpha (gdal_edit.py -colorinterp_{band} alpha {path.name}) to silence this warning")
+    return vrt, read_raster_info(vrt)
+
+
+def _named_by_file_only(info: RasterInfo, data: list[int], path: Path) -> bool:
+    """A single floating-point band (a surface model, most likely) named by a file name not recognised as
+    elevation (`export_2.tif`): if it is one, training would take its altitude as it is, not its relief."""
+    return (len(data) == 1 and not info.descriptions[data[0] - 1] and not info.colours[data[0] - 1]
+            and np.issubdtype(np.dtype(info.dtype), np.floating) and elevation_in(path.stem.lower()) is None)
+
+
+def _unrecognised(i: int, bands: list[StackedBand]) -> str:
+    """The note for band `i` (0-based) named by its file: what it is named, and the names that say elevation."""
+    names = [b.name for b in bands]
+    names[i] = "dsm"
+    return (f"band {i + 1} is named {bands[i].name} after its file ({bands[i].source.name}), not recognised as "
+            "elevation: if it is a surface model, name it as one (--names "
+            f"{','.join(unique_names(names))}; in QGIS: Band names) so that training uses its relief, not its altitude")
 
 
 def _grid(first: Any, pixel_size: float | None) -> _Grid:

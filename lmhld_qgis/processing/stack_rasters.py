@@ -59,4 +59,7 @@ class StackRasters(LmhldAlgorithm):
         for i, band in enumerate(result.bands, start=1):
             feedback.pushInfo(self.tr("band {0}: {1} ({2} band {3}{4})").format(
                 i, band.name, band.source.name, band.band, f", {band.how}" if band.how else ""))
+        for source, band in result.masks:
+            feedback.pushInfo(self.tr("mask: {0} band {1} (alpha: nodata where 0, in {0}'s bands)").format(
+                source.name, band))
         return {self.OUTPUT: out}

@@ -507,3 +507,18 @@ def test_a_scene_without_one_valid_pixel_says_so(tmp_path):
     raster = write_raster(tmp_path / "empty.tif", np.zeros((4, 64, 64), np.uint16), nodata=0, descriptions=BANDS)
     res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg")
     assert res.n_polygons == 0 and any("no valid pixel was read" in w for w in res.warnings)
+
+
+def test_a_fill_value_not_declared_as_nodata_is_warned_of(tmp_path):
+    """D3: a scene whose band holds -9999 without a nodata tag: detection says which band, the value and the fix (the
+    model would read it as data); the same scene with the value declared runs without a word."""
+    data = np.full((4, 64, 64), 500.0, np.float32)
+    data[3, :, :8] = -9999.0
+    raster = write_raster(tmp_path / "s.tif", data, descriptions=BANDS)
+    res = detect(raster, RedBackend(), tmp_path / "o.gpkg")
+    assert [w for w in res.warnings if "-9999" in w] == [
+        f"band 4 (nir) of s.tif holds -9999 as its lowest value, a typical fill value that is not declared as nodata: "
+        f"its holes and edges are read as real values; declare it (gdal_edit.py -a_nodata -9999 {raster}); the model "
+        "reads it as data"]
+    declared = write_raster(tmp_path / "d.tif", data, descriptions=BANDS, nodata=-9999.0)
+    assert not detect(declared, RedBackend(), tmp_path / "p.gpkg").warnings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ import rasterio
 from osgeo import gdal, ogr
 
 from lmhld_qgis.core.errors import CancelledError, LmhldError
-from lmhld_qgis.core.export import ExportOptions, export_patches, patch_size_from_report
+from lmhld_qgis.core.export import ExportOptions, export_patches, patch_size_from_report, plan_patches
 from lmhld_qgis.core.synthetic import make_scene
 
 from ..helpers import square, write_polygons, write_raster
@@ -213,7 +214,8 @@ def test_rasters_stacked_in_another_band_order_are_read_by_name(tmp_path):
     assert firsts == {10.0, 11.0}  # patches from both rasters
     for k, names in enumerate((["h", "r", "g", "b"], ["p", "q", "s", "t"])):
         other = write_raster(tmp_path / f"c{k}.tif", second, origin=(x + 3 * 200, y), descriptions=names)
-        with pytest.raises(LmhldError, match=rf"c{k}\.tif .*(without dsm|names its bands).*need the same bands"):
+        with pytest.raises(LmhldError, match=rf"c{k}\.tif .*(without dsm|names its bands).*need the same bands: give "
+                                             rf"c{k}\.tif the first raster's band names .*--names red,green,blue,dsm"):
             export_patches([a, other], inv, tmp_path / "ds2", options)
         assert not (tmp_path / "ds2").exists()
 
@@ -237,5 +239,156 @@ def test_windows_lost_to_holes_in_one_band_are_counted_by_band(tmp_path):
     assert source["nodata_in"] == {"dsm": 1, "red, green, blue, dsm": 1}
     said = [str(w.message) for w in caught if "some bands only" in str(w.message)]
     assert said == ["1 window(s) of scene.tif that would be kept hold nodata in some bands only (1 in dsm only): fill "
-                    "the holes of those bands (e.g. gdal_fillnodata.py on the surface model, then stack again) to "
-                    "keep them"]
+                    "the holes of dsm (gdal_fillnodata.py on the surface model, then stack again) to keep them"]
+
+
+X, Y = 500_000.0, 4_000_000.0
+
+
+def _rgb_dsm(path, dsm, pixel=3.0, rgb=(10, 20, 30), descriptions=("red", "green", "blue", "dsm"), nodata=None):
+    """A stacked scene of red, green, blue (constant) and the given DSM array."""
+    h, w = dsm.shape
+    data = np.stack([*(np.full((h, w), v, np.float32) for v in rgb), dsm.astype(np.float32)])
+    return write_raster(path, data, origin=(X, Y), pixel=(pixel, -pixel), descriptions=list(descriptions),
+                        nodata=nodata)
+
+
+class Listen:
+    """A progress that keeps what it is told."""
+
+    def __init__(self):
+        self.infos, self.warnings = [], []
+
+    def set_fraction(self, fraction):
+        pass
+
+    def info(self, message):
+        self.infos.append(message)
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def is_cancelled(self):
+        return False
+
+
+def test_rasters_of_different_pixel_sizes_are_refused_naming_each_and_the_fix(tmp_path):
+    """D5: 0.5 m and 0.1 m rasters exported together gave 0.5 m in dataset.json while most patches were at 0.1 m.
+    Refused, naming each raster's pixel size and how to resample; within detection's 10% they go together."""
+    a = _rgb_dsm(tmp_path / "a.tif", np.full((128, 128), 400.0), pixel=0.5)
+    b = _rgb_dsm(tmp_path / "b.tif", np.full((128, 128), 400.0), pixel=0.1)
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 8, Y - 24, 16), square(X + 2, Y - 6, 3)])
+    options = ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper")
+    with pytest.raises(LmhldError, match=r"pixel sizes differ \(a\.tif 0\.5 m, b\.tif 0\.1 m\).*Resample the finer to "
+                                         r"0\.5 m, e\.g\. `lmhld stack --raster b\.tif --pixel-size 0\.5 .*"
+                                         r"`gdalwarp -tr 0\.5 0\.5 b\.tif"):
+        export_patches([a, b], inv, tmp_path / "ds", options)
+    assert not (tmp_path / "ds").exists()
+    c = _rgb_dsm(tmp_path / "c.tif", np.full((128, 128), 400.0), pixel=0.53)
+    assert export_patches([a, c], inv, tmp_path / "ds", options).card["resolution_m"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("fill", [-32767.0, -9999.0, float(np.finfo(np.float32).min)])
+def test_a_fill_value_not_declared_as_nodata_is_refused(tmp_path, fill):
+    """D3: a DSM whose nodata tag was lost (its collar -32767, kept as elevation) would train the patches on the fill
+    value and wreck dataset.json's statistics: refused, naming the band, the value and gdal_edit.py; the same scene
+    with the value declared exports (the windows on the collar dropped as nodata)."""
+    dsm = np.full((128, 192), 812.0)
+    dsm[:, 150:] = fill
+    scene = _rgb_dsm(tmp_path / "scene.tif", dsm)
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 3 * (16 + 64 * c), Y - 3 * 48, 3 * 32) for c in (0, 2)])
+    options = ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper")
+    value = f"{fill:.0f}" if fill > -1e38 else repr(fill)
+    with pytest.raises(LmhldError, match=rf"band 4 \(dsm\) of scene\.tif holds {re.escape(value)} as its lowest "
+                                         rf"value, a typical fill value that is not declared as nodata.*gdal_edit\.py "
+                                         rf"-a_nodata {re.escape(value)} .*scene\.tif.*Refused: the patches would "
+                                         "hold"):
+        export_patches([scene], inv, tmp_path / "ds", options)
+    assert not (tmp_path / "ds").exists()
+    declared = _rgb_dsm(tmp_path / "declared.tif", dsm, nodata=fill)
+    card = export_patches([declared], inv, tmp_path / "ds", options).card
+    assert card["dropped"]["nodata"] == 1 and max(card["mean"]) < 1000
+
+
+def test_export_says_its_bands_and_refuses_a_default_that_leaves_out_the_dsm(tmp_path):
+    """D4: a stack made with an untagged alpha kept as band 4 (red, green, blue, ortho_4, dsm): "the first four" left
+    out the DSM without a word. Refused with the --bands that keep it; with them, export says the bands it took."""
+    h, w = 128, 128
+    data = np.stack([np.full((h, w), v, np.float32) for v in (10, 20, 30, 255, 400)])
+    scene = write_raster(tmp_path / "scene.tif", data, origin=(X, Y),
+                         descriptions=["red", "green", "blue", "ortho_4", "dsm"])
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 3 * 16, Y - 3 * 48, 3 * 32)])
+    options = ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper")
+    with pytest.raises(LmhldError, match=r"leaves out its elevation band 5 \(dsm\)\. Choose the bands: e\.g\. "
+                                         r"--bands 1,2,3,5"):
+        export_patches([scene], inv, tmp_path / "ds", options)
+    listen = Listen()
+    options.bands = [1, 2, 3, 5]
+    card = export_patches([scene], inv, tmp_path / "ds", options, progress=listen).card
+    assert card["bands"] == ["red", "green", "blue", "dsm"]
+    assert "bands: red, green, blue, dsm (bands 1, 2, 3, 5 of scene.tif)" in listen.infos
+
+
+def test_an_untagged_alpha_band_taken_as_data_is_warned_of(tmp_path):
+    """D4: an RGBA orthophoto exported as it is, its alpha not tagged: band 4 is data, its collar imagery; said, with
+    the two fixes (stack it, or tag the band)."""
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import from_origin
+
+    rgb = np.full((3, 128, 128), 90, "uint8")
+    alpha = np.full((1, 128, 128), 255, "uint8")
+    alpha[:, :, 100:] = 0
+    with rasterio.open(tmp_path / "ortho.tif", "w", driver="GTiff", width=128, height=128, count=4, dtype="uint8",
+                       crs="EPSG:32618", transform=from_origin(X, Y, 3.0, 3.0), photometric="RGB") as dst:
+        dst.write(np.concatenate([rgb, alpha]))
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.undefined]
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 3 * 16, Y - 3 * 48, 3 * 32)])
+    listen = Listen()
+    export_patches([tmp_path / "ortho.tif"], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0),
+                                                                                 recipe="paper"), progress=listen)
+    assert any(w.startswith("band 4 of ortho.tif holds only 0 and 255 after its red, green and blue bands: probably "
+                            "an alpha band") and "gdal_edit.py -colorinterp_4 alpha ortho.tif" in w
+               for w in listen.warnings), listen.warnings
+
+
+def test_windows_lost_to_dsm_holes_are_named_when_nothing_or_too_little_is_kept(tmp_path):
+    """D6: small DSM holes cost every window: the failure names the band holding the nodata and the fix (as the
+    successful export's warning does), both when no patch is kept and when too few are kept for the split."""
+    dsm = np.full((128, 192), 812.0)
+    dsm[10:12, 10:12] = np.nan  # a hole in window (0, 0)
+    dsm[70:72, 140:142] = np.nan  # and in window (1, 2)
+    scene = _rgb_dsm(tmp_path / "scene.tif", dsm)
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 3 * (16 + 64 * c), Y - 3 * (48 + 64 * r), 3 * 32)
+                                                 for r, c in ((0, 0), (1, 2), (0, 1))])
+    hole_advice = (r"hold nodata in some bands only \({} in dsm only\): fill the holes of dsm \(gdal_fillnodata\.py "
+                   r"on the surface model, then stack again\) to keep them")
+    options = ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper")
+    with pytest.raises(LmhldError, match=r"only 1 patch\(es\) kept, and a 70%/20%/10% split needs at least 3: of 6 "
+                                         r"windows, .*2 hold nodata.*" + hole_advice.format(2)):
+        plan_patches([scene], inv, ExportOptions(patch_size=64, recipe="paper"))
+    only_holes = write_polygons(tmp_path / "holes.gpkg", [square(X + 3 * 16, Y - 3 * 48, 3 * 32)])
+    with pytest.raises(LmhldError, match=r"no patch kept: .*" + hole_advice.format(1)):
+        export_patches([scene], only_holes, tmp_path / "ds", options)
+
+
+def test_windows_on_the_orthophoto_s_collar_are_said_to_be_rightly_dropped(tmp_path):
+    """D11: nodata in red, green, blue only (the orthophoto's collar beside a larger DSM) is no hole to fill: the
+    warning says those windows are rightly dropped and advises no gdal_fillnodata.py; DSM holes still get it."""
+    dsm = np.full((128, 192), 812.0)
+    dsm[10:12, 10:12] = np.nan  # DSM hole in window (0, 0)
+    scene = _rgb_dsm(tmp_path / "scene.tif", dsm)
+    with rasterio.open(scene, "r+") as dst:
+        collar = dst.read()
+        collar[:3, :, 170:] = np.nan  # the orthophoto ends before the DSM does: window (0, 2)
+        dst.write(collar)
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 3 * (16 + 64 * c), Y - 3 * 48, 3 * 32)
+                                                 for c in (0, 1, 2)])
+    listen = Listen()
+    export_patches([scene], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper"),
+                   progress=listen)
+    said = [w for w in listen.warnings if "some bands only" in w]
+    assert said == ["1 window(s) of scene.tif that would be kept hold nodata in some bands only (1 in dsm only): fill "
+                    "the holes of dsm (gdal_fillnodata.py on the surface model, then stack again) to keep them",
+                    "1 window(s) of scene.tif that would be kept hold nodata in some bands only (1 in red, green, blue "
+                    "only): the imagery has no pixels there (the orthophoto's edge or gaps), so they are dropped, as "
+                    "they should be; nothing to fill"]

@@ -3,13 +3,16 @@ DSM of another pixel size, grid and nodata, become one scene that export and det
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 
-from lmhld_qgis.core.bands import match_model_bands, select_bands
+from lmhld_qgis.core.bands import elevation_in, match_model_bands, select_bands
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.modelcard import ModelCard
 from lmhld_qgis.core.raster import read_raster_info
@@ -82,11 +85,15 @@ def test_orthophoto_and_dsm_become_one_scene(tmp_path):
                                             ("dem_difference", "dem_difference"), ("slope", "slope")])
 def test_a_single_band_raster_is_named_as_elevation_when_its_file_name_says_so(tmp_path, stem, name):
     """Surface-model words in any case and with any separators name the band as elevation; a change (a DEM of
-    difference) or any other name keeps the file's name."""
+    difference) or any other name keeps the file's name, with a warning that points at --names."""
     write_ortho(tmp_path / "ortho.tif")
     write_dsm(tmp_path / f"{stem}.tif")
-    assert stack_rasters([tmp_path / "ortho.tif", tmp_path / f"{stem}.tif"], tmp_path / "scene.tif").names == [
-        "red", "green", "blue", name.lower()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert stack_rasters([tmp_path / "ortho.tif", tmp_path / f"{stem}.tif"], tmp_path / "scene.tif").names == [
+            "red", "green", "blue", name.lower()]
+    said = [str(w.message) for w in caught if "not recognised as elevation" in str(w.message)]
+    assert len(said) == (name == stem)
 
 
 def test_a_band_described_as_a_surface_model_feeds_a_model_s_elevation_input():
@@ -235,3 +242,112 @@ def test_an_rgb_geotiff_names_its_bands_by_colour_everywhere(tmp_path):
     # the detect dialog's scene check says the orthophoto's colours match by name (it listed "band 1" ...)
     bands = check_scene(ModelCard("unet", 3, bands=["blue", "green", "red"]), tmp_path / "ortho.tif")[0]
     assert bands.ok and "blue ← blue" in bands.message and "band 1" not in bands.message
+
+
+def write_untagged_rgba(path, size=64, outside=10, alpha_values=(0, 255), interp=ColorInterp.undefined):
+    """An orthophoto as some photogrammetry exports write it: red, green, blue and a 4th band that is an alpha band
+    (0 outside the flight, 255 inside) without the tag that says so; its collar is white."""
+    rgb = np.random.default_rng(1).integers(1, 255, (3, size, size)).astype("uint8")
+    fourth = np.full((size, size), alpha_values[1], "uint8")
+    fourth[:, :outside] = alpha_values[0]
+    rgb[:, :, :outside] = 255
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=4, dtype="uint8", crs="EPSG:32633",
+                       transform=from_origin(*ORIGIN, 0.5, 0.5), photometric="RGB") as dst:
+        dst.write(np.concatenate([rgb, fourth[None]]))
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, interp]
+    return rgb
+
+
+def test_an_untagged_alpha_band_masks_the_colours_with_a_warning(tmp_path):
+    """D4: a 4th band of only 0 and 255 after red, green, blue, not tagged as alpha, is read as alpha (its collar is
+    nodata, not white imagery, and it is no band of the scene), with a warning that says how to keep it as data."""
+    rgb = write_untagged_rgba(tmp_path / "ortho.tif")
+    assert read_raster_info(tmp_path / "ortho.tif").alpha_bands == ()  # GDAL calls it undefined
+    write_dsm(tmp_path / "dsm.tif", shift=(0, 0), hole=(0, 0))
+    with pytest.warns(UserWarning, match=r"band 4 of ortho\.tif holds only 0 and 255 .* not tagged as alpha: read as "
+                                         r"an alpha band .*gdal_edit\.py -colorinterp_4 gray ortho\.tif"):
+        result = stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "scene.tif")
+    assert result.names == ["red", "green", "blue", "dsm"]
+    assert result.masks == [(tmp_path / "ortho.tif", 4)]
+    with rasterio.open(tmp_path / "scene.tif") as src:
+        values = src.read()
+    assert np.isnan(values[:3, :, :10]).all() and not np.isnan(values[3, :, :10]).any()  # the DSM has data there
+    assert np.array_equal(values[:3, :, 10:], rgb[:, :, 10:].astype("float32"))
+    # a 4th band of other values, or one tagged as data (gray), stays a band, without a word
+    for k, (values_, interp) in enumerate((((0, 17), ColorInterp.undefined), ((0, 255), ColorInterp.gray))):
+        write_untagged_rgba(tmp_path / f"data{k}.tif", alpha_values=values_, interp=interp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kept = stack_rasters([tmp_path / f"data{k}.tif"], tmp_path / f"s{k}.tif")
+        assert kept.names == ["red", "green", "blue", f"data{k}_4"] and not kept.masks
+
+
+def test_a_default_band_choice_never_leaves_out_the_elevation(tmp_path):
+    """D4: an untagged 4th band kept as data (a stack made before) pushed the DSM out of "the first four": refused,
+    naming the band left out and the --bands that keep it; the chosen bands are said."""
+    names = ["red", "green", "blue", "ortho_4", "dsm"]
+    with pytest.raises(LmhldError, match=r"s\.tif has 5 bands \(1 red, 2 green, 3 blue, 4 ortho_4, 5 dsm\); the "
+                                         r"default choice \(the first four: 1, 2, 3, 4\) leaves out its elevation "
+                                         r"band 5 \(dsm\)\. Choose the bands: e\.g\. --bands 1,2,3,5"):
+        select_bands(names, 5, None, "s.tif")
+    assert select_bands(names, 5, [1, 2, 3, 5], "s.tif") == ([1, 2, 3, 5], ["red", "green", "blue", "dsm"])
+    paper = ["blue", "green", "red", "nir", "elevation"]  # the paper's four by name, an elevation beside them
+    with pytest.raises(LmhldError, match=r"leaves out its elevation band 5 \(elevation\)\. .*--bands 1,2,3,4,5"):
+        select_bands(paper, 5, None, "s.tif")
+    assert select_bands(["red", "green", "blue", "dsm", "slope"], 5, None, "s.tif")[1] == [
+        "red", "green", "blue", "dsm"]  # nothing of elevation left out: the first four, as before
+
+
+@pytest.mark.parametrize(("stem", "name"), [("site_dsm2cm", "dsm"), ("dsm05m", "dsm"), ("sitedsm", "dsm"),
+                                            ("DOM_20cm", "dsm"), ("dom1", "dsm"), ("nDOM", "ndsm"),
+                                            ("DGM1_32_480_5650", "dtm"), ("heightmap", "height"),
+                                            ("uav_HeightMap", "height"), ("dem10", "dem")])
+def test_glued_and_german_elevation_names_are_recognised(stem, name):
+    assert elevation_in(stem) == name
+
+
+@pytest.mark.parametrize("stem", ["random", "random_forest", "domain", "domain_2", "kingdom", "freedom1",
+                                  "tandem", "demo", "demolition", "document", "condom", "random2cm", "export_2",
+                                  "dom_difference"])
+def test_words_that_merely_hold_an_elevation_acronym_are_not_elevation(stem):
+    assert elevation_in(stem) is None
+
+
+def test_a_float_band_named_by_a_file_name_that_says_nothing_is_pointed_at_names(tmp_path):
+    """D9: `export_2.tif` (a DSM by its content) is named export_2; stack says so and gives the --names that name it
+    as elevation; a name recognised as elevation, or names given, need no word."""
+    write_ortho(tmp_path / "ortho.tif")
+    write_dsm(tmp_path / "export_2.tif")
+    with pytest.warns(UserWarning, match=r"band 4 is named export_2 after its file \(export_2\.tif\), not "
+                                         r"recognised as elevation: .*--names red,green,blue,dsm"):
+        result = stack_rasters([tmp_path / "ortho.tif", tmp_path / "export_2.tif"], tmp_path / "scene.tif")
+    assert result.names == ["red", "green", "blue", "export_2"] and len(result.warnings) == 1
+    write_dsm(tmp_path / "site_DOM20cm.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stack_rasters([tmp_path / "ortho.tif", tmp_path / "site_DOM20cm.tif"], tmp_path / "a.tif").names[3] \
+            == "dsm"
+        assert stack_rasters([tmp_path / "ortho.tif", tmp_path / "export_2.tif"], tmp_path / "b.tif",
+                             names=["r", "g", "b", "dsm"]).names[3] == "dsm"
+
+
+@pytest.mark.parametrize("fill", [-32767.0, -9999.0, -10000.0, float(np.finfo(np.float32).min)])
+def test_a_surface_model_whose_nodata_tag_was_lost_is_named_with_the_fix(tmp_path, fill):
+    """D3: a float DSM holding its fill value without a nodata tag: stack warns, naming the band, the value and the
+    gdal_edit.py that declares it; the same DSM with its tag stacks without a word."""
+    write_ortho(tmp_path / "ortho.tif")
+    z = np.full((90, 90), 812.5, "float32")
+    z[:, :20] = fill
+    with rasterio.open(tmp_path / "dsm.tif", "w", driver="GTiff", width=90, height=90, count=1, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(*ORIGIN, 1.0, 1.0)) as dst:
+        dst.write(z[None])
+    value = f"{fill:.0f}" if fill > -1e38 else repr(fill)
+    with pytest.warns(UserWarning, match=rf"band 1 \(dsm\) of dsm\.tif holds {re.escape(value)} as its lowest value, a "
+                                         rf"typical fill value that is not declared as nodata: .*gdal_edit\.py "
+                                         rf"-a_nodata {re.escape(value)} .*dsm\.tif"):
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "scene.tif")
+    with rasterio.open(tmp_path / "dsm.tif", "r+") as dst:
+        dst.nodata = fill
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "tagged.tif")
