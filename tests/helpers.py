@@ -18,9 +18,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def write_polygons(path: Path, wkts: Sequence[str | None], epsg: int | None = 32618, layer: str = "landslides",
-                   geom_type: int = ogr.wkbUnknown, fields: dict[str, Sequence] | None = None) -> Path:
-    """Write a GeoPackage layer from WKT strings (None = null geometry)."""
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+                   geom_type: int = ogr.wkbUnknown, fields: dict[str, Sequence] | None = None,
+                   append: bool = False) -> Path:
+    """Write a GeoPackage layer (a Shapefile for a .shp path; without .prj when `epsg` is None) from WKT strings
+    (None = null geometry); `append` adds the layer to an existing GeoPackage."""
+    driver = "ESRI Shapefile" if Path(path).suffix == ".shp" else "GPKG"
+    ds = ogr.Open(str(path), 1) if append else ogr.GetDriverByName(driver).CreateDataSource(str(path))
     lyr = ds.CreateLayer(layer, srs_from_epsg(epsg) if epsg else None, geom_type)
     for name, values in (fields or {}).items():
         kind = ogr.OFTInteger if isinstance(values[0], int) else ogr.OFTString

@@ -113,8 +113,8 @@ def test_detect_writes_polygons_probability_and_summary(tmp_path, small_onnx_mod
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "r.json").read_text())
     assert summary["provider"] == "CPUExecutionProvider" and summary["n_polygons"] >= 1
-    assert summary["context"].startswith("a coarse pass at 1/2") and "context: a coarse pass" in proc.stdout + \
-        proc.stderr
+    assert summary["context"].startswith("a coarse pass at 1/2")
+    assert (proc.stdout + proc.stderr).count("context: a coarse pass") == 1  # said once, not again in the summary
     assert (tmp_path / "o.gpkg").exists() and (tmp_path / "p.qml").exists()
     bad = lmhld("detect", "--model", str(tmp_path / "none.onnx"), "--raster", str(scene.raster), "--out",
                 str(tmp_path / "x.gpkg"))

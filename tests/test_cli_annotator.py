@@ -111,6 +111,35 @@ def test_validate_and_analyse_take_every_scene_of_the_inventory(kaikoura, tmp_pa
     assert [r["n_landslides"] for r in report["rasters"]] == [6, 9] and report["n_landslides"] == 15
 
 
+def test_a_shapefile_without_prj_is_fixed_by_assigning_its_crs_not_by_the_repaired_copy(tmp_path):
+    from .helpers import square, write_polygons
+
+    shp = write_polygons(tmp_path / "noprj.shp", [square(500000, 3999900, 30)], epsg=None)
+    proc = lmhld("validate", str(shp), "--repair", str(tmp_path / "fixed.gpkg"))
+    assert proc.returncode == 1 and "no CRS: export refuses it too until one is assigned" in proc.stdout, proc.stdout
+    assert "instead" not in proc.stderr and "rerun with --assign-crs EPSG:XXXX" in proc.stderr, proc.stderr
+    proc = lmhld("validate", str(shp), "--assign-crs", "EPSG:32618", "--repair", str(tmp_path / "crs.gpkg"))
+    assert proc.returncode == 0 and "ready for export" in proc.stdout, proc.stdout + proc.stderr
+    assert lmhld("validate", str(tmp_path / "crs.gpkg")).returncode == 0
+
+
+def test_a_project_geopackage_read_at_its_points_names_its_polygon_layer(tmp_path):
+    from .helpers import square, write_polygons
+
+    project = write_polygons(tmp_path / "project.gpkg", ["POINT (500010 3999990)"], layer="gcp_points",
+                             geom_type=ogr.wkbPoint)
+    write_polygons(project, [square(500030, 3999930, 30)], layer="landslides", geom_type=ogr.wkbPolygon, append=True)
+    note = "project.gpkg holds the polygon layer 'landslides': read it (--layer landslides; in QGIS, choose that layer)"
+    proc = lmhld("validate", str(project))
+    assert proc.returncode == 1 and note in proc.stderr, proc.stderr
+    raster = write_raster(tmp_path / "scene.tif", np.ones((3, 64, 64), np.uint16))
+    export = ["export", "--raster", str(raster), "--inventory", str(project), "--patch-size", "32", "--out",
+              str(tmp_path / "ds")]
+    proc = lmhld(*export)
+    assert proc.returncode == 2 and note in proc.stderr, proc.stderr
+    assert lmhld("validate", str(project), "--layer", "landslides").returncode == 0
+
+
 def test_validate_rejects_bad_numbers(tmp_path):
     inv, _ = clean_inventory(tmp_path)
     proc = lmhld("validate", str(inv), "--sliver", "1.5")

@@ -18,6 +18,7 @@ def test_preview_then_export_with_negatives_and_background(tmp_path):
     proc = lmhld("preview", *plan, "--out", str(tmp_path / "preview.gpkg"))
     assert proc.returncode == 0, proc.stderr
     assert "preview:" in proc.stdout and (tmp_path / "preview.gpkg").exists()
+    assert (proc.stdout + proc.stderr).count("landslide pixels") == 1  # the plan's summary is said once
     again = lmhld("preview", *plan, "--out", str(tmp_path / "preview.gpkg"))
     assert again.returncode == 2 and "exists; pass --overwrite to replace it, or choose another path" in again.stderr
     onto_input = lmhld("preview", *plan, "--out", str(scene.inventory), "--overwrite")

@@ -112,6 +112,7 @@ def options_from_args(args: argparse.Namespace) -> Any:  # -> core.export_option
 
 def run(args: argparse.Namespace) -> int:
     from ..core.export import export_patches
+    from ..core.inventory import area_text
     from ..core.patch_windows import describe_dropped, describe_kept
     from .progress import BarProgress
 
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     print("exported " + describe_kept(card["counts"], card["counts_by_kind"], card["landslide_proportion"],
                                       detail=f" of {card['patch_size']} px ({card['recipe']['recipe']} recipe)"))
     print(f"dropped windows: {describe_dropped(card['dropped'])}")
-    print(f"smallest landslide worth reporting: {card['min_landslide_area_m2']:.1f} m2 "
+    print(f"smallest landslide worth reporting: {area_text(card['min_landslide_area_m2'])} m2 "
           f"({card['min_landslide_area_rule']})")
     print(f"dataset: {report.out_dir} (open patches.gpkg in QGIS to inspect the footprints)")
     return 0

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     write_preview(out, plan)
-    print(f"{len(plan.windows)} windows of {plan.settings.patch_size} px: would keep {plan.kept_in_words()}; "
-          f"dropped: {plan.dropped_in_words()}")
-    print(f"preview: {out} (styled by split; open it in QGIS)")
+    # what would be kept and dropped was logged by plan_patches: not said twice
+    print(f"preview: {out}, {len(plan.windows)} windows of {plan.settings.patch_size} px (styled by split; open it "
+          "in QGIS)")
     return 0

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .argtypes import non_negative_float, overlap_fraction, positive_float, probability
 from .paths import add_overwrite, declare_paths
+
+if TYPE_CHECKING:
+    from ..core.validate import ValidationReport
 
 
 def add_parser(sub) -> None:
@@ -34,6 +38,10 @@ def add_parser(sub) -> None:
     p.add_argument("--repair", metavar="FIXED.gpkg",
                    help="write a repaired copy (invalid geometries fixed; empty, non-polygon and duplicate "
                         "features dropped); the input is never changed")
+    p.add_argument("--assign-crs", metavar="CRS",
+                   help="the CRS the layer was digitized in (EPSG:XXXX, WKT or PROJ), for a layer without one (a "
+                        "Shapefile without .prj) or with a wrong one: checked in it, and the repaired copy carries it "
+                        "(the coordinates are not transformed)")
     add_overwrite(p)
     p.set_defaults(run=run)
     declare_paths(p, inputs=("inventory", "raster"), files=("problems", "json", "repair"))
@@ -43,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.report import write_json
     from ..core.validate import ValidateOptions, validate_inventory
     from ..core.validate_write import summary_line, write_problems, write_repaired
+    from ..core.vector import polygon_layers_note
     from .progress import BarProgress
 
     options = ValidateOptions(rasters=args.raster or (), min_pixels=args.min_pixels, pixel_size_m=args.pixel_size,
@@ -50,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
                               min_overlap_m2=args.min_overlap)
     bar = BarProgress("validate")
     try:
-        report = validate_inventory(args.inventory, options, layer=args.layer, progress=bar)
+        report = validate_inventory(args.inventory, options, layer=args.layer, assign_crs=args.assign_crs,
+                                    progress=bar)
     finally:
         bar.close()
     summary = report.to_json()
@@ -61,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         fixed = write_repaired(report, args.repair)
         summary["repaired"] = {"path": str(fixed.path), "features": fixed.n_written, "repaired": fixed.repaired,
                                "dropped": fixed.dropped}
+        no_crs = "; no CRS: export refuses it too until one is assigned" if report.srs is None else ""
         print(f"repaired copy: {fixed.path} ({fixed.n_written} features, {fixed.repaired} repaired, "
-              f"dropped {fixed.dropped or 'none'})")
+              f"dropped {fixed.dropped or 'none'}{no_crs})")
     if args.json:
         write_json(args.json, summary)
     for p in report.problems[:20]:
@@ -71,12 +82,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"  ... {len(report.problems) - 20} more" + (f" in {args.problems}" if args.problems else ""))
     print(summary_line(report))
     if not report.ok_for_export and not report.blocking:
-        print("lmhld validate: the inventory holds no polygon export can use; digitize landslide polygons",
-              file=sys.stderr)
+        # a project GeoPackage's points read first, say: name its polygon layer
+        fix = polygon_layers_note(args.inventory, report.layer) or "digitize landslide polygons"
+        print(f"lmhld validate: the inventory holds no polygon export can use; {fix}", file=sys.stderr)
         return 1
     if report.blocking:  # exit 1 is a finding, not a crash: say on stderr what blocks and what to do
-        fix = f"export {args.repair} instead, or fix them" if args.repair else "fix them, or pass --repair FIXED.gpkg"
-        print(f"lmhld validate: {sum(p.blocking for p in report.problems)} blocking problem(s): export refuses this "
-              f"inventory; {fix}", file=sys.stderr)
+        print(f"lmhld validate: {len(report.blocking)} blocking problem(s): export refuses this inventory; "
+              f"{_blocking_fix(report, args.repair)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _blocking_fix(report: ValidationReport, repair: str | None) -> str:
+    """What to do: a missing CRS is not the repair's to guess (--assign-crs); the other blocking kinds it fixes."""
+    from ..core.validate import KINDS, NO_CRS
+
+    if report.srs is None:
+        return ("the layer has no CRS, which no repair can guess: rerun with --assign-crs EPSG:XXXX --repair "
+                "FIXED.gpkg and export that copy, or " + KINDS[NO_CRS].fix)
+    return f"export {repair} instead, or fix them" if repair else "fix them, or pass --repair FIXED.gpkg"

@@ -123,11 +123,10 @@ class DetectResult:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
 
     def summary(self) -> str:
-        """What the post-processing did, for the log."""
+        """What the post-processing did, for the log (the context pass has its own line, logged as it starts)."""
         dropped = ", ".join(f"{n} {reason}" for reason, n in self.dropped.items() if n) or "none"
         return (f"{self.n_polygons} polygons kept; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
-                + (f"; test-time augmentation {self.tta}" if self.tta != "none" else "")
-                + (f"; context: {self.context}" if self.context != "off" else ""))
+                + (f"; test-time augmentation {self.tta}" if self.tta != "none" else ""))
 
 
 BANDS_OPTION = "--bands 1,2,3,...; in QGIS: Bands in the model's order"

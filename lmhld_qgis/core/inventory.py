@@ -217,6 +217,11 @@ MIN_AREA_FACTOR = 0.5
 MIN_AREA_FLOOR_PX = 2.0
 
 
+def area_text(m2: float) -> str:
+    """An area in m2 for a message: one decimal, or two significant digits below 1 m2 (0.02 for two 0.1 m pixels)."""
+    return f"{m2:.1f}" if m2 >= 1 else f"{m2:.2g}"
+
+
 def min_landslide_area_m2(areas_m2: npt.NDArray[np.float64], pixel_area_m2: float) -> tuple[float, str]:
     """The smallest landslide worth reporting, learnt from an inventory's areas, and the rule as a sentence.
 
@@ -230,9 +235,9 @@ def min_landslide_area_m2(areas_m2: npt.NDArray[np.float64], pixel_area_m2: floa
         return floor, f"no landslide in the rasters: {MIN_AREA_FLOOR_PX:g} pixels"
     low = float(np.quantile(areas_m2, MIN_AREA_QUANTILE, method="linear"))
     value = max(MIN_AREA_FACTOR * low, floor)
-    return value, (f"{MIN_AREA_FACTOR:g} x the {MIN_AREA_QUANTILE:.0%} quantile ({low:.1f} m2) of the areas of the "
-                   f"{len(areas_m2)} inventory landslides in the rasters, at least {MIN_AREA_FLOOR_PX:g} pixels "
-                   f"({floor:.1f} m2)")
+    return value, (f"{MIN_AREA_FACTOR:g} x the {MIN_AREA_QUANTILE:.0%} quantile ({area_text(low)} m2) of the areas of "
+                   f"the {len(areas_m2)} inventory landslides in the rasters, at least {MIN_AREA_FLOOR_PX:g} pixels "
+                   f"({area_text(floor)} m2)")
 
 
 LARGE_AREA_QUANTILE = 0.9

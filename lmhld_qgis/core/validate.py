@@ -54,7 +54,8 @@ class Kind:
 REPAIRED_COPY = "the repaired copy (lmhld validate --repair; in QGIS, validation's 'Repaired copy' output)"
 
 KINDS: dict[str, Kind] = {
-    NO_CRS: Kind(True, "assign the layer's CRS (QGIS: Layer Properties > Source > Set CRS; ogr2ogr -a_srs)"),
+    NO_CRS: Kind(True, "assign the CRS the layer was digitized in (QGIS: Layer Properties > Source > Set CRS, or "
+                       "Vector general > Assign projection for a copy; ogr2ogr -a_srs EPSG:XXXX fixed.gpkg layer.shp)"),
     CRS_MISMATCH: Kind(False, "the coordinates do not fit the layer's CRS (digitized in another CRS?): reproject "
                              "or re-digitize the feature, or assign the CRS it was drawn in"),
     INVALID: Kind(True, f"repair it ({REPAIRED_COPY}, or QGIS: Vector geometry > Fix geometries) and check the "
@@ -167,10 +168,13 @@ class _Feature:
 
 # --- reading and per-feature geometry checks ---------------------------------------------------------------------
 
-def _read(path: str | Path, layer: str | None) -> tuple[str, list[_Feature], osr.SpatialReference | None]:
+def _read(path: str | Path, layer: str | None, assign_crs: str | None = None,
+          ) -> tuple[str, list[_Feature], osr.SpatialReference | None]:
+    """The layer's name, features and CRS (`assign_crs`, when given, in place of the layer's, as ogr2ogr -a_srs)."""
+    assigned = srs_from_wkt(assign_crs, f"CRS {assign_crs!r}") if assign_crs else None
     ds, lyr = open_layer(path, layer)
-    srs = lyr.GetSpatialRef()
-    if srs is not None:  # kept as read: a WKT round trip would lose its area of use
+    srs = assigned if assigned is not None else lyr.GetSpatialRef()
+    if srs is not None and assigned is None:  # kept as read: a WKT round trip would lose its area of use
         srs = srs.Clone() if _has_crs(srs) else None
         if srs is not None:
             srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -513,9 +517,10 @@ def _pixel_areas(features: list[_Feature], options: ValidateOptions, coverage: C
 
 
 def validate_inventory(inventory: str | Path, options: ValidateOptions | None = None, *, layer: str | None = None,
-                       progress: Progress | None = None) -> ValidationReport:
-    """Find every problem of an inventory layer (nothing is written)."""
-    name, features, srs = _read(inventory, layer)
+                       assign_crs: str | None = None, progress: Progress | None = None) -> ValidationReport:
+    """Find every problem of an inventory layer (nothing is written); `assign_crs` (EPSG:XXXX, WKT, PROJ) is taken
+    as its CRS, for a layer without one (a Shapefile without .prj) or with a wrong one: the repaired copy carries it."""
+    name, features, srs = _read(inventory, layer, assign_crs)
     return _validate(str(inventory), name, features, srs, options or ValidateOptions(), progress or NullProgress())
 
 
@@ -600,12 +605,15 @@ def refuse_blocking_problems(inventory: Any, layer: str | None = None) -> None:
     counts = Counter(p.kind.replace("_", " ") for p in problems)
     first = next((p for p in problems if p.fid is not None), problems[0])
     named = isinstance(inventory, str | Path)
-    fixes = [KINDS[NO_CRS].fix] if any(p.kind == NO_CRS for p in problems) else []
+    no_crs = any(p.kind == NO_CRS for p in problems)
+    command = ""  # a file: the command that writes its copy (with the CRS to assign), beside QGIS's ways
+    if named:
+        path = Path(inventory)
+        command = (f"`lmhld validate {shlex.quote(path.name)}{' --assign-crs EPSG:XXXX' if no_crs else ''} "
+                   f"--repair {shlex.quote(path.stem + '_fixed.gpkg')}`")
+    fixes = [KINDS[NO_CRS].fix + (f", or write a copy that carries it: {command}" if named else "")] if no_crs else []
     if any(p.kind in (INVALID, SELF_INTERSECTION) for p in problems):
-        how = f"{VALIDATE_ALGORITHM} in QGIS, its 'Repaired copy' output"
-        if named:  # a file: the command that writes its copy, beside the algorithm
-            path = Path(inventory)
-            how += f"; or `lmhld validate {shlex.quote(path.name)} --repair {shlex.quote(path.stem + '_fixed.gpkg')}`"
+        how = f"{VALIDATE_ALGORITHM} in QGIS, its 'Repaired copy' output" + (f"; or {command}" if named else "")
         fixes.append(f"write a repaired copy ({how}), check the repaired shapes and export from that copy, or redraw "
                      "the polygons (QGIS vertex tool)")
     name = f" {Path(inventory).name}" if named else f" layer {inventory.name}" if inventory.name else " layer"

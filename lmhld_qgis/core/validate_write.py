@@ -77,8 +77,9 @@ class RepairReport:
 
 def write_repaired(report: ValidationReport, path: str | Path) -> RepairReport:
     """A copy of the inventory with invalid geometries made valid and empty, non-polygon and duplicate features
-    dropped; overlaps, slivers, small polygons and raster issues are left to the annotator (the problems layer
-    lists them). Fields and the layer's stored style (its edit form) are kept."""
+    dropped, in the report's CRS (the one assigned, if any); overlaps, slivers, small polygons and raster issues are
+    left to the annotator (the problems layer lists them). Fields and the layer's stored style (its edit form) are
+    kept."""
     from .inventory_schema import embed_style
 
     path = Path(path)
@@ -93,7 +94,7 @@ def write_repaired(report: ValidationReport, path: str | Path) -> RepairReport:
     src_ds, src = open_layer(report.inventory, report.layer)
     with atomic_file(path) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
-        out = ds.CreateLayer(report.layer, src.GetSpatialRef(), ogr.wkbMultiPolygon, ["GEOMETRY_NAME=geom"])
+        out = ds.CreateLayer(report.layer, report.srs, ogr.wkbMultiPolygon, ["GEOMETRY_NAME=geom"])
         defn = src.GetLayerDefn()
         for i in range(defn.GetFieldCount()):
             out.CreateField(defn.GetFieldDefn(i))

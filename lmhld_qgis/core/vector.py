@@ -6,6 +6,7 @@ the desktop process. Everything here works on `osgeo.ogr.Geometry` objects.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,15 +93,18 @@ def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSour
     return ds, lyr
 
 
-def read_layer_wkb(path: str | Path, layer: str | None = None) -> tuple[list[bytes | None], FeatureIds, str | None]:
-    """Every feature's geometry as WKB (None where null), the feature ids, and the layer CRS as WKT."""
+def read_layer_wkb(path: str | Path, layer: str | None = None, role: str = "inventory",
+                   ) -> tuple[list[bytes | None], FeatureIds, str | None]:
+    """Every feature's geometry as WKB (None where null), the feature ids, and the layer CRS as WKT; a layer
+    declared to hold no polygons is refused, naming the file's polygon layers (`role` names the input)."""
     ds, lyr = open_layer(path, layer)
     gtype = lyr.GetGeomType()
     flat = ogr.GT_Flatten(gtype)
     if flat not in (ogr.wkbUnknown, ogr.wkbGeometryCollection) and flat not in _POLYGON_TYPES | _CURVED_POLYGON_TYPES:
+        note = polygon_layers_note(path, lyr.GetName(), role)
         raise LmhldError(
             f"layer {lyr.GetName()!r} of {Path(path).name} holds {ogr.GeometryTypeToName(gtype)} geometries; "
-            "this input must hold polygons"
+            f"the {role} must hold polygons" + (f". {note}" if note else "")
         )
     srs = lyr.GetSpatialRef()
     wkt = srs.ExportToWkt() if srs is not None else None
@@ -238,7 +242,7 @@ def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool =
                   role: str = "inventory", allow_empty: bool = False) -> PolygonSet:
     """Read and repair a polygon layer from any OGR-readable file; `role` names it in errors (inventory,
     negatives, area of interest)."""
-    wkbs, fids, wkt = read_layer_wkb(path, layer)
+    wkbs, fids, wkt = read_layer_wkb(path, layer, role)
     polygons = polygons_from_wkb(wkbs, fids, wkt, explode=explode, what=f"{role} {Path(path).name}",
                                  allow_empty=allow_empty, name=Path(path).name)
     if layer is None:
@@ -256,6 +260,26 @@ def first_layer_note(path: str | Path) -> str:
         return ""
     return (f"{Path(path).name} holds {len(names)} layers ({', '.join(names)}) and its first, {names[0]!r}, was "
             "read: name the one to use (--layer)")
+
+
+LAYER_OPTIONS = {"inventory": "--layer", "negatives": "--negatives-layer"}  # the option naming each role's layer
+
+
+def polygon_layers_note(path: str | Path, read: str, role: str = "inventory") -> str:
+    """For a layer read without polygons (a project GeoPackage's ground control points, say): the file's polygon
+    layers and how to read one; "" when it has no other."""
+    ds, _ = open_layer(path)
+    layers = (ds.GetLayer(i) for i in range(ds.GetLayerCount()))
+    names = [lyr.GetName() for lyr in layers if lyr.GetName() != read
+             and ogr.GT_Flatten(lyr.GetGeomType()) in _POLYGON_TYPES | _CURVED_POLYGON_TYPES]
+    del ds
+    if not names:
+        return ""
+    option = LAYER_OPTIONS.get(role)
+    how = f"{option} {shlex.quote(names[0])}; " if option else "a file holding only that layer; "
+    listed = ", ".join(repr(n) for n in names)
+    return (f"{Path(path).name} holds the polygon layer{'s' if len(names) > 1 else ''} {listed}: "
+            f"read {'it' if len(names) == 1 else 'the one meant'} ({how}in QGIS, choose that layer)")
 
 
 def total_bounds(geometries: list[ogr.Geometry]) -> tuple[float, float, float, float]:

@@ -58,8 +58,8 @@ class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
             rasters, polygons, options = self.plan_inputs(parameters, context)
             plan = plan_patches(rasters, polygons, options, progress=FeedbackProgress(feedback))
             layers = write_preview(out, plan)
-        feedback.pushInfo(f"{len(plan.windows)} windows of {plan.settings.patch_size} px: would keep "
-                          f"{plan.kept_in_words()}; dropped: {plan.dropped_in_words()}")
+        # what would be kept and dropped, plan_patches has logged
+        feedback.pushInfo(f"{len(plan.windows)} windows of {plan.settings.patch_size} px previewed")
         uris = [f"{out}|layername={name}" for name in layers]
         if context.project() is not None:
             for uri, name in zip(uris, layers, strict=True):

@@ -65,6 +65,9 @@ def test_min_landslide_area_rule():
     assert value == pytest.approx(0.5 * np.quantile(areas, 0.05)) and "60 inventory landslides" in rule
     assert min_landslide_area_m2(areas, pixel_area_m2=100.0)[0] == 200.0  # never below two pixels
     assert min_landslide_area_m2(np.zeros(0), pixel_area_m2=9.0)[0] == 18.0
+    fine = min_landslide_area_m2(np.array([0.01] * 20), pixel_area_m2=0.01)[1]  # 0.1 m pixels: no '0.0 m2'
+    assert fine.endswith("quantile (0.01 m2) of the areas of the 20 inventory landslides in the rasters, at least 2 "
+                         "pixels (0.02 m2)"), fine
 
 
 def test_parse_candidates_rejects_garbage():
@@ -185,6 +188,24 @@ def test_an_inventory_over_two_scenes_of_different_resolutions(kaikoura, tmp_pat
     same = analyse_inventory(inv, rasters=[a, kaikoura / "diff_landslide_70.tif"])  # 10 m both: one pixel size
     assert same.pixel_size_m == 10.0 and not any("differ" in note for note in same.notes)
     assert np.allclose(same.areas_px, same.areas_m2 / 100.0)
+
+
+def test_a_project_geopackage_read_at_its_points_names_its_polygon_layer(tmp_path):
+    """A UAV project's GeoPackage, ground control points first and landslides second: read at its first layer,
+    every reader (export, analyse, evaluate: all through read_layer_wkb) names the polygon layer and how to read it."""
+    from lmhld_qgis.core.vector import read_polygons
+
+    project = write_polygons(tmp_path / "project.gpkg", ["POINT (500010 3999990)"], layer="gcp_points",
+                             geom_type=ogr.wkbPoint)
+    write_polygons(project, [square(500000, 3999900, 30)], layer="landslides", geom_type=ogr.wkbPolygon, append=True)
+    with pytest.raises(LmhldError) as refused:
+        analyse_inventory(project, pixel_size_m=3.0)
+    assert str(refused.value) == (
+        "layer 'gcp_points' of project.gpkg holds Point geometries; the inventory must hold polygons. project.gpkg "
+        "holds the polygon layer 'landslides': read it (--layer landslides; in QGIS, choose that layer)")
+    with pytest.raises(LmhldError, match=r"the negatives must hold polygons.*\(--negatives-layer landslides;"):
+        read_polygons(project, role="negatives")
+    assert analyse_inventory(project, layer="landslides", pixel_size_m=3.0).n_landslides == 1
 
 
 @pytest.mark.parametrize("case, message", [

@@ -174,8 +174,32 @@ def test_a_layer_without_crs_is_refused_with_the_crs_to_assign(tmp_path):
     with pytest.raises(LmhldError) as refused:
         refuse_blocking_problems(inv)
     message = str(refused.value)
-    assert "(first: the layer, it has no CRS)" in message and "Set CRS" in message and "--repair" not in message
+    assert "(first: the layer, it has no CRS)" in message and "Set CRS" in message
+    # the copy it names carries the CRS (a bare --repair's would not)
+    assert "`lmhld validate nocrs.gpkg --assign-crs EPSG:XXXX --repair nocrs_fixed.gpkg`" in message
     assert "feature None" not in message
+
+
+def test_a_shapefile_without_prj_is_fixed_by_assigning_its_crs(tmp_path):
+    """The repaired copy of a layer without CRS has none either (export refuses it too); with the CRS assigned the
+    layer is checked in it and the copy carries it. A wrong guess shows as coordinates outside the CRS's area."""
+    shp = write_polygons(tmp_path / "noprj.shp", [square(500000, 3999900, 30), square(500100, 3999900, 30)],
+                         epsg=None)
+    assert not (tmp_path / "noprj.prj").exists()
+    bare = validate_inventory(shp)
+    assert [p.kind for p in bare.blocking] == ["no_crs"]
+    still = write_repaired(bare, tmp_path / "still.gpkg")
+    assert [p.kind for p in blocking_problems(still.path)] == ["no_crs"]
+    assigned = validate_inventory(shp, ValidateOptions(pixel_size_m=3.0), assign_crs="EPSG:32618")
+    assert assigned.problems == [] and assigned.ok_for_export
+    fixed = write_repaired(assigned, tmp_path / "fixed.gpkg")
+    assert blocking_problems(fixed.path) == [] and validate_inventory(fixed.path).problems == []
+    ds = ogr.Open(str(fixed.path))
+    assert ds.GetLayer(0).GetSpatialRef().GetAuthorityCode(None) == "32618" and ds.GetLayer(0).GetFeatureCount() == 2
+    wrong = validate_inventory(shp, assign_crs="EPSG:4326")
+    assert {p.kind for p in wrong.problems} == {"crs_mismatch"}
+    with pytest.raises(LmhldError, match="PROJ cannot read"):
+        validate_inventory(shp, assign_crs="EPSG:99999")
 
 
 def test_an_inventory_over_two_scenes_is_checked_against_both(kaikoura, tmp_path):
