@@ -195,7 +195,7 @@ def _on_grid(src: Any, grid: _Grid, stack: Any) -> tuple[Any, str]:
     vrt = stack.enter_context(WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
                                         height=grid.height, resampling=method, dtype="float32"))
     how = ("averaged onto" if finer else "interpolated (bilinear) onto") + " the grid"
-    return vrt, how + ("" if src.crs == grid.crs else f", from {src.crs.to_string() or 'its CRS'}")
+    return vrt, how + ("" if src.crs == grid.crs else f", from {_crs_name(src.crs)}")
 
 
 def _pixel_in_grid_units(src: Any, grid: _Grid) -> float:
@@ -293,3 +293,13 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], n
         tag_band_colours(tmp)
     write_true_colour_style(out, {c: np.concatenate(v) for c, v in samples.items()} if len(colours) == 3 else None)
     progress.set_fraction(1.0)
+
+
+def _crs_name(crs: Any) -> str:
+    """A rasterio CRS as a short name (EPSG:32633, or 'WGS 84 / UTM zone 33N + EGM2008 height' for a compound CRS
+    without a code) rather than its whole WKT."""
+    from .extent import crs_code
+    from .vector import srs_from_wkt
+
+    return crs_code(srs_from_wkt(crs.to_wkt(), "the raster")) if crs else "its CRS"
+

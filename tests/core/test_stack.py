@@ -351,3 +351,13 @@ def test_a_surface_model_whose_nodata_tag_was_lost_is_named_with_the_fix(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "tagged.tif")
+
+
+def test_a_raster_in_a_compound_crs_is_named_shortly_not_by_its_wkt(tmp_path):
+    """A DSM in UTM + a vertical datum (as Metashape writes it) is warped onto the orthophoto's grid and said so in
+    a few words, not with the compound CRS's whole WKT on one line."""
+    write_ortho(tmp_path / "ortho.tif")
+    write_dsm(tmp_path / "dsm.tif", crs="EPSG:32633+3855")
+    result = stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "scene.tif")
+    how = result.resampled["dsm.tif"]
+    assert "from " in how and "EGM2008" in how and "[" not in how and len(how) < 120, how
