@@ -168,6 +168,8 @@ def _require_one_resolution(infos: list[RasterInfo]) -> None:
     """Rasters exported together share one pixel size (within detection's tolerance): a dataset holds one
     resolution (dataset.json's, the one detection resamples scenes to), and a landslide 20 px wide in one raster's
     patches is not 100 px wide in another's."""
+    if len(infos) < 2:
+        return
     pixels = [math.sqrt(pixel_area_m2(info)) for info in infos]
     if same_resolution(max(pixels), min(pixels)):
         return
