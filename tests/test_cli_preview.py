@@ -40,6 +40,23 @@ def test_preview_then_export_with_negatives_and_background(tmp_path):
                     for pid in (tmp_path / "ds" / "splits" / f"{name}.txt").read_text().split()}
 
 
+def test_a_preview_of_too_few_windows_is_written_to_show_why_export_refuses(tmp_path):
+    """Where export would refuse (too few windows kept to split), the preview is most needed: it writes every
+    window with its reason, says that export would refuse and why, and exits 1 (a finding, as validate's)."""
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "s", width=160, height=160, n_landslides=2, seed=2)
+    proc = lmhld("preview", "--raster", str(scene.raster), "--inventory", str(scene.inventory), "--patch-size", "64",
+                 "--recipe", "paper", "--out", str(tmp_path / "preview.gpkg"))
+    assert proc.returncode == 1, proc.stderr
+    assert "lmhld preview: export would refuse this: " in proc.stderr and "Traceback" not in proc.stderr
+    assert "The preview shows every window and why it was dropped" in proc.stderr
+    ds = ogr.Open(str(tmp_path / "preview.gpkg"))
+    windows = list(ds.GetLayer("windows"))
+    assert len(windows) == 9 and {f["reason"] for f in windows if f["status"] == "dropped"} and all(
+        not f["split"] for f in windows)
+
+
 def test_plan_options_are_range_checked(tmp_path):
     base = ["--raster", "r.tif", "--inventory", "i.gpkg", "--out", str(tmp_path / "ds")]
     for extra, message in ((["--patch-size", "0"], "--patch-size: must be an integer >= 8"),

@@ -4,6 +4,7 @@ written)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from . import argtypes
@@ -33,11 +34,15 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     bar = BarProgress("preview")
     try:
-        plan = plan_patches(args.raster, args.inventory, options, layer=args.layer, progress=bar)
+        plan = plan_patches(args.raster, args.inventory, options, layer=args.layer, progress=bar, refuse_few=False)
     finally:
         bar.close()
     write_preview(out, plan)
     # what would be kept and dropped was logged by plan_patches: not said twice
     print(f"preview: {out}, {len(plan.windows)} windows of {plan.settings.patch_size} px (styled by split; open it "
           "in QGIS)")
+    if plan.refusal:  # a finding, as validate's: the preview is written to show why
+        print(f"lmhld preview: export would refuse this: {plan.refusal}. The preview shows every window and why it "
+              "was dropped", file=sys.stderr)
+        return 1
     return 0

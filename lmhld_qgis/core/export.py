@@ -92,13 +92,16 @@ def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
 
 
 def plan_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | Path | PolygonSet, options: ExportOptions,
-                 layer: str | None = None, progress: Progress | None = None) -> PatchPlan:
+                 layer: str | None = None, progress: Progress | None = None, *, refuse_few: bool = True) -> PatchPlan:
     """Every window export would consider at `options.patch_size`, kept or dropped (and why), with its landslide
-    fraction, kind and split, computed without writing anything (pixels are read only to find nodata)."""
+    fraction, kind and split, computed without writing anything (pixels are read only to find nodata). Too few
+    windows kept to split: refused as export refuses them, or, not `refuse_few` (a preview, which shows why), the
+    windows unsplit with the refusal in `PatchPlan.refusal`."""
     progress = progress or NullProgress()
     rasters = _as_list(rasters)
     inputs = _read_inputs(rasters, inventory, options, layer, progress)
-    plan = make_plan(inputs.settings, inputs.sources, inputs.polygons, inputs.negatives, progress)
+    plan = make_plan(inputs.settings, inputs.sources, inputs.polygons, inputs.negatives, progress,
+                     refuse_few=refuse_few)
     _report(plan, progress)
     return plan
 
@@ -241,7 +244,8 @@ def _report(plan: PatchPlan, progress: Progress) -> None:
     for note in plan.warnings:
         progress.warn(note)
     progress.info(f"bands: {plan.bands_in_words()}")
-    progress.info(f"kept {plan.kept_in_words()}; dropped windows: {plan.dropped_in_words()}")
+    if plan.refusal is None:  # else the refusal says what was kept and dropped
+        progress.info(f"kept {plan.kept_in_words()}; dropped windows: {plan.dropped_in_words()}")
 
 
 class _PatchWriter:

@@ -36,10 +36,11 @@ def write_footprints(path: Path, plan: PatchPlan) -> None:
 
 
 def preview_category(window: PlannedWindow) -> str:
-    """What the preview's style colours: the split of a kept window, else 'dropped' (an overlapping training
-    window that was dropped: 'dropped overlap', hidden by default so the grid stays readable)."""
+    """What the preview's style colours: the split of a kept window ('kept' when too few were kept to split),
+    else 'dropped' (an overlapping training window that was dropped: 'dropped overlap', hidden by default so the
+    grid stays readable)."""
     if window.kept:
-        return str(window.split)
+        return str(window.split or "kept")
     return "dropped overlap" if window.placement == "overlap" else "dropped"
 
 

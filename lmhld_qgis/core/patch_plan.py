@@ -93,6 +93,8 @@ class PatchPlan:
     large_landslide_area_m2: float | None = None  # how large the large landslides are (detection's context pass)
     nodata_in: list[dict[str, int]] = field(default_factory=list)  # per source: windows dropped for nodata, by
     # the bands that held it ("dsm", or "red, green, blue, dsm")
+    refusal: str | None = None  # why export refuses this plan (too few windows kept: they are not split); a
+    # preview still shows its windows and their reasons
 
     @property
     def stems(self) -> list[str]:
@@ -151,11 +153,13 @@ class PatchPlan:
 
 
 def make_plan(settings: PlanSettings, sources: list[PlanSource], polygons: PolygonSet,
-              negatives: PolygonSet | None, progress: Progress, sink: PatchSink | None = None) -> PatchPlan:
-    """Decide every window (reading pixels only to find nodata, or for the sink)."""
+              negatives: PolygonSet | None, progress: Progress, sink: PatchSink | None = None, *,
+              refuse_few: bool = True) -> PatchPlan:
+    """Decide every window (reading pixels only to find nodata, or for the sink). Too few windows kept to fill the
+    splits: refused, or, not `refuse_few` (a preview), the windows unsplit with the refusal (PatchPlan.refusal)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        planner = _Planner(settings, sources, polygons, negatives, progress, sink)
+        planner = _Planner(settings, sources, polygons, negatives, progress, sink, refuse_few)
         try:
             return planner.run()
         finally:
@@ -164,9 +168,10 @@ def make_plan(settings: PlanSettings, sources: list[PlanSource], polygons: Polyg
 
 class _Planner:
     def __init__(self, settings: PlanSettings, sources: list[PlanSource], polygons: PolygonSet,
-                 negatives: PolygonSet | None, progress: Progress, sink: PatchSink | None) -> None:
+                 negatives: PolygonSet | None, progress: Progress, sink: PatchSink | None,
+                 refuse_few: bool = True) -> None:
         self.s, self.sources, self.polygons, self.negatives = settings, sources, polygons, negatives
-        self.progress, self.sink = progress, sink
+        self.progress, self.sink, self.refuse_few = progress, sink, refuse_few
         self.table = WindowTable()
         self.rng = np.random.default_rng([settings.seed, 1])  # background sampling; the split has its own
         self._lookalikes: LookalikeModel | bool | None = False  # fitted on first use (False: not yet)
@@ -186,7 +191,11 @@ class _Planner:
         grid_background = self._scan_grid()
         negatives_info = self._add_negatives() if self.negatives is not None else None
         self._sample_background(grid_background, self._count_kept(("landslide", "negative")))
-        self._require_enough_kept()
+        refusal = self._too_few_kept()
+        if refusal is not None:
+            if self.refuse_few or self.sink is not None:
+                raise LmhldError(refusal)
+            return self._unsplit(refusal)
         split, leak, index = self._split()
         self._shift_training_negatives(index)
         stride = self.s.train_stride(sum(1 for i in self.table.indices(kept=True) if self.table.split[i] == TRAIN))
@@ -520,13 +529,21 @@ class _Planner:
         if self.steps % 128 == 0:
             release_free_memory()
 
-    def _require_enough_kept(self) -> None:
-        """Refuse a plan whose kept windows cannot fill the splits, saying why the others were dropped and the fix
-        that the reasons point to (the bands whose holes cost windows among them)."""
+    def _unsplit(self, refusal: str) -> PatchPlan:
+        """The plan of a preview whose kept windows are too few to split: every window with its reason, none split,
+        and why export refuses it."""
+        empty = SplitResult(np.zeros(0, np.int64), dict.fromkeys(SPLIT_NAMES, 0), dict.fromkeys(SPLIT_NAMES, 0.0),
+                            0.0, self.s.split_method)
+        return PatchPlan(self.s, self.sources, self.table, empty, self.s.patch_size, 0.0, 0.0, "", self.notes,
+                         refusal=refusal)
+
+    def _too_few_kept(self) -> str | None:
+        """Why a plan whose kept windows cannot fill the splits is refused, with the reasons the others were dropped
+        and the fix that they point to (the bands whose holes cost windows among them); None when they can."""
         kept = sum(1 for i in self.table.indices(kept=True) if PLACEMENTS[self.table.placement[i]] != "centred")
         need = sum(1 for r in self.s.ratios if r > 0)
         if kept >= need:
-            return
+            return None
         dropped = dropped_counts(self.table)
         said = (f"only {kept} patch(es) kept, and a {'/'.join(f'{r:.0%}' for r in self.s.ratios)} split needs at "
                 f"least {need}" if any(True for _ in self.table.indices(kept=True)) else "no patch kept")
@@ -543,8 +560,7 @@ class _Planner:
                                              " (the default recipe, generalise, also keeps the window of each "
                                              "landslide)") + (", or add imagery" if kept else ""))
         advice = "; ".join(fixes)
-        raise LmhldError(f"{said}: of {len(self.table)} windows, {describe_dropped(dropped)}. "
-                         f"{advice[0].upper()}{advice[1:]}")
+        return f"{said}: of {len(self.table)} windows, {describe_dropped(dropped)}. {advice[0].upper()}{advice[1:]}"
 
 
 def _total(counts: list[tuple[tuple[str, ...], int]]) -> int:

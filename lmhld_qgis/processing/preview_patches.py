@@ -56,10 +56,13 @@ class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         with core_errors():
             rasters, polygons, options = self.plan_inputs(parameters, context)
-            plan = plan_patches(rasters, polygons, options, progress=FeedbackProgress(feedback))
+            plan = plan_patches(rasters, polygons, options, progress=FeedbackProgress(feedback), refuse_few=False)
             layers = write_preview(out, plan)
         # what would be kept and dropped, plan_patches has logged
         feedback.pushInfo(f"{len(plan.windows)} windows of {plan.settings.patch_size} px previewed")
+        if plan.refusal:  # the layer shows why
+            feedback.pushWarning(f"Export would refuse this: {plan.refusal}. The preview layer shows every window "
+                                 "and why it was dropped")
         uris = [f"{out}|layername={name}" for name in layers]
         if context.project() is not None:
             for uri, name in zip(uris, layers, strict=True):

@@ -7,6 +7,7 @@
    <category symbol="2" value="test" label="test patch" render="true"/>
    <category symbol="3" value="dropped" label="dropped window (see its reason)" render="true"/>
    <category symbol="4" value="dropped overlap" label="dropped overlapping training window" render="false"/>
+   <category symbol="5" value="kept" label="kept window (too few to split: export refuses)" render="true"/>
   </categories>
   <symbols>
    <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
@@ -71,6 +72,19 @@
       <Option name="outline_width" type="QString" value="0.15"/>
       <Option name="outline_width_unit" type="QString" value="MM"/>
       <Option name="style" type="QString" value="no"/>
+     </Option>
+    </layer>
+   </symbol>
+   <symbol type="fill" name="5" alpha="1" clip_to_extent="1" force_rhr="0">
+    <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+     <Option type="Map">
+      <Option name="color" type="QString" value="120,120,120,90"/>
+      <Option name="joinstyle" type="QString" value="miter"/>
+      <Option name="outline_color" type="QString" value="60,60,60,255"/>
+      <Option name="outline_style" type="QString" value="solid"/>
+      <Option name="outline_width" type="QString" value="0.5"/>
+      <Option name="outline_width_unit" type="QString" value="MM"/>
+      <Option name="style" type="QString" value="solid"/>
      </Option>
     </layer>
    </symbol>

@@ -13,6 +13,7 @@ from osgeo import gdal, ogr
 
 from lmhld_qgis.core.errors import CancelledError, LmhldError
 from lmhld_qgis.core.export import ExportOptions, export_patches, patch_size_from_report, plan_patches
+from lmhld_qgis.core.patch_layer import write_preview
 from lmhld_qgis.core.synthetic import make_scene
 
 from ..helpers import square, write_polygons, write_raster
@@ -369,6 +370,14 @@ def test_windows_lost_to_dsm_holes_are_named_when_nothing_or_too_little_is_kept(
     only_holes = write_polygons(tmp_path / "holes.gpkg", [square(X + 3 * 16, Y - 3 * 48, 3 * 32)])
     with pytest.raises(LmhldError, match=r"no patch kept: .*" + hole_advice.format(1)):
         export_patches([scene], only_holes, tmp_path / "ds", options)
+    # a preview shows those windows rather than refusing: every window with its reason, the kept one unsplit
+    plan = plan_patches([scene], inv, ExportOptions(patch_size=64, recipe="paper"), refuse_few=False)
+    assert plan.refusal is not None and re.search(r"only 1 patch\(es\) kept.*" + hole_advice.format(2), plan.refusal)
+    windows = list(plan)
+    assert [w.reason for w in windows].count("nodata") == 2 and [w.split for w in windows if w.kept] == [None]
+    write_preview(tmp_path / "preview.gpkg", plan)
+    ds = ogr.Open(str(tmp_path / "preview.gpkg"))
+    assert sorted(f["category"] for f in ds.GetLayer("windows")) == ["dropped"] * 5 + ["kept"]
 
 
 def test_windows_on_the_orthophoto_s_collar_are_said_to_be_rightly_dropped(tmp_path):

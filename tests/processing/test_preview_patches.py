@@ -28,7 +28,8 @@ def test_preview_is_styled_and_equals_the_export(qgis_processing, lmhld_provider
     renderer = layer.renderer()  # the style stored in the GeoPackage is the layer's default
     assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "category"
     shown = {c.value(): c.renderState() for c in renderer.categories()}
-    assert shown == {"train": True, "val": True, "test": True, "dropped": True, "dropped overlap": False}
+    assert shown == {"train": True, "val": True, "test": True, "dropped": True, "dropped overlap": False,
+                     "kept": True}
     windows = list(layer.getFeatures())
     kept = {f["id"]: (f["split"], f["kind"]) for f in windows if f["status"] == "kept"}
     assert Counter(kind for _, kind in kept.values()).keys() == {"landslide", "background", "negative"}
@@ -56,3 +57,29 @@ def test_paper_recipe_and_a_bad_stride_through_processing(qgis_processing, lmhld
                                                 "PATCH_SIZE": 32, "STRIDE": 48,
                                                 "OUTPUT": str(tmp_path / "bad.gpkg")})
     assert not (tmp_path / "bad.gpkg").exists()
+
+
+def test_a_preview_of_too_few_windows_still_shows_them(qgis_processing, lmhld_provider, scene, tmp_path):
+    """Where export refuses (too few windows kept to split), the preview layer is written anyway (with a warning
+    that names the refusal), so the reasons can be looked at on the map."""
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class Warnings(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.said: list[str] = []
+
+        def pushWarning(self, text):
+            self.said.append(text)
+            super().pushWarning(text)
+
+    feedback = Warnings()
+    result = processing.run("lmhld:previewpatches", {
+        "RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory), "PATCH_SIZE": 128, "RECIPE": 1,
+        "MIN_FRACTION": 0.6, "OUTPUT": str(tmp_path / "few.gpkg")}, feedback=feedback)
+    layer = QgsVectorLayer(result["OUTPUT_LAYER"], "preview", "ogr")
+    assert layer.isValid() and layer.featureCount() > 0
+    assert all(f["status"] == "dropped" or not f["split"] for f in layer.getFeatures())
+    assert any(text.startswith("Export would refuse this: no patch kept") for text in feedback.said), feedback.said
+    del layer
