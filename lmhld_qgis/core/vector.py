@@ -166,10 +166,12 @@ def explode_polygons(geom: ogr.Geometry) -> list[ogr.Geometry]:
 
 def polygons_from_wkb(
     wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, *, explode: bool = False,
-    what: str = "inventory", allow_empty: bool = False, name: str = "",
+    what: str = "inventory", allow_empty: bool = False, name: str = "", origin: tuple[str, str] | None = None,
 ) -> PolygonSet:
     """Turn raw WKB into valid polygons: repair invalid ones, skip null/empty/non-polygon ones, count every case.
-    A layer without features is refused unless `allow_empty` (a reference scene may hold no landslide)."""
+    A layer without features is refused unless `allow_empty` (a reference scene may hold no landslide). `origin`:
+    the file and layer name the features came from, when known (a QGIS layer): a layer of no polygon is then
+    refused naming the file's polygon layers (a project GeoPackage's points read first)."""
     srs = srs_from_wkt(crs_wkt, what)
     skipped: dict[str, int] = {}
     out: list[ogr.Geometry] = []
@@ -218,7 +220,10 @@ def polygons_from_wkb(
     if n == 0:
         raise LmhldError(f"{what} is empty: it holds no features; digitize landslide polygons first")
     if not out:
-        raise LmhldError(f"{what} holds no usable polygon (skipped: {skipped}); check the layer's geometries")
+        counted = ", ".join(f"{k} {reason}" for reason, k in skipped.items())
+        note = polygon_layers_note(*origin) if origin else ""
+        raise LmhldError(f"{what} holds no usable polygon ({counted}); "
+                         + (note if note else "check the layer's geometries: landslides are polygons"))
     _require_plausible_degrees(out, srs, what)
     return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, skipped=skipped, repairs=repairs,
                       name=name)

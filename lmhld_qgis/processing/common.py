@@ -13,6 +13,7 @@ from qgis.core import (
     QgsMessageLog,
     QgsProcessingException,
     QgsProcessingFeatureSource,
+    QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
@@ -83,10 +84,20 @@ def source_wkb(source: QgsProcessingFeatureSource) -> tuple[list[bytes | None], 
     return wkbs, fids
 
 
+def layer_origin(alg, parameters, name: str, context) -> tuple[str, str] | None:
+    """The file and layer name behind a vector layer parameter read by OGR, or None: a layer of no polygon (a
+    project GeoPackage's points, opened first from its path) is then refused naming the file's polygon layers."""
+    layer = alg.parameterAsVectorLayer(parameters, name, context)
+    if layer is None or layer.providerType() != "ogr":
+        return None
+    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    return (str(parts["path"]), str(parts.get("layerName") or "")) if parts.get("path") else None
+
+
 def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explode: bool = False,
-                    allow_empty: bool = False):
+                    allow_empty: bool = False, origin: tuple[str, str] | None = None):
     """A feature source as the core's PolygonSet (repaired, with skip counts); `allow_empty`: a layer without
-    features is a PolygonSet of none rather than an error."""
+    features is a PolygonSet of none rather than an error; `origin`: layer_origin."""
     from ..core.vector import polygons_from_wkb
 
     if source is None:
@@ -94,7 +105,8 @@ def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explod
     crs = source.sourceCrs()
     wkbs, fids = source_wkb(source)
     return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None, explode=explode,
-                             what=f"{what} {source.sourceName()}", allow_empty=allow_empty, name=source.sourceName())
+                             what=f"{what} {source.sourceName()}", allow_empty=allow_empty, name=source.sourceName(),
+                             origin=origin)
 
 
 def polygon_source(alg, parameters, name: str, context) -> QgsProcessingFeatureSource | None:

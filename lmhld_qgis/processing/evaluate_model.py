@@ -18,7 +18,15 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, folder_list, raster_path, required_source, source_polygons
+from .common import (
+    FeedbackProgress,
+    core_errors,
+    folder_list,
+    layer_origin,
+    raster_path,
+    required_source,
+    source_polygons,
+)
 from .outputs import free_path, is_temporary, layer_destination, safe_stem
 from .parameters import folder_list_parameter
 from .styling import ResultLayer
@@ -147,7 +155,8 @@ class EvaluateModel(LmhldAlgorithm):
             error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(
                 raster_path(layer)).with_name(f"{safe_stem(layer.name())}_errors.tif")).path
         source = required_source(self, parameters, self.INVENTORY, context)
-        truth = source_polygons(source, "inventory", allow_empty=True)  # a landslide-free scene is a fair reference
+        truth = source_polygons(source, "inventory", allow_empty=True,  # a landslide-free scene is a fair reference
+                                origin=layer_origin(self, parameters, self.INVENTORY, context))
         progress = FeedbackProgress(feedback)
         if truth.n_features:  # the copy below is valid: say here what was repaired (the core says an empty one)
             for note in reference_notes(truth, source.sourceName()):

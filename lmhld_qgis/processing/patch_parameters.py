@@ -18,7 +18,14 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import optional_number, polygon_source, raster_path, required_source, source_polygons
+from .common import (
+    layer_origin,
+    optional_number,
+    polygon_source,
+    raster_path,
+    required_source,
+    source_polygons,
+)
 
 RECIPES = ("generalise", "paper")
 SPLIT_METHODS = (None, "balanced", "block")  # None: the recipe's
@@ -114,7 +121,8 @@ class PatchPlanParameters:
         layers = self.parameterAsLayerList(parameters, self.RASTERS, context)
         if not layers:
             raise QgsProcessingException(self.tr("Choose at least one raster layer of imagery."))
-        polygons = source_polygons(required_source(self, parameters, self.INVENTORY, context), "inventory")
+        polygons = source_polygons(required_source(self, parameters, self.INVENTORY, context), "inventory",
+                                   origin=layer_origin(self, parameters, self.INVENTORY, context))
         negatives = polygon_source(self, parameters, self.NEGATIVES, context)
         size = optional_number(self, parameters, self.PATCH_SIZE, context)
         if size is None:
@@ -128,7 +136,8 @@ class PatchPlanParameters:
             every_landslide=EVERY_LANDSLIDE[self.parameterAsEnum(parameters, self.EVERY_LANDSLIDE, context)],
             background_share=optional_number(self, parameters, self.BACKGROUND_SHARE, context),
             lookalike_share=optional_number(self, parameters, self.LOOKALIKE_SHARE, context),
-            negatives=None if negatives is None else source_polygons(negatives, "negatives"),
+            negatives=None if negatives is None else source_polygons(negatives, "negatives", origin=layer_origin(
+                self, parameters, self.NEGATIVES, context)),
             bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),
             split=parse_ratios([self.parameterAsDouble(parameters, key, context)
                                 for key in (self.TRAIN_SHARE, self.VAL_SHARE, self.TEST_SHARE)]),

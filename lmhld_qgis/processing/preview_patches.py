@@ -14,6 +14,7 @@ from qgis.core import (
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors
 from .patch_parameters import PatchPlanParameters
+from .styling import ResultLayer
 
 
 class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
@@ -63,9 +64,13 @@ class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
         if plan.refusal:  # the layer shows why
             feedback.pushWarning(f"Export would refuse this: {plan.refusal}. The preview layer shows every window "
                                  "and why it was dropped")
+        from ..core.patch_layer import PREVIEW_QML
+
         uris = [f"{out}|layername={name}" for name in layers]
         if context.project() is not None:
             for uri, name in zip(uris, layers, strict=True):
                 context.addLayerToLoadOnCompletion(uri, QgsProcessingContext.LayerDetails(
                     f"Patch preview {name}", context.project(), self.OUTPUT_LAYER))
+                # QGIS 3.22 loads a result without the style stored in its GeoPackage: apply it on loading
+                ResultLayer.attach(context, uri, f"Patch preview {name}", str(PREVIEW_QML))
         return {self.OUTPUT: out, self.OUTPUT_LAYER: uris[0]}

@@ -23,7 +23,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from .annotation import style_from_text
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, polygon_source, raster_path, source_wkb
+from .common import FeedbackProgress, core_errors, layer_origin, polygon_source, raster_path, source_wkb
 
 
 class ValidateInventory(LmhldAlgorithm):
@@ -116,6 +116,12 @@ class ValidateInventory(LmhldAlgorithm):
             feedback.reportError(self.tr("Blocking: {0}: {1} — {2}").format(p.where, p.message, p.fix),
                                  fatalError=False)
         feedback.pushInfo(summary_line(report))
+        if not report.ok_for_export and not report.blocking:  # a project GeoPackage's points read first, say
+            from ..core.vector import polygon_layers_note
+
+            origin = layer_origin(self, parameters, self.INVENTORY, context)
+            feedback.pushWarning(self.tr("The layer holds no polygon export can use; {0}").format(
+                (polygon_layers_note(*origin) if origin else "") or self.tr("digitize landslide polygons")))
         return results
 
     def _write_problems(self, parameters, context, source, report) -> str:

@@ -84,6 +84,15 @@ def test_analyse_and_export_write_beside_the_inventory(workflow):
     assert len(patches) == 1 and patches[0]["renderer"] == "categorizedSymbol"
 
 
+def test_a_preview_export_would_refuse_is_loaded_styled_with_the_refusal(workflow):
+    """QGIS 3.22 loads a Processing result without the style stored in its GeoPackage: the preview is styled on
+    loading, so its categories (kept windows grey when too few to split) show in the legend."""
+    preview = step(workflow, "preview")
+    assert "Export would refuse this" in preview["log"]
+    layers = [row for row in workflow["layers"] if row["name"].startswith("Patch preview")]
+    assert len(layers) == 1 and layers[0]["renderer"] == "categorizedSymbol", layers
+
+
 def test_train_from_the_dialog_writes_the_model(workflow):
     train = step(workflow, "train")
     model = Path(train["results"]["MODEL_ONNX"])

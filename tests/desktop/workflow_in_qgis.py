@@ -50,6 +50,13 @@ def export() -> dict:
         "MIN_FRACTION": 0.05, "TOLERANCE": 0.05})
 
 
+def preview() -> dict:
+    """Export's windows at a size so large that export would refuse (too few kept): the preview is still written
+    and loaded, styled by split."""
+    return session.run_dialog("lmhld:previewpatches", {
+        "RASTERS": [session.scene_id], "INVENTORY": session.inventory_id, "PATCH_SIZE": 256, "RECIPE": 1})
+
+
 def train() -> dict:
     dataset = session.result["steps"]["export"]["results"]["OUTPUT_FOLDER"]
     return session.run_dialog("lmhld:trainmodel", {"DATA": dataset, "EPOCHS": 1, "BATCH_SIZE": 8, "WIDTH": 4})
@@ -78,8 +85,8 @@ def dialogs_fit() -> dict:
 
 
 for name, work in (("loaded", loaded), ("dialogs", dialogs_fit), ("layers", add_layers), ("analyse", analyse),
-                   ("export", export), ("train", train), ("evaluate", evaluate), ("detect", detect),
-                   ("experiment", experiment)):
+                   ("export", export), ("preview", preview), ("train", train), ("evaluate", evaluate),
+                   ("detect", detect), ("experiment", experiment)):
     session.step(name, work)
     if not session.result["steps"][name].get("ok"):
         break

@@ -41,6 +41,42 @@ def test_bad_band_is_a_processing_error(qgis_processing, lmhld_provider, scene, 
     assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())
 
 
+def test_a_project_geopackage_opened_at_its_points_names_its_polygon_layer(qgis_processing, lmhld_provider, scene,
+                                                                         tmp_path):
+    """In QGIS a GeoPackage given by its path opens at its first layer: a UAV project's ground control points. The
+    export and the validation name the file's polygon layer and how to choose it (no dict, no wrong advice)."""
+    import processing
+    from osgeo import ogr
+    from qgis.core import QgsProcessingFeedback
+
+    from ..helpers import write_polygons
+
+    project = write_polygons(tmp_path / "project.gpkg", ["POINT (500010 3999990)"], layer="gcp_points",
+                             geom_type=ogr.wkbPoint)
+    write_polygons(project, ["POLYGON ((500000 3999900, 500030 3999900, 500030 3999870, 500000 3999900))"],
+                   layer="landslides", geom_type=ogr.wkbPolygon, append=True)
+    hint = "project.gpkg holds the polygon layer 'landslides': read it (--layer landslides; in QGIS, choose that layer)"
+    with pytest.raises(QgsProcessingException) as refused:
+        processing.run("lmhld:exportpatches", {"RASTERS": [str(scene.raster)], "INVENTORY": str(project),
+                                               "PATCH_SIZE": 64, "OUTPUT_FOLDER": str(tmp_path / "ds")})
+    assert "holds no usable polygon (1 not a polygon); " + hint in str(refused.value)
+    assert "{" not in str(refused.value) and not (tmp_path / "ds").exists()
+
+    class Warnings(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.said: list[str] = []
+
+        def pushWarning(self, text):
+            self.said.append(text)
+            super().pushWarning(text)
+
+    feedback = Warnings()
+    processing.run("lmhld:validateinventory", {"INVENTORY": str(project), "OUTPUT": "TEMPORARY_OUTPUT"},
+                   feedback=feedback)
+    assert "The layer holds no polygon export can use; " + hint in feedback.said, feedback.said
+
+
 @pytest.mark.parametrize("check", ["GeometryAbortOnInvalid", "GeometrySkipInvalid", "GeometryNoCheck"])
 def test_invalid_polygons_are_refused_by_feature_whatever_qgis_invalid_feature_setting(qgis_processing, lmhld_provider,
                                                                                        tmp_path, check):
