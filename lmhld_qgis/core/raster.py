@@ -163,12 +163,15 @@ def undeclared_fill(path: str | Path, bands: Sequence[int], names: Sequence[str 
             value = f"{low:.0f}" if low in FILL_VALUES else repr(low)
             name = names[k] if k < len(names) and names[k] else None
             declared = band.GetNoDataValue()
-            stacked = ("; if this scene was stacked (lmhld stack), declare it on the raster the band came from "
-                       "instead and stack again: resampling blended the fill into its neighbours"
-                       if declared is not None and math.isnan(declared) else "")
+            if declared is not None and math.isnan(declared):  # a stack's NaN: the fill came from a source raster
+                fix = (f"declare it on the raster this band was stacked from (gdal_edit.py -a_nodata {value} "
+                       "SOURCE.tif) and stack again (lmhld stack; in QGIS: Stack imagery and elevation): resampling "
+                       "blended the fill into its neighbours")
+            else:
+                fix = f"declare it (gdal_edit.py -a_nodata {value} {shlex.quote(str(path))})"
             found.append(f"band {b}{f' ({name})' if name else ''} of {Path(path).name} holds {value} as its lowest "
                          "value, a typical fill value that is not declared as nodata: its holes and edges are read as "
-                         f"real values; declare it (gdal_edit.py -a_nodata {value} {shlex.quote(str(path))}){stacked}")
+                         f"real values; {fix}")
     finally:
         ds = None
     return found

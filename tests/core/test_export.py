@@ -309,6 +309,12 @@ def test_a_fill_value_not_declared_as_nodata_is_refused(tmp_path, fill):
     declared = _rgb_dsm(tmp_path / "declared.tif", dsm, nodata=fill)
     card = export_patches([declared], inv, tmp_path / "ds", options).card
     assert card["dropped"]["nodata"] == 1 and max(card["mean"]) < 1000
+    stacked = _rgb_dsm(tmp_path / "stacked.tif", dsm, nodata=float("nan"))  # as lmhld stack declares nodata
+    with pytest.raises(LmhldError) as refused:
+        export_patches([stacked], inv, tmp_path / "ds2", options)
+    assert (f"declare it on the raster this band was stacked from (gdal_edit.py -a_nodata {value} SOURCE.tif) and "
+            "stack again (lmhld stack; in QGIS: Stack imagery and elevation)") in str(refused.value)
+    assert "stacked.tif)" not in str(refused.value)  # not told to declare it on the stack, which declares NaN
 
 
 def test_export_says_its_bands_and_refuses_a_default_that_leaves_out_the_dsm(tmp_path):
