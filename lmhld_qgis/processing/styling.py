@@ -28,6 +28,10 @@ class ResultLayer(QgsProcessingLayerPostProcessorInterface):
         if self.qml:
             layer.loadNamedStyle(self.qml)
             layer.triggerRepaint()
+            node = (context.project() or QgsProject.instance()).layerTreeRoot().findLayer(layer.id())
+            if node is not None:  # the legend rows the style adds (categories) show: the view keeps a node loaded
+                node.setExpanded(False)  # as one symbol collapsed until its expansion changes
+                node.setExpanded(True)
         if self.run:
             self._placed.setdefault(self.run, {})[self.rank] = layer.id()
             place_layers(context.project() or QgsProject.instance(), self._placed[self.run], self.anchor_id)

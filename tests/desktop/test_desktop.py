@@ -89,7 +89,7 @@ def test_a_preview_export_would_refuse_is_loaded_styled_with_the_refusal(workflo
     loading, so its categories (kept windows grey when too few to split) show in the legend."""
     preview = step(workflow, "preview")
     assert "Export would refuse this" in preview["log"]
-    layers = [row for row in workflow["layers"] if row["name"].startswith("Patch preview")]
+    layers = [row for row in preview["layers"] if row["name"].startswith("Patch preview")]
     assert len(layers) == 1 and layers[0]["renderer"] == "categorizedSymbol", layers
 
 

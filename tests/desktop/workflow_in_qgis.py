@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.environ["LMHLD_DESKTOP_TOOLS"])
 
-from desktop_session import dialog_fits, session_from_env
+from desktop_session import dialog_fits, layer_tree, session_from_env
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.utils import iface, plugins
 
@@ -53,8 +53,10 @@ def export() -> dict:
 def preview() -> dict:
     """Export's windows at a size so large that export would refuse (too few kept): the preview is still written
     and loaded, styled by split."""
-    return session.run_dialog("lmhld:previewpatches", {
+    outcome = session.run_dialog("lmhld:previewpatches", {
         "RASTERS": [session.scene_id], "INVENTORY": session.inventory_id, "PATCH_SIZE": 256, "RECIPE": 1})
+    outcome["layers"] = layer_tree()  # as the Layers panel shows them now (later steps rebuild the tree's view)
+    return outcome
 
 
 def train() -> dict:
