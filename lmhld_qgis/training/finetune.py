@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.bands import band_key
+from ..core.bands import match_model_bands
 from ..core.errors import LmhldError
 from ..core.modelcard import ModelCard
 from ..models.base import SegmentationNet
@@ -46,6 +46,16 @@ def checkpoint_card(source: str | Path) -> tuple[Path, ModelCard, dict[str, torc
     return path, ModelCard.from_dict(payload["card"]), payload["state_dict"]
 
 
+def _same_inputs(learnt: list[str], bands: list[str]) -> bool:
+    """Whether data of `bands` feed a checkpoint's input convolution as it learnt: the same bands in its order, or
+    names that say nothing of each other (unnamed bands), matched by position as detection matches them."""
+    try:
+        order, by_position = match_model_bands(learnt, bands, "the data", "")
+    except LmhldError:
+        return False
+    return by_position or order == list(range(len(learnt)))
+
+
 def load_initial_weights(model: SegmentationNet, source: str | Path, architecture: str,
                          bands: list[str] | None = None) -> str:
     """Copy the weights of the checkpoint `source` into `model` (built for the new run, whose inputs are `bands`);
@@ -57,7 +67,7 @@ def load_initial_weights(model: SegmentationNet, source: str | Path, architectur
                          f"{architecture}: give --model {card.architecture}")
     own = model.state_dict()
     inputs = {f"{name}.{part}" for name in model.input_layer_names() for part in ("weight", "bias")}
-    other_bands = bands is not None and [band_key(b) for b in bands] != [band_key(b) for b in card.bands]
+    other_bands = bands is not None and not _same_inputs(card.bands, bands)
     copied, fresh_inputs, mismatched = {}, [], []
     for key, value in own.items():
         old = stored.get(key)
