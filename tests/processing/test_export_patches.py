@@ -9,6 +9,8 @@ from qgis.core import QgsProcessingException, QgsRasterLayer, QgsVectorLayer
 
 from lmhld_qgis.core.synthetic import make_scene
 
+from .feedback import WarningsFeedback
+
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
@@ -47,7 +49,6 @@ def test_a_project_geopackage_opened_at_its_points_names_its_polygon_layer(qgis_
     export and the validation name the file's polygon layer and how to choose it (no dict, no wrong advice)."""
     import processing
     from osgeo import ogr
-    from qgis.core import QgsProcessingFeedback
 
     from ..helpers import write_polygons
 
@@ -62,16 +63,7 @@ def test_a_project_geopackage_opened_at_its_points_names_its_polygon_layer(qgis_
     assert "holds no usable polygon (1 not a polygon); " + hint in str(refused.value)
     assert "{" not in str(refused.value) and not (tmp_path / "ds").exists()
 
-    class Warnings(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.said: list[str] = []
-
-        def pushWarning(self, text):
-            self.said.append(text)
-            super().pushWarning(text)
-
-    feedback = Warnings()
+    feedback = WarningsFeedback()
     processing.run("lmhld:validateinventory", {"INVENTORY": str(project), "OUTPUT": "TEMPORARY_OUTPUT"},
                    feedback=feedback)
     assert "The layer holds no polygon export can use; " + hint in feedback.said, feedback.said

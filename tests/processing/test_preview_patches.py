@@ -10,6 +10,8 @@ from qgis.core import QgsProcessingException, QgsVectorLayer
 
 from lmhld_qgis.core.synthetic import make_scene
 
+from .feedback import WarningsFeedback
+
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
@@ -63,18 +65,8 @@ def test_a_preview_of_too_few_windows_still_shows_them(qgis_processing, lmhld_pr
     """Where export refuses (too few windows kept to split), the preview layer is written anyway (with a warning
     that names the refusal), so the reasons can be looked at on the map."""
     import processing
-    from qgis.core import QgsProcessingFeedback
 
-    class Warnings(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.said: list[str] = []
-
-        def pushWarning(self, text):
-            self.said.append(text)
-            super().pushWarning(text)
-
-    feedback = Warnings()
+    feedback = WarningsFeedback()
     result = processing.run("lmhld:previewpatches", {
         "RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory), "PATCH_SIZE": 128, "RECIPE": 1,
         "MIN_FRACTION": 0.6, "OUTPUT": str(tmp_path / "few.gpkg")}, feedback=feedback)
