@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.report import write_json
     from ..core.validate import ValidateOptions, validate_inventory
     from ..core.validate_write import summary_line, write_problems, write_repaired
-    from ..core.vector import polygon_layers_note
+    from ..core.vector import polygon_layer_hint
     from .progress import BarProgress
 
     options = ValidateOptions(rasters=args.raster or (), min_pixels=args.min_pixels, pixel_size_m=args.pixel_size,
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary_line(report))
     if not report.ok_for_export and not report.blocking:
         # a project GeoPackage's points read first, say: name its polygon layer
-        fix = polygon_layers_note(args.inventory, report.layer) or "digitize landslide polygons"
+        fix = polygon_layer_hint((args.inventory, report.layer), "digitize landslide polygons")
         print(f"lmhld validate: the inventory holds no polygon export can use; {fix}", file=sys.stderr)
         return 1
     if report.blocking:  # exit 1 is a finding, not a crash: say on stderr what blocks and what to do

@@ -221,9 +221,8 @@ def polygons_from_wkb(
         raise LmhldError(f"{what} is empty: it holds no features; digitize landslide polygons first")
     if not out:
         counted = ", ".join(f"{k} {reason}" for reason, k in skipped.items())
-        note = polygon_layers_note(*origin) if origin else ""
         raise LmhldError(f"{what} holds no usable polygon ({counted}); "
-                         + (note if note else "check the layer's geometries: landslides are polygons"))
+                         + polygon_layer_hint(origin, "check the layer's geometries: landslides are polygons"))
     _require_plausible_degrees(out, srs, what)
     return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, skipped=skipped, repairs=repairs,
                       name=name)
@@ -285,6 +284,12 @@ def polygon_layers_note(path: str | Path, read: str, role: str = "inventory") ->
     listed = ", ".join(repr(n) for n in names)
     return (f"{Path(path).name} holds the polygon layer{'s' if len(names) > 1 else ''} {listed}: "
             f"read {'it' if len(names) == 1 else 'the one meant'} ({how}in QGIS, choose that layer)")
+
+
+def polygon_layer_hint(origin: tuple[str, str] | None, otherwise: str) -> str:
+    """What to do with a layer of no usable polygon read from the file and layer `origin` (when known): read the
+    file's polygon layer (polygon_layers_note) when it has one, else `otherwise`."""
+    return (polygon_layers_note(*origin) if origin else "") or otherwise
 
 
 def total_bounds(geometries: list[ogr.Geometry]) -> tuple[float, float, float, float]:

@@ -117,11 +117,10 @@ class ValidateInventory(LmhldAlgorithm):
                                  fatalError=False)
         feedback.pushInfo(summary_line(report))
         if not report.ok_for_export and not report.blocking:  # a project GeoPackage's points read first, say
-            from ..core.vector import polygon_layers_note
+            from ..core.vector import polygon_layer_hint
 
-            origin = layer_origin(self, parameters, self.INVENTORY, context)
-            feedback.pushWarning(self.tr("The layer holds no polygon export can use; {0}").format(
-                (polygon_layers_note(*origin) if origin else "") or self.tr("digitize landslide polygons")))
+            feedback.pushWarning(self.tr("The layer holds no polygon export can use; {0}").format(polygon_layer_hint(
+                layer_origin(self, parameters, self.INVENTORY, context), self.tr("digitize landslide polygons"))))
         return results
 
     def _write_problems(self, parameters, context, source, report) -> str:

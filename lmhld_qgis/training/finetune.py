@@ -39,8 +39,12 @@ def checkpoint_path(source: str | Path) -> Path:
     return path
 
 
-def checkpoint_card(source: str | Path) -> tuple[Path, ModelCard, dict[str, torch.Tensor]]:
-    """The checkpoint `source` names: its path, model card and weights."""
+Checkpoint = tuple[Path, ModelCard, dict[str, torch.Tensor]]  # its path, model card and weights
+
+
+def checkpoint_card(source: str | Path) -> Checkpoint:
+    """The checkpoint `source` names, read once: its bands order a fine-tuning run's datasets, its weights start
+    the network."""
     path = checkpoint_path(source)
     payload = load_checkpoint(path)
     return path, ModelCard.from_dict(payload["card"]), payload["state_dict"]
@@ -56,12 +60,12 @@ def _same_inputs(learnt: list[str], bands: list[str]) -> bool:
     return by_position or order == list(range(len(learnt)))
 
 
-def load_initial_weights(model: SegmentationNet, source: str | Path, architecture: str,
+def load_initial_weights(model: SegmentationNet, checkpoint: Checkpoint, architecture: str,
                          bands: list[str] | None = None) -> str:
-    """Copy the weights of the checkpoint `source` into `model` (built for the new run, whose inputs are `bands`);
-    returns what was done, in words. The input convolution starts afresh when the checkpoint learnt other bands.
-    Refused when the checkpoint is another architecture or size."""
-    path, card, stored = checkpoint_card(source)
+    """Copy the weights of `checkpoint` (checkpoint_card's) into `model` (built for the new run, whose inputs are
+    `bands`); returns what was done, in words. The input convolution starts afresh when the checkpoint learnt other
+    bands. Refused when the checkpoint is another architecture or size."""
+    path, card, stored = checkpoint
     if card.architecture != architecture:
         raise LmhldError(f"init_from: {path.name} holds a {card.architecture} network; this run builds a "
                          f"{architecture}: give --model {card.architecture}")

@@ -12,7 +12,7 @@ from ..core.bands import band_key, match_model_bands, unique_names
 from ..core.datasets import MixDataset, PatchDataset, Sample, open_dataset
 from ..core.datasets.detect import detect_format
 from ..core.errors import LmhldError
-from ..core.raster import RESOLUTION_TOLERANCE
+from ..core.raster import same_resolution
 from .config import TrainConfig
 
 
@@ -68,7 +68,7 @@ def resolution_note(stage: Stage) -> str | None:
     """A warning when a stage mixes datasets whose pixels differ by more than detection tolerates: the model card
     records the first one's, and detection resamples every scene to it."""
     sizes = {ds.name: ds.resolution_m for ds in stage.sources if ds.resolution_m}
-    if len(sizes) < 2 or max(sizes.values()) <= min(sizes.values()) * (1 + RESOLUTION_TOLERANCE):
+    if len(sizes) < 2 or same_resolution(max(sizes.values()), min(sizes.values())):
         return None
     return (f"the datasets of {stage.name} have pixels of different sizes ("
             + ", ".join(f"{name} {size:g} m" for name, size in sizes.items())

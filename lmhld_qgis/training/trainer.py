@@ -39,7 +39,7 @@ from .checkpoint import HostSnapshot, checkpoint_payload, load_checkpoint, write
 from .config import BATCH_SIZE, MEANING, TrainConfig, auto_batch_size, migrate
 from .data import BatchSource, epoch_order, make_source, normalisation, shard
 from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
-from .finetune import checkpoint_card, load_initial_weights
+from .finetune import Checkpoint, checkpoint_card, load_initial_weights
 from .hardware import Hardware, resolve_device, resolve_hardware
 from .losses import LossSpec, landslide_probability, segmentation_loss
 from .relative import RelativeLevels
@@ -126,7 +126,9 @@ class Trainer:
             torch.cuda.set_device(device)
         self.hw: Hardware = resolve_hardware(cfg, device)
         self.device = device
-        self.stages = plan_stages(cfg, self._checkpoint_bands())  # opens every dataset: fails before training starts
+        self.initial: Checkpoint | None = checkpoint_card(cfg.init_from) if cfg.init_from is not None else None
+        # every dataset opened (a fine-tuning run's in its checkpoint's band order): fails before training starts
+        self.stages = plan_stages(cfg, list(self.initial[1].bands) if self.initial else None)
         for note in filter(None, map(resolution_note, self.stages)):
             if self.dist.is_main:
                 self.progress.warn(note)
@@ -144,12 +146,6 @@ class Trainer:
         self.frozen: list[nn.Module] = []
         self.val_sources: dict[int, BatchSource] = {}
         self.last_saved = time.monotonic()
-
-    def _checkpoint_bands(self) -> list[str] | None:
-        """The band order a fine-tuning run reads its datasets in: its checkpoint's (None when not fine-tuning)."""
-        if self.cfg.init_from is None:
-            return None
-        return list(checkpoint_card(self.cfg.init_from)[1].bands)
 
     def _batch_size(self) -> int:
         """The global batch: as given, or automatic from the smallest stage's training split (the same on resume:
@@ -197,11 +193,12 @@ class Trainer:
             shutdown(self.dist)
 
     def _fit(self, resume: bool) -> TrainResult:
-        if self.cfg.init_from is not None and not (resume and (self.out / "last.pt").exists()):
-            note = load_initial_weights(self.fresh, self.cfg.init_from, self.cfg.model,  # before the folder
+        if self.initial is not None and not (resume and (self.out / "last.pt").exists()):
+            note = load_initial_weights(self.fresh, self.initial, self.cfg.model,  # before the folder
                                         list(self.stages[0].train.band_names))
             if self.dist.is_main:
                 self.progress.info(note)
+        self.initial = None  # its weights are the network's now (or a resumed run's last.pt holds them)
         state, payload = self._begin(resume)
         model = self._initial_model(payload)
         if state.rng is not None:
