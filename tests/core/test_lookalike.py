@@ -139,3 +139,43 @@ def test_few_small_landslides_keep_the_background_random(shared_data):
     assert [(w.row, w.col, w.kind, w.split) for w in plan.kept()] == \
         [(w.row, w.col, w.kind, w.split) for w in random.kept()]
     assert [w for w in random.warnings if "look-alike" in w] == []
+
+
+def test_a_surface_model_ranks_windows_by_their_relief_not_their_altitude(tmp_path):
+    """A forested valley side: landslides along one contour low down, bare soil 250 m higher. The look-alike
+    model sees the elevation band relative to each window, so the bare-soil windows rank first wherever they lie;
+    fitted on absolute heights, it put all ground far from the landslides' altitude on the background side, and
+    the background was drawn at random."""
+    from lmhld_qgis.core.export import plan_patches
+    from lmhld_qgis.core.lookalike import levelled
+
+    from ..helpers import square, write_polygons, write_raster
+
+    rng = np.random.default_rng(3)
+    size, patch = 320, 32
+    ground = np.repeat(np.linspace(1000, 1300, size)[:, None], size, axis=1)
+    image = FOREST[:, None, None] + rng.normal(0, 60, (4, size, size))
+    image[3] = ground + rng.uniform(0, 18, (size, size))  # crowns up to 18 m
+    scars = [(8, c) for c in range(8, 300, 32)]  # 10 landslides of 16 x 16 px, cleared and 4 m deep
+    for r, c in scars:
+        image[:3, r:r + 16, c:c + 16] = SCAR[:3, None, None] + rng.normal(0, 60, (3, 16, 16))
+        image[3, r:r + 16, c:c + 16] = ground[r:r + 16, c:c + 16] - 4.0
+    bare = [(256, 64), (256, 192)]  # cleared bare soil, a window each
+    for r, c in bare:
+        image[:3, r:r + patch, c:c + patch] = SCAR[:3, None, None] + rng.normal(0, 60, (3, patch, patch))
+        image[3, r:r + patch, c:c + patch] = ground[r:r + patch, c:c + patch]
+    raster = write_raster(tmp_path / "valley.tif", image.astype(np.float32), pixel=(1.0, -1.0),
+                          descriptions=["blue", "green", "red", "elevation"])
+    x0, y0 = 500000.0, 4000000.0
+    inventory = write_polygons(tmp_path / "inventory.gpkg", [square(x0 + c, y0 - r - 16, 16) for r, c in scars])
+
+    options = ExportOptions(patch_size=patch, background_share=0.2, lookalike_share=1.0, tolerance=1.0)
+    plan = plan_patches([raster], inventory, options)
+    background = {(w.row, w.col) for w in plan.kept() if w.kind == "background"}
+    assert 2 <= len(background) < 10, background
+    assert set(bare) <= background, (background, plan.warnings)
+
+    window = image[:, :patch, :patch].copy()
+    window[3, 0, 0] = np.nan
+    seen = levelled(window, [3])
+    assert np.nanmedian(seen[3]) == pytest.approx(0.0) and np.array_equal(seen[:3], window[:3])
