@@ -136,15 +136,17 @@ def pixel_area_m2(info: RasterInfo) -> float:
 # Values that photogrammetry and GIS software write where a surface model has no data: kept as elevation once the
 # nodata tag is lost (a copy, a format change). The last: the lowest float32, -3.4e38 (any value below -1e38 counts).
 FILL_VALUES = (-32767.0, -32768.0, -9999.0, -10000.0)
+FILL_TYPES = ("Float32", "Float64", "Int16", "Int32")  # a surface model's types (SRTM-like DEMs are Int16)
 EXACT_BELOW = 1 << 24  # pixels: a band this small is scanned whole; a larger one through overviews or sampled blocks
 
 
 def undeclared_fill(path: str | Path, bands: Sequence[int], names: Sequence[str | None] = ()) -> list[str]:
-    """A sentence per floating-point band of `bands` (1-based) whose lowest value is a typical fill value (-32767,
-    -9999, -10000, -3.4e38) that its declared nodata does not cover (none declared, or NaN as `lmhld stack`
-    declares): a surface model whose nodata tag was lost, its holes and collar read as real elevation. Each names
-    the band, the value and the fix. Cheap: GDAL's minimum, exact up to EXACT_BELOW pixels, else from overviews or a
-    sample of blocks (it may then miss small holes, never a collar). `names`: the bands' names, by position."""
+    """A sentence per floating-point or signed integer band of `bands` (1-based) whose lowest value is a typical
+    fill value (-32767, -32768, -9999, -10000, -3.4e38) that its declared nodata does not cover (none declared, or
+    NaN as `lmhld stack` declares): a surface model whose nodata tag was lost, its holes and collar read as real
+    elevation. Each names the band, the value and the fix. Cheap: GDAL's minimum, exact up to EXACT_BELOW pixels,
+    else from overviews or a sample of blocks (it may then miss small holes, never a collar). `names`: the bands'
+    names, by position."""
     from osgeo import gdal
 
     found = []
@@ -153,7 +155,7 @@ def undeclared_fill(path: str | Path, bands: Sequence[int], names: Sequence[str 
         approx = ds.RasterXSize * ds.RasterYSize > EXACT_BELOW
         for k, b in enumerate(bands):
             band = ds.GetRasterBand(b)
-            if gdal.GetDataTypeName(band.DataType) not in ("Float32", "Float64"):
+            if gdal.GetDataTypeName(band.DataType) not in FILL_TYPES:
                 continue
             if band.GetMaskFlags() & (gdal.GMF_ALPHA | gdal.GMF_PER_DATASET):  # masked: what lies under is no data
                 continue

@@ -129,6 +129,7 @@ class ValidationReport:
     rasters: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)  # checks left out, each with what would run it
+    raster_warnings: list[str] = field(default_factory=list)  # the imagery read wrongly (an undeclared fill value)
 
     def counts(self) -> dict[str, int]:
         found = Counter(p.kind for p in self.problems)
@@ -152,7 +153,7 @@ class ValidationReport:
                 "n_problems": len(self.problems), "n_blocking": len(self.blocking),
                 "ok_for_export": self.ok_for_export, "by_kind": self.counts(),
                 "blocking_kinds": [k for k, v in KINDS.items() if v.blocking], "rasters": self.rasters,
-                "options": self.options, "not_checked": self.not_checked,
+                "options": self.options, "not_checked": self.not_checked, "raster_warnings": self.raster_warnings,
                 "problems": [{"kind": p.kind, "fid": p.fid, "where": p.where, "other_fid": p.other_fid,
                               "blocking": p.blocking, "message": p.message, "fix": p.fix} for p in self.problems]}
 
@@ -550,11 +551,16 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
     problems.extend(_pair_problems(features, options.duplicate_iou, options.min_overlap_m2, progress))
     progress.set_fraction(0.6)
     problems.extend(_sliver_problems(features, options.sliver_ratio))
-    coverage, placements = None, {}
-    if options.rasters and srs is not None:
+    coverage, placements, raster_warnings = None, {}, []
+    if options.rasters:
         from .raster import read_raster_info
 
-        coverage = Coverage([read_raster_info(r) for r in options.rasters], srs)
+        infos = [read_raster_info(r) for r in options.rasters]
+        raster_warnings = _raster_warnings(infos)
+        for note in raster_warnings:
+            progress.warn(note)
+    if options.rasters and srs is not None:
+        coverage = Coverage(infos, srs)
         placements = {f.fid: coverage.place(f.geom) for f in features if f.geom is not None}
     if srs is not None:
         problems.extend(_small_problems(features, _pixel_areas(features, options, coverage, placements),
@@ -567,7 +573,17 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
                             options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
                                      "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,
                                      "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin},
-                            not_checked=_not_checked(options, srs))
+                            not_checked=_not_checked(options, srs), raster_warnings=raster_warnings)
+
+
+def _raster_warnings(infos: Sequence[RasterInfo]) -> list[str]:
+    """What about the imagery makes this check (and export) read it wrongly: a fill value not declared as nodata
+    hides its holes from the nodata check, and export refuses the raster until it is declared."""
+    from .raster import undeclared_fill
+
+    return [f"{note}. Until then, polygons on those pixels are not reported as on nodata, and export refuses the "
+            "raster" for info in infos for note in undeclared_fill(info.path, range(1, info.count + 1),
+                                                                      info.band_names)]
 
 
 def _not_checked(options: ValidateOptions, srs: osr.SpatialReference | None) -> list[str]:

@@ -331,14 +331,17 @@ def test_a_float_band_named_by_a_file_name_that_says_nothing_is_pointed_at_names
                              names=["r", "g", "b", "dsm"]).names[3] == "dsm"
 
 
-@pytest.mark.parametrize("fill", [-32767.0, -9999.0, -10000.0, float(np.finfo(np.float32).min)])
-def test_a_surface_model_whose_nodata_tag_was_lost_is_named_with_the_fix(tmp_path, fill):
-    """D3: a float DSM holding its fill value without a nodata tag: stack warns, naming the band, the value and the
-    gdal_edit.py that declares it; the same DSM with its tag stacks without a word."""
+@pytest.mark.parametrize(("fill", "dtype"), [(-32767.0, "float32"), (-9999.0, "float32"), (-10000.0, "float32"),
+                                           (float(np.finfo(np.float32).min), "float32"), (-32768.0, "int16"),
+                                           (-9999.0, "int32")])
+def test_a_surface_model_whose_nodata_tag_was_lost_is_named_with_the_fix(tmp_path, fill, dtype):
+    """D3: a DSM (float, or integer as SRTM-like DEMs are) holding its fill value without a nodata tag: stack
+    warns, naming the band, the value and the gdal_edit.py that declares it; the same DSM with its tag stacks
+    without a word."""
     write_ortho(tmp_path / "ortho.tif")
-    z = np.full((90, 90), 812.5, "float32")
+    z = np.full((90, 90), 812.5).astype(dtype)
     z[:, :20] = fill
-    with rasterio.open(tmp_path / "dsm.tif", "w", driver="GTiff", width=90, height=90, count=1, dtype="float32",
+    with rasterio.open(tmp_path / "dsm.tif", "w", driver="GTiff", width=90, height=90, count=1, dtype=dtype,
                        crs="EPSG:32633", transform=from_origin(*ORIGIN, 1.0, 1.0)) as dst:
         dst.write(z[None])
     value = f"{fill:.0f}" if fill > -1e38 else repr(fill)

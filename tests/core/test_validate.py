@@ -247,3 +247,29 @@ def test_an_inventory_in_another_crs_than_the_raster(tmp_path):
     expected["outside_raster"] += 1  # valid longitudes and latitudes now, far from the raster,
     expected["too_small"] += 1  # and tiny
     assert {k: n for k, n in report.counts().items() if n} == expected
+
+
+def test_a_raster_whose_fill_value_is_not_declared_is_named_with_the_fix(tmp_path):
+    """A DSM whose nodata tag was lost: its -32767 collar would read as elevation, and a polygon drawn on it as on
+    valid pixels. Validate says so, naming the band, the value, gdal_edit.py and what it hides; with the value
+    declared, the polygon on the collar is reported on nodata and nothing is said of the raster."""
+    import warnings
+
+    from ..helpers import write_raster
+
+    dsm = np.full((2, 64, 64), 812.0, np.float32)
+    dsm[1, :, 48:] = -32767.0
+    raster = write_raster(tmp_path / "dsm.tif", dsm, pixel=(1.0, -1.0), descriptions=["red", "dsm"])
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(500000 + 52, 4000000 - 30, 8)])
+    with pytest.warns(UserWarning, match=r"band 2 \(dsm\) of dsm\.tif holds -32767 as its lowest value, a typical fill "
+                                         r"value that is not declared as nodata.*gdal_edit\.py -a_nodata -32767 .*"
+                                         r"Until then, polygons on those pixels are not reported as on nodata, and "
+                                         r"export refuses the raster"):
+        report = validate_inventory(inv, ValidateOptions(rasters=[raster]))
+    assert len(report.raster_warnings) == 1 and report.to_json()["raster_warnings"] == report.raster_warnings
+    assert report.counts()["in_nodata"] == 0  # what the warning is about
+    declared = write_raster(tmp_path / "declared.tif", dsm, pixel=(1.0, -1.0), nodata=-32767.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = validate_inventory(inv, ValidateOptions(rasters=[declared]))
+    assert report.raster_warnings == [] and report.counts()["in_nodata"] == 1
