@@ -141,13 +141,14 @@ def test_repair_skip_and_explode_are_counted(tmp_path):
 
 
 def test_pixel_size_from_projected_and_geographic_rasters(tmp_path):
-    polys = write_polygons(tmp_path / "inv.gpkg", [square(0, 0, 60), square(100, 100, 30)])
+    polys = write_polygons(tmp_path / "inv.gpkg", [square(500_000, 3_999_990, 6), square(500_003, 3_999_995, 3)])
     utm = write_raster(tmp_path / "utm.tif", np.zeros((4, 4), np.uint8), pixel=(3.0, -3.0))
     assert analyse_inventory(polys, rasters=[utm]).pixel_size_m == pytest.approx(3.0)
     # 1 arc-second pixels at the equator: about 30.9 x 30.7 m on WGS84
     geo = write_raster(tmp_path / "geo.tif", np.zeros((4, 4), np.uint8), epsg=4326, origin=(-74.0, 0.001),
                        pixel=(1 / 3600, -1 / 3600))
-    report = analyse_inventory(polys, rasters=[geo])
+    report = analyse_inventory(write_polygons(tmp_path / "geo.gpkg", [square(-74.0, 0.0006, 0.0003)], epsg=4326),
+                               rasters=[geo])
     assert report.pixel_area_m2 == pytest.approx(30.87 * 30.72, rel=0.01)
 
 
@@ -166,6 +167,12 @@ def test_landslides_off_the_one_raster_are_measured_in_its_pixels_and_counted(tm
                for n in report.notes)
     inside = analyse_inventory(write_polygons(tmp_path / "in.gpkg", [square(x, y - 30, 30)]), rasters=[raster])
     assert not any("off the raster" in n for n in inside.notes)
+    elsewhere = write_polygons(tmp_path / "far.gpkg", [square(x + 9_000, y, 30), square(x - 60, y - 30, 30)])
+    with pytest.raises(LmhldError, match=r"none of the inventory's 2 landslides lies on the raster scene\.tif: they "
+                                         r"show other places, or one of them has a wrong CRS\. .*--pixel-size"):
+        analyse_inventory(elsewhere, rasters=[raster])
+    with pytest.raises(LmhldError, match=r"lies on any of the rasters \(scene\.tif, copy\.tif\)"):
+        analyse_inventory(elsewhere, rasters=[raster, write_raster(tmp_path / "copy.tif", np.zeros((9, 9), np.uint8))])
 
 
 def test_an_inventory_over_two_scenes_of_different_resolutions(kaikoura, tmp_path):
