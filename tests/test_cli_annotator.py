@@ -46,6 +46,22 @@ def test_validate_exit_status_layer_json_and_repair(tmp_path):
         "imagery cover and nodata (give the imagery)"], sized.stdout
 
 
+def test_validate_exits_1_on_imagery_whose_fill_value_is_not_declared(tmp_path):
+    """A clean inventory over a DSM whose nodata tag was lost: the summary does not call the whole ready, and the
+    exit status says there is something to do (export would refuse the raster)."""
+    from .helpers import square, write_polygons
+
+    dsm = np.full((2, 64, 64), 812.0, np.float32)
+    dsm[1, :, 48:] = -32767.0
+    raster = write_raster(tmp_path / "dsm.tif", dsm, pixel=(1.0, -1.0), descriptions=["red", "dsm"])
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(500_010, 3_999_970, 8)])
+    proc = lmhld("validate", str(inv), "--raster", str(raster))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("no problem; ready for export; the imagery is not: 1 band(s) hold a fill value not declared as nodata "
+            "(export refuses it until it is declared)") in proc.stdout
+    assert "band 2 (dsm) of dsm.tif holds -32767" in proc.stderr and "gdal_edit.py -a_nodata -32767" in proc.stderr
+
+
 def test_validate_never_writes_over_its_inventory_or_an_existing_file(tmp_path):
     inv, raster = clean_inventory(tmp_path)
     before = inv.read_bytes()

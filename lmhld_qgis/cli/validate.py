@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"lmhld validate: {len(report.blocking)} blocking problem(s): export refuses this inventory; "
               f"{_blocking_fix(report, args.repair)}", file=sys.stderr)
         return 1
+    if report.raster_warnings:
+        print("lmhld validate: the imagery holds a fill value not declared as nodata: declare it as the warning "
+              "says, then validate again", file=sys.stderr)
+        return 1
     return 0
 
 

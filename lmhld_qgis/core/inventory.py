@@ -309,9 +309,9 @@ def _pixels(polygons: PolygonSet, rasters: Sequence[str | Path], pixel_size_m: f
     if n and nowhere == n:  # nothing measured on the imagery: the wrong scene or a wrong CRS, not a few slips
         on = f"the raster {coverage.names[0]}" if len(coverage.infos) == 1 else \
             f"any of the rasters ({', '.join(coverage.names)})"
-        raise LmhldError(f"none of the inventory's {n} landslides lies on {on}: they show other places, or one of "
-                         "them has a wrong CRS. Give the scene the inventory was drawn on, or no raster and the "
-                         "pixel size of the imagery (--pixel-size; in QGIS: Pixel size, m)")
+        raise LmhldError(f"no landslide of the inventory ({n} in all) lies on {on}: they show other places, or "
+                         "one of them has a wrong CRS. Give the scene the inventory was drawn on, or no raster and "
+                         "the pixel size of the imagery (--pixel-size; in QGIS: Pixel size, m)")
     if len(coverage.infos) == 1 and nowhere:  # still measured in its pixels; said, as it is likely a slip
         notes.append(f"{nowhere} of {n} landslide(s) lie wholly off the raster {coverage.names[0]} (still measured "
                      "in its pixels); check that the raster is the scene the inventory was drawn on, or give "

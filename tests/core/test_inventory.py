@@ -168,8 +168,9 @@ def test_landslides_off_the_one_raster_are_measured_in_its_pixels_and_counted(tm
     inside = analyse_inventory(write_polygons(tmp_path / "in.gpkg", [square(x, y - 30, 30)]), rasters=[raster])
     assert not any("off the raster" in n for n in inside.notes)
     elsewhere = write_polygons(tmp_path / "far.gpkg", [square(x + 9_000, y, 30), square(x - 60, y - 30, 30)])
-    with pytest.raises(LmhldError, match=r"none of the inventory's 2 landslides lies on the raster scene\.tif: they "
-                                         r"show other places, or one of them has a wrong CRS\. .*--pixel-size"):
+    with pytest.raises(LmhldError, match=r"no landslide of the inventory \(2 in all\) lies on the raster "
+                                         r"scene\.tif: they show other places, or one of them has a wrong CRS\. "
+                                         r".*--pixel-size"):
         analyse_inventory(elsewhere, rasters=[raster])
     with pytest.raises(LmhldError, match=r"lies on any of the rasters \(scene\.tif, copy\.tif\)"):
         analyse_inventory(elsewhere, rasters=[raster, write_raster(tmp_path / "copy.tif", np.zeros((9, 9), np.uint8))])
