@@ -311,7 +311,7 @@ def _pixels(polygons: PolygonSet, rasters: Sequence[str | Path], pixel_size_m: f
             f"any of the rasters ({', '.join(coverage.names)})"
         raise LmhldError(f"no landslide of the inventory ({n} in all) lies on {on}: they show other places, or "
                          "one of them has a wrong CRS. Give the scene the inventory was drawn on, or no raster and "
-                         "the pixel size of the imagery (--pixel-size; in QGIS: Pixel size, m)")
+                         "the pixel size of the imagery (--pixel-size; in QGIS: Pixel size, m (without imagery))")
     if len(coverage.infos) == 1 and nowhere:  # still measured in its pixels; said, as it is likely a slip
         notes.append(f"{nowhere} of {n} landslide(s) lie wholly off the raster {coverage.names[0]} (still measured "
                      "in its pixels); check that the raster is the scene the inventory was drawn on, or give "
