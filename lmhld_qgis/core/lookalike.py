@@ -10,11 +10,6 @@ background windows among those that hold the most landslide-like pixels.
 the training inventory's own windows: the landslide pixels against the other pixels of the same windows. A
 background window's score is the share of its valid pixels that the model puts on the landslide side. No network
 is involved, so export and the patch preview decide the same windows before any training.
-
-A surface-model band (DSM, DEM: named so) enters the model less its median over the window: its altitude says where
-a window lies, not whether it looks like a landslide (fitted on absolute heights, the model ranked windows at the
-landslides' altitude, with no look-alike in them, among the most landslide-like), while its relief within the window
-does; the network sees such a band relative to the patch too (training/relative.py).
 """
 
 from __future__ import annotations
@@ -82,20 +77,6 @@ class LookalikeModel:
             return 0.0
         margin = self.landslide.log_density(sample) - self.background.log_density(sample) + self.log_prior_ratio
         return float((margin > 0).mean())
-
-
-def levelled(image: npt.NDArray[Any], relative: Sequence[int]) -> Floats:
-    """The (bands, rows, cols) window as the pixel model sees it: the `relative` bands (0-based) less their median
-    over the window's finite pixels."""
-    out = np.asarray(image, np.float64)
-    if not relative:
-        return out
-    out = out.copy()
-    for b in relative:
-        finite = out[b][np.isfinite(out[b])]
-        if len(finite):
-            out[b] -= np.median(finite)
-    return out
 
 
 class PixelSampler:

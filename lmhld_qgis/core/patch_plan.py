@@ -35,7 +35,7 @@ from .errors import LmhldError
 from .export_options import PlanSettings
 from .grid import Window, grid_windows
 from .inventory import large_landslide_area_m2, min_landslide_area_m2
-from .lookalike import MIN_LANDSLIDE_PIXELS, LookalikeModel, PixelSampler, levelled, pick
+from .lookalike import MIN_LANDSLIDE_PIXELS, LookalikeModel, PixelSampler, pick
 from .memory import release_free_memory
 from .patch_windows import (
     DROP_REASONS,
@@ -150,11 +150,6 @@ class PatchPlan:
     def windows_by_placement(self) -> dict[str, int]:
         counts = Counter(PLACEMENTS[code] for code in self.windows.placement)
         return {name: counts[name] for name in PLACEMENTS}
-
-
-def _pixel_view(reader: WindowReader, image: ImageArray) -> npt.NDArray[np.float64]:
-    """A window as the look-alike model sees it: its surface-model bands (named so) relative to the window."""
-    return levelled(image, [b for b, name in enumerate(reader.source.band_names) if band_key(name) in ELEVATION_NAMES])
 
 
 def make_plan(settings: PlanSettings, sources: list[PlanSource], polygons: PolygonSet,
@@ -375,7 +370,7 @@ class _Planner:
             self._tick(count=False)
             reader = self.readers[self.table.source[i]]
             image = reader.peek(self.table.window(i, self.s.patch_size))
-            scores.append(-1.0 if image is None else model.score(_pixel_view(reader, image)))
+            scores.append(-1.0 if image is None else model.score(image))
         return pick(candidates, scores, wanted, self.s.lookalike_share, self.rng)
 
     def _lookalike_model(self) -> LookalikeModel | None:
@@ -391,8 +386,7 @@ class _Planner:
                 window = t.window(i, size)
                 image = reader.peek(window)
                 if image is not None:
-                    sampler.add(_pixel_view(reader, image), reader.landslide_mask(window),
-                                (t.source[i], window.row, window.col))
+                    sampler.add(image, reader.landslide_mask(window), (t.source[i], window.row, window.col))
             # distinct landslide pixels, at least: those of the sample, or of the kept windows that tile the grid
             tiled = sum(t.positives[i] for i in kept if t.row[i] % size == 0 and t.col[i] % size == 0)
             pixels = max(sampler.landslide_pixels, tiled)
