@@ -10,15 +10,11 @@ detection below 1% of that typical landslide (0.1% of the tile), and never below
 a landslide worth reporting. Holes below the minimum area are filled: a hole smaller than the smallest landslide
 is noise inside one landslide, not two landslides.
 
-Default minimum mean probability, midway between the threshold and certainty ((threshold + 1) / 2): the threshold
-(calibrated on validation for pixel F1) draws a polygon's outline and buys the under-confident rims of true
-landslides, but it also lets through whole regions the model is lukewarm about everywhere: look-alikes (river
-bars, fields, bare soil) that cross the cut by a little. Measured on bench/uav.toml's forest runs (three models,
-nine areas), such regions averaged 0.05-0.2 above the cut (0.51-0.76) and at most 15 % of their pixels reached the
-midpoint, while every landslide's polygon averaged 0.68-0.99, most of it above the midpoint: a core the model is
-sure of, and rims. A polygon is kept when, averaged over it, the model is nearer certainty than the cut. (Until
-this rule the floor was 0.5 and only below a threshold of 0.5: a calibrated cut of 0.55 then let every lukewarm
-region through.) Off under hysteresis (its seeds decide); 0 keeps every polygon.
+Default minimum mean probability, 0.5: the threshold (calibrated on validation for pixel F1) draws a polygon's
+outline, and a calibrated threshold below 0.5 buys the under-confident rims of true landslides; but it also lets
+through whole regions the model holds unlikely, look-alikes (fields, river bars, bare soil) at 0.3-0.45 on
+average. A polygon is kept when, averaged over it, the model says landslide at least at even odds. Off at a
+threshold of 0.5 or more (every pixel already reaches even odds) and under hysteresis (its seeds decide).
 """
 
 from __future__ import annotations
@@ -34,6 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TILE_SHARE = 0.001  # of the tile's pixels: 1% of the typical landslide (10% of a tile)
 DEFAULT_MIN_PIXELS = 2
+DEFAULT_MIN_MEAN_PROB = 0.5  # even odds, averaged over the polygon (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -134,9 +131,9 @@ def default_min_mean_prob(threshold: float, grow_threshold: float | None = None)
     """The mean probability a polygon needs when the user gives none (0: off), and why (module docstring)."""
     if grow_threshold is not None:
         return 0.0, "default: off under hysteresis, whose seeds decide"
-    floor = round((threshold + 1.0) / 2.0, 6)
-    return floor, (f"default: midway between the threshold {threshold:g} and certainty, so that a region the model "
-                   "is lukewarm about goes; 0 keeps every polygon")
+    if threshold >= DEFAULT_MIN_MEAN_PROB:
+        return 0.0, f"default: off, the threshold {threshold:g} already asks for even odds"
+    return DEFAULT_MIN_MEAN_PROB, "default: even odds over the polygon; 0 keeps every polygon"
 
 
 def _default_fill_holes(card: ModelCard, min_area_m2: float) -> tuple[float, str]:

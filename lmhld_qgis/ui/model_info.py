@@ -83,7 +83,9 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
 
 def _min_mean_prob_row(threshold: float) -> str:
     value, _ = default_min_mean_prob(threshold)
-    return tr("{0:g} (midway between the threshold and certainty)").format(value)
+    if value:
+        return tr("{0:g} (the threshold is lower)").format(value)
+    return tr("none (the threshold already asks for even odds)")
 
 
 def read_only_table(rows: list[tuple[str, ...]], headers: list[str], parent=None) -> QTableWidget:

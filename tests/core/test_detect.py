@@ -356,13 +356,11 @@ def test_model_card_post_processing_is_the_default_and_the_user_overrides_it(tmp
     assert res.n_polygons == 0 and res.dropped == {"below the minimum area": 14}  # 900 m2 < 1000 m2
     assert res.threshold == 0.8 and res.postprocess["sources"] == {
         "threshold": "model, calibrated on validation", "min_area_m2": "model", "fill_holes_m2": "model",
-        "min_mean_prob": "default: midway between the threshold 0.8 and certainty, so that a region the model is "
-                         "lukewarm about goes; 0 keeps every polygon"}
+        "min_mean_prob": "default: off, the threshold 0.8 already asks for even odds"}
     res = detect(raster, backend, tmp_path / "user.gpkg", options=DetectOptions(overlap=0, min_area_m2=100,
                                                                                 threshold=0.95))
     assert res.threshold == 0.95 and res.n_polygons == 0 and res.dropped == {}  # nothing reaches 0.95
-    res = detect(raster, backend, tmp_path / "user2.gpkg", options=DetectOptions(overlap=0, min_area_m2=100,
-                                                                                 min_mean_prob=0))
+    res = detect(raster, backend, tmp_path / "user2.gpkg", options=DetectOptions(overlap=0, min_area_m2=100))
     assert res.n_polygons == 2 and res.holes_filled == 0  # the 9 m2 hole is above the card's 5 m2
 
 
@@ -381,30 +379,23 @@ def test_hysteresis_keeps_weak_rims_of_strong_regions_and_drops_weak_regions(tmp
     assert grown.postprocess["grow_threshold"] == 0.3
 
 
-def test_polygons_the_model_is_lukewarm_about_are_dropped(tmp_path):
-    """Midway between the threshold and certainty: a landslide (a sure core, an under-confident rim) stays; a region
-    held unlikely everywhere goes, and so does one that crosses the threshold only by a little (a look-alike the
-    model is lukewarm about: bench/uav.toml's river bars and fields at 0.6-0.7 under a cut of 0.55)."""
+def test_below_an_even_odds_threshold_polygons_the_model_is_unsure_of_are_dropped(tmp_path):
     p = np.zeros((96, 96), np.float32)
     p[10:40, 10:40] = 0.3  # an under-confident rim ...
-    p[13:37, 13:37] = 0.9  # ... around a landslide: mean 0.68
+    p[15:35, 15:35] = 0.9  # ... around a landslide: mean 0.64
     p[60:80, 60:80] = 0.35  # a look-alike the model holds unlikely everywhere: mean 0.35
-    p[60:80, 10:30] = 0.6  # a look-alike the model is lukewarm about: mean 0.6
     raster = write_raster(tmp_path / "u.tif", p, descriptions=["p"])
     backend = IdentityBackend()
     backend.card.threshold, backend.card.threshold_source = 0.25, "validation"  # a low calibrated cut
     res = detect(raster, backend, tmp_path / "default.gpkg", options=DetectOptions(overlap=0))
     assert [a for a, _, _ in polygons_of(tmp_path / "default.gpkg")] == pytest.approx([8100], rel=0.01)  # with rim
-    assert res.dropped == {"mean probability below the minimum": 2}
-    assert res.postprocess["min_mean_prob"] == 0.625
-    assert res.postprocess["sources"]["min_mean_prob"].startswith("default: midway between the threshold 0.25")
+    assert res.dropped == {"mean probability below the minimum": 1}
+    assert res.postprocess["min_mean_prob"] == 0.5
+    assert res.postprocess["sources"]["min_mean_prob"].startswith("default: even odds")
     kept = detect(raster, backend, tmp_path / "all.gpkg", options=DetectOptions(overlap=0, min_mean_prob=0))
-    assert kept.n_polygons == 3 and kept.dropped == {}
+    assert kept.n_polygons == 2 and kept.dropped == {}
     strict = detect(raster, backend, tmp_path / "strict.gpkg", options=DetectOptions(overlap=0, min_mean_prob=0.7))
-    assert strict.n_polygons == 0 and strict.dropped == {"mean probability below the minimum": 3}
-    cut = detect(raster, backend, tmp_path / "cut.gpkg", options=DetectOptions(overlap=0, threshold=0.55))
-    assert [a for a, _, _ in polygons_of(tmp_path / "cut.gpkg")] == pytest.approx([5184], rel=0.01)  # the core
-    assert cut.dropped == {"mean probability below the minimum": 1} and cut.postprocess["min_mean_prob"] == 0.775
+    assert strict.n_polygons == 0 and strict.dropped == {"mean probability below the minimum": 2}
     grown = detect(raster, backend, tmp_path / "grown.gpkg",
                    options=DetectOptions(overlap=0, threshold=0.8, grow_threshold=0.25))
     assert grown.n_polygons == 1 and grown.postprocess["min_mean_prob"] == 0  # the seeds decide under hysteresis

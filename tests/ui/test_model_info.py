@@ -23,9 +23,9 @@ def test_dialog_shows_the_card_read_only_and_whole(qgis_app, small_onnx_model, t
     card.large_landslide_area_m2 = 1234.4
     assert dict(card_rows(card))["large training landslides"] == "1234 m² (90th percentile)"
     card.large_landslide_area_m2 = None
-    assert rows["a polygon's minimum mean probability"] == "0.75 (midway between the threshold and certainty)"
+    assert rows["a polygon's minimum mean probability"].startswith("none")  # threshold 0.5
     card.threshold = 0.25
-    assert dict(card_rows(card))["a polygon's minimum mean probability"].startswith("0.625 (midway")
+    assert dict(card_rows(card))["a polygon's minimum mean probability"] == "0.5 (the threshold is lower)"
     card.threshold = 0.5
     dialog = ModelInfoDialog(card, str(small_onnx_model))
     dialog.show()
