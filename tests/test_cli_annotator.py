@@ -47,7 +47,7 @@ def test_validate_exit_status_layer_json_and_repair(tmp_path):
 
 
 def test_validate_exits_1_on_imagery_whose_fill_value_is_not_declared(tmp_path):
-    """A clean inventory over a DSM whose nodata tag was lost: the summary does not call the whole ready, and the
+    """A clean inventory over a DSM whose nodata tag was lost: the summary says the imagery is not ready, and the
     exit status says there is something to do (export would refuse the raster)."""
     from .helpers import square, write_polygons
 
@@ -57,8 +57,8 @@ def test_validate_exits_1_on_imagery_whose_fill_value_is_not_declared(tmp_path):
     inv = write_polygons(tmp_path / "inv.gpkg", [square(500_010, 3_999_970, 8)])
     proc = lmhld("validate", str(inv), "--raster", str(raster))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert ("no problem; ready for export; the imagery is not: 1 band(s) hold a fill value not declared as nodata "
-            "(export refuses it until it is declared)") in proc.stdout
+    assert ("no problem; ready for export; imagery: 1 band(s) hold a fill value not declared as nodata (export "
+            "refuses it until it is declared)") in proc.stdout
     assert "band 2 (dsm) of dsm.tif holds -32767" in proc.stderr and "gdal_edit.py -a_nodata -32767" in proc.stderr
 
 

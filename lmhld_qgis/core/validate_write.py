@@ -148,7 +148,7 @@ def summary_line(report: ValidationReport) -> str:
     found = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no problem"
     skipped = f"; not checked: {', '.join(report.not_checked)}" if report.not_checked else ""
     if report.raster_warnings:  # the inventory may be fine; export still refuses the imagery
-        state += f"; the imagery is not: {len(report.raster_warnings)} band(s) hold a fill value not declared as " \
-                 "nodata (export refuses it until it is declared)"
+        state += f"; imagery: {len(report.raster_warnings)} band(s) hold a fill value not declared as nodata " \
+                 "(export refuses it until it is declared)"
     return f"{report.n_features} features: {found}; {state}{skipped}"
 
