@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr
 
+from lmhld_qgis.core.vectorize import Zonal
+
 gdal.UseExceptions()
 ogr.UseExceptions()
 
@@ -38,28 +40,20 @@ class Scored:
 
 
 def polygons(detected: Path, inventory: Path, prob: Path) -> tuple[list[Scored], float]:
-    """Each detected polygon's statistics, and the inventory's area."""
-    raster = gdal.Open(str(prob))
-    p = raster.GetRasterBand(1).ReadAsArray().astype(np.float64)
+    """Each detected polygon's statistics (over the pixels detection's own Zonal reads), and the inventory's area."""
     source = ogr.Open(str(inventory))
     union = ogr.Geometry(ogr.wkbMultiPolygon)
     for feature in source.GetLayer(0):
         union = union.Union(feature.GetGeometryRef())
     found = ogr.Open(str(detected))
-    memory = ogr.GetDriverByName("Memory").CreateDataSource("burn")
-    layer = memory.CreateLayer("burn", found.GetLayer(0).GetSpatialRef(), ogr.wkbUnknown)
+    layer = found.GetLayer(0)
+    zonal = Zonal(prob, layer.GetSpatialRef())
     out = []
-    for feature in found.GetLayer(0):
-        geom = feature.GetGeometryRef().Clone()
-        mask = gdal.GetDriverByName("MEM").Create("", raster.RasterXSize, raster.RasterYSize, 1, gdal.GDT_Byte)
-        mask.SetGeoTransform(raster.GetGeoTransform())
-        mask.SetProjection(raster.GetProjection())
-        one = ogr.Feature(layer.GetLayerDefn())
-        one.SetGeometry(geom)
-        layer.CreateFeature(one)
-        gdal.RasterizeLayer(mask, [1], layer, burn_values=[1])
-        layer.DeleteFeature(one.GetFID())
-        values = p[mask.ReadAsArray().astype(bool)]
+    for feature in layer:
+        geom = feature.GetGeometryRef()
+        values = zonal.values(geom)
+        if values is None:
+            continue
         out.append(Scored(float(values.mean()), float(np.median(values)), geom.GetArea(),
                           geom.Intersection(union).GetArea()))
     return out, union.GetArea()

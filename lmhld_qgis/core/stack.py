@@ -13,7 +13,8 @@ GDAL 3.8, and an alpha band left in a stack would be read as a fourth colour. He
 - bands are named from their description or colour (red, green, blue, ...); a single-band raster by its file
   name, and as elevation when the name says so (`site3_dsm.tif`, `surface_model.tif`, `DOM20cm.tif` -> "dsm"), so
   training makes it relative (a float band named by a file not recognised so, `export_2.tif`, gets a warning);
-- a float band whose lowest value is a fill value not declared as nodata (-32767, -9999) gets a warning;
+- a float or signed integer band whose lowest value is a fill value not declared as nodata (-32767, -9999)
+  gets a warning;
 - the output is float32 (integers up to 2^24 kept exactly), tiled and compressed, written aside and moved into
   place; memory stays bounded by one block of `block` x `block` pixels.
 

@@ -204,6 +204,14 @@ class Zonal:
         self.mem = gdal.GetDriverByName("MEM")
 
     def stats(self, geom: ogr.Geometry) -> tuple[float, float]:
+        """Mean and max probability over the polygon (NaN, NaN where no pixel centre falls in it)."""
+        sel = self.values(geom)
+        if sel is None:
+            return float("nan"), float("nan")
+        return float(sel.mean()), float(sel.max())
+
+    def values(self, geom: ogr.Geometry) -> NDArray[Any] | None:
+        """The probabilities of the pixels whose centres fall in the polygon; None when there is none."""
         gt = self.gt
         minx, maxx, miny, maxy = geom.GetEnvelope()
         c0 = max(int(np.floor((minx - gt[0]) / gt[1])), 0)
@@ -211,16 +219,12 @@ class Zonal:
         r0 = max(int(np.floor((maxy - gt[3]) / gt[5])), 0)
         r1 = min(int(np.ceil((miny - gt[3]) / gt[5])), self.band.YSize)
         if c1 <= c0 or r1 <= r0:
-            return float("nan"), float("nan")
+            return None
         values = self.band.ReadAsArray(c0, r0, c1 - c0, r1 - r0)
         if abs(geom.GetArea() - (maxx - minx) * (maxy - miny)) <= 1e-9 * geom.GetArea():
-            sel = values.ravel()  # the polygon is its (pixel-aligned) bounding box
-        else:
-            inside = self._burn(geom, (gt[0] + c0 * gt[1], gt[1], 0, gt[3] + r0 * gt[5], 0, gt[5]), c1 - c0, r1 - r0)
-            if not inside.any():
-                return float("nan"), float("nan")
-            sel = values[inside]
-        return float(sel.mean()), float(sel.max())
+            return np.asarray(values.ravel())  # the polygon is its (pixel-aligned) bounding box
+        inside = self._burn(geom, (gt[0] + c0 * gt[1], gt[1], 0, gt[3] + r0 * gt[5], 0, gt[5]), c1 - c0, r1 - r0)
+        return np.asarray(values[inside]) if inside.any() else None
 
     def _burn(self, geom: ogr.Geometry, gt: GeoTransform, width: int, height: int) -> NDArray[Any]:
         raster = self.mem.Create("", width, height, 1, gdal.GDT_Byte)
