@@ -1,10 +1,13 @@
-"""Which mean-probability floor? (docs/quality.md, "Under forest: a floor midway between the cut and certainty")
+"""Which mean-probability floor? (docs/quality.md, "A floor that follows the model")
 
 For the polygons a detection wrote (every polygon its own floor let through), the inventory and the probability
-raster, score the polygons again under each floor: the floor of before (0.5, only under a threshold below 0.5) and
-the default since (midway between the threshold and certainty), with the mean or the median probability over each
-polygon. Pixel F1 is taken from areas (a polygon's overlap with the inventory), which gives the evaluation's pixel
-F1 to about 0.001; a polygon is wrong when the inventory covers less than half of it.
+raster, score the polygons again under each floor: the floor of before (0.5, only under a threshold below 0.5), a fixed
+floor midway between the threshold and certainty (with the mean or the median probability over each polygon), and
+the default (midway between the threshold and the surest polygon's mean). A run whose own floor already dropped
+polygons is scored from its probability raster instead: `--repolygonize MIN_AREA_M2` cuts it at the threshold and
+polygonizes it again with no floor (holes below the minimum area filled, as detection does by default). Pixel F1 is
+taken from areas (a polygon's overlap with the inventory), which gives the evaluation's pixel F1 to about 0.001; a
+polygon is wrong when the inventory covers less than half of it.
 
     PYTHONPATH=. .venv/bin/python bench/study_floor.py --threshold 0.55 \\
         /tmp/q/forest_DSM/landslides_upper_forest.gpkg /tmp/q/areas/upper_forest_inventory.gpkg \\
@@ -14,6 +17,7 @@ F1 to about 0.001; a polygon is wrong when the inventory covers less than half o
 from __future__ import annotations
 
 import argparse
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr
 
-from lmhld_qgis.core.vectorize import Zonal
+from lmhld_qgis.core.postprocess import scene_floor
+from lmhld_qgis.core.vectorize import VectorizeOptions, Zonal, polygonize
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -59,6 +64,21 @@ def polygons(detected: Path, inventory: Path, prob: Path) -> tuple[list[Scored],
     return out, union.GetArea()
 
 
+def repolygonize(prob: Path, threshold: float, min_area_m2: float, out_dir: Path) -> Path:
+    """The probability raster cut at the threshold and polygonized with no mean-probability floor."""
+    ds = gdal.Open(str(prob))
+    mask = gdal.GetDriverByName("GTiff").Create(str(out_dir / "mask.tif"), ds.RasterXSize, ds.RasterYSize, 1,
+                                                gdal.GDT_Byte)
+    mask.SetGeoTransform(ds.GetGeoTransform())
+    mask.SetProjection(ds.GetProjection())
+    mask.GetRasterBand(1).WriteArray((ds.GetRasterBand(1).ReadAsArray() >= threshold).astype(np.uint8))
+    mask = None
+    out = out_dir / "polygons.gpkg"
+    polygonize(out_dir / "mask.tif", prob, out, "landslides", VectorizeOptions(min_area_m2, min_area_m2),
+               source=prob.name, model="")
+    return out
+
+
 def score(scored: list[Scored], total: float, keep: Callable[[Scored], bool]) -> str:
     kept = [s for s in scored if keep(s)]
     hit, area = sum(s.on_landslide for s in kept), sum(s.area for s in kept)
@@ -73,14 +93,24 @@ def main() -> None:
     parser.add_argument("inventory", type=Path)
     parser.add_argument("prob", type=Path)
     parser.add_argument("--threshold", type=float, required=True, help="the cut the detection ran at")
+    parser.add_argument("--repolygonize", type=float, metavar="MIN_AREA_M2",
+                        help="score the probability raster polygonized again with no floor, not the run's polygons")
     args = parser.parse_args()
-    scored, total = polygons(args.detected, args.inventory, args.prob)
+    with tempfile.TemporaryDirectory() as tmp:
+        detected = (repolygonize(args.prob, args.threshold, args.repolygonize, Path(tmp))
+                    if args.repolygonize is not None else args.detected)
+        scored, total = polygons(detected, args.inventory, args.prob)
     t, midway = args.threshold, (args.threshold + 1) / 2
     print(f"{args.detected.name}, threshold {t:g}:")
-    print(f"  as written:                {score(scored, total, lambda s: True)}")
+    label = "no floor:  " if args.repolygonize is not None else "as written:"
+    print(f"  {label}                {score(scored, total, lambda s: True)}")
     print(f"  before (0.5 under 0.5):    {score(scored, total, lambda s: t >= 0.5 or s.mean >= 0.5)}")
     print(f"  mean >= midway ({midway:g}):  {score(scored, total, lambda s: s.mean >= midway)}")
     print(f"  median >= midway:          {score(scored, total, lambda s: s.median >= midway)}")
+    sure = max((s.mean for s in scored), default=t)
+    floor = scene_floor(t, sure)
+    print(f"  midway to the surest polygon ({sure:.3f}: {floor:.3f}, the default): "
+          f"{score(scored, total, lambda s: s.mean >= floor)}")
     for s in sorted(scored, key=lambda s: s.mean):
         kind = "landslide" if s.right else "WRONG    "
         print(f"    {kind} {s.area:8.0f} m2  mean {s.mean:.2f}  median {s.median:.2f}")

@@ -39,8 +39,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="hysteresis: cut at this lower probability and keep only the regions that reach the "
                         "threshold (default: off)")
     p.add_argument("--min-mean-prob", type=argtypes.probability, metavar="P",
-                   help="drop polygons whose mean probability is below P (default: 0.5 when the threshold is "
-                        "lower, else off; 0 keeps every polygon)")
+                   help="drop polygons whose mean probability is below P (default: midway between the "
+                        "threshold and the scene's surest polygon; 0 keeps every polygon)")
     p.add_argument("--simplify", type=argtypes.non_negative_float, default=0.0, metavar="TOL",
                    help="simplification tolerance (CRS units)")
     p.add_argument("--batch-size", type=argtypes.positive_int, default=8)

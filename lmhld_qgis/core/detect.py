@@ -80,7 +80,8 @@ class DetectOptions:
     chunk_width: int = 4096  # stream the scene in column chunks this wide (memory bound); 0: the whole width
     tta: str = "none"  # test-time augmentation: "flips" (4 predictions per tile) or "d4" (flips and rotations, 8)
     grow_threshold: float | None = None  # hysteresis: grow regions that reach the threshold into this lower one
-    min_mean_prob: float | None = None  # drop polygons below this mean probability; default 0.5 under a lower cut
+    min_mean_prob: float | None = None  # drop polygons below this mean probability; default: midway between the
+    # threshold and the scene's surest polygon (core.postprocess)
     context: str = "auto"  # coarse context pass (core.multiscale): "auto", "off", or its factor "2", "3", "4"
 
     def validate(self) -> None:
@@ -125,7 +126,10 @@ class DetectResult:
     def summary(self) -> str:
         """What the post-processing did, for the log (the context pass has its own line, logged as it starts)."""
         dropped = ", ".join(f"{n} {reason}" for reason, n in self.dropped.items() if n) or "none"
+        floor = self.postprocess.get("min_mean_prob")
+        why = self.postprocess.get("sources", {}).get("min_mean_prob", "user")
         return (f"{self.n_polygons} polygons kept; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
+                + (f"; minimum mean probability {floor:.3g} ({why})" if isinstance(floor, float) and floor else "")
                 + (f"; test-time augmentation {self.tta}" if self.tta != "none" else ""))
 
 
@@ -355,7 +359,8 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         polygons=Path(out_gpkg), probability=Path(prob_tif) if prob_tif else None, n_polygons=polygons.kept,
         provider=backend.provider, tile=plan.tile, stride=plan.stride, n_windows=n_windows,
         seconds=time.perf_counter() - t0, threshold=plan.post.threshold, bands=plan.bands, warnings=plan.notes,
-        postprocess=plan.post.to_json(), dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
+        postprocess=plan.post.with_floor(polygons.min_mean_prob, polygons.surest).to_json(),
+        dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
         tta=options.tta, context=context.reason if coarse is not None else "off", resampled=plan.resampled)
     progress.info(result.summary())
     progress.set_fraction(1.0)

@@ -10,16 +10,18 @@ detection below 1% of that typical landslide (0.1% of the tile), and never below
 a landslide worth reporting. Holes below the minimum area are filled: a hole smaller than the smallest landslide
 is noise inside one landslide, not two landslides.
 
-Default minimum mean probability, 0.5: the threshold (calibrated on validation for pixel F1) draws a polygon's
-outline, and a calibrated threshold below 0.5 buys the under-confident rims of true landslides; but it also lets
-through whole regions the model holds unlikely, look-alikes (fields, river bars, bare soil) at 0.3-0.45 on
-average. A polygon is kept when, averaged over it, the model says landslide at least at even odds. Off at a
-threshold of 0.5 or more (every pixel already reaches even odds) and under hysteresis (its seeds decide).
+Default minimum mean probability: midway between the threshold and the mean probability of the scene's surest
+polygon. The threshold (calibrated on validation for pixel F1) draws a polygon's outline; it also lets through
+regions the model is lukewarm about. Measured on every benchmark (docs/quality.md, "A floor that follows the
+model"): each wrong polygon averaged just above the cut (0.51-0.76 over cuts of 0.4-0.55 under forest), each
+landslide near the model's own certainty (0.68-0.99). A fixed floor cannot serve both a sharp model (sure
+landslides at 0.96-0.99) and a weak one (every landslide at 0.69-0.78): the floor follows how sure this model is
+of this scene, taken from its surest polygon, which is always kept. Off under hysteresis (its seeds decide).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .errors import LmhldError
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
 
 DEFAULT_TILE_SHARE = 0.001  # of the tile's pixels: 1% of the typical landslide (10% of a tile)
 DEFAULT_MIN_PIXELS = 2
-DEFAULT_MIN_MEAN_PROB = 0.5  # even odds, averaged over the polygon (see the module docstring)
+FLOOR_FROM_SCENE = ("default: midway between the threshold and the surest polygon's mean probability; "
+                    "0 keeps every polygon")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,18 @@ class PostProcess:
     grow_threshold: float | None = None
     min_mean_prob: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)  # value name -> "user" / "model" / "default: ..."
+    floor_from_scene: bool = False  # min_mean_prob is decided on the scene: midway to its surest polygon
+
+    def with_floor(self, floor: float, surest: float | None) -> PostProcess:
+        """The post-processing as applied, once the scene decided the floor (`surest`: its surest polygon's mean,
+        None when no polygon reached the cut)."""
+        if not self.floor_from_scene:
+            return self
+        why = (f"default: midway between the threshold {self.threshold:g} and the surest polygon's mean "
+               f"probability {surest:.3g}; 0 keeps every polygon" if surest is not None else
+               "default: midway to the surest polygon; no polygon was left to decide it")
+        return replace(self, min_mean_prob=round(floor, 4), floor_from_scene=False,
+                       sources={**self.sources, "min_mean_prob": why})
 
     @property
     def mask_threshold(self) -> float:
@@ -58,11 +73,13 @@ class PostProcess:
         from .vectorize import VectorizeOptions
 
         seed = None if self.grow_threshold is None else self.threshold
-        return VectorizeOptions(self.min_area_m2, self.fill_holes_m2, self.simplify, seed, self.min_mean_prob)
+        return VectorizeOptions(self.min_area_m2, self.fill_holes_m2, self.simplify, seed, self.min_mean_prob,
+                                self.threshold if self.floor_from_scene else None)
 
     def to_json(self) -> dict[str, object]:
         return {"threshold": self.threshold, "grow_threshold": self.grow_threshold, "min_area_m2": self.min_area_m2,
-                "fill_holes_m2": self.fill_holes_m2, "min_mean_prob": self.min_mean_prob, "simplify": self.simplify,
+                "fill_holes_m2": self.fill_holes_m2, "simplify": self.simplify,
+                "min_mean_prob": "midway to the surest polygon" if self.floor_from_scene else self.min_mean_prob,
                 "sources": dict(self.sources)}
 
     def describe(self) -> str:
@@ -73,8 +90,11 @@ class PostProcess:
         for name, value in (("min_area_m2", self.min_area_m2), ("fill_holes_m2", self.fill_holes_m2)):
             label = name.removesuffix("_m2").replace("_", " ")
             parts.append(f"{label} {value:g} m2 ({self.sources.get(name, 'user')})" if value else f"{label} off")
-        parts.append(f"mean probability >= {self.min_mean_prob:g} ({self.sources.get('min_mean_prob', 'user')})"
-                     if self.min_mean_prob else "mean probability off")
+        if self.floor_from_scene:
+            parts.append("mean probability >= midway between the threshold and the surest polygon's (default)")
+        else:
+            parts.append(f"mean probability >= {self.min_mean_prob:g} ({self.sources.get('min_mean_prob', 'user')})"
+                         if self.min_mean_prob else "mean probability off")
         return "post-processing: " + ", ".join(parts)
 
 
@@ -113,10 +133,12 @@ def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2
         fill_holes_m2, sources["fill_holes_m2"] = _default_fill_holes(card, min_area_m2)
     if grow_threshold is not None and grow_threshold >= threshold:
         grow_threshold = None  # nothing to grow into
+    from_scene = min_mean_prob is None and grow_threshold is None
     if min_mean_prob is None:
-        min_mean_prob, sources["min_mean_prob"] = default_min_mean_prob(float(threshold), grow_threshold)
+        min_mean_prob, sources["min_mean_prob"] = ((0.0, FLOOR_FROM_SCENE) if from_scene else
+                                                   (0.0, "default: off under hysteresis, whose seeds decide"))
     return PostProcess(float(threshold), float(min_area_m2), float(fill_holes_m2), float(simplify),
-                       grow_threshold, float(min_mean_prob), sources)
+                       grow_threshold, float(min_mean_prob), sources, from_scene)
 
 
 def _default_min_area(card: ModelCard, pixel_area_m2: float, tile: int) -> tuple[float, str]:
@@ -127,13 +149,9 @@ def _default_min_area(card: ModelCard, pixel_area_m2: float, tile: int) -> tuple
                                     "none; 0 keeps every polygon")
 
 
-def default_min_mean_prob(threshold: float, grow_threshold: float | None = None) -> tuple[float, str]:
-    """The mean probability a polygon needs when the user gives none (0: off), and why (module docstring)."""
-    if grow_threshold is not None:
-        return 0.0, "default: off under hysteresis, whose seeds decide"
-    if threshold >= DEFAULT_MIN_MEAN_PROB:
-        return 0.0, f"default: off, the threshold {threshold:g} already asks for even odds"
-    return DEFAULT_MIN_MEAN_PROB, "default: even odds over the polygon; 0 keeps every polygon"
+def scene_floor(threshold: float, surest: float) -> float:
+    """The default minimum mean probability: midway between the cut and the scene's surest polygon."""
+    return (threshold + surest) / 2
 
 
 def _default_fill_holes(card: ModelCard, min_area_m2: float) -> tuple[float, str]:

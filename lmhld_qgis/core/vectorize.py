@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from osgeo import gdal, ogr, osr
 
 from .atomic import GdalStop, gdal_checked
+from .postprocess import scene_floor
 from .progress import NullProgress, Progress, check_cancelled
 from .vector import equal_area_srs, polygonal, srs_from_epsg, srs_from_wkt, validity_reason
 
@@ -36,6 +37,7 @@ class VectorizeOptions:
     simplify: float = 0.0  # tolerance in CRS units (topology-preserving per polygon)
     seed_threshold: float | None = None  # keep only polygons whose highest probability reaches this (hysteresis)
     min_mean_prob: float = 0.0  # keep only polygons whose mean probability reaches this
+    floor_from: float | None = None  # the cut: the floor is decided on the scene, midway to its surest polygon
 
 
 @dataclass
@@ -45,6 +47,8 @@ class PolygonizeReport:
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     holes_filled: int = 0
+    min_mean_prob: float = 0.0  # the floor applied
+    surest: float | None = None  # the surest polygon's mean probability, when the scene decided the floor
 
     def drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -74,35 +78,87 @@ def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, optio
     laea = equal_area_srs(_extent(gt, mask_ds.RasterXSize, mask_ds.RasterYSize), srs)
     cleaner = Cleaner(options, osr.CoordinateTransformation(srs, laea))
     zonal = Zonal(prob_tif, srs)
-    report = PolygonizeReport()
+    report = PolygonizeReport(min_mean_prob=options.min_mean_prob)
+    scene = SceneFloor(options.floor_from) if options.floor_from is not None else None
     with _LayerWriter(out_gpkg, layer, srs, source, model) as writer:
         n_raw = max(raw.GetFeatureCount(), 1)
         for i, feature in enumerate(raw):
             if i % 200 == 0:
                 check_cancelled(progress)
                 progress.set_fraction(0.4 + 0.6 * i / n_raw)
-            _one(feature.GetGeometryRef(), cleaner, zonal, options, writer, report)
+            candidate = _candidate(feature.GetGeometryRef(), cleaner, zonal, options, report)
+            if candidate is None:
+                continue
+            if scene is None:
+                _write(candidate, writer, report)
+            elif not scene.offer(candidate):
+                report.drop(DROP_UNSURE)
+        if scene is not None:
+            report.min_mean_prob, report.surest = scene.floor, scene.surest
+            for candidate in scene.pending:
+                if candidate.mean_p >= scene.floor:
+                    _write(candidate, writer, report)
+                else:
+                    report.drop(DROP_UNSURE)
     report.kept = writer.count
     del raw_ds
     return report
 
 
-def _one(geometry: ogr.Geometry, cleaner: Cleaner, zonal: Zonal, options: VectorizeOptions, writer: _LayerWriter,
-         report: PolygonizeReport) -> None:
-    """Clean one raw polygon and write it, or count why it was dropped."""
+@dataclass
+class Candidate:
+    """A cleaned polygon and its probability statistics, not yet written."""
+
+    cleaned: Cleaned
+    mean_p: float
+    max_p: float
+
+
+class SceneFloor:
+    """The minimum mean probability decided on the scene: midway between the cut and the surest polygon.
+
+    The floor only rises as surer polygons come, so a polygon below the floor of the moment is dropped at once and
+    only the candidates above it are held until the end (few: the lukewarm specks never are)."""
+
+    def __init__(self, cut: float) -> None:
+        self.cut = cut
+        self.surest: float | None = None
+        self.pending: list[Candidate] = []
+
+    @property
+    def floor(self) -> float:
+        return 0.0 if self.surest is None else scene_floor(self.cut, self.surest)
+
+    def offer(self, candidate: Candidate) -> bool:
+        """Hold the candidate when it reaches the floor of the moment; False when it is already below."""
+        if candidate.mean_p == candidate.mean_p and (self.surest is None or candidate.mean_p > self.surest):
+            self.surest = candidate.mean_p  # NaN (no pixel centre inside) never sets it
+        if not candidate.mean_p >= self.floor:
+            return False
+        self.pending.append(candidate)
+        return True
+
+
+def _candidate(geometry: ogr.Geometry, cleaner: Cleaner, zonal: Zonal, options: VectorizeOptions,
+               report: PolygonizeReport) -> Candidate | None:
+    """Clean one raw polygon and measure it, or count why it was dropped (None)."""
     cleaned = cleaner.clean(geometry)
     if isinstance(cleaned, str):
         report.drop(cleaned)
-        return
+        return None
     mean_p, max_p = zonal.stats(cleaned.geometry)
     if options.seed_threshold is not None and not max_p >= options.seed_threshold:
         report.drop(DROP_WEAK)
-        return
+        return None
     if options.min_mean_prob > 0 and not mean_p >= options.min_mean_prob:
         report.drop(DROP_UNSURE)
-        return
-    report.holes_filled += cleaned.holes_filled
-    writer.add(cleaned, mean_p, max_p)
+        return None
+    return Candidate(cleaned, mean_p, max_p)
+
+
+def _write(candidate: Candidate, writer: _LayerWriter, report: PolygonizeReport) -> None:
+    report.holes_filled += candidate.cleaned.holes_filled
+    writer.add(candidate.cleaned, candidate.mean_p, candidate.max_p)
 
 
 def _raw_polygons(band: gdal.Band, srs: osr.SpatialReference, stop: GdalStop) -> tuple[ogr.DataSource, ogr.Layer]:

@@ -24,7 +24,6 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.modelcard import ModelCard
-from ..core.postprocess import default_min_mean_prob
 
 LAST_FOLDER_KEY = "lmhld/last_model_folder"
 
@@ -82,10 +81,7 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
 
 
 def _min_mean_prob_row(threshold: float) -> str:
-    value, _ = default_min_mean_prob(threshold)
-    if value:
-        return tr("{0:g} (the threshold is lower)").format(value)
-    return tr("none (the threshold already asks for even odds)")
+    return tr("midway between the threshold ({0:g}) and the scene's surest polygon").format(threshold)
 
 
 def read_only_table(rows: list[tuple[str, ...]], headers: list[str], parent=None) -> QTableWidget:

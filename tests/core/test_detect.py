@@ -356,7 +356,7 @@ def test_model_card_post_processing_is_the_default_and_the_user_overrides_it(tmp
     assert res.n_polygons == 0 and res.dropped == {"below the minimum area": 14}  # 900 m2 < 1000 m2
     assert res.threshold == 0.8 and res.postprocess["sources"] == {
         "threshold": "model, calibrated on validation", "min_area_m2": "model", "fill_holes_m2": "model",
-        "min_mean_prob": "default: off, the threshold 0.8 already asks for even odds"}
+        "min_mean_prob": "default: midway to the surest polygon; no polygon was left to decide it"}
     res = detect(raster, backend, tmp_path / "user.gpkg", options=DetectOptions(overlap=0, min_area_m2=100,
                                                                                 threshold=0.95))
     assert res.threshold == 0.95 and res.n_polygons == 0 and res.dropped == {}  # nothing reaches 0.95
@@ -379,28 +379,51 @@ def test_hysteresis_keeps_weak_rims_of_strong_regions_and_drops_weak_regions(tmp
     assert grown.postprocess["grow_threshold"] == 0.3
 
 
-def test_below_an_even_odds_threshold_polygons_the_model_is_unsure_of_are_dropped(tmp_path):
+def test_the_default_floor_drops_the_polygons_the_model_is_lukewarm_about(tmp_path):
     p = np.zeros((96, 96), np.float32)
     p[10:40, 10:40] = 0.3  # an under-confident rim ...
-    p[15:35, 15:35] = 0.9  # ... around a landslide: mean 0.64
-    p[60:80, 60:80] = 0.35  # a look-alike the model holds unlikely everywhere: mean 0.35
+    p[15:35, 15:35] = 0.9  # ... around a landslide: mean 0.567 over 900 px
+    p[60:80, 60:80] = 0.35  # a look-alike the model is lukewarm about: mean 0.35
     raster = write_raster(tmp_path / "u.tif", p, descriptions=["p"])
     backend = IdentityBackend()
     backend.card.threshold, backend.card.threshold_source = 0.25, "validation"  # a low calibrated cut
     res = detect(raster, backend, tmp_path / "default.gpkg", options=DetectOptions(overlap=0))
     assert [a for a, _, _ in polygons_of(tmp_path / "default.gpkg")] == pytest.approx([8100], rel=0.01)  # with rim
     assert res.dropped == {"mean probability below the minimum": 1}
-    assert res.postprocess["min_mean_prob"] == 0.5
-    assert res.postprocess["sources"]["min_mean_prob"].startswith("default: even odds")
+    surest = (500 * 0.3 + 400 * 0.9) / 900
+    assert res.postprocess["min_mean_prob"] == pytest.approx((0.25 + surest) / 2, abs=1e-4)
+    assert res.postprocess["sources"]["min_mean_prob"] == (
+        "default: midway between the threshold 0.25 and the surest polygon's mean probability 0.567; 0 keeps every "
+        "polygon")
+    assert "minimum mean probability 0.408 (default: midway" in res.summary()
     kept = detect(raster, backend, tmp_path / "all.gpkg", options=DetectOptions(overlap=0, min_mean_prob=0))
     assert kept.n_polygons == 2 and kept.dropped == {}
     strict = detect(raster, backend, tmp_path / "strict.gpkg", options=DetectOptions(overlap=0, min_mean_prob=0.7))
     assert strict.n_polygons == 0 and strict.dropped == {"mean probability below the minimum": 2}
+    assert strict.postprocess["min_mean_prob"] == 0.7 and "min_mean_prob" not in strict.postprocess["sources"]
     grown = detect(raster, backend, tmp_path / "grown.gpkg",
                    options=DetectOptions(overlap=0, threshold=0.8, grow_threshold=0.25))
     assert grown.n_polygons == 1 and grown.postprocess["min_mean_prob"] == 0  # the seeds decide under hysteresis
     with pytest.raises(LmhldError, match="minimum mean probability must be in"):
         detect(raster, backend, tmp_path / "bad.gpkg", options=DetectOptions(min_mean_prob=1.5))
+
+
+def test_the_default_floor_follows_how_sure_the_model_is(tmp_path):
+    """A weak model's landslides (all lukewarm) are kept; beside a sure landslide, the same region is dropped."""
+    lukewarm = np.zeros((96, 96), np.float32)
+    lukewarm[10:30, 10:30] = 0.72
+    lukewarm[60:80, 60:80] = 0.70
+    sure = lukewarm.copy()
+    sure[60:80, 60:80] = 0.98  # polygonized after the lukewarm one: held, then dropped once the floor rises
+    backend = IdentityBackend()
+    backend.card.threshold, backend.card.threshold_source = 0.55, "validation"
+    weak = detect(write_raster(tmp_path / "weak.tif", lukewarm, descriptions=["p"]), backend,
+                  tmp_path / "weak.gpkg", options=DetectOptions(overlap=0))
+    assert weak.n_polygons == 2 and weak.postprocess["min_mean_prob"] == pytest.approx(0.635)
+    sharp = detect(write_raster(tmp_path / "sharp.tif", sure, descriptions=["p"]), backend,
+                   tmp_path / "sharp.gpkg", options=DetectOptions(overlap=0))
+    assert sharp.n_polygons == 1 and sharp.postprocess["min_mean_prob"] == pytest.approx(0.765)
+    assert [m for _, m, _ in polygons_of(tmp_path / "sharp.gpkg")] == pytest.approx([0.98])
 
 
 def test_test_time_augmentation_averages_the_dihedral_predictions(scene, tmp_path):
