@@ -78,9 +78,8 @@ class PostProcess:
 
     def to_json(self) -> dict[str, object]:
         return {"threshold": self.threshold, "grow_threshold": self.grow_threshold, "min_area_m2": self.min_area_m2,
-                "fill_holes_m2": self.fill_holes_m2, "simplify": self.simplify,
-                "min_mean_prob": "midway to the surest polygon" if self.floor_from_scene else self.min_mean_prob,
-                "sources": dict(self.sources)}
+                "fill_holes_m2": self.fill_holes_m2, "min_mean_prob": self.min_mean_prob, "simplify": self.simplify,
+                "sources": dict(self.sources), **({"floor_from_scene": True} if self.floor_from_scene else {})}
 
     def describe(self) -> str:
         """One line for the log: every value and where it came from."""

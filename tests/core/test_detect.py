@@ -13,6 +13,7 @@ from osgeo import ogr, osr
 from lmhld_qgis.core.detect import DetectOptions, detect
 from lmhld_qgis.core.errors import CancelledError, LmhldError
 from lmhld_qgis.core.modelcard import ModelCard
+from lmhld_qgis.core.postprocess import PostProcess, resolve_postprocess
 from lmhld_qgis.core.progress import NullProgress
 from lmhld_qgis.core.synthetic import make_scene
 from lmhld_qgis.core.vector import srs_from_epsg
@@ -423,6 +424,10 @@ def test_the_default_floor_follows_how_sure_the_model_is(tmp_path):
     sharp = detect(write_raster(tmp_path / "sharp.tif", sure, descriptions=["p"]), backend,
                    tmp_path / "sharp.gpkg", options=DetectOptions(overlap=0))
     assert sharp.n_polygons == 1 and sharp.postprocess["min_mean_prob"] == pytest.approx(0.765)
+    planned = resolve_postprocess(backend.card, threshold=None, min_area_m2=None, fill_holes_m2=None, simplify=0,
+                                  grow_threshold=None, pixel_area_m2=9.0, tile=64)
+    assert planned.floor_from_scene and PostProcess(**planned.to_json()) == planned  # a plan's record reads back
+    assert "midway between the threshold and the surest polygon" in planned.describe()
     assert [m for _, m, _ in polygons_of(tmp_path / "sharp.gpkg")] == pytest.approx([0.98])
 
 
