@@ -90,7 +90,8 @@ class PostProcess:
             label = name.removesuffix("_m2").replace("_", " ")
             parts.append(f"{label} {value:g} m2 ({self.sources.get(name, 'user')})" if value else f"{label} off")
         if self.floor_from_scene:
-            parts.append("mean probability >= midway between the threshold and the surest polygon's (default)")
+            parts.append("mean probability >= midway between the threshold and the surest polygon's mean (default, "
+                         "decided on the scene)")
         else:
             parts.append(f"mean probability >= {self.min_mean_prob:g} ({self.sources.get('min_mean_prob', 'user')})"
                          if self.min_mean_prob else "mean probability off")
