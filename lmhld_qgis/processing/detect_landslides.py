@@ -53,6 +53,7 @@ class DetectLandslides(LmhldAlgorithm):
     OUTPUT = "OUTPUT"
     OUTPUT_PROB = "OUTPUT_PROB"
     N_POLYGONS = "N_POLYGONS"
+    MEAN_PROB_FLOOR = "MEAN_PROB_FLOOR"
 
     ALG_ID = "detectlandslides"
     GROUP_ID = "detection"
@@ -105,6 +106,8 @@ class DetectLandslides(LmhldAlgorithm):
             self.OUTPUT_PROB, self.tr("Probability (temporary → beside scene)"), optional=True,
             createByDefault=True))
         self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, self.tr("Number of landslide polygons")))
+        self.addOutput(QgsProcessingOutputNumber(  # decided on the scene by default: a model chains it to the next
+            self.MEAN_PROB_FLOOR, self.tr("Minimum mean probability applied")))
 
     def _add_advanced_parameters(self) -> None:
         double, integer = QgsProcessingParameterNumber.Double, QgsProcessingParameterNumber.Integer
@@ -174,7 +177,8 @@ class DetectLandslides(LmhldAlgorithm):
         feedback.pushInfo(self.tr("{0} polygons from {1} windows of {2} px on {3} in {4:.1f} s; threshold {5}").format(
             result.n_polygons, result.n_windows, result.tile, result.provider, result.seconds, result.threshold))
         self._style(context, layer, model, out, prob)
-        results = {self.OUTPUT: out, self.N_POLYGONS: result.n_polygons}
+        results = {self.OUTPUT: out, self.N_POLYGONS: result.n_polygons,
+                   self.MEAN_PROB_FLOOR: result.postprocess["min_mean_prob"]}
         if prob:
             results[self.OUTPUT_PROB] = prob
         return results

@@ -26,6 +26,9 @@ def test_processing_run_gives_valid_styled_polygons(qgis_processing, lmhld_provi
     assert result["N_POLYGONS"] >= 1 and prob.exists()
     layer = QgsVectorLayer(str(out), "landslides", "ogr")
     assert layer.isValid() and layer.featureCount() == result["N_POLYGONS"]
+    means = [f["mean_prob"] for f in layer.getFeatures()]  # the floor: midway from the cut (0) to the surest
+    assert result["MEAN_PROB_FLOOR"] == pytest.approx(max(means) / 2, abs=1e-4)
+    assert result["MEAN_PROB_FLOOR"] <= min(means)
     assert layer.crs().authid() == "EPSG:32618"
     assert all(f.geometry().isGeosValid() for f in layer.getFeatures())
     symbol = layer.renderer().symbol()  # the GeoPackage's default style: red outline, light fill
