@@ -111,6 +111,9 @@ def main() -> None:
     floor = scene_floor(t, sure)
     print(f"  midway to the surest polygon ({sure:.3f}: {floor:.3f}, the default): "
           f"{score(scored, total, lambda s: s.mean >= floor)}")
+    for fraction in (0.2, 0.3, 0.4, 0.6):
+        at = t + fraction * (sure - t)
+        print(f"  {fraction:g} of the way to it ({at:.3f}):    {score(scored, total, lambda s, f=at: s.mean >= f)}")
     for s in sorted(scored, key=lambda s: s.mean):
         kind = "landslide" if s.right else "WRONG    "
         print(f"    {kind} {s.area:8.0f} m2  mean {s.mean:.2f}  median {s.median:.2f}")
