@@ -129,7 +129,7 @@ class DetectResult:
         floor = self.postprocess.get("min_mean_prob")
         why = self.postprocess.get("sources", {}).get("min_mean_prob", "user")
         return (f"{self.n_polygons} polygons kept; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
-                + (f"; minimum mean probability {floor:.3g} ({why})" if isinstance(floor, float) and floor else "")
+                + (f"; minimum mean probability {floor:.3g} ({why})" if floor else "")
                 + (f"; test-time augmentation {self.tta}" if self.tta != "none" else ""))
 
 
@@ -359,7 +359,7 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         polygons=Path(out_gpkg), probability=Path(prob_tif) if prob_tif else None, n_polygons=polygons.kept,
         provider=backend.provider, tile=plan.tile, stride=plan.stride, n_windows=n_windows,
         seconds=time.perf_counter() - t0, threshold=plan.post.threshold, bands=plan.bands, warnings=plan.notes,
-        postprocess=plan.post.with_floor(polygons.min_mean_prob, polygons.surest).to_json(),
+        postprocess=plan.post.with_floor(polygons.surest).to_json(),
         dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
         tta=options.tta, context=context.reason if coarse is not None else "off", resampled=plan.resampled)
     progress.info(result.summary())

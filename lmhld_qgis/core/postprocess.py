@@ -53,11 +53,12 @@ class PostProcess:
     sources: dict[str, str] = field(default_factory=dict)  # value name -> "user" / "model" / "default: ..."
     floor_from_scene: bool = False  # min_mean_prob is decided on the scene: midway to its surest polygon
 
-    def with_floor(self, floor: float, surest: float | None) -> PostProcess:
+    def with_floor(self, surest: float | None) -> PostProcess:
         """The post-processing as applied, once the scene decided the floor (`surest`: its surest polygon's mean,
-        None when no polygon reached the cut)."""
+        None when no polygon was left to decide it)."""
         if not self.floor_from_scene:
             return self
+        floor = 0.0 if surest is None else scene_floor(self.threshold, surest)
         why = (f"default: midway between the threshold {self.threshold:g} and the surest polygon's mean "
                f"probability {surest:.3g}; 0 keeps every polygon" if surest is not None else
                "default: midway to the surest polygon; no polygon was left to decide it")

@@ -47,7 +47,6 @@ class PolygonizeReport:
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     holes_filled: int = 0
-    min_mean_prob: float = 0.0  # the floor applied
     surest: float | None = None  # the surest polygon's mean probability, when the scene decided the floor
 
     def drop(self, reason: str) -> None:
@@ -78,7 +77,7 @@ def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, optio
     laea = equal_area_srs(_extent(gt, mask_ds.RasterXSize, mask_ds.RasterYSize), srs)
     cleaner = Cleaner(options, osr.CoordinateTransformation(srs, laea))
     zonal = Zonal(prob_tif, srs)
-    report = PolygonizeReport(min_mean_prob=options.min_mean_prob)
+    report = PolygonizeReport()
     scene = SceneFloor(options.floor_from) if options.floor_from is not None else None
     with _LayerWriter(out_gpkg, layer, srs, source, model) as writer:
         n_raw = max(raw.GetFeatureCount(), 1)
@@ -94,7 +93,7 @@ def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, optio
             elif not scene.offer(candidate):
                 report.drop(DROP_UNSURE)
         if scene is not None:
-            report.min_mean_prob, report.surest = scene.floor, scene.surest
+            report.surest = scene.surest
             for candidate in scene.pending:
                 if candidate.mean_p >= scene.floor:
                     _write(candidate, writer, report)
