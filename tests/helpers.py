@@ -45,14 +45,17 @@ def square(x: float, y: float, side: float) -> str:
 
 def write_raster(path: Path, data: np.ndarray, *, epsg: int | None = 32618, origin=(500000.0, 4000000.0),
                  pixel: tuple[float, float] = (3.0, -3.0), nodata: float | None = None,
-                 rotation: tuple[float, float] = (0.0, 0.0), descriptions: Sequence[str] | None = None) -> Path:
-    """Write a (bands, rows, cols) array as a GeoTIFF with a north-up (or rotated) grid."""
+                 rotation: tuple[float, float] = (0.0, 0.0), descriptions: Sequence[str] | None = None,
+                 georeferenced: bool = True) -> Path:
+    """Write a (bands, rows, cols) array as a GeoTIFF with a north-up (or rotated) grid, or with none (a dataset
+    patch: no geotransform)."""
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
     dtype = gdal_array_type(data.dtype)
     ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], dtype)
-    ds.SetGeoTransform((origin[0], pixel[0], rotation[0], origin[1], rotation[1], pixel[1]))
+    if georeferenced:
+        ds.SetGeoTransform((origin[0], pixel[0], rotation[0], origin[1], rotation[1], pixel[1]))
     if epsg:
         ds.SetProjection(srs_from_epsg(epsg).ExportToWkt())
     for i in range(data.shape[0]):

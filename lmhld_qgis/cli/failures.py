@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import Terminated, explain
+from ..core.errors import Terminated, explain, raise_or_hold
 
 KEEP_LOGS = 50
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -30,9 +30,7 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if
 def _stop(signum: int, frame: Any) -> None:
     for s in (*_STOP_SIGNALS, signal.SIGINT):  # the cleanup that follows must not be interrupted in turn
         signal.signal(s, signal.SIG_IGN)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Terminated(signal.Signals(signum).name)
+    raise_or_hold(KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signal.Signals(signum).name))
 
 
 @contextlib.contextmanager

@@ -554,14 +554,19 @@ class GdalStop:
     """A GDAL progress callback that lets Ctrl-C, SIGTERM or a progress's cancel stop a long GDAL call (Python runs
     signal handlers only between bytecodes, so a call without a callback would finish first).
 
-    `gdal.Polygonize(..., callback=stop)` then fails with "User terminated"; `stop.reraise()` raises the reason."""
+    `gdal.Polygonize(..., callback=stop)` inside `hold_signals()` then fails with "User terminated"; the block's end
+    raises a signal's stop, `stop.reraise()` a cancel."""
 
     def __init__(self, progress: Any = None) -> None:
         self.progress = progress
         self.reason: BaseException | None = None
 
     def __call__(self, complete: float, message: Any, data: Any) -> int:
+        from .errors import held_signal
+
         try:
+            if held_signal() is not None:  # Ctrl-C or SIGTERM arrived meanwhile: raised once GDAL has stopped
+                return 0
             if self.progress is not None and self.progress.is_cancelled():
                 from .errors import CancelledError
 

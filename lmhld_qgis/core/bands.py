@@ -92,6 +92,10 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
         bad = [b for b in bands if b > count]
         if bad:
             raise LmhldError(f"{source} has {count} band(s); band(s) {bad} do not exist. Choose bands 1..{count}")
+        twice = sorted({b for b in bands if list(bands).count(b) > 1})
+        if twice:  # the same values under two names: dataset.json would describe a stack that is not there
+            raise LmhldError(f"band(s) {twice} of {source} are given more than once ({','.join(map(str, bands))}); "
+                             "give each band once")
         masks = [b for b in bands if b in alpha]
         if masks:
             raise LmhldError(f"band(s) {masks} of {source} are alpha bands (transparency: which pixels exist), not "

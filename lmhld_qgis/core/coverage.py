@@ -13,8 +13,7 @@ from pathlib import Path
 
 from osgeo import ogr, osr
 
-from .raster import RasterInfo, pixel_area_m2, raster_footprint
-from .vector import srs_from_wkt
+from .raster import RasterInfo, pixel_area_m2, raster_footprint, raster_srs
 
 ogr.UseExceptions()
 
@@ -24,11 +23,11 @@ SEGMENTS = 32  # a footprint reprojected into another CRS keeps its curved edges
 def footprint_in(info: RasterInfo, srs: osr.SpatialReference) -> ogr.Geometry:
     """The raster's footprint in `srs` (its edges densified first when the CRSs differ)."""
     footprint = raster_footprint(info)
-    raster_srs = srs_from_wkt(info.crs_wkt, f"raster {Path(info.path).name}")
-    if not raster_srs.IsSame(srs):
+    own = raster_srs(info)
+    if not own.IsSame(srs):
         a, e = info.transform[0], info.transform[4]
         footprint.Segmentize(max(abs(a) * info.width, abs(e) * info.height) / SEGMENTS)
-        footprint.Transform(osr.CoordinateTransformation(raster_srs, srs))
+        footprint.Transform(osr.CoordinateTransformation(own, srs))
     return footprint
 
 
@@ -62,8 +61,8 @@ class Coverage:
         self._footprints = [raster_footprint(i) for i in self.infos]  # each in its raster's CRS
         self._to_raster: list[osr.CoordinateTransformation | None] = []
         for info in self.infos:
-            raster_srs = srs_from_wkt(info.crs_wkt, f"raster {Path(info.path).name}")
-            self._to_raster.append(None if raster_srs.IsSame(srs) else osr.CoordinateTransformation(srs, raster_srs))
+            own = raster_srs(info)
+            self._to_raster.append(None if own.IsSame(srs) else osr.CoordinateTransformation(srs, own))
         self._here: list[ogr.Geometry] | None = None  # the footprints in `srs`, made when first needed
 
     @property

@@ -41,6 +41,7 @@ from .raster import (
     RasterInfo,
     finer_or_coarser,
     pixel_area_m2,
+    raster_srs,
     read_raster_info,
     require_north_up,
     resampling_onto,
@@ -49,7 +50,7 @@ from .raster import (
 )
 from .rasterwriter import PROB_NODATA, Grid, ProbabilityWriter, Stripe
 from .tta import TTA_MODES, with_tta
-from .vector import PolygonSet, read_polygons, srs_from_wkt
+from .vector import PolygonSet, read_polygons
 
 if TYPE_CHECKING:
     from .rasterize import InventoryBurner
@@ -265,7 +266,7 @@ def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool,
     unchanged = "; the network sees every shape at another size than it learnt, so results may suffer"
     if not resample:
         return info, differs + " and were not resampled, as asked" + unchanged, None
-    srs = srs_from_wkt(info.crs_wkt, "raster")
+    srs = raster_srs(info)
     if not srs.IsProjected():
         return info, (differs + " and were not resampled: the raster's CRS is geographic (warp it to a metric CRS "
                       "with gdalwarp -t_srs to run at the model's scale)" + unchanged), None
@@ -291,7 +292,7 @@ def _aoi_burner(aoi: str | Path | PolygonSet | None, info: RasterInfo) -> Invent
     from .rasterize import InventoryBurner
 
     polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi, role="area of interest")
-    return InventoryBurner(polygons, srs_from_wkt(info.crs_wkt, "raster"), info.transform)
+    return InventoryBurner(polygons, raster_srs(info), info.transform)
 
 
 def _region(info: RasterInfo, extent: Extent | None, extent_crs: str | None, aoi: InventoryBurner | None,
@@ -300,7 +301,7 @@ def _region(info: RasterInfo, extent: Extent | None, extent_crs: str | None, aoi
     of them misses the raster (the extent's names both CRSs: a wrong one is the usual cause)."""
     whole = Window(0, 0, info.height, info.width)
     if extent is not None:
-        extent = require_extent_overlaps(extent, extent_crs, srs_from_wkt(info.crs_wkt, "raster"),
+        extent = require_extent_overlaps(extent, extent_crs, raster_srs(info),
                                          window_bounds(info.transform, whole), name)
     region = whole if extent is None else _clip(info, whole, extent)
     if aoi is not None:

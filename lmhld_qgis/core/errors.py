@@ -6,8 +6,10 @@ truncated GeoTIFF, GeoPackage, ONNX or checkpoint file) and says whether the inp
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -24,6 +26,40 @@ class Terminated(KeyboardInterrupt):
 
 
 BAD_INPUT, UNEXPECTED, CANCELLED = 2, 1, 130  # the command line's exit codes
+
+_held: list[BaseException] = []  # a stop signal's exception, kept while a C call with a Python callback runs
+_holding = 0
+
+
+def raise_or_hold(exc: BaseException) -> None:
+    """For signal handlers: raise `exc` now or, inside `hold_signals`, keep it for the block's end. A signal lands
+    at any bytecode, also on the first line of a GDAL progress callback, outside its `try`: raised there, the
+    exception is printed by GDAL's binding with a traceback and lost, and the call fails as a bare "User
+    terminated"."""
+    if _holding:
+        _held.append(exc)
+        return
+    raise exc
+
+
+def held_signal() -> BaseException | None:
+    """The stop a signal asked for while signals were held (the callback then tells GDAL to stop), or None."""
+    return _held[0] if _held else None
+
+
+@contextlib.contextmanager
+def hold_signals() -> Iterator[None]:
+    """Signals' exceptions are kept while the block runs and raised when it ends (over any error the stop caused)."""
+    global _holding
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
+        if not _holding and _held:
+            exc = _held[0]
+            _held.clear()
+            raise exc
 
 
 @dataclass(frozen=True)

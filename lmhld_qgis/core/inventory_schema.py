@@ -123,7 +123,9 @@ def crs_from_user(crs: str | None, raster: str | Path | None) -> osr.SpatialRefe
         ds = gdal.Open(str(raster))
     except RuntimeError as exc:
         raise LmhldError(f"cannot read raster {raster}: {exc}; give a file GDAL can open") from exc
-    return srs_from_wkt(ds.GetProjection() or None, f"raster {Path(raster).name}")
+    return srs_from_wkt(ds.GetProjection() or None, f"raster {Path(raster).name}",
+                        fix="give the inventory's CRS instead (EPSG:XXXX), or assign the raster one (QGIS: Raster > "
+                            "Projections > Assign Projection; or gdal_edit.py -a_srs EPSG:XXXX FILE)")
 
 
 def check_date(text: str | None, what: str = "event date") -> str | None:

@@ -54,7 +54,7 @@ from .patch_windows import (
     describe_kept,
 )
 from .progress import Progress, check_cancelled
-from .raster import pixel_area_m2
+from .raster import pixel_area_m2, raster_srs
 from .rasterize import InventoryBurner
 from .splits import (
     SPLIT_NAMES,
@@ -63,7 +63,7 @@ from .splits import (
     split_patches,
     train_neighbour_share,
 )
-from .vector import PolygonSet, srs_from_wkt, true_areas_m2
+from .vector import PolygonSet, true_areas_m2
 
 TRAIN = 0
 
@@ -293,7 +293,7 @@ class _Planner:
         size, placed, inside = self.s.patch_size, set(), set()
         for reader in self.readers:
             info, k = reader.source.info, reader.source.index
-            burner = InventoryBurner(self.negatives, srs_from_wkt(info.crs_wkt, f"raster {info.path}"),
+            burner = InventoryBurner(self.negatives, raster_srs(info),
                                      info.transform)
             try:
                 centres = burner.centres()

@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from .grid import Window
-from .raster import RasterInfo
+from .raster import RasterInfo, raster_srs
 from .rasterize import InventoryBurner
 from .splits import SPLIT_NAMES
-from .vector import PolygonSet, srs_from_wkt
+from .vector import PolygonSet
 
 PLACEMENTS = ("grid", "overlap", "centred")  # the paper's grid; training-only windows between; on a negative
 KINDS = ("landslide", "background", "negative")
@@ -224,7 +224,7 @@ class WindowReader:
 
         info = source.info
         self.source, self.size = source, size
-        self.burner = InventoryBurner(polygons, srs_from_wkt(info.crs_wkt, f"raster {info.path}"), info.transform)
+        self.burner = InventoryBurner(polygons, raster_srs(info), info.transform)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.ds = rasterio.open(info.path)

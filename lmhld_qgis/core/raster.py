@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import LmhldError, damage
 
 if TYPE_CHECKING:
-    from osgeo import ogr
+    from osgeo import ogr, osr
+
+
+GEOTRANSFORM, CONTROL_POINTS, NOT_GEOREFERENCED = "geotransform", "control points", "none"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class RasterInfo:
     descriptions: tuple[str | None, ...]
     alpha_bands: tuple[int, ...] = ()  # 1-based bands whose colour interpretation is alpha (a mask, not data)
     colours: tuple[str | None, ...] = ()  # per band: "red", "green" or "blue" when its colour interpretation says so
+    georeferencing: str = GEOTRANSFORM  # or CONTROL_POINTS (GCPs/RPCs only) or NOT_GEOREFERENCED (a dataset patch)
 
     @property
     def band_names(self) -> tuple[str | None, ...]:
@@ -45,12 +50,17 @@ def read_raster_info(path: str | Path) -> RasterInfo:
     """Open a raster and read its facts, or say clearly why it cannot be read."""
     import rasterio
     from rasterio.enums import ColorInterp
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     from .styles import COLOURS
 
     try:
-        with rasterio.open(path) as ds:
+        # a raster without a geotransform (a dataset patch) is said so by require_georeferenced, in words and
+        # with the fix, where it matters: rasterio's warning would reach QGIS's log with a traceback
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(path)
+        with ds:
             t = ds.transform
             return RasterInfo(
                 path=str(path), width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0],
@@ -58,18 +68,53 @@ def read_raster_info(path: str | Path) -> RasterInfo:
                 nodata=ds.nodata, descriptions=tuple(ds.descriptions),
                 alpha_bands=tuple(b for b, c in enumerate(ds.colorinterp, start=1) if c == ColorInterp.alpha),
                 colours=tuple(c.name if c.name in COLOURS else None for c in ds.colorinterp),
+                georeferencing=(GEOTRANSFORM if not t.is_identity else
+                                CONTROL_POINTS if ds.gcps[0] or ds.rpcs else NOT_GEOREFERENCED),
             )
     except RasterioIOError as exc:
+        if Path(path).is_dir():  # GDAL reads some folders (an ESRI grid): said only when this one is not such
+            raise LmhldError(f"raster {path} is a folder GDAL cannot read as a raster; give the raster file (a "
+                             "GeoTIFF, VRT, ...)") from exc
         what = damage(str(exc))
         raise LmhldError(f"cannot read raster {path}: {f'{what} ({exc})' if what else exc}; give a file GDAL can "
                          "open (GeoTIFF, VRT, ...)") from exc
 
 
-def require_north_up(info: RasterInfo) -> None:
-    """Refuse a raster without a CRS or on a rotated/sheared grid: windows, masks and polygons are computed on a
-    north-up grid (export and detection both rely on it)."""
+RASTER_CRS_FIX = ("assign one to the file itself (QGIS: Raster > Projections > Assign Projection; or gdal_edit.py "
+                  "-a_srs EPSG:XXXX FILE)")
+
+
+def require_georeferenced(info: RasterInfo) -> None:
+    """Refuse a raster whose pixels have no place on the ground (no geotransform, or no CRS), naming the fix to make
+    in the file itself: lmhld reads the file, so a CRS set only on a QGIS layer is not seen."""
+    if info.georeferencing == CONTROL_POINTS:
+        raise LmhldError(f"raster {info.path} is georeferenced by control points (GCPs or RPCs) only, not on a "
+                         f"grid; warp it onto one first (QGIS: Raster > Projections > Warp; or gdalwarp -t_srs "
+                         f"EPSG:XXXX {shlex.quote(info.path)} warped.tif) and retry")
+    if info.georeferencing == NOT_GEOREFERENCED:
+        crs = "" if info.crs_wkt else " and no CRS"
+        raise LmhldError(f"raster {info.path} is not georeferenced: it has no geotransform{crs}, so its pixels have "
+                         "no place on the ground (dataset patches such as CAS's often have none); georeference the "
+                         "file itself (QGIS: Raster > Georeferencer; or gdal_translate -a_srs EPSG:XXXX -a_ullr ULX "
+                         f"ULY LRX LRY {shlex.quote(info.path)} georeferenced.tif) and retry")
     if info.crs_wkt is None:
-        raise LmhldError(f"raster {info.path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and retry")
+        raise LmhldError(f"raster {info.path} has no CRS; assign one to the file itself (QGIS: Raster > Projections > "
+                         f"Assign Projection; or gdal_edit.py -a_srs EPSG:XXXX {shlex.quote(info.path)}) and retry: "
+                         "lmhld reads the file, so a CRS set only on the QGIS layer is not seen")
+
+
+def raster_srs(info: RasterInfo) -> osr.SpatialReference:
+    """The raster's CRS (x = easting/longitude order), or the reason it has none usable and the fix."""
+    from .vector import srs_from_wkt
+
+    require_georeferenced(info)
+    return srs_from_wkt(info.crs_wkt, f"raster {Path(info.path).name}", fix=RASTER_CRS_FIX)
+
+
+def require_north_up(info: RasterInfo) -> None:
+    """Refuse a raster without georeferencing or on a rotated/sheared grid: windows, masks and polygons are computed
+    on a north-up grid (export and detection both rely on it)."""
+    require_georeferenced(info)
     if info.is_rotated:
         raise LmhldError(f"raster {info.path} has a rotated or sheared geotransform; warp it to a north-up grid "
                          "first (gdalwarp in.tif out.tif)")
@@ -113,9 +158,9 @@ def pixel_area_m2(info: RasterInfo) -> float:
     """True ground area of one pixel in m2: linear unit squared (projected CRS) or ellipsoidal (geographic)."""
     from osgeo import ogr
 
-    from .vector import srs_from_wkt, true_areas_m2
+    from .vector import true_areas_m2
 
-    srs = srs_from_wkt(info.crs_wkt, f"raster {Path(info.path).name}")
+    srs = raster_srs(info)
     a, b, c, d, e, f = info.transform
     det = abs(a * e - b * d)
     if det == 0:

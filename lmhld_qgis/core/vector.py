@@ -57,18 +57,20 @@ def srs_from_epsg(epsg: int) -> osr.SpatialReference:
     return srs
 
 
-def srs_from_wkt(wkt: str | None, what: str) -> osr.SpatialReference:
-    """Parse a CRS (x = easting/longitude order) or explain how to assign one."""
+LAYER_CRS_FIX = "assign one (QGIS: Layer Properties > Source > Set CRS)"
+
+
+def srs_from_wkt(wkt: str | None, what: str, fix: str = LAYER_CRS_FIX) -> osr.SpatialReference:
+    """Parse a CRS (x = easting/longitude order) or explain how to assign one (`fix`: how, for this kind of data)."""
     if not wkt:
-        raise LmhldError(f"{what} has no CRS; assign one (QGIS: Layer Properties > Source > Set CRS) and retry")
+        raise LmhldError(f"{what} has no CRS; {fix} and retry")
     srs = osr.SpatialReference()
     try:
         srs.SetFromUserInput(wkt)
     except RuntimeError as exc:
         raise LmhldError(f"{what} has a CRS that PROJ cannot read ({exc}); assign a standard CRS") from exc
     if (srs.GetName() or "").startswith("Undefined"):  # GeoPackage's srs_id 0 / -1 placeholders
-        raise LmhldError(f"{what} has no CRS (it says {srs.GetName()!r}); assign one "
-                         "(QGIS: Layer Properties > Source > Set CRS) and retry")
+        raise LmhldError(f"{what} has no CRS (it says {srs.GetName()!r}); {fix} and retry")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 

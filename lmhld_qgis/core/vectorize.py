@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from osgeo import gdal, ogr, osr
 
 from .atomic import GdalStop, gdal_checked
+from .errors import hold_signals
 from .postprocess import scene_floor
 from .progress import NullProgress, Progress, check_cancelled
 from .vector import equal_area_srs, polygonal, srs_from_epsg, srs_from_wkt, validity_reason
@@ -170,7 +171,8 @@ def _raw_polygons(band: gdal.Band, srs: osr.SpatialReference, stop: GdalStop) ->
     raw = mem.CreateLayer("raw", srs, ogr.wkbPolygon)
     raw.CreateField(ogr.FieldDefn("v", ogr.OFTInteger))
     try:
-        gdal.Polygonize(band, band, raw, 0, [], callback=stop)  # stoppable: a cancel or a signal ends it
+        with hold_signals():  # a signal's stop is raised after GDAL has stopped, never inside its callback
+            gdal.Polygonize(band, band, raw, 0, [], callback=stop)  # stoppable: a cancel or a signal ends it
     except RuntimeError:
         stop.reraise()
         raise

@@ -62,8 +62,8 @@ class AnalyseInventory(LmhldAlgorithm):
             "holding most of it. "
             "Invalid geometries are repaired and empty ones skipped; the report counts both.\n\n"
             "The report (JSON) feeds the Export training patches algorithm: choose it there as the analysis "
-            "report and pick a quartile. Left at [Save to temporary file], the report is written beside the "
-            "inventory instead.")
+            "report and pick a quartile. Left at [Save to temporary file], the report (and its HTML page) is written "
+            "beside the inventory instead.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -103,8 +103,8 @@ class AnalyseInventory(LmhldAlgorithm):
         pixel_size = None
         if parameters.get(self.PIXEL_SIZE) not in (None, ""):
             pixel_size = self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
-        json_path = self._report_path(parameters, context)
-        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        json_path, beside_inventory = self._report_path(parameters, context)
+        html_path = self._html_path(parameters, context, json_path if beside_inventory else None)
         explode = self.parameterAsBool(parameters, self.EXPLODE, context)
         with core_errors(self.displayName()):
             report = self._analyse(parameters, context, source, rasters, pixel_size, explode, feedback)
@@ -128,14 +128,23 @@ class AnalyseInventory(LmhldAlgorithm):
             results[self.OUTPUT] = self._write_layer(parameters, context, source, report)
         return results
 
-    def _report_path(self, parameters, context) -> str:
-        """The report's path; left at "temporary", beside the inventory file (the export reads it later)."""
+    def _report_path(self, parameters, context) -> tuple[str, bool]:
+        """The report's path; left at "temporary", beside the inventory file (the export reads it later), and then
+        True."""
         if is_temporary(parameters.get(self.OUTPUT_JSON)):
             layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
             path = Path(layer.source().split("|")[0]) if layer is not None and layer.providerType() == "ogr" else None
             if path is not None and path.parent.is_dir():
-                return str(free_path(path.with_name(f"{safe_stem(path.stem)}_analysis.json")))
-        return self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
+                return str(free_path(path.with_name(f"{safe_stem(path.stem)}_analysis.json"))), True
+        return self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context), False
+
+    def _html_path(self, parameters, context, json_beside: str | None) -> str:
+        """The HTML report's path ("" for none); left at "temporary" while the JSON went beside the inventory, it goes
+        beside the JSON too: QGIS deletes its temporary folder on closing."""
+        value = parameters.get(self.OUTPUT_HTML)
+        if json_beside is not None and value is not None and is_temporary(value):
+            return str(free_path(Path(json_beside).with_suffix(".html")))
+        return self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
 
     def _analyse(self, parameters, context, source, rasters, pixel_size, explode, feedback):
         from ..core.inventory import analyse_polygons, parse_candidates

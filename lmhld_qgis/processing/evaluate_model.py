@@ -147,6 +147,7 @@ class EvaluateModel(LmhldAlgorithm):
 
         from ..core.detect import DetectOptions
         from ..core.evaluate import evaluate_scene, reference_notes
+        from ..core.modelcard import model_display_name
         from ..core.styles import ERRORS_QML
         from ..core.vector import write_polygons_gpkg
 
@@ -168,6 +169,6 @@ class EvaluateModel(LmhldAlgorithm):
                                     progress=progress)
         if error_map:
             ResultLayer.attach(context, error_map, self.tr("Errors — {0} ({1})").format(layer.name(),
-                                                                                        Path(model).stem),
+                                                                                        model_display_name(model)),
                                str(ERRORS_QML), run=f"evaluate:{error_map}", anchor_id=layer.id())
         return error_map, result

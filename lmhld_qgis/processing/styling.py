@@ -17,6 +17,7 @@ class ResultLayer(QgsProcessingLayerPostProcessorInterface):
 
     _alive: ClassVar[list[ResultLayer]] = []  # post-processors must outlive the algorithm run
     _placed: ClassVar[dict[str, dict[int, str]]] = {}  # run -> {rank: layer id}
+    _numbers: ClassVar[dict[str, int]] = {}  # run -> the number its layers' names carry (1: none)
 
     def __init__(self, name: str, qml: str | None = None, *, run: str = "", rank: int = 0,
                  anchor_id: str | None = None) -> None:
@@ -24,7 +25,11 @@ class ResultLayer(QgsProcessingLayerPostProcessorInterface):
         self.name, self.qml, self.run, self.rank, self.anchor_id = name, qml, run, rank, anchor_id
 
     def postProcessLayer(self, layer, context, feedback) -> None:
-        layer.setName(self.name)
+        project = context.project() or QgsProject.instance()
+        number = self._numbers.get(self.run) or first_free_number(project, self.name, layer.id())
+        if self.run:  # the layers of one run carry one number: a second detection's polygons and probability [2]
+            self._numbers[self.run] = number
+        layer.setName(numbered(self.name, number))
         if self.qml:
             layer.loadNamedStyle(self.qml)
             layer.triggerRepaint()
@@ -43,6 +48,20 @@ class ResultLayer(QgsProcessingLayerPostProcessorInterface):
             processor = cls(name, qml, **placement)
             cls._alive.append(processor)
             context.layerToLoadOnCompletionDetails(output).setPostProcessor(processor)
+
+
+def numbered(name: str, number: int) -> str:
+    """A layer name told apart from earlier runs' by its number: "name", "name [2]", "name [3]", ..."""
+    return name if number == 1 else f"{name} [{number}]"
+
+
+def first_free_number(project: QgsProject, name: str, own_id: str = "") -> int:
+    """The first number whose `numbered` name no other layer of the project has (1 when `name` is free)."""
+    taken = {layer.name() for layer in project.mapLayers().values() if layer.id() != own_id}
+    number = 1
+    while numbered(name, number) in taken:
+        number += 1
+    return number
 
 
 def place_layers(project: QgsProject, by_rank: dict[int, str], anchor_id: str | None) -> None:

@@ -25,7 +25,7 @@
      <Option type="Map">
       <Option name="color" type="QString" value="255,127,0,50"/>
       <Option name="joinstyle" type="QString" value="miter"/>
-      <Option name="outline_color" type="QString" value="255,127,0,255"/>
+      <Option name="outline_color" type="QString" value="230,85,13,255"/>
       <Option name="outline_style" type="QString" value="solid"/>
       <Option name="outline_width" type="QString" value="0.5"/>
       <Option name="outline_width_unit" type="QString" value="MM"/>
@@ -36,9 +36,9 @@
    <symbol type="fill" name="2" alpha="1" clip_to_extent="1" force_rhr="0">
     <layer class="SimpleFill" enabled="1" pass="0" locked="0">
      <Option type="Map">
-      <Option name="color" type="QString" value="51,160,44,50"/>
+      <Option name="color" type="QString" value="152,78,163,50"/>
       <Option name="joinstyle" type="QString" value="miter"/>
-      <Option name="outline_color" type="QString" value="51,160,44,255"/>
+      <Option name="outline_color" type="QString" value="106,61,154,255"/>
       <Option name="outline_style" type="QString" value="solid"/>
       <Option name="outline_width" type="QString" value="0.5"/>
       <Option name="outline_width_unit" type="QString" value="MM"/>

@@ -421,7 +421,8 @@ def _fmt(value, spec: str) -> str:
 
 
 def _same_stem(raster_source: str, gpkg_source: str) -> bool:
-    """detect's default outputs beside the scene: <scene>_probability.tif and <scene>_landslides.gpkg."""
+    """detect's default outputs beside the scene: <scene>_probability.tif and <scene>_landslides.gpkg (the scene
+    itself, <scene>.tif, is not the probability raster)."""
     raster, vector = Path(raster_source.split("|")[0]), Path(gpkg_source.split("|")[0])
-    return (raster.parent == vector.parent and raster.stem.removesuffix("_probability")
-            == vector.stem.removesuffix("_landslides"))
+    return (raster.parent == vector.parent and raster.stem.endswith("_probability")
+            and raster.stem.removesuffix("_probability") == vector.stem.removesuffix("_landslides"))

@@ -463,6 +463,26 @@ def test_options_out_of_range_are_refused_before_any_output(scene, tmp_path, opt
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("epsg", [None, 32759])
+def test_a_raster_without_a_geotransform_is_refused_naming_the_fix_with_no_warning_and_no_output(tmp_path, epsg):
+    """A dataset patch (CAS: a TIFF with no geotransform) given as a scene: refused in words before anything is
+    written, also once a CRS was assigned to it (gdal_edit.py -a_srs, the fix a missing CRS asks for), which reached
+    GDAL's "Unable to compute a transformation" with a traceback; rasterio's NotGeoreferencedWarning is not passed
+    on (in QGIS it reached the log with a traceback)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    patch = write_raster(tmp_path / "patch.tif", np.zeros((4, 64, 64), np.uint16), georeferenced=False, epsg=epsg,
+                         descriptions=BANDS)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(LmhldError) as refused:
+        warnings.simplefilter("always")
+        detect(patch, RedBackend(), out / "o.gpkg", out / "p.tif", DetectOptions())
+    assert str(refused.value).startswith(f"raster {patch} is not georeferenced: it has no geotransform"
+                                         f"{' and no CRS' if epsg is None else ''}, so its pixels have no place")
+    assert "gdal_translate -a_srs EPSG:XXXX -a_ullr ULX ULY LRX LRY" in str(refused.value)
+    assert [str(w.message) for w in caught] == []
+    assert list(out.iterdir()) == []
+
+
 def test_overviews_are_averages_of_the_valid_pixels_and_equal_across_chunks(tmp_path):
     p = 0.45 * np.random.default_rng(5).random((600, 700)).astype(np.float32)  # below the threshold: no polygon
     p[:100, :150] = -1  # nodata corner

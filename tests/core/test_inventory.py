@@ -15,6 +15,7 @@ from lmhld_qgis.core.inventory import (
     recommend_patch_sizes,
     snap_to_candidate,
 )
+from lmhld_qgis.core.vector import srs_from_epsg
 
 from ..helpers import square, write_polygons, write_raster
 
@@ -221,7 +222,14 @@ def test_a_project_geopackage_read_at_its_points_names_its_polygon_layer(tmp_pat
     ("metres_as_degrees", r"coordinates such as \(500030, 4000030\) cannot be degrees, but the layer's CRS is WGS 84"),
     ("empty", "is empty"),
     ("nocrs", "has no CRS"),
-    ("raster_nocrs", "has no CRS"),
+    ("raster_nocrs", r"raster .*r\.tif has no CRS; assign one to the file itself \(QGIS: Raster > Projections > "
+                     r"Assign Projection; or gdal_edit\.py -a_srs EPSG:XXXX .*r\.tif\) and retry: lmhld reads the "
+                     "file, so a CRS set only on the QGIS layer is not seen"),
+    ("raster_patch", r"raster .*patch\.tif is not georeferenced: it has no geotransform and no CRS, .*QGIS: Raster > "
+                     r"Georeferencer; or gdal_translate -a_srs EPSG:XXXX -a_ullr ULX ULY LRX LRY .*patch\.tif"),
+    ("raster_patch_crs", r"raster .*patch\.tif is not georeferenced: it has no geotransform, so"),
+    ("raster_gcps", r"raster .*gcps\.tif is georeferenced by control points \(GCPs or RPCs\) only, not on a grid; "
+                    r"warp it onto one first \(QGIS: Raster > Projections > Warp; or gdalwarp -t_srs EPSG:XXXX "),
     ("pixel_zero", "pixel size must be > 0"),
     ("unreadable", "cannot read vector file"),
     ("missing", "does not exist; check the path"),
@@ -240,6 +248,16 @@ def test_bad_input_fails_clearly(tmp_path, case, message):
         inv = write_polygons(tmp_path / "nocrs.gpkg", [square(0, 0, 30)], epsg=None)
     elif case == "raster_nocrs":
         kwargs = {"rasters": [write_raster(tmp_path / "r.tif", np.zeros((2, 2), np.uint8), epsg=None)]}
+    elif case.startswith("raster_patch"):  # a dataset patch (CAS): no geotransform, with or without a CRS
+        kwargs = {"rasters": [write_raster(tmp_path / "patch.tif", np.zeros((2, 2), np.uint8), georeferenced=False,
+                                           epsg=32618 if case.endswith("crs") else None)]}
+    elif case == "raster_gcps":  # a raw scene with ground control points, not yet warped
+        raster = write_raster(tmp_path / "gcps.tif", np.zeros((2, 2), np.uint8), georeferenced=False, epsg=None)
+        ds = gdal.Open(str(raster), gdal.GA_Update)
+        ds.SetGCPs([gdal.GCP(500000.0 + 3 * c, 4000000.0 - 3 * r, 0.0, c, r) for c, r in ((0, 0), (2, 0), (0, 2))],
+                   srs_from_epsg(32618).ExportToWkt())
+        ds = None
+        kwargs = {"rasters": [raster]}
     elif case == "pixel_zero":
         kwargs = {"pixel_size_m": 0.0}
     elif case == "unreadable":

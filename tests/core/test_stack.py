@@ -171,6 +171,9 @@ def test_alpha_is_never_a_data_band(tmp_path):
         [1, 2, 3, 5], ["red", "green", "blue", "band5"])  # the colours are named by their interpretation
     with pytest.raises(LmhldError, match=r"band\(s\) \[4\] of x.tif are alpha bands"):
         select_bands(info.descriptions, info.count, [1, 2, 3, 4], "x.tif", info.alpha_bands)
+    with pytest.raises(LmhldError, match=r"^band\(s\) \[1\] of x.tif are given more than once \(1,1,2\); give each "
+                                         "band once$"):  # dataset.json would name a stack that is not there
+        select_bands(info.descriptions, info.count, [1, 1, 2], "x.tif", info.alpha_bands)
     # a model trained on those bands finds them by their export names in another unnamed raster of the same layout,
     # and one trained before colours were read (band1, band2, band3) still finds the coloured bands by number
     assert match_model_bands(["band1", "band2", "band3", "band5"], list(info.descriptions), "x", "fix") == (

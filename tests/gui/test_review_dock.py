@@ -238,3 +238,31 @@ def test_choosing_detections_picks_their_inventory_probability_and_threshold(qgi
     assert dock.probability_combo.currentLayer() is layers[3]
     assert dock.threshold_spin.value() == pytest.approx(0.4)
     dock.close()
+
+
+def test_the_scene_beside_its_detections_is_not_taken_for_their_probability(qgis_iface, files, tmp_path):
+    """Detections written beside their scene (scene_landslides.gpkg by scene.tif) without a probability raster: the
+    scene shares their stem but is not the probability, so the box stays empty (P would have hidden the scene)."""
+    import shutil
+
+    from lmhld_qgis.ui.review_dock import ReviewDock
+
+    shutil.copy(files["detections"], tmp_path / "scene_landslides.gpkg")
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    detections = QgsVectorLayer(f"{tmp_path / 'scene_landslides.gpkg'}|layername=landslides",
+                                "Landslides — scene (valley)", "ogr")
+    scene = QgsRasterLayer(str(files["image"]), "scene")
+    for layer in (detections, scene):
+        assert layer.isValid()
+        project.addMapLayer(layer)
+    dock = ReviewDock(qgis_iface)
+    dock.detections_combo.setLayer(detections)
+    assert dock.probability_combo.currentLayer() is None
+    probability = write_raster(tmp_path / "scene_probability.tif", np.full((1, 200, 500), 0.3, np.float32),
+                               origin=(X, Y))
+    project.addMapLayer(QgsRasterLayer(str(probability), "a probability"))
+    dock.detections_combo.setLayer(None)
+    dock.detections_combo.setLayer(detections)
+    assert dock.probability_combo.currentLayer().source() == str(probability)  # the real twin beside them is
+    dock.close()

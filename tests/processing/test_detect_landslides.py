@@ -144,3 +144,31 @@ def test_baselines_detect_inside_qgis_from_checkpoint_and_onnx(qgis_processing, 
             "RASTER": str(scene.raster), "MODEL": str(tmp_path / model), "MIN_AREA": 0, "MIN_MEAN_PROB": 0,
             "OUTPUT": str(out)})
         assert result["N_POLYGONS"] >= 1 and QgsVectorLayer(str(out), "l", "ogr").isValid(), model
+
+
+def test_loaded_results_say_their_scene_and_model_and_a_second_run_is_told_apart(
+        qgis_processing, lmhld_provider, scene, small_onnx_model, tmp_path):
+    """Detection and evaluation name their layers after the scene and the model alike; a second detection's
+    polygons and probability raster carry [2], both, rather than repeating the first run's names."""
+    import processing
+
+    from lmhld_qgis.core.modelcard import model_display_name
+
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    for k in (1, 2):
+        processing.runAndLoadResults("lmhld:detectlandslides", {
+            "RASTER": str(scene.raster), "MODEL": str(small_onnx_model), "THRESHOLD": 0.0, "MIN_AREA": 0,
+            "OUTPUT": str(tmp_path / f"l{k}.gpkg"), "OUTPUT_PROB": str(tmp_path / f"p{k}.tif")})
+    processing.runAndLoadResults("lmhld:evaluatemodel", {
+        "MODEL": str(small_onnx_model), "RASTER": str(scene.raster), "INVENTORY": str(scene.inventory),
+        "OUTPUT_JSON": str(tmp_path / "m.json"), "OUTPUT_ERROR_MAP": str(tmp_path / "e.tif")})
+    by_source = {layer.source().split("|")[0]: layer.name() for layer in project.mapLayers().values()}
+    label = f"{scene.raster.stem} ({model_display_name(small_onnx_model)})"
+    assert by_source == {
+        str(tmp_path / "l1.gpkg"): f"Landslides — {label}",
+        str(tmp_path / "p1.tif"): f"Landslide probability — {label}",
+        str(tmp_path / "l2.gpkg"): f"Landslides — {label} [2]",
+        str(tmp_path / "p2.tif"): f"Landslide probability — {label} [2]",
+        str(tmp_path / "e.tif"): f"Errors — {label}"}
+    project.removeAllMapLayers()

@@ -103,9 +103,13 @@ def test_outputs_left_temporary_are_written_beside_the_input(qgis_processing, lm
     from lmhld_qgis.core.synthetic import make_scene
 
     scene = make_scene(tmp_path / "data", width=320, height=320, n_landslides=40, seed=4)
-    report = processing.run("lmhld:analyseinventory", {"INVENTORY": str(scene.inventory), "RASTER": str(scene.raster),
-                                                       "OUTPUT_JSON": "TEMPORARY_OUTPUT"})["OUTPUT_JSON"]
+    analysed = processing.run("lmhld:analyseinventory", {
+        "INVENTORY": str(scene.inventory), "RASTER": str(scene.raster), "OUTPUT_JSON": "TEMPORARY_OUTPUT",
+        "OUTPUT_HTML": "TEMPORARY_OUTPUT"})  # as the dialog leaves them
+    report = analysed["OUTPUT_JSON"]
     assert Path(report) == tmp_path / "data" / "scene_inventory_analysis.json"
+    assert Path(analysed["OUTPUT_HTML"]) == tmp_path / "data" / "scene_inventory_analysis.html"  # not in QGIS's temp
+    assert Path(analysed["OUTPUT_HTML"]).stat().st_size > 10_000
     result = processing.run("lmhld:exportpatches", {"RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory),
                                                     "ANALYSIS": report, "QUARTILE": 0, "MIN_FRACTION": 0.05,
                                                     "TOLERANCE": 0.1, "OUTPUT_FOLDER": "TEMPORARY_OUTPUT"})

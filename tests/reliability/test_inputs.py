@@ -67,6 +67,8 @@ def test_wrong_kinds_of_input(work):
     _expect(work, [
         ("a GeoTIFF given as the model", [*detect, "--model", "scene.tif", "--raster", "scene.tif"], 2, "scene.tif"),
         ("a folder given as the model", [*detect, "--model", "folder", "--raster", "scene.tif"], 2, "folder"),
+        ("a folder given as the scene", [*detect, "--model", "model.onnx", "--raster", "folder"], 2,
+         "raster folder is a folder GDAL cannot read as a raster; give the raster file"),
         ("a GeoPackage given as the scene", [*detect, "--model", "model.onnx", "--raster", "inventory.gpkg"], 2,
          "inventory.gpkg"),
         ("a text file given as the scene", [*detect, "--model", "model.onnx", "--raster", "notes.txt"], 2,
@@ -141,8 +143,21 @@ def test_odd_rasters(work):
     rng = np.random.default_rng(0)
     write_raster(work.path("small.tif"), rng.integers(300, 3000, (4, 40, 40)).astype(np.uint16), descriptions=bands)
     write_polygons(work.path("small.gpkg"), [square(X0 + 30, Y0 - 60, 30)])
+    patch = rng.integers(300, 3000, (4, 40, 40)).astype(np.uint16)  # a dataset patch (CAS): no geotransform
+    write_raster(work.path("patch.tif"), patch, descriptions=bands, georeferenced=False, epsg=None)
+    write_raster(work.path("patch with crs.tif"), patch, descriptions=bands, georeferenced=False)  # gdal_edit -a_srs
     detect = ["detect", "--model", "model.onnx", "--threshold", "0.5"]
     _expect(work, [
+        ("a dataset patch without georeferencing (detect)", [*detect, "--raster", "patch.tif", "--out", "p.gpkg"], 2,
+         ("patch.tif is not georeferenced: it has no geotransform and no CRS", "gdal_translate -a_srs EPSG:XXXX")),
+        ("a dataset patch given a CRS but no geotransform (detect)",
+         [*detect, "--raster", "patch with crs.tif", "--out", "p.gpkg"], 2,
+         "is not georeferenced: it has no geotransform, so its pixels have no place on the ground"),
+        ("a dataset patch without georeferencing (export)", ["export", "--raster", "patch.tif", "--inventory",
+                                                             "inventory.gpkg", "--patch-size", "32", "--out", "ds"], 2,
+         "patch.tif is not georeferenced"),
+        ("a dataset patch without georeferencing (analyse)", ["analyse", "inventory.gpkg", "--raster", "patch.tif",
+                                                              "--json", "a.json"], 2, "patch.tif is not georeferenced"),
         ("an all-nodata scene (evaluate)", ["evaluate", "--model", "model.onnx", "--raster", "nodata.tif",
                                             "--inventory", "inventory.gpkg", "--json", "e.json"], 2,
          "no valid pixel"),

@@ -15,6 +15,8 @@ def detect_format(root: str | Path) -> str:
     root = Path(root)
     if not root.exists():
         raise LmhldError(f"dataset folder {root} does not exist")
+    if root.is_file():  # dataset.json or a patch given for its folder
+        raise LmhldError(f"{root} is a file; give the dataset folder that holds it ({root.parent})")
     if (root / "dataset.json").is_file():
         return "lmhld"
     if any((root / d).is_dir() for d in ("TrainData", "ValidData", "TestData")) or any(root.glob("image_*.h5")) \

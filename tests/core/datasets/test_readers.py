@@ -86,3 +86,12 @@ def test_real_cas_patches(shared_data, tmp_path):
 def test_unknown_folder_is_explained(tmp_path):
     with pytest.raises(LmhldError, match="cannot tell the format"):
         open_dataset(tmp_path)
+
+
+def test_a_file_given_for_its_dataset_folder_is_refused_naming_the_folder(tmp_path):
+    """dataset.json (or a .h5 patch) given as --data: the folder that holds it is named, not a list of formats
+    that reads as if dataset.json were missing."""
+    card = tmp_path / "dataset.json"
+    card.write_text("{}")
+    with pytest.raises(LmhldError, match=rf"^{card} is a file; give the dataset folder that holds it \({tmp_path}\)$"):
+        open_dataset(card)

@@ -1,0 +1,53 @@
+"""Polygonize stopped by a signal: the stop is raised as itself once GDAL has stopped, with nothing printed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmhld_qgis.core.errors import Terminated, hold_signals, raise_or_hold
+from lmhld_qgis.core.progress import NullProgress
+from lmhld_qgis.core.vectorize import VectorizeOptions, polygonize
+
+from ..helpers import write_raster
+
+
+def test_a_signal_on_the_first_line_of_gdals_callback_stops_polygonize_as_itself_with_no_traceback(
+        tmp_path, capfd, monkeypatch):
+    """A signal landing on the first line of GDAL's progress callback, before its `try`, used to escape it: GDAL's
+    binding printed a traceback, the stop was lost and the command failed with "RuntimeError: User terminated"
+    (exit 1) instead of stopping (exit 130)."""
+    from lmhld_qgis.core.atomic import GdalStop
+
+    calls = []
+    original = GdalStop.__call__
+
+    def signal_first(self, complete, message, data):
+        calls.append(complete)
+        if len(calls) == 1:
+            raise_or_hold(Terminated("SIGTERM"))  # what the command line's handler does, here outside any try
+        return original(self, complete, message, data)
+
+    monkeypatch.setattr(GdalStop, "__call__", signal_first)
+    mask = np.zeros((400, 400), np.uint8)
+    mask[::4, ::4] = 1  # many regions: Polygonize reports its progress several times
+    mask_tif = write_raster(tmp_path / "mask.tif", mask)
+    prob_tif = write_raster(tmp_path / "prob.tif", mask.astype(np.float32))
+    with pytest.raises(Terminated, match="SIGTERM"):
+        polygonize(mask_tif, prob_tif, tmp_path / "out.gpkg", "landslides", VectorizeOptions(), source="s",
+                   model="m", progress=NullProgress())
+    assert len(calls) == 1  # GDAL stopped at the callback the signal landed in
+    assert "Traceback" not in capfd.readouterr().err
+    assert not (tmp_path / "out.gpkg").exists()
+
+
+def test_signals_are_raised_at_once_outside_a_hold_and_at_its_end_inside_one():
+    with pytest.raises(KeyboardInterrupt):
+        raise_or_hold(KeyboardInterrupt())
+    reached_the_end_of_the_block = False
+    with pytest.raises(Terminated), hold_signals():
+        raise_or_hold(Terminated("SIGHUP"))
+        reached_the_end_of_the_block = True
+    assert reached_the_end_of_the_block
+    with hold_signals():
+        pass  # nothing held: nothing raised
