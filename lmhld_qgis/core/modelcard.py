@@ -191,12 +191,20 @@ class ModelCard:
         return [("input values", taken), ("input shape", shape), ("runs in", clients)]
 
 
+def require_model_file(path: str | Path) -> None:
+    """Refuse a missing or empty model file (an empty one is a copy or a download that did not finish)."""
+    if not Path(path).is_file():
+        raise LmhldError(f"model {path} does not exist")
+    if Path(path).stat().st_size == 0:
+        raise LmhldError(f"model {path} is empty (0 bytes): a copy or a download that did not finish? Copy it again, "
+                         "or use model.onnx from an lmhld run folder")
+
+
 def read_onnx_proto(path: str | Path) -> Any:
     """The ONNX model (an onnx.ModelProto), with a clear error for a missing or unreadable file."""
     import onnx
 
-    if not Path(path).is_file():
-        raise LmhldError(f"model {path} does not exist")
+    require_model_file(path)
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:
@@ -221,8 +229,7 @@ def read_onnx_card(path: str | Path) -> ModelCard:
 def _read_card_with_onnxruntime(path: str | Path) -> ModelCard:
     import onnxruntime as ort
 
-    if not Path(path).is_file():
-        raise LmhldError(f"model {path} does not exist")
+    require_model_file(path)
     try:
         meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
     except Exception as exc:

@@ -179,3 +179,6 @@ def test_files_that_are_not_lmhld_models_are_explained(tmp_path):
         read_onnx_card(tmp_path / "text.onnx")
     with pytest.raises(LmhldError, match="does not exist"):
         read_onnx_card(tmp_path / "missing.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")  # was "not an lmhld model (it carries no model card)"
+    with pytest.raises(LmhldError, match=r"empty\.onnx is empty \(0 bytes\): a copy or a download that did not"):
+        read_onnx_card(tmp_path / "empty.onnx")
