@@ -27,7 +27,7 @@ class Terminated(KeyboardInterrupt):
 
 BAD_INPUT, UNEXPECTED, CANCELLED = 2, 1, 130  # the command line's exit codes
 
-_held: list[BaseException] = []  # a stop signal's exception, kept while a C call with a Python callback runs
+_held: BaseException | None = None  # a stop signal's exception, kept while a C call with a Python callback runs
 _holding = 0
 
 
@@ -36,29 +36,29 @@ def raise_or_hold(exc: BaseException) -> None:
     at any bytecode, also on the first line of a GDAL progress callback, outside its `try`: raised there, the
     exception is printed by GDAL's binding with a traceback and lost, and the call fails as a bare "User
     terminated"."""
-    if _holding:
-        _held.append(exc)
-        return
-    raise exc
+    global _held
+    if not _holding:
+        raise exc
+    if _held is None:  # the first stop asked for is the one raised
+        _held = exc
 
 
 def held_signal() -> BaseException | None:
     """The stop a signal asked for while signals were held (the callback then tells GDAL to stop), or None."""
-    return _held[0] if _held else None
+    return _held
 
 
 @contextlib.contextmanager
 def hold_signals() -> Iterator[None]:
     """Signals' exceptions are kept while the block runs and raised when it ends (over any error the stop caused)."""
-    global _holding
+    global _held, _holding
     _holding += 1
     try:
         yield
     finally:
         _holding -= 1
-        if not _holding and _held:
-            exc = _held[0]
-            _held.clear()
+        if not _holding and _held is not None:
+            exc, _held = _held, None
             raise exc
 
 

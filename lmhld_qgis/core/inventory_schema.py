@@ -113,6 +113,7 @@ def embed_style(gpkg: str | Path, layer: str, qml_text: str, name: str = "lmhld"
 
 def crs_from_user(crs: str | None, raster: str | Path | None) -> osr.SpatialReference:
     """The CRS asked for (EPSG:XXXX, WKT, PROJ string), else the raster's; a clear error when neither is usable."""
+    from .raster import assign_crs_fix
     from .vector import srs_from_wkt
 
     if crs:
@@ -124,8 +125,7 @@ def crs_from_user(crs: str | None, raster: str | Path | None) -> osr.SpatialRefe
     except RuntimeError as exc:
         raise LmhldError(f"cannot read raster {raster}: {exc}; give a file GDAL can open") from exc
     return srs_from_wkt(ds.GetProjection() or None, f"raster {Path(raster).name}",
-                        fix="give the inventory's CRS instead (EPSG:XXXX), or assign the raster one (QGIS: Raster > "
-                            "Projections > Assign Projection; or gdal_edit.py -a_srs EPSG:XXXX FILE)")
+                        fix=f"give the inventory's CRS instead (EPSG:XXXX), or {assign_crs_fix(raster)}")
 
 
 def check_date(text: str | None, what: str = "event date") -> str | None:

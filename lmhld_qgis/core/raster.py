@@ -80,8 +80,10 @@ def read_raster_info(path: str | Path) -> RasterInfo:
                          "open (GeoTIFF, VRT, ...)") from exc
 
 
-RASTER_CRS_FIX = ("assign one to the file itself (QGIS: Raster > Projections > Assign Projection; or gdal_edit.py "
-                  "-a_srs EPSG:XXXX FILE)")
+def assign_crs_fix(path: str | Path) -> str:
+    """How to give a raster file a CRS: in the file itself, since lmhld reads the file, not a QGIS layer."""
+    return ("assign one to the file itself (QGIS: Raster > Projections > Assign Projection; or gdal_edit.py -a_srs "
+            f"EPSG:XXXX {shlex.quote(str(path))})")
 
 
 def require_georeferenced(info: RasterInfo) -> None:
@@ -98,9 +100,8 @@ def require_georeferenced(info: RasterInfo) -> None:
                          "file itself (QGIS: Raster > Georeferencer; or gdal_translate -a_srs EPSG:XXXX -a_ullr ULX "
                          f"ULY LRX LRY {shlex.quote(info.path)} georeferenced.tif) and retry")
     if info.crs_wkt is None:
-        raise LmhldError(f"raster {info.path} has no CRS; assign one to the file itself (QGIS: Raster > Projections > "
-                         f"Assign Projection; or gdal_edit.py -a_srs EPSG:XXXX {shlex.quote(info.path)}) and retry: "
-                         "lmhld reads the file, so a CRS set only on the QGIS layer is not seen")
+        raise LmhldError(f"raster {info.path} has no CRS; {assign_crs_fix(info.path)} and retry: lmhld reads the "
+                         "file, so a CRS set only on the QGIS layer is not seen")
 
 
 def raster_srs(info: RasterInfo) -> osr.SpatialReference:
@@ -108,7 +109,7 @@ def raster_srs(info: RasterInfo) -> osr.SpatialReference:
     from .vector import srs_from_wkt
 
     require_georeferenced(info)
-    return srs_from_wkt(info.crs_wkt, f"raster {Path(info.path).name}", fix=RASTER_CRS_FIX)
+    return srs_from_wkt(info.crs_wkt, f"raster {Path(info.path).name}", fix=assign_crs_fix(info.path))
 
 
 def require_north_up(info: RasterInfo) -> None:
