@@ -83,6 +83,18 @@ def test_analyse_writes_json_and_html(tmp_path):
     assert f"recommended patch sizes: Q1 {q1} px, Q2 {q2} px, Q3 {q3} px" in proc.stdout
 
 
+def test_a_wrong_option_is_one_line_that_names_the_sub_command_and_its_help(tmp_path):
+    """argparse's usage block (thirty lines for train) no longer comes before the one line that says what is wrong."""
+    for args, words in ((["train", "--out", str(tmp_path / "run"), "--bogus"], "unrecognized arguments: --bogus"),
+                        (["detect", "--tta", "q"], "argument --tta: invalid choice: 'q'"),
+                        (["train"], "the following arguments are required: --out")):
+        proc = lmhld(*args)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.splitlines() == [f"lmhld {args[0]}: error: {proc.stderr.split('error: ')[1].strip()}"]
+        assert words in proc.stderr and proc.stderr.endswith(f"(`lmhld {args[0]} --help` lists the options)\n")
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_input_exits_2_with_message_and_no_files(tmp_path):
     inv = write_polygons(tmp_path / "inv.gpkg", [square(0, 0, 10)])
     proc = lmhld("analyse", str(inv), "--pixel-size", "-1", "--json", str(tmp_path / "r.json"),

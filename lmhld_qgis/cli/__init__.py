@@ -14,6 +14,7 @@ import re
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..core.errors import CANCELLED, LmhldError, explain
 from . import (
@@ -42,10 +43,18 @@ COMMANDS = (demo, create_inventory, validate, stack, analyse, preview, export, t
 _RESUMABLE: dict[str, tuple[str, ...]] = {"train": ("data", "config", "init_from"), "experiment": ("config",)}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A wrong or missing option ends in one line, like every other refusal, with the way to the options: argparse's
+    usage block (thirty lines for train) came first and buried it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import lmhld_qgis
 
-    parser = argparse.ArgumentParser(prog="lmhld", description="Landslide detection from high-resolution imagery.")
+    parser = OneLineParser(prog="lmhld", description="Landslide detection from high-resolution imagery.")
     parser.add_argument("--version", action="version", version=f"lmhld_qgis {lmhld_qgis.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -74,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
     except Exception as exc:  # a broken installation (a missing library): still one line and a log
         return report_failure("lmhld", exc, argv, debug)
-    args = parser.parse_args(_negative_values_attached(parser, argv))  # bad arguments: usage line and exit 2
+    args, unknown = parser.parse_known_args(_negative_values_attached(parser, argv))  # bad arguments: exit 2
+    if unknown:  # said by the sub-command, whose --help lists what it takes
+        _subparsers(parser).get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     return run(args, argv)
 
 
@@ -84,7 +95,7 @@ _NEGATIVE_VALUE = re.compile(r"-\.?\d")
 def _negative_values_attached(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     """`--extent -75.1,-40.2,...` as `--extent=-75.1,...`: argparse takes a value that starts with a minus and is
     not a plain number for an option and stops with 'expected one argument' (west and south coordinates do)."""
-    takes_value = {flag for command in (parser, *_subparsers(parser)) for action in command._actions
+    takes_value = {flag for command in (parser, *_subparsers(parser).values()) for action in command._actions
                    if action.nargs is None and action.option_strings for flag in action.option_strings}
     out: list[str] = []
     for token in argv:
@@ -95,9 +106,9 @@ def _negative_values_attached(parser: argparse.ArgumentParser, argv: list[str]) 
     return out
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    return [command for action in parser._actions if isinstance(action, argparse._SubParsersAction)
-            for command in action.choices.values()]
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return {name: command for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name, command in action.choices.items()}
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:

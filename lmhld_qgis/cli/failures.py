@@ -54,6 +54,15 @@ def signals_as_exceptions() -> Iterator[None]:
                 signal.signal(s, handler)
 
 
+def outputs_in_place() -> None:
+    """The command's outputs are complete: a stop signal from here on would only cut its summary short and call a
+    finished run cancelled (exit 130), so the rest of the command ignores it (`signals_as_exceptions` restores the
+    handlers when the command ends)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in (*_STOP_SIGNALS, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)
+
+
 class _StdoutWithoutReader:
     """stdout for a run whose reader may go away (`lmhld detect ... | head -3`): once a write finds the pipe
     closed, the rest of the output is dropped and the run goes on, so that its outputs are committed; the file

@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.config import load_config, parse_model_options, resume_config
     from ..training.signals import stop_on_signals
     from ..training.trainer import train
+    from .failures import outputs_in_place
     from .progress import BarProgress, JsonProgress
 
     overrides = _overrides(args)
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         progress.close()
+    outputs_in_place()
     if rank == 0:
         summary = {"event": "done", "out": str(result.out_dir), "best_f1": result.best_f1,
                    "onnx": str(result.onnx) if result.onnx else None, "threshold": result.threshold,

@@ -168,10 +168,14 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
         detected = _detected_polygons(polys, truth)
         pixels = _compare_pixels(prob, detected, truth, det.threshold, error_map, SubProgress(progress, 0.7, 0.95))
         inside, outside = _within_scene(_to_srs(truth, detected.srs), raster_footprint(info))
-        objects = _compare_objects(detected, inside, match)
+        inside, valid_shares, on_nodata = _on_valid_pixels(inside, prob)
+        objects = _compare_objects(detected, inside, match, valid_shares)
     if outside:
         progress.info(f"{outside} inventory polygon(s) lie outside the scene and are not counted; those across its "
                       "edge count by their part inside")
+    if on_nodata:
+        progress.info(f"{on_nodata} inventory polygon(s) lie wholly on the scene's nodata pixels, where nothing can "
+                      "be detected, and are not counted as missed")
     if pixels.inventory_px == 0 and truth.geometries:
         progress.warn(f"no inventory polygon of {Path(inventory).name} covers a valid pixel of the scene: recall "
                       "and F1 say nothing; check that the inventory belongs to this raster")
@@ -290,9 +294,45 @@ def _within_scene(truth: list[ogr.Geometry], footprint: ogr.Geometry) -> tuple[l
     return inside, len(truth) - len(inside)
 
 
-def _compare_objects(detected: PolygonSet, truth_geoms: list[ogr.Geometry], match: float) -> ObjectCounts:
-    """Inventory polygons detected and detections that match a landslide (areas compared in the detections' CRS)."""
-    found = _covered_count(truth_geoms, detected.geometries, match)
+def _on_valid_pixels(truth: list[ogr.Geometry], prob_path: Path) -> tuple[list[ogr.Geometry], list[float], int]:
+    """The landslides with at least one valid pixel under them (the probability raster's, in its CRS: the
+    detections'), the share of each one's pixels that are valid, and how many lie wholly on nodata: counted as
+    missed, they would say the model failed where it had no pixel to look at. Each is read in its own window, so a
+    large scene costs what its landslides cover."""
+    import json
+
+    import rasterio
+    from rasterio.features import geometry_mask
+    from rasterio.windows import Window, from_bounds
+
+    kept: list[ogr.Geometry] = []
+    shares: list[float] = []
+    with rasterio.open(prob_path) as src:
+        for g in truth:
+            minx, maxx, miny, maxy = g.GetEnvelope()
+            f = from_bounds(minx, miny, maxx, maxy, src.transform)  # fractional: rounded outwards, then clipped
+            c0, r0 = max(math.floor(f.col_off), 0), max(math.floor(f.row_off), 0)
+            c1 = min(math.ceil(f.col_off + f.width), src.width)
+            r1 = min(math.ceil(f.row_off + f.height), src.height)
+            if c1 <= c0 or r1 <= r0:  # touches the scene only along its edge
+                continue
+            win = Window(c0, r0, c1 - c0, r1 - r0)
+            p = src.read(1, window=win)
+            under = ~geometry_mask([json.loads(g.ExportToJson())], p.shape, src.window_transform(win),
+                                   all_touched=True)
+            valid = int((under & (p >= 0)).sum())
+            if valid:
+                kept.append(g)
+                shares.append(valid / int(under.sum()))
+    return kept, shares, len(truth) - len(kept)
+
+
+def _compare_objects(detected: PolygonSet, truth_geoms: list[ogr.Geometry], match: float,
+                     valid_shares: Sequence[float] | None = None) -> ObjectCounts:
+    """Inventory polygons detected and detections that match a landslide (areas compared in the detections' CRS).
+    A landslide partly on nodata is detected when `match` of its part on valid pixels is covered, as one across
+    the scene's edge counts by its part inside."""
+    found = _covered_count(truth_geoms, detected.geometries, match, valid_shares)
     correct = _covered_count(detected.geometries, truth_geoms, match)
     return ObjectCounts(len(truth_geoms), found, len(detected.geometries), correct)
 
@@ -311,14 +351,16 @@ def _to_srs(polys: PolygonSet, srs: osr.SpatialReference) -> list[ogr.Geometry]:
     return out
 
 
-def _covered_count(subjects: list[ogr.Geometry], others: list[ogr.Geometry], match: float) -> int:
-    """How many `subjects` have at least `match` of their area covered by `others` (envelope pre-filter)."""
+def _covered_count(subjects: list[ogr.Geometry], others: list[ogr.Geometry], match: float,
+                   shares: Sequence[float] | None = None) -> int:
+    """How many `subjects` have at least `match` of their area (times their share in `shares`, when given) covered
+    by `others` (envelope pre-filter)."""
     env = np.array([o.GetEnvelope() for o in others]) if others else np.zeros((0, 4))
     matched = 0
-    for g in subjects:
+    for g, share in zip(subjects, shares or [1.0] * len(subjects), strict=True):
         minx, maxx, miny, maxy = g.GetEnvelope()
         near = np.flatnonzero((env[:, 0] <= maxx) & (env[:, 1] >= minx) & (env[:, 2] <= maxy) & (env[:, 3] >= miny))
         covered = sum(g.Intersection(others[i]).GetArea() for i in near)
-        if covered >= match * g.GetArea():
+        if covered >= match * share * g.GetArea():
             matched += 1
     return matched

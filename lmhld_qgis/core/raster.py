@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import warnings
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ class RasterInfo:
     alpha_bands: tuple[int, ...] = ()  # 1-based bands whose colour interpretation is alpha (a mask, not data)
     colours: tuple[str | None, ...] = ()  # per band: "red", "green" or "blue" when its colour interpretation says so
     georeferencing: str = GEOTRANSFORM  # or CONTROL_POINTS (GCPs/RPCs only) or NOT_GEOREFERENCED (a dataset patch)
+    driver: str = ""  # GDAL's short name (GTiff, VRT, HDF5Image, ...)
 
     @property
     def band_names(self) -> tuple[str | None, ...]:
@@ -62,6 +64,8 @@ def read_raster_info(path: str | Path) -> RasterInfo:
             ds = rasterio.open(path)
         with ds:
             t = ds.transform
+            if ds.driver == "GTiff":
+                _refuse_truncated_tiff(str(path), ds.width, ds.height, ds.count)
             return RasterInfo(
                 path=str(path), width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0],
                 crs_wkt=ds.crs.to_wkt() if ds.crs else None, transform=(t.a, t.b, t.c, t.d, t.e, t.f),
@@ -70,6 +74,7 @@ def read_raster_info(path: str | Path) -> RasterInfo:
                 colours=tuple(c.name if c.name in COLOURS else None for c in ds.colorinterp),
                 georeferencing=(GEOTRANSFORM if not t.is_identity else
                                 CONTROL_POINTS if ds.gcps[0] or ds.rpcs else NOT_GEOREFERENCED),
+                driver=ds.driver,
             )
     except RasterioIOError as exc:
         if Path(path).is_dir():  # GDAL reads some folders (an ESRI grid): said only when this one is not such
@@ -78,6 +83,38 @@ def read_raster_info(path: str | Path) -> RasterInfo:
         what = damage(str(exc))
         raise LmhldError(f"cannot read raster {path}: {f'{what} ({exc})' if what else exc}; give a file GDAL can "
                          "open (GeoTIFF, VRT, ...)") from exc
+
+
+def _refuse_truncated_tiff(path: str, width: int, height: int, count: int) -> None:
+    """Refuse a GeoTIFF whose last block lies past the file's end (a copy or download that did not finish). The
+    header alone reads fine, so without this a stage that needs only the grid (analyse) would report on it, and a
+    file cut within its tags would be taken for one without georeferencing."""
+    from osgeo import gdal
+
+    try:
+        size = os.path.getsize(path)
+    except OSError:  # not a local file (/vsicurl/, ...): its reads say so
+        return
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
+        block_x, block_y = ds.GetRasterBand(1).GetBlockSize()
+        last = f"{math.ceil(width / block_x) - 1}_{math.ceil(height / block_y) - 1}"
+        ends = []
+        for band in {1, count}:  # pixel-interleaved files share one block list; band-interleaved end with the last
+            b = ds.GetRasterBand(band)
+            offset, nbytes = (b.GetMetadataItem(f"BLOCK_{what}_{last}", "TIFF") for what in ("OFFSET", "SIZE"))
+            if offset and nbytes and int(offset):  # 0: a sparse block, never written
+                ends.append(int(offset) + int(nbytes))
+    except (RuntimeError, AttributeError):  # GDAL refused what rasterio opened: its reads will say why
+        return
+    finally:
+        ds = None
+        gdal.PopErrorHandler()
+    if ends and max(ends) > size:
+        raise LmhldError(f"cannot read raster {path}: it is truncated ({size} bytes, but its pixels run to byte "
+                         f"{max(ends)}): a copy or a download that did not finish? Copy it again, or give a file "
+                         "GDAL can open whole")
 
 
 def assign_crs_fix(path: str | Path) -> str:
@@ -93,6 +130,10 @@ def require_georeferenced(info: RasterInfo) -> None:
         raise LmhldError(f"raster {info.path} is georeferenced by control points (GCPs or RPCs) only, not on a "
                          f"grid; warp it onto one first (QGIS: Raster > Projections > Warp; or gdalwarp -t_srs "
                          f"EPSG:XXXX {shlex.quote(info.path)} warped.tif) and retry")
+    if info.georeferencing == NOT_GEOREFERENCED and info.driver.startswith("HDF5"):
+        raise LmhldError(f"raster {info.path} is an HDF5 file with no place on the ground: a dataset patch (such as "
+                         "Landslide4Sense's), not a scene; train and evaluate read such patches from their folder "
+                         "(--data FOLDER), while analyse, export and detect need a georeferenced scene (a GeoTIFF)")
     if info.georeferencing == NOT_GEOREFERENCED:
         crs = "" if info.crs_wkt else " and no CRS"
         raise LmhldError(f"raster {info.path} is not georeferenced: it has no geotransform{crs}, so its pixels have "

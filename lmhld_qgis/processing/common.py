@@ -17,7 +17,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..core.errors import CancelledError, LmhldError
+from ..core.errors import CancelledError, LmhldError, explain
+from ..deps import PACKAGES, base_python, missing_message
 
 LOG_TAG = "LMHLD"
 
@@ -65,11 +66,24 @@ def core_errors(what: str = "") -> Iterator[None]:
     except MemoryError as exc:
         raise QgsProcessingException(tr("{0}: not enough memory; use a smaller batch, tile or extent").format(
             what or tr("the algorithm"))) from exc
-    except Exception as exc:
-        QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, Qgis.Critical)
-        raise QgsProcessingException(tr("{0} failed: {1}: {2}. The details are in the Log Messages panel, tab "
-                                        "LMHLD.").format(what or tr("The algorithm"), type(exc).__name__, exc)) \
+    except ModuleNotFoundError as exc:
+        module = (exc.name or "").split(".")[0]
+        if module not in {p.module for p in PACKAGES}:
+            raise _unexpected(exc, what) from exc
+        raise QgsProcessingException(missing_message([module], base_python(), what or tr("This algorithm"))) \
             from exc
+    except Exception as exc:
+        explained = explain(exc)  # a full disk, a read-only folder, a damaged file: said as the command line says it
+        if explained.expected:
+            raise QgsProcessingException(explained.message[:1].upper() + explained.message[1:]) from exc
+        raise _unexpected(exc, what) from exc
+
+
+def _unexpected(exc: Exception, what: str) -> QgsProcessingException:
+    """A defect or an unknown failure: one line in the dialog, the traceback in the message log."""
+    QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, Qgis.Critical)
+    return QgsProcessingException(tr("{0} failed: {1}: {2}. The details are in the Log Messages panel, tab "
+                                     "LMHLD.").format(what or tr("The algorithm"), type(exc).__name__, exc))
 
 
 def source_wkb(source: QgsProcessingFeatureSource) -> tuple[list[bytes | None], list[int]]:

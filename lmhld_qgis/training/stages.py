@@ -119,6 +119,14 @@ def open_in_order(path: str, bands: list[int] | None, target: list[str] | None, 
     return (train, val) if by_position else open_splits(path, order)
 
 
+def _require_labels(ds: PatchDataset | None, split: str, path: str) -> None:
+    missing = ds.unlabelled() if ds is not None else []
+    if missing:
+        raise LmhldError(f"dataset {path}: {len(missing)} of its {len(ds or [])} {split} samples have no mask (first: "
+                         f"{missing[0]}); training needs labels: give the folder with its masks (a Landslide4Sense "
+                         "release's TrainData holds img/ and mask/; its TestData has no masks)")
+
+
 def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[Stage]:
     """Open every dataset up front, so a bad configuration fails before any training starts. Every dataset is read
     in one band order, by name: `reference`'s (a fine-tuned checkpoint's bands, so that its input convolution meets
@@ -126,9 +134,11 @@ def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[St
     first = open_in_order(cfg.data[0], cfg.bands, reference, "the checkpoint", strict=False)
     target, by = first[0].band_names, f"dataset {cfg.data[0]}"  # in the checkpoint's order when it could be
     opened = [first] + [open_in_order(p, cfg.bands, target, by, strict=cfg.mode == "mix") for p in cfg.data[1:]]
-    for (train, _), path in zip(opened, cfg.data, strict=True):
+    for (train, val), path in zip(opened, cfg.data, strict=True):
         if len(train) == 0:
             raise LmhldError(f"dataset {path} has no training samples")
+        for split, ds in (("training", train), ("validation", val)):
+            _require_labels(ds, split, path)
     if cfg.mode == "single":
         train, val = opened[0]
         return [Stage(0, train.name, train, val, [train])]

@@ -283,7 +283,12 @@ class Trainer:
         state.config = self.cfg.to_dict()
         if self.dist.is_main:
             write_text_atomic(self.out / "config.json", json.dumps(state.config, indent=2))
-        self.progress.info(f"resuming at stage {state.stage + 1}, epoch {state.epoch + 1}, batch {state.batch}")
+        if state.stage == len(self.stages) - 1 and (state.epoch >= self.cfg.epochs or state.stopped_early):
+            how = f"stopped early after epoch {state.epoch}" if state.stopped_early else f"{state.epoch} epochs"
+            self.progress.info(f"{self.out} holds a finished run ({how}): nothing left to train; writing its model "
+                               f"and report again (--epochs above {self.cfg.epochs} extends it)")
+        else:
+            self.progress.info(f"resuming at stage {state.stage + 1}, epoch {state.epoch + 1}, batch {state.batch}")
         return state, payload
 
     def _check_same_run(self, stored: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import rasterio
 from lmhld_qgis.core.evaluate import evaluate_dataset, evaluate_scene
 from lmhld_qgis.core.metrics import Confusion
 from lmhld_qgis.core.modelcard import ModelCard
+from lmhld_qgis.core.progress import NullProgress
 from lmhld_qgis.core.synthetic import make_scene
 
 BANDS = ["blue", "green", "red", "nir"]
@@ -166,3 +167,40 @@ def test_invalid_reference_geometries_are_reported_once_not_as_raw_geos_warnings
     with pytest.warns(UserWarning, match=r"1 invalid geometries of inventory \S+ were repaired for scoring"):
         evaluate_scene(RedBackend(), scene.raster, scene.inventory)
     assert "Self-intersection" not in capfd.readouterr().err
+
+
+def test_landslides_wholly_on_nodata_are_not_counted_as_missed(tmp_path):
+    """A scene whose left half is nodata (a swath edge, a cloud mask): the landslides there had no pixel to be
+    found on; the object figures score the others and the log says how many were left out."""
+    import rasterio
+
+    from lmhld_qgis.core.vector import read_polygons
+
+    scene = make_scene(tmp_path / "s", width=400, height=300, n_landslides=30, seed=9)
+    whole = evaluate_scene(RedBackend(), scene.raster, scene.inventory)
+    half = tmp_path / "half.tif"
+    with rasterio.open(scene.raster) as src:
+        data, profile = src.read(), {**src.profile, "nodata": 0}
+        cut = src.transform.c + 200 * src.transform.a  # x of the 200th column
+    data[:, :, :200] = 0
+    with rasterio.open(half, "w", **profile) as dst:
+        dst.write(data)
+    envelopes = [g.GetEnvelope() for g in read_polygons(scene.inventory).geometries]
+    wholly_left = sum(maxx <= cut for _, maxx, _, _ in envelopes)
+    assert wholly_left >= 5
+
+    class Said(NullProgress):
+        def __init__(self):
+            self.lines: list[str] = []
+
+        def info(self, message):
+            self.lines.append(message)
+
+    said = Said()
+    part = evaluate_scene(RedBackend(), half, scene.inventory, progress=said)
+    assert part["n_inventory"] == whole["n_inventory"] - wholly_left
+    # every landslide is found over the whole scene, and so on the valid half: those across the nodata's edge
+    # by their part on valid pixels (counted by their whole area, 3 of 17 were missed)
+    assert whole["inventory_detected"] == part["inventory_detected"] == 1.0
+    assert f"{wholly_left} inventory polygon(s) lie wholly on the scene's nodata pixels, where nothing can be " \
+           "detected, and are not counted as missed" in said.lines

@@ -230,6 +230,10 @@ def test_a_project_geopackage_read_at_its_points_names_its_polygon_layer(tmp_pat
     ("raster_patch_crs", r"raster .*patch\.tif is not georeferenced: it has no geotransform, so"),
     ("raster_gcps", r"raster .*gcps\.tif is georeferenced by control points \(GCPs or RPCs\) only, not on a grid; "
                     r"warp it onto one first \(QGIS: Raster > Projections > Warp; or gdalwarp -t_srs EPSG:XXXX "),
+    ("raster_cut", r"cannot read raster .*cut\.tif: it is truncated \(\d+ bytes, but its pixels run to byte \d+\): a "
+                   "copy or a download that did not finish"),
+    ("raster_h5", r"raster .*patch\.h5 is an HDF5 file with no place on the ground: a dataset patch \(such as "
+                  r"Landslide4Sense's\), not a scene; train and evaluate read such patches from their folder"),
     ("pixel_zero", "pixel size must be > 0"),
     ("unreadable", "cannot read vector file"),
     ("missing", "does not exist; check the path"),
@@ -258,6 +262,17 @@ def test_bad_input_fails_clearly(tmp_path, case, message):
                    srs_from_epsg(32618).ExportToWkt())
         ds = None
         kwargs = {"rasters": [raster]}
+    elif case == "raster_cut":  # header first (a COG), cut inside the pixels: it reads whole up to its pixels
+        whole = write_raster(tmp_path / "whole.tif", np.arange(256 * 256, dtype=np.uint16).reshape(256, 256))
+        gdal.Translate(str(tmp_path / "cog.tif"), str(whole), format="COG", creationOptions=["COMPRESS=NONE"])
+        (tmp_path / "cut.tif").write_bytes((tmp_path / "cog.tif").read_bytes()[:2000])
+        kwargs = {"rasters": [tmp_path / "cut.tif"]}
+    elif case == "raster_h5":  # a Landslide4Sense patch given as the scene (GDAL reads it as 14 x 8 px)
+        import h5py
+
+        with h5py.File(tmp_path / "patch.h5", "w") as f:
+            f["img"] = np.zeros((8, 8, 14))
+        kwargs = {"rasters": [tmp_path / "patch.h5"]}
     elif case == "pixel_zero":
         kwargs = {"pixel_size_m": 0.0}
     elif case == "unreadable":

@@ -73,3 +73,19 @@ def test_without_torch_detection_works_and_training_says_what_to_install(install
     assert "Training needs the Python packages torch, onnx, onnxscript" in text
     assert "Plugins > LMHLD Landslide Detection > Python dependencies" in text and "LMHLD_PYTHON" in text
     assert "Traceback" not in text and not (tmp_path / "run").exists()
+
+
+def test_without_onnxruntime_detection_says_what_to_install(installed, small_onnx_model, tmp_path):
+    """QGIS's own Python and nothing else, as on a fresh install: was a traceback and "failed:
+    ModuleNotFoundError"."""
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "scene", width=64, height=64, n_landslides=2, seed=3)
+    (tmp_path / "empty").mkdir()
+    proc = run(installed, tmp_path, str(tmp_path / "empty"), "lmhld:detectlandslides", RASTER=scene.raster,
+               MODEL=small_onnx_model, OUTPUT=tmp_path / "l.gpkg")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in text and "ModuleNotFoundError" not in text, text[-3000:]
+    assert "Detect landslides needs the Python package onnxruntime" in text
+    assert "Plugins > LMHLD Landslide Detection > Python dependencies" in text and "pip install" in text
+    assert not (tmp_path / "l.gpkg").exists()

@@ -186,3 +186,21 @@ def test_sigterm_is_a_cancellation_in_the_command_line(capsys):
     assert run(argparse.Namespace(command="detect", run=stopped)) == 130
     assert "lmhld detect: stopped (SIGTERM); no partial output was left" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_signal_after_the_outputs_are_in_place_does_not_call_the_run_cancelled(capsys):
+    """Ctrl-C landing while a finished training prints its summary: the run is complete, so it exits 0."""
+    from lmhld_qgis.cli import run
+    from lmhld_qgis.cli.failures import outputs_in_place
+
+    def finished(args):
+        outputs_in_place()
+        for s in (signal.SIGINT, signal.SIGTERM):
+            os.kill(os.getpid(), s)
+        print("summary")
+        return 0
+
+    assert run(argparse.Namespace(command="train", run=finished)) == 0
+    assert capsys.readouterr().out == "summary\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers come back afterwards
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

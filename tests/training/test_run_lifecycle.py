@@ -75,7 +75,18 @@ def test_resume_refuses_what_changes_the_run_and_fewer_epochs(tiny, tmp_path, no
                             (dict(augment="flips"), "augment differs"), (dict(batch_size=4), "batch_size differs")):
         with pytest.raises(LmhldError, match=message):
             train(config([tiny], epochs=1, **change), tmp_path / "run", resume=True)
-    train(config([tiny], epochs=2), tmp_path / "run", resume=True)
+    said: list[str] = []
+
+    class Listen(NullProgress):
+        def info(self, message: str) -> None:
+            said.append(message)
+
+    train(config([tiny], epochs=2), tmp_path / "run", resume=True, progress=Listen())
+    assert "resuming at stage 1, epoch 2, batch 0" in said
+    said.clear()
+    train(config([tiny], epochs=2), tmp_path / "run", resume=True, progress=Listen())  # finished: says so
+    assert f"{tmp_path / 'run'} holds a finished run (2 epochs): nothing left to train; writing its model and " \
+           "report again (--epochs above 2 extends it)" in said and not any("resuming" in m for m in said)
     with pytest.raises(LmhldError, match=r"fewer epochs than the run planned \(1 < 2\)"):
         train(config([tiny], epochs=1), tmp_path / "run", resume=True)
     # free to change: hardware and checkpointing
@@ -270,3 +281,17 @@ def test_sigterm_and_sigkill_mid_run_end_with_the_same_weights(areas, tmp_path):
                               "--resume"], capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert same(weights(tmp_path / "killed"), weights(tmp_path / "straight"))
+
+
+def test_a_dataset_without_masks_is_refused_before_the_run_folder_is_made(shared_data, tmp_path):
+    """The real Landslide4Sense test patches carry no masks: refused up front, naming the patch, with nothing left
+    in the run folder (was: a config.json left behind, the error at the first batch)."""
+    data = tmp_path / "l4s" / "TrainData" / "img"
+    data.mkdir(parents=True)
+    for name in ("image_31.h5", "image_37.h5"):
+        shutil.copy(shared_data / "landslide4sense" / name, data / name)
+    (data.parent / "mask").mkdir()
+    with pytest.raises(LmhldError, match=r"l4s: 2 of its 2 training samples have no mask \(first: image_31\); "
+                                         r"training needs labels"):
+        train(config([tmp_path / "l4s"], epochs=1), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

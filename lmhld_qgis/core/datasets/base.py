@@ -47,6 +47,11 @@ class PatchDataset:
         """Per-band (mean, std) from the dataset card, when the format has one."""
         return None
 
+    def unlabelled(self) -> list[str]:
+        """The ids of samples that have no mask, known without reading pixels (training refuses them before it
+        starts, not at the first batch); formats whose every sample has its mask return none."""
+        return []
+
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
             yield self[i]

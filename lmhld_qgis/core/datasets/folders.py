@@ -54,6 +54,9 @@ class FolderDataset(PatchDataset):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def unlabelled(self) -> list[str]:
+        return [key for key in self.ids if key not in self.masks]
+
     def __getitem__(self, index: int) -> Sample:
         key = self.ids[index]
         image = read_image(self.images[key])

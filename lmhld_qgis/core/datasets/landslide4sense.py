@@ -54,6 +54,9 @@ class Landslide4SenseDataset(PatchDataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def unlabelled(self) -> list[str]:
+        return [p.stem for p in self.images if _number(p) not in self.masks]
+
     def __getitem__(self, index: int) -> Sample:
         import h5py
 

@@ -35,6 +35,9 @@ class MixDataset(PatchDataset):
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def unlabelled(self) -> list[str]:
+        return [key for part in self.parts for key in part.unlabelled()]
+
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < len(self):
             raise IndexError(index)
