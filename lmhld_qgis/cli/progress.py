@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 
@@ -40,7 +41,9 @@ class BarProgress:
 
 
 class JsonProgress:
-    """Progress as JSON lines on stdout; SIGTERM asks to stop at the next batch (last.pt is kept).
+    """Progress as JSON lines on stdout; SIGTERM asks to stop at the next batch (last.pt is kept), and so does the
+    end of the process that reads the lines (QGIS or qgis_process killed, closed or crashed): without a reader the
+    run would go on alone, unseen, to its last epoch.
 
     `fractions`: also print {"event": "progress"} when the overall fraction moves by 0.1 % (the experiment, whose
     training runs do not send their own batch events); training sends batch events that carry the fraction.
@@ -49,6 +52,7 @@ class JsonProgress:
     def __init__(self, fractions: bool = False) -> None:
         self.cancelled = False
         self.fractions, self._last = fractions, -1
+        self.parent = os.getppid()
         signal.signal(signal.SIGTERM, self._stop)
 
     def _stop(self, *_) -> None:
@@ -73,7 +77,12 @@ class JsonProgress:
         self._print(**data)
 
     def is_cancelled(self) -> bool:
-        return self.cancelled
+        return self.cancelled or self.reader_gone()
+
+    def reader_gone(self) -> bool:
+        """The parent died (this process was handed to another) or closed the pipe (cli.failures keeps a run
+        going when stdout closes, and says so by `gone`)."""
+        return os.getppid() != self.parent or bool(getattr(sys.stdout, "gone", False))
 
     def close(self) -> None:
         pass  # every line is flushed as it is printed

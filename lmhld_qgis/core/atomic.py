@@ -300,7 +300,7 @@ def check_replaceable_dir(dest: PathLike, overwrite: bool, what: str = "output f
     if not any(dest.iterdir()):
         return
     if not overwrite:
-        raise LmhldError(f"{what} {dest} is not empty; choose another folder or pass overwrite (--overwrite)")
+        raise LmhldError(f"{what} {dest} is not empty; choose another folder, or allow replacing it (--overwrite)")
     ours, foreign = written_by_lmhld(dest)
     if not ours:
         listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")

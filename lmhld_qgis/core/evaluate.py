@@ -141,10 +141,12 @@ def _rule(match: float) -> str:
 def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: str | Path, *,
                    layer: str | None = None, error_map: str | Path | None = None, json_out: str | Path | None = None,
                    polygons_out: str | Path | None = None, prob_out: str | Path | None = None, match: float = 0.5,
-                   options: DetectOptions | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                   options: DetectOptions | None = None, progress: Progress | None = None,
+                   inventory_name: str = "") -> dict[str, Any]:
     """Detect over a scene and compare the delivered polygons with its inventory: pixel metrics, error map,
     object figures; `raw` holds the pixel figures of the probability cut before the polygons were cleaned.
-    `layer`: the inventory's layer in a file of several (default: the first)."""
+    `layer`: the inventory's layer in a file of several (default: the first). `inventory_name`: how messages name
+    the inventory where `inventory` is a copy (QGIS hands its layer over so); by default the file's name."""
     from .detect import DetectOptions, detect
     from .preflight import require_overlap
     from .raster import raster_footprint, read_raster_info
@@ -152,15 +154,16 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     from .vector import read_polygons
 
     progress = progress or NullProgress()
+    name = inventory_name or Path(inventory).name
     _check_match(match)
     check_outputs(inputs={"model": model, "raster": raster, "inventory": inventory},
-                  files={"error_map": error_map, "json_out": json_out, "polygons_out": polygons_out,
-                         "prob_out": prob_out}, styled=("error_map", "prob_out"))
+                  files={"error map": error_map, "report": json_out, "polygons": polygons_out,
+                         "probability raster": prob_out}, styled=("error map", "probability raster"))
     truth = read_polygons(inventory, layer, allow_empty=True)  # a scene without landslides is a fair reference
-    for note in reference_notes(truth, Path(inventory).name):
+    for note in reference_notes(truth, name):
         progress.warn(note)
     info = read_raster_info(raster)
-    require_overlap(truth, info, f"inventory {Path(inventory).name}")
+    require_overlap(truth, info, f"inventory {name}")
     with scratch_dir("evaluate") as tmp:
         polys = Path(polygons_out) if polygons_out else Path(tmp) / "detected.gpkg"
         prob = Path(prob_out) if prob_out else Path(tmp) / "probability.tif"
@@ -177,7 +180,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
         progress.info(f"{on_nodata} inventory polygon(s) lie wholly on the scene's nodata pixels, where nothing can "
                       "be detected, and are not counted as missed")
     if pixels.inventory_px == 0 and truth.geometries:
-        progress.warn(f"no inventory polygon of {Path(inventory).name} covers a valid pixel of the scene: recall "
+        progress.warn(f"no inventory polygon of {name} covers a valid pixel of the scene: recall "
                       "and F1 say nothing; check that the inventory belongs to this raster")
     result = {**pixels.delivered.scores(), "raw": {k: pixels.raw.scores()[k] for k in RAW_KEYS},
               **objects.scores(), **_detection_facts(det),

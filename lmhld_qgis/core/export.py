@@ -85,6 +85,9 @@ def patch_size_from_report(path: str | Path, quartile: str = "q2") -> int:
     index = {"q1": 0, "q2": 1, "median": 1, "q3": 2}.get(quartile.lower())
     if index is None:
         raise LmhldError(f"quartile must be q1, q2 or q3, got {quartile!r}")
+    if not Path(path).is_file():
+        raise LmhldError(f"analysis report {path} does not exist; run the inventory analysis (lmhld analyse) first, "
+                         "or give the patch size")
     try:
         return int(json.loads(Path(path).read_text(encoding="utf-8"))["recommended_patch_sizes"][index])
     except (KeyError, IndexError, TypeError, ValueError) as exc:  # not JSON, not UTF-8, not a report
@@ -113,7 +116,7 @@ def export_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | 
     progress = progress or NullProgress()
     rasters = _as_list(rasters)
     check_outputs(inputs={"raster": list(rasters), "inventory": inventory, "negatives": options.negatives},
-                  folders={"out_dir": out_dir}, overwrite=options.overwrite)
+                  folders={"dataset folder": out_dir}, overwrite=options.overwrite)
     inputs = _read_inputs(rasters, inventory, options, layer, progress)
     with atomic_dir(out_dir, overwrite=options.overwrite) as tmp:
         (tmp / "img").mkdir()

@@ -95,7 +95,7 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
         raise LmhldError(f"the stack is written as a GeoTIFF: give a .tif name, got {Path(out).name}")
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
         raise LmhldError(f"pixel size must be a positive number of the first raster's CRS units, got {pixel_size}")
-    check_outputs(inputs={"raster": paths}, files={"out": out}, styled={"out"})  # never an input overwritten
+    check_outputs(inputs={"raster": paths}, files={"stack": out}, styled={"stack"})  # never an input overwritten
     require_distinct(paths, "raster")  # its bands twice, as red_2 ...: a slip, not a stack
     infos = [read_raster_info(p) for p in paths]
     for info in infos:

@@ -24,7 +24,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, required_source, source_wkb
-from .outputs import free_path, is_temporary, safe_stem
+from .outputs import default_output, is_temporary, safe_stem
 
 
 class AnalyseInventory(LmhldAlgorithm):
@@ -106,11 +106,17 @@ class AnalyseInventory(LmhldAlgorithm):
         json_path, beside_inventory = self._report_path(parameters, context)
         html_path = self._html_path(parameters, context, json_path if beside_inventory else None)
         explode = self.parameterAsBool(parameters, self.EXPLODE, context)
-        with core_errors(self.displayName()):
+        with core_errors(self.displayName(), self):
+            from ..core.outputs import check_outputs
+
+            # refused before the work: the command line checks them so too
+            check_outputs(inputs={}, files={"report": json_path, "HTML report": html_path or None})
             report = self._analyse(parameters, context, source, rasters, pixel_size, explode, feedback)
             from ..core.inventory import describe_patch_sizes
             from ..core.report import inventory_html, write_json
 
+            # the layer first: QGIS makes it, and a destination it cannot make must leave no report behind
+            layer = self._open_layer(parameters, context, source) if parameters.get(self.OUTPUT) is not None else None
             write_json(json_path, report.to_json())
             if html_path:
                 from ..core.atomic import write_text_atomic
@@ -124,8 +130,8 @@ class AnalyseInventory(LmhldAlgorithm):
                    self.PATCH_Q1: sizes[0], self.PATCH_Q2: sizes[1], self.PATCH_Q3: sizes[2]}
         if html_path:
             results[self.OUTPUT_HTML] = html_path
-        if parameters.get(self.OUTPUT) is not None:
-            results[self.OUTPUT] = self._write_layer(parameters, context, source, report)
+        if layer is not None:
+            results[self.OUTPUT] = self._write_layer(layer, source, report)
         return results
 
     def _report_path(self, parameters, context) -> tuple[str, bool]:
@@ -135,7 +141,7 @@ class AnalyseInventory(LmhldAlgorithm):
             layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
             path = Path(layer.source().split("|")[0]) if layer is not None and layer.providerType() == "ogr" else None
             if path is not None and path.parent.is_dir():
-                return str(free_path(path.with_name(f"{safe_stem(path.stem)}_analysis.json"))), True
+                return str(default_output(path.with_name(f"{safe_stem(path.stem)}_analysis.json"))), True
         return self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context), False
 
     def _html_path(self, parameters, context, json_beside: str | None) -> str:
@@ -143,7 +149,7 @@ class AnalyseInventory(LmhldAlgorithm):
         beside the JSON too: QGIS deletes its temporary folder on closing."""
         value = parameters.get(self.OUTPUT_HTML)
         if json_beside is not None and value is not None and is_temporary(value):
-            return str(free_path(Path(json_beside).with_suffix(".html")))
+            return str(default_output(Path(json_beside).with_suffix(".html")))
         return self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
 
     def _analyse(self, parameters, context, source, rasters, pixel_size, explode, feedback):
@@ -160,8 +166,8 @@ class AnalyseInventory(LmhldAlgorithm):
             fraction=self.parameterAsDouble(parameters, self.FRACTION, context), candidates=candidates,
             source=source.sourceName(), exploded=explode, progress=FeedbackProgress(feedback))
 
-    def _write_layer(self, parameters, context, source, report) -> str:
-        """A copy of the inventory with area_m2 and area_px (NULL where the feature was skipped)."""
+    def _open_layer(self, parameters, context, source) -> tuple:
+        """The copy of the inventory to fill, with area_m2 and area_px: (sink, destination id, fields)."""
         fields = QgsFields(source.fields())
         fields.append(QgsField("area_m2", QVariant.Double, len=20, prec=1))
         fields.append(QgsField("area_px", QVariant.Double, len=20, prec=1))
@@ -169,6 +175,11 @@ class AnalyseInventory(LmhldAlgorithm):
                                              source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        return sink, dest_id, fields
+
+    def _write_layer(self, layer: tuple, source, report) -> str:
+        """Fill the copy of the inventory: the areas where the feature was measured, NULL where it was skipped."""
+        sink, dest_id, fields = layer
         areas, pixels = report.area_by_fid(), report.pixels_by_fid()
         for feat in source.getFeatures():
             out = QgsFeature(fields)

@@ -32,6 +32,8 @@ class LmhldAlgorithm(QgsProcessingAlgorithm):
     TITLE and HELP gets them translated as they are)."""
 
     ALG_ID = GROUP_ID = ICON = README_HEADING = TITLE = HELP = ""
+    CLI_FLAGS: tuple[tuple[str, str], ...] = ()  # (the command line's option without dashes, this algorithm's
+    # parameter) where the two names differ (the rest match: --init-from is INIT_FROM): see common.in_dialog_terms
 
     def tr(self, text: str, context: str = "") -> str:
         return QCoreApplication.translate(context or type(self).__name__, text)

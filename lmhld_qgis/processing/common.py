@@ -4,6 +4,7 @@ the way the core wants them."""
 from __future__ import annotations
 
 import contextlib
+import re
 import traceback
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ from qgis.core import (
     Qgis,
     QgsFeatureRequest,
     QgsMessageLog,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeatureSource,
     QgsProviderRegistry,
@@ -51,18 +53,39 @@ class FeedbackProgress:
         return self.feedback is not None and self.feedback.isCanceled()
 
 
+_FLAG = re.compile(r"`[^`]*`|--([a-z][a-z0-9-]*)")
+
+
+def in_dialog_terms(message: str, alg: QgsProcessingAlgorithm | None) -> str:
+    """The core speaks of options as the command line names them (--resume); in QGIS each becomes the parameter
+    the dialog shows and qgis_process takes ("Resume a stopped run" (RESUME)). A command quoted in backticks, to be
+    run in a terminal, keeps its flags."""
+    if alg is None:
+        return message
+    params = {p.name().lower().replace("_", "-"): p for p in alg.parameterDefinitions()}
+    params.update({flag: alg.parameterDefinition(name) for flag, name in getattr(alg, "CLI_FLAGS", ())
+                   if alg.parameterDefinition(name) is not None})
+
+    def swap(match: re.Match[str]) -> str:
+        param = params.get(match.group(1) or "")
+        return f'"{param.description()}" ({param.name()})' if param is not None else match.group(0)
+
+    return _FLAG.sub(swap, message)
+
+
 @contextlib.contextmanager
-def core_errors(what: str = "") -> Iterator[None]:
-    """Every failure as one QgsProcessingException line: the core's own errors as they are, an unexpected one with
-    its traceback sent to the message log (tab LMHLD) instead of the dialog."""
+def core_errors(what: str = "", alg: QgsProcessingAlgorithm | None = None) -> Iterator[None]:
+    """Every failure as one QgsProcessingException line: the core's own errors as they are (their options named as
+    `alg`'s parameters), an unexpected one with its traceback sent to the message log (tab LMHLD) instead of the
+    dialog."""
     try:
         yield
-    except QgsProcessingException:
-        raise
+    except QgsProcessingException as exc:
+        raise QgsProcessingException(in_dialog_terms(str(exc), alg)) from exc
     except CancelledError as exc:
-        raise QgsProcessingException(tr("Cancelled: {0}").format(exc)) from exc
+        raise QgsProcessingException(tr("Cancelled: {0}").format(in_dialog_terms(str(exc), alg))) from exc
     except LmhldError as exc:
-        raise QgsProcessingException(str(exc)) from exc
+        raise QgsProcessingException(in_dialog_terms(str(exc), alg)) from exc
     except MemoryError as exc:
         raise QgsProcessingException(tr("{0}: not enough memory; use a smaller batch, tile or extent").format(
             what or tr("the algorithm"))) from exc
@@ -75,7 +98,8 @@ def core_errors(what: str = "") -> Iterator[None]:
     except Exception as exc:
         explained = explain(exc)  # a full disk, a read-only folder, a damaged file: said as the command line says it
         if explained.expected:
-            raise QgsProcessingException(explained.message[:1].upper() + explained.message[1:]) from exc
+            message = in_dialog_terms(explained.message, alg)
+            raise QgsProcessingException(message[:1].upper() + message[1:]) from exc
         raise _unexpected(exc, what) from exc
 
 

@@ -66,7 +66,7 @@ class CreateInventory(LmhldAlgorithm):
                                             "QGIS closes, and the polygons digitized in it with it"))
         path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         layer = self.parameterAsString(parameters, self.LAYER_NAME, context) or "landslides"
-        with core_errors():
+        with core_errors(self.displayName(), self):
             create_inventory(path, crs=self._crs(parameters, context), layer=layer,
                              event_date=self.parameterAsString(parameters, self.EVENT_DATE, context) or None,
                              author=self.parameterAsString(parameters, self.AUTHOR, context) or None,

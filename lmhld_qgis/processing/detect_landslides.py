@@ -56,6 +56,7 @@ class DetectLandslides(LmhldAlgorithm):
     MEAN_PROB_FLOOR = "MEAN_PROB_FLOOR"
 
     ALG_ID = "detectlandslides"
+    CLI_FLAGS = (("out", "OUTPUT"), ("prob", "OUTPUT_PROB"))
     GROUP_ID = "detection"
     ICON = "detect.svg"
     README_HEADING = "### 5. Detection — `lmhld:detectlandslides`, `lmhld detect`"
@@ -155,7 +156,7 @@ class DetectLandslides(LmhldAlgorithm):
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, self.RASTER))
         model = self.parameterAsFile(parameters, self.MODEL, context)
-        with core_errors(self.displayName()):
+        with core_errors(self.displayName(), self):
             scene = raster_path(layer)
             stem = safe_stem(Path(scene).stem)
             out = layer_destination(self, parameters, self.OUTPUT, context,

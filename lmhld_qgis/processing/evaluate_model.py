@@ -27,7 +27,7 @@ from .common import (
     required_source,
     source_polygons,
 )
-from .outputs import free_path, is_temporary, layer_destination, safe_stem
+from .outputs import default_output, is_temporary, layer_destination, safe_stem
 from .parameters import folder_list_parameter
 from .styling import ResultLayer
 
@@ -118,11 +118,11 @@ class EvaluateModel(LmhldAlgorithm):
                                                  "inventory."))
         json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         if is_temporary(parameters.get(self.OUTPUT_JSON)):
-            json_path = str(free_path(Path(model).with_name(f"{safe_stem(Path(model).stem)}_evaluation.json")))
+            json_path = str(default_output(Path(model).with_name(f"{safe_stem(Path(model).stem)}_evaluation.json")))
         threshold = self.parameterAsDouble(parameters, self.THRESHOLD, context) \
             if parameters.get(self.THRESHOLD) not in (None, "") else None
         provider = PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)]
-        with core_errors(self.displayName()):
+        with core_errors(self.displayName(), self):
             if data:
                 from ..core.evaluate import evaluate_dataset
                 from ..core.report import write_json
@@ -166,7 +166,7 @@ class EvaluateModel(LmhldAlgorithm):
             inventory = write_polygons_gpkg(truth, Path(tmp) / f"{safe_stem(source.sourceName())}.gpkg")
             result = evaluate_scene(model, raster_path(layer), inventory, error_map=error_map, json_out=json_path,
                                     options=DetectOptions(threshold=threshold, provider=provider),
-                                    progress=progress)
+                                    progress=progress, inventory_name=source.sourceName())
         if error_map:
             ResultLayer.attach(context, error_map, self.tr("Errors — {0} ({1})").format(layer.name(),
                                                                                         model_display_name(model)),

@@ -27,6 +27,7 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
     OUTPUT_FOLDER, OUTPUT_FOOTPRINTS, OUTPUT_JSON = "OUTPUT_FOLDER", "OUTPUT_FOOTPRINTS", "OUTPUT_JSON"
 
     ALG_ID = "exportpatches"
+    CLI_FLAGS = (("out", "OUTPUT_FOLDER"), ("raster", "RASTERS"))
     GROUP_ID = "patches"
     ICON = "export.svg"
     README_HEADING = ("### 2. Patch export — `lmhld:exportpatches`, `lmhld export`; preview — `lmhld:previewpatches`, "
@@ -66,7 +67,7 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         from ..core.export import export_patches
 
         date = self.parameterAsDateTime(parameters, self.DATE, context)
-        with core_errors(self.displayName()):
+        with core_errors(self.displayName(), self):
             rasters, polygons, options = self.plan_inputs(
                 parameters, context, name=self.parameterAsString(parameters, self.NAME, context),
                 sensor=self.parameterAsString(parameters, self.SENSOR, context),

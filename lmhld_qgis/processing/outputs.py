@@ -1,8 +1,10 @@
 """Where results go: a destination left at "temporary" is written beside the input instead, because a dataset, a
-run folder or a detection in QGIS's temporary folder is deleted when QGIS closes."""
+run folder or a detection in QGIS's temporary folder is deleted when QGIS closes. Where the input's folder is
+read-only (shared data, a mounted archive, a DVD), they go to the project's folder, else to ~/lmhld_outputs."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +23,25 @@ def is_temporary(value) -> bool:
     return value is None or str(value) in ("", QgsProcessing.TEMPORARY_OUTPUT)
 
 
-def free_path(path: Path) -> Path:
-    """`path`, or `path` with _2, _3, ... before its suffix when something is already there."""
+def default_output(path: Path) -> Path:
+    """`path` (an output beside its input), moved to a writable folder when its own is not (see the module's
+    docstring), with _2, _3, ... before its suffix when something is already there."""
+    path = Path(path)
+    if not _writable(path.parent):
+        from qgis.core import QgsProject
+
+        home = QgsProject.instance().homePath()
+        folder = Path(home) if home and _writable(Path(home)) else Path.home() / "lmhld_outputs"
+        path = folder / path.name
     candidate, n = path, 1
     while candidate.exists():
         n += 1
         candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
     return candidate
+
+
+def _writable(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
 
 def safe_stem(text: str) -> str:
@@ -45,7 +59,7 @@ class Destination:
 def folder_destination(alg, parameters, name: str, context, default: Path) -> Destination:
     """The folder of a folder destination, or `default` (made free) when left at "temporary"."""
     if is_temporary(parameters.get(name)):
-        return Destination(str(free_path(default)), True)
+        return Destination(str(default_output(default)), True)
     return Destination(alg.parameterAsString(parameters, name, context), False)
 
 
@@ -55,7 +69,7 @@ def layer_destination(alg, parameters, name: str, context, default: Path) -> Des
     value = parameters.get(name)
     if not is_temporary(value):
         return Destination(alg.parameterAsOutputLayer(parameters, name, context), False)
-    path = str(free_path(default))
+    path = str(default_output(default))
     project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
     if project is not None:
         details = QgsProcessingContext.LayerDetails(alg.parameterDefinition(name).description(), project, name)
@@ -65,7 +79,3 @@ def layer_destination(alg, parameters, name: str, context, default: Path) -> Des
         context.addLayerToLoadOnCompletion(path, details)
     return Destination(path, True)
 
-
-def beside(path: str | Path, name: str) -> Path:
-    """A default output next to an input file (or inside the folder that holds it)."""
-    return Path(path).parent / name

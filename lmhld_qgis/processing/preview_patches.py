@@ -55,7 +55,7 @@ class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
         from ..core.patch_layer import write_preview
 
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        with core_errors():
+        with core_errors(self.displayName(), self):
             rasters, polygons, options = self.plan_inputs(parameters, context)
             plan = plan_patches(rasters, polygons, options, progress=FeedbackProgress(feedback), refuse_few=False)
             layers = write_preview(out, plan)

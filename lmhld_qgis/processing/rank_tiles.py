@@ -77,7 +77,7 @@ class RankTiles(LmhldAlgorithm):
             top=self.parameterAsInt(parameters, self.TOP, context),
             score=SCORES[self.parameterAsEnum(parameters, self.SCORE, context)],
             min_valid=self.parameterAsDouble(parameters, self.MIN_VALID, context))
-        with core_errors():
+        with core_errors(self.displayName(), self):
             prob = raster_path(self.parameterAsRasterLayer(parameters, self.PROBABILITY, context))
             result = rank_tiles(prob, out, options, progress=FeedbackProgress(feedback))
         for t in result.tiles[:5]:

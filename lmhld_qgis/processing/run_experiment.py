@@ -57,7 +57,7 @@ class RunExperiment(LmhldAlgorithm):
             out = str(Path(config).with_name(f"{safe_stem(Path(config).stem)}_results"))
         else:
             out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
-        with core_errors(self.displayName()):
+        with core_errors(self.displayName(), self):
             summary = run_child(lmhld_child("experiment", config, "--out", out), feedback,
                                 what=self.tr("experiment"),
                                 on_cancel=self.tr("finished runs and the stopped run's last.pt are kept: run it "

@@ -53,7 +53,7 @@ class StackRasters(LmhldAlgorithm):
         names_text = self.parameterAsString(parameters, self.NAMES, context).strip()
         names = [n.strip() for n in names_text.split(",")] if names_text else None
         pixel_size = optional_number(self, parameters, self.PIXEL_SIZE, context)
-        with core_errors(self.displayName()):
+        with core_errors(self.displayName(), self):
             result = stack_rasters([raster_path(layer) for layer in layers], out, names=names, pixel_size=pixel_size,
                                    progress=FeedbackProgress(feedback))
         for i, band in enumerate(result.bands, start=1):

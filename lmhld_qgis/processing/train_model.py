@@ -69,6 +69,8 @@ class TrainModel(LmhldAlgorithm):
     BEST_F1 = "BEST_F1"
 
     ALG_ID = "trainmodel"
+    CLI_FLAGS = (("out", "OUTPUT_FOLDER"), ("model", "MODEL_NAME"), ("lr", "LEARNING_RATE"),
+                 ("model-option", "MODEL_OPTIONS"))
     GROUP_ID = "training"
     ICON = "train.svg"
     README_HEADING = "### 3. Training — `lmhld:trainmodel`, `lmhld train`"
@@ -97,7 +99,8 @@ class TrainModel(LmhldAlgorithm):
             "local relief, not altitude or hillslope, and an unseen area at another altitude is no surprise; not "
             "set, bands named as elevation or "
             "whose level varies between patches far more than within them are chosen. Mixed precision is bfloat16 "
-            "on a GPU only; last.pt is saved at the end of each epoch unless asked more often. Fine-tune from a "
+            "on a GPU only; last.pt is saved every 5 minutes, at the end of the run and when it is stopped (Cancel "
+            "loses at most the current batch), or every N batches when asked. Fine-tune from a "
             "checkpoint starts from a trained network's weights (same network and width) instead of random "
             "ones: a few epochs after adding the detections rejected in the review dock as negatives, or on a "
             "new area, at a lower learning rate (e.g. 0.0003).\n\n"
@@ -218,7 +221,7 @@ class TrainModel(LmhldAlgorithm):
         args += self._option_args(parameters, context)
         if resume:
             args.append("--resume")
-        with core_errors(self.displayName()):
+        with core_errors(self.displayName(), self):
             summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"),
                                 on_cancel=self.tr("last.pt is kept in the run folder (tick Continue to go on)"))
         feedback.pushInfo(self.tr("Run folder: {0}").format(out))

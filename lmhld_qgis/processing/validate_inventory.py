@@ -98,7 +98,7 @@ class ValidateInventory(LmhldAlgorithm):
         source = polygon_source(self, parameters, self.INVENTORY, context)  # invalid geometries are what it seeks
         if source is None:
             raise QgsProcessingException(self.tr("Choose the landslide inventory layer."))
-        with core_errors():
+        with core_errors(self.displayName(), self):
             crs = source.sourceCrs()
             wkbs, fids = source_wkb(source)
             report = validate_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
@@ -107,7 +107,7 @@ class ValidateInventory(LmhldAlgorithm):
                    self.N_PROBLEMS: len(report.problems), self.N_BLOCKING: len(report.blocking)}
         json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         if json_path:
-            with core_errors():
+            with core_errors(self.displayName(), self):
                 write_json(json_path, report.to_json())
             results[self.OUTPUT_JSON] = json_path
         if parameters.get(self.REPAIRED) is not None:

@@ -191,6 +191,8 @@ def test_patch_size_from_analysis_report(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps({"recommended_patch_sizes": [64, 128, 224]}))
     assert patch_size_from_report(tmp_path / "r.json") == 128
     assert patch_size_from_report(tmp_path / "r.json", "q3") == 224
+    with pytest.raises(LmhldError, match=r"analysis report .*nope\.json does not exist; run the inventory analysis"):
+        patch_size_from_report(tmp_path / "nope.json")  # was a FileNotFoundError: a traceback in QGIS
 
 
 def test_rasters_stacked_in_another_band_order_are_read_by_name(tmp_path):

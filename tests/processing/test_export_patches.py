@@ -93,3 +93,27 @@ def test_invalid_polygons_are_refused_by_feature_whatever_qgis_invalid_feature_s
     report = processing.run("lmhld:analyseinventory", {"INVENTORY": str(inv), "RASTER": [str(raster)],
                                                         "OUTPUT_JSON": str(tmp_path / "a.json")}, context=context)
     assert json.loads((tmp_path / "a.json").read_text())["n_repaired"] == 2, report
+
+
+def test_core_messages_name_the_dialogs_parameters_not_the_command_lines_options(qgis_processing, lmhld_provider,
+                                                                                 scene, tmp_path):
+    """Was: "... not empty; choose another folder or pass overwrite (--overwrite)", an option QGIS does not have."""
+    import processing
+
+    from lmhld_qgis.processing.common import in_dialog_terms
+    from lmhld_qgis.processing.provider import algorithm_classes
+
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "notes.txt").write_text("mine")
+    with pytest.raises(QgsProcessingException) as refused:
+        processing.run("lmhld:exportpatches", {"RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory),
+                                               "PATCH_SIZE": 64, "OUTPUT_FOLDER": str(tmp_path / "ds")})
+    assert str(refused.value).endswith('is not empty; choose another folder, or allow replacing it ("Replace a '
+                                       'non-empty dataset folder" (OVERWRITE))')
+    train = next(cls for cls in algorithm_classes() if cls.ALG_ID == "trainmodel")()
+    train.initAlgorithm()
+    said = in_dialog_terms("pass --resume, --init-from and --out; or run `lmhld train --out RUN --resume` in a "
+                           "terminal; --no-such-option stays", train)
+    resume, init, out = (train.parameterDefinition(n).description() for n in ("RESUME", "INIT_FROM", "OUTPUT_FOLDER"))
+    assert said == (f'pass "{resume}" (RESUME), "{init}" (INIT_FROM) and "{out}" (OUTPUT_FOLDER); or run `lmhld '
+                    'train --out RUN --resume` in a terminal; --no-such-option stays')

@@ -126,6 +126,49 @@ def test_outputs_left_temporary_are_written_beside_the_input(qgis_processing, lm
     assert Path(again["OUTPUT"]) == tmp_path / "data" / "scene_landslides_2.gpkg"  # nothing is overwritten
 
 
+def test_outputs_left_temporary_beside_a_read_only_input_go_to_the_home_folder(qgis_processing, lmhld_provider,
+                                                                               tmp_path, small_onnx_model,
+                                                                               monkeypatch):
+    """Shared data on a read-only mount: the outputs left at temporary were put beside it and the run failed
+    ("folder ... is read-only"), in a folder the user never chose."""
+    import os
+
+    import processing
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "data", width=128, height=128, n_landslides=6, seed=4)
+    before = sorted(p.name for p in (tmp_path / "data").iterdir())
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        not mode & os.W_OK if Path(path) == tmp_path / "data" else access(path, mode, **kw)))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    detected = processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
+                                                         "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert Path(detected["OUTPUT"]) == tmp_path / "home" / "lmhld_outputs" / "scene_landslides.gpkg"
+    analysed = processing.run("lmhld:analyseinventory", {"INVENTORY": str(scene.inventory), "RASTER": str(scene.raster),
+                                                         "OUTPUT_JSON": "TEMPORARY_OUTPUT"})
+    assert Path(analysed["OUTPUT_JSON"]).exists()
+    assert Path(analysed["OUTPUT_JSON"]).parent == tmp_path / "home" / "lmhld_outputs"
+    after = sorted(p.name for p in (tmp_path / "data").iterdir() if not p.name.endswith(".aux.xml"))  # QGIS's own
+    assert after == before
+
+
+def test_analyse_whose_layer_cannot_be_made_leaves_no_report(qgis_processing, lmhld_provider, tmp_path):
+    """The report was written, then QGIS could not make the layer and the run failed, leaving the report."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "data", width=128, height=128, n_landslides=6, seed=4)
+    with pytest.raises(QgsProcessingException):
+        processing.run("lmhld:analyseinventory", {"INVENTORY": str(scene.inventory), "RASTER": str(scene.raster),
+                                                  "OUTPUT_JSON": str(tmp_path / "r.json"),
+                                                  "OUTPUT": "/proc/nowhere/x.gpkg"})
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_export_needs_a_patch_size_or_a_report(qgis_processing, lmhld_provider, tmp_path):
     import processing
     from qgis.core import QgsProcessingException

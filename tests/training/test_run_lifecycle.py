@@ -3,12 +3,15 @@ refuses, older checkpoints, early stopping, lean checkpoints, the calibrated car
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -295,3 +298,35 @@ def test_a_dataset_without_masks_is_refused_before_the_run_folder_is_made(shared
                                          r"training needs labels"):
         train(config([tmp_path / "l4s"], epochs=1), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+ORPHANING = """import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         start_new_session=True)  # as QGIS starts it (processing/child.py)
+for line in child.stdout:
+    if json.loads(line).get("event") == "batch":
+        print(child.pid, flush=True)
+        os._exit(0)  # QGIS or qgis_process killed mid-run
+"""
+
+
+@pytest.mark.slow
+def test_a_training_child_whose_reader_dies_stops_and_keeps_last_pt(tiny, tmp_path):
+    """qgis_process killed during training: its child went on alone to the last epoch (found by a probe); it now
+    stops at the next batch as on Cancel, with last.pt saved for --resume."""
+    args = [sys.executable, "-m", "lmhld_qgis", "train", "--data", str(tiny), "--width", "4", "--epochs", "500",
+            "--batch-size", "8", "--early-stopping", "0", "--progress-json", "--out", str(tmp_path / "run")]
+    parent = subprocess.run([sys.executable, "-c", ORPHANING, *args], capture_output=True, text=True, timeout=300)
+    pid = int(parent.stdout.split()[0])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() \
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text():
+            time.sleep(0.5)
+        alive = Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        assert not alive, "the orphaned training went on"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]
+    assert state["epoch"] < 500 and not (tmp_path / "run" / "model.onnx").exists()
