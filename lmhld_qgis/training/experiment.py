@@ -47,6 +47,10 @@ def describe_outcome(best_patch_size: dict[str, Any], runs: dict[str, Any] | Non
     return said
 
 
+MODES = ("single", "mix", "part")
+STUDY_RECORD = "experiment.json"  # the options a study's datasets and runs were made with (see _check_same_study)
+
+
 @dataclass
 class Area:
     name: str
@@ -59,7 +63,7 @@ class Area:
 class ExperimentConfig:
     areas: list[Area]
     models: list[str]
-    modes: list[str] = field(default_factory=lambda: ["single", "mix", "part"])
+    modes: list[str] = field(default_factory=lambda: list(MODES))
     part_orders: list[list[str]] = field(default_factory=list)  # default: the areas' order
     train: dict[str, Any] = field(default_factory=dict)  # any TrainConfig option (epochs, optimizer, ...)
     export: dict[str, Any] = field(default_factory=dict)  # any ExportOptions option (min_fraction, tolerance, ...)
@@ -85,7 +89,10 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if not path.is_file():
         raise LmhldError(f"experiment config {path} not found")
-    data = tomllib.loads(path.read_text()).get("experiment")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8")).get("experiment")
+    except tomllib.TOMLDecodeError as exc:
+        raise LmhldError(f"experiment config {path} is not valid TOML ({exc}); fix it") from exc
     if not data:
         raise LmhldError(f"{path} has no [experiment] table")
     base = path.parent
@@ -102,7 +109,20 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 
     for m in data["models"]:
         model_class(m)
-    cfg = ExperimentConfig(areas, list(data["models"]), list(data.get("modes", ["single", "mix", "part"])),
+    modes = list(data.get("modes", MODES))
+    if not modes or set(modes) - set(MODES):
+        raise LmhldError(f"modes = {modes}: each must be one of {', '.join(MODES)}")
+    names = [a.name for a in areas]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise LmhldError(f"area name(s) {', '.join(twice)} given twice: each area needs its own name (its datasets "
+                         "and runs are filed under it)")
+    for area in areas:
+        for what, file in (("raster", area.raster), ("inventory", area.inventory)):
+            if not Path(file).exists():
+                raise LmhldError(f"area {area.name}: {what} {file} does not exist; check the path (relative paths "
+                                 f"are read from the folder of {path.name})")
+    cfg = ExperimentConfig(areas, list(data["models"]), modes,
                            [list(o) for o in data.get("part_orders", [])], dict(data.get("train", {})),
                            dict(data.get("export", {})), data.get("name", path.stem),
                            {k: dict(v) for k, v in data.get("model_options", {}).items()})
@@ -112,7 +132,6 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     stray = sorted(set(cfg.model_options) - set(cfg.models))
     if stray:
         raise LmhldError(f"model_options for {', '.join(stray)}, which models = {cfg.models} does not list")
-    names = {a.name for a in areas}
     for order in cfg.part_orders:
         if sorted(order) != sorted(names):
             raise LmhldError(f"part order {order} must list every area once: {sorted(names)}")
@@ -183,8 +202,31 @@ class Experiment:
         write_text_atomic(path, json.dumps(value, indent=2, default=float))
         return value
 
+    def _check_same_study(self) -> None:
+        """A rerun reuses the finished datasets and runs, so it must be the same study: the options that made them
+        and each area's files are recorded in experiment.json, and a rerun that changes them is refused (it would
+        file runs of 1 epoch under a table that says 2). More models, modes, areas or patch sizes only add runs."""
+        record = json.loads(json.dumps({
+            "train": self.cfg.train, "export": self.cfg.export, "model_options": self.cfg.model_options,
+            "areas": {a.name: {"raster": a.raster, "inventory": a.inventory} for a in self.cfg.areas}}, default=str))
+        path = self.out / STUDY_RECORD
+        if path.exists():
+            old = _read_json(path)
+            changed = [c for key in ("train", "export", "model_options")
+                       for c in _changes(old.get(key) or {}, record[key], f"experiment.{key}")]
+            changed += [f"area {name}'s files" for name, files in record["areas"].items()
+                        if old.get("areas", {}).get(name, files) != files]
+            if changed:
+                raise LmhldError(f"{self.out} holds an experiment made with other options ({'; '.join(changed)}); "
+                                 "its finished datasets and runs would be reused as if made with these: choose "
+                                 "another --out, or put the options back")
+            record["areas"] = {**old.get("areas", {}), **record["areas"]}
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(record, indent=2))
+
     # -- the study -------------------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
+        self._check_same_study()
         rows, best = self._experiment1()
         best_ds = {a.name: self.dataset(a, best[a.name]) for a in self.cfg.areas}
         modes = self.cfg.modes
@@ -302,6 +344,18 @@ class Experiment:
             sections.append(rp.img_tag(png, name))
         write_text_atomic(self.out / "results.json", json.dumps(results, indent=2, default=float))
         write_text_atomic(self.out / "report.html", rp.html_page(f"Experiment {self.cfg.name}", sections))
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any], where: str) -> list[str]:
+    """What differs between two option tables, key by key: 'experiment.train.epochs 1 -> 2'."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "(not set)"), new.get(key, "(not set)")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changes(a, b, f"{where}.{key}")
+        elif a != b:
+            out.append(f"{where}.{key} {a} -> {b}")
+    return out
 
 
 def _read_json(path: Path) -> dict[str, Any]:

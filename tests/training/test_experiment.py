@@ -63,6 +63,8 @@ def test_a_model_options_table_replaces_the_shared_options(tmp_path):
         'inventory = "a.gpkg"\npatch_sizes = [32]\n[experiment.train]\nepochs = 3\n'
         '[experiment.train.model_options]\nbase_width = 16\n'
         '[experiment.model_options.deeplabv3plus]\nencoder = "resnet18"\n')
+    (tmp_path / "a.tif").touch()  # the areas' files must exist; these are not read here
+    (tmp_path / "a.gpkg").touch()
     cfg = load_experiment(tmp_path / "e.toml")
     assert cfg.train_config("unet", [tmp_path], "single").model_options == {"base_width": 16}
     dl = cfg.train_config("deeplabv3plus", [tmp_path], "single")
@@ -77,6 +79,20 @@ def test_bad_experiment_config(tmp_path):
                                        'name = "a"\nraster = "a.tif"\ninventory = "a.gpkg"\npatch_sizes = [32]\n')
     with pytest.raises(LmhldError, match="unknown model 'nope'"):
         load_experiment(tmp_path / "bad.toml")
+    good = tiny_config(tmp_path).read_text()
+    for change, message in (
+            (("modes = [\"single\"]", "modes = [\"single\", \"mixx\"]"),
+             r"modes = \['single', 'mixx'\]: each must be one of single, mix, part"),  # was: mixx silently skipped
+            (("[experiment.train]", '[[experiment.areas]]\nname = "solo"\nraster = "a.tif"\ninventory = "a.gpkg"\n'
+                                    'patch_sizes = [32]\n[experiment.train]'),
+             r"area name\(s\) solo given twice"),  # was: accepted, the two areas' runs filed under one name
+            (("scene.tif", "nope.tif"), r"area solo: raster .*nope\.tif does not exist; check the path "
+                                        r"\(relative paths are read from the folder of bad\.toml\)"),
+            (("[experiment]", "[experiment"), r"experiment config .*bad\.toml is not valid TOML \(Expected"),
+    ):
+        (tmp_path / "bad.toml").write_text(good.replace(*change, 1))
+        with pytest.raises(LmhldError, match=message):
+            load_experiment(tmp_path / "bad.toml")
 
 
 def tiny_config(tmp_path, epochs: int = 2):
@@ -107,6 +123,16 @@ class Recorder:
 
     def is_cancelled(self):
         return bool(self.fractions) and self.fractions[-1] > self.stop_at
+
+
+def test_a_rerun_with_other_options_is_refused_rather_than_reusing_runs(tmp_path):
+    """Was: epochs 1 -> 2 reused the 1-epoch runs and filed them under the new options."""
+    out = tmp_path / "exp"
+    run_experiment(tiny_config(tmp_path, epochs=1), out)
+    with pytest.raises(LmhldError, match=r"holds an experiment made with other options \(experiment\.train\.epochs "
+                                         r"1 -> 2\); its finished datasets and runs would be reused"):
+        run_experiment(tiny_config(tmp_path, epochs=2), out)
+    assert run_experiment(tiny_config(tmp_path, epochs=1), out)["runs"] == {"trained": 0, "skipped": 1}
 
 
 def test_progress_cancel_and_resume(tmp_path):
