@@ -276,27 +276,30 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise LmhldError(f"config file {path} not found")
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     values: Any
-    if path.suffix.lower() == ".toml":
-        import tomllib
-
-        try:
-            values = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise LmhldError(f"config {path}: {exc}") from exc
-    elif path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError as exc:
-            raise LmhldError("YAML configs need PyYAML (python3-yaml); or use TOML") from exc
-        values = yaml.safe_load(text) or {}
-    elif path.suffix.lower() == ".json":
-        import json
-
-        values = json.loads(text)
-    else:
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
         raise LmhldError(f"config {path}: use a .toml or .yaml file")
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            values = tomllib.loads(text)
+        elif suffix == ".json":
+            import json
+
+            values = json.loads(text)
+        else:
+            try:
+                import yaml
+            except ImportError as exc:
+                raise LmhldError("YAML configs need PyYAML (python3-yaml); or use TOML") from exc
+            values = yaml.safe_load(text) or {}
+    except LmhldError:
+        raise
+    except Exception as exc:  # TOMLDecodeError, JSONDecodeError, yaml.YAMLError: a syntax error in the file
+        raise LmhldError(f"config {path} cannot be parsed: {' '.join(str(exc).split())}; fix it") from exc
     if not isinstance(values, dict):
         raise LmhldError(f"config {path}: expected a table of options")
     table = values.get("train", values)

@@ -233,6 +233,10 @@ def test_config_file_and_flags(tmp_path, areas):
     (tmp_path / "bad.toml").write_text("[train]\nepochz = 3\n")
     with pytest.raises(LmhldError, match=r"unknown training option\(s\) \['epochz'\]"):
         load_config(tmp_path / "bad.toml", {})
+    for name, text in (("bad.toml", "epochs = \n"), ("bad.json", '{"epochs": }'), ("bad.yaml", "epochs: [\n")):
+        (tmp_path / name).write_text(text)  # a JSON one was "a JSON file cannot be parsed", naming no file
+        with pytest.raises(LmhldError, match=rf"config .*{name} cannot be parsed: .*; fix it$"):
+            load_config(tmp_path / name, {})
 
 
 def test_model_options_from_key_value_text():
