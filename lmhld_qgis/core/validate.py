@@ -119,6 +119,10 @@ class Problem:
         return "the layer" if self.fid is None else f"feature {self.fid}"
 
 
+OFF_IMAGERY = ("no polygon lies on the imagery: export refuses it; check that the inventory and the rasters cover the "
+               "same place and that their CRSs are right")
+
+
 @dataclass
 class ValidationReport:
     inventory: str
@@ -130,6 +134,7 @@ class ValidationReport:
     options: dict[str, Any] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)  # checks left out, each with what would run it
     raster_warnings: list[str] = field(default_factory=list)  # the imagery read wrongly (an undeclared fill value)
+    n_on_imagery: int | None = None  # polygons with a part on the rasters (None: no raster given)
 
     def counts(self) -> dict[str, int]:
         found = Counter(p.kind for p in self.problems)
@@ -146,7 +151,9 @@ class ValidationReport:
 
     @property
     def ok_for_export(self) -> bool:
-        return not self.blocking and self.n_polygons > 0
+        """Nothing blocks, and some polygon lies on the imagery (export refuses an inventory wholly off it: the
+        wrong place or a wrong CRS)."""
+        return not self.blocking and self.n_polygons > 0 and self.n_on_imagery != 0
 
     def to_json(self) -> dict[str, Any]:
         return {"inventory": self.inventory, "layer": self.layer, "n_features": self.n_features,
@@ -573,7 +580,8 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
                             options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
                                      "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,
                                      "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin},
-                            not_checked=_not_checked(options, srs), raster_warnings=raster_warnings)
+                            not_checked=_not_checked(options, srs), raster_warnings=raster_warnings,
+                            n_on_imagery=sum(bool(p.on) for p in placements.values()) if coverage else None)
 
 
 def _raster_warnings(infos: Sequence[RasterInfo]) -> list[str]:

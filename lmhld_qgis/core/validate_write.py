@@ -12,7 +12,7 @@ from osgeo import ogr
 from . import qml
 from .atomic import atomic_file
 from .errors import LmhldError
-from .validate import DUPLICATE, EMPTY, INVALID, NOT_POLYGON, SELF_INTERSECTION, ValidationReport, repair
+from .validate import DUPLICATE, EMPTY, INVALID, NOT_POLYGON, OFF_IMAGERY, SELF_INTERSECTION, ValidationReport, repair
 from .vector import open_layer
 
 ogr.UseExceptions()
@@ -143,8 +143,9 @@ def _stored_style(path: str | Path, layer: str) -> str | None:
 
 def summary_line(report: ValidationReport) -> str:
     counts = {k: n for k, n in report.counts().items() if n}
-    state = ("ready for export" if report.ok_for_export else "no polygon to export (export refuses)"
-             if not report.blocking else f"{len(report.blocking)} blocking (export refuses)")
+    state = ("ready for export" if report.ok_for_export else f"{len(report.blocking)} blocking (export refuses)"
+             if report.blocking else OFF_IMAGERY if report.n_on_imagery == 0
+             else "no polygon to export (export refuses)")
     found = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no problem"
     skipped = f"; not checked: {', '.join(report.not_checked)}" if report.not_checked else ""
     if report.raster_warnings:  # the inventory may be fine; export still refuses the imagery

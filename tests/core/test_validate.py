@@ -273,3 +273,19 @@ def test_a_raster_whose_fill_value_is_not_declared_is_named_with_the_fix(tmp_pat
         warnings.simplefilter("error")
         report = validate_inventory(inv, ValidateOptions(rasters=[declared]))
     assert report.raster_warnings == [] and report.counts()["in_nodata"] == 1
+
+
+def test_an_inventory_wholly_off_the_imagery_is_not_ready_for_export(kaikoura, shared_data):
+    """The real Colombia inventory against a Kaikoura scene: every polygon outside, none blocking; was "ready for
+    export", which export then refused."""
+    from lmhld_qgis.core.validate_write import summary_line
+
+    report = validate_inventory(shared_data / "inventory" / "colombia_landslides.gpkg",
+                                ValidateOptions(rasters=[kaikoura / "diff_landslide_69.tif"]))
+    assert not report.blocking and report.n_on_imagery == 0 and not report.ok_for_export
+    assert summary_line(report).endswith("; no polygon lies on the imagery: export refuses it; check that the "
+                                         "inventory and the rasters cover the same place and that their CRSs are right")
+    on = validate_inventory(kaikoura / "label_landslide_69.shp",
+                            ValidateOptions(rasters=[kaikoura / "diff_landslide_69.tif"]))
+    assert on.n_on_imagery == 6 and on.ok_for_export and validate_inventory(kaikoura / "label_landslide_69.shp") \
+        .n_on_imagery is None
