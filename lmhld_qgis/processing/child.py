@@ -15,6 +15,7 @@ from pathlib import Path
 from qgis.core import QgsApplication, QgsProcessingException
 
 from .. import deps
+from .common import in_dialog_terms
 
 
 def deps_folder() -> Path:
@@ -48,16 +49,17 @@ def lmhld_child(command: str, *args: str) -> ChildCommand:
     return ChildCommand([python, "-m", "lmhld_qgis", command, "--progress-json", *args], env)
 
 
-def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str) -> dict:
+def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str, alg=None) -> dict:
     """Run the child, relay its progress, stop it on cancel; its errors become QgsProcessingExceptions.
 
-    Returns the child's final `done` event. `what` names the work in errors; `on_cancel` says what was kept.
+    Returns the child's final `done` event. `what` names the work in errors; `on_cancel` says what was kept; the
+    options its messages name are told as `alg`'s parameters (common.in_dialog_terms).
     """
     feedback.pushInfo("running: " + " ".join(child.args))
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errors, subprocess.Popen(
             child.args, stdout=subprocess.PIPE, stderr=errors, text=True, env=child.env,
             cwd=str(deps.plugin_parent()), start_new_session=True) as process:
-        summary, cancel_sent = _relay(process, feedback)
+        summary, cancel_sent = _relay(process, feedback, alg)
         code = process.wait()
         errors.seek(0)
         stderr = errors.read()
@@ -69,7 +71,7 @@ def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str) -> di
     return summary
 
 
-def _relay(process: subprocess.Popen, feedback) -> tuple[dict, bool]:
+def _relay(process: subprocess.Popen, feedback, alg=None) -> tuple[dict, bool]:
     """The child's JSON progress lines as feedback (other lines go to the log); SIGTERM once cancel is asked."""
     summary: dict = {}
     cancel_sent = False
@@ -85,11 +87,11 @@ def _relay(process: subprocess.Popen, feedback) -> tuple[dict, bool]:
         if event.get("event") == "done":
             summary = event
         else:
-            _report(event, feedback)
+            _report(event, feedback, alg)
     return summary, cancel_sent
 
 
-def _report(event: dict, feedback) -> None:
+def _report(event: dict, feedback, alg=None) -> None:
     kind = event.get("event")
     if kind == "batch":
         feedback.setProgress(100.0 * event["fraction"])
@@ -101,4 +103,4 @@ def _report(event: dict, feedback) -> None:
         feedback.pushInfo(f"epoch {event['epoch']} ({event['dataset']}): loss {event['train_loss']:.4f}, "
                           f"val P {event['val_precision']:.4f} R {event['val_recall']:.4f} F1 {event['val_f1']:.4f}")
     elif kind in ("info", "warning"):
-        (feedback.pushInfo if kind == "info" else feedback.pushWarning)(event["message"])
+        (feedback.pushInfo if kind == "info" else feedback.pushWarning)(in_dialog_terms(event["message"], alg))

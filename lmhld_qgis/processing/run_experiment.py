@@ -26,6 +26,7 @@ class RunExperiment(LmhldAlgorithm):
     TABLES = "TABLES"
 
     ALG_ID = "runexperiment"
+    CLI_FLAGS = (("out", "OUTPUT_FOLDER"),)
     GROUP_ID = "training"
     ICON = "experiment.svg"
     README_HEADING = "### 6. The paper's experiments — `lmhld:runexperiment`, `lmhld experiment`"
@@ -61,7 +62,7 @@ class RunExperiment(LmhldAlgorithm):
             summary = run_child(lmhld_child("experiment", config, "--out", out), feedback,
                                 what=self.tr("experiment"),
                                 on_cancel=self.tr("finished runs and the stopped run's last.pt are kept: run it "
-                                                  "again on the same folder to continue"))
+                                                  "again on the same folder to continue"), alg=self)
         from ..training.experiment import describe_outcome
 
         feedback.pushInfo(self.tr("{0}; experiment folder: {1}").format(

@@ -222,7 +222,7 @@ class TrainModel(LmhldAlgorithm):
         if resume:
             args.append("--resume")
         with core_errors(self.displayName(), self):
-            summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"),
+            summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"), alg=self,
                                 on_cancel=self.tr("last.pt is kept in the run folder (tick Continue to go on)"))
         feedback.pushInfo(self.tr("Run folder: {0}").format(out))
         return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: summary.get("onnx") or "",
