@@ -253,10 +253,15 @@ class DependencyReport:
         """One line on whether detection can use a GPU, as a user reads it (onnxruntime's CUDA build)."""
         if not self.status("onnxruntime").available:
             return "unknown (onnxruntime is not installed)"
-        if "CUDAExecutionProvider" in self.onnxruntime_providers:
-            return ("yes: the CUDA build of onnxruntime (detection runs on the CPU instead when the CUDA libraries "
-                    "are missing)")
-        return "no: the CPU build of onnxruntime; detection runs on the CPU"
+        if "CUDAExecutionProvider" not in self.onnxruntime_providers:
+            return "no: the CPU build of onnxruntime; detection runs on the CPU"
+        if self.torch_cuda:
+            return f"yes: {', '.join(self.cuda_devices)}, with the CUDA build of onnxruntime"
+        if self.status("torch").available:  # torch looked for a GPU and found none: onnxruntime will not either
+            return ("no: the CUDA build of onnxruntime is installed, but no usable GPU or driver was found; detection "
+                    "runs on the CPU")
+        return ("maybe: the CUDA build of onnxruntime is installed (detection runs on the CPU when no GPU or CUDA "
+                "library is found)")
 
 
 def probe(python: str | None = None, deps: Path | None = None, env: Mapping[str, str] | None = None,

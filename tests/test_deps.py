@@ -75,7 +75,9 @@ def test_probe_of_the_project_python_reports_versions_locations_and_cuda():
     assert report.cuda_summary().startswith("yes:" if report.torch_cuda else "no:")
     assert "CPUExecutionProvider" in report.onnxruntime_providers
     cuda_build = "CUDAExecutionProvider" in report.onnxruntime_providers
-    assert report.detection_gpu_summary().startswith("yes:" if cuda_build else "no:")
+    assert report.detection_gpu_summary().startswith("yes:" if cuda_build and report.torch_cuda else "no:")
+    if cuda_build and not report.torch_cuda:  # a CUDA build on a machine without a GPU (was "yes")
+        assert "no usable GPU or driver was found; detection runs on the CPU" in report.detection_gpu_summary()
 
 
 def test_a_missing_interpreter_is_an_error_not_a_crash(tmp_path):

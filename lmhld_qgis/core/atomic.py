@@ -299,13 +299,13 @@ def check_replaceable_dir(dest: PathLike, overwrite: bool, what: str = "output f
         raise LmhldError(f"{what} {dest} is a file; give a folder")
     if not any(dest.iterdir()):
         return
+    ours, foreign = written_by_lmhld(dest)
+    if not ours:  # said first: allowing to replace it would not help
+        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise LmhldError(f"{what} {dest} holds files lmhld did not write ({listed}), which it never replaces: "
+                         "choose another folder, or move those files away")
     if not overwrite:
         raise LmhldError(f"{what} {dest} is not empty; choose another folder, or allow replacing it (--overwrite)")
-    ours, foreign = written_by_lmhld(dest)
-    if not ours:
-        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise LmhldError(f"{what} {dest} holds files lmhld did not write ({listed}); overwrite replaces only "
-                         "folders lmhld wrote: choose another folder, or move those files away")
 
 
 def _write_manifest(folder: Path) -> None:

@@ -45,6 +45,7 @@ class AnalyseInventory(LmhldAlgorithm):
     PATCH_Q3 = "PATCH_Q3"
 
     ALG_ID = "analyseinventory"
+    CLI_FLAGS = (("json", "OUTPUT_JSON"), ("html", "OUTPUT_HTML"), ("raster", "RASTER"))
     GROUP_ID = "inventory"
     ICON = "analyse.svg"
     README_HEADING = "### 1. Inventory analysis — `lmhld:analyseinventory`, `lmhld analyse`"
@@ -141,7 +142,7 @@ class AnalyseInventory(LmhldAlgorithm):
             layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
             path = Path(layer.source().split("|")[0]) if layer is not None and layer.providerType() == "ogr" else None
             if path is not None and path.parent.is_dir():
-                return str(default_output(path.with_name(f"{safe_stem(path.stem)}_analysis.json"))), True
+                return str(default_output(path.with_name(f"{safe_stem(path.stem)}_analysis.json"), context)), True
         return self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context), False
 
     def _html_path(self, parameters, context, json_beside: str | None) -> str:
@@ -149,7 +150,7 @@ class AnalyseInventory(LmhldAlgorithm):
         beside the JSON too: QGIS deletes its temporary folder on closing."""
         value = parameters.get(self.OUTPUT_HTML)
         if json_beside is not None and value is not None and is_temporary(value):
-            return str(default_output(Path(json_beside).with_suffix(".html")))
+            return str(default_output(Path(json_beside).with_suffix(".html"), context))
         return self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
 
     def _analyse(self, parameters, context, source, rasters, pixel_size, explode, feedback):
@@ -164,7 +165,7 @@ class AnalyseInventory(LmhldAlgorithm):
         return analyse_polygons(
             polygons, pixel_size_m=pixel_size, rasters=rasters,
             fraction=self.parameterAsDouble(parameters, self.FRACTION, context), candidates=candidates,
-            source=source.sourceName(), exploded=explode, progress=FeedbackProgress(feedback))
+            source=source.sourceName(), exploded=explode, progress=FeedbackProgress(feedback, self))
 
     def _open_layer(self, parameters, context, source) -> tuple:
         """The copy of the inventory to fill, with area_m2 and area_px: (sink, destination id, fields)."""

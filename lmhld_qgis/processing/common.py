@@ -4,6 +4,7 @@ the way the core wants them."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import traceback
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeatureSource,
+    QgsProcessingParameterDefinition,
     QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication
@@ -30,10 +32,11 @@ def tr(text: str) -> str:
 
 
 class FeedbackProgress:
-    """core.progress.Progress over a QgsProcessingFeedback."""
+    """core.progress.Progress over a QgsProcessingFeedback; the options the core's lines name are told as `alg`'s
+    parameters (in_dialog_terms)."""
 
-    def __init__(self, feedback) -> None:
-        self.feedback = feedback
+    def __init__(self, feedback, alg: QgsProcessingAlgorithm | None = None) -> None:
+        self.feedback, self.alg = feedback, alg
 
     def set_fraction(self, fraction: float) -> None:
         if self.feedback is not None:
@@ -41,13 +44,13 @@ class FeedbackProgress:
 
     def info(self, message: str) -> None:
         if self.feedback is not None:
-            self.feedback.pushInfo(message)
+            self.feedback.pushInfo(in_dialog_terms(message, self.alg))
 
     def warn(self, message: str) -> None:
         """A warning in the log's warning colour (as training's child process reports them); red stays for errors:
         a run that succeeded with a note is not shown as failed."""
         if self.feedback is not None:
-            self.feedback.pushWarning(message)
+            self.feedback.pushWarning(in_dialog_terms(message, self.alg))
 
     def is_cancelled(self) -> bool:
         return self.feedback is not None and self.feedback.isCanceled()
@@ -56,18 +59,41 @@ class FeedbackProgress:
 _FLAG = re.compile(r"`[^`]*`|--([a-z][a-z0-9-]*)")
 
 
-def in_dialog_terms(message: str, alg: QgsProcessingAlgorithm | None) -> str:
-    """The core speaks of options as the command line names them (--resume); in QGIS each becomes the parameter
-    the dialog shows and qgis_process takes ("Resume a stopped run" (RESUME)). A command quoted in backticks, to be
-    run in a terminal, keeps its flags."""
-    if alg is None:
-        return message
+def _parameters_by_flag(alg: QgsProcessingAlgorithm) -> dict[str, QgsProcessingParameterDefinition]:
     params = {p.name().lower().replace("_", "-"): p for p in alg.parameterDefinitions()}
     params.update({flag: alg.parameterDefinition(name) for flag, name in getattr(alg, "CLI_FLAGS", ())
                    if alg.parameterDefinition(name) is not None})
+    return params
+
+
+@functools.cache
+def _every_algorithms_parameters() -> dict[str, QgsProcessingParameterDefinition]:
+    """The flags that name one parameter wherever an algorithm has it (same name, same label), for a message that
+    points at another step: analyse saying "export ... with a lower --min-fraction". A flag that means different
+    things in different steps (--threshold, --layer) is left as it is."""
+    from .provider import algorithm_classes
+
+    found: dict[str, list[QgsProcessingParameterDefinition]] = {}
+    for cls in algorithm_classes():
+        alg = cls()
+        alg.initAlgorithm()
+        for flag, param in _parameters_by_flag(alg).items():
+            found.setdefault(flag, []).append(param.clone())
+    return {flag: params[0] for flag, params in found.items()
+            if len({(p.name(), p.description()) for p in params}) == 1}
+
+
+def in_dialog_terms(message: str, alg: QgsProcessingAlgorithm | None) -> str:
+    """The core speaks of options as the command line names them (--resume); in QGIS each becomes the parameter
+    the dialog shows and qgis_process takes ("Resume a stopped run" (RESUME)): this algorithm's, else that of the
+    step the message points to. A command quoted in backticks, to be run in a terminal, keeps its flags."""
+    if alg is None or "--" not in message:
+        return message
+    params = _parameters_by_flag(alg)
 
     def swap(match: re.Match[str]) -> str:
-        param = params.get(match.group(1) or "")
+        flag = match.group(1) or ""
+        param = params.get(flag) or _every_algorithms_parameters().get(flag)
         return f'"{param.description()}" ({param.name()})' if param is not None else match.group(0)
 
     return _FLAG.sub(swap, message)

@@ -54,6 +54,7 @@ class EvaluateModel(LmhldAlgorithm):
     OA = "OA"
 
     ALG_ID = "evaluatemodel"
+    CLI_FLAGS = (("json", "OUTPUT_JSON"), ("error-map", "OUTPUT_ERROR_MAP"))
     GROUP_ID = "evaluation"
     ICON = "evaluate.svg"
     README_HEADING = "### 4. Evaluation — `lmhld:evaluatemodel`, `lmhld evaluate`"
@@ -118,7 +119,8 @@ class EvaluateModel(LmhldAlgorithm):
                                                  "inventory."))
         json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         if is_temporary(parameters.get(self.OUTPUT_JSON)):
-            json_path = str(default_output(Path(model).with_name(f"{safe_stem(Path(model).stem)}_evaluation.json")))
+            json_path = str(default_output(Path(model).with_name(f"{safe_stem(Path(model).stem)}_evaluation.json"),
+                                           context))
         threshold = self.parameterAsDouble(parameters, self.THRESHOLD, context) \
             if parameters.get(self.THRESHOLD) not in (None, "") else None
         provider = PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)]
@@ -129,7 +131,7 @@ class EvaluateModel(LmhldAlgorithm):
 
                 result = evaluate_dataset(model, data, SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
                                           threshold=threshold, provider=provider,
-                                          progress=FeedbackProgress(feedback))
+                                          progress=FeedbackProgress(feedback, self))
                 write_json(json_path, result)
                 error_map = None
             else:
@@ -158,7 +160,7 @@ class EvaluateModel(LmhldAlgorithm):
         source = required_source(self, parameters, self.INVENTORY, context)
         truth = source_polygons(source, "inventory", allow_empty=True,  # a landslide-free scene is a fair reference
                                 origin=layer_origin(self, parameters, self.INVENTORY, context))
-        progress = FeedbackProgress(feedback)
+        progress = FeedbackProgress(feedback, self)
         if truth.n_features:  # the copy below is valid: say here what was repaired (the core says an empty one)
             for note in reference_notes(truth, source.sourceName()):
                 progress.warn(note)

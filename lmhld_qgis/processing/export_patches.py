@@ -76,7 +76,7 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
             source = required_source(self, parameters, self.INVENTORY, context)
             out = folder_destination(self, parameters, self.OUTPUT_FOLDER, context,
                                      self._default_folder(parameters, context, source, options.patch_size)).path
-            report = export_patches(rasters, polygons, out, options, progress=FeedbackProgress(feedback))
+            report = export_patches(rasters, polygons, out, options, progress=FeedbackProgress(feedback, self))
         feedback.pushInfo(self.tr("Dataset: {0}").format(report.out_dir))
         footprints = str(report.out_dir / "patches.gpkg") + "|layername=patches"
         self._load_footprints(context, footprints, report.card["name"])

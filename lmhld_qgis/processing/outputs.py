@@ -23,15 +23,18 @@ def is_temporary(value) -> bool:
     return value is None or str(value) in ("", QgsProcessing.TEMPORARY_OUTPUT)
 
 
-def default_output(path: Path) -> Path:
+def default_output(path: Path, context: QgsProcessingContext | None = None) -> Path:
     """`path` (an output beside its input), moved to a writable folder when its own is not (see the module's
-    docstring), with _2, _3, ... before its suffix when something is already there."""
+    docstring; the log says so), with _2, _3, ... before its suffix when something is already there."""
     path = Path(path)
     if not _writable(path.parent):
         from qgis.core import QgsProject
 
         home = QgsProject.instance().homePath()
         folder = Path(home) if home and _writable(Path(home)) else Path.home() / "lmhld_outputs"
+        feedback = context.feedback() if context is not None else None
+        if feedback is not None:
+            feedback.pushInfo(f"{path.parent} is read-only: {path.name} goes to {folder} instead")
         path = folder / path.name
     candidate, n = path, 1
     while candidate.exists():
@@ -41,6 +44,9 @@ def default_output(path: Path) -> Path:
 
 
 def _writable(folder: Path) -> bool:
+    """Whether `folder` can be written to, or made in its nearest existing parent (a run's runs/ comes later)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
 
@@ -59,7 +65,7 @@ class Destination:
 def folder_destination(alg, parameters, name: str, context, default: Path) -> Destination:
     """The folder of a folder destination, or `default` (made free) when left at "temporary"."""
     if is_temporary(parameters.get(name)):
-        return Destination(str(default_output(default)), True)
+        return Destination(str(default_output(default, context)), True)
     return Destination(alg.parameterAsString(parameters, name, context), False)
 
 
@@ -69,7 +75,7 @@ def layer_destination(alg, parameters, name: str, context, default: Path) -> Des
     value = parameters.get(name)
     if not is_temporary(value):
         return Destination(alg.parameterAsOutputLayer(parameters, name, context), False)
-    path = str(default_output(default))
+    path = str(default_output(default, context))
     project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
     if project is not None:
         details = QgsProcessingContext.LayerDetails(alg.parameterDefinition(name).description(), project, name)

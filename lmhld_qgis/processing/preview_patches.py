@@ -21,6 +21,7 @@ class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
     OUTPUT, OUTPUT_LAYER = "OUTPUT", "OUTPUT_LAYER"
 
     ALG_ID = "previewpatches"
+    CLI_FLAGS = (("out", "OUTPUT"), ("raster", "RASTERS"))
     TITLE = "Preview training patches"
     GROUP_ID = "patches"
     ICON = "preview.svg"
@@ -57,7 +58,7 @@ class PreviewPatches(PatchPlanParameters, LmhldAlgorithm):
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         with core_errors(self.displayName(), self):
             rasters, polygons, options = self.plan_inputs(parameters, context)
-            plan = plan_patches(rasters, polygons, options, progress=FeedbackProgress(feedback), refuse_few=False)
+            plan = plan_patches(rasters, polygons, options, progress=FeedbackProgress(feedback, self), refuse_few=False)
             layers = write_preview(out, plan)
         # what would be kept and dropped, plan_patches has logged
         feedback.pushInfo(f"{len(plan.windows)} windows of {plan.settings.patch_size} px previewed")

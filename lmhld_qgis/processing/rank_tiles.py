@@ -25,6 +25,7 @@ class RankTiles(LmhldAlgorithm):
     OUTPUT, N_WINDOWS = "OUTPUT", "N_WINDOWS"
 
     ALG_ID = "ranktiles"
+    CLI_FLAGS = (("out", "OUTPUT"),)
     TITLE = "Rank tiles to label next (model uncertainty)"
     GROUP_ID = "detection"
     ICON = "rank.svg"
@@ -79,7 +80,7 @@ class RankTiles(LmhldAlgorithm):
             min_valid=self.parameterAsDouble(parameters, self.MIN_VALID, context))
         with core_errors(self.displayName(), self):
             prob = raster_path(self.parameterAsRasterLayer(parameters, self.PROBABILITY, context))
-            result = rank_tiles(prob, out, options, progress=FeedbackProgress(feedback))
+            result = rank_tiles(prob, out, options, progress=FeedbackProgress(feedback, self))
         for t in result.tiles[:5]:
             feedback.pushInfo(self.tr("#{0}: score {1:.3f} (near threshold {2:.0%}, entropy {3:.3f})").format(
                 t.rank, t.score, t.near_share, t.entropy))

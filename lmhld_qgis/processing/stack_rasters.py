@@ -19,6 +19,7 @@ class StackRasters(LmhldAlgorithm):
     RASTERS, PIXEL_SIZE, NAMES, OUTPUT = "RASTERS", "PIXEL_SIZE", "NAMES", "OUTPUT"
 
     ALG_ID = "stackrasters"
+    CLI_FLAGS = (("out", "OUTPUT"), ("raster", "RASTERS"))
     TITLE = "Stack imagery and elevation (one raster per scene)"
     GROUP_ID = "imagery"
     ICON = "stack.svg"
@@ -55,7 +56,7 @@ class StackRasters(LmhldAlgorithm):
         pixel_size = optional_number(self, parameters, self.PIXEL_SIZE, context)
         with core_errors(self.displayName(), self):
             result = stack_rasters([raster_path(layer) for layer in layers], out, names=names, pixel_size=pixel_size,
-                                   progress=FeedbackProgress(feedback))
+                                   progress=FeedbackProgress(feedback, self))
         for i, band in enumerate(result.bands, start=1):
             feedback.pushInfo(self.tr("band {0}: {1} ({2} band {3}{4})").format(
                 i, band.name, band.source.name, band.band, f", {band.how}" if band.how else ""))

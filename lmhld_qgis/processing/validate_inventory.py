@@ -33,6 +33,7 @@ class ValidateInventory(LmhldAlgorithm):
     N_PROBLEMS, N_BLOCKING = "N_PROBLEMS", "N_BLOCKING"
 
     ALG_ID = "validateinventory"
+    CLI_FLAGS = (("problems", "OUTPUT"), ("json", "OUTPUT_JSON"), ("repair", "REPAIRED"))
     TITLE = "Validate landslide inventory"
     GROUP_ID = "inventory"
     ICON = "validate.svg"
@@ -102,7 +103,8 @@ class ValidateInventory(LmhldAlgorithm):
             crs = source.sourceCrs()
             wkbs, fids = source_wkb(source)
             report = validate_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
-                                  source.sourceName(), self._options(parameters, context), FeedbackProgress(feedback))
+                                  source.sourceName(), self._options(parameters, context),
+                                  FeedbackProgress(feedback, self))
         results = {self.OUTPUT: self._write_problems(parameters, context, source, report),
                    self.N_PROBLEMS: len(report.problems), self.N_BLOCKING: len(report.blocking)}
         json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)

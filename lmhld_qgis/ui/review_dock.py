@@ -221,6 +221,9 @@ class ReviewDock(QgsDockWidget):
             detections, inventory = self.detections_combo.currentLayer(), self.inventory_combo.currentLayer()
             if detections is None or inventory is None:
                 raise LmhldError(tr("choose a detections layer and an inventory layer"))
+            if inventory.id() == detections.id():  # checked before a negatives layer is made for the session
+                raise LmhldError(tr("choose an inventory layer other than the detections (accepted detections are "
+                                    "copied into it); Create landslide inventory makes an empty one"))
             negatives = self.negatives_combo.currentLayer() or self._new_negatives(detections)
             self.layers = ReviewLayers(detections, inventory, negatives)
             candidates, stored = self.layers.candidates()

@@ -174,14 +174,14 @@ def test_refuses_non_empty_folder_unless_asked(scene, tmp_path):
     out = tmp_path / "ds"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(LmhldError, match="not empty"):
-        export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64))
-    assert (out / "keep.txt").read_text() == "mine"
-    with pytest.raises(LmhldError, match=r"holds files lmhld did not write \(keep.txt\)"):
-        export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=True))
+    for overwrite in (False, True):  # not "pass overwrite" first, which would then be refused too
+        with pytest.raises(LmhldError, match=r"holds files lmhld did not write \(keep.txt\), which it never "):
+            export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64, overwrite=overwrite))
     assert [p.name for p in out.iterdir()] == ["keep.txt"]  # overwrite never deletes what lmhld did not write
     (out / "keep.txt").unlink()
     export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64))
+    with pytest.raises(LmhldError, match="not empty"):
+        export_patches([scene.raster], scene.inventory, out, ExportOptions(patch_size=64))
     export_patches([scene.raster], scene.inventory, out,
                    ExportOptions(patch_size=64, overwrite=True, seed=1, recipe="paper"))
     assert json.loads((out / "dataset.json").read_text())["seed"] == 1  # a folder lmhld wrote is replaced

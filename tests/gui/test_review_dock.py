@@ -266,3 +266,24 @@ def test_the_scene_beside_its_detections_is_not_taken_for_their_probability(qgis
     dock.detections_combo.setLayer(detections)
     assert dock.probability_combo.currentLayer().source() == str(probability)  # the real twin beside them is
     dock.close()
+
+
+def test_detections_as_their_own_inventory_are_refused_before_anything_is_made(qgis_iface, files):
+    """The detections the only polygon layer, so the inventory box showed them too: Start refused, but only after
+    adding a negatives layer to the project and the GeoPackage."""
+    from lmhld_qgis.ui.review_dock import ReviewDock
+
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    detections = QgsVectorLayer(f"{files['detections']}|layername=landslides", "detections", "ogr")
+    project.addMapLayer(detections)
+    dock = ReviewDock(qgis_iface)
+    dock.detections_combo.setLayer(detections)
+    dock.inventory_combo.setLayer(detections)
+    dock.start_button.click()
+    assert dock.session is None and "choose an inventory layer other than the detections" in dock.last_error
+    assert [lyr.name() for lyr in project.mapLayers().values()] == ["detections"]
+    ds = ogr.Open(str(files["detections"]))
+    assert [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] == ["landslides"]
+    ds = None
+    dock.close()

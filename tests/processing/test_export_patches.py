@@ -103,13 +103,20 @@ def test_core_messages_name_the_dialogs_parameters_not_the_command_lines_options
     from lmhld_qgis.processing.common import in_dialog_terms
     from lmhld_qgis.processing.provider import algorithm_classes
 
-    (tmp_path / "ds").mkdir()
-    (tmp_path / "ds" / "notes.txt").write_text("mine")
+    params = {"RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory), "PATCH_SIZE": 64,
+              "OUTPUT_FOLDER": str(tmp_path / "ds")}
+    processing.run("lmhld:exportpatches", params)
     with pytest.raises(QgsProcessingException) as refused:
-        processing.run("lmhld:exportpatches", {"RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory),
-                                               "PATCH_SIZE": 64, "OUTPUT_FOLDER": str(tmp_path / "ds")})
+        processing.run("lmhld:exportpatches", params)
     assert str(refused.value).endswith('is not empty; choose another folder, or allow replacing it ("Replace a '
                                        'non-empty dataset folder" (OVERWRITE))')
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    for overwrite in (False, True):  # a fix that cannot work is not offered: overwrite never replaces such a folder
+        with pytest.raises(QgsProcessingException, match=r"holds files lmhld did not write \(notes\.txt\), which it "
+                                                         "never replaces: choose another folder, or move those"):
+            processing.run("lmhld:exportpatches", {**params, "OUTPUT_FOLDER": str(tmp_path / "mine"),
+                                                   "OVERWRITE": overwrite})
     train = next(cls for cls in algorithm_classes() if cls.ALG_ID == "trainmodel")()
     train.initAlgorithm()
     said = in_dialog_terms("pass --resume, --init-from and --out; or run `lmhld train --out RUN --resume` in a "
@@ -117,3 +124,10 @@ def test_core_messages_name_the_dialogs_parameters_not_the_command_lines_options
     resume, init, out = (train.parameterDefinition(n).description() for n in ("RESUME", "INIT_FROM", "OUTPUT_FOLDER"))
     assert said == (f'pass "{resume}" (RESUME), "{init}" (INIT_FROM) and "{out}" (OUTPUT_FOLDER); or run `lmhld '
                     'train --out RUN --resume` in a terminal; --no-such-option stays')
+    analyse = next(cls for cls in algorithm_classes() if cls.ALG_ID == "analyseinventory")()
+    analyse.initAlgorithm()  # its note points at export's option, which analyse does not have: named as export's
+    share = next(cls for cls in algorithm_classes() if cls.ALG_ID == "exportpatches")()
+    share.initAlgorithm()
+    assert in_dialog_terms("export with a lower --min-fraction; see --json", analyse) == (
+        f'export with a lower "{share.parameterDefinition("MIN_FRACTION").description()}" (MIN_FRACTION); see '
+        f'"{analyse.parameterDefinition("OUTPUT_JSON").description()}" (OUTPUT_JSON)')

@@ -143,9 +143,22 @@ def test_outputs_left_temporary_beside_a_read_only_input_go_to_the_home_folder(q
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
         not mode & os.W_OK if Path(path) == tmp_path / "data" else access(path, mode, **kw)))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    from qgis.core import QgsProcessingFeedback
+
+    class Infos(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.said: list[str] = []
+
+        def pushInfo(self, text):
+            self.said.append(text)
+
+    infos = Infos()
     detected = processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
-                                                         "OUTPUT": "TEMPORARY_OUTPUT"})
+                                                         "OUTPUT": "TEMPORARY_OUTPUT"}, feedback=infos)
     assert Path(detected["OUTPUT"]) == tmp_path / "home" / "lmhld_outputs" / "scene_landslides.gpkg"
+    assert f"{tmp_path / 'data'} is read-only: scene_landslides.gpkg goes to {tmp_path / 'home' / 'lmhld_outputs'} " \
+           "instead" in infos.said
     analysed = processing.run("lmhld:analyseinventory", {"INVENTORY": str(scene.inventory), "RASTER": str(scene.raster),
                                                          "OUTPUT_JSON": "TEMPORARY_OUTPUT"})
     assert Path(analysed["OUTPUT_JSON"]).exists()
