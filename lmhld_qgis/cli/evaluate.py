@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                                    "error map, object-level figures).")
     p.add_argument("--model", required=True, help="model.onnx or a .pt checkpoint")
     p.add_argument("--data", action="append", help="dataset folder (repeat for several areas)")
-    p.add_argument("--split", default="test", help="split to evaluate (test)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (test)")
     p.add_argument("--raster", help="a whole scene instead of a dataset")
     p.add_argument("--inventory", help="the scene's landslide polygons")
     p.add_argument("--layer", help="scene mode: the inventory's layer inside its file (default: the first)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,9 @@ def run(args: argparse.Namespace) -> int:
         summary = {"event": "done", "out": str(result.out_dir), "best_f1": result.best_f1,
                    "onnx": str(result.onnx) if result.onnx else None, "threshold": result.threshold,
                    "threshold_source": result.threshold_source, "stopped_early": result.stopped_early}
+        best = ("no validation split: best.pt is the epoch of lowest training loss" if math.isnan(result.best_f1)
+                else f"best validation F1 {result.best_f1:.4f} at threshold {result.val_threshold:g}")
         print(json.dumps(summary) if args.progress_json else
-              f"best validation F1 {result.best_f1:.4f} at threshold {result.val_threshold:g}; model threshold "
-              f"{result.threshold:g}: {result.threshold_note or result.threshold_source}; run folder {result.out_dir} "
-              f"(metrics.csv, curves.png, best.pt, last.pt, model.onnx, report.html)")
+              f"{best}; model threshold {result.threshold:g}: {result.threshold_note or result.threshold_source}; "
+              f"run folder {result.out_dir} (metrics.csv, curves.png, best.pt, last.pt, model.onnx, report.html)")
     return 0

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from .atomic import gdal_checked, scratch_dir
 from .backends import Backend, Provider, load_backend
 from .datasets import PatchDataset, open_dataset
+from .datasets.detect import has_splits
 from .errors import LmhldError
 from .grid import Window
 from .metrics import Confusion, ObjectCounts
@@ -42,12 +43,17 @@ ERROR_CODES = {"tp": 1, "fp": 2, "fn": 3, "tn": 4}  # 0 = nodata / outside
 RAW_KEYS = ("precision", "recall", "f1", "iou", "tp", "fp", "fn", "tn")
 
 
-def model_bands_for(card: ModelCard, names: Sequence[str], source: str) -> list[int] | None:
-    """0-based dataset bands feeding the model (None: all of them, in order)."""
+def model_bands_for(card: ModelCard, names: Sequence[str], source: str,
+                    progress: Progress | None = None) -> list[int] | None:
+    """0-based dataset bands feeding the model (None: all of them, in order); matched by position when the names
+    say nothing of the model's, which `progress` is told (as detection tells it)."""
     from .bands import match_model_bands
 
-    indices, _ = match_model_bands(card.bands, names, f"{source} ({', '.join(names)})",
-                                   "evaluate on data exported with the model's bands")
+    indices, by_position = match_model_bands(card.bands, names, f"{source} ({', '.join(names)})",
+                                             "evaluate on data exported with the model's bands")
+    if by_position and progress is not None:
+        progress.warn(f"the bands of {source} ({', '.join(names)}) are not named as the model's "
+                      f"({', '.join(card.bands)}); using them in order")
     return None if indices == list(range(len(names))) else indices
 
 
@@ -98,7 +104,11 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
     total, per_area, done = _AreaCounts(), {}, 0
     min_pixels: dict[str, int] = {}
     for ds, root in zip(datasets, roots, strict=True):
-        bands = model_bands_for(card, ds.band_names, str(root))
+        if not has_splits(root):
+            progress.warn(f"{root} has no splits: all its {len(ds)} patches are scored as {split!r}, including any "
+                          "the model was trained on (training on such a folder holds out a fifth of it, for "
+                          "validation only); score a folder the model never saw, or an exported dataset's test split")
+        bands = model_bands_for(card, ds.band_names, str(root), progress)
         area = _AreaCounts()
         name = ds.name or Path(root).name
         min_pixels[name] = _min_object_pixels(card.min_area_m2, ds.resolution_m)

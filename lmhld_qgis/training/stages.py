@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.bands import band_key, match_model_bands, unique_names
 from ..core.datasets import MixDataset, PatchDataset, Sample, open_dataset
-from ..core.datasets.detect import detect_format
+from ..core.datasets.detect import detect_format, has_splits
 from ..core.errors import LmhldError
 from ..core.raster import same_resolution
 from .config import TrainConfig
@@ -79,7 +79,7 @@ def resolution_note(stage: Stage) -> str | None:
 def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, PatchDataset | None]:
     """(train, val) for a dataset folder; folders without splits get a deterministic 80/20 split."""
     fmt = detect_format(path)
-    if fmt in ("lmhld", "landslide4sense"):
+    if has_splits(path, fmt):
         train = open_dataset(path, "train", bands, fmt)
         val: PatchDataset | None
         try:

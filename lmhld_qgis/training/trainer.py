@@ -407,9 +407,10 @@ class Trainer:
             self._save_last(model, state, run.optimizer)
         elif self.dist.is_main:
             self._write_metrics(state.history, curves=False)
+        scores = (f"validation F1 {row['val_f1']:.4f}, precision {row['val_precision']:.4f}, recall "
+                  f"{row['val_recall']:.4f}" if val is not None else "no validation split")
         self.progress.info(f"stage {run.index + 1}/{len(self.stages)} ({run.stage.name}) epoch {state.epoch}/"
-                           f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, validation F1 {row['val_f1']:.4f}, "
-                           f"precision {row['val_precision']:.4f}, recall {row['val_recall']:.4f}"
+                           f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, {scores}"
                            f"{' (best so far)' if improved else ''}")
         _emit(self.progress, event="epoch", **row)
         self._early_stop(state, ranks)

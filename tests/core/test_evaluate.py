@@ -204,3 +204,27 @@ def test_landslides_wholly_on_nodata_are_not_counted_as_missed(tmp_path):
     assert whole["inventory_detected"] == part["inventory_detected"] == 1.0
     assert f"{wholly_left} inventory polygon(s) lie wholly on the scene's nodata pixels, where nothing can be " \
            "detected, and are not counted as missed" in said.lines
+
+
+def test_a_folder_without_splits_is_scored_with_a_warning_and_bands_by_position_are_said(tmp_path):
+    """An image/mask folder (as CAS's) has no held-out split: every 'split' is every patch, the model's training ones
+    included (a probe found identical 'test' and 'train' figures, said nowhere); bands matched by position were
+    silent too, where detection warns."""
+    from ..helpers import write_raster
+
+    (tmp_path / "cas" / "images").mkdir(parents=True)
+    (tmp_path / "cas" / "masks").mkdir()
+    write_raster(tmp_path / "cas" / "images" / "a.tif", np.full((4, 64, 64), 500, np.uint16), epsg=None)
+    write_raster(tmp_path / "cas" / "masks" / "a.tif", np.zeros((64, 64), np.uint8), epsg=None)
+    said: list[str] = []
+
+    class Warned(NullProgress):
+        def warn(self, message):
+            said.append(message)
+
+    result = evaluate_dataset(RedBackend(), tmp_path / "cas", "test", progress=Warned())
+    assert result["patches"] == 1
+    assert any(m.startswith(f"{tmp_path / 'cas'} has no splits: all its 1 patches are scored as 'test', including "
+                            "any the model was trained on") for m in said)
+    assert any("(band1, band2, band3, band4) are not named as the model's (blue, green, red, nir); using them in "
+               "order" in m for m in said)

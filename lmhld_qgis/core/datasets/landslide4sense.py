@@ -41,6 +41,10 @@ class Landslide4SenseDataset(PatchDataset):
         base = root / SPLIT_DIRS[split] if (root / SPLIT_DIRS[split]).is_dir() else root
         img_dir = base / "img" if (base / "img").is_dir() else base
         self.images = sorted(img_dir.glob("image_*.h5"), key=_number)
+        others = [s for s, d in SPLIT_DIRS.items() if (root / d).is_dir()]
+        if not self.images and others:  # a release folder without this split's subfolder
+            raise LmhldError(f"{root} has no {SPLIT_DIRS[split]}/ (the {split} split); it holds "
+                             f"{', '.join(f'{SPLIT_DIRS[s]}/ ({s})' for s in others)}: choose one of those splits")
         if not self.images:
             raise LmhldError(f"no Landslide4Sense image_N.h5 files under {img_dir}")
         mask_dir = base / "mask"
@@ -74,7 +78,15 @@ class Landslide4SenseDataset(PatchDataset):
         mask_path = self.masks.get(_number(path))
         if mask_path is not None:
             with h5py.File(mask_path, "r") as f:
+                if "mask" not in f:
+                    raise LmhldError(f"{mask_path} has no 'mask' dataset (it holds {', '.join(f) or 'none'}); "
+                                     "Landslide4Sense masks are stored under 'mask'")
                 mask = binary_mask(np.asarray(f["mask"]))
+            if mask.ndim == 3 and 1 in (mask.shape[0], mask.shape[2]):  # (H, W, 1) or (1, H, W)
+                mask = mask.reshape(mask.shape[:2] if mask.shape[2] == 1 else mask.shape[1:])
+            if mask.shape != hwc.shape[:2]:
+                raise LmhldError(f"mask {mask_path.name} is {mask.shape}, its image {path.name} is "
+                                 f"{hwc.shape[:2]}: each mask must be the size of its image")
         return Sample(select(image, self.bands, path.name), mask,
                       {"id": path.stem, "area": self.name, "split": self.split, "source": str(path)})
 

@@ -95,3 +95,35 @@ def test_a_file_given_for_its_dataset_folder_is_refused_naming_the_folder(tmp_pa
     card.write_text("{}")
     with pytest.raises(LmhldError, match=rf"^{card} is a file; give the dataset folder that holds it \({tmp_path}\)$"):
         open_dataset(card)
+
+
+def test_landslide4sense_masks_and_splits_that_do_not_fit_are_named(shared_data, tmp_path):
+    """Found by a probe: a mask under another key or of another size was an 'unexpected error' (a KeyError, a torch
+    shape error after training began); a release without TestData was 'no image_N.h5 files', though they were
+    there; an unknown split was accepted and recorded in the report."""
+    import shutil
+
+    import h5py
+
+    from lmhld_qgis.core.datasets.detect import has_splits
+
+    root = tmp_path / "l4s"
+    (root / "TrainData" / "img").mkdir(parents=True)
+    (root / "TrainData" / "mask").mkdir()
+    shutil.copy(shared_data / "landslide4sense" / "image_31.h5", root / "TrainData" / "img")
+    mask = root / "TrainData" / "mask" / "mask_31.h5"
+    for key, shape, message in (("label", (128, 128), r"mask_31\.h5 has no 'mask' dataset \(it holds label\)"),
+                                ("mask", (64, 64), r"mask mask_31\.h5 is \(64, 64\), its image image_31\.h5 is "
+                                                   r"\(128, 128\): each mask must be the size of its image")):
+        with h5py.File(mask, "w") as f:
+            f[key] = np.zeros(shape, np.uint8)
+        with pytest.raises(LmhldError, match=message):
+            open_dataset(root, "train")[0]
+    with h5py.File(mask, "w") as f:
+        f["mask"] = np.ones((128, 128, 1), np.uint8)  # a trailing channel is read as the mask it is
+    assert open_dataset(root, "train")[0].mask.shape == (128, 128)
+    with pytest.raises(LmhldError, match=r"l4s has no TestData/ \(the test split\); it holds TrainData/ \(train\)"):
+        open_dataset(root, "test")
+    with pytest.raises(LmhldError, match="split must be one of train, val, test, got 'foo'"):
+        open_dataset(root, "foo")
+    assert has_splits(root) and not has_splits(shared_data / "landslide4sense")  # a flat folder of patches
