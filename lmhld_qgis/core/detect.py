@@ -229,7 +229,9 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
                                min_mean_prob=options.min_mean_prob)
     fills = [f"{n}; the model reads it as data" for n in undeclared_fill(info.path, bands,
                                                                           [info.band_names[b - 1] for b in bands])]
-    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills
+    from .scene_check import values_far_from_training
+
+    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills + values_far_from_training(card, info, bands)
     return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
                       resampled)
 

@@ -23,9 +23,59 @@ class Check:
 
 
 def check_scene(card: ModelCard, raster: str | Path) -> list[Check]:
-    """Bands, resolution and size of `raster` against `card`."""
+    """Bands, resolution, size and pixel values of `raster` against `card`."""
     info = read_raster_info(raster)
-    return [_bands(card, info), _resolution(card, info), _size(card, info)]
+    checks = [_bands(card, info), _resolution(card, info), _size(card, info)]
+    if checks[0].ok is not False:
+        from .detect import resolve_bands
+
+        far = values_far_from_training(card, info, resolve_bands(card, info, None)[0])
+        checks.append(Check("values", None, "; ".join(far)) if far else
+                      Check("values", True, "within the range the model was trained on"))
+    return checks
+
+
+FAR_FROM_TRAINING = 10.0  # standard deviations between a band's typical value and the model's training mean
+SAMPLE_GRID, SAMPLE_SIDE = 4, 64  # windows read across the scene to tell its typical values (a few reads)
+
+
+def values_far_from_training(card: ModelCard, info: RasterInfo, bands: list[int]) -> list[str]:
+    """The model's inputs whose typical value in the scene (the median of a few windows spread over it, valid pixels
+    only) lies more than FAR_FROM_TRAINING standard deviations from the training mean the model card records: a
+    scene scaled otherwise (reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit) gives
+    detections without meaning, and nothing else would say so. Relative bands (a DSM) lose their level in the
+    model and are not compared."""
+    import warnings
+
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    if len(card.mean) != len(bands) or len(card.std) != len(bands):
+        return []
+    side = min(SAMPLE_SIDE, info.width, info.height)
+    cols = np.linspace(0, info.width - side, SAMPLE_GRID).astype(int)
+    rows = np.linspace(0, info.height - side, SAMPLE_GRID).astype(int)
+    windows = [Window(int(c), int(r), side, side) for r in dict.fromkeys(rows) for c in dict.fromkeys(cols)]
+    with warnings.catch_warnings(), rasterio.open(info.path) as src:
+        warnings.simplefilter("ignore")
+        data = np.concatenate([src.read(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
+        valid = np.concatenate([src.read_masks(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
+    data = data.astype(np.float64)
+    notes = []
+    for k, band in enumerate(bands):
+        values = data[k][(valid[k] > 0) & np.isfinite(data[k])]
+        if k in card.relative_bands or not values.size or not card.std[k] > 0:
+            continue
+        typical = float(np.median(values))
+        far = abs(typical - card.mean[k]) / card.std[k]
+        if far > FAR_FROM_TRAINING:
+            notes.append(f"band {band} ({card.bands[k]}): its typical value {typical:.4g} lies {far:.0f} standard "
+                         f"deviations from the model's training mean {card.mean[k]:.4g} (std {card.std[k]:.4g}): "
+                         "the scene is scaled otherwise than the training imagery (reflectance as 0-10000 integers "
+                         "rather than 0-1, 8-bit rather than 16-bit?) or comes from another sensor, and the "
+                         "detections may mean nothing; scale it as the training imagery was")
+    return notes
 
 
 def _bands(card: ModelCard, info: RasterInfo) -> Check:

@@ -52,13 +52,13 @@ class RedBackend:
 
     def __init__(self, always=False):
         self.card = ModelCard("red-threshold", 4, bands=BANDS, patch_size=64, resolution_m=3.0,
-                              mean=[0, 0, 0, 0], std=[1, 1, 1, 1], output="probability")
+                              mean=[0, 0, 0, 0], std=[1000] * 4, output="probability")  # the scene's scale
         self.always = always
 
     def predict(self, x):
         if self.always:
             return np.full((x.shape[0], x.shape[2], x.shape[3]), 0.9, np.float32)
-        return (x[:, 2] > 1000).astype(np.float32)
+        return (x[:, 2] > 1.0).astype(np.float32)  # red above 1000
 
 
 @pytest.fixture(scope="module")
@@ -570,3 +570,29 @@ def test_a_fill_value_not_declared_as_nodata_is_warned_of(tmp_path):
         "reads it as data"]
     declared = write_raster(tmp_path / "d.tif", data, descriptions=BANDS, nodata=-9999.0)
     assert not detect(declared, RedBackend(), tmp_path / "p.gpkg").warnings
+
+
+def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, tmp_path):
+    """A probe fed a model trained on 0-1 values the same bands as integers (x100): 96 % of the pixels came out
+    landslide, in one polygon over the whole scene, without a word."""
+    from lmhld_qgis.core.scene_check import check_scene, values_far_from_training
+
+    backend = ConvBackend()
+    own = detect(scene.raster, backend, tmp_path / "own.gpkg")
+    assert not any("standard deviations" in w for w in own.warnings)
+    scaled = tmp_path / "scaled.tif"
+    with rasterio.open(scene.raster) as src:
+        data, profile = src.read().astype(np.float32) * 100, {**src.profile, "dtype": "float32"}
+    with rasterio.open(scaled, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = tuple(BANDS)
+    result = detect(scaled, backend, tmp_path / "scaled.gpkg")
+    far = [w for w in result.warnings if "standard deviations from the model's training mean" in w]
+    assert len(far) == 4 and far[0].startswith("band 1 (blue): its typical value ")
+    assert "the scene is scaled otherwise than the training imagery" in far[0]
+    assert check_scene(backend.card, scaled)[-1].message == "; ".join(far)  # Model information's check says it too
+    from lmhld_qgis.core.raster import read_raster_info
+
+    info = read_raster_info(scene.raster)
+    assert check_scene(backend.card, scene.raster)[-1].ok and values_far_from_training(
+        backend.card, info, [1, 2, 3, 4]) == []
