@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -239,7 +240,15 @@ def test_a_configured_threshold_and_a_dataset_without_validation(tiny, tmp_path,
     assert (fixed.threshold, fixed.threshold_source) == (0.3, "default")
     data = shutil.copytree(tiny, tmp_path / "copy")
     (data / "splits" / "val.txt").write_text("")
-    bare = train(config([data], epochs=1), tmp_path / "bare")
+    said: list[str] = []
+
+    class Listen(NullProgress):
+        def info(self, message: str) -> None:
+            said.append(message)
+
+    bare = train(config([data], epochs=1), tmp_path / "bare", progress=Listen())
+    assert any(re.search(r"epoch 1/1: loss [\d.]+, no validation split \(best so far\)$", m) for m in said)
+    assert not any("nan" in m for m in said)  # was "validation F1 nan, precision nan, recall nan"
     card = load_checkpoint(tmp_path / "bare" / "best.pt")["card"]
     learnt = json.loads((data / "dataset.json").read_text())["min_landslide_area_m2"]
     assert learnt > 0 and (card["threshold"], card["threshold_source"], card["min_area_m2"]) == (0.5, "default", learnt)
