@@ -30,7 +30,7 @@ from .blending import StripeAccumulator, weights_for
 from .context import ContextChoice, check_context, choose_context
 from .errors import LmhldError
 from .extent import Extent, require_extent_overlaps
-from .grid import Window, covering_windows, window_bounds, window_transform
+from .grid import Window, clip_window, covering_windows, window_bounds, window_transform
 from .modelcard import ModelCard
 from .multiscale import coarse_raster, coarse_region, fuse_max
 from .outputs import check_outputs
@@ -305,26 +305,15 @@ def _region(info: RasterInfo, extent: Extent | None, extent_crs: str | None, aoi
     if extent is not None:
         extent = require_extent_overlaps(extent, extent_crs, raster_srs(info),
                                          window_bounds(info.transform, whole), name)
-    region = whole if extent is None else _clip(info, whole, extent)
+    region = whole if extent is None else clip_window(info.transform, whole, extent)
     if aoi is not None:
-        if _clip(info, whole, aoi.extent()).height == 0:
+        if clip_window(info.transform, whole, aoi.extent()).height == 0:
             raise LmhldError("the area of interest does not overlap the raster")
-        region = _clip(info, region, aoi.extent())
+        region = clip_window(info.transform, region, aoi.extent())
     if region.height == 0:
         raise LmhldError("the extent and the area of interest do not overlap each other; give an extent that "
                          "meets the area of interest, or drop one of them")
     return region
-
-
-def _clip(info: RasterInfo, window: Window, box: Extent) -> Window:
-    """The part of `window` within the box (raster CRS), out to whole pixels; 0 x 0 when they do not meet."""
-    a, _, c, _, e, f = info.transform
-    xmin, ymin, xmax, ymax = box
-    cols = sorted(((xmin - c) / a, (xmax - c) / a))
-    rows = sorted(((ymax - f) / e, (ymin - f) / e))
-    r0, r1 = max(window.row, math.floor(rows[0])), min(window.row + window.height, math.ceil(rows[1]))
-    c0, c1 = max(window.col, math.floor(cols[0])), min(window.col + window.width, math.ceil(cols[1]))
-    return Window(r0, c0, r1 - r0, c1 - c0) if r1 > r0 and c1 > c0 else Window(0, 0, 0, 0)
 
 
 # --- the run ---------------------------------------------------------------------------------------------------

@@ -316,20 +316,19 @@ def _on_valid_pixels(truth: list[ogr.Geometry], prob_path: Path) -> tuple[list[o
 
     import rasterio
     from rasterio.features import geometry_mask
-    from rasterio.windows import Window, from_bounds
+
+    from .grid import clip_window
 
     kept: list[ogr.Geometry] = []
     shares: list[float] = []
     with rasterio.open(prob_path) as src:
+        t = src.transform
+        grid, whole = (t.a, t.b, t.c, t.d, t.e, t.f), Window(0, 0, src.height, src.width)
         for g in truth:
             minx, maxx, miny, maxy = g.GetEnvelope()
-            f = from_bounds(minx, miny, maxx, maxy, src.transform)  # fractional: rounded outwards, then clipped
-            c0, r0 = max(math.floor(f.col_off), 0), max(math.floor(f.row_off), 0)
-            c1 = min(math.ceil(f.col_off + f.width), src.width)
-            r1 = min(math.ceil(f.row_off + f.height), src.height)
-            if c1 <= c0 or r1 <= r0:  # touches the scene only along its edge
+            win = clip_window(grid, whole, (minx, miny, maxx, maxy)).to_rasterio()
+            if not win.width:  # touches the scene only along its edge
                 continue
-            win = Window(c0, r0, c1 - c0, r1 - r0)
             p = src.read(1, window=win)
             under = ~geometry_mask([json.loads(g.ExportToJson())], p.shape, src.window_transform(win),
                                    all_touched=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -68,3 +69,15 @@ def window_bounds(transform: Affine6, window: Window) -> tuple[float, float, flo
     xs = (c, c + a * window.width)
     ys = (f, f + e * window.height)
     return min(xs), min(ys), max(xs), max(ys)
+
+
+def clip_window(transform: Affine6, window: Window, box: tuple[float, float, float, float]) -> Window:
+    """The part of `window` within the box (xmin, ymin, xmax, ymax in the grid's CRS), out to whole pixels, on a
+    north-up grid; 0 x 0 when they do not meet."""
+    a, _, c, _, e, f = transform
+    xmin, ymin, xmax, ymax = box
+    cols = sorted(((xmin - c) / a, (xmax - c) / a))
+    rows = sorted(((ymax - f) / e, (ymin - f) / e))
+    r0, r1 = max(window.row, math.floor(rows[0])), min(window.row + window.height, math.ceil(rows[1]))
+    c0, c1 = max(window.col, math.floor(cols[0])), min(window.col + window.width, math.ceil(cols[1]))
+    return Window(r0, c0, r1 - r0, c1 - c0) if r1 > r0 and c1 > c0 else Window(0, 0, 0, 0)

@@ -293,8 +293,7 @@ class _Planner:
         size, placed, inside = self.s.patch_size, set(), set()
         for reader in self.readers:
             info, k = reader.source.info, reader.source.index
-            burner = InventoryBurner(self.negatives, raster_srs(info),
-                                     info.transform)
+            burner = InventoryBurner(self.negatives, raster_srs(info), info.transform)
             try:
                 centres = burner.centres()
             finally:

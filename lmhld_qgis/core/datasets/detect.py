@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import LmhldError
+from ..splits import SPLIT_NAMES
 from .base import PatchDataset
+from .landslide4sense import SPLIT_DIRS
 
 FORMATS = ("lmhld", "landslide4sense", "cas", "folders")
 
@@ -19,7 +21,7 @@ def detect_format(root: str | Path) -> str:
         raise LmhldError(f"{root} is a file; give the dataset folder that holds it ({root.parent})")
     if (root / "dataset.json").is_file():
         return "lmhld"
-    if any((root / d).is_dir() for d in L4S_SPLIT_FOLDERS) or any(root.glob("image_*.h5")) \
+    if any((root / d).is_dir() for d in SPLIT_DIRS.values()) or any(root.glob("image_*.h5")) \
             or any(root.glob("img/image_*.h5")):
         return "landslide4sense"
     if (root / "img").is_dir() and (root / "mask").is_dir():
@@ -30,22 +32,18 @@ def detect_format(root: str | Path) -> str:
                      "TrainData/ or image_N.h5 (Landslide4Sense), img/ + mask/ (CAS) or images/ + masks/")
 
 
-SPLITS = ("train", "val", "test")
-L4S_SPLIT_FOLDERS = ("TrainData", "ValidData", "TestData")
-
-
 def has_splits(root: str | Path, fmt: str | None = None) -> bool:
     """Whether the folder says which patches are train, val and test (an lmhld export, a Landslide4Sense release):
     a CAS or image/mask folder, or a flat folder of patches, does not; each of its "splits" is every patch."""
     fmt = fmt or detect_format(root)
-    return fmt == "lmhld" or (fmt == "landslide4sense" and any((Path(root) / d).is_dir() for d in L4S_SPLIT_FOLDERS))
+    return fmt == "lmhld" or (fmt == "landslide4sense" and any((Path(root) / d).is_dir() for d in SPLIT_DIRS.values()))
 
 
 def open_dataset(root: str | Path, split: str = "train", bands: Sequence[int] | None = None,
                  fmt: str | None = None) -> PatchDataset:
     """Open a dataset folder with the right reader (`fmt` forces one)."""
-    if split not in SPLITS and not (split == "all" and fmt in (None, "lmhld")):
-        raise LmhldError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split not in SPLIT_NAMES and not (split == "all" and fmt in (None, "lmhld")):
+        raise LmhldError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
     fmt = fmt or detect_format(root)
     if fmt == "lmhld":
         from .lmhld import LmhldDataset
