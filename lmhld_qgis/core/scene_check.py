@@ -25,11 +25,10 @@ class Check:
 def check_scene(card: ModelCard, raster: str | Path) -> list[Check]:
     """Bands, resolution, size and pixel values of `raster` against `card`."""
     info = read_raster_info(raster)
-    checks = [_bands(card, info), _resolution(card, info), _size(card, info)]
-    if checks[0].ok is not False:
-        from .detect import resolve_bands
-
-        far = values_far_from_training(card, info, resolve_bands(card, info, None)[0])
+    bands_check, picked = _bands(card, info)
+    checks = [bands_check, _resolution(card, info), _size(card, info)]
+    if picked is not None:
+        far = values_far_from_training(card, info, [i + 1 for i in picked])
         checks.append(Check("values", None, "; ".join(far)) if far else
                       Check("values", True, "within the range the model was trained on"))
     return checks
@@ -78,18 +77,19 @@ def values_far_from_training(card: ModelCard, info: RasterInfo, bands: list[int]
     return notes
 
 
-def _bands(card: ModelCard, info: RasterInfo) -> Check:
+def _bands(card: ModelCard, info: RasterInfo) -> tuple[Check, list[int] | None]:
+    """The bands check, and the raster bands (0-based) that feed the model's inputs (None: they do not fit)."""
     names = [d or f"band {i + 1}" for i, d in enumerate(info.band_names)]
     try:
         picked, by_position = match_model_bands(card.bands, list(info.descriptions), Path(info.path).name,
                                                 "choose the bands in the detection's Advanced parameters",
                                                 alpha=[b - 1 for b in info.alpha_bands], colours=info.colours)
     except LmhldError as exc:
-        return Check("bands", False, str(exc))
+        return Check("bands", False, str(exc)), None
     used = ", ".join(f"{card.bands[k]} ← {names[i]}" for k, i in enumerate(picked))
     if by_position:
-        return Check("bands", None, f"not named like the model's; taken in order: {used}")
-    return Check("bands", True, f"matched by name: {used}")
+        return Check("bands", None, f"not named like the model's; taken in order: {used}"), picked
+    return Check("bands", True, f"matched by name: {used}"), picked
 
 
 def _resolution(card: ModelCard, info: RasterInfo) -> Check:

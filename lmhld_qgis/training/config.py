@@ -271,16 +271,17 @@ def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- files -------------------------------------------------------------------------------------------------------
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The [train] table (or the whole file) of a TOML or YAML file."""
+def parse_options_file(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """The whole of a TOML, YAML or JSON file of options (a config, an experiment), as a table; a missing file, an
+    unknown suffix or a syntax error is an LmhldError that names the file."""
     path = Path(path)
     if not path.is_file():
-        raise LmhldError(f"config file {path} not found")
+        raise LmhldError(f"{what} file {path} not found")
     text = path.read_text(encoding="utf-8")
     values: Any
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml", ".json"):
-        raise LmhldError(f"config {path}: use a .toml or .yaml file")
+        raise LmhldError(f"{what} {path}: use a .toml or .yaml file")
     try:
         if suffix == ".toml":
             import tomllib
@@ -294,14 +295,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             try:
                 import yaml
             except ImportError as exc:
-                raise LmhldError("YAML configs need PyYAML (python3-yaml); or use TOML") from exc
+                raise LmhldError(f"YAML {what} files need PyYAML (python3-yaml); or use TOML") from exc
             values = yaml.safe_load(text) or {}
     except LmhldError:
         raise
     except Exception as exc:  # TOMLDecodeError, JSONDecodeError, yaml.YAMLError: a syntax error in the file
-        raise LmhldError(f"config {path} cannot be parsed: {' '.join(str(exc).split())}; fix it") from exc
+        raise LmhldError(f"{what} {path} cannot be parsed: {' '.join(str(exc).split())}; fix it") from exc
     if not isinstance(values, dict):
-        raise LmhldError(f"config {path}: expected a table of options")
+        raise LmhldError(f"{what} {path}: expected a table of options")
+    return values
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The [train] table (or the whole file) of a TOML or YAML file."""
+    values = parse_options_file(path)
     table = values.get("train", values)
     if not isinstance(table, dict):
         raise LmhldError(f"config {path}: [train] must be a table of options")

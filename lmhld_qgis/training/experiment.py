@@ -84,16 +84,11 @@ class ExperimentConfig:
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    import tomllib
+    from .config import parse_options_file
 
     path = Path(path)
-    if not path.is_file():
-        raise LmhldError(f"experiment config {path} not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8")).get("experiment")
-    except tomllib.TOMLDecodeError as exc:
-        raise LmhldError(f"experiment config {path} is not valid TOML ({exc}); fix it") from exc
-    if not data:
+    data = parse_options_file(path, "experiment config").get("experiment")
+    if not data or not isinstance(data, dict):
         raise LmhldError(f"{path} has no [experiment] table")
     base = path.parent
     areas = []

@@ -88,7 +88,7 @@ def test_bad_experiment_config(tmp_path):
              r"area name\(s\) solo given twice"),  # was: accepted, the two areas' runs filed under one name
             (("scene.tif", "nope.tif"), r"area solo: raster .*nope\.tif does not exist; check the path "
                                         r"\(relative paths are read from the folder of bad\.toml\)"),
-            (("[experiment]", "[experiment"), r"experiment config .*bad\.toml is not valid TOML \(Expected"),
+            (("[experiment]", "[experiment"), r"experiment config .*bad\.toml cannot be parsed: Expected"),
     ):
         (tmp_path / "bad.toml").write_text(good.replace(*change, 1))
         with pytest.raises(LmhldError, match=message):
