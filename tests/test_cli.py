@@ -164,6 +164,29 @@ def test_evaluate_on_a_dataset_split(tmp_path, small_onnx_model, areas):
     assert result["split"] == "val" and result["tp"] + result["fp"] + result["fn"] + result["tn"] > 0
 
 
+def test_evaluate_scores_the_polygons_detect_delivers_with_the_same_settings(tmp_path, small_onnx_model, areas):
+    """Evaluate ran detection at its defaults only: after `detect --min-mean-prob 0 --min-area 0` it scored other
+    polygons than those delivered. It takes detection's settings; with --data they are refused."""
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "s", width=192, height=192, n_landslides=8, seed=3)
+    settings = ["--min-mean-prob", "0", "--min-area", "0", "--simplify", "0"]
+    detected = lmhld("detect", "--model", str(small_onnx_model), "--raster", str(scene.raster), "--out",
+                     str(tmp_path / "d.gpkg"), "--json", str(tmp_path / "d.json"), *settings)
+    assert detected.returncode == 0, detected.stderr
+    n_delivered = json.loads((tmp_path / "d.json").read_text())["n_polygons"]
+    scores = {}
+    for name, extra in (("same", settings), ("defaults", [])):
+        proc = lmhld("evaluate", "--model", str(small_onnx_model), "--raster", str(scene.raster), "--inventory",
+                     str(scene.inventory), "--json", str(tmp_path / f"{name}.json"), *extra)
+        assert proc.returncode == 0, proc.stderr
+        scores[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert scores["same"]["n_detected"] == n_delivered > scores["defaults"]["n_detected"]
+    refused = lmhld("evaluate", "--model", str(small_onnx_model), "--data", str(areas["a32"]), "--tta",
+                    "--min-area", "5", "--json", str(tmp_path / "x.json"))
+    assert refused.returncode == 2 and "--min-area, --tta belong to a whole scene" in refused.stderr, refused.stderr
+
+
 def test_export_and_export_onnx_commands(tmp_path):
     import torch
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import argtypes
+from .detect import DETECTION_DEFAULTS, add_detection_options, detection_options
 from .paths import add_overwrite, declare_paths
 
 
@@ -25,10 +26,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="scene mode: keep the detected polygons")
     p.add_argument("--match", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.5,
                    help="object match: the share of an object's area the other side must cover (0.5)")
-    p.add_argument("--threshold", type=argtypes.probability, help="probability threshold (default: the model's)")
-    p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--bands", type=argtypes.band_list,
-                   help="scene mode: 1-based raster bands in the model's input order (default: by name)")
+    group = p.add_argument_group(
+        "detection (scene mode: the polygons scored are those `lmhld detect` delivers with these settings; with "
+        "--data only --threshold and --provider apply)")
+    add_detection_options(group)
     p.add_argument("--json", required=True, metavar="OUT.json")
     add_overwrite(p)
     p.set_defaults(run=run)
@@ -37,8 +38,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.bands import parse_band_list
-    from ..core.detect import DetectOptions
     from ..core.errors import LmhldError
     from ..core.evaluate import evaluate_dataset, evaluate_scene
     from ..core.report import write_json
@@ -47,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.data) == bool(args.raster):
         raise LmhldError("give either --data (dataset splits) or --raster with --inventory (a whole scene)")
     scene_only = [flag for flag, value in (("--inventory", args.inventory), ("--layer", args.layer),
-                                           ("--error-map", args.error_map), ("--polygons", args.polygons),
-                                           ("--bands", args.bands)) if value is not None]
+                                           ("--error-map", args.error_map), ("--polygons", args.polygons))
+                  if value is not None]
+    scene_only += ["--" + name.replace("_", "-") for name, default in DETECTION_DEFAULTS.items()
+                   if name not in ("threshold", "provider") and getattr(args, name) != default]
     if args.data and scene_only:
         raise LmhldError(f"{', '.join(scene_only)} belong to a whole scene (--raster with --inventory); a dataset "
                          "split is scored on its patches' own masks: leave them out, or evaluate the scene")
@@ -63,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 raise LmhldError("--raster needs --inventory (the scene's landslide polygons)")
             result = evaluate_scene(args.model, args.raster, args.inventory, layer=args.layer, error_map=args.error_map,
                                     json_out=args.json, polygons_out=args.polygons, match=args.match,
-                                    options=DetectOptions(threshold=args.threshold, provider=args.provider,
-                                                          bands=parse_band_list(args.bands)),
+                                    options=detection_options(args),
                                     progress=bar)
     finally:
         bar.close()

@@ -125,9 +125,14 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
         total.pixels, total.objects = total.pixels + area.pixels, total.objects + area.objects
     result = {**total.scores(), "split": split, "threshold": thr, "patches": n_all, "model": card.architecture,
               "provider": backend.provider, "averaging": "micro over all pixels", "object_rule": _rule(match),
-              "per_area": per_area}
+              "per_area": per_area, "inputs": {"model": _model_file(model), "data": [str(r) for r in roots]}}
     progress.set_fraction(1.0)
     return result
+
+
+def _model_file(model: str | Path | Backend) -> str:
+    """The model file a report was made with (what tells reports of a batch apart), or the loaded model's name."""
+    return str(model) if isinstance(model, str | Path) else model.card.architecture
 
 
 def _min_object_pixels(min_area_m2: float, resolution_m: float | None) -> int:
@@ -194,7 +199,9 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
                       "and F1 say nothing; check that the inventory belongs to this raster")
     result = {**pixels.delivered.scores(), "raw": {k: pixels.raw.scores()[k] for k in RAW_KEYS},
               **objects.scores(), **_detection_facts(det),
-              "averaging": "micro over all valid pixels of the scene", "object_rule": _rule(match)}
+              "averaging": "micro over all valid pixels of the scene", "object_rule": _rule(match),
+              "inputs": {"model": _model_file(model), "scene": str(raster),
+                         "inventory": inventory_name or str(inventory)}}
     if json_out:
         write_json(json_out, result)
     progress.set_fraction(1.0)
@@ -287,12 +294,11 @@ def _compare_pixels(prob_path: Path, detected: PolygonSet, truth: PolygonSet, th
 
 def _open_error_map(stack: contextlib.ExitStack, path: str | Path, src: Any) -> Any:
     """The error map on the probability raster's grid, written aside until the evaluation succeeds."""
-    import rasterio
-
     from .atomic import atomic_file
+    from .raster import written_geotiff
 
     tmp = stack.enter_context(atomic_file(path))
-    dst = stack.enter_context(rasterio.open(tmp, "w", driver="GTiff", width=src.width, height=src.height, count=1,
+    dst = stack.enter_context(written_geotiff(tmp, driver="GTiff", width=src.width, height=src.height, count=1,
                                             dtype="uint8", nodata=0, crs=src.crs, transform=src.transform,
                                             tiled=True, compress="deflate"))
     dst.set_band_description(1, "1 TP, 2 FP, 3 FN, 4 TN")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shlex
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,12 +90,21 @@ def _refuse_truncated_tiff(path: str, width: int, height: int, count: int) -> No
     """Refuse a GeoTIFF whose last block lies past the file's end (a copy or download that did not finish). The
     header alone reads fine, so without this a stage that needs only the grid (analyse) would report on it, and a
     file cut within its tags would be taken for one without georeferencing."""
+    extent = _tiff_extent(path, width, height, count)
+    if extent and extent[1] > extent[0]:
+        raise LmhldError(f"cannot read raster {path}: it is truncated ({extent[0]} bytes, but its pixels run to byte "
+                         f"{extent[1]}): a copy or a download that did not finish? Copy it again, or give a file "
+                         "GDAL can open whole")
+
+
+def _tiff_extent(path: str, width: int, height: int, count: int) -> tuple[int, int] | None:
+    """(the file's size, the byte where its last block ends) of a local GeoTIFF; None when that cannot be told."""
     from osgeo import gdal
 
     try:
         size = os.path.getsize(path)
     except OSError:  # not a local file (/vsicurl/, ...): its reads say so
-        return
+        return None
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
         ds = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
@@ -107,14 +117,38 @@ def _refuse_truncated_tiff(path: str, width: int, height: int, count: int) -> No
             if offset and nbytes and int(offset):  # 0: a sparse block, never written
                 ends.append(int(offset) + int(nbytes))
     except (RuntimeError, AttributeError):  # GDAL refused what rasterio opened: its reads will say why
-        return
+        return None
     finally:
         ds = None
         gdal.PopErrorHandler()
-    if ends and max(ends) > size:
-        raise LmhldError(f"cannot read raster {path}: it is truncated ({size} bytes, but its pixels run to byte "
-                         f"{max(ends)}): a copy or a download that did not finish? Copy it again, or give a file "
-                         "GDAL can open whole")
+    return (size, max(ends)) if ends else None
+
+
+@contextlib.contextmanager
+def written_geotiff(path: str | Path, **profile: Any) -> Iterator[Any]:
+    """rasterio.open(path, "w", **profile), checked once closed: rasterio reports neither a full disk nor a file-size
+    limit met while its dataset is flushed and closed, so a cut file would be moved into place and the run exit 0.
+    Such a file fails here, as the OSError it stands for."""
+    import rasterio
+
+    with rasterio.open(path, "w", **profile) as dst:
+        yield dst
+    _require_written_whole(path, profile["width"], profile["height"], profile.get("count", 1))
+
+
+def _require_written_whole(path: str | Path, width: int, height: int, count: int) -> None:
+    import errno
+    import resource
+
+    extent = _tiff_extent(str(path), width, height, count)
+    if not extent or extent[1] <= extent[0]:
+        return
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and extent[0] >= limit:
+        raise OSError(errno.EFBIG, f"writing {path} failed (File too large: it stops at {extent[0]} bytes, the "
+                                   "process's file-size limit)")
+    raise OSError(errno.EIO, f"writing {path} failed: it stops at {extent[0]} bytes but its pixels run to byte "
+                             f"{extent[1]} (a full disk or a quota?)")
 
 
 def assign_crs_fix(path: str | Path) -> str:

@@ -40,7 +40,15 @@ from .errors import LmhldError
 from .outputs import check_outputs
 from .preflight import require_distinct
 from .progress import NullProgress, Progress, check_cancelled
-from .raster import RasterInfo, read_raster_info, require_north_up, resampling_onto, undeclared_fill, untagged_alpha
+from .raster import (
+    RasterInfo,
+    read_raster_info,
+    require_north_up,
+    resampling_onto,
+    undeclared_fill,
+    untagged_alpha,
+    written_geotiff,
+)
 from .styles import COLOURS
 
 
@@ -260,7 +268,6 @@ def _final_names(found: list[str], given: Sequence[str] | None) -> list[str]:
 
 def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], names: list[str], block: int,
            progress: Progress) -> None:
-    import rasterio
     from rasterio.windows import Window as RioWindow
 
     from .styles import sample_step, tag_band_colours, write_true_colour_style
@@ -276,7 +283,7 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], n
     colours = {c: names.index(c) for c in COLOURS if c in names}
     samples: dict[str, list[Any]] = {c: [] for c in colours}
     with atomic_file(out) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
+        with written_geotiff(tmp, **profile) as dst:
             for i, name in enumerate(names, start=1):
                 dst.set_band_description(i, name)
             for k, window in enumerate(windows):

@@ -24,7 +24,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, raster_path, required_source, source_wkb
-from .outputs import default_output, is_temporary, safe_stem
+from .outputs import default_output, is_skipped, is_temporary, safe_stem
 
 
 class AnalyseInventory(LmhldAlgorithm):
@@ -117,7 +117,8 @@ class AnalyseInventory(LmhldAlgorithm):
             from ..core.report import inventory_html, write_json
 
             # the layer first: QGIS makes it, and a destination it cannot make must leave no report behind
-            layer = self._open_layer(parameters, context, source) if parameters.get(self.OUTPUT) is not None else None
+            wanted = not is_skipped(parameters.get(self.OUTPUT))
+            layer = self._open_layer(parameters, context, source) if wanted else None
             write_json(json_path, report.to_json())
             if html_path:
                 from ..core.atomic import write_text_atomic
@@ -149,7 +150,9 @@ class AnalyseInventory(LmhldAlgorithm):
         """The HTML report's path ("" for none); left at "temporary" while the JSON went beside the inventory, it goes
         beside the JSON too: QGIS deletes its temporary folder on closing."""
         value = parameters.get(self.OUTPUT_HTML)
-        if json_beside is not None and value is not None and is_temporary(value):
+        if is_skipped(value):
+            return ""
+        if json_beside is not None and is_temporary(value):
             return str(default_output(Path(json_beside).with_suffix(".html"), context))
         return self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
 

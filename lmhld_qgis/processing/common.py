@@ -192,13 +192,6 @@ def required_source(alg, parameters, name: str, context) -> QgsProcessingFeature
     return source
 
 
-def folder_list(text: str | list | None) -> list[str]:
-    """Dataset folders from a folder-list parameter: one per line or separated by ';' (or a list)."""
-    if isinstance(text, list | tuple):
-        return [str(d).strip() for d in text if str(d).strip()]
-    return [d.strip() for line in (text or "").splitlines() for d in line.split(";") if d.strip()]
-
-
 def optional_number(alg, parameters: dict, name: str, context, as_int: bool = False) -> float | int | None:
     """An optional number parameter, or None when it is left empty (the model's or recipe's value, never a
     sentinel)."""

@@ -8,48 +8,27 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
 )
 
 from .. import PLUGIN_NAME
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, optional_number, polygon_source, raster_path, source_polygons
-from .outputs import layer_destination, safe_stem
+from .common import FeedbackProgress, core_errors, polygon_source, raster_path, source_polygons
+from .detection_parameters import DetectionParameters
+from .outputs import default_outputs, is_skipped, is_temporary, layer_destination, safe_stem
 from .styling import ResultLayer
 
-PROVIDERS = ("auto", "cpu", "cuda")
-TTA = ("none", "flips", "d4")  # core.tta.TTA_MODES, in the order of the dialog's choices
-CONTEXT = ("auto", "off", "2", "3", "4")  # core.context.CONTEXT_MODES, in the order of the dialog's choices
 
-
-class DetectLandslides(LmhldAlgorithm):
+class DetectLandslides(DetectionParameters, LmhldAlgorithm):
     RASTER = "RASTER"
     MODEL = "MODEL"
     EXTENT = "EXTENT"
     AOI = "AOI"
-    THRESHOLD = "THRESHOLD"
-    OVERLAP = "OVERLAP"
-    TILE = "TILE"
-    MIN_AREA = "MIN_AREA"
-    FILL_HOLES = "FILL_HOLES"
-    SIMPLIFY = "SIMPLIFY"
-    BATCH_SIZE = "BATCH_SIZE"
-    PROVIDER = "PROVIDER"
-    BANDS = "BANDS"
-    RESAMPLE = "RESAMPLE"
-    TTA = "TTA"
-    CONTEXT = "CONTEXT"
-    GROW_THRESHOLD = "GROW_THRESHOLD"
-    MIN_MEAN_PROB = "MIN_MEAN_PROB"
     OUTPUT = "OUTPUT"
     OUTPUT_PROB = "OUTPUT_PROB"
     N_POLYGONS = "N_POLYGONS"
@@ -100,7 +79,7 @@ class DetectLandslides(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.AOI, self.tr("Area of interest (polygons)"), [QgsProcessing.TypeVectorPolygon], optional=True))
-        self._add_advanced_parameters()
+        self.add_detection_parameters()
         self.addParameter(QgsProcessingParameterVectorDestination(
             self.OUTPUT, self.tr("Landslide polygons (temporary → beside scene)"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -110,47 +89,6 @@ class DetectLandslides(LmhldAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(  # decided on the scene by default: a model chains it to the next
             self.MEAN_PROB_FLOOR, self.tr("Minimum mean probability applied")))
 
-    def _add_advanced_parameters(self) -> None:
-        double, integer = QgsProcessingParameterNumber.Double, QgsProcessingParameterNumber.Integer
-        for key, label, kind, low, high in (
-                (self.THRESHOLD, self.tr("Threshold (not set: the model's)"), double, 0.0, 1.0),
-                (self.OVERLAP, self.tr("Window overlap, 0-0.99 (not set: model's)"), double, 0.0,
-                 0.99),
-                (self.TILE, self.tr("Window size, px (not set: the model's)"), integer, 1, None),
-                (self.MIN_AREA, self.tr("Minimum area, m² (not set: the model's)"), double, 0.0,
-                 None),
-                (self.FILL_HOLES, self.tr("Fill holes below, m² (not set: min. area)"), double, 0.0,
-                 None),
-                (self.GROW_THRESHOLD, self.tr("Grow down to probability (not set: off)"), double,
-                 0.0, 1.0),
-                (self.MIN_MEAN_PROB, self.tr("Min. mean probability (not set: auto)"), double,
-                 0.0, 1.0)):
-            self.addAdvancedParameter(QgsProcessingParameterNumber(
-                key, label, kind, optional=True, minValue=low, **({} if high is None else {"maxValue": high})))
-        self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.SIMPLIFY, self.tr("Simplify, map units (0: pixel outlines)"),
-            double, 0.0, minValue=0.0))
-        self.addAdvancedParameter(QgsProcessingParameterString(
-            self.BANDS, self.tr("Bands in the model's order, e.g. 3,2,1,4"),
-            optional=True))
-        self.addAdvancedParameter(QgsProcessingParameterBoolean(
-            self.RESAMPLE, self.tr("Resample to the model's resolution"),
-            defaultValue=True))
-        self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.TTA, self.tr("Test-time augmentation"),
-            [self.tr("None"), self.tr("Flips (4 per window)"),
-             self.tr("Flips and rotations (8 per window)")], defaultValue=0))
-        self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.CONTEXT, self.tr("Coarse context pass"),
-            [self.tr("Automatic (large landslides)"), self.tr("Off"), self.tr("Pixels 2 times larger"),
-             self.tr("Pixels 3 times larger"), self.tr("Pixels 4 times larger")],
-            defaultValue=0))
-        self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Windows per batch"), integer, 8, minValue=1))
-        self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.PROVIDER, self.tr("Run on"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
-                                               self.tr("GPU (CUDA)")], defaultValue=0))
-
     def processAlgorithm(self, parameters, context, feedback):
         layer = self.parameterAsRasterLayer(parameters, self.RASTER, context)
         if layer is None:
@@ -159,15 +97,18 @@ class DetectLandslides(LmhldAlgorithm):
         with core_errors(self.displayName(), self):
             scene = raster_path(layer)
             stem = safe_stem(Path(scene).stem)
-            out = layer_destination(self, parameters, self.OUTPUT, context,
-                                    Path(scene).with_name(f"{stem}_landslides.gpkg")).path
+            want_prob = not is_skipped(parameters.get(self.OUTPUT_PROB))
+            beside = {name: Path(scene).with_name(f"{stem}_{kind}") for name, kind in (
+                (self.OUTPUT, "landslides.gpkg"), (self.OUTPUT_PROB, "probability.tif"))
+                if (name == self.OUTPUT or want_prob) and is_temporary(parameters.get(name))}
+            beside = dict(zip(beside, default_outputs(list(beside.values()), context), strict=True))  # one _N
+            out = layer_destination(self, parameters, self.OUTPUT, context, beside.get(self.OUTPUT)).path
             if not out.lower().endswith(".gpkg"):
                 raise QgsProcessingException(self.tr("Landslide polygons are written as a GeoPackage (.gpkg), "
                                                      "not {0}").format(out))
             prob = None
-            if parameters.get(self.OUTPUT_PROB) is not None:
-                prob = layer_destination(self, parameters, self.OUTPUT_PROB, context,
-                                         Path(scene).with_name(f"{stem}_probability.tif")).path
+            if want_prob:
+                prob = layer_destination(self, parameters, self.OUTPUT_PROB, context, beside.get(self.OUTPUT_PROB)).path
                 if not prob.lower().endswith((".tif", ".tiff")):
                     raise QgsProcessingException(self.tr("The probability raster is written as a GeoTIFF (.tif), "
                                                          "not {0}").format(prob))
@@ -185,31 +126,13 @@ class DetectLandslides(LmhldAlgorithm):
         return results
 
     def _options(self, parameters, context, layer):
-        from ..core.bands import parse_band_list
-        from ..core.detect import DetectOptions
-
-        def value(key: str, as_int: bool = False):
-            return optional_number(self, parameters, key, context, as_int)
-
         extent = None
         if parameters.get(self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
             extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
         aoi_source = polygon_source(self, parameters, self.AOI, context)
-        set_only = {k: v for k, v in (("min_area_m2", value(self.MIN_AREA)), ("fill_holes_m2", value(self.FILL_HOLES)))
-                    if v is not None}  # not set: the model's defaults
-        return DetectOptions(
-            tile=value(self.TILE, as_int=True), overlap=value(self.OVERLAP), threshold=value(self.THRESHOLD),
-            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-            provider=PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)],
-            bands=parse_band_list(self.parameterAsString(parameters, self.BANDS, context)),
-            extent=extent, aoi=source_polygons(aoi_source, "area of interest") if aoi_source is not None else None,
-            resample=self.parameterAsBool(parameters, self.RESAMPLE, context),
-            tta=TTA[self.parameterAsEnum(parameters, self.TTA, context)], grow_threshold=value(self.GROW_THRESHOLD),
-            min_mean_prob=value(self.MIN_MEAN_PROB),
-            context=CONTEXT[self.parameterAsEnum(parameters, self.CONTEXT, context)],
-            **set_only)
+        return self.detection_options(parameters, context, extent=extent, aoi=source_polygons(
+            aoi_source, "area of interest") if aoi_source is not None else None)
 
     def _style(self, context, layer, model: str, out: str, prob: str | None) -> None:
         """Names after the scene and the model; polygons above the probability raster, both above the scene."""

@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
 )
@@ -21,29 +20,26 @@ from .base import LmhldAlgorithm
 from .common import (
     FeedbackProgress,
     core_errors,
-    folder_list,
     layer_origin,
     raster_path,
     required_source,
     source_polygons,
 )
-from .outputs import default_output, is_temporary, layer_destination, safe_stem
-from .parameters import folder_list_parameter
+from .detection_parameters import DetectionParameters
+from .outputs import default_output, is_skipped, is_temporary, layer_destination, safe_stem
+from .parameters import folder_list, folder_list_parameter, folder_list_value
 from .styling import ResultLayer
 
 SPLITS = ("test", "val", "train")
-PROVIDERS = ("auto", "cpu", "cuda")
 METRICS = ("precision", "recall", "f1", "iou", "miou", "oa")
 
 
-class EvaluateModel(LmhldAlgorithm):
+class EvaluateModel(DetectionParameters, LmhldAlgorithm):
     MODEL = "MODEL"
     DATA = "DATA"
     SPLIT = "SPLIT"
     RASTER = "RASTER"
     INVENTORY = "INVENTORY"
-    THRESHOLD = "THRESHOLD"
-    PROVIDER = "PROVIDER"
     OUTPUT_JSON = "OUTPUT_JSON"
     OUTPUT_ERROR_MAP = "OUTPUT_ERROR_MAP"
     PRECISION = "PRECISION"
@@ -70,6 +66,9 @@ class EvaluateModel(LmhldAlgorithm):
             "the overall accuracy and the confusion counts. Over a scene it also writes an error map (true and "
             "false positives, false negatives, true negatives) and the share of inventory polygons detected (a "
             "polygon counts when detections cover at least half of it).\n\n"
+            "Over a scene, the polygons scored are those Detect landslides delivers with the same Advanced "
+            "parameters (threshold, post-processing, test-time augmentation, bands): set them as for the detection "
+            "you evaluate. On datasets, the threshold and Run on apply.\n\n"
             "Left at [Save to temporary file], the metrics are written beside the model instead.")
 
     def initAlgorithm(self, config=None) -> None:
@@ -86,12 +85,7 @@ class EvaluateModel(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INVENTORY, self.tr("Landslide inventory of the scene"), [QgsProcessing.TypeVectorPolygon],
             optional=True))
-        self.addAdvancedParameter(QgsProcessingParameterNumber(
-            self.THRESHOLD, self.tr("Threshold (not set: the model's)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=1.0))
-        self.addAdvancedParameter(QgsProcessingParameterEnum(
-            self.PROVIDER, self.tr("Run on"), [self.tr("Automatic: a GPU when there is one"), self.tr("CPU"),
-                                               self.tr("GPU (CUDA)")], defaultValue=0))
+        self.add_detection_parameters()  # a scene is scored on the polygons a detection so set delivers
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_JSON, self.tr("Metrics, JSON (temporary → beside model)"), self.tr("JSON files (*.json)")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -112,7 +106,7 @@ class EvaluateModel(LmhldAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         model = self.parameterAsFile(parameters, self.MODEL, context)
-        data = folder_list(self.parameterAsString(parameters, self.DATA, context))
+        data = folder_list_value(self, parameters, self.DATA, context)
         layer = self.parameterAsRasterLayer(parameters, self.RASTER, context)
         if bool(data) == (layer is not None):
             raise QgsProcessingException(self.tr("Give either dataset folders, or a scene with its landslide "
@@ -121,22 +115,19 @@ class EvaluateModel(LmhldAlgorithm):
         if is_temporary(parameters.get(self.OUTPUT_JSON)):
             json_path = str(default_output(Path(model).with_name(f"{safe_stem(Path(model).stem)}_evaluation.json"),
                                            context))
-        threshold = self.parameterAsDouble(parameters, self.THRESHOLD, context) \
-            if parameters.get(self.THRESHOLD) not in (None, "") else None
-        provider = PROVIDERS[self.parameterAsEnum(parameters, self.PROVIDER, context)]
         with core_errors(self.displayName(), self):
+            options = self.detection_options(parameters, context)
             if data:
                 from ..core.evaluate import evaluate_dataset
                 from ..core.report import write_json
 
                 result = evaluate_dataset(model, data, SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
-                                          threshold=threshold, provider=provider,
+                                          threshold=options.threshold, provider=options.provider,
                                           progress=FeedbackProgress(feedback, self))
                 write_json(json_path, result)
                 error_map = None
             else:
-                error_map, result = self._scene(parameters, context, feedback, model, layer, json_path, threshold,
-                                                provider)
+                error_map, result = self._scene(parameters, context, feedback, model, layer, json_path, options)
         feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in METRICS) + self.tr("; metrics: {0}").format(
             json_path))
         out = {self.OUTPUT_JSON: json_path, **{k.upper(): result[k] for k in METRICS}}
@@ -144,17 +135,16 @@ class EvaluateModel(LmhldAlgorithm):
             out[self.OUTPUT_ERROR_MAP] = error_map
         return out
 
-    def _scene(self, parameters, context, feedback, model, layer, json_path, threshold, provider):
+    def _scene(self, parameters, context, feedback, model, layer, json_path, options):
         import tempfile
 
-        from ..core.detect import DetectOptions
         from ..core.evaluate import evaluate_scene, reference_notes
         from ..core.modelcard import model_display_name
         from ..core.styles import ERRORS_QML
         from ..core.vector import write_polygons_gpkg
 
         error_map = None
-        if parameters.get(self.OUTPUT_ERROR_MAP) is not None:
+        if not is_skipped(parameters.get(self.OUTPUT_ERROR_MAP)):
             error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(
                 raster_path(layer)).with_name(f"{safe_stem(layer.name())}_errors.tif")).path
         source = required_source(self, parameters, self.INVENTORY, context)
@@ -167,7 +157,7 @@ class EvaluateModel(LmhldAlgorithm):
         with tempfile.TemporaryDirectory() as tmp:
             inventory = write_polygons_gpkg(truth, Path(tmp) / f"{safe_stem(source.sourceName())}.gpkg")
             result = evaluate_scene(model, raster_path(layer), inventory, error_map=error_map, json_out=json_path,
-                                    options=DetectOptions(threshold=threshold, provider=provider),
+                                    options=options,
                                     progress=progress, inventory_name=source.sourceName())
         if error_map:
             ResultLayer.attach(context, error_map, self.tr("Errors — {0} ({1})").format(layer.name(),

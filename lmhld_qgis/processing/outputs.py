@@ -18,29 +18,52 @@ def _static_value(value):
 
 
 def is_temporary(value) -> bool:
-    """The destination was left at its default: QGIS's temporary folder."""
+    """The destination was left at its default, QGIS's temporary folder: "temporary" in the dialog, omitted, or a
+    path in Processing's temporary folder (what a model gives the outputs of its steps that are not the model's,
+    such as the run folder of a training step that feeds detection)."""
     value = _static_value(value)
-    return value is None or str(value) in ("", QgsProcessing.TEMPORARY_OUTPUT)
+    if value is None or str(value) in ("", QgsProcessing.TEMPORARY_OUTPUT):
+        return True
+    return Path(QgsProcessingUtils.tempFolder()).resolve() in Path(str(value)).resolve().parents
+
+
+def is_skipped(value) -> bool:
+    """An optional output not wanted: the dialog's "Skip output", a blank cell in batch mode, or omitted."""
+    value = _static_value(value)
+    return value is None or not str(value).strip()
 
 
 def default_output(path: Path, context: QgsProcessingContext | None = None) -> Path:
     """`path` (an output beside its input), moved to a writable folder when its own is not (see the module's
     docstring; the log says so), with _2, _3, ... before its suffix when something is already there."""
-    path = Path(path)
-    if not _writable(path.parent):
-        from qgis.core import QgsProject
+    return default_outputs([path], context)[0]
 
-        home = QgsProject.instance().homePath()
-        folder = Path(home) if home and _writable(Path(home)) else Path.home() / "lmhld_outputs"
-        feedback = context.feedback() if context is not None else None
-        if feedback is not None:
-            feedback.pushInfo(f"{path.parent} is read-only: {path.name} goes to {folder} instead")
-        path = folder / path.name
-    candidate, n = path, 1
-    while candidate.exists():
+
+def default_outputs(paths: list[Path], context: QgsProcessingContext | None = None) -> list[Path]:
+    """default_output for outputs that belong together (a detection's polygons and its probability raster): one
+    number for all, the first that leaves every one of them free."""
+    placed = [Path(p) if _writable(Path(p).parent) else _fallback_folder() / Path(p).name for p in paths]
+    moved = [q for p, q in zip(paths, placed, strict=True) if Path(p) != q]
+    feedback = context.feedback() if context is not None else None
+    if moved and feedback is not None:
+        feedback.pushInfo(f"{Path(paths[0]).parent} is read-only: {', '.join(q.name for q in moved)} "
+                          f"{'goes' if len(moved) == 1 else 'go'} to {moved[0].parent} instead")
+    n = 1
+    while any(_numbered(p, n).exists() for p in placed):
         n += 1
-        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
-    return candidate
+    return [_numbered(p, n) for p in placed]
+
+
+def _numbered(path: Path, n: int) -> Path:
+    return path if n == 1 else path.with_name(f"{path.stem}_{n}{path.suffix}")
+
+
+def _fallback_folder() -> Path:
+    """Where outputs go when their input's folder is read-only: the project's folder, else ~/lmhld_outputs."""
+    from qgis.core import QgsProject
+
+    home = QgsProject.instance().homePath()
+    return Path(home) if home and _writable(Path(home)) else Path.home() / "lmhld_outputs"
 
 
 def _writable(folder: Path) -> bool:
@@ -69,12 +92,14 @@ def folder_destination(alg, parameters, name: str, context, default: Path) -> De
     return Destination(alg.parameterAsString(parameters, name, context), False)
 
 
-def layer_destination(alg, parameters, name: str, context, default: Path) -> Destination:
+def layer_destination(alg, parameters, name: str, context, default: Path | None) -> Destination:
     """The file of a vector/raster destination, or `default` (made free) when left at "temporary"; loaded on
     completion when the dialog's "Open output file after running algorithm" is ticked, as Processing would."""
     value = parameters.get(name)
     if not is_temporary(value):
         return Destination(alg.parameterAsOutputLayer(parameters, name, context), False)
+    if default is None:
+        raise ValueError(f"{name} is left at temporary and no default path was made for it")
     path = str(default_output(default, context))
     project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
     if project is not None:

@@ -23,9 +23,9 @@ from qgis.core import (
 from .. import PLUGIN_NAME
 from .base import LmhldAlgorithm
 from .child import lmhld_child, run_child
-from .common import core_errors, folder_list
+from .common import core_errors
 from .outputs import folder_destination, is_temporary, safe_stem
-from .parameters import folder_list_parameter
+from .parameters import folder_list, folder_list_parameter, folder_list_value
 
 MODES = ("single", "mix", "part")
 DEVICES = ("auto", "cpu", "cuda")
@@ -198,7 +198,7 @@ class TrainModel(LmhldAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         from ..models.registry import MODEL_NAMES
 
-        data = folder_list(self.parameterAsString(parameters, self.DATA, context))
+        data = folder_list_value(self, parameters, self.DATA, context)
         if not data:
             raise QgsProcessingException(self.tr("Choose at least one dataset folder."))
         for folder in data:  # before a child process starts: a missing folder is a typo, said in the dialog's words

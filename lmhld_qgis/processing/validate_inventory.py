@@ -24,6 +24,7 @@ from qgis.PyQt.QtCore import QVariant
 from .annotation import style_from_text
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, layer_origin, polygon_source, raster_path, source_wkb
+from .outputs import is_skipped
 
 
 class ValidateInventory(LmhldAlgorithm):
@@ -112,7 +113,7 @@ class ValidateInventory(LmhldAlgorithm):
             with core_errors(self.displayName(), self):
                 write_json(json_path, report.to_json())
             results[self.OUTPUT_JSON] = json_path
-        if parameters.get(self.REPAIRED) is not None:
+        if not is_skipped(parameters.get(self.REPAIRED)):
             results[self.REPAIRED] = self._write_repaired(parameters, context, source, report)
         for p in report.blocking:
             feedback.reportError(self.tr("Blocking: {0}: {1} — {2}").format(p.where, p.message, p.fix),

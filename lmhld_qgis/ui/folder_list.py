@@ -1,24 +1,29 @@
-"""A list of folders with Add / Remove / Up / Down, for folder-list parameters in the algorithm dialog (batch and
-modeler dialogs keep a text box: one folder per line, or separated by ;)."""
+"""A list of folders with Add / Remove / Up / Down, for folder-list parameters in the algorithm dialog; in the
+graphical modeler, the model's inputs and other steps' outputs to tick (an export's dataset folder feeds training)
+beside fixed folders; in batch mode a text box (one folder per line, or separated by ;)."""
 
 from __future__ import annotations
 
 import os
 
-from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
+from processing.gui.wrappers import DIALOG_MODELER, DIALOG_STANDARD, WidgetWrapper
 from qgis.core import QgsSettings
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
+
+from ..processing.parameters import folder_list
 
 LAST_FOLDER_KEY = "lmhld/last_dataset_folder"
 
@@ -78,27 +83,95 @@ class FolderListWidget(QWidget):
         self.list.setCurrentRow(row + step)
 
 
-def split_folders(value) -> list[str]:
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if str(v).strip()]
-    return [d.strip() for line in str(value or "").splitlines() for d in line.split(";") if d.strip()]
+class ModelerFolderSources(QWidget):
+    """In the modeler: the model's inputs and the outputs of other steps that can give a folder, to tick (they are
+    taken in the list's order), and fixed folders typed in after them."""
+
+    def __init__(self, sources: list[tuple[str, object]], parent=None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget(self)
+        self.list.setMaximumHeight(120)
+        self.sources = [source for _, source in sources]
+        for description, _ in sources:
+            item = QListWidgetItem(description, self.list)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Unchecked)
+        self.fixed = QLineEdit(self)
+        self.fixed.setPlaceholderText(self.tr("fixed folders, separated by ;"))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        if sources:
+            layout.addWidget(QLabel(self.tr("From the model's inputs or earlier steps (in this order):"), self))
+            layout.addWidget(self.list)
+        else:
+            self.list.hide()
+        layout.addWidget(self.fixed)
+
+    def set_sources(self, values: list, describe) -> None:
+        """Tick the sources among `values` (`describe` names one the list lacks); static values (folders) go to
+        the text box."""
+        from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+        fixed = []
+        for value in values:
+            if isinstance(value, Source) and value.source() == Source.StaticValue:
+                value = value.staticValue()
+            if isinstance(value, Source):
+                if value not in self.sources:  # an input or step the dialog does not list: keep it all the same
+                    self.sources.append(value)
+                    item = QListWidgetItem(str(describe(value)), self.list)
+                    item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                    self.list.show()
+                self.list.item(self.sources.index(value)).setCheckState(Qt.Checked)
+            else:
+                fixed += folder_list(value)
+        self.fixed.setText(";".join(fixed))
+
+    def chosen(self) -> list:
+        """The ticked sources in the list's order, then the fixed folders as one static value."""
+        from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+        chosen = [source for i, source in enumerate(self.sources)
+                  if self.list.item(i).checkState() == Qt.Checked]
+        fixed = folder_list(self.fixed.text())
+        if fixed:
+            chosen.append(Source.fromStaticValue(";".join(fixed)))
+        return chosen
 
 
 class FolderListWidgetWrapper(WidgetWrapper):
-    """The folder list in the algorithm dialog; a text box elsewhere. The value is always text, one folder a line."""
+    """The folder list in the algorithm dialog, the sources to tick in the modeler, a text box in batch mode. The
+    value is text, one folder a line (in the modeler: the sources chosen)."""
 
     def createWidget(self):
         if self.dialogType == DIALOG_STANDARD:
             return FolderListWidget()
+        if self.dialogType == DIALOG_MODELER:
+            from qgis.core import (
+                QgsProcessingOutputFolder,
+                QgsProcessingOutputString,
+                QgsProcessingParameterFile,
+                QgsProcessingParameterString,
+            )
+
+            found = self.dialog.getAvailableValuesOfType(
+                [QgsProcessingParameterFile, QgsProcessingParameterString],
+                [QgsProcessingOutputFolder, QgsProcessingOutputString])  # folders, not files such as dataset.json
+            return ModelerFolderSources([(str(self.dialog.resolveValueDescription(s)), s) for s in found])
         return QLineEdit()
 
     def setValue(self, value) -> None:
-        if isinstance(self.widget, FolderListWidget):
-            self.widget.set_folders(split_folders(value))
+        if isinstance(self.widget, ModelerFolderSources):
+            self.widget.set_sources(value if isinstance(value, list) else [] if value is None else [value],
+                                    self.dialog.resolveValueDescription)
+        elif isinstance(self.widget, FolderListWidget):
+            self.widget.set_folders(folder_list(value))
         else:
-            self.widget.setText(";".join(split_folders(value)))
+            self.widget.setText(";".join(folder_list(value)))
 
     def value(self):
-        folders = self.widget.folders() if isinstance(self.widget, FolderListWidget) else split_folders(
+        if isinstance(self.widget, ModelerFolderSources):
+            return self.widget.chosen() or None
+        folders = self.widget.folders() if isinstance(self.widget, FolderListWidget) else folder_list(
             self.widget.text())
         return "\n".join(folders) if folders else None

@@ -124,6 +124,101 @@ def test_outputs_left_temporary_are_written_beside_the_input(qgis_processing, lm
     again = processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
                                                       "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_PROB": "TEMPORARY_OUTPUT"})
     assert Path(again["OUTPUT"]) == tmp_path / "data" / "scene_landslides_2.gpkg"  # nothing is overwritten
+    (tmp_path / "data" / "scene_probability_3.tif").write_bytes(b"")  # a file of the user's, say
+    third = processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
+                                                      "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_PROB": "TEMPORARY_OUTPUT"})
+    assert (Path(third["OUTPUT"]).name, Path(third["OUTPUT_PROB"]).name) == (  # a pair keeps one number
+        "scene_landslides_4.gpkg", "scene_probability_4.tif")
+
+
+def test_optional_outputs_left_blank_in_batch_mode_are_not_written(qgis_processing, lmhld_provider, tmp_path,
+                                                                    small_onnx_model):
+    """The batch dialog hands a blank cell over as an empty path: QGIS's algorithms skip such an output. Analyse
+    failed ("Could not create destination layer"), detect and evaluate wrote a probability raster and an error map
+    beside the scene that nobody asked for."""
+    import processing
+    from qgis.core import QgsProcessingOutputLayerDefinition as Blank
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "data", width=160, height=160, n_landslides=8, seed=4)
+    before = set((tmp_path / "data").iterdir())
+    analysed = processing.run("lmhld:analyseinventory", {
+        "INVENTORY": str(scene.inventory), "RASTER": str(scene.raster), "OUTPUT_JSON": str(tmp_path / "a.json"),
+        "OUTPUT_HTML": "", "OUTPUT": Blank("")})
+    assert set(analysed) >= {"OUTPUT_JSON", "PATCH_Q2"} and "OUTPUT" not in analysed and "OUTPUT_HTML" not in analysed
+    detected = processing.run("lmhld:detectlandslides", {
+        "RASTER": str(scene.raster), "MODEL": str(small_onnx_model), "OUTPUT": Blank(str(tmp_path / "l.gpkg")),
+        "OUTPUT_PROB": Blank("")})
+    assert Path(detected["OUTPUT"]).exists() and not detected.get("OUTPUT_PROB")
+    evaluated = processing.run("lmhld:evaluatemodel", {
+        "RASTER": str(scene.raster), "INVENTORY": str(scene.inventory), "MODEL": str(small_onnx_model),
+        "OUTPUT_JSON": str(tmp_path / "e.json"), "OUTPUT_ERROR_MAP": Blank("")})
+    assert "OUTPUT_ERROR_MAP" not in evaluated
+    report = json.loads(Path(evaluated["OUTPUT_JSON"]).read_text())  # which scene, model and inventory it scored
+    assert report["inputs"] == {"model": str(small_onnx_model), "scene": str(scene.raster),
+                                "inventory": scene.inventory.stem}
+    assert {p.name for p in set((tmp_path / "data").iterdir()) - before if not p.name.endswith(".aux.xml")} == set()
+
+
+def test_a_models_steps_keep_their_outputs_beside_the_input(qgis_processing, lmhld_provider, tmp_path):
+    """A model gives the outputs of its steps that are not the model's own a path in Processing's temporary folder,
+    which QGIS deletes when it closes: a training step's run folder (its model.onnx) went with it. Such outputs go
+    where the step's "temporary" goes: beside the input."""
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFile,
+        QgsProcessingUtils,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
+    )
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "data", width=320, height=320, n_landslides=40, seed=4)
+    model = QgsProcessingModelAlgorithm("chain", "tests")
+    for name in ("raster", "inventory"):
+        model.addModelParameter(QgsProcessingParameterFile(name, name), QgsProcessingModelParameter(name))
+    analyse = QgsProcessingModelChildAlgorithm("lmhld:analyseinventory")
+    analyse.setChildId("analyse")
+    analyse.addParameterSources("INVENTORY", [Source.fromModelParameter("inventory")])
+    analyse.addParameterSources("RASTER", [Source.fromModelParameter("raster")])
+    export = QgsProcessingModelChildAlgorithm("lmhld:exportpatches")
+    export.setChildId("export")
+    export.addParameterSources("RASTERS", [Source.fromModelParameter("raster")])
+    export.addParameterSources("INVENTORY", [Source.fromModelParameter("inventory")])
+    export.addParameterSources("ANALYSIS", [Source.fromChildOutput("analyse", "OUTPUT_JSON")])
+    export.addParameterSources("MIN_FRACTION", [Source.fromStaticValue(0.05)])
+    model.addChildAlgorithm(analyse)
+    model.addChildAlgorithm(export)
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    _, ok = model.run({"raster": str(scene.raster), "inventory": str(scene.inventory)}, context, feedback)
+    assert ok, feedback.textLog()
+    log = feedback.textLog()
+    assert str(tmp_path / "data" / "scene_inventory_analysis.json") in log
+    folders = [p for p in (tmp_path / "data").iterdir() if p.name.startswith("scene_inventory_patches_")]
+    assert len(folders) == 1 and (folders[0] / "dataset.json").exists()
+    temp = Path(QgsProcessingUtils.tempFolder())
+    assert not any(p.name == "dataset.json" for p in temp.rglob("*"))
+
+
+def test_dataset_folders_given_as_a_list_are_all_read(qgis_processing, lmhld_provider, areas, small_onnx_model,
+                                                      tmp_path):
+    """qgis_process DATA=a DATA=b and a model's several sources hand a list over, which QGIS's text conversion
+    turned into nothing: 'Choose at least one dataset folder'."""
+    import processing
+
+    result = processing.run("lmhld:evaluatemodel", {"DATA": [str(areas["a32"]), str(areas["b32"])],
+                                                     "MODEL": str(small_onnx_model), "SPLIT": 2,
+                                                     "OUTPUT_JSON": str(tmp_path / "e.json")})
+    report = json.loads(Path(result["OUTPUT_JSON"]).read_text())
+    assert set(report["per_area"]) == {"a32", "b32"}
+    assert report["inputs"]["data"] == [str(areas["a32"]), str(areas["b32"])]
 
 
 def test_outputs_left_temporary_beside_a_read_only_input_go_to_the_home_folder(qgis_processing, lmhld_provider,
@@ -211,15 +306,37 @@ def test_choice_lists_are_the_cores_own_values():
     from lmhld_qgis.core.export_options import RECIPE_NAMES
     from lmhld_qgis.core.splits import SPLIT_METHODS
     from lmhld_qgis.core.tta import TTA_MODES
-    from lmhld_qgis.processing import detect_landslides, evaluate_model, patch_parameters, train_model
+    from lmhld_qgis.core.context import CONTEXT_MODES
+    from lmhld_qgis.processing import detection_parameters, patch_parameters, train_model
     from lmhld_qgis.training import config
 
     pairs = [(train_model.MODES, get_args(config.Mode)), (train_model.OPTIMIZERS, get_args(config.Optimizer)),
              (train_model.LOSSES, get_args(config.Loss)), (train_model.SCHEDULES, get_args(config.Schedule)),
              (train_model.AUGMENTS[1:], get_args(config.Augment)), (train_model.AMP, get_args(config.Amp)),
-             (train_model.RECIPES, get_args(config.Recipe)), (detect_landslides.TTA, TTA_MODES),
-             (detect_landslides.PROVIDERS, get_args(Provider)), (evaluate_model.PROVIDERS, get_args(Provider)),
+             (train_model.RECIPES, get_args(config.Recipe)), (detection_parameters.TTA, TTA_MODES),
+             (detection_parameters.PROVIDERS, get_args(Provider)), (detection_parameters.CONTEXT, CONTEXT_MODES),
              (patch_parameters.RECIPES, RECIPE_NAMES), (patch_parameters.SPLIT_METHODS[1:], SPLIT_METHODS)]
     for shown, accepted in pairs:
         assert tuple(shown) == tuple(accepted)
     assert train_model.AUGMENTS[0] is None and patch_parameters.SPLIT_METHODS[0] is None  # "the recipe's"
+
+
+def test_evaluate_scores_a_scene_with_detections_settings(qgis_processing, lmhld_provider, small_onnx_model,
+                                                          tmp_path):
+    """In a model, Detect with its own settings chained to Evaluate: Evaluate ran detection at the defaults and
+    scored other polygons than the ones delivered. It takes Detect's advanced parameters."""
+    import processing
+
+    from lmhld_qgis.core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "data", width=192, height=192, n_landslides=8, seed=3)
+    settings = {"MIN_MEAN_PROB": 0.0, "MIN_AREA": 0.0}
+    detected = processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
+                                                         "OUTPUT": str(tmp_path / "d.gpkg"), **settings})
+    counts = {}
+    for name, extra in (("same", settings), ("defaults", {})):
+        result = processing.run("lmhld:evaluatemodel", {
+            "RASTER": str(scene.raster), "INVENTORY": str(scene.inventory), "MODEL": str(small_onnx_model),
+            "OUTPUT_JSON": str(tmp_path / f"{name}.json"), **extra})
+        counts[name] = json.loads(Path(result["OUTPUT_JSON"]).read_text())["n_detected"]
+    assert counts["same"] == detected["N_POLYGONS"] > counts["defaults"]

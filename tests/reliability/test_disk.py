@@ -31,12 +31,15 @@ CASES = {
     "analyse --json and --html": (["analyse", "inventory.gpkg", "--pixel-size", "3", "--json", "{disk}/a.json",
                                    "--html", "{disk}/a.html"], 8),
     "export-onnx --out": (["export-onnx", "model.pt", "--out", "{disk}/m.onnx"], 64),
+    # rasterio reported nothing: a cut GeoTIFF was moved into place and the run exited 0
+    "stack --out": (["stack", "--raster", "big.tif", "--raster", "scene.tif", "--out", "{disk}/s.tif"], 64),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_full_disk_under_the_output(work, case):
-    work.add("scene.tif", "inventory.gpkg", "model.onnx", "model.pt")
+    work.add("scene.tif", "inventory.gpkg", "model.onnx", "model.pt", *(["big.tif"] if "big.tif" in CASES[case][0]
+                                                                       else []))
     before = work.snapshot()
     args, kib = CASES[case]
     with small_disk(work.dir / "disk", kib=256) as disk:

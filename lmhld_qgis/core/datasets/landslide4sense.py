@@ -99,15 +99,16 @@ def to_geotiff(h5_path: str | Path, tif_path: str | Path, *, epsg: int = 3857, o
     is a stand-in for the real location, and the file's metadata says so.
     """
     import h5py
-    import rasterio
     from rasterio.transform import from_origin
+
+    from ..raster import written_geotiff
 
     with h5py.File(h5_path, "r") as f:
         hwc = np.asarray(f["img"], dtype=np.float64)
     if raw:
         hwc = hwc * DIVISOR
     chw = hwc.transpose(2, 0, 1).astype(np.float32)
-    with rasterio.open(tif_path, "w", driver="GTiff", width=chw.shape[2], height=chw.shape[1], count=chw.shape[0],
+    with written_geotiff(tif_path, driver="GTiff", width=chw.shape[2], height=chw.shape[1], count=chw.shape[0],
                        dtype="float32", crs=f"EPSG:{epsg}", transform=from_origin(*origin, pixel, pixel)) as dst:
         dst.write(chw)
         for i, name in enumerate(BAND_NAMES, start=1):
