@@ -110,7 +110,8 @@ def add_parser(sub: Any) -> None:
     hw.add_argument("--checkpoint-every", type=non_negative_int, metavar="BATCHES",
                     help="also save last.pt every N batches")
     hw.add_argument("--checkpoint-seconds", type=non_negative_float,
-                    help="save last.pt when this long has passed since the last save (300; 0: every epoch)")
+                    help="save last.pt when this long has passed since the last save (300; 0: every epoch); "
+                         "also with the run's first best.pt")
     p.add_argument("--progress-json", action="store_true", help="machine-readable progress on stdout (for QGIS)")
     p.set_defaults(run=run)
 

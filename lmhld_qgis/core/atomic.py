@@ -234,7 +234,7 @@ def atomic_file(dest: PathLike) -> Iterator[Path]:
                     Path(f"{dest}{sidecar}").unlink()
             _move_into_place(tmp, dest)
         except Exception as exc:
-            _raise_as_write_error(exc, dest)
+            _raise_as_write_error(exc, dest, tmp)
             raise
         finally:
             _remove(tmp)
@@ -243,11 +243,15 @@ def atomic_file(dest: PathLike) -> Iterator[Path]:
 FULL_DISK_BYTES = 1 << 20  # less free space than this when a write failed: the disk was full
 
 
-def _raise_as_write_error(exc: Exception, dest: Path) -> None:
-    """Raise the plain OSError a writer's failure stands for: a full disk (checked, whatever the library said:
-    GDAL, rasterio, torch and SQLite each word it differently), or a GDAL write error; else return."""
+def _raise_as_write_error(exc: Exception, dest: Path, tmp: Path) -> None:
+    """Raise the plain OSError a writer's failure stands for: a full disk or the process's file-size limit
+    (checked, whatever the library said: GDAL, rasterio, torch and SQLite each word it differently), or a GDAL write
+    error; else return. `tmp`: the part (file or folder) being written."""
     if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno not in (None, errno.EIO)):
         return  # already in plain words (a generic I/O error may still be a full disk: libtiff loses the errno)
+    if _at_file_size_limit(tmp):
+        raise OSError(errno.EFBIG, f"writing {dest} failed (File too large: a file reached the process's file-size "
+                                   f"limit; {type(exc).__name__}: {_shorten(str(exc))})") from exc
     free = FULL_DISK_BYTES
     with contextlib.suppress(OSError):
         free = shutil.disk_usage(dest.parent).free
@@ -255,6 +259,20 @@ def _raise_as_write_error(exc: Exception, dest: Path) -> None:
         raise OSError(errno.ENOSPC, f"writing {dest} failed ({type(exc).__name__}: {_shorten(str(exc))})") from exc
     if _is_write_error([str(exc)]):
         raise gdal_write_error(exc, [], dest) from exc
+
+
+def _at_file_size_limit(part: Path) -> bool:
+    """Whether a file of `part` (a file, or a folder's files) reached the process's file-size limit (ulimit -f): the
+    write then fails with EFBIG, which torch and SQLite report in words of their own."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return False
+    files = [part] if part.is_file() else [p for p in part.rglob("*") if p.is_file()] if part.is_dir() else []
+    with contextlib.suppress(OSError):
+        return any(p.stat().st_size >= limit for p in files)
+    return False
 
 
 def _sync(path: Path) -> None:
@@ -334,7 +352,7 @@ def atomic_dir(dest: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
             _write_manifest(tmp)
             _move_into_place(tmp, dest)
         except Exception as exc:
-            _raise_as_write_error(exc, dest)
+            _raise_as_write_error(exc, dest, tmp)
             raise
         finally:
             _remove(tmp)

@@ -103,7 +103,7 @@ class TrainConfig:
     reinit_input: Literal["always", "bands"] = "always"  # part mode: "always" (the paper) or on a band change
     freeze: Literal["progressive", "none"] = "progressive"  # part mode: stage k freezes the first k encoder levels
     checkpoint_every: int = 0  # also save last.pt every N batches; 0: off
-    checkpoint_seconds: float = 300.0  # save last.pt when this long has passed since the last save; 0: every epoch
+    checkpoint_seconds: float = 300.0  # last.pt this long after the last save and with the first best.pt; 0: each epoch
     bands: list[int] | None = None  # 0-based band selection applied to every dataset
     relative_bands: list[int] | Auto = "auto"  # 0-based inputs whose level each patch loses (elevation); auto: by
     # name or by spread (training/relative.py); []: none

@@ -53,7 +53,8 @@ __all__ = ["TrainResult", "Trainer", "resolve_device", "train"]
 
 METRIC_COLUMNS = ["stage", "dataset", "epoch", "train_loss", "val_precision", "val_recall", "val_f1", "val_iou",
                   "lr", "seconds"]
-RUN_FILES = ("config.json", "metrics.csv", "curves.png", "best.pt", "forgetting.csv")  # a run's own, before last.pt
+# a run's own files before its first last.pt (best.pt is not one: it comes with a last.pt, and is never deleted)
+RUN_FILES = ("config.json", "metrics.csv", "curves.png", "forgetting.csv")
 
 
 @dataclass
@@ -146,6 +147,7 @@ class Trainer:
         self.frozen: list[nn.Module] = []
         self.val_sources: dict[int, BatchSource] = {}
         self.last_saved = time.monotonic()
+        self.last_written = (self.out / "last.pt").exists()  # a resumed run's; a new run writes its first with best.pt
 
     def _batch_size(self) -> int:
         """The global batch: as given, or automatic from the smallest stage's training split (the same on resume:
@@ -263,6 +265,10 @@ class Trainer:
                 raise LmhldError(f"nothing to resume: {self.out / 'last.pt'} does not exist")
             self.out.mkdir(parents=True, exist_ok=True)
             return
+        if (self.out / "best.pt").exists() and not (self.out / "last.pt").exists():
+            raise LmhldError(f"{self.out} holds best.pt but no last.pt to resume from (the run was stopped while "
+                             "writing them): keep its model (lmhld export-onnx "
+                             f"{self.out / 'best.pt'} makes a model file of it) and choose another folder")
         if not restartable(self.out):
             if resume:
                 raise LmhldError(f"nothing to resume: {self.out / 'last.pt'} does not exist, and {self.out} holds "
@@ -403,7 +409,8 @@ class Trainer:
         state.end_epoch()
         ranks = self._ranks_epochs(run, val)
         improved = self._track_best(model, run, state, row, val, ranks)
-        if self.cfg.checkpoint_seconds == 0 or self._time_to_save():
+        first_best = improved and not self.last_written  # a process killed now must leave a last.pt beside best.pt
+        if self.cfg.checkpoint_seconds == 0 or first_best or self._time_to_save():
             self._save_last(model, state, run.optimizer)
         elif self.dist.is_main:
             self._write_metrics(state.history, curves=False)
@@ -603,7 +610,7 @@ class Trainer:
                    optimizer: torch.optim.Optimizer | None) -> None:
         """Hand last.pt (a snapshot taken now) and the metrics to the writer thread; without an optimizer (a
         stage not started), the optimiser state the run resumed with is kept."""
-        self.last_saved = time.monotonic()
+        self.last_saved, self.last_written = time.monotonic(), True
         if not self.dist.is_main:
             return
         kept = state.optimizer

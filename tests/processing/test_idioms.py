@@ -303,10 +303,10 @@ def test_choice_lists_are_the_cores_own_values():
     from typing import get_args
 
     from lmhld_qgis.core.backends import Provider
+    from lmhld_qgis.core.context import CONTEXT_MODES
     from lmhld_qgis.core.export_options import RECIPE_NAMES
     from lmhld_qgis.core.splits import SPLIT_METHODS
     from lmhld_qgis.core.tta import TTA_MODES
-    from lmhld_qgis.core.context import CONTEXT_MODES
     from lmhld_qgis.processing import detection_parameters, patch_parameters, train_model
     from lmhld_qgis.training import config
 

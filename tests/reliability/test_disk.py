@@ -64,3 +64,21 @@ def test_training_on_a_full_disk_fails_clearly(work):
         assert proc.returncode == 1, proc.stderr
         assert "the disk is full" in proc.stderr or "file-size limit" in proc.stderr, proc.stderr
         assert not list(disk.path.glob("run/*.pt")) or (disk.path / "run" / "last.pt").stat().st_size > 0
+
+
+def test_training_at_the_file_size_limit_says_so(work):
+    """A quota or a file-size limit (EFBIG) while torch writes a checkpoint: torch words it "enforce fail at
+    inline_container.cc ... unexpected pos", which ended as "unexpected error: RuntimeError"."""
+    import resource
+
+    work.add("dataset")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30 * 1024, 30 * 1024))
+
+    args = ["train", "--model", "unet", "--width", "4", "--data", "dataset", "--epochs", "1", "--batch-size", "4",
+            "--device", "cpu", "--workers", "0", "--out", "run"]
+    proc = work.run(*args, area=AREA, case="train --out at a 30 KiB file-size limit", preexec=limit)
+    assert proc.returncode == 1, proc.stderr
+    assert "file-size limit" in proc.stderr and "unexpected error" not in proc.stderr, proc.stderr
+    assert not (work.dir / "run" / "best.pt").exists()

@@ -197,17 +197,33 @@ def test_a_validation_too_small_to_rank_epochs_neither_picks_nor_stops(tiny, tmp
     assert sum("needed to rank epochs" in w for w in warnings) == 1
 
 
-def test_lean_epochs_write_last_pt_at_the_interval_and_at_the_end(tiny, tmp_path, no_onnx):
-    seen: dict[int, bool] = {}
+def test_lean_epochs_write_last_pt_with_the_first_best_at_the_interval_and_at_the_end(tiny, tmp_path, no_onnx):
+    """last.pt comes with the first best.pt (a process killed before the interval left best.pt alone, which a rerun
+    with --resume deleted to start again), then at the interval and at the end, not every epoch."""
+    seen: dict[int, int | None] = {}
 
     class Watch(StopAfter):
         def event(self, e):
-            if e["event"] == "epoch":
-                seen[e["epoch"]] = (tmp_path / "run" / "last.pt").exists()
+            if e["event"] == "epoch" and (tmp_path / "run" / "last.pt").exists():
+                seen[e["epoch"]] = load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]["epoch"]
 
-    train(config([tiny], epochs=2, checkpoint_seconds=3600.0), tmp_path / "run", progress=Watch(10**9))
-    assert seen == {1: False, 2: False} and (tmp_path / "run" / "last.pt").exists()
-    assert load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]["epoch"] == 2
+    train(config([tiny], epochs=3, checkpoint_seconds=3600.0), tmp_path / "run", progress=Watch(10**9))
+    assert seen.get(2) == seen.get(3) == 1  # written after the first epoch (its first best), not after the second
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]["epoch"] == 3
+
+
+def test_a_run_folder_with_best_pt_but_no_last_pt_is_never_cleared(tiny, tmp_path, no_onnx):
+    """Killed between writing best.pt and last.pt, a run left best.pt alone: --resume (and a new run) took the
+    folder for one stopped before its first checkpoint and deleted best.pt."""
+    train(config([tiny], epochs=1), tmp_path / "run")
+    (tmp_path / "run" / "last.pt").unlink()
+    for name in ("model.onnx", "report.html"):
+        (tmp_path / "run" / name).unlink(missing_ok=True)
+    best = (tmp_path / "run" / "best.pt").read_bytes()
+    for resume in (True, False):
+        with pytest.raises(LmhldError, match=r"holds best\.pt but no last\.pt to resume from .*lmhld export-onnx"):
+            train(config([tiny], epochs=1), tmp_path / "run", resume=resume)
+    assert (tmp_path / "run" / "best.pt").read_bytes() == best
 
 
 def test_cache_off_and_packs_train_exactly_as_the_memory_cache(tiny, tmp_path, no_onnx):
