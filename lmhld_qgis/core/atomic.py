@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from .errors import LmhldError
 
 MANIFEST = ".lmhld-manifest.json"  # what atomic_dir wrote into a folder: the only things overwrite may delete
+BUILDING = ".lmhld-building"  # in a folder fresh_dir is building in place, until its manifest is written
 SQLITE_SIDECARS = ("-journal", "-wal", "-shm")  # SQLite (GeoPackage) files that belong to a database file
 _PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]+\.part")
 
@@ -163,16 +164,29 @@ def part_path(dest: PathLike, tag: str = "") -> Path:
 
 
 def sweep_parts(dest: PathLike) -> list[Path]:
-    """Remove the parts other writers of `dest` left beside it (call only while holding its lock)."""
+    """Remove the parts other writers of `dest` left beside it (call only while holding its lock: no live writer
+    made them). A killed writer may have set the previous `dest` aside (`.old`) and left no new one, or only a
+    folder it was building in place: then that previous `dest` is put back rather than swept."""
     dest = Path(dest)
     removed = []
+    if _unfinished_build(dest):
+        _remove(dest)
+        removed.append(dest)
     with contextlib.suppress(OSError):
-        for entry in os.scandir(dest.parent):
+        for entry in sorted(os.scandir(dest.parent), key=lambda e: e.name):
             match = _PART.match(entry.name)
             if match and match["name"] == dest.name and int(match["pid"]) != os.getpid():
+                if ".part.old" in entry.name and not (dest.exists() or dest.is_symlink()):
+                    os.replace(entry.path, dest)  # the previous output, whose replacement never arrived
+                    continue
                 _remove(Path(entry.path))
                 removed.append(Path(entry.path))
     return removed
+
+
+def _unfinished_build(dest: Path) -> bool:
+    """A folder fresh_dir was building in place when its process was killed (its marker, no manifest)."""
+    return dest.is_dir() and not dest.is_symlink() and (dest / BUILDING).is_file() and not (dest / MANIFEST).exists()
 
 
 def _remove(path: Path) -> None:
@@ -297,7 +311,7 @@ def written_by_lmhld(folder: PathLike) -> tuple[bool, list[str]]:
     """(True, []) when every entry of `folder` is one lmhld wrote there (its manifest lists it) or the folder is
     empty; else (False, the entries lmhld did not write)."""
     folder = Path(folder)
-    entries = sorted(set(os.listdir(folder)) - {MANIFEST})
+    entries = sorted(set(os.listdir(folder)) - {MANIFEST, BUILDING})
     if not entries:
         return True, []
     try:
@@ -309,9 +323,11 @@ def written_by_lmhld(folder: PathLike) -> tuple[bool, list[str]]:
 
 
 def check_replaceable_dir(dest: PathLike, overwrite: bool, what: str = "output folder") -> None:
-    """Refuse a non-empty folder unless `overwrite`, and even then unless lmhld wrote all of it."""
+    """Refuse a non-empty folder unless `overwrite`, and even then unless lmhld wrote all of it. A folder a killed
+    run was building in place passes: taking its lock sweeps it (and puts back the folder it replaced, which is
+    then checked)."""
     dest = Path(dest)
-    if not dest.exists():
+    if not dest.exists() or _unfinished_build(dest):
         return
     if not dest.is_dir():
         raise LmhldError(f"{what} {dest} is a file; give a folder")
@@ -327,7 +343,7 @@ def check_replaceable_dir(dest: PathLike, overwrite: bool, what: str = "output f
 
 
 def _write_manifest(folder: Path) -> None:
-    entries = sorted(set(os.listdir(folder)) - {MANIFEST})
+    entries = sorted(set(os.listdir(folder)) - {MANIFEST, BUILDING})
     from .. import __version__
 
     (folder / MANIFEST).write_text(json.dumps({"written_by": f"lmhld_qgis {__version__}", "entries": entries},
@@ -423,8 +439,10 @@ def fresh_dir(dest: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
             os.replace(dest, old)
         try:
             dest.mkdir()
+            (dest / BUILDING).write_text(f"{os.getpid()}\n", encoding="utf-8")  # a kill leaves it: swept next time
             yield dest
             _write_manifest(dest)
+            (dest / BUILDING).unlink()
         except BaseException:
             _remove(dest)
             if old is not None:

@@ -57,6 +57,25 @@ def test_demo_stopped(work, name):
     assert list(work.dir.iterdir()) == []
 
 
+def test_demo_killed_while_replacing_a_demo_puts_the_old_one_back(work):
+    """SIGKILL while `demo --overwrite` builds in place: the folder it was building blocked every rerun ("holds files
+    lmhld did not write"), and the sweep deleted the demo it had set aside."""
+    args = ["demo", "--out", "demo", "--epochs", "1", "--width", "4"]
+    first = work.run(*args, area=AREA, case="demo (before one is killed)")
+    assert first.returncode == 0, first.stderr
+    before = work.snapshot()
+    proc = work.spawn(*args, "--overwrite")
+    wait_for(lambda: (work.path("demo") / "data").is_dir() and parts_of(work.dir, "demo"), proc)
+    proc.kill()
+    proc.wait()
+    again = work.run(*args, area=AREA, case="demo again after one was killed while replacing a demo")
+    assert again.returncode == 2 and "is not empty" in again.stderr, again.stderr  # the first demo, put back
+    assert work.snapshot() == before
+    replaced = work.run(*args, "--overwrite", area=AREA, case="demo --overwrite after a killed one")
+    assert replaced.returncode == 0, replaced.stderr
+    assert sorted(p.name for p in work.dir.iterdir()) == ["demo"]
+
+
 def _weights(run) -> dict[str, torch.Tensor]:
     return torch.load(run / "last.pt", map_location="cpu", weights_only=True)["state_dict"]
 
