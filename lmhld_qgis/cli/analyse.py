@@ -44,9 +44,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.atomic import write_text_atomic
+    from ..core.atomic import write_texts_atomic
     from ..core.inventory import analyse_inventory, describe_patch_sizes, parse_candidates
-    from ..core.report import inventory_html, write_json
+    from ..core.report import inventory_html, json_text
     from .progress import BarProgress
 
     bar = BarProgress("analyse")
@@ -57,9 +57,8 @@ def run(args: argparse.Namespace) -> int:
                                    explode=args.explode, beyond_candidates=not args.cap_at_candidates, progress=bar)
     finally:
         bar.close()
-    write_json(args.json, report.to_json())
-    if args.html:
-        write_text_atomic(args.html, inventory_html(report))
+    texts = {args.json: json_text(report.to_json()), **({args.html: inventory_html(report)} if args.html else {})}
+    write_texts_atomic(texts)  # together: a stop between the two left a new JSON beside the previous HTML
     s = report.area_px
     pixel = f"pixel {report.pixel_size_m:.3g} m"
     if len(report.rasters) > 1:  # which raster's pixels measured how many landslides

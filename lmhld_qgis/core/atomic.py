@@ -302,9 +302,17 @@ def _sync(path: Path) -> None:
 
 def write_text_atomic(dest: PathLike, text: str) -> Path:
     """Write a text file atomically and return its path."""
-    with atomic_file(dest) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(dest)
+    return write_texts_atomic({dest: text})[0]
+
+
+def write_texts_atomic(texts: dict[PathLike, str]) -> list[Path]:
+    """Write text files that belong together (a report's JSON and HTML): every part is written first, then all are
+    moved into place one after the other, so a process killed meanwhile leaves them all, or none, not one
+    beside the other's previous version."""
+    with contextlib.ExitStack() as stack:
+        for dest, text in texts.items():
+            stack.enter_context(atomic_file(dest)).write_text(text, encoding="utf-8")
+    return [Path(dest) for dest in texts]
 
 
 def written_by_lmhld(folder: PathLike) -> tuple[bool, list[str]]:

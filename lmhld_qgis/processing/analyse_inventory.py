@@ -114,16 +114,15 @@ class AnalyseInventory(LmhldAlgorithm):
             check_outputs(inputs={}, files={"report": json_path, "HTML report": html_path or None})
             report = self._analyse(parameters, context, source, rasters, pixel_size, explode, feedback)
             from ..core.inventory import describe_patch_sizes
-            from ..core.report import inventory_html, write_json
+            from ..core.report import inventory_html, json_text
 
             # the layer first: QGIS makes it, and a destination it cannot make must leave no report behind
             wanted = not is_skipped(parameters.get(self.OUTPUT))
             layer = self._open_layer(parameters, context, source) if wanted else None
-            write_json(json_path, report.to_json())
-            if html_path:
-                from ..core.atomic import write_text_atomic
+            from ..core.atomic import write_texts_atomic
 
-                write_text_atomic(html_path, inventory_html(report))
+            write_texts_atomic({json_path: json_text(report.to_json()),
+                                **({html_path: inventory_html(report)} if html_path else {})})
         s, sizes = report.area_px, report.recommended_patch_sizes
         feedback.pushInfo(self.tr("{0} landslides; area in pixels: Q1 {1:.0f}, median {2:.0f}, Q3 {3:.0f}; "
                                   "recommended patch sizes {4}; report {5}").format(

@@ -71,6 +71,17 @@ def test_all_or_nothing_puts_everything_back(tmp_path):
     assert kept.read_text() == "replaced" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
 
 
+def test_texts_that_belong_together_are_moved_into_place_together(tmp_path):
+    """analyse moved its JSON into place, then wrote its HTML: a process killed between them left the new JSON
+    beside the previous HTML. Every part is now written before either moves."""
+    (tmp_path / "a.html").mkdir()  # the HTML cannot be written
+    with pytest.raises(LmhldError, match="it is a folder"):
+        atomic.write_texts_atomic({tmp_path / "a.json": "{}", tmp_path / "a.html": "<html>"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html"]  # no JSON without its HTML, no part
+    atomic.write_texts_atomic({tmp_path / "b.json": "{}", tmp_path / "b.html": "<html>"})
+    assert (tmp_path / "b.json").read_text() == "{}" and (tmp_path / "b.html").read_text() == "<html>"
+
+
 def test_folders_are_replaced_only_when_lmhld_wrote_them(tmp_path):
     dest = tmp_path / "ds"
     with atomic.atomic_dir(dest) as tmp:
