@@ -32,7 +32,14 @@ from . import (
     train,
     validate,
 )
-from .failures import cancelled_message, failed, report_failure, signals_as_exceptions, stdout_may_close
+from .failures import (
+    cancelled_message,
+    failed,
+    report_failure,
+    signals_as_exceptions,
+    stdout_may_close,
+    stop_reached,
+)
 from .paths import PathRoles, declare_paths
 
 COMMANDS = (demo, create_inventory, validate, stack, analyse, preview, export, train, evaluate, experiment, export_onnx,
@@ -125,17 +132,18 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
                 return int(args.run(args) or 0)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (core.errors.Terminated)
             failed()
+            stop_reached()
             print(f"{command}: {cancelled_message(args, exc)}", file=sys.stderr)
             return CANCELLED
-        except LmhldError as exc:
-            failed()
-            print(f"{command}: error: {exc}", file=sys.stderr)
-            return explain(exc).exit_code
         except Exception as exc:
             from ..core.errors import CancelledError
 
             failed()
-            if isinstance(exc, CancelledError):
-                print(f"{command}: {cancelled_message(args, exc)}", file=sys.stderr)
+            stop = stop_reached()  # a stop signal whose exception a library turned into a failure of its own
+            if stop is not None or isinstance(exc, CancelledError):
+                print(f"{command}: {cancelled_message(args, stop or exc)}", file=sys.stderr)
                 return CANCELLED
+            if isinstance(exc, LmhldError):
+                print(f"{command}: error: {exc}", file=sys.stderr)
+                return explain(exc).exit_code
             return report_failure(command, exc, argv, debug)

@@ -30,7 +30,28 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if
 def _stop(signum: int, frame: Any) -> None:
     for s in (*_STOP_SIGNALS, signal.SIGINT):  # the cleanup that follows must not be interrupted in turn
         signal.signal(s, signal.SIG_IGN)
-    raise_or_hold(KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signal.Signals(signum).name))
+    stop = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signal.Signals(signum).name)
+    _state["stop"] = stop  # until it reaches the command's end (stop_reached): see raise_lost_stop
+    raise_or_hold(stop)
+
+
+def raise_lost_stop() -> None:
+    """Raise again a stop whose exception a library swallowed: one raised while a C extension is being imported
+    (`from osgeo import osr` on first use) is lost, and the command, its signals ignored since, would run to its
+    end. Progress reports call this: code that reports progress is not unwinding a stop."""
+    from ..core.errors import held_signal
+
+    stop = _state.get("stop")
+    if isinstance(stop, BaseException) and held_signal() is None:
+        _state["stop"] = None
+        raise stop
+
+
+def stop_reached() -> BaseException | None:
+    """The command ended after a stop signal (its exception, or a failure it caused: a C extension being imported
+    turns it into "ImportError: initialization failed"): that stop, now settled; else None."""
+    stop, _state["stop"] = _state.get("stop"), None
+    return stop
 
 
 @contextlib.contextmanager
@@ -44,7 +65,7 @@ def signals_as_exceptions() -> Iterator[None]:
     for s, handler in previous.items():
         if handler in (signal.SIG_DFL, signal.default_int_handler):
             signal.signal(s, _stop)
-    _state["failed"] = False
+    _state["failed"], _state["stop"] = False, None
     sys.unraisablehook = _log_unraisable  # kept to the end: files a failure released close after this block
     try:
         yield
@@ -106,7 +127,7 @@ def stdout_may_close() -> Iterator[None]:
         sys.stdout = original
 
 
-_state = {"failed": False}
+_state: dict[str, Any] = {"failed": False, "stop": None}
 
 
 def failed() -> None:

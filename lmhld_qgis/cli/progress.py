@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 
+from .failures import raise_lost_stop
+
 
 class BarProgress:
     """A tqdm bar on stderr (silent when stderr is not a terminal unless forced)."""
@@ -21,6 +23,7 @@ class BarProgress:
         self._last = 0
 
     def set_fraction(self, fraction: float) -> None:
+        raise_lost_stop()
         value = round(1000 * min(max(fraction, 0.0), 1.0))
         if value > self._last:
             self.bar.update(value - self._last)
@@ -34,6 +37,7 @@ class BarProgress:
         self.bar.write(f"warning: {message}", file=sys.stderr)
 
     def is_cancelled(self) -> bool:
+        raise_lost_stop()
         return False  # Ctrl-C raises KeyboardInterrupt instead
 
     def close(self) -> None:

@@ -82,6 +82,34 @@ def test_texts_that_belong_together_are_moved_into_place_together(tmp_path):
     assert (tmp_path / "b.json").read_text() == "{}" and (tmp_path / "b.html").read_text() == "<html>"
 
 
+def test_a_stop_a_library_swallowed_or_turned_into_its_own_failure_still_stops(capsys):
+    """Ctrl-C landing while a C extension is imported (osgeo on first use): its KeyboardInterrupt was lost, every
+    later signal ignored, and the command ran to its end with exit 0; or onnxruntime's import turned it into
+    'unexpected error: ImportError: initialization failed'."""
+    from lmhld_qgis import cli
+    from lmhld_qgis.cli.failures import signals_as_exceptions
+    from lmhld_qgis.cli.progress import BarProgress
+
+    with signals_as_exceptions():
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass  # what the import did
+        with pytest.raises(KeyboardInterrupt):
+            BarProgress("test", enabled=False).set_fraction(0.5)  # the next progress report raises it again
+
+    def imports(args: argparse.Namespace) -> int:
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+        return 0
+
+    args = argparse.Namespace(command="detect", run=imports, out=None)
+    assert cli.run(args) == 130
+    assert capsys.readouterr().err.strip() == "lmhld detect: stopped (SIGTERM); no partial output was left"
+
+
 def test_folders_are_replaced_only_when_lmhld_wrote_them(tmp_path):
     dest = tmp_path / "ds"
     with atomic.atomic_dir(dest) as tmp:
