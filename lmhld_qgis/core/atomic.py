@@ -451,10 +451,18 @@ def fresh_dir(dest: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
             yield dest
             _write_manifest(dest)
             (dest / BUILDING).unlink()
-        except BaseException:
+        except BaseException as exc:
+            plain = None
+            if isinstance(exc, Exception):  # told while what filled the disk is still there
+                try:
+                    _raise_as_write_error(exc, dest, dest)
+                except OSError as err:
+                    plain = err
             _remove(dest)
             if old is not None:
                 os.replace(old, dest)
+            if plain is not None:
+                raise plain from exc
             raise
         if old is not None:
             _remove(old)

@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import shlex
+import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -91,14 +92,15 @@ def _refuse_truncated_tiff(path: str, width: int, height: int, count: int) -> No
     header alone reads fine, so without this a stage that needs only the grid (analyse) would report on it, and a
     file cut within its tags would be taken for one without georeferencing."""
     extent = _tiff_extent(path, width, height, count)
-    if extent and extent[1] > extent[0]:
+    if extent and extent[1] is not None and extent[1] > extent[0]:
         raise LmhldError(f"cannot read raster {path}: it is truncated ({extent[0]} bytes, but its pixels run to byte "
                          f"{extent[1]}): a copy or a download that did not finish? Copy it again, or give a file "
                          "GDAL can open whole")
 
 
-def _tiff_extent(path: str, width: int, height: int, count: int) -> tuple[int, int] | None:
-    """(the file's size, the byte where its last block ends) of a local GeoTIFF; None when that cannot be told."""
+def _tiff_extent(path: str, width: int, height: int, count: int) -> tuple[int, int | None] | None:
+    """(the file's size, the byte where its last block ends, None where that block was never written: sparse, or
+    a write that failed) of a local GeoTIFF; None when that cannot be told."""
     from osgeo import gdal
 
     try:
@@ -110,18 +112,20 @@ def _tiff_extent(path: str, width: int, height: int, count: int) -> tuple[int, i
         ds = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
         block_x, block_y = ds.GetRasterBand(1).GetBlockSize()
         last = f"{math.ceil(width / block_x) - 1}_{math.ceil(height / block_y) - 1}"
-        ends = []
+        ends: list[int | None] = []
         for band in {1, count}:  # pixel-interleaved files share one block list; band-interleaved end with the last
             b = ds.GetRasterBand(band)
             offset, nbytes = (b.GetMetadataItem(f"BLOCK_{what}_{last}", "TIFF") for what in ("OFFSET", "SIZE"))
-            if offset and nbytes and int(offset):  # 0: a sparse block, never written
-                ends.append(int(offset) + int(nbytes))
-    except (RuntimeError, AttributeError):  # GDAL refused what rasterio opened: its reads will say why
+            if offset is not None:
+                ends.append(int(offset) + int(nbytes or 0) if int(offset) else None)  # 0: never written
+    except (RuntimeError, AttributeError, ValueError):  # GDAL refused what rasterio opened: its reads say why
         return None
     finally:
         ds = None
         gdal.PopErrorHandler()
-    return (size, max(ends)) if ends else None
+    if not ends:
+        return None
+    return size, None if None in ends else max(e for e in ends if e is not None)
 
 
 @contextlib.contextmanager
@@ -141,14 +145,21 @@ def _require_written_whole(path: str | Path, width: int, height: int, count: int
     import resource
 
     extent = _tiff_extent(str(path), width, height, count)
-    if not extent or extent[1] <= extent[0]:
+    if not extent or (extent[1] is not None and extent[1] <= extent[0]):
         return
+    from .atomic import FULL_DISK_BYTES
+
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY and extent[0] >= limit:
         raise OSError(errno.EFBIG, f"writing {path} failed (File too large: it stops at {extent[0]} bytes, the "
                                    "process's file-size limit)")
-    raise OSError(errno.EIO, f"writing {path} failed: it stops at {extent[0]} bytes but its pixels run to byte "
-                             f"{extent[1]} (a full disk or a quota?)")
+    free = FULL_DISK_BYTES
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(Path(path).parent).free
+    if free < FULL_DISK_BYTES:
+        raise OSError(errno.ENOSPC, f"writing {path} failed: it stops at {extent[0]} bytes, and the disk is full")
+    raise OSError(errno.EIO, f"writing {path} failed: it stops at {extent[0]} bytes but its pixels run "
+                             f"{f'to byte {extent[1]}' if extent[1] else 'further'} (a full disk or a quota?)")
 
 
 def assign_crs_fix(path: str | Path) -> str:
