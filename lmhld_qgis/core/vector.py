@@ -80,6 +80,9 @@ def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSour
     try:
         ds = ogr.Open(str(path))
     except RuntimeError as exc:
+        if "database is locked" in str(exc):  # SQLite: another program holds a write lock on the GeoPackage
+            raise LmhldError(f"cannot read vector file {path}: another program is writing it (database is locked); "
+                             "save or stop its edits there (QGIS: Toggle Editing), then run again") from exc
         raise LmhldError(f"cannot read vector file {path}: {exc}; give a file OGR can read (GPKG, SHP, ...)") from exc
     if ds is None and not Path(path).exists():
         raise LmhldError(f"vector file {path} does not exist; check the path")

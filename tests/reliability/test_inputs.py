@@ -221,3 +221,19 @@ def test_the_whole_way_through_paths_with_spaces_and_accents(work):
         assert proc.returncode == 0, proc.stderr
     assert (work.path("jeu de données") / "dataset.json").exists()
     assert json.loads(work.path("résultats/analyse é.json").read_text())["n_features"] > 0
+
+
+def test_an_inventory_another_program_is_writing(work):
+    """QGIS saving its edits holds an exclusive SQLite lock: 'database is locked; give a file OGR can read' told the
+    user the file was of the wrong kind."""
+    import sqlite3
+
+    work.add("inventory.gpkg")
+    holder = sqlite3.connect(work.path("inventory.gpkg"), isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        proc = work.run("validate", "inventory.gpkg", area=AREA, case="an inventory another program is writing")
+    finally:
+        holder.close()
+    assert proc.returncode == 2 and "another program is writing it" in proc.stderr, proc.stderr
+    assert "give a file OGR can read" not in proc.stderr
