@@ -65,7 +65,7 @@ def signals_as_exceptions() -> Iterator[None]:
     for s, handler in previous.items():
         if handler in (signal.SIG_DFL, signal.default_int_handler):
             signal.signal(s, _stop)
-    _state["failed"], _state["stop"] = False, None
+    _state["failed"], _state["stop"], _state["pending"] = False, None, []
     sys.unraisablehook = _log_unraisable  # kept to the end: files a failure released close after this block
     try:
         yield
@@ -73,6 +73,9 @@ def signals_as_exceptions() -> Iterator[None]:
         for s, handler in previous.items():
             if handler is not None:
                 signal.signal(s, handler)
+        pending, _state["pending"] = _state["pending"], None
+        for line in pending if not _state["failed"] else []:
+            print(line, file=sys.stderr)
 
 
 def outputs_in_place() -> None:
@@ -127,7 +130,7 @@ def stdout_may_close() -> Iterator[None]:
         sys.stdout = original
 
 
-_state: dict[str, Any] = {"failed": False, "stop": None}
+_state: dict[str, Any] = {"failed": False, "stop": None, "pending": None}
 
 
 def failed() -> None:
@@ -137,13 +140,18 @@ def failed() -> None:
 
 def _log_unraisable(unraisable: Any) -> None:
     """An error Python can only ignore (in a destructor): one warning line, the traceback in the log (nothing
-    once the command has failed: a file released by the failure then often fails to close too)."""
+    once the command has failed: a file released by the failure then often fails to close too). While the
+    command runs, the line waits for its end: a failure unwinding releases its files before it is reported."""
     exc = unraisable.exc_value
     if _state["failed"]:
         return
     log = write_log("lmhld", exc, sys.argv[1:]) if exc is not None else None
-    print(f"lmhld: warning: an error was ignored while releasing {unraisable.object!r}: {exc}"
-          + (f" (log: {log})" if log else ""), file=sys.stderr)
+    line = (f"lmhld: warning: an error was ignored while releasing {unraisable.object!r}: {exc}"
+            + (f" (log: {log})" if log else ""))
+    if _state["pending"] is not None:
+        _state["pending"].append(line)
+    else:
+        print(line, file=sys.stderr)
 
 
 def cancelled_message(args: argparse.Namespace, exc: BaseException) -> str:
