@@ -32,6 +32,7 @@ from .styling import ResultLayer
 
 SPLITS = ("test", "val", "train")
 METRICS = ("precision", "recall", "f1", "iou", "miou", "oa")
+OBJECT_FIGURES = ("object_f1", "inventory_detected", "detected_correct")  # the core's keys, outputs in capitals
 
 
 class EvaluateModel(DetectionParameters, LmhldAlgorithm):
@@ -94,6 +95,10 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
                            (self.F1, self.tr("F1")), (self.IOU, self.tr("IoU")), (self.MIOU, self.tr("Mean IoU")),
                            (self.OA, self.tr("Overall accuracy"))):
             self.addOutput(QgsProcessingOutputNumber(key, label))
+        for key, label in (("OBJECT_F1", self.tr("Object F1")),
+                           ("INVENTORY_DETECTED", self.tr("Share of inventory landslides detected")),
+                           ("DETECTED_CORRECT", self.tr("Share of detections that are landslides"))):
+            self.addOutput(QgsProcessingOutputNumber(key, label))
 
     def checkParameterValues(self, parameters, context):
         has_data = bool(folder_list(parameters.get(self.DATA)))
@@ -130,7 +135,7 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
                 error_map, result = self._scene(parameters, context, feedback, model, layer, json_path, options)
         feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in METRICS) + self.tr("; metrics: {0}").format(
             json_path))
-        out = {self.OUTPUT_JSON: json_path, **{k.upper(): result[k] for k in METRICS}}
+        out = {self.OUTPUT_JSON: json_path, **{k.upper(): result[k] for k in (*METRICS, *OBJECT_FIGURES)}}
         if error_map:
             out[self.OUTPUT_ERROR_MAP] = error_map
         return out

@@ -8,6 +8,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingOutputFile,
+    QgsProcessingOutputNumber,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDateTime,
@@ -15,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..core.splits import SPLIT_NAMES
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, required_source
 from .outputs import folder_destination, safe_stem
@@ -58,6 +60,9 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_FOOTPRINTS, self.tr("Patch outlines"),
                                                       QgsProcessing.TypeVectorPolygon))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Dataset card (dataset.json)")))
+        for split, label in zip(SPLIT_NAMES, (self.tr("Training patches"), self.tr("Validation patches"),
+                                              self.tr("Test patches")), strict=True):
+            self.addOutput(QgsProcessingOutputNumber(f"N_{split.upper()}", label))
 
     def checkParameterValues(self, parameters, context):
         ok, message = self.check_patch_size(parameters)
@@ -81,7 +86,8 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         footprints = str(report.out_dir / "patches.gpkg") + "|layername=patches"
         self._load_footprints(context, footprints, report.card["name"])
         return {self.OUTPUT_FOLDER: str(report.out_dir), self.OUTPUT_FOOTPRINTS: footprints,
-                self.OUTPUT_JSON: str(report.out_dir / "dataset.json")}
+                self.OUTPUT_JSON: str(report.out_dir / "dataset.json"),
+                **{f"N_{split.upper()}": report.counts.get(split, 0) for split in SPLIT_NAMES}}
 
     def _default_folder(self, parameters, context, source, patch_size: int) -> Path:
         """Beside the inventory file: <inventory>_patches_<size>px (or in the home folder for a non-file layer)."""

@@ -67,6 +67,7 @@ class TrainModel(LmhldAlgorithm):
     MODEL_ONNX = "MODEL_ONNX"
     REPORT = "REPORT"
     BEST_F1 = "BEST_F1"
+    BEST_CHECKPOINT = "BEST_CHECKPOINT"
 
     ALG_ID = "trainmodel"
     CLI_FLAGS = (("out", "OUTPUT_FOLDER"), ("model", "MODEL_NAME"), ("lr", "LEARNING_RATE"),
@@ -136,6 +137,7 @@ class TrainModel(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, self.tr("Run folder (temporary → runs/ by dataset)")))
         self.addOutput(QgsProcessingOutputFile(self.MODEL_ONNX, self.tr("Model (ONNX)")))
+        self.addOutput(QgsProcessingOutputFile(self.BEST_CHECKPOINT, self.tr("Best checkpoint (best.pt)")))
         self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Training report")))
         self.addOutput(QgsProcessingOutputNumber(self.BEST_F1, self.tr("Best validation F1")))
 
@@ -225,7 +227,12 @@ class TrainModel(LmhldAlgorithm):
             summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"), alg=self,
                                 on_cancel=self.tr("last.pt is kept in the run folder (tick Continue to go on)"))
         feedback.pushInfo(self.tr("Run folder: {0}").format(out))
-        return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: summary.get("onnx") or "",
+        best = str(Path(out) / "best.pt")
+        model = summary.get("onnx")
+        if not model:  # the export failed (the log says why): the checkpoint runs too, where torch is installed
+            feedback.pushWarning(self.tr("No ONNX model was written; Model (ONNX) is the checkpoint {0}, which "
+                                         "detection runs with torch").format(best))
+        return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: model or best, self.BEST_CHECKPOINT: best,
                 self.REPORT: str(Path(out) / "report.html"), self.BEST_F1: summary.get("best_f1")}
 
     def _option_args(self, parameters, context) -> list[str]:

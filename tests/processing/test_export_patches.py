@@ -27,6 +27,7 @@ def test_processing_run_exports_and_footprints_load(qgis_processing, lmhld_provi
         "OUTPUT_FOLDER": str(tmp_path / "ds")})
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert card["name"] == "synthetic" and card["patch_size"] == 64 and sum(card["counts"].values()) > 10
+    assert [result[f"N_{s}"] for s in ("TRAIN", "VAL", "TEST")] == [card["counts"][s] for s in ("train", "val", "test")]
     layer = QgsVectorLayer(result["OUTPUT_FOOTPRINTS"], "patches", "ogr")
     assert layer.isValid() and layer.featureCount() == sum(card["counts"].values())
     assert layer.crs().authid() == "EPSG:32618"

@@ -338,5 +338,8 @@ def test_evaluate_scores_a_scene_with_detections_settings(qgis_processing, lmhld
         result = processing.run("lmhld:evaluatemodel", {
             "RASTER": str(scene.raster), "INVENTORY": str(scene.inventory), "MODEL": str(small_onnx_model),
             "OUTPUT_JSON": str(tmp_path / f"{name}.json"), **extra})
-        counts[name] = json.loads(Path(result["OUTPUT_JSON"]).read_text())["n_detected"]
+        report = json.loads(Path(result["OUTPUT_JSON"]).read_text())
+        counts[name] = report["n_detected"]
+        assert (result["OBJECT_F1"], result["INVENTORY_DETECTED"]) == (report["object_f1"],
+                                                                      report["inventory_detected"])
     assert counts["same"] == detected["N_POLYGONS"] > counts["defaults"]

@@ -26,6 +26,7 @@ def test_processing_run_trains_in_a_child_process(qgis_processing, lmhld_provide
             config["loss"], config["batch_size"]) == ("paper", "sgd", "flips", 5, "cosine", "focal", 8)
     assert result["BEST_F1"] > 0.5
     assert Path(result["MODEL_ONNX"]).exists() and Path(result["REPORT"]).read_text().count("<img") >= 1
+    assert Path(result["BEST_CHECKPOINT"]) == tmp_path / "run" / "best.pt" and Path(result["BEST_CHECKPOINT"]).exists()
     assert seen and max(seen) == pytest.approx(100.0)
     assert "epoch 2 (a32)" in feedback.textLog()
 

@@ -4,6 +4,7 @@ plain words for failures, the log file."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -91,10 +92,8 @@ def test_a_stop_a_library_swallowed_or_turned_into_its_own_failure_still_stops(c
     from lmhld_qgis.cli.progress import BarProgress
 
     with signals_as_exceptions():
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # what the import did
             signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            pass  # what the import did
         with pytest.raises(KeyboardInterrupt):
             BarProgress("test", enabled=False).set_fraction(0.5)  # the next progress report raises it again
 
