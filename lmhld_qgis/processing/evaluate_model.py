@@ -49,6 +49,7 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
     IOU = "IOU"
     MIOU = "MIOU"
     OA = "OA"
+    OBJECT_F1, INVENTORY_DETECTED, DETECTED_CORRECT = "OBJECT_F1", "INVENTORY_DETECTED", "DETECTED_CORRECT"
 
     ALG_ID = "evaluatemodel"
     CLI_FLAGS = (("json", "OUTPUT_JSON"), ("error-map", "OUTPUT_ERROR_MAP"))
@@ -95,9 +96,9 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
                            (self.F1, self.tr("F1")), (self.IOU, self.tr("IoU")), (self.MIOU, self.tr("Mean IoU")),
                            (self.OA, self.tr("Overall accuracy"))):
             self.addOutput(QgsProcessingOutputNumber(key, label))
-        for key, label in (("OBJECT_F1", self.tr("Object F1")),
-                           ("INVENTORY_DETECTED", self.tr("Share of inventory landslides detected")),
-                           ("DETECTED_CORRECT", self.tr("Share of detections that are landslides"))):
+        for key, label in ((self.OBJECT_F1, self.tr("Object F1")),
+                           (self.INVENTORY_DETECTED, self.tr("Share of inventory landslides detected")),
+                           (self.DETECTED_CORRECT, self.tr("Share of detections that are landslides"))):
             self.addOutput(QgsProcessingOutputNumber(key, label))
 
     def checkParameterValues(self, parameters, context):

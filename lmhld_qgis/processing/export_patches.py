@@ -27,6 +27,7 @@ from .styling import ResultLayer
 class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
     NAME, SENSOR, DATE, OVERWRITE = "NAME", "SENSOR", "DATE", "OVERWRITE"
     OUTPUT_FOLDER, OUTPUT_FOOTPRINTS, OUTPUT_JSON = "OUTPUT_FOLDER", "OUTPUT_FOOTPRINTS", "OUTPUT_JSON"
+    N_TRAIN, N_VAL, N_TEST = "N_TRAIN", "N_VAL", "N_TEST"  # patches per split (SPLIT_NAMES' order)
 
     ALG_ID = "exportpatches"
     CLI_FLAGS = (("out", "OUTPUT_FOLDER"), ("raster", "RASTERS"))
@@ -60,9 +61,9 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_FOOTPRINTS, self.tr("Patch outlines"),
                                                       QgsProcessing.TypeVectorPolygon))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Dataset card (dataset.json)")))
-        for split, label in zip(SPLIT_NAMES, (self.tr("Training patches"), self.tr("Validation patches"),
-                                              self.tr("Test patches")), strict=True):
-            self.addOutput(QgsProcessingOutputNumber(f"N_{split.upper()}", label))
+        for key, label in ((self.N_TRAIN, self.tr("Training patches")), (self.N_VAL, self.tr("Validation patches")),
+                           (self.N_TEST, self.tr("Test patches"))):
+            self.addOutput(QgsProcessingOutputNumber(key, label))
 
     def checkParameterValues(self, parameters, context):
         ok, message = self.check_patch_size(parameters)
@@ -87,7 +88,8 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         self._load_footprints(context, footprints, report.card["name"])
         return {self.OUTPUT_FOLDER: str(report.out_dir), self.OUTPUT_FOOTPRINTS: footprints,
                 self.OUTPUT_JSON: str(report.out_dir / "dataset.json"),
-                **{f"N_{split.upper()}": report.counts.get(split, 0) for split in SPLIT_NAMES}}
+                **{key: report.counts.get(split, 0) for key, split in zip(
+                    (self.N_TRAIN, self.N_VAL, self.N_TEST), SPLIT_NAMES, strict=True)}}
 
     def _default_folder(self, parameters, context, source, patch_size: int) -> Path:
         """Beside the inventory file: <inventory>_patches_<size>px (or in the home folder for a non-file layer)."""
