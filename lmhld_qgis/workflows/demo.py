@@ -15,6 +15,7 @@ from ..core.errors import LmhldError
 from ..core.progress import NullProgress, Progress, SubProgress
 
 if TYPE_CHECKING:
+    from ..core.detect import DetectOptions
     from ..core.synthetic import SyntheticScene
 
 
@@ -116,14 +117,21 @@ def _train(r: DemoResult, dataset: Path, *, model: str, width: int, epochs: int,
     return result.onnx
 
 
+def _detect_options() -> DetectOptions:
+    """The demo's detection settings, which its evaluation uses too (it scores the polygons delivered)."""
+    from ..core.detect import DetectOptions
+
+    return DetectOptions(min_area_m2=50.0, fill_holes_m2=100.0)
+
+
 def _detect(r: DemoResult, scene: SyntheticScene, onnx: Path, progress: Progress) -> None:
     """5/5: landslide polygons and the probability raster on the event scene."""
-    from ..core.detect import DetectOptions, detect
+    from ..core.detect import detect
 
     out = r.out_dir
     progress.info("5/5 detecting landslides on a second (event) scene")
-    det = detect(scene.raster, onnx, out / "landslides.gpkg", out / "probability.tif",
-                 DetectOptions(min_area_m2=50.0, fill_holes_m2=100.0), progress=SubProgress(progress, 0.85, 0.97))
+    det = detect(scene.raster, onnx, out / "landslides.gpkg", out / "probability.tif", _detect_options(),
+                 progress=SubProgress(progress, 0.85, 0.97))
     r.files["landslides"] = det.polygons
     if det.probability is not None:  # always: detect was given a probability path
         r.files["probability"] = det.probability
@@ -136,8 +144,8 @@ def _evaluate(r: DemoResult, scene: SyntheticScene, onnx: Path) -> None:
     try:
         from ..core.evaluate import evaluate_scene
 
-        scores = evaluate_scene(onnx, scene.raster, scene.inventory,
-                                error_map=out / "errors.tif", json_out=out / "evaluation.json")
+        scores = evaluate_scene(onnx, scene.raster, scene.inventory, error_map=out / "errors.tif",
+                                json_out=out / "evaluation.json", options=_detect_options())  # the delivered polygons
         r.files.update(evaluation=out / "evaluation.json", error_map=out / "errors.tif")
         r.facts["scene_f1"] = round(scores["f1"], 4)
     except ImportError:  # evaluation not available in this build

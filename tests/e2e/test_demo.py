@@ -26,6 +26,8 @@ def test_demo_outputs_open_in_qgis(qgis_app, demo, tmp_path):
     summary = json.loads((demo / "demo.json").read_text())
     files = summary["files"]
     assert summary["facts"]["scene_f1"] > 0.7 and summary["facts"]["polygons"] > 10
+    evaluation = json.loads((demo / "evaluation.json").read_text())  # scores the polygons the demo delivered
+    assert evaluation["n_detected"] == summary["facts"]["polygons"]
     scene = QgsRasterLayer(files["event_scene"], "scene")
     prob = QgsRasterLayer(files["probability"], "probability")
     polys = QgsVectorLayer(files["landslides"], "landslides", "ogr")
