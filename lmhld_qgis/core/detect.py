@@ -129,7 +129,8 @@ class DetectResult:
         dropped = ", ".join(f"{n} {reason}" for reason, n in self.dropped.items() if n) or "none"
         floor = self.postprocess.get("min_mean_prob")
         why = self.postprocess.get("sources", {}).get("min_mean_prob", "user")
-        return (f"{self.n_polygons} polygons kept; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
+        kept = f"{self.n_polygons} polygon{'' if self.n_polygons == 1 else 's'} kept"
+        return (f"{kept}; dropped: {dropped}; {self.holes_filled} small hole(s) filled"
                 + (f"; minimum mean probability {floor:.3g} ({why})" if floor else "")
                 + (f"; test-time augmentation {self.tta}" if self.tta != "none" else ""))
 

@@ -116,8 +116,9 @@ class DetectLandslides(DetectionParameters, LmhldAlgorithm):
 
             result = detect(scene, model, out, prob, self._options(parameters, context, layer),
                             progress=FeedbackProgress(feedback, self))
-        feedback.pushInfo(self.tr("{0} polygons from {1} windows of {2} px on {3} in {4:.1f} s; threshold {5}").format(
-            result.n_polygons, result.n_windows, result.tile, result.provider, result.seconds, result.threshold))
+        feedback.pushInfo(self.tr("{0} polygon(s) from {1} windows of {2} px on {3} in {4:.1f} s; threshold {5}"
+                                  ).format(result.n_polygons, result.n_windows, result.tile, result.provider,
+                                           result.seconds, result.threshold))
         self._style(context, layer, model, out, prob)
         results = {self.OUTPUT: out, self.N_POLYGONS: result.n_polygons,
                    self.MEAN_PROB_FLOOR: result.postprocess["min_mean_prob"]}

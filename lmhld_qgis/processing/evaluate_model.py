@@ -134,8 +134,8 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
                 error_map = None
             else:
                 error_map, result = self._scene(parameters, context, feedback, model, layer, json_path, options)
-        feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in METRICS) + self.tr("; metrics: {0}").format(
-            json_path))
+        feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in (*METRICS, *OBJECT_FIGURES))
+                          + self.tr("; metrics: {0}").format(json_path))
         out = {self.OUTPUT_JSON: json_path, **{k.upper(): result[k] for k in (*METRICS, *OBJECT_FIGURES)}}
         if error_map:
             out[self.OUTPUT_ERROR_MAP] = error_map
@@ -154,8 +154,9 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
             error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(
                 raster_path(layer)).with_name(f"{safe_stem(layer.name())}_errors.tif")).path
         source = required_source(self, parameters, self.INVENTORY, context)
+        origin = layer_origin(self, parameters, self.INVENTORY, context)
         truth = source_polygons(source, "inventory", allow_empty=True,  # a landslide-free scene is a fair reference
-                                origin=layer_origin(self, parameters, self.INVENTORY, context))
+                                origin=origin)
         progress = FeedbackProgress(feedback, self)
         if truth.n_features:  # the copy below is valid: say here what was repaired (the core says an empty one)
             for note in reference_notes(truth, source.sourceName()):
@@ -164,9 +165,17 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
             inventory = write_polygons_gpkg(truth, Path(tmp) / f"{safe_stem(source.sourceName())}.gpkg")
             result = evaluate_scene(model, raster_path(layer), inventory, error_map=error_map, json_out=json_path,
                                     options=options,
-                                    progress=progress, inventory_name=source.sourceName())
+                                    progress=progress, inventory_name=_origin_text(origin) or source.sourceName())
         if error_map:
             ResultLayer.attach(context, error_map, self.tr("Errors — {0} ({1})").format(layer.name(),
                                                                                         model_display_name(model)),
                                str(ERRORS_QML), run=f"evaluate:{error_map}", anchor_id=layer.id())
         return error_map, result
+
+
+def _origin_text(origin: tuple[str, str] | None) -> str:
+    """The inventory's file (and layer, in a file of several) as the report records it; "" for a layer of no file."""
+    if origin is None:
+        return ""
+    path, layer = origin
+    return f"{path}|layername={layer}" if layer and Path(path).suffix.lower() == ".gpkg" else path

@@ -84,55 +84,82 @@ class FolderListWidget(QWidget):
 
 
 class ModelerFolderSources(QWidget):
-    """In the modeler: the model's inputs and the outputs of other steps that can give a folder, to tick (they are
-    taken in the list's order), and fixed folders typed in after them."""
+    """In the modeler: the model's inputs and the outputs of other steps that can give a folder, to tick and put in
+    order (part mode trains in that order: Up / Down), then fixed folders typed in after them."""
 
     def __init__(self, sources: list[tuple[str, object]], parent=None) -> None:
         super().__init__(parent)
         self.list = QListWidget(self)
         self.list.setMaximumHeight(120)
-        self.sources = [source for _, source in sources]
-        for description, _ in sources:
-            item = QListWidgetItem(description, self.list)
-            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Unchecked)
+        self.list.setTextElideMode(Qt.ElideMiddle)  # long descriptions keep their start and their step's name
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.list.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # as wide as the dialog, no wider
+        self.entries: list[tuple[str, object]] = []  # (description, source), in the list's order
         self.fixed = QLineEdit(self)
         self.fixed.setPlaceholderText(self.tr("fixed folders, separated by ;"))
+        buttons = QHBoxLayout()  # under the list, on the left: QGIS's step dialog is often narrower than its content
+        self.move_buttons = []
+        for text, step in ((self.tr("Up"), -1), (self.tr("Down"), 1)):
+            button = QPushButton(text, self)
+            button.clicked.connect(lambda _=False, step=step: self.move(step))
+            buttons.addWidget(button)
+            self.move_buttons.append(button)
+        buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        if sources:
-            layout.addWidget(QLabel(self.tr("From the model's inputs or earlier steps (in this order):"), self))
-            layout.addWidget(self.list)
-        else:
-            self.list.hide()
+        self.label = QLabel(self.tr("From the model's inputs or earlier steps (ticked ones, in this order):"), self)
+        layout.addWidget(self.label)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
         layout.addWidget(self.fixed)
+        self._show([(description, source, False) for description, source in sources])
+
+    def _show(self, rows: list[tuple[str, object, bool]]) -> None:
+        self.list.clear()
+        self.entries = [(description, source) for description, source, _ in rows]
+        for description, _, ticked in rows:
+            item = QListWidgetItem(description, self.list)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if ticked else Qt.Unchecked)
+        for widget in (self.label, self.list, *self.move_buttons):
+            widget.setVisible(bool(rows))
+
+    def _rows(self) -> list[tuple[str, object, bool]]:
+        return [(d, s, self.list.item(i).checkState() == Qt.Checked) for i, (d, s) in enumerate(self.entries)]
+
+    def move(self, step: int) -> None:
+        i = self.list.currentRow()
+        if i < 0 or not 0 <= i + step < self.list.count():
+            return
+        rows = self._rows()
+        rows.insert(i + step, rows.pop(i))
+        self._show(rows)
+        self.list.setCurrentRow(i + step)
 
     def set_sources(self, values: list, describe) -> None:
-        """Tick the sources among `values` (`describe` names one the list lacks); static values (folders) go to
-        the text box."""
+        """Tick the sources among `values`, first and in their order (`describe` names one the list lacks); static
+        values (folders) go to the text box."""
         from qgis.core import QgsProcessingModelChildParameterSource as Source
 
-        fixed = []
+        chosen: list[tuple[str, object, bool]] = []
+        fixed: list[str] = []
         for value in values:
             if isinstance(value, Source) and value.source() == Source.StaticValue:
                 value = value.staticValue()
             if isinstance(value, Source):
-                if value not in self.sources:  # an input or step the dialog does not list: keep it all the same
-                    self.sources.append(value)
-                    item = QListWidgetItem(str(describe(value)), self.list)
-                    item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                    self.list.show()
-                self.list.item(self.sources.index(value)).setCheckState(Qt.Checked)
+                match = next((d for d, s in self.entries if s == value), None)
+                chosen.append((match if match is not None else str(describe(value)), value, True))
             else:
                 fixed += folder_list(value)
+        rest = [(d, s, False) for d, s in self.entries if not any(s == c for _, c, _ in chosen)]
+        self._show(chosen + rest)
         self.fixed.setText(";".join(fixed))
 
     def chosen(self) -> list:
         """The ticked sources in the list's order, then the fixed folders as one static value."""
         from qgis.core import QgsProcessingModelChildParameterSource as Source
 
-        chosen = [source for i, source in enumerate(self.sources)
-                  if self.list.item(i).checkState() == Qt.Checked]
+        chosen = [source for _, source, ticked in self._rows() if ticked]
         fixed = folder_list(self.fixed.text())
         if fixed:
             chosen.append(Source.fromStaticValue(";".join(fixed)))
@@ -157,8 +184,18 @@ class FolderListWidgetWrapper(WidgetWrapper):
             found = self.dialog.getAvailableValuesOfType(
                 [QgsProcessingParameterFile, QgsProcessingParameterString],
                 [QgsProcessingOutputFolder, QgsProcessingOutputString])  # folders, not files such as dataset.json
+            found = [s for s in found if not self._run_folder(s)]
             return ModelerFolderSources([(str(self.dialog.resolveValueDescription(s)), s) for s in found])
         return QLineEdit()
+
+    def _run_folder(self, source) -> bool:
+        """A training or experiment step's output folder: a run, not a dataset."""
+        from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+        if source.source() != Source.ChildOutput:
+            return False
+        child = self.dialog.model.childAlgorithm(source.outputChildId())
+        return child.algorithmId() in ("lmhld:trainmodel", "lmhld:runexperiment")
 
     def setValue(self, value) -> None:
         if isinstance(self.widget, ModelerFolderSources):

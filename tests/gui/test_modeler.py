@@ -23,7 +23,8 @@ def chain(qgis_processing, lmhld_provider):
     model = QgsProcessingModelAlgorithm("chain", "tests")
     model.addModelParameter(QgsProcessingParameterFile("more", "More datasets", QgsProcessingParameterFile.Folder),
                             QgsProcessingModelParameter("more"))
-    for child_id, alg in (("export", "lmhld:exportpatches"), ("train", "lmhld:trainmodel")):
+    for child_id, alg in (("export", "lmhld:exportpatches"), ("train", "lmhld:trainmodel"),
+                          ("second", "lmhld:exportpatches"), ("evaluate", "lmhld:evaluatemodel")):
         child = QgsProcessingModelChildAlgorithm(alg)
         child.setChildId(child_id)
         child.setDescription(child.algorithm().displayName())  # as the modeler names a step it adds
@@ -53,12 +54,35 @@ def test_training_step_keeps_its_dataset_from_the_export_step(chain, tmp_path):
     offered = [wrapper.widget.list.item(i).text() for i in range(wrapper.widget.list.count())]
     assert any("Dataset folder" in text and "Export" in text for text in offered), offered
     assert any("More datasets" in text for text in offered), offered
+    from qgis.PyQt.QtWidgets import QApplication
+
     dialog.show()
+    dialog.resize(640, 520)  # QGIS opens it at 300 x 330
+    QApplication.processEvents()
     out = Path(os.environ.get("LMHLD_GUI_OUT", tmp_path)) / "modeler_train_step.png"
     assert dialog.grab().save(str(out)) and out.stat().st_size > 10_000  # look at it
     before = described(chain.childAlgorithm("train").parameterSources()["DATA"])
     after = dialog.createAlgorithm()
     assert described(after.parameterSources()["DATA"]) == before
+    dialog.close()
+
+
+def test_part_modes_order_is_kept_and_can_be_changed(chain):
+    """The list showed the sources in its own order and saved the ticked ones so: [second, export] came back as
+    [export, second], and part mode trained the areas the other way round."""
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    order = [Source.fromChildOutput("second", "OUTPUT_FOLDER"), Source.fromChildOutput("export", "OUTPUT_FOLDER")]
+    chain.childAlgorithm("train").addParameterSources("DATA", order)
+    dialog, wrapper = open_step(chain, "train")
+    assert [s.outputChildId() for s in dialog.createAlgorithm().parameterSources()["DATA"]] == ["second", "export"]
+    wrapper.widget.list.setCurrentRow(1)
+    wrapper.widget.move(-1)
+    assert [s.outputChildId() for s in dialog.createAlgorithm().parameterSources()["DATA"]] == ["export", "second"]
+    dialog.close()
+    dialog, wrapper = open_step(chain, "evaluate")  # a training step's run folder is no dataset to offer
+    offered = [wrapper.widget.list.item(i).text() for i in range(wrapper.widget.list.count())]
+    assert sum("Dataset folder" in text for text in offered) == 2 and not any("Run folder" in t for t in offered)
     dialog.close()
 
 
