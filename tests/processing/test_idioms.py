@@ -157,7 +157,7 @@ def test_optional_outputs_left_blank_in_batch_mode_are_not_written(qgis_processi
     assert "OUTPUT_ERROR_MAP" not in evaluated
     report = json.loads(Path(evaluated["OUTPUT_JSON"]).read_text())  # which scene, model and inventory it scored
     assert report["inputs"] == {"model": str(small_onnx_model), "scene": str(scene.raster),
-                                "inventory": scene.inventory.stem}
+                                "inventory": str(scene.inventory)}  # the file, not the layer's name
     assert {p.name for p in set((tmp_path / "data").iterdir()) - before if not p.name.endswith(".aux.xml")} == set()
 
 
