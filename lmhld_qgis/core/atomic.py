@@ -261,6 +261,12 @@ def _raise_as_write_error(exc: Exception, dest: Path, tmp: Path) -> None:
     """Raise the plain OSError a writer's failure stands for: a full disk or the process's file-size limit
     (checked, whatever the library said: GDAL, rasterio, torch and SQLite each word it differently), or a GDAL write
     error; else return. `tmp`: the part (file or folder) being written."""
+    renamed = None
+    if isinstance(exc, OSError) and exc.errno is not None and tmp.name in str(exc):  # name what the user asked for
+        text = exc.strerror if exc.strerror and not exc.filename else str(exc)
+        renamed = OSError(exc.errno, text.replace(str(tmp), str(dest)).replace(tmp.name, dest.name))
+        if exc.errno != errno.EIO:
+            raise renamed from exc
     if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno not in (None, errno.EIO)):
         return  # already in plain words (a generic I/O error may still be a full disk: libtiff loses the errno)
     if _at_file_size_limit(tmp):
@@ -273,6 +279,8 @@ def _raise_as_write_error(exc: Exception, dest: Path, tmp: Path) -> None:
         raise OSError(errno.ENOSPC, f"writing {dest} failed ({type(exc).__name__}: {_shorten(str(exc))})") from exc
     if _is_write_error([str(exc)]):
         raise gdal_write_error(exc, [], dest) from exc
+    if renamed is not None:
+        raise renamed from exc
 
 
 def _at_file_size_limit(part: Path) -> bool:
