@@ -19,9 +19,14 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
     from pathlib import Path
 
-    from ..core.errors import CancelledError
+    from ..core.errors import CancelledError, LmhldError
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would export and train the same runs
+        raise LmhldError("lmhld experiment runs in one process: start it without torchrun (torchrun is for one "
+                         "`lmhld train` run on several GPUs)")
     from ..training.experiment import describe_outcome, run_experiment
     from ..training.signals import stop_on_signals
     from .progress import BarProgress, JsonProgress
@@ -31,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         with stop_on_signals(progress) as stoppable:
             results = run_experiment(args.config, args.out, progress=stoppable)
-    except CancelledError as exc:
-        print(f"lmhld experiment: stopped ({exc}); run the same command again to continue: finished runs are "
-              "skipped and a stopped run resumes from its last.pt", file=sys.stderr)
+    except CancelledError:  # the training's own words name `lmhld train --resume`, which is not this command's
+        print(f"lmhld experiment: stopped; finished runs and the last.pt of the run in progress are kept in "
+              f"{args.out}: run the same command again to continue (finished runs are skipped, the stopped one "
+              "resumes)", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(f"lmhld experiment: interrupted at once; finished runs and the last.pt of the run in progress (if "

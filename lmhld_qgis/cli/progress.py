@@ -34,7 +34,8 @@ class BarProgress:
             self.bar.write(message, file=sys.stderr)
 
     def warn(self, message: str) -> None:
-        self.bar.write(f"warning: {message}", file=sys.stderr)
+        if not self.quiet:
+            self.bar.write(f"warning: {message}", file=sys.stderr)
 
     def is_cancelled(self) -> bool:
         raise_lost_stop()
@@ -53,8 +54,8 @@ class JsonProgress:
     training runs do not send their own batch events); training sends batch events that carry the fraction.
     """
 
-    def __init__(self, fractions: bool = False) -> None:
-        self.cancelled = False
+    def __init__(self, fractions: bool = False, quiet: bool = False) -> None:
+        self.cancelled, self.quiet = False, quiet  # quiet: a torchrun rank other than 0 (one reader, one stream)
         self.fractions, self._last = fractions, -1
         self.parent = os.getppid()
         signal.signal(signal.SIGTERM, self._stop)
@@ -63,7 +64,8 @@ class JsonProgress:
         self.cancelled = True
 
     def _print(self, **event) -> None:
-        print(json.dumps(event, default=str), flush=True)
+        if not self.quiet:
+            print(json.dumps(event, default=str), flush=True)
 
     def set_fraction(self, fraction: float) -> None:
         permille = round(1000 * min(max(fraction, 0.0), 1.0))

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     rank = int(os.environ.get("RANK", "0"))
     progress: BarProgress | JsonProgress
     if args.progress_json:
-        progress = JsonProgress()
+        progress = JsonProgress(quiet=rank != 0)
     else:
         progress = BarProgress("train", enabled=None if rank == 0 else False, quiet=rank != 0)
     try:

@@ -84,6 +84,9 @@ _OS_WORDS = {
 }
 
 # Messages of libraries reading a damaged file, and what to tell the user.
+_PEER_GONE = ("gloo/transport", "Connection closed by peer", "Connection reset by peer", "NCCL error",
+              "ProcessGroupNCCL", "ProcessGroupGloo")  # a torch.distributed collective that lost a peer
+
 _DAMAGED = (
     (("TIFFRead", "TIFFFetch", "TIFFReadDirectory", "Read error", "IReadBlock failed", "not recognized as a supported",
       "not a TIFF", "TIFF directory", "Cannot read TIFF"),
@@ -133,6 +136,9 @@ def explain(exc: BaseException) -> Explained:
         return Explained(f"a {type(exc).__name__[:4]} file cannot be parsed ({_short(str(exc))}); fix or replace it",
                          BAD_INPUT, True)
     text = f"{type(exc).__name__}: {exc}"
+    if any(words in text for words in _PEER_GONE):  # gloo/NCCL: not a file's damage ("Read error")
+        return Explained("another process of this multi-process run ended (its own message says why); continue "
+                         "with the same command and --resume", UNEXPECTED, True)
     damaged = damage(text)
     if damaged:
         return Explained(f"{damaged} ({_short(str(exc))})", BAD_INPUT, True)

@@ -41,7 +41,7 @@ class DetectionParameters:
         double, integer = QgsProcessingParameterNumber.Double, QgsProcessingParameterNumber.Integer
         for key, label, kind, low, high in (
                 (self.THRESHOLD, tr("Threshold (not set: the model's)"), double, 0.0, 1.0),
-                (self.OVERLAP, tr("Window overlap, 0-0.99 (not set: the model's)"), double, 0.0, 0.99),
+                (self.OVERLAP, tr("Window overlap, 0-0.99 (not set: model's)"), double, 0.0, 0.99),  # fits the dialog
                 (self.TILE, tr("Window size, px (not set: the model's)"), integer, 1, None),
                 (self.MIN_AREA, tr("Minimum area, m² (not set: the model's)"), double, 0.0, None),
                 (self.FILL_HOLES, tr("Fill holes below, m² (not set: min. area)"), double, 0.0, None),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,6 +284,13 @@ def estimated_bytes(ds: PatchDataset) -> int:
     return len(ds) * (int(np.prod(shape)) * dtype.itemsize + int(np.prod(mshape)))
 
 
+def writes_pack(ds: PatchDataset, policy: str, budget: int) -> bool:
+    """Whether cache_split may write a pack beside `ds` (which several processes must not do at once)."""
+    if policy == "off" or len(ds) == 0 or policy == "memory":
+        return False
+    return policy == "pack" or estimated_bytes(ds) > budget
+
+
 def cache_split(ds: PatchDataset, policy: str, budget: int, threads: int,
                 cancelled: Callable[[], bool] = lambda: False,
                 info: Callable[[str], None] = lambda m: None) -> Arrays | None:
@@ -304,7 +311,3 @@ def cache_split(ds: PatchDataset, policy: str, budget: int, threads: int,
         info(f"patches are read at every epoch: {exc}")
         return None
 
-
-def iterate_batches(order: Sequence[int], batch_size: int) -> Iterator[NDArray[Any]]:
-    for start in range(0, len(order), batch_size):
-        yield np.asarray(order[start:start + batch_size], dtype=np.int64)

@@ -90,9 +90,19 @@ def _device_friendly(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(torch.int32) if t.dtype == torch.uint16 and device.type != "cpu" else t
 
 
+def n_chunks(n: int, size: int) -> int:
+    """How many batches _chunks makes of `n` samples."""
+    count = math.ceil(n / size)
+    return count - 1 if count > 1 and n % size == 1 else count
+
+
 def _chunks(indices: Sequence[int], size: int) -> Iterator[NDArray[Any]]:
-    for start in range(0, len(indices), size):
-        yield np.asarray(indices[start:start + size], dtype=np.int64)
+    """Batches of `size` in order; a last batch of one sample joins the one before it (BatchNorm cannot train on a
+    single sample where a small patch reaches the network's deepest level as one pixel)."""
+    count = n_chunks(len(indices), size)
+    for k in range(count):
+        end = (k + 1) * size if k < count - 1 else len(indices)
+        yield np.asarray(indices[k * size:end], dtype=np.int64)
 
 
 class TensorSource:

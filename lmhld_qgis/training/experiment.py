@@ -171,6 +171,7 @@ class Experiment:
         run_dir = self.out / "runs" / key
         done = run_dir / "result.json"
         check_cancelled(self.progress)
+        _require_same_data(run_dir, data, key)
         if done.exists():
             self.skipped += 1
             self.runs_done += 1
@@ -229,7 +230,7 @@ class Experiment:
             "exp1": rows, "best_patch_size": best,
             "single": self._single_mode(best, best_ds) if "single" in modes else [],
             "mix": self._mix_mode(best, best_ds) if "mix" in modes else [],
-            "part": self._part_mode(best_ds) if "part" in modes else [],
+            "part": self._part_mode(best, best_ds) if "part" in modes else [],
             "runs": {"trained": self.trained, "skipped": self.skipped}}
         self.write(results)
         self.progress.set_fraction(1.0)
@@ -290,18 +291,20 @@ class Experiment:
             if len(names) < 2:
                 continue
             for model in self.cfg.models:
-                r = self.run(f"mix/{size}_{model}", [best_ds[n] for n in names], model, "mix",
+                # the key names the areas: another model can change a best size and so who trains together
+                r = self.run(f"mix/{'+'.join(names)}_{size}_{model}", [best_ds[n] for n in names], model, "mix",
                              self._test_eval(best_ds, names))
                 rows += [{"areas": "+".join(names), "area": n, "model": model,
                           **{m: r["per_area"][n][m] for m in METRICS}} for n in names]
         return rows
 
-    def _part_mode(self, best_ds: dict[str, Path]) -> list[Row]:
+    def _part_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> list[Row]:
         """Serialized training over the areas in each given order; scored on each area's test split."""
         rows: list[Row] = []
         for order in self.cfg.part_orders or [[a.name for a in self.cfg.areas]]:
             for model in self.cfg.models:
-                r = self.run(f"part/{'-'.join(order)}_{model}", [best_ds[n] for n in order], model, "part",
+                stages = "-".join(f"{n}{best[n]}" for n in order)  # each area at its best size, which may change
+                r = self.run(f"part/{stages}_{model}", [best_ds[n] for n in order], model, "part",
                              self._test_eval(best_ds, order))
                 rows += [{"order": " > ".join(order), "area": n, "model": model,
                           **{m: r["per_area"][n][m] for m in METRICS}} for n in order]
@@ -351,6 +354,18 @@ def _changes(old: dict[str, Any], new: dict[str, Any], where: str) -> list[str]:
         elif a != b:
             out.append(f"{where}.{key} {a} -> {b}")
     return out
+
+
+def _require_same_data(run_dir: Path, data: list[Path], key: str) -> None:
+    """A run folder reused (finished or resumed) must have been trained on these datasets, in this order."""
+    config = run_dir / "config.json"
+    if not config.exists():
+        return
+    had = [str(Path(d).resolve()) for d in _read_json(config).get("data") or []]
+    if had and had != [str(Path(d).resolve()) for d in data]:
+        raise LmhldError(f"run {key} in {run_dir} was trained on {', '.join(had)}, not on "
+                         f"{', '.join(str(d) for d in data)}: this --out holds runs of another study; choose "
+                         "another --out")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -135,8 +135,10 @@ def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[St
     target, by = first[0].band_names, f"dataset {cfg.data[0]}"  # in the checkpoint's order when it could be
     opened = [first] + [open_in_order(p, cfg.bands, target, by, strict=cfg.mode == "mix") for p in cfg.data[1:]]
     for (train, val), path in zip(opened, cfg.data, strict=True):
-        if len(train) == 0:
-            raise LmhldError(f"dataset {path} has no training samples")
+        if len(train) < 2:  # one sample cannot make a batch BatchNorm trains on, nor a fit worth a model
+            raise LmhldError(f"dataset {path} has {len(train)} training sample(s); training needs at least 2: export "
+                             "more patches (a lower minimum landslide fraction, a smaller patch size or stride, "
+                             "background patches)")
         for split, ds in (("training", train), ("validation", val)):
             _require_labels(ds, split, path)
     if cfg.mode == "single":

@@ -33,12 +33,12 @@ from ..models import build_model
 from ..models.base import SegmentationNet
 from ..models.registry import stored_options
 from .augment import BatchAugment
-from .cache import cache_split, memory_budget
+from .cache import Arrays, cache_split, memory_budget, writes_pack
 from .calibrate import MIN_LANDSLIDE_PIXELS, Calibration, calibrate, histogram
 from .checkpoint import HostSnapshot, checkpoint_payload, load_checkpoint, write_checkpoint
 from .config import BATCH_SIZE, MEANING, TrainConfig, auto_batch_size, migrate
-from .data import BatchSource, epoch_order, make_source, normalisation, shard
-from .distributed import all_reduce_sum, barrier, init_from_env, shutdown
+from .data import BatchSource, epoch_order, make_source, n_chunks, normalisation, shard
+from .distributed import all_reduce_sum, barrier, broadcast_buffers, init_from_env, shutdown
 from .finetune import Checkpoint, checkpoint_card, load_initial_weights
 from .hardware import Hardware, resolve_device, resolve_hardware
 from .losses import LossSpec, landslide_probability, segmentation_loss
@@ -155,7 +155,8 @@ class Trainer:
         cfg, world = self.cfg, self.dist.world
         if cfg.batch_size != "auto":
             if cfg.batch_size % world:
-                raise LmhldError(f"batch size {cfg.batch_size} must divide by the {world} processes")
+                raise LmhldError(f"batch size {cfg.batch_size} must be a multiple of the {world} processes (each "
+                                 "takes an equal share of a batch)")
             return cfg.batch_size
         n_train = min(len(s.train) for s in self.stages)
         size = auto_batch_size(n_train, world)
@@ -254,7 +255,7 @@ class Trainer:
             self._claim_folder(resume)
             write_text_atomic(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2))
         barrier(self.dist)
-        return TrainState(config=self.cfg.to_dict()), None
+        return TrainState(config=self.cfg.to_dict(), batch_size=self.batch_size), None
 
     def _claim_folder(self, resume: bool) -> None:
         """A new run needs an empty folder, or one left by a run that stopped before its first checkpoint."""
@@ -287,6 +288,7 @@ class Trainer:
             self.progress.info(f"extending the run from {stored['epochs']} to {self.cfg.epochs} epochs")
             state.stopped_early, state.since_best = False, 0
         state.config = self.cfg.to_dict()
+        self._keep_batch_size(state)
         if self.dist.is_main:
             write_text_atomic(self.out / "config.json", json.dumps(state.config, indent=2))
         if state.stage == len(self.stages) - 1 and (state.epoch >= self.cfg.epochs or state.stopped_early):
@@ -296,6 +298,20 @@ class Trainer:
         else:
             self.progress.info(f"resuming at stage {state.stage + 1}, epoch {state.epoch + 1}, batch {state.batch}")
         return state, payload
+
+    def _keep_batch_size(self, state: TrainState) -> None:
+        """A resumed run keeps the batch it was trained with: the automatic one is a multiple of the number of
+        processes, so another number of processes would pick another (9 rather than 8), change the steps of an
+        epoch and resume a stopped epoch at the wrong sample."""
+        if not state.batch_size:
+            state.batch_size = self.batch_size  # a run from before the batch was recorded
+        if state.batch_size == self.batch_size:
+            return
+        if state.batch_size % self.dist.world:
+            raise LmhldError(f"this run trains with batches of {state.batch_size} patches, which "
+                             f"{self.dist.world} processes cannot share equally: resume it with a number of "
+                             f"processes that divides {state.batch_size}")
+        self.batch_size, self.per_rank_batch = state.batch_size, state.batch_size // self.dist.world
 
     def _check_same_run(self, stored: dict[str, Any]) -> None:
         """Options that change what the run is are refused; more epochs extend it (single and mix mode)."""
@@ -367,7 +383,8 @@ class Trainer:
                         self._batches(stage.train), before)
 
     def _batches(self, ds: PatchDataset) -> int:
-        return math.ceil(len(ds) / self.batch_size)
+        """Batches an epoch of `ds` makes on each process (a last batch of one sample joins the one before)."""
+        return n_chunks(math.ceil(len(ds) / self.dist.world), self.per_rank_batch)
 
     def _optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
         cfg = self.cfg
@@ -393,7 +410,17 @@ class Trainer:
         """Batches of `ds`, decoded once into the cache where it can be (training/cache.py)."""
         budget = memory_budget(self.cfg.cache_memory_mb, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
         cancelled = self.progress.is_cancelled if cancellable else _never
-        arrays = cache_split(ds, self.cfg.cache, budget, self.hw.decode_threads, cancelled, self.progress.info)
+
+        def load() -> Arrays | None:
+            return cache_split(ds, self.cfg.cache, budget, self.hw.decode_threads, cancelled, self.progress.info)
+
+        if self.dist.enabled and writes_pack(ds, self.cfg.cache, budget):  # one writer per node, then the others
+            arrays = load() if self.dist.local_rank == 0 else None
+            barrier(self.dist)
+            if self.dist.local_rank != 0:
+                arrays = load()  # the pack is there now: opened, not written
+        else:
+            arrays = load()
         return make_source(ds, arrays, self.hw.transfer)
 
     # -- an epoch --------------------------------------------------------------------------------------------
@@ -456,7 +483,14 @@ class Trainer:
         if self.hw.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.hw.amp):
-            out = run.net(x)
+            try:
+                out = run.net(x)
+            except ValueError as exc:
+                if "more than 1 value per channel" not in str(exc):
+                    raise
+                raise LmhldError(f"a batch of {len(x)} patch(es) of {x.shape[-1]} px per process reaches the "
+                                 "network's deepest level as a single pixel, where BatchNorm cannot train: give at "
+                                 "least 2 patches per process (--batch-size), or larger patches") from exc
         loss = segmentation_loss(out, y, self.loss)
         run.optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
@@ -535,6 +569,7 @@ class Trainer:
     def _validate(self, model: SegmentationNet, ds: PatchDataset, k: int,
                   norm: tuple[list[float], list[float]] | None = None) -> Validation:
         """Landslide-class confusion and probability histogram over the whole split (shards summed over ranks)."""
+        broadcast_buffers(model, self.dist)  # every shard scored by the model rank 0 saves
         model.eval()
         plain = BatchAugment(*(norm or self.norms[k]), "none", 0, self.device, relative=self.relative[k])
         source = self.val_sources.get(id(ds))

@@ -242,3 +242,22 @@ def test_a_signal_after_the_outputs_are_in_place_does_not_call_the_run_cancelled
     assert capsys.readouterr().out == "summary\n"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers come back afterwards
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_peer_process_gone_is_not_called_a_damaged_raster():
+    """A rank killed under torchrun: the survivor's gloo 'Read error' matched the damaged-raster words."""
+    gone = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:38243: "
+                        "Connection reset by peer")
+    assert explain(gone).message.startswith("another process of this multi-process run ended")
+    assert "raster" not in explain(gone).message
+
+
+def test_experiment_refuses_torchrun(tmp_path):
+    """Under torchrun every rank exported and trained the same runs: one met its sibling's lock, the other was
+    told it had been 'cancelled by the user'."""
+    (tmp_path / "x.toml").write_text("[experiment]\n")
+    proc = subprocess.run([sys.executable, "-m", "lmhld_qgis", "experiment", str(tmp_path / "x.toml"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, WORLD_SIZE="2", RANK="1"))
+    assert proc.returncode == 2 and "start it without torchrun" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -118,6 +118,7 @@ def test_experiment_stopped_then_continued(work):
     record(AREA, "experiment, SIGTERM inside its first training run", args, done, work.dir)
     work.check(done, leftovers=False)
     assert done.returncode == 130 and "run the same command again to continue" in done.stderr
+    assert "--resume" not in done.stderr  # the training's advice, for another command
     again = work.run(*args, area=AREA, case="experiment run again after SIGTERM")
     assert again.returncode == 0, again.stderr
     assert (work.path("exp") / "results.json").exists()

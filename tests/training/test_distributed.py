@@ -52,3 +52,28 @@ def test_ddp_trains_a_baseline_whose_smp_encoder_is_deeper_than_used(areas, tmp_
                          capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert len(metrics(tmp_path / "ddp")) == 1 and (tmp_path / "ddp" / "model.onnx").exists()
+
+
+def test_ddp_with_a_pack_cache_scores_the_saved_model_and_speaks_once(areas, tmp_path):
+    """Both ranks wrote the dataset's memory-mapped pack at once: one refused ("being written by another lmhld
+    process": its sibling), the other died on gloo. Validation scored half the split with rank 1's own BatchNorm
+    statistics, so metrics.csv's F1 was not the saved model's. Every JSON progress line came once per rank, two on
+    one line at times."""
+    import json
+    import shutil
+
+    from lmhld_qgis.core.evaluate import evaluate_dataset
+
+    data = shutil.copytree(areas["a32"], tmp_path / "data")
+    torchrun = Path(sys.executable).parent / "torchrun"
+    ddp = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "lmhld_qgis", *ARGS,
+                          "--epochs", "1", "--cache", "pack", "--progress-json", "--data", str(data),
+                          "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert (data / ".lmhld-cache").is_dir()
+    events = [json.loads(line) for line in ddp.stdout.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events].count("epoch") == 1 and [e["event"] for e in events].count("done") == 1
+    logged = float(metrics(tmp_path / "ddp")[0]["val_f1"])
+    scored = evaluate_dataset(tmp_path / "ddp" / "model.onnx", data, "val", threshold=0.5)["f1"]
+    assert abs(logged - scored) < 3e-4, (logged, scored)

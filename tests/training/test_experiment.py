@@ -149,3 +149,30 @@ def test_progress_cancel_and_resume(tmp_path):
     assert results["runs"] == {"trained": 1, "skipped": 0}
     assert any(m.startswith("resuming exp1/solo_32_unet") for m in watching.messages)
     assert watching.fractions == sorted(watching.fractions) and watching.fractions[-1] == 1.0
+
+
+def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
+    """Mix runs were filed as mix/SIZE_MODEL and part runs as part/ORDER_MODEL: a model added to the study moved an
+    area's best size, and the rerun reused a run trained on other areas (KeyError: 'alpha') or at the old size
+    (Table 7 at 64 px for an area whose best is 32 px), silently."""
+    areas = ""
+    for name, seed in (("alpha", 31), ("bravo", 32)):
+        s = make_scene(tmp_path / name, width=256, height=256, n_landslides=40, seed=seed)
+        areas += (f'[[experiment.areas]]\nname = "{name}"\nraster = "{s.raster}"\ninventory = "{s.inventory}"\n'
+                  "patch_sizes = [32]\n")
+    cfg = tmp_path / "two.toml"
+    cfg.write_text('[experiment]\nmodels = ["unet"]\nmodes = ["single", "mix", "part"]\n' + areas
+                   + "[experiment.train]\nepochs = 1\nbatch_size = 8\n"
+                   "[experiment.train.model_options]\nbase_width = 4\n"
+                   "[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.05\n")
+    out = tmp_path / "exp"
+    run_experiment(cfg, out)
+    runs = out / "runs"
+    assert sorted(p.name for p in (runs / "mix").iterdir()) == ["alpha+bravo_32_unet"]
+    assert sorted(p.name for p in (runs / "part").iterdir()) == ["alpha32-bravo32_unet"]
+    config = runs / "part" / "alpha32-bravo32_unet" / "config.json"  # as if trained on another study's datasets
+    recorded = json.loads(config.read_text())
+    config.write_text(json.dumps({**recorded, "data": recorded["data"][::-1]}))
+    with pytest.raises(LmhldError, match=r"run part/alpha32-bravo32_unet in .* was trained on .*bravo_32, .*alpha_32, "
+                                         r"not on .*alpha_32, .*bravo_32"):
+        run_experiment(cfg, out)

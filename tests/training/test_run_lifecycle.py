@@ -355,3 +355,34 @@ def test_a_training_child_whose_reader_dies_stops_and_keeps_last_pt(tiny, tmp_pa
             os.kill(pid, signal.SIGKILL)
     state = load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]
     assert state["epoch"] < 500 and not (tmp_path / "run" / "model.onnx").exists()
+
+
+def test_a_resumed_run_keeps_the_batch_it_trained_with(tiny, tmp_path, no_onnx):
+    """The automatic batch is a multiple of the number of processes: a 2-process run resumed with 1 process went on
+    with batches of 9 rather than 8 (other steps an epoch, a stopped epoch resumed at the wrong sample)."""
+    train(config([tiny], epochs=1, batch_size="auto"), tmp_path / "run")
+    last = tmp_path / "run" / "last.pt"
+    payload = load_checkpoint(last)
+    assert payload["training_state"]["batch_size"] > 2
+    payload["training_state"]["batch_size"] = 2  # as another number of processes would have made it
+    write_checkpoint(last, payload)
+    seen: list[int] = []
+
+    class Watch(StopAfter):
+        def event(self, e):
+            if e["event"] == "batch":
+                seen.append(e["batches"])
+
+    train(config([tiny], epochs=2, batch_size="auto"), tmp_path / "run", resume=True, progress=Watch(10**9))
+    n_train = len((tiny / "splits" / "train.txt").read_text().split())
+    assert set(seen) == {n_train // 2}  # batches of 2 (a last one of 1 joins the one before)
+
+
+def test_a_training_split_of_one_patch_is_refused_in_words(tiny, tmp_path, no_onnx):
+    """One training patch at 16 px ended as 'unexpected error: ValueError: Expected more than 1 value per channel
+    when training' (BatchNorm on a one-pixel deepest level)."""
+    data = shutil.copytree(tiny, tmp_path / "one")
+    train_list = data / "splits" / "train.txt"
+    train_list.write_text(train_list.read_text().split()[0] + "\n")
+    with pytest.raises(LmhldError, match=r"has 1 training sample\(s\); training needs at least 2: export more"):
+        train(config([data], epochs=1), tmp_path / "run")
