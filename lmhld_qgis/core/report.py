@@ -265,13 +265,19 @@ def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
         figs["prf_by_model"] = figure_png(fig)
     exp1 = results.get("exp1") or []
     if exp1:
-        areas = sorted({r["area"] for r in exp1})
+        areas = list(dict.fromkeys(r["area"] for r in exp1))  # the study's order, as in the tables
+        best = results.get("best_patch_size") or {}
         fig = new_figure(4 * len(areas), 3.5)
         for i, area in enumerate(areas):
             ax = fig.add_subplot(1, len(areas), i + 1)
-            for model in sorted({r["model"] for r in exp1}):
+            sizes = sorted({r["patch_size"] for r in exp1 if r["area"] == area})
+            for model in dict.fromkeys(r["model"] for r in exp1):
                 pts = sorted((r["patch_size"], r["f1"]) for r in exp1 if r["area"] == area and r["model"] == model)
                 ax.plot([p for p, _ in pts], [f for _, f in pts], "o-", label=model)
+            if area in best:
+                ax.axvline(best[area], color="0.5", linestyle=":", label=f"best: {best[area]} px")
+            ax.set_xticks(sizes, [str(s) for s in sizes])  # the candidate sizes, not matplotlib's round numbers
+            ax.set_ylim(0, 1)  # one scale for every area: a difference of 0.01 does not fill a panel
             ax.set_title(area)
             ax.set_xlabel("patch size (px)")
             ax.set_ylabel("whole-area F1")
@@ -290,10 +296,13 @@ def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
         im = ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
         ax.set_xticks(range(len(areas)), areas)
         ax.set_yticks(range(len(orders)), orders)
-        for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8)
+        for (i, j), v in np.ndenumerate(grid):  # white on the dark ends of the scale, black in its pale middle
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
+                    color="white" if np.isfinite(v) and not 0.2 <= v <= 0.8 else "black")
         ax.set_title(f"part mode, {model}: test F1 by addition order")
-        fig.colorbar(im, ax=ax)
+        ax.set_xlabel("area (test split)")
+        ax.set_ylabel("addition order")
+        fig.colorbar(im, ax=ax, label="F1")
         fig.tight_layout()
         figs[f"part_heatmap_{model}"] = figure_png(fig)
     return figs

@@ -38,6 +38,10 @@ def test_grid_runs_resumes_and_writes_tables(tmp_path):
     assert len(first["exp1"]) == 2 * 2 * 2 and len(first["single"]) == 4
     assert len(first["part"]) == 2 * 2 * 2  # 2 orders x 2 models x 2 areas
     assert first["runs"]["skipped"] == 0
+    row = first["exp1"][0]
+    scene = json.loads((out / "runs" / "exp1" / f"{row['area']}_{row['patch_size']}_{row['model']}" / "scene.json")
+                       .read_text())
+    assert row["f1"] == scene["raw"]["f1"]  # the probability cut, as Tables 5-7 (not the cleaned polygons')
     for stem in ("table4_patch_size", "table5_single", "table7_part"):
         assert (out / "tables" / f"{stem}.md").read_text().startswith("# Table")
         assert (out / "tables" / f"{stem}.csv").read_text().count("\n") > 2
