@@ -108,6 +108,7 @@ class ModelerFolderSources(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel(self.tr("From the model's inputs or earlier steps (ticked ones, in this order):"), self)
+        self.label.setWordWrap(True)  # no wider than the dialog
         layout.addWidget(self.label)
         layout.addWidget(self.list)
         layout.addLayout(buttons)
