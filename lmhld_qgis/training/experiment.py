@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.atomic import write_text_atomic
+from ..core.atomic import atomic_file, write_text_atomic
 from ..core.errors import LmhldError
 from ..core.progress import NullProgress, Progress, SubProgress, check_cancelled
 
@@ -330,7 +330,12 @@ class Experiment:
                  ("table7_part", "Table 7 — part mode, test split per area", results["part"],
                   ["order", "model", "area", "precision", "recall", "f1", "iou"])]
         for stem, title, rows, cols in specs:
-            if not rows:
+            if not rows:  # a table this study no longer makes (a mode dropped): not left from an earlier call
+                for suffix in (".md", ".csv"):
+                    (tables / f"{stem}{suffix}").unlink(missing_ok=True)
+                if stem == "table6_mix" and "mix" in self.cfg.modes:
+                    sections.append(f"<h2>{title}</h2><p>No two areas share a best patch size, so none was "
+                                    "trained with another.</p>")
                 continue
             md, text_csv = _tables(rows, cols)
             write_text_atomic(tables / f"{stem}.md", f"# {title}\n\n{md}")
@@ -341,9 +346,15 @@ class Experiment:
                            "mean over models)</p>")
         figures = self.out / "figures"
         figures.mkdir(exist_ok=True)
-        for name, png in rp.experiment_figures(results).items():
-            (figures / f"{name}.png").write_bytes(png)
+        made = rp.experiment_figures(results)
+        for name, png in made.items():
+            with atomic_file(figures / f"{name}.png") as tmp:
+                tmp.write_bytes(png)
             sections.append(rp.img_tag(png, name))
+        for old in figures.glob("*.png"):  # an earlier call's figure of a model or mode this study no longer has
+            if old.stem not in made and (old.stem in ("prf_by_model", "f1_by_patch_size")
+                                         or old.stem.startswith("part_heatmap_")):
+                old.unlink()
         write_text_atomic(self.out / "results.json", json.dumps(results, indent=2, default=float))
         write_text_atomic(self.out / "report.html", rp.html_page(f"Experiment {self.cfg.name}", sections))
 

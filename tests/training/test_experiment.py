@@ -174,6 +174,13 @@ def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
     runs = out / "runs"
     assert sorted(p.name for p in (runs / "mix").iterdir()) == ["alpha+bravo_32_unet"]
     assert sorted(p.name for p in (runs / "part").iterdir()) == ["alpha32-bravo32_unet"]
+    assert (out / "tables" / "table7_part.md").exists() and (out / "figures" / "part_heatmap_unet.png").exists()
+    single = tmp_path / "single.toml"  # the same study, part and mix modes dropped: their outputs go with them
+    single.write_text(cfg.read_text().replace('modes = ["single", "mix", "part"]', 'modes = ["single"]'))
+    assert run_experiment(single, out)["runs"]["trained"] == 0
+    assert sorted(p.name for p in (out / "tables").iterdir()) == ["table4_patch_size.csv", "table4_patch_size.md",
+                                                                  "table5_single.csv", "table5_single.md"]
+    assert not (out / "figures" / "part_heatmap_unet.png").exists()
     config = runs / "part" / "alpha32-bravo32_unet" / "config.json"  # as if trained on another study's datasets
     recorded = json.loads(config.read_text())
     config.write_text(json.dumps({**recorded, "data": recorded["data"][::-1]}))
