@@ -23,13 +23,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..core.errors import CancelledError, LmhldError
+    from ..training.experiment import describe_outcome, run_experiment
+    from ..training.signals import stop_on_signals
+    from .progress import BarProgress, JsonProgress
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would export and train the same runs
         raise LmhldError("lmhld experiment runs in one process: start it without torchrun (torchrun is for one "
                          "`lmhld train` run on several GPUs)")
-    from ..training.experiment import describe_outcome, run_experiment
-    from ..training.signals import stop_on_signals
-    from .progress import BarProgress, JsonProgress
 
     progress: BarProgress | JsonProgress
     progress = JsonProgress(fractions=True) if args.progress_json else BarProgress("experiment")

@@ -269,18 +269,27 @@ def _raise_as_write_error(exc: Exception, dest: Path, tmp: Path) -> None:
             raise renamed from exc
     if isinstance(exc, LmhldError) or (isinstance(exc, OSError) and exc.errno not in (None, errno.EIO)):
         return  # already in plain words (a generic I/O error may still be a full disk: libtiff loses the errno)
-    if _at_file_size_limit(tmp):
+    cause = short_write_errno(tmp, dest.parent)
+    if cause == errno.EFBIG:
         raise OSError(errno.EFBIG, f"writing {dest} failed (File too large: a file reached the process's file-size "
                                    f"limit; {type(exc).__name__}: {_shorten(str(exc))})") from exc
-    free = FULL_DISK_BYTES
-    with contextlib.suppress(OSError):
-        free = shutil.disk_usage(dest.parent).free
-    if free < FULL_DISK_BYTES:
+    if cause == errno.ENOSPC:
         raise OSError(errno.ENOSPC, f"writing {dest} failed ({type(exc).__name__}: {_shorten(str(exc))})") from exc
     if _is_write_error([str(exc)]):
         raise gdal_write_error(exc, [], dest) from exc
     if renamed is not None:
         raise renamed from exc
+
+
+def short_write_errno(part: Path, folder: Path) -> int | None:
+    """Why writing `part` into `folder` stopped short where the library did not say so: EFBIG at the process's
+    file-size limit, ENOSPC on a full disk; None when neither holds."""
+    if _at_file_size_limit(part):
+        return errno.EFBIG
+    free = FULL_DISK_BYTES
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(folder).free
+    return errno.ENOSPC if free < FULL_DISK_BYTES else None
 
 
 def _at_file_size_limit(part: Path) -> bool:

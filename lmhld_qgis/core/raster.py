@@ -6,7 +6,6 @@ import contextlib
 import math
 import os
 import shlex
-import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -142,21 +141,17 @@ def written_geotiff(path: str | Path, **profile: Any) -> Iterator[Any]:
 
 def _require_written_whole(path: str | Path, width: int, height: int, count: int) -> None:
     import errno
-    import resource
 
     extent = _tiff_extent(str(path), width, height, count)
     if not extent or (extent[1] is not None and extent[1] <= extent[0]):
         return
-    from .atomic import FULL_DISK_BYTES
+    from .atomic import short_write_errno
 
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if limit != resource.RLIM_INFINITY and extent[0] >= limit:
+    cause = short_write_errno(Path(path), Path(path).parent)
+    if cause == errno.EFBIG:
         raise OSError(errno.EFBIG, f"writing {path} failed (File too large: it stops at {extent[0]} bytes, the "
                                    "process's file-size limit)")
-    free = FULL_DISK_BYTES
-    with contextlib.suppress(OSError):
-        free = shutil.disk_usage(Path(path).parent).free
-    if free < FULL_DISK_BYTES:
+    if cause == errno.ENOSPC:
         raise OSError(errno.ENOSPC, f"writing {path} failed: it stops at {extent[0]} bytes, and the disk is full")
     raise OSError(errno.EIO, f"writing {path} failed: it stops at {extent[0]} bytes but its pixels run "
                              f"{f'to byte {extent[1]}' if extent[1] else 'further'} (a full disk or a quota?)")

@@ -68,16 +68,12 @@ class DetectionParameters:
         from ..core.bands import parse_band_list
         from ..core.detect import DetectOptions
 
-        alg = self
-
         def value(key: str, as_int: bool = False):
-            return optional_number(alg, parameters, key, context, as_int)
+            return optional_number(self, parameters, key, context, as_int)
 
         as_int, as_double = self.parameterAsInt, self.parameterAsDouble  # type: ignore[attr-defined]
         as_enum, as_bool = self.parameterAsEnum, self.parameterAsBool  # type: ignore[attr-defined]
-        set_only = {k: v for k, v in (("min_area_m2", value(self.MIN_AREA)), ("fill_holes_m2", value(self.FILL_HOLES)))
-                    if v is not None}  # not set: the model's defaults
-        return DetectOptions(
+        return DetectOptions(  # a number not set is None: the model's
             tile=value(self.TILE, as_int=True), overlap=value(self.OVERLAP), threshold=value(self.THRESHOLD),
             batch_size=as_int(parameters, self.BATCH_SIZE, context),
             simplify=as_double(parameters, self.SIMPLIFY, context),
@@ -86,4 +82,4 @@ class DetectionParameters:
             resample=as_bool(parameters, self.RESAMPLE, context),
             tta=TTA[as_enum(parameters, self.TTA, context)], grow_threshold=value(self.GROW_THRESHOLD),
             min_mean_prob=value(self.MIN_MEAN_PROB), context=CONTEXT[as_enum(parameters, self.CONTEXT, context)],
-            **set_only, **extra)
+            min_area_m2=value(self.MIN_AREA), fill_holes_m2=value(self.FILL_HOLES), **extra)

@@ -301,7 +301,7 @@ def cache_split(ds: PatchDataset, policy: str, budget: int, threads: int,
     if policy == "off" or len(ds) == 0:
         return None
     try:
-        if policy == "memory" or (policy == "auto" and estimated_bytes(ds) <= budget):
+        if not writes_pack(ds, policy, budget):
             return decode_to_memory(ds, threads, cancelled)
         if not isinstance(ds, MixDataset):
             return packed(ds, threads, cancelled, info)
