@@ -245,7 +245,8 @@ def _cell(v: object) -> str:
 
 
 def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
-    """Precision/recall/F1 bars per model, F1 by patch size, and part-mode heat maps (orders x areas)."""
+    """Precision/recall/F1 bars per model, F1 by patch size, part-mode heat maps (orders x areas) and the
+    differences between addition orders (the paper's Figs. 12-14)."""
     import numpy as np
 
     figs: dict[str, bytes] = {}
@@ -305,4 +306,38 @@ def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
         fig.colorbar(im, ax=ax, label="F1")
         fig.tight_layout()
         figs[f"part_heatmap_{model}"] = figure_png(fig)
+    figs.update(order_difference_figures(results.get("part_orders") or []))
+    return figs
+
+
+def order_difference_figures(part_orders: list[dict[str, Any]]) -> dict[str, bytes]:
+    """The paper's Figs. 12-14 for each model: |metric(OD_i) - metric(OD_j)| for every two addition orders, white
+    where two orders agree and dark where they differ, one panel each for precision, F1 and recall."""
+    import numpy as np
+
+    figs: dict[str, bytes] = {}
+    for model in dict.fromkeys(r["model"] for r in part_orders):
+        rows = [r for r in part_orders if r["model"] == model]
+        if len(rows) < 2:
+            continue  # one order: nothing to compare
+        labels = [f"OD{i + 1}" for i in range(len(rows))]
+        metrics = ("precision", "f1", "recall")
+        values = {m: np.array([float(r[m]) for r in rows]) for m in metrics}
+        diffs = {m: np.abs(v[:, None] - v[None, :]) for m, v in values.items()}
+        top = max(0.01, float(np.nanmax([d.max() for d in diffs.values()])))  # one scale for the three panels
+        fig = new_figure(4.2 * len(metrics) + 1, 0.45 * len(rows) + 3.2)
+        for k, m in enumerate(metrics):
+            ax = fig.add_subplot(1, len(metrics), k + 1)
+            im = ax.imshow(diffs[m], vmin=0, vmax=top, cmap="afmhot_r")
+            ax.set_xticks(range(len(rows)), labels)
+            ax.set_yticks(range(len(rows)), labels)
+            for (i, j), v in np.ndenumerate(diffs[m]):
+                ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7,
+                        color="white" if v > 0.6 * top else "black")
+            ax.set_title(f"{m}: |OD_i - OD_j|")
+        fig.colorbar(im, ax=fig.axes, label="absolute difference", shrink=0.8)
+        fig.suptitle(f"part mode, {model}: differences between addition orders (test splits together)")
+        fig.text(0.01, 0.01, "   ".join(f"{label} = {r['order']}" for label, r in zip(labels, rows, strict=True)),
+                 fontsize=7, va="bottom")
+        figs[f"part_order_differences_{model}"] = figure_png(fig)
     return figs

@@ -4,9 +4,11 @@
    trained on it (single mode) and evaluated over the *whole area* (scene vs inventory); the best patch size of an
    area is the one with the highest whole-area F1 averaged over the models.
 2. Single mode at the best size (Table 5): test-split metrics per area and model.
-3. Mix mode (Table 6): areas whose best sizes agree are trained together; metrics on each area's test split.
+3. Mix mode (Table 6): areas whose best sizes agree are trained together; metrics on their test splits together
+   (one row per model, as the paper) and on each area's.
 4. Part mode (Table 7, Figs. 12-14): serialized training over the areas (at their best sizes) in each given
-   addition order; the heat map shows test F1 per area for each order and model.
+   addition order; Table 7 is each model's mean over the orders, Figs. 12-14 the differences between two orders
+   (precision, F1, recall), and a heat map shows test F1 per area for each order and model.
 
 Each run lives in its own folder and writes `result.json` last: a rerun skips finished runs and resumes stopped
 ones from `last.pt`. Tables are written as Markdown and CSV, figures as PNG, and one HTML report joins them.
@@ -226,11 +228,13 @@ class Experiment:
         rows, best = self._experiment1()
         best_ds = {a.name: self.dataset(a, best[a.name]) for a in self.cfg.areas}
         modes = self.cfg.modes
+        single = self._single_mode(best, best_ds) if "single" in modes else []
+        mix_total, mix = self._mix_mode(best, best_ds) if "mix" in modes else ([], [])
+        part_orders, part = self._part_mode(best, best_ds) if "part" in modes else ([], [])
         results: dict[str, Any] = {
-            "exp1": rows, "best_patch_size": best,
-            "single": self._single_mode(best, best_ds) if "single" in modes else [],
-            "mix": self._mix_mode(best, best_ds) if "mix" in modes else [],
-            "part": self._part_mode(best, best_ds) if "part" in modes else [],
+            "exp1": rows, "best_patch_size": best, "single": single,
+            "mix_total": mix_total, "mix": mix,
+            "part_mean": mean_over_orders(part_orders), "part_orders": part_orders, "part": part,
             "runs": {"trained": self.trained, "skipped": self.skipped}}
         self.write(results)
         self.progress.set_fraction(1.0)
@@ -281,13 +285,15 @@ class Experiment:
                 rows.append({"area": area.name, "model": model, **{m: r[m] for m in METRICS}})
         return rows
 
-    def _mix_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> list[Row]:
-        """Areas whose best sizes agree, trained together; scored on each area's test split."""
+    def _mix_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> tuple[list[Row], list[Row]]:
+        """Areas whose best sizes agree, trained together; scored on their test splits together (the paper's Table
+        6: one row per model) and on each area's."""
         groups: dict[int, list[str]] = {}
         for a in self.cfg.areas:
             groups.setdefault(best[a.name], []).append(a.name)
         n_mix = sum(len(names) >= 2 for names in groups.values())  # the best sizes are known now
         self.runs_planned -= len(self.cfg.models) * (len(self.cfg.areas) // 2 - n_mix)
+        totals: list[Row] = []
         rows: list[Row] = []
         for size, names in groups.items():
             if len(names) < 2:
@@ -296,21 +302,25 @@ class Experiment:
                 # the key names the areas: another model can change a best size and so who trains together
                 r = self.run(f"mix/{'+'.join(names)}_{size}_{model}", [best_ds[n] for n in names], model, "mix",
                              self._test_eval(best_ds, names))
+                totals.append({"areas": "+".join(names), "model": model, **{m: r[m] for m in METRICS}})
                 rows += [{"areas": "+".join(names), "area": n, "model": model,
                           **{m: r["per_area"][n][m] for m in METRICS}} for n in names]
-        return rows
+        return totals, rows
 
-    def _part_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> list[Row]:
-        """Serialized training over the areas in each given order; scored on each area's test split."""
+    def _part_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> tuple[list[Row], list[Row]]:
+        """Serialized training over the areas in each given order; scored on the areas' test splits together (one
+        row per order and model) and on each area's."""
+        totals: list[Row] = []
         rows: list[Row] = []
         for order in self.cfg.part_orders or [[a.name for a in self.cfg.areas]]:
             for model in self.cfg.models:
                 stages = "-".join(f"{n}{best[n]}" for n in order)  # each area at its best size, which may change
                 r = self.run(f"part/{stages}_{model}", [best_ds[n] for n in order], model, "part",
                              self._test_eval(best_ds, order))
+                totals.append({"order": " > ".join(order), "model": model, **{m: r[m] for m in METRICS}})
                 rows += [{"order": " > ".join(order), "area": n, "model": model,
                           **{m: r["per_area"][n][m] for m in METRICS}} for n in order]
-        return rows
+        return totals, rows
 
     # -- outputs ---------------------------------------------------------------------------------------------
     def write(self, results: dict[str, Any]) -> None:
@@ -325,10 +335,18 @@ class Experiment:
                   ["area", "model", "patch_size", "precision", "f1", "recall", "iou"]),
                  ("table5_single", "Table 5 — single mode, test split", results["single"],
                   ["area", "model", "precision", "recall", "f1", "iou"]),
-                 ("table6_mix", "Table 6 — mix mode, test split per area", results["mix"],
-                  ["areas", "area", "model", "precision", "recall", "f1", "iou"]),
-                 ("table7_part", "Table 7 — part mode, test split per area", results["part"],
-                  ["order", "model", "area", "precision", "recall", "f1", "iou"])]
+                 ("table6_mix", "Table 6 — mix mode, the areas' test splits together (micro-averaged)",
+                  results["mix_total"], ["areas", "model", "precision", "f1", "recall", "iou"]),
+                 ("table6_mix_per_area", "Table 6, per area — mix mode, each area's test split", results["mix"],
+                  ["areas", "area", "model", "precision", "f1", "recall", "iou"]),
+                 ("table7_part", "Table 7 — part mode, mean over the addition orders of the areas' test splits "
+                  "together; the spread is the largest difference between two orders", results["part_mean"],
+                  ["model", "orders", "precision", "f1", "recall", "iou", "precision_spread", "f1_spread",
+                   "recall_spread"]),
+                 ("table7_part_by_order", "Table 7, by order — part mode, the areas' test splits together",
+                  results["part_orders"], ["order", "model", "precision", "f1", "recall", "iou"]),
+                 ("table7_part_per_area", "Table 7, per area — part mode, each area's test split", results["part"],
+                  ["order", "model", "area", "precision", "f1", "recall", "iou"])]
         for stem, title, rows, cols in specs:
             if not rows:  # a table this study no longer makes (a mode dropped): not left from an earlier call
                 for suffix in (".md", ".csv"):
@@ -353,10 +371,26 @@ class Experiment:
             sections.append(rp.img_tag(png, name))
         for old in figures.glob("*.png"):  # an earlier call's figure of a model or mode this study no longer has
             if old.stem not in made and (old.stem in ("prf_by_model", "f1_by_patch_size")
-                                         or old.stem.startswith("part_heatmap_")):
+                                         or old.stem.startswith(("part_heatmap_", "part_order_differences_"))):
                 old.unlink()
         write_text_atomic(self.out / "results.json", json.dumps(results, indent=2, default=float))
         write_text_atomic(self.out / "report.html", rp.html_page(f"Experiment {self.cfg.name}", sections))
+
+
+def mean_over_orders(part_orders: list[Row]) -> list[Row]:
+    """The paper's Table 7: per model, each metric's mean over the addition orders, and its spread (the largest
+    difference between two orders, the paper's Figs. 12-14 in one number)."""
+    out: list[Row] = []
+    for model in dict.fromkeys(r["model"] for r in part_orders):
+        rows = [r for r in part_orders if r["model"] == model]
+        row: Row = {"model": model, "orders": len(rows)}
+        for m in METRICS:
+            values = [float(r[m]) for r in rows if not math.isnan(float(r[m]))]
+            row[m] = sum(values) / len(values) if values else math.nan
+            if m != "iou":
+                row[f"{m}_spread"] = max(values) - min(values) if values else math.nan
+        out.append(row)
+    return out
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any], where: str) -> list[str]:
@@ -408,4 +442,4 @@ def run_experiment(config: str | Path, out: str | Path, progress: Progress | Non
     return Experiment(load_experiment(config), out, progress).execute()
 
 
-__all__ = ["Experiment", "ExperimentConfig", "load_experiment", "run_experiment"]
+__all__ = ["Experiment", "ExperimentConfig", "load_experiment", "mean_over_orders", "run_experiment"]

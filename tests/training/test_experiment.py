@@ -42,10 +42,24 @@ def test_grid_runs_resumes_and_writes_tables(tmp_path):
     scene = json.loads((out / "runs" / "exp1" / f"{row['area']}_{row['patch_size']}_{row['model']}" / "scene.json")
                        .read_text())
     assert row["f1"] == scene["raw"]["f1"]  # the probability cut, as Tables 5-7 (not the cleaned polygons')
-    for stem in ("table4_patch_size", "table5_single", "table7_part"):
+    for stem in ("table4_patch_size", "table5_single", "table7_part", "table7_part_by_order", "table7_part_per_area"):
         assert (out / "tables" / f"{stem}.md").read_text().startswith("# Table")
         assert (out / "tables" / f"{stem}.csv").read_text().count("\n") > 2
-    for fig in ("prf_by_model", "f1_by_patch_size", "part_heatmap_unet"):
+    # Table 7 as the paper's: per model, the mean over the addition orders of the whole test set's figures
+    assert [r["model"] for r in first["part_mean"]] == ["unet", "attunet"]
+    for mean in first["part_mean"]:
+        by_order = [r for r in first["part_orders"] if r["model"] == mean["model"]]
+        assert mean["orders"] == len(by_order) == 2
+        for r in by_order:  # each order's figures are its run's test split, all areas together
+            stages = "-".join(f"{n}{first['best_patch_size'][n]}" for n in r["order"].split(" > "))
+            test = json.loads((out / "runs" / "part" / f"{stages}_{mean['model']}" / "test.json").read_text())
+            assert r["f1"] == pytest.approx(test["f1"]) and r["precision"] == pytest.approx(test["precision"])
+        assert mean["f1"] == pytest.approx((by_order[0]["f1"] + by_order[1]["f1"]) / 2)
+        assert mean["f1_spread"] == pytest.approx(abs(by_order[0]["f1"] - by_order[1]["f1"]))
+    assert (out / "tables" / "table7_part.md").read_text().splitlines()[2].startswith(
+        "| model | orders | precision | f1 | recall | iou | precision_spread | f1_spread | recall_spread |")
+    for fig in ("prf_by_model", "f1_by_patch_size", "part_heatmap_unet", "part_order_differences_unet",
+                "part_order_differences_attunet"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5_000
     assert (out / "report.html").read_text().count("<img") >= 3
     trained = first["runs"]["trained"]
@@ -175,6 +189,14 @@ def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
     assert sorted(p.name for p in (runs / "mix").iterdir()) == ["alpha+bravo_32_unet"]
     assert sorted(p.name for p in (runs / "part").iterdir()) == ["alpha32-bravo32_unet"]
     assert (out / "tables" / "table7_part.md").exists() and (out / "figures" / "part_heatmap_unet.png").exists()
+    # Table 6 as the paper's: one row per model, both areas' test splits together; per area beside it
+    results = json.loads((out / "results.json").read_text())
+    test = json.loads((runs / "mix" / "alpha+bravo_32_unet" / "test.json").read_text())
+    assert [(r["areas"], r["model"]) for r in results["mix_total"]] == [("alpha+bravo", "unet")]
+    assert results["mix_total"][0]["f1"] == pytest.approx(test["f1"])
+    assert [r["area"] for r in results["mix"]] == ["alpha", "bravo"]
+    assert "| alpha+bravo | unet |" in (out / "tables" / "table6_mix.md").read_text()
+    assert not (out / "figures" / "part_order_differences_unet.png").exists()  # one order: nothing to compare
     single = tmp_path / "single.toml"  # the same study, part and mix modes dropped: their outputs go with them
     single.write_text(cfg.read_text().replace('modes = ["single", "mix", "part"]', 'modes = ["single"]'))
     assert run_experiment(single, out)["runs"]["trained"] == 0
