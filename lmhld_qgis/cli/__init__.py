@@ -36,6 +36,7 @@ from .failures import (
     cancelled_message,
     failed,
     report_failure,
+    say_once,
     signals_as_exceptions,
     stdout_may_close,
     stop_reached,
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (core.errors.Terminated)
             failed()
             stop_reached()
-            print(f"{command}: {cancelled_message(args, exc)}", file=sys.stderr)
+            say_once(f"{command}: {cancelled_message(args, exc)}")
             return CANCELLED
         except Exception as exc:
             from ..core.errors import CancelledError
@@ -141,9 +142,9 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
             failed()
             stop = stop_reached()  # a stop signal whose exception a library turned into a failure of its own
             if stop is not None or isinstance(exc, CancelledError):
-                print(f"{command}: {cancelled_message(args, stop or exc)}", file=sys.stderr)
+                say_once(f"{command}: {cancelled_message(args, stop or exc)}")
                 return CANCELLED
             if isinstance(exc, LmhldError):
-                print(f"{command}: error: {exc}", file=sys.stderr)
+                say_once(f"{command}: error: {exc}")
                 return explain(exc).exit_code
             return report_failure(command, exc, argv, debug)

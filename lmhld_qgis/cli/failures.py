@@ -212,5 +212,41 @@ def report_failure(command: str, exc: BaseException, argv: Sequence[str], debug:
         traceback.print_exception(exc, file=sys.stderr)
     where = f"; full log: {log}" if log else ""
     hint = "" if debug or explained.expected else " (run with --debug to see the traceback here)"
-    print(f"{command}: error: {explained.message}{where}{hint}", file=sys.stderr)
+    say_once(f"{command}: error: {explained.message}", f"{where}{hint}")
     return explained.exit_code
+
+
+def say_once(line: str, detail: str = "") -> None:
+    """Print `line + detail` on stderr, once per machine under torchrun: every process of a multi-process run meets
+    the same bad input (or the same Ctrl-C) and would print the same line, one per GPU. The first process to say
+    a line says it; the others stay quiet unless theirs differs (`detail`, such as a log path, is not compared).
+    A line only one process has (its own failure) is always printed."""
+    if int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1) > 1 and not _first_to_say(line):
+        return
+    print(f"{line}{detail}", file=sys.stderr)
+
+
+def _first_to_say(line: str) -> bool:
+    """Whether no other process of this torchrun launch on this machine has said `line` (a shared file, locked,
+    named after the launcher: torchrun's agent is every local process's parent)."""
+    try:
+        import fcntl
+    except ImportError:  # not on Windows: every process speaks
+        return True
+    import hashlib
+
+    launch = ":".join((str(os.getppid()), os.environ.get("TORCHELASTIC_RUN_ID", ""),
+                       os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")))
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    said = Path(tempfile.gettempdir()) / f"lmhld-said-{uid}-{hashlib.sha1(launch.encode()).hexdigest()[:16]}"
+    digest = hashlib.sha1(line.encode()).hexdigest()
+    try:
+        with open(said, "a+", encoding="ascii") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            if digest in f.read().split():
+                return False
+            f.write(digest + "\n")
+    except OSError:  # nowhere to compare notes: speaking twice beats staying silent
+        return True
+    return True

@@ -77,3 +77,14 @@ def test_ddp_with_a_pack_cache_scores_the_saved_model_and_speaks_once(areas, tmp
     logged = float(metrics(tmp_path / "ddp")[0]["val_f1"])
     scored = evaluate_dataset(tmp_path / "ddp" / "model.onnx", data, "val", threshold=0.5)["f1"]
     assert abs(logged - scored) < 3e-4, (logged, scored)
+
+
+def test_a_failure_every_process_meets_is_said_once(areas, tmp_path):
+    """Every rank met the same bad input and printed the same line, once per GPU."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    ddp = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "lmhld_qgis", *ARGS,
+                          "--data", str(tmp_path / "no such dataset"), "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert ddp.returncode != 0
+    lines = [line for line in ddp.stderr.splitlines() if line.startswith("lmhld train: error:")]
+    assert len(lines) == 1 and "no such dataset" in lines[0], ddp.stderr[-3000:]
