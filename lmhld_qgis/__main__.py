@@ -7,6 +7,6 @@ from .deps import activate_from_env
 
 activate_from_env()
 
-from .cli import main  # noqa: E402  (after the path is complete)
+from .console import main  # noqa: E402  (after the path is complete)
 
 raise SystemExit(main())

@@ -115,6 +115,31 @@ def test_module_entry_and_console_script_agree():
     assert script.returncode == 0 and "analyse" in script.stdout
 
 
+CTRL_C_WHILE_IMPORTING = """import sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "lmhld_qgis.cli.detect":  # one of the modules the command line imports before it runs
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+def test_a_ctrl_c_while_the_command_line_starts_is_a_cancel_not_a_traceback(tmp_path):
+    """Importing the command line takes a tenth of a second before its Ctrl-C handling is in place: a Ctrl-C there
+    printed Python's traceback."""
+    import shutil
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(CTRL_C_WHILE_IMPORTING)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)}
+    exe = shutil.which("lmhld") or str(Path(sys.executable).parent / "lmhld")
+    for proc in (lmhld("detect", "--help", env=env),
+                 subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=300, env=env)):
+        assert proc.returncode == 130, proc.stderr
+        assert proc.stderr == "lmhld: cancelled while starting; nothing was done\n"
+
+
 def test_detect_writes_polygons_probability_and_summary(tmp_path, small_onnx_model):
     from lmhld_qgis.core.synthetic import make_scene
 
