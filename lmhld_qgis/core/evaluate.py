@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from .atomic import gdal_checked, scratch_dir
 from .backends import Backend, Provider, load_backend
 from .datasets import PatchDataset, open_dataset
+from .datasets.base import check_uniform
 from .datasets.detect import has_splits
 from .errors import LmhldError
 from .grid import Window
@@ -108,6 +109,13 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
             progress.warn(f"{root} has no splits: all its {len(ds)} patches are scored as {split!r}, including any "
                           "the model was trained on (training on such a folder holds out a fifth of it, for "
                           "validation only); score a folder the model never saw, or an exported dataset's test split")
+        missing = ds.unlabelled()
+        if missing:
+            raise LmhldError(f"{root}: {len(missing)} of its {len(ds)} {split!r} samples have no mask (first: "
+                             f"{missing[0]}); evaluation needs labelled data: give each image its mask, or score "
+                             "another split")
+        for note in check_uniform(ds, f"{root} ({split!r} split)", same_size=False):  # each patch runs alone
+            progress.warn(note)
         bands = model_bands_for(card, ds.band_names, str(root), progress)
         area = _AreaCounts()
         name = ds.name or Path(root).name

@@ -18,6 +18,7 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,6 +40,12 @@ def normalisation(ds: PatchDataset) -> tuple[list[float], list[float]]:
     if card is None:
         stats = BandStats()
         for sample in ds:
+            bad = int(np.count_nonzero(~np.isfinite(sample.image)))
+            if bad:  # a format without a card (Landslide4Sense, CAS, image folders): the file is the user's
+                name = Path(str(sample.meta.get("source", ""))).name or sample.meta.get("id")
+                raise LmhldError(f"{ds.name or 'the dataset'}: sample {name} holds {bad} NaN or infinite pixel "
+                                 "value(s); training cannot learn from them: fill them (with the band's mean, say) "
+                                 "or remove the patch")
             stats = stats.merge(BandStats.of(sample.image))
         card = [float(v) for v in stats.mean], [float(v) for v in np.where(stats.std > 0, stats.std, 1.0)]
     mean, std = card

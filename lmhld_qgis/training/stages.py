@@ -10,6 +10,7 @@ import numpy as np
 
 from ..core.bands import band_key, match_model_bands, unique_names
 from ..core.datasets import MixDataset, PatchDataset, Sample, open_dataset
+from ..core.datasets.base import Header, check_uniform
 from ..core.datasets.detect import detect_format, has_splits
 from ..core.errors import LmhldError
 from ..core.raster import same_resolution
@@ -35,6 +36,16 @@ class SubsetView(PatchDataset):
     def normalisation(self) -> tuple[list[float], list[float]] | None:
         return self.ds.normalisation()
 
+    def sample_id(self, index: int) -> str:
+        return self.ds.sample_id(self.indices[index])
+
+    def header(self, index: int) -> Header | None:
+        return self.ds.header(self.indices[index])
+
+    def unlabelled(self) -> list[str]:
+        missing = set(self.ds.unlabelled())
+        return [key for key in map(self.ds.sample_id, self.indices) if key in missing] if missing else []
+
 
 @dataclass
 class Stage:
@@ -43,6 +54,7 @@ class Stage:
     train: PatchDataset
     val: PatchDataset | None
     sources: list[PatchDataset] = field(default_factory=list)  # the datasets trained on in this stage
+    notes: list[str] = field(default_factory=list)  # warnings about its datasets, said once before training
 
     @property
     def in_channels(self) -> int:
@@ -141,12 +153,16 @@ def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[St
                              "background patches)")
         for split, ds in (("training", train), ("validation", val)):
             _require_labels(ds, split, path)
+    notes = [[note for split, ds in (("training", train), ("validation", val)) if ds is not None
+              for note in check_uniform(ds, f"dataset {path} ({split} split)")]
+             for (train, val), path in zip(opened, cfg.data, strict=True)]
     if cfg.mode == "single":
         train, val = opened[0]
-        return [Stage(0, train.name, train, val, [train])]
+        return [Stage(0, train.name, train, val, [train], notes[0])]
     if cfg.mode == "mix":
         mixed = MixDataset([t for t, _ in opened])
         vals = [v for _, v in opened if v is not None]
-        return [Stage(0, mixed.name, mixed, MixDataset(vals) if vals else None, [t for t, _ in opened])]
+        return [Stage(0, mixed.name, mixed, MixDataset(vals) if vals else None, [t for t, _ in opened],
+                      [n for ns in notes for n in ns])]
     names = unique_names([t.name for t, _ in opened])  # two datasets named alike would share a forgetting.csv column
-    return [Stage(i, names[i], t, v, [t]) for i, (t, v) in enumerate(opened)]
+    return [Stage(i, names[i], t, v, [t], notes[i]) for i, (t, v) in enumerate(opened)]

@@ -130,7 +130,7 @@ class Trainer:
         self.initial: Checkpoint | None = checkpoint_card(cfg.init_from) if cfg.init_from is not None else None
         # every dataset opened (a fine-tuning run's in its checkpoint's band order): fails before training starts
         self.stages = plan_stages(cfg, list(self.initial[1].bands) if self.initial else None)
-        for note in filter(None, map(resolution_note, self.stages)):
+        for note in [n for s in self.stages for n in (*s.notes, resolution_note(s)) if n]:
             if self.dist.is_main:
                 self.progress.warn(note)
         self.norms = [normalisation(s.train) for s in self.stages]

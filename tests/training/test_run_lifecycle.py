@@ -319,7 +319,7 @@ def test_a_dataset_without_masks_is_refused_before_the_run_folder_is_made(shared
     for name in ("image_31.h5", "image_37.h5"):
         shutil.copy(shared_data / "landslide4sense" / name, data / name)
     (data.parent / "mask").mkdir()
-    with pytest.raises(LmhldError, match=r"l4s: 2 of its 2 training samples have no mask \(first: image_31\); "
+    with pytest.raises(LmhldError, match=r"l4s: 2 of its 2 training samples have no mask \(first: image_31\.h5\); "
                                          r"training needs labels"):
         train(config([tmp_path / "l4s"], epochs=1), tmp_path / "run")
     assert not (tmp_path / "run").exists()

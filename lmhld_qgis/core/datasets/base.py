@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +22,13 @@ class Sample:
     image: Image  # (bands, H, W) float32
     mask: Mask | None  # (H, W) uint8, 1 = landslide; None for unlabelled data (e.g. a test split)
     meta: dict[str, Any] = field(default_factory=dict)  # id, area, source file, ...
+
+
+class Header(NamedTuple):
+    """What a patch file says of itself without its pixels being read."""
+
+    shape: tuple[int, int, int]  # (bands, rows, columns) as stored, before any band selection
+    dtype: str  # as stored (uint8, uint16, float64, ...)
 
 
 class PatchDataset:
@@ -48,9 +57,18 @@ class PatchDataset:
         return None
 
     def unlabelled(self) -> list[str]:
-        """The ids of samples that have no mask, known without reading pixels (training refuses them before it
-        starts, not at the first batch); formats whose every sample has its mask return none."""
+        """The samples that have no mask (by `sample_id`), known without reading pixels (training refuses them
+        before it starts, not at the first batch); formats whose every sample has its mask return none."""
         return []
+
+    def sample_id(self, index: int) -> str:
+        """The id a message names sample `index` by (its file's name where it has one)."""
+        return str(index)
+
+    def header(self, index: int) -> Header | None:
+        """Sample `index`'s stored shape and type, read from its file's header; None where the format guarantees
+        them (patches lmhld exported are all alike)."""
+        return None
 
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
@@ -70,3 +88,37 @@ def select(image: Image, bands: Sequence[int] | None, source: str) -> Image:
 def binary_mask(mask: npt.ArrayLike) -> Mask:
     """Masks as uint8 0/1 (some releases store 255 for landslide)."""
     return (np.asarray(mask) > 0).astype(np.uint8)
+
+
+def _shape_text(shape: tuple[int, int, int]) -> str:
+    return f"{shape[0]} band(s) of {shape[1]} x {shape[2]} px" if shape[1] else f"{shape[0]} band(s)"
+
+
+def check_uniform(ds: PatchDataset, what: str, *, same_size: bool = True) -> list[str]:
+    """Refuse a dataset whose patches differ in bands or, with `same_size`, in size (a batch is one array: training
+    failed at the first mixed batch with torch's "stack expects each tensor to be equal size", or on band
+    statistics of another length), naming the odd file; return a warning when they are stored as different types
+    (a uint16 patch among float ones was most likely not scaled like them). `what` names the dataset and split."""
+    with ThreadPoolExecutor(8) as pool:  # GDAL and h5py release the GIL while they open a file
+        headers = [(i, h if same_size else Header((h.shape[0], 0, 0), h.dtype))
+                   for i, h in enumerate(pool.map(ds.header, range(len(ds)))) if h is not None]
+    if not headers:
+        return []
+    shapes = Counter(h.shape for _, h in headers)
+    common, n_common = shapes.most_common(1)[0]
+    odd = [(i, h) for i, h in headers if h.shape != common]
+    if odd:
+        i, h = odd[0]
+        more = f" ({len(odd) - 1} more differ)" if len(odd) > 1 else ""
+        raise LmhldError(f"{what}: sample {ds.sample_id(i)} has {_shape_text(h.shape)} where {n_common} of its "
+                         f"{len(headers)} samples have {_shape_text(common)}{more}; every patch of a dataset must "
+                         "have the same bands and size: remove it, or cut it like the others")
+    types = Counter(h.dtype for _, h in headers)
+    if len(types) == 1:
+        return []
+    usual = types.most_common(1)[0][0]
+    odd_ids = [ds.sample_id(i) for i, h in headers if h.dtype != usual]
+    return [f"{what}: {len(odd_ids)} sample(s) are stored as "
+            f"{', '.join(sorted(t for t in types if t != usual))} where the other {types[usual]} are {usual} "
+            f"(first: {odd_ids[0]}); if they were not scaled like the others, the model learns two scales of one "
+            "band: convert them like the others"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LmhldError
-from .base import Image, PatchDataset, Sample, binary_mask, select
+from .base import Header, Image, PatchDataset, Sample, binary_mask, select
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
@@ -55,7 +55,18 @@ class FolderDataset(PatchDataset):
         return len(self.ids)
 
     def unlabelled(self) -> list[str]:
-        return [key for key in self.ids if key not in self.masks]
+        return [self.images[key].name for key in self.ids if key not in self.masks]
+
+    def sample_id(self, index: int) -> str:
+        return self.images[self.ids[index]].name
+
+    def header(self, index: int) -> Header:
+        import rasterio
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NotGeoreferencedWarning
+            with rasterio.open(self.images[self.ids[index]]) as src:
+                return Header((src.count, src.height, src.width), src.dtypes[0])
 
     def __getitem__(self, index: int) -> Sample:
         key = self.ids[index]

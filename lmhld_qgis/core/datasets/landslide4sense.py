@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LmhldError
-from .base import PatchDataset, Sample, binary_mask, select
+from .base import Header, PatchDataset, Sample, binary_mask, select
 
 BAND_NAMES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "slope", "dem"]
 DIVISOR = np.array([1111.81, 824.63, 663.42, 445.17, 645.86, 1547.74, 1960.44, 1941.32, 674.08, 9.05, 1113.98,
@@ -59,7 +59,20 @@ class Landslide4SenseDataset(PatchDataset):
         return len(self.images)
 
     def unlabelled(self) -> list[str]:
-        return [p.stem for p in self.images if _number(p) not in self.masks]
+        return [p.name for p in self.images if _number(p) not in self.masks]
+
+    def sample_id(self, index: int) -> str:
+        return self.images[index].name
+
+    def header(self, index: int) -> Header | None:
+        import h5py
+
+        with h5py.File(self.images[index], "r") as f:
+            img = f.get("img")
+            if img is None or len(img.shape) != 3:
+                return None  # reading the sample says what is wrong with it
+            rows, cols, bands = img.shape
+            return Header((int(bands), int(rows), int(cols)), str(img.dtype))
 
     def __getitem__(self, index: int) -> Sample:
         import h5py
