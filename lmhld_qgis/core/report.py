@@ -235,13 +235,14 @@ def _fmt_score(v: float | None) -> str:
 
 def markdown_table_html(rows: list[dict[str, Any]], cols: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell_text(r.get(c, '')))}</td>" for c in cols) + "</tr>"
                    for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _cell(v: object) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+def cell_text(v: object) -> str:
+    """A table cell: figures to 4 decimals, None (a figure that does not apply) as n/a."""
+    return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
 def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
@@ -256,7 +257,7 @@ def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
         fig = new_figure(8, 4)
         ax = fig.add_subplot(1, 1, 1)
         x = np.arange(len(models))
-        for i, (key, color) in enumerate((("precision", "#1f77b4"), ("recall", "#2ca02c"), ("f1", "#d62728"))):
+        for i, (key, color) in enumerate((("precision", "#1f77b4"), ("f1", "#d62728"), ("recall", "#2ca02c"))):
             means = [np.mean([r[key] for r in single if r["model"] == m]) for m in models]
             ax.bar(x + (i - 1) * 0.27, means, width=0.27, color=color, label=key)
         ax.set_xticks(x, models)
@@ -295,7 +296,7 @@ def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
         fig = new_figure(1.6 * len(areas) + 3, 0.6 * len(orders) + 1.8)
         ax = fig.add_subplot(1, 1, 1)
         im = ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
-        ax.set_xticks(range(len(areas)), areas)
+        ax.set_xticks(range(len(areas)), areas, rotation=30, ha="right")  # long area names would overlap
         ax.set_yticks(range(len(orders)), orders)
         for (i, j), v in np.ndenumerate(grid):  # white on the dark ends of the scale, black in its pale middle
             ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
@@ -324,20 +325,26 @@ def order_difference_figures(part_orders: list[dict[str, Any]]) -> dict[str, byt
         metrics = ("precision", "f1", "recall")
         values = {m: np.array([float(r[m]) for r in rows]) for m in metrics}
         diffs = {m: np.abs(v[:, None] - v[None, :]) for m, v in values.items()}
-        top = max(0.01, float(np.nanmax([d.max() for d in diffs.values()])))  # one scale for the three panels
-        fig = new_figure(4.2 * len(metrics) + 1, 0.45 * len(rows) + 3.2)
+        side = 0.45 * len(rows) + 2.6
+        fig = new_figure(3 * (side + 1), side + 0.25 * len(rows) + 1.2)
+        grid = fig.add_gridspec(2, len(metrics), height_ratios=[side, 0.25 * len(rows) + 0.4])
         for k, m in enumerate(metrics):
-            ax = fig.add_subplot(1, len(metrics), k + 1)
+            ax = fig.add_subplot(grid[0, k])
+            # each panel its own scale, as the paper's figures: recall's 0.1 would wash out precision's 0.005
+            top = max(1e-4, float(np.nanmax(diffs[m])) if np.isfinite(diffs[m]).any() else 0.0)
             im = ax.imshow(diffs[m], vmin=0, vmax=top, cmap="afmhot_r")
             ax.set_xticks(range(len(rows)), labels)
             ax.set_yticks(range(len(rows)), labels)
+            digits = 3 if top >= 0.01 else 4  # differences of a few thousandths are not all 0.000
             for (i, j), v in np.ndenumerate(diffs[m]):
-                ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{v:.{digits}f}", ha="center", va="center", fontsize=7,
                         color="white" if v > 0.6 * top else "black")
             ax.set_title(f"{m}: |OD_i - OD_j|")
-        fig.colorbar(im, ax=fig.axes, label="absolute difference", shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        key = fig.add_subplot(grid[1, :])
+        key.axis("off")
+        key.text(0, 1, "\n".join(f"{label} = {r['order']}" for label, r in zip(labels, rows, strict=True)),
+                 fontsize=8, va="top", transform=key.transAxes)
         fig.suptitle(f"part mode, {model}: differences between addition orders (test splits together)")
-        fig.text(0.01, 0.01, "   ".join(f"{label} = {r['order']}" for label, r in zip(labels, rows, strict=True)),
-                 fontsize=7, va="bottom")
         figs[f"part_order_differences_{model}"] = figure_png(fig)
     return figs

@@ -17,6 +17,7 @@ proportions cannot be brought within the tolerance it fails clearly.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -137,11 +138,17 @@ def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | I
 
 
 def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: bool) -> LmhldError:
+    # the tolerance is a fraction (0.01 is the paper's 1 point): name the value that admits this split, since a
+    # user reading "points" would otherwise type 5.0 for 5 points
+    enough = math.ceil(result.spread * 100 + 1e-9) / 100
+    larger = (f"a larger --tolerance (a fraction: --tolerance {enough:.2f} admits these {result.spread * 100:.2f} "
+              "points)")
     return LmhldError(
         f"cannot split {len(result.labels)} patches ({n_groups} groups) so that landslide proportions agree within "
-        f"{tolerance * 100:.1f} points (best: {result.spread * 100:.2f} points, {result.proportions}); "
-        + ("use smaller blocks, the balanced split, or a larger --tolerance" if grouped
-           else "export more patches or allow a larger --tolerance"))
+        f"{tolerance * 100:.1f} points (--tolerance {tolerance:g}; best: {result.spread * 100:.2f} points, "
+        f"{result.proportions}); "
+        + (f"use smaller blocks, the balanced split, or {larger}" if grouped
+           else f"export more patches or allow {larger}"))
 
 
 def split_in_blocks(positives: IntArray, totals: IntArray, block_keys: IntArray, rows: IntArray, cols: IntArray,

@@ -132,6 +132,13 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     for order in cfg.part_orders:
         if sorted(order) != sorted(names):
             raise LmhldError(f"part order {order} must list every area once: {sorted(names)}")
+    # a model or an order given twice would be one run counted twice: Table 7's mean and spread over orders, the
+    # paper's figures, would then be wrong without a word
+    for what, items in (("models", [str(m) for m in cfg.models]), ("part_orders", [" > ".join(o) for o in
+                                                                                   cfg.part_orders])):
+        again = sorted({i for i in items if items.count(i) > 1})
+        if again:
+            raise LmhldError(f"{what} lists {', '.join(again)} more than once: each is one run; list it once")
     return cfg
 
 
@@ -208,7 +215,7 @@ class Experiment:
             "train": self.cfg.train, "export": self.cfg.export, "model_options": self.cfg.model_options,
             "areas": {a.name: {"raster": a.raster, "inventory": a.inventory} for a in self.cfg.areas}}, default=str))
         path = self.out / STUDY_RECORD
-        if path.exists():
+        if path.exists() and self._made_anything():  # else a first call failed early (an export): nothing to reuse
             old = _read_json(path)
             changed = [c for key in ("train", "export", "model_options")
                        for c in _changes(old.get(key) or {}, record[key], f"experiment.{key}")]
@@ -221,6 +228,11 @@ class Experiment:
             record["areas"] = {**old.get("areas", {}), **record["areas"]}
         self.out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(record, indent=2))
+
+    def _made_anything(self) -> bool:
+        """Whether an earlier call left a finished dataset or a run (finished or stopped) that a rerun would reuse."""
+        return (any((self.out / "datasets").glob("*/dataset.json"))
+                or any(p.name in ("result.json", "last.pt") for p in (self.out / "runs").rglob("*")))
 
     # -- the study -------------------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -334,7 +346,7 @@ class Experiment:
                   "cut, as in Tables 5-7)", results["exp1"],
                   ["area", "model", "patch_size", "precision", "f1", "recall", "iou"]),
                  ("table5_single", "Table 5 — single mode, test split", results["single"],
-                  ["area", "model", "precision", "recall", "f1", "iou"]),
+                  ["area", "model", "precision", "f1", "recall", "iou"]),
                  ("table6_mix", "Table 6 — mix mode, the areas' test splits together (micro-averaged)",
                   results["mix_total"], ["areas", "model", "precision", "f1", "recall", "iou"]),
                  ("table6_mix_per_area", "Table 6, per area — mix mode, each area's test split", results["mix"],
@@ -387,8 +399,8 @@ def mean_over_orders(part_orders: list[Row]) -> list[Row]:
         for m in METRICS:
             values = [float(r[m]) for r in rows if not math.isnan(float(r[m]))]
             row[m] = sum(values) / len(values) if values else math.nan
-            if m != "iou":
-                row[f"{m}_spread"] = max(values) - min(values) if values else math.nan
+            if m != "iou":  # one order has no spread (n/a, not a perfect 0)
+                row[f"{m}_spread"] = max(values) - min(values) if len(values) > 1 else None
         out.append(row)
     return out
 
@@ -425,11 +437,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _tables(rows: list[Row], cols: list[str]) -> tuple[str, str]:
-    def fmt(v: object) -> str:
-        return f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else str(v)
+    from ..core.report import cell_text
 
     md = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    md += "".join("| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |\n" for r in rows)
+    md += "".join("| " + " | ".join(cell_text(r.get(c, "")) for c in cols) + " |\n" for r in rows)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()

@@ -605,9 +605,14 @@ class Trainer:
         if len(state.forgetting) > k:
             return
         row: dict[str, Any] = {"after_stage": k + 1, "trained_on": self.stages[k].name}
+        why: dict[str, str] = {}  # what a nan in forgetting.csv means, said in the log
         for j, stage in enumerate(self.stages[: k + 1]):
-            if stage.val is None or stage.in_channels != model.in_channels:
+            if stage.val is None:
+                row[stage.name], why[stage.name] = math.nan, "n/a: no validation split"
+            elif stage.in_channels != model.in_channels:
                 row[stage.name] = math.nan
+                why[stage.name] = (f"n/a: its {stage.in_channels} bands do not fit this stage's {model.in_channels}-"
+                                   "band input layer")
             else:
                 row[stage.name] = self._validate(model, stage.val, j).confusion.f1
         state.forgetting.append(row)
@@ -616,7 +621,8 @@ class Trainer:
             write_text_atomic(self.out / "forgetting.csv",
                               _csv(state.forgetting, ["after_stage", "trained_on", *names]))
             self.progress.info(f"after stage {k + 1}/{len(self.stages)}, validation F1 on each dataset trained so "
-                               "far (a drop is forgetting): " + ", ".join(f"{n} {row[n]:.3f}" for n in names[: k + 1]))
+                               "far (a drop is forgetting): "
+                               + ", ".join(f"{n} {why.get(n) or format(row[n], '.3f')}" for n in names[: k + 1]))
 
     # -- outputs ---------------------------------------------------------------------------------------------
     def _card(self, k: int, state: TrainState) -> ModelCard:

@@ -117,3 +117,14 @@ def test_train_only_patches_stay_in_training_and_count_towards_it():
     assert result.spread <= 0.05  # the pinned patches count in training's proportion
     with pytest.raises(LmhldError, match="cannot fill 3 splits"):
         split_patches(positives[:3], totals[:3], train_only=[True, True, False])
+
+
+def test_an_unbalanced_split_names_the_tolerance_that_admits_it():
+    """The message spoke of points and told to allow a larger --tolerance, a fraction: a user typed 5.0."""
+    positives, totals = np.array([4000, 100, 100, 100]), np.full(4, 4096)  # 4 patches cannot agree within 1 point
+    with pytest.raises(LmhldError) as info:
+        split_patches(positives, totals, tolerance=0.01)
+    message = str(info.value)
+    assert "agree within 1.0 points (--tolerance 0.01; best: " in message
+    needed = float(message.split("a fraction: --tolerance ")[1].split()[0])
+    assert 0.01 < needed <= 1 and split_patches(positives, totals, tolerance=needed).spread <= needed

@@ -107,6 +107,9 @@ def test_bad_experiment_config(tmp_path):
             (("scene.tif", "nope.tif"), r"area solo: raster .*nope\.tif does not exist; check the path "
                                         r"\(relative paths are read from the folder of bad\.toml\)"),
             (("[experiment]", "[experiment"), r"experiment config .*bad\.toml cannot be parsed: Expected"),
+            (('models = ["unet"]', 'models = ["unet", "unet"]'), r"models lists unet more than once"),
+            (('modes = ["single"]', 'modes = ["single"]\npart_orders = [["solo"], ["solo"]]'),
+             r"part_orders lists solo more than once: each is one run"),  # was: one run counted as two orders
     ):
         (tmp_path / "bad.toml").write_text(good.replace(*change, 1))
         with pytest.raises(LmhldError, match=message):
@@ -153,6 +156,20 @@ def test_a_rerun_with_other_options_is_refused_rather_than_reusing_runs(tmp_path
     assert run_experiment(tiny_config(tmp_path, epochs=1), out)["runs"] == {"trained": 0, "skipped": 1}
 
 
+def test_a_first_call_that_made_nothing_does_not_hold_its_options(tmp_path):
+    """An export that failed left experiment.json, and the rerun with the fix was refused as another study's."""
+    out = tmp_path / "exp"
+    cfg = tiny_config(tmp_path)
+    failing = tmp_path / "failing.toml"
+    failing.write_text(cfg.read_text().replace("min_fraction = 0.05", "min_fraction = 0.99"))
+    with pytest.raises(LmhldError):
+        run_experiment(failing, out)
+    assert (out / "experiment.json").exists() and not any((out / "runs").rglob("*.pt"))
+    assert run_experiment(cfg, out)["runs"] == {"trained": 1, "skipped": 0}
+    with pytest.raises(LmhldError, match="holds an experiment made with other options"):  # now it made something
+        run_experiment(failing, out)
+
+
 def test_progress_cancel_and_resume(tmp_path):
     from lmhld_qgis.core.errors import CancelledError
 
@@ -197,6 +214,8 @@ def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
     assert [r["area"] for r in results["mix"]] == ["alpha", "bravo"]
     assert "| alpha+bravo | unet |" in (out / "tables" / "table6_mix.md").read_text()
     assert not (out / "figures" / "part_order_differences_unet.png").exists()  # one order: nothing to compare
+    assert "| unet | 1 |" in (out / "tables" / "table7_part.md").read_text()
+    assert (out / "tables" / "table7_part.md").read_text().rstrip().endswith("| n/a | n/a | n/a |")  # not 0.0000
     single = tmp_path / "single.toml"  # the same study, part and mix modes dropped: their outputs go with them
     single.write_text(cfg.read_text().replace('modes = ["single", "mix", "part"]', 'modes = ["single"]'))
     assert run_experiment(single, out)["runs"]["trained"] == 0

@@ -109,6 +109,34 @@ def test_part_mode_freezes_shallow_levels_and_reinitialises_input(areas, tmp_pat
     assert (tmp_path / "run" / "forgetting.csv").read_text().count("\n") == 3
 
 
+def test_part_mode_says_why_an_earlier_dataset_has_no_forgetting_figure(areas, tmp_path):
+    """A stage of other bands re-initialises the input layer, so the earlier dataset cannot be scored: forgetting.csv
+    held a bare nan and the log 'nan', without a reason."""
+    import math
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def info(self, message):
+            self.lines.append(message)
+
+        warn = info
+
+        def set_fraction(self, fraction):
+            pass
+
+        def is_cancelled(self):
+            return False
+
+    log = Log()
+    result = train(config([areas["a32"], areas["rgb32"]], mode="part", epochs=1, model_options={"base_width": 4}),
+                   tmp_path / "run", progress=log)
+    assert math.isnan(result.forgetting[1]["a32"]) and result.forgetting[1]["rgb32"] >= 0
+    said = [line for line in log.lines if line.startswith("after stage 2/2")]
+    assert said and "a32 n/a: its 4 bands do not fit this stage's 3-band input layer, rgb32 0." in said[0], said
+
+
 def test_part_mode_stages_of_folders_with_one_name_are_told_apart(areas, tmp_path):
     """Two datasets of one name (dataset.json's, else the folder's) would share forgetting.csv's column, and the
     later stage's validation F1 would be reported for both."""
