@@ -418,12 +418,17 @@ def _changes(old: dict[str, Any], new: dict[str, Any], where: str) -> list[str]:
 
 
 def _require_same_data(run_dir: Path, data: list[Path], key: str) -> None:
-    """A run folder reused (finished or resumed) must have been trained on these datasets, in this order."""
+    """A run folder reused (finished or resumed) must have been trained on these datasets, in this order. They are
+    compared as the study files them (datasets/AREA_SIZE), so a study moved or copied elsewhere continues."""
     config = run_dir / "config.json"
     if not config.exists():
         return
     had = [str(Path(d).resolve()) for d in _read_json(config).get("data") or []]
-    if had and had != [str(Path(d).resolve()) for d in data]:
+
+    def filed(paths: list[str]) -> list[tuple[str, ...]]:
+        return [Path(p).parts[-2:] for p in paths]
+
+    if had and filed(had) != filed([str(Path(d).resolve()) for d in data]):
         raise LmhldError(f"run {key} in {run_dir} was trained on {', '.join(had)}, not on "
                          f"{', '.join(str(d) for d in data)}: this --out holds runs of another study; choose "
                          "another --out")

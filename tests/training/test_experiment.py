@@ -222,6 +222,10 @@ def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
     assert sorted(p.name for p in (out / "tables").iterdir()) == ["table4_patch_size.csv", "table4_patch_size.md",
                                                                   "table5_single.csv", "table5_single.md"]
     assert not (out / "figures" / "part_heatmap_unet.png").exists()
+    import shutil
+
+    moved = shutil.copytree(out, tmp_path / "elsewhere" / "exp")  # a study copied to another disk continues
+    assert run_experiment(cfg, moved)["runs"] == {"trained": 0, "skipped": 4}
     config = runs / "part" / "alpha32-bravo32_unet" / "config.json"  # as if trained on another study's datasets
     recorded = json.loads(config.read_text())
     config.write_text(json.dumps({**recorded, "data": recorded["data"][::-1]}))
