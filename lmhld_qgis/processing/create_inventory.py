@@ -15,6 +15,7 @@ from qgis.core import (
 
 from .base import LmhldAlgorithm
 from .common import core_errors
+from .styling import ResultLayer
 
 
 class CreateInventory(LmhldAlgorithm):
@@ -74,5 +75,8 @@ class CreateInventory(LmhldAlgorithm):
         uri = f"{path}|layername={layer}"
         context.addLayerToLoadOnCompletion(uri, QgsProcessingContext.LayerDetails(layer, context.project(),
                                                                                   self.OUTPUT_LAYER))
+        # Processing loads a result without the style its GeoPackage stores: without it the edit form (drop-downs,
+        # defaults, the next id) is gone and every polygon digitized is saved with empty attributes
+        ResultLayer.attach(context, uri, layer, stored_style=True)
         feedback.pushInfo(self.tr("Inventory created: toggle editing and digitize landslides."))
         return {self.OUTPUT: path, self.OUTPUT_LAYER: uri}

@@ -20,9 +20,10 @@ class ResultLayer(QgsProcessingLayerPostProcessorInterface):
     _numbers: ClassVar[dict[str, int]] = {}  # run -> the number its layers' names carry (1: none)
 
     def __init__(self, name: str, qml: str | None = None, *, run: str = "", rank: int = 0,
-                 anchor_id: str | None = None) -> None:
+                 anchor_id: str | None = None, stored_style: bool = False) -> None:
         super().__init__()
         self.name, self.qml, self.run, self.rank, self.anchor_id = name, qml, run, rank, anchor_id
+        self.stored_style = stored_style  # the style (and edit form) the GeoPackage holds, which Processing skips
 
     def postProcessLayer(self, layer, context, feedback) -> None:
         project = context.project() or QgsProject.instance()
@@ -30,6 +31,8 @@ class ResultLayer(QgsProcessingLayerPostProcessorInterface):
         if self.run:  # the layers of one run carry one number: a second detection's polygons and probability [2]
             self._numbers[self.run] = number
         layer.setName(numbered(self.name, number))
+        if self.stored_style:
+            layer.loadDefaultStyle()  # reads the data source's default style: QGIS 3.22's Processing loads without it
         if self.qml:
             layer.loadNamedStyle(self.qml)
             layer.triggerRepaint()

@@ -173,5 +173,12 @@ class ValidateInventory(LmhldAlgorithm):
             geom.convertToMultiType()
             out.setGeometry(geom)
             sink.addFeature(out, QgsFeatureSink.FastInsert)
+        layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
+        if layer is not None:  # the copy keeps the inventory's style and edit form, as `lmhld validate --repair` does
+            from qgis.PyQt.QtXml import QDomDocument
+
+            doc = QDomDocument()
+            layer.exportNamedStyle(doc)
+            style_from_text(context, dest, doc.toString())
         return dest
 

@@ -61,6 +61,24 @@ def test_create_inventory_opens_with_its_form(qgis_processing, lmhld_provider, t
         _run("lmhld:createinventory", {"OUTPUT": "TEMPORARY_OUTPUT", "CRS": "EPSG:4326"})
 
 
+def test_the_new_inventory_is_loaded_with_its_form(qgis_processing, lmhld_provider, tmp_path):
+    """Processing loads a result without the style its GeoPackage stores: the new inventory came up with plain text
+    boxes (no drop-downs, no defaults, no next id), and polygons digitized in it were saved with empty attributes."""
+    import processing
+
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    processing.runAndLoadResults("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"), "CRS": "EPSG:32618",
+                                                           "EVENT_DATE": "2019-12-24", "AUTHOR": "Ana"})
+    (layer,) = project.mapLayers().values()
+    fields = layer.fields()
+    assert layer.name() == "landslides"
+    assert layer.editorWidgetSetup(fields.indexOf("type")).type() == "ValueMap"
+    assert layer.defaultValueDefinition(fields.indexOf("event_date")).expression() == "to_date('2019-12-24')"
+    assert layer.defaultValueDefinition(fields.indexOf("id")).expression()  # the next id
+    project.removeAllMapLayers()
+
+
 def test_create_inventory_needs_a_crs(qgis_processing, lmhld_provider, tmp_path):
     project = QgsProject.instance()
     before = project.crs()
@@ -91,6 +109,33 @@ def test_validate_finds_every_kind_and_repairs_a_copy(qgis_processing, lmhld_pro
     assert json.loads((tmp_path / "v.json").read_text())["by_kind"]["duplicate"] == 1
     fixed = result["REPAIRED"]
     assert fixed.featureCount() == 12 and all(f.geometry().isGeosValid() for f in fixed.getFeatures())
+
+
+def test_the_repaired_copy_keeps_the_inventorys_form(qgis_processing, lmhld_provider, tmp_path):
+    """The repaired copy Processing loaded had lost the inventory's edit form (its fields as plain text boxes)."""
+    import processing
+    from osgeo import ogr
+
+    from lmhld_qgis.core.inventory_schema import create_inventory
+
+    create_inventory(tmp_path / "inv.gpkg", crs="EPSG:32618", layer="landslides", event_date="2019-12-24")
+    ds = ogr.Open(str(tmp_path / "inv.gpkg"), 1)
+    lyr = ds.GetLayerByName("landslides")
+    feat = ogr.Feature(lyr.GetLayerDefn())
+    feat.SetGeometry(ogr.CreateGeometryFromWkt("MULTIPOLYGON(((0 0,10 10,10 0,0 10,0 0)))"))  # a bow tie
+    lyr.CreateFeature(feat)
+    ds = None
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    inventory = QgsVectorLayer(f"{tmp_path / 'inv.gpkg'}|layername=landslides", "inventory", "ogr")
+    project.addMapLayer(inventory)
+    processing.runAndLoadResults("lmhld:validateinventory", {
+        "INVENTORY": inventory, "OUTPUT": str(tmp_path / "problems.gpkg"),
+        "REPAIRED": str(tmp_path / "repaired.gpkg")})
+    (repaired,) = [lyr for lyr in project.mapLayers().values() if lyr.name() == "Repaired copy"]
+    assert repaired.featureCount() == 1
+    assert repaired.editorWidgetSetup(repaired.fields().indexOf("type")).type() == "ValueMap"
+    project.removeAllMapLayers()
 
 
 def test_validate_a_clean_inventory(qgis_processing, lmhld_provider, tmp_path):
