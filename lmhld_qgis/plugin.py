@@ -123,7 +123,7 @@ class LmhldPlugin:
                 self.iface.removePluginMenu(MENU, action)
         self.actions.clear()
         if self.review_dock is not None:
-            self.review_dock.stop()
+            self.review_dock.release()
             self.iface.removeDockWidget(self.review_dock)
             self.review_dock.deleteLater()
             self.review_dock = None

@@ -133,6 +133,7 @@ class ModelInfoDialog(QDialog):
         self.layers = QgsMapLayerComboBox(box)
         self.layers.setFilters(QgsMapLayerProxyModel.RasterLayer)
         self.layers.setAllowEmptyLayer(True)
+        self.layers.setLayer(likely_scene(self._rasters(), card))
         line.addWidget(self.layers, 1)
         self.check_button = QPushButton(tr("Check"), box)
         self.check_button.clicked.connect(self.check_layer)
@@ -148,6 +149,13 @@ class ModelInfoDialog(QDialog):
         layout.addWidget(buttons)
         self._fitted = False
         self.resize(680, 560)
+
+    def _rasters(self) -> list:
+        from qgis.core import QgsMapLayerModel
+
+        model = self.layers.model()
+        return [lyr for lyr in (model.data(model.index(i, 0), QgsMapLayerModel.LayerRole)
+                                for i in range(model.rowCount())) if lyr is not None]
 
     def showEvent(self, event) -> None:
         """Once shown (the columns have their widths): as tall as every row needs, within the screen; the table
@@ -184,6 +192,18 @@ class ModelInfoDialog(QDialog):
         marks = {True: "✔", None: "⚠", False: "✘"}
         self.verdict.setText("\n".join(f"{marks[c.ok]} {tr(c.what)}: {c.message}" for c in checks))
         return checks
+
+
+# what lmhld itself writes from a scene: never the scene to check a model against
+OUTPUT_RASTERS = ("Landslide probability", "Errors", "Landslides")
+
+
+def likely_scene(rasters: list, card: ModelCard):
+    """The raster layer to propose for the check: one of the model's band count that lmhld did not write (the top
+    of the list was a detection's probability raster, which fails the check), else none."""
+    fitting = [lyr for lyr in rasters
+               if not lyr.name().startswith(OUTPUT_RASTERS) and lyr.bandCount() == card.in_channels]
+    return fitting[0] if fitting else None
 
 
 def choose_model(parent=None) -> str:

@@ -8,6 +8,7 @@ detections layer's `review` field, so Stop saves everything and Start resumes wh
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from qgis.core import (
@@ -82,9 +83,12 @@ class ReviewDock(QgsDockWidget):
         self._added: dict[int, Added] = {}  # detection fid -> what its accept/reject added (for undo)
         self._rubber: QgsRubberBand | None = None
         self._keys = _ReviewKeys(self)
+        self._inventory_chosen = False  # by the user: a later guess does not override it
         self._build()
         self.probability_combo.installEventFilter(self._keys)
         self._set_running(False)
+        # a layer of the review removed (or the project closed) mid-review: save and stop while it still exists
+        QgsProject.instance().layersWillBeRemoved.connect(self._layers_leaving)
 
     # --- widgets ---------------------------------------------------------------------------------------------
 
@@ -120,7 +124,8 @@ class ReviewDock(QgsDockWidget):
             form.addRow(label, widget)
         self.detections_combo.layerChanged.connect(self._guess_companions)
         self.probability_combo.layerChanged.connect(self._threshold_of)
-        self._guess_companions(self.detections_combo.currentLayer())
+        self.inventory_combo.activated.connect(self._inventory_picked)
+        self.guess_layers()
         self.start_button = QPushButton(tr("Start / resume"), self)
         self.stop_button = QPushButton(tr("Stop and save"), self)
         self.start_button.clicked.connect(self.start)
@@ -142,16 +147,44 @@ class ReviewDock(QgsDockWidget):
         layout.addStretch(1)
         self.setWidget(body)
 
-    def _guess_companions(self, detections) -> None:
-        """With a detections layer chosen: the inventory is another polygon layer (one named like an inventory
-        first), the probability raster the one detect wrote beside it (same name after "Landslides")."""
+    def guess_layers(self) -> None:
+        """Before a review: the detections are the latest layer Detect wrote (one with `mean_prob`), unless the
+        box already shows such a layer; then their inventory and probability raster (see _guess_companions)."""
+        if self.session is not None:
+            return
+        current = self.detections_combo.currentLayer()
+        detected = {lyr.id(): lyr for lyr in self._choices(self.detections_combo) if _is_detections(lyr)}
+        if detected and (current is None or not _is_detections(current)):
+            top_first = [node.layerId() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+            latest = min(detected, key=lambda i: top_first.index(i) if i in top_first else len(top_first))
+            self.detections_combo.setLayer(detected[latest])  # the highest in the legend: Detect adds on top
+        else:
+            self._guess_companions(current, keep_plausible=True)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.guess_layers()  # the dock is reused: layers added since it was last shown
+
+    def _inventory_picked(self, _index: int) -> None:
+        self._inventory_chosen = True
+
+    def _guess_companions(self, detections, keep_plausible: bool = False) -> None:
+        """With a detections layer chosen: the inventory is the polygon layer that covers them best (then one with
+        the inventory's fields, then one named like an inventory), never a layer of detections; the probability
+        raster the one detect wrote beside it (same name after "Landslides"). An inventory the user picked stays,
+        and with `keep_plausible` so does one that covers the detections."""
         if detections is None:
             return
-        polygons = [lyr for lyr in self._choices(self.inventory_combo) if lyr.id() != detections.id()]
-        if polygons and self.inventory_combo.currentLayer() in (None, detections):
-            named = [lyr for lyr in polygons if "inventory" in lyr.name().lower()]
-            others = [lyr for lyr in polygons if not lyr.name().startswith(("Landslides", "negatives"))]
-            self.inventory_combo.setLayer((named or others or polygons)[0])
+        polygons = [lyr for lyr in self._choices(self.inventory_combo)
+                    if lyr.id() != detections.id() and not _is_detections(lyr)
+                    and not lyr.name().startswith(NOT_INVENTORIES)]
+        current = self.inventory_combo.currentLayer()
+        keep = current is not None and current.id() != detections.id() and (
+            self._inventory_chosen
+            or (keep_plausible and current.id() in {lyr.id() for lyr in polygons} and _place(current, detections)[0]))
+        if polygons and not keep:
+            self.inventory_combo.setLayer(max(polygons, key=lambda lyr: (
+                *_place(lyr, detections), _has_inventory_fields(lyr), "inventory" in lyr.name().lower())))
         rest = detections.name().partition(" — ")[2]
         rasters = self._choices(self.probability_combo)
         twin = [lyr for lyr in rasters if rest and lyr.name() == f"Landslide probability — {rest}"]
@@ -253,7 +286,9 @@ class ReviewDock(QgsDockWidget):
 
         path = detections.dataProvider().dataSourceUri().split("|")[0]
         if not path.lower().endswith(".gpkg"):
-            raise LmhldError(tr("choose a negatives layer (the detections are not in a GeoPackage)"))
+            raise LmhldError(tr("the detections layer {0} is not in a GeoPackage, so no negatives layer can be added "
+                                "beside it: choose a negatives layer, or the detections Detect landslides wrote"
+                                ).format(detections.name()))
         create_negatives(path, detections.crs().toWkt(detections.crs().WKT_PREFERRED))
         layer = QgsVectorLayer(f"{path}|layername={NEGATIVES_LAYER}", f"{detections.name()} negatives", "ogr")
         if not layer.isValid():
@@ -262,15 +297,36 @@ class ReviewDock(QgsDockWidget):
         self.negatives_combo.setLayer(layer)
         return layer
 
-    def stop(self) -> None:
-        """Save the decisions and the layers, and end the session (Start resumes it)."""
+    def _layers_leaving(self, ids) -> None:
+        """Layers are about to leave the project: the scratch shape layer is simply forgotten; one of the review's
+        stops the review, its decisions saved while the layer still exists (Start resumes it once it is back)."""
+        if self.edit_layer is not None and self.edit_layer.id() in ids:
+            self.edit_layer = None
+        if self.layers is None:
+            return
+        leaving = [lyr.name() for lyr in self.layers.all() if lyr.id() in ids]
+        if leaving:
+            self.stop(force=True)
+            self._warn(tr("Review stopped and saved: {0} left the project. Add it again and press Start to go on."
+                          ).format(", ".join(leaving)))
+
+    def release(self) -> None:
+        """Stop and let go of the project (the plugin is being unloaded)."""
+        self.stop(force=True)
+        with contextlib.suppress(TypeError):  # already disconnected
+            QgsProject.instance().layersWillBeRemoved.disconnect(self._layers_leaving)
+
+    def stop(self, force: bool = False) -> None:
+        """Save the decisions and the layers, and end the session (Start resumes it). A save that fails keeps the
+        session open to try again, unless `force` (its layers are going: the edits stay in their buffers)."""
         if self.session is None or self.layers is None:
             return
         self._end_edit()
         errors = self.layers.stop()
         if errors:
             self._warn(tr("Could not save: {0}").format("; ".join(errors)))
-            return
+            if not force:
+                return
         self.iface.mapCanvas().removeEventFilter(self._keys)
         self._clear_highlight()
         self.session = self.layers = None
@@ -355,11 +411,14 @@ class ReviewDock(QgsDockWidget):
         return feature.geometry() if feature is not None else None
 
     def _end_edit(self) -> None:
+        from qgis.PyQt import sip
+
         if self.edit_layer is not None:
             layer, self.edit_layer = self.edit_layer, None
-            layer.rollBack()
-            QgsProject.instance().removeMapLayer(layer.id())
-            if self.layers is not None:
+            if not sip.isdeleted(layer):
+                layer.rollBack()
+                QgsProject.instance().removeMapLayer(layer.id())
+            if self.layers is not None and self.layers.detections in self.layers.all():
                 self.iface.setActiveLayer(self.layers.detections)
 
     # --- the map -----------------------------------------------------------------------------------------------
@@ -415,6 +474,40 @@ class ReviewDock(QgsDockWidget):
     def closeEvent(self, event) -> None:
         self.stop()
         super().closeEvent(event)
+
+
+NOT_INVENTORIES = ("Landslides", "negatives", "Patches", "Patch preview", "Problems")  # lmhld's outputs by name
+
+
+def _is_detections(layer) -> bool:
+    """A layer Detect wrote (or any with a model's mean probability per polygon); an inventory and a negatives layer
+    keep a reviewed detection's mean_prob too, beside the detection's id."""
+    fields = layer.fields() if isinstance(layer, QgsVectorLayer) else None
+    return fields is not None and fields.indexOf("mean_prob") >= 0 and fields.indexOf("detection_id") < 0 \
+        and fields.indexOf("certainty") < 0
+
+
+def _has_inventory_fields(layer) -> bool:
+    return isinstance(layer, QgsVectorLayer) and all(layer.fields().indexOf(f) >= 0 for f in ("type", "certainty"))
+
+
+def _place(layer, detections) -> tuple[int, float]:
+    """How well `layer` could be the detections' inventory by where it lies: (2, the share of the detections'
+    extent its extent covers) when they overlap, (1, 0) when it is empty (a new inventory lies nowhere yet),
+    (0, 0) when they lie apart."""
+    from qgis.core import QgsCsException
+
+    if layer.featureCount() == 0 or layer.extent().isNull():
+        return 1, 0.0
+    try:
+        extent = QgsCoordinateTransform(detections.crs(), layer.crs(), QgsProject.instance()).transformBoundingBox(
+            detections.extent())
+    except QgsCsException:
+        return 0, 0.0
+    if extent.area() <= 0:  # one point, or no detection
+        return (2, 1.0) if layer.extent().contains(extent.center()) else (0, 0.0)
+    share = extent.intersect(layer.extent()).area() / extent.area()
+    return (2, share) if share > 0 else (0, 0.0)
 
 
 def _fmt(value, spec: str) -> str:

@@ -131,10 +131,16 @@ class ReviewLayers:
         parts = geom.coerceToType(layer.wkbType())
         return parts[0] if parts else geom
 
+    def all(self) -> list[QgsVectorLayer]:
+        """The review's layers that still exist (one deleted by QGIS is left out, not touched)."""
+        from qgis.PyQt import sip
+
+        return [lyr for lyr in (self.inventory, self.negatives, self.detections) if not sip.isdeleted(lyr)]
+
     def stop(self) -> list[str]:
         """Commit the three layers and leave editing; the errors, if any (the edits then stay in the buffers)."""
         errors = []
-        for layer in (self.inventory, self.negatives, self.detections):
+        for layer in self.all():
             if layer.isEditable() and not layer.commitChanges():
                 errors += [f"{layer.name()}: {e}" for e in layer.commitErrors()]
         return errors

@@ -287,3 +287,58 @@ def test_detections_as_their_own_inventory_are_refused_before_anything_is_made(q
     assert [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] == ["landslides"]
     ds = None
     dock.close()
+
+
+def test_the_inventory_guessed_is_the_one_under_the_detections(qgis_iface, files, tmp_path):
+    """Two areas' inventories loaded: the dock took the first by name (the other area's), and accepted detections
+    went into it. The detections guessed were a layer of patch outlines when no detections had been chosen."""
+    from lmhld_qgis.ui.review_dock import ReviewDock
+
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    far = create_inventory(tmp_path / "a_far.gpkg", crs="EPSG:32618")
+    ds = ogr.Open(str(far), 1)
+    lyr = ds.GetLayerByName("landslides")
+    feat = ogr.Feature(lyr.GetLayerDefn())
+    feat.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkt(square(X + 90_000, Y - 90_000, 60))))
+    lyr.CreateFeature(feat)
+    ds = None
+    outlines = QgsVectorLayer("Polygon?crs=EPSG:32618&field=kept:integer", "Inventory with areas", "memory")
+    far_layer = QgsVectorLayer(f"{far}|layername=landslides", "area A inventory", "ogr")
+    near = QgsVectorLayer(f"{files['inventory']}|layername=landslides", "area B inventory", "ogr")
+    detections = QgsVectorLayer(f"{files['detections']}|layername=landslides", "Landslides — scene B", "ogr")
+    for layer in (outlines, far_layer, near, detections):
+        assert layer.isValid()
+        project.addMapLayer(layer)
+    dock = ReviewDock(qgis_iface)
+    dock.show()
+    assert dock.detections_combo.currentLayer().id() == detections.id()
+    assert dock.inventory_combo.currentLayer().id() == near.id()  # empty, but the far one lies elsewhere
+    dock.close()
+    project.removeAllMapLayers()
+
+
+def test_a_layer_leaving_the_project_stops_the_review_and_saves_it(qgis_iface, files):
+    """Removing the detections layer (or File > New) mid-review left the dock holding deleted layers: every
+    button, Stop, and unloading the plugin showed "wrapped C/C++ object ... has been deleted"."""
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    layers = load(files)
+    dock = open_dock(qgis_iface, layers)
+    QTest.keyClick(dock, Qt.Key_A)  # accept 1, in the inventory's edit buffer
+    project.removeMapLayer(layers["detections"].id())
+    assert dock.session is None and dock.stop_button.isEnabled() is False
+    assert "Review stopped and saved: detections left the project" in dock.last_error
+    assert rows(files["inventory"], "landslides", "detection_id") == [(1,)]  # saved, not lost
+    assert rows(files["detections"], "landslides", "id", "review")[0] == (1, "accepted")
+    dock.accept()  # a key or button pressed after: nothing happens, no error
+    dock.stop()
+    again = load(files)
+    dock.detections_combo.setLayer(again["detections"])
+    dock.inventory_combo.setLayer(again["inventory"])
+    dock.start_button.click()
+    assert dock.session is not None and current_id(dock) == 2  # resumes where it was
+    project.removeAllMapLayers()  # the project closed
+    assert dock.session is None
+    dock.release()
+    dock.close()

@@ -55,8 +55,11 @@ def test_a_raster_layer_is_checked_against_the_model(qgis_app, small_onnx_model,
     coarse = write_raster(tmp_path / "coarse.tif", np.ones((3, 40, 40), np.uint16), pixel=(10.0, -10.0))
     layers = [QgsRasterLayer(str(good), "good"), QgsRasterLayer(str(coarse), "coarse")]
     QgsProject.instance().addMapLayers(layers)
+    probability = write_raster(tmp_path / "p.tif", np.zeros((1, 80, 80), np.float32))
+    QgsProject.instance().addMapLayer(QgsRasterLayer(str(probability), "Landslide probability — good (unet)"))
     try:
         dialog = ModelInfoDialog(card, str(small_onnx_model))
+        assert dialog.layers.currentLayer().name() == "good"  # proposed: the 4-band scene, not a detection's output
         dialog.layers.setLayer(layers[0])
         checks = {c.what: c for c in dialog.check_layer()}
         assert checks["bands"].ok and "blue ← blue" in checks["bands"].message  # matched by name, not position
