@@ -73,7 +73,7 @@ def choose_patch_sizes(quartiles: Sequence[float], fraction: float, candidates: 
     sides = [ideal_patch_side(q, fraction) for q in quartiles]
     snapped = [snap_to_candidate(side, candidates) for side in sides]
     largest, smallest = max(candidates), min(candidates)
-    shown = ", ".join(f"{side:.0f}" for side in sides)
+    shown = ", ".join(f"{side:.1f}" for side in sides)  # as the report's table gives them (3.5, not 4)
     if all(side > largest for side in sides):
         if not beyond_candidates:
             return PatchSizeChoice(snapped, RULE_CANDIDATES, [

@@ -284,3 +284,13 @@ def test_bad_input_fails_clearly(tmp_path, case, message):
         inv = write_polygons(tmp_path / "nulls.gpkg", [None, None], geom_type=ogr.wkbPolygon)
     with pytest.raises(LmhldError, match=message):
         analyse_inventory(inv, **kwargs)
+
+
+def test_the_notes_give_the_ideal_sides_as_the_report_table_does():
+    """The note said 'ideal sides 4, 6, 8' beside a table of 3.5, 6.1, 7.6."""
+    from lmhld_qgis.core.inventory import choose_patch_sizes, ideal_patch_side
+
+    quartiles = [1.2, 3.7, 5.8]
+    (note,) = choose_patch_sizes(quartiles, 0.1, [32, 64, 128]).notes
+    shown = ", ".join(f"{ideal_patch_side(q, 0.1):.1f}" for q in quartiles)
+    assert f"ideal sides {shown} px" in note and shown == "3.5, 6.1, 7.6"
