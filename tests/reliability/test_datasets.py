@@ -111,3 +111,19 @@ def test_a_patch_stored_as_another_type_is_warned_about(work):
                     case="Landslide4Sense folder with one uint16 patch among float64 ones")
     assert proc.returncode == 0, proc.stderr
     assert "1 sample(s) are stored as uint16 where the other 3 are float64 (first: image_2.h5)" in proc.stderr
+
+
+def test_damaged_patch_files_are_named(work):
+    """A Landslide4Sense patch cut short ended as 'unexpected error: OSError: Unable to open file (truncated
+    file ...)', exit 1."""
+    l4s(work.path("l4s"))
+    cut = work.path("l4s") / "TrainData" / "img" / "image_2.h5"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    refused(work, "Landslide4Sense patch cut short", [*TRAIN, "--data", "l4s", "--out", "run"],
+            "image_2.h5 cannot be read as an HDF5 file", "damaged or cut short")
+    cas(work.path("cas"))
+    tif = work.path("cas") / "img" / "hk0002.tif"
+    tif.write_bytes(tif.read_bytes()[: tif.stat().st_size // 2])
+    proc = work.run(*TRAIN, "--data", "cas", "--out", "run", area=AREA, case="CAS image cut short")
+    assert proc.returncode == 2 and "hk0002.tif" in proc.stderr, proc.stderr
+    assert not work.path("run").exists()

@@ -60,13 +60,17 @@ class FolderDataset(PatchDataset):
     def sample_id(self, index: int) -> str:
         return self.images[self.ids[index]].name
 
-    def header(self, index: int) -> Header:
+    def header(self, index: int) -> Header | None:
         import rasterio
+        from rasterio.errors import RasterioIOError
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # NotGeoreferencedWarning
-            with rasterio.open(self.images[self.ids[index]]) as src:
-                return Header((src.count, src.height, src.width), src.dtypes[0])
+            try:
+                with rasterio.open(self.images[self.ids[index]]) as src:
+                    return Header((src.count, src.height, src.width), src.dtypes[0])
+            except RasterioIOError:
+                return None  # reading the sample says what is wrong with the file
 
     def __getitem__(self, index: int) -> Sample:
         key = self.ids[index]

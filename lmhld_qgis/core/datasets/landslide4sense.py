@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,18 +68,19 @@ class Landslide4SenseDataset(PatchDataset):
     def header(self, index: int) -> Header | None:
         import h5py
 
-        with h5py.File(self.images[index], "r") as f:
-            img = f.get("img")
-            if img is None or len(img.shape) != 3:
-                return None  # reading the sample says what is wrong with it
-            rows, cols, bands = img.shape
-            return Header((int(bands), int(rows), int(cols)), str(img.dtype))
+        try:
+            with h5py.File(self.images[index], "r") as f:
+                img = f.get("img")
+                if img is None or len(img.shape) != 3:
+                    return None  # reading the sample says what is wrong with it
+                rows, cols, bands = img.shape
+                return Header((int(bands), int(rows), int(cols)), str(img.dtype))
+        except OSError:  # not an HDF5 file, or a damaged one: reading the sample says so
+            return None
 
     def __getitem__(self, index: int) -> Sample:
-        import h5py
-
         path = self.images[index]
-        with h5py.File(path, "r") as f:
+        with _open_h5(path) as f:
             if "img" not in f:
                 raise LmhldError(f"{path} has no 'img' dataset; is it a Landslide4Sense patch?")
             hwc = np.asarray(f["img"], dtype=np.float64)
@@ -90,7 +92,7 @@ class Landslide4SenseDataset(PatchDataset):
         mask = None
         mask_path = self.masks.get(_number(path))
         if mask_path is not None:
-            with h5py.File(mask_path, "r") as f:
+            with _open_h5(mask_path) as f:
                 if "mask" not in f:
                     raise LmhldError(f"{mask_path} has no 'mask' dataset (it holds {', '.join(f) or 'none'}); "
                                      "Landslide4Sense masks are stored under 'mask'")
@@ -104,6 +106,18 @@ class Landslide4SenseDataset(PatchDataset):
                       {"id": path.stem, "area": self.name, "split": self.split, "source": str(path)})
 
 
+def _open_h5(path: Path) -> Any:
+    """An HDF5 file open for reading; one that is cut short or not HDF5 at all is named as such (it was an
+    'unexpected error: OSError: Unable to open file (truncated file ...)')."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise LmhldError(f"{path} cannot be read as an HDF5 file ({exc}): it is damaged or cut short (an interrupted "
+                         "download or copy); fetch it again, or remove it and its mask") from exc
+
+
 def to_geotiff(h5_path: str | Path, tif_path: str | Path, *, epsg: int = 3857, origin: tuple[float, float] = (0, 0),
                pixel: float = 10.0, raw: bool = False) -> Path:
     """Write a Landslide4Sense patch as a 14-band float32 GeoTIFF (band names kept), so it can go through detect.
@@ -111,12 +125,11 @@ def to_geotiff(h5_path: str | Path, tif_path: str | Path, *, epsg: int = 3857, o
     The patches carry no georeferencing: the grid written here (default 10 m pixels at the origin of EPSG:3857)
     is a stand-in for the real location, and the file's metadata says so.
     """
-    import h5py
     from rasterio.transform import from_origin
 
     from ..raster import written_geotiff
 
-    with h5py.File(h5_path, "r") as f:
+    with _open_h5(Path(h5_path)) as f:
         hwc = np.asarray(f["img"], dtype=np.float64)
     if raw:
         hwc = hwc * DIVISOR
