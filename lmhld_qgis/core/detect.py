@@ -328,7 +328,8 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
     t0 = time.perf_counter()
     options.validate()
     check_outputs(inputs={"raster": raster, "model": model, "aoi": options.aoi},
-                  files={"polygons": out_gpkg, "probability raster": prob_tif}, styled=("probability raster",))
+                  files={"polygons": out_gpkg, "probability raster": prob_tif}, styled=("probability raster",),
+                  layers={"polygons": [LAYER]})
     backend = load_backend(model, options.provider) if isinstance(model, str | Path) else model
     with scratch_dir("detect") as tmpdir:
         plan = plan_detection(raster, backend.card, options, Path(tmpdir))

@@ -80,10 +80,11 @@ def _files_of_input(path: Path) -> list[Path]:
 
 def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # noqa: B006 (read-only defaults)
                   styled: Iterable[str] = (), overwrite: bool | None = None, inputs_must_exist: bool = False,
-                  resumable: bool = False) -> None:
+                  resumable: bool = False, layers: Mapping[str, Iterable[str]] | None = None) -> None:
     """Refuse, before any work, outputs that would destroy an input, each other, or an existing file (see the
     module's docstring). `styled`: names of file outputs that get a .qml style beside them; `resumable`: the
-    folders are continued by the run (a training run), so an existing one is not a reason to refuse."""
+    folders are continued by the run (a training run), so an existing one is not a reason to refuse; `layers`:
+    the layers each GeoPackage output will hold (an existing one holding others is never replaced)."""
     ins = _named(inputs)
     if inputs_must_exist:
         for name, path in ins:
@@ -95,6 +96,8 @@ def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # n
     _check_collisions(ins, outs + dirs, dirs)
     for name, path in outs:
         _check_file_output(name, path, overwrite)
+        if layers and name in layers:
+            check_other_layers(name, path, layers[name])
     for name, path in dirs:
         if path.exists() and not path.is_dir():
             raise LmhldError(f"{name} {path} is a file; give a folder")
@@ -143,6 +146,30 @@ def _check_file_output(name: str, path: Path, overwrite: bool | None) -> None:
     _check_writable(name, path)
     if overwrite is False and (path.exists() or path.is_symlink()):
         raise LmhldError(f"{name} {path} exists; pass --overwrite to replace it, or choose another path")
+
+
+GPKG_SYSTEM_LAYERS = {"layer_styles"}  # QGIS's styles table: lmhld writes it too
+
+
+def check_other_layers(name: str, path: Path, own: Iterable[str]) -> None:
+    """Refuse to replace a GeoPackage that holds layers this output does not write: replacing the file would
+    delete them (an inventory or an area of interest kept in the same file, a review's negatives layer beside its
+    detections). --overwrite replaces lmhld's own output, not a user's other layers."""
+    if not path.is_file() or path.suffix.lower() != ".gpkg":
+        return
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.OpenEx(str(path), gdal.OF_VECTOR)
+        held = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] if ds is not None else []
+        ds = None
+    finally:
+        gdal.PopErrorHandler()
+    others = sorted(set(held) - set(own) - GPKG_SYSTEM_LAYERS)
+    if others:
+        raise LmhldError(f"{name} {path} holds the layer(s) {', '.join(others)}, which this run does not write and "
+                         "replacing the file would delete; choose another output file")
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -108,6 +108,29 @@ def test_overwrite_never_deletes_what_lmhld_did_not_write(work):
     assert proc.returncode == 0 and json.loads((work.path("E") / "dataset.json").read_text())["seed"] == 3
 
 
+def test_overwrite_never_deletes_other_layers_of_a_geopackage(work):
+    """`detect --out inventory.gpkg --overwrite` replaced the whole file: the inventory and an area of interest kept
+    in it were gone; so was the negatives layer a review adds beside its detections."""
+    from osgeo import ogr
+
+    work.add("scene.tif", "model.onnx", "inventory.gpkg")
+    ds = ogr.Open(str(work.path("inventory.gpkg")), 1)
+    ds.CreateLayer("my_aoi", ds.GetLayer(0).GetSpatialRef(), ogr.wkbPolygon)
+    ds = None
+    before = work.snapshot()
+    args = ["detect", "--model", "model.onnx", "--raster", "scene.tif", "--overwrite"]
+    proc = work.run(*args, "--out", "inventory.gpkg", area=AREA,
+                    case="detect --overwrite into a GeoPackage of other layers")
+    assert proc.returncode == 2 and "holds the layer(s) " in proc.stderr and "my_aoi" in proc.stderr, proc.stderr
+    assert work.snapshot() == before
+    assert work.run(*args, "--out", "d.gpkg", area=AREA, case="detect into a new GeoPackage").returncode == 0
+    ds = ogr.Open(str(work.path("d.gpkg")), 1)
+    ds.CreateLayer("negatives", ds.GetLayer(0).GetSpatialRef(), ogr.wkbMultiPolygon)  # as the review dock adds
+    ds = None
+    proc = work.run(*args, "--out", "d.gpkg", area=AREA, case="detect --overwrite over reviewed detections")
+    assert proc.returncode == 2 and "holds the layer(s) negatives" in proc.stderr, proc.stderr
+
+
 def test_wrong_kinds_of_output_paths(work):
     work.add("scene.tif", "inventory.gpkg", "model.onnx")
     work.path("afile").write_text("x")
