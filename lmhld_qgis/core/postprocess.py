@@ -132,8 +132,11 @@ def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2
         min_area_m2, sources["min_area_m2"] = _default_min_area(card, pixel_area_m2, tile)
     if fill_holes_m2 is None:
         fill_holes_m2, sources["fill_holes_m2"] = _default_fill_holes(card, min_area_m2)
-    if grow_threshold is not None and grow_threshold >= threshold:
-        grow_threshold = None  # nothing to grow into
+    if grow_threshold is not None and grow_threshold >= threshold:  # was dropped without a word
+        said = f" ({sources['threshold']})" if "threshold" in sources else ""
+        raise LmhldError(f"grow threshold {grow_threshold:g} must be below the threshold {threshold:g}{said}: "
+                         "regions found at the threshold grow into pixels down to it; give a lower "
+                         "--grow-threshold, or leave it out")
     from_scene = min_mean_prob is None and grow_threshold is None
     if min_mean_prob is None:
         min_mean_prob, sources["min_mean_prob"] = ((0.0, FLOOR_FROM_SCENE) if from_scene else

@@ -429,6 +429,10 @@ def test_the_default_floor_follows_how_sure_the_model_is(tmp_path):
     assert planned.floor_from_scene and PostProcess(**planned.to_json()) == planned  # a plan's record reads back
     assert "midway between the threshold and the surest polygon" in planned.describe()
     assert [m for _, m, _ in polygons_of(tmp_path / "sharp.gpkg")] == pytest.approx([0.98])
+    with pytest.raises(LmhldError, match=r"grow threshold 0.7 must be below the threshold 0.55 \(model, calibrated "
+                                         r"on validation\)"):  # was dropped without a word
+        resolve_postprocess(backend.card, threshold=None, min_area_m2=None, fill_holes_m2=None, simplify=0,
+                            grow_threshold=0.7, pixel_area_m2=9.0, tile=64)
 
 
 def test_test_time_augmentation_averages_the_dihedral_predictions(scene, tmp_path):
