@@ -153,6 +153,12 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
     available = [d or c for d, c in zip(available, colours, strict=True)]
     have.update({band_key(n): i for i in data if (n := available[i])})
     want = [band_key(b) for b in model_bands]
+    for w in dict.fromkeys(want):  # two bands of one name: the last one was taken without a word
+        twins = [i for i in data if available[i] and band_key(available[i]) == w]
+        if len(twins) > 1:
+            numbers = ", ".join(str(i + 1) for i in twins)
+            raise LmhldError(f"{source} has {len(twins)} bands named {w} (bands {numbers}) and {wanted_by} wants one: "
+                             "which is meant is ambiguous; name the bands apart, or choose them by number (--bands)")
     elevation = {i for n, i in have.items() if n in ELEVATION_NAMES}
     if len(elevation) == 1:
         for w in want:

@@ -105,6 +105,16 @@ def test_a_band_described_as_a_surface_model_feeds_a_model_s_elevation_input():
         match_model_bands(["red", "green", "blue", "dsm"], ["red", "green", "blue", "dem_difference"], "s.tif", "fix")
 
 
+def test_two_bands_of_one_name_are_ambiguous():
+    """A scene of rg, ndvi_change, brightness_change, rg fed its 4th band as rg, without a word."""
+    with pytest.raises(LmhldError, match=r"s.tif has 2 bands named rg \(bands 1, 4\) and the model wants one: which "
+                                         r"is meant is ambiguous; .* choose them by number \(--bands\)"):
+        match_model_bands(["rg", "ndvi_change", "brightness_change"], ["rg", "ndvi_change", "brightness_change", "rg"],
+                          "s.tif", "fix")
+    # a name the model does not want may repeat
+    assert match_model_bands(["red"], ["red", "x", "x"], "s.tif", "fix") == ([0], False)
+
+
 def test_pixel_size_averages_finer_rasters(tmp_path):
     write_ortho(tmp_path / "ortho.tif", outside=0)
     write_dsm(tmp_path / "dsm.tif", shift=(0, 0), hole=(0, 0))
