@@ -563,8 +563,11 @@ class _ValidityReader:
     def __init__(self, src: Any, bands: list[int]) -> None:
         from rasterio.enums import MaskFlags
 
+        from .raster import unmasked_alpha
+
         flags = [set(src.mask_flag_enums[b - 1]) for b in bands]
         self.src, self.bands = src, bands
+        self.alphas = unmasked_alpha(src)  # a float alpha band GDAL does not apply: read apart
         self.nodata = [src.nodatavals[b - 1] for b in bands]
         if all(f == {MaskFlags.all_valid} for f in flags):
             self.kind = "all"
@@ -588,6 +591,10 @@ class _ValidityReader:
             valid = np.asarray((masks > 0).all(axis=0))
         if np.issubdtype(raw.dtype, np.floating):
             valid &= np.isfinite(raw).all(axis=0)
+        if self.alphas:
+            from .raster import alpha_valid
+
+            valid &= alpha_valid(self.src, self.alphas, window.to_rasterio())
         return valid
 
 

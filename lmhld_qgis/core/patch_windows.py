@@ -228,7 +228,10 @@ class WindowReader:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.ds = rasterio.open(info.path)
-        self.mask_kind = _mask_kind(self.ds, source.bands)
+        from .raster import unmasked_alpha
+
+        self.alphas = unmasked_alpha(self.ds)  # a float alpha band GDAL does not apply as the mask: read apart
+        self.mask_kind = "read" if self.alphas else _mask_kind(self.ds, source.bands)
         self.ring = [np.empty((len(source.bands), size, size), dtype=info.dtype) for _ in range(RING)]
         self.turn = 0
         self.empty: MaskArray = np.zeros((size, size), np.uint8)
@@ -291,6 +294,11 @@ class WindowReader:
                 if not np.isnan(nodata) and (band == nodata).any():  # NaN nodata: found above
                     return True
             return False
+        if self.alphas:
+            from .raster import alpha_valid
+
+            if not alpha_valid(self.ds, self.alphas, rio_window).all():
+                return True
         return bool((self.ds.read_masks(bands, window=rio_window) == 0).any())
 
     def close(self) -> None:

@@ -315,6 +315,24 @@ def _minimum(band: Any, approx: bool) -> float | None:
     return None if low is None else float(low[0])
 
 
+def unmasked_alpha(src: Any) -> list[int]:
+    """The 1-based alpha bands of an open dataset that GDAL does not apply as the other bands' mask, so lmhld must
+    read them: GDAL takes only a Byte or UInt16 alpha band as the mask, and a Float32 one (gdalwarp -dstalpha on a
+    float scene) left the collar valid, to be detected on."""
+    from rasterio.enums import ColorInterp, MaskFlags
+
+    alphas = [b for b, c in enumerate(src.colorinterp, start=1) if c == ColorInterp.alpha]
+    others = [b for b in range(1, src.count + 1) if b not in alphas]
+    if not alphas or all(MaskFlags.alpha in src.mask_flag_enums[b - 1] for b in others):
+        return []
+    return alphas
+
+
+def alpha_valid(src: Any, alphas: Sequence[int], window: Any) -> Any:
+    """Pixels of `window` (a rasterio window) where every alpha band in `alphas` is above 0."""
+    return (src.read(list(alphas), window=window) > 0).all(axis=0)
+
+
 def untagged_alpha(path: str | Path, info: RasterInfo) -> int | None:
     """The band after three colour bands (red, green, blue) that is probably an alpha band GDAL was not told of
     (EXTRASAMPLES unspecified, as some photogrammetry exports write it): byte, colour interpretation undefined, no

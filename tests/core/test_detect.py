@@ -555,6 +555,24 @@ def test_nan_without_a_declared_nodata_is_nodata_in_the_probability(tmp_path):
     assert np.all(prob[:, :40] == ds.nodata) and np.all(prob[:, 40:] > 0.5) and res.n_polygons == 1
 
 
+def test_a_float_alpha_band_masks_the_collar(tmp_path):
+    """gdalwarp -dstalpha on a float scene writes a Float32 alpha band, which GDAL does not apply as the mask: the
+    collar was detected on (5,099 polygon pixels where alpha is 0), without a word."""
+    from osgeo import gdal
+
+    data = np.full((5, 96, 96), 1200.0, np.float32)
+    data[4] = 255.0
+    data[4, :, :40] = 0.0  # the collar
+    raster = write_raster(tmp_path / "alpha.tif", data, descriptions=[*BANDS, "alpha"])
+    ds = gdal.Open(str(raster), gdal.GA_Update)
+    ds.GetRasterBand(5).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None
+    res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg", tmp_path / "p.tif")
+    with rasterio.open(tmp_path / "p.tif") as out:
+        prob = out.read(1)
+    assert np.all(prob[:, :40] == out.nodata) and np.all(prob[:, 40:] > 0.5) and res.n_polygons == 1
+
+
 def test_a_scene_without_one_valid_pixel_says_so(tmp_path):
     raster = write_raster(tmp_path / "empty.tif", np.zeros((4, 64, 64), np.uint16), nodata=0, descriptions=BANDS)
     res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg")

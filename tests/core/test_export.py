@@ -409,3 +409,20 @@ def test_windows_on_the_orthophoto_s_collar_are_said_to_be_rightly_dropped(tmp_p
                     "1 window(s) of scene.tif that would be kept hold nodata in some bands only (1 in red, green, blue "
                     "only): the imagery has no pixels there (the orthophoto's edge or gaps), so they are dropped, as "
                     "they should be; nothing to fill"]
+
+
+def test_windows_where_a_float_alpha_band_is_0_are_dropped(tmp_path):
+    """A Float32 alpha band (gdalwarp -dstalpha on a float scene) is no mask GDAL applies: windows of the collar,
+    where alpha is 0, were exported as patches of valid pixels."""
+    data = np.stack([np.full((128, 192), v, np.float32) for v in (10, 20, 30, 255)])
+    data[3, :, 128:] = 0.0  # the third window lies in the collar
+    scene = write_raster(tmp_path / "scene.tif", data, origin=(X, Y), pixel=(3.0, -3.0),
+                         descriptions=["red", "green", "blue", "alpha"])
+    ds = gdal.Open(str(scene), gdal.GA_Update)
+    ds.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 3 * (16 + 64 * c), Y - 3 * 48, 3 * 32)
+                                                 for c in (0, 1, 2)])
+    result = export_patches([scene], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0),
+                                                                         recipe="paper", bands=[1, 2, 3]))
+    assert result.counts == {"train": 2, "val": 0, "test": 0}
