@@ -60,6 +60,7 @@ def values_far_from_training(card: ModelCard, info: RasterInfo, bands: list[int]
         warnings.simplefilter("ignore")
         data = np.concatenate([src.read(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
         valid = np.concatenate([src.read_masks(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
+        scaling = [(src.scales[b - 1], src.offsets[b - 1]) for b in bands]
     data = data.astype(np.float64)
     notes = []
     for k, band in enumerate(bands):
@@ -69,11 +70,16 @@ def values_far_from_training(card: ModelCard, info: RasterInfo, bands: list[int]
         typical = float(np.median(values))
         far = abs(typical - card.mean[k]) / card.std[k]
         if far > FAR_FROM_TRAINING:
+            scale, offset = scaling[k]
+            declared = ("" if (scale, offset) == (1.0, 0.0) else
+                        f"; the file declares a scale of {scale:g} and an offset of {offset:g}, which lmhld does not "
+                        "apply (pixels are read as stored, as export read the training imagery): apply it with "
+                        "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
             notes.append(f"band {band} ({card.bands[k]}): its typical value {typical:.4g} lies {far:.0f} standard "
                          f"deviations from the model's training mean {card.mean[k]:.4g} (std {card.std[k]:.4g}): "
                          "the scene is scaled otherwise than the training imagery (reflectance as 0-10000 integers "
                          "rather than 0-1, 8-bit rather than 16-bit?) or comes from another sensor, and the "
-                         "detections may mean nothing; scale it as the training imagery was")
+                         f"detections may mean nothing; scale it as the training imagery was{declared}")
     return notes
 
 

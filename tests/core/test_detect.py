@@ -597,6 +597,7 @@ def test_a_fill_value_not_declared_as_nodata_is_warned_of(tmp_path):
 def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, tmp_path):
     """A probe fed a model trained on 0-1 values the same bands as integers (x100): 96 % of the pixels came out
     landslide, in one polygon over the whole scene, without a word."""
+    from lmhld_qgis.core.raster import read_raster_info
     from lmhld_qgis.core.scene_check import check_scene, values_far_from_training
 
     backend = ConvBackend()
@@ -613,8 +614,11 @@ def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, 
     assert len(far) == 4 and far[0].startswith("band 1 (blue): its typical value ")
     assert "the scene is scaled otherwise than the training imagery" in far[0]
     assert check_scene(backend.card, scaled)[-1].message == "; ".join(far)  # Model information's check says it too
-    from lmhld_qgis.core.raster import read_raster_info
-
+    assert "declares a scale" not in far[0]
+    with rasterio.open(scaled, "r+") as dst:  # a file that declares its scale, which lmhld reads as stored
+        dst.scales = (0.01,) * dst.count
+    (declared,) = [w for w in values_far_from_training(backend.card, read_raster_info(scaled), [1, 2, 3, 4])[:1]]
+    assert "the file declares a scale of 0.01 and an offset of 0, which lmhld does not apply" in declared
     info = read_raster_info(scene.raster)
     assert check_scene(backend.card, scene.raster)[-1].ok and values_far_from_training(
         backend.card, info, [1, 2, 3, 4]) == []
