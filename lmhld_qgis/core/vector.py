@@ -223,7 +223,9 @@ def polygons_from_wkb(
     if n == 0 and allow_empty:
         return PolygonSet([], np.zeros(0, np.int64), srs, n_features=0, name=name)
     if n == 0:
-        raise LmhldError(f"{what} is empty: it holds no features; digitize landslide polygons first")
+        hint = ("digitize landslide polygons first" if what.startswith("inventory") else
+                "draw its polygon(s) first, or leave it out")  # an empty area of interest is no inventory
+        raise LmhldError(f"{what} is empty: it holds no features; {hint}")
     if not out:
         counted = ", ".join(f"{k} {reason}" for reason, k in skipped.items())
         raise LmhldError(f"{what} holds no usable polygon ({counted}); "

@@ -132,6 +132,10 @@ def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
     assert area == pytest.approx(600 * 150, rel=0.02) and res.n_polygons == 1
     with rasterio.open(tmp_path / "aoi.tif") as ds:
         assert ds.width == 200 and ds.height == 50  # only the AOI's bounding box is processed
+    empty = write_polygons(tmp_path / "empty.gpkg", [])
+    with pytest.raises(LmhldError, match=r"area of interest empty.gpkg is empty: it holds no features; draw its "
+                                         r"polygon\(s\) first, or leave it out"):  # was: digitize landslides
+        detect(scene.raster, RedBackend(always=True), tmp_path / "e.gpkg", options=DetectOptions(aoi=empty))
 
 
 def test_band_mismatch_and_mapping(tmp_path):
