@@ -236,6 +236,18 @@ def raster_footprint(info: RasterInfo) -> ogr.Geometry:
     return poly
 
 
+def ground_pixel_aspect(info: RasterInfo) -> tuple[float, float] | None:
+    """A geographic raster's centre pixel on the ground (width, height in m, on a sphere: for a warning); None for
+    a projected one, whose pixels are as the grid draws them."""
+    srs = raster_srs(info)
+    if srs.IsProjected():
+        return None
+    a, _, _, _, e, f = info.transform
+    latitude = math.radians(f + e * info.height / 2)
+    metres_per_degree = math.pi / 180 * 6_371_008.8
+    return abs(a) * metres_per_degree * math.cos(latitude), abs(e) * metres_per_degree
+
+
 def pixel_area_m2(info: RasterInfo) -> float:
     """True ground area of one pixel in m2: linear unit squared (projected CRS) or ellipsoidal (geographic)."""
     from osgeo import ogr

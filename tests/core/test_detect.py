@@ -168,6 +168,21 @@ def test_cancel_and_failure_leave_no_file(scene, tmp_path):
     assert (tmp_path / "keep.gpkg").read_bytes() == b"previous result"
 
 
+def test_a_geographic_scene_of_stretched_pixels_is_warned_of(tmp_path):
+    """A scene in EPSG:4326 near Kaikoura (42 deg S) has pixels square in degrees, 8.9 x 12 m on the ground: every
+    shape reaches the network stretched, and nothing said so (the pixel's area matched the model's)."""
+    data = np.full((4, 64, 64), 1200.0, np.float32)
+    degrees = 3.0 / 111_195  # about 3 m of latitude
+    raster = write_raster(tmp_path / "geo.tif", data, epsg=4326, origin=(173.5, -42.0), pixel=(degrees, -degrees),
+                          descriptions=BANDS)
+    res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg")
+    (said,) = [w for w in res.warnings if "geographic" in w]
+    assert said.startswith("the raster's CRS is geographic and its pixels are 2.23 x 3 m on the ground")
+    square = write_raster(tmp_path / "equator.tif", data, epsg=4326, origin=(10.0, 0.1), pixel=(degrees, -degrees),
+                          descriptions=BANDS)
+    assert not any("stretched" in w for w in detect(square, RedBackend(always=True), tmp_path / "e.gpkg").warnings)
+
+
 def test_resolution_mismatch_resamples_by_default_and_warns_when_told_not_to(scene, tmp_path):
     backend = RedBackend()
     backend.card.resolution_m = 6.0
