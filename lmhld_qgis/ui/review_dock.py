@@ -41,6 +41,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.errors import LmhldError
 from ..core.review import ACCEPTED, EDITED, ORDERS, REJECTED, SKIPPED, ReviewSession
+from .legend import highest_first
 from .review_layers import Added, ReviewLayers
 
 KEYS = {Qt.Key_A: "accept", Qt.Key_R: "reject", Qt.Key_E: "edit", Qt.Key_S: "skip", Qt.Key_U: "undo",
@@ -83,12 +84,13 @@ class ReviewDock(QgsDockWidget):
         self._added: dict[int, Added] = {}  # detection fid -> what its accept/reject added (for undo)
         self._rubber: QgsRubberBand | None = None
         self._keys = _ReviewKeys(self)
-        self._inventory_chosen = False  # by the user: a later guess does not override it
+        self._inventory_chosen = self._detections_chosen = False  # by the user: a later guess keeps them
         self._build()
         self.probability_combo.installEventFilter(self._keys)
         self._set_running(False)
         # a layer of the review removed (or the project closed) mid-review: save and stop while it still exists
         QgsProject.instance().layersWillBeRemoved.connect(self._layers_leaving)
+        QgsProject.instance().layersAdded.connect(self._layers_added)
 
     # --- widgets ---------------------------------------------------------------------------------------------
 
@@ -122,9 +124,10 @@ class ReviewDock(QgsDockWidget):
                               (tr("Probability"), self.probability_combo), (tr("Order"), self.order_combo),
                               (tr("Threshold"), self.threshold_spin)):
             form.addRow(label, widget)
-        self.detections_combo.layerChanged.connect(self._guess_companions)
+        self.detections_combo.layerChanged.connect(self._detections_changed)
         self.probability_combo.layerChanged.connect(self._threshold_of)
         self.inventory_combo.activated.connect(self._inventory_picked)
+        self.detections_combo.activated.connect(self._detections_picked)
         self.guess_layers()
         self.start_button = QPushButton(tr("Start / resume"), self)
         self.stop_button = QPushButton(tr("Stop and save"), self)
@@ -153,11 +156,9 @@ class ReviewDock(QgsDockWidget):
         if self.session is not None:
             return
         current = self.detections_combo.currentLayer()
-        detected = {lyr.id(): lyr for lyr in self._choices(self.detections_combo) if _is_detections(lyr)}
+        detected = highest_first(lyr for lyr in self._choices(self.detections_combo) if _is_detections(lyr))
         if detected and (current is None or not _is_detections(current)):
-            top_first = [node.layerId() for node in QgsProject.instance().layerTreeRoot().findLayers()]
-            latest = min(detected, key=lambda i: top_first.index(i) if i in top_first else len(top_first))
-            self.detections_combo.setLayer(detected[latest])  # the highest in the legend: Detect adds on top
+            self.detections_combo.setLayer(detected[0])  # the highest in the legend: Detect adds on top
         else:
             self._guess_companions(current, keep_plausible=True)
 
@@ -167,6 +168,22 @@ class ReviewDock(QgsDockWidget):
 
     def _inventory_picked(self, _index: int) -> None:
         self._inventory_chosen = True
+
+    def _detections_picked(self, _index: int) -> None:
+        self._detections_chosen = True
+
+    def _detections_changed(self, layer) -> None:
+        """The box moved to another layer: by the user (any polygon layer may be reviewed), or by QGIS when the
+        layer shown left the project (it then shows the next one, a negatives layer say): the layer Detect wrote
+        is proposed again where there is one."""
+        if self.session is None and not self._detections_chosen and not _is_detections(layer) and any(
+                _is_detections(lyr) for lyr in self._choices(self.detections_combo)):
+            self.guess_layers()
+        else:
+            self._guess_companions(layer)
+
+    def _layers_added(self, _layers) -> None:
+        self.guess_layers()  # detections added again (or for the first time) while the dock is open
 
     def _guess_companions(self, detections, keep_plausible: bool = False) -> None:
         """With a detections layer chosen: the inventory is the polygon layer that covers them best (then one with
@@ -302,6 +319,9 @@ class ReviewDock(QgsDockWidget):
         stops the review, its decisions saved while the layer still exists (Start resumes it once it is back)."""
         if self.edit_layer is not None and self.edit_layer.id() in ids:
             self.edit_layer = None
+        for combo, flag in ((self.detections_combo, "_detections_chosen"), (self.inventory_combo, "_inventory_chosen")):
+            if combo.currentLayer() is not None and combo.currentLayer().id() in ids:
+                setattr(self, flag, False)  # the user's choice is gone: guess again
         if self.layers is None:
             return
         leaving = [lyr.name() for lyr in self.layers.all() if lyr.id() in ids]
@@ -315,6 +335,8 @@ class ReviewDock(QgsDockWidget):
         self.stop(force=True)
         with contextlib.suppress(TypeError):  # already disconnected
             QgsProject.instance().layersWillBeRemoved.disconnect(self._layers_leaving)
+        with contextlib.suppress(TypeError):
+            QgsProject.instance().layersAdded.disconnect(self._layers_added)
 
     def stop(self, force: bool = False) -> None:
         """Save the decisions and the layers, and end the session (Start resumes it). A save that fails keeps the
@@ -492,22 +514,29 @@ def _has_inventory_fields(layer) -> bool:
 
 
 def _place(layer, detections) -> tuple[int, float]:
-    """How well `layer` could be the detections' inventory by where it lies: (2, the share of the detections'
-    extent its extent covers) when they overlap, (1, 0) when it is empty (a new inventory lies nowhere yet),
-    (0, 0) when they lie apart."""
+    """How well `layer` could be the detections' inventory by where it lies, in the detections' CRS: (2, the share
+    of the detections' extent its extent covers) when they overlap, (1, 0) when it is empty (a new inventory lies
+    nowhere yet), (0, minus the gap between the two extents) when they lie apart: the nearest inventory of an area
+    whose mapped landslides do not reach the detected ones."""
+    import math
+
     from qgis.core import QgsCsException
 
     if layer.featureCount() == 0 or layer.extent().isNull():
         return 1, 0.0
+    ours = detections.extent()
     try:
-        extent = QgsCoordinateTransform(detections.crs(), layer.crs(), QgsProject.instance()).transformBoundingBox(
-            detections.extent())
+        theirs = QgsCoordinateTransform(layer.crs(), detections.crs(), QgsProject.instance()).transformBoundingBox(
+            layer.extent())
     except QgsCsException:
-        return 0, 0.0
-    if extent.area() <= 0:  # one point, or no detection
-        return (2, 1.0) if layer.extent().contains(extent.center()) else (0, 0.0)
-    share = extent.intersect(layer.extent()).area() / extent.area()
-    return (2, share) if share > 0 else (0, 0.0)
+        return 0, -math.inf
+    if ours.area() > 0 and ours.intersects(theirs):
+        return 2, ours.intersect(theirs).area() / ours.area()
+    if ours.area() <= 0 and theirs.contains(ours.center()):  # one point, or no detection
+        return 2, 1.0
+    gap_x = max(0.0, theirs.xMinimum() - ours.xMaximum(), ours.xMinimum() - theirs.xMaximum())
+    gap_y = max(0.0, theirs.yMinimum() - ours.yMaximum(), ours.yMinimum() - theirs.yMaximum())
+    return 0, -math.hypot(gap_x, gap_y)
 
 
 def _fmt(value, spec: str) -> str:

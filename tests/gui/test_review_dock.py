@@ -342,3 +342,52 @@ def test_a_layer_leaving_the_project_stops_the_review_and_saves_it(qgis_iface, f
     assert dock.session is None
     dock.release()
     dock.close()
+
+
+def test_detections_added_again_are_proposed_again(qgis_iface, files):
+    """After the detections left the project the box showed the next layer, the review's negatives, and still did
+    once they were added again: Start then refused 'three different layers'."""
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    layers = load(files)
+    dock = open_dock(qgis_iface, layers)
+    dock.stop_button.click()  # the review made its negatives layer, beside the detections
+    assert any(lyr.name().endswith("negatives") for lyr in project.mapLayers().values())
+    project.removeMapLayer(layers["detections"].id())
+    again = QgsVectorLayer(f"{files['detections']}|layername=landslides", "detections", "ogr")
+    project.addMapLayer(again)
+    assert dock.detections_combo.currentLayer().id() == again.id()
+    dock.start_button.click()
+    assert dock.session is not None, dock.last_error
+    dock.stop_button.click()
+    dock.release()
+    dock.close()
+    project.removeAllMapLayers()
+
+
+def test_the_nearest_inventory_is_proposed_when_none_reaches_the_detections(qgis_iface, files, tmp_path):
+    """Kaikoura: the detections on scene 70 lie beyond the bounding box of scene 70's inventory as well as of
+    scene 69's; both scored alike and the first by name, the other area's, was proposed."""
+    from lmhld_qgis.ui.review_dock import ReviewDock
+
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    inventories = {}
+    for name, dx in (("a_far", 90_000), ("b_near", 3_000)):
+        path = create_inventory(tmp_path / f"{name}.gpkg", crs="EPSG:32618")
+        ds = ogr.Open(str(path), 1)
+        lyr = ds.GetLayerByName("landslides")
+        feat = ogr.Feature(lyr.GetLayerDefn())
+        feat.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkt(square(X + dx, Y - 400, 60))))
+        lyr.CreateFeature(feat)
+        ds = None
+        inventories[name] = QgsVectorLayer(f"{path}|layername=landslides", f"{name} inventory", "ogr")
+        project.addMapLayer(inventories[name])
+    detections = QgsVectorLayer(f"{files['detections']}|layername=landslides", "Landslides — scene", "ogr")
+    project.addMapLayer(detections)
+    dock = ReviewDock(qgis_iface)
+    dock.show()
+    assert dock.inventory_combo.currentLayer().id() == inventories["b_near"].id()
+    dock.release()
+    dock.close()
+    project.removeAllMapLayers()
