@@ -39,6 +39,7 @@ from .preflight import require_memory
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
 from .raster import (
     RasterInfo,
+    black_collar,
     finer_or_coarser,
     ground_pixel_aspect,
     pixel_area_m2,
@@ -231,6 +232,7 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
                                min_mean_prob=options.min_mean_prob)
     fills = [f"{n}; the model reads it as data" for n in undeclared_fill(info.path, bands,
                                                                           [info.band_names[b - 1] for b in bands])]
+    fills += black_collar(info.path, bands)
     from .scene_check import values_far_from_training
 
     notes = [n for n in (band_note, tile_note, scale_note) if n] + fills + values_far_from_training(card, info, bands)

@@ -37,6 +37,7 @@ from .preflight import require_distinct, require_patch_fits
 from .progress import NullProgress, Progress, SubProgress
 from .raster import (
     RasterInfo,
+    black_collar,
     pixel_area_m2,
     read_raster_info,
     require_north_up,
@@ -197,6 +198,8 @@ def _check_pixels(sources: list[PlanSource], progress: Progress) -> None:
     if fills:
         raise LmhldError("; ".join(fills) + ". Refused: the patches would hold the fill value as data (and "
                          "dataset.json's band statistics, which training normalises by, with it)")
+    for note in (n for s in sources for n in black_collar(s.info.path, s.bands)):
+        progress.warn(note)
     for s in sources:
         if (band := untagged_alpha(s.info.path, s.info)) in s.bands:
             name = Path(s.info.path).name

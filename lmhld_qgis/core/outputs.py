@@ -164,6 +164,8 @@ def check_other_layers(name: str, path: Path, own: Iterable[str]) -> None:
         ds = gdal.OpenEx(str(path), gdal.OF_VECTOR)
         held = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] if ds is not None else []
         ds = None
+    except RuntimeError:  # not a GeoPackage after all: no layer of the user's to lose
+        held = []
     finally:
         gdal.PopErrorHandler()
     others = sorted(set(held) - set(own) - GPKG_SYSTEM_LAYERS)

@@ -318,6 +318,32 @@ def undeclared_fill(path: str | Path, bands: Sequence[int], names: Sequence[str 
     return found
 
 
+def black_collar(path: str | Path, bands: Sequence[int]) -> list[str]:
+    """A sentence when an unsigned integer image of three bands or more (an orthophoto) declares no nodata and no
+    mask, yet at least two of its corners are 0 in every band: a black collar, as many UAV exports write it, read
+    as black ground (patches trained on it, detections run on it). Reads four pixels."""
+    from osgeo import gdal
+
+    if len(bands) < 3:
+        return []
+    ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+    try:
+        chosen = [ds.GetRasterBand(b) for b in bands]
+        if any(gdal.GetDataTypeName(b.DataType) not in ("Byte", "UInt16") or b.GetNoDataValue() is not None
+               or b.GetMaskFlags() != gdal.GMF_ALL_VALID for b in chosen):
+            return []
+        w, h = ds.RasterXSize, ds.RasterYSize
+        black = sum(all(int(b.ReadAsArray(x, y, 1, 1)[0, 0]) == 0 for b in chosen)
+                    for x, y in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)))
+    finally:
+        ds = None
+    if black < 2:
+        return []
+    return [f"{black} corners of {Path(path).name} are black (0 in every band) and it declares no nodata: a black "
+            "collar around the imagery is read as black ground; declare it (gdal_edit.py -a_nodata 0 "
+            f"{shlex.quote(str(path))}) unless the corners are really black"]
+
+
 def _minimum(band: Any, approx: bool) -> float | None:
     """A band's lowest value (declared nodata and NaN left out), or None when it holds none."""
     try:

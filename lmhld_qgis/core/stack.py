@@ -42,6 +42,7 @@ from .preflight import require_distinct
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import (
     RasterInfo,
+    black_collar,
     read_raster_info,
     require_north_up,
     resampling_onto,
@@ -108,11 +109,19 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
     infos = [read_raster_info(p) for p in paths]
     for info in infos:
         require_north_up(info)
+    notes: list[str] = []
     with rasterio.open(paths[0]) as first:
+        if first.crs is not None and first.crs.is_geographic:
+            if pixel_size is not None:  # 0.5 became half a degree: a grid of 1 x 1 px, written without a word
+                raise LmhldError(f"{paths[0].name} is in a geographic CRS ({_crs_name(first.crs)}), so --pixel-size "
+                                 f"{pixel_size:g} would be in degrees; warp it to a metric CRS first (gdalwarp -t_srs "
+                                 "with the area's UTM zone) and stack the warped raster")
+            notes.append(f"the grid is {paths[0].name}'s, in a geographic CRS ({_crs_name(first.crs)}): its pixels "
+                         "are square in degrees, not on the ground; warp the rasters to a metric CRS (gdalwarp "
+                         "-t_srs with the area's UTM zone) before stacking")
         grid = _grid(first, pixel_size)
     bands: list[StackedBand] = []
     masks: list[tuple[Path, int]] = []
-    notes: list[str] = []
     unnamed: set[int] = set()  # positions of single float bands named by a file name not recognised as elevation
     with contextlib.ExitStack() as stack:
         readers = []
@@ -123,10 +132,15 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
             if not data:
                 raise LmhldError(f"{p.name} holds only an alpha band; give the raster its data bands belong to")
             reader, how = _on_grid(src, grid, stack)
-            _check_overlap(src, grid, p)
+            share = _check_overlap(src, grid, p)
+            if share < 0.5:  # windows there are dropped at export: a footprint, not holes to fill
+                notes.append(f"{p.name} covers {share:.0%} of the grid ({paths[0].name}'s extent): outside it its "
+                             "bands are nodata and export keeps no window there (nothing gdal_fillnodata.py should "
+                             "fill); give a raster of the whole area to use the rest")
             readers.append((reader, data))
             found = _source_names(info, data, p)
-            notes += undeclared_fill(p, data, found)
+            notes += undeclared_fill(p, data, found) + black_collar(p, data)
+            notes += _placement_notes(src, grid, p, paths[0], how, data, found, pixel_size)
             if _named_by_file_only(info, data, p):
                 unnamed.add(len(bands))
             bands += [StackedBand(n, p, b, how) for n, b in zip(found, data, strict=True)]
@@ -140,6 +154,28 @@ def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequ
         _write(out, grid, readers, final_names, block, progress)
     res = abs(grid.transform.a)
     return StackResult(Path(out), bands, grid.width, grid.height, res, time.perf_counter() - t0, masks, notes)
+
+
+FEET = {"ft", "foot", "feet", "us-ft", "ftus", "us survey foot", "us_survey_foot", "international foot"}
+
+
+def _placement_notes(src: Any, grid: _Grid, path: Path, first: Path, how: str, data: list[int], names: list[str],
+                     pixel_size: float | None) -> list[str]:
+    """What a user would not see in the stack: imagery averaged onto a coarser first raster's grid (the DSM given
+    first), a band declared in feet (detection's relief limits are learnt in metres)."""
+    notes = []
+    if how.startswith("averaged") and pixel_size is None and len(data) >= 3:
+        pixel = _pixel_in_grid_units(src, grid)
+        notes.append(f"{path.name}'s {pixel:.3g} pixels are finer than the grid's {abs(grid.transform.a):.3g} (those "
+                     f"of {first.name}, the first raster) and were averaged onto it: to keep their detail give "
+                     f"{path.name} first, or --pixel-size {pixel:.3g}")
+    for b, name in zip(data, names, strict=True):
+        unit = (src.units[b - 1] or "").strip()
+        if unit.lower() in FEET:
+            notes.append(f"band {b} ({name}) of {path.name} declares its values in {unit!r}: detection's relief "
+                         "limits are in metres; convert it to metres first (gdal_calc.py -A "
+                         f"{path.name} --calc='A*0.3048' --outfile {path.stem}_m.tif)")
+    return notes
 
 
 def _with_untagged_alpha(path: Path, info: RasterInfo, stack: contextlib.ExitStack,
@@ -223,9 +259,9 @@ def _pixel_in_grid_units(src: Any, grid: _Grid) -> float:
     return float(math.hypot(gx[1] - gx[0], gy[1] - gy[0]))
 
 
-def _check_overlap(src: Any, grid: _Grid, path: Path) -> None:
+def _check_overlap(src: Any, grid: _Grid, path: Path) -> float:
     """Refuse a raster that lies wholly off the grid (another place, or a wrong CRS): its bounds, in the grid's CRS,
-    must meet the grid's."""
+    must meet the grid's. The share of the grid's extent its bounds cover."""
     from rasterio.transform import array_bounds
     from rasterio.warp import transform_bounds
 
@@ -234,6 +270,8 @@ def _check_overlap(src: Any, grid: _Grid, path: Path) -> None:
     if right <= g_left or left >= g_right or top <= g_bottom or bottom >= g_top:
         raise LmhldError(f"{path.name} does not overlap the first raster; stack rasters of the same place (and "
                          "check that each has the right CRS)")
+    common = (min(right, g_right) - max(left, g_left)) * (min(top, g_top) - max(bottom, g_bottom))
+    return float(common / ((g_right - g_left) * (g_top - g_bottom)))
 
 
 def _source_names(info: RasterInfo, data: list[int], path: Path) -> list[str]:

@@ -377,3 +377,44 @@ def test_a_raster_in_a_compound_crs_is_named_shortly_not_by_its_wkt(tmp_path):
     result = stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "scene.tif")
     how = result.resampled["dsm.tif"]
     assert "from " in how and "EGM2008" in how and "[" not in how and len(how) < 120, how
+
+
+def test_what_the_stack_would_hide_is_said(tmp_path):
+    """From a probe with UAV-like files: the DSM given first averaged the orthophoto onto 1 m, a DSM in feet and one
+    covering a quarter of the orthophoto went through, and --pixel-size 0.5 on an EPSG:4326 orthophoto made a
+    grid of 1 x 1 px of half a degree, all without a word."""
+    write_ortho(tmp_path / "ortho.tif")
+    write_dsm(tmp_path / "dsm.tif")
+    said = stack_rasters([tmp_path / "dsm.tif", tmp_path / "ortho.tif"], tmp_path / "wrong.tif").warnings
+    assert any("ortho.tif's 0.5 pixels are finer than the grid's 1 (those of dsm.tif, the first raster) and were "
+               "averaged onto it: to keep their detail give ortho.tif first, or --pixel-size 0.5" in w for w in said)
+    write_dsm(tmp_path / "feet.tif")
+    with rasterio.open(tmp_path / "feet.tif", "r+") as dst:
+        dst.units = ("ft",)
+    said = stack_rasters([tmp_path / "ortho.tif", tmp_path / "feet.tif"], tmp_path / "ft.tif",
+                         names=["red", "green", "blue", "dsm"]).warnings
+    assert any("band 1 (feet) of feet.tif declares its values in 'ft'" in w for w in said), said
+    write_dsm(tmp_path / "part_dsm.tif", size=40)
+    said = stack_rasters([tmp_path / "ortho.tif", tmp_path / "part_dsm.tif"], tmp_path / "part.tif").warnings
+    assert any(w.startswith("part_dsm.tif covers 14% of the grid (ortho.tif's extent)") for w in said), said
+    with rasterio.open(tmp_path / "ortho.tif") as src:
+        profile, data = src.profile, src.read()
+    with rasterio.open(tmp_path / "geo.tif", "w", **{**profile, "crs": "EPSG:4326",
+                                                     "transform": from_origin(15.0, 45.0, 5e-6, 5e-6)}) as dst:
+        dst.write(data)
+    with pytest.raises(LmhldError, match=r"geo.tif is in a geographic CRS \(EPSG:4326\), so --pixel-size 0.5 would "
+                                         r"be in degrees; warp it to a metric CRS first"):
+        stack_rasters([tmp_path / "geo.tif"], tmp_path / "g.tif", pixel_size=0.5)
+
+
+def test_a_black_collar_without_nodata_is_said(tmp_path):
+    """A common UAV export: black (0, 0, 0) outside the flight and no nodata tag; every stage read it as ground."""
+    rgb = np.random.default_rng(0).integers(1, 255, (3, 60, 60)).astype("uint8")
+    rgb[:, :10, :] = 0
+    rgb[:, -10:, :] = 0
+    with rasterio.open(tmp_path / "black.tif", "w", driver="GTiff", width=60, height=60, count=3, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(*ORIGIN, 0.5, 0.5)) as dst:
+        dst.write(rgb)
+    said = stack_rasters([tmp_path / "black.tif"], tmp_path / "s.tif").warnings
+    assert any(w.startswith("4 corners of black.tif are black (0 in every band) and it declares no nodata") and
+               "gdal_edit.py -a_nodata 0" in w for w in said), said
