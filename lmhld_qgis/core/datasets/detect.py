@@ -17,7 +17,12 @@ def detect_format(root: str | Path) -> str:
     root = Path(root)
     if not root.exists():
         raise LmhldError(f"dataset folder {root} does not exist")
-    if root.is_file():  # dataset.json or a patch given for its folder
+    if root.is_file():  # dataset.json or a patch given for its folder, or a scene given for a dataset
+        inside = (root.parent / "dataset.json").is_file() or root.parent.name in ("img", "mask", "images", "masks")
+        if not inside and root.suffix.lower() in (".tif", ".tiff", ".vrt", ".img", ".jp2"):
+            raise LmhldError(f"{root} is a raster, not a dataset: training reads the patches lmhld export cuts from a "
+                             f"scene and its inventory (lmhld export --raster {root.name} --inventory INVENTORY "
+                             "--out DATASET), then give that folder")
         raise LmhldError(f"{root} is a file; give the dataset folder that holds it ({root.parent})")
     if (root / "dataset.json").is_file():
         return "lmhld"

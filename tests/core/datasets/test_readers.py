@@ -95,6 +95,12 @@ def test_a_file_given_for_its_dataset_folder_is_refused_naming_the_folder(tmp_pa
     card.write_text("{}")
     with pytest.raises(LmhldError, match=rf"^{card} is a file; give the dataset folder that holds it \({tmp_path}\)$"):
         open_dataset(card)
+    scene = tmp_path / "elsewhere" / "site_scene.tif"  # a scene given for a dataset: export it first
+    scene.parent.mkdir()
+    scene.write_bytes(b"")
+    with pytest.raises(LmhldError, match=r"site_scene.tif is a raster, not a dataset: .*lmhld export --raster "
+                                         r"site_scene.tif --inventory INVENTORY --out DATASET"):
+        open_dataset(scene)
 
 
 def test_landslide4sense_masks_and_splits_that_do_not_fit_are_named(shared_data, tmp_path):
