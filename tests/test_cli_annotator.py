@@ -57,8 +57,8 @@ def test_validate_exits_1_on_imagery_whose_fill_value_is_not_declared(tmp_path):
     inv = write_polygons(tmp_path / "inv.gpkg", [square(500_010, 3_999_970, 8)])
     proc = lmhld("validate", str(inv), "--raster", str(raster))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert ("no problem; ready for export; imagery: 1 band(s) hold a fill value not declared as nodata (export "
-            "refuses it until it is declared)") in proc.stdout
+    assert ("no problem; inventory ready for export, imagery not; imagery: 1 band(s) hold a fill value not declared "
+            "as nodata (export refuses it until it is declared)") in proc.stdout
     assert "band 2 (dsm) of dsm.tif holds -32767" in proc.stderr and "gdal_edit.py -a_nodata -32767" in proc.stderr
 
 

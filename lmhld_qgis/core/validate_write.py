@@ -143,7 +143,8 @@ def _stored_style(path: str | Path, layer: str) -> str | None:
 
 def summary_line(report: ValidationReport) -> str:
     counts = {k: n for k, n in report.counts().items() if n}
-    state = ("ready for export" if report.ok_for_export else f"{len(report.blocking)} blocking (export refuses)"
+    ready = "inventory ready for export, imagery not" if report.raster_warnings else "ready for export"
+    state = (ready if report.ok_for_export else f"{len(report.blocking)} blocking (export refuses)"
              if report.blocking else OFF_IMAGERY if report.n_on_imagery == 0
              else "no polygon to export (export refuses)")
     found = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no problem"
