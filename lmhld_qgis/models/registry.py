@@ -72,7 +72,9 @@ def build_model(name: str, in_channels: int, num_classes: int = 1, **options: An
 
         valid = cls.option_names() if hasattr(cls, "option_names") else [
             p for p in inspect.signature(cls).parameters if p not in ("in_channels", "num_classes")]
-        raise LmhldError(f"bad options for {name}: {exc}; valid options: {valid}") from exc
+        unknown = [k for k in options if k not in valid]  # said by name, not as Python's __init__() complaint
+        what = f"{', '.join(unknown)} (not an option of {name})" if unknown else str(exc)
+        raise LmhldError(f"bad options for {name}: {what}; valid options: {', '.join(valid)}") from exc
 
 
 def stored_options(options: dict[str, Any]) -> dict[str, Any]:

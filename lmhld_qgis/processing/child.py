@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -67,7 +68,8 @@ def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str, alg=N
         raise QgsProcessingException(f"{what.capitalize()} cancelled; {on_cancel}")
     if code != 0:
         message = next((ln for ln in reversed(stderr.splitlines()) if "error:" in ln), stderr[-2000:])
-        raise QgsProcessingException(f"{what} failed (exit {code}): {message}")
+        message = re.sub(r"^lmhld \w[\w-]*: error: ", "", message.strip())  # the command line's prefix
+        raise QgsProcessingException(f"{what.capitalize()} failed: {message}")
     return summary
 
 

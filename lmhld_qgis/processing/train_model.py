@@ -216,8 +216,10 @@ class TrainModel(LmhldAlgorithm):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         default = Path(data[0]).parent / "runs" / f"{safe_stem(Path(data[0]).name)}_{network}_{mode}_{stamp}"
         out = folder_destination(self, parameters, self.OUTPUT_FOLDER, context, default).path
-        args = ["--out", out, "--model", network, "--mode", mode,
-                "--epochs", str(self.parameterAsInt(parameters, self.EPOCHS, context))]
+        epochs = self.parameterAsInt(parameters, self.EPOCHS, context)
+        if resume:
+            epochs = self._continued(out, network, mode, epochs, feedback)
+        args = ["--out", out, "--model", network, "--mode", mode, "--epochs", str(epochs)]
         for folder in data:
             args += ["--data", folder]
         args += self._option_args(parameters, context)
@@ -234,6 +236,31 @@ class TrainModel(LmhldAlgorithm):
                                          "detection runs with torch").format(best))
         return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: model or best, self.BEST_CHECKPOINT: best,
                 self.REPORT: str(Path(out) / "report.html"), self.BEST_F1: summary.get("best_f1")}
+
+    def _continued(self, out: str, network: str, mode: str, epochs: int, feedback) -> int:
+        """Continue a run with what it is: the command line's advice ("leave it out") has no meaning in a dialog
+        whose Network is required, so another network or mode is refused here in the dialog's words; Epochs left
+        at its default continues the run's own number (it extended a 3-epoch run to 50 without a word)."""
+        import json
+
+        try:
+            stored = json.loads((Path(out) / "config.json").read_text())
+        except (OSError, ValueError):
+            return epochs  # no run there yet, or not one lmhld can read: the child says what it finds
+        for what, dialog, run in ((self.tr("Network"), network, stored.get("model")),
+                                  (self.tr("Mode"), mode, stored.get("mode"))):
+            if run and dialog != run:
+                raise QgsProcessingException(self.tr(
+                    "The run in {0} trains with {1} {2}, not {3}: a run keeps what it was started with; choose {2} "
+                    "to continue it, or another run folder for a new run").format(out, what, run, dialog))
+        planned = int(stored.get("epochs") or 0)
+        if planned and epochs == self.parameterDefinition(self.EPOCHS).defaultValue() and epochs != planned:
+            feedback.pushInfo(self.tr("Continuing the run's own {0} epochs (set Epochs to more to extend it)").format(
+                planned))
+            return planned
+        if planned and epochs > planned:
+            feedback.pushWarning(self.tr("Extending the run from {0} to {1} epochs (Epochs)").format(planned, epochs))
+        return epochs
 
     def _option_args(self, parameters, context) -> list[str]:
         """Command-line options for what the user set (what is not set is left to the configuration file)."""

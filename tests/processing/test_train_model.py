@@ -72,3 +72,24 @@ def test_baseline_with_network_options(qgis_processing, lmhld_provider, areas, t
     with pytest.raises(QgsProcessingException, match="bad options for pspnet: depth; valid options: encoder"):
         processing.run("lmhld:trainmodel", {**params, "MODEL_OPTIONS": "depth=3",
                                             "OUTPUT_FOLDER": str(tmp_path / "run2")})
+
+
+def test_continue_keeps_the_runs_network_mode_and_epochs(qgis_processing, lmhld_provider, areas, tmp_path):
+    """Continue from a fresh dialog passed its Epochs default (50) and extended a 3-epoch run without a word; another
+    Network got the command line's advice "leave it out", which a required field cannot follow."""
+    import processing
+
+    from lmhld_qgis.models.registry import MODEL_NAMES
+
+    run = {"DATA": str(areas["a32"]), "BATCH_SIZE": 8, "WIDTH": 4, "OUTPUT_FOLDER": str(tmp_path / "run")}
+    processing.run("lmhld:trainmodel", {**run, "EPOCHS": 1, "CHECKPOINT_EVERY": 1})
+    with pytest.raises(QgsProcessingException, match=r"trains with Network unet, not resunet: a run keeps what it "
+                                                     r"was started with; choose unet to continue it"):
+        processing.run("lmhld:trainmodel", {**run, "RESUME": True, "MODEL_NAME": MODEL_NAMES.index("resunet")})
+    feedback = QgsProcessingFeedback()
+    try:
+        processing.run("lmhld:trainmodel", {**run, "RESUME": True}, feedback=feedback)  # Epochs left at 50
+    except QgsProcessingException as exc:  # a finished run may be refused; never with the command line's prefix
+        assert "lmhld train: error:" not in str(exc) and str(exc).startswith("Training failed: "), str(exc)
+    assert "Continuing the run's own 1 epochs" in feedback.textLog()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 1

@@ -137,6 +137,16 @@ def test_part_mode_says_why_an_earlier_dataset_has_no_forgetting_figure(areas, t
     assert said and "a32 n/a: its 4 bands do not fit this stage's 3-band input layer, rgb32 0." in said[0], said
 
 
+def test_a_batch_larger_than_the_training_split_is_warned_of(areas, tmp_path):
+    """A batch of 1000 on a few dozen patches trained one step an epoch without a word."""
+    from lmhld_qgis.core.datasets import open_dataset
+
+    n_train = len(open_dataset(areas["a32"], "train"))
+    with pytest.warns(UserWarning, match=rf"batch size 1000 is larger than the {n_train} training patches: each "
+                                         rf"epoch is one step of {n_train}"):
+        train(config([areas["a32"]], epochs=1, batch_size=1000, model_options={"base_width": 4}), tmp_path / "run")
+
+
 def test_part_mode_stages_of_folders_with_one_name_are_told_apart(areas, tmp_path):
     """Two datasets of one name (dataset.json's, else the folder's) would share forgetting.csv's column, and the
     later stage's validation F1 would be reported for both."""
