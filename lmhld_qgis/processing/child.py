@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def _relay(process: subprocess.Popen, feedback, alg=None) -> tuple[dict, bool]:
     """The child's JSON progress lines as feedback (other lines go to the log); SIGTERM once cancel is asked."""
     summary: dict = {}
     cancel_sent = False
+    said = {"at": 0.0}  # when the batch line was last shown
     for line in process.stdout:
         if feedback.isCanceled() and not cancel_sent:
             process.send_signal(signal.SIGTERM)  # stops at the next batch, after saving last.pt
@@ -89,20 +91,26 @@ def _relay(process: subprocess.Popen, feedback, alg=None) -> tuple[dict, bool]:
         if event.get("event") == "done":
             summary = event
         else:
-            _report(event, feedback, alg)
+            _report(event, feedback, alg, said)
     return summary, cancel_sent
 
 
-def _report(event: dict, feedback, alg=None) -> None:
+BATCH_TEXT_EVERY_S = 10.0  # QGIS's dialog logs every progress text: a line a batch buried the warnings
+
+
+def _report(event: dict, feedback, alg=None, said: dict | None = None) -> None:
     kind = event.get("event")
     if kind == "batch":
         feedback.setProgress(100.0 * event["fraction"])
-        feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
-                                 f"loss {event['loss']:.4f}")
+        now = time.monotonic()
+        if said is None or now - said["at"] >= BATCH_TEXT_EVERY_S:
+            if said is not None:
+                said["at"] = now
+            feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
+                                     f"loss {event['loss']:.4f}")
     elif kind == "progress":
         feedback.setProgress(100.0 * event["fraction"])
     elif kind == "epoch":
-        feedback.pushInfo(f"epoch {event['epoch']} ({event['dataset']}): loss {event['train_loss']:.4f}, "
-                          f"val P {event['val_precision']:.4f} R {event['val_recall']:.4f} F1 {event['val_f1']:.4f}")
+        pass  # the child's own info line says the epoch, with its validation figures
     elif kind in ("info", "warning"):
         (feedback.pushInfo if kind == "info" else feedback.pushWarning)(in_dialog_terms(event["message"], alg))
