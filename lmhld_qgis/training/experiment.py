@@ -340,8 +340,9 @@ class Experiment:
 
         tables = self.out / "tables"
         tables.mkdir(parents=True, exist_ok=True)
-        sections = [f"<p>{len(self.cfg.areas)} areas, models {', '.join(self.cfg.models)}; runs trained "
-                    f"{results['runs']['trained']}, reused {results['runs']['skipped']}.</p>"]
+        n_areas = len(self.cfg.areas)
+        sections = [f"<p>{n_areas} area{'s' if n_areas != 1 else ''}, models {', '.join(self.cfg.models)}; runs "
+                    f"trained {results['runs']['trained']}, reused {results['runs']['skipped']}.</p>"]
         specs = [("table4_patch_size", "Table 4 — whole-area metrics by patch size (experiment 1; the probability "
                   "cut, as in Tables 5-7)", results["exp1"],
                   ["area", "model", "patch_size", "precision", "f1", "recall", "iou"]),
