@@ -326,9 +326,11 @@ class ReviewDock(QgsDockWidget):
             return
         leaving = [lyr.name() for lyr in self.layers.all() if lyr.id() in ids]
         if leaving:
-            self.stop(force=True)
-            self._warn(tr("Review stopped and saved: {0} left the project. Add it again and press Start to go on."
-                          ).format(", ".join(leaving)))
+            errors = self.stop(force=True)
+            said = (tr("Review stopped and saved") if not errors else
+                    tr("Review stopped, but not all was saved ({0})").format("; ".join(errors)))
+            self._warn(tr("{0}: {1} left the project. Add it again and press Start to go on.").format(
+                said, ", ".join(leaving)))
 
     def release(self) -> None:
         """Stop and let go of the project (the plugin is being unloaded)."""
@@ -338,17 +340,17 @@ class ReviewDock(QgsDockWidget):
         with contextlib.suppress(TypeError):
             QgsProject.instance().layersAdded.disconnect(self._layers_added)
 
-    def stop(self, force: bool = False) -> None:
-        """Save the decisions and the layers, and end the session (Start resumes it). A save that fails keeps the
-        session open to try again, unless `force` (its layers are going: the edits stay in their buffers)."""
+    def stop(self, force: bool = False) -> list[str]:
+        """Save the decisions and the layers, and end the session (Start resumes it); the save's errors, if any. A
+        save that fails keeps the session open to try again, unless `force` (its layers are going)."""
         if self.session is None or self.layers is None:
-            return
+            return []
         self._end_edit()
         errors = self.layers.stop()
         if errors:
             self._warn(tr("Could not save: {0}").format("; ".join(errors)))
             if not force:
-                return
+                return errors
         self.iface.mapCanvas().removeEventFilter(self._keys)
         self._clear_highlight()
         self.session = self.layers = None
@@ -356,6 +358,7 @@ class ReviewDock(QgsDockWidget):
         self.counter.setText(tr("Stopped: Start resumes where you were"))
         self.progress.reset()
         self.current_label.setText("")
+        return errors
 
     # --- decisions ---------------------------------------------------------------------------------------------
 
