@@ -78,7 +78,7 @@ def _relay(process: subprocess.Popen, feedback, alg=None) -> tuple[dict, bool]:
     """The child's JSON progress lines as feedback (other lines go to the log); SIGTERM once cancel is asked."""
     summary: dict = {}
     cancel_sent = False
-    said = {"at": 0.0}  # when the batch line was last shown
+    said: dict = {"at": 0.0, "epoch": None}  # when the batch line was last shown, and of which epoch
     for line in process.stdout:
         if feedback.isCanceled() and not cancel_sent:
             process.send_signal(signal.SIGTERM)  # stops at the next batch, after saving last.pt
@@ -103,9 +103,9 @@ def _report(event: dict, feedback, alg=None, said: dict | None = None) -> None:
     if kind == "batch":
         feedback.setProgress(100.0 * event["fraction"])
         now = time.monotonic()
-        if said is None or now - said["at"] >= BATCH_TEXT_EVERY_S:
-            if said is not None:
-                said["at"] = now
+        if said is None or now - said["at"] >= BATCH_TEXT_EVERY_S or said.get("epoch") != event["epoch"]:
+            if said is not None:  # at each new epoch too: a short epoch left the label an epoch behind
+                said["at"], said["epoch"] = now, event["epoch"]
             feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
                                      f"loss {event['loss']:.4f}")
     elif kind == "progress":

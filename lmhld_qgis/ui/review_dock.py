@@ -271,6 +271,9 @@ class ReviewDock(QgsDockWidget):
             detections, inventory = self.detections_combo.currentLayer(), self.inventory_combo.currentLayer()
             if detections is None or inventory is None:
                 raise LmhldError(tr("choose a detections layer and an inventory layer"))
+            if detections.fields().indexOf("detection_id") >= 0:  # what QGIS shows next when the detections go
+                raise LmhldError(tr("{0} holds reviewed detections (a negatives layer or an inventory), not "
+                                    "detections: choose the layer Detect landslides wrote").format(detections.name()))
             if inventory.id() == detections.id():  # checked before a negatives layer is made for the session
                 raise LmhldError(tr("choose an inventory layer other than the detections (accepted detections are "
                                     "copied into it); Create landslide inventory makes an empty one"))

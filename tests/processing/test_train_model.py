@@ -39,7 +39,8 @@ def test_processing_run_trains_in_a_child_process(qgis_processing, lmhld_provide
     assert seen and max(seen) == pytest.approx(100.0)
     log = feedback.textLog()
     assert "stage 1/1 (a32) epoch 2/2" in log and "epoch 2 (a32):" not in log  # each epoch said once, not twice
-    assert len(feedback.texts) <= 2  # not a text a batch, which QGIS's dialog logs each: they buried the warnings
+    assert 2 <= len(feedback.texts) <= 4  # each epoch's, not a text a batch (QGIS's dialog logs each: they buried
+    # the warnings)
 
 
 def test_cancel_stops_the_child_and_keeps_last_checkpoint(qgis_processing, lmhld_provider, areas, tmp_path):
