@@ -177,6 +177,7 @@ class _Planner:
         self._lookalikes: LookalikeModel | bool | None = False  # fitted on first use (False: not yet)
         self.notes: list[str] = []
         self.nodata_in: list[Counter[tuple[str, ...]]] = [Counter() for _ in sources]
+        self.beyond_in: list[Counter[tuple[str, ...]]] = [Counter() for _ in sources]  # those bands wholly missing
         self.readers: list[WindowReader] = []
         self.done = self.steps = 0
         self.total = max(1, sum(self._window_count(s.info.height, s.info.width) for s in sources))
@@ -259,7 +260,10 @@ class _Planner:
             self.table.keep(i, split)
         else:
             self.table.drop(i, "nodata")
-            self.nodata_in[reader.source.index][tuple(reader.invalid_bands(window))] += 1
+            bands = tuple(reader.invalid_bands(window))
+            self.nodata_in[reader.source.index][bands] += 1
+            if 0 < len(bands) < len(reader.source.band_names) and reader.lacks_entirely(window, bands):
+                self.beyond_in[reader.source.index][bands] += 1
         return ok
 
     def _band_holes(self) -> list[str]:
@@ -267,11 +271,17 @@ class _Planner:
         gaps cost whole windows) are filled to keep them; where the imagery has no pixels (an orthophoto's collar
         beside a larger DSM, or its gaps), the windows are rightly dropped."""
         notes = []
-        for source, counts in zip(self.sources, self.nodata_in, strict=True):
+        for source, counts, beyond in zip(self.sources, self.nodata_in, self.beyond_in, strict=True):
             partial = [(bands, n) for bands, n in counts.most_common() if 0 < len(bands) < len(source.band_names)]
             imagery = [(bands, n) for bands, n in partial if any(band_key(b) in PAPER_BANDS for b in bands)]
-            filled = [(bands, n) for bands, n in partial if (bands, n) not in imagery]
+            outside = [(bands, beyond[bands]) for bands, _ in partial if (bands, _) not in imagery and beyond[bands]]
+            filled = [(bands, n - beyond[bands]) for bands, n in partial
+                      if (bands, n) not in imagery and n > beyond[bands]]
             said = f"window(s) of {Path(source.info.path).name} that would be kept hold nodata in some bands only"
+            if outside:  # gdal_fillnodata.py would extrapolate a surface model over the rest of the scene
+                notes.append(f"{_total(outside)} {said} ({_which(outside)}), wholly: they lie beyond the footprint "
+                             "of those bands' raster, where there is nothing to fill; a raster of the whole area "
+                             "would keep them")
             if filled:
                 holed = [b for b in source.band_names if any(b in bands for bands, _ in filled)]
                 model = "the surface model" if all(band_key(b) in ELEVATION_NAMES for b in holed) else "their raster"

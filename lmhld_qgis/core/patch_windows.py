@@ -7,7 +7,7 @@ import math
 import warnings
 from array import array
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -275,6 +275,17 @@ class WindowReader:
         image: ImageArray = self.ds.read(self.source.bands, window=rio_window)
         return [name for k, name in enumerate(self.source.band_names)
                 if self._has_invalid(image[k:k + 1], rio_window, [self.source.bands[k]])]
+
+    def lacks_entirely(self, window: Window, names: Sequence[str]) -> bool:
+        """Whether every pixel of the named bands is missing in the window: it lies beyond that raster's footprint
+        (a DSM that covers part of the orthophoto), where there is no hole to fill."""
+        rio_window = window.to_rasterio()
+        bands = [self.source.bands[self.source.band_names.index(n)] for n in names]
+        image = self.ds.read(bands, window=rio_window)
+        missing = self.ds.read_masks(bands, window=rio_window) == 0
+        if np.issubdtype(image.dtype, np.floating):
+            missing |= ~np.isfinite(image)
+        return bool(missing.all())
 
     def _has_invalid(self, image: ImageArray, rio_window: Any, bands: list[int] | None = None) -> bool:
         """True if the window holds a nodata / masked pixel in any selected band (without a second read when

@@ -426,3 +426,23 @@ def test_windows_where_a_float_alpha_band_is_0_are_dropped(tmp_path):
     result = export_patches([scene], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0),
                                                                          recipe="paper", bands=[1, 2, 3]))
     assert result.counts == {"train": 2, "val": 0, "test": 0}
+
+
+def test_windows_beyond_the_dsm_s_footprint_are_not_holes_to_fill(tmp_path):
+    """A DSM covering a third of the orthophoto: export advised gdal_fillnodata.py for every window beyond it, which
+    would extrapolate the surface model over the rest of the scene."""
+    dsm = np.full((128, 192), 812.0)
+    dsm[:, 64:] = np.nan  # the DSM ends after the first column of windows
+    dsm[70:72, 10:12] = np.nan  # and has a hole in window (1, 0)
+    scene = _rgb_dsm(tmp_path / "scene.tif", dsm)
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(X + 3 * (16 + 64 * c), Y - 3 * (48 + 64 * r), 3 * 32)
+                                                 for r in (0, 1) for c in (0, 1, 2)])
+    listen = Listen()
+    export_patches([scene], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0), recipe="paper"),
+                   progress=listen)
+    said = [w for w in listen.warnings if "some bands only" in w]
+    assert said == ["4 window(s) of scene.tif that would be kept hold nodata in some bands only (4 in dsm only), "
+                    "wholly: they lie beyond the footprint of those bands' raster, where there is nothing to fill; a "
+                    "raster of the whole area would keep them",
+                    "1 window(s) of scene.tif that would be kept hold nodata in some bands only (1 in dsm only): fill "
+                    "the holes of dsm (gdal_fillnodata.py on the surface model, then stack again) to keep them"]
