@@ -82,9 +82,10 @@ def load_initial_weights(model: SegmentationNet, checkpoint: Checkpoint, archite
         else:
             mismatched.append(key)
     if mismatched:
-        options = {k: v for k, v in card.model_options.items() if k != "encoder_weights"}
+        options = [f"{k}={v}" for k, v in card.model_options.items() if k != "encoder_weights"]
+        said = f"--model-option {' --model-option '.join(options)}" if options else "the network's own options"
         raise LmhldError(f"init_from: {path.name} is a {card.architecture} of another size ({mismatched[0]} "
-                         f"differs); build the same network (its options: {options or 'the defaults'})")
+                         f"differs); build the same network: {said}")
     model.load_state_dict(copied, strict=False)
     note = f"fine-tuning from {path} ({card.architecture}, {len(copied)} of {len(own)} tensors copied"
     if fresh_inputs and model.in_channels != card.in_channels:
