@@ -46,7 +46,8 @@ def test_toml_values_of_the_wrong_type_are_refused_with_the_key_named(tmp_path, 
     ({"epochs": 0}, r"epochs must be an integer >= 1, got 0"),
     ({"batch_size": 0}, r"batch_size must be auto or an integer >= 1, got 0"),
     ({"workers": -2}, r"workers must be an integer >= 0 or 'auto', got -2"),
-    ({"model_options": {"base_width": 0}}, r"base_width \(--width\) must be an integer >= 1, got 0"),
+    ({"model_options": {"base_width": 0}},  # both places it can be set: QGIS named the Base width field only
+     r"base_width \(--width, or --model-option base_width=N\) must be an integer >= 1, got 0"),
     ({"threshold": 1.5}, r"threshold must be a number in \[0, 1\] or 'auto', got 1.5"),
     ({"schedule": "linear"}, r'schedule must be one of "cosine", "exponential", "constant"'),
 ])

@@ -336,10 +336,3 @@ def test_automatic_batch_size_is_resolved_said_and_reported(areas, tmp_path):
             f"an epoch, where batches of 16 would make {at_16}") in said, said
     assert f"{result.batch_size} (auto)" in (tmp_path / "run" / "report.html").read_text()
     assert '"batch_size": "auto"' in (tmp_path / "run" / "config.json").read_text()  # resumes the same way
-
-
-def test_a_bad_base_width_names_both_places_it_is_set(areas):
-    """Set under Network options in QGIS, it was named as the Base width field only, which the user never touched."""
-    with pytest.raises(LmhldError, match=r"base_width \(--width, or --model-option base_width=N\) must be an integer "
-                                         r">= 1, got 0"):
-        config([areas["a32"]], model_options={"base_width": 0}).validate()
