@@ -274,9 +274,9 @@ class _Planner:
         for source, counts, beyond in zip(self.sources, self.nodata_in, self.beyond_in, strict=True):
             partial = [(bands, n) for bands, n in counts.most_common() if 0 < len(bands) < len(source.band_names)]
             imagery = [(bands, n) for bands, n in partial if any(band_key(b) in PAPER_BANDS for b in bands)]
-            outside = [(bands, beyond[bands]) for bands, _ in partial if (bands, _) not in imagery and beyond[bands]]
-            filled = [(bands, n - beyond[bands]) for bands, n in partial
-                      if (bands, n) not in imagery and n > beyond[bands]]
+            others = [(bands, n) for bands, n in partial if (bands, n) not in imagery]
+            outside = [(bands, beyond[bands]) for bands, _ in others if beyond[bands]]
+            filled = [(bands, n - beyond[bands]) for bands, n in others if n > beyond[bands]]
             said = f"window(s) of {Path(source.info.path).name} that would be kept hold nodata in some bands only"
             if outside:  # gdal_fillnodata.py would extrapolate a surface model over the rest of the scene
                 notes.append(f"{_total(outside)} {said} ({_which(outside)}), wholly: they lie beyond the footprint "

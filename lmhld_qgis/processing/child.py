@@ -98,19 +98,16 @@ def _relay(process: subprocess.Popen, feedback, alg=None) -> tuple[dict, bool]:
 BATCH_TEXT_EVERY_S = 10.0  # QGIS's dialog logs every progress text: a line a batch buried the warnings
 
 
-def _report(event: dict, feedback, alg=None, said: dict | None = None) -> None:
+def _report(event: dict, feedback, alg, said: dict) -> None:
     kind = event.get("event")
     if kind == "batch":
         feedback.setProgress(100.0 * event["fraction"])
-        now = time.monotonic()
-        if said is None or now - said["at"] >= BATCH_TEXT_EVERY_S or said.get("epoch") != event["epoch"]:
-            if said is not None:  # at each new epoch too: a short epoch left the label an epoch behind
-                said["at"], said["epoch"] = now, event["epoch"]
+        now = time.monotonic()  # the text at each new epoch too: a short epoch left it an epoch behind
+        if now - said["at"] >= BATCH_TEXT_EVERY_S or said["epoch"] != event["epoch"]:
+            said["at"], said["epoch"] = now, event["epoch"]
             feedback.setProgressText(f"epoch {event['epoch']}, batch {event['batch']}/{event['batches']}, "
                                      f"loss {event['loss']:.4f}")
     elif kind == "progress":
         feedback.setProgress(100.0 * event["fraction"])
-    elif kind == "epoch":
-        pass  # the child's own info line says the epoch, with its validation figures
-    elif kind in ("info", "warning"):
+    elif kind in ("info", "warning"):  # (an "epoch" event is not said: the child's info line says it, in full)
         (feedback.pushInfo if kind == "info" else feedback.pushWarning)(in_dialog_terms(event["message"], alg))

@@ -1,10 +1,18 @@
-"""The project's layers in the order the user sees them: the highest in the Layers panel first."""
+"""The project's layers as the user sees them: those a layer box offers, and the Layers panel's order."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qgis.core import QgsMapLayer, QgsProject
+from qgis.core import QgsMapLayer, QgsMapLayerModel, QgsProject
+from qgis.gui import QgsMapLayerComboBox
+
+
+def offered(combo: QgsMapLayerComboBox) -> list[QgsMapLayer]:
+    """The layers a layer box offers (its filters applied), in the box's order; its empty row left out."""
+    model = combo.model()
+    return [layer for layer in (model.data(model.index(i, 0), QgsMapLayerModel.LayerRole)
+                                for i in range(model.rowCount())) if layer is not None]
 
 
 def highest_first(layers: Iterable[QgsMapLayer]) -> list[QgsMapLayer]:

@@ -152,13 +152,9 @@ class ModelInfoDialog(QDialog):
 
     def _rasters(self) -> list:
         """The raster layers, the highest in the legend first (the one the user looks at, above its outputs)."""
-        from qgis.core import QgsMapLayerModel
+        from .legend import highest_first, offered
 
-        from .legend import highest_first
-
-        model = self.layers.model()
-        return highest_first(lyr for lyr in (model.data(model.index(i, 0), QgsMapLayerModel.LayerRole)
-                                             for i in range(model.rowCount())) if lyr is not None)
+        return highest_first(offered(self.layers))
 
     def showEvent(self, event) -> None:
         """Once shown (the columns have their widths): as tall as every row needs, within the screen; the table

@@ -15,7 +15,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFillSymbol,
-    QgsMapLayerModel,
     QgsMapLayerProxyModel,
     QgsProject,
     QgsRectangle,
@@ -41,7 +40,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.errors import LmhldError
 from ..core.review import ACCEPTED, EDITED, ORDERS, REJECTED, SKIPPED, ReviewSession
-from .legend import highest_first
+from .legend import highest_first, offered
 from .review_layers import Added, ReviewLayers
 
 KEYS = {Qt.Key_A: "accept", Qt.Key_R: "reject", Qt.Key_E: "edit", Qt.Key_S: "skip", Qt.Key_U: "undo",
@@ -156,7 +155,7 @@ class ReviewDock(QgsDockWidget):
         if self.session is not None:
             return
         current = self.detections_combo.currentLayer()
-        detected = highest_first(lyr for lyr in self._choices(self.detections_combo) if _is_detections(lyr))
+        detected = highest_first(lyr for lyr in offered(self.detections_combo) if _is_detections(lyr))
         if detected and (current is None or not _is_detections(current)):
             self.detections_combo.setLayer(detected[0])  # the highest in the legend: Detect adds on top
         else:
@@ -177,7 +176,7 @@ class ReviewDock(QgsDockWidget):
         layer shown left the project (it then shows the next one, a negatives layer say): the layer Detect wrote
         is proposed again where there is one."""
         if self.session is None and not self._detections_chosen and not _is_detections(layer) and any(
-                _is_detections(lyr) for lyr in self._choices(self.detections_combo)):
+                _is_detections(lyr) for lyr in offered(self.detections_combo)):
             self.guess_layers()
         else:
             self._guess_companions(layer)
@@ -192,7 +191,7 @@ class ReviewDock(QgsDockWidget):
         and with `keep_plausible` so does one that covers the detections."""
         if detections is None:
             return
-        polygons = [lyr for lyr in self._choices(self.inventory_combo)
+        polygons = [lyr for lyr in offered(self.inventory_combo)
                     if lyr.id() != detections.id() and not _is_detections(lyr)
                     and not lyr.name().startswith(NOT_INVENTORIES)]
         current = self.inventory_combo.currentLayer()
@@ -203,17 +202,11 @@ class ReviewDock(QgsDockWidget):
             self.inventory_combo.setLayer(max(polygons, key=lambda lyr: (
                 *_place(lyr, detections), _has_inventory_fields(lyr), "inventory" in lyr.name().lower())))
         rest = detections.name().partition(" — ")[2]
-        rasters = self._choices(self.probability_combo)
+        rasters = offered(self.probability_combo)
         twin = [lyr for lyr in rasters if rest and lyr.name() == f"Landslide probability — {rest}"]
         beside = [lyr for lyr in rasters if _same_stem(lyr.source(), detections.source())]
         if self.probability_combo.currentLayer() is None and (twin or beside):
             self.probability_combo.setLayer((twin or beside)[0])
-
-    @staticmethod
-    def _choices(combo: QgsMapLayerComboBox) -> list:
-        model = combo.model()
-        return [lyr for lyr in (model.data(model.index(i, 0), QgsMapLayerModel.LayerRole)
-                                for i in range(model.rowCount())) if lyr is not None]
 
     def _threshold_of(self, layer) -> None:
         """The threshold the chosen probability raster's polygons were cut at (detect records it), if any."""
