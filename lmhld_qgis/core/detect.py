@@ -52,6 +52,7 @@ from .raster import (
 )
 from .rasterwriter import PROB_NODATA, Grid, ProbabilityWriter, Stripe
 from .tta import TTA_MODES, with_tta
+from .validity import PixelValidity
 from .vector import PolygonSet, read_polygons
 
 if TYPE_CHECKING:
@@ -543,12 +544,12 @@ class WindowReader:
         size = self.plan.batch_size
         with warnings.catch_warnings(), rasterio.open(self.plan.info.path) as src:
             warnings.simplefilter("ignore")
-            validity = _ValidityReader(src, self.plan.bands)
+            validity = PixelValidity(src, self.plan.bands)
             for k, chunk in enumerate(chunks):
                 for i in range(0, len(chunk.windows), size):
                     yield self._read(src, validity, k, list(chunk.windows[i:i + size]))
 
-    def _read(self, src: Any, validity: _ValidityReader, chunk: int, windows: list[Window]) -> Batch:
+    def _read(self, src: Any, validity: PixelValidity, chunk: int, windows: list[Window]) -> Batch:
         plan, tile = self.plan, self.plan.tile
         pixels = np.zeros((len(windows), len(plan.bands), tile, tile), np.float32)
         valid = np.zeros((len(windows), tile, tile), bool)
@@ -556,54 +557,12 @@ class WindowReader:
             h, w = min(tile, plan.region.height - win.row), min(tile, plan.region.width - win.col)
             scene = Window(plan.region.row + win.row, plan.region.col + win.col, h, w)
             raw = src.read(plan.bands, window=scene.to_rasterio())
-            ok = validity.of(raw, scene)
+            ok = validity.mask(raw, scene.to_rasterio())
             if plan.aoi is not None:
                 ok &= plan.aoi.burn(scene).astype(bool)
             self.normalisation.apply(raw, ok, out=pixels[i, :, :h, :w])
             valid[i, :h, :w] = ok
         return Batch(chunk, windows, pixels, valid)
-
-
-class _ValidityReader:
-    """Which pixels of a window are valid: from the values when the bands declare a nodata value (no second
-    decode), from GDAL's mask bands otherwise, or all of them when every band is all-valid."""
-
-    def __init__(self, src: Any, bands: list[int]) -> None:
-        from rasterio.enums import MaskFlags
-
-        from .raster import unmasked_alpha
-
-        flags = [set(src.mask_flag_enums[b - 1]) for b in bands]
-        self.src, self.bands = src, bands
-        self.alphas = unmasked_alpha(src)  # a float alpha band GDAL does not apply: read apart
-        self.nodata = [src.nodatavals[b - 1] for b in bands]
-        if all(f == {MaskFlags.all_valid} for f in flags):
-            self.kind = "all"
-        elif all(f == {MaskFlags.nodata} for f in flags):
-            self.kind = "nodata"
-        else:
-            self.kind = "masks"
-
-    def of(self, raw: NDArray[Any], window: Window) -> Mask:
-        """Valid pixels; in a floating-point raster NaN and infinity are missing too, declared or not (as export
-        and training take them)."""
-        if self.kind == "all":
-            valid = np.ones(raw.shape[1:], bool)
-        elif self.kind == "nodata":
-            valid = np.ones(raw.shape[1:], bool)
-            for band, nodata in zip(raw, self.nodata, strict=True):
-                if nodata is not None and not math.isnan(nodata):
-                    valid &= band != nodata
-        else:
-            masks = self.src.read_masks(self.bands, window=window.to_rasterio())
-            valid = np.asarray((masks > 0).all(axis=0))
-        if np.issubdtype(raw.dtype, np.floating):
-            valid &= np.isfinite(raw).all(axis=0)
-        if self.alphas:
-            from .raster import alpha_valid
-
-            valid &= alpha_valid(self.src, self.alphas, window.to_rasterio())
-        return valid
 
 
 def _threaded(iterator: Iterator[Batch], depth: int = 3) -> Iterator[Batch]:

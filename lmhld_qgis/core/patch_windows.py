@@ -19,6 +19,7 @@ from .grid import Window
 from .raster import RasterInfo, raster_srs
 from .rasterize import InventoryBurner
 from .splits import SPLIT_NAMES
+from .validity import PixelValidity
 from .vector import PolygonSet
 
 PLACEMENTS = ("grid", "overlap", "centred")  # the paper's grid; training-only windows between; on a negative
@@ -228,10 +229,7 @@ class WindowReader:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.ds = rasterio.open(info.path)
-        from .raster import unmasked_alpha
-
-        self.alphas = unmasked_alpha(self.ds)  # a float alpha band GDAL does not apply as the mask: read apart
-        self.mask_kind = "read" if self.alphas else _mask_kind(self.ds, source.bands)
+        self.validity = PixelValidity(self.ds, source.bands)
         self.ring = [np.empty((len(source.bands), size, size), dtype=info.dtype) for _ in range(RING)]
         self.turn = 0
         self.empty: MaskArray = np.zeros((size, size), np.uint8)
@@ -262,11 +260,11 @@ class WindowReader:
     def _read(self, window: Window, out: ImageArray | None) -> ImageArray | None:
         rio_window = window.to_rasterio()
         image: ImageArray = self.ds.read(self.source.bands, window=rio_window, out=out)
-        return None if self._has_invalid(image, rio_window) else image
+        return None if self.validity.any_missing(image, rio_window) else image
 
     def valid(self, window: Window) -> bool:
         """No nodata pixel in the window (read only when the raster can hold nodata)."""
-        return self.mask_kind == "none" or self.peek(window) is not None
+        return self.validity.always_valid or self.peek(window) is not None
 
     def invalid_bands(self, window: Window) -> list[str]:
         """The names of the selected bands holding a nodata (or NaN) pixel in the window: for the count of windows
@@ -274,7 +272,7 @@ class WindowReader:
         rio_window = window.to_rasterio()
         image: ImageArray = self.ds.read(self.source.bands, window=rio_window)
         return [name for k, name in enumerate(self.source.band_names)
-                if self._has_invalid(image[k:k + 1], rio_window, [self.source.bands[k]])]
+                if self.validity.any_missing(image[k:k + 1], rio_window, [k])]
 
     def lacks_entirely(self, window: Window, names: Sequence[str]) -> bool:
         """Whether every pixel of the named bands is missing in the window: it lies beyond that raster's footprint
@@ -287,45 +285,6 @@ class WindowReader:
             missing |= ~np.isfinite(image)
         return bool(missing.all())
 
-    def _has_invalid(self, image: ImageArray, rio_window: Any, bands: list[int] | None = None) -> bool:
-        """True if the window holds a nodata / masked pixel in any selected band (without a second read when
-        the mask is a plain nodata value). NaN and infinity are never pixel values, declared nodata or not: detection
-        treats them as missing too."""
-        if self.mask_kind == "none":
-            return False
-        if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
-            return True
-        if self.mask_kind == "finite":
-            return False
-        bands = bands or self.source.bands
-        if self.mask_kind == "nodata":
-            for i, b in enumerate(bands):
-                nodata = self.ds.nodatavals[b - 1]
-                band = image[i]
-                if not np.isnan(nodata) and (band == nodata).any():  # NaN nodata: found above
-                    return True
-            return False
-        if self.alphas:
-            from .raster import alpha_valid
-
-            if not alpha_valid(self.ds, self.alphas, rio_window).all():
-                return True
-        return bool((self.ds.read_masks(bands, window=rio_window) == 0).any())
-
     def close(self) -> None:
         self.ds.close()
         self.burner.close()
-
-
-def _mask_kind(src: Any, bands: list[int]) -> str:
-    """How to find invalid pixels: 'none' (all valid), 'finite' (a floating-point raster without a mask: NaN and
-    infinity), 'nodata' (compare values), or 'read' (alpha/mask band)."""
-    from rasterio.enums import MaskFlags
-
-    flags = [set(src.mask_flag_enums[b - 1]) for b in bands]
-    if all(f == {MaskFlags.all_valid} for f in flags):
-        floating = any(np.issubdtype(np.dtype(src.dtypes[b - 1]), np.floating) for b in bands)
-        return "finite" if floating else "none"
-    if all(f == {MaskFlags.nodata} for f in flags):
-        return "nodata"
-    return "read"
