@@ -129,6 +129,9 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
             if roles is None:
                 return int(args.run(args) or 0)
             roles.check(args)
+            if getattr(args, "unlocked", lambda _: False)(args):  # a launcher: its workers claim the paths
+                args.argv = list(argv)
+                return int(args.run(args) or 0)
             with roles.claimed(args):
                 return int(args.run(args) or 0)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (core.errors.Terminated)

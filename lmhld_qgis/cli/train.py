@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core.modelcard import RELATIVE_SURFACES
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
+from .launch import launches_workers
 
 
 def _auto_or(parse: Any) -> Any:
@@ -39,10 +40,10 @@ def relative_bands(text: str) -> list[int] | str:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a network (single, mix or part mode)",
                        description="Train one of the U-Net family networks or a baseline on exported datasets (or "
-                                   "Landslide4Sense, CAS, image/mask folders). Several GPUs: torchrun "
-                                   "--nproc_per_node N -m lmhld_qgis train ... A run continues with --resume "
-                                   "(from its config.json: `lmhld train --out RUN --resume --epochs 80` extends a "
-                                   "finished run to 80 epochs).")
+                                   "Landslide4Sense, CAS, image/mask folders). Several GPUs: --processes N "
+                                   "(or torchrun --nproc-per-node N -m lmhld_qgis train ...). A run continues with "
+                                   "--resume (from its config.json: `lmhld train --out RUN --resume --epochs 80` "
+                                   "extends a finished run to 80 epochs).")
     from ..models.registry import BASELINE_NAMES, UNET_NAMES
 
     p.add_argument("--model", help=f"{', '.join(UNET_NAMES)}; baselines: {', '.join(BASELINE_NAMES)}")
@@ -92,6 +93,9 @@ def add_parser(sub: Any) -> None:
                              "random weights; same --model and size; a few epochs at a lower --lr (e.g. 3e-4)")
     hw = p.add_argument_group("hardware (free to change on --resume)")
     hw.add_argument("--device", help="auto, cpu, cuda, cuda:1")
+    hw.add_argument("--processes", type=positive_int, metavar="N",
+                    help="train in N processes on this machine, one per GPU (DDP, PyTorch's torchrun engine; on "
+                         "CPUs they share the cores); several machines: torchrun on each")
     hw.add_argument("--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on CUDA)")
     hw.add_argument("--workers", type=_auto_or(non_negative_int),
                     help="DataLoader processes when patches are not cached (auto: from the cores on CUDA)")
@@ -113,7 +117,7 @@ def add_parser(sub: Any) -> None:
                     help="save last.pt when this long has passed since the last save (300; 0: every epoch); "
                          "also with the run's first best.pt")
     p.add_argument("--progress-json", action="store_true", help="machine-readable progress on stdout (for QGIS)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, unlocked=lambda args: launches_workers(args.processes))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,9 +142,13 @@ def run(args: argparse.Namespace) -> int:
     from ..training.config import load_config, parse_model_options, resume_config
     from ..training.signals import stop_on_signals
     from ..training.trainer import train
-    from .failures import outputs_in_place
+    from .failures import outputs_in_place, say_once
     from .progress import BarProgress, JsonProgress
 
+    if launches_workers(args.processes):  # the workers lock, log and write; this process waits for them
+        from .launch import launch
+
+        return launch(args.processes, getattr(args, "argv", None) or sys.argv[1:], args.out)
     overrides = _overrides(args)
     cfg = resume_config(args.out, args.config, overrides) if args.resume else load_config(args.config, overrides)
     if args.width:
@@ -155,12 +163,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with stop_on_signals(progress) as stoppable:
             result = train(cfg, args.out, resume=args.resume, progress=stoppable)
-    except CancelledError as exc:
-        print(f"lmhld train: {exc}", file=sys.stderr)
+    except CancelledError as exc:  # every process of a multi-process run stops: said once per machine
+        say_once(f"lmhld train: {exc}")
         return 130
     except KeyboardInterrupt:
-        print(f"lmhld train: interrupted at once; {args.out} keeps the last.pt saved before (if any): run again "
-              "with --resume to continue from it", file=sys.stderr)
+        say_once(f"lmhld train: interrupted at once; {args.out} keeps the last.pt saved before (if any): run again "
+                 "with --resume to continue from it")
         return 130
     finally:
         progress.close()

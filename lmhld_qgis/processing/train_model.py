@@ -52,6 +52,7 @@ class TrainModel(LmhldAlgorithm):
     LOSS = "LOSS"
     WORKERS = "WORKERS"
     GPU = "GPU"
+    PROCESSES = "PROCESSES"
     AMP = "AMP"
     AUGMENT = "AUGMENT"
     RECIPE = "RECIPE"
@@ -101,7 +102,8 @@ class TrainModel(LmhldAlgorithm):
             "set, bands named as elevation or "
             "whose level varies between patches far more than within them are chosen. Mixed precision is bfloat16 "
             "on a GPU only; last.pt is saved every 5 minutes, at the end of the run and when it is stopped (Cancel "
-            "loses at most the current batch), or every N batches when asked. Fine-tune from a "
+            "loses at most the current batch), or every N batches when asked. Processes above one train on as "
+            "many GPUs of this machine at once (PyTorch DDP; the batch size is split among them). Fine-tune from a "
             "checkpoint starts from a trained network's weights (same network and width) instead of random "
             "ones: a few epochs after adding the detections rejected in the review dock as negatives, or on a "
             "new area, at a lower learning rate (e.g. 0.0003).\n\n"
@@ -145,6 +147,9 @@ class TrainModel(LmhldAlgorithm):
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.GPU, self.tr("GPU number (not set: the first)"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(
+            self.PROCESSES, self.tr("Processes, one per GPU (not set: one)"),
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=1))
         self.addAdvancedParameter(QgsProcessingParameterNumber(
             self.WORKERS, self.tr("Data loading processes"),
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
@@ -270,6 +275,13 @@ class TrainModel(LmhldAlgorithm):
             return parameters.get(key) not in (None, "")
 
         device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]
+        processes = self.parameterAsInt(parameters, self.PROCESSES, context) if is_set(self.PROCESSES) else 1
+        if processes > 1:
+            if is_set(self.GPU):
+                raise QgsProcessingException(self.tr(
+                    "GPU number picks the GPU of one process; with {0} processes each takes its own (the first {0}): "
+                    "clear GPU number, or set Processes to 1").format(processes))
+            args += ["--processes", str(processes)]
         if device == "cuda" and is_set(self.GPU):
             device = f"cuda:{self.parameterAsInt(parameters, self.GPU, context)}"
         if device != "auto":  # automatic is the default: a configuration file's device then holds

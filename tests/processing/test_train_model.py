@@ -105,3 +105,18 @@ def test_continue_keeps_the_runs_network_mode_and_epochs(qgis_processing, lmhld_
         assert "lmhld train: error:" not in str(exc) and str(exc).startswith("Training failed: "), str(exc)
     assert "Continuing the run's own 1 epochs" in feedback.textLog()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 1
+
+
+def test_processes_train_on_several_devices_from_the_dialog(qgis_processing, lmhld_provider, areas, tmp_path):
+    """Processes (advanced) runs the child as `lmhld train --processes N`: DDP from QGIS, progress relayed from rank
+    0; a GPU number beside it (one process's GPU) is refused with the way out."""
+    import processing
+
+    params = {"DATA": str(areas["a32"]), "EPOCHS": 1, "BATCH_SIZE": 8, "WIDTH": 8, "PROCESSES": 2,
+              "OUTPUT_FOLDER": str(tmp_path / "run")}
+    with pytest.raises(QgsProcessingException, match="clear GPU number, or set Processes to 1"):
+        processing.run("lmhld:trainmodel", {**params, "DEVICE": 2, "GPU": 1})
+    feedback = QgsProcessingFeedback()
+    result = processing.run("lmhld:trainmodel", params, feedback=feedback)
+    assert "--processes 2" in feedback.textLog() and Path(result["MODEL_ONNX"]).exists()
+    assert feedback.textLog().count("stage 1/1 (a32) epoch 1/1") == 1

@@ -1,0 +1,75 @@
+"""`lmhld train --processes N`: N training processes on this machine (one per GPU) under PyTorch's own launcher,
+the engine `torchrun` runs (torch.distributed.run: DDP, a c10d rendezvous on localhost), so a user need not
+write the torchrun line. What this adds is the command's promise: the workers each say their failure in one line
+(cli.failures), and the launcher's own report of them (a Python traceback and a box of exit codes that torchrun
+prints) becomes at most one line, with the exit code of the process that failed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ..core.errors import CANCELLED
+
+OPTION = "--processes"
+
+
+def launches_workers(processes: int | None) -> bool:
+    """Whether this `lmhld train` is the launcher of `processes` workers (not a worker itself: torchrun or this
+    launcher set WORLD_SIZE for those)."""
+    return (processes or 1) > 1 and "WORLD_SIZE" not in os.environ
+
+
+def worker_argv(argv: Sequence[str]) -> list[str]:
+    """The command line a worker runs: this one without --processes (a worker must not launch again)."""
+    out: list[str] = []
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == OPTION:
+            skip = True
+        elif not token.startswith(OPTION + "="):
+            out.append(token)
+    return out
+
+
+def launch(processes: int, argv: Sequence[str], run_dir: str) -> int:
+    """Run `python -m lmhld_qgis ARGV` in `processes` processes under torch.distributed.run; the exit code of the
+    run (the failing worker's, 130 when stopped)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    from ..training.hardware import cores_per_process
+
+    # torchrun sets one thread per worker with a warning when it is not told; on CPUs they share the cores instead
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(cores_per_process() // processes, 1)))
+    # the launcher's log lines (a worker's exit code, the signals it forwards) repeat what the workers say; this
+    # process logs nothing else (each torch.distributed logger has a level of its own: the switch is global)
+    logging.disable(logging.CRITICAL)
+    try:
+        run(parse_args(["--standalone", f"--nproc-per-node={processes}", "-m", "lmhld_qgis", *worker_argv(argv)]))
+    except ChildFailedError as exc:
+        return _said(exc, run_dir)
+    except SignalException:  # Ctrl-C or SIGTERM: every worker got it too and said so (once per machine)
+        return CANCELLED
+    finally:
+        logging.disable(logging.NOTSET)
+    return 0
+
+
+def _said(exc: object, run_dir: str) -> int:
+    """The exit code of the worker that failed first by its own hand (it has said why); a worker killed by a signal
+    (the out-of-memory killer, a kill -9) could say nothing, so that is said here."""
+    failures = sorted(getattr(exc, "failures", {}).items())
+    for _, failure in failures:
+        if failure.exitcode > 0:
+            return int(failure.exitcode)
+    rank, failure = failures[0]
+    print(f"lmhld train: error: training process {rank} was killed by {failure.signal_name()} (out of memory? "
+          f"`dmesg` tells); {run_dir} keeps the last.pt saved before (if any): run again with --resume to continue",
+          file=sys.stderr)
+    return 1
