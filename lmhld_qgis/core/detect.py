@@ -352,7 +352,8 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
             coarse = _coarse_plan(plan, options, context, Path(tmpdir))
             if coarse is not None:
                 progress.info(f"context: {context.reason}")
-            n_windows, polygons = _write_outputs(plan, coarse, with_tta(backend, options.tta), Path(raster).name,
+            names = Path(raster).name, model_label(backend.card.architecture, model)
+            n_windows, polygons = _write_outputs(plan, coarse, with_tta(backend, options.tta), names,
                                                  out_gpkg, prob_tif, Path(tmpdir), progress)
         finally:
             for p in (plan, coarse):
@@ -379,7 +380,16 @@ def _coarse_plan(plan: DetectPlan, options: DetectOptions, context: ContextChoic
                    aoi=_aoi_burner(options.aoi, info), notes=[])
 
 
-def _write_outputs(plan: DetectPlan, coarse: DetectPlan | None, backend: Backend, source_name: str,
+def model_label(architecture: str, model: str | Path | Backend) -> str:
+    """The polygons' `model` field: the network, and the model file with its run folder when it came from one, so
+    that detections of two models of one network (a batch over runs) stay apart."""
+    if not isinstance(model, str | Path):
+        return architecture
+    path = Path(model).resolve()
+    return f"{architecture} ({path.parent.name}/{path.name})"
+
+
+def _write_outputs(plan: DetectPlan, coarse: DetectPlan | None, backend: Backend, names: tuple[str, str],
                    out_gpkg: str | Path, prob_tif: str | Path | None, workdir: Path,
                    progress: Progress) -> tuple[int, PolygonizeReport]:
     """Probabilities and mask by streaming, then polygons; every output written aside and moved into place."""
@@ -396,7 +406,7 @@ def _write_outputs(plan: DetectPlan, coarse: DetectPlan | None, backend: Backend
             n_windows = _stream_with_context(plan, coarse, backend, prob_tmp, mask_tif, workdir, progress)
         tag_threshold(prob_tmp, plan.post.threshold)
         report = polygonize(mask_tif, prob_tmp, gpkg_tmp, LAYER, plan.post.vectorize_options(),
-                            source=source_name, model=backend.card.architecture,
+                            source=names[0], model=names[1],
                             progress=SubProgress(progress, 0.85, 1.0))
         # the style travels inside the GeoPackage: QGIS applies it on load and lists no extra layer on drop, and a
         # sidecar `<stem>.qml` would collide with the probability raster's when both share a name

@@ -88,7 +88,8 @@ def extent_in_raster_crs(extent: Extent, crs: str | None, raster_srs: osr.Spatia
 
 
 def _text(box: Extent) -> str:
-    return ",".join(f"{v:.10g}" for v in box)
+    """A box in words that read the same whatever order the reader writes extents in."""
+    return f"x {box[0]:.10g} to {box[2]:.10g}, y {box[1]:.10g} to {box[3]:.10g}"
 
 
 def _overlaps(a: Extent, b: Extent) -> bool:
@@ -104,12 +105,13 @@ def require_extent_overlaps(extent: Extent, crs: str | None, raster_srs: osr.Spa
         return box
     where = f"raster {raster} covers {_text(bounds)} in {crs_label(raster_srs)}"
     if crs is not None:
-        raise LmhldError(f"the extent {_text(extent)} [{crs}] is {_text(box)} in the raster's CRS and does not "
+        raise LmhldError(f"the extent ({_text(extent)} in {crs}) is {_text(box)} in the raster's CRS and does not "
                          f"overlap it: {where}; check the numbers and their CRS")
     degrees = raster_srs.IsProjected() and all(abs(v) <= 180 for v in extent[::2]) and \
         all(abs(v) <= 90 for v in extent[1::2])
-    hint = (f"; these numbers look like longitude/latitude: if so, name their CRS: "
-            f"'{_text(extent)} [EPSG:4326]'") if degrees else \
-        f"; if it is in another CRS, name it after the numbers: '{_text(extent)} [EPSG:XXXX]'"
-    raise LmhldError(f"the extent {_text(extent)} does not overlap the raster: it is read in the raster's CRS, "
+    # the numbers are named, not written back as an extent: the command line's order (xmin,ymin,xmax,ymax) is not
+    # QGIS's (xmin,xmax,ymin,ymax), and an extent pasted in the other's order ran on the whole scene without a word
+    hint = ("; these numbers look like longitude/latitude: if so, name their CRS after the four numbers: "
+            "[EPSG:4326]") if degrees else "; if it is in another CRS, name it after the four numbers: [EPSG:XXXX]"
+    raise LmhldError(f"the extent ({_text(extent)}) does not overlap the raster: it is read in the raster's CRS, "
                      f"and {where}; give the extent in {crs_code(raster_srs)}" + hint)

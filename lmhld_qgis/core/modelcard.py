@@ -163,8 +163,8 @@ class ModelCard:
             what = ("it carries Deepness metadata only: a Deepness model, not one from lmhld"
                     if "model_type" in meta else "it carries no model card")
             raise LmhldError(f"{source} is not an lmhld model ({what}; lmhld.architecture is missing). lmhld runs "
-                             "the model.onnx that `lmhld train` writes, or a checkpoint exported with "
-                             "`lmhld export-onnx best.pt --out model.onnx`")
+                             "the model.onnx that training writes (`lmhld train`; in QGIS: Train landslide model), "
+                             "or a checkpoint exported with `lmhld export-onnx best.pt --out model.onnx`")
         try:
             return cls.from_dict(ours)
         except TypeError as exc:
@@ -209,7 +209,8 @@ def read_onnx_proto(path: str | Path) -> Any:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise LmhldError(f"cannot read ONNX model {path} ({type(exc).__name__}): is it an .onnx file written by "
-                         "`lmhld train` or `lmhld export-onnx`?") from exc
+                         "lmhld's training (`lmhld train`; in QGIS: Train landslide model) or `lmhld export-onnx`?") \
+            from exc
 
 
 def card_from_proto(proto: Any, source: str) -> ModelCard:
@@ -234,7 +235,8 @@ def _read_card_with_onnxruntime(path: str | Path) -> ModelCard:
         meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
     except Exception as exc:
         raise LmhldError(f"cannot read ONNX model {path} ({type(exc).__name__}): is it an .onnx file written by "
-                         "`lmhld train` or `lmhld export-onnx`?") from exc
+                         "lmhld's training (`lmhld train`; in QGIS: Train landslide model) or `lmhld export-onnx`?") \
+            from exc
     return ModelCard.from_onnx_metadata(dict(meta.custom_metadata_map), source=str(path))
 
 

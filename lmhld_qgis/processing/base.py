@@ -10,11 +10,18 @@ from __future__ import annotations
 import os
 import re
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingParameterDefinition, QgsProcessingParameterNumber
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 import lmhld_qgis
+
+from .parameters import parameter_help
 
 HOME = "https://github.com/lmhld-qgis/lmhld_qgis"
 ICONS = os.path.join(os.path.dirname(lmhld_qgis.__file__), "icons")
@@ -66,14 +73,30 @@ class LmhldAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def addParameter(self, parameter: QgsProcessingParameterDefinition, createOutput: bool = True) -> bool:
-        """Add `parameter`; a decimal number field shows the decimals its values need instead of QGIS's six."""
+        """Add `parameter`; a decimal number field shows the decimals its values need instead of QGIS's six, and
+        qgis_process help says whether it is optional, its default and its range (parameters.parameter_help)."""
         if isinstance(parameter, QgsProcessingParameterNumber) \
                 and parameter.dataType() == QgsProcessingParameterNumber.Double:
             metadata = parameter.metadata()
             wrapper = dict(metadata.get("widget_wrapper") or {})
             wrapper.setdefault("decimals", field_decimals(parameter.defaultValue(), parameter.minimum()))
             parameter.setMetadata({**metadata, "widget_wrapper": wrapper})
+        if not parameter.help():
+            parameter.setHelp(parameter_help(parameter))
         return super().addParameter(parameter, createOutput)
+
+    def checkParameterValues(self, parameters, context):
+        """A file of the wrong kind named with the kinds it takes (QGIS said "Incorrect parameter value for MODEL")."""
+        for parameter in self.parameterDefinitions():
+            value = parameters.get(parameter.name())
+            if not isinstance(parameter, QgsProcessingParameterFile) or not isinstance(value, str) or not value \
+                    or parameter.behavior() != QgsProcessingParameterFile.File:
+                continue
+            kinds = re.findall(r"\*\.(\w+)", parameter.fileFilter()) or [e for e in [parameter.extension()] if e]
+            if kinds and os.path.splitext(value)[1].lower().lstrip(".") not in kinds:
+                return False, self.tr("{0}: {1} is not a {2} file; choose one").format(
+                    parameter.description(), os.path.basename(value), self.tr(" or ").join(f".{k}" for k in kinds))
+        return super().checkParameterValues(parameters, context)
 
     def addAdvancedParameter(self, parameter) -> None:
         """A parameter most runs leave alone: shown folded under "Advanced Parameters" in the dialog."""

@@ -56,7 +56,12 @@ class FeedbackProgress:
         return self.feedback is not None and self.feedback.isCanceled()
 
 
-_FLAG = re.compile(r"`[^`]*`|--([a-z][a-z0-9-]*)")
+# A command quoted in backticks (kept as it is), or a flag: with its value when one follows (a number, or a word
+# that ends the clause: `--names red,green,dsm;`), and the core's own "in QGIS: LABEL" aside after it, which the
+# parameter's name then says already.
+_FLAG = re.compile(r"`[^`]*`|--(?P<flag>[a-z][a-z0-9-]*)"
+                   r"(?: (?P<value>\d[^\s;)]*|[^\s;()`]+(?=[;)]|$| \(in QGIS)))?"
+                   r"(?P<aside> \(in QGIS: [^()]*(?:\([^()]*\)[^()]*)?\)|; in QGIS: [^;()]*(?:\([^()]*\))?)?")
 
 
 def _parameters_by_flag(alg: QgsProcessingAlgorithm) -> dict[str, QgsProcessingParameterDefinition]:
@@ -84,17 +89,21 @@ def _every_algorithms_parameters() -> dict[str, QgsProcessingParameterDefinition
 
 
 def in_dialog_terms(message: str, alg: QgsProcessingAlgorithm | None) -> str:
-    """The core speaks of options as the command line names them (--resume); in QGIS each becomes the parameter
-    the dialog shows and qgis_process takes ("Resume a stopped run" (RESUME)): this algorithm's, else that of the
-    step the message points to. A command quoted in backticks, to be run in a terminal, keeps its flags."""
+    """The core speaks of options as the command line names them (--resume, --bands 1,2,3); in QGIS each becomes
+    the parameter the dialog shows and qgis_process takes ("Resume a stopped run" (RESUME), "Bands in order"
+    (BANDS=1,2,3)): this algorithm's, else that of the step the message points to. A command quoted in backticks,
+    to be run in a terminal, keeps its flags."""
     if alg is None or "--" not in message:
         return message
     params = _parameters_by_flag(alg)
 
     def swap(match: re.Match[str]) -> str:
-        flag = match.group(1) or ""
+        flag = match["flag"] or ""
         param = params.get(flag) or _every_algorithms_parameters().get(flag)
-        return f'"{param.description()}" ({param.name()})' if param is not None else match.group(0)
+        if param is None:
+            return match.group(0)
+        value = f"={match['value']}" if match["value"] else ""
+        return f'"{param.description()}" ({param.name()}{value})'
 
     return _FLAG.sub(swap, message)
 

@@ -209,10 +209,14 @@ class TrainModel(LmhldAlgorithm):
         if not data:
             raise QgsProcessingException(self.tr("Choose at least one dataset folder."))
         for folder in data:  # before a child process starts: a missing folder is a typo, said in the dialog's words
-            if not Path(folder).is_dir():
+            if not Path(folder).exists():
                 raise QgsProcessingException(self.tr(
                     "Dataset folder {0} does not exist: choose a folder written by Export training patches"
                 ).format(folder))
+            with core_errors(self.tr("Training"), self):  # a file (dataset.json, a scene): as evaluation says it
+                from ..core.datasets.detect import detect_format
+
+                detect_format(folder)
         network = MODEL_NAMES[self.parameterAsEnum(parameters, self.MODEL_NAME, context)]
         mode = MODES[self.parameterAsEnum(parameters, self.MODE, context)]
         resume = self.parameterAsBool(parameters, self.RESUME, context)

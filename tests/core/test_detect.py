@@ -96,6 +96,7 @@ def test_polygons_match_the_scene_in_crs_and_position(scene, tmp_path):
     detected = ogr.Geometry(ogr.wkbMultiPolygon)
     for f in lyr:
         assert f["area_m2"] >= 50 and 0.99 <= f["max_prob"] <= 1.0 and f["source"] == "scene.tif"
+        assert f["model"] == RedBackend().card.architecture  # a backend object: its network alone
         detected = detected.Union(f.GetGeometryRef())
     truth_ds = ogr.Open(str(scene.inventory))
     truth = ogr.Geometry(ogr.wkbMultiPolygon)
@@ -303,17 +304,21 @@ def test_an_extent_in_another_crs_is_reprojected_when_named_and_refused_with_bot
     with pytest.raises(LmhldError) as err:
         detect(raster, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(extent=(lon0, lat0, lon1, lat1)))
     assert ("does not overlap the raster: it is read in the raster's CRS, and raster s.tif covers "
-            "500000,3999808,500192,4000000 in EPSG:32618 (WGS 84 / UTM zone 18N); give the extent in EPSG:32618; "
-            "these numbers look like longitude/latitude: if so, name their CRS: '") in str(err.value)
-    assert str(err.value).endswith(" [EPSG:4326]'") and not (tmp_path / "o.gpkg").exists()
+            "x 500000 to 500192, y 3999808 to 4000000 in EPSG:32618 (WGS 84 / UTM zone 18N); give the extent in "
+            "EPSG:32618; these numbers look like longitude/latitude: if so, name their CRS after the four numbers: "
+            "[EPSG:4326]") in str(err.value)
+    # the numbers are named by axis, never written back in one tool's order: QGIS reads xmin,xmax,ymin,ymax and the
+    # command line xmin,ymin,xmax,ymax, and an extent pasted from the other's order ran on the whole scene
+    assert f"the extent (x {lon0:.10g} to {lon1:.10g}, y {lat0:.10g} to {lat1:.10g})" in str(err.value)
+    assert not (tmp_path / "o.gpkg").exists()
     detect(raster, RedBackend(), tmp_path / "o.gpkg", tmp_path / "p.tif",
            DetectOptions(extent=(lon0, lat0, lon1, lat1), extent_crs="EPSG:4326"))
     with rasterio.open(tmp_path / "p.tif") as ds:  # columns 10..30, rows 10..50: the degrees' box holds them
         b = ds.bounds
         assert 500024 <= b.left <= 500030 and 500090 <= b.right <= 500096
         assert 3999850 - 6 <= b.bottom <= 3999850 and 3999970 <= b.top <= 3999970 + 6
-    with pytest.raises(LmhldError, match=r"the extent 1,2,3,4 \[EPSG:3857\] is .* in the raster's CRS and does not "
-                                         r"overlap it: raster s.tif covers .* in EPSG:32618"):
+    with pytest.raises(LmhldError, match=r"the extent \(x 1 to 3, y 2 to 4 in EPSG:3857\) is .* in the raster's CRS "
+                                         r"and does not overlap it: raster s.tif covers .* in EPSG:32618"):
         detect(raster, RedBackend(), tmp_path / "o.gpkg", options=DetectOptions(extent=(1, 2, 3, 4),
                                                                                 extent_crs="EPSG:3857"))
 
@@ -641,3 +646,13 @@ def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, 
     info = read_raster_info(scene.raster)
     assert check_scene(backend.card, scene.raster)[-1].ok and values_far_from_training(
         backend.card, info, [1, 2, 3, 4]) == []
+
+
+def test_the_model_field_tells_two_runs_of_one_network_apart(tmp_path):
+    """A batch of detections with two U-Net runs wrote `unet` in both outputs' model field: the run folder and the
+    file name now come with it."""
+    from lmhld_qgis.core.detect import model_label
+
+    a, b = tmp_path / "k69_unet" / "model.onnx", tmp_path / "k70_unet" / "model.onnx"
+    assert model_label("unet", a) == "unet (k69_unet/model.onnx)" != model_label("unet", str(b))
+    assert model_label("unet", RedBackend()) == "unet"

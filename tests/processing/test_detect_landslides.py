@@ -66,6 +66,11 @@ def test_band_mismatch_is_a_processing_error(qgis_processing, lmhld_provider, sm
         processing.run("lmhld:detectlandslides", {"RASTER": str(rgb), "MODEL": str(small_onnx_model),
                                                   "OUTPUT": str(tmp_path / "l.gpkg")})
     assert not (tmp_path / "l.gpkg").exists()
+    (tmp_path / "model.dbf").write_bytes(b"x")  # QGIS said only "Incorrect parameter value for MODEL"
+    with pytest.raises(QgsProcessingException, match=r"Model \(\.onnx, or a \.pt checkpoint\): model\.dbf is not a "
+                                                     r"\.onnx or \.pt file; choose one"):
+        processing.run("lmhld:detectlandslides", {"RASTER": str(rgb), "MODEL": str(tmp_path / "model.dbf"),
+                                                  "OUTPUT": str(tmp_path / "l.gpkg")})
 
 
 def test_evaluate_model_over_a_scene_with_error_map(qgis_processing, lmhld_provider, scene, small_onnx_model,

@@ -129,6 +129,17 @@ def test_core_messages_name_the_dialogs_parameters_not_the_command_lines_options
     analyse.initAlgorithm()  # its note points at export's option, which analyse does not have: named as export's
     share = next(cls for cls in algorithm_classes() if cls.ALG_ID == "exportpatches")()
     share.initAlgorithm()
+    bands = share.parameterDefinition("BANDS").description()  # a value goes with its parameter; the core's own
+    # "in QGIS:" aside goes (it read: "Bands in order, e.g. 3,2,1,4" (BANDS) 1,2,3,5 (in QGIS: Bands in order))
+    assert in_dialog_terms("Choose the bands: e.g. --bands 1,2,3,5 (in QGIS: Bands in order), or --bands 1,2,3 to "
+                           "leave the elevation out", share) == (
+        f'Choose the bands: e.g. "{bands}" (BANDS=1,2,3,5), or "{bands}" (BANDS=1,2,3) to leave the elevation out')
+    pixel = analyse.parameterDefinition("PIXEL_SIZE").description()
+    assert in_dialog_terms("or no raster and the pixel size of the imagery (--pixel-size; in QGIS: Pixel size, m "
+                           "(without imagery))", analyse) == (
+        f'or no raster and the pixel size of the imagery ("{pixel}" (PIXEL_SIZE))')
+    assert in_dialog_terms("name it as one (--names red,green,dsm; in QGIS: Band names) so", None) == (
+        "name it as one (--names red,green,dsm; in QGIS: Band names) so")  # no algorithm: the command line's words
     assert in_dialog_terms("export with a lower --min-fraction; see --json", analyse) == (
         f'export with a lower "{share.parameterDefinition("MIN_FRACTION").description()}" (MIN_FRACTION); see '
         f'"{analyse.parameterDefinition("OUTPUT_JSON").description()}" (OUTPUT_JSON)')

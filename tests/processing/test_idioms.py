@@ -343,3 +343,27 @@ def test_evaluate_scores_a_scene_with_detections_settings(qgis_processing, lmhld
         assert (result["OBJECT_F1"], result["INVENTORY_DETECTED"]) == (report["object_f1"],
                                                                       report["inventory_detected"])
     assert counts["same"] == detected["N_POLYGONS"] > counts["defaults"]
+
+
+@pytest.mark.parametrize("alg", algorithms(), ids=lambda a: a.name())
+def test_each_parameter_tells_qgis_process_whether_it_is_optional_and_its_default(qgis_app, alg):
+    """qgis_process help printed a label and a type: not what may be left out, the default (Epochs 50) or the range,
+    which a script writer then learnt from a failed run. Each parameter's help says them."""
+    from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterEnum
+
+    alg.initAlgorithm()
+    for p in alg.parameterDefinitions():
+        said = p.help()
+        optional = bool(p.flags() & QgsProcessingParameterDefinition.FlagOptional)
+        assert said.startswith("Optional") == optional, (p.name(), said)
+        if isinstance(p, QgsProcessingParameterEnum) and p.defaultValue() is not None:
+            index = int(p.defaultValue())
+            assert f"Default: {index} ({p.options()[index]})" in said, (p.name(), said)
+        elif isinstance(p, QgsProcessingParameterNumber):
+            if p.defaultValue() is not None:
+                assert f"Default: {p.defaultValue()}" in said, (p.name(), said)
+            if p.minimum() > NO_MIN:
+                assert f"least {p.minimum():g}" in said, (p.name(), said)
+    if alg.name() == "trainmodel":
+        assert alg.parameterDefinition("EPOCHS").help() == "Default: 50. At least 1"
+        assert "DATA=a;b" in alg.parameterDefinition("DATA").help()

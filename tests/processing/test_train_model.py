@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,17 @@ def test_bad_configuration_is_reported(qgis_processing, lmhld_provider, tmp_path
     with pytest.raises(QgsProcessingException, match="missing does not exist: choose a folder written by Export"):
         processing.run("lmhld:trainmodel", {"DATA": str(tmp_path / "missing"), "EPOCHS": 1,
                                             "OUTPUT_FOLDER": str(tmp_path / "run")})
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_dataset_json_given_for_its_folder_is_told_so(qgis_processing, lmhld_provider, areas, tmp_path):
+    """Export's dataset.json (which the modeler offers for Datasets) was called missing; Evaluate said it right."""
+    import processing
+
+    given = areas["a32"] / "dataset.json"
+    with pytest.raises(QgsProcessingException, match=rf"dataset\.json is a file; give the dataset folder that holds it "
+                                                     rf"\({re.escape(str(areas['a32']))}\)"):
+        processing.run("lmhld:trainmodel", {"DATA": str(given), "EPOCHS": 1, "OUTPUT_FOLDER": str(tmp_path / "run")})
     assert not (tmp_path / "run").exists()
 
 
