@@ -41,7 +41,7 @@ def test_nan_and_infinity_are_missing_in_a_float_raster_declared_or_not(tmp_path
     data = np.ones((2, 8, 8), np.float32)
     data[0, 5, 5] = value
     rule, raw, mask = _validity(write_raster(tmp_path / "f.tif", data))
-    assert not rule.always_valid and not mask[5, 5] and mask.sum() == 63
+    assert not rule.always_valid and not mask[5, 5] and mask.sum() == 63 and rule.any_missing(raw, WHOLE)
 
 
 @pytest.mark.parametrize("alpha_type", [gdal.GDT_Byte, gdal.GDT_Float32])
