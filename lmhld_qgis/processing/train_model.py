@@ -213,10 +213,11 @@ class TrainModel(LmhldAlgorithm):
                 raise QgsProcessingException(self.tr(
                     "Dataset folder {0} does not exist: choose a folder written by Export training patches"
                 ).format(folder))
-            with core_errors(self.tr("Training"), self):  # a file (dataset.json, a scene): as evaluation says it
-                from ..core.datasets.detect import detect_format
+            if Path(folder).is_file():  # dataset.json, a scene: told as evaluation tells it (a folder: the child)
+                with core_errors(self.tr("Training"), self):
+                    from ..core.datasets.detect import detect_format
 
-                detect_format(folder)
+                    detect_format(folder)
         network = MODEL_NAMES[self.parameterAsEnum(parameters, self.MODEL_NAME, context)]
         mode = MODES[self.parameterAsEnum(parameters, self.MODE, context)]
         resume = self.parameterAsBool(parameters, self.RESUME, context)
