@@ -18,7 +18,7 @@ def main() -> int:
         print(CANCELLED_WHILE_STARTING, file=sys.stderr)
         return 130  # core.errors.CANCELLED, which may not be imported yet
     try:
-        return run_command_line()
+        return run_command_line(final=True)
     except KeyboardInterrupt:  # before the command's own handlers (while its options are read)
         print(CANCELLED_WHILE_STARTING, file=sys.stderr)
         return CANCELLED

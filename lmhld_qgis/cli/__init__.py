@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, final: bool = False) -> int:
+    """Run the command line `argv`; `final`: the process ends with it (the console script)."""
     # GDAL's block cache defaults to 5% of RAM and is the largest user of memory when streaming big rasters;
     # a bounded cache keeps the command's memory flat whatever the scene size (set GDAL_CACHEMAX to change it).
     os.environ.setdefault("GDAL_CACHEMAX", "256")
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(_negative_values_attached(parser, argv))  # bad arguments: exit 2
     if unknown:  # said by the sub-command, whose --help lists what it takes
         _subparsers(parser).get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
-    return run(args, argv)
+    return run(args, argv, final)
 
 
 _NEGATIVE_VALUE = re.compile(r"-\.?\d")
@@ -119,12 +120,13 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
             for name, command in action.choices.items()}
 
 
-def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
-    """Run a parsed command: paths checked and locked first, every failure turned into one line."""
+def run(args: argparse.Namespace, argv: Sequence[str] = (), final: bool = False) -> int:
+    """Run a parsed command: paths checked and locked first, every failure turned into one line; `final`: the
+    process ends with it (see failures.signals_as_exceptions)."""
     command = f"lmhld {args.command}"
     debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("LMHLD_DEBUG"))
     roles: PathRoles | None = getattr(args, "paths", None)
-    with signals_as_exceptions(), stdout_may_close():
+    with signals_as_exceptions(final), stdout_may_close():
         try:
             if roles is None:
                 return int(args.run(args) or 0)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import Terminated, explain, raise_or_hold
+from ..core.errors import Terminated, explain, note_stop, raise_or_hold, stop_asked
 
 KEEP_LOGS = 50
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -31,7 +31,7 @@ def _stop(signum: int, frame: Any) -> None:
     for s in (*_STOP_SIGNALS, signal.SIGINT):  # the cleanup that follows must not be interrupted in turn
         signal.signal(s, signal.SIG_IGN)
     stop = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signal.Signals(signum).name)
-    _state["stop"] = stop  # until it reaches the command's end (stop_reached): see raise_lost_stop
+    note_stop(stop)  # until it reaches the command's end (stop_reached): see raise_lost_stop
     raise_or_hold(stop)
 
 
@@ -41,23 +41,27 @@ def raise_lost_stop() -> None:
     end. Progress reports call this: code that reports progress is not unwinding a stop."""
     from ..core.errors import held_signal
 
-    stop = _state.get("stop")
-    if isinstance(stop, BaseException) and held_signal() is None:
-        _state["stop"] = None
+    stop = stop_asked()
+    if stop is not None and held_signal() is None:
+        note_stop(None)
         raise stop
 
 
 def stop_reached() -> BaseException | None:
     """The command ended after a stop signal (its exception, or a failure it caused: a C extension being imported
     turns it into "ImportError: initialization failed"): that stop, now settled; else None."""
-    stop, _state["stop"] = _state.get("stop"), None
+    stop = stop_asked()
+    note_stop(None)
     return stop
 
 
 @contextlib.contextmanager
-def signals_as_exceptions() -> Iterator[None]:
+def signals_as_exceptions(final: bool = False) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP raise in the main thread while the block runs (where their handlers are the
-    defaults: a front end that installed its own, e.g. JsonProgress's cooperative SIGTERM, keeps it)."""
+    defaults: a front end that installed its own, e.g. JsonProgress's cooperative SIGTERM, keeps it). `final`: the
+    process ends with the block (the console script), so the signals are ignored after it rather than handed back
+    to their defaults: one landing while Python shut down, its outputs in place, ended a finished command with exit
+    130 or 143 and no word."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -65,14 +69,15 @@ def signals_as_exceptions() -> Iterator[None]:
     for s, handler in previous.items():
         if handler in (signal.SIG_DFL, signal.default_int_handler):
             signal.signal(s, _stop)
-    _state["failed"], _state["stop"], _state["pending"] = False, None, []
+    _state["failed"], _state["pending"] = False, []
+    note_stop(None)
     sys.unraisablehook = _log_unraisable  # kept to the end: files a failure released close after this block
     try:
         yield
     finally:
         for s, handler in previous.items():
             if handler is not None:
-                signal.signal(s, handler)
+                signal.signal(s, signal.SIG_IGN if final else handler)
         pending, _state["pending"] = _state["pending"], None
         for line in pending if not _state["failed"] else []:
             print(line, file=sys.stderr)
@@ -130,7 +135,7 @@ def stdout_may_close() -> Iterator[None]:
         sys.stdout = original
 
 
-_state: dict[str, Any] = {"failed": False, "stop": None, "pending": None}
+_state: dict[str, Any] = {"failed": False, "pending": None}
 
 
 def failed() -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import LmhldError
+from .errors import LmhldError, raise_if_stop_asked
 
 MANIFEST = ".lmhld-manifest.json"  # what atomic_dir wrote into a folder: the only things overwrite may delete
 BUILDING = ".lmhld-building"  # in a folder fresh_dir is building in place, until its manifest is written
@@ -401,7 +401,9 @@ def atomic_dir(dest: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
 
 def _move_into_place(tmp: Path, dest: Path) -> None:
     """Replace `dest` by `tmp` (a file atomically; a folder by two renames); inside `all_or_nothing`, the replaced
-    `dest` is kept aside until the block ends, so that a failure can put it back."""
+    `dest` is kept aside until the block ends, so that a failure can put it back. A stop asked for (Ctrl-C,
+    SIGTERM) cancels it here, whatever swallowed its exception."""
+    raise_if_stop_asked()
     transaction = _transactions[-1] if _transactions else None
     if transaction is None and (tmp.is_file() or not dest.exists()):
         os.replace(tmp, dest)

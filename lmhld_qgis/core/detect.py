@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["LAYER", "PROB_NODATA", "DetectOptions", "DetectResult", "Normalisation", "detect", "resolve_bands"]
 
 LAYER = "landslides"
+DETECTION_FIELDS = ("perimeter_m", "max_prob")  # what tells detections from an inventory's layer of the same name
 Floats = NDArray[np.float32]
 Mask = NDArray[np.bool_]
 
@@ -338,7 +339,7 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
     options.validate()
     check_outputs(inputs={"raster": raster, "model": model, "aoi": options.aoi},
                   files={"polygons": out_gpkg, "probability raster": prob_tif}, styled=("probability raster",),
-                  layers={"polygons": [LAYER]})
+                  layers={"polygons": {LAYER: DETECTION_FIELDS}})
     backend = load_backend(model, options.provider) if isinstance(model, str | Path) else model
     with scratch_dir("detect") as tmpdir:
         plan = plan_detection(raster, backend.card, options, Path(tmpdir))

@@ -43,6 +43,31 @@ def raise_or_hold(exc: BaseException) -> None:
         _held = exc
 
 
+_asked: BaseException | None = None  # a stop signal's exception, from the signal to the command's end
+
+
+def note_stop(exc: BaseException | None) -> None:
+    """For signal handlers: a stop was asked for (None: settled). Kept apart from the exception itself, which a
+    library may swallow: `from osgeo import ...` on first use loses a KeyboardInterrupt raised inside it."""
+    global _asked
+    _asked = exc
+
+
+def stop_asked() -> BaseException | None:
+    """The stop asked for and not yet settled, or None."""
+    return _asked
+
+
+def raise_if_stop_asked() -> None:
+    """Before an output replaces what was at its path: a stop asked for since the command began cancels the
+    commit, even one whose exception a library swallowed (create-inventory --overwrite, stopped while it imported
+    GDAL, went on and replaced an inventory of nine polygons by an empty one, with exit 0)."""
+    exc = _asked
+    if exc is not None:
+        note_stop(None)
+        raise exc
+
+
 def held_signal() -> BaseException | None:
     """The stop a signal asked for while signals were held (the callback then tells GDAL to stop), or None."""
     return _held

@@ -32,6 +32,7 @@ from osgeo import gdal, ogr, osr
 from . import qml
 from .atomic import atomic_file
 from .errors import LmhldError
+from .outputs import check_other_layers
 
 ogr.UseExceptions()
 
@@ -147,6 +148,7 @@ def create_inventory(path: str | Path, *, crs: str | None = None, raster: str | 
         raise LmhldError(f"the inventory must be a GeoPackage (.gpkg), got {path.name}")
     if path.exists() and not overwrite:
         raise LmhldError(f"{path} exists; choose another file or overwrite it (this would erase its polygons)")
+    check_other_layers("inventory", path, [layer])  # overwriting replaces an inventory, not the file's other layers
     event_date = check_date(event_date)
     srs = crs_from_user(crs, raster)
     with atomic_file(path) as tmp:

@@ -80,11 +80,13 @@ def _files_of_input(path: Path) -> list[Path]:
 
 def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # noqa: B006 (read-only defaults)
                   styled: Iterable[str] = (), overwrite: bool | None = None, inputs_must_exist: bool = False,
-                  resumable: bool = False, layers: Mapping[str, Iterable[str]] | None = None) -> None:
+                  resumable: bool = False,
+                  layers: Mapping[str, Mapping[str, Iterable[str]] | Iterable[str]] | None = None) -> None:
     """Refuse, before any work, outputs that would destroy an input, each other, or an existing file (see the
     module's docstring). `styled`: names of file outputs that get a .qml style beside them; `resumable`: the
     folders are continued by the run (a training run), so an existing one is not a reason to refuse; `layers`:
-    the layers each GeoPackage output will hold (an existing one holding others is never replaced)."""
+    the layers each GeoPackage output will hold (an existing one holding others is never replaced; see
+    check_other_layers)."""
     ins = _named(inputs)
     if inputs_must_exist:
         for name, path in ins:
@@ -151,27 +153,38 @@ def _check_file_output(name: str, path: Path, overwrite: bool | None) -> None:
 GPKG_SYSTEM_LAYERS = {"layer_styles"}  # QGIS's styles table: lmhld writes it too
 
 
-def check_other_layers(name: str, path: Path, own: Iterable[str]) -> None:
+def check_other_layers(name: str, path: Path, own: Mapping[str, Iterable[str]] | Iterable[str]) -> None:
     """Refuse to replace a GeoPackage that holds layers this output does not write: replacing the file would
     delete them (an inventory or an area of interest kept in the same file, a review's negatives layer beside its
-    detections). --overwrite replaces lmhld's own output, not a user's other layers."""
+    detections). `own`: the layers it writes, or {layer: the fields that make it this run's kind}: a layer of the
+    same name without them is a user's (create-inventory names its inventory `landslides`, as detection names its
+    polygons). --overwrite replaces lmhld's own output, not a user's other layers."""
     if not path.is_file() or path.suffix.lower() != ".gpkg":
         return
     from osgeo import gdal
 
+    signatures = {layer: tuple(fields) for layer, fields in own.items()} if isinstance(own, Mapping) else \
+        {layer: () for layer in own}
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
         ds = gdal.OpenEx(str(path), gdal.OF_VECTOR)
-        held = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] if ds is not None else []
+        held = {} if ds is None else {lyr.GetName(): {d.GetName() for d in lyr.schema}
+                                      for lyr in (ds.GetLayer(i) for i in range(ds.GetLayerCount()))}
         ds = None
     except RuntimeError:  # not a GeoPackage after all: no layer of the user's to lose
-        held = []
+        held = {}
     finally:
         gdal.PopErrorHandler()
-    others = sorted(set(held) - set(own) - GPKG_SYSTEM_LAYERS)
+    others = sorted(set(held) - set(signatures) - GPKG_SYSTEM_LAYERS)
     if others:
         raise LmhldError(f"{name} {path} holds the layer(s) {', '.join(others)}, which this run does not write and "
                          "replacing the file would delete; choose another output file")
+    for layer, fields in signatures.items():
+        missing = [f for f in fields if layer in held and f not in held[layer]]
+        if missing:
+            raise LmhldError(f"{name} {path} holds a layer {layer} that this run did not write (it has no "
+                             f"{', '.join(missing)} field: an inventory?), which replacing the file would delete; "
+                             "choose another output file")
 
 
 def _existing_ancestor(path: Path) -> Path:

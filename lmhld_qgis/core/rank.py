@@ -23,6 +23,7 @@ from . import qml
 from .atomic import atomic_file
 from .errors import LmhldError
 from .grid import Window, window_bounds
+from .outputs import check_other_layers
 from .progress import NullProgress, Progress, check_cancelled
 
 ogr.UseExceptions()
@@ -224,6 +225,7 @@ def write_tiles(tiles: list[RankedTile], out_gpkg: str | Path, crs_wkt: str | No
     out = Path(out_gpkg)
     if out.suffix.lower() != ".gpkg":
         raise LmhldError(f"the tiles layer must be a GeoPackage (.gpkg), got {out.name}")
+    check_other_layers("tiles layer", out, [TILES_LAYER])  # --overwrite replaces lmhld's layer, not the user's
     srs = srs_from_wkt(crs_wkt, "probability raster")
     with atomic_file(out) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))

@@ -204,23 +204,46 @@ class ProbabilityWriter:
         if self.error is not None:
             raise self.error
         if stripe.values.size:
-            self.queue.put(stripe)
+            self._offer(stripe)
+        if self.error is not None:
+            raise self.error
+
+    # Both sides poll (POLL seconds) rather than wait on the queue alone: a Ctrl-C that lands in the producer's
+    # put() between the queue waking the writer and releasing it loses that wake-up, and a writer waiting on it for
+    # good (and close() joining it) hung the command, deaf to any further Ctrl-C or SIGTERM.
+    POLL = 0.1
+
+    def _offer(self, item: Stripe | None) -> None:
+        """Queue `item`; given up when the writer has ended (its error is raised by the caller)."""
+        while True:
+            try:
+                self.queue.put(item, timeout=self.POLL)
+                return
+            except queue.Full:
+                if not self.thread.is_alive():
+                    return
+
+    def _next(self) -> Stripe | None:
+        while True:
+            try:
+                return self.queue.get(timeout=self.POLL)
+            except queue.Empty:
+                continue
 
     def _work(self) -> None:
         try:
-            while (stripe := self.queue.get()) is not None:
+            while (stripe := self._next()) is not None:
                 if stripe.col not in self.ranges:
                     self.ranges[stripe.col] = _ColumnRange(self, stripe.col)
                 self.ranges[stripe.col].add(stripe)
         except BaseException as exc:  # raised in the producer by put() or close()
             self.error = exc
-            while self.queue.get() is not None:  # drain so the producer never blocks
-                pass
 
     def close(self, complete: bool = True) -> None:
         """Finish the files; `complete` asks that every row was written (False when the run is being abandoned)."""
-        self.queue.put(None)
-        self.thread.join()
+        self._offer(None)
+        while self.thread.is_alive():  # in steps, so that a stop signal is taken while it finishes
+            self.thread.join(self.POLL)
         if self.error is None and complete and not all(r.done for r in self.ranges.values()):
             self.error = RuntimeError("the detection stream ended before every row was written")
         if self.error is None and complete and self.factors:

@@ -12,6 +12,7 @@ from osgeo import ogr
 from . import qml
 from .atomic import atomic_file
 from .errors import LmhldError
+from .outputs import check_other_layers
 from .validate import DUPLICATE, EMPTY, INVALID, NOT_POLYGON, OFF_IMAGERY, SELF_INTERSECTION, ValidationReport, repair
 from .vector import open_layer
 
@@ -38,6 +39,7 @@ def write_problems(report: ValidationReport, path: str | Path, layer: str = PROB
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise LmhldError(f"the problems layer must be a GeoPackage (.gpkg), got {path.name}")
+    check_other_layers("problems layer", path, [layer])  # --overwrite replaces lmhld's layer, not the user's
     with atomic_file(path) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
         lyr = ds.CreateLayer(layer, report.srs, ogr.wkbMultiPolygon, ["GEOMETRY_NAME=geom"])
@@ -87,6 +89,7 @@ def write_repaired(report: ValidationReport, path: str | Path) -> RepairReport:
         raise LmhldError(f"the repaired copy must be a GeoPackage (.gpkg), got {path.name}")
     if path.resolve() == Path(report.inventory).resolve():
         raise LmhldError("the repaired copy must not replace the inventory: give another file")
+    check_other_layers("repaired copy", path, [report.layer])
     to_fix, to_drop = repair_plan(report)
     style = _stored_style(report.inventory, report.layer)
     dropped: Counter[str] = Counter()

@@ -18,6 +18,8 @@ from lmhld_qgis.core import atomic
 from lmhld_qgis.core.errors import LmhldError, Terminated, explain
 from lmhld_qgis.core.outputs import check_outputs
 
+from ..helpers import square, write_polygons
+
 
 def test_a_lock_is_shared_within_a_process_and_refused_to_another(tmp_path):
     dest = tmp_path / "out.gpkg"
@@ -107,6 +109,31 @@ def test_a_stop_a_library_swallowed_or_turned_into_its_own_failure_still_stops(c
     args = argparse.Namespace(command="detect", run=imports, out=None)
     assert cli.run(args) == 130
     assert capsys.readouterr().err.strip() == "lmhld detect: stopped (SIGTERM); no partial output was left"
+
+
+def test_a_swallowed_stop_cancels_the_commit_that_would_replace_an_output(tmp_path, capsys):
+    """`create-inventory --overwrite`, stopped while it imported GDAL (which swallowed the KeyboardInterrupt), never
+    reported progress, so nothing raised the stop again: it replaced an inventory of nine polygons by an empty one
+    and exited 0. The commit itself now refuses, and the command says it was cancelled."""
+    from lmhld_qgis import cli
+    from lmhld_qgis.core.inventory_schema import create_inventory
+
+    kept = write_polygons(tmp_path / "inv.gpkg", [square(0, 0, 10)] * 9)
+    before = kept.read_bytes()
+
+    def swallowed(args: argparse.Namespace) -> int:
+        with contextlib.suppress(KeyboardInterrupt):  # what the import did
+            signal.raise_signal(signal.SIGINT)
+        create_inventory(kept, crs="EPSG:32759", overwrite=True)
+        return 0
+
+    args = argparse.Namespace(command="create-inventory", run=swallowed, out=None)
+    assert cli.run(args) == 130
+    assert capsys.readouterr().err.strip() == "lmhld create-inventory: cancelled; no partial output was left"
+    assert kept.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["inv.gpkg"]
+    args = argparse.Namespace(command="create-inventory", run=lambda a: int(bool(create_inventory(
+        kept, crs="EPSG:32759", overwrite=True))) - 1, out=None)
+    assert cli.run(args) == 0 and kept.read_bytes() != before  # the next run, unstopped, commits
 
 
 def test_folders_are_replaced_only_when_lmhld_wrote_them(tmp_path):
@@ -261,3 +288,23 @@ def test_experiment_refuses_torchrun(tmp_path):
                           env=dict(os.environ, WORLD_SIZE="2", RANK="1"))
     assert proc.returncode == 2 and "start it without torchrun" in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_signal_after_the_console_command_ends_is_ignored_not_fatal():
+    """Signals went back to their defaults when the command ended: one landing while Python shut down, every output
+    in place, ended a finished command with exit 130 (Ctrl-C) or 143 (SIGTERM) and no word. The console script's
+    run (final) leaves them ignored; a command run inside a longer process (tests, QGIS) hands them back."""
+    from lmhld_qgis.cli.failures import signals_as_exceptions
+
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.getsignal(s) for s in stops}
+    try:
+        with signals_as_exceptions():
+            pass
+        assert {s: signal.getsignal(s) for s in stops} == before
+        with signals_as_exceptions(final=True):
+            pass
+        assert all(signal.getsignal(s) == signal.SIG_IGN for s in stops)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

@@ -131,6 +131,40 @@ def test_overwrite_never_deletes_other_layers_of_a_geopackage(work):
     assert proc.returncode == 2 and "holds the layer(s) negatives" in proc.stderr, proc.stderr
 
 
+def test_overwrite_never_replaces_an_inventory_or_another_commands_layers(work):
+    """create-inventory names its layer `landslides`, as detection names its polygons: `detect --overwrite` into
+    the annotator's inventory replaced nine digitised polygons by detections; rank, validate and create-inventory
+    replaced a GeoPackage whatever other layers it held."""
+    from osgeo import ogr
+
+    work.add("scene.tif", "model.onnx", "inventory.gpkg")
+    assert work.run("create-inventory", "mine.gpkg", "--crs", "EPSG:32618", area=AREA,
+                    case="a new inventory").returncode == 0
+    ds = ogr.Open(str(work.path("mine.gpkg")), 1)
+    lyr = ds.GetLayer("landslides")
+    feature = ogr.Feature(lyr.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt("MULTIPOLYGON(((500010 3999900,500050 3999900,500050 3999950,"
+                                                  "500010 3999900)))"))
+    lyr.CreateFeature(feature)
+    ds = None
+    before = work.snapshot()
+    proc = work.run("detect", "--model", "model.onnx", "--raster", "scene.tif", "--out", "mine.gpkg", "--overwrite",
+                    area=AREA, case="detect --overwrite into an inventory")
+    assert proc.returncode == 2 and "holds a layer landslides that this run did not write (it has no perimeter_m, " \
+        "max_prob field: an inventory?)" in proc.stderr, proc.stderr
+    ds = ogr.Open(str(work.path("mine.gpkg")), 1)
+    ds.CreateLayer("my_aoi", ds.GetLayer(0).GetSpatialRef(), ogr.wkbPolygon)
+    ds = None
+    before = work.snapshot()
+    for case, args in [("create-inventory --overwrite", ["create-inventory", "mine.gpkg", "--crs", "EPSG:32618"]),
+                       ("validate --problems --overwrite", ["validate", "inventory.gpkg", "--problems", "mine.gpkg"]),
+                       ("validate --repair --overwrite", ["validate", "inventory.gpkg", "--repair", "mine.gpkg"])]:
+        proc = work.run(*args, "--overwrite", area=AREA, case=case)
+        assert proc.returncode == 2 and "holds the layer(s) " in proc.stderr and "my_aoi" in proc.stderr, \
+            (case, proc.stderr)
+    assert work.snapshot() == before
+
+
 def test_wrong_kinds_of_output_paths(work):
     work.add("scene.tif", "inventory.gpkg", "model.onnx")
     work.path("afile").write_text("x")

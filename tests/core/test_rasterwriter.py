@@ -1,0 +1,35 @@
+"""The probability writer's thread (core.rasterwriter.ProbabilityWriter) ends whatever the producer meets."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from lmhld_qgis.core.rasterwriter import Grid, ProbabilityWriter, Stripe
+from lmhld_qgis.core.vector import srs_from_epsg
+
+
+def _writer(tmp_path) -> ProbabilityWriter:
+    grid = Grid(64, 64, (500000.0, 1.0, 0.0, 4000000.0, 0.0, -1.0), srs_from_epsg(32618).ExportToWkt())
+    return ProbabilityWriter(tmp_path / "p.tif", tmp_path / "m.tif", grid, 0.5, [0])
+
+
+def test_a_lost_wake_up_does_not_hang_close(tmp_path):
+    """A Ctrl-C in the producer's put(), between the queue taking the waiting writer off its list and waking it,
+    left the writer asleep for good and close() joining it: `lmhld detect` hung, deaf to Ctrl-C and SIGTERM (3 runs
+    in 30 of a real probe). The same lost wake-up, made by hand: close() still ends."""
+    writer = _writer(tmp_path)
+    cond = writer.queue.not_empty
+    deadline = time.monotonic() + 10
+    while not cond._waiters and time.monotonic() < deadline:  # the writer waits for its first stripe
+        time.sleep(0.01)
+    with cond:
+        assert cond._waiters
+        cond._waiters.popleft()  # what the interrupted notify() did: taken off the list, never released
+    writer.queue.queue.append(Stripe(0, 0, np.full((64, 64), 0.9, np.float32), np.ones((64, 64), bool)))
+    closing = threading.Thread(target=writer.close, kwargs={"complete": False}, daemon=True)
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive() and not writer.thread.is_alive()
