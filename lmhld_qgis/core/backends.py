@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .errors import LmhldError
+from .errors import LmhldError, import_native
 from .modelcard import ModelCard
 
 Array = npt.NDArray[Any]
@@ -46,8 +46,7 @@ def to_probability(out: Array, output: str) -> Array:
 
 class OnnxBackend:
     def __init__(self, path: str | Path, provider: Provider = "auto", threads: int = 0) -> None:
-        import onnxruntime as ort
-
+        ort = import_native("onnxruntime")
         self.card, model = _open_onnx(path)
         card = self.card
         if provider not in ("auto", "cpu", "cuda"):
@@ -94,7 +93,7 @@ def _open_onnx(path: str | Path) -> tuple[ModelCard, str | bytes]:
     from .modelcard import card_from_proto, read_onnx_card, read_onnx_proto
 
     try:
-        import onnx  # noqa: F401
+        import_native("onnx")
     except ImportError:
         card = read_onnx_card(path)
         if card.declared_size is not None:

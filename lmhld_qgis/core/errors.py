@@ -11,6 +11,7 @@ import errno
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import ModuleType
 
 
 class LmhldError(ValueError):
@@ -66,6 +67,16 @@ def raise_if_stop_asked() -> None:
     if exc is not None:
         note_stop(None)
         raise exc
+
+
+def import_native(name: str) -> ModuleType:
+    """Import a module built on a C++ extension with stop signals held: a KeyboardInterrupt raised while its
+    initialisation runs crosses C++ code (onnx's nanobind bindings) and aborts the process ("terminate called",
+    exit 134) instead of cancelling; held, it is raised once the import is done."""
+    import importlib
+
+    with hold_signals():
+        return importlib.import_module(name)
 
 
 def held_signal() -> BaseException | None:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import LmhldError
+from .errors import LmhldError, import_native
 
 PREFIX = "lmhld."
 RELATIVE_SURFACES = ("plane", "level", "ground")  # what a relative band loses per tile (training/relative.py)
@@ -202,7 +202,7 @@ def require_model_file(path: str | Path) -> None:
 
 def read_onnx_proto(path: str | Path) -> Any:
     """The ONNX model (an onnx.ModelProto), with a clear error for a missing or unreadable file."""
-    import onnx
+    onnx = import_native("onnx")
 
     require_model_file(path)
     try:
@@ -221,14 +221,14 @@ def read_onnx_card(path: str | Path) -> ModelCard:
     """Read the model card from an ONNX file without creating an inference session (with the onnx package;
     without it, through an onnxruntime session: detection needs only onnxruntime)."""
     try:
-        import onnx  # noqa: F401
+        import_native("onnx")
     except ImportError:
         return _read_card_with_onnxruntime(path)
     return card_from_proto(read_onnx_proto(path), str(path))
 
 
 def _read_card_with_onnxruntime(path: str | Path) -> ModelCard:
-    import onnxruntime as ort
+    ort = import_native("onnxruntime")
 
     require_model_file(path)
     try:

@@ -308,3 +308,18 @@ def test_a_signal_after_the_console_command_ends_is_ignored_not_fatal():
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
+
+
+def test_a_ctrl_c_during_a_native_import_waits_for_its_end(tmp_path, monkeypatch):
+    """Ctrl-C while detection imported onnx (C++ bindings) raised inside its initialisation and aborted the process
+    ("terminate called after throwing an instance of 'nanobind::python_error'", exit 134) instead of cancelling.
+    import_native holds the stop until the import is done, then raises it."""
+    from lmhld_qgis.cli.failures import signals_as_exceptions
+    from lmhld_qgis.core.errors import import_native
+
+    (tmp_path / "slow_native.py").write_text("import signal\nsignal.raise_signal(signal.SIGINT)\nDONE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with signals_as_exceptions(), pytest.raises(KeyboardInterrupt):
+        import_native("slow_native")
+    assert sys.modules["slow_native"].DONE  # the import ran to its end before the stop was raised
+    monkeypatch.delitem(sys.modules, "slow_native")
