@@ -270,9 +270,9 @@ class Trainer:
                 raise LmhldError(f"nothing to resume: {self.out / 'last.pt'} does not exist")
             self.out.mkdir(parents=True, exist_ok=True)
             return
-        if (self.out / "best.pt").exists() and not (self.out / "last.pt").exists():
+        if (self.out / "best.pt").exists() and not (self.out / "last.pt").exists() and not self._same_as_stored():
             raise LmhldError(f"{self.out} holds best.pt but no last.pt to resume from (the run was stopped while "
-                             "writing them): keep its model (lmhld export-onnx "
+                             "writing them) and its config.json is another run's: keep its model (lmhld export-onnx "
                              f"{self.out / 'best.pt'} makes a model file of it) and choose another folder")
         if not restartable(self.out):
             if resume:
@@ -282,6 +282,15 @@ class Trainer:
                              "another folder")
         self.progress.info(f"{self.out} holds a run that stopped before its first checkpoint: starting it again")
         clear_run(self.out)
+
+    def _same_as_stored(self) -> bool:
+        """Whether the folder's config.json is this run's (the same command run again)."""
+        try:
+            stored = json.loads((self.out / "config.json").read_text(encoding="utf-8"))
+            self._check_same_run(TrainConfig.from_values(migrate(stored)).to_dict())
+        except (OSError, ValueError, LmhldError):
+            return False
+        return True
 
     def _resume_from(self, last: Path) -> tuple[TrainState, dict[str, Any]]:
         payload = load_checkpoint(last)
@@ -736,11 +745,13 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def restartable(run_dir: Path) -> bool:
     """True for a folder left by a run that stopped before its first checkpoint: its config.json, files the run
-    writes before last.pt, and hidden temporaries or locks; nothing else (no user file, no finished run)."""
+    writes before last.pt, and hidden temporaries or locks; nothing else (no user file, no finished run). Also
+    one killed between its first best.pt and the last.pt that follows it (an epoch's work, which refused every
+    rerun and stalled an experiment): best.pt stays, until the new run's first epoch replaces it."""
     names = [p.name for p in run_dir.iterdir()]
     if "config.json" not in names or "last.pt" in names:
         return False
-    return all(n in RUN_FILES or _temporary(n) for n in names)
+    return all(n in RUN_FILES or n == "best.pt" or _temporary(n) for n in names)
 
 
 def _temporary(name: str) -> bool:

@@ -212,18 +212,29 @@ def test_lean_epochs_write_last_pt_with_the_first_best_at_the_interval_and_at_th
     assert load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]["epoch"] == 3
 
 
-def test_a_run_folder_with_best_pt_but_no_last_pt_is_never_cleared(tiny, tmp_path, no_onnx):
-    """Killed between writing best.pt and last.pt, a run left best.pt alone: --resume (and a new run) took the
-    folder for one stopped before its first checkpoint and deleted best.pt."""
+def test_a_run_killed_between_its_first_best_pt_and_last_pt_starts_again(tiny, tmp_path, no_onnx):
+    """Killed between writing best.pt and last.pt (2 of 3 timed kills of an experiment), a run left best.pt
+    alone, and every rerun was refused: the experiment could not continue. The same command now starts the run
+    again (an epoch's work lost; best.pt kept until its first epoch replaces it); another run's command is
+    refused, and best.pt is never deleted for it (an earlier --resume cleared the folder)."""
     train(config([tiny], epochs=1), tmp_path / "run")
     (tmp_path / "run" / "last.pt").unlink()
     for name in ("model.onnx", "report.html"):
         (tmp_path / "run" / name).unlink(missing_ok=True)
     best = (tmp_path / "run" / "best.pt").read_bytes()
     for resume in (True, False):
-        with pytest.raises(LmhldError, match=r"holds best\.pt but no last\.pt to resume from .*lmhld export-onnx"):
-            train(config([tiny], epochs=1), tmp_path / "run", resume=resume)
+        with pytest.raises(LmhldError, match=r"holds best\.pt but no last\.pt to resume from .*another run's"):
+            train(config([tiny], epochs=1, seed=7), tmp_path / "run", resume=resume)
     assert (tmp_path / "run" / "best.pt").read_bytes() == best
+    said = []
+
+    class Listen(NullProgress):
+        def info(self, message):
+            said.append(message)
+
+    train(config([tiny], epochs=1), tmp_path / "run", resume=True, progress=Listen())
+    assert any("stopped before its first checkpoint" in s for s in said), said
+    assert (tmp_path / "run" / "last.pt").exists() and (tmp_path / "run" / "best.pt").exists()
 
 
 def test_cache_off_and_packs_train_exactly_as_the_memory_cache(tiny, tmp_path, no_onnx):
