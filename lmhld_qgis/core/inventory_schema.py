@@ -23,16 +23,15 @@ Schema (the contract between the annotator's tools, export and review):
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from osgeo import gdal, ogr, osr
 
 from . import qml
-from .atomic import atomic_file
+from .atomic import atomic_file, scratch_dir
 from .errors import LmhldError
-from .outputs import check_other_layers
+from .outputs import check_other_layers, check_outputs
 
 ogr.UseExceptions()
 
@@ -106,7 +105,7 @@ def embed_style(gpkg: str | Path, layer: str, qml_text: str, name: str = "lmhld"
     """Store `qml_text` as the default style of `layer` in the GeoPackage (QGIS applies it when the layer opens)."""
     from .styles import embed_vector_style
 
-    with tempfile.TemporaryDirectory(prefix="lmhld-style-") as tmp:
+    with scratch_dir("style") as tmp:  # swept if this process is killed: a later run removes it
         path = Path(tmp) / "style.qml"
         path.write_text(qml_text, encoding="utf-8")
         embed_vector_style(gpkg, layer, path, name=name)
@@ -148,6 +147,8 @@ def create_inventory(path: str | Path, *, crs: str | None = None, raster: str | 
         raise LmhldError(f"the inventory must be a GeoPackage (.gpkg), got {path.name}")
     if path.exists() and not overwrite:
         raise LmhldError(f"{path} exists; choose another file or overwrite it (this would erase its polygons)")
+    # a read-only folder or the raster given as the output: said before anything is written, as every command does
+    check_outputs(inputs={"raster": raster}, files={"inventory": path})
     check_other_layers("inventory", path, [layer])  # overwriting replaces an inventory, not the file's other layers
     event_date = check_date(event_date)
     srs = crs_from_user(crs, raster)

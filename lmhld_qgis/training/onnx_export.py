@@ -22,7 +22,6 @@ import contextlib
 import io
 import logging
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.atomic import atomic_file
+from ..core.atomic import atomic_file, scratch_dir
 from ..core.errors import LmhldError
 from ..core.modelcard import INPUTS, ModelCard, ModelInput, ModelOutput
 from .relative import RelativeLevels
@@ -226,7 +225,7 @@ def _export_torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], *,
     import onnx
 
     axes = {0: "batch", 2: "height", 3: "width"} if spatial else {0: "batch"}
-    with tempfile.TemporaryDirectory(prefix="lmhld-onnx-") as folder:
+    with scratch_dir("onnx") as folder:  # swept if this process is killed: a later run removes it
         path = str(Path(folder) / "model.onnx")
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its deprecation notice: the fallback covers its removal

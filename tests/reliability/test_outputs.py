@@ -194,6 +194,7 @@ def test_read_only_output_folder(work, readonly_dir):
                                             f"{ro}/d.gpkg"]),
         ("analyse into a read-only folder", ["analyse", "inventory.gpkg", "--pixel-size", "3", "--json",
                                              f"{ro}/a.json"]),
+        ("create-inventory into a read-only folder", ["create-inventory", f"{ro}/inv.gpkg", "--crs", "EPSG:32618"]),
     ]:
         proc = work.run(*args, area=AREA, case=case)
         assert proc.returncode == 2 and "is read-only" in proc.stderr, proc.stderr
