@@ -75,6 +75,7 @@ def signals_as_exceptions(final: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
+        note_stop(None)  # settled with the command: a stop left pending would cancel a later commit of this process
         for s, handler in previous.items():
             if handler is not None:
                 signal.signal(s, signal.SIG_IGN if final else handler)

@@ -322,4 +322,7 @@ def test_a_ctrl_c_during_a_native_import_waits_for_its_end(tmp_path, monkeypatch
     with signals_as_exceptions(), pytest.raises(KeyboardInterrupt):
         import_native("slow_native")
     assert sys.modules["slow_native"].DONE  # the import ran to its end before the stop was raised
+    from lmhld_qgis.core.errors import stop_asked
+
+    assert stop_asked() is None  # settled with the block: it cancelled the next test's commit in one process
     monkeypatch.delitem(sys.modules, "slow_native")
