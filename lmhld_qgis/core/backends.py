@@ -11,7 +11,6 @@ tile at other sizes.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -151,7 +150,7 @@ LAZY_BACKENDS: dict[str, str] = {suffix: "lmhld_qgis.training.backend:TorchBacke
 def _lazy_backend(target: str) -> Callable[[Path, Provider], Backend]:
     """The backend class `target` ("module:attribute") names, its module imported now."""
     module, _, attribute = target.partition(":")
-    factory: Callable[[Path, Provider], Backend] = getattr(importlib.import_module(module), attribute)
+    factory: Callable[[Path, Provider], Backend] = getattr(import_native(module), attribute)  # torch: C++ too
     return factory
 
 

@@ -31,7 +31,7 @@ from osgeo import gdal, ogr, osr
 from . import qml
 from .atomic import atomic_file, scratch_dir
 from .errors import LmhldError
-from .outputs import check_other_layers, check_outputs
+from .outputs import check_outputs
 
 ogr.UseExceptions()
 
@@ -147,9 +147,9 @@ def create_inventory(path: str | Path, *, crs: str | None = None, raster: str | 
         raise LmhldError(f"the inventory must be a GeoPackage (.gpkg), got {path.name}")
     if path.exists() and not overwrite:
         raise LmhldError(f"{path} exists; choose another file or overwrite it (this would erase its polygons)")
-    # a read-only folder or the raster given as the output: said before anything is written, as every command does
-    check_outputs(inputs={"raster": raster}, files={"inventory": path})
-    check_other_layers("inventory", path, [layer])  # overwriting replaces an inventory, not the file's other layers
+    # a read-only folder, the raster given as the output, or other layers in the file (overwriting replaces an
+    # inventory, not the file's other layers): said before anything is written, as every command does
+    check_outputs(inputs={"raster": raster}, files={"inventory": path}, layers={"inventory": [layer]})
     event_date = check_date(event_date)
     srs = crs_from_user(crs, raster)
     with atomic_file(path) as tmp:
