@@ -234,17 +234,22 @@ def say_once(line: str, detail: str = "") -> None:
 
 def _first_to_say(line: str) -> bool:
     """Whether no other process of this torchrun launch on this machine has said `line` (a shared file, locked,
-    named after the launcher: torchrun's agent is every local process's parent)."""
+    in the attempt's torchrun log folder; else in the temporary directory, named after the launcher: torchrun's
+    agent is every local process's parent)."""
     try:
         import fcntl
     except ImportError:  # not on Windows: every process speaks
         return True
     import hashlib
 
-    launch = ":".join((str(os.getppid()), os.environ.get("TORCHELASTIC_RUN_ID", ""),
-                       os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")))
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    said = Path(tempfile.gettempdir()) / f"lmhld-said-{uid}-{hashlib.sha1(launch.encode()).hexdigest()[:16]}"
+    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE", "")
+    if error_file:  # LOG_DIR/RUN/attempt_N/RANK/error.json: the attempt's folder, which goes with torchrun's logs
+        said = Path(error_file).parent.parent / "lmhld-said"
+    else:
+        launch = ":".join((str(os.getppid()), os.environ.get("TORCHELASTIC_RUN_ID", ""),
+                           os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")))
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        said = Path(tempfile.gettempdir()) / f"lmhld-said-{uid}-{hashlib.sha1(launch.encode()).hexdigest()[:16]}"
     digest = hashlib.sha1(line.encode()).hexdigest()
     try:
         with open(said, "a+", encoding="ascii") as f:

@@ -43,6 +43,7 @@ def launch(processes: int, argv: Sequence[str], run_dir: str) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
+    from ..core.atomic import scratch_dir
     from ..training.hardware import cores_per_process
 
     # torchrun sets one thread per worker with a warning when it is not told; on CPUs they share the cores instead
@@ -51,7 +52,11 @@ def launch(processes: int, argv: Sequence[str], run_dir: str) -> int:
     # process logs nothing else (each torch.distributed logger has a level of its own: the switch is global)
     logging.disable(logging.CRITICAL)
     try:
-        run(parse_args(["--standalone", f"--nproc-per-node={processes}", "-m", "lmhld_qgis", *worker_argv(argv)]))
+        # torchrun's log folder (the workers' error files, and where they agree on who speaks) would be a new
+        # torchelastic_* folder in the temporary directory that nothing removes: one per training run
+        with scratch_dir("torchrun") as logs:
+            run(parse_args(["--standalone", f"--nproc-per-node={processes}", f"--log-dir={logs}",
+                            "-m", "lmhld_qgis", *worker_argv(argv)]))
     except ChildFailedError as exc:
         return _said(exc, run_dir)
     except SignalException:  # Ctrl-C or SIGTERM: every worker got it too and said so (once per machine)

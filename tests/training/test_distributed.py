@@ -93,22 +93,29 @@ def test_a_failure_every_process_meets_is_said_once(areas, tmp_path):
 def test_processes_launches_ddp_in_one_command_without_torchruns_noise(areas, tmp_path):
     """`lmhld train --processes 2` is the torchrun line in one option: the same two-process DDP run (rank 0 alone
     writes), and none of the launcher's own lines (the OMP_NUM_THREADS banner, W/E log lines)."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
     ddp = subprocess.run([sys.executable, "-m", "lmhld_qgis", *ARGS, "--epochs", "1", "--processes", "2",
                           "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, TMPDIR=str(temp)))
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert len(metrics(tmp_path / "ddp")) == 1 and (tmp_path / "ddp" / "model.onnx").exists()
     assert ddp.stderr.count("epoch 1/1") == 1
     assert "OMP_NUM_THREADS" not in ddp.stderr and "torch/distributed" not in ddp.stderr, ddp.stderr[-3000:]
+    # torchrun's log folder goes with the run (it left a torchelastic_* folder in /tmp per run)
+    assert not list(temp.iterdir())
 
 
 def test_processes_turns_a_workers_failure_into_its_one_line(areas, tmp_path):
     """A failure the workers meet after the launch (a bad network option) ended in torchrun's traceback and its box
     of exit codes; under --processes it is the worker's one line, with its exit code."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
     ddp = subprocess.run([sys.executable, "-m", "lmhld_qgis", *ARGS, "--processes", "2", "--model-option", "bogus=1",
                           "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, TMPDIR=str(temp)))
     assert ddp.returncode == 2, ddp.stderr[-3000:]
     lines = [line for line in ddp.stderr.splitlines() if line.startswith("lmhld train:")]
     assert len(lines) == 1 and "bogus" in lines[0], ddp.stderr[-3000:]
     assert "Traceback" not in ddp.stderr and "ChildFailedError" not in ddp.stderr, ddp.stderr[-3000:]
+    assert not list(temp.iterdir())  # nor the file where the workers agreed who says the line
