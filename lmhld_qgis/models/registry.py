@@ -62,19 +62,35 @@ def model_class(name: str) -> type[SegmentationNet]:
     return network
 
 
+def option_names(name: str) -> list[str]:
+    """The options network `name` takes (its constructor's keywords, or a baseline's own list)."""
+    import inspect
+
+    cls = model_class(name)
+    if hasattr(cls, "option_names"):
+        names: list[str] = cls.option_names()
+        return names
+    return [p for p in inspect.signature(cls).parameters if p not in ("in_channels", "num_classes")]
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse options network `name` does not take, by name, without building it (an experiment checks every run
+    before its first export and training)."""
+    valid = option_names(name)
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        raise LmhldError(f"bad options for {name}: {', '.join(unknown)} (not an option of {name}); valid options: "
+                         f"{', '.join(valid)}")
+
+
 def build_model(name: str, in_channels: int, num_classes: int = 1, **options: Any) -> SegmentationNet:
     """Build a network by name; unknown names or options fail with the valid choices listed."""
+    check_model_options(name, options)
     cls = model_class(name)
     try:
         return cls(in_channels=in_channels, num_classes=num_classes, **options)
     except TypeError as exc:
-        import inspect
-
-        valid = cls.option_names() if hasattr(cls, "option_names") else [
-            p for p in inspect.signature(cls).parameters if p not in ("in_channels", "num_classes")]
-        unknown = [k for k in options if k not in valid]  # said by name, not as Python's __init__() complaint
-        what = f"{', '.join(unknown)} (not an option of {name})" if unknown else str(exc)
-        raise LmhldError(f"bad options for {name}: {what}; valid options: {', '.join(valid)}") from exc
+        raise LmhldError(f"bad options for {name}: {exc}; valid options: {', '.join(option_names(name))}") from exc
 
 
 def stored_options(options: dict[str, Any]) -> dict[str, Any]:

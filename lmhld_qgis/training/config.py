@@ -131,11 +131,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Types, ranges and choices of every option, and the datasets' existence; before any work."""
-        check_types(self.to_dict(), "training option")
-        _check_ranges(self)
-        from ..models.registry import model_class
-
-        model_class(self.model)
+        self.validate_options()
         if not self.data:
             raise LmhldError("give at least one dataset folder (--data)")
         missing = [d for d in self.data if not Path(d).exists()]
@@ -147,6 +143,15 @@ class TrainConfig:
             from .finetune import checkpoint_path
 
             checkpoint_path(self.init_from)
+
+    def validate_options(self) -> None:
+        """Types, ranges and choices of every option, the network and the options it takes (not the datasets: an
+        experiment checks each run's options before it exports the first dataset)."""
+        check_types(self.to_dict(), "training option")
+        _check_ranges(self)
+        from ..models.registry import check_model_options
+
+        check_model_options(self.model, self.model_options)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -78,7 +78,7 @@ class ExperimentConfig:
         its own options table takes those instead of the shared train.model_options."""
         from .config import TrainConfig
 
-        opts = {"epochs": 2, "batch_size": 16, **self.train}
+        opts = dict(self.train)
         if model in self.model_options:
             opts["model_options"] = dict(self.model_options[model])
         opts.update(model=model, data=[str(d) for d in data], mode=mode)
@@ -139,6 +139,16 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         again = sorted({i for i in items if items.count(i) > 1})
         if again:
             raise LmhldError(f"{what} lists {', '.join(again)} more than once: each is one run; list it once")
+    for model in cfg.models:  # a model's bad option would stop the study at its first run, hours in
+        try:
+            cfg.train_config(model, [], cfg.modes[0]).validate_options()
+        except LmhldError as exc:
+            table = (f"[experiment.model_options.{model}]" if model in cfg.model_options else
+                     "[experiment.train.model_options]")
+            fix = (f": give {model} a table of its own, [experiment.model_options.{model}]"
+                   if model not in cfg.model_options else "")
+            where = f" (options of {table}{fix})" if str(exc).startswith("bad options") else ""
+            raise LmhldError(f"{path.name}: {exc}{where}") from exc
     return cfg
 
 

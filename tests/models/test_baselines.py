@@ -110,8 +110,8 @@ def test_bad_weight_files_are_explained(tmp_path, monkeypatch):
 
 
 def test_bad_options_list_the_valid_ones():
-    with pytest.raises(LmhldError, match=r"bad options for pspnet: base_width; valid options: encoder, .*"
-                                         r"psp_out_channels"):
+    with pytest.raises(LmhldError, match=r"bad options for pspnet: base_width \(not an option of pspnet\); "
+                                         r"valid options: encoder, .*psp_out_channels"):
         build_model("pspnet", 4, base_width=8)
     with pytest.raises(LmhldError, match="bad options for linknet: activation"):  # logits only, one output
         build_model("linknet", 4, activation="sigmoid")

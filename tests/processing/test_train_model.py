@@ -93,7 +93,8 @@ def test_baseline_with_network_options(qgis_processing, lmhld_provider, areas, t
     assert card.architecture == "pspnet" and card.model_options == {"encoder": "resnet18", "psp_out_channels": 32}
     assert card.dynamic_size is True and card.size_multiple == 8 and card.patch_size == 32
     assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == "auto"  # not set: automatic
-    with pytest.raises(QgsProcessingException, match="bad options for pspnet: depth; valid options: encoder"):
+    with pytest.raises(QgsProcessingException,
+                       match=r"bad options for pspnet: depth \(not an option of pspnet\); valid options: encoder"):
         processing.run("lmhld:trainmodel", {**params, "MODEL_OPTIONS": "depth=3",
                                             "OUTPUT_FOLDER": str(tmp_path / "run2")})
 

@@ -87,6 +87,8 @@ def test_a_model_options_table_replaces_the_shared_options(tmp_path):
     assert cfg.train_config("unet", [tmp_path], "single").model_options == {"base_width": 16}
     dl = cfg.train_config("deeplabv3plus", [tmp_path], "single")
     assert dl.model_options == {"encoder": "resnet18"} and dl.epochs == 3  # base_width is not a baseline's option
+    # the options are `lmhld train`'s own defaults (it had hidden ones: 2 epochs, a batch of 16)
+    assert (cfg.train_config("unet", [tmp_path], "single").batch_size, dl.epochs) == ("auto", 3)
     (tmp_path / "e.toml").write_text((tmp_path / "e.toml").read_text() + '[experiment.model_options.fpn]\nx = 1\n')
     with pytest.raises(LmhldError, match=r"model_options for fpn, which models = \['unet', 'deeplabv3plus'\]"):
         load_experiment(tmp_path / "e.toml")
@@ -110,6 +112,11 @@ def test_bad_experiment_config(tmp_path):
             (('models = ["unet"]', 'models = ["unet", "unet"]'), r"models lists unet more than once"),
             (('modes = ["single"]', 'modes = ["single"]\npart_orders = [["solo"], ["solo"]]'),
              r"part_orders lists solo more than once: each is one run"),  # was: one run counted as two orders
+            # was: found at linknet's first run, after the datasets were exported and unet trained
+            (('models = ["unet"]', 'models = ["unet", "linknet"]'),
+             r"bad options for linknet: base_width \(not an option of linknet\).*give linknet a table of its own, "
+             r"\[experiment\.model_options\.linknet\]"),
+            (("epochs = 2", "epochs = 2\nlr = -1"), r"lr"),
     ):
         (tmp_path / "bad.toml").write_text(good.replace(*change, 1))
         with pytest.raises(LmhldError, match=message):
