@@ -177,8 +177,13 @@ def run(args: argparse.Namespace) -> int:
         summary = {"event": "done", "out": str(result.out_dir), "best_f1": result.best_f1,
                    "onnx": str(result.onnx) if result.onnx else None, "threshold": result.threshold,
                    "threshold_source": result.threshold_source, "stopped_early": result.stopped_early}
-        best = ("no validation split: best.pt is the epoch of lowest training loss" if math.isnan(result.best_f1)
-                else f"best validation F1 {result.best_f1:.4f} at threshold {result.val_threshold:g}")
+        if math.isnan(result.best_f1):
+            best = "no validation split: best.pt is the epoch of lowest training loss"
+        elif result.ranked_by_loss:
+            best = (f"best.pt is the epoch of lowest training loss (validation too small to rank epochs), its "
+                    f"validation F1 {result.best_f1:.4f} at threshold {result.val_threshold:g}")
+        else:
+            best = f"best validation F1 {result.best_f1:.4f} at threshold {result.val_threshold:g}"
         print(json.dumps(summary) if args.progress_json else
               f"{best}; model threshold {result.threshold:g}: {result.threshold_note or result.threshold_source}; "
               f"run folder {result.out_dir} (metrics.csv, curves.png, best.pt, last.pt, model.onnx, report.html)")

@@ -31,6 +31,8 @@ class TrainedRun(Protocol):
     def forgetting(self) -> list[dict[str, Any]]: ...
     @property
     def batch_size(self) -> int: ...
+    @property
+    def ranked_by_loss(self) -> bool: ...
 
 
 class RunConfig(Protocol):
@@ -219,7 +221,8 @@ def training_report_html(out_dir: Path, result: TrainedRun, cfg: RunConfig) -> s
     rows = [("model", cfg.model), ("mode", cfg.mode), ("datasets", ", ".join(cfg.data)), ("epochs", cfg.epochs),
             ("batch size", _batch_text(cfg.batch_size, result.batch_size)),
             ("optimizer", f"{cfg.optimizer} lr {cfg.learning_rate}"),
-            ("best validation F1", result.best_f1)]
+            ("validation F1 of best.pt (the epoch of lowest training loss: validation too small to rank)"
+             if result.ranked_by_loss else "best validation F1", result.best_f1)]
     rows += [(k, v) for k, v in last.items() if k.startswith("val_")]
     sections = ["<h2>Run</h2>", table_html(rows), "<h2>Curves</h2>"]
     curves = Path(out_dir) / "curves.png"

@@ -28,6 +28,8 @@ class TrainState:
     epoch_seconds: float = 0.0  # spent in the current epoch before an interruption
     best_score: float = -math.inf  # of the stage: validation F1 (or minus the training loss without validation)
     best_epoch: int = 0
+    best_val_f1: float = math.nan  # the validation F1 of the best epoch (NaN: not recorded, older runs)
+    ranked_by_loss: bool = False  # best.pt follows the training loss: validation too small to rank epochs
     since_best: int = 0  # epochs without a better score (early stopping)
     stopped_early: bool = False
     cycles: list[list[float]] = field(default_factory=list)  # learning-rate cycles of the stage (schedule.Cycle)
@@ -44,6 +46,7 @@ class TrainState:
         self.stage, self.epoch, self.batch = stage, 0, 0
         self.loss_sum, self.count, self.epoch_seconds = 0.0, 0, 0.0
         self.best_score, self.best_epoch, self.since_best, self.stopped_early = -math.inf, 0, 0, False
+        self.best_val_f1 = math.nan
         self.cycles, self.optimizer = [], None
 
     def end_epoch(self) -> None:

@@ -70,6 +70,7 @@ class TrainResult:
     stopped_early: bool = False
     batch_size: int = 0  # the global batch it trained with (the automatic one resolved)
     val_threshold: float = 0.5  # the threshold the validation F1 of each epoch (and best_f1) is measured at
+    ranked_by_loss: bool = False  # best.pt is the epoch of lowest training loss (validation too small to rank)
 
 
 @dataclass
@@ -102,7 +103,9 @@ def _emit(progress: Progress, **event: Any) -> None:
 
 def _best_f1(state: TrainState) -> float:
     """The validation F1 of the epoch kept as best (NaN without validation), whatever ranked the epochs."""
-    rows = [r for r in state.history if r["epoch"] == state.best_epoch]
+    if not math.isnan(state.best_val_f1):
+        return state.best_val_f1
+    rows = [r for r in state.history if r["epoch"] == state.best_epoch]  # a run from before it was recorded
     return float(rows[-1]["val_f1"]) if rows else math.nan
 
 
@@ -215,6 +218,7 @@ class Trainer:
             if k != state.stage:  # a new stage (a resumed stage's weights already hold its input layer)
                 state.start_stage(k)
                 self._prepare_stage(model, k)
+                self._keep_newer_best(state)  # a run resumed from the stage before may have trained this one
             self._run_stage(model, state, k)
         return self._finish(state)
 
@@ -239,7 +243,8 @@ class Trainer:
                              threshold=float(calibration.get("threshold", self._configured_threshold())),
                              threshold_source=str(calibration.get("source", "default")),
                              threshold_note=str(calibration.get("note", "")), stopped_early=state.stopped_early,
-                             batch_size=self.batch_size, val_threshold=self._configured_threshold())
+                             batch_size=self.batch_size, val_threshold=self._configured_threshold(),
+                             ranked_by_loss=state.ranked_by_loss)
         if self.dist.is_main:
             self._write_metrics(state.history, curves=True)
             self.writer.flush()
@@ -302,6 +307,7 @@ class Trainer:
             state.stopped_early, state.since_best = False, 0
         state.config = self.cfg.to_dict()
         self._keep_batch_size(state)
+        self._keep_newer_best(state)
         if self.dist.is_main:
             write_text_atomic(self.out / "config.json", json.dumps(state.config, indent=2))
         if state.stage == len(self.stages) - 1 and (state.epoch >= self.cfg.epochs or state.stopped_early):
@@ -458,10 +464,16 @@ class Trainer:
                   f"{row['val_recall']:.4f}" if val is not None else "no validation split")
         self.progress.info(f"stage {run.index + 1}/{len(self.stages)} ({run.stage.name}) epoch {state.epoch}/"
                            f"{self.cfg.epochs}: loss {row['train_loss']:.4f}, {scores}"
-                           f"{' (best so far)' if improved else ''}")
+                           f"{self._best_so_far(state) if improved else ''}")
         _emit(self.progress, event="epoch", **row)
         self._early_stop(state, ranks)
         barrier(self.dist)
+
+    @staticmethod
+    def _best_so_far(state: TrainState) -> str:
+        """The epoch's mark when best.pt takes it: by validation F1, or by training loss (then a lower F1 than an
+        earlier epoch's can be "best", which read as a mistake)."""
+        return " (best so far by training loss)" if state.ranked_by_loss else " (best so far)"
 
     def _row(self, run: StageRun, global_epoch: int, loss: float, val: Validation | None, lr: float,
              seconds: float) -> dict[str, Any]:
@@ -543,15 +555,37 @@ class Trainer:
         """Best-by-validation (when validation `ranks` epochs, else by training loss): best.pt (with its
         calibrated threshold) only when the score improves."""
         score = row["val_f1"] if ranks else -row["train_loss"]
+        state.ranked_by_loss = not ranks
         if not score > state.best_score:
             state.since_best += 1
             return False
         state.best_score, state.best_epoch, state.since_best = score, row["epoch"], 0
+        state.best_val_f1 = float(row["val_f1"])
         state.calibration = self._calibration(val).to_dict()
-        if self.dist.is_main:
-            self._write_later("best.pt", checkpoint_payload(model, self._card(run.index, state),
-                                                            {"epoch": row["epoch"], "val_f1": row["val_f1"]}))
+        if self.dist.is_main:  # with what a resumed run needs to know it (_keep_newer_best)
+            self._write_later("best.pt", checkpoint_payload(model, self._card(run.index, state), {
+                "epoch": row["epoch"], "val_f1": row["val_f1"], "stage": run.index, "score": score,
+                "calibration": dict(state.calibration)}))
         return True
+
+    def _keep_newer_best(self, state: TrainState) -> None:
+        """A run stopped or killed after a better best.pt than its last.pt knows of (last.pt is written every
+        checkpoint_seconds, best.pt at each better epoch) resumes with best.pt's score to beat: it started from
+        last.pt's, and its second epoch replaced the best model (epoch 10, F1 0.99) by a worse one (0.95)."""
+        path = self.out / "best.pt"
+        if not path.exists():
+            return
+        saved = load_checkpoint(path).get("training_state")
+        if not isinstance(saved, dict) or "score" not in saved or saved.get("stage") != state.stage:
+            return  # another stage's, or a best.pt from before the score was stored
+        if int(saved["epoch"]) <= state.best_epoch:
+            return
+        state.best_score, state.best_epoch, state.since_best = float(saved["score"]), int(saved["epoch"]), 0
+        state.best_val_f1 = float(saved.get("val_f1", math.nan))
+        state.calibration = dict(saved.get("calibration") or {})
+        f1 = "" if math.isnan(state.best_val_f1) else f" (validation F1 {state.best_val_f1:.4f})"
+        self.progress.info(f"best.pt holds epoch {state.best_epoch}{f1}, later than last.pt: it is kept unless "
+                           "the resumed run trains a better one")
 
     def _ranks_epochs(self, run: StageRun, val: Validation | None) -> bool:
         """Whether validation holds enough landslide pixels to rank epochs (the rule that calibrates the
@@ -768,5 +802,22 @@ def clear_run(run_dir: Path) -> None:
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           progress: Progress | None = None) -> TrainResult:
-    """Train as `cfg` says into the run folder `out_dir` (see the module docstring)."""
+    """Train as `cfg` says into the run folder `out_dir` (see the module docstring).
+
+    Called from Python (a notebook, a script) where Ctrl-C or the notebook's interrupt would raise wherever the
+    run stands, the first one stops it after the current batch with last.pt saved there, as the command does:
+    CancelledError says so (resume with `resume=True`); a second interrupts at once."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        from .signals import stop_on_signals
+
+        try:
+            with stop_on_signals(progress or NullProgress()) as stoppable:
+                return Trainer(cfg, out_dir, stoppable).fit(resume)
+        except CancelledError as exc:  # said in Python's terms
+            raise CancelledError(str(exc).replace("run the same command with --resume",
+                                                  "call train again with resume=True")) from None
     return Trainer(cfg, out_dir, progress).fit(resume)

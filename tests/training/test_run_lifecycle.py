@@ -182,13 +182,20 @@ def test_a_validation_too_small_to_rank_epochs_neither_picks_nor_stops(tiny, tmp
     val = data / "splits" / "val.txt"
     val.write_text(val.read_text().split()[0] + "\n")  # one patch: its F1 ranks epochs by chance
     warnings: list[str] = []
+    said: list[str] = []
 
     class Listen(NullProgress):
         def warn(self, message: str) -> None:
             warnings.append(message)
 
+        def info(self, message: str) -> None:
+            said.append(message)
+
     result = train(config([data], epochs=4, lr=1e-9, warmup_epochs=0.0, early_stopping=1), tmp_path / "run",
                    progress=Listen())
+    # an epoch whose F1 fell was still "(best so far)", which read as a mistake
+    assert any(m.endswith("(best so far by training loss)") for m in said)
+    assert not any(m.endswith("(best so far)") for m in said) and result.ranked_by_loss
     losses = [r["train_loss"] for r in result.history]
     assert not result.stopped_early and len(losses) == 4  # an unchanging F1 would have stopped it after epoch 2
     best = load_checkpoint(tmp_path / "run" / "best.pt")["training_state"]
@@ -274,7 +281,7 @@ def test_a_configured_threshold_and_a_dataset_without_validation(tiny, tmp_path,
             said.append(message)
 
     bare = train(config([data], epochs=1), tmp_path / "bare", progress=Listen())
-    assert any(re.search(r"epoch 1/1: loss [\d.]+, no validation split \(best so far\)$", m) for m in said)
+    assert any(re.search(r"epoch 1/1: loss [\d.]+, no validation split \(best so far by training loss\)$", m) for m in said)
     assert not any("nan" in m for m in said)  # was "validation F1 nan, precision nan, recall nan"
     card = load_checkpoint(tmp_path / "bare" / "best.pt")["card"]
     learnt = json.loads((data / "dataset.json").read_text())["min_landslide_area_m2"]
@@ -397,3 +404,53 @@ def test_a_training_split_of_one_patch_is_refused_in_words(tiny, tmp_path, no_on
     train_list.write_text(train_list.read_text().split()[0] + "\n")
     with pytest.raises(LmhldError, match=r"has 1 training sample\(s\); training needs at least 2: export more"):
         train(config([data], epochs=1), tmp_path / "run")
+
+
+def test_a_resume_never_replaces_a_better_best_pt(tiny, tmp_path, no_onnx):
+    """Was: a run killed while its last.pt was older than its best.pt (last.pt is written every checkpoint_seconds,
+    best.pt at each better epoch) resumed with last.pt's score to beat, and its first epochs replaced the best
+    model (epoch 10, F1 0.99 in the probe) by worse ones (epoch 2, F1 0.95)."""
+    run = tmp_path / "run"
+    train(config([tiny], epochs=1), run)
+    shutil.copy(run / "last.pt", tmp_path / "epoch1.pt")
+    train(config([tiny], epochs=5), run, resume=True)
+    best = load_checkpoint(run / "best.pt")
+    assert best["training_state"]["epoch"] >= 3  # else the replayed epoch 2 could not beat it
+    shutil.copy(tmp_path / "epoch1.pt", run / "last.pt")  # killed after epoch 5 with last.pt of epoch 1
+    said: list[str] = []
+
+    class Listen(StopAfter):
+        def info(self, message: str) -> None:
+            said.append(message)
+
+    with pytest.raises(CancelledError):  # epoch 2 again, then stopped
+        train(config([tiny], epochs=5), run, resume=True, progress=Listen(2))
+    assert any(m.startswith(f"best.pt holds epoch {best['training_state']['epoch']}") for m in said), said
+    kept = load_checkpoint(run / "best.pt")
+    assert kept["training_state"]["epoch"] == best["training_state"]["epoch"]
+    assert same(kept["state_dict"], best["state_dict"])
+    result = train(config([tiny], epochs=5), run, resume=True)  # to the end: the same epochs, the same best
+    assert same(weights(run, "best.pt"), best["state_dict"])
+    assert result.best_f1 == best["training_state"]["val_f1"]
+
+
+def test_a_python_interrupt_stops_training_after_the_batch_with_last_pt_saved(tiny, tmp_path, no_onnx):
+    """From Python (a notebook's interrupt), Ctrl-C raised wherever the run stood: last.pt kept only what the
+    last checkpoint held. It now stops the run after the batch, as the command does, in Python's terms."""
+    import threading
+
+    class InterruptAt(NullProgress):
+        batches = 0
+
+        def set_fraction(self, f):
+            self.batches += 1
+            if self.batches == 3:
+                signal.raise_signal(signal.SIGINT)  # what a notebook's interrupt sends
+
+    assert threading.current_thread() is threading.main_thread()
+    with pytest.raises(CancelledError, match=r"epoch 2, batch 1; last.pt saved in .*: call train again with "
+                                             r"resume=True to continue"):
+        train(config([tiny], epochs=3, checkpoint_seconds=1e6), tmp_path / "run", progress=InterruptAt())
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]
+    assert (state["epoch"], state["batch"]) == (1, 1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
