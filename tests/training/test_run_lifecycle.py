@@ -281,7 +281,8 @@ def test_a_configured_threshold_and_a_dataset_without_validation(tiny, tmp_path,
             said.append(message)
 
     bare = train(config([data], epochs=1), tmp_path / "bare", progress=Listen())
-    assert any(re.search(r"epoch 1/1: loss [\d.]+, no validation split \(best so far by training loss\)$", m) for m in said)
+    assert any(re.search(r"epoch 1/1: loss [\d.]+, no validation split \(best so far by training loss\)$", m)
+               for m in said)
     assert not any("nan" in m for m in said)  # was "validation F1 nan, precision nan, recall nan"
     card = load_checkpoint(tmp_path / "bare" / "best.pt")["card"]
     learnt = json.loads((data / "dataset.json").read_text())["min_landslide_area_m2"]
