@@ -27,9 +27,9 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import LmhldError, raise_if_stop_asked
 
@@ -418,9 +418,26 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
             os.replace(old, dest)
         raise
     if transaction is None:
-        _remove(old)  # type: ignore[arg-type]
+        finish_despite_interrupts([lambda: _remove(old)])  # type: ignore[arg-type]
     else:
         transaction.append((dest, old))
+
+
+def finish_despite_interrupts(steps: Sequence[Callable[[], None]]) -> None:
+    """Run every step (each safe to run again) to its end even when Ctrl-C arrives meanwhile, then raise the
+    interrupt: a removal cut short left a half-deleted `.part.old` folder for the rest of a Python session, and a
+    rollback cut short would leave an output missing. (The command line holds signals itself; Python's own
+    handler raises wherever the code stands.)"""
+    stop: BaseException | None = None
+    for step in steps:
+        while True:
+            try:
+                step()
+                break
+            except KeyboardInterrupt as exc:
+                stop = exc
+    if stop is not None:
+        raise stop
 
 
 _transactions: list[list[tuple[Path, Path | None]]] = []  # outputs moved into place inside all_or_nothing blocks
@@ -436,20 +453,36 @@ def all_or_nothing() -> Iterator[None]:
     try:
         yield
     except BaseException:
-        for dest, old in reversed(done):
-            with contextlib.suppress(OSError):
-                _remove(dest)
-                if old is not None:
-                    os.replace(old, dest)
+        finish_despite_interrupts([functools.partial(_put_back, dest, old) for dest, old in reversed(done)])
         raise
     finally:
         _transactions.remove(done)
     if _transactions:
         _transactions[-1].extend(done)  # nested: the outer block decides
     else:
-        for _, old in done:
-            if old is not None:
-                _remove(old)
+        finish_despite_interrupts([functools.partial(_remove, old) for _, old in done if old is not None])
+
+
+def _put_back(dest: Path, old: Path | None) -> None:
+    """Undo one output of an all_or_nothing block: remove it, and move what it replaced back (run again after an
+    interrupt, it finds the work done)."""
+    with contextlib.suppress(OSError):
+        if old is None:
+            _remove(dest)
+        elif old.exists() or old.is_symlink():
+            _remove(dest)
+            os.replace(old, dest)
+
+
+def transactional(func: F) -> F:
+    """`func` run inside all_or_nothing: a Python API call with several outputs (detect's polygons and
+    probability raster, a stacked raster and its style) leaves all of them or none, as its command does."""
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with all_or_nothing():
+            return func(*args, **kwargs)
+
+    return cast(F, run)
 
 
 @contextlib.contextmanager
@@ -647,6 +680,11 @@ class GdalStop:
             self.reason = exc
             return 0
 
-    def reraise(self) -> None:
+    def reraise(self, failure: BaseException | None = None) -> None:
+        """Raise the stop that ended the GDAL call (`failure`: its error): the one the callback caught, or a
+        KeyboardInterrupt where Python's own Ctrl-C handler (no command around the call) raised before the
+        callback's first line and GDAL made "User terminated" of it, which no `except KeyboardInterrupt` caught."""
         if self.reason is not None:
             raise self.reason
+        if failure is not None and "User terminated" in str(failure):
+            raise KeyboardInterrupt from None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .atomic import atomic_file, gdal_checked, scratch_dir
+from .atomic import atomic_file, gdal_checked, scratch_dir, transactional
 from .backends import Backend, Provider, load_backend
 from .blending import StripeAccumulator, weights_for
 from .context import ContextChoice, check_context, choose_context
@@ -330,6 +330,7 @@ def _region(info: RasterInfo, extent: Extent | None, extent_crs: str | None, aoi
 # --- the run ---------------------------------------------------------------------------------------------------
 
 
+@transactional
 def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path, prob_tif: str | Path | None = None,
            options: DetectOptions | None = None, progress: Progress | None = None) -> DetectResult:
     """Detect landslides in `raster`: polygons to `out_gpkg` (GeoPackage, raster CRS), probabilities to `prob_tif`."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .atomic import gdal_checked, scratch_dir
+from .atomic import gdal_checked, scratch_dir, transactional
 from .backends import Backend, Provider, load_backend
 from .datasets import PatchDataset, open_dataset
 from .datasets.base import check_uniform
@@ -161,6 +161,7 @@ def _rule(match: float) -> str:
     return f"matched when the other side covers >= {match:.0%} of the object's area"
 
 
+@transactional
 def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: str | Path, *,
                    layer: str | None = None, error_map: str | Path | None = None, json_out: str | Path | None = None,
                    polygons_out: str | Path | None = None, prob_out: str | Path | None = None, match: float = 0.5,

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from osgeo import gdal
 
+from .atomic import finish_despite_interrupts
 from .grid import Window, window_bounds
 
 gdal.UseExceptions()
@@ -197,6 +198,7 @@ class ProbabilityWriter:
         self.ranges: dict[int, _ColumnRange] = {}
         self.queue: queue.Queue[Stripe | None] = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
+        self.abandoned = threading.Event()
         self.thread = threading.Thread(target=self._work, daemon=True, name="lmhld-writer")
         self.thread.start()
 
@@ -224,11 +226,12 @@ class ProbabilityWriter:
                     return
 
     def _next(self) -> Stripe | None:
-        while True:
+        while not self.abandoned.is_set():
             try:
                 return self.queue.get(timeout=self.POLL)
             except queue.Empty:
                 continue
+        return None
 
     def _work(self) -> None:
         try:
@@ -241,9 +244,17 @@ class ProbabilityWriter:
 
     def close(self, complete: bool = True) -> None:
         """Finish the files; `complete` asks that every row was written (False when the run is being abandoned)."""
-        self._offer(None)
-        while self.thread.is_alive():  # in steps, so that a stop signal is taken while it finishes
-            self.thread.join(self.POLL)
+        try:
+            self._offer(None)
+            while self.thread.is_alive():  # in steps, so that a stop signal is taken while it finishes
+                self.thread.join(self.POLL)
+        except BaseException:  # a Ctrl-C meanwhile: the writer ends after its stripe, then the files are closed
+            self.abandoned.set()  # (left open, a Python session kept them, deleted, until it ended)
+            finish_despite_interrupts([lambda: self.thread.join()])
+            self.prob_band = self.mask_band = None
+            self.overview_bands = []
+            self.prob = self.mask = None
+            raise
         if self.error is None and complete and not all(r.done for r in self.ranges.values()):
             self.error = RuntimeError("the detection stream ended before every row was written")
         if self.error is None and complete and self.factors:

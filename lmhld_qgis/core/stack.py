@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_file, scratch_dir
+from .atomic import atomic_file, scratch_dir, transactional
 from .bands import band_key, elevation_in, unique_names
 from .errors import LmhldError
 from .outputs import check_outputs
@@ -90,6 +90,7 @@ class _Grid:
     height: int
 
 
+@transactional
 def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequence[str] | None = None,
                   pixel_size: float | None = None, block: int = 1024,
                   progress: Progress | None = None) -> StackResult:

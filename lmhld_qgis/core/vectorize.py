@@ -173,8 +173,8 @@ def _raw_polygons(band: gdal.Band, srs: osr.SpatialReference, stop: GdalStop) ->
     try:
         with hold_signals():  # a signal's stop is raised after GDAL has stopped, never inside its callback
             gdal.Polygonize(band, band, raw, 0, [], callback=stop)  # stoppable: a cancel or a signal ends it
-    except RuntimeError:
-        stop.reraise()
+    except RuntimeError as exc:
+        stop.reraise(exc)
         raise
     return mem, raw
 

@@ -169,6 +169,28 @@ def test_cancel_and_failure_leave_no_file(scene, tmp_path):
     assert (tmp_path / "keep.gpkg").read_bytes() == b"previous result"
 
 
+def test_an_interrupt_between_two_outputs_keeps_the_old_pair_from_python(scene, tmp_path, monkeypatch):
+    """From Python (no command around it), a Ctrl-C after the probability raster was replaced and before the
+    polygons were left a new raster beside old polygons, each saying another threshold."""
+    import lmhld_qgis.core.atomic as atomic
+
+    out, prob = tmp_path / "l.gpkg", tmp_path / "p.tif"
+    detect(scene.raster, RedBackend(), out, prob, DetectOptions(threshold=0.3))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {"l.gpkg", "p.tif", "p.qml"}
+    sync = atomic._sync
+
+    def interrupted(path):
+        if str(path).endswith(".gpkg"):
+            raise KeyboardInterrupt  # the user's Ctrl-C lands while the polygons are synced
+        sync(path)
+
+    monkeypatch.setattr(atomic, "_sync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        detect(scene.raster, RedBackend(), out, prob, DetectOptions(threshold=0.6))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # both old, nothing beside them
+
+
 def test_a_geographic_scene_of_stretched_pixels_is_warned_of(tmp_path):
     """A scene in EPSG:4326 near Kaikoura (42 deg S) has pixels square in degrees, 8.9 x 12 m on the ground: every
     shape reaches the network stretched, and nothing said so (the pixel's area matched the model's)."""

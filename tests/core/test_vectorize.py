@@ -41,6 +41,25 @@ def test_a_signal_on_the_first_line_of_gdals_callback_stops_polygonize_as_itself
     assert not (tmp_path / "out.gpkg").exists()
 
 
+def test_python_s_own_ctrl_c_in_gdals_callback_stops_polygonize_as_a_keyboard_interrupt(tmp_path, monkeypatch):
+    """From Python (no command's handler), Ctrl-C raises on the callback's first line, outside its `try`: GDAL
+    made "RuntimeError: User terminated" of it, which a notebook's `except KeyboardInterrupt` did not catch."""
+    from lmhld_qgis.core.atomic import GdalStop
+
+    def interrupted(self, complete, message, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GdalStop, "__call__", interrupted)
+    mask = np.zeros((400, 400), np.uint8)
+    mask[::4, ::4] = 1
+    mask_tif = write_raster(tmp_path / "mask.tif", mask)
+    prob_tif = write_raster(tmp_path / "prob.tif", mask.astype(np.float32))
+    with pytest.raises(KeyboardInterrupt):
+        polygonize(mask_tif, prob_tif, tmp_path / "out.gpkg", "landslides", VectorizeOptions(), source="s",
+                   model="m", progress=NullProgress())
+    assert not (tmp_path / "out.gpkg").exists()
+
+
 def test_signals_are_raised_at_once_outside_a_hold_and_at_its_end_inside_one():
     with pytest.raises(KeyboardInterrupt):
         raise_or_hold(KeyboardInterrupt())

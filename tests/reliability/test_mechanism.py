@@ -136,6 +136,50 @@ def test_a_swallowed_stop_cancels_the_commit_that_would_replace_an_output(tmp_pa
     assert cli.run(args) == 0 and kept.read_bytes() != before  # the next run, unstopped, commits
 
 
+@pytest.mark.parametrize("transaction", [False, True])
+def test_an_interrupt_while_the_replaced_folder_is_removed_finishes_the_removal(tmp_path, monkeypatch, transaction):
+    """From Python, a Ctrl-C while an overwritten dataset's old copy was being deleted left a half-deleted
+    `.part.old` folder beside the new one for the rest of the session."""
+    import shutil
+
+    dest = tmp_path / "ds"
+    with atomic.atomic_dir(dest) as tmp:
+        (tmp / "dataset.json").write_text('{"first": 1}')
+    rmtree, calls = shutil.rmtree, []
+
+    def interrupted(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", interrupted)
+    block = atomic.all_or_nothing() if transaction else contextlib.nullcontext()
+    with pytest.raises(KeyboardInterrupt), block, atomic.atomic_dir(dest, overwrite=True) as tmp:
+        (tmp / "dataset.json").write_text('{"second": 1}')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # the interrupt came after the commit
+    assert json.loads((dest / "dataset.json").read_text()) == {"second": 1}
+
+
+def test_an_interrupt_while_a_block_is_rolled_back_still_puts_everything_back(tmp_path, monkeypatch):
+    kept = tmp_path / "kept.txt"
+    kept.write_text("the user's")
+    replace, calls = os.replace, []
+
+    def interrupted(src, dst):
+        calls.append(src)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # a second Ctrl-C while the first one's rollback runs
+        replace(src, dst)
+
+    with pytest.raises(KeyboardInterrupt), atomic.all_or_nothing():  # Terminated is one
+        atomic.write_text_atomic(kept, "replaced")
+        monkeypatch.setattr(atomic.os, "replace", interrupted)
+        raise Terminated("SIGTERM")
+    assert calls and ".part.old" in calls[0].name  # the rollback's move back was interrupted
+    assert kept.read_text() == "the user's" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+
+
 def test_folders_are_replaced_only_when_lmhld_wrote_them(tmp_path):
     dest = tmp_path / "ds"
     with atomic.atomic_dir(dest) as tmp:
