@@ -70,7 +70,8 @@ def _writable(folder: Path) -> bool:
     """Whether `folder` can be written to, or made in its nearest existing parent (a run's runs/ comes later)."""
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    # a folder nobody may write (mode 555: shared data) counts as read-only for root too, whom access() lets in
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK) and bool(folder.stat().st_mode & 0o222)
 
 
 def safe_stem(text: str) -> str:

@@ -228,16 +228,22 @@ def test_outputs_left_temporary_beside_a_read_only_input_go_to_the_home_folder(q
     ("folder ... is read-only"), in a folder the user never chose."""
     import os
 
-    import processing
-
     from lmhld_qgis.core.synthetic import make_scene
 
     scene = make_scene(tmp_path / "data", width=128, height=128, n_landslides=6, seed=4)
     before = sorted(p.name for p in (tmp_path / "data").iterdir())
-    access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
-        not mode & os.W_OK if Path(path) == tmp_path / "data" else access(path, mode, **kw)))
+    os.chmod(tmp_path / "data", 0o555)  # a real read-only folder (was: access() mocked; as root it let QGIS in)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    try:
+        _detect_and_analyse_beside_read_only(scene, small_onnx_model, tmp_path)
+    finally:
+        os.chmod(tmp_path / "data", 0o755)
+    after = sorted(p.name for p in (tmp_path / "data").iterdir() if not p.name.endswith(".aux.xml"))  # QGIS's own
+    assert after == before
+
+
+def _detect_and_analyse_beside_read_only(scene, small_onnx_model, tmp_path):
+    import processing
     from qgis.core import QgsProcessingFeedback
 
     class Infos(QgsProcessingFeedback):
@@ -258,8 +264,6 @@ def test_outputs_left_temporary_beside_a_read_only_input_go_to_the_home_folder(q
                                                          "OUTPUT_JSON": "TEMPORARY_OUTPUT"})
     assert Path(analysed["OUTPUT_JSON"]).exists()
     assert Path(analysed["OUTPUT_JSON"]).parent == tmp_path / "home" / "lmhld_outputs"
-    after = sorted(p.name for p in (tmp_path / "data").iterdir() if not p.name.endswith(".aux.xml"))  # QGIS's own
-    assert after == before
 
 
 def test_analyse_whose_layer_cannot_be_made_leaves_no_report(qgis_processing, lmhld_provider, tmp_path):
