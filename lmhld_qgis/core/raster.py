@@ -39,10 +39,17 @@ class RasterInfo:
 
     @property
     def band_names(self) -> tuple[str | None, ...]:
-        """Each band's name: its description, else its colour (an RGB GeoTIFF's bands are red, green, blue, as
-        `lmhld stack` names them), else None (unnamed: export calls it bandN)."""
+        """Each band's name as `lmhld stack` names it: its description, else its colour (an RGB GeoTIFF's bands are
+        red, green, blue), else, for the one data band of a file named as elevation (`site_dsm.tif`), that name
+        (dsm: relative-band detection finds it); else None (unnamed: export calls it bandN)."""
+        from .bands import elevation_in
+
         colours = self.colours or (None,) * len(self.descriptions)
-        return tuple(d or c for d, c in zip(self.descriptions, colours, strict=True))
+        names = [d or c for d, c in zip(self.descriptions, colours, strict=True)]
+        data = [i for i in range(len(names)) if i + 1 not in self.alpha_bands]
+        if len(data) == 1 and names[data[0]] is None:
+            names[data[0]] = elevation_in(Path(self.path).stem.lower())
+        return tuple(names)
 
     @property
     def is_rotated(self) -> bool:

@@ -418,3 +418,15 @@ def test_a_black_collar_without_nodata_is_said(tmp_path):
     said = stack_rasters([tmp_path / "black.tif"], tmp_path / "s.tif").warnings
     assert any(w.startswith("4 corners of black.tif are black (0 in every band) and it declares no nodata") and
                "gdal_edit.py -a_nodata 0" in w for w in said), said
+
+
+def test_a_single_band_file_named_as_elevation_has_the_same_band_name_in_export_as_in_stack(tmp_path):
+    """`lmhld stack` named site_dsm.tif's band dsm and `lmhld export` called it band1: the model card said band1
+    and `--relative-bands auto` did not find the DSM."""
+    write_dsm(tmp_path / "site_dsm.tif")
+    write_dsm(tmp_path / "export_2.tif")
+    assert read_raster_info(tmp_path / "site_dsm.tif").band_names == ("dsm",)
+    assert stack_rasters([tmp_path / "site_dsm.tif"], tmp_path / "stacked.tif").names == ["dsm"]
+    info = read_raster_info(tmp_path / "site_dsm.tif")
+    assert select_bands(info.band_names, info.count, None, info.path, info.alpha_bands)[1] == ["dsm"]
+    assert read_raster_info(tmp_path / "export_2.tif").band_names == (None,)  # no guess from a name like that
