@@ -374,12 +374,15 @@ def analyse_polygons(
 
 def analyse_inventory(
     inventory: str | Path, *, layer: str | None = None, pixel_size_m: float | None = None,
-    rasters: Sequence[str | Path] = (), fraction: float = DEFAULT_FRACTION,
+    rasters: Sequence[str | Path] | str | Path = (), fraction: float = DEFAULT_FRACTION,
     candidates: Sequence[int] = DEFAULT_CANDIDATES, explode: bool = False, beyond_candidates: bool = True,
     progress: Progress | None = None,
 ) -> InventoryReport:
     """Analyse a polygon inventory file: areas in pixels (of the raster, or rasters, it lies on), quartiles and
     recommended patch sizes."""
+    from .preflight import as_path_list
+
+    rasters = as_path_list(rasters)
     validate_rule(fraction, [int(c) for c in candidates])
     resolve_pixel_area(rasters, pixel_size_m)  # fail on a bad pixel size or raster before reading anything
     from .vector import polygons_from_wkb, read_layer_wkb

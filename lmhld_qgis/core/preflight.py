@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import LmhldError
 from .raster import RasterInfo
 from .vector import PolygonSet
+
+
+def as_path_list(paths: Sequence[str | Path] | str | Path) -> list[str | Path]:
+    """One path given alone (not a list of them) is a list of one: iterated, a str gave its characters ("the
+    raster / is given twice")."""
+    return [paths] if isinstance(paths, str | Path) else list(paths)
 
 
 def physical_memory() -> int | None:

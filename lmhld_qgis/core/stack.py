@@ -38,7 +38,7 @@ from .atomic import atomic_file, scratch_dir, transactional
 from .bands import band_key, elevation_in, unique_names
 from .errors import LmhldError
 from .outputs import check_outputs
-from .preflight import require_distinct
+from .preflight import as_path_list, require_distinct
 from .progress import NullProgress, Progress, check_cancelled
 from .raster import (
     RasterInfo,
@@ -91,14 +91,14 @@ class _Grid:
 
 
 @transactional
-def stack_rasters(sources: Sequence[str | Path], out: str | Path, *, names: Sequence[str] | None = None,
+def stack_rasters(sources: Sequence[str | Path] | str | Path, out: str | Path, *, names: Sequence[str] | None = None,
                   pixel_size: float | None = None, block: int = 1024,
                   progress: Progress | None = None) -> StackResult:
     """Write the bands of `sources` (alpha bands aside) onto one grid as `out` (GeoTIFF); see the module's text."""
     import rasterio
     progress = progress or NullProgress()
     t0 = time.perf_counter()
-    paths = [Path(s) for s in sources]
+    paths = [Path(s) for s in as_path_list(sources)]
     if not paths:
         raise LmhldError("give at least one raster (e.g. the orthophoto, then the surface model)")
     if Path(out).suffix.lower() not in (".tif", ".tiff"):

@@ -15,6 +15,7 @@ Recipes:
 from __future__ import annotations
 
 import math
+import os
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -120,6 +121,10 @@ class TrainConfig:
     @property
     def num_classes(self) -> int:
         return 2 if self.loss == "ce" else 1
+
+    def __post_init__(self) -> None:
+        paths = _upgrade({"data": self.data, "init_from": self.init_from})  # TrainConfig(data=[Path(...)])
+        self.data, self.init_from = paths["data"], paths["init_from"]
 
     @classmethod
     def from_values(cls, values: dict[str, Any], source: str = "training option") -> TrainConfig:
@@ -269,9 +274,16 @@ def check_values(values: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
-    """Older configurations: `augment = true/false` meant flips/rotations or none."""
+    """Older configurations: `augment = true/false` meant flips/rotations or none. Paths given as Path objects
+    (from Python: export_patches(...).out_dir) are texts, as in a TOML file."""
     if isinstance(values.get("augment"), bool):
         values["augment"] = "flips" if values["augment"] else "none"
+    if isinstance(values.get("data"), list | tuple):
+        values["data"] = [os.fspath(d) if isinstance(d, os.PathLike) else d for d in values["data"]]
+    elif isinstance(values.get("data"), os.PathLike | str):
+        values["data"] = [os.fspath(values["data"])]  # one dataset
+    if isinstance(values.get("init_from"), os.PathLike):
+        values["init_from"] = os.fspath(values["init_from"])
     return values
 
 

@@ -430,3 +430,17 @@ def test_a_single_band_file_named_as_elevation_has_the_same_band_name_in_export_
     info = read_raster_info(tmp_path / "site_dsm.tif")
     assert select_bands(info.band_names, info.count, None, info.path, info.alpha_bands)[1] == ["dsm"]
     assert read_raster_info(tmp_path / "export_2.tif").band_names == (None,)  # no guess from a name like that
+
+
+def test_one_raster_given_alone_from_python_is_a_list_of_one(tmp_path):
+    """stack_rasters("dsm.tif", ...) and analyse_inventory(..., rasters="dsm.tif") iterated the text: "the raster /
+    is given twice (/)"."""
+    from lmhld_qgis.core.inventory import analyse_inventory
+
+    from ..helpers import square, write_polygons
+
+    write_dsm(tmp_path / "site_dsm.tif")
+    assert stack_rasters(str(tmp_path / "site_dsm.tif"), tmp_path / "stacked.tif").names == ["dsm"]
+    inventory = write_polygons(tmp_path / "inv.gpkg", [square(ORIGIN[0] + 20, ORIGIN[1] - 80, 10)], epsg=32633)
+    report = analyse_inventory(inventory, rasters=str(tmp_path / "site_dsm.tif"))
+    assert len(report.rasters) == 1

@@ -79,6 +79,17 @@ def test_the_papers_recipe_by_name_and_old_boolean_augment():
     assert TrainConfig.from_values({"augment": False}).augment == "none"
 
 
+def test_paths_are_taken_as_paths_from_python(tmp_path):
+    """export_patches(...).out_dir is a Path, and TrainConfig(data=[it]) was refused ("must be a list of texts")."""
+    from pathlib import Path
+
+    for cfg in (TrainConfig(data=[tmp_path], init_from=tmp_path / "best.pt"),
+                TrainConfig.from_values({"data": [tmp_path], "init_from": tmp_path / "best.pt"}),
+                TrainConfig.from_values({"data": tmp_path, "init_from": str(tmp_path / "best.pt")})):
+        assert cfg.data == [str(tmp_path)] and cfg.init_from == str(tmp_path / "best.pt")
+    assert TrainConfig(data=[Path("a")]).to_dict()["data"] == ["a"]
+
+
 # -- schedule -----------------------------------------------------------------------------------------------------
 def test_cosine_warms_up_then_anneals_and_exponential_is_the_papers():
     cos = Schedule("cosine", 1e-3, warmup_epochs=1.0, min_lr_ratio=0.01)
