@@ -61,7 +61,7 @@ bench: $(STAMP_PIP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 demo: $(STAMP_PIP)
-	$(VENV)/bin/lmhld demo --out demo_out
+	$(VENV)/bin/lmhld demo --out demo_out --overwrite
 
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .qgis-settings demo_out screenshots

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     scene_only += ["--" + name.replace("_", "-") for name, default in DETECTION_DEFAULTS.items()
                    if name not in ("threshold", "provider") and getattr(args, name) != default]
     if args.data and scene_only:
-        raise LmhldError(f"{', '.join(scene_only)} belong to a whole scene (--raster with --inventory); a dataset "
+        verb = "belongs" if len(scene_only) == 1 else "belong"
+        raise LmhldError(f"{', '.join(scene_only)} {verb} to a whole scene (--raster with --inventory); a dataset "
                          "split is scored on its patches' own masks: leave them out, or evaluate the scene")
     bar = BarProgress("evaluate")
     try:

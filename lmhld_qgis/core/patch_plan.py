@@ -144,8 +144,9 @@ class PatchPlan:
     def bands_in_words(self) -> str:
         """The bands the patches hold and where each raster has them: 'red, green, blue, dsm (bands 1, 2, 3, 5 of
         scene.tif)'."""
-        where = "; ".join(f"{', '.join(map(str, s.bands))} of {Path(s.info.path).name}" for s in self.sources)
-        return f"{', '.join(self.sources[0].band_names)} (bands {where})"
+        where = "; ".join(f"{'band' if len(s.bands) == 1 else 'bands'} {', '.join(map(str, s.bands))} of "
+                          f"{Path(s.info.path).name}" for s in self.sources)
+        return f"{', '.join(self.sources[0].band_names)} ({where})"
 
     def windows_by_placement(self) -> dict[str, int]:
         counts = Counter(PLACEMENTS[code] for code in self.windows.placement)

@@ -179,8 +179,12 @@ class Experiment:
             options = ExportOptions(patch_size=size, name=area.name, **({"recipe": "paper"} | self.cfg.export))
             self.progress.info(f"exporting {area.name} at {size} px")
             share = self._share()  # cancellable; the fraction moves with the runs only
-            export_patches([area.raster], area.inventory, path, options,
-                           progress=SubProgress(share, 0.0, 0.0))
+            try:
+                export_patches([area.raster], area.inventory, path, options, progress=SubProgress(share, 0.0, 0.0))
+            except LmhldError as exc:  # said in the experiment file's terms, for the area and size it concerns
+                hint = ('; in the experiment file: [experiment.export] recipe = "generalise"'
+                        if "recipe, generalise" in str(exc) else "")
+                raise LmhldError(f"area {area.name} at {size} px: {exc}{hint}") from exc
         return path
 
     def run(self, key: str, data: list[Path], model: str, mode: str, evaluate: Evaluate) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def load_initial_weights(model: SegmentationNet, checkpoint: Checkpoint, archite
     bands. Refused when the checkpoint is another architecture or size."""
     path, card, stored = checkpoint
     if card.architecture != architecture:
-        raise LmhldError(f"init_from: {path.name} holds a {card.architecture} network; this run builds a "
+        raise LmhldError(f"init_from: {path.name} holds a {card.architecture} network; this run builds "
                          f"{architecture}: give --model {card.architecture}")
     own = model.state_dict()
     inputs = {f"{name}.{part}" for name in model.input_layer_names() for part in ("weight", "bias")}

@@ -194,7 +194,7 @@ def test_odd_rasters(work):
                              "read: name the one to use (--layer)")),
         ("scene options on a dataset split (evaluate)", ["evaluate", "--model", "model.onnx", "--data", "small.tif",
                                                          "--layer", "landslides", "--json", "d.json"], 2,
-         "--layer belong to a whole scene"),
+         "--layer belongs to a whole scene"),
     ])
     proc = work.run(*scene, "--layer", "landslides", "--json", "layer.json", area=AREA,
                     case="the inventory's layer named (evaluate --layer)")

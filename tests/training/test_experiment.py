@@ -123,6 +123,14 @@ def test_bad_experiment_config(tmp_path):
             load_experiment(tmp_path / "bad.toml")
 
 
+def test_an_export_that_keeps_nothing_is_said_for_its_area_in_the_experiment_file_s_terms(tmp_path):
+    cfg = tiny_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("min_fraction = 0.05", "min_fraction = 0.99"))
+    with pytest.raises(LmhldError, match=r'^area solo at 32 px: no patch kept.*; in the experiment file: '
+                                         r'\[experiment\.export\] recipe = "generalise"$'):
+        run_experiment(cfg, tmp_path / "exp")
+
+
 def tiny_config(tmp_path, epochs: int = 2):
     s = make_scene(tmp_path / "solo", width=256, height=256, n_landslides=40, seed=31)
     cfg = tmp_path / "tiny.toml"

@@ -90,7 +90,7 @@ def test_other_bands_keep_everything_but_the_input_convolution(areas, trained, t
 
 
 @pytest.mark.parametrize("case, message", [
-    ("network", "holds a unet network; this run builds a unetpp: give --model unet"),
+    ("network", "holds a unet network; this run builds unetpp: give --model unet"),
     ("width", r"of another size \(.* differs\); build the same network: --model-option base_width=\d+$"),  # was
     # a Python dict
     ("onnx", "is an ONNX model; fine-tuning starts from the training checkpoint"),
