@@ -404,7 +404,8 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
     `dest` is kept aside until the block ends, so that a failure can put it back. A stop asked for (Ctrl-C,
     SIGTERM) cancels it here, whatever swallowed its exception."""
     raise_if_stop_asked()
-    transaction = _transactions[-1] if _transactions else None
+    transactions = _transactions_of_this_thread()
+    transaction = transactions[-1] if transactions else None
     if transaction is None and (tmp.is_file() or not dest.exists()):
         os.replace(tmp, dest)
         return
@@ -440,7 +441,15 @@ def finish_despite_interrupts(steps: Sequence[Callable[[], None]]) -> None:
         raise stop
 
 
-_transactions: list[list[tuple[Path, Path | None]]] = []  # outputs moved into place inside all_or_nothing blocks
+_transaction_state = threading.local()  # per thread: QGIS runs algorithms side by side in worker threads
+
+
+def _transactions_of_this_thread() -> list[list[tuple[Path, Path | None]]]:
+    """The open all_or_nothing blocks of this thread, innermost last (each: the outputs moved into place)."""
+    stack: list[list[tuple[Path, Path | None]]] | None = getattr(_transaction_state, "stack", None)
+    if stack is None:
+        stack = _transaction_state.stack = []
+    return stack
 
 
 @contextlib.contextmanager
@@ -449,16 +458,17 @@ def all_or_nothing() -> Iterator[None]:
     each one is removed again and what it replaced is put back. A command with several outputs (polygons, a
     probability raster, its style, a summary) thus leaves all of them or none."""
     done: list[tuple[Path, Path | None]] = []
-    _transactions.append(done)
+    transactions = _transactions_of_this_thread()
+    transactions.append(done)
     try:
         yield
     except BaseException:
         finish_despite_interrupts([functools.partial(_put_back, dest, old) for dest, old in reversed(done)])
         raise
     finally:
-        _transactions.remove(done)
-    if _transactions:
-        _transactions[-1].extend(done)  # nested: the outer block decides
+        transactions.pop()  # this block's (by position: empty blocks are equal lists, and remove() took the outer)
+    if transactions:
+        transactions[-1].extend(done)  # nested: the outer block decides
     else:
         finish_despite_interrupts([functools.partial(_remove, old) for _, old in done if old is not None])
 

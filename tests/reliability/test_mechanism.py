@@ -74,6 +74,35 @@ def test_all_or_nothing_puts_everything_back(tmp_path):
     assert kept.read_text() == "replaced" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
 
 
+def test_nested_blocks_and_blocks_of_other_threads_keep_apart(tmp_path):
+    """A command's block around a Python API call's own (both empty when the call began: equal lists) lost track of
+    which was which ("list.remove(x): x not in list", every `lmhld validate` failed); and QGIS runs algorithms side
+    by side in threads, whose blocks must not mix."""
+    import threading
+
+    kept = tmp_path / "kept.txt"
+    kept.write_text("the user's")
+    with atomic.all_or_nothing():
+        with atomic.all_or_nothing():
+            pass  # the API call's block: its outputs written later by the command (validate's report)
+        atomic.write_text_atomic(tmp_path / "inner.txt", "inner")
+        failed: list[BaseException] = []
+
+        def other_thread() -> None:  # its failure puts back its own output only
+            try:
+                with atomic.all_or_nothing():
+                    atomic.write_text_atomic(kept, "replaced")
+                    raise OSError("disk full")
+            except OSError as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert failed and kept.read_text() == "the user's" and (tmp_path / "inner.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inner.txt", "kept.txt"]
+
+
 def test_texts_that_belong_together_are_moved_into_place_together(tmp_path):
     """analyse moved its JSON into place, then wrote its HTML: a process killed between them left the new JSON
     beside the previous HTML. Every part is now written before either moves."""

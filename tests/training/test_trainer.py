@@ -74,7 +74,7 @@ class StopAfter:
 def test_resume_mid_epoch_gives_identical_weights(areas, tmp_path):
     cfg = config([areas["a32"]], epochs=2, optimizer="sgd", lr=0.05)
     train(cfg, tmp_path / "straight")
-    with pytest.raises(CancelledError, match="--resume"):
+    with pytest.raises(CancelledError, match="call train again with resume=True"):
         train(cfg, tmp_path / "stopped", progress=StopAfter(3))
     state = load_checkpoint(tmp_path / "stopped" / "last.pt")["training_state"]
     assert (state["epoch"], state["batch"]) == (0, 3)
