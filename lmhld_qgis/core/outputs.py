@@ -97,6 +97,7 @@ def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # n
     dirs = _named(folders)
     _check_collisions(ins, outs + dirs, dirs)
     for name, path in outs:
+        _check_format(name, path)
         _check_file_output(name, path, overwrite)
         if layers and name in layers:
             check_other_layers(name, path, layers[name])
@@ -106,6 +107,18 @@ def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # n
         _check_writable(name, path)
         if not resumable:
             check_replaceable_dir(path, bool(overwrite), what=name)
+
+
+# outputs whose format is fixed: a GeoPackage written under a .shp name (the Python API took any name; the command
+# line refuses it) is a file no program opens as what its name says
+FIXED_FORMATS = {"polygons": ("GPKG", (".gpkg",)), "probability raster": ("GeoTIFF", (".tif", ".tiff")),
+                 "error map": ("GeoTIFF", (".tif", ".tiff"))}
+
+
+def _check_format(name: str, path: Path) -> None:
+    fixed = FIXED_FORMATS.get(name)
+    if fixed and path.suffix.lower() not in fixed[1]:
+        raise LmhldError(f"{name} {path} is written as {fixed[0]}: give a name ending in {' or '.join(fixed[1])}")
 
 
 def _check_input(name: str, path: Path) -> None:

@@ -191,6 +191,17 @@ def test_an_interrupt_between_two_outputs_keeps_the_old_pair_from_python(scene, 
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # both old, nothing beside them
 
 
+@pytest.mark.parametrize(("out", "prob", "message"), [
+    ("l.shp", "p.tif", r"polygons .*l\.shp is written as GPKG: give a name ending in \.gpkg"),
+    ("l.gpkg", "p.png", r"probability raster .*p\.png is written as GeoTIFF: give a name ending in \.tif or \.tiff")])
+def test_an_output_name_of_another_format_is_refused_from_python(scene, tmp_path, out, prob, message):
+    """The command line refused these names; from Python a GeoPackage was written under a .shp name, a GeoTIFF
+    under .png, files no program opens as what their names say."""
+    with pytest.raises(LmhldError, match=message):
+        detect(scene.raster, RedBackend(), tmp_path / out, tmp_path / prob)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_geographic_scene_of_stretched_pixels_is_warned_of(tmp_path):
     """A scene in EPSG:4326 near Kaikoura (42 deg S) has pixels square in degrees, 8.9 x 12 m on the ground: every
     shape reaches the network stretched, and nothing said so (the pixel's area matched the model's)."""
