@@ -66,6 +66,17 @@ def unique_names(names: Sequence[str]) -> list[str]:
     return unique
 
 
+def check_band_numbers(bands: object) -> None:
+    """Bands given from Python are a list of 1-based numbers: band 0 reached GDAL ("Illegal band #"), and names or
+    a text failed on a comparison of str and int."""
+    if bands is None:
+        return
+    if isinstance(bands, str) or not isinstance(bands, Sequence) or not all(
+            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands):
+        raise LmhldError(f"bands must be a list of the raster's band numbers, counted from 1 (e.g. [1, 2, 3]), got "
+                         f"{bands!r}")
+
+
 def parse_band_list(text: str | Sequence[int] | None) -> list[int] | None:
     """'1,2,3,4' -> [1, 2, 3, 4] (1-based), None stays None."""
     if text is None or text == "":

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from .atomic import atomic_file, gdal_checked, scratch_dir, transactional
 from .backends import Backend, Provider, load_backend
+from .bands import check_band_numbers
 from .blending import StripeAccumulator, weights_for
 from .context import ContextChoice, check_context, choose_context
 from .errors import LmhldError
@@ -91,6 +92,7 @@ class DetectOptions:
 
     def validate(self) -> None:
         """Refuse values out of range before any work, naming the option and the allowed range."""
+        check_band_numbers(self.bands)
         for name, value, low in (("tile", self.tile, 1), ("batch size", self.batch_size, 1),
                                  ("chunk width", self.chunk_width, 0)):
             if value is not None and (int(value) != value or value < low):
@@ -334,7 +336,9 @@ def _region(info: RasterInfo, extent: Extent | None, extent_crs: str | None, aoi
 def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path, prob_tif: str | Path | None = None,
            options: DetectOptions | None = None, progress: Progress | None = None) -> DetectResult:
     """Detect landslides in `raster`: polygons to `out_gpkg` (GeoPackage, raster CRS), probabilities to `prob_tif`."""
-    options = options or DetectOptions()
+    from .preflight import options_of
+
+    options = options_of(DetectOptions, options, "detection")
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     options.validate()

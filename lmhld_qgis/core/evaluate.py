@@ -171,7 +171,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     object figures; `raw` holds the pixel figures of the probability cut before the polygons were cleaned.
     `layer`: the inventory's layer in a file of several (default: the first). `inventory_name`: how messages name
     the inventory where `inventory` is a copy (QGIS hands its layer over so); by default the file's name."""
-    from .detect import DetectOptions, detect
+    from .detect import detect
     from .preflight import require_overlap
     from .raster import raster_footprint, read_raster_info
     from .report import write_json
@@ -191,7 +191,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     with scratch_dir("evaluate") as tmp:
         polys = Path(polygons_out) if polygons_out else Path(tmp) / "detected.gpkg"
         prob = Path(prob_out) if prob_out else Path(tmp) / "probability.tif"
-        det = detect(raster, model, polys, prob, options or DetectOptions(), progress=SubProgress(progress, 0, 0.7))
+        det = detect(raster, model, polys, prob, options, progress=SubProgress(progress, 0, 0.7))
         detected = _detected_polygons(polys, truth)
         pixels = _compare_pixels(prob, detected, truth, det.threshold, error_map, SubProgress(progress, 0.7, 0.95))
         inside, outside = _within_scene(_to_srs(truth, detected.srs), raster_footprint(info))

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
+from .bands import check_band_numbers
 from .errors import LmhldError
 from .splits import SPLIT_METHODS, SplitMethod, parse_ratios
 
@@ -86,6 +87,7 @@ class ExportOptions:
 
     def validate(self) -> None:
         """Check every option before any work, naming the option and its allowed range."""
+        check_band_numbers(self.bands)
         if self.recipe not in RECIPES:
             raise LmhldError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         if int(self.patch_size) != self.patch_size or self.patch_size < 8:

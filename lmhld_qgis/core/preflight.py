@@ -4,18 +4,40 @@ once with a sentence naming the value and its limit (not with a MemoryError, an 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import LmhldError
 from .raster import RasterInfo
 from .vector import PolygonSet
+
+T = TypeVar("T")
 
 
 def as_path_list(paths: Sequence[str | Path] | str | Path) -> list[str | Path]:
     """One path given alone (not a list of them) is a list of one: iterated, a str gave its characters ("the
     raster / is given twice")."""
     return [paths] if isinstance(paths, str | Path) else list(paths)
+
+
+def options_of(kind: type[T], value: T | Mapping[str, Any] | None, what: str) -> T:
+    """A function's options as given from Python: its options class, a dict of its fields (a notebook's habit;
+    it failed on an attribute deep inside), or None for the defaults; anything else is named."""
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in fields(kind)}  # type: ignore[arg-type]  # the options classes are dataclasses
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise LmhldError(f"unknown {what} option(s) {', '.join(map(str, unknown))}; valid: "
+                             f"{', '.join(sorted(known))}")
+        return kind(**value)
+    raise LmhldError(f"{what} options must be {kind.__name__}(...) or a dict of its fields, got "
+                     f"{type(value).__name__}")
 
 
 def physical_memory() -> int | None:

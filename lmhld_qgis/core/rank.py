@@ -173,7 +173,9 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
     """Score every window of `prob_raster` and write the `top` most uncertain as a polygon layer."""
     import rasterio
 
-    options = options or RankOptions()
+    from .preflight import options_of
+
+    options = options_of(RankOptions, options, "rank")
     options.validate()
     if Path(out_gpkg).suffix.lower() != ".gpkg":
         raise LmhldError(f"the tiles layer must be a GeoPackage (.gpkg), got {Path(out_gpkg).name}")

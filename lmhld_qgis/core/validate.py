@@ -531,7 +531,10 @@ def validate_inventory(inventory: str | Path, options: ValidateOptions | None = 
     """Find every problem of an inventory layer (nothing is written); `assign_crs` (EPSG:XXXX, WKT, PROJ) is taken
     as its CRS, for a layer without one (a Shapefile without .prj) or with a wrong one: the repaired copy carries it."""
     name, features, srs = _read(inventory, layer, assign_crs)
-    return _validate(str(inventory), name, features, srs, options or ValidateOptions(), progress or NullProgress())
+    from .preflight import options_of
+
+    return _validate(str(inventory), name, features, srs, options_of(ValidateOptions, options, "validation"),
+                     progress or NullProgress())
 
 
 def validate_wkb(wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, name: str,

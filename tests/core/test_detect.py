@@ -689,3 +689,10 @@ def test_the_model_field_tells_two_runs_of_one_network_apart(tmp_path):
     a, b = tmp_path / "k69_unet" / "model.onnx", tmp_path / "k70_unet" / "model.onnx"
     assert model_label("unet", a) == "unet (k69_unet/model.onnx)" != model_label("unet", str(b))
     assert model_label("unet", RedBackend()) == "unet"
+
+
+def test_detection_options_from_python_as_a_dict(scene, tmp_path):
+    result = detect(scene.raster, RedBackend(), tmp_path / "l.gpkg", None, {"threshold": 0.3, "min_mean_prob": 0.0})
+    assert result.threshold == 0.3
+    with pytest.raises(LmhldError, match=r"bands must be a list of the raster's band numbers"):
+        detect(scene.raster, RedBackend(), tmp_path / "m.gpkg", None, {"bands": [0, 1, 2, 3]})

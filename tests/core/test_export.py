@@ -446,3 +446,16 @@ def test_windows_beyond_the_dsm_s_footprint_are_not_holes_to_fill(tmp_path):
                     "raster of the whole area would keep them",
                     "1 window(s) of scene.tif that would be kept hold nodata in some bands only (1 in dsm only): fill "
                     "the holes of dsm (gdal_fillnodata.py on the surface model, then stack again) to keep them"]
+
+
+def test_options_from_python_as_a_dict_and_bands_that_are_not_numbers(scene, tmp_path):
+    """From a notebook: options given as a dict failed on an attribute ("'dict' object has no attribute
+    'negatives'"), band 0 reached GDAL ("Illegal band #") and band names a comparison of str and int."""
+    plan = plan_patches(scene.raster, scene.inventory, {"patch_size": 64, "recipe": "paper"})
+    assert plan.settings.patch_size == 64 and plan.settings.recipe == "paper"
+    with pytest.raises(LmhldError, match=r"unknown export option\(s\) patchsize; valid: .*patch_size"):
+        export_patches(scene.raster, scene.inventory, tmp_path / "ds", {"patchsize": 64})
+    for bands in ([0, 1, 2], ["red", "green"], "1,2,3"):
+        with pytest.raises(LmhldError, match=r"bands must be a list of the raster's band numbers, counted from 1"):
+            export_patches(scene.raster, scene.inventory, tmp_path / "ds", ExportOptions(patch_size=64, bands=bands))
+    assert not (tmp_path / "ds").exists()
