@@ -29,7 +29,7 @@ from pathlib import Path
 from osgeo import gdal, ogr, osr
 
 from . import qml
-from .atomic import atomic_file, scratch_dir, transactional
+from .atomic import atomic_file, scratch_dir
 from .errors import LmhldError
 from .outputs import check_outputs
 
@@ -138,7 +138,6 @@ def check_date(text: str | None, what: str = "event date") -> str | None:
         raise LmhldError(f"{what} must be a date as YYYY-MM-DD, got {text!r}") from exc
 
 
-@transactional
 def create_inventory(path: str | Path, *, crs: str | None = None, raster: str | Path | None = None,
                      layer: str = INVENTORY_LAYER, event_date: str | None = None, author: str | None = None,
                      overwrite: bool = False) -> Path:

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from osgeo import ogr
 
 from . import qml
-from .atomic import atomic_file, transactional
+from .atomic import atomic_file
 from .errors import LmhldError
 from .grid import Window, window_bounds
 from .outputs import check_other_layers
@@ -167,7 +167,6 @@ def _pick(candidates: list[Candidate], options: RankOptions) -> list[RankedTile]
     return chosen
 
 
-@transactional
 def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptions | None = None, *,
                progress: Progress | None = None) -> RankResult:
     """Score every window of `prob_raster` and write the `top` most uncertain as a polygon layer."""

@@ -29,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 from osgeo import gdal, ogr, osr
 
-from .atomic import transactional
 from .coverage import Coverage, Placement
 from .errors import LmhldError
 from .progress import NullProgress, Progress, check_cancelled
@@ -525,7 +524,6 @@ def _pixel_areas(features: list[_Feature], options: ValidateOptions, coverage: C
     return {}
 
 
-@transactional
 def validate_inventory(inventory: str | Path, options: ValidateOptions | None = None, *, layer: str | None = None,
                        assign_crs: str | None = None, progress: Progress | None = None) -> ValidationReport:
     """Find every problem of an inventory layer (nothing is written); `assign_crs` (EPSG:XXXX, WKT, PROJ) is taken

@@ -122,6 +122,7 @@ class Trainer:
         self.cfg = replace(cfg, data=[str(Path(d).resolve()) for d in cfg.data])
         self.out = Path(out_dir)
         self.progress: Progress = progress or NullProgress()
+        self.resume_hint = "run the same command with --resume"  # how a stop says to continue (train(): Python's)
         self._small_validation_said: set[int] = set()
         self.dist = init_from_env(resolve_device(cfg.device).type)
         device = resolve_device(cfg.device)
@@ -218,7 +219,8 @@ class Trainer:
             if k != state.stage:  # a new stage (a resumed stage's weights already hold its input layer)
                 state.start_stage(k)
                 self._prepare_stage(model, k)
-                self._keep_newer_best(state)  # a run resumed from the stage before may have trained this one
+                if payload is not None:  # a run resumed from the stage before may have trained this one
+                    self._keep_newer_best(state)
             self._run_stage(model, state, k)
         return self._finish(state)
 
@@ -547,8 +549,7 @@ class Trainer:
         self._save_last(model, state, optimizer)
         self.writer.flush()
         raise CancelledError(f"training stopped at stage {state.stage + 1}, epoch {state.epoch + 1}, batch "
-                             f"{state.batch}; last.pt saved in {self.out}: run the same command with --resume to "
-                             "continue")
+                             f"{state.batch}; last.pt saved in {self.out}: {self.resume_hint} to continue")
 
     def _track_best(self, model: SegmentationNet, run: StageRun, state: TrainState, row: dict[str, Any],
                     val: Validation | None, ranks: bool) -> bool:
@@ -814,10 +815,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
         from .signals import stop_on_signals
 
-        try:
-            with stop_on_signals(progress or NullProgress()) as stoppable:
-                return Trainer(cfg, out_dir, stoppable).fit(resume)
-        except CancelledError as exc:  # said in Python's terms
-            raise CancelledError(str(exc).replace("run the same command with --resume",
-                                                  "call train again with resume=True")) from None
+        with stop_on_signals(progress or NullProgress()) as stoppable:
+            trainer = Trainer(cfg, out_dir, stoppable)
+            trainer.resume_hint = "call train again with resume=True"
+            return trainer.fit(resume)
     return Trainer(cfg, out_dir, progress).fit(resume)

@@ -90,14 +90,21 @@ def test_a_failure_every_process_meets_is_said_once(areas, tmp_path):
     assert len(lines) == 1 and "no such dataset" in lines[0], ddp.stderr[-3000:]
 
 
+def run_processes(areas, tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """`lmhld train --processes 2` on a32 into tmp_path/ddp, with a temporary directory of its own (returned, to
+    see what the run leaves there)."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    ddp = subprocess.run([sys.executable, "-m", "lmhld_qgis", *ARGS, "--processes", "2", *extra,
+                          "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, TMPDIR=str(temp)))
+    return ddp, temp
+
+
 def test_processes_launches_ddp_in_one_command_without_torchruns_noise(areas, tmp_path):
     """`lmhld train --processes 2` is the torchrun line in one option: the same two-process DDP run (rank 0 alone
     writes), and none of the launcher's own lines (the OMP_NUM_THREADS banner, W/E log lines)."""
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    ddp = subprocess.run([sys.executable, "-m", "lmhld_qgis", *ARGS, "--epochs", "1", "--processes", "2",
-                          "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
-                         capture_output=True, text=True, timeout=600, env=dict(os.environ, TMPDIR=str(temp)))
+    ddp, temp = run_processes(areas, tmp_path, "--epochs", "1")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert len(metrics(tmp_path / "ddp")) == 1 and (tmp_path / "ddp" / "model.onnx").exists()
     assert ddp.stderr.count("epoch 1/1") == 1
@@ -109,11 +116,7 @@ def test_processes_launches_ddp_in_one_command_without_torchruns_noise(areas, tm
 def test_processes_turns_a_workers_failure_into_its_one_line(areas, tmp_path):
     """A failure the workers meet after the launch (a bad network option) ended in torchrun's traceback and its box
     of exit codes; under --processes it is the worker's one line, with its exit code."""
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    ddp = subprocess.run([sys.executable, "-m", "lmhld_qgis", *ARGS, "--processes", "2", "--model-option", "bogus=1",
-                          "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
-                         capture_output=True, text=True, timeout=600, env=dict(os.environ, TMPDIR=str(temp)))
+    ddp, temp = run_processes(areas, tmp_path, "--model-option", "bogus=1")
     assert ddp.returncode == 2, ddp.stderr[-3000:]
     lines = [line for line in ddp.stderr.splitlines() if line.startswith("lmhld train:")]
     assert len(lines) == 1 and "bogus" in lines[0], ddp.stderr[-3000:]
