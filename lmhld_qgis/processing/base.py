@@ -21,9 +21,11 @@ from qgis.PyQt.QtGui import QIcon
 
 import lmhld_qgis
 
+from ..core.gdal_mode import with_gdal_exceptions
 from .parameters import parameter_help
 
 HOME = "https://github.com/lmhld-qgis/lmhld_qgis"
+GDAL_STEPS = ("checkParameterValues", "prepareAlgorithm", "processAlgorithm", "postProcessAlgorithm")
 ICONS = os.path.join(os.path.dirname(lmhld_qgis.__file__), "icons")
 
 
@@ -41,6 +43,14 @@ class LmhldAlgorithm(QgsProcessingAlgorithm):
     ALG_ID = GROUP_ID = ICON = README_HEADING = TITLE = HELP = ""
     CLI_FLAGS: tuple[tuple[str, str], ...] = ()  # (the command line's option without dashes, this algorithm's
     # parameter) where the two names differ (the rest match: --init-from is INIT_FROM): see common.in_dialog_terms
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Each algorithm's steps run with GDAL's exceptions on and give QGIS its own setting back
+        (core.gdal_mode: other plugins and QGIS's own Python expect GDAL as they left it)."""
+        super().__init_subclass__(**kwargs)
+        for step in GDAL_STEPS:
+            if step in cls.__dict__:
+                setattr(cls, step, with_gdal_exceptions(cls.__dict__[step]))
 
     def tr(self, text: str, context: str = "") -> str:
         return QCoreApplication.translate(context or type(self).__name__, text)

@@ -549,7 +549,17 @@ class Trainer:
         self._save_last(model, state, optimizer)
         self.writer.flush()
         raise CancelledError(f"training stopped at stage {state.stage + 1}, epoch {state.epoch + 1}, batch "
-                             f"{state.batch}; last.pt saved in {self.out}: {self.resume_hint} to continue")
+                             f"{state.batch}; last.pt saved in {self.out}: {self.resume_hint} to continue"
+                             + self._stale_model_note())
+
+    def _stale_model_note(self) -> str:
+        """What a run that ends without writing model.onnx says when the folder's model.onnx (an earlier, finished
+        run's) is older than best.pt: detection with that file would not use the best model the folder holds."""
+        onnx, best = self.out / "model.onnx", self.out / "best.pt"
+        if onnx.is_file() and best.is_file() and best.stat().st_mtime_ns > onnx.stat().st_mtime_ns:
+            return ("; model.onnx there is still the earlier run's model and best.pt is newer: export best.pt to "
+                    "ONNX (lmhld export-onnx) to detect with it now")
+        return ""
 
     def _track_best(self, model: SegmentationNet, run: StageRun, state: TrainState, row: dict[str, Any],
                     val: Validation | None, ranks: bool) -> bool:
@@ -737,7 +747,8 @@ class Trainer:
             model, card = model_from_checkpoint(self.out / "best.pt")
             return export_onnx(model, card, self.out / "model.onnx")
         except Exception as exc:  # keep the run: best.pt is still there and `lmhld export-onnx` can retry
-            self.progress.warn(f"ONNX export failed ({type(exc).__name__}: {exc}); best.pt is kept")
+            self.progress.warn(f"ONNX export failed ({type(exc).__name__}: {exc}); best.pt is kept"
+                               + self._stale_model_note())
             return None
 
 
@@ -807,16 +818,21 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
 
     Called from Python (a notebook, a script) where Ctrl-C or the notebook's interrupt would raise wherever the
     run stands, the first one stops it after the current batch with last.pt saved there, as the command does:
-    CancelledError says so (resume with `resume=True`); a second interrupts at once."""
+    CancelledError says so (resume with `resume=True`); a second interrupts at once.
+
+    The run seeds torch's random generators from `cfg.seed`; the caller's generator states are given back
+    afterwards, so a script's own random draws do not change because it trained a model in between."""
     import signal
     import threading
 
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-        from .signals import stop_on_signals
+    in_use = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []  # type: ignore[no-untyped-call]
+    with torch.random.fork_rng(devices=in_use):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            from .signals import stop_on_signals
 
-        with stop_on_signals(progress or NullProgress()) as stoppable:
-            trainer = Trainer(cfg, out_dir, stoppable)
-            trainer.resume_hint = "call train again with resume=True"
-            return trainer.fit(resume)
-    return Trainer(cfg, out_dir, progress).fit(resume)
+            with stop_on_signals(progress or NullProgress()) as stoppable:
+                trainer = Trainer(cfg, out_dir, stoppable)
+                trainer.resume_hint = "call train again with resume=True"
+                return trainer.fit(resume)
+        return Trainer(cfg, out_dir, progress).fit(resume)

@@ -23,6 +23,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..core.gdal_mode import with_gdal_exceptions
 from ..core.modelcard import ModelCard
 
 LAST_FOLDER_KEY = "lmhld/last_model_folder"
@@ -170,6 +171,7 @@ class ModelInfoDialog(QDialog):
         self.resize(self.width(), min(others + full, int(screen.height() * 0.9)))
         self.move(self.x(), max(screen.top(), min(self.y(), screen.bottom() - self.height())))
 
+    @with_gdal_exceptions
     def check_layer(self) -> list:
         """Bands, resolution and size of the chosen layer against the card, shown as a verdict."""
         from ..core.errors import LmhldError

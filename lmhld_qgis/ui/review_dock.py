@@ -39,6 +39,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.errors import LmhldError
+from ..core.gdal_mode import with_gdal_exceptions
 from ..core.review import ACCEPTED, EDITED, ORDERS, REJECTED, SKIPPED, ReviewSession
 from .legend import highest_first, offered
 from .review_layers import Added, ReviewLayers
@@ -208,6 +209,7 @@ class ReviewDock(QgsDockWidget):
         if self.probability_combo.currentLayer() is None and (twin or beside):
             self.probability_combo.setLayer((twin or beside)[0])
 
+    @with_gdal_exceptions
     def _threshold_of(self, layer) -> None:
         """The threshold the chosen probability raster's polygons were cut at (detect records it), if any."""
         if layer is None or layer.providerType() != "gdal":
@@ -293,6 +295,7 @@ class ReviewDock(QgsDockWidget):
         self.current_label.setText(message)
         self.iface.messageBar().pushMessage(tr("LMHLD review"), message, level=Qgis.Warning)
 
+    @with_gdal_exceptions
     def _new_negatives(self, detections: QgsVectorLayer) -> QgsVectorLayer:
         """A 'negatives' layer in the detections' GeoPackage (created once, then reused), added to the project."""
         from ..core.inventory_schema import NEGATIVES_LAYER, create_negatives

@@ -455,3 +455,28 @@ def test_a_python_interrupt_stops_training_after_the_batch_with_last_pt_saved(ti
     state = load_checkpoint(tmp_path / "run" / "last.pt")["training_state"]
     assert (state["epoch"], state["batch"]) == (1, 1)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+def test_training_from_python_gives_back_the_callers_random_state(tiny, tmp_path, no_onnx):
+    """train() seeds torch from its config: a script's own draws after it changed because it trained a model."""
+    torch.manual_seed(1234)
+    expected = torch.rand(4)
+    torch.manual_seed(1234)
+    train(config([tiny], epochs=1), tmp_path / "run")
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_a_stopped_extension_says_model_onnx_is_older_than_best_pt(tiny, tmp_path, monkeypatch):
+    """Extending a finished run and stopping it left the first run's model.onnx beside a newer, better best.pt:
+    detection with model.onnx silently used the older model. The stop now says so and how to use best.pt."""
+    monkeypatch.setattr(Trainer, "_export_onnx", lambda self: (self.out / "model.onnx").write_bytes(b"first run"))
+    run = tmp_path / "run"
+    train(config([tiny], epochs=1), run)
+    first_best = load_checkpoint(run / "best.pt")["training_state"]["epoch"]
+    with pytest.raises(CancelledError) as stopped:
+        Trainer(config([tiny], epochs=3), run, StopAfter(3)).fit(resume=True)
+    assert load_checkpoint(run / "best.pt")["training_state"]["epoch"] > first_best  # epoch 2 was better
+    assert (run / "model.onnx").read_bytes() == b"first run"  # kept: it is the user's finished model
+    assert "model.onnx there is still the earlier run's model and best.pt is newer" in str(stopped.value)
+    (run / "model.onnx").touch()  # exported from that best.pt: nothing to say
+    assert Trainer(config([tiny], epochs=3), run, StopAfter(1))._stale_model_note() == ""

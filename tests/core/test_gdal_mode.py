@@ -1,0 +1,55 @@
+"""GDAL exceptions are on while the library runs and as the host had them afterwards (core.gdal_mode).
+
+Each check runs in a fresh interpreter: the flag is process-wide, and this test session imported modules that
+switch it on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from ..helpers import ROOT
+
+
+def run_fresh(code: str) -> str:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
+
+
+def test_blocks_switch_exceptions_on_and_give_the_hosts_setting_back():
+    out = run_fresh("""
+        import threading
+        from osgeo import gdal, ogr, osr
+        from lmhld_qgis.core.gdal_mode import gdal_exceptions
+        mode = lambda: "".join(str(m.GetUseExceptions()) for m in (gdal, ogr, osr))
+        with gdal_exceptions():
+            inside = mode()
+            with gdal_exceptions():
+                pass
+            nested = mode()
+            import lmhld_qgis.core.vectorize, lmhld_qgis.core.vector  # switch them on when imported
+        after = mode()
+        gdal.UseExceptions()  # a host that has GDAL's on and OGR's off
+        with gdal_exceptions():
+            pass
+        mixed = mode()
+        # overlapping blocks in two threads: the setting comes back when the last one ends
+        entered, leave = threading.Event(), threading.Event()
+        def worker():
+            with gdal_exceptions():
+                entered.set()
+                leave.wait()
+        t = threading.Thread(target=worker)
+        with gdal_exceptions():
+            t.start()
+            entered.wait()
+        overlapped = mode()
+        leave.set()
+        t.join()
+        print(inside, nested, after, mixed, overlapped, mode())
+    """)
+    assert out.split() == ["111", "111", "000", "100", "111", "100"]
+
