@@ -14,6 +14,7 @@ from pathlib import Path
 from osgeo import ogr, osr
 
 from .raster import RasterInfo, pixel_area_m2, raster_footprint, raster_srs
+from .vector import surface_area
 
 ogr.UseExceptions()
 
@@ -93,7 +94,7 @@ class Coverage:
             rest, area = geom, geom.GetArea()
             for k in on:
                 rest = rest.Difference(self._footprints_here()[k])
-            outside = rest.GetArea() / area if area > 0 else 0.0
+            outside = surface_area(rest) / area if area > 0 else 0.0
         return Placement(shares, 0.0 if outside < 1e-6 else outside)  # round-off (and reprojected edges)
 
     @staticmethod
@@ -113,7 +114,7 @@ class Coverage:
             return 0.0
         area = geom.GetArea()
         inside = geom.Intersection(footprint)
-        return min(1.0, inside.GetArea() / area) if area > 0 and inside is not None else 0.0
+        return min(1.0, surface_area(inside) / area) if area > 0 else 0.0
 
     def _footprints_here(self) -> list[ogr.Geometry]:
         if self._here is None:

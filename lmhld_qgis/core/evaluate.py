@@ -33,7 +33,7 @@ from .metrics import Confusion, ObjectCounts
 from .modelcard import ModelCard
 from .outputs import check_outputs
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
-from .vector import PolygonSet
+from .vector import PolygonSet, polygonal, surface_area
 
 if TYPE_CHECKING:
     from osgeo import ogr, osr
@@ -78,9 +78,10 @@ class _AreaCounts:
     pixels: Confusion = field(default_factory=Confusion)
     objects: ObjectCounts = field(default_factory=ObjectCounts)
 
-    def add(self, pred: NDArray[Any], truth: NDArray[Any], match: float, min_pixels: int = 0) -> None:
-        self.pixels = self.pixels + Confusion.of(pred, truth)
-        self.objects = self.objects + ObjectCounts.of(pred, truth, match, min_pixels=min_pixels)
+    def add(self, pred: NDArray[Any], truth: NDArray[Any], match: float, min_pixels: int = 0,
+            valid: NDArray[Any] | None = None) -> None:
+        self.pixels = self.pixels + Confusion.of(pred, truth, valid)
+        self.objects = self.objects + ObjectCounts.of(pred, truth, match, valid, min_pixels=min_pixels)
 
     def scores(self) -> dict[str, float | int]:
         return {**self.pixels.scores(), **self.objects.scores()}
@@ -104,8 +105,13 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
     n_all = sum(len(d) for d in datasets)
     total, per_area, done = _AreaCounts(), {}, 0
     min_pixels: dict[str, int] = {}
+    trained_on = [n for n in card.training_dataset.split(" -> ") if n]  # the datasets' names, in stage order
     for ds, root in zip(datasets, roots, strict=True):
-        if not has_splits(root):
+        name = ds.name or Path(root).name
+        if not has_splits(root) and trained_on and name not in trained_on:
+            progress.warn(f"{root} has no splits: all its {len(ds)} patches are scored as {split!r}; the model card "
+                          f"names {', '.join(trained_on)} as its training data, not {name}")
+        elif not has_splits(root):
             progress.warn(f"{root} has no splits: all its {len(ds)} patches are scored as {split!r}, including any "
                           "the model was trained on (training on such a folder holds out a fifth of it, for "
                           "validation only); score a folder the model never saw, or an exported dataset's test split")
@@ -118,24 +124,42 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
             progress.warn(note)
         bands = model_bands_for(card, ds.band_names, str(root), progress)
         area = _AreaCounts()
-        name = ds.name or Path(root).name
         min_pixels[name] = _min_object_pixels(card.min_area_m2, ds.resolution_m)
+        missing_pixels = missing_patches = 0
         for sample in ds:
             if sample.mask is None:
                 raise LmhldError(f"{root} split {split!r} has no masks; evaluation needs labelled data")
             image = sample.image if bands is None else sample.image[bands]
-            area.add(_predict_sample(backend, norm.apply(image)) >= thr, sample.mask, match, min_pixels[name])
+            valid = _valid_pixels(image, ds.nodata)  # as scene evaluation, missing pixels are scored by no one
+            if valid is not None:
+                missing_pixels += int(valid.size - np.count_nonzero(valid))
+                missing_patches += 1
+            area.add(_predict_sample(backend, norm.apply(image, valid)) >= thr, sample.mask, match,
+                     min_pixels[name], valid)  # missing pixels enter the model at the mean, as in detection
             done += 1
             if done % 16 == 0:
                 check_cancelled(progress)
                 progress.set_fraction(done / max(n_all, 1))
-        per_area[name] = {**area.scores(), "patches": len(ds), "object_min_pixels": min_pixels[name]}
+        if missing_pixels:
+            progress.warn(f"{root}: {missing_pixels} pixel(s) of {missing_patches} {split!r} patch(es) are missing "
+                          "(NaN, infinite or nodata in a band) and are left out of the scores")
+        per_area[name] = {**area.scores(), "patches": len(ds), "object_min_pixels": min_pixels[name],
+                          "missing_pixels": missing_pixels}
         total.pixels, total.objects = total.pixels + area.pixels, total.objects + area.objects
     result = {**total.scores(), "split": split, "threshold": thr, "patches": n_all, "model": card.architecture,
               "provider": backend.provider, "averaging": "micro over all pixels", "object_rule": _rule(match),
               "per_area": per_area, "inputs": {"model": _model_file(model), "data": [str(r) for r in roots]}}
     progress.set_fraction(1.0)
     return result
+
+
+def _valid_pixels(image: NDArray[Any], nodata: float | None) -> NDArray[np.bool_] | None:
+    """Where every band of a (C, H, W) patch holds a value (not NaN, infinite or the dataset's nodata); None when
+    all do."""
+    valid = np.isfinite(image).all(axis=0)
+    if nodata is not None and not math.isnan(nodata):
+        valid &= (image != nodata).all(axis=0)
+    return None if valid.all() else valid
 
 
 def _model_file(model: str | Path | Backend) -> str:
@@ -317,8 +341,9 @@ def _open_error_map(stack: contextlib.ExitStack, path: str | Path, src: Any) -> 
 def _within_scene(truth: list[ogr.Geometry], footprint: ogr.Geometry) -> tuple[list[ogr.Geometry], int]:
     """The inventory's landslides as the scene holds them (a landslide across its edge by its part inside) and how
     many lie wholly outside: a scene cut from a larger area is scored on its own landslides."""
-    inside = [g if footprint.Contains(g) else g.Intersection(footprint) for g in truth if g.Intersects(footprint)]
-    inside = [g for g in inside if g.GetArea() > 0]
+    parts = [g if footprint.Contains(g) else polygonal(g.Intersection(footprint)) for g in truth
+             if g.Intersects(footprint)]
+    inside = [g for g in parts if g is not None and surface_area(g) > 0]  # a landslide touching the edge: none
     return inside, len(truth) - len(inside)
 
 
@@ -387,7 +412,7 @@ def _covered_count(subjects: list[ogr.Geometry], others: list[ogr.Geometry], mat
     for g, share in zip(subjects, shares or [1.0] * len(subjects), strict=True):
         minx, maxx, miny, maxy = g.GetEnvelope()
         near = np.flatnonzero((env[:, 0] <= maxx) & (env[:, 1] >= minx) & (env[:, 2] <= maxy) & (env[:, 3] >= miny))
-        covered = sum(g.Intersection(others[i]).GetArea() for i in near)
+        covered = sum(surface_area(g.Intersection(others[i])) for i in near)
         if covered >= match * share * g.GetArea():
             matched += 1
     return matched

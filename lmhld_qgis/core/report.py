@@ -251,8 +251,10 @@ def markdown_table_html(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 
 def cell_text(v: object) -> str:
-    """A table cell: figures to 4 decimals, None (a figure that does not apply) as n/a."""
-    return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+    """A table cell: figures to 4 decimals, None or NaN (a figure that does not apply) as n/a."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
 def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
@@ -310,7 +312,7 @@ def experiment_figures(results: dict[str, Any]) -> dict[str, bytes]:
         ax.set_xticks(range(len(areas)), areas, rotation=30, ha="right")  # long area names would overlap
         ax.set_yticks(range(len(orders)), orders)
         for (i, j), v in np.ndenumerate(grid):  # white on the dark ends of the scale, black in its pale middle
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
+            ax.text(j, i, f"{v:.3f}" if np.isfinite(v) else "n/a", ha="center", va="center", fontsize=8,
                     color="white" if np.isfinite(v) and not 0.2 <= v <= 0.8 else "black")
         ax.set_title(f"part mode, {model}: test F1 by addition order")
         ax.set_xlabel("area (test split)")

@@ -162,6 +162,14 @@ def polygonal(geom: ogr.Geometry) -> ogr.Geometry | None:
     return None
 
 
+def surface_area(geom: ogr.Geometry | None) -> float:
+    """The area of a geometry's polygonal part: 0 for the lines and points an intersection or difference of
+    polygons that only touch gives (GEOS's GetArea on those made GDAL print "OGR_G_Area() called against
+    non-surface geometry type" to the user)."""
+    part = polygonal(geom) if geom is not None and not geom.IsEmpty() else None
+    return float(part.GetArea()) if part is not None else 0.0
+
+
 def explode_polygons(geom: ogr.Geometry) -> list[ogr.Geometry]:
     """The single polygons of a Polygon or MultiPolygon."""
     if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbMultiPolygon:

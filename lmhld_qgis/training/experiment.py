@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 from ..core.atomic import atomic_file, write_text_atomic
 from ..core.errors import LmhldError
 from ..core.progress import NullProgress, Progress, SubProgress, check_cancelled
+from ..core.report import json_text
 
 if TYPE_CHECKING:
     from .config import TrainConfig
 
 METRICS = ("precision", "recall", "f1", "iou")
+SCORES = {*METRICS, "miou", "oa", "f1_mean_2class", "best_val_f1"}  # figures that may be undefined (NaN)
 Row = dict[str, Any]
 Evaluate = Callable[[Path, Path], dict[str, Any]]
 
@@ -53,12 +55,17 @@ MODES = ("single", "mix", "part")
 STUDY_RECORD = "experiment.json"  # the options a study's datasets and runs were made with (see _check_same_study)
 
 
+AREA_KEYS = ("name", "raster", "inventory", "patch_sizes")
+
+
 @dataclass
 class Area:
     name: str
     raster: str
     inventory: str
     patch_sizes: list[int]
+    export: dict[str, Any] = field(default_factory=dict)  # export options of this area only (its bands, ...)
+    bands: list[str] = field(default_factory=list)  # the names of the bands its datasets hold (known at the start)
 
 
 @dataclass
@@ -72,6 +79,11 @@ class ExperimentConfig:
     name: str = "experiment"
     # per model, instead of train.model_options: U-Nets share base_width while a baseline takes its encoder
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def export_options(self, area: Area) -> dict[str, Any]:
+        """An area's export options: the paper's recipe (these are the paper's experiments) unless
+        [experiment.export] names another, then [experiment.export], then the area's own (its bands, ...)."""
+        return {"recipe": "paper"} | self.export | area.export
 
     def train_config(self, model: str, data: list[Path], mode: str) -> TrainConfig:
         """The TrainConfig of one run: the experiment's train options (its recipe filling the rest); a model with
@@ -95,11 +107,14 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     base = path.parent
     areas = []
     for a in data.get("areas", []):
-        missing = [k for k in ("name", "raster", "inventory", "patch_sizes") if k not in a]
+        missing = [k for k in AREA_KEYS if k not in a]
         if missing:
-            raise LmhldError(f"area {a.get('name', '?')}: missing {missing}")
+            raise LmhldError(f"area {a.get('name', '?')} in {path.name}: its [[experiment.areas]] table needs "
+                             f"{', '.join(missing)} (each area is a raster and its inventory; a patch folder such as "
+                             "Landslide4Sense's or CAS's trains with `lmhld train --data`, not in an experiment)")
+        own = {k: v for k, v in a.items() if k not in AREA_KEYS}  # this area's export options, e.g. its bands
         areas.append(Area(a["name"], str((base / a["raster"]).resolve()), str((base / a["inventory"]).resolve()),
-                          [int(s) for s in a["patch_sizes"]]))
+                          [int(s) for s in a["patch_sizes"]], own))
     if not areas or not data.get("models"):
         raise LmhldError("an experiment needs [[experiment.areas]] and models = [...]")
     from ..models.registry import model_class
@@ -139,6 +154,8 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         again = sorted({i for i in items if items.count(i) > 1})
         if again:
             raise LmhldError(f"{what} lists {', '.join(again)} more than once: each is one run; list it once")
+    for area in cfg.areas:  # an option or band choice that does not fit an area would stop the study hours in
+        area.bands = _area_bands(cfg, area, path.name)
     for model in cfg.models:  # a model's bad option would stop the study at its first run, hours in
         try:
             cfg.train_config(model, [], cfg.modes[0]).validate_options()
@@ -152,10 +169,55 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     return cfg
 
 
+def _area_bands(cfg: ExperimentConfig, area: Area, file: str) -> list[str]:
+    """The names of the bands an area's datasets will hold, checking its export options against its raster first
+    (in the experiment file's terms)."""
+    import dataclasses
+
+    from ..core.bands import select_bands
+    from ..core.export_options import ExportOptions
+    from ..core.raster import read_raster_info
+
+    options = cfg.export_options(area)
+    known = {f.name for f in dataclasses.fields(ExportOptions)} - {"patch_size", "name"}
+    stray = sorted(set(area.export) - known)
+    if stray:
+        raise LmhldError(f"area {area.name} in {file}: {', '.join(stray)} is not an area key ({', '.join(AREA_KEYS)})"
+                         f" nor an export option ({', '.join(sorted(known))})")
+    try:
+        ExportOptions(patch_size=area.patch_sizes[0] if area.patch_sizes else 0, name=area.name,
+                      **options).validate()
+        info = read_raster_info(area.raster)
+        _, names = select_bands(info.band_names, info.count, options.get("bands"), info.path, info.alpha_bands)
+    except LmhldError as exc:
+        where = ("this area's own bands = [...] in its [[experiment.areas]] table, or [experiment.export] bands "
+                 "for every area" if "band" in str(exc) else "[experiment.export] or this area's table")
+        raise LmhldError(f"area {area.name} in {file}: {in_file_terms(str(exc))} (set it in {where})") from exc
+    return names
+
+
+def in_file_terms(message: str) -> str:
+    """A core message's command-line options said as experiment-file keys: '--bands 1,2,3' -> 'bands = [1, 2, 3]',
+    '--tolerance 0.02' -> 'tolerance = 0.02'."""
+    import re
+
+    def key(match: re.Match[str]) -> str:
+        name, value = match.group(1).replace("-", "_"), match.group(2)
+        if value is None:
+            return name
+        listed = re.fullmatch(r"\d+(,\d+)+", value) or name == "bands"
+        return f"{name} = [{', '.join(value.split(','))}]" if listed else f"{name} = {value}"
+
+    message = re.sub(r" \(in QGIS: [^)]*\)", "", message)
+    return re.sub(r"--([a-z][a-z-]*)(?: (\d+(?:,\d+)+|[\w.]*\w))?", key, message)
+
+
 class Experiment:
     def __init__(self, cfg: ExperimentConfig, out: str | Path, progress: Progress | None = None) -> None:
         self.cfg, self.out, self.progress = cfg, Path(out), progress or NullProgress()
         self.trained = self.skipped = 0
+        self.mix_notes: list[str] = []  # why areas with one best size were not trained together
+        self.part_notes: list[str] = []  # why an area has no part-mode score
         # Progress counts training runs, each one share: experiment 1's, then mix (at most one group per two
         # areas until the best sizes are known) and part. Cancelling stops inside a run and keeps its last.pt.
         n_models, n_areas = len(cfg.models), len(cfg.areas)
@@ -176,7 +238,7 @@ class Experiment:
         path = self.out / "datasets" / f"{area.name}_{size}"
         if not (path / "dataset.json").exists():
             # the paper's experiments, so the paper's recipe unless [experiment.export] names another
-            options = ExportOptions(patch_size=size, name=area.name, **({"recipe": "paper"} | self.cfg.export))
+            options = ExportOptions(patch_size=size, name=area.name, **self.cfg.export_options(area))
             self.progress.info(f"exporting {area.name} at {size} px")
             share = self._share()  # cancellable; the fraction moves with the runs only
             try:
@@ -184,7 +246,7 @@ class Experiment:
             except LmhldError as exc:  # said in the experiment file's terms, for the area and size it concerns
                 hint = ('; in the experiment file: [experiment.export] recipe = "generalise"'
                         if "recipe, generalise" in str(exc) else "")
-                raise LmhldError(f"area {area.name} at {size} px: {exc}{hint}") from exc
+                raise LmhldError(f"area {area.name} at {size} px: {in_file_terms(str(exc))}{hint}") from exc
         return path
 
     def run(self, key: str, data: list[Path], model: str, mode: str, evaluate: Evaluate) -> dict[str, Any]:
@@ -211,14 +273,14 @@ class Experiment:
                              f"{run_dir}: export it with `lmhld export-onnx` and run the experiment again")
         metrics = {"key": key, "model": model, "mode": mode, "best_val_f1": result.best_f1,
                    "forgetting": result.forgetting, **evaluate(run_dir, result.onnx)}
-        write_text_atomic(done, json.dumps(metrics, indent=2, default=float))
+        write_text_atomic(done, json_text(metrics))
         return metrics
 
     def cached(self, path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if path.exists():
             return _read_json(path)
         value = compute()
-        write_text_atomic(path, json.dumps(value, indent=2, default=float))
+        write_text_atomic(path, json_text(value))
         return value
 
     def _check_same_study(self) -> None:
@@ -227,13 +289,15 @@ class Experiment:
         file runs of 1 epoch under a table that says 2). More models, modes, areas or patch sizes only add runs."""
         record = json.loads(json.dumps({
             "train": self.cfg.train, "export": self.cfg.export, "model_options": self.cfg.model_options,
-            "areas": {a.name: {"raster": a.raster, "inventory": a.inventory} for a in self.cfg.areas}}, default=str))
+            "areas": {a.name: {"raster": a.raster, "inventory": a.inventory, **({"export": a.export} if a.export
+                                                                                 else {})}
+                      for a in self.cfg.areas}}, default=str))
         path = self.out / STUDY_RECORD
         if path.exists() and self._made_anything():  # else a first call failed early (an export): nothing to reuse
             old = _read_json(path)
             changed = [c for key in ("train", "export", "model_options")
                        for c in _changes(old.get(key) or {}, record[key], f"experiment.{key}")]
-            changed += [f"area {name}'s files" for name, files in record["areas"].items()
+            changed += [f"area {name}'s files or options" for name, files in record["areas"].items()
                         if old.get("areas", {}).get(name, files) != files]
             if changed:
                 raise LmhldError(f"{self.out} holds an experiment made with other options ({'; '.join(changed)}); "
@@ -295,7 +359,7 @@ class Experiment:
 
         def evaluate(run_dir: Path, onnx: Path) -> dict[str, Any]:
             r = evaluate_dataset(onnx, [best_ds[n] for n in names], "test")
-            write_text_atomic(run_dir / "test.json", json.dumps(r, indent=2, default=float))
+            write_text_atomic(run_dir / "test.json", json_text(r))
             return {**{m: r[m] for m in METRICS}, "per_area": r["per_area"]}
 
         return evaluate
@@ -314,14 +378,22 @@ class Experiment:
     def _mix_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> tuple[list[Row], list[Row]]:
         """Areas whose best sizes agree, trained together; scored on their test splits together (the paper's Table
         6: one row per model) and on each area's."""
-        groups: dict[int, list[str]] = {}
+        groups: dict[tuple[int, int], list[str]] = {}  # one network takes them: one patch size, one band count
         for a in self.cfg.areas:
-            groups.setdefault(best[a.name], []).append(a.name)
+            groups.setdefault((best[a.name], len(_dataset_bands(best_ds[a.name]))), []).append(a.name)
+        for size in sorted({size for size, _ in groups}):
+            apart = {n: names for (s, n), names in groups.items() if s == size}
+            if len(apart) > 1:  # said, not failed: the mix mode's trainer needs one band count
+                self.mix_notes.append(f"at {size} px, " + "; ".join(f"{', '.join(names)} ({n} bands)"
+                                                                  for n, names in apart.items())
+                                      + " share a best patch size but not a band count, so each trains only with "
+                                      "the areas of its own band count")
+                self.progress.warn(f"mix mode: {self.mix_notes[-1]}")
         n_mix = sum(len(names) >= 2 for names in groups.values())  # the best sizes are known now
         self.runs_planned -= len(self.cfg.models) * (len(self.cfg.areas) // 2 - n_mix)
         totals: list[Row] = []
         rows: list[Row] = []
-        for size, names in groups.items():
+        for (size, _), names in groups.items():
             if len(names) < 2:
                 continue
             for model in self.cfg.models:
@@ -339,13 +411,23 @@ class Experiment:
         totals: list[Row] = []
         rows: list[Row] = []
         for order in self.cfg.part_orders or [[a.name for a in self.cfg.areas]]:
+            # the final network's input layer is the last area's: an area of another band count is not scored by
+            # it (as the run's forgetting table says), rather than fed the bands whose names happen to match
+            last = len(_dataset_bands(best_ds[order[-1]]))
+            scored = [n for n in order if len(_dataset_bands(best_ds[n])) == last]
+            for n in order:
+                note = (f"{n}: n/a after {' > '.join(order)}: its {len(_dataset_bands(best_ds[n]))} bands do not fit "
+                        f"the final {last}-band input layer")
+                if n not in scored and note not in self.part_notes:
+                    self.part_notes.append(note)
             for model in self.cfg.models:
                 stages = "-".join(f"{n}{best[n]}" for n in order)  # each area at its best size, which may change
                 r = self.run(f"part/{stages}_{model}", [best_ds[n] for n in order], model, "part",
-                             self._test_eval(best_ds, order))
+                             self._test_eval(best_ds, scored))
                 totals.append({"order": " > ".join(order), "model": model, **{m: r[m] for m in METRICS}})
                 rows += [{"order": " > ".join(order), "area": n, "model": model,
-                          **{m: r["per_area"][n][m] for m in METRICS}} for n in order]
+                          **{m: r["per_area"][n][m] if n in r["per_area"] else math.nan for m in METRICS}}
+                         for n in order]
         return totals, rows
 
     # -- outputs ---------------------------------------------------------------------------------------------
@@ -379,13 +461,18 @@ class Experiment:
                 for suffix in (".md", ".csv"):
                     (tables / f"{stem}{suffix}").unlink(missing_ok=True)
                 if stem == "table6_mix" and "mix" in self.cfg.modes:
-                    sections.append(f"<h2>{title}</h2><p>No two areas share a best patch size, so none was "
-                                    "trained with another.</p>")
+                    sections.append(f"<h2>{title}</h2><p>No two areas share a best patch size and a band count, "
+                                    "so none was trained with another.</p>")
                 continue
             md, text_csv = _tables(rows, cols)
             write_text_atomic(tables / f"{stem}.md", f"# {title}\n\n{md}")
             write_text_atomic(tables / f"{stem}.csv", text_csv)
             sections += [f"<h2>{title}</h2>", rp.markdown_table_html(rows, cols)]
+        notes = [*self.mix_notes, *self.part_notes]
+        if notes:
+            sections.append("<h2>Left out of a comparison</h2><ul>"
+                            + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+        results["notes"] = notes
         best = describe_outcome(results["best_patch_size"])
         sections.insert(1, f"<p>{html.escape(best[0].upper() + best[1:])} (whole-area F1 of the probability cut, "
                            "mean over models)</p>")
@@ -400,7 +487,7 @@ class Experiment:
             if old.stem not in made and (old.stem in ("prf_by_model", "f1_by_patch_size")
                                          or old.stem.startswith(("part_heatmap_", "part_order_differences_"))):
                 old.unlink()
-        write_text_atomic(self.out / "results.json", json.dumps(results, indent=2, default=float))
+        write_text_atomic(self.out / "results.json", json_text(results))
         write_text_atomic(self.out / "report.html", rp.html_page(f"Experiment {self.cfg.name}", sections))
 
 
@@ -453,7 +540,22 @@ def _read_json(path: Path) -> dict[str, Any]:
     value = json.loads(path.read_text())
     if not isinstance(value, dict):
         raise LmhldError(f"{path} is not a JSON object; delete it to compute it again")
+    read: dict[str, Any] = _undefined_as_nan(value)
+    return read
+
+
+def _undefined_as_nan(value: Any) -> Any:
+    """Scores written as null (undefined: JSON has no NaN) read back as NaN, which the tables and means skip."""
+    if isinstance(value, dict):
+        return {k: math.nan if v is None and k in SCORES else _undefined_as_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_undefined_as_nan(v) for v in value]
     return value
+
+
+def _dataset_bands(dataset: Path) -> list[str]:
+    """The band names an exported dataset holds (its dataset.json)."""
+    return [str(b) for b in _read_json(dataset / "dataset.json").get("bands") or []]
 
 
 def _tables(rows: list[Row], cols: list[str]) -> tuple[str, str]:

@@ -228,3 +228,59 @@ def test_a_folder_without_splits_is_scored_with_a_warning_and_bands_by_position_
                             "any the model was trained on") for m in said)
     assert any("(band1, band2, band3, band4) are not named as the model's (blue, green, red, nir); using them in "
                "order" in m for m in said)
+    # a model whose card names its training data: another folder is not said to hold it (a probe's CAS Luding,
+    # scored with a model trained on CAS Hokkaido, was)
+    said.clear()
+    trained = RedBackend()
+    trained.card.training_dataset = "hokkaido"
+    evaluate_dataset(trained, tmp_path / "cas", "test", progress=Warned())
+    assert any(m == f"{tmp_path / 'cas'} has no splits: all its 1 patches are scored as 'test'; the model card names "
+               "hokkaido as its training data, not cas" for m in said), said
+
+
+def test_polygons_that_only_touch_are_matched_without_gdal_warnings(capfd):
+    """A detection touching a landslide at a corner: their intersection is a point, whose GetArea made GDAL print
+    'OGR_G_Area() called against non-surface geometry type' (six times in one probe's evaluate); it covers nothing."""
+    from osgeo import ogr
+
+    from lmhld_qgis.core.evaluate import _covered_count, _within_scene
+    from lmhld_qgis.core.vector import surface_area
+
+    square = ogr.CreateGeometryFromWkt("POLYGON((0 0,10 0,10 10,0 10,0 0))")
+    beside = ogr.CreateGeometryFromWkt("POLYGON((10 10,20 10,20 20,10 20,10 10))")  # touches the corner (10, 10)
+    overlapping = ogr.CreateGeometryFromWkt("POLYGON((5 0,15 0,15 10,5 10,5 0))")
+    corner = ogr.CreateGeometryFromWkt("MULTILINESTRING((0 0,1 1))")
+    assert surface_area(corner) == 0.0 and surface_area(square) == 100.0
+    assert _covered_count([square], [beside], 0.5) == 0
+    assert _covered_count([square], [beside, overlapping], 0.5) == 1
+    inside, outside = _within_scene([beside], square)  # a landslide touching the scene's edge from outside
+    assert (inside, outside) == ([], 1)
+    assert "OGR_G_Area" not in capfd.readouterr().err
+
+
+def test_missing_pixels_of_a_patch_are_left_out_of_the_scores_and_said(tmp_path):
+    """A Landslide4Sense patch with a NaN block was scored pixel for pixel, its NaN pixels included, without a word
+    (training refuses such data by name; scene evaluation leaves nodata out)."""
+    from ..helpers import write_raster
+
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    (tmp_path / "d" / "masks").mkdir()
+    image = np.full((4, 64, 64), 500, np.float32)
+    image[2, :32] = 2000  # the top half looks like a landslide to RedBackend, and is one
+    image[:, :10, :10] = np.nan  # a gap in the top-left corner, on the landslide
+    mask = np.zeros((64, 64), np.uint8)
+    mask[:32] = 1
+    write_raster(tmp_path / "d" / "images" / "a.tif", image, epsg=None)
+    write_raster(tmp_path / "d" / "masks" / "a.tif", mask, epsg=None)
+    said: list[str] = []
+
+    class Warned(NullProgress):
+        def warn(self, message):
+            said.append(message)
+
+    result = evaluate_dataset(RedBackend(), tmp_path / "d", "test", progress=Warned())
+    assert (result["tp"], result["fp"], result["fn"]) == (32 * 64 - 100, 0, 0)
+    assert result["tn"] == 32 * 64 and result["f1"] == 1.0
+    assert result["per_area"]["d"]["missing_pixels"] == 100
+    assert any("100 pixel(s) of 1 'test' patch(es) are missing (NaN, infinite or nodata in a band) and are left "
+               "out of the scores" in m for m in said)

@@ -247,3 +247,68 @@ def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
     with pytest.raises(LmhldError, match=r"run part/alpha32-bravo32_unet in .* was trained on .*bravo_32, .*alpha_32, "
                                          r"not on .*alpha_32, .*bravo_32"):
         run_experiment(cfg, out)
+
+
+def test_areas_of_other_band_counts_are_checked_up_front_and_left_out_of_mix_and_part_by_name(tmp_path):
+    """A probe's study of a 4-band and a 3-band area: export options applied to every area failed at the second
+    area hours in ("band(s) [4, ...] do not exist"), mix mode failed after experiment 1 with no table written, and
+    Table 7 scored the 4-band area with the final 3-band network (fed the bands whose names matched) while the
+    run's own forgetting table called it n/a. Bands are now an area's own option, checked when the file is read;
+    mix trains areas of one band count together and part mode scores only the areas its final input layer takes,
+    each said in the report."""
+    from osgeo import gdal
+
+    alpha = make_scene(tmp_path / "alpha", width=256, height=256, n_landslides=40, seed=31)
+    bravo = make_scene(tmp_path / "bravo", width=256, height=256, n_landslides=40, seed=32)
+    three = tmp_path / "bravo_rgb.tif"
+    gdal.Translate(str(three), str(bravo.raster), bandList=[1, 2, 3])  # blue, green, red: no nir
+
+    def study(bravo_keys: str) -> object:
+        cfg = tmp_path / "bands.toml"
+        cfg.write_text('[experiment]\nmodels = ["unet"]\nmodes = ["single", "mix", "part"]\n'
+                       f'[[experiment.areas]]\nname = "alpha"\nraster = "{alpha.raster}"\n'
+                       f'inventory = "{alpha.inventory}"\npatch_sizes = [32]\n'
+                       f'[[experiment.areas]]\nname = "bravo"\nraster = "{three}"\ninventory = "{bravo.inventory}"\n'
+                       f"patch_sizes = [32]\n{bravo_keys}"
+                       "[experiment.train]\nepochs = 1\nbatch_size = 8\n[experiment.train.model_options]\n"
+                       "base_width = 4\n[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.05\n")
+        return cfg
+
+    with pytest.raises(LmhldError, match=r"area bravo in bands.toml: .* has 3 band\(s\); band\(s\) \[4\] do not "
+                                         r"exist\. Choose bands 1\.\.3 \(set it in this area's own bands = \[\.\.\.\] "
+                                         r"in its \[\[experiment.areas\]\] table"):
+        load_experiment(study("bands = [1, 2, 4]\n"))
+    with pytest.raises(LmhldError, match=r"area bravo in bands.toml: band_list is not an area key .* nor an export "
+                                         r"option \(.*bands"):
+        load_experiment(study("band_list = [1, 2, 3]\n"))
+    assert load_experiment(study("")).areas[1].bands == ["blue", "green", "red"]
+
+    out = tmp_path / "exp"
+    results = run_experiment(study(""), out)
+    assert not (out / "runs" / "mix").exists() and results["mix_total"] == []
+    part = {r["area"]: r for r in results["part"]}
+    assert part["alpha"]["f1"] != part["alpha"]["f1"]  # NaN: the final 3-band network does not take alpha
+    assert part["bravo"]["f1"] >= 0
+    test = json.loads(next((out / "runs" / "part").glob("*/test.json")).read_text())
+    assert list(test["per_area"]) == ["bravo"] and results["part_orders"][0]["f1"] == pytest.approx(test["f1"])
+    result = (next((out / "runs" / "part").glob("*/result.json"))).read_text()
+    assert "NaN" not in result and json.loads(result)["forgetting"][-1]["alpha"] is None  # strict JSON
+    assert "| alpha | n/a | n/a | n/a | n/a |" in (out / "tables" / "table7_part_per_area.md").read_text()
+    report = (out / "report.html").read_text()
+    assert "at 32 px, alpha (4 bands); bravo (3 bands) share a best patch size but not a band count" in report
+    assert "alpha: n/a after alpha &gt; bravo: its 4 bands do not fit the final 3-band input layer" in report
+    # the same study with bravo's three bands chosen for alpha too: one band count, so mix trains them together
+    again = study("").read_text().replace('patch_sizes = [32]\n[[experiment.areas]]',
+                                          'patch_sizes = [32]\nbands = [1, 2, 3]\n[[experiment.areas]]', 1)
+    (tmp_path / "same.toml").write_text(again)
+    mixed = run_experiment(tmp_path / "same.toml", tmp_path / "exp_same")
+    assert [r["areas"] for r in mixed["mix_total"]] == ["alpha+bravo"]
+
+
+def test_core_messages_are_said_in_the_experiment_file_s_terms():
+    from lmhld_qgis.training.experiment import in_file_terms
+
+    assert in_file_terms("e.g. --bands 1,2,3,14 (in QGIS: Bands in order), or --bands 1,2,3 to leave it out") \
+        == "e.g. bands = [1, 2, 3, 14], or bands = [1, 2, 3] to leave it out"
+    assert in_file_terms("(--tolerance 0.02; best: 3 points); a larger --tolerance") \
+        == "(tolerance = 0.02; best: 3 points); a larger tolerance"
