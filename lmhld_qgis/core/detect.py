@@ -227,7 +227,9 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     tile, stride, tile_note = _tile_and_stride(card, options)
     require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
                    f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
-    source, scale_note, resampled = _at_model_scale(info, card, options.resample, workdir)
+    read, flip_note = _north_up(info, workdir)
+    source, scale_note, resampled = _at_model_scale(read, card, options.resample, workdir)
+    resampled = "; ".join(n for n in (flip_note, resampled) if n) or None
     aoi = _aoi_burner(options.aoi, source)
     region = _region(source, options.extent, options.extent_crs, aoi, Path(raster).name)
     post = resolve_postprocess(card, threshold=options.threshold, min_area_m2=options.min_area_m2,
@@ -260,6 +262,20 @@ def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int,
     if not 0 <= overlap < 1:
         raise LmhldError(f"overlap must be in [0, 1), got {overlap}")
     return tile, max(1, round(tile * (1 - overlap))), note
+
+
+def _north_up(info: RasterInfo, workdir: Path) -> tuple[RasterInfo, str | None]:
+    """A south-up raster (positive pixel height: its first row is its southern edge) read through a north-up VRT
+    of the same pixels, and what was done: the network was trained on imagery the right way up, and the outputs
+    then lie on a grid every reader takes. Other rasters as they are."""
+    if info.transform[4] <= 0:
+        return info, None
+    from osgeo import gdal
+
+    vrt = workdir / "north_up.vrt"
+    gdal.Warp(str(vrt), info.path, format="VRT", resampleAlg="near")  # the same pixels, rows in the other order
+    return read_raster_info(vrt), ("the raster's rows run from south to north (positive pixel height): detection "
+                                   "reads it turned north-up (the outputs are on that grid)")
 
 
 def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool,

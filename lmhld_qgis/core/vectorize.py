@@ -277,10 +277,12 @@ class Zonal:
         """The probabilities of the pixels whose centres fall in the polygon; None when there is none."""
         gt = self.gt
         minx, maxx, miny, maxy = geom.GetEnvelope()
-        c0 = max(int(np.floor((minx - gt[0]) / gt[1])), 0)
-        c1 = min(int(np.ceil((maxx - gt[0]) / gt[1])), self.band.XSize)
-        r0 = max(int(np.floor((maxy - gt[3]) / gt[5])), 0)
-        r1 = min(int(np.ceil((miny - gt[3]) / gt[5])), self.band.YSize)
+        # columns and rows of the envelope's corners, in whichever direction the grid runs (a south-up raster's
+        # rows go north: its pixel height is positive)
+        cols = sorted(((minx - gt[0]) / gt[1], (maxx - gt[0]) / gt[1]))
+        rows = sorted(((maxy - gt[3]) / gt[5], (miny - gt[3]) / gt[5]))
+        c0, c1 = max(int(np.floor(cols[0])), 0), min(int(np.ceil(cols[1])), self.band.XSize)
+        r0, r1 = max(int(np.floor(rows[0])), 0), min(int(np.ceil(rows[1])), self.band.YSize)
         if c1 <= c0 or r1 <= r0:
             return None
         values = self.band.ReadAsArray(c0, r0, c1 - c0, r1 - r0)

@@ -108,6 +108,39 @@ def test_polygons_match_the_scene_in_crs_and_position(scene, tmp_path):
     assert styles == ["landslides"] and not (tmp_path / "o.qml").exists()  # styled from inside the GeoPackage
 
 
+def test_a_south_up_scene_is_detected_as_its_north_up_twin(scene, tmp_path):
+    """A south-up GeoTIFF (rows from south to north, positive pixel height): the network saw the scene upside down
+    and every polygon's probability statistics were NULL, so the default filter dropped them all. It is read
+    turned north-up, said, and gives the north-up scene's polygons and probabilities."""
+    from rasterio.transform import Affine
+
+    with rasterio.open(scene.raster) as src:
+        t, profile = src.transform, src.profile
+        profile.update(transform=Affine(t.a, 0, t.c, 0, -t.e, t.f + t.e * src.height))
+        south = tmp_path / "south_up.tif"
+        with rasterio.open(south, "w", **profile) as dst:
+            dst.write(src.read()[:, ::-1, :])
+            dst.descriptions = src.descriptions
+    said: list[str] = []
+
+    class Said(NullProgress):
+        def info(self, message):
+            said.append(message)
+
+    runs = {}
+    for name, raster in (("north", scene.raster), ("south", south)):
+        res = detect(raster, ConvBackend(), tmp_path / f"{name}.gpkg", tmp_path / f"{name}.tif",
+                     DetectOptions(min_mean_prob=0.0), progress=Said())
+        prob, grid = read_prob(tmp_path / f"{name}.tif")
+        runs[name] = (res.n_polygons, prob, grid.transform,
+                      [(a, p, g.ExportToWkt()) for a, p, g in polygons_of(tmp_path / f"{name}.gpkg")])
+    assert runs["south"][0] == runs["north"][0] > 0
+    assert runs["south"][2] == runs["north"][2] and np.array_equal(runs["south"][1], runs["north"][1])
+    assert runs["south"][3] == runs["north"][3]
+    assert any("the raster's rows run from south to north (positive pixel height): detection reads it turned "
+               "north-up" in m for m in said)
+
+
 def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
     scene = make_scene(tmp_path / "s", width=256, height=256, n_landslides=10, nodata_box=(0, 0, 100, 120))
     x0, y0 = 500_000.0, 4_000_000.0  # scene origin; 3 m pixels

@@ -88,3 +88,32 @@ def test_a_minimum_of_n_pixels_keeps_a_region_of_n_pixels(tmp_path):
     ds = ogr.Open(str(tmp_path / "out.gpkg"))
     areas = [f["area_m2"] for f in ds.GetLayer("landslides")]
     assert areas == [pytest.approx(200.0, rel=0.005)]  # the 2-pixel region, not the single pixel
+
+
+@pytest.mark.parametrize("shape", ["square", "l_shape"])
+def test_a_south_up_raster_s_polygons_carry_their_probabilities(tmp_path, shape):
+    """A south-up GeoTIFF (positive pixel height): every polygon's mean and max probability was NULL, so the
+    default minimum mean probability dropped them all ('0 polygons kept') without a word."""
+    from osgeo import ogr
+
+    mask = np.zeros((20, 20), np.uint8)
+    mask[4:8, 4:8] = 1
+    if shape == "l_shape":
+        mask[4:6, 6:8] = 0  # not its bounding box: the polygon is rasterized to find its pixels
+    prob = np.where(mask > 0, np.linspace(0.6, 0.9, 20, dtype=np.float32)[:, None], np.float32(0.1))
+    stats = {}
+    for name, rows, pixel, origin in (("north", slice(None), -10.0, 5315360.0),
+                                      ("south", slice(None, None, -1), 10.0, 5315360.0 - 200.0)):
+        where = {"epsg": 32759, "origin": (704970.0, origin), "pixel": (10.0, pixel)}
+        mask_tif = write_raster(tmp_path / f"mask_{name}.tif", mask[rows], **where)
+        prob_tif = write_raster(tmp_path / f"prob_{name}.tif", prob[rows], **where)
+        out = tmp_path / f"{name}.gpkg"
+        report = polygonize(mask_tif, prob_tif, out, "landslides", VectorizeOptions(min_mean_prob=0.5),
+                            source="s", model="m")
+        assert report.kept == 1, report.dropped
+        ds = ogr.Open(str(out))
+        feature = next(iter(ds.GetLayer("landslides")))
+        stats[name] = (feature["mean_prob"], feature["max_prob"], *feature.GetGeometryRef().GetEnvelope())
+        ds = feature = None
+    assert stats["south"] == pytest.approx(stats["north"])
+    assert stats["north"][1] == pytest.approx(prob[mask > 0].max())
