@@ -42,13 +42,13 @@ from .raster import (
     RasterInfo,
     black_collar,
     finer_or_coarser,
-    ground_pixel_aspect,
     pixel_area_m2,
     raster_srs,
     read_raster_info,
     require_north_up,
     resampling_onto,
     same_resolution,
+    stretched_pixels_note,
     undeclared_fill,
 )
 from .rasterwriter import PROB_NODATA, Grid, ProbabilityWriter, Stripe
@@ -285,11 +285,9 @@ def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool,
     1 m model run on a 0.5 m scene sees every scar twice too large (measured: unseen-area recall 0.16 instead of
     0.46, docs/quality.md)."""
     pixel = math.sqrt(pixel_area_m2(info))
-    ground = ground_pixel_aspect(info)
-    if ground is not None and not same_resolution(*ground):  # square in degrees, not on the ground
-        return info, (f"the raster's CRS is geographic and its pixels are {ground[0]:.3g} x {ground[1]:.3g} m on the "
-                      "ground, so every shape reaches the network stretched; warp it to a metric CRS (gdalwarp "
-                      "-t_srs with the area's UTM zone) to detect on square pixels"), None
+    stretched = stretched_pixels_note(info, "detect")
+    if stretched:  # square in degrees, not on the ground
+        return info, stretched, None
     if not card.resolution_m or same_resolution(pixel, card.resolution_m):
         return info, None, None
     differs = (f"the raster's {pixel:.3g} m pixels are {finer_or_coarser(pixel, card.resolution_m)} than the "

@@ -42,6 +42,7 @@ from .raster import (
     read_raster_info,
     require_north_up,
     same_resolution,
+    stretched_pixels_note,
     undeclared_fill,
     untagged_alpha,
 )
@@ -148,6 +149,9 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     require_patch_fits(int(options.patch_size), infos)
     for info in infos:
         require_north_up(info)
+        stretched = stretched_pixels_note(info, "train")
+        if stretched:  # detection says so of the same raster: a model trained on it learns stretched shapes
+            progress.warn(stretched)
     _require_one_resolution(infos)
     chosen = [select_bands(i.band_names, i.count, options.bands, i.path, i.alpha_bands) for i in infos]
     if options.bands is None:

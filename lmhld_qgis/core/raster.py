@@ -255,6 +255,17 @@ def ground_pixel_aspect(info: RasterInfo) -> tuple[float, float] | None:
     return abs(a) * metres_per_degree * math.cos(latitude), abs(e) * metres_per_degree
 
 
+def stretched_pixels_note(info: RasterInfo, what: str) -> str | None:
+    """A warning for a geographic raster whose pixels are square in degrees but not on the ground: every shape
+    reaches the network stretched (`what`: 'detect', 'train'); None otherwise."""
+    ground = ground_pixel_aspect(info)
+    if ground is None or same_resolution(*ground):
+        return None
+    return (f"the raster {Path(info.path).name}'s CRS is geographic and its pixels are {ground[0]:.3g} x "
+            f"{ground[1]:.3g} m on the ground, so every shape reaches the network stretched; warp it to a metric "
+            f"CRS (gdalwarp -t_srs with the area's UTM zone) to {what} on square pixels")
+
+
 def pixel_area_m2(info: RasterInfo) -> float:
     """True ground area of one pixel in m2: linear unit squared (projected CRS) or ellipsoidal (geographic)."""
     from osgeo import ogr

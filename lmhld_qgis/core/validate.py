@@ -563,9 +563,11 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
     problems.extend(_sliver_problems(features, options.sliver_ratio))
     coverage, placements, raster_warnings = None, {}, []
     if options.rasters:
-        from .raster import read_raster_info
+        from .raster import read_raster_info, require_north_up
 
         infos = [read_raster_info(r) for r in options.rasters]
+        for info in infos:  # export refuses these: "ready for export" would not be true
+            require_north_up(info)
         raster_warnings = _raster_warnings(infos)
         for note in raster_warnings:
             progress.warn(note)

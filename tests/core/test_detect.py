@@ -244,7 +244,7 @@ def test_a_geographic_scene_of_stretched_pixels_is_warned_of(tmp_path):
                           descriptions=BANDS)
     res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg")
     (said,) = [w for w in res.warnings if "geographic" in w]
-    assert said.startswith("the raster's CRS is geographic and its pixels are 2.23 x 3 m on the ground")
+    assert said.startswith("the raster geo.tif's CRS is geographic and its pixels are 2.23 x 3 m on the ground")
     square = write_raster(tmp_path / "equator.tif", data, epsg=4326, origin=(10.0, 0.1), pixel=(degrees, -degrees),
                           descriptions=BANDS)
     assert not any("stretched" in w for w in detect(square, RedBackend(always=True), tmp_path / "e.gpkg").warnings)

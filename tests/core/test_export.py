@@ -144,6 +144,30 @@ def test_non_square_pixels_handled_and_rotated_grid_refused(tmp_path):
     rotated = write_raster(tmp_path / "rot.tif", data, rotation=(0.5, 0.5), origin=(x, y))
     with pytest.raises(LmhldError, match="rotated or sheared"):
         export_patches([rotated], inv, tmp_path / "ds_rot", ExportOptions(patch_size=64))
+    # validation with that raster said "ready for export" where export refuses it
+    from lmhld_qgis.core.validate import ValidateOptions, validate_inventory
+
+    with pytest.raises(LmhldError, match="rotated or sheared geotransform; warp it to a north-up grid first"):
+        validate_inventory(inv, ValidateOptions(rasters=[rotated]))
+
+
+def test_a_geographic_raster_of_stretched_pixels_is_warned_of_as_detection_does(tmp_path):
+    """Export from EPSG:4326 pixels 8.9 x 12 m on the ground said nothing, where detection on the same raster
+    warns that every shape reaches the network stretched."""
+    degrees = 10.0 / 111_195
+    x, y = 173.5, -42.0
+    data = np.full((1, 128, 128), 100, np.uint16)
+    data[0, 32:96, 32:96] = 900
+    raster = write_raster(tmp_path / "geo.tif", data, epsg=4326, origin=(x, y), pixel=(degrees, -degrees))
+    d = degrees
+    inv = write_polygons(tmp_path / "inv.gpkg", [f"POLYGON(({x + 40 * d} {y - 40 * d},{x + 90 * d} {y - 40 * d},"
+                                                 f"{x + 90 * d} {y - 90 * d},{x + 40 * d} {y - 90 * d},"
+                                                 f"{x + 40 * d} {y - 40 * d}))"], epsg=4326)
+    with pytest.warns(UserWarning, match=r"geo.tif's CRS is geographic and its pixels are 7.43 x 10 m on the "
+                                         r"ground, so every shape reaches the network stretched; .* to train on "
+                                         r"square pixels"):
+        export_patches([raster], inv, tmp_path / "ds", ExportOptions(patch_size=64, split=(1, 0, 0),
+                                                                     recipe="paper"))
 
 
 def test_nothing_left_behind_on_failure_or_cancel(scene, tmp_path):
