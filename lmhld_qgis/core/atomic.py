@@ -671,8 +671,9 @@ class GdalStop:
     `gdal.Polygonize(..., callback=stop)` inside `hold_signals()` then fails with "User terminated"; the block's end
     raises a signal's stop, `stop.reraise()` a cancel."""
 
-    def __init__(self, progress: Any = None) -> None:
+    def __init__(self, progress: Any = None, span: tuple[float, float] | None = None) -> None:
         self.progress = progress
+        self.span = span  # the share of the progress GDAL's own fraction fills (None: it moves nothing)
         self.reason: BaseException | None = None
 
     def __call__(self, complete: float, message: Any, data: Any) -> int:
@@ -685,6 +686,8 @@ class GdalStop:
                 from .errors import CancelledError
 
                 raise CancelledError("cancelled by the user")
+            if self.progress is not None and self.span is not None:
+                self.progress.set_fraction(self.span[0] + (self.span[1] - self.span[0]) * float(complete))
             return 1
         except BaseException as exc:  # a signal handler's exception lands here: GDAL cannot carry it
             self.reason = exc
