@@ -23,7 +23,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core.gdal_mode import with_gdal_exceptions
+from ..core.gdal_mode import gdal_exceptions
 from ..core.modelcard import ModelCard
 
 LAST_FOLDER_KEY = "lmhld/last_model_folder"
@@ -171,11 +171,9 @@ class ModelInfoDialog(QDialog):
         self.resize(self.width(), min(others + full, int(screen.height() * 0.9)))
         self.move(self.x(), max(screen.top(), min(self.y(), screen.bottom() - self.height())))
 
-    @with_gdal_exceptions
     def check_layer(self) -> list:
         """Bands, resolution and size of the chosen layer against the card, shown as a verdict."""
         from ..core.errors import LmhldError
-        from ..core.scene_check import check_scene
 
         layer = self.layers.currentLayer()
         if layer is None:
@@ -186,7 +184,10 @@ class ModelInfoDialog(QDialog):
                 layer.name()))
             return []
         try:
-            checks = check_scene(self.card, layer.source())
+            with gdal_exceptions():  # not a decorator: a slot's wrapper would be handed clicked()'s argument
+                from ..core.scene_check import check_scene
+
+                checks = check_scene(self.card, layer.source())
         except LmhldError as exc:
             self.verdict.setText(str(exc))
             return []

@@ -39,7 +39,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.errors import LmhldError
-from ..core.gdal_mode import with_gdal_exceptions
+from ..core.gdal_mode import gdal_exceptions
 from ..core.review import ACCEPTED, EDITED, ORDERS, REJECTED, SKIPPED, ReviewSession
 from .legend import highest_first, offered
 from .review_layers import Added, ReviewLayers
@@ -209,14 +209,14 @@ class ReviewDock(QgsDockWidget):
         if self.probability_combo.currentLayer() is None and (twin or beside):
             self.probability_combo.setLayer((twin or beside)[0])
 
-    @with_gdal_exceptions
     def _threshold_of(self, layer) -> None:
         """The threshold the chosen probability raster's polygons were cut at (detect records it), if any."""
         if layer is None or layer.providerType() != "gdal":
             return
-        from ..core.rasterwriter import read_threshold
+        with gdal_exceptions():  # the module switches them on when imported: QGIS gets its setting back after
+            from ..core.rasterwriter import read_threshold
 
-        threshold = read_threshold(layer.source())
+            threshold = read_threshold(layer.source())
         if threshold is not None:
             self.threshold_spin.setValue(threshold)
 
@@ -295,17 +295,17 @@ class ReviewDock(QgsDockWidget):
         self.current_label.setText(message)
         self.iface.messageBar().pushMessage(tr("LMHLD review"), message, level=Qgis.Warning)
 
-    @with_gdal_exceptions
     def _new_negatives(self, detections: QgsVectorLayer) -> QgsVectorLayer:
         """A 'negatives' layer in the detections' GeoPackage (created once, then reused), added to the project."""
-        from ..core.inventory_schema import NEGATIVES_LAYER, create_negatives
-
+        with gdal_exceptions():  # the module switches them on when imported: QGIS gets its setting back after
+            from ..core.inventory_schema import NEGATIVES_LAYER, create_negatives
         path = detections.dataProvider().dataSourceUri().split("|")[0]
         if not path.lower().endswith(".gpkg"):
             raise LmhldError(tr("the detections layer {0} is not in a GeoPackage, so no negatives layer can be added "
                                 "beside it: choose a negatives layer, or the detections Detect landslides wrote"
                                 ).format(detections.name()))
-        create_negatives(path, detections.crs().toWkt(detections.crs().WKT_PREFERRED))
+        with gdal_exceptions():
+            create_negatives(path, detections.crs().toWkt(detections.crs().WKT_PREFERRED))
         layer = QgsVectorLayer(f"{path}|layername={NEGATIVES_LAYER}", f"{detections.name()} negatives", "ogr")
         if not layer.isValid():
             raise LmhldError(tr("could not open the negatives layer in {0}").format(path))

@@ -70,6 +70,10 @@ def test_a_raster_layer_is_checked_against_the_model(qgis_app, small_onnx_model,
         assert checks["resolution"].ok is None and "10 m" in checks["resolution"].message
         assert checks["size"].ok is None and "single padded window" in checks["size"].message
         assert "✘ bands" in dialog.verdict.text()
+        dialog.verdict.setText("")
+        dialog.layers.setLayer(layers[0])
+        dialog.check_button.click()  # as a user does: clicked(bool) reaches the slot (a wrapper took the bool)
+        assert "✔ bands" in dialog.verdict.text()
     finally:
         QgsProject.instance().removeAllMapLayers()
 
