@@ -184,10 +184,13 @@ def _area_bands(cfg: ExperimentConfig, area: Area, file: str) -> list[str]:
     if stray:
         raise LmhldError(f"area {area.name} in {file}: {', '.join(stray)} is not an area key ({', '.join(AREA_KEYS)})"
                          f" nor an export option ({', '.join(sorted(known))})")
+    try:  # an unreadable raster is said here, before any run, not hours in
+        info = read_raster_info(area.raster)
+    except LmhldError as exc:
+        raise LmhldError(f"area {area.name} in {file}: {exc}") from exc
     try:
         ExportOptions(patch_size=area.patch_sizes[0] if area.patch_sizes else 0, name=area.name,
                       **options).validate()
-        info = read_raster_info(area.raster)
         _, names = select_bands(info.band_names, info.count, options.get("bands"), info.path, info.alpha_bands)
     except LmhldError as exc:
         where = ("this area's own bands = [...] in its [[experiment.areas]] table, or [experiment.export] bands "

@@ -81,8 +81,16 @@ def test_a_model_options_table_replaces_the_shared_options(tmp_path):
         'inventory = "a.gpkg"\npatch_sizes = [32]\n[experiment.train]\nepochs = 3\n'
         '[experiment.train.model_options]\nbase_width = 16\n'
         '[experiment.model_options.deeplabv3plus]\nencoder = "resnet18"\n')
-    (tmp_path / "a.tif").touch()  # the areas' files must exist; these are not read here
+    (tmp_path / "a.tif").touch()  # not a raster: said by name when the file is read, before any run
     (tmp_path / "a.gpkg").touch()
+    with pytest.raises(LmhldError, match=r"area a in e.toml: cannot read raster .*a.tif: .*not in a format GDAL "
+                                         r"reads .*; give a file GDAL can open \(GeoTIFF, VRT, ...\)$"):
+        load_experiment(tmp_path / "e.toml")
+    import numpy as np
+
+    from ..helpers import write_raster
+
+    write_raster(tmp_path / "a.tif", np.zeros((4, 64, 64), np.uint16))  # the inventory is not read here
     cfg = load_experiment(tmp_path / "e.toml")
     assert cfg.train_config("unet", [tmp_path], "single").model_options == {"base_width": 16}
     dl = cfg.train_config("deeplabv3plus", [tmp_path], "single")
