@@ -103,3 +103,21 @@ def reorder_dataset(src: Path, dst: Path, order: Sequence[int], names: Sequence[
         card["bands"] = list(names)
     (dst / "dataset.json").write_text(json.dumps(card))
     return dst
+
+
+def write_cas_splits(root: Path, *, size: int = 32, per_split: Sequence[int] = (6, 2, 2), seed: int = 0) -> Path:
+    """A CAS-style RGB patch folder divided into train/, val/ and test/ (img/ + mask/ each, 1 = landslide, no
+    georeferencing): a bright square landslide on darker ground in every patch."""
+    rng = np.random.default_rng(seed)
+    for split, count in zip(("train", "val", "test"), per_split, strict=True):
+        for sub in ("img", "mask"):
+            (root / split / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            mask = np.zeros((size, size), np.uint8)
+            r, c = rng.integers(0, size // 2, 2)
+            mask[r:r + size // 3, c:c + size // 3] = 1
+            image = rng.integers(40, 90, (3, size, size)).astype(np.uint8)
+            image[:, mask == 1] += 100
+            write_raster(root / split / "img" / f"{split}{i:03d}.tif", image, epsg=None)
+            write_raster(root / split / "mask" / f"{split}{i:03d}.tif", mask, epsg=None)
+    return root

@@ -89,9 +89,10 @@ class _AreaCounts:
 
 def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[str | Path], split: str = "test",
                      *, threshold: float | None = None, provider: Provider = "auto", match: float = 0.5,
-                     progress: Progress | None = None) -> dict[str, Any]:
+                     progress: Progress | None = None, names: Sequence[str] | None = None) -> dict[str, Any]:
     """Pixel metrics (micro-averaged) and object figures of a model on a dataset split; several folders give
-    per-area figures and their total."""
+    per-area figures and their total. `per_area` is keyed by `names` (one per folder) when given, else by each
+    dataset's own name (its folder's where two share one: two Landslide4Sense folders are both 'landslide4sense')."""
     from .detect import Normalisation
 
     _check_match(match)
@@ -106,7 +107,10 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
     total, per_area, done = _AreaCounts(), {}, 0
     min_pixels: dict[str, int] = {}
     trained_on = [n for n in card.training_dataset.split(" -> ") if n]  # the datasets' names, in stage order
-    for ds, root in zip(datasets, roots, strict=True):
+    if names is not None and len(names) != len(roots):
+        raise ValueError(f"{len(names)} names for {len(roots)} dataset folders")
+    keys = list(names) if names is not None else _area_keys(datasets, roots)
+    for ds, root, key in zip(datasets, roots, keys, strict=True):
         name = ds.name or Path(root).name
         if not has_splits(root) and trained_on and name not in trained_on:
             progress.warn(f"{root} has no splits: all its {len(ds)} patches are scored as {split!r}; the model card "
@@ -124,7 +128,7 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
             progress.warn(note)
         bands = model_bands_for(card, ds.band_names, str(root), progress)
         area = _AreaCounts()
-        min_pixels[name] = _min_object_pixels(card.min_area_m2, ds.resolution_m)
+        min_pixels[key] = _min_object_pixels(card.min_area_m2, ds.resolution_m)
         missing_pixels = missing_patches = 0
         for sample in ds:
             if sample.mask is None:
@@ -135,7 +139,7 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
                 missing_pixels += int(valid.size - np.count_nonzero(valid))
                 missing_patches += 1
             area.add(_predict_sample(backend, norm.apply(image, valid)) >= thr, sample.mask, match,
-                     min_pixels[name], valid)  # missing pixels enter the model at the mean, as in detection
+                     min_pixels[key], valid)  # missing pixels enter the model at the mean, as in detection
             done += 1
             if done % 16 == 0:
                 check_cancelled(progress)
@@ -143,7 +147,7 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
         if missing_pixels:
             progress.warn(f"{root}: {missing_pixels} pixel(s) of {missing_patches} {split!r} patch(es) are missing "
                           "(NaN, infinite or nodata in a band) and are left out of the scores")
-        per_area[name] = {**area.scores(), "patches": len(ds), "object_min_pixels": min_pixels[name],
+        per_area[key] = {**area.scores(), "patches": len(ds), "object_min_pixels": min_pixels[key],
                           "missing_pixels": missing_pixels}
         total.pixels, total.objects = total.pixels + area.pixels, total.objects + area.objects
     result = {**total.scores(), "split": split, "threshold": thr, "patches": n_all, "model": card.architecture,
@@ -151,6 +155,13 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
               "per_area": per_area, "inputs": {"model": _model_file(model), "data": [str(r) for r in roots]}}
     progress.set_fraction(1.0)
     return result
+
+
+def _area_keys(datasets: Sequence[PatchDataset], roots: Sequence[str | Path]) -> list[str]:
+    """Each dataset's name, or its folder's path where two datasets share a name (their figures would overwrite
+    each other)."""
+    own = [ds.name or Path(r).name for ds, r in zip(datasets, roots, strict=True)]
+    return [n if own.count(n) == 1 else str(r) for n, r in zip(own, roots, strict=True)]
 
 
 def _valid_pixels(image: NDArray[Any], nodata: float | None) -> NDArray[np.bool_] | None:

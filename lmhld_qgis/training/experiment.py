@@ -10,6 +10,11 @@
    addition order; Table 7 is each model's mean over the orders, Figs. 12-14 the differences between two orders
    (precision, F1, recall), and a heat map shows test F1 per area for each order and model.
 
+An area is a scene (a raster, its inventory and the candidate sizes) or a folder of patches already cut and split
+(an lmhld export, a Landslide4Sense release, a CAS folder divided into train/, val/ and test/): its patch size is
+its patches', so experiment 1 trains it at that size without searching (the scene-wide score needs a scene) and
+the modes take it as they take a scene's best dataset.
+
 Each run lives in its own folder and writes `result.json` last: a rerun skips finished runs and resumes stopped
 ones from `last.pt`. Tables are written as Markdown and CSV, figures as PNG, and one HTML report joins them.
 """
@@ -56,6 +61,7 @@ STUDY_RECORD = "experiment.json"  # the options a study's datasets and runs were
 
 
 AREA_KEYS = ("name", "raster", "inventory", "patch_sizes")
+PATCH_AREA_KEYS = ("name", "patches")  # an area given as a folder of patches already cut and split
 
 
 @dataclass
@@ -66,6 +72,12 @@ class Area:
     patch_sizes: list[int]
     export: dict[str, Any] = field(default_factory=dict)  # export options of this area only (its bands, ...)
     bands: list[str] = field(default_factory=list)  # the names of the bands its datasets hold (known at the start)
+    patches: str = ""  # a folder of patches (lmhld, Landslide4Sense, split CAS) instead of a raster and inventory
+
+    @property
+    def files(self) -> dict[str, str]:
+        """What the area is made of, as experiment.json records it."""
+        return {"patches": self.patches} if self.patches else {"raster": self.raster, "inventory": self.inventory}
 
 
 @dataclass
@@ -105,16 +117,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     if not data or not isinstance(data, dict):
         raise LmhldError(f"{path} has no [experiment] table")
     base = path.parent
-    areas = []
-    for a in data.get("areas", []):
-        missing = [k for k in AREA_KEYS if k not in a]
-        if missing:
-            raise LmhldError(f"area {a.get('name', '?')} in {path.name}: its [[experiment.areas]] table needs "
-                             f"{', '.join(missing)} (each area is a raster and its inventory; a patch folder such as "
-                             "Landslide4Sense's or CAS's trains with `lmhld train --data`, not in an experiment)")
-        own = {k: v for k, v in a.items() if k not in AREA_KEYS}  # this area's export options, e.g. its bands
-        areas.append(Area(a["name"], str((base / a["raster"]).resolve()), str((base / a["inventory"]).resolve()),
-                          [int(s) for s in a["patch_sizes"]], own))
+    areas = [_area(a, base, path.name) for a in data.get("areas", [])]
     if not areas or not data.get("models"):
         raise LmhldError("an experiment needs [[experiment.areas]] and models = [...]")
     from ..models.registry import model_class
@@ -130,7 +133,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         raise LmhldError(f"area name(s) {', '.join(twice)} given twice: each area needs its own name (its datasets "
                          "and runs are filed under it)")
     for area in areas:
-        for what, file in (("raster", area.raster), ("inventory", area.inventory)):
+        for what, file in area.files.items():
             if not Path(file).exists():
                 raise LmhldError(f"area {area.name}: {what} {file} does not exist; check the path (relative paths "
                                  f"are read from the folder of {path.name})")
@@ -155,7 +158,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         if again:
             raise LmhldError(f"{what} lists {', '.join(again)} more than once: each is one run; list it once")
     for area in cfg.areas:  # an option or band choice that does not fit an area would stop the study hours in
-        area.bands = _area_bands(cfg, area, path.name)
+        area.bands = _patch_area_bands(area, path.name) if area.patches else _area_bands(cfg, area, path.name)
     for model in cfg.models:  # a model's bad option would stop the study at its first run, hours in
         try:
             cfg.train_config(model, [], cfg.modes[0]).validate_options()
@@ -167,6 +170,60 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
             where = f" (options of {table}{fix})" if str(exc).startswith("bad options") else ""
             raise LmhldError(f"{path.name}: {exc}{where}") from exc
     return cfg
+
+
+def _area(table: Any, base: Path, file: str) -> Area:
+    """One [[experiment.areas]] table: a scene (raster, inventory, candidate sizes, its own export options) or a
+    folder of patches."""
+    if not isinstance(table, dict):
+        raise LmhldError(f"{file}: each [[experiment.areas]] must be a table, got {table!r}")
+    name = str(table.get("name", "?"))
+    if "patches" in table:
+        stray = sorted(set(table) - set(PATCH_AREA_KEYS))
+        if stray:
+            raise LmhldError(f"area {name} in {file}: an area given as patches = \"...\" takes only "
+                             f"{', '.join(PATCH_AREA_KEYS)}, not {', '.join(stray)} (its patches are already cut: "
+                             "their size, bands and splits are the folder's)")
+        if "name" not in table:
+            raise LmhldError(f"an area in {file} with patches = {table['patches']!r} needs a name")
+        return Area(name, "", "", [], patches=str((base / str(table["patches"])).resolve()))
+    missing = [k for k in AREA_KEYS if k not in table]
+    if missing:
+        raise LmhldError(f"area {name} in {file}: its [[experiment.areas]] table needs {', '.join(missing)} (an "
+                         "area is a raster and its inventory with the candidate patch sizes, or patches = \"FOLDER\":"
+                         " a folder of patches already cut and split, such as an lmhld export or a Landslide4Sense "
+                         "release)")
+    own = {k: v for k, v in table.items() if k not in AREA_KEYS}  # this area's export options, e.g. its bands
+    return Area(name, str((base / table["raster"]).resolve()), str((base / table["inventory"]).resolve()),
+                [int(s) for s in table["patch_sizes"]], own)
+
+
+def _patch_area_bands(area: Area, file: str) -> list[str]:
+    """The band names of an area given as patches, checking first that the folder is one the experiment can use:
+    readable, split (every run is scored on its test split, which training must never see) and of one square
+    patch size (which becomes the area's only size)."""
+    from ..core.datasets import open_dataset
+    from ..core.datasets.detect import detect_format, has_splits
+
+    where = f"area {area.name} in {file}"
+    try:
+        fmt = detect_format(area.patches)
+        if not has_splits(area.patches, fmt):
+            raise LmhldError(f"{area.patches} is not split into train, val and test: every run is scored on its "
+                             "area's test split, which training must not see. Give an lmhld export, a "
+                             "Landslide4Sense release (TrainData/, ValidData/, TestData/), or divide the folder into "
+                             "train/, val/ and test/ subfolders laid out as it is (img/ + mask/ each, for CAS)")
+        test = open_dataset(area.patches, "test", fmt=fmt)
+    except LmhldError as exc:
+        raise LmhldError(f"{where}: {exc}") from exc
+    if not len(test):
+        raise LmhldError(f"{where}: the test split of {area.patches} holds no patch; every run is scored on it")
+    size = test.patch_size
+    if not size:
+        raise LmhldError(f"{where}: the patches of {area.patches} are not square, so they have no patch size to "
+                         "train at; cut square patches (lmhld export cuts them from a scene)")
+    area.patch_sizes = [int(size)]
+    return list(test.band_names)
 
 
 def _area_bands(cfg: ExperimentConfig, area: Area, file: str) -> list[str]:
@@ -221,6 +278,7 @@ class Experiment:
         self.trained = self.skipped = 0
         self.mix_notes: list[str] = []  # why areas with one best size were not trained together
         self.part_notes: list[str] = []  # why an area has no part-mode score
+        self.exp1_notes: list[str] = []  # areas given as patches: no size searched, no whole-area score
         # Progress counts training runs, each one share: experiment 1's, then mix (at most one group per two
         # areas until the best sizes are known) and part. Cancelling stops inside a run and keeps its last.pt.
         n_models, n_areas = len(cfg.models), len(cfg.areas)
@@ -238,6 +296,8 @@ class Experiment:
     def dataset(self, area: Area, size: int) -> Path:
         from ..core.export import ExportOptions, export_patches
 
+        if area.patches:
+            return Path(area.patches)  # cut and split already, at its one size
         path = self.out / "datasets" / f"{area.name}_{size}"
         if not (path / "dataset.json").exists():
             # the paper's experiments, so the paper's recipe unless [experiment.export] names another
@@ -292,8 +352,7 @@ class Experiment:
         file runs of 1 epoch under a table that says 2). More models, modes, areas or patch sizes only add runs."""
         record = json.loads(json.dumps({
             "train": self.cfg.train, "export": self.cfg.export, "model_options": self.cfg.model_options,
-            "areas": {a.name: {"raster": a.raster, "inventory": a.inventory, **({"export": a.export} if a.export
-                                                                                 else {})}
+            "areas": {a.name: {**a.files, **({"export": a.export} if a.export else {})}
                       for a in self.cfg.areas}}, default=str))
         path = self.out / STUDY_RECORD
         if path.exists() and self._made_anything():  # else a first call failed early (an export): nothing to reuse
@@ -340,6 +399,16 @@ class Experiment:
         rows: list[Row] = []
         best: dict[str, int] = {}
         for area in self.cfg.areas:
+            if area.patches:  # one size, no scene to score over: trained here, scored on its test split later
+                size = area.patch_sizes[0]
+                self.exp1_notes.append(f"{area.name}: patches of {size} px from {area.patches}, so no patch size "
+                                       "was searched and it has no whole-area score (that needs a scene and its "
+                                       "inventory); its single, mix and part runs use them as they are")
+                for model in self.cfg.models:
+                    self.run(f"exp1/{area.name}_{size}_{model}", [Path(area.patches)], model, "single",
+                             lambda run_dir, onnx: {})
+                best[area.name] = size
+                continue
             scores: dict[int, list[float]] = {}
             for size in area.patch_sizes:
                 ds = self.dataset(area, size)
@@ -361,7 +430,7 @@ class Experiment:
         from ..core.evaluate import evaluate_dataset
 
         def evaluate(run_dir: Path, onnx: Path) -> dict[str, Any]:
-            r = evaluate_dataset(onnx, [best_ds[n] for n in names], "test")
+            r = evaluate_dataset(onnx, [best_ds[n] for n in names], "test", names=names)
             write_text_atomic(run_dir / "test.json", json_text(r))
             return {**{m: r[m] for m in METRICS}, "per_area": r["per_area"]}
 
@@ -471,7 +540,7 @@ class Experiment:
             write_text_atomic(tables / f"{stem}.md", f"# {title}\n\n{md}")
             write_text_atomic(tables / f"{stem}.csv", text_csv)
             sections += [f"<h2>{title}</h2>", rp.markdown_table_html(rows, cols)]
-        notes = [*self.mix_notes, *self.part_notes]
+        notes = [*self.exp1_notes, *self.mix_notes, *self.part_notes]
         if notes:
             sections.append("<h2>Left out of a comparison</h2><ul>"
                             + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
@@ -557,8 +626,12 @@ def _undefined_as_nan(value: Any) -> Any:
 
 
 def _dataset_bands(dataset: Path) -> list[str]:
-    """The band names an exported dataset holds (its dataset.json)."""
-    return [str(b) for b in _read_json(dataset / "dataset.json").get("bands") or []]
+    """The band names a dataset holds: an exported one's dataset.json, or a patch folder's reader."""
+    if (dataset / "dataset.json").is_file():
+        return [str(b) for b in _read_json(dataset / "dataset.json").get("bands") or []]
+    from ..core.datasets import open_dataset
+
+    return list(open_dataset(dataset, "test").band_names)
 
 
 def _tables(rows: list[Row], cols: list[str]) -> tuple[str, str]:

@@ -238,6 +238,25 @@ def test_a_folder_without_splits_is_scored_with_a_warning_and_bands_by_position_
                "hokkaido as its training data, not cas" for m in said), said
 
 
+def test_two_folders_of_one_name_keep_their_own_per_area_figures(tmp_path):
+    """Two Landslide4Sense folders are both 'landslide4sense', two CAS folders of one sub-dataset both its name: the
+    second area's figures overwrote the first's in per_area. They are filed by folder then, or by the names given."""
+    from ..helpers import write_raster
+
+    roots = []
+    for where, value in (("a", 500), ("b", 2000)):  # a: nothing detected; b: every pixel detected
+        root = tmp_path / where / "hokkaido"
+        for sub in ("images", "masks"):
+            (root / sub).mkdir(parents=True)
+        write_raster(root / "images" / "p.tif", np.full((4, 64, 64), value, np.uint16), epsg=None)
+        write_raster(root / "masks" / "p.tif", np.ones((64, 64), np.uint8), epsg=None)
+        roots.append(root)
+    result = evaluate_dataset(RedBackend(), roots, "test")
+    assert {k: v["recall"] for k, v in result["per_area"].items()} == {str(roots[0]): 0.0, str(roots[1]): 1.0}
+    named = evaluate_dataset(RedBackend(), roots, "test", names=["dry", "wet"])
+    assert {k: v["recall"] for k, v in named["per_area"].items()} == {"dry": 0.0, "wet": 1.0}
+
+
 def test_polygons_that_only_touch_are_matched_without_gdal_warnings(capfd):
     """A detection touching a landslide at a corner: their intersection is a point, whose GetArea made GDAL print
     'OGR_G_Area() called against non-surface geometry type' (six times in one probe's evaluate); it covers nothing."""

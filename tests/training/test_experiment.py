@@ -12,6 +12,8 @@ from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.synthetic import make_scene
 from lmhld_qgis.training.experiment import load_experiment, run_experiment
 
+from ..helpers import write_cas_splits
+
 pytestmark = pytest.mark.slow
 
 
@@ -320,3 +322,52 @@ def test_core_messages_are_said_in_the_experiment_file_s_terms():
         == "e.g. bands = [1, 2, 3, 14], or bands = [1, 2, 3] to leave it out"
     assert in_file_terms("(--tolerance 0.02; best: 3 points); a larger --tolerance") \
         == "(tolerance = 0.02; best: 3 points); a larger tolerance"
+
+
+def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
+    """Areas given as patch folders already cut and split (here two CAS folders divided into train/, val/, test/)
+    join a scene in one study: trained at their own size without a size search or a whole-area score (said in the
+    report), mixed with each other (one size, one band count) but not with the 4-band scene, scored by area name
+    on their test splits. A folder without splits is refused when the file is read, naming the fix."""
+    scene = make_scene(tmp_path / "solo", width=256, height=256, n_landslides=40, seed=31)
+    for name, seed in (("casa", 1), ("casb", 2)):
+        write_cas_splits(tmp_path / name, per_split=(8, 2, 2), seed=seed)
+
+    def study(extra: str = "") -> object:
+        cfg = tmp_path / "patches.toml"
+        cfg.write_text('[experiment]\nmodels = ["unet"]\nmodes = ["single", "mix", "part"]\n'
+                       f'[[experiment.areas]]\nname = "solo"\nraster = "{scene.raster}"\n'
+                       f'inventory = "{scene.inventory}"\npatch_sizes = [32]\n'
+                       '[[experiment.areas]]\nname = "casa"\npatches = "casa"\n'
+                       f'[[experiment.areas]]\nname = "casb"\npatches = "casb"\n{extra}'
+                       "[experiment.train]\nepochs = 1\nbatch_size = 4\n[experiment.train.model_options]\n"
+                       "base_width = 4\n[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.05\n")
+        return cfg
+
+    cfg = load_experiment(study())
+    assert [(a.name, a.patch_sizes, a.bands) for a in cfg.areas[1:]] == [
+        ("casa", [32], ["red", "green", "blue"]), ("casb", [32], ["red", "green", "blue"])]
+    with pytest.raises(LmhldError, match=r"area flat in patches.toml: .*landslide4sense is not split into train, "
+                                         r"val and test: every run is scored on its area's test split.*TestData/"):
+        load_experiment(study(f'[[experiment.areas]]\nname = "flat"\npatches = "{shared_data / "landslide4sense"}"\n'))
+    with pytest.raises(LmhldError, match=r"area casc in patches.toml: an area given as patches = \"...\" takes only "
+                                         r"name, patches, not bands"):
+        load_experiment(study('[[experiment.areas]]\nname = "casc"\npatches = "casa"\nbands = [1, 2]\n'))
+
+    out = tmp_path / "exp"
+    results = run_experiment(study(), out)
+    assert {r["area"] for r in results["exp1"]} == {"solo"}  # the folders have no size to search
+    assert results["best_patch_size"] == {"solo": 32, "casa": 32, "casb": 32}
+    single = {r["area"]: r for r in results["single"]}
+    test = json.loads((out / "runs" / "exp1" / "casa_32_unet" / "test.json").read_text())
+    assert list(test["per_area"]) == ["casa"] and test["patches"] == 2  # casa's test split, under its area name
+    assert single["casa"]["f1"] == pytest.approx(test["f1"])
+    assert [r["areas"] for r in results["mix_total"]] == ["casa+casb"]
+    assert {r["area"] for r in results["mix"]} == {"casa", "casb"}
+    part = {r["area"]: r["f1"] for r in results["part"]}
+    assert part["solo"] != part["solo"] and part["casb"] >= 0  # the final RGB network does not take the 4-band scene
+    report = (out / "report.html").read_text()
+    assert "casa: patches of 32 px from" in report and "no patch size was searched" in report
+    record = json.loads((out / "experiment.json").read_text())["areas"]
+    assert record["casa"] == {"patches": str(tmp_path / "casa")} and "raster" in record["solo"]
+    assert run_experiment(study(), out)["runs"] == {"trained": 0, "skipped": 5}  # a rerun reuses every run

@@ -11,6 +11,22 @@ from .base import PatchDataset
 from .landslide4sense import SPLIT_DIRS
 
 FORMATS = ("lmhld", "landslide4sense", "cas", "folders")
+# image/mask folders (CAS, generic) split by the researcher: train/, val/ and test/, each laid out as the format is
+FOLDER_SPLITS = ("train", "val", "test")
+
+
+def _folder_format(root: Path) -> str | None:
+    """'cas' for img/ + mask/, 'folders' for images/ + masks/, else None."""
+    if (root / "img").is_dir() and (root / "mask").is_dir():
+        return "cas"
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        return "folders"
+    return None
+
+
+def _split_folders(root: Path) -> list[str]:
+    """The splits an image/mask folder is divided into (its train/, val/, test/ that hold the format's layout)."""
+    return [d for d in FOLDER_SPLITS if (root / d).is_dir() and _folder_format(root / d) is not None]
 
 
 def detect_format(root: str | Path) -> str:
@@ -29,18 +45,23 @@ def detect_format(root: str | Path) -> str:
     if any((root / d).is_dir() for d in SPLIT_DIRS.values()) or any(root.glob("image_*.h5")) \
             or any(root.glob("img/image_*.h5")):
         return "landslide4sense"
-    if (root / "img").is_dir() and (root / "mask").is_dir():
-        return "cas"
-    if (root / "images").is_dir() and (root / "masks").is_dir():
-        return "folders"
+    fmt = _folder_format(root)
+    if fmt is None and _split_folders(root):
+        fmt = _folder_format(root / _split_folders(root)[0])
+    if fmt is not None:
+        return fmt
     raise LmhldError(f"cannot tell the format of {root}: expected dataset.json (lmhld export), "
-                     "TrainData/ or image_N.h5 (Landslide4Sense), img/ + mask/ (CAS) or images/ + masks/")
+                     "TrainData/ or image_N.h5 (Landslide4Sense), img/ + mask/ (CAS) or images/ + masks/, either "
+                     "directly or in train/, val/ and test/ subfolders")
 
 
 def has_splits(root: str | Path, fmt: str | None = None) -> bool:
-    """Whether the folder says which patches are train, val and test (an lmhld export, a Landslide4Sense release):
-    a CAS or image/mask folder, or a flat folder of patches, does not; each of its "splits" is every patch."""
+    """Whether the folder says which patches are train, val and test (an lmhld export, a Landslide4Sense release,
+    an image/mask folder divided into train/, val/ and test/): a CAS or image/mask folder as released, or a flat
+    folder of patches, does not; each of its "splits" is every patch."""
     fmt = fmt or detect_format(root)
+    if fmt in ("cas", "folders"):
+        return bool(_split_folders(Path(root)))
     return fmt == "lmhld" or (fmt == "landslide4sense" and any((Path(root) / d).is_dir() for d in SPLIT_DIRS.values()))
 
 
@@ -58,12 +79,25 @@ def open_dataset(root: str | Path, split: str = "train", bands: Sequence[int] | 
         from .landslide4sense import Landslide4SenseDataset
 
         return Landslide4SenseDataset(root, split, bands)
-    if fmt == "cas":
-        from .folders import CASDataset
+    if fmt in ("cas", "folders"):
+        base = _split_base(Path(root), split)
+        if fmt == "cas":
+            from .folders import CASDataset
 
-        return CASDataset(root, bands)
-    if fmt == "folders":
+            return CASDataset(base, bands, name=Path(root).name)
         from .folders import FolderDataset
 
-        return FolderDataset(Path(root) / "images", Path(root) / "masks", bands)
+        return FolderDataset(base / "images", base / "masks", bands, name=Path(root).name)
     raise LmhldError(f"unknown dataset format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def _split_base(root: Path, split: str) -> Path:
+    """The folder that holds `split` of an image/mask dataset: its train/, val/ or test/ when it is divided so,
+    else the folder itself (every split is every patch)."""
+    present = _split_folders(root)
+    if not present:
+        return root
+    if split in present:
+        return root / split
+    raise LmhldError(f"{root} has no {split}/ (the {split} split); it holds {', '.join(d + '/' for d in present)}: "
+                     f"choose one of those splits, or add a {split}/ folder laid out as the others")

@@ -87,7 +87,7 @@ class FolderDataset(PatchDataset):
 class CASDataset(FolderDataset):
     """A CAS Landslide sub-dataset folder: `img/` and `mask/` (1 = landslide); `label/` (RGB previews) is unused."""
 
-    def __init__(self, root: str | Path, bands: Sequence[int] | None = None) -> None:
+    def __init__(self, root: str | Path, bands: Sequence[int] | None = None, name: str = "") -> None:
         root = Path(root)
         img = root / "img" if (root / "img").is_dir() else root
-        super().__init__(img, root / "mask", bands=bands, name=root.name, band_names=["red", "green", "blue"])
+        super().__init__(img, root / "mask", bands=bands, name=name or root.name, band_names=["red", "green", "blue"])

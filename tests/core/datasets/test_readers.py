@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.export import ExportOptions, export_patches
 from lmhld_qgis.core.synthetic import make_scene
 
-from ...helpers import write_raster
+from ...helpers import write_cas_splits, write_raster
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,26 @@ def test_real_cas_patches(shared_data, tmp_path):
     assert isinstance(cas, CASDataset) and cas[0].mask.sum() == 8 * 32 and cas.band_names == ["red", "green", "blue"]
 
 
+def test_a_cas_folder_divided_into_train_val_and_test_reads_each_split(tmp_path):
+    """A CAS folder as released has no splits (every "split" is every patch); divided by the researcher into
+    train/, val/ and test/ (img/ + mask/ each) it is read split by split, under the folder's own name."""
+    from lmhld_qgis.core.datasets.detect import has_splits
+
+    root = write_cas_splits(tmp_path / "hokkaido", per_split=(3, 2, 1))
+    assert detect_format(root) == "cas" and has_splits(root)
+    test = open_dataset(root, "test")
+    assert isinstance(test, CASDataset) and len(test) == 1 and test.name == "hokkaido"
+    assert test.sample_id(0) == "test000.tif" and test[0].mask.sum() == 10 * 10
+    assert [len(open_dataset(root, s)) for s in ("train", "val")] == [3, 2]
+    shutil.rmtree(root / "val")
+    with pytest.raises(LmhldError, match=r"hokkaido has no val/ \(the val split\); it holds train/, test/"):
+        open_dataset(root, "val")
+    flat = tmp_path / "flat"
+    (flat / "img").mkdir(parents=True)
+    (flat / "mask").mkdir()
+    assert not has_splits(flat)
+
+
 def test_unknown_folder_is_explained(tmp_path):
     with pytest.raises(LmhldError, match="cannot tell the format"):
         open_dataset(tmp_path)
@@ -107,8 +129,6 @@ def test_landslide4sense_masks_and_splits_that_do_not_fit_are_named(shared_data,
     """Found by a probe: a mask under another key or of another size was an 'unexpected error' (a KeyError, a torch
     shape error after training began); a release without TestData was 'no image_N.h5 files', though they were
     there; an unknown split was accepted and recorded in the report."""
-    import shutil
-
     import h5py
 
     from lmhld_qgis.core.datasets.detect import has_splits
