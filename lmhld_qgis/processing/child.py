@@ -17,6 +17,7 @@ from pathlib import Path
 from qgis.core import QgsApplication, QgsProcessingException
 
 from .. import deps
+from ..core.gdal_mode import gdal_exceptions_paused
 from .common import in_dialog_terms
 
 
@@ -58,7 +59,8 @@ def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str, alg=N
     options its messages name are told as `alg`'s parameters (common.in_dialog_terms).
     """
     feedback.pushInfo("running: " + " ".join(child.args))
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors, subprocess.Popen(
+    # the child runs the core; the hours spent waiting for it leave QGIS's GDAL setting as QGIS set it
+    with gdal_exceptions_paused(), tempfile.TemporaryFile("w+", encoding="utf-8") as errors, subprocess.Popen(
             child.args, stdout=subprocess.PIPE, stderr=errors, text=True, env=child.env,
             cwd=str(deps.plugin_parent()), start_new_session=True) as process:
         summary, cancel_sent = _relay(process, feedback, alg)

@@ -53,3 +53,35 @@ def test_blocks_switch_exceptions_on_and_give_the_hosts_setting_back():
     """)
     assert out.split() == ["111", "111", "000", "100", "111", "100"]
 
+
+
+def test_a_pause_gives_the_host_its_setting_while_a_child_runs_and_takes_it_back():
+    """Training and experiments wait hours for a child process inside an algorithm's block: the wait lets this
+    thread's blocks go (QGIS's own setting meanwhile), unless another thread's block is still open."""
+    out = run_fresh("""
+        import threading
+        from osgeo import gdal, ogr, osr
+        from lmhld_qgis.core.gdal_mode import gdal_exceptions, gdal_exceptions_paused
+        mode = lambda: "".join(str(m.GetUseExceptions()) for m in (gdal, ogr, osr))
+        with gdal_exceptions_paused():
+            outside = mode()  # no block open: nothing to let go
+        with gdal_exceptions():
+            with gdal_exceptions():
+                with gdal_exceptions_paused():
+                    paused = mode()
+                back = mode()
+            entered, leave = threading.Event(), threading.Event()
+            def worker():
+                with gdal_exceptions():
+                    entered.set()
+                    leave.wait()
+            t = threading.Thread(target=worker)
+            t.start()
+            entered.wait()
+            with gdal_exceptions_paused():
+                other_thread = mode()  # another thread's block holds it on
+            leave.set()
+            t.join()
+        print(outside, paused, back, other_thread, mode())
+    """)
+    assert out.split() == ["000", "000", "111", "111", "000"]
