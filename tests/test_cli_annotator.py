@@ -179,3 +179,5 @@ def test_rank_writes_the_top_windows(tmp_path):
     assert again.returncode == 2 and "--overwrite" in again.stderr and inventory.read_bytes() == before
     assert lmhld("rank", str(prob), "--out", str(tmp_path / "tiles.gpkg"), "--window", "64", "--top", "1",
                  "--overwrite").returncode == 0
+    itself = lmhld("rank", str(prob), "--out", str(prob), "--overwrite")  # named as a raster, not by its dest
+    assert itself.returncode == 2 and f"is the input probability raster {prob}: writing it" in itself.stderr

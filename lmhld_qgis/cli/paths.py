@@ -55,9 +55,12 @@ class PathRoles:
 
 
 def declare_paths(parser: argparse.ArgumentParser, *, inputs: tuple[str, ...] = (), files: tuple[str, ...] = (),
-                  folders: tuple[str, ...] = (), styled: tuple[str, ...] = (), resumable: bool = False) -> None:
-    """Record a sub-command's path options (call after adding its arguments)."""
+                  folders: tuple[str, ...] = (), styled: tuple[str, ...] = (), resumable: bool = False,
+                  said: dict[str, str] | None = None) -> None:
+    """Record a sub-command's path options (call after adding its arguments). Messages name an option as it is
+    typed and a positional argument by its dest, or as `said` names it where the dest is no word."""
     names = {a.dest: (max(a.option_strings, key=len) if a.option_strings else a.dest) for a in parser._actions}
+    names.update(said or {})
     parser.set_defaults(paths=PathRoles(inputs, files, folders, styled, resumable, names))
 
 

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                    help="columns read at once (bounds memory; 0 = the whole width)")
     add_overwrite(p)
     p.set_defaults(run=run)
-    declare_paths(p, inputs=("prob",), files=("out",))
+    declare_paths(p, inputs=("prob",), files=("out",), said={"prob": "probability raster"})
 
 
 def run(args: argparse.Namespace) -> int:

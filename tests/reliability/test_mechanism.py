@@ -344,6 +344,37 @@ def test_a_signal_after_the_outputs_are_in_place_does_not_call_the_run_cancelled
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_a_signal_while_a_finished_command_clears_its_backups_is_not_a_cancel(tmp_path, monkeypatch, capsys):
+    """The window after the last commit: a stop landing while the replaced outputs' backups were removed, the new
+    outputs complete and in place, was reported as a cancel (exit 130) with nothing rolled back."""
+    from lmhld_qgis.cli import run
+    from lmhld_qgis.cli.paths import PathRoles
+
+    out = tmp_path / "summary.json"
+    out.write_text("old")
+    removed = []
+    remove = atomic._remove
+
+    def interrupted_once(path):
+        remove(path)
+        if not removed and ".part.old" in path.name:  # the replaced output's backup, removed at the commit
+            removed.append(path)
+            raise KeyboardInterrupt  # as a signal landing during the backup's removal
+
+    monkeypatch.setattr(atomic, "_remove", interrupted_once)
+
+    def writes(args):
+        atomic.write_text_atomic(out, "new")
+        return 0
+
+    args = argparse.Namespace(command="detect", run=writes, out=str(out), overwrite=True,
+                              paths=PathRoles(files=("out",), names={"out": "--out"}))
+    assert run(args) == 0
+    assert removed and out.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+    assert capsys.readouterr().err.strip() == ("lmhld detect: a stop signal came once the outputs were in place; "
+                                               "they are complete")
+
+
 def test_a_peer_process_gone_is_not_called_a_damaged_raster():
     """A rank killed under torchrun: the survivor's gloo 'Read error' matched the damaged-raster words."""
     gone = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:38243: "
