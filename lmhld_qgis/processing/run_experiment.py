@@ -38,7 +38,9 @@ class RunExperiment(LmhldAlgorithm):
         return self.tr(
             "Runs the study an experiment file describes: each area exported at each candidate patch size, every "
             "network trained in every mode and evaluated. Writes the paper's Tables 4 to 7 (Markdown and CSV), "
-            "figures and report.html into the experiment folder; the report opens in the Results Viewer.\n\n"
+            "figures and report.html into the experiment folder; the report opens in the Results Viewer. An area "
+            "may also be a folder of patches already cut and split (an exported dataset, a Landslide4Sense release, "
+            "a CAS folder divided into train/, val/ and test/), trained at its own patch size.\n\n"
             "Runs in a separate Python process that needs torch. Running it again on the same folder reuses the "
             "finished runs and continues a stopped one, so Cancel loses at most the current batch.\n\n"
             "Left at [Save to temporary folder], the experiment folder is created beside the experiment file "
