@@ -28,6 +28,7 @@ from . import (
     export_onnx,
     preview,
     rank,
+    split,
     stack,
     train,
     validate,
@@ -44,8 +45,8 @@ from .failures import (
 )
 from .paths import PathRoles, declare_paths
 
-COMMANDS = (demo, create_inventory, validate, stack, analyse, preview, export, train, evaluate, experiment, export_onnx,
-            detect, rank)
+COMMANDS = (demo, create_inventory, validate, stack, analyse, preview, export, split, train, evaluate, experiment,
+            export_onnx, detect, rank)
 
 # Path roles of the sub-commands whose modules do not declare their own: training runs and experiments are folders
 # that a later run continues, so they are locked while in use and never replaced.

@@ -128,3 +128,12 @@ def _parse_bands(text: str) -> object:
 
 
 band_list = checked_by(_parse_bands, "band list")  # --bands 3,2,1,4: 1-based raster bands in the model's order
+
+
+def _split_ratios(text: str) -> object:
+    from ..core.splits import parse_ratios
+
+    return parse_ratios(text)
+
+
+split_ratios = checked_by(_split_ratios, "three ratios such as 0.7,0.2,0.1")  # --split of export, preview, split

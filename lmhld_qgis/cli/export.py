@@ -10,12 +10,6 @@ from .argtypes import int_range, non_negative_int, overlap_fraction, positive_in
 from .paths import declare_paths
 
 
-def _ratios(text: str) -> object:
-    from ..core.splits import parse_ratios
-
-    return parse_ratios(text)
-
-
 def _bands(text: str) -> object:
     from ..core.bands import parse_band_list
 
@@ -79,7 +73,7 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
                    help="1-based bands in order, e.g. 3,2,1,4 (default: blue,green,red,nir by name, else the first "
                         "four)")
     p.add_argument("--split", default="0.7,0.2,0.1",
-                   type=argtypes.checked_by(_ratios, "three ratios such as 0.7,0.2,0.1"),
+                   type=argtypes.split_ratios,
                    help="train,val,test ratios (0.7,0.2,0.1)")
     p.add_argument("--split-method", choices=SPLIT_METHODS,
                    help="block: whole spatial blocks, no neighbour leakage (generalise); balanced: per patch, as the "

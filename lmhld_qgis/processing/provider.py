@@ -21,12 +21,13 @@ def algorithm_classes() -> tuple[type, ...]:
     from .preview_patches import PreviewPatches
     from .rank_tiles import RankTiles
     from .run_experiment import RunExperiment
+    from .split_patches import SplitPatches
     from .stack_rasters import StackRasters
     from .train_model import TrainModel
     from .validate_inventory import ValidateInventory
 
     return (StackRasters, CreateInventory, ValidateInventory, AnalyseInventory, PreviewPatches, ExportPatches,
-            TrainModel, RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
+            SplitPatches, TrainModel, RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
 
 
 class LmhldProvider(QgsProcessingProvider):
