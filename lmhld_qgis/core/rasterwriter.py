@@ -199,6 +199,10 @@ class ProbabilityWriter:
         self.queue: queue.Queue[Stripe | None] = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
         self.abandoned = threading.Event()
+        # set by the writer as it ends; Thread.is_alive() and join() are not used: in Python 3.11 a Ctrl-C landing
+        # in join() marks the thread stopped while it still runs (bpo-45274's fix), and the files were then closed
+        # under a write in flight (a segmentation fault)
+        self.finished = threading.Event()
         self.thread = threading.Thread(target=self._work, daemon=True, name="lmhld-writer")
         self.thread.start()
 
@@ -222,7 +226,7 @@ class ProbabilityWriter:
                 self.queue.put(item, timeout=self.POLL)
                 return
             except queue.Full:
-                if not self.thread.is_alive():
+                if self.finished.is_set():
                     return
 
     def _next(self) -> Stripe | None:
@@ -241,16 +245,22 @@ class ProbabilityWriter:
                 self.ranges[stripe.col].add(stripe)
         except BaseException as exc:  # raised in the producer by put() or close()
             self.error = exc
+        finally:
+            self.finished.set()
+
+    def _wait_finished(self) -> None:
+        """Until the writer has ended, in steps, so that a stop signal is taken meanwhile."""
+        while not self.finished.wait(self.POLL):
+            pass
 
     def close(self, complete: bool = True) -> None:
         """Finish the files; `complete` asks that every row was written (False when the run is being abandoned)."""
         try:
             self._offer(None)
-            while self.thread.is_alive():  # in steps, so that a stop signal is taken while it finishes
-                self.thread.join(self.POLL)
+            self._wait_finished()
         except BaseException:  # a Ctrl-C meanwhile: the writer ends after its stripe, then the files are closed
             self.abandoned.set()  # (left open, a Python session kept them, deleted, until it ended)
-            finish_despite_interrupts([lambda: self.thread.join()])
+            finish_despite_interrupts([self._wait_finished])
             self.prob_band = self.mask_band = None
             self.overview_bands = []
             self.prob = self.mask = None

@@ -15,6 +15,7 @@ class BackgroundWriter:
         self._busy = False
         self._error: tuple[str, BaseException] | None = None
         self._closed = False
+        self._ended = False  # the thread has taken its last job (waited for on the condition, not by join())
         self._thread: threading.Thread | None = None
 
     def submit(self, key: str, job: Callable[[], None]) -> None:
@@ -26,6 +27,7 @@ class BackgroundWriter:
             if self._thread is None:
                 # not a daemon: a finishing process waits for the write in flight instead of cutting it
                 self._thread = threading.Thread(target=self._run, name="lmhld-writer")
+                self._ended = False
                 self._thread.start()
             self._cond.notify_all()
 
@@ -41,9 +43,11 @@ class BackgroundWriter:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+            # not Thread.join(): in Python 3.11 a Ctrl-C landing in it marks the thread stopped while it still
+            # writes (bpo-45274's fix), and the interpreter's exit then no longer waits for the write in flight
+            while self._thread is not None and not self._ended:
+                self._cond.wait()
+        self._thread = None
 
     def _raise_error(self) -> None:
         if self._error is not None:
@@ -56,6 +60,8 @@ class BackgroundWriter:
                 while not self._pending and not self._closed:
                     self._cond.wait()
                 if not self._pending:
+                    self._ended = True
+                    self._cond.notify_all()
                     return
                 key = next(iter(self._pending))
                 job = self._pending.pop(key)
