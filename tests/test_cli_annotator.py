@@ -89,6 +89,11 @@ def test_validate_never_calls_an_inventory_without_polygons_ready(tmp_path):
         proc = lmhld("validate", str(inv), "--json", str(tmp_path / f"{name}.json"))
         assert proc.returncode == 1 and "no polygon to export (export refuses)" in proc.stdout, proc.stdout
         assert json.loads((tmp_path / f"{name}.json").read_text())["ok_for_export"] is False
+        # with imagery too: no polygon at all is not a question of place or CRS (a probe's empty inventory was)
+        raster = write_raster(tmp_path / "scene.tif", np.zeros((1, 32, 32), np.uint8))
+        beside = lmhld("validate", str(inv), "--raster", str(raster))
+        assert beside.returncode == 1 and "no polygon to export (export refuses)" in beside.stdout, beside.stdout
+        assert "lies on the imagery" not in beside.stdout + beside.stderr and "digitize" in beside.stderr
 
 
 def test_layer_problems_are_the_layers_and_geos_warnings_stay_quiet(tmp_path):

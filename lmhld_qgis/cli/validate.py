@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if len(report.problems) > 20:
         print(f"  ... {len(report.problems) - 20} more" + (f" in {args.problems}" if args.problems else ""))
     print(summary_line(report))
-    if report.n_on_imagery == 0 and not report.blocking:
+    if report.off_imagery and not report.blocking:
         print(f"lmhld validate: {OFF_IMAGERY}", file=sys.stderr)
         return 1
     if not report.ok_for_export and not report.blocking:

@@ -23,7 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 
 from .bands import check_band_numbers
 from .errors import LmhldError
@@ -84,6 +84,12 @@ class ExportOptions:
     sensor: str = ""
     date: str = ""
     overwrite: bool = False
+
+    FILE_TYPES: ClassVar[dict[str, Any]] = {  # the options an options file (an experiment's) may give, as TOML types
+        "recipe": str, "stride": int, "bands": list[int], "min_fraction": float, "every_landslide": bool,
+        "background_share": float, "lookalike_share": float, "negatives": str, "negatives_layer": str,
+        "split": list[float], "split_method": str, "block": int, "tolerance": float, "seed": int, "sensor": str,
+        "date": str}
 
     def validate(self) -> None:
         """Check every option before any work, naming the option and its allowed range."""

@@ -150,6 +150,12 @@ class ValidationReport:
         return self.n_features - len({p.fid for p in self.problems if p.kind in (EMPTY, NOT_POLYGON)})
 
     @property
+    def off_imagery(self) -> bool:
+        """Polygons there are, and none lies on the imagery (the wrong place or a wrong CRS); an inventory without
+        polygons is said as such, not as a question of place."""
+        return self.n_on_imagery == 0 and self.n_polygons > 0
+
+    @property
     def ok_for_export(self) -> bool:
         """Nothing blocks, and some polygon lies on the imagery (export refuses an inventory wholly off it: the
         wrong place or a wrong CRS)."""

@@ -148,7 +148,7 @@ def summary_line(report: ValidationReport) -> str:
     counts = {k: n for k, n in report.counts().items() if n}
     ready = "inventory ready for export, imagery not" if report.raster_warnings else "ready for export"
     state = (ready if report.ok_for_export else f"{len(report.blocking)} blocking (export refuses)"
-             if report.blocking else OFF_IMAGERY if report.n_on_imagery == 0
+             if report.blocking else OFF_IMAGERY if report.off_imagery
              else "no polygon to export (export refuses)")
     found = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no problem"
     skipped = f"; not checked: {', '.join(report.not_checked)}" if report.not_checked else ""

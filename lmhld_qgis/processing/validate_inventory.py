@@ -119,7 +119,7 @@ class ValidateInventory(LmhldAlgorithm):
             feedback.reportError(self.tr("Blocking: {0}: {1} — {2}").format(p.where, p.message, p.fix),
                                  fatalError=False)
         feedback.pushInfo(summary_line(report))
-        if report.n_on_imagery == 0 and not report.blocking:
+        if report.off_imagery and not report.blocking:
             from ..core.validate import OFF_IMAGERY
 
             feedback.pushWarning(OFF_IMAGERY[:1].upper() + OFF_IMAGERY[1:])

@@ -254,9 +254,10 @@ def _what(value: object) -> str:
     return f"{value!r} ({kind.get(type(value), type(value).__name__)})"
 
 
-def check_types(values: dict[str, Any], source: str) -> None:
-    """Refuse a value of the wrong type (e.g. a TOML string for a number) with the key named."""
-    hints = _hints()
+def check_types(values: dict[str, Any], source: str, hints: dict[str, Any] | None = None) -> None:
+    """Refuse a value of the wrong type (e.g. a TOML string for a number) with the key named; `hints`: the types
+    by key (default: TrainConfig's)."""
+    hints = _hints() if hints is None else hints
     for key, value in values.items():
         if key in hints and not _matches(value, hints[key]):
             raise LmhldError(f"{source} {key} must be {describe_type(hints[key])}, got {_what(value)}")
@@ -329,6 +330,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     table = values.get("train", values)
     if not isinstance(table, dict):
         raise LmhldError(f"config {path}: [train] must be a table of options")
+    others = [k for k, v in values.items() if isinstance(v, dict) and k != "train" and k != "model_options"]
+    if table is values and others:  # a misspelt [train] read as one unknown option
+        raise LmhldError(f"config {path} has no [train] table, only [{'], ['.join(others)}]: its options go in a "
+                         "[train] table (or at the top of the file, without one)")
     return dict(table)
 
 

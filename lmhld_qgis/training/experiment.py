@@ -60,6 +60,7 @@ MODES = ("single", "mix", "part")
 STUDY_RECORD = "experiment.json"  # the options a study's datasets and runs were made with (see _check_same_study)
 
 
+EXPERIMENT_KEYS = ("name", "models", "modes", "part_orders", "areas", "train", "export", "model_options")
 AREA_KEYS = ("name", "raster", "inventory", "patch_sizes")
 PATCH_AREA_KEYS = ("name", "patches")  # an area given as a folder of patches already cut and split
 
@@ -117,14 +118,16 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     if not data or not isinstance(data, dict):
         raise LmhldError(f"{path} has no [experiment] table")
     base = path.parent
+    _check_keys(data, path.name)
     areas = [_area(a, base, path.name) for a in data.get("areas", [])]
     if not areas or not data.get("models"):
         raise LmhldError("an experiment needs [[experiment.areas]] and models = [...]")
     from ..models.registry import model_class
 
+    data["models"] = _names(data["models"], "models", path.name, "unet")
     for m in data["models"]:
         model_class(m)
-    modes = list(data.get("modes", MODES))
+    modes = _names(data.get("modes", list(MODES)), "modes", path.name, "single")
     if not modes or set(modes) - set(MODES):
         raise LmhldError(f"modes = {modes}: each must be one of {', '.join(MODES)}")
     names = [a.name for a in areas]
@@ -137,13 +140,19 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
             if not Path(file).exists():
                 raise LmhldError(f"area {area.name}: {what} {file} does not exist; check the path (relative paths "
                                  f"are read from the folder of {path.name})")
+    orders = data.get("part_orders", [])
+    if not isinstance(orders, list) or not all(isinstance(o, list) and all(isinstance(n, str) for n in o)
+                                               for o in orders):
+        raise LmhldError(f"{path.name}: part_orders must be a list of orders, each a list of area names, such as "
+                         f'part_orders = [["{names[0]}", ...], [...]], got {orders!r}')
     cfg = ExperimentConfig(areas, list(data["models"]), modes,
-                           [list(o) for o in data.get("part_orders", [])], dict(data.get("train", {})),
+                           [list(o) for o in orders], dict(data.get("train", {})),
                            dict(data.get("export", {})), data.get("name", path.stem),
                            {k: dict(v) for k, v in data.get("model_options", {}).items()})
     from .config import check_values
 
     cfg.train = check_values(cfg.train, "[experiment.train]")
+    _check_export_options(cfg.export, "[experiment.export]", path.name)
     stray = sorted(set(cfg.model_options) - set(cfg.models))
     if stray:
         raise LmhldError(f"model_options for {', '.join(stray)}, which models = {cfg.models} does not list")
@@ -194,8 +203,67 @@ def _area(table: Any, base: Path, file: str) -> Area:
                          " a folder of patches already cut and split, such as an lmhld export or a Landslide4Sense "
                          "release)")
     own = {k: v for k, v in table.items() if k not in AREA_KEYS}  # this area's export options, e.g. its bands
+    sizes = table["patch_sizes"]
+    sizes = [sizes] if isinstance(sizes, int) and not isinstance(sizes, bool) else sizes
+    if not isinstance(sizes, list) or not sizes or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                           for v in sizes):
+        raise LmhldError(f"area {name} in {file}: patch_sizes must be a list of whole numbers of pixels, such as "
+                         f"patch_sizes = [128, 256], got {sizes!r}")
     return Area(name, str((base / table["raster"]).resolve()), str((base / table["inventory"]).resolve()),
-                [int(s) for s in table["patch_sizes"]], own)
+                sizes, own)
+
+
+def _check_keys(data: dict[str, Any], file: str) -> None:
+    """Refuse a key [experiment] does not know (a typo ran the study with the defaults without a word), naming the
+    table an option of training or export belongs in."""
+    import dataclasses
+    import difflib
+
+    from ..core.export_options import ExportOptions
+    from .config import TrainConfig
+
+    unknown = sorted(set(data) - set(EXPERIMENT_KEYS))
+    if not unknown:
+        return
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    hints = []
+    for key in unknown:
+        if key in train_keys:
+            hints.append(f"{key} is a training option: put it under [experiment.train]")
+        elif key in ExportOptions.FILE_TYPES:
+            hints.append(f"{key} is an export option: put it under [experiment.export]")
+        elif close := difflib.get_close_matches(key, EXPERIMENT_KEYS, n=1):
+            hints.append(f"did you mean {close[0]}?")
+    raise LmhldError(f"{file}: [experiment] has no key {', '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints
+                                                                               else "")
+                     + f"; its keys are {', '.join(EXPERIMENT_KEYS)}")
+
+
+def _names(value: Any, key: str, file: str, example: str) -> list[str]:
+    """A list of names; one name alone is taken as a list of one (it was read letter by letter)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LmhldError(f'{file}: {key} must be a list of names, such as {key} = ["{example}"], got {value!r}')
+    return list(value)
+
+
+def _check_export_options(options: dict[str, Any], where: str, file: str) -> None:
+    """Known export options of the right TOML types (a typo or a text for a number was an unexpected error)."""
+    import difflib
+
+    from ..core.export_options import ExportOptions
+    from .config import check_types
+
+    known = ExportOptions.FILE_TYPES
+    for key in sorted(set(options) - set(known)):
+        close = difflib.get_close_matches(key, list(known), n=1)
+        raise LmhldError(f"{file}: {where} has no option {key}" + (f" (did you mean {close[0]}?)" if close else "")
+                         + f"; the export options are {', '.join(sorted(known))}")
+    try:
+        check_types(options, where, known)
+    except LmhldError as exc:
+        raise LmhldError(f"{file}: {exc}") from exc
 
 
 def _patch_area_bands(area: Area, file: str) -> list[str]:
@@ -229,18 +297,18 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
 def _area_bands(cfg: ExperimentConfig, area: Area, file: str) -> list[str]:
     """The names of the bands an area's datasets will hold, checking its export options against its raster first
     (in the experiment file's terms)."""
-    import dataclasses
 
     from ..core.bands import select_bands
     from ..core.export_options import ExportOptions
     from ..core.raster import read_raster_info
 
     options = cfg.export_options(area)
-    known = {f.name for f in dataclasses.fields(ExportOptions)} - {"patch_size", "name"}
+    known = set(ExportOptions.FILE_TYPES)
     stray = sorted(set(area.export) - known)
     if stray:
         raise LmhldError(f"area {area.name} in {file}: {', '.join(stray)} is not an area key ({', '.join(AREA_KEYS)})"
                          f" nor an export option ({', '.join(sorted(known))})")
+    _check_export_options(area.export, f"area {area.name}'s", file)
     try:  # an unreadable raster is said here, before any run, not hours in
         info = read_raster_info(area.raster)
     except LmhldError as exc:

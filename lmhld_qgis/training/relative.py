@@ -229,9 +229,10 @@ def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
     names = [band_key(n) for n in ds.band_names]
     if setting != "auto":
         chosen = sorted({int(b) for b in setting})
-        bad = [b + 1 for b in chosen if b >= len(names)]
-        if bad:
-            raise LmhldError(f"relative band(s) {bad} do not exist: the data have {len(names)} band(s) "
+        bad = [b for b in chosen if b >= len(names)]
+        if bad:  # said both ways: --relative-bands counts from 1, a config file's relative_bands from 0
+            raise LmhldError(f"relative band(s) {', '.join(str(b + 1) for b in bad)} (relative_bands = {bad} in a "
+                             f"config file, which counts from 0) do not exist: the data have {len(names)} band(s) "
                              f"({', '.join(names)})")
         reasons = {b: "chosen" for b in chosen}
     else:

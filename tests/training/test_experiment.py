@@ -127,10 +127,25 @@ def test_bad_experiment_config(tmp_path):
              r"bad options for linknet: base_width \(not an option of linknet\).*give linknet a table of its own, "
              r"\[experiment\.model_options\.linknet\]"),
             (("epochs = 2", "epochs = 2\nlr = -1"), r"lr"),
+            # a probe's typos: ignored (the study ran with the defaults), or an unexpected error (a TypeError)
+            (('modes = ["single"]', 'modes = ["single"]\nmodse = ["mix"]\nepochs = 1'),
+             r"bad\.toml: \[experiment\] has no key epochs, modse \(epochs is a training option: put it under "
+             r"\[experiment\.train\]; did you mean modes\?\)"),
+            (("min_fraction = 0.05", "min_fractoin = 0.05"),
+             r"\[experiment\.export\] has no option min_fractoin \(did you mean min_fraction\?\)"),
+            (("min_fraction = 0.05", 'min_fraction = "low"'),
+             r"\[experiment\.export\] min_fraction must be a number, got 'low' \(text\)"),
+            (("patch_sizes = [32]", 'patch_sizes = "32"'),  # was: read as 3 and 2
+             r"area solo in bad\.toml: patch_sizes must be a list of whole numbers of pixels"),
+            (('models = ["unet"]', "models = [1]"), r"models must be a list of names, such as models = \[\"unet\"\]"),
     ):
         (tmp_path / "bad.toml").write_text(good.replace(*change, 1))
         with pytest.raises(LmhldError, match=message):
             load_experiment(tmp_path / "bad.toml")
+    (tmp_path / "one.toml").write_text(good.replace('models = ["unet"]', 'models = "unet"')
+                                       .replace("patch_sizes = [32]", "patch_sizes = 32"))
+    one = load_experiment(tmp_path / "one.toml")  # one name, one size: a list of one (was: 'unknown model u')
+    assert one.models == ["unet"] and one.areas[0].patch_sizes == [32]
 
 
 def test_an_export_that_keeps_nothing_is_said_for_its_area_in_the_experiment_file_s_terms(tmp_path):

@@ -159,7 +159,9 @@ def test_explicit_choice_and_none():
     ds = patches(40.0, ["band1", "band2"])
     assert choose(ds, [0], [1.0, 1.0])[0].bands == (0,)
     assert choose(ds, [], [1.0, 1.0]) == (RelativeLevels(), None)
-    with pytest.raises(LmhldError, match=r"relative band\(s\) \[3\] do not exist: the data have 2 band"):
+    # said both ways (a probe's relative_bands = [7] in a config file was told as band [8])
+    with pytest.raises(LmhldError, match=r"relative band\(s\) 3 \(relative_bands = \[2\] in a config file, which "
+                                         r"counts from 0\) do not exist: the data have 2 band"):
         choose(ds, [2], [1.0, 1.0])
 
 

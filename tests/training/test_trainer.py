@@ -271,6 +271,12 @@ def test_config_file_and_flags(tmp_path, areas):
     (tmp_path / "bad.toml").write_text("[train]\nepochz = 3\n")
     with pytest.raises(LmhldError, match=r"unknown training option\(s\) \['epochz'\]"):
         load_config(tmp_path / "bad.toml", {})
+    (tmp_path / "bad.toml").write_text("[trian]\nepochs = 3\n")  # was: "unknown training option(s) ['trian']"
+    with pytest.raises(LmhldError, match=r"bad\.toml has no \[train\] table, only \[trian\]: its options go in a "
+                                         r"\[train\] table"):
+        load_config(tmp_path / "bad.toml", {})
+    (tmp_path / "flat.toml").write_text("epochs = 3\n[model_options]\nbase_width = 4\n")  # no table: read whole
+    assert load_config(tmp_path / "flat.toml", {}).model_options == {"base_width": 4}
     for name, text in (("bad.toml", "epochs = \n"), ("bad.json", '{"epochs": }'), ("bad.yaml", "epochs: [\n")):
         (tmp_path / name).write_text(text)  # a JSON one was "a JSON file cannot be parsed", naming no file
         with pytest.raises(LmhldError, match=rf"config .*{name} cannot be parsed: .*; fix it$"):
