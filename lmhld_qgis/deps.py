@@ -310,17 +310,28 @@ def missing_modules(python: str, modules: tuple[str, ...], env: Mapping[str, str
     return proc.stdout.split() if proc.returncode == 0 else None
 
 
-def missing_message(modules: tuple[str, ...] | list[str], python: str, what: str) -> str:
-    """What to do when `python` lacks packages that `what` needs: the plugin's dialog, pip, or LMHLD_PYTHON."""
+def missing_message(modules: tuple[str, ...] | list[str], python: str, what: str, *,
+                    target: Path | None = None, child: bool = False) -> str:
+    """What to do when `python` lacks packages that `what` needs: the plugin's dialog, else pip in a terminal.
+
+    `target`: the folder the plugin installs into (QGIS's own Python, which a Linux distribution manages: a plain
+    `pip install` is refused there as an externally managed environment, pip's --target is not); `child`: `what`
+    runs in a child process, which LMHLD_PYTHON can point at a Python that has them (detection runs inside QGIS's
+    own Python, where it cannot)."""
     wanted = [p for p in PACKAGES if p.module in modules]
     pins = read_pins()
     names = ", ".join(p.dist for p in wanted)
     pip_args = " ".join(f'"{pin_for(p, pins)}"' for p in wanted)
-    return (f"{what} needs the Python package{'s' if len(wanted) > 1 else ''} {names}, which {python} cannot "
-            f"import. Install {'them' if len(wanted) > 1 else 'it'} from the menu "
-            f"Plugins > {PLUGIN_NAME} > "
-            f"Python dependencies…, or in a terminal: {python} -m pip install {pip_args}; or set {PYTHON_ENV} to a "
-            f"Python that has {'them' if len(wanted) > 1 else 'it'}.")
+    them = "them" if len(wanted) > 1 else "it"
+    where = f'--target "{target}" ' if target is not None else ""
+    said = (f"{what} needs the Python package{'s' if len(wanted) > 1 else ''} {names}, which {python} cannot "
+            f"import. Install {them} from the menu Plugins > {PLUGIN_NAME} > Python dependencies…, or in a "
+            f"terminal: {python} -m pip install {where}{pip_args}")
+    if target is not None:
+        said += " (then restart QGIS)"
+    if child:
+        said += f"; or set {PYTHON_ENV} to a Python that has {them}"
+    return said + "."
 
 
 # --- installing ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.PyQt.QtCore import QCoreApplication
@@ -56,10 +57,13 @@ class LmhldPlugin:
         separator = QAction(self.iface.mainWindow())
         separator.setSeparator(True)
         self._add(separator)
-        for text, slot in ((tr("Model information…"), self._model_info),
-                           (tr("Review detections…"), self.show_review_dock),
-                           (tr("Python dependencies…"), self.show_dependencies)):
-            action = QAction(text, self.iface.mainWindow())
+        from qgis.PyQt.QtGui import QIcon
+
+        icons = Path(__file__).resolve().parent / "icons"
+        for text, slot, icon in ((tr("Model information…"), self._model_info, "model_info.svg"),
+                                 (tr("Review detections…"), self.show_review_dock, "review.svg"),
+                                 (tr("Python dependencies…"), self.show_dependencies, "dependencies.svg")):
+            action = QAction(QIcon(str(icons / icon)), text, self.iface.mainWindow())
             action.triggered.connect(slot)
             self._add(action)
         QgsProject.instance().layersAdded.connect(self._layers_added)
@@ -77,8 +81,7 @@ class LmhldPlugin:
 
         bar = self.iface.messageBar()
         item = bar.createMessage(PLUGIN_NAME,
-                                 tr("the Python package onnxruntime is missing: detection needs it (and training "
-                                    "needs torch)."))
+                                 tr("detection needs the Python package onnxruntime."))
         button = QPushButton(tr("Install…"), item)
         button.clicked.connect(self.show_dependencies)
         item.layout().addWidget(button)

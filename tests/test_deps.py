@@ -61,10 +61,15 @@ def test_probe_of_a_python_without_the_packages_says_what_is_missing():
     assert not report.can_detect and not report.can_train
     assert report.cuda_summary() == "unknown (torch is not installed)"
     assert report.detection_gpu_summary() == "unknown (onnxruntime is not installed)"
-    message = deps.missing_message(["torch", "onnx"], SYSTEM_PYTHON, "Training")
+    message = deps.missing_message(["torch", "onnx"], SYSTEM_PYTHON, "Training", child=True)
     assert "Training needs the Python packages torch, onnx" in message
     assert f'{SYSTEM_PYTHON} -m pip install "{deps.read_pins()["torch"]}"' in message
     assert "Python dependencies" in message and deps.PYTHON_ENV in message
+    # detection runs in QGIS's own Python, which Debian manages: a plain pip install is refused there
+    # ("externally-managed-environment"), pip --target into the plugin's folder is not; LMHLD_PYTHON cannot help
+    inside = deps.missing_message(["onnxruntime"], SYSTEM_PYTHON, "Detect landslides", target=Path("/p/python"))
+    assert f'{SYSTEM_PYTHON} -m pip install --target "/p/python" "onnxruntime' in inside
+    assert deps.PYTHON_ENV not in inside and "restart QGIS" in inside
 
 
 def test_probe_of_the_project_python_reports_versions_locations_and_cuda():

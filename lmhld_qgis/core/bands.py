@@ -102,7 +102,8 @@ def select_bands(descriptions: Sequence[str | None], count: int, bands: Sequence
     if bands:
         bad = [b for b in bands if b > count]
         if bad:
-            raise LmhldError(f"{source} has {count} band(s); band(s) {bad} do not exist. Choose bands 1..{count}")
+            raise LmhldError(f"{source} has {count} band(s); band(s) {', '.join(map(str, bad))} do not exist. Choose "
+                             f"bands 1..{count}")
         twice = sorted({b for b in bands if list(bands).count(b) > 1})
         if twice:  # the same values under two names: dataset.json would describe a stack that is not there
             raise LmhldError(f"band(s) {twice} of {source} are given more than once ({','.join(map(str, bands))}); "

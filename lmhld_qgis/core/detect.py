@@ -155,7 +155,8 @@ def resolve_bands(card: ModelCard, info: RasterInfo, bands: Sequence[int] | None
             raise LmhldError(f"the model expects {need} bands ({', '.join(card.bands)}), {len(bands)} were given")
         bad = [b for b in bands if not 1 <= b <= info.count]
         if bad:
-            raise LmhldError(f"raster {info.path} has {info.count} band(s); band(s) {bad} do not exist")
+            raise LmhldError(f"raster {info.path} has {info.count} band(s); band(s) {', '.join(map(str, bad))} do not "
+                             f"exist: choose bands 1..{info.count} (--bands)")
         return bands, None
     indices, by_position = match_model_bands(card.bands, info.descriptions, f"raster {Path(info.path).name}",
                                              f"give {need} band numbers in the model's order ({BANDS_OPTION})",
@@ -246,6 +247,9 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
                       resampled)
 
 
+STRIDE_NOTE_BELOW = 4  # a step under a quarter of the tile is said, with what it costs
+
+
 def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int, str | None]:
     """The tile and stride in pixels, and a warning when the asked tile had to be rounded up to the size the
     model's depth needs (it would otherwise change without a word)."""
@@ -261,7 +265,12 @@ def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int,
     overlap = card.tiles_overlap if options.overlap is None else float(options.overlap)
     if not 0 <= overlap < 1:
         raise LmhldError(f"overlap must be in [0, 1), got {overlap}")
-    return tile, max(1, round(tile * (1 - overlap))), note
+    stride = max(1, round(tile * (1 - overlap)))
+    if stride * STRIDE_NOTE_BELOW < tile:  # a probe's 0.99 on 50 px tiles: a 1 px step, 8 minutes for 1 second
+        costly = (f"overlap {overlap:g} steps {tile} px windows by {stride} px: about {(tile / stride) ** 2:,.0f} "
+                  "times the windows of no overlap, and as much longer to run; 0.25 to 0.5 is usual")
+        note = f"{note}; {costly}" if note else costly
+    return tile, stride, note
 
 
 def _north_up(info: RasterInfo, workdir: Path) -> tuple[RasterInfo, str | None]:

@@ -116,7 +116,10 @@ class Problem:
     @property
     def where(self) -> str:
         """What the problem concerns, as a report names it: 'feature 12', or 'the layer' for a layer-wide one."""
-        return "the layer" if self.fid is None else f"feature {self.fid}"
+        if self.fid is None:
+            return "the layer"
+        # QGIS numbers the features of an edit not saved yet below zero; saving gives them their ids
+        return f"feature {self.fid}" if self.fid >= 0 else f"feature {self.fid} (not saved yet)"
 
 
 OFF_IMAGERY = ("no polygon lies on the imagery: export refuses it; check that the inventory and the rasters cover the "

@@ -48,7 +48,9 @@ def lmhld_child(command: str, *args: str) -> ChildCommand:
                                      "Python that has torch.")
     if missing:
         what = {"train": "Training", "experiment": "Running an experiment"}.get(command, command)
-        raise QgsProcessingException(deps.missing_message(missing, python, what))
+        own = not os.environ.get(deps.PYTHON_ENV)  # QGIS's own Python: the plugin's folder, as the dialog installs
+        raise QgsProcessingException(deps.missing_message(missing, python, what, child=True,
+                                                          target=deps_folder() if own else None))
     return ChildCommand([python, "-m", "lmhld_qgis", command, "--progress-json", *args], env)
 
 

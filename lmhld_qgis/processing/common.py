@@ -118,7 +118,9 @@ def core_errors(what: str = "", alg: QgsProcessingAlgorithm | None = None) -> It
     except QgsProcessingException as exc:
         raise QgsProcessingException(in_dialog_terms(str(exc), alg)) from exc
     except CancelledError as exc:
-        raise QgsProcessingException(tr("Cancelled: {0}").format(in_dialog_terms(str(exc), alg))) from exc
+        said = in_dialog_terms(str(exc), alg)
+        raise QgsProcessingException(said[:1].upper() + said[1:] if said.lower().startswith("cancelled")
+                                     else tr("Cancelled: {0}").format(said)) from exc
     except LmhldError as exc:
         raise QgsProcessingException(in_dialog_terms(str(exc), alg)) from exc
     except MemoryError as exc:
@@ -128,8 +130,10 @@ def core_errors(what: str = "", alg: QgsProcessingAlgorithm | None = None) -> It
         module = (exc.name or "").split(".")[0]
         if module not in {p.module for p in PACKAGES}:
             raise _unexpected(exc, what) from exc
-        raise QgsProcessingException(missing_message([module], base_python(), what or tr("This algorithm"))) \
-            from exc
+        from .child import deps_folder
+
+        raise QgsProcessingException(missing_message([module], base_python(), what or tr("This algorithm"),
+                                                     target=deps_folder())) from exc
     except Exception as exc:
         explained = explain(exc)  # a full disk, a read-only folder, a damaged file: said as the command line says it
         if explained.expected:

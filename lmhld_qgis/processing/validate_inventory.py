@@ -3,6 +3,8 @@ an optional repaired copy."""
 
 from __future__ import annotations
 
+import uuid
+
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
@@ -106,6 +108,11 @@ class ValidateInventory(LmhldAlgorithm):
             report = validate_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,
                                   source.sourceName(), self._options(parameters, context),
                                   FeedbackProgress(feedback, self))
+        # the problems drawn above the repaired copy, both above the inventory (the copy, drawn in the inventory's
+        # own style, hid the problems' markers)
+        inventory = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
+        self._placing = {"run": f"validate-{uuid.uuid4().hex}",
+                         "anchor_id": inventory.id() if inventory is not None else None}
         results = {self.OUTPUT: self._write_problems(parameters, context, source, report),
                    self.N_PROBLEMS: len(report.problems), self.N_BLOCKING: len(report.blocking)}
         json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
@@ -147,7 +154,8 @@ class ValidateInventory(LmhldAlgorithm):
             feat.setAttributes([p.kind, p.fid, p.other_fid, "blocking" if p.blocking else "warning", p.message,
                                 p.fix])
             sink.addFeature(feat, QgsFeatureSink.FastInsert)
-        style_from_text(context, dest, problems_style())
+        style_from_text(context, dest, problems_style(), name=self.parameterDefinition(self.OUTPUT).description(),
+                        rank=0, **self._placing)
         return dest
 
     def _write_repaired(self, parameters, context, source, report) -> str:
@@ -179,6 +187,7 @@ class ValidateInventory(LmhldAlgorithm):
 
             doc = QDomDocument()
             layer.exportNamedStyle(doc)
-            style_from_text(context, dest, doc.toString())
+            style_from_text(context, dest, doc.toString(), name=self.parameterDefinition(self.REPAIRED).description(),
+                            rank=1, **self._placing)
         return dest
 

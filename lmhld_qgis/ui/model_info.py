@@ -189,11 +189,24 @@ class ModelInfoDialog(QDialog):
 
                 checks = check_scene(self.card, layer.source())
         except LmhldError as exc:
-            self.verdict.setText(str(exc))
+            self.verdict.setText(_as_detect_says(str(exc)))
             return []
         marks = {True: "✔", None: "⚠", False: "✘"}
-        self.verdict.setText("\n".join(f"{marks[c.ok]} {tr(c.what)}: {c.message}" for c in checks))
+        self.verdict.setText("\n".join(f"{marks[c.ok]} {tr(c.what)}: {_as_detect_says(c.message)}" for c in checks))
         return checks
+
+
+def _as_detect_says(message: str) -> str:
+    """A core message's command-line options (--bands) as Detect landslides' parameters ("Bands in order"), the
+    dialog where the fix is made."""
+    if "--" not in message:
+        return message
+    from ..processing.common import in_dialog_terms
+    from ..processing.detect_landslides import DetectLandslides
+
+    alg = DetectLandslides()
+    alg.initAlgorithm()
+    return in_dialog_terms(message, alg)
 
 
 # what lmhld itself writes from a scene: never the scene to check a model against

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsCoordinateTransform,
+    QgsCsException,
     QgsFeature,
     QgsFillSymbol,
     QgsMapLayerProxyModel,
@@ -286,6 +287,14 @@ class ReviewDock(QgsDockWidget):
         self._set_running(True)
         self._show_current()
         self.widget().setFocus()
+        missing = self.layers.missing_provenance()
+        if missing:  # said once, at the start: the accepts still work, without saying where they came from
+            from qgis.core import Qgis
+
+            self.iface.messageBar().pushMessage(tr("LMHLD review"), tr(
+                "{0} has no field {1}: accepted detections are added without where they came from. An inventory "
+                "made by Create landslide inventory has these fields.").format(inventory.name(), ", ".join(missing)),
+                level=Qgis.Info)
 
     def _warn(self, message: str) -> None:
         """Say what went wrong without blocking the map: in the dock and in QGIS's message bar."""
@@ -479,7 +488,7 @@ class ReviewDock(QgsDockWidget):
         to_canvas = QgsCoordinateTransform(self.layers.detections.crs(), canvas.mapSettings().destinationCrs(),
                                            QgsProject.instance())
         rect = to_canvas.transformBoundingBox(geom.boundingBox())
-        side = max(rect.width(), rect.height()) * 3 or 100.0
+        side = max(max(rect.width(), rect.height()) * 3, self._least_view(rect.center())) or 100.0
         centre = rect.center()
         canvas.setExtent(QgsRectangle(centre.x() - side / 2, centre.y() - side / 2, centre.x() + side / 2,
                                       centre.y() + side / 2))
@@ -490,6 +499,25 @@ class ReviewDock(QgsDockWidget):
             self._rubber.setWidth(3)
         self._rubber.setToGeometry(geom, self.layers.detections)
         canvas.refresh()
+
+    CONTEXT_PIXELS = 64  # the least view around a detection, in pixels of the imagery (a model tile's worth)
+
+    def _least_view(self, centre) -> float:
+        """The side, in canvas units, of CONTEXT_PIXELS pixels of the probability raster (a 2-pixel detection at
+        10 m was shown with 6 pixels around it: nothing to judge a landslide by); 0 without one."""
+        layer = self.probability_combo.currentLayer()
+        if layer is None or not layer.isValid() or layer.rasterUnitsPerPixelX() <= 0:
+            return 0.0
+        canvas = self.iface.mapCanvas()
+        to_layer = QgsCoordinateTransform(canvas.mapSettings().destinationCrs(), layer.crs(), QgsProject.instance())
+        try:
+            at = to_layer.transform(centre)
+            half = layer.rasterUnitsPerPixelX() * self.CONTEXT_PIXELS / 2
+            box = to_layer.transformBoundingBox(QgsRectangle(at.x() - half, at.y() - half, at.x() + half,
+                                                             at.y() + half), QgsCoordinateTransform.ReverseTransform)
+        except QgsCsException:
+            return 0.0
+        return max(box.width(), box.height())
 
     def _clear_highlight(self) -> None:
         if self._rubber is not None:

@@ -86,6 +86,12 @@ class ReviewLayers:
         self.detections.changeAttributeValue(fid, index, decision if decision is not None else NULL)
         self.detections.endEditCommand()
 
+    PROVENANCE = ("source", "model", "mean_prob", "detection_id", "reviewed_on")  # what an accept records
+
+    def missing_provenance(self) -> list[str]:
+        """The fields an accepted detection records that the inventory lacks (a plain shapefile has none of them)."""
+        return [name for name in self.PROVENANCE if self.inventory.fields().indexOf(name) < 0]
+
     def accept(self, fid: int, decision: str, geometry: QgsGeometry | None = None) -> Added:
         """Copy the detection (or the edited `geometry`) into the inventory, in one edit command."""
         det = self.feature(fid)

@@ -59,6 +59,11 @@ def test_a_layer_without_crs(tmp_path):
     report = validate_inventory(inv)
     assert [p.kind for p in report.problems] == ["no_crs"] and report.problems[0].blocking
     assert report.problems[0].where == "the layer" and report.to_json()["problems"][0]["where"] == "the layer"
+    from lmhld_qgis.core.validate import Problem
+
+    # QGIS numbers an edit's features not saved yet below zero (a probe read "feature -27" as a fault)
+    assert Problem("self_intersection", -27, "").where == "feature -27 (not saved yet)"
+    assert Problem("self_intersection", 9, "").where == "feature 9"
 
 
 def test_problems_layer_and_summary(tmp_path):

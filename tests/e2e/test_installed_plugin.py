@@ -87,5 +87,6 @@ def test_without_onnxruntime_detection_says_what_to_install(installed, small_onn
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in text and "ModuleNotFoundError" not in text, text[-3000:]
     assert "Detect landslides needs the Python package onnxruntime" in text
-    assert "Plugins > LMHLD Landslide Detection > Python dependencies" in text and "pip install" in text
+    assert "Plugins > LMHLD Landslide Detection > Python dependencies" in text and "pip install --target" in text
+    assert "LMHLD_PYTHON" not in text  # detection runs in QGIS's own Python: pointing training elsewhere is no help
     assert not (tmp_path / "l.gpkg").exists()

@@ -196,6 +196,8 @@ def test_menu_opens_the_dock(qgis_iface):
     plugin = LmhldPlugin(qgis_iface)
     plugin.initGui()
     try:
+        entries = [a for a in plugin.actions if not a.isSeparator()]
+        assert len(entries) == 15 and not [a.text() for a in entries if a.icon().isNull()]  # an icon each
         action = next(a for a in plugin.actions if a.text() == "Review detections…")
         action.trigger()
         assert plugin.review_dock is not None and not plugin.review_dock.isHidden()  # shown (its window is not)
@@ -395,3 +397,46 @@ def test_the_nearest_inventory_is_proposed_when_none_reaches_the_detections(qgis
     dock.release()
     dock.close()
     project.removeAllMapLayers()
+
+
+def test_a_small_detection_is_shown_with_imagery_around_it(qgis_iface, files, tmp_path):
+    """A probe's 2-pixel detection at 10 m was shown at 1:412 with 6 pixels around it: nothing to judge a
+    landslide by. The view holds at least 64 pixels of the probability raster."""
+    layers = load(files)
+    coarse = QgsRasterLayer(str(write_raster(tmp_path / "coarse.tif", np.full((1, 40, 100), 0.3, np.float32),
+                                             origin=(X, Y), pixel=(10.0, -10.0))), "coarse probability")
+    QgsProject.instance().addMapLayer(coarse)
+    layers["prob"] = coarse
+    dock = open_dock(qgis_iface, layers)
+    extent = qgis_iface.mapCanvas().extent()
+    assert min(extent.width(), extent.height()) >= 64 * 10 * 0.99  # 3 x the 60 m square would be 180 m
+    assert (extent.center().x(), extent.center().y()) == pytest.approx((X + 230, Y - 370))
+    dock.stop_button.click()
+
+
+def test_an_inventory_without_the_review_fields_is_said_once(qgis_iface, files, tmp_path, monkeypatch):
+    """Accepting into a plain shapefile inventory (only an id) dropped the source, model and probability without a
+    word; the review says so when it starts, and accepts still work."""
+    from ..helpers import write_polygons
+
+    layers = load(files)
+    plain = QgsVectorLayer(str(write_polygons(tmp_path / "plain.gpkg", [square(X, Y - 1500, 1500)],
+                                              geom_type=ogr.wkbPolygon)), "plain", "ogr")
+    QgsProject.instance().addMapLayer(plain)
+    layers["inventory"] = plain
+    said = []
+    bar = qgis_iface.messageBar()
+
+    class Bar:  # QGIS's message bar, which records what the review says
+        def pushMessage(self, *args, **kwargs):
+            said.append(args)
+            return bar.pushMessage(*args, **kwargs)
+
+    monkeypatch.setattr(qgis_iface, "messageBar", Bar)
+    dock = open_dock(qgis_iface, layers)
+    assert [a[1] for a in said if "accepted detections are added without" in a[1]] == [
+        "plain has no field source, model, mean_prob, detection_id, reviewed_on: accepted detections are added "
+        "without where they came from. An inventory made by Create landslide inventory has these fields."]
+    dock.accept()
+    assert plain.featureCount() == 2
+    dock.stop_button.click()

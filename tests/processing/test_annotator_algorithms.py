@@ -135,6 +135,9 @@ def test_the_repaired_copy_keeps_the_inventorys_form(qgis_processing, lmhld_prov
     (repaired,) = [lyr for lyr in project.mapLayers().values() if lyr.name() == "Repaired copy"]
     assert repaired.featureCount() == 1
     assert repaired.editorWidgetSetup(repaired.fields().indexOf("type")).type() == "ValueMap"
+    # the problems on top, then the copy, then the inventory (the copy, in the inventory's style, hid the problems)
+    order = [node.layer().name() for node in project.layerTreeRoot().findLayers()]
+    assert order == ["Problems", "Repaired copy", "inventory"], order
     project.removeAllMapLayers()
 
 

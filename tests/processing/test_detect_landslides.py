@@ -73,6 +73,19 @@ def test_band_mismatch_is_a_processing_error(qgis_processing, lmhld_provider, sm
                                                   "OUTPUT": str(tmp_path / "l.gpkg")})
 
 
+def test_a_cancelled_detection_says_so_once_and_leaves_nothing(qgis_processing, lmhld_provider, scene,
+                                                                small_onnx_model, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    with pytest.raises(QgsProcessingException, match=r"^Cancelled by the user$"):  # was "Cancelled: cancelled by .."
+        processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
+                                                  "OUTPUT": str(tmp_path / "l.gpkg")}, feedback=feedback)
+    assert not (tmp_path / "l.gpkg").exists()
+
+
 def test_evaluate_model_over_a_scene_with_error_map(qgis_processing, lmhld_provider, scene, small_onnx_model,
                                                     tmp_path):
     import json

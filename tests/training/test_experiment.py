@@ -299,7 +299,7 @@ def test_areas_of_other_band_counts_are_checked_up_front_and_left_out_of_mix_and
                        "base_width = 4\n[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.05\n")
         return cfg
 
-    with pytest.raises(LmhldError, match=r"area bravo in bands.toml: .* has 3 band\(s\); band\(s\) \[4\] do not "
+    with pytest.raises(LmhldError, match=r"area bravo in bands.toml: .* has 3 band\(s\); band\(s\) 4 do not "
                                          r"exist\. Choose bands 1\.\.3 \(set it in this area's own bands = \[\.\.\.\] "
                                          r"in its \[\[experiment.areas\]\] table"):
         load_experiment(study("bands = [1, 2, 4]\n"))

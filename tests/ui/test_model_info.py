@@ -74,6 +74,13 @@ def test_a_raster_layer_is_checked_against_the_model(qgis_app, small_onnx_model,
         dialog.layers.setLayer(layers[0])
         dialog.check_button.click()  # as a user does: clicked(bool) reaches the slot (a wrapper took the bool)
         assert "✔ bands" in dialog.verdict.text()
+        twice = write_raster(tmp_path / "twice.tif", np.ones((4, 80, 80), np.uint16),
+                             descriptions=["blue", "green", "red", "blue"])
+        layer = QgsRasterLayer(str(twice), "twice")
+        QgsProject.instance().addMapLayer(layer)
+        dialog.layers.setLayer(layer)
+        dialog.check_layer()  # the fix is said in Detect landslides' words (a probe's check said "--bands")
+        assert "--" not in dialog.verdict.text() and "(BANDS" in dialog.verdict.text(), dialog.verdict.text()
     finally:
         QgsProject.instance().removeAllMapLayers()
 
