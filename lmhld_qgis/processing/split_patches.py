@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
 )
 
 from ..core.splits import SPLIT_NAMES
@@ -22,12 +21,13 @@ from .outputs import folder_destination, safe_stem
 
 
 class SplitPatches(LmhldAlgorithm):
-    FOLDER, RATIOS, TOLERANCE, SEED, OVERWRITE = "FOLDER", "RATIOS", "TOLERANCE", "SEED", "OVERWRITE"
+    FOLDER, TOLERANCE, SEED, OVERWRITE = "FOLDER", "TOLERANCE", "SEED", "OVERWRITE"
+    TRAIN_SHARE, VAL_SHARE, TEST_SHARE = "TRAIN_SHARE", "VAL_SHARE", "TEST_SHARE"  # as Export training patches
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     N_TRAIN, N_VAL, N_TEST = "N_TRAIN", "N_VAL", "N_TEST"  # patches per split (SPLIT_NAMES' order)
 
     ALG_ID = "splitpatches"
-    CLI_FLAGS = (("out", "OUTPUT_FOLDER"), ("split", "RATIOS"))
+    CLI_FLAGS = (("out", "OUTPUT_FOLDER"),)
     TITLE = "Split a patch folder (CAS, Landslide4Sense) into train, validation and test"
     GROUP_ID = "patches"
     ICON = "export.svg"
@@ -44,17 +44,20 @@ class SplitPatches(LmhldAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFile(self.FOLDER, self.tr("Patch folder"),
                                                      behavior=QgsProcessingParameterFile.Folder))
-        self.addParameter(QgsProcessingParameterString(self.RATIOS, self.tr("Training, validation, test ratios"),
-                                                       defaultValue="0.7,0.2,0.1"))
+        for key, label, share in ((self.TRAIN_SHARE, self.tr("Training share"), 0.7),
+                                  (self.VAL_SHARE, self.tr("Validation share"), 0.2),
+                                  (self.TEST_SHARE, self.tr("Test share"), 0.1)):
+            self.addParameter(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Double, share,
+                                                           minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Largest difference in landslide proportion between sets (fraction)"),
-            QgsProcessingParameterNumber.Double, 0.01, minValue=0, maxValue=1))
-        self.addAdvancedParameter(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"),
+            self.TOLERANCE, self.tr("Tolerance of landslide shares"), QgsProcessingParameterNumber.Double, 0.01,
+            minValue=0.0, maxValue=1.0))
+        self.addAdvancedParameter(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed of the split"),
                                                                QgsProcessingParameterNumber.Integer, 0, minValue=0))
         self.addAdvancedParameter(QgsProcessingParameterBoolean(
             self.OVERWRITE, self.tr("Replace a split folder written before"), defaultValue=False))
         self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, self.tr("Split folder (temporary → beside the patch folder)")))
+            self.OUTPUT_FOLDER, self.tr("Split folder (temporary → beside the source)")))
         for key, label in ((self.N_TRAIN, self.tr("Training patches")), (self.N_VAL, self.tr("Validation patches")),
                            (self.N_TEST, self.tr("Test patches"))):
             self.addOutput(QgsProcessingOutputNumber(key, label))
@@ -68,7 +71,8 @@ class SplitPatches(LmhldAlgorithm):
             raise QgsProcessingException(self.tr("Patch folder {0} does not exist: choose the folder that holds the "
                                                  "patches (img/ and mask/ for CAS)").format(folder))
         with core_errors(self.displayName(), self):
-            ratios = parse_ratios(self.parameterAsString(parameters, self.RATIOS, context))
+            ratios = parse_ratios([self.parameterAsDouble(parameters, key, context)
+                                   for key in (self.TRAIN_SHARE, self.VAL_SHARE, self.TEST_SHARE)])
             out = folder_destination(self, parameters, self.OUTPUT_FOLDER, context,
                                      folder.parent / f"{safe_stem(folder.name)}_split").path
             result = split_folder(folder, out, ratios=ratios,

@@ -37,6 +37,7 @@ RANGES = {
     ("exportpatches", "LOOKALIKE_SHARE"): (0.0, 1.0),
     ("previewpatches", "STRIDE"): (1, None), ("previewpatches", "TOLERANCE"): (0.0, 1.0),
     ("splitpatches", "TOLERANCE"): (0.0, 1.0), ("splitpatches", "SEED"): (0, None),
+    ("splitpatches", "TRAIN_SHARE"): (0.0, 1.0),
 }
 
 
