@@ -30,7 +30,7 @@ class SplitPatches(LmhldAlgorithm):
     CLI_FLAGS = (("out", "OUTPUT_FOLDER"),)
     TITLE = "Split a patch folder (CAS, Landslide4Sense) into train, validation and test"
     GROUP_ID = "patches"
-    ICON = "export.svg"
+    ICON = "split.svg"
     README_HEADING = "### Splitting a released patch folder — `lmhld:splitpatches`, `lmhld split`"
     HELP = ("Divides a folder of patches as released, which says nothing of which patches are held out (a CAS "
             "sub-dataset's img/ + mask/, images/ + masks/, a flat Landslide4Sense folder), into training, "

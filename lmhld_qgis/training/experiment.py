@@ -278,9 +278,10 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
         fmt = detect_format(area.patches)
         if not has_splits(area.patches, fmt):
             raise LmhldError(f"{area.patches} is not split into train, val and test: every run is scored on its "
-                             "area's test split, which training must not see. Give an lmhld export, a "
-                             "Landslide4Sense release (TrainData/, ValidData/, TestData/), or divide the folder into "
-                             "train/, val/ and test/ subfolders laid out as it is (img/ + mask/ each, for CAS)")
+                             "area's test split, which training must not see. Split it first, `lmhld split "
+                             f"{area.patches} --out {area.patches}_split` (in QGIS: Split a patch folder), and give "
+                             "that folder; or give an lmhld export or a Landslide4Sense release (TrainData/, "
+                             "ValidData/, TestData/)")
         test = open_dataset(area.patches, "test", fmt=fmt)
     except LmhldError as exc:
         raise LmhldError(f"{where}: {exc}") from exc

@@ -17,6 +17,7 @@ from qgis.core import (
     QgsFeature,
     QgsFillSymbol,
     QgsMapLayerProxyModel,
+    QgsMapLayerType,
     QgsProject,
     QgsRectangle,
     QgsVectorLayer,
@@ -503,12 +504,13 @@ class ReviewDock(QgsDockWidget):
     CONTEXT_PIXELS = 64  # the least view around a detection, in pixels of the imagery (a model tile's worth)
 
     def _least_view(self, centre) -> float:
-        """The side, in canvas units, of CONTEXT_PIXELS pixels of the probability raster (a 2-pixel detection at
-        10 m was shown with 6 pixels around it: nothing to judge a landslide by); 0 without one."""
-        layer = self.probability_combo.currentLayer()
+        """The side, in canvas units, of CONTEXT_PIXELS pixels of the probability raster, else of the imagery under
+        the detection (a 2-pixel detection at 10 m was shown with 6 pixels around it: nothing to judge a landslide
+        by); 0 without either."""
+        canvas = self.iface.mapCanvas()
+        layer = self.probability_combo.currentLayer() or self._imagery_at(centre)
         if layer is None or not layer.isValid() or layer.rasterUnitsPerPixelX() <= 0:
             return 0.0
-        canvas = self.iface.mapCanvas()
         to_layer = QgsCoordinateTransform(canvas.mapSettings().destinationCrs(), layer.crs(), QgsProject.instance())
         try:
             at = to_layer.transform(centre)
@@ -518,6 +520,22 @@ class ReviewDock(QgsDockWidget):
         except QgsCsException:
             return 0.0
         return max(box.width(), box.height())
+
+    def _imagery_at(self, centre):
+        """The raster layer highest in the legend that covers `centre` (canvas CRS), or None."""
+        canvas = self.iface.mapCanvas()
+        for node in QgsProject.instance().layerTreeRoot().findLayers():
+            layer = node.layer()
+            if layer is None or layer.type() != QgsMapLayerType.RasterLayer or not layer.isValid():
+                continue
+            to_canvas = QgsCoordinateTransform(layer.crs(), canvas.mapSettings().destinationCrs(),
+                                               QgsProject.instance())
+            try:
+                if to_canvas.transformBoundingBox(layer.extent()).contains(centre):
+                    return layer
+            except QgsCsException:
+                continue
+        return None
 
     def _clear_highlight(self) -> None:
         if self._rubber is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import ogr
-from qgis.core import QgsGeometry, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.core import QgsGeometry, QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
 
@@ -411,6 +411,14 @@ def test_a_small_detection_is_shown_with_imagery_around_it(qgis_iface, files, tm
     extent = qgis_iface.mapCanvas().extent()
     assert min(extent.width(), extent.height()) >= 64 * 10 * 0.99  # 3 x the 60 m square would be 180 m
     assert (extent.center().x(), extent.center().y()) == pytest.approx((X + 230, Y - 370))
+    dock.stop_button.click()
+    # without a probability raster (it is optional): the imagery under the detection, highest in the legend
+    layers["prob"] = None
+    qgis_iface.mapCanvas().setExtent(QgsRectangle(X, Y - 100, X + 100, Y))
+    dock = open_dock(qgis_iface, layers)
+    assert dock.probability_combo.currentLayer() is None
+    extent = qgis_iface.mapCanvas().extent()
+    assert min(extent.width(), extent.height()) >= 64 * 10 * 0.99
     dock.stop_button.click()
 
 

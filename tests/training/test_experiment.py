@@ -363,7 +363,8 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     assert [(a.name, a.patch_sizes, a.bands) for a in cfg.areas[1:]] == [
         ("casa", [32], ["red", "green", "blue"]), ("casb", [32], ["red", "green", "blue"])]
     with pytest.raises(LmhldError, match=r"area flat in patches.toml: .*landslide4sense is not split into train, "
-                                         r"val and test: every run is scored on its area's test split.*TestData/"):
+                                         r"val and test: every run is scored on its area's test split.*`lmhld "
+                                         r"split .*landslide4sense --out .*landslide4sense_split`"):
         load_experiment(study(f'[[experiment.areas]]\nname = "flat"\npatches = "{shared_data / "landslide4sense"}"\n'))
     with pytest.raises(LmhldError, match=r"area casc in patches.toml: an area given as patches = \"...\" takes only "
                                          r"name, patches, not bands"):
