@@ -55,6 +55,9 @@ def split_folder(source: str | Path, out: str | Path, *, ratios: Sequence[float]
     """Write `out`: the patches of `source` divided into train, val and test (see the module's docstring)."""
     progress = progress or NullProgress()
     source = Path(source)
+    if Path(out).resolve().is_relative_to(source.resolve()):
+        raise LmhldError(f"the split folder {out} is inside the source {source}, which a split leaves as it is; "
+                         f"choose a folder beside it, e.g. {source.name}_split")
     fmt = detect_format(source)
     if fmt == "lmhld":
         raise LmhldError(f"{source} is an lmhld export: it is split already (lmhld export --split chooses how)")

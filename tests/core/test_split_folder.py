@@ -87,6 +87,8 @@ def test_folders_that_cannot_be_split_are_refused_and_a_cancel_leaves_nothing(tm
         def is_cancelled(self):
             return True
 
+    with pytest.raises(LmhldError, match=r"is inside the source .*cas, which a split leaves as it is"):
+        split_folder(source, source / "img" / "split")  # was written into the source's img/
     with pytest.raises(CancelledError):
         split_folder(released_cas(tmp_path / "cas2", n=6), tmp_path / "c", progress=Cancelled())
     assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c.*"))
