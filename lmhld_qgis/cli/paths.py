@@ -46,11 +46,14 @@ class PathRoles:
     @contextlib.contextmanager
     def claimed(self, args: argparse.Namespace) -> Iterator[None]:
         """Hold the outputs' locks while the command runs (rank 0 only under torchrun: one writer per run); a
-        command with file outputs leaves all of them or none (core.atomic.all_or_nothing)."""
+        command with file outputs, or folders it replaces whole, leaves all of them or none (core.atomic.
+        all_or_nothing: a stop landing after a replaced dataset was moved into place put the old one back, where it
+        was said to be cancelled with the new one installed)."""
         if int(os.environ.get("RANK", "0") or 0) != 0:
             yield
             return
-        with claim_outputs(self.outputs(args)), all_or_nothing() if self.files else contextlib.nullcontext():
+        whole = self.files or (self.folders and not self.resumable)
+        with claim_outputs(self.outputs(args)), all_or_nothing() if whole else contextlib.nullcontext():
             yield
 
 

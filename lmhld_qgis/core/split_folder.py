@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_dir
-from .datasets.base import PatchDataset
+from .datasets.base import PatchDataset, check_uniform
 from .datasets.detect import detect_format, has_splits, open_dataset
 from .datasets.folders import FolderDataset
 from .datasets.landslide4sense import SPLIT_DIRS, Landslide4SenseDataset, _number
@@ -65,6 +65,7 @@ def split_folder(source: str | Path, out: str | Path, *, ratios: Sequence[float]
         raise LmhldError(f"{source} is divided into train, val and test already; give it to lmhld train or an "
                          "experiment as it is")
     dataset = open_dataset(source, "train", fmt=fmt)
+    check_uniform(dataset, str(source))  # one size and band count: training refused a mixed split only later
     missing = dataset.unlabelled()
     if missing:
         raise LmhldError(f"{source}: {len(missing)} of its {len(dataset)} patches have no mask (first: "
@@ -79,7 +80,12 @@ def split_folder(source: str | Path, out: str | Path, *, ratios: Sequence[float]
         assert mask is not None  # unlabelled() said every patch has one
         positives.append(int(mask.sum()))
         totals.append(int(mask.size))
-    result = split_patches(positives, totals, ratios=ratios, seed=seed, tolerance=tolerance)
+    try:
+        result = split_patches(positives, totals, ratios=ratios, seed=seed, tolerance=tolerance)
+    except LmhldError as exc:  # said in export's terms (its filter, its patches): here the folder is all there is
+        raise LmhldError(f"{source}: " + str(exc).replace(
+            "lower the minimum landslide fraction, the patch size, or add imagery", "add patches to the folder")
+            .replace("export more patches or allow", "add patches to the folder or allow")) from exc
     files = _files(dataset)
     linked = True
     with atomic_dir(out, overwrite=overwrite) as tmp:
@@ -104,13 +110,16 @@ def _files(dataset: PatchDataset) -> list[list[tuple[Path, Path]]]:
                 for image in dataset.images]
     assert isinstance(dataset, FolderDataset)
     image_dir, mask_dir = dataset.image_dir.name, next(iter(dataset.masks.values())).parent.name
-    previews = dataset.image_dir.parent / "label"
+    previews: dict[str, list[Path]] = {}  # CAS: label/ holds RGB previews of the masks, by the patch's exact name
+    if image_dir == "img" and (dataset.image_dir.parent / "label").is_dir():
+        for path in sorted((dataset.image_dir.parent / "label").iterdir()):
+            if path.is_file():
+                previews.setdefault(path.stem, []).append(path)
     out = []
     for key in dataset.ids:
         image, mask = dataset.images[key], dataset.masks[key]
         pair = [(Path(image_dir) / image.name, image), (Path(mask_dir) / mask.name, mask)]
-        if image_dir == "img" and previews.is_dir():  # CAS: label/ holds RGB previews of the masks
-            pair += [(Path("label") / p.name, p) for p in sorted(previews.glob(f"{key}.*"))]
+        pair += [(Path("label") / p.name, p) for p in previews.get(key, [])]
         out.append(pair)
     return out
 
@@ -125,6 +134,8 @@ def _link(source: Path, dest: Path) -> bool:
     try:
         os.link(source, dest)
         return True
+    except FileExistsError:  # two files for one place: a fault of the plan, not of the file system
+        raise
     except OSError:  # another file system, or one without hard links
         shutil.copy2(source, dest)
         return False

@@ -268,7 +268,12 @@ def check_values(values: dict[str, Any], source: str) -> dict[str, Any]:
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise LmhldError(f"unknown training option(s) {unknown}; valid: {sorted(known)}")
+        import difflib
+
+        close = {k: m[0] for k in unknown if (m := difflib.get_close_matches(k, known, n=1))}
+        hint = f" (did you mean {', '.join(close.values())}?)" if close else ""
+        where = f" in {source.rstrip(':')}" if source != "training option" else ""
+        raise LmhldError(f"unknown training option(s) {unknown}{where}{hint}; valid: {sorted(known)}")
     values = _upgrade(dict(values))
     check_types(values, source)
     return values

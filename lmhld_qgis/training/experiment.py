@@ -21,6 +21,7 @@ ones from `last.pt`. Tables are written as Markdown and CSV, figures as PNG, and
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -61,6 +62,9 @@ STUDY_RECORD = "experiment.json"  # the options a study's datasets and runs were
 
 
 EXPERIMENT_KEYS = ("name", "models", "modes", "part_orders", "areas", "train", "export", "model_options")
+# training options the study itself sets for each run: named in [experiment]'s terms when given
+STUDY_KEYS = {"model": "the study's networks are models = [...]", "mode": "its modes are modes = [...]",
+              "data": "each run's data are the areas' datasets ([[experiment.areas]])"}
 AREA_KEYS = ("name", "raster", "inventory", "patch_sizes")
 PATCH_AREA_KEYS = ("name", "patches")  # an area given as a folder of patches already cut and split
 
@@ -79,6 +83,12 @@ class Area:
     def files(self) -> dict[str, str]:
         """What the area is made of, as experiment.json records it."""
         return {"patches": self.patches} if self.patches else {"raster": self.raster, "inventory": self.inventory}
+
+    def record(self) -> dict[str, Any]:
+        """What experiment.json keeps of the area: its files, its own options, and for a patch folder what it
+        holds (re-split, its runs would be scored on patches they trained on)."""
+        return {**self.files, **({"export": self.export} if self.export else {}),
+                **({"contents": folder_fingerprint(Path(self.patches))} if self.patches else {})}
 
 
 @dataclass
@@ -152,6 +162,10 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     from .config import check_values
 
     cfg.train = check_values(cfg.train, "[experiment.train]")
+    set_by_study = sorted(set(cfg.train) & set(STUDY_KEYS))
+    if set_by_study:  # they were overwritten for each run without a word
+        raise LmhldError(f"{path.name}: [experiment.train] {', '.join(set_by_study)} is set by the study for each "
+                         f"run ({'; '.join(STUDY_KEYS[k] for k in set_by_study)} in [experiment]): remove it there")
     _check_export_options(cfg.export, "[experiment.export]", path.name)
     stray = sorted(set(cfg.model_options) - set(cfg.models))
     if stray:
@@ -187,6 +201,11 @@ def _area(table: Any, base: Path, file: str) -> Area:
     if not isinstance(table, dict):
         raise LmhldError(f"{file}: each [[experiment.areas]] must be a table, got {table!r}")
     name = str(table.get("name", "?"))
+    if "name" in table and (not isinstance(table["name"], str) or not table["name"].strip()
+                            or any(c in table["name"] for c in '/\\') or table["name"].startswith(".")):
+        raise LmhldError(f"area name {table['name']!r} in {file}: its datasets and runs are folders named after it, "
+                         "so a name is a word without / or \\ and does not start with a dot (e.g. name = "
+                         '"wenchuan")')
     if "patches" in table:
         stray = sorted(set(table) - set(PATCH_AREA_KEYS))
         if stray:
@@ -195,6 +214,9 @@ def _area(table: Any, base: Path, file: str) -> Area:
                              "their size, bands and splits are the folder's)")
         if "name" not in table:
             raise LmhldError(f"an area in {file} with patches = {table['patches']!r} needs a name")
+        if not isinstance(table["patches"], str):
+            raise LmhldError(f'area {name} in {file}: patches must be the path of a folder, such as patches = '
+                             f'"cas/Hokkaido_split", got {table["patches"]!r}')
         return Area(name, "", "", [], patches=str((base / str(table["patches"])).resolve()))
     missing = [k for k in AREA_KEYS if k not in table]
     if missing:
@@ -228,7 +250,9 @@ def _check_keys(data: dict[str, Any], file: str) -> None:
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     hints = []
     for key in unknown:
-        if key in train_keys:
+        if key in STUDY_KEYS:
+            hints.append(f"{key}: {STUDY_KEYS[key]}")
+        elif key in train_keys:
             hints.append(f"{key} is a training option: put it under [experiment.train]")
         elif key in ExportOptions.FILE_TYPES:
             hints.append(f"{key} is an export option: put it under [experiment.export]")
@@ -287,6 +311,14 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
         raise LmhldError(f"{where}: {exc}") from exc
     if not len(test):
         raise LmhldError(f"{where}: the test split of {area.patches} holds no patch; every run is scored on it")
+    from ..core.datasets.base import check_uniform
+
+    try:  # mixed sizes failed at the first batch, hours in, and the area was named after its first file's size
+        for split in ("train", "val", "test"):
+            with contextlib.suppress(LmhldError) if split == "val" else contextlib.nullcontext():
+                check_uniform(open_dataset(area.patches, split, fmt=fmt), f"{area.patches} ({split} split)")
+    except LmhldError as exc:
+        raise LmhldError(f"{where}: {exc}") from exc
     size = test.patch_size
     if not size:
         raise LmhldError(f"{where}: the patches of {area.patches} are not square, so they have no patch size to "
@@ -421,15 +453,17 @@ class Experiment:
         file runs of 1 epoch under a table that says 2). More models, modes, areas or patch sizes only add runs."""
         record = json.loads(json.dumps({
             "train": self.cfg.train, "export": self.cfg.export, "model_options": self.cfg.model_options,
-            "areas": {a.name: {**a.files, **({"export": a.export} if a.export else {})}
-                      for a in self.cfg.areas}}, default=str))
+            "areas": {a.name: a.record() for a in self.cfg.areas}}, default=str))
         path = self.out / STUDY_RECORD
         if path.exists() and self._made_anything():  # else a first call failed early (an export): nothing to reuse
             old = _read_json(path)
             changed = [c for key in ("train", "export", "model_options")
                        for c in _changes(old.get(key) or {}, record[key], f"experiment.{key}")]
-            changed += [f"area {name}'s files or options" for name, files in record["areas"].items()
-                        if old.get("areas", {}).get(name, files) != files]
+            for name, files in record["areas"].items():
+                old_area = old.get("areas", {}).get(name, files)
+                if old_area != files:
+                    what = "patches (re-split or changed)" if _only_contents(old_area, files) else "files or options"
+                    changed.append(f"area {name}'s {what}")
             if changed:
                 raise LmhldError(f"{self.out} holds an experiment made with other options ({'; '.join(changed)}); "
                                  "its finished datasets and runs would be reused as if made with these: choose "
@@ -646,6 +680,33 @@ def mean_over_orders(part_orders: list[Row]) -> list[Row]:
                 row[f"{m}_spread"] = max(values) - min(values) if len(values) > 1 else None
         out.append(row)
     return out
+
+
+NOT_PATCHES = (".gpkg", ".gpkg-wal", ".gpkg-shm", ".qml", ".aux.xml", ".lock")
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """What a patch folder holds, as one hash of its files' paths (each split's) and sizes: a re-split moves
+    patches between train/ and test/, which its path alone does not show."""
+    import hashlib
+    import os
+
+    lines = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            if name.startswith(".") or name.endswith(NOT_PATCHES):  # what opening the folder in QGIS may add
+                continue
+            path = Path(root) / name
+            with contextlib.suppress(OSError):
+                lines.append(f"{path.relative_to(folder).as_posix()}:{path.stat().st_size}")
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()
+
+
+def _only_contents(old: Any, new: dict[str, Any]) -> bool:
+    """Whether an area's record differs only in what its patch folder holds."""
+    return isinstance(old, dict) and "contents" in new and {k: v for k, v in old.items() if k != "contents"} \
+        == {k: v for k, v in new.items() if k != "contents"}
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any], where: str) -> list[str]:

@@ -94,6 +94,28 @@ def test_folders_that_cannot_be_split_are_refused_and_a_cancel_leaves_nothing(tm
     assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c.*"))
 
 
+def test_previews_go_with_their_own_patch_and_mixed_sizes_are_refused(tmp_path):
+    """A probe's CAS folder with a.tif and a.b.tif: a's preview glob (a.*) took a.b's too (SameFileError, an
+    unexpected error); names with [ ] lost their previews. Mixed patch sizes were split, then refused by training."""
+    source = released_cas(tmp_path / "odd", n=8)
+    for i, name in enumerate(("a", "a.b", "x[1]3")):
+        for sub in ("img", "mask", "label"):
+            (source / sub / f"p{i:02d}.tif").rename(source / sub / f"{name}.tif")
+    result = split_folder(source, tmp_path / "split", tolerance=1.0)
+    for row in csv.DictReader((tmp_path / "split" / "split.csv").open()):
+        split = tmp_path / "split" / row["split"]
+        assert os.path.samefile(split / "label" / row["patch"], source / "label" / row["patch"])
+    assert sum(len(list((tmp_path / "split" / s / "label").iterdir())) for s in ("train", "val", "test")) == 8
+    assert sum(result.split.counts.values()) == 8
+    write_raster(source / "img" / "big.tif", np.zeros((3, 64, 64), np.uint8), epsg=None)
+    write_raster(source / "mask" / "big.tif", np.zeros((64, 64), np.uint8), epsg=None)
+    with pytest.raises(LmhldError, match=r"sample big\.tif has 3 band\(s\) of 64 x 64 px where 8 of its 9 samples"):
+        split_folder(source, tmp_path / "mixed")
+    with pytest.raises(LmhldError, match=r"two: only 2 patch\(es\) kept; .* needs at least 3; add patches to the "
+                                         r"folder$"):  # was export's advice (its filter, its patch size)
+        split_folder(released_cas(tmp_path / "two", n=2), tmp_path / "two_split")
+
+
 def test_split_command(tmp_path):
     source = released_cas(tmp_path / "cas")
     proc = lmhld("split", str(source), "--out", str(tmp_path / "split"), "--split", "0.6,0.2,0.2")

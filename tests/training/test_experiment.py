@@ -138,6 +138,13 @@ def test_bad_experiment_config(tmp_path):
             (("patch_sizes = [32]", 'patch_sizes = "32"'),  # was: read as 3 and 2
              r"area solo in bad\.toml: patch_sizes must be a list of whole numbers of pixels"),
             (('models = ["unet"]', "models = [1]"), r"models must be a list of names, such as models = \[\"unet\"\]"),
+            # a second probe's: a name that is a path wrote runs outside --out; model in [experiment.train] was
+            # overwritten by each run's without a word
+            (('name = "solo"', 'name = "../../escaped"'), r"area name '\.\./\.\./escaped' in bad\.toml: its datasets "
+                                                         r"and runs are folders named after it"),
+            (("epochs = 2", 'epochs = 2\nmodel = "attunet"'),
+             r"\[experiment\.train\] model is set by the study for each run \(the study's networks are models = "
+             r"\[\.\.\.\] in \[experiment\]\)"),
     ):
         (tmp_path / "bad.toml").write_text(good.replace(*change, 1))
         with pytest.raises(LmhldError, match=message):
@@ -385,5 +392,12 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     report = (out / "report.html").read_text()
     assert "casa: patches of 32 px from" in report and "no patch size was searched" in report
     record = json.loads((out / "experiment.json").read_text())["areas"]
-    assert record["casa"] == {"patches": str(tmp_path / "casa")} and "raster" in record["solo"]
+    assert record["casa"]["patches"] == str(tmp_path / "casa") and len(record["casa"]["contents"]) == 40
+    assert "raster" in record["solo"] and "contents" not in record["solo"]
     assert run_experiment(study(), out)["runs"] == {"trained": 0, "skipped": 5}  # a rerun reuses every run
+    # re-split, the folder would have its runs scored on patches they trained on: refused (a probe's rerun reused
+    # all of them, 6 of 10 test patches having been training patches)
+    (tmp_path / "casa" / "test" / "img" / "test000.tif").rename(tmp_path / "casa" / "train" / "img" / "moved.tif")
+    (tmp_path / "casa" / "test" / "mask" / "test000.tif").rename(tmp_path / "casa" / "train" / "mask" / "moved.tif")
+    with pytest.raises(LmhldError, match=r"other options \(area casa's patches \(re-split or changed\)\)"):
+        run_experiment(study(), out)

@@ -269,7 +269,8 @@ def test_config_file_and_flags(tmp_path, areas):
     assert (paper.optimizer, paper.learning_rate, paper.schedule, paper.gamma, paper.augment, paper.epochs,
             paper.early_stopping) == ("sgd", 1e-2, "exponential", 0.99, "flips", 7, 0)  # the file's 7 epochs win
     (tmp_path / "bad.toml").write_text("[train]\nepochz = 3\n")
-    with pytest.raises(LmhldError, match=r"unknown training option\(s\) \['epochz'\]"):
+    with pytest.raises(LmhldError, match=r"unknown training option\(s\) \['epochz'\] in config .*bad\.toml \(did you "
+                                         r"mean epochs\?\)"):
         load_config(tmp_path / "bad.toml", {})
     (tmp_path / "bad.toml").write_text("[trian]\nepochs = 3\n")  # was: "unknown training option(s) ['trian']"
     with pytest.raises(LmhldError, match=r"bad\.toml has no \[train\] table, only \[trian\]: its options go in a "
