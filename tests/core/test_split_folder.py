@@ -66,6 +66,11 @@ def test_a_flat_landslide4sense_folder_is_split_into_its_release_layout(tmp_path
             mask = np.zeros((16, 16), np.uint8)
             mask[: i + 2] = 1
             f["mask"] = mask
+    beside = tmp_path / "beside"  # image_N.h5 and mask_N.h5 in one folder: read as unlabelled before
+    beside.mkdir()
+    for f in (*(source / "img").iterdir(), *(source / "mask").iterdir()):
+        os.link(f, beside / f.name)
+    assert open_dataset(beside, "train").unlabelled() == []
     result = split_folder(source, tmp_path / "out", tolerance=0.05)
     assert {d.name for d in (tmp_path / "out").iterdir()} >= {"TrainData", "ValidData", "TestData"}
     test = open_dataset(tmp_path / "out", "test")

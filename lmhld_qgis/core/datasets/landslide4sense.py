@@ -48,8 +48,8 @@ class Landslide4SenseDataset(PatchDataset):
                              f"{', '.join(f'{SPLIT_DIRS[s]}/ ({s})' for s in others)}: choose one of those splits")
         if not self.images:
             raise LmhldError(f"no Landslide4Sense image_N.h5 files under {img_dir}")
-        mask_dir = base / "mask"
-        self.masks = {_number(p): p for p in mask_dir.glob("mask_*.h5")} if mask_dir.is_dir() else {}
+        mask_dir = base / "mask" if (base / "mask").is_dir() else img_dir  # or beside the images, in one folder
+        self.masks = {_number(p): p for p in mask_dir.glob("mask_*.h5")}
         self.bands = list(bands) if bands is not None else None
         self.band_names = [BAND_NAMES[b] for b in self.bands] if self.bands is not None else list(BAND_NAMES)
         self.raw = raw
