@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.progress_json:
         print(json.dumps({"event": "done", "out": str(out), "report": str(out / "report.html"),
-                          "best_patch_size": results["best_patch_size"], "runs": results["runs"]}))
+                          "best_patch_size": results["best_patch_size"], "runs": results["runs"],
+                          "patch_areas": results["patch_areas"]}))
         return 0
-    print(describe_outcome(results["best_patch_size"], results["runs"]))
+    print(describe_outcome(results["best_patch_size"], results["runs"], results["patch_areas"]))
     print(f"tables: {out}/tables/*.md|csv, figures: {out}/figures/, report: {out}/report.html")
     return 0

@@ -69,6 +69,7 @@ class RunExperiment(LmhldAlgorithm):
         from ..training.experiment import describe_outcome
 
         feedback.pushInfo(self.tr("{0}; experiment folder: {1}").format(
-            describe_outcome(summary.get("best_patch_size") or {}, summary.get("runs")), out))
+            describe_outcome(summary.get("best_patch_size") or {}, summary.get("runs"),
+                             summary.get("patch_areas") or ()), out))
         return {self.OUTPUT_FOLDER: out, self.REPORT: str(Path(out) / "report.html"),
                 self.TABLES: str(Path(out) / "tables")}

@@ -27,7 +27,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -47,10 +47,13 @@ Row = dict[str, Any]
 Evaluate = Callable[[Path, Path], dict[str, Any]]
 
 
-def describe_outcome(best_patch_size: dict[str, Any], runs: dict[str, Any] | None = None) -> str:
+def describe_outcome(best_patch_size: dict[str, Any], runs: dict[str, Any] | None = None,
+                     patch_areas: Sequence[str] = ()) -> str:
     """An experiment's outcome in words, for the command line, the Processing log and the report: 'best patch size
-    per area: kaikoura_69 64 px, kaikoura_70 128 px; 14 run(s) trained, 2 reused from an earlier call'."""
-    best = ", ".join(f"{area} {size} px" for area, size in best_patch_size.items()) or "none"
+    per area: kaikoura_69 64 px, kaikoura_70 128 px; 14 run(s) trained, 2 reused from an earlier call'. Areas
+    given as patch folders were not searched: their size is said as their patches'."""
+    best = ", ".join(f"{area} {size} px" + (" (the size of its patches)" if area in patch_areas else "")
+                     for area, size in best_patch_size.items()) or "none"
     said = f"best patch size per area: {best}"
     if runs:
         said += f"; {runs.get('trained', 0)} run(s) trained, {runs.get('skipped', 0)} reused from an earlier call"
@@ -490,7 +493,8 @@ class Experiment:
             "exp1": rows, "best_patch_size": best, "single": single,
             "mix_total": mix_total, "mix": mix,
             "part_mean": mean_over_orders(part_orders), "part_orders": part_orders, "part": part,
-            "runs": {"trained": self.trained, "skipped": self.skipped}}
+            "runs": {"trained": self.trained, "skipped": self.skipped},
+            "patch_areas": [a.name for a in self.cfg.areas if a.patches]}
         self.write(results)
         self.progress.set_fraction(1.0)
         return results
@@ -648,7 +652,7 @@ class Experiment:
             sections.append("<h2>Left out of a comparison</h2><ul>"
                             + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
         results["notes"] = notes
-        best = describe_outcome(results["best_patch_size"])
+        best = describe_outcome(results["best_patch_size"], patch_areas=results["patch_areas"])
         sections.insert(1, f"<p>{html.escape(best[0].upper() + best[1:])} (whole-area F1 of the probability cut, "
                            "mean over models)</p>")
         figures = self.out / "figures"

@@ -391,6 +391,7 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     assert part["solo"] != part["solo"] and part["casb"] >= 0  # the final RGB network does not take the 4-band scene
     report = (out / "report.html").read_text()
     assert "casa: patches of 32 px from" in report and "no patch size was searched" in report
+    assert "solo 32 px, casa 32 px (the size of its patches), casb 32 px (the size of its patches)" in report
     record = json.loads((out / "experiment.json").read_text())["areas"]
     assert record["casa"]["patches"] == str(tmp_path / "casa") and len(record["casa"]["contents"]) == 40
     assert "raster" in record["solo"] and "contents" not in record["solo"]
