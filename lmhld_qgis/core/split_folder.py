@@ -80,12 +80,11 @@ def split_folder(source: str | Path, out: str | Path, *, ratios: Sequence[float]
         assert mask is not None  # unlabelled() said every patch has one
         positives.append(int(mask.sum()))
         totals.append(int(mask.size))
-    try:
-        result = split_patches(positives, totals, ratios=ratios, seed=seed, tolerance=tolerance)
-    except LmhldError as exc:  # said in export's terms (its filter, its patches): here the folder is all there is
-        raise LmhldError(f"{source}: " + str(exc).replace(
-            "lower the minimum landslide fraction, the patch size, or add imagery", "add patches to the folder")
-            .replace("export more patches or allow", "add patches to the folder or allow")) from exc
+    try:  # here the folder is all there is: no filter or patch size to change, as export has
+        result = split_patches(positives, totals, ratios=ratios, seed=seed, tolerance=tolerance,
+                               more_patches="add patches to the folder")
+    except LmhldError as exc:
+        raise LmhldError(f"{source}: {exc}") from exc
     files = _files(dataset)
     linked = True
     with atomic_dir(out, overwrite=overwrite) as tmp:

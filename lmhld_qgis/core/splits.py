@@ -102,12 +102,13 @@ def target_counts(n: int, ratios: Sequence[float] | FloatArray) -> IntArray:
 def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | IntArray, *,
                   ratios: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0, tolerance: float = 0.01,
                   groups: Sequence[int] | IntArray | None = None, method: str = "balanced",
-                  strict: bool = True, train_only: Sequence[bool] | npt.NDArray[np.bool_] | None = None
-                  ) -> SplitResult:
+                  strict: bool = True, train_only: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+                  more_patches: str = "") -> SplitResult:
     """Assign patches to train/val/test; `groups` (e.g. spatial blocks) are kept whole; `train_only` patches stay
     in training (they count towards its size and proportion; validation and test come from the others). Not
     `strict`: the best split is returned even when its proportions differ by more than the tolerance (the caller
-    says so)."""
+    says so). `more_patches`: how the caller's user gets more patches, for the messages that ask for them
+    (default: export's)."""
     pos = np.asarray(positives, dtype=np.int64)
     tot = np.asarray(totals, dtype=np.int64)
     n = len(pos)
@@ -115,7 +116,8 @@ def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | I
     need = int((ratio_arr > 0).sum())
     if n < need:
         raise LmhldError(f"only {n} patch(es) kept; a {'/'.join(f'{r:.0%}' for r in ratio_arr)} split needs at "
-                         f"least {need}; lower the minimum landslide fraction, the patch size, or add imagery")
+                         f"least {need}; "
+                         f"{more_patches or 'lower the minimum landslide fraction, the patch size, or add imagery'}")
     group_ids = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
     pinned = np.zeros(n, bool) if train_only is None else np.asarray(train_only, bool)
     if pinned.any():  # one group, never moved
@@ -133,11 +135,12 @@ def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | I
               else _best_labels(g, rng, tolerance, tries=16, patience=500))[group_ids]
     result = _result(labels, pos, tot, method)
     if strict and result.spread > tolerance:
-        raise _unbalanced(result, n_groups, tolerance, groups is not None)
+        raise _unbalanced(result, n_groups, tolerance, groups is not None, more_patches)
     return result
 
 
-def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: bool) -> LmhldError:
+def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: bool,
+                more_patches: str = "") -> LmhldError:
     # the tolerance is a fraction (0.01 is the paper's 1 point): name the value that admits this split, since a
     # user reading "points" would otherwise type 5.0 for 5 points
     enough = math.ceil(result.spread * 100 + 1e-9) / 100
@@ -148,7 +151,7 @@ def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: b
         f"{tolerance * 100:.1f} points (--tolerance {tolerance:g}; best: {result.spread * 100:.2f} points, "
         f"{result.proportions}); "
         + (f"use smaller blocks, the balanced split, or {larger}" if grouped
-           else f"export more patches or allow {larger}"))
+           else f"{more_patches or 'export more patches'} or allow {larger}"))
 
 
 def split_in_blocks(positives: IntArray, totals: IntArray, block_keys: IntArray, rows: IntArray, cols: IntArray,
