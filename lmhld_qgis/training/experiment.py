@@ -280,15 +280,22 @@ def _check_export_options(options: dict[str, Any], where: str, file: str) -> Non
     import difflib
 
     from ..core.export_options import ExportOptions
-    from .config import check_types
 
     known = ExportOptions.FILE_TYPES
     for key in sorted(set(options) - set(known)):
         close = difflib.get_close_matches(key, list(known), n=1)
         raise LmhldError(f"{file}: {where} has no option {key}" + (f" (did you mean {close[0]}?)" if close else "")
                          + f"; the export options are {', '.join(sorted(known))}")
+    _check_export_types(options, where, file)
+
+
+def _check_export_types(options: dict[str, Any], where: str, file: str) -> None:
+    """Export options of the right TOML types (a text for a number was an unexpected TypeError)."""
+    from ..core.export_options import ExportOptions
+    from .config import check_types
+
     try:
-        check_types(options, where, known)
+        check_types(options, where, ExportOptions.FILE_TYPES)
     except LmhldError as exc:
         raise LmhldError(f"{file}: {exc}") from exc
 
@@ -298,6 +305,7 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
     readable, split (every run is scored on its test split, which training must never see) and of one square
     patch size (which becomes the area's only size)."""
     from ..core.datasets import open_dataset
+    from ..core.datasets.base import check_uniform
     from ..core.datasets.detect import detect_format, has_splits
 
     where = f"area {area.name} in {file}"
@@ -310,16 +318,14 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
                              "that folder; or give an lmhld export or a Landslide4Sense release (TrainData/, "
                              "ValidData/, TestData/)")
         test = open_dataset(area.patches, "test", fmt=fmt)
-    except LmhldError as exc:
-        raise LmhldError(f"{where}: {exc}") from exc
-    if not len(test):
-        raise LmhldError(f"{where}: the test split of {area.patches} holds no patch; every run is scored on it")
-    from ..core.datasets.base import check_uniform
-
-    try:  # mixed sizes failed at the first batch, hours in, and the area was named after its first file's size
-        for split in ("train", "val", "test"):
-            with contextlib.suppress(LmhldError) if split == "val" else contextlib.nullcontext():
-                check_uniform(open_dataset(area.patches, split, fmt=fmt), f"{area.patches} ({split} split)")
+        if not len(test):
+            raise LmhldError(f"the test split of {area.patches} holds no patch; every run is scored on it")
+        splits = {"train": open_dataset(area.patches, "train", fmt=fmt), "test": test}
+        with contextlib.suppress(LmhldError):  # a folder may have no validation split: training holds one out
+            splits["val"] = open_dataset(area.patches, "val", fmt=fmt)
+        # mixed sizes failed at the first batch, hours in, and the area was named after its first file's size
+        for split, dataset in splits.items():
+            check_uniform(dataset, f"{area.patches} ({split} split)")
     except LmhldError as exc:
         raise LmhldError(f"{where}: {exc}") from exc
     size = test.patch_size
@@ -344,7 +350,7 @@ def _area_bands(cfg: ExperimentConfig, area: Area, file: str) -> list[str]:
     if stray:
         raise LmhldError(f"area {area.name} in {file}: {', '.join(stray)} is not an area key ({', '.join(AREA_KEYS)})"
                          f" nor an export option ({', '.join(sorted(known))})")
-    _check_export_options(area.export, f"area {area.name}'s", file)
+    _check_export_types(area.export, f"area {area.name}'s", file)  # its unknown keys are said just above
     try:  # an unreadable raster is said here, before any run, not hours in
         info = read_raster_info(area.raster)
     except LmhldError as exc:

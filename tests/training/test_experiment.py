@@ -376,6 +376,13 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     with pytest.raises(LmhldError, match=r"area casc in patches.toml: an area given as patches = \"...\" takes only "
                                          r"name, patches, not bands"):
         load_experiment(study('[[experiment.areas]]\nname = "casc"\npatches = "casa"\nbands = [1, 2]\n'))
+    odd = write_cas_splits(tmp_path / "odd", per_split=(4, 2, 2))  # one validation patch of another size
+    write_cas_splits(tmp_path / "big", size=64, per_split=(0, 1, 0))
+    for sub in ("img", "mask"):
+        (tmp_path / "big" / "val" / sub / "val000.tif").rename(odd / "val" / sub / "big.tif")
+    with pytest.raises(LmhldError, match=r"area odd in patches.toml: .*odd \(val split\): sample big\.tif has 3 "
+                                         r"band\(s\) of 64 x 64 px"):
+        load_experiment(study('[[experiment.areas]]\nname = "odd"\npatches = "odd"\n'))
 
     out = tmp_path / "exp"
     results = run_experiment(study(), out)
