@@ -128,7 +128,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = (), final: bool = False)
     command = f"lmhld {args.command}"
     debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("LMHLD_DEBUG"))
     roles: PathRoles | None = getattr(args, "paths", None)
-    finished: list[int] = []  # the command's code once its body has run: its outputs are in place
+    finished: int | None = None  # the command's code once its body has run: its outputs are in place
     with signals_as_exceptions(final), stdout_may_close():
         try:
             if roles is None:
@@ -138,14 +138,14 @@ def run(args: argparse.Namespace, argv: Sequence[str] = (), final: bool = False)
                 args.argv = list(argv)
                 return int(args.run(args) or 0)
             with roles.claimed(args):
-                finished.append(int(args.run(args) or 0))  # a stop before this rolls every output back
-            return finished[0]
+                finished = int(args.run(args) or 0)  # a stop before this rolls every output back
+            return finished
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (core.errors.Terminated)
             stop_reached()
-            if finished:  # it landed while the finished outputs' backups were removed: they are complete
+            if finished is not None:  # it landed while the finished outputs' backups were removed: they are complete
                 outputs_in_place()
                 say_once(f"{command}: a stop signal came once the outputs were in place; they are complete")
-                return finished[0]
+                return finished
             failed()
             say_once(f"{command}: {cancelled_message(args, exc)}")
             return CANCELLED

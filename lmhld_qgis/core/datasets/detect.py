@@ -46,8 +46,8 @@ def detect_format(root: str | Path) -> str:
             or any(root.glob("img/image_*.h5")):
         return "landslide4sense"
     fmt = _folder_format(root)
-    if fmt is None and _split_folders(root):
-        fmt = _folder_format(root / _split_folders(root)[0])
+    if fmt is None and (splits := _split_folders(root)):
+        fmt = _folder_format(root / splits[0])
     if fmt is not None:
         return fmt
     raise LmhldError(f"cannot tell the format of {root}: expected dataset.json (lmhld export), "
