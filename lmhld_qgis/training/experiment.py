@@ -39,6 +39,7 @@ from ..core.progress import NullProgress, Progress, SubProgress, check_cancelled
 from ..core.report import json_text
 
 if TYPE_CHECKING:
+    from ..core.datasets.base import PatchDataset
     from .config import TrainConfig
 
 METRICS = ("precision", "recall", "f1", "iou")
@@ -317,7 +318,7 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
                              f"{area.patches} --out {area.patches}_split` (in QGIS: Split a patch folder), and give "
                              "that folder; or give an lmhld export or a Landslide4Sense release (TrainData/, "
                              "ValidData/, TestData/)")
-        test = open_dataset(area.patches, "test", fmt=fmt)
+        test = _test_split(area.patches, fmt)
         if not len(test):
             raise LmhldError(f"the test split of {area.patches} holds no patch; every run is scored on it")
         splits = {"train": open_dataset(area.patches, "train", fmt=fmt), "test": test}
@@ -334,6 +335,44 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
                          "train at; cut square patches (lmhld export cuts them from a scene)")
     area.patch_sizes = [int(size)]
     return list(test.band_names)
+
+
+def mix_notes(groups: dict[tuple[int, int], list[str]]) -> list[str]:
+    """What the report says of areas mix mode leaves out, from the areas grouped by (best patch size, band count):
+    those that share a size but not a band count, and (when some group trains at all; otherwise the report's mix
+    section says it of every area) those alone at their size."""
+    notes = []
+    sizes = sorted({size for size, _ in groups})
+    for size in sizes:
+        apart = {n: names for (s, n), names in groups.items() if s == size}
+        if len(apart) > 1:
+            notes.append(f"at {size} px, " + "; ".join(f"{', '.join(names)} ({n} bands)" for n, names in apart.items())
+                         + " share a best patch size but not a band count, so each trains only with the areas of its "
+                         "own band count")
+    alone = [f"{names[0]} ({size} px)" for (size, _), names in groups.items()
+             if len(names) == 1 and sum(s == size for s, _ in groups) == 1]
+    if alone and any(len(names) >= 2 for names in groups.values()):
+        one = len(alone) == 1
+        notes.append(f"{', '.join(alone)} {'has' if one else 'have'} no other area at {'its' if one else 'their'} best "
+                     f"patch size, so mix mode did not train {'it' if one else 'them'}")
+    return notes
+
+
+def _test_split(folder: str, fmt: str) -> PatchDataset:
+    """The test split of a patch area; a folder `lmhld split` divided with no test share is told how to get one (the
+    readers' advice, to choose another split, does not fit an experiment, which scores every run on it)."""
+    from ..core.datasets import open_dataset
+    from ..core.split_folder import SPLIT_FILE
+
+    try:
+        return open_dataset(folder, "test", fmt=fmt)
+    except LmhldError:
+        if not (Path(folder) / SPLIT_FILE).is_file():
+            raise
+        raise LmhldError(f"{folder} has no test split (it was split with a test share of 0), and every run is scored "
+                         "on its area's test split: split the source folder again with one, e.g. `lmhld split "
+                         f"SOURCE --out {folder} --split 0.7,0.2,0.1 --overwrite` (in QGIS: Split a patch "
+                         "folder)") from None
 
 
 def _area_bands(cfg: ExperimentConfig, area: Area, file: str) -> list[str]:
@@ -566,14 +605,9 @@ class Experiment:
         groups: dict[tuple[int, int], list[str]] = {}  # one network takes them: one patch size, one band count
         for a in self.cfg.areas:
             groups.setdefault((best[a.name], len(_dataset_bands(best_ds[a.name]))), []).append(a.name)
-        for size in sorted({size for size, _ in groups}):
-            apart = {n: names for (s, n), names in groups.items() if s == size}
-            if len(apart) > 1:  # said, not failed: the mix mode's trainer needs one band count
-                self.mix_notes.append(f"at {size} px, " + "; ".join(f"{', '.join(names)} ({n} bands)"
-                                                                  for n, names in apart.items())
-                                      + " share a best patch size but not a band count, so each trains only with "
-                                      "the areas of its own band count")
-                self.progress.warn(f"mix mode: {self.mix_notes[-1]}")
+        for note in mix_notes(groups):  # said in the log and the report, not failed
+            self.mix_notes.append(note)
+            self.progress.warn(f"mix mode: {note}")
         n_mix = sum(len(names) >= 2 for names in groups.values())  # the best sizes are known now
         self.runs_planned -= len(self.cfg.models) * (len(self.cfg.areas) // 2 - n_mix)
         totals: list[Row] = []

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.split_folder import split_folder
 from lmhld_qgis.core.synthetic import make_scene
 from lmhld_qgis.training.experiment import load_experiment, run_experiment
 
@@ -346,6 +347,20 @@ def test_core_messages_are_said_in_the_experiment_file_s_terms():
         == "(tolerance = 0.02; best: 3 points); a larger tolerance"
 
 
+def test_areas_mix_mode_leaves_out_are_said():
+    """An area alone at its best patch size was left out of mix mode without a word (a probe's report had no line
+    for it); one that shares a size but not a band count is said as before."""
+    from lmhld_qgis.training.experiment import mix_notes
+
+    assert mix_notes({(32, 3): ["a", "b"], (64, 3): ["c"]}) == [
+        "c (64 px) has no other area at its best patch size, so mix mode did not train it"]
+    assert mix_notes({(32, 3): ["a", "b"], (32, 4): ["d"], (64, 3): ["c"], (128, 3): ["e"]}) == [
+        "at 32 px, a, b (3 bands); d (4 bands) share a best patch size but not a band count, so each trains only "
+        "with the areas of its own band count",
+        "c (64 px), e (128 px) have no other area at their best patch size, so mix mode did not train them"]
+    assert mix_notes({(32, 3): ["a"], (64, 3): ["c"]}) == []  # no group at all: the mix section says it of all
+
+
 def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     """Areas given as patch folders already cut and split (here two CAS folders divided into train/, val/, test/)
     join a scene in one study: trained at their own size without a size search or a whole-area score (said in the
@@ -376,6 +391,14 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     with pytest.raises(LmhldError, match=r"area casc in patches.toml: an area given as patches = \"...\" takes only "
                                          r"name, patches, not bands"):
         load_experiment(study('[[experiment.areas]]\nname = "casc"\npatches = "casa"\nbands = [1, 2]\n'))
+    # split with no test share: told to split its source again with one (the readers' own advice, to choose
+    # another split, did not fit)
+    write_cas_splits(tmp_path / "flat", per_split=(10, 0, 0))
+    split_folder(tmp_path / "flat" / "train", tmp_path / "notest", ratios=(0.8, 0.2, 0.0), tolerance=0.5)
+    with pytest.raises(LmhldError, match=r"area notest in patches.toml: .*notest has no test split \(it was split "
+                                         r"with a test share of 0\).*`lmhld split SOURCE --out .*notest --split "
+                                         r"0\.7,0\.2,0\.1 --overwrite`"):
+        load_experiment(study('[[experiment.areas]]\nname = "notest"\npatches = "notest"\n'))
     odd = write_cas_splits(tmp_path / "odd", per_split=(4, 2, 2))  # one validation patch of another size
     write_cas_splits(tmp_path / "big", size=64, per_split=(0, 1, 0))
     for sub in ("img", "mask"):

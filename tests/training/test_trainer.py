@@ -160,6 +160,33 @@ def test_part_mode_stages_of_folders_with_one_name_are_told_apart(areas, tmp_pat
     assert [s.name for s in stages] == ["a32", "a32_2"]
 
 
+def test_released_folders_are_named_by_their_folder(tmp_path):
+    """A split CAS folder's reader named it after its train/ subfolder and every Landslide4Sense folder
+    "landslide4sense": part mode's stages were "train" and "train_2" in the log, forgetting.csv and the card."""
+    from lmhld_qgis.training.stages import plan_stages
+
+    from ..helpers import write_cas_splits
+
+    for name in ("casa", "casb"):
+        write_cas_splits(tmp_path / name, per_split=(4, 2, 2))
+    stages = plan_stages(config([tmp_path / "casa", tmp_path / "casb"], mode="part"))
+    assert [s.name for s in stages] == ["casa", "casb"]
+    import h5py
+    import numpy as np
+
+    for release in ("iburi", "kodagu"):  # Landslide4Sense releases: img/ + mask/ of 14-band patches
+        for sub in ("img", "mask"):
+            (tmp_path / release / sub).mkdir(parents=True)
+        for i in range(4):
+            with h5py.File(tmp_path / release / "img" / f"image_{i}.h5", "w") as f:
+                f["img"] = np.full((16, 16, 14), float(i), np.float32)
+            with h5py.File(tmp_path / release / "mask" / f"mask_{i}.h5", "w") as f:
+                f["mask"] = (np.arange(256).reshape(16, 16) < 64 * (i + 1)).astype(np.uint8)
+    stages = plan_stages(config([tmp_path / "iburi", tmp_path / "kodagu"], mode="part"))
+    assert [s.name for s in stages] == ["iburi", "kodagu"]  # not "landslide4sense", "landslide4sense_2"
+    assert len(stages[0].train) == 3  # a folder without splits: its deterministic 80 % trains
+
+
 def test_mix_mode_reads_every_dataset_in_the_first_ones_band_order(areas, tmp_path):
     """A dataset exported from a scene stacked in another order (nir, red, green, blue) is read by name in the first
     one's order, so no band is fed to the network as another; bands of other names are refused, not mixed."""
