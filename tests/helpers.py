@@ -121,3 +121,19 @@ def write_cas_splits(root: Path, *, size: int = 32, per_split: Sequence[int] = (
             write_raster(root / split / "img" / f"{split}{i:03d}.tif", image, epsg=None)
             write_raster(root / split / "mask" / f"{split}{i:03d}.tif", mask, epsg=None)
     return root
+
+
+def write_l4s(root: Path, count: int = 4, size: int = 16) -> Path:
+    """A flat Landslide4Sense folder (img/image_N.h5 of 14 bands in the release's divided units, mask/mask_N.h5),
+    the landslide share growing with N and brighter bands over it."""
+    import h5py
+
+    for sub in ("img", "mask"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        mask = (np.arange(size * size).reshape(size, size) < size * size * (i + 1) // (count + 1)).astype(np.uint8)
+        with h5py.File(root / "img" / f"image_{i}.h5", "w") as f:
+            f["img"] = (np.full((size, size, 14), 0.5, np.float32) + 0.8 * mask[:, :, None]).astype(np.float32)
+        with h5py.File(root / "mask" / f"mask_{i}.h5", "w") as f:
+            f["mask"] = mask
+    return root

@@ -126,6 +126,7 @@ class DetectResult:
     tta: str = "none"
     context: str = "off"  # the coarse context pass run, and why
     resampled: str | None = None  # the scene ran at the model's resolution: how (None: on its own pixels)
+    input_divisor: list[float] | None = None  # the scene's bands were divided by it (a model of divided units)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -178,9 +179,13 @@ class Normalisation:
     std: Floats  # (C, 1, 1), 1 where the card says 0
 
     @classmethod
-    def of(cls, card: ModelCard) -> Normalisation:
-        std = np.asarray(card.std, np.float32)[:, None, None]
-        return cls(np.asarray(card.mean, np.float32)[:, None, None], np.where(std > 0, std, np.float32(1)))
+    def of(cls, card: ModelCard, divisor: Sequence[float] | None = None) -> Normalisation:
+        """The card's normalisation of pixels that are to be divided by `divisor` first (per band; a scene in the
+        imagery's units for a model trained on divided values): (x / d - m) / s = (x - m d) / (s d), one step."""
+        d = np.asarray(divisor if divisor is not None else [1.0] * len(card.mean), np.float64)[:, None, None]
+        std = np.asarray(card.std, np.float64)[:, None, None]
+        std = np.where(std > 0, std, 1.0) * d
+        return cls((np.asarray(card.mean, np.float64)[:, None, None] * d).astype(np.float32), std.astype(np.float32))
 
     def apply(self, raw: NDArray[Any], valid: Mask | None = None, out: Floats | None = None) -> Floats:
         """(C, H, W) raw pixels -> normalised float32, written into `out` when given."""
@@ -207,6 +212,8 @@ class DetectPlan:
     aoi: InventoryBurner | None  # the area of interest burnt on the raster's grid; used by the reading thread
     notes: list[str] = field(default_factory=list)  # warnings
     resampled: str | None = None  # the scene resampled to the model's resolution, in words
+    divisor: list[float] | None = None  # per band: the scene is divided by it to be in the model's training units
+    units: str | None = None  # that choice, in words (said in the log; None for a model of the imagery's own units)
 
     @property
     def overlap_px(self) -> int:
@@ -240,11 +247,14 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     fills = [f"{n}; the model reads it as data" for n in undeclared_fill(info.path, bands,
                                                                           [info.band_names[b - 1] for b in bands])]
     fills += black_collar(info.path, bands)
-    from .scene_check import values_far_from_training
+    from .scene_check import SceneValues, scene_divisor, values_far_from_training
 
-    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills + values_far_from_training(card, info, bands)
+    values = SceneValues.sample(info, bands)
+    divisor, units = scene_divisor(card, values)
+    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills + values_far_from_training(card, values,
+                                                                                                     divisor)
     return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
-                      resampled)
+                      resampled, divisor, units)
 
 
 STRIDE_NOTE_BELOW = 4  # a step under a quarter of the tile is said, with what it costs
@@ -373,8 +383,9 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         plan = plan_detection(raster, backend.card, options, Path(tmpdir))
         for note in plan.notes:
             progress.warn(note)
-        if plan.resampled:
-            progress.info(plan.resampled)
+        for line in (plan.resampled, plan.units):
+            if line:
+                progress.info(line)
         progress.info(plan.post.describe())
         context, coarse = choose_context(options.context, backend.card, pixel_area_m2(plan.info), plan.tile), None
         try:
@@ -394,7 +405,8 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         seconds=time.perf_counter() - t0, threshold=plan.post.threshold, bands=plan.bands, warnings=plan.notes,
         postprocess=plan.post.with_floor(polygons.surest).to_json(),
         dropped=dict(polygons.dropped), holes_filled=polygons.holes_filled,
-        tta=options.tta, context=context.reason if coarse is not None else "off", resampled=plan.resampled)
+        tta=options.tta, context=context.reason if coarse is not None else "off", resampled=plan.resampled,
+        input_divisor=plan.divisor)
     progress.info(result.summary())
     progress.set_fraction(1.0)
     return result
@@ -516,7 +528,7 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
     windows = covering_windows(region.height, region.width, plan.tile, plan.stride)
     chunks = plan_chunks(windows, region.width, plan.chunk_width)
     total = sum(len(c.windows) for c in chunks)
-    reader = WindowReader(plan, Normalisation.of(backend.card))
+    reader = WindowReader(plan, Normalisation.of(backend.card, plan.divisor))
     writer = ProbabilityWriter(prob_path, mask_path, plan.grid, plan.post.mask_threshold, [c.first for c in chunks])
     blenders = [ChunkBlender(c, plan, writer) for c in chunks]
     done, finished, seen_valid = 0, False, False

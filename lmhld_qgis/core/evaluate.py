@@ -102,7 +102,6 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
     thr = card.threshold if threshold is None else threshold
     roots = [data] if isinstance(data, str | Path) else list(data)
     datasets: list[PatchDataset] = [open_dataset(r, split) for r in roots]
-    norm = Normalisation.of(card)
     n_all = sum(len(d) for d in datasets)
     total, per_area, done = _AreaCounts(), {}, 0
     min_pixels: dict[str, int] = {}
@@ -127,6 +126,7 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
         for note in check_uniform(ds, f"{root} ({split!r} split)", same_size=False):  # each patch runs alone
             progress.warn(note)
         bands = model_bands_for(card, ds.band_names, str(root), progress)
+        norm = Normalisation.of(card, units_divisor(card, ds, bands))
         area = _AreaCounts()
         min_pixels[key] = _min_object_pixels(card.min_area_m2, ds.resolution_m)
         missing_pixels = missing_patches = 0
@@ -427,3 +427,15 @@ def _covered_count(subjects: list[ogr.Geometry], others: list[ogr.Geometry], mat
         if covered >= match * share * g.GetArea():
             matched += 1
     return matched
+
+
+def units_divisor(card: ModelCard, ds: PatchDataset, bands: Sequence[int] | None) -> list[float] | None:
+    """What to divide a dataset's values by (in the model's input order) to bring them into the units of the
+    model's training data: a model trained on a Landslide4Sense release scored on a scene's export, or the other
+    way round. None when they agree."""
+    held = ds.input_divisor or [1.0] * ds.num_bands
+    held = [held[i] for i in bands] if bands is not None else held
+    wanted = card.input_divisor or [1.0] * card.in_channels
+    if len(held) != len(wanted) or held == wanted:
+        return None
+    return [w / h for w, h in zip(wanted, held, strict=True)]

@@ -69,6 +69,10 @@ class ModelCard:
     nodata: float | None = None  # a "raw" graph also treats this value (in any band) as missing; NaN/inf always
     fixed_input: bool = False  # the file declares height = width = patch_size (batch dynamic) whatever the graph
     deepness_keys: bool = False  # the file carries the keys Deepness reads, in Deepness's units
+    # per input, what the imagery's values were divided by to give the training data's (Landslide4Sense's published
+    # units); mean and std are in those units. Empty: the imagery's own values. Detection divides a scene in the
+    # imagery's units alike (scene_check.scene_divisor decides), and Deepness's keys fold it in.
+    input_divisor: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.bands:
@@ -94,6 +98,10 @@ class ModelCard:
             self.nodata = None  # NaN nodata: non-finite values are missing anyway
         if self.input not in INPUTS:
             raise LmhldError(f"model card: input must be one of {', '.join(INPUTS)}, got {self.input!r}")
+        if self.input_divisor and (len(self.input_divisor) != self.in_channels
+                                   or not all(math.isfinite(d) and d > 0 for d in self.input_divisor)):
+            raise LmhldError(f"model card: input_divisor {self.input_divisor} is not a positive number per input "
+                             f"channel ({self.in_channels})")
 
     @property
     def declared_size(self) -> int | None:
@@ -121,12 +129,16 @@ class ModelCard:
 
     def deepness_metadata(self) -> dict[str, Any]:
         """The keys Deepness reads, in its units: it divides pixel values by 255, then standardises them with
-        `standardization_mean/std`; resolution in cm/px (left out when unknown: Deepness then keeps its own
+        `standardization_mean/std` (a model trained on divided values, `input_divisor`, gets the division folded
+        in); resolution in cm/px (left out when unknown: Deepness then keeps its own
         setting); overlap in percent."""
-        if self.input == "raw":  # (x / 255 - 0) / (1 / 255) gives the graph the raw values back
-            mean, std = [0.0] * self.in_channels, [1.0 / 255.0] * self.in_channels
+        # Deepness reads the imagery as it is: a divisor folds into both, ((x / 255) - m d / 255) / (s d / 255)
+        divisor = self.input_divisor or [1.0] * self.in_channels
+        if self.input == "raw":  # (x / 255 - 0) / (d / 255) gives the graph the values it was trained on
+            mean, std = [0.0] * self.in_channels, [d / 255.0 for d in divisor]
         else:
-            mean, std = [m / 255.0 for m in self.mean], [s / 255.0 for s in self.safe_std]
+            mean = [m * d / 255.0 for m, d in zip(self.mean, divisor, strict=True)]
+            std = [s * d / 255.0 for s, d in zip(self.safe_std, divisor, strict=True)]
         keys: dict[str, Any] = {
             "model_type": "Segmentor",
             "class_names": {str(i): n for i, n in enumerate(self.class_names)},

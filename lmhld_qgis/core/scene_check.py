@@ -28,7 +28,11 @@ def check_scene(card: ModelCard, raster: str | Path) -> list[Check]:
     bands_check, picked = _bands(card, info)
     checks = [bands_check, _resolution(card, info), _size(card, info)]
     if picked is not None:
-        far = values_far_from_training(card, info, [i + 1 for i in picked])
+        values = SceneValues.sample(info, [i + 1 for i in picked])
+        divisor, units = scene_divisor(card, values)
+        far = values_far_from_training(card, values, divisor)
+        if units:
+            checks.append(Check("units", True, units))
         checks.append(Check("values", None, "; ".join(far)) if far else
                       Check("values", True, "within the range the model was trained on"))
     return checks
@@ -38,48 +42,96 @@ FAR_FROM_TRAINING = 10.0  # standard deviations between a band's typical value a
 SAMPLE_GRID, SAMPLE_SIDE = 4, 64  # windows read across the scene to tell its typical values (a few reads)
 
 
-def values_far_from_training(card: ModelCard, info: RasterInfo, bands: list[int]) -> list[str]:
-    """The model's inputs whose typical value in the scene (the median of a few windows spread over it, valid pixels
-    only) lies more than FAR_FROM_TRAINING standard deviations from the training mean the model card records: a
-    scene scaled otherwise (reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit) gives
-    detections without meaning, and nothing else would say so. Relative bands (a DSM) lose their level in the
-    model and are not compared."""
-    import warnings
+@dataclass(frozen=True)
+class SceneValues:
+    """The typical value of each of a scene's bands: the median of a few windows spread over it, valid pixels only
+    (None where none is valid), with the scale and offset each band declares."""
 
-    import numpy as np
-    import rasterio
-    from rasterio.windows import Window
+    bands: list[int]  # 1-based
+    typical: list[float | None]
+    scaling: list[tuple[float, float]]
 
-    if len(card.mean) != len(bands) or len(card.std) != len(bands):
-        return []
-    side = min(SAMPLE_SIDE, info.width, info.height)
-    cols = np.linspace(0, info.width - side, SAMPLE_GRID).astype(int)
-    rows = np.linspace(0, info.height - side, SAMPLE_GRID).astype(int)
-    windows = [Window(int(c), int(r), side, side) for r in dict.fromkeys(rows) for c in dict.fromkeys(cols)]
-    with warnings.catch_warnings(), rasterio.open(info.path) as src:
-        warnings.simplefilter("ignore")
-        data = np.concatenate([src.read(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
-        valid = np.concatenate([src.read_masks(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
-        scaling = [(src.scales[b - 1], src.offsets[b - 1]) for b in bands]
-    data = data.astype(np.float64)
-    notes = []
-    for k, band in enumerate(bands):
-        values = data[k][(valid[k] > 0) & np.isfinite(data[k])]
-        if k in card.relative_bands or not values.size or not card.std[k] > 0:
+    @classmethod
+    def sample(cls, info: RasterInfo, bands: list[int]) -> SceneValues:
+        import warnings
+
+        import numpy as np
+        import rasterio
+        from rasterio.windows import Window
+
+        side = min(SAMPLE_SIDE, info.width, info.height)
+        cols = np.linspace(0, info.width - side, SAMPLE_GRID).astype(int)
+        rows = np.linspace(0, info.height - side, SAMPLE_GRID).astype(int)
+        windows = [Window(int(c), int(r), side, side) for r in dict.fromkeys(rows) for c in dict.fromkeys(cols)]
+        with warnings.catch_warnings(), rasterio.open(info.path) as src:
+            warnings.simplefilter("ignore")
+            data = np.concatenate([src.read(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
+            valid = np.concatenate([src.read_masks(bands, window=w).reshape(len(bands), -1) for w in windows],
+                                   axis=1)
+            scaling = [(float(src.scales[b - 1]), float(src.offsets[b - 1])) for b in bands]
+        data = data.astype(np.float64)
+        typical: list[float | None] = []
+        for k in range(len(bands)):
+            values = data[k][(valid[k] > 0) & np.isfinite(data[k])]
+            typical.append(float(np.median(values)) if values.size else None)
+        return cls(list(bands), typical, scaling)
+
+
+def _distances(card: ModelCard, values: SceneValues, divisor: list[float]) -> list[tuple[int, float, float]]:
+    """(input, typical value in the model's units, standard deviations from its training mean) for the inputs
+    that can be compared: not relative bands (a DSM loses its level in the model), a value and a spread known."""
+    out = []
+    for k, typical in enumerate(values.typical):
+        if k in card.relative_bands or typical is None or not card.std[k] > 0:
             continue
-        typical = float(np.median(values))
-        far = abs(typical - card.mean[k]) / card.std[k]
+        scaled = typical / divisor[k]
+        out.append((k, scaled, abs(scaled - card.mean[k]) / card.std[k]))
+    return out
+
+
+def scene_divisor(card: ModelCard, values: SceneValues) -> tuple[list[float] | None, str | None]:
+    """What to divide the scene's bands by for a model trained on divided values (`card.input_divisor`, e.g. a
+    Landslide4Sense release), and why, in words: by the divisor when its values look like the imagery's own (a
+    Sentinel-2 scene as delivered), not when they are already in the training data's units (divided beforehand).
+    (None, None) for a model trained on the imagery's own values."""
+    import numpy as np
+
+    if not card.input_divisor or len(card.input_divisor) != len(values.bands) or len(card.mean) != len(values.bands):
+        return None, None
+    ones = [1.0] * len(values.bands)
+    divided = [d for _, _, d in _distances(card, values, card.input_divisor)]
+    as_is = [d for _, _, d in _distances(card, values, ones)]
+    if divided and as_is and float(np.median(as_is)) < float(np.median(divided)):
+        return None, ("the scene's values are already in the units of the model's training patches (each band "
+                      "divided as a Landslide4Sense release is): read as they are")
+    return list(card.input_divisor), ("the model was trained on values divided per band (a Landslide4Sense "
+                                      "release's units): the scene's bands are divided alike ("
+                                      + ", ".join(f"{card.bands[k]} / {d:g}" for k, d in enumerate(card.input_divisor))
+                                      + ")")
+
+
+def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list[float] | None = None) -> list[str]:
+    """The model's inputs whose typical value in the scene (divided by `divisor` where detection divides it) lies
+    more than FAR_FROM_TRAINING standard deviations from the training mean the model card records: a scene scaled
+    otherwise (reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit) gives detections without
+    meaning, and nothing else would say so."""
+    if len(card.mean) != len(values.bands) or len(card.std) != len(values.bands):
+        return []
+    notes = []
+    for k, typical, far in _distances(card, values, divisor or [1.0] * len(values.bands)):
         if far > FAR_FROM_TRAINING:
-            scale, offset = scaling[k]
+            band = values.bands[k]
+            scale, offset = values.scaling[k]
             declared = ("" if (scale, offset) == (1.0, 0.0) else
                         f"; the file declares a scale of {scale:g} and an offset of {offset:g}, which lmhld does not "
                         "apply (pixels are read as stored, as export read the training imagery): apply it with "
                         "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
-            notes.append(f"band {band} ({card.bands[k]}): its typical value {typical:.4g} lies {far:.0f} standard "
-                         f"deviations from the model's training mean {card.mean[k]:.4g} (std {card.std[k]:.4g}): "
-                         "the scene is scaled otherwise than the training imagery (reflectance as 0-10000 integers "
-                         "rather than 0-1, 8-bit rather than 16-bit?) or comes from another sensor, and the "
-                         f"detections may mean nothing; scale it as the training imagery was{declared}")
+            divided = f" (divided by {divisor[k]:g} as its training patches were)" if divisor else ""
+            notes.append(f"band {band} ({card.bands[k]}): its typical value{divided} {typical:.4g} lies {far:.0f} "
+                         f"standard deviations from the model's training mean {card.mean[k]:.4g} (std "
+                         f"{card.std[k]:.4g}): the scene is scaled otherwise than the training imagery (reflectance "
+                         "as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit?) or comes from another "
+                         f"sensor, and the detections may mean nothing; scale it as the training imagery was{declared}")
     return notes
 
 

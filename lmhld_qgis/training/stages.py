@@ -26,6 +26,7 @@ class SubsetView(PatchDataset):
         self.min_landslide_area_m2 = ds.min_landslide_area_m2
         self.large_landslide_area_m2 = ds.large_landslide_area_m2
         self.name = ds.name
+        self.input_divisor = ds.input_divisor
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -99,25 +100,15 @@ def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, Patch
             val = val if len(val) else None
         except LmhldError:
             val = None
-        if fmt != "lmhld" or not train.name:
-            _name_by_folder(path, train, val)
+        if fmt == "lmhld" and not train.name:
+            train.name = Path(path).name
         return train, val
     whole = open_dataset(path, "train", bands, fmt)
-    _name_by_folder(path, whole)
     order = np.random.default_rng(0).permutation(len(whole)).tolist()
     cut = max(1, round(0.8 * len(whole)))
     rest = SubsetView(whole, sorted(order[cut:])) if cut < len(whole) else None
     return SubsetView(whole, sorted(order[:cut])), rest
 
-
-def _name_by_folder(path: str, *datasets: PatchDataset | None) -> None:
-    """Datasets named after the folder given: what a release's reader calls them says nothing of it (a split CAS
-    folder's is its train/, every Landslide4Sense release's "landslide4sense"), and that name is the stage's in the
-    log, in forgetting.csv and in the model card's training_dataset. An lmhld export keeps its card's name."""
-    name = Path(path).name or Path(path).resolve().name
-    for ds in datasets:
-        if ds is not None:
-            ds.name = name
 
 
 def open_in_order(path: str, bands: list[int] | None, target: list[str] | None, wanted_by: str, *,

@@ -699,6 +699,7 @@ class Trainer:
                          threshold=float(calibration.get("threshold", self._configured_threshold())),
                          threshold_source=str(calibration.get("source", "default")),
                          min_area_m2=min(areas) if areas else 0.0, nodata=stage.train.nodata,
+                         input_divisor=list(stage.train.input_divisor or []),
                          large_landslide_area_m2=max(large) if large else None,
                          training_dataset=" -> ".join(s.name for s in self.stages[: k + 1]), version=__version__)
 

@@ -59,6 +59,8 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         (tr("training resolution"), tr("unknown") if card.resolution_m is None else f"{card.resolution_m:.3g} m"),
         (tr("normalisation mean"), format_value(list(card.mean))),
         (tr("normalisation std"), format_value(list(card.std))),
+        (tr("input units"), tr("each band divided by {0} (a scene in its own units is divided alike)").format(
+            format_value(list(card.input_divisor))) if card.input_divisor else tr("the imagery's own values")),
         (tr("relative-level bands"), ", ".join(card.bands[b] for b in card.relative_bands)
          + {"plane": tr(" (each tile's plane removed)"),
             "ground": tr(" (each tile's ground plane removed, under any trees)")}.get(

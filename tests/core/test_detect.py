@@ -692,7 +692,7 @@ def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, 
     """A probe fed a model trained on 0-1 values the same bands as integers (x100): 96 % of the pixels came out
     landslide, in one polygon over the whole scene, without a word."""
     from lmhld_qgis.core.raster import read_raster_info
-    from lmhld_qgis.core.scene_check import check_scene, values_far_from_training
+    from lmhld_qgis.core.scene_check import SceneValues, check_scene, values_far_from_training
 
     backend = ConvBackend()
     own = detect(scene.raster, backend, tmp_path / "own.gpkg")
@@ -711,11 +711,49 @@ def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, 
     assert "declares a scale" not in far[0]
     with rasterio.open(scaled, "r+") as dst:  # a file that declares its scale, which lmhld reads as stored
         dst.scales = (0.01,) * dst.count
-    (declared,) = [w for w in values_far_from_training(backend.card, read_raster_info(scaled), [1, 2, 3, 4])[:1]]
+    (declared,) = values_far_from_training(backend.card, SceneValues.sample(read_raster_info(scaled), [1, 2, 3, 4]))[:1]
     assert "the file declares a scale of 0.01 and an offset of 0, which lmhld does not apply" in declared
     info = read_raster_info(scene.raster)
     assert check_scene(backend.card, scene.raster)[-1].ok and values_far_from_training(
-        backend.card, info, [1, 2, 3, 4]) == []
+        backend.card, SceneValues.sample(info, [1, 2, 3, 4])) == []
+
+
+def test_a_model_trained_on_divided_values_divides_a_scene_in_the_imagery_s_units(scene, tmp_path):
+    """A model trained on a Landslide4Sense release takes each band divided by the release's published divisor: a
+    raw Sentinel-2 scene was fed as it is (the README told the user to run gdal_calc.py first). The card records
+    the divisor, and detection divides a scene in the imagery's own units, not one divided already."""
+    from dataclasses import replace
+
+    from lmhld_qgis.core.raster import read_raster_info
+    from lmhld_qgis.core.scene_check import check_scene
+
+    divisor = [10.0, 20.0, 40.0, 80.0]
+    own = ConvBackend()
+    # the same network, told its training data were the imagery divided by `divisor`: its mean and std are so too
+    divided = ConvBackend()
+    divided.card = replace(own.card, mean=[m / d for m, d in zip(own.card.mean, divisor, strict=True)],
+                           std=[s / d for s, d in zip(own.card.std, divisor, strict=True)], input_divisor=divisor)
+    reference = detect(scene.raster, own, tmp_path / "own.gpkg", tmp_path / "own.tif")
+    raw = detect(scene.raster, divided, tmp_path / "raw.gpkg", tmp_path / "raw.tif")
+    assert raw.input_divisor == divisor and not any("standard deviations" in w for w in raw.warnings)
+    with rasterio.open(tmp_path / "own.tif") as a, rasterio.open(tmp_path / "raw.tif") as b:
+        np.testing.assert_allclose(a.read(1), b.read(1), atol=1e-5)  # the same inputs reached the network
+    assert raw.n_polygons == reference.n_polygons
+    units = {c.what: c for c in check_scene(divided.card, scene.raster)}["units"]
+    assert units.message.startswith("the model was trained on values divided per band") and "blue / 10" in units.message
+    # the scene divided beforehand (the README's old gdal_calc.py advice) is read as it is, not divided twice
+    pre = tmp_path / "divided.tif"
+    with rasterio.open(scene.raster) as src:
+        data, profile = src.read().astype(np.float32), {**src.profile, "dtype": "float32"}
+    with rasterio.open(pre, "w", **profile) as dst:
+        dst.write(data / np.asarray(divisor, np.float32)[:, None, None])
+        dst.descriptions = tuple(BANDS)
+    again = detect(pre, divided, tmp_path / "pre.gpkg", tmp_path / "pre.tif")
+    assert again.input_divisor is None and not any("standard deviations" in w for w in again.warnings)
+    with rasterio.open(tmp_path / "own.tif") as a, rasterio.open(tmp_path / "pre.tif") as b:
+        np.testing.assert_allclose(a.read(1), b.read(1), atol=1e-4)
+    assert "already in the units of the model's training patches" in check_scene(divided.card, pre)[-2].message
+    assert read_raster_info(pre).count == 4
 
 
 def test_the_model_field_tells_two_runs_of_one_network_apart(tmp_path):

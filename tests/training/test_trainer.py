@@ -52,6 +52,7 @@ def test_run_folder_outputs_and_model_card(areas, tmp_path):
     card = read_onnx_card(result.onnx)
     assert card.architecture == "unet" and card.bands == ["blue", "green", "red", "nir"] and card.patch_size == 32
     assert card.resolution_m == pytest.approx(3.0) and len(card.mean) == 4 and card.training_dataset == "a32"
+    assert card.input_divisor == []  # an export holds the imagery's own values
     assert set(read_metrics(tmp_path / "run")[0]) >= {"train_loss", "val_precision", "val_recall", "val_f1", "val_iou"}
 
 
@@ -165,26 +166,47 @@ def test_released_folders_are_named_by_their_folder(tmp_path):
     "landslide4sense": part mode's stages were "train" and "train_2" in the log, forgetting.csv and the card."""
     from lmhld_qgis.training.stages import plan_stages
 
-    from ..helpers import write_cas_splits
+    from ..helpers import write_cas_splits, write_l4s
 
     for name in ("casa", "casb"):
         write_cas_splits(tmp_path / name, per_split=(4, 2, 2))
     stages = plan_stages(config([tmp_path / "casa", tmp_path / "casb"], mode="part"))
     assert [s.name for s in stages] == ["casa", "casb"]
-    import h5py
-    import numpy as np
-
     for release in ("iburi", "kodagu"):  # Landslide4Sense releases: img/ + mask/ of 14-band patches
-        for sub in ("img", "mask"):
-            (tmp_path / release / sub).mkdir(parents=True)
-        for i in range(4):
-            with h5py.File(tmp_path / release / "img" / f"image_{i}.h5", "w") as f:
-                f["img"] = np.full((16, 16, 14), float(i), np.float32)
-            with h5py.File(tmp_path / release / "mask" / f"mask_{i}.h5", "w") as f:
-                f["mask"] = (np.arange(256).reshape(16, 16) < 64 * (i + 1)).astype(np.uint8)
+        write_l4s(tmp_path / release)
     stages = plan_stages(config([tmp_path / "iburi", tmp_path / "kodagu"], mode="part"))
     assert [s.name for s in stages] == ["iburi", "kodagu"]  # not "landslide4sense", "landslide4sense_2"
     assert len(stages[0].train) == 3  # a folder without splits: its deterministic 80 % trains
+
+
+def test_a_model_of_a_landslide4sense_release_records_its_units(tmp_path):
+    """A Landslide4Sense release holds each band divided by a published mean: the model card records the divisor
+    of the bands it takes, so detection on a Sentinel-2 scene as delivered divides alike and Deepness's keys fold
+    it in; scored on the release, its values are taken as they are. Mixed with a dataset of the imagery's own
+    values, it is refused: one network would learn two scalings of one band."""
+    from lmhld_qgis.core.datasets.landslide4sense import DIVISOR, Landslide4SenseDataset
+    from lmhld_qgis.core.evaluate import evaluate_dataset, units_divisor
+    from lmhld_qgis.core.modelcard import read_onnx_card
+
+    from ..helpers import write_l4s
+
+    release = write_l4s(tmp_path / "iburi", count=6)
+    result = train(config([release], epochs=1, bands=[1, 2, 3], batch_size=4), tmp_path / "run")
+    card = read_onnx_card(result.onnx)
+    assert card.bands == ["B2", "B3", "B4"] and card.input_divisor == pytest.approx(list(DIVISOR[1:4]))
+    deepness = card.deepness_metadata()
+    assert deepness["standardization_std"] == pytest.approx([d / 255 for d in DIVISOR[1:4]])
+    scored = evaluate_dataset(result.onnx, release, "train")
+    assert scored["patches"] == 6 and scored["f1"] >= 0  # the release's own units: no division
+    # read in the imagery's units (raw=True), the release would be divided for the model
+    assert units_divisor(card, Landslide4SenseDataset(release, "train", raw=True), [1, 2, 3]) == pytest.approx(
+        list(DIVISOR[1:4]))
+    assert units_divisor(card, Landslide4SenseDataset(release, "train"), [1, 2, 3]) is None
+    from lmhld_qgis.core.datasets.mix import MixDataset
+
+    with pytest.raises(LmhldError, match=r"mix mode needs datasets in the same units; iburi: the imagery's values "
+                                         r"divided per band, iburi: the imagery's values \(a Landslide4Sense"):
+        MixDataset([Landslide4SenseDataset(release, "train"), Landslide4SenseDataset(release, "train", raw=True)])
 
 
 def test_mix_mode_reads_every_dataset_in_the_first_ones_band_order(areas, tmp_path):

@@ -46,6 +46,9 @@ def test_rows_say_the_size_rule_of_the_card():
         "tile size"] == "128 px (fixed)"
     assert dict(card_rows(ModelCard("unet", 4, threshold=0.42, threshold_source="validation")))["threshold"] == \
         "0.42 (calibrated on validation)"
+    assert dict(card_rows(ModelCard("unet", 2)))["input units"] == "the imagery's own values"
+    assert dict(card_rows(ModelCard("unet", 2, input_divisor=[1111.81, 824.63])))["input units"] == \
+        "each band divided by 1112, 824.6 (a scene in its own units is divided alike)"
 
 
 def test_a_raster_layer_is_checked_against_the_model(qgis_app, small_onnx_model, tmp_path):

@@ -41,6 +41,9 @@ class PatchDataset:
     min_landslide_area_m2: float | None = None  # smallest landslide worth reporting, learnt from the inventory
     large_landslide_area_m2: float | None = None  # 90th percentile of the inventory's areas (detection's context)
     nodata: float | None = None  # the source rasters' nodata value (models exported from it treat it as missing)
+    # per band, what the imagery's values were divided by to give the dataset's (Landslide4Sense publishes its
+    # patches so); None: the imagery's own values. Models record it, so detection on raw imagery divides alike.
+    input_divisor: list[float] | None = None
 
     def __len__(self) -> int:
         raise NotImplementedError

@@ -53,8 +53,12 @@ class Landslide4SenseDataset(PatchDataset):
         self.bands = list(bands) if bands is not None else None
         self.band_names = [BAND_NAMES[b] for b in self.bands] if self.bands is not None else list(BAND_NAMES)
         self.raw = raw
+        if not raw:
+            self.input_divisor = [float(DIVISOR[b]) for b in (self.bands or range(len(BAND_NAMES)))]
         self.split = split
-        self.name = "landslide4sense"
+        # named after the folder given, as the other readers are: every release called "landslide4sense" made
+        # part mode's stages "landslide4sense", "landslide4sense_2" in the log, forgetting.csv and the model card
+        self.name = root.name or root.resolve().name
 
     def __len__(self) -> int:
         return len(self.images)

@@ -30,6 +30,13 @@ class MixDataset(PatchDataset):
         self.patch_size = parts[0].patch_size
         self.resolution_m = parts[0].resolution_m
         self.nodata = parts[0].nodata
+        units = {tuple(p.input_divisor or ()) for p in parts}
+        if len(units) != 1:  # the network would learn two scalings of one band as one
+            raise LmhldError("mix mode needs datasets in the same units; "
+                             + ", ".join(f"{p.name}: {_units(p)}" for p in parts)
+                             + " (a Landslide4Sense release holds each band divided by its published mean; train "
+                               "the datasets one after the other, --mode part, or export the same imagery)")
+        self.input_divisor = parts[0].input_divisor
         self.name = "+".join(p.name for p in parts)
 
     def __len__(self) -> int:
@@ -56,3 +63,7 @@ class MixDataset(PatchDataset):
         mean = (n[:, None] * means).sum(0) / n.sum()
         var = (n[:, None] * (stds**2 + (means - mean) ** 2)).sum(0) / n.sum()
         return mean.tolist(), np.sqrt(var).tolist()
+
+
+def _units(ds: PatchDataset) -> str:
+    return "the imagery's values" if ds.input_divisor is None else "the imagery's values divided per band"
