@@ -76,7 +76,7 @@ def split_folder(source: str | Path, out: str | Path, *, ratios: Sequence[float]
         if i % 32 == 0:
             check_cancelled(progress)
             progress.set_fraction(0.8 * i / len(dataset))
-        mask = dataset[i].mask
+        mask = dataset.mask(i)  # the mask's file alone: the image is not read
         assert mask is not None  # unlabelled() said every patch has one
         positives.append(int(mask.sum()))
         totals.append(int(mask.size))

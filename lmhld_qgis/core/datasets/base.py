@@ -73,6 +73,11 @@ class PatchDataset:
         them (patches lmhld exported are all alike)."""
         return None
 
+    def mask(self, index: int) -> Mask | None:
+        """Sample `index`'s mask alone (None: it has none); formats that keep it in its own file read only that
+        (a split of a release reads every mask and no image)."""
+        return self[index].mask
+
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
             yield self[i]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LmhldError
-from .base import Header, Image, PatchDataset, Sample, binary_mask, select
+from .base import Header, Image, Mask, PatchDataset, Sample, binary_mask, select
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
@@ -75,13 +75,24 @@ class FolderDataset(PatchDataset):
     def __getitem__(self, index: int) -> Sample:
         key = self.ids[index]
         image = read_image(self.images[key])
-        mask = None
-        if key in self.masks:
-            mask = binary_mask(read_image(self.masks[key])[0])
-            if mask.shape != image.shape[1:]:
-                raise LmhldError(f"mask {self.masks[key].name} is {mask.shape}, image is {image.shape[1:]}")
-        return Sample(select(image, self.bands, key), mask, {"id": key, "area": self.name,
-                                                            "source": str(self.images[key])})
+        return Sample(select(image, self.bands, key), self._mask(key, image.shape[1:]),
+                      {"id": key, "area": self.name, "source": str(self.images[key])})
+
+    def mask(self, index: int) -> Mask | None:
+        key = self.ids[index]
+        if key not in self.masks:
+            return None
+        head = self.header(index)
+        return self._mask(key, head.shape[1:] if head is not None else None)
+
+    def _mask(self, key: str, shape: tuple[int, ...] | None) -> Mask | None:
+        """The mask of `key`, checked against its image's (rows, columns) where known."""
+        if key not in self.masks:
+            return None
+        mask = binary_mask(read_image(self.masks[key])[0])
+        if shape is not None and mask.shape != tuple(shape):
+            raise LmhldError(f"mask {self.masks[key].name} is {mask.shape}, image is {tuple(shape)}")
+        return mask
 
 
 class CASDataset(FolderDataset):

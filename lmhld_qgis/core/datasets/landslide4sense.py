@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LmhldError
-from .base import Header, PatchDataset, Sample, binary_mask, select
+from .base import Header, Mask, PatchDataset, Sample, binary_mask, select
 
 BAND_NAMES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "slope", "dem"]
 DIVISOR = np.array([1111.81, 824.63, 663.42, 445.17, 645.86, 1547.74, 1960.44, 1941.32, 674.08, 9.05, 1113.98,
@@ -93,21 +93,32 @@ class Landslide4SenseDataset(PatchDataset):
         if self.raw:
             hwc = hwc * DIVISOR
         image = np.ascontiguousarray(hwc.transpose(2, 0, 1), dtype=np.float32)
-        mask = None
-        mask_path = self.masks.get(_number(path))
-        if mask_path is not None:
-            with _open_h5(mask_path) as f:
-                if "mask" not in f:
-                    raise LmhldError(f"{mask_path} has no 'mask' dataset (it holds {', '.join(f) or 'none'}); "
-                                     "Landslide4Sense masks are stored under 'mask'")
-                mask = binary_mask(np.asarray(f["mask"]))
-            if mask.ndim == 3 and 1 in (mask.shape[0], mask.shape[2]):  # (H, W, 1) or (1, H, W)
-                mask = mask.reshape(mask.shape[:2] if mask.shape[2] == 1 else mask.shape[1:])
-            if mask.shape != hwc.shape[:2]:
-                raise LmhldError(f"mask {mask_path.name} is {mask.shape}, its image {path.name} is "
-                                 f"{hwc.shape[:2]}: each mask must be the size of its image")
+        mask = self._mask(index, hwc.shape[:2])
         return Sample(select(image, self.bands, path.name), mask,
                       {"id": path.stem, "area": self.name, "split": self.split, "source": str(path)})
+
+
+    def mask(self, index: int) -> Mask | None:
+        head = self.header(index)
+        return self._mask(index, head.shape[1:] if head is not None else None)
+
+    def _mask(self, index: int, shape: tuple[int, ...] | None) -> Mask | None:
+        """The mask of sample `index` as (H, W), checked against its image's (rows, columns) where known."""
+        path = self.images[index]
+        mask_path = self.masks.get(_number(path))
+        if mask_path is None:
+            return None
+        with _open_h5(mask_path) as f:
+            if "mask" not in f:
+                raise LmhldError(f"{mask_path} has no 'mask' dataset (it holds {', '.join(f) or 'none'}); "
+                                 "Landslide4Sense masks are stored under 'mask'")
+            mask = binary_mask(np.asarray(f["mask"]))
+        if mask.ndim == 3 and 1 in (mask.shape[0], mask.shape[2]):  # (H, W, 1) or (1, H, W)
+            mask = mask.reshape(mask.shape[:2] if mask.shape[2] == 1 else mask.shape[1:])
+        if shape is not None and mask.shape != tuple(shape):
+            raise LmhldError(f"mask {mask_path.name} is {mask.shape}, its image {path.name} is "
+                             f"{tuple(shape)}: each mask must be the size of its image")
+        return mask
 
 
 def _open_h5(path: Path) -> Any:

@@ -95,6 +95,10 @@ def test_a_cas_folder_divided_into_train_val_and_test_reads_each_split(tmp_path)
     test = open_dataset(root, "test")
     assert isinstance(test, CASDataset) and len(test) == 1 and test.name == "hokkaido"
     assert test.sample_id(0) == "test000.tif" and test[0].mask.sum() == 10 * 10
+    assert np.array_equal(test.mask(0), test[0].mask)  # the mask read alone, as a split reads it
+    write_raster(root / "test" / "mask" / "test000.tif", np.ones((20, 20), np.uint8), epsg=None)
+    with pytest.raises(LmhldError, match=r"mask test000\.tif is \(20, 20\), image is \(32, 32\)"):
+        test.mask(0)
     assert [len(open_dataset(root, s)) for s in ("train", "val")] == [3, 2]
     shutil.rmtree(root / "val")
     with pytest.raises(LmhldError, match=r"hokkaido has no val/ \(the val split\); it holds train/, test/"):
@@ -143,11 +147,13 @@ def test_landslide4sense_masks_and_splits_that_do_not_fit_are_named(shared_data,
                                                    r"\(128, 128\): each mask must be the size of its image")):
         with h5py.File(mask, "w") as f:
             f[key] = np.zeros(shape, np.uint8)
-        with pytest.raises(LmhldError, match=message):
-            open_dataset(root, "train")[0]
+        for read in (lambda ds: ds[0], lambda ds: ds.mask(0)):  # the mask alone (a split reads it so) too
+            with pytest.raises(LmhldError, match=message):
+                read(open_dataset(root, "train"))
     with h5py.File(mask, "w") as f:
         f["mask"] = np.ones((128, 128, 1), np.uint8)  # a trailing channel is read as the mask it is
     assert open_dataset(root, "train")[0].mask.shape == (128, 128)
+    assert np.array_equal(open_dataset(root, "train").mask(0), open_dataset(root, "train")[0].mask)
     with pytest.raises(LmhldError, match=r"l4s has no TestData/ \(the test split\); it holds TrainData/ \(train\)"):
         open_dataset(root, "test")
     with pytest.raises(LmhldError, match="split must be one of train, val, test, got 'foo'"):
