@@ -157,19 +157,23 @@ class Trainer:
         """The global batch: as given, or automatic from the smallest stage's training split (the same on resume:
         the run's config.json keeps "auto" and the patches are the same)."""
         cfg, world = self.cfg, self.dist.world
-        n_train = min(len(s.train) for s in self.stages)
+        smallest = min(self.stages, key=lambda s: len(s.train))
+        n_train = len(smallest.train)
+        # part mode sizes one batch for every stage from its smallest: said so, or the line reads as stage 1's
+        patches = (f"{n_train} training patches" if len(self.stages) == 1 else
+                   f"{n_train} training patches in {smallest.name}, the smallest of the {len(self.stages)} stages,")
         if cfg.batch_size != "auto":
             if cfg.batch_size % world:
                 raise LmhldError(f"batch size {cfg.batch_size} must be a multiple of the {world} processes (each "
                                  "takes an equal share of a batch)")
             if cfg.batch_size > n_train and self.dist.is_main:  # one step an epoch, and the report says 1000
-                self.progress.warn(f"batch size {cfg.batch_size} is larger than the {n_train} training patches: "
-                                   f"each epoch is one step of {n_train}; leave the batch size automatic, or give "
+                self.progress.warn(f"batch size {cfg.batch_size} is larger than the {patches.rstrip(',')}: each "
+                                   f"epoch is one step of {n_train}; leave the batch size automatic, or give "
                                    f"at most {max(1, n_train // 4)} for a few steps an epoch")
             return cfg.batch_size
         size = auto_batch_size(n_train, world)
         if size < BATCH_SIZE and self.dist.is_main:
-            self.progress.info(f"batch size {size} (auto, rather than {BATCH_SIZE}): {n_train} training patches "
+            self.progress.info(f"batch size {size} (auto, rather than {BATCH_SIZE}): {patches} "
                                f"make {math.ceil(n_train / size)} steps an epoch, where batches of {BATCH_SIZE} "
                                f"would make {math.ceil(n_train / BATCH_SIZE)}")
         return size

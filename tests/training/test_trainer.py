@@ -131,11 +131,18 @@ def test_part_mode_says_why_an_earlier_dataset_has_no_forgetting_figure(areas, t
             return False
 
     log = Log()
-    result = train(config([areas["a32"], areas["rgb32"]], mode="part", epochs=1, model_options={"base_width": 4}),
-                   tmp_path / "run", progress=log)
+    result = train(config([areas["a32"], areas["rgb32"]], mode="part", epochs=1, model_options={"base_width": 4},
+                          batch_size="auto"), tmp_path / "run", progress=log)
     assert math.isnan(result.forgetting[1]["a32"]) and result.forgetting[1]["rgb32"] >= 0
     said = [line for line in log.lines if line.startswith("after stage 2/2")]
     assert said and "a32 n/a: its 4 bands do not fit this stage's 3-band input layer, rgb32 0." in said[0], said
+    # one automatic batch for both stages, from the smaller: said so (it read as the first stage's patches)
+    from lmhld_qgis.core.datasets import open_dataset
+
+    smallest = min(("a32", "rgb32"), key=lambda n: len(open_dataset(areas[n], "train")))
+    n = len(open_dataset(areas[smallest], "train"))
+    assert any(line.startswith(f"batch size {result.batch_size} (auto, rather than 16): {n} training patches in "
+                               f"{smallest}, the smallest of the 2 stages, make ") for line in log.lines), log.lines
 
 
 def test_a_batch_larger_than_the_training_split_is_warned_of(areas, tmp_path):
