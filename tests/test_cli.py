@@ -187,6 +187,13 @@ def test_evaluate_on_a_dataset_split(tmp_path, small_onnx_model, areas):
     for key in ("precision", "recall", "f1", "iou", "miou", "oa", "f1_mean_2class", "tp", "fp", "fn", "tn"):
         assert key in result
     assert result["split"] == "val" and result["tp"] + result["fp"] + result["fn"] + result["tn"] > 0
+    # the README's example gave no --json, which was required: the summary is printed, per area with several
+    shown = lmhld("evaluate", "--model", str(small_onnx_model), "--data", str(areas["a32"]), "--data",
+                  str(areas["c64"]), "--split", "val")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("precision ") and sum(line.startswith("  ") and ": precision " in line
+                                                     for line in lines) == 2, shown.stdout
 
 
 def test_evaluate_scores_the_polygons_detect_delivers_with_the_same_settings(tmp_path, small_onnx_model, areas):

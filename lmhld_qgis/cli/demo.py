@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="demo_out", help="folder to create (demo_out)")
     from ..models.registry import BASELINE_NAMES, UNET_NAMES
 
-    p.add_argument("--epochs", type=argtypes.int_range(1, 1000), default=6)
+    p.add_argument("--epochs", type=argtypes.int_range(1, 1000), default=6, help="training epochs (6)")
     p.add_argument("--model", default="unet", choices=(*UNET_NAMES, *BASELINE_NAMES))
     p.add_argument("--width", type=argtypes.int_range(1, 512), default=16,
                    help="network base width (16 keeps the CPU run short)")

@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "'xmin,ymin,xmax,ymax [EPSG:4326]' (a leading minus is fine: --extent -75.1,-40.2,...)")
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")
     p.add_argument("--chunk-width", type=argtypes.non_negative_int, default=4096,
-                   help="stream the scene in column chunks this wide (bounds memory; 0 = whole width)")
+                   help="stream the scene in column chunks this wide, in pixels (4096; bounds memory; 0 = whole "
+                        "width)")
     p.add_argument("--json", metavar="RESULT.json", help="write a summary (counts, provider, timings)")
     add_overwrite(p)
     p.set_defaults(run=run)

@@ -30,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "detection (scene mode: the polygons scored are those `lmhld detect` delivers with these settings; with "
         "--data only --threshold and --provider apply)")
     add_detection_options(group)
-    p.add_argument("--json", required=True, metavar="OUT.json")
+    p.add_argument("--json", metavar="OUT.json",
+                   help="keep every figure (per area, objects, settings) as JSON; the summary is printed either way")
     add_overwrite(p)
     p.set_defaults(run=run)
     declare_paths(p, inputs=("model", "data", "raster", "inventory"), files=("json", "polygons", "error_map"),
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         if args.data:
             result = evaluate_dataset(args.model, args.data, args.split, threshold=args.threshold,
                                       provider=args.provider, match=args.match, progress=bar)
-            write_json(args.json, result)
+            if args.json:
+                write_json(args.json, result)
         else:
             if not args.inventory:
                 raise LmhldError("--raster needs --inventory (the scene's landslide polygons)")
@@ -74,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"objects: {result['inventory_detected']:.1%} of {result['n_inventory']} inventory landslides detected, "
           f"{result['detected_correct']:.1%} of {result['n_detected']} detections match a landslide "
           f"(object F1 {result['object_f1']:.4f})")
+    per_area = result.get("per_area") or {}
+    if len(per_area) > 1:
+        for area, figures in per_area.items():
+            print(f"  {area}: " + "  ".join(f"{k} {figures[k]:.4f}" for k in ("precision", "recall", "f1", "iou")))
     if "raw" in result:
         raw = result["raw"]
         print(f"before post-processing (probability >= {result['threshold']:g}): P {raw['precision']:.4f} "

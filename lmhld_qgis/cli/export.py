@@ -61,7 +61,8 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
                    help="also keep, below the minimum fraction, the window holding a point of each landslide "
                         "(generalise: yes, paper: no)")
     p.add_argument("--background-share", type=overlap_fraction, metavar="F",
-                   help="share of patches without landslide pixels, in [0, 1) (generalise: 0.2, paper: 0)")
+                   help="share of patches without landslide pixels among the landslide and background patches "
+                        "(negatives come on top), in [0, 1) (generalise: 0.2, paper: 0)")
     p.add_argument("--lookalike-share", type=probability, metavar="F",
                    help="of those background patches, the share chosen as the most landslide-like (bare soil, "
                         "sediment, fields, tracks) instead of at random, in [0, 1] (generalise: 0.5)")

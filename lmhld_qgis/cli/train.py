@@ -46,12 +46,14 @@ def add_parser(sub: Any) -> None:
                                    "extends a finished run to 80 epochs).")
     from ..models.registry import BASELINE_NAMES, UNET_NAMES
 
-    p.add_argument("--model", help=f"{', '.join(UNET_NAMES)}; baselines: {', '.join(BASELINE_NAMES)}")
+    p.add_argument("--model", help=f"{', '.join(UNET_NAMES)} (default unet); baselines: {', '.join(BASELINE_NAMES)}")
     p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
                    help="network option (repeat): encoder=resnet50, encoder_weights=resnet50.pth, "
                         "deep_supervision=true, ...")
     p.add_argument("--data", action="append", help="dataset folder (repeat; the order is part mode's order)")
-    p.add_argument("--mode", choices=("single", "mix", "part"))
+    p.add_argument("--mode", choices=("single", "mix", "part"),
+                   help="single (default): one dataset; mix: several of one patch size together; part: one after "
+                        "the other, in --data order")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--config", help="TOML or YAML file with any option of the [train] table")
     p.add_argument("--resume", action="store_true",
@@ -60,10 +62,12 @@ def add_parser(sub: Any) -> None:
     recipe.add_argument("--recipe", choices=("default", "paper"),
                         help="default: AdamW, warm-up + cosine, strong augmentation, early stopping, calibrated "
                              "threshold; paper: SGD 1e-2, exponential 0.99, flips/rotations, 50 epochs")
-    recipe.add_argument("--epochs", type=positive_int, help="epochs (per stage in part mode)")
+    recipe.add_argument("--epochs", type=positive_int,
+                        help="epochs, per stage in part mode (default 50, with early stopping after 10 without a "
+                             "better validation F1; hours on a CPU for a large dataset: --epochs 5 for a first look)")
     recipe.add_argument("--batch-size", type=_auto_or(positive_int),
-                        help="global batch size; auto (default): 16, or as few as 4 when the training split is "
-                             "small, so that an epoch makes at least 20 steps")
+                        help="global batch size; auto (default): 16, or fewer (down to 4) when the training split "
+                             "is small, so that an epoch makes 20 steps where the patches allow it")
     recipe.add_argument("--width", type=positive_int, help="base width of the network (model option base_width)")
     recipe.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
     recipe.add_argument("--lr", type=positive_float, help="peak learning rate")

@@ -42,7 +42,8 @@ class Recipe:
     name: RecipeName
     min_fraction: float  # smallest landslide share of a landslide patch (0: any landslide pixel)
     every_landslide: bool  # also keep the grid window that holds each landslide's centre
-    background_share: float  # share of the dataset made of patches without landslide pixels
+    background_share: float  # share of the landslide and background patches without landslide pixels (negatives
+    # come on top)
     lookalike_share: float  # share of those background patches chosen as the most landslide-like (core/lookalike)
     train_overlap: float  # share of a patch side that neighbouring training windows share
     overlap_below: int | None  # ... while the training split holds fewer grid patches than this (None: always)

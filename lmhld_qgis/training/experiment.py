@@ -171,9 +171,19 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         raise LmhldError(f"{path.name}: [experiment.train] {', '.join(set_by_study)} is set by the study for each "
                          f"run ({'; '.join(STUDY_KEYS[k] for k in set_by_study)} in [experiment]): remove it there")
     _check_export_options(cfg.export, "[experiment.export]", path.name)
-    stray = sorted(set(cfg.model_options) - set(cfg.models))
-    if stray:
-        raise LmhldError(f"model_options for {', '.join(stray)}, which models = {cfg.models} does not list")
+    from ..models.registry import MODEL_NAMES
+
+    unknown = sorted(set(cfg.model_options) - set(MODEL_NAMES))
+    if unknown:  # a misspelt table would leave its model at the shared options without a word
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], MODEL_NAMES, n=1)
+        raise LmhldError(f"{path.name}: [experiment.model_options.{unknown[0]}] names no model"
+                         + (f" (did you mean {close[0]}?)" if close else "")
+                         + f"; the models are {', '.join(MODEL_NAMES)}")
+    # a table kept for a model the study does not train now (models trimmed for a quick run) is left aside, and
+    # out of the record, so that trimming it later does not read as a changed study
+    cfg.model_options = {k: v for k, v in cfg.model_options.items() if k in cfg.models}
     for order in cfg.part_orders:
         if sorted(order) != sorted(names):
             raise LmhldError(f"part order {order} must list every area once: {sorted(names)}")
@@ -415,10 +425,23 @@ def in_file_terms(message: str) -> str:
         if value is None:
             return name
         listed = re.fullmatch(r"\d+(,\d+)+", value) or name == "bands"
-        return f"{name} = [{', '.join(value.split(','))}]" if listed else f"{name} = {value}"
+        if listed:
+            return f"{name} = [{', '.join(value.split(','))}]"
+        number = re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", value)
+        return f"{name} = {value}" if number else f'{name} = "{value}"'  # a word is a TOML string
 
     message = re.sub(r" \(in QGIS: [^)]*\)", "", message)
     return re.sub(r"--([a-z][a-z-]*)(?: (\d+(?:,\d+)+|[\w.]*\w))?", key, message)
+
+
+class InFileTerms(SubProgress):
+    """A share of the experiment's progress whose messages speak of experiment-file keys, not flags."""
+
+    def info(self, message: str) -> None:
+        self.parent.info(in_file_terms(message))
+
+    def warn(self, message: str) -> None:
+        self.parent.warn(in_file_terms(message))
 
 
 class Experiment:
@@ -437,9 +460,10 @@ class Experiment:
                                         + (max(1, len(cfg.part_orders)) if "part" in cfg.modes else 0))
 
     def _share(self) -> SubProgress:
-        """The part of the overall progress that the next run fills."""
+        """The part of the overall progress that the next run fills; what its export or training says of options
+        is said in the experiment file's terms (a run's 'batch size 16 is larger than ...: --batch-size auto')."""
         done, planned = self.runs_done, max(self.runs_planned, self.runs_done + 1)
-        return SubProgress(self.progress, done / planned, (done + 1) / planned)
+        return InFileTerms(self.progress, done / planned, (done + 1) / planned)
 
     # -- building blocks -------------------------------------------------------------------------------------
     def dataset(self, area: Area, size: int) -> Path:

@@ -11,6 +11,7 @@ Normalisation, relative bands and the threshold are the new run's own, computed 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -67,8 +68,9 @@ def load_initial_weights(model: SegmentationNet, checkpoint: Checkpoint, archite
     bands. Refused when the checkpoint is another architecture or size."""
     path, card, stored = checkpoint
     if card.architecture != architecture:
-        raise LmhldError(f"init_from: {path.name} holds a {card.architecture} network; this run builds "
-                         f"{architecture}: give --model {card.architecture}")
+        raise LmhldError(f"the network to start from ({path}) is a {card.architecture}; this run builds "
+                         f"{architecture}: give --model {card.architecture} (model = \"{card.architecture}\" in a "
+                         "config file)")
     own = model.state_dict()
     inputs = {f"{name}.{part}" for name in model.input_layer_names() for part in ("weight", "bias")}
     other_bands = bands is not None and not _same_inputs(card.bands, bands)
@@ -82,10 +84,12 @@ def load_initial_weights(model: SegmentationNet, checkpoint: Checkpoint, archite
         else:
             mismatched.append(key)
     if mismatched:
-        options = [f"{k}={v}" for k, v in card.model_options.items() if k != "encoder_weights"]
-        said = f"--model-option {' --model-option '.join(options)}" if options else "the network's own options"
-        raise LmhldError(f"init_from: {path.name} is a {card.architecture} of another size ({mismatched[0]} "
-                         f"differs); build the same network: {said}")
+        options = {k: v for k, v in card.model_options.items() if k != "encoder_weights"}
+        flags = " ".join(f"--width {v}" if k == "base_width" else f"--model-option {k}={v}" for k, v in options.items())
+        keys = ", ".join(f"{k} = {json.dumps(v)}" for k, v in options.items())
+        said = f"{flags} ({keys} under model_options in a config file)" if options else "the network's own options"
+        raise LmhldError(f"the network to start from ({path}) is a {card.architecture} of another size "
+                         f"({mismatched[0]} differs); build the same network: {said}")
     model.load_state_dict(copied, strict=False)
     note = f"fine-tuning from {path} ({card.architecture}, {len(copied)} of {len(own)} tensors copied"
     if fresh_inputs and model.in_channels != card.in_channels:

@@ -218,6 +218,23 @@ def resolve_surface(surface: str, resolution_m: float | None) -> str:
     return "ground" if resolution_m is not None and 0 < resolution_m <= GROUND_MAX_PIXEL_M else "plane"
 
 
+def off_by_one(band_names: Sequence[str], setting: Sequence[int] | str) -> str | None:
+    """A warning when relative bands chosen by number land just after a band named as elevation and are not so
+    named themselves: a config file's relative_bands counts from 0, the command line's --relative-bands from 1,
+    and a number copied from one to the other picks the neighbouring band without a word."""
+    if setting == "auto":
+        return None
+    names = [band_key(n) for n in band_names]
+    for b in sorted({int(x) for x in setting}):
+        if 0 < b < len(names) and names[b] not in ELEVATION_NAMES and names[b - 1] in ELEVATION_NAMES \
+                and b - 1 not in setting:
+            return (f"relative band {b + 1} ({band_names[b]}) is not named as elevation, and band {b} before it is "
+                    f"({band_names[b - 1]}): a config file's relative_bands counts from 0, so relative_bands = "
+                    f"[{b - 1}] is {band_names[b - 1]} (--relative-bands {b} on the command line); training goes on "
+                    f"with {band_names[b]} as asked")
+    return None
+
+
 def choose(ds: PatchDataset, setting: Sequence[int] | str, std: Sequence[float],
            surface: str = "auto") -> tuple[RelativeLevels, str | None]:
     """The relative channels for a training split: `setting` is "auto" or 0-based channel positions ([] = none),

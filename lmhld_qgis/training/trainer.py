@@ -36,13 +36,13 @@ from .augment import BatchAugment
 from .cache import Arrays, cache_split, memory_budget, writes_pack
 from .calibrate import MIN_LANDSLIDE_PIXELS, Calibration, calibrate, histogram
 from .checkpoint import HostSnapshot, checkpoint_payload, load_checkpoint, write_checkpoint
-from .config import BATCH_SIZE, MEANING, TrainConfig, auto_batch_size, migrate
+from .config import BATCH_SIZE, MEANING, RECIPES, TrainConfig, auto_batch_size, migrate
 from .data import BatchSource, epoch_order, make_source, n_chunks, normalisation, shard
 from .distributed import all_reduce_sum, barrier, broadcast_buffers, init_from_env, shutdown
 from .finetune import Checkpoint, checkpoint_card, load_initial_weights
 from .hardware import Hardware, resolve_device, resolve_hardware
 from .losses import LossSpec, landslide_probability, segmentation_loss
-from .relative import RelativeLevels
+from .relative import RelativeLevels, off_by_one
 from .relative import choose as choose_relative
 from .schedule import Cycle, Schedule, plan_cycles
 from .stages import Stage, plan_stages, resolution_note
@@ -167,9 +167,11 @@ class Trainer:
                 raise LmhldError(f"batch size {cfg.batch_size} must be a multiple of the {world} processes (each "
                                  "takes an equal share of a batch)")
             if cfg.batch_size > n_train and self.dist.is_main:  # one step an epoch, and the report says 1000
-                self.progress.warn(f"batch size {cfg.batch_size} is larger than the {patches.rstrip(',')}: each "
-                                   f"epoch is one step of {n_train}; leave the batch size automatic, or give "
-                                   f"at most {max(1, n_train // 4)} for a few steps an epoch")
+                whose = (f" (the {cfg.recipe} recipe's)" if cfg.recipe != "default"
+                         and RECIPES[cfg.recipe].get("batch_size") == cfg.batch_size else "")
+                self.progress.warn(f"batch size {cfg.batch_size}{whose} is larger than the {patches.rstrip(',')}: "
+                                   f"each epoch is one step of {n_train}; give --batch-size auto (sized for "
+                                   f"several steps an epoch), or at most {max(1, n_train // 4)} for 4 or more")
             return cfg.batch_size
         size = auto_batch_size(n_train, world)
         if size < BATCH_SIZE and self.dist.is_main:
@@ -180,6 +182,9 @@ class Trainer:
 
     def _relative_levels(self, ds: PatchDataset, std: list[float]) -> RelativeLevels:
         relative, note = choose_relative(ds, self.cfg.relative_bands, std, self.cfg.relative_surface)
+        doubt = off_by_one(ds.band_names, self.cfg.relative_bands)
+        if doubt and self.dist.is_main:
+            self.progress.warn(doubt)
         if note and self.dist.is_main:
             self.progress.info(note)
         return relative
@@ -317,7 +322,8 @@ class Trainer:
         if self.dist.is_main:
             write_text_atomic(self.out / "config.json", json.dumps(state.config, indent=2))
         if state.stage == len(self.stages) - 1 and (state.epoch >= self.cfg.epochs or state.stopped_early):
-            how = f"stopped early after epoch {state.epoch}" if state.stopped_early else f"{state.epoch} epochs"
+            how = (f"stopped early after epoch {state.epoch}" if state.stopped_early else
+                   f"{state.epoch} epoch{'' if state.epoch == 1 else 's'}")
             self.progress.info(f"{self.out} holds a finished run ({how}): nothing left to train; writing its model "
                                f"and report again (--epochs above {self.cfg.epochs} extends it)")
         else:

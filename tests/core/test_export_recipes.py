@@ -289,6 +289,13 @@ def test_many_negatives_still_leave_validation_and_test(scene, tmp_path):
     held = [r for r in rows if r["split"] != "train"]
     assert negative and not any(overlap(n, h) for n in negative for h in held)  # no pixel in two splits
     assert any("overlapping a negative's window went to training" in w for w in report.card["warnings"])
+    # the negatives come on top: background keeps its share of the landslide and background patches, and the
+    # overlap rule counts the training split's grid windows (a probe's 746 negatives asked for 324 background
+    # windows and switched the overlap off, leaving 11 landslide patches of 27)
+    for card in (report.card, plain.card):
+        kinds = card["counts_by_kind"]
+        assert kinds["background"] / (kinds["background"] + kinds["landslide"]) == pytest.approx(0.2, abs=0.03)
+    assert report.card["stride"] == plain.card["stride"] == SIZE // 2
     with pytest.raises(LmhldError, match=r"the 1 left cannot fill validation and test\. Give fewer negatives"):
         export_patches([scene.raster], scene.inventory, tmp_path / "dense",
                        ExportOptions(patch_size=SIZE, negatives=rejected(2.0), tolerance=0.05))

@@ -90,9 +90,10 @@ def test_other_bands_keep_everything_but_the_input_convolution(areas, trained, t
 
 
 @pytest.mark.parametrize("case, message", [
-    ("network", "holds a unet network; this run builds unetpp: give --model unet"),
-    ("width", r"of another size \(.* differs\); build the same network: --model-option base_width=\d+$"),  # was
-    # a Python dict
+    ("network", r"is a unet; this run builds unetpp: give --model unet \(model = \"unet\" in a config file\)"),
+    # was a Python dict, then --model-option base_width=8 for the --width the README shows
+    ("width", r"of another size \(.* differs\); build the same network: --width (\d+) \(base_width = \1 under "
+              r"model_options in a config file\)$"),
     ("onnx", "is an ONNX model; fine-tuning starts from the training checkpoint"),
     ("missing", "does not exist; give a checkpoint"),
 ])

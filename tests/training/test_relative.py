@@ -165,6 +165,20 @@ def test_explicit_choice_and_none():
         choose(ds, [2], [1.0, 1.0])
 
 
+def test_a_relative_band_counted_from_1_in_a_config_file_is_warned_of():
+    """--relative-bands counts from 1 and a config file's relative_bands from 0: 4 copied from one to the other
+    made the band after the DSM relative, without a word."""
+    from lmhld_qgis.training.relative import off_by_one
+
+    names = ["red", "green", "dsm", "nir"]
+    assert off_by_one(names, [3]) == (
+        "relative band 4 (nir) is not named as elevation, and band 3 before it is (dsm): a config file's "
+        "relative_bands counts from 0, so relative_bands = [2] is dsm (--relative-bands 3 on the command line); "
+        "training goes on with nir as asked")
+    assert off_by_one(names, [2]) is None and off_by_one(names, "auto") is None and off_by_one(names, []) is None
+    assert off_by_one(names, [2, 3]) is None  # both chosen: on purpose
+
+
 def _trained_with_elevation(tmp_path, relative, surface="plane"):
     from lmhld_qgis.core.export import ExportOptions, export_patches
     from lmhld_qgis.core.synthetic import make_scene

@@ -151,7 +151,7 @@ def test_a_batch_larger_than_the_training_split_is_warned_of(areas, tmp_path):
 
     n_train = len(open_dataset(areas["a32"], "train"))
     with pytest.warns(UserWarning, match=rf"batch size 1000 is larger than the {n_train} training patches: each "
-                                         rf"epoch is one step of {n_train}"):
+                                         rf"epoch is one step of {n_train}; give --batch-size auto"):
         train(config([areas["a32"]], epochs=1, batch_size=1000, model_options={"base_width": 4}), tmp_path / "run")
 
 
