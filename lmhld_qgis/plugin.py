@@ -14,7 +14,9 @@ from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.PyQt.QtCore import QCoreApplication
 
 from . import PLUGIN_NAME, deps
+from .core.terms import speak
 
+speak("flags")  # QGIS turns the core's flags into its dialogs' parameters (processing/common.in_dialog_terms)
 MENU = f"&{PLUGIN_NAME}"
 
 

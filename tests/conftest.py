@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from lmhld_qgis.core.terms import speak
+
 from .helpers import ROOT, SHARED_DATA
+
+speak("flags")  # the tests read the core's messages as the command line and QGIS do; test_terms.py as Python's
 
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
 

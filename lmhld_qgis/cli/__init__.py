@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..core.errors import CANCELLED, LmhldError, explain
+from ..core.terms import speak
 from . import (
     analyse,
     create_inventory,
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None, final: bool = False) -> int:
     # rasterio's warning about a raster without georeferencing comes before lmhld's own error that says what to do
     warnings.filterwarnings("ignore", message=r"Dataset has no geotransform")
     argv = list(sys.argv[1:] if argv is None else argv)
+    speak("flags")  # messages name the options as this command line does (a Python caller gets keywords)
     debug = "--debug" in argv or bool(os.environ.get("LMHLD_DEBUG"))
     try:
         parser = build_parser()

@@ -14,11 +14,31 @@ from dataclasses import dataclass
 from types import ModuleType
 
 
-class LmhldError(ValueError):
+class _Said:
+    """A message for a person, in their terms: `str()` (a traceback, a print) gives a Python caller keywords for
+    the command line's flags (core/terms.py); `message`, and an f-string that wraps the error in another's
+    message, keep the flags, which the command line prints as they are and QGIS turns into its parameters."""
+
+    args: tuple[object, ...]
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        from .terms import for_reader
+
+        return for_reader(self.message)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.message, spec)
+
+
+class LmhldError(_Said, ValueError):
     """Bad input or an impossible request; the message is meant for the user."""
 
 
-class CancelledError(RuntimeError):
+class CancelledError(_Said, RuntimeError):
     """The user cancelled; nothing half-written is left behind."""
 
 

@@ -33,7 +33,9 @@ class NullProgress:
     def warn(self, message: str) -> None:
         import warnings
 
-        warnings.warn(message, stacklevel=2)
+        from .terms import for_reader
+
+        warnings.warn(for_reader(message), LmhldWarning, stacklevel=_caller_level())
 
     def is_cancelled(self) -> bool:
         return False
@@ -62,3 +64,22 @@ class SubProgress:
 
     def is_cancelled(self) -> bool:
         return self.parent.is_cancelled()
+
+
+class LmhldWarning(UserWarning):
+    """What the Python API says through warnings (filter it by this class)."""
+
+
+def _caller_level() -> int:
+    """The `stacklevel` that points a warning at the caller's own line (their `export_patches(...)`), not at the
+    line inside lmhld_qgis that said it."""
+    import os
+    import sys
+    from types import FrameType
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame: FrameType | None = sys._getframe(1)  # NullProgress.warn's, level 1 for warnings.warn
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -204,7 +204,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
                      "[experiment.train.model_options]")
             fix = (f": give {model} a table of its own, [experiment.model_options.{model}]"
                    if model not in cfg.model_options else "")
-            where = f" (options of {table}{fix})" if str(exc).startswith("bad options") else ""
+            where = f" (options of {table}{fix})" if exc.message.startswith("bad options") else ""
             raise LmhldError(f"{path.name}: {exc}{where}") from exc
     return cfg
 
@@ -410,28 +410,17 @@ def _area_bands(cfg: ExperimentConfig, area: Area, file: str) -> list[str]:
         _, names = select_bands(info.band_names, info.count, options.get("bands"), info.path, info.alpha_bands)
     except LmhldError as exc:
         where = ("this area's own bands = [...] in its [[experiment.areas]] table, or [experiment.export] bands "
-                 "for every area" if "band" in str(exc) else "[experiment.export] or this area's table")
-        raise LmhldError(f"area {area.name} in {file}: {in_file_terms(str(exc))} (set it in {where})") from exc
+                 "for every area" if "band" in exc.message else "[experiment.export] or this area's table")
+        raise LmhldError(f"area {area.name} in {file}: {in_file_terms(exc.message)} (set it in {where})") from exc
     return names
 
 
 def in_file_terms(message: str) -> str:
     """A core message's command-line options said as experiment-file keys: '--bands 1,2,3' -> 'bands = [1, 2, 3]',
     '--tolerance 0.02' -> 'tolerance = 0.02'."""
-    import re
+    from ..core.terms import in_terms
 
-    def key(match: re.Match[str]) -> str:
-        name, value = match.group(1).replace("-", "_"), match.group(2)
-        if value is None:
-            return name
-        listed = re.fullmatch(r"\d+(,\d+)+", value) or name == "bands"
-        if listed:
-            return f"{name} = [{', '.join(value.split(','))}]"
-        number = re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", value)
-        return f"{name} = {value}" if number else f'{name} = "{value}"'  # a word is a TOML string
-
-    message = re.sub(r" \(in QGIS: [^)]*\)", "", message)
-    return re.sub(r"--([a-z][a-z-]*)(?: (\d+(?:,\d+)+|[\w.]*\w))?", key, message)
+    return in_terms(message, "file")
 
 
 class InFileTerms(SubProgress):
@@ -481,8 +470,8 @@ class Experiment:
                 export_patches([area.raster], area.inventory, path, options, progress=SubProgress(share, 0.0, 0.0))
             except LmhldError as exc:  # said in the experiment file's terms, for the area and size it concerns
                 hint = ('; in the experiment file: [experiment.export] recipe = "generalise"'
-                        if "recipe, generalise" in str(exc) else "")
-                raise LmhldError(f"area {area.name} at {size} px: {in_file_terms(str(exc))}{hint}") from exc
+                        if "recipe, generalise" in exc.message else "")
+                raise LmhldError(f"area {area.name} at {size} px: {in_file_terms(exc.message)}{hint}") from exc
         return path
 
     def run(self, key: str, data: list[Path], model: str, mode: str, evaluate: Evaluate) -> dict[str, Any]:

@@ -1,0 +1,80 @@
+"""Options said in the terms of whoever reads the message.
+
+The core speaks of options as the command line names them (`--tolerance 0.02`, `--overwrite`), with an aside for
+QGIS (`in QGIS: Tolerance`); the command line prints that as it is and Processing names its own parameters
+instead (processing/common.py). A Python caller, who passed keywords, reads them as keywords (`tolerance=0.02`,
+`overwrite=True`), and an experiment file's author as keys (`tolerance = 0.02`). Which of the first two a process
+speaks is set once: the command line and QGIS set "flags"; the default, for a Python program, is "python".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Audience = Literal["flags", "python"]
+_audience: list[Audience] = ["python"]  # process-wide: Processing runs algorithms in worker threads
+
+# a keyword's name where it is not the flag's (the Python API's own argument names)
+PYTHON_NAMES = {"pixel-size": "pixel_size_m", "min-area": "min_area_m2", "fill-holes": "fill_holes_m2",
+                "large-landslide-area": "large_landslide_area_m2"}
+
+# the command line's switches (no value): kept in step with its parser by tests/core/test_terms.py
+SWITCHES = frozenset({"any-size-input", "cap-at-candidates", "channels-last", "compile", "debug", "every-landslide",
+                      "explode", "no-augment", "no-channels-last", "no-every-landslide", "no-persistent-workers",
+                      "no-pin-memory", "no-resample", "overwrite", "persistent-workers", "pin-memory",
+                      "progress-json", "resample", "resume", "static"})
+
+# words that follow an option named in a sentence, not its value ("a lower --min-fraction or a smaller patch")
+_PROSE = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "if", "in", "is", "it", "of", "on", "or",
+                    "than", "that", "the", "then", "to", "was", "when", "where", "which", "with"})
+
+_QGIS_ASIDE = re.compile(r" \(in QGIS: [^()]*(?:\([^()]*\)[^()]*)?\)|; in QGIS: [^;()]*(?:\([^()]*\))?")
+_FLAG = re.compile(r"`[^`]*`|--(?P<flag>[a-z][a-z0-9-]*)(?: (?P<value>-?\d+(?:\.\d+)?(?:,-?\d+(?:\.\d+)?)+|[\w.]*\w))?")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
+
+
+def speak(audience: Audience) -> None:
+    """Set whom this process's messages are for: the command line and QGIS say "flags"."""
+    _audience[0] = audience
+
+
+def audience() -> Audience:
+    return _audience[0]
+
+
+def in_terms(message: str, style: Literal["python", "file"]) -> str:
+    """`message`'s command-line options as Python keywords ("python": `--tolerance 0.02` -> `tolerance=0.02`,
+    `--overwrite` -> `overwrite=True`) or experiment-file keys ("file": `tolerance = 0.02`, `overwrite`); a word
+    value becomes a string, a list of numbers a list. Commands quoted in backticks, to be run in a terminal, keep
+    their flags; the QGIS asides go."""
+    if "--" not in message:
+        return message
+    message = _QGIS_ASIDE.sub("", message)
+    equals = "=" if style == "python" else " = "
+
+    def said(match: re.Match[str]) -> str:
+        flag, value = match["flag"], match["value"]
+        if flag is None:  # a quoted command
+            return match.group(0)
+        tail = ""
+        if value is not None and value.lower() in _PROSE:
+            value, tail = None, f" {value}"
+        if flag in SWITCHES:  # a word after it is the sentence's ("--overwrite to replace it")
+            on = not flag.startswith("no-")
+            name = flag.removeprefix("no-").replace("-", "_")
+            said = (f"{name}={on}" if style == "python" else f"{name} = {str(on).lower()}")
+            return said + (f" {value}" if value is not None else "") + tail
+        name = (PYTHON_NAMES.get(flag) if style == "python" else None) or flag.replace("-", "_")
+        if value is None:  # the option itself ("a larger --tolerance")
+            return name + tail
+        if "," in value or name == "bands":
+            return f"{name}{equals}[{', '.join(value.split(','))}]"
+        return f"{name}{equals}{value}" if _NUMBER.fullmatch(value) else f'{name}{equals}"{value}"'
+
+    return _FLAG.sub(said, message)
+
+
+def for_reader(message: str) -> str:
+    """`message` as this process's reader should see it (see the module docstring)."""
+    return message if _audience[0] == "flags" else in_terms(message, "python")

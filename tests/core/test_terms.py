@@ -1,0 +1,86 @@
+"""Messages in their reader's terms: the command line's flags, a Python caller's keywords, an experiment's keys."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from lmhld_qgis.core.errors import LmhldError
+from lmhld_qgis.core.progress import LmhldWarning, NullProgress
+from lmhld_qgis.core.terms import SWITCHES, audience, in_terms, speak
+
+from ..helpers import ROOT
+
+
+def test_the_switches_are_the_command_line_s():
+    """A switch takes no value, so the word after it is the sentence's ("give --overwrite to replace it")."""
+    from lmhld_qgis.cli import build_parser
+
+    parser = build_parser()
+    switches = {option[2:] for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+                for command in action.choices.values() for a in command._actions if a.nargs == 0
+                for option in a.option_strings if option.startswith("--") and option != "--help"}
+    assert switches == SWITCHES
+
+
+@pytest.mark.parametrize("flags, python, file", [
+    ("allow replacing it (--overwrite)", "allow replacing it (overwrite=True)", "allow replacing it (overwrite = true)"),
+    ("(--tolerance 0.01; best: 3 points); a larger --tolerance (a fraction: --tolerance 0.02)",
+     "(tolerance=0.01; best: 3 points); a larger tolerance (a fraction: tolerance=0.02)",
+     "(tolerance = 0.01; best: 3 points); a larger tolerance (a fraction: tolerance = 0.02)"),
+    ("the imagery's pixel size (--pixel-size; in QGIS: Pixel size, m)", "the imagery's pixel size (pixel_size_m)",
+     "the imagery's pixel size (pixel_size)"),
+    ("use --provider auto or cpu", 'use provider="auto" or cpu', 'use provider = "auto" or cpu'),
+    ("e.g. --bands 1,2,3 (in QGIS: Bands in order)", "e.g. bands=[1, 2, 3]", "e.g. bands = [1, 2, 3]"),
+    ("a lower --min-fraction or a smaller patch", "a lower min_fraction or a smaller patch",
+     "a lower min_fraction or a smaller patch"),
+    ("give --overwrite to replace it; --no-resample keeps its grid", "give overwrite=True to replace it; "
+     "resample=False keeps its grid", "give overwrite = true to replace it; resample = false keeps its grid"),
+    ("run `lmhld split a --out b --split 0.7,0.2,0.1` first", "run `lmhld split a --out b --split 0.7,0.2,0.1` first",
+     "run `lmhld split a --out b --split 0.7,0.2,0.1` first"),
+])
+def test_flags_are_said_as_keywords_and_as_keys(flags, python, file):
+    assert in_terms(flags, "python") == python and in_terms(flags, "file") == file
+
+
+def test_a_python_caller_reads_keywords_and_a_wrapping_message_keeps_the_flags():
+    """A probe's Python script was told "--overwrite", "--tolerance 0.02" and "--pixel-size", flags it never
+    had; the command line and QGIS (which turns flags into its parameters) still get them."""
+    assert audience() == "flags"  # as conftest set it, as the command line and QGIS do
+    error = LmhldError("dataset folder d is not empty; allow replacing it (--overwrite)")
+    speak("python")
+    try:
+        assert str(error) == "dataset folder d is not empty; allow replacing it (overwrite=True)"
+        assert error.message.endswith("(--overwrite)") and f"area a: {error}".endswith("(--overwrite)")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            NullProgress().warn("give --batch-size auto")
+        [said] = caught
+        assert str(said.message) == 'give batch_size="auto"' and said.category is LmhldWarning
+        assert said.filename == __file__  # the caller's line, not the one inside lmhld_qgis that said it
+    finally:
+        speak("flags")
+    assert str(error).endswith("(--overwrite)")
+
+
+def test_a_python_program_is_told_keywords(tmp_path):
+    """A real Python program (no command line, no QGIS) gets the keyword it passes."""
+    out = str(tmp_path / "out")
+    script = ("from pathlib import Path\n"
+              "from lmhld_qgis.core.atomic import atomic_dir\n"
+              f"with atomic_dir({out!r}) as tmp:\n"
+              "    (Path(tmp) / 'patches.txt').write_text('first')\n"
+              "try:\n"
+              f"    with atomic_dir({out!r}):\n"
+              "        pass\n"
+              "except Exception as exc:\n"
+              "    print(exc)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith("is not empty; choose another folder, or allow replacing it "
+                                         "(overwrite=True)"), proc.stdout
+    assert (tmp_path / "out" / "patches.txt").read_text() == "first"
