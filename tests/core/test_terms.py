@@ -28,7 +28,8 @@ def test_the_switches_are_the_command_line_s():
 
 
 @pytest.mark.parametrize("flags, python, file", [
-    ("allow replacing it (--overwrite)", "allow replacing it (overwrite=True)", "allow replacing it (overwrite = true)"),
+    ("allow replacing it (--overwrite)", "allow replacing it (overwrite=True)",
+     "allow replacing it (overwrite = true)"),
     ("(--tolerance 0.01; best: 3 points); a larger --tolerance (a fraction: --tolerance 0.02)",
      "(tolerance=0.01; best: 3 points); a larger tolerance (a fraction: tolerance=0.02)",
      "(tolerance = 0.01; best: 3 points); a larger tolerance (a fraction: tolerance = 0.02)"),
