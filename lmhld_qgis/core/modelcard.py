@@ -220,9 +220,18 @@ def read_onnx_proto(path: str | Path) -> Any:
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise LmhldError(f"cannot read ONNX model {path} ({type(exc).__name__}): is it an .onnx file written by "
-                         "lmhld's training (`lmhld train`; in QGIS: Train landslide model) or `lmhld export-onnx`?") \
-            from exc
+        raise _unreadable(path) from exc
+
+
+def _unreadable(path: str | Path) -> LmhldError:
+    """A file onnx cannot parse, said for what it likely is (the parser's own exception name, "DecodeError", meant
+    nothing to a user)."""
+    if Path(path).suffix.lower() in (".pt", ".pth", ".ckpt"):
+        return LmhldError(f"{path} is a training checkpoint, not an ONNX model: give its run folder's model.onnx, or "
+                          "export one from it (`lmhld export-onnx`)")
+    return LmhldError(f"cannot read {path} as an ONNX model (it is damaged, or not an .onnx file): give an .onnx "
+                      "file written by lmhld's training (`lmhld train`; in QGIS: Train landslide model) or "
+                      "`lmhld export-onnx`")
 
 
 def card_from_proto(proto: Any, source: str) -> ModelCard:
@@ -246,9 +255,7 @@ def _read_card_with_onnxruntime(path: str | Path) -> ModelCard:
     try:
         meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
     except Exception as exc:
-        raise LmhldError(f"cannot read ONNX model {path} ({type(exc).__name__}): is it an .onnx file written by "
-                         "lmhld's training (`lmhld train`; in QGIS: Train landslide model) or `lmhld export-onnx`?") \
-            from exc
+        raise _unreadable(path) from exc
     return ModelCard.from_onnx_metadata(dict(meta.custom_metadata_map), source=str(path))
 
 

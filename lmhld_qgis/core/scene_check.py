@@ -63,12 +63,13 @@ class SceneValues:
         cols = np.linspace(0, info.width - side, SAMPLE_GRID).astype(int)
         rows = np.linspace(0, info.height - side, SAMPLE_GRID).astype(int)
         windows = [Window(int(c), int(r), side, side) for r in dict.fromkeys(rows) for c in dict.fromkeys(cols)]
-        with warnings.catch_warnings(), rasterio.open(info.path) as src:
-            warnings.simplefilter("ignore")
-            data = np.concatenate([src.read(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
-            valid = np.concatenate([src.read_masks(bands, window=w).reshape(len(bands), -1) for w in windows],
-                                   axis=1)
-            scaling = [(float(src.scales[b - 1]), float(src.offsets[b - 1])) for b in bands]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # before the open, which warns of a raster without georeferencing
+            with rasterio.open(info.path) as src:
+                data = np.concatenate([src.read(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
+                valid = np.concatenate([src.read_masks(bands, window=w).reshape(len(bands), -1)
+                                        for w in windows], axis=1)
+                scaling = [(float(src.scales[b - 1]), float(src.offsets[b - 1])) for b in bands]
         data = data.astype(np.float64)
         typical: list[float | None] = []
         for k in range(len(bands)):
@@ -111,28 +112,27 @@ def scene_divisor(card: ModelCard, values: SceneValues) -> tuple[list[float] | N
 
 
 def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list[float] | None = None) -> list[str]:
-    """The model's inputs whose typical value in the scene (divided by `divisor` where detection divides it) lies
-    more than FAR_FROM_TRAINING standard deviations from the training mean the model card records: a scene scaled
-    otherwise (reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit) gives detections without
-    meaning, and nothing else would say so."""
+    """A warning (one, naming every such input) when inputs' typical values in the scene (divided by `divisor`
+    where detection divides it) lie more than FAR_FROM_TRAINING standard deviations from the training means the
+    model card records: a scene scaled otherwise (reflectance as 0-10000 integers rather than 0-1, 8-bit rather
+    than 16-bit) gives detections without meaning, and nothing else would say so."""
     if len(card.mean) != len(values.bands) or len(card.std) != len(values.bands):
         return []
-    notes = []
-    for k, typical, far in _distances(card, values, divisor or [1.0] * len(values.bands)):
-        if far > FAR_FROM_TRAINING:
-            band = values.bands[k]
-            scale, offset = values.scaling[k]
-            declared = ("" if (scale, offset) == (1.0, 0.0) else
-                        f"; the file declares a scale of {scale:g} and an offset of {offset:g}, which lmhld does not "
-                        "apply (pixels are read as stored, as export read the training imagery): apply it with "
-                        "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
-            divided = f" (divided by {divisor[k]:g} as its training patches were)" if divisor else ""
-            notes.append(f"band {band} ({card.bands[k]}): its typical value{divided} {typical:.4g} lies {far:.0f} "
-                         f"standard deviations from the model's training mean {card.mean[k]:.4g} (std "
-                         f"{card.std[k]:.4g}): the scene is scaled otherwise than the training imagery (reflectance "
-                         "as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit?) or comes from another "
-                         f"sensor, and the detections may mean nothing; scale it as the training imagery was{declared}")
-    return notes
+    far = [(k, typical, d) for k, typical, d in _distances(card, values, divisor or [1.0] * len(values.bands))
+           if d > FAR_FROM_TRAINING]
+    if not far:
+        return []
+    divided = " (divided as its training patches were)" if divisor else ""
+    bands = "; ".join(f"band {values.bands[k]} ({card.bands[k]}) {typical:.4g}, {d:.0f} standard deviations from "
+                      f"the training mean {card.mean[k]:.4g} (std {card.std[k]:.4g})" for k, typical, d in far)
+    declared = sorted({values.scaling[k] for k, _, _ in far} - {(1.0, 0.0)})
+    note = ("" if not declared else
+            f"; the file declares a scale of {declared[0][0]:g} and an offset of {declared[0][1]:g}, which lmhld does "
+            "not apply (pixels are read as stored, as export read the training imagery): apply it with "
+            "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
+    return [f"typical values{divided}: {bands}: the scene is scaled otherwise than the training imagery "
+            "(reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit?) or comes from another "
+            f"sensor, and the detections may mean nothing; scale it as the training imagery was{note}"]
 
 
 def _bands(card: ModelCard, info: RasterInfo) -> tuple[Check, list[int] | None]:

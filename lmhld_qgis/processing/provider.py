@@ -50,5 +50,8 @@ class LmhldProvider(QgsProcessingProvider):
         return lmhld_qgis.__version__
 
     def loadAlgorithms(self) -> None:
+        from .batch_fix import supply_batch_timestamp
+
+        supply_batch_timestamp()  # QGIS 3.22's batch dialog fails after a batch of an algorithm with HTML outputs
         for cls in algorithm_classes():
             self.addAlgorithm(cls())

@@ -113,6 +113,8 @@ class TrainConfig:
     # 2 m or finer, plane otherwise (training/relative.py)
     init_from: str | None = None  # fine-tuning: start from a trained network (a checkpoint, or a run folder's
     # best.pt) instead of random weights (training/finetune.py)
+    names: list[str] | None = None  # one per dataset: what the log, forgetting.csv and the model card call it (an
+    # experiment's area names); None: each dataset's own name
 
     @property
     def learning_rate(self) -> float:
@@ -201,6 +203,8 @@ def _check_ranges(cfg: TrainConfig) -> None:
     _require(cfg.checkpoint_every >= 0, "checkpoint_every", "an integer >= 0 (0: off)", cfg.checkpoint_every)
     _require(cfg.checkpoint_seconds >= 0, "checkpoint_seconds", "a number >= 0", cfg.checkpoint_seconds)
     _require(cfg.bands is None or all(b >= 0 for b in cfg.bands), "bands", "0-based band indices (>= 0)", cfg.bands)
+    _require(cfg.names is None or (len(cfg.names) == len(cfg.data) and all(n.strip() for n in cfg.names)), "names",
+             f"one non-empty name per dataset ({len(cfg.data)})", cfg.names)
     _require(cfg.relative_bands == "auto" or all(b >= 0 for b in cfg.relative_bands), "relative_bands",
              "'auto' or 0-based band indices (>= 0)", cfg.relative_bands)
     width = cfg.model_options.get("base_width")

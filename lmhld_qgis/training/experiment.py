@@ -68,7 +68,8 @@ STUDY_RECORD = "experiment.json"  # the options a study's datasets and runs were
 EXPERIMENT_KEYS = ("name", "models", "modes", "part_orders", "areas", "train", "export", "model_options")
 # training options the study itself sets for each run: named in [experiment]'s terms when given
 STUDY_KEYS = {"model": "the study's networks are models = [...]", "mode": "its modes are modes = [...]",
-              "data": "each run's data are the areas' datasets ([[experiment.areas]])"}
+              "data": "each run's data are the areas' datasets ([[experiment.areas]])",
+              "names": "each run names its datasets after their areas"}
 AREA_KEYS = ("name", "raster", "inventory", "patch_sizes")
 PATCH_AREA_KEYS = ("name", "patches")  # an area given as a folder of patches already cut and split
 
@@ -112,7 +113,7 @@ class ExperimentConfig:
         [experiment.export] names another, then [experiment.export], then the area's own (its bands, ...)."""
         return {"recipe": "paper"} | self.export | area.export
 
-    def train_config(self, model: str, data: list[Path], mode: str) -> TrainConfig:
+    def train_config(self, model: str, data: list[Path], mode: str, names: list[str] | None = None) -> TrainConfig:
         """The TrainConfig of one run: the experiment's train options (its recipe filling the rest); a model with
         its own options table takes those instead of the shared train.model_options."""
         from .config import TrainConfig
@@ -120,7 +121,7 @@ class ExperimentConfig:
         opts = dict(self.train)
         if model in self.model_options:
             opts["model_options"] = dict(self.model_options[model])
-        opts.update(model=model, data=[str(d) for d in data], mode=mode)
+        opts.update(model=model, data=[str(d) for d in data], mode=mode, names=names)
         return TrainConfig.from_values(opts, "[experiment.train]")
 
 
@@ -474,7 +475,8 @@ class Experiment:
                 raise LmhldError(f"area {area.name} at {size} px: {in_file_terms(exc.message)}{hint}") from exc
         return path
 
-    def run(self, key: str, data: list[Path], model: str, mode: str, evaluate: Evaluate) -> dict[str, Any]:
+    def run(self, key: str, data: list[Path], model: str, mode: str, evaluate: Evaluate,
+            names: list[str] | None = None) -> dict[str, Any]:
         """Train (or resume, or skip) one run; `evaluate(run_dir, onnx)` gives the metrics stored in result.json."""
         from .trainer import train
 
@@ -487,7 +489,7 @@ class Experiment:
             self.runs_done += 1
             self.progress.set_fraction(self.runs_done / max(self.runs_planned, self.runs_done))
             return _read_json(done)
-        cfg = self.cfg.train_config(model, data, mode)
+        cfg = self.cfg.train_config(model, data, mode, names)
         resume = (run_dir / "last.pt").exists()
         self.progress.info(f"{'resuming' if resume else 'training'} {key}")
         result = train(cfg, run_dir, resume=resume, progress=self._share())
@@ -500,6 +502,14 @@ class Experiment:
                    "forgetting": result.forgetting, **evaluate(run_dir, result.onnx)}
         write_text_atomic(done, json_text(metrics))
         return metrics
+
+    def _rename_run(self, old: str, new: str) -> None:
+        """A run filed under an older key moved to its key now, so that a rerun continues it (its data are checked
+        as any run's are)."""
+        before, now = self.out / "runs" / old, self.out / "runs" / new
+        if before.is_dir() and not now.exists():
+            before.rename(now)
+            self.progress.info(f"run {old} is now {new}")
 
     def cached(self, path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if path.exists():
@@ -540,6 +550,7 @@ class Experiment:
 
     # -- the study -------------------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
+        self._check_apart()
         self._check_same_study()
         rows, best = self._experiment1()
         best_ds = {a.name: self.dataset(a, best[a.name]) for a in self.cfg.areas}
@@ -557,6 +568,19 @@ class Experiment:
         self.progress.set_fraction(1.0)
         return results
 
+    def _check_apart(self) -> None:
+        """The experiment folder and the areas' patch folders apart: written into a patch folder, the study changed
+        what the folder holds, and the rerun that continues it was refused as a re-split folder."""
+        out = self.out.resolve()
+        for area in self.cfg.areas:
+            if not area.patches:
+                continue
+            patches = Path(area.patches).resolve()
+            if out.is_relative_to(patches):
+                where = "is" if out == patches else "lies inside"
+                raise LmhldError(f"the experiment folder {self.out} {where} area {area.name}'s patch folder "
+                                 f"{area.patches}, which the study must leave as it is: choose a folder beside it")
+
     def _experiment1(self) -> tuple[list[Row], dict[str, int]]:
         """Every area at each candidate size, every model, scored over the whole area; the best size per area."""
         from ..core.evaluate import evaluate_scene
@@ -571,7 +595,7 @@ class Experiment:
                                        "inventory); its single, mix and part runs use them as they are")
                 for model in self.cfg.models:
                     self.run(f"exp1/{area.name}_{size}_{model}", [Path(area.patches)], model, "single",
-                             lambda run_dir, onnx: {})
+                             lambda run_dir, onnx: {}, [area.name])
                 best[area.name] = size
                 continue
             scores: dict[int, list[float]] = {}
@@ -581,7 +605,7 @@ class Experiment:
                     def scene_eval(run_dir: Path, onnx: Path, area: Area = area) -> dict[str, Any]:
                         return evaluate_scene(onnx, area.raster, area.inventory, json_out=run_dir / "scene.json")
 
-                    r = self.run(f"exp1/{area.name}_{size}_{model}", [ds], model, "single", scene_eval)
+                    r = self.run(f"exp1/{area.name}_{size}_{model}", [ds], model, "single", scene_eval, [area.name])
                     cut = r.get("raw") or r  # the probability cut, the papers' metric (and Tables 5-7's): the
                     # delivered polygons' figures (in scene.json) add detection's cleaning, which can flip the size
                     rows.append({"area": area.name, "patch_size": size, "model": model,
@@ -631,7 +655,7 @@ class Experiment:
             for model in self.cfg.models:
                 # the key names the areas: another model can change a best size and so who trains together
                 r = self.run(f"mix/{'+'.join(names)}_{size}_{model}", [best_ds[n] for n in names], model, "mix",
-                             self._test_eval(best_ds, names))
+                             self._test_eval(best_ds, names), names)
                 totals.append({"areas": "+".join(names), "model": model, **{m: r[m] for m in METRICS}})
                 rows += [{"areas": "+".join(names), "area": n, "model": model,
                           **{m: r["per_area"][n][m] for m in METRICS}} for n in names]
@@ -653,9 +677,11 @@ class Experiment:
                 if n not in scored and note not in self.part_notes:
                     self.part_notes.append(note)
             for model in self.cfg.models:
-                stages = "-".join(f"{n}{best[n]}" for n in order)  # each area at its best size, which may change
+                # each area at its best size, which may change; the name and size apart (a69_64, not a6964)
+                stages = "-".join(f"{n}_{best[n]}" for n in order)
+                self._rename_run(f"part/{'-'.join(f'{n}{best[n]}' for n in order)}_{model}", f"part/{stages}_{model}")
                 r = self.run(f"part/{stages}_{model}", [best_ds[n] for n in order], model, "part",
-                             self._test_eval(best_ds, scored))
+                             self._test_eval(best_ds, scored), list(order))
                 totals.append({"order": " > ".join(order), "model": model, **{m: r[m] for m in METRICS}})
                 rows += [{"order": " > ".join(order), "area": n, "model": model,
                           **{m: r["per_area"][n][m] if n in r["per_area"] else math.nan for m in METRICS}}
@@ -706,8 +732,10 @@ class Experiment:
                             + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
         results["notes"] = notes
         best = describe_outcome(results["best_patch_size"], patch_areas=results["patch_areas"])
-        sections.insert(1, f"<p>{html.escape(best[0].upper() + best[1:])} (whole-area F1 of the probability cut, "
-                           "mean over models)</p>")
+        searched = set(results["best_patch_size"]) - set(results["patch_areas"])
+        why = ("" if not searched else " (whole-area F1 of the probability cut, mean over models" +
+               (")" if not results["patch_areas"] else f", for {', '.join(sorted(searched))})"))
+        sections.insert(1, f"<p>{html.escape(best[0].upper() + best[1:])}{html.escape(why)}</p>")
         figures = self.out / "figures"
         figures.mkdir(exist_ok=True)
         made = rp.experiment_figures(results)

@@ -141,6 +141,16 @@ def _require_labels(ds: PatchDataset | None, split: str, path: str) -> None:
                          "release's TrainData holds img/ and mask/; its TestData has no masks)")
 
 
+def _without_validation(path: str, n_train: int) -> str:
+    """Why a dataset trains without validation, and what that costs: said before training (the epoch lines' "no
+    validation split" was the only word, and the run's best F1 came out as nan)."""
+    few = (f"its {n_train} patches are too few to hold a fifth out" if not has_splits(path) else
+           "its validation split is missing or empty")
+    return (f"dataset {path} trains without validation: {few}; best.pt follows the training loss, early stopping "
+            "is off and the configured threshold is kept (the best validation F1 is undefined); give it more "
+            "patches, or a validation split")
+
+
 def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[Stage]:
     """Open every dataset up front, so a bad configuration fails before any training starts. Every dataset is read
     in one band order, by name: `reference`'s (a fine-tuned checkpoint's bands, so that its input convolution meets
@@ -148,6 +158,10 @@ def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[St
     first = open_in_order(cfg.data[0], cfg.bands, reference, "the checkpoint", strict=False)
     target, by = first[0].band_names, f"dataset {cfg.data[0]}"  # in the checkpoint's order when it could be
     opened = [first] + [open_in_order(p, cfg.bands, target, by, strict=cfg.mode == "mix") for p in cfg.data[1:]]
+    for (train, val), name in zip(opened, cfg.names or [], strict=False):  # an experiment's area names
+        for ds in (train, val):
+            if ds is not None:
+                ds.name = name
     for (train, val), path in zip(opened, cfg.data, strict=True):
         if len(train) < 2:  # one sample cannot make a batch BatchNorm trains on, nor a fit worth a model
             raise LmhldError(f"dataset {path} has {len(train)} training sample(s); training needs at least 2: export "
@@ -157,6 +171,7 @@ def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[St
             _require_labels(ds, split, path)
     notes = [[note for split, ds in (("training", train), ("validation", val)) if ds is not None
               for note in check_uniform(ds, f"dataset {path} ({split} split)")]
+             + ([] if val is not None else [_without_validation(path, len(train))])
              for (train, val), path in zip(opened, cfg.data, strict=True)]
     if cfg.mode == "single":
         train, val = opened[0]

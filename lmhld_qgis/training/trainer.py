@@ -174,10 +174,11 @@ class Trainer:
                                    f"several steps an epoch), or at most {max(1, n_train // 4)} for 4 or more")
             return cfg.batch_size
         size = auto_batch_size(n_train, world)
-        if size < BATCH_SIZE and self.dist.is_main:
+        steps, at_default = math.ceil(n_train / size), math.ceil(n_train / BATCH_SIZE)
+        if size < BATCH_SIZE and steps > at_default and self.dist.is_main:  # said where it changes something
             self.progress.info(f"batch size {size} (auto, rather than {BATCH_SIZE}): {patches} "
-                               f"make {math.ceil(n_train / size)} steps an epoch, where batches of {BATCH_SIZE} "
-                               f"would make {math.ceil(n_train / BATCH_SIZE)}")
+                               f"make {steps} steps an epoch, where batches of {BATCH_SIZE} would make "
+                               f"{at_default}")
         return size
 
     def _relative_levels(self, ds: PatchDataset, std: list[float]) -> RelativeLevels:

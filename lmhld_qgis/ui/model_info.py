@@ -13,11 +13,13 @@ from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -145,7 +147,14 @@ class ModelInfoDialog(QDialog):
         self.verdict = QLabel(tr("Press Check to test the chosen raster layer against this model."), box)
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        box_layout.addWidget(self.verdict)
+        self.verdict.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        # a long verdict (a scene scaled otherwise, band by band) scrolls: it ran past the dialog's bottom
+        self.verdict_area = QScrollArea(box)
+        self.verdict_area.setWidgetResizable(True)
+        self.verdict_area.setFrameShape(QFrame.NoFrame)
+        self.verdict_area.setWidget(self.verdict)
+        self.verdict_area.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
+        box_layout.addWidget(self.verdict_area)
         layout.addWidget(box)
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         buttons.rejected.connect(self.reject)

@@ -54,7 +54,7 @@ def test_grid_runs_resumes_and_writes_tables(tmp_path):
         by_order = [r for r in first["part_orders"] if r["model"] == mean["model"]]
         assert mean["orders"] == len(by_order) == 2
         for r in by_order:  # each order's figures are its run's test split, all areas together
-            stages = "-".join(f"{n}{first['best_patch_size'][n]}" for n in r["order"].split(" > "))
+            stages = "-".join(f"{n}_{first['best_patch_size'][n]}" for n in r["order"].split(" > "))
             test = json.loads((out / "runs" / "part" / f"{stages}_{mean['model']}" / "test.json").read_text())
             assert r["f1"] == pytest.approx(test["f1"]) and r["precision"] == pytest.approx(test["precision"])
         assert mean["f1"] == pytest.approx((by_order[0]["f1"] + by_order[1]["f1"]) / 2)
@@ -257,7 +257,7 @@ def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
     run_experiment(cfg, out)
     runs = out / "runs"
     assert sorted(p.name for p in (runs / "mix").iterdir()) == ["alpha+bravo_32_unet"]
-    assert sorted(p.name for p in (runs / "part").iterdir()) == ["alpha32-bravo32_unet"]
+    assert sorted(p.name for p in (runs / "part").iterdir()) == ["alpha_32-bravo_32_unet"]
     assert (out / "tables" / "table7_part.md").exists() and (out / "figures" / "part_heatmap_unet.png").exists()
     # Table 6 as the paper's: one row per model, both areas' test splits together; per area beside it
     results = json.loads((out / "results.json").read_text())
@@ -278,12 +278,15 @@ def test_mix_and_part_runs_are_filed_under_their_areas_and_sizes(tmp_path):
     import shutil
 
     moved = shutil.copytree(out, tmp_path / "elsewhere" / "exp")  # a study copied to another disk continues
+    # part runs were filed as alpha32-bravo32_unet (the name run into the size): such a run is moved, not retrained
+    (moved / "runs" / "part" / "alpha_32-bravo_32_unet").rename(moved / "runs" / "part" / "alpha32-bravo32_unet")
     assert run_experiment(cfg, moved)["runs"] == {"trained": 0, "skipped": 4}
-    config = runs / "part" / "alpha32-bravo32_unet" / "config.json"  # as if trained on another study's datasets
+    assert sorted(p.name for p in (moved / "runs" / "part").iterdir()) == ["alpha_32-bravo_32_unet"]
+    config = runs / "part" / "alpha_32-bravo_32_unet" / "config.json"  # as if trained on another study's datasets
     recorded = json.loads(config.read_text())
     config.write_text(json.dumps({**recorded, "data": recorded["data"][::-1]}))
-    with pytest.raises(LmhldError, match=r"run part/alpha32-bravo32_unet in .* was trained on .*bravo_32, .*alpha_32, "
-                                         r"not on .*alpha_32, .*bravo_32"):
+    with pytest.raises(LmhldError, match=r"run part/alpha_32-bravo_32_unet in .* was trained on .*bravo_32, "
+                                         r".*alpha_32, not on .*alpha_32, .*bravo_32"):
         run_experiment(cfg, out)
 
 
@@ -377,7 +380,7 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     report), mixed with each other (one size, one band count) but not with the 4-band scene, scored by area name
     on their test splits. A folder without splits is refused when the file is read, naming the fix."""
     scene = make_scene(tmp_path / "solo", width=256, height=256, n_landslides=40, seed=31)
-    for name, seed in (("casa", 1), ("casb", 2)):
+    for name, seed in (("casa", 1), ("hokkaido_split", 2)):  # area casb's folder has a name of its own
         write_cas_splits(tmp_path / name, per_split=(8, 2, 2), seed=seed)
 
     def study(extra: str = "") -> object:
@@ -386,7 +389,7 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
                        f'[[experiment.areas]]\nname = "solo"\nraster = "{scene.raster}"\n'
                        f'inventory = "{scene.inventory}"\npatch_sizes = [32]\n'
                        '[[experiment.areas]]\nname = "casa"\npatches = "casa"\n'
-                       f'[[experiment.areas]]\nname = "casb"\npatches = "casb"\n{extra}'
+                       f'[[experiment.areas]]\nname = "casb"\npatches = "hokkaido_split"\n{extra}'
                        "[experiment.train]\nepochs = 1\nbatch_size = 4\n[experiment.train.model_options]\n"
                        "base_width = 4\n[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.05\n")
         return cfg
@@ -417,6 +420,14 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
                                          r"band\(s\) of 64 x 64 px"):
         load_experiment(study('[[experiment.areas]]\nname = "odd"\npatches = "odd"\n'))
 
+    # an experiment folder in a patch folder changed what it holds, and its rerun was refused as a re-split folder
+    for inside in (tmp_path / "hokkaido_split", tmp_path / "hokkaido_split" / "study"):
+        with pytest.raises(LmhldError, match=rf"the experiment folder .*{inside.name} (is|lies inside) area casb's "
+                                             r"patch folder .*hokkaido_split, which the study must leave as it is"):
+            run_experiment(study(), inside)
+    assert not (tmp_path / "hokkaido_split" / "study").exists()
+    assert not (tmp_path / "hokkaido_split" / "experiment.json").exists()
+
     out = tmp_path / "exp"
     results = run_experiment(study(), out)
     assert {r["area"] for r in results["exp1"]} == {"solo"}  # the folders have no size to search
@@ -429,9 +440,17 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     assert {r["area"] for r in results["mix"]} == {"casa", "casb"}
     part = {r["area"]: r["f1"] for r in results["part"]}
     assert part["solo"] != part["solo"] and part["casb"] >= 0  # the final RGB network does not take the 4-band scene
+    # the runs name their datasets after the areas (the log, forgetting.csv and the card said the folder's name)
+    [part_run] = (out / "runs" / "part").iterdir()
+    assert part_run.name == "solo_32-casa_32-casb_32_unet"
+    assert list(json.loads((part_run / "result.json").read_text())["forgetting"][-1])[-3:] == ["solo", "casa", "casb"]
+    from lmhld_qgis.core.modelcard import read_onnx_card
+
+    assert read_onnx_card(out / "runs" / "exp1" / "casb_32_unet" / "model.onnx").training_dataset == "casb"
     report = (out / "report.html").read_text()
     assert "casa: patches of 32 px from" in report and "no patch size was searched" in report
-    assert "solo 32 px, casa 32 px (the size of its patches), casb 32 px (the size of its patches)" in report
+    assert ("solo 32 px, casa 32 px (the size of its patches), casb 32 px (the size of its patches) (whole-area F1 "
+            "of the probability cut, mean over models, for solo)") in report  # no whole-area score for a folder
     record = json.loads((out / "experiment.json").read_text())["areas"]
     assert record["casa"]["patches"] == str(tmp_path / "casa") and len(record["casa"]["contents"]) == 40
     assert "raster" in record["solo"] and "contents" not in record["solo"]

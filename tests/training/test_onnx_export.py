@@ -175,8 +175,13 @@ def test_files_that_are_not_lmhld_models_are_explained(tmp_path):
     with pytest.raises(LmhldError, match=r"lmhld\.architecture is not valid JSON"):
         read_onnx_card(tmp_path / "broken.onnx")
     (tmp_path / "text.onnx").write_text("not a model")
-    with pytest.raises(LmhldError, match="cannot read ONNX model"):
-        read_onnx_card(tmp_path / "text.onnx")
+    with pytest.raises(LmhldError, match=r"cannot read .*text\.onnx as an ONNX model \(it is damaged, or not an "
+                                         r"\.onnx file\): give an \.onnx file written by lmhld's training"):
+        read_onnx_card(tmp_path / "text.onnx")  # was "(DecodeError): is it an .onnx file ...?"
+    (tmp_path / "best.pt").write_bytes(b"PK\x03\x04 a zip")  # a checkpoint given to Model information
+    with pytest.raises(LmhldError, match=r"best\.pt is a training checkpoint, not an ONNX model: give its run "
+                                         r"folder's model\.onnx, or export one from it"):
+        read_onnx_card(tmp_path / "best.pt")
     with pytest.raises(LmhldError, match="does not exist"):
         read_onnx_card(tmp_path / "missing.onnx")
     (tmp_path / "empty.onnx").write_bytes(b"")  # was "not an lmhld model (it carries no model card)"

@@ -186,6 +186,20 @@ def test_released_folders_are_named_by_their_folder(tmp_path):
     assert len(stages[0].train) == 3  # a folder without splits: its deterministic 80 % trains
 
 
+def test_a_dataset_too_small_to_hold_out_validation_is_said_before_training(tmp_path):
+    """A probe's folder of 2 patches trained with no validation: the epoch lines' "no validation split" was the only
+    word, and the run's best F1 came out as nan."""
+    from lmhld_qgis.training.stages import plan_stages
+
+    from ..helpers import write_cas_splits
+
+    write_cas_splits(tmp_path / "two", per_split=(2, 0, 0))
+    [stage] = plan_stages(config([tmp_path / "two" / "train"]))
+    assert stage.val is None and any(
+        note.startswith(f"dataset {tmp_path / 'two' / 'train'} trains without validation: its 2 patches are too few "
+                        "to hold a fifth out; best.pt follows the training loss") for note in stage.notes), stage.notes
+
+
 def test_a_model_of_a_landslide4sense_release_records_its_units(tmp_path):
     """A Landslide4Sense release holds each band divided by a published mean: the model card records the divisor
     of the bands it takes, so detection on a Sentinel-2 scene as delivered divides alike and Deepness's keys fold
@@ -266,13 +280,15 @@ def test_mix_mode_joins_areas(areas, tmp_path):
     ("sizes", "one patch size"),
     ("missing", "not found"),
     ("single2", "single mode trains on one dataset"),
+    ("names", r"names must be one non-empty name per dataset \(2\)"),
 ])
 def test_bad_configuration_fails_before_training(areas, tmp_path, case, message):
     cfg = {"model": config([areas["a32"]], model="segnet"),
            "bands": config([areas["a32"], areas["rgb32"]], mode="mix"),
            "sizes": config([areas["a32"], areas["c64"]], mode="mix"),
            "missing": config([tmp_path / "nope"]),
-           "single2": config([areas["a32"], areas["b32"]])}[case]
+           "single2": config([areas["a32"], areas["b32"]]),
+           "names": config([areas["a32"], areas["b32"]], mode="mix", names=["north"])}[case]
     with pytest.raises(LmhldError, match=message):
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()

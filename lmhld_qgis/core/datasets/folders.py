@@ -13,6 +13,10 @@ from ..errors import LmhldError
 from .base import Header, Image, Mask, PatchDataset, Sample, binary_mask, select
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+# CAS patches carry no georeferencing, which every open of one tells as a NotGeoreferencedWarning. Filtered here,
+# once: a catch_warnings() around each open is not thread-safe (headers are read by a pool, and one thread's exit
+# restored the filters while another was opening), and the warning reached QGIS's log with a traceback.
+warnings.filterwarnings("ignore", message=r"Dataset has no geotransform")
 
 
 def _files(folder: Path) -> dict[str, Path]:
