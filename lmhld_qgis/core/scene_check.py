@@ -123,16 +123,17 @@ def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list
     if not far:
         return []
     divided = " (divided as its training patches were)" if divisor else ""
-    bands = "; ".join(f"band {values.bands[k]} ({card.bands[k]}) {typical:.4g}, {d:.0f} standard deviations from "
+    bands = "; ".join(f"band {values.bands[k]} ({card.bands[k]}) {typical:.4g} is {d:.0f} standard deviations from "
                       f"the training mean {card.mean[k]:.4g} (std {card.std[k]:.4g})" for k, typical, d in far)
     declared = sorted({values.scaling[k] for k, _, _ in far} - {(1.0, 0.0)})
     note = ("" if not declared else
             f"; the file declares a scale of {declared[0][0]:g} and an offset of {declared[0][1]:g}, which lmhld does "
             "not apply (pixels are read as stored, as export read the training imagery): apply it with "
             "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
-    return [f"typical values{divided}: {bands}: the scene is scaled otherwise than the training imagery "
-            "(reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit?) or comes from another "
-            f"sensor, and the detections may mean nothing; scale it as the training imagery was{note}"]
+    return [f"typical values far from the training imagery's{divided}: {bands}. The scene is scaled otherwise than "
+            "the training imagery (reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit?) or "
+            f"comes from another sensor, and the detections may mean nothing; scale it as the training imagery "
+            f"was{note}"]
 
 
 def _bands(card: ModelCard, info: RasterInfo) -> tuple[Check, list[int] | None]:

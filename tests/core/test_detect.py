@@ -707,8 +707,8 @@ def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, 
     # one warning for the four bands, each with its figures, and the advice once (it ran past Model information's
     # dialog, repeated band by band)
     far = [w for w in result.warnings if "standard deviations from the training mean" in w]
-    assert len(far) == 1 and far[0].startswith("typical values: band 1 (blue) ") and far[0].count("band ") == 4
-    assert far[0].count("the scene is scaled otherwise than the training imagery") == 1
+    assert len(far) == 1 and far[0].startswith("typical values far from the training imagery's: band 1 (blue) ")
+    assert far[0].count("band ") == 4 and far[0].count("The scene is scaled otherwise than the training imagery") == 1
     assert check_scene(backend.card, scaled)[-1].message == "; ".join(far)  # Model information's check says it too
     assert "declares a scale" not in far[0]
     with rasterio.open(scaled, "r+") as dst:  # a file that declares its scale, which lmhld reads as stored
