@@ -45,7 +45,7 @@ def audience() -> Audience:
 
 def in_terms(message: str, style: Literal["python", "file"]) -> str:
     """`message`'s command-line options as Python keywords ("python": `--tolerance 0.02` -> `tolerance=0.02`,
-    `--overwrite` -> `overwrite=True`) or experiment-file keys ("file": `tolerance = 0.02`, `overwrite`); a word
+    `--overwrite` -> `overwrite=True`) or experiment-file keys ("file": `tolerance = 0.02`, `overwrite = true`); a word
     value becomes a string, a list of numbers a list. Commands quoted in backticks, to be run in a terminal, keep
     their flags; the QGIS asides go."""
     if "--" not in message:
@@ -63,8 +63,8 @@ def in_terms(message: str, style: Literal["python", "file"]) -> str:
         if flag in SWITCHES:  # a word after it is the sentence's ("--overwrite to replace it")
             on = not flag.startswith("no-")
             name = flag.removeprefix("no-").replace("-", "_")
-            said = (f"{name}={on}" if style == "python" else f"{name} = {str(on).lower()}")
-            return said + (f" {value}" if value is not None else "") + tail
+            text = f"{name}={on}" if style == "python" else f"{name} = {str(on).lower()}"
+            return text + (f" {value}" if value is not None else "") + tail
         name = (PYTHON_NAMES.get(flag) if style == "python" else None) or flag.replace("-", "_")
         if value is None:  # the option itself ("a larger --tolerance")
             return name + tail
