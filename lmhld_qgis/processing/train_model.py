@@ -4,6 +4,7 @@ in the results viewer at the end."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -141,7 +142,8 @@ class TrainModel(LmhldAlgorithm):
         self.addOutput(QgsProcessingOutputFile(self.MODEL_ONNX, self.tr("Model (ONNX)")))
         self.addOutput(QgsProcessingOutputFile(self.BEST_CHECKPOINT, self.tr("Best checkpoint (best.pt)")))
         self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Training report")))
-        self.addOutput(QgsProcessingOutputNumber(self.BEST_F1, self.tr("Best validation F1")))
+        self.addOutput(QgsProcessingOutputNumber(self.BEST_F1, self.tr("Best validation F1 (empty without "
+                                                                       "validation)")))
 
     def _add_advanced_parameters(self) -> None:
         self.addAdvancedParameter(QgsProcessingParameterNumber(
@@ -244,8 +246,10 @@ class TrainModel(LmhldAlgorithm):
         if not model:  # the export failed (the log says why): the checkpoint runs too, where torch is installed
             feedback.pushWarning(self.tr("No ONNX model was written; Model (ONNX) is the checkpoint {0}, which "
                                          "detection runs with torch").format(best))
+        f1 = summary.get("best_f1")  # none without validation: empty, not a NaN a graphical model passes on
         return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: model or best, self.BEST_CHECKPOINT: best,
-                self.REPORT: str(Path(out) / "report.html"), self.BEST_F1: summary.get("best_f1")}
+                self.REPORT: str(Path(out) / "report.html"),
+                self.BEST_F1: f1 if isinstance(f1, int | float) and math.isfinite(f1) else None}
 
     def _continued(self, out: str, network: str, mode: str, epochs: int, feedback) -> int:
         """Continue a run with what it is: the command line's advice ("leave it out") has no meaning in a dialog

@@ -133,3 +133,18 @@ def test_processes_train_on_several_devices_from_the_dialog(qgis_processing, lmh
     result = processing.run("lmhld:trainmodel", params, feedback=feedback)
     assert "--processes 2" in feedback.textLog() and Path(result["MODEL_ONNX"]).exists()
     assert feedback.textLog().count("stage 1/1 (a32) epoch 1/1") == 1
+
+
+def test_a_folder_without_validation_returns_no_best_f1(qgis_processing, lmhld_provider, tmp_path):
+    """A probe's 2-patch folder trained without validation: Best validation F1 came back as nan, which a graphical
+    model passes on as a number; it is empty now, and the log says why before training."""
+    import processing
+
+    from ..helpers import write_cas_splits
+
+    write_cas_splits(tmp_path / "two", per_split=(2, 0, 0))
+    feedback = QgsProcessingFeedback()
+    result = processing.run("lmhld:trainmodel", {"DATA": str(tmp_path / "two" / "train"), "EPOCHS": 1, "WIDTH": 4,
+                                                 "OUTPUT_FOLDER": str(tmp_path / "run")}, feedback=feedback)
+    assert result["BEST_F1"] is None and Path(result["MODEL_ONNX"]).exists()
+    assert "trains without validation: its 2 patches are too few to hold a fifth out" in feedback.textLog()
