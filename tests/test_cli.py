@@ -192,8 +192,9 @@ def test_evaluate_on_a_dataset_split(tmp_path, small_onnx_model, areas):
                   str(areas["c64"]), "--split", "val")
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert lines[0].startswith("precision ") and sum(line.startswith("  ") and ": precision " in line
+    assert lines[0].startswith("precision ") and sum(line.startswith("  ") and ": P " in line
                                                      for line in lines) == 2, shown.stdout
+    assert "report" not in shown.stdout  # it said "report: None"
 
 
 def test_evaluate_scores_the_polygons_detect_delivers_with_the_same_settings(tmp_path, small_onnx_model, areas):

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
                          "each landslide is measured in pixels of the raster holding most of it)")
     px.add_argument("--pixel-size", type=argtypes.float_range(0.001, 10_000.0), metavar="METRES",
                     help="pixel size in metres")
-    p.add_argument("--fraction", type=argtypes.float_range(0.0, 1.0, low_open=True), default=0.10,
+    p.add_argument("--fraction", type=argtypes.float_range(0.0, 1.0, low_open=True, high_open=True), default=0.10,
                    help="target landslide fraction of a patch (0.1)")
     p.add_argument("--candidates", default="32,64,128,224,256",
                    type=argtypes.checked_by(_candidates, "patch sizes"),

@@ -76,10 +76,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"objects: {result['inventory_detected']:.1%} of {result['n_inventory']} inventory landslides detected, "
           f"{result['detected_correct']:.1%} of {result['n_detected']} detections match a landslide "
           f"(object F1 {result['object_f1']:.4f})")
-    per_area = result.get("per_area") or {}
-    if len(per_area) > 1:
-        for area, figures in per_area.items():
-            print(f"  {area}: " + "  ".join(f"{k} {figures[k]:.4f}" for k in ("precision", "recall", "f1", "iou")))
     if "raw" in result:
         raw = result["raw"]
         print(f"before post-processing (probability >= {result['threshold']:g}): P {raw['precision']:.4f} "
@@ -88,5 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {area}: P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} IoU {s['iou']:.4f} "
               f"objects found {s['inventory_detected']:.1%} correct {s['detected_correct']:.1%}"
               + (f" (detected regions < {n} px left out)" if (n := s.get("object_min_pixels", 0)) > 1 else ""))
-    print(f"report: {args.json}" + (f", error map {args.error_map}" if args.error_map else ""))
+    written = [f"report {args.json}"] * bool(args.json) + [f"error map {args.error_map}"] * bool(args.error_map)
+    if written:
+        print("written: " + ", ".join(written))
     return 0

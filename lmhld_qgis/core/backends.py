@@ -65,7 +65,7 @@ class OnnxBackend:
         self.provider = self.session.get_providers()[0]
         if provider == "cuda" and self.provider != "CUDAExecutionProvider":
             raise LmhldError("CUDA was asked for but onnxruntime could not load it (needs onnxruntime-gpu with "
-                             "CUDA 13 and cuDNN 9 libraries); use --provider auto or cpu")
+                             "CUDA 13 and cuDNN 9 libraries); use --provider auto or --provider cpu")
         self.input_name = self.session.get_inputs()[0].name
         self.raw_scale: tuple[Array, Array] | None = None
         if card.input == "raw":

@@ -15,9 +15,9 @@ from types import ModuleType
 
 
 class _Said:
-    """A message for a person, in their terms: `str()` (a traceback, a print) gives a Python caller keywords for
-    the command line's flags (core/terms.py); `message`, and an f-string that wraps the error in another's
-    message, keep the flags, which the command line prints as they are and QGIS turns into its parameters."""
+    """A message for a person, in their terms: `str()` (a traceback, a print, an f-string) gives a Python caller
+    keywords for the command line's flags (core/terms.py), and the command line and QGIS the flags, which QGIS
+    turns into its parameters; `message` is the text as raised (an experiment says it in its file's keys)."""
 
     args: tuple[object, ...]
 
@@ -29,9 +29,6 @@ class _Said:
         from .terms import for_reader
 
         return for_reader(self.message)
-
-    def __format__(self, spec: str) -> str:
-        return format(self.message, spec)
 
 
 class LmhldError(_Said, ValueError):

@@ -118,11 +118,15 @@ def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list
     than 16-bit) gives detections without meaning, and nothing else would say so."""
     if len(card.mean) != len(values.bands) or len(card.std) != len(values.bands):
         return []
-    far = [(k, typical, d) for k, typical, d in _distances(card, values, divisor or [1.0] * len(values.bands))
-           if d > FAR_FROM_TRAINING]
-    if not far:
-        return []
+    compared = _distances(card, values, divisor or [1.0] * len(values.bands))
+    far = [(k, typical, d) for k, typical, d in compared if d > FAR_FROM_TRAINING]
     divided = " (divided as its training patches were)" if divisor else ""
+    if not far:
+        scale = _scale_off(card, compared)
+        if scale is None:
+            return []
+        return [f"the scene's values{divided} are about {scale:.2g} times the training imagery's, band by band: "
+                + _SCALED_OTHERWISE]
     bands = "; ".join(f"band {values.bands[k]} ({card.bands[k]}) {typical:.4g} is {d:.0f} standard deviations from "
                       f"the training mean {card.mean[k]:.4g} (std {card.std[k]:.4g})" for k, typical, d in far)
     declared = sorted({values.scaling[k] for k, _, _ in far} - {(1.0, 0.0)})
@@ -130,10 +134,28 @@ def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list
             f"; the file declares a scale of {declared[0][0]:g} and an offset of {declared[0][1]:g}, which lmhld does "
             "not apply (pixels are read as stored, as export read the training imagery): apply it with "
             "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
-    return [f"typical values far from the training imagery's{divided}: {bands}. The scene is scaled otherwise than "
-            "the training imagery (reflectance as 0-10000 integers rather than 0-1, 8-bit rather than 16-bit?) or "
-            f"comes from another sensor, and the detections may mean nothing; scale it as the training imagery "
-            f"was{note}"]
+    return [f"typical values far from the training imagery's{divided}: {bands}. " + _SCALED_OTHERWISE[:1].upper()
+            + _SCALED_OTHERWISE[1:] + note]
+
+
+_SCALED_OTHERWISE = ("the scene is scaled otherwise than the training imagery (reflectance as 0-10000 integers "
+                     "rather than 0-1, 8-bit rather than 16-bit?) or comes from another sensor, and the detections "
+                     "may mean nothing; scale it as the training imagery was")
+SCALE_OFF = 4.0  # a scene whose values are this many times the training imagery's (or a fraction as small)
+
+
+def _scale_off(card: ModelCard, compared: list[tuple[int, float, float]]) -> float | None:
+    """How many times the training imagery's values the scene's are (the median over the inputs whose training
+    mean lies well above 0), where that is SCALE_OFF or more either way: a 10x scale (reflectance 0-1 against a
+    training imagery of 0-10000 over 1000) can stay within FAR_FROM_TRAINING standard deviations of a band whose
+    spread is large. None where the scale agrees, or no input tells."""
+    import numpy as np
+
+    ratios = [typical / card.mean[k] for k, typical, _ in compared if card.mean[k] > 2 * card.std[k] > 0]
+    if not ratios:
+        return None
+    scale = float(np.median(ratios))
+    return scale if scale >= SCALE_OFF or 0 < scale <= 1 / SCALE_OFF else None
 
 
 def _bands(card: ModelCard, info: RasterInfo) -> tuple[Check, list[int] | None]:

@@ -148,7 +148,8 @@ def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: b
               "points)")
     return LmhldError(
         f"cannot split {len(result.labels)} patches ({n_groups} groups) so that landslide proportions agree within "
-        f"{tolerance * 100:.1f} points (--tolerance {tolerance:g}; best: {result.spread * 100:.2f} points, "
+        f"{tolerance * 100:g} point{'' if tolerance == 0.01 else 's'} (--tolerance {tolerance:g}; "
+        f"best: {result.spread * 100:.2f} points, "
         f"{result.proportions}); "
         + (f"use smaller blocks, the balanced split, or {larger}" if grouped
            else f"{more_patches or 'export more patches'} or allow {larger}"))

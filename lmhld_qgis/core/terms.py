@@ -25,12 +25,23 @@ SWITCHES = frozenset({"any-size-input", "cap-at-candidates", "channels-last", "c
                       "no-pin-memory", "no-resample", "overwrite", "persistent-workers", "pin-memory",
                       "progress-json", "resample", "resume", "static"})
 
-# words that follow an option named in a sentence, not its value ("a lower --min-fraction or a smaller patch")
-_PROSE = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "if", "in", "is", "it", "of", "on", "or",
-                    "than", "that", "the", "then", "to", "was", "when", "where", "which", "with"})
+# the words an option takes as its value (the command line's choices, kept in step by tests/core/test_terms.py):
+# any other word after a flag is the sentence's ("this --out holds", "--epochs above 40")
+VALUE_WORDS = frozenset({
+    "adam", "adamw", "attunet", "auto", "balanced", "bce", "bce_dice", "bf16", "block", "ce", "combined", "constant",
+    "cosine", "cpu", "cuda", "d4", "deeplabv3plus", "default", "denseunet", "entropy", "exponential", "fcn8s",
+    "flips", "focal", "focal_tversky", "fpn", "generalise", "ground", "level", "linknet", "logits", "memory", "mix",
+    "near", "none", "off", "pack", "paper", "part", "plane", "probability", "pspnet", "q1", "q2", "q3", "raw",
+    "resunet", "sgd", "single", "standardized", "strong", "test", "train", "transunet", "tversky", "unet",
+    "unet3p", "unetpp", "val"})
+# a value said otherwise in Python and in a file than on the command line
+SAID_AS = {("relative-bands", "none"): "[]"}
 
 _QGIS_ASIDE = re.compile(r" \(in QGIS: [^()]*(?:\([^()]*\)[^()]*)?\)|; in QGIS: [^;()]*(?:\([^()]*\))?")
-_FLAG = re.compile(r"`[^`]*`|--(?P<flag>[a-z][a-z0-9-]*)(?: (?P<value>-?\d+(?:\.\d+)?(?:,-?\d+(?:\.\d+)?)+|[\w.]*\w))?")
+# a command quoted in backticks, or said as one (lmhld export --raster ... up to the clause's end), keeps its flags
+_FLAG = re.compile(r"`[^`]*`|\blmhld [a-z][a-z-]*(?: [^;()`]*)?"
+                   r"|--(?P<flag>[a-z][a-z0-9-]*)"
+                   r"(?: (?P<value>-?\d+(?:\.\d+)?(?:,-?\d+(?:\.\d+)?)+|\w+=[\w.]*\w|[\w.]*\w))?")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
 
 
@@ -58,7 +69,9 @@ def in_terms(message: str, style: Literal["python", "file"]) -> str:
         if flag is None:  # a quoted command
             return match.group(0)
         tail = ""
-        if value is not None and value.lower() in _PROSE:
+        if flag in ("width", "model-option"):  # a network option: model_options in Python and in a file
+            return _network_option(value if flag == "model-option" else f"base_width={value or 'N'}", style)
+        if value is not None and not _NUMBER.fullmatch(value) and "," not in value and value not in VALUE_WORDS:
             value, tail = None, f" {value}"
         if flag in SWITCHES:  # a word after it is the sentence's ("--overwrite to replace it")
             on = not flag.startswith("no-")
@@ -68,11 +81,24 @@ def in_terms(message: str, style: Literal["python", "file"]) -> str:
         name = (PYTHON_NAMES.get(flag) if style == "python" else None) or flag.replace("-", "_")
         if value is None:  # the option itself ("a larger --tolerance")
             return name + tail
+        if (flag, value) in SAID_AS:
+            return f"{name}{equals}{SAID_AS[flag, value]}"
         if "," in value or name == "bands":
             return f"{name}{equals}[{', '.join(value.split(','))}]"
         return f"{name}{equals}{value}" if _NUMBER.fullmatch(value) else f'{name}{equals}"{value}"'
 
     return _FLAG.sub(said, message)
+
+
+def _network_option(value: str | None, style: Literal["python", "file"]) -> str:
+    """`--model-option K=V` (or `--width V`) as model_options={"K": V} in Python, K = V under model_options in a
+    file."""
+    key, _, val = (value or "KEY=VALUE").partition("=")
+    val = val if _NUMBER.fullmatch(val) or val in ("true", "false") or val.isupper() else f'"{val}"'
+    if style == "python":
+        val = {"true": "True", "false": "False"}.get(val, val)
+        return f'model_options={{"{key}": {val}}}'
+    return f"{key} = {val} under model_options"
 
 
 def for_reader(message: str) -> str:

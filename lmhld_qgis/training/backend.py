@@ -25,7 +25,7 @@ class TorchBackend:
         self.card.output, self.card.input = "logits", "standardized"  # the bare network
         use_cuda = provider in ("auto", "cuda") and torch.cuda.is_available()
         if provider == "cuda" and not use_cuda:
-            raise LmhldError("CUDA was asked for but torch sees no GPU; use --provider auto or cpu")
+            raise LmhldError("CUDA was asked for but torch sees no GPU; use --provider auto or --provider cpu")
         self.device = torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device).eval()
         self.provider = f"torch-{self.device.type}"

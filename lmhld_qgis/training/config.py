@@ -209,7 +209,7 @@ def _check_ranges(cfg: TrainConfig) -> None:
              "'auto' or 0-based band indices (>= 0)", cfg.relative_bands)
     width = cfg.model_options.get("base_width")
     _require(width is None or (isinstance(width, int) and not isinstance(width, bool) and width >= 1),
-             "base_width (--width, or --model-option base_width=N)", "an integer >= 1", width)
+             "base_width (--width)", "an integer >= 1", width)
 
 
 # -- types -------------------------------------------------------------------------------------------------------

@@ -492,7 +492,10 @@ class Experiment:
         cfg = self.cfg.train_config(model, data, mode, names)
         resume = (run_dir / "last.pt").exists()
         self.progress.info(f"{'resuming' if resume else 'training'} {key}")
-        result = train(cfg, run_dir, resume=resume, progress=self._share())
+        try:
+            result = train(cfg, run_dir, resume=resume, progress=self._share())
+        except LmhldError as exc:  # said in the file's keys: [experiment.train] device = "cuda" was told --device
+            raise LmhldError(f"run {key}: {in_file_terms(exc.message)}") from exc
         self.trained += 1
         self.runs_done += 1
         if result.onnx is None:

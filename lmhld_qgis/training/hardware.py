@@ -33,7 +33,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LmhldError("device cuda was asked for but torch sees no GPU; use --device auto or cpu")
+        raise LmhldError("device cuda was asked for but torch sees no GPU; use --device auto or --device cpu")
     try:
         return torch.device(name)
     except RuntimeError as exc:

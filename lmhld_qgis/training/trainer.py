@@ -121,6 +121,10 @@ class Trainer:
         # the datasets recorded absolute: the run resumes from any working folder
         self.cfg = replace(cfg, data=[str(Path(d).resolve()) for d in cfg.data])
         self.out = Path(out_dir)
+        for data in self.cfg.data:  # a run written into its dataset changes what the dataset holds
+            if self.out.resolve().is_relative_to(data):
+                raise LmhldError(f"the run folder {self.out} lies inside the dataset {data}, which training only "
+                                 "reads: choose a folder beside it")
         self.progress: Progress = progress or NullProgress()
         self.resume_hint = "run the same command with --resume"  # how a stop says to continue (train(): Python's)
         self._small_validation_said: set[int] = set()

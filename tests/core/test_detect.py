@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -630,7 +631,7 @@ def test_cuda_provider_runs_on_a_gpu_or_names_the_fix(scene, tmp_path):
             res = detect(scene.raster, model, out, options=DetectOptions(provider="cuda", min_area_m2=0))
             assert res.provider in ("CUDAExecutionProvider", "torch-cuda")
             continue
-        with pytest.raises(LmhldError, match=r"CUDA was asked for .*use --provider auto or cpu"):
+        with pytest.raises(LmhldError, match=r"CUDA was asked for .*use --provider auto or --provider cpu"):
             detect(scene.raster, model, out, options=DetectOptions(provider="cuda"))
         assert not out.exists()
         res = detect(scene.raster, model, out, options=DetectOptions(provider="auto", min_area_m2=0))
@@ -715,6 +716,17 @@ def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, 
         dst.scales = (0.01,) * dst.count
     (declared,) = values_far_from_training(backend.card, SceneValues.sample(read_raster_info(scaled), [1, 2, 3, 4]))[:1]
     assert "the file declares a scale of 0.01 and an offset of 0, which lmhld does not apply" in declared
+    # a tenth of the values (reflectance 0-1 where the training imagery was DN over 1000) stays within 10 standard
+    # deviations of these spreads, and a probe's went without a word: the scale is told
+    tenth = tmp_path / "tenth.tif"
+    with rasterio.open(scene.raster) as src:
+        data, profile = src.read().astype(np.float32) / 10, {**src.profile, "dtype": "float32"}
+    with rasterio.open(tenth, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = tuple(BANDS)
+    [scaled_down] = values_far_from_training(backend.card, SceneValues.sample(read_raster_info(tenth), [1, 2, 3, 4]))
+    assert re.match(r"the scene's values are about 0\.(09|1)\d* times the training imagery's, band by band: the "
+                    r"scene is scaled otherwise", scaled_down), scaled_down
     info = read_raster_info(scene.raster)
     assert check_scene(backend.card, scene.raster)[-1].ok and values_far_from_training(
         backend.card, SceneValues.sample(info, [1, 2, 3, 4])) == []

@@ -45,7 +45,7 @@ def test_deterministic_for_a_seed():
 
 
 def test_impossible_balance_fails_clearly():
-    with pytest.raises(LmhldError, match=r"cannot split 3 patches .* within 1.0 points"):
+    with pytest.raises(LmhldError, match=r"cannot split 3 patches .* within 1 point"):
         split_patches([400, 2000, 3600], [4096] * 3)
     with pytest.raises(LmhldError, match="needs at least 3"):
         split_patches([400, 500], [4096] * 2)
@@ -125,6 +125,6 @@ def test_an_unbalanced_split_names_the_tolerance_that_admits_it():
     with pytest.raises(LmhldError) as info:
         split_patches(positives, totals, tolerance=0.01)
     message = str(info.value)
-    assert "agree within 1.0 points (--tolerance 0.01; best: " in message
+    assert "agree within 1 point (--tolerance 0.01; best: " in message
     needed = float(message.split("a fraction: --tolerance ")[1].split()[0])
     assert 0.01 < needed <= 1 and split_patches(positives, totals, tolerance=needed).spread <= needed

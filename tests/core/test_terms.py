@@ -11,7 +11,7 @@ import pytest
 
 from lmhld_qgis.core.errors import LmhldError
 from lmhld_qgis.core.progress import LmhldWarning, NullProgress
-from lmhld_qgis.core.terms import SWITCHES, audience, in_terms, speak
+from lmhld_qgis.core.terms import SWITCHES, VALUE_WORDS, audience, in_terms, speak
 
 from ..helpers import ROOT
 
@@ -25,6 +25,10 @@ def test_the_switches_are_the_command_line_s():
                 for command in action.choices.values() for a in command._actions if a.nargs == 0
                 for option in a.option_strings if option.startswith("--") and option != "--help"}
     assert switches == SWITCHES
+    choices = {str(c) for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+               for command in action.choices.values() for a in command._actions if a.choices and a.option_strings
+               for c in a.choices if not str(c).isdigit()}
+    assert choices <= VALUE_WORDS  # a value word unknown here is read as the sentence's next word
 
 
 @pytest.mark.parametrize("flags, python, file", [
@@ -43,6 +47,15 @@ def test_the_switches_are_the_command_line_s():
      "resample=False keeps its grid", "give overwrite = true to replace it; resample = false keeps its grid"),
     ("run `lmhld split a --out b --split 0.7,0.2,0.1` first", "run `lmhld split a --out b --split 0.7,0.2,0.1` first",
      "run `lmhld split a --out b --split 0.7,0.2,0.1` first"),
+    # a probe's: a command said outside backticks, words after a flag that are the sentence's, a network option
+    ("(lmhld export --raster s.tif --out DATASET), then", "(lmhld export --raster s.tif --out DATASET), then",
+     "(lmhld export --raster s.tif --out DATASET), then"),
+    ("this --out holds runs; --epochs above 40 extends it", "this out holds runs; epochs above 40 extends it",
+     "this out holds runs; epochs above 40 extends it"),
+    ("use --device auto or --device cpu", 'use device="auto" or device="cpu"', 'use device = "auto" or device = "cpu"'),
+    ("(--relative-bands none)", "(relative_bands=[])", "(relative_bands = [])"),
+    ("--width 8, or --model-option encoder=resnet50", 'model_options={"base_width": 8}, or model_options={"encoder": '
+     '"resnet50"}', 'base_width = 8 under model_options, or encoder = "resnet50" under model_options'),
 ])
 def test_flags_are_said_as_keywords_and_as_keys(flags, python, file):
     assert in_terms(flags, "python") == python and in_terms(flags, "file") == file
@@ -56,7 +69,7 @@ def test_a_python_caller_reads_keywords_and_a_wrapping_message_keeps_the_flags()
     speak("python")
     try:
         assert str(error) == "dataset folder d is not empty; allow replacing it (overwrite=True)"
-        assert error.message.endswith("(--overwrite)") and f"area a: {error}".endswith("(--overwrite)")
+        assert error.message.endswith("(--overwrite)") and f"failed: {error}".endswith("(overwrite=True)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             NullProgress().warn("give --batch-size auto")

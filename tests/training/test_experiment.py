@@ -461,3 +461,21 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
     (tmp_path / "casa" / "test" / "mask" / "test000.tif").rename(tmp_path / "casa" / "train" / "mask" / "moved.tif")
     with pytest.raises(LmhldError, match=r"other options \(area casa's patches \(re-split or changed\)\)"):
         run_experiment(study(), out)
+
+
+def test_a_run_s_refusal_is_said_in_the_file_s_keys(tmp_path):
+    """A probe's [experiment.train] device = "cuda" on a machine without a GPU was told "use --device auto or cpu",
+    a flag the experiment file has no place for."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: device = \"cuda\" trains")
+    scene = make_scene(tmp_path / "solo", width=128, height=128, n_landslides=10, seed=5)
+    cfg = tmp_path / "gpu.toml"
+    cfg.write_text('[experiment]\nmodels = ["unet"]\nmodes = ["single"]\n'
+                   f'[[experiment.areas]]\nname = "solo"\nraster = "{scene.raster}"\ninventory = "{scene.inventory}"\n'
+                   'patch_sizes = [32]\n[experiment.train]\nepochs = 1\ndevice = "cuda"\n'
+                   "[experiment.export]\nmin_fraction = 0.05\ntolerance = 0.5\n")
+    with pytest.raises(LmhldError, match=r"run exp1/solo_32_unet: device cuda was asked for but torch sees no GPU; "
+                                         r"use device = \"auto\" or device = \"cpu\"$"):
+        run_experiment(cfg, tmp_path / "exp")

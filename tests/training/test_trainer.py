@@ -415,3 +415,12 @@ def test_automatic_batch_size_is_resolved_said_and_reported(areas, tmp_path):
             f"an epoch, where batches of 16 would make {at_16}") in said, said
     assert f"{result.batch_size} (auto)" in (tmp_path / "run" / "report.html").read_text()
     assert '"batch_size": "auto"' in (tmp_path / "run" / "config.json").read_text()  # resumes the same way
+
+
+def test_a_run_folder_inside_its_dataset_is_refused(areas, tmp_path):
+    """A probe's run written into its own patch folder (its img/) was accepted: the dataset then held the run."""
+    inside = areas["a32"] / "img" / "run"
+    with pytest.raises(LmhldError, match=r"the run folder .*a32/img/run lies inside the dataset .*a32, which "
+                                         r"training only reads: choose a folder beside it"):
+        train(config([areas["a32"]], epochs=1), inside)
+    assert not inside.exists()

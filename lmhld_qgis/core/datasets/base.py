@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -81,6 +82,19 @@ class PatchDataset:
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
             yield self[i]
+
+
+def selected_names(names: Sequence[str], bands: Sequence[int] | None, source: str | Path) -> list[str]:
+    """The names of the 0-based `bands` chosen among a dataset's `names`, with a clear error for a band it does not
+    have (an unexpected IndexError before)."""
+    if bands is None:
+        return list(names)
+    bad = [b for b in bands if not 0 <= b < len(names)]
+    if bad:
+        raise LmhldError(f"{source} has {len(names)} band(s) ({', '.join(names)}); band(s) "
+                         f"{', '.join(str(b + 1) for b in bad)} (bands = {list(bad)} in a config file, which counts "
+                         "from 0) do not exist")
+    return [names[b] for b in bands]
 
 
 def select(image: Image, bands: Sequence[int] | None, source: str) -> Image:

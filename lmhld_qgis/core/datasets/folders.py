@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LmhldError
-from .base import Header, Image, Mask, PatchDataset, Sample, binary_mask, select
+from .base import Header, Image, Mask, PatchDataset, Sample, binary_mask, select, selected_names
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 # CAS patches carry no georeferencing, which every open of one tells as a NotGeoreferencedWarning. Filtered here,
@@ -51,7 +51,7 @@ class FolderDataset(PatchDataset):
         first = read_image(self.images[self.ids[0]])
         count = first.shape[0]
         names = list(band_names) if band_names else [f"band{i + 1}" for i in range(count)]
-        self.band_names = [names[b] for b in self.bands] if self.bands is not None else names
+        self.band_names = selected_names(names, self.bands, self.image_dir.parent)
         self.patch_size = first.shape[1] if first.shape[1] == first.shape[2] else None
         self.name = name or self.image_dir.parent.name
 

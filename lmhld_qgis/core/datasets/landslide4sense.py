@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LmhldError
-from .base import Header, Mask, PatchDataset, Sample, binary_mask, select
+from .base import Header, Mask, PatchDataset, Sample, binary_mask, select, selected_names
 
 BAND_NAMES = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "slope", "dem"]
 DIVISOR = np.array([1111.81, 824.63, 663.42, 445.17, 645.86, 1547.74, 1960.44, 1941.32, 674.08, 9.05, 1113.98,
@@ -51,7 +51,7 @@ class Landslide4SenseDataset(PatchDataset):
         mask_dir = base / "mask" if (base / "mask").is_dir() else img_dir  # or beside the images, in one folder
         self.masks = {_number(p): p for p in mask_dir.glob("mask_*.h5")}
         self.bands = list(bands) if bands is not None else None
-        self.band_names = [BAND_NAMES[b] for b in self.bands] if self.bands is not None else list(BAND_NAMES)
+        self.band_names = selected_names(BAND_NAMES, self.bands, root)
         self.raw = raw
         if not raw:
             self.input_divisor = [float(DIVISOR[b]) for b in (self.bands or range(len(BAND_NAMES)))]

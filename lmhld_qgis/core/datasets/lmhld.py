@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import LmhldError
 from ..splits import SPLIT_NAMES
-from .base import PatchDataset, Sample, binary_mask, select
+from .base import PatchDataset, Sample, binary_mask, select, selected_names
 
 
 def read_card(root: str | Path) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class LmhldDataset(PatchDataset):
         self.split = split
         self.bands = list(bands) if bands is not None else None
         all_names = list(self.card["bands"])
-        self.band_names = [all_names[b] for b in self.bands] if self.bands is not None else all_names
+        self.band_names = selected_names(all_names, self.bands, self.root)
         self.patch_size = int(self.card["patch_size"])
         self.resolution_m = self.card.get("resolution_m")
         self.min_landslide_area_m2 = self.card.get("min_landslide_area_m2")

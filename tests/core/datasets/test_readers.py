@@ -159,3 +159,18 @@ def test_landslide4sense_masks_and_splits_that_do_not_fit_are_named(shared_data,
     with pytest.raises(LmhldError, match="split must be one of train, val, test, got 'foo'"):
         open_dataset(root, "foo")
     assert has_splits(root) and not has_splits(shared_data / "landslide4sense")  # a flat folder of patches
+
+
+def test_a_band_the_dataset_does_not_have_is_named(tmp_path, two_areas):
+    """A probe's bands = [20] on a 14-band Landslide4Sense folder ended in an unexpected IndexError."""
+    from ...helpers import write_l4s
+
+    release = write_l4s(tmp_path / "l4s")
+    with pytest.raises(LmhldError, match=r"l4s has 14 band\(s\) \(B1, .*, dem\); band\(s\) 21 \(bands = \[20\] in a "
+                                         r"config file, which counts from 0\) do not exist"):
+        open_dataset(release, "train", bands=[20])
+    cas = write_cas_splits(tmp_path / "cas", per_split=(2, 0, 0))
+    with pytest.raises(LmhldError, match=r"has 3 band\(s\) \(red, green, blue\); band\(s\) 4 "):
+        open_dataset(cas, "train", bands=[0, 3])
+    with pytest.raises(LmhldError, match=r"ds0 has 4 band\(s\) .*band\(s\) 6 "):
+        open_dataset(two_areas[0], "train", bands=[5])
