@@ -87,7 +87,8 @@ def in_terms(message: str, style: Literal["python", "file"]) -> str:
             return f"{name}{equals}[{', '.join(value.split(','))}]"
         return f"{name}{equals}{value}" if _NUMBER.fullmatch(value) else f'{name}{equals}"{value}"'
 
-    return _FLAG.sub(said, message)
+    # the command line's two ways to one network option are one way here: "--width, or --model-option base_width=N"
+    return re.sub(r"([^(),;]+), or \1", r"\1", _FLAG.sub(said, message))
 
 
 def _network_option(value: str | None, style: Literal["python", "file"]) -> str:

@@ -209,7 +209,7 @@ def _check_ranges(cfg: TrainConfig) -> None:
              "'auto' or 0-based band indices (>= 0)", cfg.relative_bands)
     width = cfg.model_options.get("base_width")
     _require(width is None or (isinstance(width, int) and not isinstance(width, bool) and width >= 1),
-             "base_width (--width)", "an integer >= 1", width)
+             "base_width (--width, or --model-option base_width=N)", "an integer >= 1", width)
 
 
 # -- types -------------------------------------------------------------------------------------------------------
@@ -253,7 +253,13 @@ def describe_type(kind: Any) -> str:
     return names.get(origin or kind, str(kind))
 
 
-def _what(value: object) -> str:
+def _what(value: object, wanted: Any = None) -> str:
+    """The value given, and its kind where the kind is what is wrong (not for a word that is not among the
+    choices: "got 'sgdx' (text)" said nothing the quotes did not)."""
+    words = [a for k in (get_args(wanted) if get_origin(wanted) in (Union, types.UnionType) else (wanted,))
+             if get_origin(k) is Literal for a in get_args(k)]
+    if isinstance(value, str) and words and all(isinstance(w, str) for w in words):
+        return repr(value)
     kind = {str: "text", bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a table"}
     return f"{value!r} ({kind.get(type(value), type(value).__name__)})"
 
@@ -264,7 +270,7 @@ def check_types(values: dict[str, Any], source: str, hints: dict[str, Any] | Non
     hints = _hints() if hints is None else hints
     for key, value in values.items():
         if key in hints and not _matches(value, hints[key]):
-            raise LmhldError(f"{source} {key} must be {describe_type(hints[key])}, got {_what(value)}")
+            raise LmhldError(f"{source} {key} must be {describe_type(hints[key])}, got {_what(value, hints[key])}")
 
 
 def check_values(values: dict[str, Any], source: str) -> dict[str, Any]:

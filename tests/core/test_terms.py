@@ -54,6 +54,8 @@ def test_the_switches_are_the_command_line_s():
      "this out holds runs; epochs above 40 extends it"),
     ("use --device auto or --device cpu", 'use device="auto" or device="cpu"', 'use device = "auto" or device = "cpu"'),
     ("(--relative-bands none)", "(relative_bands=[])", "(relative_bands = [])"),
+    ("base_width (--width, or --model-option base_width=N) must be", 'base_width (model_options={"base_width": N}) '
+     "must be", "base_width (base_width = N under model_options) must be"),
     ("--width 8, or --model-option encoder=resnet50", 'model_options={"base_width": 8}, or model_options={"encoder": '
      '"resnet50"}', 'base_width = 8 under model_options, or encoder = "resnet50" under model_options'),
 ])

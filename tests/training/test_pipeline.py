@@ -33,6 +33,7 @@ CPU = torch.device("cpu")
     ("augment = 3", r'augment must be one of "strong", "flips", "none"'),
     ('batch_size = 8.5', r'batch_size must be an integer or one of "auto", got 8.5'),
     ('workers = "many"', r"workers must be an integer or one of \"auto\""),
+    ('optimizer = "sgdx"', r"optimizer must be one of \"sgd\", \"adam\", \"adamw\", got 'sgdx'$"),  # not "(text)"
 ])
 def test_toml_values_of_the_wrong_type_are_refused_with_the_key_named(tmp_path, text, message):
     (tmp_path / "c.toml").write_text(f"[train]\n{text}\n")
