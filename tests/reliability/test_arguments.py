@@ -57,8 +57,9 @@ BAD = [
     (ANALYSE, "--pixel-size", "0", "must be a number in [0.001, 10000], got 0"),
     (ANALYSE, "--pixel-size", "1e300", "must be a number in [0.001, 10000]"),
     (ANALYSE, "--pixel-size", "inf", "expected a finite number"),
-    ([*ANALYSE, "--pixel-size", "3"], "--fraction", "0", "must be a number in (0, 1], got 0"),
-    ([*ANALYSE, "--pixel-size", "3"], "--fraction", "2", "must be a number in (0, 1]"),
+    ([*ANALYSE, "--pixel-size", "3"], "--fraction", "0", "must be a number in (0, 1), got 0"),
+    ([*ANALYSE, "--pixel-size", "3"], "--fraction", "2", "must be a number in (0, 1)"),
+    ([*ANALYSE, "--pixel-size", "3"], "--fraction", "1", "must be a number in (0, 1), got 1"),  # the core refused it
     ([*ANALYSE, "--pixel-size", "3"], "--candidates", "32,abc", "comma-separated integers"),
     (EVALUATE, "--match", "0", "must be a number in (0, 1], got 0"),
     (EVALUATE, "--threshold", "1.01", "must be a number in [0, 1]"),
