@@ -272,7 +272,8 @@ def resolve_pixel_area(rasters: Sequence[str | Path], pixel_size_m: float | None
         areas = [pixel_area_m2(read_raster_info(r)) for r in rasters]
         return math.sqrt(areas[0]), areas[0]
     if pixel_size_m is None:
-        raise LmhldError("give the pixel size: a reference raster, or a pixel size in metres")
+        raise LmhldError("give the pixel size: a reference raster of the imagery (--raster), or a pixel size in "
+                         "metres (--pixel-size)")
     if not pixel_size_m > 0:
         raise LmhldError(f"pixel size must be > 0 metres, got {pixel_size_m}")
     return float(pixel_size_m), float(pixel_size_m) ** 2

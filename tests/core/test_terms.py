@@ -83,6 +83,24 @@ def test_a_python_caller_reads_keywords_and_a_wrapping_message_keeps_the_flags()
     assert str(error).endswith("(--overwrite)")
 
 
+def test_the_inventory_analysis_names_its_keyword(tmp_path):
+    """A probe's analyse_inventory without a pixel size named neither keyword."""
+    from lmhld_qgis.core.inventory import analyse_inventory
+
+    from ..helpers import square, write_polygons
+
+    inventory = write_polygons(tmp_path / "inv.gpkg", [square(500100.0, 3999900.0, 30.0)])
+    speak("python")
+    try:
+        with pytest.raises(LmhldError) as caught:
+            analyse_inventory(inventory)
+        said = str(caught.value)
+    finally:
+        speak("flags")
+    assert said == "give the pixel size: a reference raster of the imagery (raster), or a pixel size in metres " \
+                   "(pixel_size_m)"
+
+
 def test_a_python_program_is_told_keywords(tmp_path):
     """A real Python program (no command line, no QGIS) gets the keyword it passes."""
     out = str(tmp_path / "out")

@@ -39,7 +39,9 @@ def test_processing_run_writes_reports_and_layer(qgis_processing, lmhld_provider
 def test_bad_pixel_size_raises_processing_exception(qgis_processing, lmhld_provider, inventory, tmp_path):
     import processing
 
-    with pytest.raises(QgsProcessingException, match="give the pixel size"):
+    with pytest.raises(QgsProcessingException,
+                       match=r"give the pixel size: a reference raster of the imagery \(\"Imagery \(gives the pixel "
+                             r"size\)\" \(RASTER\)\), or a pixel size in metres \(\"Pixel size"):
         processing.run("lmhld:analyseinventory", {"INVENTORY": str(inventory), "OUTPUT_JSON": str(tmp_path / "r.json")})
     assert not (tmp_path / "r.json").exists()
 
