@@ -37,7 +37,9 @@ VALUE_WORDS = frozenset({
 # a value said otherwise in Python and in a file than on the command line
 SAID_AS = {("relative-bands", "none"): "[]"}
 
-_QGIS_ASIDE = re.compile(r" \(in QGIS: [^()]*(?:\([^()]*\)[^()]*)?\)|; in QGIS: [^;()]*(?:\([^()]*\))?")
+# the core's aside for QGIS after an option, " (in QGIS: LABEL)" or "; in QGIS: LABEL" (Processing's pattern too)
+QGIS_ASIDE = r" \(in QGIS: [^()]*(?:\([^()]*\)[^()]*)?\)|; in QGIS: [^;()]*(?:\([^()]*\))?"
+_QGIS_ASIDE = re.compile(QGIS_ASIDE)
 # a command quoted in backticks, or said as one (lmhld export --raster ... up to the clause's end), keeps its flags
 _FLAG = re.compile(r"`[^`]*`|\blmhld [a-z][a-z-]*(?: [^;()`]*)?"
                    r"|--(?P<flag>[a-z][a-z0-9-]*)"

@@ -22,6 +22,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.errors import CancelledError, LmhldError, explain
+from ..core.terms import QGIS_ASIDE
 from ..deps import PACKAGES, base_python, missing_message
 
 LOG_TAG = "LMHLD"
@@ -61,7 +62,7 @@ class FeedbackProgress:
 # parameter's name then says already.
 _FLAG = re.compile(r"`[^`]*`|--(?P<flag>[a-z][a-z0-9-]*)"
                    r"(?: (?P<value>\d[^\s;)]*|[^\s;()`]+(?=[;)]|$| \(in QGIS)))?"
-                   r"(?P<aside> \(in QGIS: [^()]*(?:\([^()]*\)[^()]*)?\)|; in QGIS: [^;()]*(?:\([^()]*\))?)?")
+                   rf"(?P<aside>{QGIS_ASIDE})?")
 
 
 def _parameters_by_flag(alg: QgsProcessingAlgorithm) -> dict[str, QgsProcessingParameterDefinition]:

@@ -110,7 +110,6 @@ def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, Patch
     return SubsetView(whole, sorted(order[:cut])), rest
 
 
-
 def open_in_order(path: str, bands: list[int] | None, target: list[str] | None, wanted_by: str, *,
                   strict: bool) -> tuple[PatchDataset, PatchDataset | None]:
     """(train, val) of a dataset with its bands in the order `target` names (matched by name as detection matches a

@@ -50,7 +50,6 @@ KEYS = {Qt.Key_A: "accept", Qt.Key_R: "reject", Qt.Key_E: "edit", Qt.Key_S: "ski
         Qt.Key_P: "toggle_probability"}
 
 
-
 def tr(text: str) -> str:
     return QCoreApplication.translate("ReviewDock", text)
 

@@ -96,8 +96,6 @@ def review_in_dock(qgis_iface, detections: Path, inventory: Path, truth: list[og
     QgsProject.instance().clear()
 
 
-
-
 def test_rejected_detections_stop_being_detected(qgis_iface, tmp_path):
     from lmhld_qgis.core.detect import DetectOptions, detect
     from lmhld_qgis.core.export import export_patches

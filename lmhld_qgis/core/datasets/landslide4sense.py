@@ -97,7 +97,6 @@ class Landslide4SenseDataset(PatchDataset):
         return Sample(select(image, self.bands, path.name), mask,
                       {"id": path.stem, "area": self.name, "split": self.split, "source": str(path)})
 
-
     def mask(self, index: int) -> Mask | None:
         head = self.header(index)
         return self._mask(index, head.shape[1:] if head is not None else None)
