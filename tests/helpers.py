@@ -137,3 +137,21 @@ def write_l4s(root: Path, count: int = 4, size: int = 16) -> Path:
         with h5py.File(root / "mask" / f"mask_{i}.h5", "w") as f:
             f["mask"] = mask
     return root
+
+
+class SaidLines:
+    """A progress object of a caller's own, as a program writes one: it keeps every line it is told."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    warn = info
+
+    def set_fraction(self, fraction: float) -> None:
+        pass
+
+    def is_cancelled(self) -> bool:
+        return False

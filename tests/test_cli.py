@@ -95,6 +95,24 @@ def test_a_wrong_option_is_one_line_that_names_the_sub_command_and_its_help(tmp_
     assert not (tmp_path / "run").exists()
 
 
+def test_the_argument_taken_without_a_flag_is_said_when_given_with_one(tmp_path):
+    """`lmhld analyse SCENE --inventory INV` (every other command takes --inventory) said only that --raster was
+    required; the scene taken for the inventory said "no vector layer in it"."""
+    import numpy as np
+
+    from .helpers import write_raster
+
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(500100.0, 3999900.0, 30.0)])
+    scene = write_raster(tmp_path / "scene.tif", np.zeros((1, 8, 8), dtype=np.float32))
+    proc = lmhld("analyse", str(scene), "--inventory", str(inv), "--json", str(tmp_path / "r.json"))
+    assert proc.returncode == 2 and "--inventory is not an option: give INVENTORY without a flag, first " \
+        "(lmhld analyse INVENTORY ...)" in proc.stderr, proc.stderr
+    proc = lmhld("analyse", str(scene), "--raster", str(scene), "--json", str(tmp_path / "r.json"))
+    assert proc.returncode == 2 and f"cannot read vector file {scene}: it is a raster, not polygons; give the " \
+        "landslide inventory's file here" in proc.stderr, proc.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_bad_input_exits_2_with_message_and_no_files(tmp_path):
     inv = write_polygons(tmp_path / "inv.gpkg", [square(0, 0, 10)])
     proc = lmhld("analyse", str(inv), "--pixel-size", "-1", "--json", str(tmp_path / "r.json"),

@@ -58,8 +58,24 @@ class OneLineParser(argparse.ArgumentParser):
     """A wrong or missing option ends in one line, like every other refusal, with the way to the options: argparse's
     usage block (thirty lines for train) came first and buried it."""
 
+    given: Sequence[str] = ()  # the command line's words, for the hint below
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._positional_hint()} (`{self.prog} --help` lists the "
+                     "options)\n")
+
+    def _positional_hint(self) -> str:
+        """`lmhld analyse --inventory X`: the argument this command takes without a flag, said so (argparse only
+        said '--raster is required' or 'unrecognized arguments')."""
+        flags = {flag for action in self._actions for flag in action.option_strings}
+        for action in self._actions:
+            if action.option_strings or action.dest in ("command", argparse.SUPPRESS):
+                continue
+            flag = "--" + action.dest.replace("_", "-")
+            if flag not in flags and any(word == flag or word.startswith(flag + "=") for word in self.given):
+                name = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+                return f"; {flag} is not an option: give {name} without a flag, first ({self.prog} {name} ...)"
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +112,7 @@ def main(argv: Sequence[str] | None = None, final: bool = False) -> int:
         parser = build_parser()
     except Exception as exc:  # a broken installation (a missing library): still one line and a log
         return report_failure("lmhld", exc, argv, debug)
+    OneLineParser.given = argv
     args, unknown = parser.parse_known_args(_negative_values_attached(parser, argv))  # bad arguments: exit 2
     if unknown:  # said by the sub-command, whose --help lists what it takes
         _subparsers(parser).get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")

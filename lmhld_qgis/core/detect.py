@@ -37,7 +37,7 @@ from .multiscale import coarse_raster, coarse_region, fuse_max
 from .outputs import check_outputs
 from .postprocess import PostProcess, check_range, resolve_postprocess
 from .preflight import require_memory
-from .progress import NullProgress, Progress, SubProgress, check_cancelled
+from .progress import Progress, SubProgress, check_cancelled, reader_progress
 from .raster import (
     RasterInfo,
     black_collar,
@@ -372,7 +372,7 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
     from .preflight import options_of
 
     options = options_of(DetectOptions, options, "detection")
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     t0 = time.perf_counter()
     options.validate()
     check_outputs(inputs={"raster": raster, "model": model, "aoi": options.aoi},

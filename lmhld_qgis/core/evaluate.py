@@ -32,7 +32,7 @@ from .grid import Window
 from .metrics import Confusion, ObjectCounts
 from .modelcard import ModelCard
 from .outputs import check_outputs
-from .progress import NullProgress, Progress, SubProgress, check_cancelled
+from .progress import Progress, SubProgress, check_cancelled, reader_progress
 from .vector import PolygonSet, polygonal, surface_area
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
     from .detect import Normalisation
 
     _check_match(match)
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     backend = load_backend(model, provider) if isinstance(model, str | Path) else model
     card = backend.card
     thr = card.threshold if threshold is None else threshold
@@ -212,7 +212,7 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     from .report import write_json
     from .vector import read_polygons
 
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     name = inventory_name or Path(inventory).name
     _check_match(match)
     check_outputs(inputs={"model": model, "raster": raster, "inventory": inventory},

@@ -34,7 +34,7 @@ from .patch_layer import write_footprints
 from .patch_plan import PatchPlan, make_plan
 from .patch_windows import DROP_REASONS, MAX_PENDING, ImageArray, MaskArray, PlanSource
 from .preflight import as_path_list, options_of, require_distinct, require_patch_fits
-from .progress import NullProgress, Progress, SubProgress
+from .progress import Progress, SubProgress, reader_progress
 from .raster import (
     RasterInfo,
     black_collar,
@@ -102,7 +102,7 @@ def plan_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | Pa
     fraction, kind and split, computed without writing anything (pixels are read only to find nodata). Too few
     windows kept to split: refused as export refuses them, or, not `refuse_few` (a preview, which shows why), the
     windows unsplit with the refusal in `PatchPlan.refusal`."""
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     rasters, options = as_path_list(rasters), options_of(ExportOptions, options, "export")
     inputs = _read_inputs(rasters, inventory, options, layer, progress)
     plan = make_plan(inputs.settings, inputs.sources, inputs.polygons, inputs.negatives, progress,
@@ -115,7 +115,7 @@ def export_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | 
                    options: ExportOptions, *, layer: str | None = None,
                    progress: Progress | None = None) -> ExportReport:
     """Export training patches from `rasters` and a polygon `inventory` into the dataset folder `out_dir`."""
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     rasters, options = as_path_list(rasters), options_of(ExportOptions, options, "export")
     check_outputs(inputs={"raster": list(rasters), "inventory": inventory, "negatives": options.negatives},
                   folders={"dataset folder": out_dir}, overwrite=options.overwrite)

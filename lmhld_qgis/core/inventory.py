@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import LmhldError
-from .progress import NullProgress, Progress
+from .progress import Progress, reader_progress
 
 if TYPE_CHECKING:  # the functions import OGR-bound vector I/O when they run: the constants need no GDAL
     from .vector import PolygonSet
@@ -340,7 +340,7 @@ def analyse_polygons(
 ) -> InventoryReport:
     """Statistics and patch sizes for polygons already read (the Processing algorithm feeds its layer here);
     `rasters`: the scenes the inventory lies on (one or several), else `pixel_size_m`."""
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     candidates = [int(c) for c in candidates]
     validate_rule(fraction, candidates)
     pixels = _pixels(polygons, rasters, pixel_size_m)

@@ -66,6 +66,44 @@ class SubProgress:
         return self.parent.is_cancelled()
 
 
+class InReaderTerms:
+    """A caller's own progress object, handed the messages in the terms of this process's reader: a Python
+    program's keywords (`overwrite=True`) where the core says flags (`--overwrite`), as NullProgress's warnings."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+
+    def set_fraction(self, fraction: float) -> None:
+        self.inner.set_fraction(fraction)
+
+    def info(self, message: str) -> None:
+        from .terms import for_reader
+
+        self.inner.info(for_reader(message))
+
+    def warn(self, message: str) -> None:
+        from .terms import for_reader
+
+        self.inner.warn(for_reader(message))
+
+    def is_cancelled(self) -> bool:
+        return self.inner.is_cancelled()
+
+
+def reader_progress(progress: Progress | None) -> Progress:
+    """The progress a public function reports to: NullProgress when none is given; a caller's own object, in a
+    Python program, wrapped so that its messages name keywords (the command line's and QGIS's speak flags, and the
+    package's own objects already speak their reader's terms)."""
+    from .terms import audience
+
+    if progress is None:
+        return NullProgress()
+    ours = type(progress).__module__.split(".")[0] == __name__.split(".")[0]  # NullProgress, an experiment's share
+    if audience() == "flags" or ours:
+        return progress
+    return InReaderTerms(progress)
+
+
 class LmhldWarning(UserWarning):
     """What the Python API says through warnings (filter it by this class)."""
 

@@ -24,7 +24,7 @@ from .atomic import atomic_file
 from .errors import LmhldError
 from .grid import Window, window_bounds
 from .outputs import check_other_layers
-from .progress import NullProgress, Progress, check_cancelled
+from .progress import Progress, check_cancelled, reader_progress
 
 ogr.UseExceptions()
 
@@ -178,7 +178,7 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
     options.validate()
     if Path(out_gpkg).suffix.lower() != ".gpkg":
         raise LmhldError(f"the tiles layer must be a GeoPackage (.gpkg), got {Path(out_gpkg).name}")
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     t0 = time.perf_counter()
     stride = options.stride or options.window
     with rasterio.open(prob_raster) as src:

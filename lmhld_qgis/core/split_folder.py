@@ -25,7 +25,7 @@ from .datasets.detect import detect_format, has_splits, open_dataset
 from .datasets.folders import FolderDataset
 from .datasets.landslide4sense import SPLIT_DIRS, Landslide4SenseDataset, _number
 from .errors import LmhldError
-from .progress import NullProgress, Progress, check_cancelled
+from .progress import Progress, check_cancelled, reader_progress
 from .splits import SPLIT_NAMES, SplitResult, split_patches
 
 SPLIT_FILE = "split.csv"
@@ -53,7 +53,7 @@ def split_folder(source: str | Path, out: str | Path, *, ratios: Sequence[float]
                  tolerance: float = 0.01, seed: int = 0, overwrite: bool = False,
                  progress: Progress | None = None) -> FolderSplit:
     """Write `out`: the patches of `source` divided into train, val and test (see the module's docstring)."""
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     source = Path(source)
     if Path(out).resolve().is_relative_to(source.resolve()):
         raise LmhldError(f"the split folder {out} is inside the source {source}, which a split leaves as it is; "

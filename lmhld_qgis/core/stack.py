@@ -39,7 +39,7 @@ from .bands import band_key, elevation_in, unique_names
 from .errors import LmhldError
 from .outputs import check_outputs
 from .preflight import as_path_list, require_distinct
-from .progress import NullProgress, Progress, check_cancelled
+from .progress import Progress, check_cancelled, reader_progress
 from .raster import (
     RasterInfo,
     black_collar,
@@ -96,7 +96,7 @@ def stack_rasters(sources: Sequence[str | Path] | str | Path, out: str | Path, *
                   progress: Progress | None = None) -> StackResult:
     """Write the bands of `sources` (alpha bands aside) onto one grid as `out` (GeoTIFF); see the module's text."""
     import rasterio
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     t0 = time.perf_counter()
     paths = [Path(s) for s in as_path_list(sources)]
     if not paths:

@@ -31,7 +31,7 @@ from osgeo import gdal, ogr, osr
 
 from .coverage import Coverage, Placement
 from .errors import LmhldError
-from .progress import NullProgress, Progress, check_cancelled
+from .progress import Progress, check_cancelled, reader_progress
 from .raster import RasterInfo
 from .vector import equal_area_srs, explode_polygons, open_layer, polygonal, srs_from_wkt, validity_reason
 
@@ -541,7 +541,7 @@ def validate_inventory(inventory: str | Path, options: ValidateOptions | None = 
     from .preflight import options_of
 
     return _validate(str(inventory), name, features, srs, options_of(ValidateOptions, options, "validation"),
-                     progress or NullProgress())
+                     reader_progress(progress))
 
 
 def validate_wkb(wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str | None, name: str,
@@ -550,7 +550,7 @@ def validate_wkb(wkbs: Iterable[bytes | None], fids: Iterable[int], crs_wkt: str
     features = [_Feature(int(fid), None if wkb is None else ogr.CreateGeometryFromWkb(wkb))
                 for wkb, fid in zip(wkbs, fids, strict=True)]
     srs = srs_from_wkt(crs_wkt, name) if crs_wkt else None
-    return _validate(name, name, features, srs, options or ValidateOptions(), progress or NullProgress())
+    return _validate(name, name, features, srs, options or ValidateOptions(), reader_progress(progress))
 
 
 def _validate(source: str, name: str, features: list[_Feature], srs: osr.SpatialReference | None,

@@ -16,7 +16,7 @@ from osgeo import gdal, ogr, osr
 from .atomic import GdalStop, gdal_checked
 from .errors import hold_signals
 from .postprocess import scene_floor
-from .progress import NullProgress, Progress, check_cancelled
+from .progress import Progress, check_cancelled, reader_progress
 from .vector import equal_area_srs, polygonal, srs_from_epsg, srs_from_wkt, validity_reason
 
 gdal.UseExceptions()
@@ -68,7 +68,7 @@ class Cleaned:
 def polygonize(mask_tif: Path, prob_tif: Path, out_gpkg: Path, layer: str, options: VectorizeOptions, *,
                source: str, model: str, progress: Progress | None = None) -> PolygonizeReport:
     """Polygonize the 1-pixels of `mask_tif` into `out_gpkg` with area, perimeter and probability statistics."""
-    progress = progress or NullProgress()
+    progress = reader_progress(progress)
     mask_ds = gdal.Open(str(mask_tif))
     srs = srs_from_wkt(mask_ds.GetProjection(), "probability raster")
     gt: GeoTransform = mask_ds.GetGeoTransform()

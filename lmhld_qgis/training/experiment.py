@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.atomic import atomic_file, write_text_atomic
 from ..core.errors import LmhldError
-from ..core.progress import NullProgress, Progress, SubProgress, check_cancelled
+from ..core.progress import Progress, SubProgress, check_cancelled, reader_progress
 from ..core.report import json_text
 
 if TYPE_CHECKING:
@@ -436,7 +436,7 @@ class InFileTerms(SubProgress):
 
 class Experiment:
     def __init__(self, cfg: ExperimentConfig, out: str | Path, progress: Progress | None = None) -> None:
-        self.cfg, self.out, self.progress = cfg, Path(out), progress or NullProgress()
+        self.cfg, self.out, self.progress = cfg, Path(out), reader_progress(progress)
         self.trained = self.skipped = 0
         self.mix_notes: list[str] = []  # why areas with one best size were not trained together
         self.part_notes: list[str] = []  # why an area has no part-mode score

@@ -28,7 +28,7 @@ from ..core.datasets.base import PatchDataset
 from ..core.errors import CancelledError, LmhldError
 from ..core.metrics import Confusion
 from ..core.modelcard import ModelCard
-from ..core.progress import NullProgress, Progress
+from ..core.progress import Progress, reader_progress
 from ..models import build_model
 from ..models.base import SegmentationNet
 from ..models.registry import stored_options
@@ -125,7 +125,7 @@ class Trainer:
             if self.out.resolve().is_relative_to(data):
                 raise LmhldError(f"the run folder {self.out} lies inside the dataset {data}, which training only "
                                  "reads: choose a folder beside it")
-        self.progress: Progress = progress or NullProgress()
+        self.progress: Progress = reader_progress(progress)
         self.resume_hint = "run the same command with --resume"  # how a stop says to continue (train(): Python's)
         self._small_validation_said: set[int] = set()
         self.dist = init_from_env(resolve_device(cfg.device).type)
@@ -743,6 +743,8 @@ class Trainer:
 
     def _write_metrics(self, history: list[dict[str, Any]], curves: bool) -> None:
         rows = [dict(r) for r in history]
+        for row in rows:  # stages counted from 1 in the file, as the log counts them ("stage 2/3")
+            row["stage"] = int(row["stage"]) + 1
         out = self.out
 
         def write() -> None:
@@ -847,7 +849,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
             from .signals import stop_on_signals
 
-            with stop_on_signals(progress or NullProgress()) as stoppable:
+            with stop_on_signals(reader_progress(progress)) as stoppable:
                 trainer = Trainer(cfg, out_dir, stoppable)
                 trainer.resume_hint = "call train again with resume=True"
                 return trainer.fit(resume)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from .. import PLUGIN_NAME
 from ..core.errors import LmhldError
-from ..core.progress import NullProgress, Progress, SubProgress
+from ..core.progress import Progress, SubProgress, reader_progress
 
 if TYPE_CHECKING:
     from ..core.detect import DetectOptions
@@ -35,7 +35,7 @@ def run_demo(out_dir: str | Path, *, epochs: int = 6, model: str = "unet", width
     from ..core.atomic import fresh_dir
 
     with fresh_dir(out_dir, overwrite=overwrite) as out:
-        return _run_demo(out, epochs=epochs, model=model, width=width, progress=progress or NullProgress())
+        return _run_demo(out, epochs=epochs, model=model, width=width, progress=reader_progress(progress))
 
 
 def _run_demo(out: Path, *, epochs: int, model: str, width: int, progress: Progress) -> DemoResult:

@@ -118,3 +118,28 @@ def test_a_python_program_is_told_keywords(tmp_path):
     assert proc.stdout.rstrip().endswith("is not empty; choose another folder, or allow replacing it "
                                          "(overwrite=True)"), proc.stdout
     assert (tmp_path / "out" / "patches.txt").read_text() == "first"
+
+
+def test_a_python_caller_s_own_progress_object_is_told_keywords(tmp_path):
+    """Only the default progress spoke keywords: a program passing its own object (a notebook's bar, a logger) was
+    told "--min-fraction", a flag it never had. The package's own progress objects keep theirs (an experiment's
+    file keys)."""
+    from lmhld_qgis.core.inventory import analyse_inventory
+    from lmhld_qgis.core.progress import NullProgress, SubProgress, reader_progress
+
+    from ..helpers import SaidLines, square, write_polygons
+
+    inventory = write_polygons(tmp_path / "inv.gpkg", [square(500100.0, 3999900.0, 30.0)])
+    said = SaidLines()
+    speak("python")
+    try:
+        analyse_inventory(inventory, pixel_size_m=10.0, progress=said)
+        share = SubProgress(said, 0.0, 1.0)
+        assert reader_progress(share) is share and type(reader_progress(None)) is NullProgress
+    finally:
+        speak("flags")
+    [note] = [line for line in said.lines if "smallest candidate" in line]
+    assert note.endswith("or a lower min_fraction"), note
+    flags = SaidLines()
+    analyse_inventory(inventory, pixel_size_m=10.0, progress=flags)  # the command line's and QGIS's: flags
+    assert any(line.endswith("or a lower --min-fraction") for line in flags.lines), flags.lines

@@ -115,27 +115,17 @@ def test_part_mode_says_why_an_earlier_dataset_has_no_forgetting_figure(areas, t
     held a bare nan and the log 'nan', without a reason."""
     import math
 
-    class Log:
-        def __init__(self):
-            self.lines = []
+    from ..helpers import SaidLines
 
-        def info(self, message):
-            self.lines.append(message)
-
-        warn = info
-
-        def set_fraction(self, fraction):
-            pass
-
-        def is_cancelled(self):
-            return False
-
-    log = Log()
+    log = SaidLines()
     result = train(config([areas["a32"], areas["rgb32"]], mode="part", epochs=1, model_options={"base_width": 4},
                           batch_size="auto"), tmp_path / "run", progress=log)
     assert math.isnan(result.forgetting[1]["a32"]) and result.forgetting[1]["rgb32"] >= 0
     said = [line for line in log.lines if line.startswith("after stage 2/2")]
     assert said and "a32 n/a: its 4 bands do not fit this stage's 3-band input layer, rgb32 0." in said[0], said
+    # metrics.csv counts stages as the log does, from 1 (it said 0 and 1 beside the log's "stage 1/2", "2/2")
+    assert [(r["stage"], r["dataset"]) for r in read_metrics(tmp_path / "run")] == [("1", "a32"), ("2", "rgb32")]
+    assert any(line.startswith("stage 2/2 (rgb32) epoch") for line in log.lines), log.lines
     # one automatic batch for both stages, from the smaller: said so (it read as the first stage's patches)
     from lmhld_qgis.core.datasets import open_dataset
 
