@@ -35,6 +35,7 @@ from .errors import LmhldError, raise_if_stop_asked
 
 MANIFEST = ".lmhld-manifest.json"  # what atomic_dir wrote into a folder: the only things overwrite may delete
 BUILDING = ".lmhld-building"  # in a folder fresh_dir is building in place, until its manifest is written
+CACHE_DIR = ".lmhld-cache"  # training's packed copy of a dataset's patches, kept in the dataset's folder
 SQLITE_SIDECARS = ("-journal", "-wal", "-shm")  # SQLite (GeoPackage) files that belong to a database file
 _PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]+\.part")
 
@@ -336,7 +337,7 @@ def written_by_lmhld(folder: PathLike) -> tuple[bool, list[str]]:
     """(True, []) when every entry of `folder` is one lmhld wrote there (its manifest lists it) or the folder is
     empty; else (False, the entries lmhld did not write)."""
     folder = Path(folder)
-    entries = sorted(set(os.listdir(folder)) - {MANIFEST, BUILDING})
+    entries = sorted(set(os.listdir(folder)) - {MANIFEST, BUILDING, CACHE_DIR})  # the cache: written by training
     if not entries:
         return True, []
     try:

@@ -63,8 +63,11 @@ def _is_inside(path: Path, folder: Path) -> bool:
 
 
 def _files_of_input(path: Path) -> list[Path]:
-    """An input and the files it consists of: SQLite sidecars, and what GDAL lists (a VRT's sources, .aux.xml)."""
+    """An input and the files it consists of: SQLite sidecars, what GDAL lists (a VRT's sources, .aux.xml), and
+    the style QGIS draws it with (NAME.qml beside it: a probability raster NAME.tiff would replace it)."""
     files = [path, *(Path(f"{path}{s}") for s in SQLITE_SIDECARS)]
+    if path.suffix and path.suffix.lower() != STYLE_SUFFIX:
+        files.append(path.with_suffix(STYLE_SUFFIX))
     if path.is_file() and path.suffix.lower() in (".vrt", ".shp", ".tab", ".mif"):
         from osgeo import gdal
 
@@ -141,6 +144,9 @@ def _check_collisions(ins: list[tuple[str, Path]], outs: list[tuple[str, Path]],
     for out_name, out in outs:
         for in_name, path, part in input_files:
             if same_file(out, part):
+                if part == path.with_suffix(STYLE_SUFFIX) and part != path:
+                    raise LmhldError(f"{out_name} {out} is the style QGIS draws the input {in_name} {path} with: "
+                                     "writing it would change how that layer looks; choose another output name")
                 what = "" if part == path else f" (a file of {path})"
                 raise LmhldError(f"{out_name} {out} is the input {in_name} {path}{what}: writing it would destroy "
                                  "what the run reads; choose another output path")

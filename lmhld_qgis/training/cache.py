@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.atomic import CACHE_DIR
 from ..core.datasets.base import PatchDataset
 from ..core.errors import LmhldError
 
-PACK_DIR = ".lmhld-cache"
+PACK_DIR = CACHE_DIR
 PACK_VERSION = 1
 _EXACT_TYPES = (np.uint8, np.uint16, np.int16)
 

@@ -386,6 +386,10 @@ def resume_config(run_dir: str | Path, path: str | Path | None, overrides: dict[
     values = migrate(stored)
     values.update(read_config_file(path) if path else {})
     values.update({k: v for k, v in overrides.items() if v is not None})
+    gone = [d for d in values.get("data") or [] if not Path(d).exists()]
+    if gone and values.get("data") == migrate(stored).get("data"):
+        raise LmhldError(f"the stopped run's dataset {', '.join(map(str, gone))} is no longer there: if it moved, "
+                         "resume with --data giving its new place (the same patches resume wherever they lie)")
     return TrainConfig.from_values(values)
 
 

@@ -77,6 +77,28 @@ class Stage:
         return [float(a) for ds in self.sources or [self.train] if (a := getattr(ds, attribute, None)) is not None]
 
 
+def data_fingerprint(stages: list[Stage]) -> str:
+    """What a run trains on, wherever its folders lie: each stage's patch size, bands, patches (by id, in order)
+    and the normalisation its datasets record, for the training and validation splits. A run resumed on other
+    patches (its dataset exported again meanwhile) is refused by it; the same dataset moved or copied elsewhere
+    resumes."""
+    import hashlib
+    import json
+    from typing import Any
+
+    def content(ds: PatchDataset | None) -> Any:
+        if ds is None:
+            return None
+        if isinstance(ds, MixDataset):
+            return [content(part) for part in ds.parts]
+        norm = ds.normalisation()
+        return [ds.patch_size, list(ds.band_names), [ds.sample_id(i) for i in range(len(ds))],
+                None if norm is None else [[float(f"{v:.6g}") for v in values] for values in norm]]
+
+    described = [[content(stage.train), content(stage.val)] for stage in stages]
+    return hashlib.sha256(json.dumps(described).encode("utf-8")).hexdigest()[:16]
+
+
 def resolution_note(stage: Stage) -> str | None:
     """A warning when a stage mixes datasets whose pixels differ by more than detection tolerates: the model card
     records the first one's, and detection resamples every scene to it."""

@@ -38,6 +38,7 @@ class TrainState:
     calibration: dict[str, Any] = field(default_factory=dict)  # the best model's threshold: threshold, source, note
     config: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 0  # the global batch the run trains with ("auto" resolved; 0: not recorded, older runs)
+    data_fingerprint: str = ""  # stages.data_fingerprint of what the run trains on ("": not recorded, older runs)
     optimizer: dict[str, Any] | None = None
     rng: torch.Tensor | None = None
 

@@ -45,7 +45,7 @@ from .losses import LossSpec, landslide_probability, segmentation_loss
 from .relative import RelativeLevels, off_by_one
 from .relative import choose as choose_relative
 from .schedule import Cycle, Schedule, plan_cycles
-from .stages import Stage, plan_stages, resolution_note
+from .stages import Stage, data_fingerprint, plan_stages, resolution_note
 from .state import TrainState
 from .writer import BackgroundWriter
 
@@ -138,6 +138,7 @@ class Trainer:
         self.initial: Checkpoint | None = checkpoint_card(cfg.init_from) if cfg.init_from is not None else None
         # every dataset opened (a fine-tuning run's in its checkpoint's band order): fails before training starts
         self.stages = plan_stages(cfg, list(self.initial[1].bands) if self.initial else None)
+        self.fingerprint = data_fingerprint(self.stages)
         for note in [n for s in self.stages for n in (*s.notes, resolution_note(s)) if n]:
             if self.dist.is_main:
                 self.progress.warn(note)
@@ -280,7 +281,8 @@ class Trainer:
             self._claim_folder(resume)
             write_text_atomic(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2))
         barrier(self.dist)
-        return TrainState(config=self.cfg.to_dict(), batch_size=self.batch_size), None
+        return TrainState(config=self.cfg.to_dict(), batch_size=self.batch_size,
+                          data_fingerprint=self.fingerprint), None
 
     def _claim_folder(self, resume: bool) -> None:
         """A new run needs an empty folder, or one left by a run that stopped before its first checkpoint."""
@@ -317,7 +319,9 @@ class Trainer:
         payload = load_checkpoint(last)
         state = TrainState.from_checkpoint(payload.get("training_state"), str(last))
         stored = TrainConfig.from_values(migrate(state.config)).to_dict()  # older runs: their values filled in
-        self._check_same_run(stored)
+        self._check_same_data(state, stored)
+        self._check_same_run(stored, paths_checked=bool(state.data_fingerprint))
+        state.data_fingerprint = self.fingerprint
         if self.cfg.epochs > int(stored["epochs"]):
             self.progress.info(f"extending the run from {stored['epochs']} to {self.cfg.epochs} epochs")
             state.stopped_early, state.since_best = False, 0
@@ -349,11 +353,30 @@ class Trainer:
                              f"processes that divides {state.batch_size}")
         self.batch_size, self.per_rank_batch = state.batch_size, state.batch_size // self.dist.world
 
-    def _check_same_run(self, stored: dict[str, Any]) -> None:
-        """Options that change what the run is are refused; more epochs extend it (single and mix mode)."""
+    def _check_same_data(self, state: TrainState, stored: dict[str, Any]) -> None:
+        """A run resumes on the patches it trained on: refused on others (its dataset exported again since, with
+        other options), continued on the same ones moved or copied elsewhere (a dataset taken to a GPU machine, an
+        experiment folder moved). Runs from before the fingerprint was recorded compare the folders' paths."""
+        if not state.data_fingerprint:
+            return
+        data = ", ".join(self.cfg.data)
+        if state.data_fingerprint != self.fingerprint:
+            raise LmhldError(f"cannot resume: the patches in {data} are not those the stopped run trained on (the "
+                             "dataset was exported again since, or another one given): start a new run in another "
+                             "folder, or resume with the dataset it trained on (--data)")
+        before = [str(Path(d).resolve()) for d in stored.get("data") or []]
+        if before != self.cfg.data:
+            self.progress.info(f"the run's dataset has moved ({', '.join(before)} -> {data}): the same patches, "
+                               "resuming with them")
+
+    def _check_same_run(self, stored: dict[str, Any], paths_checked: bool = False) -> None:
+        """Options that change what the run is are refused; more epochs extend it (single and mix mode).
+        `paths_checked`: the datasets were found the same by their content (_check_same_data), wherever they lie."""
         now = self.cfg.to_dict()
         for key in MEANING:
             old, new = stored.get(key), now[key]
+            if key == "data" and paths_checked:
+                continue
             if key == "data":
                 old, new = [str(Path(d).resolve()) for d in old or []], [str(Path(d).resolve()) for d in new]
             if old != new:

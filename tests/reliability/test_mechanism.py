@@ -216,8 +216,11 @@ def test_folders_are_replaced_only_when_lmhld_wrote_them(tmp_path):
     assert json.loads((dest / atomic.MANIFEST).read_text())["entries"] == ["dataset.json"]
     with pytest.raises(LmhldError, match="not empty"), atomic.atomic_dir(dest):
         pass
-    with atomic.atomic_dir(dest, overwrite=True) as tmp:
+    (dest / atomic.CACHE_DIR).mkdir()  # training's pack of the patches (--cache pack): lmhld's, not the user's
+    (dest / atomic.CACHE_DIR / "k.images.npy").write_bytes(b"pack")
+    with atomic.atomic_dir(dest, overwrite=True) as tmp:  # was "holds files lmhld did not write (.lmhld-cache)"
         (tmp / "dataset.json").write_text('{"second": 1}')
+    assert sorted(p.name for p in dest.iterdir()) == [atomic.MANIFEST, "dataset.json"]  # the stale pack gone
     (dest / "mine.txt").write_text("mine")
     with pytest.raises(LmhldError, match=r"did not write \(mine.txt\)"), atomic.atomic_dir(dest, overwrite=True):
         pass
@@ -236,6 +239,14 @@ def test_check_outputs_in_the_python_api(tmp_path):
         check_outputs(inputs={"raster": src}, files={"prob_tif": tmp_path / "." / "scene.tif"})
     with pytest.raises(LmhldError, match="lies inside the output folder"):
         check_outputs(inputs={"raster": src}, folders={"out_dir": tmp_path})
+    # a probe's `detect --raster scene.tif --prob scene.tiff --overwrite` replaced scene.qml, the scene's own style
+    (tmp_path / "scene.qml").write_text("<qgis/>")
+    with pytest.raises(LmhldError, match=r"probability raster \(its style\) .*scene.qml is the style QGIS draws the "
+                                         r"input raster .*scene.tif with"):
+        check_outputs(inputs={"raster": src}, files={"probability raster": tmp_path / "scene.tiff"},
+                      styled=("probability raster",), overwrite=True)
+    check_outputs(inputs={"raster": src}, files={"probability raster": tmp_path / "prob.tif"},
+                  styled=("probability raster",))
 
 
 def test_scratch_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):

@@ -112,6 +112,29 @@ def test_a_run_started_with_a_relative_data_folder_resumes_from_anywhere(tiny, t
         resume_config(tmp_path / "typo", None, {"epochs": 2})
 
 
+def test_a_run_resumes_on_its_patches_moved_and_refuses_other_patches(tiny, tmp_path, no_onnx):
+    """A probe re-exported the dataset at 48 px into the stopped run's folder and --resume went on silently (epoch 1
+    on 32 px patches, the rest and the model on 48 px); the same dataset moved (taken to a GPU machine, an
+    experiment folder renamed) could not be resumed at all: "not found" without --data, "data differs" with it."""
+    from ..helpers import SaidLines
+
+    train(config([shutil.copytree(tiny, tmp_path / "here")], epochs=1), tmp_path / "run")
+    moved = (tmp_path / "here").rename(tmp_path / "there")
+    with pytest.raises(LmhldError, match=r"dataset .*here is no longer there: if it moved, resume with --data"):
+        resume_config(tmp_path / "run", None, {"epochs": 2})
+    said = SaidLines()
+    train(resume_config(tmp_path / "run", None, {"epochs": 2, "data": [str(moved)]}), tmp_path / "run",
+          resume=True, progress=said)
+    assert f"the run's dataset has moved ({tmp_path / 'here'} -> {moved}): the same patches, resuming with them" \
+        in said.lines and [int(r["epoch"]) for r in read_metrics(tmp_path / "run")] == [1, 2]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == [str(moved)]
+    train_ids = moved / "splits" / "train.txt"
+    train_ids.write_text("\n".join(train_ids.read_text().split()[1:]) + "\n")  # exported again: other patches
+    with pytest.raises(LmhldError, match=r"cannot resume: the patches in .*there are not those the stopped run "
+                                         r"trained on \(the dataset was exported again since"):
+        train(config([moved], epochs=3), tmp_path / "run", resume=True)
+
+
 def test_a_run_that_died_before_its_first_checkpoint_starts_again(tiny, tmp_path, no_onnx):
     run = tmp_path / "run"
     run.mkdir()

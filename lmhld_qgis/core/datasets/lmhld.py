@@ -19,7 +19,11 @@ def read_card(root: str | Path) -> dict[str, Any]:
     path = Path(root) / "dataset.json"
     if not path.is_file():
         raise LmhldError(f"{root} is not an exported dataset (no dataset.json); export one with `lmhld export`")
-    card: dict[str, Any] = json.loads(path.read_text())
+    try:
+        card: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise LmhldError(f"{path} is damaged ({exc}): export the dataset again (`lmhld export ... --overwrite`), "
+                         "or put back a copy of the file") from exc
     return card
 
 
@@ -58,6 +62,9 @@ class LmhldDataset(PatchDataset):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def sample_id(self, index: int) -> str:
+        return self.ids[index]
 
     def __getitem__(self, index: int) -> Sample:
         import rasterio

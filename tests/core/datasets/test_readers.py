@@ -38,6 +38,15 @@ def test_project_format(two_areas):
     sub = open_dataset(two_areas[0], "train", bands=[3, 2])
     assert np.array_equal(sub[0].image, s.image[[3, 2]]) and sub.band_names == ["nir", "red"]
     assert len(open_dataset(two_areas[0], "val")) > 0
+    assert ds.sample_id(0) == (two_areas[0] / "splits" / "train.txt").read_text().split()[0]  # named as its file
+
+
+def test_a_damaged_dataset_card_is_named(two_areas, tmp_path):
+    """A cut dataset.json said only "a JSON file cannot be parsed", without naming the file."""
+    copy = shutil.copytree(two_areas[0], tmp_path / "ds")
+    (copy / "dataset.json").write_text((copy / "dataset.json").read_text()[:40])
+    with pytest.raises(LmhldError, match=r"ds/dataset.json is damaged \(.*\): export the dataset again"):
+        open_dataset(copy, "train")
 
 
 def test_mix_view_joins_without_copying_and_checks_sizes(two_areas):
