@@ -531,13 +531,18 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
     reader = WindowReader(plan, Normalisation.of(backend.card, plan.divisor))
     writer = ProbabilityWriter(prob_path, mask_path, plan.grid, plan.post.mask_threshold, [c.first for c in chunks])
     blenders = [ChunkBlender(c, plan, writer) for c in chunks]
-    done, finished, seen_valid = 0, False, False
+    done, finished, seen_valid, unscored = 0, False, False, 0
     try:
         for batch in _threaded(reader.batches(chunks)):
             check_cancelled(progress)
             seen_valid = seen_valid or bool(batch.valid.any())
             blender = blenders[batch.chunk]
-            for win, prob, valid in zip(batch.windows, backend.predict(batch.pixels), batch.valid, strict=True):
+            probs = backend.predict(batch.pixels)
+            scored = batch.valid & np.isfinite(probs)  # NaN from the model: no probability, not a landslide's
+            unscored += _check_scored(scored, batch.valid)
+            if not scored.all():  # 0 at no weight: a NaN times 0 would poison the blend of other windows
+                probs = np.where(scored, probs, np.float32(0.0))
+            for win, prob, valid in zip(batch.windows, probs, scored, strict=True):
                 blender.add(win, prob, valid)
             if batch.windows[-1] == blender.chunk.windows[-1]:
                 blender.finish()
@@ -547,11 +552,29 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
     finally:
         writer.close(complete=finished)
     writer.build_deferred_overviews(prob_path)
+    if unscored:
+        plan.notes.append(f"the model gave no probability (NaN) for {unscored} valid pixel(s) of its windows: "
+                          "where no other window scored them they are nodata in the probability raster, and no "
+                          "landslide")
+        progress.warn(plan.notes[-1])
     if not seen_valid and warn_if_empty:
         plan.notes.append("no valid pixel was read: the scene (or its part inside the extent and area of interest) "
                           "is all nodata, so nothing could be detected; check the raster's nodata value and coverage")
         progress.warn(plan.notes[-1])
     return len(windows)
+
+
+def _check_scored(scored: Mask, valid: Mask) -> int:
+    """How many valid pixels of a batch the model gave no probability (NaN); none at all over a batch holding
+    valid pixels is a broken model (weights damaged to NaN, an overflow on these values), said before the whole
+    scene is run for a probability raster of NaN and "0 landslide polygons"."""
+    n_valid = int(valid.sum())
+    missing = n_valid - int(scored.sum())
+    if n_valid and missing == n_valid:
+        raise LmhldError("the model gave no probability (NaN) for any pixel of a batch of windows: its weights are "
+                         "damaged or it overflows on this scene's values (QGIS's Model information compares the two); "
+                         "train or export the model again")
+    return missing
 
 
 class ChunkBlender:

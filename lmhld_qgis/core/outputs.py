@@ -64,10 +64,12 @@ def _is_inside(path: Path, folder: Path) -> bool:
 
 def _files_of_input(path: Path) -> list[Path]:
     """An input and the files it consists of: SQLite sidecars, what GDAL lists (a VRT's sources, .aux.xml), and
-    the style QGIS draws it with (NAME.qml beside it: a probability raster NAME.tiff would replace it)."""
+    the style QGIS draws it with (NAME.qml beside it, which a probability raster NAME.tiff would replace; for a
+    raster also one to come, which would draw the scene as probabilities)."""
     files = [path, *(Path(f"{path}{s}") for s in SQLITE_SIDECARS)]
-    if path.suffix and path.suffix.lower() != STYLE_SUFFIX:
-        files.append(path.with_suffix(STYLE_SUFFIX))
+    style = path.with_suffix(STYLE_SUFFIX) if path.suffix and path.suffix.lower() != STYLE_SUFFIX else None
+    if style is not None and (style.exists() or _is_raster_file(path)):
+        files.append(style)
     if path.is_file() and path.suffix.lower() in (".vrt", ".shp", ".tab", ".mif"):
         from osgeo import gdal
 
@@ -79,6 +81,20 @@ def _files_of_input(path: Path) -> list[Path]:
             finally:
                 gdal.PopErrorHandler()
     return files
+
+
+def _is_raster_file(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        return gdal.OpenEx(str(path), gdal.OF_RASTER) is not None
+    except RuntimeError:
+        return False
+    finally:
+        gdal.PopErrorHandler()
 
 
 def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # noqa: B006 (read-only defaults)

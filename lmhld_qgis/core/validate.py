@@ -34,6 +34,7 @@ from .errors import LmhldError
 from .progress import Progress, check_cancelled, reader_progress
 from .raster import RasterInfo
 from .vector import equal_area_srs, explode_polygons, open_layer, polygonal, srs_from_wkt, validity_reason
+from .vector import features as read_features
 
 ogr.UseExceptions()
 gdal.UseExceptions()
@@ -196,7 +197,7 @@ def _read(path: str | Path, layer: str | None, assign_crs: str | None = None,
         if srs is not None:
             srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     features = []
-    for feat in lyr:
+    for feat in read_features(lyr, path):
         geom = feat.GetGeometryRef()
         features.append(_Feature(feat.GetFID(), None if geom is None else geom.Clone()))
     name = lyr.GetName()

@@ -7,7 +7,7 @@ the desktop process. Everything here works on `osgeo.ogr.Geometry` objects.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,12 +127,30 @@ def read_layer_wkb(path: str | Path, layer: str | None = None, role: str = "inve
     wkt = srs.ExportToWkt() if srs is not None else None
     wkbs: list[bytes | None] = []
     fids: list[int] = []
-    for feat in lyr:
+    for feat in features(lyr, path):
         geom = feat.GetGeometryRef()
         wkbs.append(None if geom is None else bytes(geom.ExportToIsoWkb()))
         fids.append(feat.GetFID())
     del ds
     return wkbs, np.asarray(fids, dtype=np.int64), wkt
+
+
+def features(lyr: ogr.Layer, path: str | Path) -> Iterator[ogr.Feature]:
+    """The layer's features; a file damaged past its header (a shapefile cut short, a FlatGeobuf that does not
+    parse) is named with the feature where reading stopped, not a bare RuntimeError."""
+    read = 0
+    while True:
+        try:
+            feat = lyr.GetNextFeature()
+        except RuntimeError as exc:
+            said = str(exc).strip() or "GDAL gave no reason"
+            raise LmhldError(f"vector file {path} is damaged: reading stopped after {read} feature(s) ({said}); "
+                             "repair it or save the layer again from where it was made (QGIS: Export > Save "
+                             "Features As)") from exc
+        if feat is None:
+            return
+        read += 1
+        yield feat
 
 
 def validity_reason(geom: ogr.Geometry) -> str | None:

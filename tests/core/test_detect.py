@@ -347,6 +347,39 @@ def test_fixed_size_model_tiles_at_its_size_and_refuses_another(scene, tmp_path)
     assert not (tmp_path / "m.gpkg").exists()
 
 
+def test_a_model_that_gives_nan_is_refused_or_its_unscored_pixels_said(scene, tmp_path):
+    """A model with weights damaged to NaN wrote a probability raster of NaN and said "0 landslide polygons" (exit
+    0). Such a model is refused at its first batch; a model that leaves some pixels NaN gets them said, not
+    landslides, and nodata where no other window scored them."""
+    from ..helpers import SaidLines
+
+    class NaNBackend(RedBackend):
+        def __init__(self, where):
+            super().__init__()
+            self.where = where
+
+        def predict(self, x):
+            out = super().predict(x)
+            out[self.where(out)] = np.nan
+            return out
+
+    with pytest.raises(LmhldError, match=r"the model gave no probability \(NaN\) for any pixel"):
+        detect(scene.raster, NaNBackend(lambda p: np.ones(p.shape, bool)), tmp_path / "all.gpkg", tmp_path / "a.tif")
+    assert not (tmp_path / "all.gpkg").exists() and not (tmp_path / "a.tif").exists()
+
+    def left_columns(p):
+        where = np.zeros(p.shape, bool)
+        where[..., :3] = True
+        return where
+
+    said = SaidLines()
+    detect(scene.raster, NaNBackend(left_columns), tmp_path / "some.gpkg", tmp_path / "s.tif",
+           DetectOptions(overlap=0.0), progress=said)
+    prob, ds = read_prob(tmp_path / "s.tif")
+    assert np.all(prob[:, :3] == ds.nodata) and np.isfinite(prob).all()  # the scene's first columns: no window scored
+    assert any(line.startswith("the model gave no probability (NaN) for ") for line in said.lines), said.lines
+
+
 def test_a_tile_rounded_up_to_the_model_s_multiple_is_said_once(scene, tmp_path):
     class Listen(NullProgress):
         def __init__(self):

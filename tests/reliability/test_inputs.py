@@ -38,6 +38,11 @@ def test_truncated_files(work):
         stem, ext = name.split(".")
         work.path(f"{stem}_cut.{ext}").write_bytes(work.path(name).read_bytes())
         _truncate(work.path(f"{stem}_cut.{ext}"))
+    from osgeo import gdal
+
+    for fmt, ext in (("ESRI Shapefile", "shp"), ("FlatGeobuf", "fgb")):  # damaged past the header: RuntimeError
+        gdal.VectorTranslate(str(work.path(f"inventory_cut.{ext}")), str(work.path("inventory.gpkg")), format=fmt)
+        _truncate(work.path(f"inventory_cut.{ext}"), 0.6)
     detect = ["detect", "--out", "d.gpkg"]
     _expect(work, [
         ("truncated GeoTIFF scene (detect)", [*detect, "--model", "model.onnx", "--raster", "scene_cut.tif"], 2,
@@ -49,6 +54,13 @@ def test_truncated_files(work):
          "inventory_cut.gpkg"),
         ("truncated GeoPackage inventory (analyse)", ["analyse", "inventory_cut.gpkg", "--pixel-size", "3", "--json",
                                                       "a.json"], 2, "inventory_cut.gpkg"),
+        ("shapefile cut short (analyse)", ["analyse", "inventory_cut.shp", "--pixel-size", "3", "--json", "a.json"],
+         2, ("vector file inventory_cut.shp is damaged: reading stopped after", "save the layer again")),
+        ("shapefile cut short (validate)", ["validate", "inventory_cut.shp"], 2,
+         "vector file inventory_cut.shp is damaged"),
+        ("FlatGeobuf cut short (export)", ["export", "--raster", "scene.tif", "--inventory", "inventory_cut.fgb",
+                                           "--patch-size", "32", "--out", "ds"], 2,
+         "vector file inventory_cut.fgb is damaged"),
         ("truncated ONNX model", [*detect, "--model", "model_cut.onnx", "--raster", "scene.tif"], 2,
          "model_cut.onnx"),
         ("truncated checkpoint (export-onnx)", ["export-onnx", "model_cut.pt", "--out", "m.onnx"], 2,

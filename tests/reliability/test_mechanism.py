@@ -247,6 +247,14 @@ def test_check_outputs_in_the_python_api(tmp_path):
                       styled=("probability raster",), overwrite=True)
     check_outputs(inputs={"raster": src}, files={"probability raster": tmp_path / "prob.tif"},
                   styled=("probability raster",))
+    import numpy as np
+
+    from ..helpers import write_raster
+
+    scene = write_raster(tmp_path / "real.tif", np.zeros((1, 4, 4), np.float32))  # no style yet: one would come
+    with pytest.raises(LmhldError, match=r"real\.qml is the style QGIS draws the input raster"):
+        check_outputs(inputs={"raster": scene}, files={"probability raster": tmp_path / "real.tiff"},
+                      styled=("probability raster",))
 
 
 def test_scratch_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
