@@ -167,7 +167,24 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     negatives = options.negatives
     if negatives is not None and not isinstance(negatives, PolygonSet):
         negatives = read_polygons(negatives, options.negatives_layer, role="negatives")
+    if negatives is not None:
+        _require_negatives_apart(polygons, negatives, progress)
     return _Inputs(settings, sources, polygons, negatives)
+
+
+def _require_negatives_apart(polygons: PolygonSet, negatives: PolygonSet, progress: Progress) -> None:
+    """Negatives that are the inventory's own polygons (the inventory given twice, a layer copied) would centre
+    "no landslide" patches on landslides: refused when they are at least half the negatives, said otherwise."""
+    landslides = {bytes(g.ExportToIsoWkb()) for g in polygons.geometries}
+    shared = sum(bytes(g.ExportToIsoWkb()) in landslides for g in negatives.geometries)
+    if not shared:
+        return
+    said = (f"{shared} of the {len(negatives.geometries)} negatives are landslides of the inventory (the same "
+            "polygons), while negatives are places known not to be landslides (look-alikes, rejected detections)")
+    if 2 * shared >= len(negatives.geometries):
+        raise LmhldError(f"{said}: give the negatives' own file or layer (--negatives-layer), or leave --negatives "
+                         "out")
+    progress.warn(f"{said}: remove them from the negatives")
 
 
 def _require_one_resolution(infos: list[RasterInfo]) -> None:

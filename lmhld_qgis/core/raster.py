@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shlex
 import warnings
 from collections.abc import Iterator, Sequence
@@ -74,6 +75,8 @@ def read_raster_info(path: str | Path) -> RasterInfo:
             t = ds.transform
             if ds.driver == "GTiff":
                 _refuse_truncated_tiff(str(path), ds.width, ds.height, ds.count)
+            if ds.driver == "VRT":
+                _refuse_missing_sources(Path(path))
             return RasterInfo(
                 path=str(path), width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0],
                 crs_wkt=ds.crs.to_wkt() if ds.crs else None, transform=(t.a, t.b, t.c, t.d, t.e, t.f),
@@ -91,6 +94,29 @@ def read_raster_info(path: str | Path) -> RasterInfo:
         what = damage(str(exc))
         raise LmhldError(f"cannot read raster {path}: {f'{what} ({exc})' if what else exc}; give a file GDAL can "
                          "open (GeoTIFF, VRT, ...)") from exc
+
+
+def _refuse_missing_sources(vrt: Path) -> None:
+    """Refuse a VRT whose source files are gone: GDAL opens it and lists no missing source, so detection went on
+    to read its bands' names and said "band mismatch" (and would have read the missing pixels as nodata)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(vrt).getroot()
+    except (OSError, ET.ParseError):  # not a file (a /vsi path) or not XML: GDAL has read it, let it say more
+        return
+    missing = []
+    for source in root.iter("SourceFilename"):
+        name = (source.text or "").strip()
+        if not name or name.startswith("/vsi") or "://" in name or re.match(r"[A-Z][A-Z0-9_]+:", name):
+            continue  # virtual file systems, URLs, driver prefixes (NETCDF:"f.nc":var): not checked here
+        file = vrt.parent / name if source.get("relativeToVRT") == "1" else Path(name)
+        if not file.exists() and str(file) not in missing:
+            missing.append(str(file))
+    if missing:
+        listed = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise LmhldError(f"raster {vrt} is a VRT whose source file(s) {listed} do not exist: put them back, or "
+                         "build the VRT again (gdalbuildvrt) from the files where they are now")
 
 
 def _refuse_truncated_tiff(path: str, width: int, height: int, count: int) -> None:

@@ -576,6 +576,11 @@ class Experiment:
         what the folder holds, and the rerun that continues it was refused as a re-split folder."""
         out = self.out.resolve()
         for area in self.cfg.areas:
+            for role, file in area.files.items():
+                if role != "patches" and Path(file).resolve().is_relative_to(out):
+                    raise LmhldError(f"area {area.name}'s {role} {file} lies inside the experiment folder "
+                                     f"{self.out}, where the study writes its datasets, runs and tables: choose an "
+                                     "experiment folder of its own, beside the area's files")
             if not area.patches:
                 continue
             patches = Path(area.patches).resolve()

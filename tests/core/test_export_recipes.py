@@ -150,6 +150,24 @@ def test_negatives_are_centred_on_rejected_detections(scene, exported, negatives
     assert len(negative) > len(centres)  # shifted copies: a rejected detection weighs more than one patch
 
 
+def test_the_inventory_given_as_its_own_negatives_is_refused(scene, negatives, tmp_path):
+    """A probe gave --negatives the --inventory file: 288 "negative" patches centred on landslides, and only a
+    generic split warning."""
+    from lmhld_qgis.core.errors import LmhldError
+
+    with pytest.raises(LmhldError, match=r"45 of the 45 negatives are landslides of the inventory \(the same "
+                                         r"polygons\).*give the negatives' own file or layer"):
+        export_patches([scene.raster], scene.inventory, tmp_path / "same", ExportOptions(
+            patch_size=SIZE, negatives=scene.inventory))
+    assert not (tmp_path / "same").exists()
+    mixed = tmp_path / "mixed.gpkg"  # the rejected detections, and one landslide copied among them by mistake
+    gdal.VectorTranslate(str(mixed), str(negatives), layerName="rejected")
+    gdal.VectorTranslate(str(mixed), str(scene.inventory), accessMode="append", layerName="rejected", limit=1)
+    with pytest.warns(UserWarning, match=r"1 of the \d+ negatives are landslides of the inventory"):
+        export_patches([scene.raster], scene.inventory, tmp_path / "mixed", ExportOptions(
+            patch_size=SIZE, negatives=mixed, tolerance=0.05))
+
+
 def test_preview_equals_export(scene, negatives, exported):
     plan = plan_patches([scene.raster], scene.inventory, ExportOptions(patch_size=SIZE, negatives=negatives,
                                                                         tolerance=0.02))

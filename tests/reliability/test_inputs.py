@@ -75,8 +75,15 @@ def test_wrong_kinds_of_input(work):
     work.path("folder").mkdir()
     work.path("notes.txt").write_text("not data")
     work.path("latin1.json").write_bytes("{\"r\": \"caf\xe9\"}".encode("latin-1"))
+    from osgeo import gdal
+
+    work.path("gone.tif").write_bytes(work.path("scene.tif").read_bytes())
+    gdal.BuildVRT(str(work.path("mosaic.vrt")), [str(work.path("gone.tif"))]).FlushCache()
+    work.path("gone.tif").unlink()  # moved or deleted after the VRT was built
     detect = ["detect", "--out", "d.gpkg"]
     _expect(work, [
+        ("a VRT whose source file is gone", [*detect, "--model", "model.onnx", "--raster", "mosaic.vrt"], 2,
+         "raster mosaic.vrt is a VRT whose source file(s)"),
         ("a GeoTIFF given as the model", [*detect, "--model", "scene.tif", "--raster", "scene.tif"], 2, "scene.tif"),
         ("a folder given as the model", [*detect, "--model", "folder", "--raster", "scene.tif"], 2, "folder"),
         ("a folder given as the scene", [*detect, "--model", "model.onnx", "--raster", "folder"], 2,

@@ -479,3 +479,14 @@ def test_a_run_s_refusal_is_said_in_the_file_s_keys(tmp_path):
     with pytest.raises(LmhldError, match=r"run exp1/solo_32_unet: device cuda was asked for but torch sees no GPU; "
                                          r"use device = \"auto\" or device = \"cpu\"$"):
         run_experiment(cfg, tmp_path / "exp")
+
+
+def test_an_experiment_folder_holding_an_area_s_scene_is_refused(tmp_path):
+    """A probe's `lmhld experiment exp.toml --out area` wrote datasets/, runs/ and tables/ beside the area's scene
+    and inventory (export, train and detect refuse an output folder holding an input)."""
+    config = tiny_config(tmp_path)
+    before = sorted(p.name for p in (tmp_path / "solo").iterdir())
+    with pytest.raises(LmhldError, match=r"area solo's raster .*scene.tif lies inside the experiment folder .*solo, "
+                                         r"where the study writes"):
+        run_experiment(config, tmp_path / "solo")
+    assert sorted(p.name for p in (tmp_path / "solo").iterdir()) == before
