@@ -161,7 +161,17 @@ def _unwritable(dest: Path, exc: OSError) -> OSError:
 def part_path(dest: PathLike, tag: str = "") -> Path:
     """A fresh hidden name beside `dest` for writing it (`.NAME.PID-XXXX.part[TAG][SUFFIX]`, suffix kept for GDAL)."""
     dest = Path(dest)
-    return dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part{tag}{dest.suffix}")
+    return dest.with_name(_aside_name(dest, os.getpid(), secrets.token_hex(4), tag))
+
+
+def _aside_name(dest: Path, pid: int, token: str, tag: str) -> str:
+    return f".{dest.name}.{pid}-{token}.part{tag}{dest.suffix}"
+
+
+def longest_aside_name(dest: PathLike) -> str:
+    """The longest name `dest` is written or set aside under (part_path's, the largest pid Linux gives, the
+    `.old` of a replaced output): the file system must take it as well as the name itself."""
+    return _aside_name(Path(dest), 4194304, "0" * 8, ".old")
 
 
 def sweep_parts(dest: PathLike) -> list[Path]:

@@ -33,7 +33,7 @@ from .metrics import Confusion, ObjectCounts
 from .modelcard import ModelCard
 from .outputs import check_outputs
 from .progress import Progress, SubProgress, check_cancelled, reader_progress
-from .vector import PolygonSet, polygonal, surface_area
+from .vector import PolygonSet, polygonal, skipped_text, surface_area
 
 if TYPE_CHECKING:
     from osgeo import ogr, osr
@@ -264,7 +264,7 @@ def reference_notes(truth: PolygonSet, name: str) -> list[str]:
         notes.append(f"{truth.n_repaired} invalid geometries of inventory {name} were repaired for scoring "
                      f"(`lmhld validate {name}` names them)")
     if truth.skipped:
-        notes.append(f"{truth.n_skipped} features of inventory {name} were skipped: {truth.skipped}")
+        notes.append(f"{truth.n_skipped} feature(s) of inventory {name} were skipped: {skipped_text(truth.skipped)}")
     return notes
 
 

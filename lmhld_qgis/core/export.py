@@ -51,7 +51,7 @@ from .splits import SPLIT_NAMES
 from .stats import BandStats
 from .styles import PATCHES_QML, tag_band_colours, write_vector_style
 from .validate import refuse_blocking_problems
-from .vector import PolygonSet, read_polygons
+from .vector import PolygonSet, read_polygons, skipped_text
 
 __all__ = ["DATASET_FORMAT", "DEFAULT_RECIPE", "DROP_REASONS", "RECIPES", "ExportOptions", "ExportReport",
            "export_patches", "patch_size_from_report", "plan_patches"]
@@ -163,6 +163,8 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
                                                                                                strict=True))]
     _check_pixels(sources, progress)
     polygons = inventory if isinstance(inventory, PolygonSet) else read_polygons(inventory, layer)
+    if polygons.skipped:  # recorded in dataset.json too
+        progress.warn(f"{polygons.n_skipped} feature(s) of the inventory skipped: {skipped_text(polygons.skipped)}")
     _require_overlap_with_any(polygons, infos)
     negatives = options.negatives
     if negatives is not None and not isinstance(negatives, PolygonSet):

@@ -345,7 +345,7 @@ def analyse_polygons(
     validate_rule(fraction, candidates)
     pixels = _pixels(polygons, rasters, pixel_size_m)
     progress.set_fraction(0.3)
-    from .vector import true_areas_m2
+    from .vector import skipped_text, true_areas_m2
 
     areas_m2 = true_areas_m2(polygons.geometries, polygons.srs)
     progress.set_fraction(0.9)
@@ -366,7 +366,7 @@ def analyse_polygons(
     if polygons.n_repaired:
         progress.warn(f"{polygons.n_repaired} invalid geometries were repaired")
     if polygons.skipped:
-        progress.warn(f"{polygons.n_skipped} features skipped: {polygons.skipped}")
+        progress.warn(f"{polygons.n_skipped} feature(s) skipped: {skipped_text(polygons.skipped)}")
     for note in notes:
         progress.warn(note)
     progress.set_fraction(1.0)

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from .atomic import SQLITE_SIDECARS, check_replaceable_dir, make_dirs, output_lock
+from .atomic import SQLITE_SIDECARS, check_replaceable_dir, longest_aside_name, make_dirs, output_lock
 from .errors import LmhldError
 
 PathLike = str | os.PathLike[str]
@@ -236,6 +236,21 @@ def _check_writable(name: str, path: Path) -> None:
     if not os.access(anc, os.W_OK | os.X_OK):
         raise LmhldError(f"cannot write {name} {path}: folder {anc} is read-only (no permission to write there); "
                          "choose another folder")
+    _check_name_length(name, path, anc)
+
+
+def _check_name_length(name: str, path: Path, folder: Path) -> None:
+    """A name the file system takes, but not with what lmhld adds while writing it aside (a 235-byte name: the
+    whole detection ran, then failed with 'File name too long')."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # Windows has no pathconf
+        limit = 255
+    extra = len(longest_aside_name(path).encode()) - len(path.name.encode())
+    if len(path.name.encode()) + extra > limit:
+        raise LmhldError(f"{name} {path}: its name is {len(path.name.encode())} bytes, and lmhld writes it aside "
+                         f"first under one {extra} bytes longer, past this file system's {limit} bytes a name; "
+                         f"shorten it to {limit - extra} bytes or fewer")
 
 
 @contextlib.contextmanager

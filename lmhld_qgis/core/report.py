@@ -159,10 +159,13 @@ def inventory_histogram_png(report: InventoryReport) -> bytes:
 
 def inventory_html(report: InventoryReport) -> str:
     """The analysis report as one self-contained HTML page."""
+    from .vector import skipped_text
+
     s = report.area_px
+    skipped = f"{report.n_skipped} ({skipped_text(report.skipped)})" if report.skipped else "0"
     summary = table_html([
         ("source", report.source), ("features read", report.n_features), ("landslides analysed", report.n_landslides),
-        ("repaired geometries", report.n_repaired), ("skipped", f"{report.n_skipped} {report.skipped or ''}"),
+        ("repaired geometries", report.n_repaired), ("skipped", skipped),
         ("pixel size (m)", report.pixel_size_m), ("target landslide fraction", report.fraction),
         ("candidate patch sizes", ", ".join(map(str, report.candidates))),
     ])

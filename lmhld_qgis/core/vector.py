@@ -7,7 +7,7 @@ the desktop process. Everything here works on `osgeo.ogr.Geometry` objects.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,11 @@ class PolygonSet:
     @property
     def n_skipped(self) -> int:
         return sum(self.skipped.values())
+
+
+def skipped_text(skipped: dict[str, int]) -> str:
+    """Skipped features by reason, as a sentence says them: "1 null geometry, 2 zero area"."""
+    return ", ".join(f"{count} {reason}" for reason, count in skipped.items())
 
 
 def srs_from_epsg(epsg: int) -> osr.SpatialReference:
@@ -258,6 +263,8 @@ def polygons_from_wkb(
         parts = explode_polygons(geom) if explode else [geom]
         out.extend(parts)
         out_fids.extend([fid] * len(parts))
+    if out and srs is not None and srs.IsProjected():
+        out, out_fids = _without_unprojectable(out, out_fids, srs, skip)
     if n == 0 and allow_empty:
         return PolygonSet([], np.zeros(0, np.int64), srs, n_features=0, name=name)
     if n == 0:
@@ -265,12 +272,39 @@ def polygons_from_wkb(
                 "draw its polygon(s) first, or leave it out")  # an empty area of interest is no inventory
         raise LmhldError(f"{what} is empty: it holds no features; {hint}")
     if not out:
-        counted = ", ".join(f"{k} {reason}" for reason, k in skipped.items())
-        raise LmhldError(f"{what} holds no usable polygon ({counted}); "
+        raise LmhldError(f"{what} holds no usable polygon ({skipped_text(skipped)}); "
                          + polygon_layer_hint(origin, "check the layer's geometries: landslides are polygons"))
     _require_plausible_degrees(out, srs, what)
     return PolygonSet(out, np.asarray(out_fids, dtype=np.int64), srs, n_features=n, skipped=skipped, repairs=repairs,
                       name=name)
+
+
+def _without_unprojectable(geometries: list[ogr.Geometry], fids: list[int], srs: osr.SpatialReference,
+                           skip: Callable[[str], None]) -> tuple[list[ogr.Geometry], list[int]]:
+    """Polygons whose corners the CRS cannot take to longitude/latitude (a digitizing slip at 1e9 m) are skipped
+    and counted: one of them made every area computation fail inside PROJ ("Point outside of projection
+    domain"). One batch for a whole inventory; polygon by polygon only when it fails."""
+    geo = srs.CloneGeogCS()
+    geo.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to_geo = osr.CoordinateTransformation(srs, geo)
+
+    def corners(geom: ogr.Geometry) -> list[tuple[float, float]]:
+        xmin, xmax, ymin, ymax = geom.GetEnvelope()
+        return [(xmin, ymin), (xmin, ymax), (xmax, ymin), (xmax, ymax)]
+
+    def reachable(points: list[tuple[float, float]]) -> bool:
+        try:
+            lonlat = np.asarray(to_geo.TransformPoints(points), dtype=float)
+        except RuntimeError:
+            return False
+        return bool(np.isfinite(lonlat[:, :2]).all())
+
+    if reachable([c for geom in geometries for c in corners(geom)]):
+        return geometries, fids
+    kept = [k for k, geom in enumerate(geometries) if reachable(corners(geom))]
+    for _ in range(len(geometries) - len(kept)):
+        skip("outside its CRS's domain (coordinates no longitude/latitude matches)")
+    return [geometries[k] for k in kept], [fids[k] for k in kept]
 
 
 def _require_plausible_degrees(geometries: list[ogr.Geometry], srs: osr.SpatialReference, what: str) -> None:

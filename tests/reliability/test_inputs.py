@@ -125,6 +125,7 @@ def test_inventories_with_bad_geometries_or_elsewhere(work):
     _bad_geometries(work.path("bad geometries.gpkg"))
     write_polygons(work.path("elsewhere.gpkg"), [square(X0 + 1e6, Y0, 60), square(X0 + 1e6, Y0 - 200, 80)])
     write_polygons(work.path("wrong crs.gpkg"), [square(30, 10, 0.01)], epsg=4326)
+    write_polygons(work.path("a slip.gpkg"), [square(X0 + 90, Y0 - 90, 60), "POLYGON((0 0,1e9 0,1e9 1e9,0 0))"])
     export = ["export", "--raster", "scene.tif", "--patch-size", "32", "--min-fraction", "0.01", "--tolerance", "1",
               "--out", "ds"]
     evaluate = ["evaluate", "--model", "model.onnx", "--raster", "scene.tif", "--json", "e.json"]
@@ -137,6 +138,9 @@ def test_inventories_with_bad_geometries_or_elsewhere(work):
          "overlaps raster"),
         ("an inventory in another place and CRS (evaluate)", [*evaluate, "--inventory", "wrong crs.gpkg"], 2,
          "overlaps raster"),
+        ("a polygon digitized at 1e9 m, outside the CRS's domain (analyse)",  # was PROJ's RuntimeError
+         ["analyse", "a slip.gpkg", "--pixel-size", "3", "--json", "slip.json"], 0,
+         "1 feature(s) skipped: 1 outside its CRS's domain"),
     ])
     report = json.loads(work.path("a.json").read_text())
     assert report["n_features"] == 7 and report["n_repaired"] >= 1 and report["n_skipped"] >= 2

@@ -251,6 +251,11 @@ def test_check_outputs_in_the_python_api(tmp_path):
 
     from ..helpers import write_raster
 
+    long_name = tmp_path / ("M" * 230 + ".gpkg")  # legal, but not with the aside name's 32 bytes more
+    with pytest.raises(LmhldError, match=r"its name is 235 bytes, and lmhld writes it aside first under one 32 bytes "
+                                         r"longer, past this file system's 255 bytes a name; shorten it to 223"):
+        check_outputs(inputs={"raster": src}, files={"polygons": long_name})
+    check_outputs(inputs={"raster": src}, files={"polygons": tmp_path / ("M" * 218 + ".gpkg")})
     scene = write_raster(tmp_path / "real.tif", np.zeros((1, 4, 4), np.float32))  # no style yet: one would come
     with pytest.raises(LmhldError, match=r"real\.qml is the style QGIS draws the input raster"):
         check_outputs(inputs={"raster": scene}, files={"probability raster": tmp_path / "real.tiff"},
