@@ -93,7 +93,7 @@ def data_fingerprint(stages: list[Stage]) -> str:
             return [content(part) for part in ds.parts]
         norm = ds.normalisation()
         return [ds.patch_size, list(ds.band_names), [ds.sample_id(i) for i in range(len(ds))],
-                None if norm is None else [[float(f"{v:.6g}") for v in values] for values in norm]]
+                None if norm is None else [list(values) for values in norm]]  # as recorded (a None refused later)
 
     described = [[content(stage.train), content(stage.val)] for stage in stages]
     return hashlib.sha256(json.dumps(described).encode("utf-8")).hexdigest()[:16]
