@@ -127,6 +127,7 @@ class DetectResult:
     context: str = "off"  # the coarse context pass run, and why
     resampled: str | None = None  # the scene ran at the model's resolution: how (None: on its own pixels)
     input_divisor: list[float] | None = None  # the scene's bands were divided by it (a model of divided units)
+    doubts: list[str] = field(default_factory=list)  # why the detections may mean little (detect.doubts)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -214,6 +215,8 @@ class DetectPlan:
     resampled: str | None = None  # the scene resampled to the model's resolution, in words
     divisor: list[float] | None = None  # per band: the scene is divided by it to be in the model's training units
     units: str | None = None  # that choice, in words (said in the log; None for a model of the imagery's own units)
+    values_far: bool = False  # the scene's values lie far from the training imagery's (values_far_from_training)
+    marked: tuple[int, int] = (0, 0)  # (pixels at or above the cut, valid pixels) of the pass streamed last
 
     @property
     def overlap_px(self) -> int:
@@ -251,10 +254,10 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
 
     values = SceneValues.sample(info, bands)
     divisor, units = scene_divisor(card, values)
-    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills + values_far_from_training(card, values,
-                                                                                                     divisor)
+    far = values_far_from_training(card, values, divisor)
+    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills + far
     return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
-                      resampled, divisor, units)
+                      resampled, divisor, units, values_far=bool(far))
 
 
 STRIDE_NOTE_BELOW = 4  # a step under a quarter of the tile is said, with what it costs
@@ -408,8 +411,28 @@ def detect(raster: str | Path, model: str | Path | Backend, out_gpkg: str | Path
         tta=options.tta, context=context.reason if coarse is not None else "off", resampled=plan.resampled,
         input_divisor=plan.divisor)
     progress.info(result.summary())
+    result.doubts = doubts(plan)
+    if result.doubts:  # said last, where a reader looks once the run is over (the first warnings have scrolled away)
+        progress.warn("these detections are doubtful: " + "; ".join(result.doubts))
     progress.set_fraction(1.0)
     return result
+
+
+MARKED_DOUBTFUL = 0.3  # a cut marking this share of the valid pixels or more: a landslide inventory rarely does
+
+
+def doubts(plan: DetectPlan) -> list[str]:
+    """Why a finished detection may mean little, in words: the scene's values far from the training imagery's, or
+    the cut marking a third of the scene or more (a model that does not fit the scene, a threshold too low)."""
+    said = []
+    if plan.values_far:
+        said.append("the scene's values lie far from the training imagery's (the warning above names the bands)")
+    marked, valid = plan.marked
+    if valid and marked >= MARKED_DOUBTFUL * valid:
+        said.append(f"the probability cut marks {marked / valid:.0%} of the scene's valid pixels as landslide, far "
+                    "more than landslides cover: the model may not fit this scene (check its bands and values "
+                    "against the model's, in QGIS's Model information), or the threshold is too low")
+    return said
 
 
 def _coarse_plan(plan: DetectPlan, options: DetectOptions, context: ContextChoice, workdir: Path) -> DetectPlan | None:
@@ -551,6 +574,7 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
         finished = True
     finally:
         writer.close(complete=finished)
+    plan.marked = (writer.marked_pixels, writer.valid_pixels)
     writer.build_deferred_overviews(prob_path)
     if unscored:
         plan.notes.append(f"the model gave no probability (NaN) for {unscored} valid pixel(s) of its windows: "

@@ -61,6 +61,7 @@ class ModelCard:
     tiles_overlap: float = 0.25  # fraction of the tile
     min_segment_px: int = 0
     training_dataset: str = ""
+    validation_f1: float | None = None  # landslide F1 of the kept epoch on the validation split (None: no split)
     output: ModelOutput = "probability"  # what the ONNX graph returns: probabilities (sigmoid/softmax in it) or logits
     dynamic_size: bool = True  # the graph computes at any size that is a multiple of size_multiple
     size_multiple: int = 16

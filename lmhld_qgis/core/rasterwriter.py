@@ -182,6 +182,7 @@ class ProbabilityWriter:
     def __init__(self, prob_path: Path, mask_path: Path, grid: Grid, mask_threshold: float,
                  column_starts: Sequence[int]) -> None:
         self.grid, self.mask_threshold = grid, mask_threshold
+        self.valid_pixels = self.marked_pixels = 0
         factors = overview_factors(grid.width, grid.height)
         self.incremental = bool(factors) and all(c % max(factors) == 0 for c in column_starts)
         self.factors = factors if self.incremental else []
@@ -210,6 +211,8 @@ class ProbabilityWriter:
         if self.error is not None:
             raise self.error
         if stripe.values.size:
+            self.valid_pixels += int(stripe.covered.sum())  # how much of the scene the cut marks (detect's doubts)
+            self.marked_pixels += int((stripe.covered & (stripe.values >= self.mask_threshold)).sum())
             self._offer(stripe)
         if self.error is not None:
             raise self.error

@@ -10,7 +10,14 @@ from pathlib import Path
 from .bands import match_model_bands
 from .errors import LmhldError
 from .modelcard import ModelCard
-from .raster import RasterInfo, finer_or_coarser, pixel_area_m2, read_raster_info, same_resolution
+from .raster import (
+    RasterInfo,
+    finer_or_coarser,
+    pixel_area_m2,
+    read_raster_info,
+    same_resolution,
+    stretched_pixels_note,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,9 @@ def check_scene(card: ModelCard, raster: str | Path) -> list[Check]:
     info = read_raster_info(raster)
     bands_check, picked = _bands(card, info)
     checks = [bands_check, _resolution(card, info), _size(card, info)]
+    stretched = stretched_pixels_note(info, "detect")  # as detection warns of it
+    if stretched:
+        checks.append(Check("grid", None, stretched))
     if picked is not None:
         values = SceneValues.sample(info, [i + 1 for i in picked])
         divisor, units = scene_divisor(card, values)

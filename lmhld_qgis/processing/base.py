@@ -7,6 +7,7 @@ source is answered with invalidSourceError.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -48,6 +49,8 @@ class LmhldAlgorithm(QgsProcessingAlgorithm):
         """Each algorithm's steps run with GDAL's exceptions on and give QGIS its own setting back
         (core.gdal_mode: other plugins and QGIS's own Python expect GDAL as they left it)."""
         super().__init_subclass__(**kwargs)
+        if "processAlgorithm" in cls.__dict__:
+            cls.processAlgorithm = _late_cancel_said(cls.__dict__["processAlgorithm"])  # type: ignore[method-assign]
         for step in GDAL_STEPS:
             if step in cls.__dict__:
                 setattr(cls, step, with_gdal_exceptions(cls.__dict__[step]))
@@ -112,6 +115,26 @@ class LmhldAlgorithm(QgsProcessingAlgorithm):
         """A parameter most runs leave alone: shown folded under "Advanced Parameters" in the dialog."""
         parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
         self.addParameter(parameter)
+
+
+def _late_cancel_said(process):
+    """A Cancel pressed after the outputs were in place: QGIS then reports the run as failed and loads no layer
+    (its runner task counts any cancel), while the files are whole; the log says which, so that they are neither
+    taken for lost nor left unnoticed."""
+
+    @functools.wraps(process)
+    def run(self, parameters, context, feedback):
+        results = process(self, parameters, context, feedback)
+        if feedback is not None and feedback.isCanceled():
+            written = [str(v) for v in (results or {}).values() if isinstance(v, str) and v and os.path.exists(v)]
+            if written:
+                feedback.pushWarning(QCoreApplication.translate("LmhldAlgorithm", (
+                    "Cancel came after the run had written its outputs, which are complete: {0}. QGIS reports the "
+                    "run as failed and loads no layer: add them from the Browser panel, or delete them")).format(
+                    ", ".join(written)))
+        return results
+
+    return run
 
 
 def field_decimals(*values: object, least: int = 2, most: int = 6) -> int:

@@ -119,7 +119,7 @@ class DetectLandslides(DetectionParameters, LmhldAlgorithm):
         feedback.pushInfo(self.tr("{0} polygon(s) from {1} windows of {2} px on {3} in {4:.1f} s; threshold {5}"
                                   ).format(result.n_polygons, result.n_windows, result.tile, result.provider,
                                            result.seconds, result.threshold))
-        self._style(context, layer, model, out, prob)
+        self._style(context, layer, model, out, prob, doubtful=bool(result.doubts))
         results = {self.OUTPUT: out, self.N_POLYGONS: result.n_polygons,
                    self.MEAN_PROB_FLOOR: result.postprocess["min_mean_prob"]}
         if prob:
@@ -135,12 +135,15 @@ class DetectLandslides(DetectionParameters, LmhldAlgorithm):
         return self.detection_options(parameters, context, extent=extent, aoi=source_polygons(
             aoi_source, "area of interest") if aoi_source is not None else None)
 
-    def _style(self, context, layer, model: str, out: str, prob: str | None) -> None:
-        """Names after the scene and the model; polygons above the probability raster, both above the scene."""
+    def _style(self, context, layer, model: str, out: str, prob: str | None, doubtful: bool = False) -> None:
+        """Names after the scene and the model (and "doubtful" where the run said why its detections may mean
+        little: the layers outlive the log); polygons above the probability raster, both above the scene."""
         from ..core.modelcard import model_display_name
         from ..core.styles import LANDSLIDES_QML, PROBABILITY_QML
 
         label = f"{layer.name()} ({model_display_name(model)})"
+        if doubtful:
+            label += self.tr(" — doubtful, see the log")
         run = f"detect:{out}"
         ResultLayer.attach(context, out, self.tr("Landslides — {0}").format(label), str(LANDSLIDES_QML), run=run,
                            rank=0, anchor_id=layer.id())

@@ -739,7 +739,8 @@ class Trainer:
                          min_area_m2=min(areas) if areas else 0.0, nodata=stage.train.nodata,
                          input_divisor=list(stage.train.input_divisor or []),
                          large_landslide_area_m2=max(large) if large else None,
-                         training_dataset=" -> ".join(s.name for s in self.stages[: k + 1]), version=__version__)
+                         training_dataset=" -> ".join(s.name for s in self.stages[: k + 1]), version=__version__,
+                         validation_f1=None if math.isnan(f1 := _best_f1(state)) else round(float(f1), 4))
 
     def _time_to_save(self) -> bool:
         return time.monotonic() - self.last_saved >= self.cfg.checkpoint_seconds

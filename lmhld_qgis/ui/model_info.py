@@ -79,10 +79,24 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
          if card.large_landslide_area_m2 else tr("unknown")),
         (tr("classes"), format_value(card.class_names)),
         (tr("trained on"), card.training_dataset or tr("unknown")),
+        (tr("validation F1"), _validation_row(card.validation_f1)),
         (tr("lmhld_qgis version"), card.version or tr("unknown")),
         *card.usage_rows(),  # input convention, declared shape, which tools run the file
     ]
     return rows
+
+
+def _validation_row(f1: float | None) -> str:
+    """The kept epoch's landslide F1 on the validation split, with a word when it is too low to trust."""
+    if f1 is None:
+        return tr("unknown (no validation split, or a model from before it was recorded)")
+    if f1 < LOW_VALIDATION_F1:
+        return tr("{0:.3f}: low, the model misses or invents most landslides of its own validation patches; "
+                  "expect the same on a new scene").format(f1)
+    return f"{f1:.3f}"
+
+
+LOW_VALIDATION_F1 = 0.5
 
 
 def _min_mean_prob_row(threshold: float) -> str:
@@ -131,7 +145,7 @@ class ModelInfoDialog(QDialog):
         layout.addWidget(path)
         rows = card_rows(card)
         self.table = read_only_table(rows, [tr("Field"), tr("Value")], self)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 3)  # the card's rows take most of the height, the verdict the rest
         box = QGroupBox(tr("Check a raster layer against this model"), self)
         box_layout = QVBoxLayout(box)
         line = QHBoxLayout()
@@ -155,7 +169,7 @@ class ModelInfoDialog(QDialog):
         self.verdict_area.setWidget(self.verdict)
         self.verdict_area.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
         box_layout.addWidget(self.verdict_area)
-        layout.addWidget(box)
+        layout.addWidget(box, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

@@ -246,6 +246,10 @@ def test_a_geographic_scene_of_stretched_pixels_is_warned_of(tmp_path):
     res = detect(raster, RedBackend(always=True), tmp_path / "o.gpkg")
     (said,) = [w for w in res.warnings if "geographic" in w]
     assert said.startswith("the raster geo.tif's CRS is geographic and its pixels are 2.23 x 3 m on the ground")
+    from lmhld_qgis.core.scene_check import check_scene
+
+    # Model information's check says it too (it showed every row passed, then detection warned)
+    assert [(c.ok, c.message) for c in check_scene(RedBackend().card, raster) if c.what == "grid"] == [(None, said)]
     square = write_raster(tmp_path / "equator.tif", data, epsg=4326, origin=(10.0, 0.1), pixel=(degrees, -degrees),
                           descriptions=BANDS)
     assert not any("stretched" in w for w in detect(square, RedBackend(always=True), tmp_path / "e.gpkg").warnings)
@@ -378,6 +382,18 @@ def test_a_model_that_gives_nan_is_refused_or_its_unscored_pixels_said(scene, tm
     prob, ds = read_prob(tmp_path / "s.tif")
     assert np.all(prob[:, :3] == ds.nodata) and np.isfinite(prob).all()  # the scene's first columns: no window scored
     assert any(line.startswith("the model gave no probability (NaN) for ") for line in said.lines), said.lines
+
+
+def test_a_detection_marking_most_of_the_scene_is_called_doubtful_at_the_end(scene, tmp_path):
+    """A probe's weak model covered 67 % of a scene with 26 polygons (and a scene scaled 10000 times its training
+    imagery loaded as a normal inventory), with nothing said at the end of the run, where the analyst looks."""
+    from ..helpers import SaidLines
+
+    said = SaidLines()
+    result = detect(scene.raster, RedBackend(always=True), tmp_path / "all.gpkg", progress=said)
+    assert result.doubts and result.doubts[0].startswith("the probability cut marks 100% of the scene's valid pixels")
+    assert said.lines[-1].startswith("these detections are doubtful: the probability cut marks 100%"), said.lines
+    assert not detect(scene.raster, RedBackend(), tmp_path / "red.gpkg").doubts
 
 
 def test_a_tile_rounded_up_to_the_model_s_multiple_is_said_once(scene, tmp_path):

@@ -86,6 +86,29 @@ def test_a_cancelled_detection_says_so_once_and_leaves_nothing(qgis_processing, 
     assert not (tmp_path / "l.gpkg").exists()
 
 
+def test_a_cancel_after_the_outputs_were_written_says_they_are_complete(qgis_processing, lmhld_provider, scene,
+                                                                        small_onnx_model, tmp_path):
+    """A probe's Cancel at 2.6 s of a 2.5 s detection: QGIS said "Execution failed" and loaded no layer, and nothing
+    said that the GeoPackage and the probability raster were there, complete."""
+    import processing
+
+    from .feedback import WarningsFeedback
+
+    class LateCancel(WarningsFeedback):
+        def pushInfo(self, info):
+            super().pushInfo(info)
+            if "polygon(s) from" in info:  # the run's last line, after its outputs were moved into place
+                self.cancel()
+
+    feedback = LateCancel()
+    out = tmp_path / "late.gpkg"
+    processing.run("lmhld:detectlandslides", {"RASTER": str(scene.raster), "MODEL": str(small_onnx_model),
+                                              "OUTPUT": str(out)}, feedback=feedback)
+    assert QgsVectorLayer(str(out), "late", "ogr").isValid()
+    [said] = [w for w in feedback.said if w.startswith("Cancel came after the run had written its outputs")]
+    assert str(out) in said and "add them from the Browser panel, or delete them" in said
+
+
 def test_evaluate_model_over_a_scene_with_error_map(qgis_processing, lmhld_provider, scene, small_onnx_model,
                                                     tmp_path):
     import json
@@ -183,10 +206,11 @@ def test_loaded_results_say_their_scene_and_model_and_a_second_run_is_told_apart
         "OUTPUT_JSON": str(tmp_path / "m.json"), "OUTPUT_ERROR_MAP": str(tmp_path / "e.tif")})
     by_source = {layer.source().split("|")[0]: layer.name() for layer in project.mapLayers().values()}
     label = f"{scene.raster.stem} ({model_display_name(small_onnx_model)})"
+    doubtful = f"{label} — doubtful, see the log"  # a cut at 0 marks the whole scene: said in the layers' names
     assert by_source == {
-        str(tmp_path / "l1.gpkg"): f"Landslides — {label}",
-        str(tmp_path / "p1.tif"): f"Landslide probability — {label}",
-        str(tmp_path / "l2.gpkg"): f"Landslides — {label} [2]",
-        str(tmp_path / "p2.tif"): f"Landslide probability — {label} [2]",
+        str(tmp_path / "l1.gpkg"): f"Landslides — {doubtful}",
+        str(tmp_path / "p1.tif"): f"Landslide probability — {doubtful}",
+        str(tmp_path / "l2.gpkg"): f"Landslides — {doubtful} [2]",
+        str(tmp_path / "p2.tif"): f"Landslide probability — {doubtful} [2]",
         str(tmp_path / "e.tif"): f"Errors — {label}"}
     project.removeAllMapLayers()

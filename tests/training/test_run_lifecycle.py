@@ -289,6 +289,7 @@ def test_the_card_carries_a_calibrated_threshold_and_the_datasets_landslide_size
     assert onnx_card.threshold_source == "validation" and onnx_card.min_area_m2 == 123.0
     assert onnx_card.large_landslide_area_m2 == 4567.0  # detection's coarse context pass decides by it
     assert onnx_card.threshold == result.threshold and 0.05 <= result.threshold <= 0.95
+    assert onnx_card.validation_f1 == pytest.approx(result.best_f1, abs=1e-4)  # shown by Model information
     assert load_checkpoint(tmp_path / "run" / "best.pt")["card"]["threshold"] == result.threshold
 
 

@@ -47,6 +47,10 @@ def test_rows_say_the_size_rule_of_the_card():
     assert dict(card_rows(ModelCard("unet", 4, threshold=0.42, threshold_source="validation")))["threshold"] == \
         "0.42 (calibrated on validation)"
     assert dict(card_rows(ModelCard("unet", 2)))["input units"] == "the imagery's own values"
+    # a probe's model of validation F1 0.005 showed no quality figure: its analyst could not tell it was useless
+    assert dict(card_rows(ModelCard("unet", 2, validation_f1=0.005)))["validation F1"].startswith(
+        "0.005: low, the model misses or invents most landslides")
+    assert dict(card_rows(ModelCard("unet", 2, validation_f1=0.91)))["validation F1"] == "0.910"
     assert dict(card_rows(ModelCard("unet", 2, input_divisor=[1111.81, 824.63])))["input units"] == \
         "each band divided by 1112, 824.6 (a scene in its own units is divided alike)"
 
