@@ -217,8 +217,19 @@ class ModelInfoDialog(QDialog):
             self.verdict.setText(_as_detect_says(str(exc)))
             return []
         marks = {True: "✔", None: "⚠", False: "✘"}
-        self.verdict.setText("\n".join(f"{marks[c.ok]} {tr(c.what)}: {_as_detect_says(c.message)}" for c in checks))
+        first = {False: 0, None: 1, True: 2}  # what stops or spoils a detection comes first, where the eye lands
+        shown = sorted(checks, key=lambda c: first[c.ok])
+        self.verdict.setText("\n".join(f"{marks[c.ok]} {tr(c.what)}: {_as_detect_says(c.message)}" for c in shown))
+        self._fit_verdict()
         return checks
+
+    def _fit_verdict(self) -> None:
+        """The verdict as tall as its text, up to 45 % of the dialog (the card's table gives way, and scrolls):
+        a warning on its fifth line was cut mid-sentence in a four-line box."""
+        width = self.verdict_area.viewport().width() or self.verdict_area.width()
+        needed = self.verdict.heightForWidth(width) + 2 * self.fontMetrics().lineSpacing() // 3
+        floor = 4 * self.fontMetrics().lineSpacing()
+        self.verdict_area.setMinimumHeight(max(floor, min(needed, int(self.height() * 0.45))))
 
 
 def _as_detect_says(message: str) -> str:

@@ -77,6 +77,13 @@ def test_a_raster_layer_is_checked_against_the_model(qgis_app, small_onnx_model,
         assert checks["resolution"].ok is None and "10 m" in checks["resolution"].message
         assert checks["size"].ok is None and "single padded window" in checks["size"].message
         assert "✘ bands" in dialog.verdict.text()
+        lines = dialog.verdict.text().splitlines()  # what stops a detection first, then warnings, then what passes
+        assert lines[0].startswith("✘ bands") and lines[1].startswith("⚠"), lines
+        dialog.resize(680, 700)
+        dialog.check_layer()
+        spacing = dialog.fontMetrics().lineSpacing()  # the verdict's box grows to its text (it was cut at 4 lines)
+        assert dialog.verdict_area.minimumHeight() >= min(dialog.verdict.heightForWidth(
+            dialog.verdict_area.viewport().width()), int(dialog.height() * 0.45)) > 4 * spacing
         dialog.verdict.setText("")
         dialog.layers.setLayer(layers[0])
         dialog.check_button.click()  # as a user does: clicked(bool) reaches the slot (a wrapper took the bool)
