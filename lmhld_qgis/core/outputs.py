@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .atomic import SQLITE_SIDECARS, check_replaceable_dir, longest_aside_name, make_dirs, output_lock
 from .errors import LmhldError
+from .raster import is_raster_file
 
 PathLike = str | os.PathLike[str]
 Named = Mapping[str, object]  # name the user knows -> a path, several paths, or anything else (ignored)
@@ -68,7 +69,7 @@ def _files_of_input(path: Path) -> list[Path]:
     raster also one to come, which would draw the scene as probabilities)."""
     files = [path, *(Path(f"{path}{s}") for s in SQLITE_SIDECARS)]
     style = path.with_suffix(STYLE_SUFFIX) if path.suffix and path.suffix.lower() != STYLE_SUFFIX else None
-    if style is not None and (style.exists() or _is_raster_file(path)):
+    if style is not None and (style.exists() or is_raster_file(path)):
         files.append(style)
     if path.is_file() and path.suffix.lower() in (".vrt", ".shp", ".tab", ".mif"):
         from osgeo import gdal
@@ -81,20 +82,6 @@ def _files_of_input(path: Path) -> list[Path]:
             finally:
                 gdal.PopErrorHandler()
     return files
-
-
-def _is_raster_file(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    from osgeo import gdal
-
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        return gdal.OpenEx(str(path), gdal.OF_RASTER) is not None
-    except RuntimeError:
-        return False
-    finally:
-        gdal.PopErrorHandler()
 
 
 def check_outputs(*, inputs: Named, files: Named = {}, folders: Named = {},  # noqa: B006 (read-only defaults)

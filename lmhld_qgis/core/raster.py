@@ -96,6 +96,21 @@ def read_raster_info(path: str | Path) -> RasterInfo:
                          "open (GeoTIFF, VRT, ...)") from exc
 
 
+def is_raster_file(path: str | Path) -> bool:
+    """Whether `path` is a file GDAL opens as a raster (quietly: a vector file, or none, is simply not one)."""
+    if not Path(path).is_file():
+        return False
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        return gdal.OpenEx(str(path), gdal.OF_RASTER) is not None
+    except RuntimeError:
+        return False
+    finally:
+        gdal.PopErrorHandler()
+
+
 def _refuse_missing_sources(vrt: Path) -> None:
     """Refuse a VRT whose source files are gone: GDAL opens it and lists no missing source, so detection went on
     to read its bands' names and said "band mismatch" (and would have read the missing pixels as nodata)."""

@@ -80,15 +80,6 @@ def srs_from_wkt(wkt: str | None, what: str, fix: str = LAYER_CRS_FIX) -> osr.Sp
     return srs
 
 
-def _is_raster(path: str | Path) -> bool:
-    from osgeo import gdal
-
-    try:
-        return gdal.OpenEx(str(path), gdal.OF_RASTER) is not None
-    except RuntimeError:
-        return False
-
-
 def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSource, ogr.Layer]:
     """Open a vector layer, with errors that say which file or layer is wrong."""
     try:
@@ -100,7 +91,9 @@ def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSour
         raise LmhldError(f"cannot read vector file {path}: {exc}; give a file OGR can read (GPKG, SHP, ...)") from exc
     if ds is None and not Path(path).exists():
         raise LmhldError(f"vector file {path} does not exist; check the path")
-    if (ds is None or ds.GetLayerCount() == 0) and _is_raster(path):
+    from .raster import is_raster_file
+
+    if (ds is None or ds.GetLayerCount() == 0) and is_raster_file(path):
         raise LmhldError(f"cannot read vector file {path}: it is a raster, not polygons; give the landslide "
                          "inventory's file here (GPKG, SHP, GeoJSON, ...) and the imagery as the raster")
     if ds is None or ds.GetLayerCount() == 0:
