@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.report import write_json
-    from ..core.validate import OFF_IMAGERY, ValidateOptions, validate_inventory
+    from ..core.validate import NONE_ON_IMAGERY, OFF_IMAGERY, ValidateOptions, validate_inventory
     from ..core.validate_write import summary_line, write_problems, write_repaired
     from ..core.vector import polygon_layer_hint
     from .progress import BarProgress
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if len(report.problems) > 20:
         print(f"  ... {len(report.problems) - 20} more" + (f" in {args.problems}" if args.problems else ""))
     print(summary_line(report))
-    if report.off_imagery and not report.blocking:
+    if report.off_imagery and all(p.kind == NONE_ON_IMAGERY for p in report.blocking):
         print(f"lmhld validate: {OFF_IMAGERY}", file=sys.stderr)
         return 1
     if not report.ok_for_export and not report.blocking:

@@ -44,6 +44,7 @@ EMPTY, NOT_POLYGON, INVALID = "empty_geometry", "not_polygon", "invalid_geometry
 SELF_INTERSECTION = "self_intersection"
 OVERLAP, DUPLICATE, SLIVER, TOO_SMALL = "overlap", "duplicate", "sliver", "too_small"
 OUTSIDE, NODATA, CRS_MISMATCH, NO_CRS = "outside_raster", "in_nodata", "crs_mismatch", "no_crs"
+NONE_ON_IMAGERY = "none_on_imagery"  # a layer-wide problem: not one polygon lies on the rasters
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ KINDS: dict[str, Kind] = {
     TOO_SMALL: Kind(False, "too few pixels to learn from: check it is a landslide, or merge it with its neighbour"),
     OUTSIDE: Kind(False, "the imagery does not cover it: it adds no training pixel; check the raster or the place"),
     NODATA: Kind(False, "part of it lies on nodata pixels, whose patches export drops; check the imagery"),
+    NONE_ON_IMAGERY: Kind(True, "check that the inventory and the rasters cover the same place and that their CRSs "
+                                "are right"),
 }
 
 
@@ -589,6 +592,10 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
                                         options.min_pixels))
     if coverage is not None:
         problems.extend(_raster_problems(features, coverage, placements, progress))
+        unusable = {p.fid for p in problems if p.kind in (EMPTY, NOT_POLYGON)}
+        if not any(p.on for p in placements.values()) and len(features) > len(unusable):
+            # blocking, so that N_BLOCKING says it (a model checking it carried on with 838 polygons elsewhere)
+            problems.append(Problem(NONE_ON_IMAGERY, None, "no polygon lies on the imagery: export refuses it"))
     progress.set_fraction(1.0)
     problems.sort(key=lambda p: (not p.blocking, -1 if p.fid is None else p.fid))  # what blocks export first
     return ValidationReport(source, name, len(features), problems, srs, rasters=[str(r) for r in options.rasters],

@@ -13,7 +13,17 @@ from . import qml
 from .atomic import atomic_file
 from .errors import LmhldError
 from .outputs import check_other_layers
-from .validate import DUPLICATE, EMPTY, INVALID, NOT_POLYGON, OFF_IMAGERY, SELF_INTERSECTION, ValidationReport, repair
+from .validate import (
+    DUPLICATE,
+    EMPTY,
+    INVALID,
+    NONE_ON_IMAGERY,
+    NOT_POLYGON,
+    OFF_IMAGERY,
+    SELF_INTERSECTION,
+    ValidationReport,
+    repair,
+)
 from .vector import open_layer
 
 ogr.UseExceptions()
@@ -147,8 +157,9 @@ def _stored_style(path: str | Path, layer: str) -> str | None:
 def summary_line(report: ValidationReport) -> str:
     counts = {k: n for k, n in report.counts().items() if n}
     ready = "inventory ready for export, imagery not" if report.raster_warnings else "ready for export"
-    state = (ready if report.ok_for_export else f"{len(report.blocking)} blocking (export refuses)"
-             if report.blocking else OFF_IMAGERY if report.off_imagery
+    others = [p for p in report.blocking if p.kind != NONE_ON_IMAGERY]
+    state = (ready if report.ok_for_export else OFF_IMAGERY if report.off_imagery and not others
+             else f"{len(report.blocking)} blocking (export refuses)" if report.blocking
              else "no polygon to export (export refuses)")
     found = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no problem"
     skipped = f"; not checked: {', '.join(report.not_checked)}" if report.not_checked else ""

@@ -126,11 +126,7 @@ class ValidateInventory(LmhldAlgorithm):
             feedback.reportError(self.tr("Blocking: {0}: {1} — {2}").format(p.where, p.message, p.fix),
                                  fatalError=False)
         feedback.pushInfo(summary_line(report))
-        if report.off_imagery and not report.blocking:
-            from ..core.validate import OFF_IMAGERY
-
-            feedback.pushWarning(OFF_IMAGERY[:1].upper() + OFF_IMAGERY[1:])
-        elif not report.ok_for_export and not report.blocking:  # a project GeoPackage's points read first, say
+        if not report.ok_for_export and not report.blocking:  # points read first from a project GeoPackage, say
             from ..core.vector import polygon_layer_hint
 
             feedback.pushWarning(self.tr("The layer holds no polygon export can use; {0}").format(polygon_layer_hint(

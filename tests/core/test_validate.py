@@ -35,7 +35,7 @@ def test_every_kind_is_found_with_its_count(tmp_path):
     report = validate_inventory(inv, ValidateOptions(rasters=[raster]))
     expected = expected_counts()
     assert {k: n for k, n in report.counts().items() if n} == expected
-    assert set(expected) == set(KINDS) - {"no_crs"}  # the crafted layer has a CRS; no_crs is tested below
+    assert set(expected) == set(KINDS) - {"no_crs", "none_on_imagery"}  # layer-wide ones: tested below
     by_fid = {}
     for p in report.problems:
         by_fid.setdefault(p.fid, set()).add(p.kind)
@@ -281,13 +281,16 @@ def test_a_raster_whose_fill_value_is_not_declared_is_named_with_the_fix(tmp_pat
 
 
 def test_an_inventory_wholly_off_the_imagery_is_not_ready_for_export(kaikoura, shared_data):
-    """The real Colombia inventory against a Kaikoura scene: every polygon outside, none blocking; was "ready for
-    export", which export then refused."""
+    """The real Colombia inventory against a Kaikoura scene: every polygon outside; was "ready for export", which
+    export then refused. It is one blocking problem of the layer: N_BLOCKING said 0 beside "export refuses it", and
+    a graphical model checking N_BLOCKING carried on."""
     from lmhld_qgis.core.validate_write import summary_line
 
     report = validate_inventory(shared_data / "inventory" / "colombia_landslides.gpkg",
                                 ValidateOptions(rasters=[kaikoura / "diff_landslide_69.tif"]))
-    assert not report.blocking and report.n_on_imagery == 0 and not report.ok_for_export
+    [blocking] = report.blocking
+    assert (blocking.kind, blocking.where) == ("none_on_imagery", "the layer") and report.to_json()["n_blocking"] == 1
+    assert report.n_on_imagery == 0 and not report.ok_for_export
     assert summary_line(report).endswith("; no polygon lies on the imagery: export refuses it; check that the "
                                          "inventory and the rasters cover the same place and that their CRSs are right")
     on = validate_inventory(kaikoura / "label_landslide_69.shp",
