@@ -53,6 +53,11 @@ def embed_vector_style(gpkg: str | Path, layer: str, qml: Path = LANDSLIDES_QML,
                 defn.SetSubType(ogr.OFSTBoolean)
             styles.CreateField(defn)
     lyr = ds.GetLayerByName(layer)
+    quoted = layer.replace("'", "''")  # a style of this name stored before (the layer written again) is replaced
+    styles.SetAttributeFilter(f"f_table_name = '{quoted}' AND styleName = '{name.replace(chr(39), chr(39) * 2)}'")
+    for fid in [f.GetFID() for f in styles]:
+        styles.DeleteFeature(fid)
+    styles.SetAttributeFilter(None)
     feat = ogr.Feature(styles.GetLayerDefn())
     for key, value in (("f_table_catalog", ""), ("f_table_schema", ""), ("f_table_name", layer),
                        ("f_geometry_column", lyr.GetGeometryColumn() or "geom"), ("styleName", name),

@@ -159,7 +159,11 @@ class ValidateInventory(LmhldAlgorithm):
         from ..core.validate_write import repair_plan
 
         to_fix, to_drop = repair_plan(report)
-        sink, dest = self.parameterAsSink(parameters, self.REPAIRED, context, source.fields(),
+        gpkg = self.parameterAsOutputLayer(_not_loaded(parameters, self.REPAIRED), self.REPAIRED, context)
+        layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
+        name = _file_layer_name(layer) or report.layer
+        named = _as_layer(parameters, self.REPAIRED, gpkg, name) if gpkg.lower().endswith(".gpkg") else None
+        sink, dest = self.parameterAsSink(named or parameters, self.REPAIRED, context, source.fields(),
                                           QgsWkbTypes.MultiPolygon, source.sourceCrs())
         for feat in source.getFeatures():
             if feat.id() in to_drop:
@@ -177,13 +181,55 @@ class ValidateInventory(LmhldAlgorithm):
             geom.convertToMultiType()
             out.setGeometry(geom)
             sink.addFeature(out, QgsFeatureSink.FastInsert)
-        layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
+        del sink  # closed: the file is whole before its style is stored in it
         if layer is not None:  # the copy keeps the inventory's style and edit form, as `lmhld validate --repair` does
             from qgis.PyQt.QtXml import QDomDocument
 
             doc = QDomDocument()
             layer.exportNamedStyle(doc)
+            if named is not None:  # stored in the GeoPackage too: the annotator goes on digitizing in the copy
+                from ..core.inventory_schema import embed_style
+
+                with core_errors(self.displayName(), self):
+                    embed_style(gpkg, name, doc.toString())
             style_from_text(context, dest, doc.toString(), name=self.parameterDefinition(self.REPAIRED).description(),
                             rank=1, **self._placing)
         return dest
 
+
+def _file_layer_name(layer) -> str | None:
+    """The name of `layer` inside its file (`landslides` of inv.gpkg|layername=landslides; a shapefile's stem),
+    not the one the layers panel shows; None for a layer not read from a file."""
+    from pathlib import Path
+
+    from qgis.core import QgsProviderRegistry
+
+    if layer is None or layer.providerType() != "ogr":
+        return None
+    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    return parts.get("layerName") or (Path(parts["path"]).stem if parts.get("path") else None)
+
+
+def _not_loaded(parameters: dict, name: str) -> dict:
+    """`parameters` with output `name` not to be loaded (its path is asked for; the sink loads the layer)."""
+    from qgis.core import QgsProcessingOutputLayerDefinition
+
+    value = parameters.get(name)
+    if not isinstance(value, QgsProcessingOutputLayerDefinition):
+        return parameters
+    definition = QgsProcessingOutputLayerDefinition(value)
+    definition.destinationProject = None
+    return {**parameters, name: definition}
+
+
+def _as_layer(parameters: dict, name: str, gpkg: str, layer: str) -> dict:
+    """`parameters` with output `name` written as layer `layer` of the GeoPackage `gpkg` (QGIS names a sink's
+    layer after the file: the repaired copy of `landslides` was `inv69_fixed`), its loading kept as asked."""
+    from qgis.core import QgsProcessingOutputLayerDefinition, QgsProperty
+
+    value = parameters.get(name)
+    definition = QgsProcessingOutputLayerDefinition(value) if isinstance(value, QgsProcessingOutputLayerDefinition) \
+        else QgsProcessingOutputLayerDefinition(str(value))
+    quoted = gpkg.replace("'", "\\'")
+    definition.sink = QgsProperty.fromValue(f"ogr:dbname='{quoted}' table=\"{layer}\" (geom)")
+    return {**parameters, name: definition}

@@ -139,6 +139,18 @@ def test_the_repaired_copy_keeps_the_inventorys_form(qgis_processing, lmhld_prov
     order = [node.layer().name() for node in project.layerTreeRoot().findLayers()]
     assert order == ["Problems", "Repaired copy", "inventory"], order
     project.removeAllMapLayers()
+    # the file itself: its layer named as the inventory's and its form stored in it, for the annotator who goes on
+    # digitizing in the copy (a probe reopened it: layer "repaired", default purple fill, plain text boxes)
+    reopened = QgsVectorLayer(str(tmp_path / "repaired.gpkg"), "again", "ogr")
+    assert reopened.dataProvider().subLayers()[0].split("!!::!!")[1] == "landslides"
+    assert reopened.editorWidgetSetup(reopened.fields().indexOf("type")).type() == "ValueMap"
+    processing.run("lmhld:validateinventory", {  # run again into the same file: replaced, still one layer
+        "INVENTORY": f"{tmp_path / 'inv.gpkg'}|layername=landslides", "OUTPUT": "memory:problems",
+        "REPAIRED": str(tmp_path / "repaired.gpkg")})
+    ds = ogr.Open(str(tmp_path / "repaired.gpkg"))
+    assert [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] == ["landslides", "layer_styles"]
+    assert ds.GetLayerByName("landslides").GetFeatureCount() == 1 and ds.GetLayerByName("layer_styles") \
+        .GetFeatureCount() == 1
 
 
 def test_validate_a_clean_inventory(qgis_processing, lmhld_provider, tmp_path):
