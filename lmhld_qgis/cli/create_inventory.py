@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--layer", default="landslides", help="layer name (landslides)")
     p.add_argument("--event-date", metavar="YYYY-MM-DD", help="date of the triggering event (the form's default)")
     p.add_argument("--author", help="default author (QGIS's user name otherwise)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing file (its polygons are lost)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file, losing its polygons")
     p.set_defaults(run=run)
 
 

@@ -146,8 +146,8 @@ def create_inventory(path: str | Path, *, crs: str | None = None, raster: str | 
     if path.suffix.lower() != ".gpkg":
         raise LmhldError(f"the inventory must be a GeoPackage (.gpkg), got {path.name}")
     if path.exists() and not overwrite:
-        raise LmhldError(f"{path} exists; choose another file or overwrite it (--overwrite; in QGIS: Replace an "
-                         "existing file), which erases its polygons")
+        raise LmhldError(f"{path} exists; choose another file, or replace it and lose its polygons (--overwrite; "
+                         "in QGIS: Replace an existing file, losing its polygons)")
     # a read-only folder, the raster given as the output, or other layers in the file (overwriting replaces an
     # inventory, not the file's other layers): said before anything is written, as every command does
     check_outputs(inputs={"raster": raster}, files={"inventory": path}, layers={"inventory": [layer]})

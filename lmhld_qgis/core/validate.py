@@ -39,7 +39,6 @@ from .vector import features as read_features
 ogr.UseExceptions()
 gdal.UseExceptions()
 
-VALIDATE_ALGORITHM = "lmhld:validateinventory"
 EMPTY, NOT_POLYGON, INVALID = "empty_geometry", "not_polygon", "invalid_geometry"
 SELF_INTERSECTION = "self_intersection"
 OVERLAP, DUPLICATE, SLIVER, TOO_SMALL = "overlap", "duplicate", "sliver", "too_small"
@@ -53,7 +52,8 @@ class Kind:
     fix: str
 
 
-REPAIRED_COPY = "the repaired copy (lmhld validate --repair; in QGIS, validation's 'Repaired copy' output)"
+VALIDATE_TITLE = "Validate landslide inventory"  # the algorithm's title in QGIS (processing/validate_inventory.py)
+REPAIRED_COPY = f"the repaired copy ({VALIDATE_TITLE}'s 'Repaired copy' output in QGIS; `lmhld validate --repair`)"
 
 KINDS: dict[str, Kind] = {
     NO_CRS: Kind(True, "assign the CRS the layer was digitized in (QGIS: Layer Properties > Source > Set CRS, or "
@@ -659,7 +659,7 @@ def refuse_blocking_problems(inventory: Any, layer: str | None = None) -> None:
                    f"--repair {shlex.quote(path.stem + '_fixed.gpkg')}`")
     fixes = [KINDS[NO_CRS].fix + (f", or write a copy that carries it: {command}" if named else "")] if no_crs else []
     if any(p.kind in (INVALID, SELF_INTERSECTION) for p in problems):
-        how = f"{VALIDATE_ALGORITHM} in QGIS, its 'Repaired copy' output" + (f"; or {command}" if named else "")
+        how = f"in QGIS: {VALIDATE_TITLE}, its 'Repaired copy' output" + (f"; or {command}" if named else "")
         fixes.append(f"write a repaired copy ({how}), check the repaired shapes and export from that copy, or redraw "
                      "the polygons (QGIS vertex tool)")
     name = f" {Path(inventory).name}" if named else f" layer {inventory.name}" if inventory.name else " layer"

@@ -47,7 +47,7 @@ class CreateInventory(LmhldAlgorithm):
         self.addParameter(QgsProcessingParameterString(
             self.AUTHOR, self.tr("Author (empty: your QGIS user name)"), optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.OVERWRITE, self.tr("Replace an existing file (its polygons are lost)"), defaultValue=False))
+            self.OVERWRITE, self.tr("Replace an existing file, losing its polygons"), defaultValue=False))
         self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_LAYER, self.tr("Inventory layer")))
 
     def _crs(self, parameters, context) -> str:

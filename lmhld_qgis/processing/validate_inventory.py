@@ -23,6 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from ..core.validate import VALIDATE_TITLE
 from .annotation import style_from_text
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, layer_origin, polygon_source, raster_path, source_wkb
@@ -37,7 +38,7 @@ class ValidateInventory(LmhldAlgorithm):
 
     ALG_ID = "validateinventory"
     CLI_FLAGS = (("problems", "OUTPUT"), ("json", "OUTPUT_JSON"), ("repair", "REPAIRED"))
-    TITLE = "Validate landslide inventory"
+    TITLE = VALIDATE_TITLE  # core messages name it
     GROUP_ID = "inventory"
     ICON = "validate.svg"
     README_HEADING = "### Validation — `lmhld:validateinventory`, `lmhld validate`"

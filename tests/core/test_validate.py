@@ -149,7 +149,8 @@ def test_export_refuses_blocking_problems_and_names_the_fix(tmp_path):
     from lmhld_qgis.core.export import ExportOptions, export_patches
 
     inv, raster = crafted_inventory(tmp_path)
-    with pytest.raises(LmhldError, match=r"lmhld:validateinventory.*lmhld validate") as refused:
+    with pytest.raises(LmhldError, match=r"in QGIS: Validate landslide inventory, its .Repaired copy. output.*"
+                                         r"lmhld validate") as refused:  # the algorithm's title, not its id
         export_patches([raster], inv, tmp_path / "ds", ExportOptions(patch_size=32))
     message = str(refused.value)
     assert message.startswith("the inventory crafted.gpkg has 2 blocking problem(s): 1 self intersection, 1 invalid "
