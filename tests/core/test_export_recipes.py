@@ -329,3 +329,20 @@ def test_kept_patches_are_said_in_words():
                     "landslide pixels 21.3% of train, 20.8% of val")
     assert describe_kept({"train": 1, "val": 0, "test": 0}, {"landslide": 1}) == "1 patch: 1 train; 1 landslide"
     assert describe_kept({"train": 0, "val": 0, "test": 0}, {"landslide": 0}, {"train": float("nan")}) == "0 patches"
+
+
+def test_a_split_outside_its_tolerance_names_the_option_in_its_own_units(tmp_path):
+    """The note said "(tolerance 1)" in points beside a dialog field reading 0.01 (a share): it now names the option
+    as given and the points it means."""
+    from lmhld_qgis.core.terms import speak
+
+    scene = make_scene(tmp_path / "s", width=256, height=256, n_landslides=20, seed=3)
+    speak("python")
+    try:
+        with pytest.warns(UserWarning) as said:
+            export_patches([scene.raster], scene.inventory, tmp_path / "ds", ExportOptions(patch_size=32,
+                                                                                           tolerance=0.0001))
+    finally:
+        speak("flags")
+    notes = [str(w.message) for w in said if "proportions differ" in str(w.message)]
+    assert notes and "points (tolerance=0.0001; 0.01 points): too few patches to balance them" in notes[0], notes
