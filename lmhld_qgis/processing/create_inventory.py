@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
@@ -14,7 +16,8 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .common import core_errors
+from .common import core_errors, raster_path
+from .outputs import default_output, is_temporary, safe_stem
 from .styling import ResultLayer
 
 
@@ -32,11 +35,13 @@ class CreateInventory(LmhldAlgorithm):
             "(slide, flow, fall, complex, unknown), certainty (high, medium, low), event date, source (manual, "
             "model, reviewed), author, notes, and the provenance of accepted detections. Its edit form is stored "
             "in the file: drop-downs, defaults (event date, author) and the area shown read-only, so digitizing "
-            "starts at once. The CRS is the one chosen, else the imagery's, else the project's.")
+            "starts at once. The CRS is the one chosen, else the imagery's, else the project's. Left at "
+            "temporary, the inventory is saved beside the imagery (NAME_inventory.gpkg): a temporary file would be "
+            "deleted, with its polygons, when QGIS closes.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT, self.tr("Inventory"), self.tr("GeoPackage (*.gpkg)")))
+            self.OUTPUT, self.tr("Inventory (temporary → beside the imagery)"), self.tr("GeoPackage (*.gpkg)")))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.RASTER, self.tr("Imagery you will digitize on (gives the CRS)"), optional=True))
         self.addParameter(QgsProcessingParameterCrs(self.CRS, self.tr("CRS (empty: the imagery's)"), optional=True))
@@ -59,13 +64,23 @@ class CreateInventory(LmhldAlgorithm):
             raise QgsProcessingException(self.tr("choose a CRS or the imagery the inventory is for"))
         return crs.authid() or crs.toWkt(crs.WKT_PREFERRED)
 
+    def _path(self, parameters, context) -> str:
+        """The file asked for; left at "temporary", beside the imagery (NAME_inventory.gpkg, numbered to leave an
+        existing one alone): a temporary file is deleted when QGIS closes, with the polygons digitized in it."""
+        if not is_temporary(parameters.get(self.OUTPUT)):
+            return self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        raster = self.parameterAsRasterLayer(parameters, self.RASTER, context)
+        if raster is None or raster.providerType() != "gdal":
+            raise QgsProcessingException(self.tr(
+                "choose where to save the inventory, or the imagery it is for (it is then saved beside it): a "
+                "temporary file is deleted when QGIS closes, and the polygons digitized in it with it"))
+        scene = Path(raster_path(raster))
+        return str(default_output(scene.with_name(f"{safe_stem(scene.stem)}_inventory.gpkg"), context))
+
     def processAlgorithm(self, parameters, context, feedback):
         from ..core.inventory_schema import create_inventory
 
-        if parameters.get(self.OUTPUT) in (None, "", "TEMPORARY_OUTPUT"):
-            raise QgsProcessingException(self.tr("choose where to save the inventory: a temporary file is deleted when "
-                                            "QGIS closes, and the polygons digitized in it with it"))
-        path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        path = self._path(parameters, context)
         layer = self.parameterAsString(parameters, self.LAYER_NAME, context) or "landslides"
         with core_errors(self.displayName(), self):
             create_inventory(path, crs=self._crs(parameters, context), layer=layer,

@@ -57,8 +57,14 @@ def test_create_inventory_opens_with_its_form(qgis_processing, lmhld_provider, t
     assert fields.field("type").alias() == "Type"
     with pytest.raises(QgsProcessingException, match="exists"):
         _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"), "CRS": "EPSG:4326"})
-    with pytest.raises(QgsProcessingException, match="a temporary file is deleted"):
+    with pytest.raises(QgsProcessingException, match=r"or the imagery it is for \(it is then saved beside it\): a "
+                                                     r"temporary file is deleted"):
         _run("lmhld:createinventory", {"OUTPUT": "TEMPORARY_OUTPUT", "CRS": "EPSG:4326"})
+    # the dialog's default, "temporary", with the imagery: saved beside it (Run failed at once, said a probe)
+    scene = write_raster(tmp_path / "ortho.tif", np.zeros((1, 8, 8), np.float32))
+    for n, expected in ((1, "ortho_inventory.gpkg"), (2, "ortho_inventory_2.gpkg")):  # the first left alone
+        made = _run("lmhld:createinventory", {"OUTPUT": "TEMPORARY_OUTPUT", "RASTER": str(scene)})
+        assert made["OUTPUT"] == str(tmp_path / expected) and (tmp_path / expected).exists(), (n, made)
 
 
 def test_the_new_inventory_is_loaded_with_its_form(qgis_processing, lmhld_provider, tmp_path):
