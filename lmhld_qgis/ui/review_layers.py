@@ -106,7 +106,7 @@ class ReviewLayers:
         det = self.feature(fid)
         geom = self._to_layer(QgsGeometry(det.geometry()), self.negatives)
         values = {"detection_id": _value(det, "id"), "mean_prob": _value(det, "mean_prob"),
-                  "model": _value(det, "model"), "reviewed_on": QDate.currentDate()}
+                  "model": _value(det, "model"), "reviewed_on": QDate.currentDate(), "author": _reviewer()}
         return self._add(self.negatives, geom, values, f"LMHLD reject: detection {_value(det, 'id') or fid}")
 
     def _add(self, layer: QgsVectorLayer, geom: QgsGeometry, values: dict, command: str) -> Added:
@@ -150,3 +150,12 @@ class ReviewLayers:
             if layer.isEditable() and not layer.commitChanges():
                 errors += [f"{layer.name()}: {e}" for e in layer.commitErrors()]
         return errors
+
+
+def _reviewer() -> str | None:
+    """Who rejects (the negatives layer has no form to default it, as the inventory's does: its author was NULL
+    beside the accepted detections' name)."""
+    from qgis.core import QgsExpressionContextUtils
+
+    name = QgsExpressionContextUtils.globalScope().variable("user_full_name")
+    return str(name) if name else None

@@ -110,6 +110,10 @@ def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
     dock.buttons["reject"].click()  # reject 2
     negatives = dock.layers.negatives
     assert inventory_ids(inventory) == [1] and [f["detection_id"] for f in negatives.getFeatures()] == [2]
+    from qgis.core import QgsExpressionContextUtils
+
+    user = QgsExpressionContextUtils.globalScope().variable("user_full_name")  # was NULL for a rejection
+    assert [f["author"] for f in negatives.getFeatures()] == [user] and user
 
     QTest.keyClick(dock, Qt.Key_E)  # edit 3: a 30 m square instead of the 60 m one
     assert dock.edit_layer is not None and current_id(dock) == 3
