@@ -267,17 +267,18 @@ class ReviewDock(QgsDockWidget):
             detections, inventory = self.detections_combo.currentLayer(), self.inventory_combo.currentLayer()
             if detections is None or inventory is None:
                 raise LmhldError(tr("choose a detections layer and an inventory layer"))
-            if detections.fields().indexOf("detection_id") >= 0:  # what QGIS shows next when the detections go
-                raise LmhldError(tr("{0} holds reviewed detections (a negatives layer or an inventory), not "
-                                    "detections: choose the layer Detect landslides wrote").format(detections.name()))
             if inventory.id() == detections.id():  # checked before a negatives layer is made for the session
                 raise LmhldError(tr("choose an inventory layer other than the detections (accepted detections are "
                                     "copied into it); Create landslide inventory makes an empty one"))
+            if detections.fields().indexOf("detection_id") >= 0:  # what QGIS shows next when the detections go
+                raise LmhldError(tr("{0} holds reviewed detections (a negatives layer or an inventory), not "
+                                    "detections: choose the layer Detect landslides wrote").format(detections.name()))
             negatives = self.negatives_combo.currentLayer() or self._new_negatives(detections)
             self.layers = ReviewLayers(detections, inventory, negatives)
             candidates, stored = self.layers.candidates()
             self.session = ReviewSession(candidates, self.order_combo.currentData(), self.threshold_spin.value(),
                                          stored)
+            elsewhere = self.layers.accepted_elsewhere(stored)
         except LmhldError as exc:
             self.layers = self.session = None
             self._warn(str(exc))
@@ -287,6 +288,13 @@ class ReviewDock(QgsDockWidget):
         self._set_running(True)
         self._show_current()
         self.widget().setFocus()
+        if elsewhere:  # said at the start: counted as done, they would never be asked again
+            from qgis.core import Qgis
+
+            self.iface.messageBar().pushMessage(tr("LMHLD review"), tr(
+                "{0} detection(s) marked accepted are not in {1} (accepted into another inventory, or deleted "
+                "there): they count as reviewed. To decide them again for this inventory, clear their 'review' "
+                "field in {2}").format(len(elsewhere), inventory.name(), detections.name()), level=Qgis.Warning)
         missing = self.layers.missing_provenance()
         if missing:  # said once, at the start: the accepts still work, without saying where they came from
             from qgis.core import Qgis

@@ -20,7 +20,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QVariant
 
 from ..core.errors import LmhldError
-from ..core.review import EDITED, REVIEW_FIELD, Detection
+from ..core.review import ACCEPTED, EDITED, REVIEW_FIELD, Detection
 
 
 @dataclass
@@ -76,6 +76,17 @@ class ReviewLayers:
 
     def feature(self, fid: int) -> QgsFeature:
         return self.detections.getFeature(fid)
+
+    def accepted_elsewhere(self, stored: dict[int, str | None]) -> list[int]:
+        """Detections marked accepted (or edited) whose copy this inventory does not hold (by its detection_id):
+        accepted into another inventory, or deleted from this one. A review restarted on a new inventory counted
+        them as done while it held none of them."""
+        accepted = {fid for fid, decision in stored.items() if decision in (ACCEPTED, EDITED)}
+        if not accepted or self.inventory.fields().indexOf("detection_id") < 0:
+            return []
+        ids = {fid: _value(self.feature(fid), "id") for fid in accepted}
+        held = {_value(f, "detection_id") for f in self.inventory.getFeatures()}
+        return sorted(fid for fid, det_id in ids.items() if det_id is None or det_id not in held)
 
     # --- writing ---------------------------------------------------------------------------------------------
 

@@ -160,6 +160,28 @@ def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
     assert rows(files["detections"], "negatives", "detection_id") == [(2,), (4,)]
 
 
+def test_a_review_on_another_inventory_finds_the_accepts_it_does_not_hold(qgis_iface, files, tmp_path):
+    """Restarted on a fresh inventory, the review counted "1 accepted" while that inventory held none of it: the
+    accepts it lacks are found (and said at Start), the inventory they went into holds them all."""
+    from lmhld_qgis.core.inventory_schema import create_inventory
+    from lmhld_qgis.ui.review_layers import ReviewLayers
+
+    layers = load(files)
+    dock = open_dock(qgis_iface, layers)
+    QTest.keyClick(dock, Qt.Key_A)  # detection 1 accepted into the inventory
+    negatives = dock.layers.negatives
+    dock.stop_button.click()
+    create_inventory(tmp_path / "other.gpkg", crs=layers["inventory"].crs().authid())
+    other = QgsVectorLayer(f"{tmp_path / 'other.gpkg'}|layername=landslides", "other", "ogr")
+    QgsProject.instance().addMapLayer(other)
+    detections = layers["detections"]
+    (first,) = [f.id() for f in detections.getFeatures() if f["id"] == 1]
+    for inventory, expected in ((other, [first]), (layers["inventory"], [])):
+        review = ReviewLayers(detections, inventory, negatives)
+        assert review.accepted_elsewhere(review.candidates()[1]) == expected
+        review.stop()
+
+
 def test_an_accept_is_one_undoable_edit_of_the_inventory(qgis_iface, files):
     layers = load(files)
     inventory = layers["inventory"]
