@@ -112,6 +112,7 @@ class ValidateInventory(LmhldAlgorithm):
         # the problems drawn above the repaired copy, both above the inventory (the copy, drawn in the inventory's
         # own style, hid the problems' markers)
         inventory = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
+        self._inventory_name = inventory.name() if inventory is not None else ""
         self._placing = {"run": f"validate-{uuid.uuid4().hex}",
                          "anchor_id": inventory.id() if inventory is not None else None}
         results = {self.OUTPUT: self._write_problems(parameters, context, source, report),
@@ -151,9 +152,14 @@ class ValidateInventory(LmhldAlgorithm):
             feat.setAttributes([p.kind, p.fid, p.other_fid, "blocking" if p.blocking else "warning", p.message,
                                 p.fix])
             sink.addFeature(feat, QgsFeatureSink.FastInsert)
-        style_from_text(context, dest, problems_style(), name=self.parameterDefinition(self.OUTPUT).description(),
-                        rank=0, **self._placing)
+        style_from_text(context, dest, problems_style(), name=self._named(self.OUTPUT, report), rank=0,
+                        **self._placing)
         return dest
+
+    def _named(self, output: str, report) -> str:
+        """An output's layer name with the inventory's: "Problems — inv69" (every run's were "Problems",
+        "Problems [2]", ..., which said nothing of the inventory they belong to)."""
+        return f"{self.parameterDefinition(output).description()} — {self._inventory_name or report.layer}"
 
     def _write_repaired(self, parameters, context, source, report) -> str:
         from ..core.validate import repair
@@ -193,8 +199,8 @@ class ValidateInventory(LmhldAlgorithm):
 
                 with core_errors(self.displayName(), self):
                     embed_style(gpkg, name, doc.toString())
-            style_from_text(context, dest, doc.toString(), name=self.parameterDefinition(self.REPAIRED).description(),
-                            rank=1, **self._placing)
+            style_from_text(context, dest, doc.toString(), name=self._named(self.REPAIRED, report), rank=1,
+                            **self._placing)
         return dest
 
 

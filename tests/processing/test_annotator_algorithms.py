@@ -138,12 +138,12 @@ def test_the_repaired_copy_keeps_the_inventorys_form(qgis_processing, lmhld_prov
     processing.runAndLoadResults("lmhld:validateinventory", {
         "INVENTORY": inventory, "OUTPUT": str(tmp_path / "problems.gpkg"),
         "REPAIRED": str(tmp_path / "repaired.gpkg")})
-    (repaired,) = [lyr for lyr in project.mapLayers().values() if lyr.name() == "Repaired copy"]
+    (repaired,) = [lyr for lyr in project.mapLayers().values() if lyr.name() == "Repaired copy — inventory"]
     assert repaired.featureCount() == 1
     assert repaired.editorWidgetSetup(repaired.fields().indexOf("type")).type() == "ValueMap"
     # the problems on top, then the copy, then the inventory (the copy, in the inventory's style, hid the problems)
     order = [node.layer().name() for node in project.layerTreeRoot().findLayers()]
-    assert order == ["Problems", "Repaired copy", "inventory"], order
+    assert order == ["Problems — inventory", "Repaired copy — inventory", "inventory"], order  # named after it
     project.removeAllMapLayers()
     # the file itself: its layer named as the inventory's and its form stored in it, for the annotator who goes on
     # digitizing in the copy (a probe reopened it: layer "repaired", default purple fill, plain text boxes)
