@@ -117,6 +117,13 @@ def test_validate_finds_every_kind_and_repairs_a_copy(qgis_processing, lmhld_pro
     assert fixed.featureCount() == 12 and all(f.geometry().isGeosValid() for f in fixed.getFeatures())
 
 
+def test_core_messages_name_the_validation_by_its_title():
+    from lmhld_qgis.core.validate import VALIDATE_TITLE
+    from lmhld_qgis.processing.validate_inventory import ValidateInventory
+
+    assert ValidateInventory.TITLE == VALIDATE_TITLE
+
+
 def test_the_repaired_copy_keeps_the_inventorys_form(qgis_processing, lmhld_provider, tmp_path):
     """The repaired copy Processing loaded had lost the inventory's edit form (its fields as plain text boxes)."""
     import processing
