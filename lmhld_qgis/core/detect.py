@@ -561,10 +561,11 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
             seen_valid = seen_valid or bool(batch.valid.any())
             blender = blenders[batch.chunk]
             probs = backend.predict(batch.pixels)
-            scored = batch.valid & np.isfinite(probs)  # NaN from the model: no probability, not a landslide's
+            finite = np.isfinite(probs)
+            scored = batch.valid & finite  # NaN from the model: no probability, not a landslide's
             unscored += _check_scored(scored, batch.valid)
-            if not scored.all():  # 0 at no weight: a NaN times 0 would poison the blend of other windows
-                probs = np.where(scored, probs, np.float32(0.0))
+            if not finite.all():  # 0 at no weight: a NaN times 0 would poison the blend of other windows
+                probs = np.where(finite, probs, np.float32(0.0))
             for win, prob, valid in zip(batch.windows, probs, scored, strict=True):
                 blender.add(win, prob, valid)
             if batch.windows[-1] == blender.chunk.windows[-1]:

@@ -65,12 +65,11 @@ def _is_inside(path: Path, folder: Path) -> bool:
 
 def _files_of_input(path: Path) -> list[Path]:
     """An input and the files it consists of: SQLite sidecars, what GDAL lists (a VRT's sources, .aux.xml), and
-    the style QGIS draws it with (NAME.qml beside it, which a probability raster NAME.tiff would replace; for a
-    raster also one to come, which would draw the scene as probabilities)."""
+    the style QGIS draws it with (NAME.qml beside it, which a probability raster NAME.tiff would replace; see
+    _check_collisions for when it counts)."""
     files = [path, *(Path(f"{path}{s}") for s in SQLITE_SIDECARS)]
-    style = path.with_suffix(STYLE_SUFFIX) if path.suffix and path.suffix.lower() != STYLE_SUFFIX else None
-    if style is not None and (style.exists() or is_raster_file(path)):
-        files.append(style)
+    if path.suffix and path.suffix.lower() != STYLE_SUFFIX:
+        files.append(path.with_suffix(STYLE_SUFFIX))
     if path.is_file() and path.suffix.lower() in (".vrt", ".shp", ".tab", ".mif"):
         from osgeo import gdal
 
@@ -148,6 +147,10 @@ def _check_collisions(ins: list[tuple[str, Path]], outs: list[tuple[str, Path]],
         for in_name, path, part in input_files:
             if same_file(out, part):
                 if part == path.with_suffix(STYLE_SUFFIX) and part != path:
+                    # an input's style: one it has, or for a raster one to come, which would draw the scene as
+                    # probabilities (a GDAL open, only for the rare output that takes this name)
+                    if not (part.exists() or is_raster_file(path)):
+                        continue
                     raise LmhldError(f"{out_name} {out} is the style QGIS draws the input {in_name} {path} with: "
                                      "writing it would change how that layer looks; choose another output name")
                 what = "" if part == path else f" (a file of {path})"

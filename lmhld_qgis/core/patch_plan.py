@@ -59,6 +59,7 @@ from .rasterize import InventoryBurner
 from .splits import (
     SPLIT_NAMES,
     SplitResult,
+    in_points,
     split_in_blocks,
     split_patches,
     train_neighbour_share,
@@ -459,8 +460,8 @@ class _Planner:
                               f"with it; validation and test were drawn from the other {len(free)}")
         if result.spread > s.tolerance:
             self.notes.append(f"the splits' landslide proportions differ by {result.spread * 100:.2f} points "
-                              f"(--tolerance {s.tolerance:g}; {s.tolerance * 100:g} point"
-                              f"{'' if s.tolerance == 0.01 else 's'}): too few patches to balance them, so "
+                              f"(--tolerance {s.tolerance:g}; {in_points(s.tolerance)}): too few patches to "
+                              "balance them, so "
                               "validation and test scores are noisy")
         for i, label in zip(units, result.labels.tolist(), strict=True):
             t.keep(i, int(label))

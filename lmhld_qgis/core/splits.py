@@ -139,6 +139,11 @@ def split_patches(positives: Sequence[int] | IntArray, totals: Sequence[int] | I
     return result
 
 
+def in_points(tolerance: float) -> str:
+    """A tolerance (a share) as the points it means: 0.01 -> "1 point", 0.02 -> "2 points"."""
+    return f"{tolerance * 100:g} point{'' if tolerance == 0.01 else 's'}"
+
+
 def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: bool,
                 more_patches: str = "") -> LmhldError:
     # the tolerance is a fraction (0.01 is the paper's 1 point): name the value that admits this split, since a
@@ -148,7 +153,7 @@ def _unbalanced(result: SplitResult, n_groups: int, tolerance: float, grouped: b
               "points)")
     return LmhldError(
         f"cannot split {len(result.labels)} patches ({n_groups} groups) so that landslide proportions agree within "
-        f"{tolerance * 100:g} point{'' if tolerance == 0.01 else 's'} (--tolerance {tolerance:g}; "
+        f"{in_points(tolerance)} (--tolerance {tolerance:g}; "
         f"best: {result.spread * 100:.2f} points, "
         f"{result.proportions}); "
         + (f"use smaller blocks, the balanced split, or {larger}" if grouped

@@ -592,18 +592,17 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
                                         options.min_pixels))
     if coverage is not None:
         problems.extend(_raster_problems(features, coverage, placements, progress))
-        unusable = {p.fid for p in problems if p.kind in (EMPTY, NOT_POLYGON)}
-        if not any(p.on for p in placements.values()) and len(features) > len(unusable):
-            # blocking, so that N_BLOCKING says it (a model checking it carried on with 838 polygons elsewhere)
-            problems.append(Problem(NONE_ON_IMAGERY, None, "no polygon lies on the imagery: export refuses it"))
     progress.set_fraction(1.0)
+    report = ValidationReport(source, name, len(features), problems, srs, rasters=[str(r) for r in options.rasters],
+                              options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
+                                       "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,
+                                       "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin},
+                              not_checked=_not_checked(options, srs), raster_warnings=raster_warnings,
+                              n_on_imagery=sum(bool(p.on) for p in placements.values()) if coverage else None)
+    if report.off_imagery:  # blocking, so that N_BLOCKING says it (a model checking it went on with 838 elsewhere)
+        problems.append(Problem(NONE_ON_IMAGERY, None, "no polygon lies on the imagery: export refuses it"))
     problems.sort(key=lambda p: (not p.blocking, -1 if p.fid is None else p.fid))  # what blocks export first
-    return ValidationReport(source, name, len(features), problems, srs, rasters=[str(r) for r in options.rasters],
-                            options={"min_pixels": options.min_pixels, "pixel_size_m": options.pixel_size_m,
-                                     "sliver_ratio": options.sliver_ratio, "duplicate_iou": options.duplicate_iou,
-                                     "min_overlap_m2": options.min_overlap_m2, "crs_margin": options.crs_margin},
-                            not_checked=_not_checked(options, srs), raster_warnings=raster_warnings,
-                            n_on_imagery=sum(bool(p.on) for p in placements.values()) if coverage else None)
+    return report
 
 
 def _raster_warnings(infos: Sequence[RasterInfo]) -> list[str]:

@@ -383,11 +383,12 @@ def resume_config(run_dir: str | Path, path: str | Path | None, overrides: dict[
             raise LmhldError(f"{run_dir} holds no run to resume (no config.json there): check the folder, or leave "
                              "out --resume and give --data to start a run")
         return load_config(path, overrides)
-    values = migrate(stored)
+    recorded = migrate(stored)
+    values = dict(recorded)
     values.update(read_config_file(path) if path else {})
     values.update({k: v for k, v in overrides.items() if v is not None})
     gone = [d for d in values.get("data") or [] if not Path(d).exists()]
-    if gone and values.get("data") == migrate(stored).get("data"):
+    if gone and values.get("data") == recorded.get("data"):
         raise LmhldError(f"the stopped run's dataset {', '.join(map(str, gone))} is no longer there: if it moved, "
                          "resume with --data giving its new place (the same patches resume wherever they lie)")
     return TrainConfig.from_values(values)

@@ -278,7 +278,7 @@ class ReviewDock(QgsDockWidget):
             candidates, stored = self.layers.candidates()
             self.session = ReviewSession(candidates, self.order_combo.currentData(), self.threshold_spin.value(),
                                          stored)
-            elsewhere = self.layers.accepted_elsewhere(stored)
+            elsewhere = self.layers.accepted_elsewhere(candidates, stored)
         except LmhldError as exc:
             self.layers = self.session = None
             self._warn(str(exc))

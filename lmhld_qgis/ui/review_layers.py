@@ -77,16 +77,15 @@ class ReviewLayers:
     def feature(self, fid: int) -> QgsFeature:
         return self.detections.getFeature(fid)
 
-    def accepted_elsewhere(self, stored: dict[int, str | None]) -> list[int]:
+    def accepted_elsewhere(self, candidates: list[Detection], stored: dict[int, str | None]) -> list[int]:
         """Detections marked accepted (or edited) whose copy this inventory does not hold (by its detection_id):
         accepted into another inventory, or deleted from this one. A review restarted on a new inventory counted
-        them as done while it held none of them."""
-        accepted = {fid for fid, decision in stored.items() if decision in (ACCEPTED, EDITED)}
+        them as done while it held none of them. `candidates` and `stored`: what candidates() read."""
+        accepted = [d for d in candidates if stored.get(d.fid) in (ACCEPTED, EDITED)]
         if not accepted or self.inventory.fields().indexOf("detection_id") < 0:
             return []
-        ids = {fid: _value(self.feature(fid), "id") for fid in accepted}
         held = {_value(f, "detection_id") for f in self.inventory.getFeatures()}
-        return sorted(fid for fid, det_id in ids.items() if det_id is None or det_id not in held)
+        return sorted(d.fid for d in accepted if d.ident is None or d.ident not in held)
 
     # --- writing ---------------------------------------------------------------------------------------------
 

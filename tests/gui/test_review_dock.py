@@ -178,7 +178,7 @@ def test_a_review_on_another_inventory_finds_the_accepts_it_does_not_hold(qgis_i
     (first,) = [f.id() for f in detections.getFeatures() if f["id"] == 1]
     for inventory, expected in ((other, [first]), (layers["inventory"], [])):
         review = ReviewLayers(detections, inventory, negatives)
-        assert review.accepted_elsewhere(review.candidates()[1]) == expected
+        assert review.accepted_elsewhere(*review.candidates()) == expected
         review.stop()
 
 
