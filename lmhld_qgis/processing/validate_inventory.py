@@ -205,16 +205,15 @@ class ValidateInventory(LmhldAlgorithm):
 
 
 def _file_layer_name(layer) -> str | None:
-    """The name of `layer` inside its file (`landslides` of inv.gpkg|layername=landslides; a shapefile's stem),
-    not the one the layers panel shows; None for a layer not read from a file."""
-    from pathlib import Path
-
-    from qgis.core import QgsProviderRegistry
+    """The name of `layer` inside its file (`landslides` of inv.gpkg, named in its source or not; a shapefile's
+    stem), not the one the layers panel shows; None for a layer not read from a file."""
+    from qgis.core import QgsDataProvider
 
     if layer is None or layer.providerType() != "ogr":
         return None
-    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-    return parts.get("layerName") or (Path(parts["path"]).stem if parts.get("path") else None)
+    opened = layer.dataProvider().subLayers()  # the layer the provider opened: "0!!::!!landslides!!::!!9!!::!!..."
+    parts = opened[0].split(QgsDataProvider.SUBLAYER_SEPARATOR) if opened else []
+    return parts[1] if len(parts) > 1 and parts[1] else None
 
 
 def _not_loaded(parameters: dict, name: str) -> dict:

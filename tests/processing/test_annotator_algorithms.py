@@ -157,8 +157,9 @@ def test_the_repaired_copy_keeps_the_inventorys_form(qgis_processing, lmhld_prov
     reopened = QgsVectorLayer(str(tmp_path / "repaired.gpkg"), "again", "ogr")
     assert reopened.dataProvider().subLayers()[0].split("!!::!!")[1] == "landslides"
     assert reopened.editorWidgetSetup(reopened.fields().indexOf("type")).type() == "ValueMap"
-    processing.run("lmhld:validateinventory", {  # run again into the same file: replaced, still one layer
-        "INVENTORY": f"{tmp_path / 'inv.gpkg'}|layername=landslides", "OUTPUT": "memory:problems",
+    processing.run("lmhld:validateinventory", {  # again into the same file, the inventory given by its path (the
+        # desktop check's copy was named after the file, "inv"): replaced, still one layer, named as the inventory's
+        "INVENTORY": str(tmp_path / "inv.gpkg"), "OUTPUT": "memory:problems",
         "REPAIRED": str(tmp_path / "repaired.gpkg")})
     ds = ogr.Open(str(tmp_path / "repaired.gpkg"))
     assert [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] == ["landslides", "layer_styles"]
