@@ -7,7 +7,7 @@ Schema (the contract between the annotator's tools, export and review):
 |---|---|---|
 | id | integer | landslide number (default: the largest id + 1) |
 | type | text | slide, flow, fall, complex, unknown |
-| certainty | text | high, medium, low |
+| certainty | text | high, medium, low (an accepted detection: medium; one reshaped before acceptance: high) |
 | event_date | date | date of the triggering event |
 | source | text | manual (digitized), model (an accepted detection), reviewed (a detection reshaped before acceptance) |
 | author | text | who digitized or accepted it |
@@ -76,7 +76,8 @@ def inventory_fields(event_date: str | None = None, author: str | None = None) -
                                                   not_null=True)),
         InventoryField("author", ogr.OFTString, f("author", "Author", "TextEdit", {"IsMultiline": False},
                                                   default=author_default)),
-        InventoryField("notes", ogr.OFTString, f("notes", "Notes", "TextEdit", {"IsMultiline": True})),
+        InventoryField("notes", ogr.OFTString, f("notes", "Notes", "TextEdit", {"IsMultiline": True},
+                                                 default="''")),  # not "NULL" in an empty box
         InventoryField("model", ogr.OFTString, f("model", "Model (accepted detections)", editable=False)),
         InventoryField("mean_prob", ogr.OFTReal, f("mean_prob", "Mean probability (accepted detections)",
                                                    editable=False)),

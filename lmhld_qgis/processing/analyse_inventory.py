@@ -157,9 +157,10 @@ class AnalyseInventory(LmhldAlgorithm):
 
     def _analyse(self, parameters, context, source, rasters, pixel_size, explode, feedback):
         from ..core.inventory import analyse_polygons, parse_candidates
-        from ..core.vector import polygons_from_wkb
+        from ..core.vector import polygons_from_wkb, refuse_patch_outlines
 
         candidates = parse_candidates(self.parameterAsString(parameters, self.CANDIDATES, context))
+        refuse_patch_outlines(source.fields().names(), f"inventory {source.sourceName()}")
         crs = source.sourceCrs()
         wkbs, fids = source_wkb(source)
         polygons = polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,

@@ -176,10 +176,12 @@ def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explod
                     allow_empty: bool = False, origin: tuple[str, str] | None = None):
     """A feature source as the core's PolygonSet (repaired, with skip counts); `allow_empty`: a layer without
     features is a PolygonSet of none rather than an error; `origin`: layer_origin."""
-    from ..core.vector import polygons_from_wkb
+    from ..core.vector import polygons_from_wkb, refuse_patch_outlines
 
     if source is None:
         raise QgsProcessingException(tr("{0}: no polygon layer given").format(what))
+    if what != "area of interest":  # patches are a fair area to detect in
+        refuse_patch_outlines(source.fields().names(), f"{what} {source.sourceName()}")
     crs = source.sourceCrs()
     wkbs, fids = source_wkb(source)
     return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None, explode=explode,

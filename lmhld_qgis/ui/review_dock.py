@@ -81,6 +81,7 @@ class ReviewDock(QgsDockWidget):
         self.session: ReviewSession | None = None
         self.layers: ReviewLayers | None = None
         self.edit_layer: QgsVectorLayer | None = None
+        self._vertex_editor_was_open = False  # before Edit shape: the panel the vertex tool opens is closed after
         self.last_error = ""
         self._added: dict[int, Added] = {}  # detection fid -> what its accept/reject added (for undo)
         self._rubber: QgsRubberBand | None = None
@@ -275,6 +276,7 @@ class ReviewDock(QgsDockWidget):
                                     "detections: choose the layer Detect landslides wrote").format(detections.name()))
             negatives = self.negatives_combo.currentLayer() or self._new_negatives(detections)
             self.layers = ReviewLayers(detections, inventory, negatives)
+            self.layers.show_decisions()
             candidates, stored = self.layers.candidates()
             self.session = ReviewSession(candidates, self.order_combo.currentData(), self.threshold_spin.value(),
                                          stored)
@@ -369,10 +371,10 @@ class ReviewDock(QgsDockWidget):
                 return errors
         self.iface.mapCanvas().removeEventFilter(self._keys)
         self._clear_highlight()
+        done = self.session.progress_text()  # the bar and this keep showing where the review stands
         self.session = self.layers = None
         self._set_running(False)
-        self.counter.setText(tr("Stopped: Start resumes where you were"))
-        self.progress.reset()
+        self.counter.setText(tr("Stopped and saved. {0}. Start resumes where you were").format(done))
         self.current_label.setText("")
         return errors
 
@@ -439,9 +441,8 @@ class ReviewDock(QgsDockWidget):
         layer.startEditing()
         self.edit_layer = layer
         self.iface.setActiveLayer(layer)
-        action = getattr(self.iface, "actionVertexTool", None)
-        if callable(action) and action() is not None:
-            action().trigger()
+        self._vertex_editor_was_open = _vertex_editor_open(self.iface)
+        _trigger(self.iface, "actionVertexTool")
         self.current_label.setText(self.current_label.text() + "\n" + tr(
             "Editing the shape: move its vertices, then Accept (A) keeps it; Skip or Reject discards it."))
 
@@ -459,6 +460,9 @@ class ReviewDock(QgsDockWidget):
             if not sip.isdeleted(layer):
                 layer.rollBack()
                 QgsProject.instance().removeMapLayer(layer.id())
+            _trigger(self.iface, "actionPan")  # the vertex tool and its editor panel go with the shape
+            if not self._vertex_editor_was_open:
+                _close_vertex_editor(self.iface)
             if self.layers is not None and self.layers.detections in self.layers.all():
                 self.iface.setActiveLayer(self.layers.detections)
 
@@ -606,3 +610,30 @@ def _same_stem(raster_source: str, gpkg_source: str) -> bool:
     raster, vector = Path(raster_source.split("|")[0]), Path(gpkg_source.split("|")[0])
     return (raster.parent == vector.parent and raster.stem.endswith("_probability")
             and raster.stem.removesuffix("_probability") == vector.stem.removesuffix("_landslides"))
+
+
+def _trigger(iface, name: str) -> None:
+    """Trigger one of QGIS's own actions, where this QGIS has it."""
+    action = getattr(iface, name, None)
+    if callable(action) and action() is not None:
+        action().trigger()
+
+
+def _vertex_editors(iface) -> list:
+    """QGIS's Vertex Editor panel (the vertex tool opens it on the shape being edited)."""
+    from qgis.PyQt.QtWidgets import QDockWidget
+
+    window = iface.mainWindow() if hasattr(iface, "mainWindow") else None
+    if window is None:
+        return []
+    return [d for d in window.findChildren(QDockWidget)
+            if d.objectName() == "VertexEditor" or type(d).__name__ == "QgsVertexEditor"]
+
+
+def _vertex_editor_open(iface) -> bool:
+    return any(not d.isHidden() for d in _vertex_editors(iface))
+
+
+def _close_vertex_editor(iface) -> None:
+    for dock in _vertex_editors(iface):
+        dock.close()

@@ -9,18 +9,27 @@ from dataclasses import dataclass
 
 from qgis.core import (
     NULL,
+    QgsCategorizedSymbolRenderer,
     QgsCoordinateTransform,
     QgsFeature,
     QgsField,
+    QgsFillSymbol,
     QgsGeometry,
     QgsProject,
+    QgsRendererCategory,
+    QgsSingleSymbolRenderer,
     QgsVectorLayer,
     QgsVectorLayerUtils,
 )
 from qgis.PyQt.QtCore import QDate, QVariant
 
 from ..core.errors import LmhldError
-from ..core.review import ACCEPTED, EDITED, REVIEW_FIELD, Detection
+from ..core.review import ACCEPTED, EDITED, REJECTED, REVIEW_FIELD, SKIPPED, Detection
+
+# how each decision is drawn on the detections layer, so the map shows what is done and what is left
+DECISION_STYLES = (  # value, legend label, outline colour, outline style
+    (ACCEPTED, "accepted", "40,170,60,255", "solid"), (EDITED, "edited and accepted", "0,150,210,255", "solid"),
+    (REJECTED, "rejected", "220,40,40,255", "solid"), (SKIPPED, "skipped", "140,140,140,255", "dash"))
 
 
 @dataclass
@@ -49,6 +58,24 @@ class ReviewLayers:
         for layer in (detections, inventory, negatives):
             if not layer.isEditable() and not layer.startEditing():
                 raise LmhldError(f"layer {layer.name()} cannot be edited; save it as a GeoPackage first")
+
+    def show_decisions(self) -> None:
+        """Draw the detections by their `review` decision (not reviewed ones keep the layer's own symbol): the map
+        and the legend then show what is done and what is left, and keep showing it after the review."""
+        renderer = self.detections.renderer()
+        if isinstance(renderer, QgsCategorizedSymbolRenderer) and renderer.classAttribute() == REVIEW_FIELD:
+            return
+        if isinstance(renderer, QgsSingleSymbolRenderer) and renderer.symbol() is not None:
+            pending = renderer.symbol().clone()
+        else:
+            pending = QgsFillSymbol.createSimple({"color": "0,0,0,0", "outline_color": "255,0,255,255",
+                                                  "outline_width": "0.6"})
+        categories = [QgsRendererCategory(value, QgsFillSymbol.createSimple(
+            {"color": colour[:-3] + "50", "outline_color": colour, "outline_width": "0.8", "outline_style": line}),
+            label) for value, label, colour, line in DECISION_STYLES]
+        categories.append(QgsRendererCategory("", pending, "not reviewed"))  # "": every other value, NULL included
+        self.detections.setRenderer(QgsCategorizedSymbolRenderer(REVIEW_FIELD, categories))
+        self.detections.triggerRepaint()
 
     def _ensure_review_field(self) -> None:
         """Add the `review` text field to the detections layer (a schema change, saved at once)."""
@@ -106,7 +133,9 @@ class ReviewLayers:
         """Copy the detection (or the edited `geometry`) into the inventory, in one edit command."""
         det = self.feature(fid)
         geom = self._to_layer(QgsGeometry(geometry if geometry is not None else det.geometry()), self.inventory)
+        # a reshaped detection is the annotator's own outline; one accepted as drawn is vouched for at a glance
         values = {"source": "reviewed" if decision == EDITED else "model", "model": _value(det, "model"),
+                  "certainty": "high" if decision == EDITED else "medium",
                   "mean_prob": _value(det, "mean_prob"), "detection_id": _value(det, "id"),
                   "reviewed_on": QDate.currentDate()}
         return self._add(self.inventory, geom, values, f"LMHLD accept: detection {_value(det, 'id') or fid}")

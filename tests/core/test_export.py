@@ -109,6 +109,26 @@ def test_footprints_layer(exported):
     assert feat.GetGeometryRef().GetArea() == pytest.approx((64 * 3.0) ** 2)
 
 
+def test_patch_outlines_given_as_the_inventory_are_refused_and_allowed_as_an_area(scene, exported, tmp_path):
+    """After an export, QGIS proposes the outlines it just loaded as the next dialog's inventory: exported again,
+    every pixel of every patch would have been trained as landslide."""
+    from lmhld_qgis.core.inventory import analyse_inventory
+    from lmhld_qgis.core.vector import read_polygons
+
+    outlines = exported.out_dir / "patches.gpkg"
+    with pytest.raises(LmhldError, match=r"inventory patches.gpkg holds the patch outlines that lmhld export or "
+                                         r"preview wrote .* give the landslide inventory"):
+        export_patches([scene.raster], outlines, tmp_path / "again", ExportOptions(patch_size=64))
+    assert not (tmp_path / "again").exists()
+    with pytest.raises(LmhldError, match="patch outlines"):
+        analyse_inventory(outlines, pixel_size_m=3.0)
+    preview = tmp_path / "preview.gpkg"
+    write_preview(preview, plan_patches([scene.raster], scene.inventory, ExportOptions(patch_size=64)))
+    with pytest.raises(LmhldError, match=r"negatives preview\.gpkg holds the patch outlines"):
+        read_polygons(preview, role="negatives")
+    assert len(read_polygons(outlines, role="area of interest").geometries) == sum(exported.counts.values())
+
+
 def test_inventory_in_another_crs_is_reprojected(scene, exported, tmp_path):
     geo = tmp_path / "inv4326.gpkg"
     gdal.VectorTranslate(str(geo), str(scene.inventory), dstSRS="EPSG:4326", reproject=True)

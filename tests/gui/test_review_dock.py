@@ -106,6 +106,12 @@ def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
     accepted = next(inventory.getFeatures())
     assert (accepted["source"], accepted["model"], accepted["mean_prob"]) == ("model", "unet", 0.9)
     assert accepted["author"] == "tester" and accepted["reviewed_on"].isValid()
+    assert (accepted["certainty"], accepted["notes"]) == ("medium", "")  # vouched for at a glance; no "NULL" note
+    renderer = layers["detections"].renderer()  # the map shows what is decided and what is left
+    assert renderer.classAttribute() == "review"
+    assert {c.value(): c.label() for c in renderer.categories()} == {
+        "accepted": "accepted", "edited": "edited and accepted", "rejected": "rejected", "skipped": "skipped",
+        "": "not reviewed"}
 
     dock.buttons["reject"].click()  # reject 2
     negatives = dock.layers.negatives
@@ -115,8 +121,15 @@ def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
     user = QgsExpressionContextUtils.globalScope().variable("user_full_name")  # was NULL for a rejection
     assert [f["author"] for f in negatives.getFeatures()] == [user] and user
 
+    from qgis.PyQt.QtWidgets import QDockWidget
+
+    vertex_editor = QDockWidget("Vertex Editor", qgis_iface.mainWindow())
+    vertex_editor.setObjectName("VertexEditor")  # QGIS's own panel, closed, opened by the vertex tool
+    vertex_editor.hide()
     QTest.keyClick(dock, Qt.Key_E)  # edit 3: a 30 m square instead of the 60 m one
     assert dock.edit_layer is not None and current_id(dock) == 3
+    vertex_editor.show()
+    assert not vertex_editor.isHidden()  # (its parent, the main window, is not shown in tests)
     edited = QgsGeometry.fromWkt(square(X + 600, Y - 400, 30))
     scratch = dock.edit_layer
     scratch_id = scratch.id()
@@ -125,6 +138,7 @@ def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
     assert dock.edit_layer is None and scratch_id not in QgsProject.instance().mapLayers()
     third = next(f for f in inventory.getFeatures() if f["detection_id"] == 3)
     assert third["source"] == "reviewed" and third.geometry().area() == pytest.approx(900.0)
+    assert third["certainty"] == "high" and vertex_editor.isHidden()  # the panel went with the shape
 
     QTest.keyClick(dock, Qt.Key_S)  # skip 4: nothing written
     assert inventory_ids(inventory) == [1, 3] and negatives.featureCount() == 1 and current_id(dock) == 5
@@ -142,6 +156,7 @@ def test_accept_reject_edit_skip_undo_stop_and_resume(qgis_iface, files):
 
     dock.stop_button.click()  # stop: everything is saved, nothing is in memory any more
     assert dock.session is None and not inventory.isEditable()
+    assert "3 / 5 reviewed" in dock.counter.text() and dock.progress.value() == 3  # where it stands, still shown
     assert rows(files["inventory"], "landslides", "detection_id", "source") == [(1, "model"), (3, "model")]
     assert rows(files["detections"], "negatives", "detection_id") == [(2,)]
     assert dict(rows(files["detections"], "landslides", "id", "review")) == {

@@ -32,6 +32,12 @@ def test_processing_run_exports_and_footprints_load(qgis_processing, lmhld_provi
     assert layer.isValid() and layer.featureCount() == sum(card["counts"].values())
     assert layer.crs().authid() == "EPSG:32618"
     assert {f["split"] for f in layer.getFeatures()} == {"train", "val", "test"}
+    # the next dialog proposes the outlines just loaded as its inventory: refused, not trained as landslides
+    for alg, extra in (("lmhld:exportpatches", {"PATCH_SIZE": 64, "OUTPUT_FOLDER": str(tmp_path / "again")}),
+                       ("lmhld:analyseinventory", {"PIXEL_SIZE": 3.0, "OUTPUT_JSON": str(tmp_path / "a.json")})):
+        with pytest.raises(QgsProcessingException, match="inventory patches holds the patch outlines"):
+            processing.run(alg, {"RASTERS": [raster], "INVENTORY": layer, **extra})
+    assert not (tmp_path / "again").exists()
 
 
 def test_bad_band_is_a_processing_error(qgis_processing, lmhld_provider, scene, tmp_path):
