@@ -35,6 +35,7 @@ from .grid import Window, clip_window, covering_windows, window_bounds, window_t
 from .modelcard import ModelCard
 from .multiscale import coarse_raster, coarse_region, fuse_max
 from .outputs import check_outputs
+from .plain import plain_fields
 from .postprocess import PostProcess, check_range, resolve_postprocess
 from .preflight import require_memory
 from .progress import Progress, SubProgress, check_cancelled, reader_progress
@@ -92,6 +93,7 @@ class DetectOptions:
 
     def validate(self) -> None:
         """Refuse values out of range before any work, naming the option and the allowed range."""
+        plain_fields(self)  # numpy numbers from a sweep
         check_band_numbers(self.bands)
         for name, value, low in (("tile", self.tile, 1), ("batch size", self.batch_size, 1),
                                  ("chunk width", self.chunk_width, 0)):
@@ -245,7 +247,7 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     region = _region(source, options.extent, options.extent_crs, aoi, Path(raster).name)
     post = resolve_postprocess(card, threshold=options.threshold, min_area_m2=options.min_area_m2,
                                fill_holes_m2=options.fill_holes_m2, simplify=options.simplify,
-                               grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source), tile=tile,
+                               grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source),
                                min_mean_prob=options.min_mean_prob)
     fills = [f"{n}; the model reads it as data" for n in undeclared_fill(info.path, bands,
                                                                           [info.band_names[b - 1] for b in bands])]

@@ -94,20 +94,26 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
     per-area figures and their total. `per_area` is keyed by `names` (one per folder) when given, else by each
     dataset's own name (its folder's where two share one: two Landslide4Sense folders are both 'landslide4sense')."""
     from .detect import Normalisation
+    from .postprocess import check_range
+    from .preflight import require_distinct
 
     _check_match(match)
+    check_range("threshold", threshold, 0.0, 1.0)
+    roots = [data] if isinstance(data, str | Path) else list(data)
+    if not roots:  # nothing scored is not a perfect score
+        raise LmhldError("no dataset folder given: give one or more folders of patches to score")
+    require_distinct(roots, "dataset folder")  # its figures would count twice in the total, once per area
+    if names is not None and len(names) != len(roots):
+        raise LmhldError(f"{len(names)} name(s) for {len(roots)} dataset folder(s): give one name per folder")
     progress = reader_progress(progress)
     backend = load_backend(model, provider) if isinstance(model, str | Path) else model
     card = backend.card
     thr = card.threshold if threshold is None else threshold
-    roots = [data] if isinstance(data, str | Path) else list(data)
     datasets: list[PatchDataset] = [open_dataset(r, split) for r in roots]
     n_all = sum(len(d) for d in datasets)
     total, per_area, done = _AreaCounts(), {}, 0
     min_pixels: dict[str, int] = {}
     trained_on = [n for n in card.training_dataset.split(" -> ") if n]  # the datasets' names, in stage order
-    if names is not None and len(names) != len(roots):
-        raise ValueError(f"{len(names)} names for {len(roots)} dataset folders")
     keys = list(names) if names is not None else _area_keys(datasets, roots)
     for ds, root, key in zip(datasets, roots, keys, strict=True):
         name = ds.name or Path(root).name
@@ -128,7 +134,7 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
         bands = model_bands_for(card, ds.band_names, str(root), progress)
         norm = Normalisation.of(card, units_divisor(card, ds, bands))
         area = _AreaCounts()
-        min_pixels[key] = _min_object_pixels(card.min_area_m2, ds.resolution_m)
+        min_pixels[key] = _min_object_pixels(card, ds.resolution_m)
         missing_pixels = missing_patches = 0
         for sample in ds:
             if sample.mask is None:
@@ -178,12 +184,16 @@ def _model_file(model: str | Path | Backend) -> str:
     return str(model) if isinstance(model, str | Path) else model.card.architecture
 
 
-def _min_object_pixels(min_area_m2: float, resolution_m: float | None) -> int:
-    """The model's minimum landslide area in pixels of a dataset (0 when either is unknown): detected regions
-    smaller than this are specks detection would drop, so object figures leave them out. Pixel figures keep them
-    (the paper's metric is the raw cut)."""
-    if not min_area_m2 or not resolution_m:
-        return 0
+def _min_object_pixels(card: ModelCard, resolution_m: float | None) -> int:
+    """The minimum landslide area detection applies by default, in pixels of a dataset: detected regions smaller
+    than this are specks detection would drop, so object figures leave them out. Pixel figures keep them (the
+    paper's metric is the raw cut). Without a resolution, the model's own minimum cannot be converted: the default
+    share of its patch then stands in."""
+    from .postprocess import default_min_area, default_min_area_px
+
+    if not resolution_m:
+        return default_min_area_px(card.patch_size) if not card.min_area_m2 else 0
+    min_area_m2, _ = default_min_area(card, resolution_m ** 2)
     return max(1, math.ceil(min_area_m2 / resolution_m ** 2 - 1e-9))
 
 

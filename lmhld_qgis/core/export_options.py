@@ -94,6 +94,9 @@ class ExportOptions:
 
     def validate(self) -> None:
         """Check every option before any work, naming the option and its allowed range."""
+        from .plain import plain_fields
+
+        plain_fields(self)  # numpy numbers from a sweep
         check_band_numbers(self.bands)
         if self.recipe not in RECIPES:
             raise LmhldError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from .atomic import SQLITE_SIDECARS, check_replaceable_dir, longest_aside_name, make_dirs, output_lock
 from .errors import LmhldError
-from .raster import is_raster_file
 
 PathLike = str | os.PathLike[str]
 Named = Mapping[str, object]  # name the user knows -> a path, several paths, or anything else (ignored)
@@ -149,6 +148,8 @@ def _check_collisions(ins: list[tuple[str, Path]], outs: list[tuple[str, Path]],
                 if part == path.with_suffix(STYLE_SUFFIX) and part != path:
                     # an input's style: one it has, or for a raster one to come, which would draw the scene as
                     # probabilities (a GDAL open, only for the rare output that takes this name)
+                    from .raster import is_raster_file
+
                     if not (part.exists() or is_raster_file(path)):
                         continue
                     raise LmhldError(f"{out_name} {out} is the style QGIS draws the input {in_name} {path} with: "

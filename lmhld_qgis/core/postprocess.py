@@ -1,14 +1,16 @@
 """From probabilities to a clean inventory: the threshold and the polygon cleaning detection applies by default.
 
 Each value comes from the user when given, else from the model card (training calibrates the threshold on
-validation and learns the smallest landslide worth reporting from the inventory), else from a default derived
-from the tile and the pixel size; `sources` says which, so the log and the JSON summary can tell the analyst.
+validation and learns the smallest landslide worth reporting from the inventory, or from the training masks of a
+released patch folder), else from a default derived from the model's patch size and the pixel size; `sources`
+says which, so the log and the JSON summary can tell the analyst.
 A value of 0 turns a step off.
 
-Default minimum area: the patch-size rule sizes a tile so that a typical landslide covers about 10% of it; a
-detection below 1% of that typical landslide (0.1% of the tile), and never below 2 pixels, is a speck rather than
-a landslide worth reporting. Holes below the minimum area are filled: a hole smaller than the smallest landslide
-is noise inside one landslide, not two landslides.
+Default minimum area: the patch-size rule sizes a patch so that a typical landslide covers about 10% of it; a
+detection below 1% of that typical landslide (0.1% of the model's patch), and never below 2 pixels, is a speck
+rather than a landslide worth reporting. The model's patch, not detection's tile: a tile chosen for speed must not
+change which polygons an analyst gets. Holes below the minimum area are filled: a hole smaller than the smallest
+landslide is noise inside one landslide, not two landslides.
 
 Default minimum mean probability: midway between the threshold and the mean probability of the scene's surest
 polygon. The threshold (calibrated on validation for pixel F1) draws a polygon's outline; it also lets through
@@ -30,7 +32,7 @@ from .modelcard import ModelCard
 if TYPE_CHECKING:
     from .vectorize import VectorizeOptions
 
-DEFAULT_TILE_SHARE = 0.001  # of the tile's pixels: 1% of the typical landslide (10% of a tile)
+DEFAULT_TILE_SHARE = 0.001  # of the model's patch pixels: 1% of the typical landslide (10% of a patch)
 DEFAULT_MIN_PIXELS = 2
 FLOOR_FROM_SCENE = ("default: midway between the threshold and the surest polygon's mean probability; "
                     "0 keeps every polygon")
@@ -99,9 +101,9 @@ class PostProcess:
         return "post-processing: " + ", ".join(parts)
 
 
-def default_min_area_px(tile: int) -> int:
-    """The default minimum landslide area in pixels for a tile size (see the module docstring)."""
-    return max(DEFAULT_MIN_PIXELS, round(DEFAULT_TILE_SHARE * tile * tile))
+def default_min_area_px(patch_size: int) -> int:
+    """The default minimum landslide area in pixels for a model's patch size (see the module docstring)."""
+    return max(DEFAULT_MIN_PIXELS, round(DEFAULT_TILE_SHARE * patch_size * patch_size))
 
 
 def check_range(name: str, value: float | None, low: float, high: float | None = None) -> None:
@@ -115,7 +117,7 @@ def check_range(name: str, value: float | None, low: float, high: float | None =
 
 def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2: float | None,
                         fill_holes_m2: float | None, simplify: float, grow_threshold: float | None,
-                        pixel_area_m2: float, tile: int, min_mean_prob: float | None = None) -> PostProcess:
+                        pixel_area_m2: float, min_mean_prob: float | None = None) -> PostProcess:
     """The values detection applies: the user's, else the model card's, else defaults (sources say which)."""
     check_range("threshold", threshold, 0.0, 1.0)
     check_range("grow threshold", grow_threshold, 0.0, 1.0)
@@ -129,7 +131,7 @@ def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2
         sources["threshold"] = ("model, calibrated on validation" if card.threshold_source == "validation" else
                                 f"model, {card.threshold_source}")  # said inside parentheses: none nested
     if min_area_m2 is None:
-        min_area_m2, sources["min_area_m2"] = _default_min_area(card, pixel_area_m2, tile)
+        min_area_m2, sources["min_area_m2"] = default_min_area(card, pixel_area_m2)
     if fill_holes_m2 is None:
         fill_holes_m2, sources["fill_holes_m2"] = _default_fill_holes(card, min_area_m2)
     if grow_threshold is not None and grow_threshold >= threshold:  # was dropped without a word
@@ -145,12 +147,13 @@ def resolve_postprocess(card: ModelCard, *, threshold: float | None, min_area_m2
                        grow_threshold, float(min_mean_prob), sources, from_scene)
 
 
-def _default_min_area(card: ModelCard, pixel_area_m2: float, tile: int) -> tuple[float, str]:
+def default_min_area(card: ModelCard, pixel_area_m2: float) -> tuple[float, str]:
+    """The minimum landslide area a model's detections keep by default, in m2, and where it comes from."""
     if card.min_area_m2 > 0:
         return card.min_area_m2, "model"
-    pixels = default_min_area_px(tile)
-    return pixels * pixel_area_m2, (f"default: {pixels} px, 0.1% of a {tile} px tile, as the model card gives "
-                                    "none; 0 keeps every polygon")
+    pixels = default_min_area_px(card.patch_size)
+    return pixels * pixel_area_m2, (f"default: {pixels} px, 0.1% of the model's {card.patch_size} px patch, as the "
+                                    "model card gives none; 0 keeps every polygon")
 
 
 def scene_floor(threshold: float, surest: float) -> float:

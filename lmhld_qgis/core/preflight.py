@@ -7,11 +7,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import LmhldError
-from .raster import RasterInfo
-from .vector import PolygonSet
+
+if TYPE_CHECKING:  # a training node without GDAL's bindings checks its datasets through this module
+    from .raster import RasterInfo
+    from .vector import PolygonSet
 
 T = TypeVar("T")
 
@@ -82,11 +84,13 @@ def require_overlap(polygons: PolygonSet, info: RasterInfo, what: str = "invento
 
 
 def require_distinct(paths: Sequence[object], what: str) -> None:
-    """Refuse the same file given twice (its patches would land in several splits: leakage)."""
+    """Refuse the same file or folder given twice (a raster's patches would land in several splits: leakage; a
+    dataset's patches would be trained or scored twice, counted as two areas)."""
     from .outputs import paths_of, same_file
 
     files = paths_of(list(paths))
     for k, a in enumerate(files):
         for b in files[k + 1:]:
             if same_file(a, b):
-                raise LmhldError(f"the {what} {a} is given twice ({b}); give each file once")
+                kind = "folder" if a.is_dir() else "file"
+                raise LmhldError(f"the {what} {a} is given twice ({b}); give each {kind} once")

@@ -33,6 +33,10 @@ class TrainedRun(Protocol):
     def batch_size(self) -> int: ...
     @property
     def ranked_by_loss(self) -> bool: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def threshold_note(self) -> str: ...
 
 
 class RunConfig(Protocol):
@@ -225,7 +229,9 @@ def training_report_html(out_dir: Path, result: TrainedRun, cfg: RunConfig) -> s
             ("batch size", _batch_text(cfg.batch_size, result.batch_size)),
             ("optimizer", f"{cfg.optimizer} lr {cfg.learning_rate}"),
             ("validation F1 of best.pt (the epoch of lowest training loss: validation too small to rank)"
-             if result.ranked_by_loss else "best validation F1", result.best_f1)]
+             if result.ranked_by_loss else "best validation F1", result.best_f1),
+            ("detection threshold (model card)", f"{result.threshold:g}"
+             + (f": {result.threshold_note}" if result.threshold_note else ""))]
     rows += [(k, v) for k, v in last.items() if k.startswith("val_")]
     sections = ["<h2>Run</h2>", table_html(rows), "<h2>Curves</h2>"]
     curves = Path(out_dir) / "curves.png"

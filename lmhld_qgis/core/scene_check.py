@@ -131,12 +131,19 @@ def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list
     compared = _distances(card, values, divisor or [1.0] * len(values.bands))
     far = [(k, typical, d) for k, typical, d in compared if d > FAR_FROM_TRAINING]
     divided = " (divided as its training patches were)" if divisor else ""
+    far_inputs = {k for k, _, _ in far}
+    scale = _scale_off(card, [c for c in compared if c[0] not in far_inputs])  # the bands not named as far
     if not far:
-        scale = _scale_off(card, compared)
         if scale is None:
             return []
         return [f"the scene's values{divided} are about {scale:.2g} times the training imagery's, band by band: "
                 + _SCALED_OTHERWISE]
+    if scale is not None:  # a probe's reflectance bands at 0.06 times went unsaid beside one far slope band
+        others = ", ".join(card.bands[k] for k, _, _ in compared
+                           if k not in far_inputs and card.mean[k] > 2 * card.std[k] > 0)
+        far_text = f"; and the other bands' values ({others}) are about {scale:.2g} times the training imagery's"
+    else:
+        far_text = ""
     bands = "; ".join(f"band {values.bands[k]} ({card.bands[k]}) {typical:.4g} is {d:.0f} standard deviations from "
                       f"the training mean {card.mean[k]:.4g} (std {card.std[k]:.4g})" for k, typical, d in far)
     declared = sorted({values.scaling[k] for k, _, _ in far} - {(1.0, 0.0)})
@@ -144,7 +151,8 @@ def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list
             f"; the file declares a scale of {declared[0][0]:g} and an offset of {declared[0][1]:g}, which lmhld does "
             "not apply (pixels are read as stored, as export read the training imagery): apply it with "
             "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
-    return [f"typical values far from the training imagery's{divided}: {bands}. " + _SCALED_OTHERWISE[:1].upper()
+    return [f"typical values far from the training imagery's{divided}: {bands}{far_text}. "
+            + _SCALED_OTHERWISE[:1].upper()
             + _SCALED_OTHERWISE[1:] + note]
 
 

@@ -81,16 +81,49 @@ def check_model_options(name: str, options: dict[str, Any]) -> None:
     if unknown:
         raise LmhldError(f"bad options for {name}: {', '.join(unknown)} (not an option of {name}); valid options: "
                          f"{', '.join(valid)}")
+    _check_option_values(name, options)
+
+
+def _check_option_values(name: str, options: dict[str, Any]) -> None:
+    """Values of the kind the network's constructor takes (judged by its defaults): a width of 8.5, -4 or "8" failed
+    deep inside torch ("out_channels must be divisible by groups", "negative dimension")."""
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(model_class(name)).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    for key, value in options.items():
+        default = defaults.get(key)
+        if isinstance(default, bool):
+            ok, allowed = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, allowed = isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an integer >= 1"
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1
+            allowed = "a number in [0, 1)"
+        else:
+            continue
+        if not ok:
+            raise LmhldError(f"bad options for {name}: {key} must be {allowed}, got {value!r}")
+    if name == "transunet":
+        hidden, heads = options.get("hidden", defaults["hidden"]), options.get("heads", defaults["heads"])
+        if hidden % heads:
+            raise LmhldError(f"bad options for transunet: hidden ({hidden}) must be a multiple of heads ({heads}): "
+                             "each attention head takes hidden / heads channels")
 
 
 def build_model(name: str, in_channels: int, num_classes: int = 1, **options: Any) -> SegmentationNet:
     """Build a network by name; unknown names or options fail with the valid choices listed."""
+    from ..core.plain import plain
+
+    options = plain(options)  # np.int64 widths from a sweep
     check_model_options(name, options)
     cls = model_class(name)
     try:
         return cls(in_channels=in_channels, num_classes=num_classes, **options)
-    except TypeError as exc:
-        raise LmhldError(f"bad options for {name}: {exc}; valid options: {', '.join(option_names(name))}") from exc
+    except (TypeError, ValueError, RuntimeError, AssertionError) as exc:  # a combination no check above foresaw
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "defaults"
+        raise LmhldError(f"bad options for {name} ({given}): {exc}; valid options: "
+                         f"{', '.join(option_names(name))}") from exc
 
 
 def stored_options(options: dict[str, Any]) -> dict[str, Any]:

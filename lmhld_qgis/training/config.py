@@ -118,13 +118,16 @@ class TrainConfig:
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (1e-2 if self.optimizer == "sgd" else 1e-3)
+        return self.lr if self.lr is not None else default_lr(self.optimizer)
 
     @property
     def num_classes(self) -> int:
         return 2 if self.loss == "ce" else 1
 
     def __post_init__(self) -> None:
+        from ..core.plain import plain_fields
+
+        plain_fields(self)  # numpy numbers from a sweep (np.int64 epochs were refused as "not an integer, got 1")
         paths = _upgrade({"data": self.data, "init_from": self.init_from})  # TrainConfig(data=[Path(...)])
         self.data, self.init_from = paths["data"], paths["init_from"]
 
@@ -146,6 +149,9 @@ class TrainConfig:
             raise LmhldError(f"dataset folder(s) not found: {', '.join(missing)}")
         if self.mode == "single" and len(self.data) != 1:
             raise LmhldError(f"single mode trains on one dataset; {len(self.data)} given (use mix or part)")
+        from ..core.preflight import require_distinct
+
+        require_distinct(self.data, "dataset folder")  # mix would weigh it double, part train it twice
         if self.init_from is not None:
             from .finetune import checkpoint_path
 
@@ -162,6 +168,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def default_lr(optimizer: str) -> float:
+    """The learning rate of a run that gives none (lr = None): the optimizer's."""
+    return 1e-2 if optimizer == "sgd" else 1e-3
 
 
 def auto_batch_size(n_train: int, world: int = 1) -> int:

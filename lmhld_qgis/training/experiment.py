@@ -670,31 +670,45 @@ class Experiment:
         return totals, rows
 
     def _part_mode(self, best: dict[str, int], best_ds: dict[str, Path]) -> tuple[list[Row], list[Row]]:
-        """Serialized training over the areas in each given order; scored on the areas' test splits together (one
-        row per order and model) and on each area's."""
+        """Serialized training over the areas in each given order; scored on each area's test split (per area) and
+        on the test splits of the areas every order scores, together (one row per order and model: the orders
+        compared on the same pixels, which Table 7's mean and spread over orders assume)."""
         totals: list[Row] = []
         rows: list[Row] = []
-        for order in self.cfg.part_orders or [[a.name for a in self.cfg.areas]]:
-            # the final network's input layer is the last area's: an area of another band count is not scored by
-            # it (as the run's forgetting table says), rather than fed the bands whose names happen to match
-            last = len(_dataset_bands(best_ds[order[-1]]))
-            scored = [n for n in order if len(_dataset_bands(best_ds[n])) == last]
-            for n in order:
-                note = (f"{n}: n/a after {' > '.join(order)}: its {len(_dataset_bands(best_ds[n]))} bands do not fit "
-                        f"the final {last}-band input layer")
-                if n not in scored and note not in self.part_notes:
-                    self.part_notes.append(note)
+        orders = self.cfg.part_orders or [[a.name for a in self.cfg.areas]]
+        scored_by_order = [self._part_scored(order, best_ds) for order in orders]
+        common = [a.name for a in self.cfg.areas if all(a.name in s for s in scored_by_order)]
+        if any(len(s) != len(common) for s in scored_by_order):
+            note = (f"Table 7 compares the orders on the areas every order scores: "
+                    f"{', '.join(common) if common else 'none, so its totals are n/a'}")
+            if note not in self.part_notes:
+                self.part_notes.append(note)
+        for order, scored in zip(orders, scored_by_order, strict=True):
             for model in self.cfg.models:
                 # each area at its best size, which may change; the name and size apart (a69_64, not a6964)
                 stages = "-".join(f"{n}_{best[n]}" for n in order)
                 self._rename_run(f"part/{'-'.join(f'{n}{best[n]}' for n in order)}_{model}", f"part/{stages}_{model}")
                 r = self.run(f"part/{stages}_{model}", [best_ds[n] for n in order], model, "part",
                              self._test_eval(best_ds, scored), list(order))
-                totals.append({"order": " > ".join(order), "model": model, **{m: r[m] for m in METRICS}})
+                totals.append({"order": " > ".join(order), "model": model, "areas": ", ".join(common) or "none",
+                               **_metrics_over(r["per_area"], common)})
                 rows += [{"order": " > ".join(order), "area": n, "model": model,
                           **{m: r["per_area"][n][m] if n in r["per_area"] else math.nan for m in METRICS}}
                          for n in order]
         return totals, rows
+
+    def _part_scored(self, order: list[str], best_ds: dict[str, Path]) -> list[str]:
+        """The areas of `order` its final network can score: the final network's input layer is the last area's,
+        so an area of another band count is not scored by it (as the run's forgetting table says), rather than fed
+        the bands whose names happen to match."""
+        last = len(_dataset_bands(best_ds[order[-1]]))
+        scored = [n for n in order if len(_dataset_bands(best_ds[n])) == last]
+        for n in order:
+            note = (f"{n}: n/a after {' > '.join(order)}: its {len(_dataset_bands(best_ds[n]))} bands do not fit "
+                    f"the final {last}-band input layer")
+            if n not in scored and note not in self.part_notes:
+                self.part_notes.append(note)
+        return scored
 
     # -- outputs ---------------------------------------------------------------------------------------------
     def write(self, results: dict[str, Any]) -> None:
@@ -718,8 +732,9 @@ class Experiment:
                   "together; the spread is the largest difference between two orders", results["part_mean"],
                   ["model", "orders", "precision", "f1", "recall", "iou", "precision_spread", "f1_spread",
                    "recall_spread"]),
-                 ("table7_part_by_order", "Table 7, by order — part mode, the areas' test splits together",
-                  results["part_orders"], ["order", "model", "precision", "f1", "recall", "iou"]),
+                 ("table7_part_by_order", "Table 7, by order — part mode, the test splits of the areas every "
+                  "order scores, together", results["part_orders"],
+                  ["order", "model", "areas", "precision", "f1", "recall", "iou"]),
                  ("table7_part_per_area", "Table 7, per area — part mode, each area's test split", results["part"],
                   ["order", "model", "area", "precision", "f1", "recall", "iou"])]
         for stem, title, rows, cols in specs:
@@ -757,6 +772,18 @@ class Experiment:
                 old.unlink()
         write_text_atomic(self.out / "results.json", json_text(results))
         write_text_atomic(self.out / "report.html", rp.html_page(f"Experiment {self.cfg.name}", sections))
+
+
+def _metrics_over(per_area: dict[str, dict[str, Any]], names: list[str]) -> dict[str, float]:
+    """Pixel metrics micro-averaged over the named areas' counts (NaN for none: nothing in common to score)."""
+    from ..core.metrics import Confusion
+
+    if not names:
+        return {m: math.nan for m in METRICS}
+    total = Confusion()
+    for n in names:
+        total = total + Confusion(*(int(per_area[n][k]) for k in ("tp", "fp", "fn", "tn")))
+    return {m: float(getattr(total, m)) for m in METRICS}
 
 
 def mean_over_orders(part_orders: list[Row]) -> list[Row]:

@@ -4,6 +4,7 @@ per dataset in the given order: LMHLD's serialized training, Fig. 5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,11 @@ class Stage:
     def in_channels(self) -> int:
         return self.train.num_bands
 
-    @property
+    @cached_property
     def min_landslide_area_m2(self) -> float | None:
-        """The smallest landslide worth reporting over the stage's datasets (None when none says)."""
-        known = self._known("min_landslide_area_m2")
+        """The smallest landslide worth reporting over the stage's datasets: learnt from the inventory at export,
+        or, for a released patch folder (no inventory), from its training masks; None when nothing says."""
+        known = [a for ds in self.sources or [self.train] if (a := _min_landslide_area(ds)) is not None]
         return min(known) if known else None
 
     @property
@@ -75,6 +77,25 @@ class Stage:
 
     def _known(self, attribute: str) -> list[float]:
         return [float(a) for ds in self.sources or [self.train] if (a := getattr(ds, attribute, None)) is not None]
+
+
+def _min_landslide_area(ds: PatchDataset) -> float | None:
+    """A dataset's smallest landslide worth reporting (core.inventory's rule), from its card or from its masks."""
+    from ..core.datasets.base import mask_landslide_areas_px
+    from ..core.inventory import min_landslide_area_m2
+
+    if ds.min_landslide_area_m2 is not None:
+        return float(ds.min_landslide_area_m2)
+    if not ds.resolution_m:
+        return None
+    try:
+        areas = mask_landslide_areas_px(ds)
+    except ImportError:  # a training node without GDAL's bindings (its regions are GDAL's): detection's default
+        return None
+    if not len(areas):
+        return None
+    pixel_area = float(ds.resolution_m) ** 2
+    return min_landslide_area_m2(areas * pixel_area, pixel_area)[0]
 
 
 def data_fingerprint(stages: list[Stage]) -> str:
@@ -112,7 +133,10 @@ def resolution_note(stage: Stage) -> str | None:
 
 
 def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, PatchDataset | None]:
-    """(train, val) for a dataset folder; folders without splits get a deterministic 80/20 split."""
+    """(train, val) for a dataset folder. Folders without splits, and released folders (Landslide4Sense, CAS)
+    whose validation split is missing or has no masks (the public Landslide4Sense release's ValidData), hold out a
+    deterministic fifth of their training patches (`held_out_note` says so); an exported dataset keeps the splits
+    its export chose."""
     fmt = detect_format(path)
     if has_splits(path, fmt):
         train = open_dataset(path, "train", bands, fmt)
@@ -124,12 +148,28 @@ def open_splits(path: str, bands: list[int] | None) -> tuple[PatchDataset, Patch
             val = None
         if fmt == "lmhld" and not train.name:
             train.name = Path(path).name
-        return train, val
-    whole = open_dataset(path, "train", bands, fmt)
+        if fmt == "lmhld" or (val is not None and len(val.unlabelled()) < len(val)):  # partly labelled: refused
+            return train, val
+        return _hold_out(train)
+    return _hold_out(open_dataset(path, "train", bands, fmt))
+
+
+def _hold_out(whole: PatchDataset) -> tuple[PatchDataset, PatchDataset | None]:
+    """A deterministic 80/20 split of one dataset's patches (all of them train when too few to split)."""
     order = np.random.default_rng(0).permutation(len(whole)).tolist()
     cut = max(1, round(0.8 * len(whole)))
     rest = SubsetView(whole, sorted(order[cut:])) if cut < len(whole) else None
     return SubsetView(whole, sorted(order[:cut])), rest
+
+
+def held_out_note(path: str, train: PatchDataset, val: PatchDataset | None) -> str | None:
+    """Said before training when validation is a fifth held out of the training patches (it was silent)."""
+    if not (isinstance(val, SubsetView) and isinstance(train, SubsetView) and val.ds is train.ds):
+        return None
+    why = ("has no train/val split" if not has_splits(path) else
+           "has no labelled validation split (none, or one without masks, as the public Landslide4Sense ValidData)")
+    return (f"dataset {path} {why}: {len(val)} of its {len(train) + len(val)} patches (a fifth, the same on every "
+            "run) are held out for validation and not trained on")
 
 
 def open_in_order(path: str, bands: list[int] | None, target: list[str] | None, wanted_by: str, *,
@@ -193,6 +233,7 @@ def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[St
     notes = [[note for split, ds in (("training", train), ("validation", val)) if ds is not None
               for note in check_uniform(ds, f"dataset {path} ({split} split)")]
              + ([] if val is not None else [_without_validation(path, len(train))])
+             + [n for n in [held_out_note(path, train, val)] if n]
              for (train, val), path in zip(opened, cfg.data, strict=True)]
     if cfg.mode == "single":
         train, val = opened[0]

@@ -109,6 +109,16 @@ def _best_f1(state: TrainState) -> float:
     return float(rows[-1]["val_f1"]) if rows else math.nan
 
 
+def _f1_at_threshold(state: TrainState) -> float:
+    """The validation F1 at the threshold the card carries: the calibration's where it moved the threshold, else
+    the best epoch's (measured at the configured one). A card showed 0.0581, the F1 at 0.5, beside its calibrated
+    0.55, where validation gave 0.1295."""
+    calibration = state.calibration or {}
+    if calibration.get("source") == "validation" and calibration.get("f1") is not None:
+        return float(calibration["f1"])
+    return _best_f1(state)
+
+
 def as_network(model: object) -> SegmentationNet:
     if not isinstance(model, SegmentationNet):
         raise TypeError(f"{type(model).__name__} is not a SegmentationNet")
@@ -200,13 +210,19 @@ class Trainer:
 
     def _check_sizes(self) -> None:
         """A size the network cannot take fails now, not in the first forward pass."""
+        from ..core.datasets.lmhld import LmhldDataset
+
         m = self.size_multiple
         for stage in self.stages:
             size = stage.train.patch_size
             if size and size % m:
+                smaller, larger = size - size % m or m, size + m - size % m
+                exported = all(isinstance(ds, LmhldDataset) for ds in stage.sources or [stage.train])
+                fix = (f"export patches of {smaller} or {larger} px" if exported else  # a release is not re-exported
+                       f"crop its images and masks alike to {smaller} px (gdal_translate -srcwin 0 0 {smaller} "
+                       f"{smaller} in.tif out.tif)")
                 raise LmhldError(f"{self.cfg.model} takes sizes that divide by {m}, but {stage.name} has {size} px "
-                                 f"patches; export patches of {size - size % m or m} or {size + m - size % m} px, "
-                                 "or choose another network")
+                                 f"patches; {fix}, or choose another network")
 
     # -- the run ---------------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
@@ -256,7 +272,7 @@ class Trainer:
 
     def _finish(self, state: TrainState) -> TrainResult:
         calibration = state.calibration or {}
-        result = TrainResult(self.out, _best_f1(state), state.history, state.forgetting,
+        result = TrainResult(self.out, _best_f1(state), _stages_from_one(state.history), state.forgetting,
                              threshold=float(calibration.get("threshold", self._configured_threshold())),
                              threshold_source=str(calibration.get("source", "default")),
                              threshold_note=str(calibration.get("note", "")), stopped_early=state.stopped_early,
@@ -380,8 +396,8 @@ class Trainer:
             if key == "data":
                 old, new = [str(Path(d).resolve()) for d in old or []], [str(Path(d).resolve()) for d in new]
             if old != new:
-                raise LmhldError(f"cannot resume: {key} differs from the stopped run ({stored.get(key)!r} vs "
-                                 f"{now[key]!r}); it fixes what the run is: leave it out (the run's config.json "
+                raise LmhldError(f"cannot resume: {key} differs from the stopped run ({_said(key, stored)} vs "
+                                 f"{_said(key, now)}); it fixes what the run is: leave it out (the run's config.json "
                                  "applies), or start a new run in another folder")
         if self.cfg.epochs < int(stored["epochs"]):
             raise LmhldError(f"cannot resume with fewer epochs than the run planned ({self.cfg.epochs} < "
@@ -740,7 +756,7 @@ class Trainer:
                          input_divisor=list(stage.train.input_divisor or []),
                          large_landslide_area_m2=max(large) if large else None,
                          training_dataset=" -> ".join(s.name for s in self.stages[: k + 1]), version=__version__,
-                         validation_f1=None if math.isnan(f1 := _best_f1(state)) else round(float(f1), 4))
+                         validation_f1=None if math.isnan(f1 := _f1_at_threshold(state)) else round(float(f1), 4))
 
     def _time_to_save(self) -> bool:
         return time.monotonic() - self.last_saved >= self.cfg.checkpoint_seconds
@@ -766,9 +782,7 @@ class Trainer:
         self.writer.submit(name, lambda: _discard(write_checkpoint(path, payload.wait())))
 
     def _write_metrics(self, history: list[dict[str, Any]], curves: bool) -> None:
-        rows = [dict(r) for r in history]
-        for row in rows:  # stages counted from 1 in the file, as the log counts them ("stage 2/3")
-            row["stage"] = int(row["stage"]) + 1
+        rows = _stages_from_one(history)
         out = self.out
 
         def write() -> None:
@@ -878,3 +892,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
                 trainer.resume_hint = "call train again with resume=True"
                 return trainer.fit(resume)
         return Trainer(cfg, out_dir, progress).fit(resume)
+
+
+def _said(key: str, options: dict[str, Any]) -> str:
+    """An option's value in a message: a learning rate left to the optimizer is its number, not None."""
+    from .config import default_lr
+
+    value = options.get(key)
+    if key == "lr" and value is None:
+        return f"{default_lr(str(options.get('optimizer')))} (the default)"
+    return repr(value)
+
+
+def _stages_from_one(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history as users see it (metrics.csv, TrainResult.history): stages counted from 1, as the log counts them
+    ("stage 2/3"); the run's state counts from 0."""
+    return [{**row, "stage": int(row["stage"]) + 1} for row in history]

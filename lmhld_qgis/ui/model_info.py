@@ -27,6 +27,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.gdal_mode import gdal_exceptions
 from ..core.modelcard import ModelCard
+from ..core.postprocess import default_min_area_px
 
 LAST_FOLDER_KEY = "lmhld/last_model_folder"
 
@@ -71,7 +72,8 @@ def card_rows(card: ModelCard) -> list[tuple[str, str]]:
         (tr("threshold"), threshold),
         (tr("default overlap"), f"{card.tiles_overlap:.0%}"),
         (tr("smallest polygon kept"), f"{card.min_area_m2:g} m²" if card.min_area_m2
-         else tr("0.1% of a window (the model gives none)")),
+         else tr("{0} px, 0.1% of its {1} px patch (the model gives none)").format(
+             default_min_area_px(card.patch_size), card.patch_size)),
         (tr("holes filled below"), f"{card.fill_holes_m2:g} m²" if card.fill_holes_m2
          else tr("the smallest polygon kept")),
         (tr("a polygon's minimum mean probability"), _min_mean_prob_row(card.threshold)),

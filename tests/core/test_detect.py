@@ -481,9 +481,12 @@ def test_specks_are_dropped_and_holes_filled_by_default_and_reported(tmp_path):
 
     res = detect(raster, IdentityBackend(), tmp_path / "clean.gpkg", options=DetectOptions(overlap=0))
     assert res.n_polygons == 2 and res.dropped == {"below the minimum area": 12} and res.holes_filled == 1
-    # no minimum area on the card: 0.1% of a 64 px tile = 4 px of 9 m2, and holes up to that are filled
+    # no minimum area on the card: 0.1% of the model's 64 px patch = 4 px of 9 m2, and holes up to that are filled
     assert res.postprocess["min_area_m2"] == pytest.approx(36.0)
-    assert res.postprocess["sources"]["min_area_m2"].startswith("default: 4 px")
+    assert res.postprocess["sources"]["min_area_m2"].startswith("default: 4 px, 0.1% of the model's 64 px patch")
+    # a tile chosen for speed does not change which polygons survive (it gave 2 px at tile 16, 43 px at 200)
+    small = detect(raster, IdentityBackend(), tmp_path / "small.gpkg", options=DetectOptions(overlap=0, tile=32))
+    assert small.postprocess["min_area_m2"] == pytest.approx(36.0) and small.n_polygons == 2
     assert res.postprocess["sources"]["threshold"] == "model, default"
     kept = polygons_of(tmp_path / "clean.gpkg")
     assert [a for a, _, _ in kept] == pytest.approx([900, 900], rel=0.01)  # true areas; the hole is filled
@@ -569,14 +572,14 @@ def test_the_default_floor_follows_how_sure_the_model_is(tmp_path):
                    tmp_path / "sharp.gpkg", options=DetectOptions(overlap=0))
     assert sharp.n_polygons == 1 and sharp.postprocess["min_mean_prob"] == pytest.approx(0.765)
     planned = resolve_postprocess(backend.card, threshold=None, min_area_m2=None, fill_holes_m2=None, simplify=0,
-                                  grow_threshold=None, pixel_area_m2=9.0, tile=64)
+                                  grow_threshold=None, pixel_area_m2=9.0)
     assert planned.floor_from_scene and PostProcess(**planned.to_json()) == planned  # a plan's record reads back
     assert "midway between the threshold and the surest polygon" in planned.describe()
     assert [m for _, m, _ in polygons_of(tmp_path / "sharp.gpkg")] == pytest.approx([0.98])
     with pytest.raises(LmhldError, match=r"grow threshold 0.7 must be below the threshold 0.55 \(model, calibrated "
                                          r"on validation\)"):  # was dropped without a word
         resolve_postprocess(backend.card, threshold=None, min_area_m2=None, fill_holes_m2=None, simplify=0,
-                            grow_threshold=0.7, pixel_area_m2=9.0, tile=64)
+                            grow_threshold=0.7, pixel_area_m2=9.0)
 
 
 def test_test_time_augmentation_averages_the_dihedral_predictions(scene, tmp_path):
@@ -767,15 +770,24 @@ def test_a_scene_scaled_otherwise_than_the_training_imagery_is_warned_of(scene, 
     assert "the file declares a scale of 0.01 and an offset of 0, which lmhld does not apply" in declared
     # a tenth of the values (reflectance 0-1 where the training imagery was DN over 1000) stays within 10 standard
     # deviations of these spreads, and a probe's went without a word: the scale is told
-    tenth = tmp_path / "tenth.tif"
-    with rasterio.open(scene.raster) as src:
-        data, profile = src.read().astype(np.float32) / 10, {**src.profile, "dtype": "float32"}
-    with rasterio.open(tenth, "w", **profile) as dst:
-        dst.write(data)
-        dst.descriptions = tuple(BANDS)
-    [scaled_down] = values_far_from_training(backend.card, SceneValues.sample(read_raster_info(tenth), [1, 2, 3, 4]))
+    def rescaled(name: str, factors: list[float]) -> list[str]:
+        """The scene with each band multiplied by its factor, and what values_far_from_training says of it."""
+        with rasterio.open(scene.raster) as src:
+            data, profile = src.read().astype(np.float32), {**src.profile, "dtype": "float32"}
+        with rasterio.open(tmp_path / name, "w", **profile) as dst:
+            dst.write(data * np.asarray(factors, np.float32)[:, None, None])
+            dst.descriptions = tuple(BANDS)
+        return values_far_from_training(backend.card, SceneValues.sample(read_raster_info(tmp_path / name),
+                                                                         [1, 2, 3, 4]))
+
+    [scaled_down] = rescaled("tenth.tif", [0.1] * 4)
     assert re.match(r"the scene's values are about 0\.(09|1)\d* times the training imagery's, band by band: the "
                     r"scene is scaled otherwise", scaled_down), scaled_down
+    # one band far off and the others scaled down: both are said (a probe's reflectance bands at 0.06 times went
+    # unsaid beside one far slope band)
+    [both] = rescaled("mixed.tif", [100.0, 0.1, 0.1, 0.1])
+    assert re.search(r"band 1 \(blue\) [\d.e+]+ is \d+ standard deviations .*; and the other bands' values "
+                     r"\(green, nir\) are about 0\.(09|1)\d* times the training imagery's\. The scene", both), both
     info = read_raster_info(scene.raster)
     assert check_scene(backend.card, scene.raster)[-1].ok and values_far_from_training(
         backend.card, SceneValues.sample(info, [1, 2, 3, 4])) == []

@@ -58,6 +58,34 @@ def test_unknown_name_and_option_list_the_valid_ones():
         build_model("unet", 4, depth=7)
 
 
+@pytest.mark.parametrize("name, options, message", [
+    ("unet", {"base_width": 8.5}, "base_width must be an integer >= 1, got 8.5"),  # was "divisible by groups"
+    ("unet", {"base_width": -4}, "base_width must be an integer >= 1, got -4"),  # was "negative dimension"
+    ("unet", {"base_width": "8"}, "base_width must be an integer >= 1, got '8'"),
+    ("unetpp", {"deep_supervision": 1}, "deep_supervision must be true or false, got 1"),
+    ("fcn8s", {"dropout": 1.5}, r"dropout must be a number in \[0, 1\), got 1.5"),
+    ("transunet", {"hidden": 30, "heads": 4}, r"hidden \(30\) must be a multiple of heads \(4\)"),  # AssertionError
+])
+def test_option_values_are_checked_before_torch_sees_them(name, options, message):
+    with pytest.raises(LmhldError, match=f"^bad options for {name}: {message}"):
+        build_model(name, 3, **options)
+
+
+def test_numpy_numbers_from_a_sweep_are_taken_as_the_numbers_they_are():
+    import numpy as np
+
+    from lmhld_qgis.core.detect import DetectOptions
+    from lmhld_qgis.training.config import TrainConfig
+
+    assert build_model("unet", 3, base_width=np.int64(8)).input_layer().out_channels == 8
+    config = TrainConfig(data=["d"], epochs=np.int64(2), lr=np.float32(0.5), model_options={"base_width": np.int64(4)})
+    config.validate_options()  # "epochs must be an integer, got 1 (int64)"
+    assert (type(config.epochs), config.model_options) == (int, {"base_width": 4})
+    options = DetectOptions(bands=np.arange(1, 4), tile=np.int64(64))
+    options.validate()  # "bands must be a list of the raster's band numbers ... got [1, 2, 3]"
+    assert (options.bands, type(options.tile)) == ([1, 2, 3], int)
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_reset_input_layer_reinitialises_and_changes_bands(name):
     torch.manual_seed(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -344,6 +345,19 @@ def test_areas_of_other_band_counts_are_checked_up_front_and_left_out_of_mix_and
     (tmp_path / "same.toml").write_text(again)
     mixed = run_experiment(tmp_path / "same.toml", tmp_path / "exp_same")
     assert [r["areas"] for r in mixed["mix_total"]] == ["alpha+bravo"]
+    assert results["part_orders"][0]["areas"] == "bravo"
+    # two orders that score disjoint areas (each its last one's band count): a probe's Table 7 gave their mean
+    # and a "spread between orders" that measured the difference between the two areas
+    orders = study("").read_text().replace('modes = ["single", "mix", "part"]',
+                                           'modes = ["part"]\npart_orders = [["alpha", "bravo"], ["bravo", "alpha"]]')
+    (tmp_path / "orders.toml").write_text(orders)
+    apart = run_experiment(tmp_path / "orders.toml", out)  # experiment 1's runs are reused
+    assert [r["areas"] for r in apart["part_orders"]] == ["none", "none"]
+    assert all(math.isnan(r["f1"]) for r in apart["part_orders"] + apart["part_mean"])
+    assert "Table 7 compares the orders on the areas every order scores: none, so its totals are n/a" in \
+        (out / "report.html").read_text()
+    by_area = {(r["order"], r["area"]): r["f1"] for r in apart["part"]}  # each order still scores its own
+    assert by_area[("alpha > bravo", "bravo")] >= 0 and by_area[("bravo > alpha", "alpha")] >= 0
 
 
 def test_core_messages_are_said_in_the_experiment_file_s_terms():

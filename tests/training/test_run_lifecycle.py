@@ -75,7 +75,8 @@ def test_extending_a_finished_run_continues_its_schedule(tiny, tmp_path, no_onnx
 
 def test_resume_refuses_what_changes_the_run_and_fewer_epochs(tiny, tmp_path, no_onnx):
     train(config([tiny], epochs=1), tmp_path / "run")
-    for change, message in ((dict(lr=0.5), "lr differs"), (dict(loss="focal"), "loss differs"),
+    for change, message in ((dict(lr=0.5), r"lr differs from the stopped run \(0.001 \(the default\) vs 0.5\)"),
+                            (dict(loss="focal"), "loss differs"),
                             (dict(augment="flips"), "augment differs"), (dict(batch_size=4), "batch_size differs")):
         with pytest.raises(LmhldError, match=message):
             train(config([tiny], epochs=1, **change), tmp_path / "run", resume=True)
@@ -289,7 +290,13 @@ def test_the_card_carries_a_calibrated_threshold_and_the_datasets_landslide_size
     assert onnx_card.threshold_source == "validation" and onnx_card.min_area_m2 == 123.0
     assert onnx_card.large_landslide_area_m2 == 4567.0  # detection's coarse context pass decides by it
     assert onnx_card.threshold == result.threshold and 0.05 <= result.threshold <= 0.95
-    assert onnx_card.validation_f1 == pytest.approx(result.best_f1, abs=1e-4)  # shown by Model information
+    # shown by Model information beside the threshold: the F1 at that threshold (it was the F1 at 0.5)
+    from lmhld_qgis.core.evaluate import evaluate_dataset
+
+    at_threshold = evaluate_dataset(result.onnx, data, "val")["f1"]  # the card's own threshold
+    assert onnx_card.validation_f1 == pytest.approx(at_threshold, abs=2e-3)
+    assert f"detection threshold (model card)</th><td>{result.threshold:g}: calibrated on the validation split" in \
+        (tmp_path / "run" / "report.html").read_text()
     assert load_checkpoint(tmp_path / "run" / "best.pt")["card"]["threshold"] == result.threshold
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,6 +126,7 @@ def test_part_mode_says_why_an_earlier_dataset_has_no_forgetting_figure(areas, t
     assert said and "a32 n/a: its 4 bands do not fit this stage's 3-band input layer, rgb32 0." in said[0], said
     # metrics.csv counts stages as the log does, from 1 (it said 0 and 1 beside the log's "stage 1/2", "2/2")
     assert [(r["stage"], r["dataset"]) for r in read_metrics(tmp_path / "run")] == [("1", "a32"), ("2", "rgb32")]
+    assert [r["stage"] for r in result.history] == [1, 2]  # and so does the Python result (it counted from 0)
     assert any(line.startswith("stage 2/2 (rgb32) epoch") for line in log.lines), log.lines
     # one automatic batch for both stages, from the smaller: said so (it read as the first stage's patches)
     from lmhld_qgis.core.datasets import open_dataset
@@ -174,6 +176,41 @@ def test_released_folders_are_named_by_their_folder(tmp_path):
     stages = plan_stages(config([tmp_path / "iburi", tmp_path / "kodagu"], mode="part"))
     assert [s.name for s in stages] == ["iburi", "kodagu"]  # not "landslide4sense", "landslide4sense_2"
     assert len(stages[0].train) == 3  # a folder without splits: its deterministic 80 % trains
+    # no inventory: the smallest landslide worth reporting is learnt from the training masks (models trained on a
+    # release carried none, so their detections and object figures kept every 1-pixel speck)
+    from lmhld_qgis.core.inventory import min_landslide_area_m2
+
+    train = stages[0].train
+    sizes = np.array([float(train.mask(i).sum()) for i in range(len(train))])  # one region per patch, 10 m pixels
+    learnt = stages[0].min_landslide_area_m2
+    assert learnt == pytest.approx(min_landslide_area_m2(sizes * 100.0, 100.0)[0]) and learnt > 200
+    assert plan_stages(config([tmp_path / "casa"]))[0].min_landslide_area_m2 is None  # no pixel size: no area
+
+
+def test_released_folders_without_labelled_validation_hold_out_a_fifth_and_say_so(tmp_path):
+    """The public Landslide4Sense release's ValidData has images and no masks: it was refused outright, a release
+    with TrainData alone trained with no validation at all, and a flat folder held out a fifth without a word."""
+    import shutil
+
+    from lmhld_qgis.training.stages import plan_stages
+
+    from ..helpers import write_l4s
+
+    release = tmp_path / "release"
+    write_l4s(release / "TrainData", count=10)
+    only_train = shutil.copytree(release, tmp_path / "only_train")
+    write_l4s(release / "ValidData", count=3)
+    shutil.rmtree(release / "ValidData" / "mask")
+    flat = write_l4s(tmp_path / "flat", count=10)
+    for folder, why in ((release, "has no labelled validation split"), (only_train, "has no labelled validation"),
+                        (flat, "has no train/val split")):
+        [stage] = plan_stages(config([folder]))
+        assert (len(stage.train), len(stage.val)) == (8, 2)
+        assert any(n == f"dataset {folder} {why}" + n.split(why, 1)[1] and "2 of its 10 patches" in n
+                   for n in stage.notes), stage.notes
+    write_l4s(release / "ValidData", count=3)  # labelled again: its own validation split, nothing held out
+    [stage] = plan_stages(config([release]))
+    assert (len(stage.train), len(stage.val)) == (10, 3) and not any("held out" in n for n in stage.notes)
 
 
 def test_a_dataset_too_small_to_hold_out_validation_is_said_before_training(tmp_path):
@@ -205,6 +242,7 @@ def test_a_model_of_a_landslide4sense_release_records_its_units(tmp_path):
     result = train(config([release], epochs=1, bands=[1, 2, 3], batch_size=4), tmp_path / "run")
     card = read_onnx_card(result.onnx)
     assert card.bands == ["B2", "B3", "B4"] and card.input_divisor == pytest.approx(list(DIVISOR[1:4]))
+    assert card.min_area_m2 > 0  # learnt from the release's masks: detection and evaluation drop specks below it
     deepness = card.deepness_metadata()
     assert deepness["standardization_std"] == pytest.approx([d / 255 for d in DIVISOR[1:4]])
     scored = evaluate_dataset(result.onnx, release, "train")
@@ -271,6 +309,7 @@ def test_mix_mode_joins_areas(areas, tmp_path):
     ("missing", "not found"),
     ("single2", "single mode trains on one dataset"),
     ("names", r"names must be one non-empty name per dataset \(2\)"),
+    ("twice", r"dataset folder .*a32 is given twice .*give each folder once"),  # was trained on twice, silently
 ])
 def test_bad_configuration_fails_before_training(areas, tmp_path, case, message):
     cfg = {"model": config([areas["a32"]], model="segnet"),
@@ -278,7 +317,8 @@ def test_bad_configuration_fails_before_training(areas, tmp_path, case, message)
            "sizes": config([areas["a32"], areas["c64"]], mode="mix"),
            "missing": config([tmp_path / "nope"]),
            "single2": config([areas["a32"], areas["b32"]]),
-           "names": config([areas["a32"], areas["b32"]], mode="mix", names=["north"])}[case]
+           "names": config([areas["a32"], areas["b32"]], mode="mix", names=["north"]),
+           "twice": config([areas["a32"], areas["a32"]], mode="mix")}[case]
     with pytest.raises(LmhldError, match=message):
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
@@ -308,6 +348,12 @@ def test_patch_size_the_network_cannot_take_fails_before_training(tmp_path):
                                          r"export patches of 32 or 64 px"):
         train(config([area], model="linknet", model_options={"encoder": "resnet18"}), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+    from ..helpers import write_cas_splits
+
+    release = write_cas_splits(tmp_path / "cas", size=40)  # a release is not exported again: it is cropped
+    with pytest.raises(LmhldError, match=r"unet takes sizes that divide by 16, but cas has 40 px patches; crop its "
+                                         r"images and masks alike to 32 px \(gdal_translate -srcwin 0 0 32 32"):
+        train(config([release]), tmp_path / "run")
 
 
 def test_baseline_trains_from_local_weights_and_its_card_omits_the_file(areas, tmp_path):

@@ -144,3 +144,29 @@ def check_uniform(ds: PatchDataset, what: str, *, same_size: bool = True) -> lis
             f"{', '.join(sorted(t for t in types if t != usual))} where the other {types[usual]} are {usual} "
             f"(first: {odd_ids[0]}); if they were not scaled like the others, the model learns two scales of one "
             "band: convert them like the others"]
+
+
+MASK_SAMPLE = 512  # patches read to learn landslide sizes from masks (evenly spaced over the dataset)
+
+
+def mask_landslide_areas_px(ds: PatchDataset, limit: int = MASK_SAMPLE) -> npt.NDArray[np.float64]:
+    """The sizes in pixels of the landslides in a dataset's masks (4-connected regions, as detection's polygons),
+    over up to `limit` patches evenly spaced: what a released patch folder (Landslide4Sense, CAS) says of its
+    landslides' sizes, having no inventory. Regions cut by a patch border are left out (only part of a landslide),
+    unless no other region is found."""
+    from ..vectorize import label_components
+
+    n = len(ds)
+    indices = np.unique(np.linspace(0, n - 1, min(n, limit)).round().astype(int)) if n else []
+    inside: list[int] = []
+    cut: list[int] = []
+    for i in indices:
+        mask = ds.mask(int(i))
+        if mask is None or not mask.any():
+            continue
+        labels, count = label_components(np.asarray(mask) > 0)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        for label in range(1, count + 1):
+            (cut if label in border else inside).append(int(sizes[label]))
+    return np.asarray(inside or cut, dtype=np.float64)
