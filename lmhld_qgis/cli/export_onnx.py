@@ -53,6 +53,7 @@ def add_parser(sub: Any) -> None:
     shape.add_argument("--static", action="store_true",
                        help="export the graph at the patch size only (lmhld detect then tiles at that size too)")
     add_overwrite(p)
+    p.add_argument("--progress-json", action="store_true", help="machine-readable result on stdout (for QGIS)")
     p.set_defaults(run=run)
     declare_paths(p, inputs=("checkpoint",), files=("out",))
 
@@ -66,8 +67,14 @@ def run(args: argparse.Namespace) -> int:
         card.nodata = args.nodata
     out = export_onnx(model, card, args.out, output=args.output, dynamic=not args.static, input=args.input,
                       fixed_input=not args.any_size_input)
-    print(f"{out}: {card.architecture}, {card.in_channels} bands ({', '.join(map(str, card.bands))}), "
-          f"output {card.output}")
-    for field, value in card.usage_rows():
-        print(f"  {field}: {value}")
+    lines = [f"{out}: {card.architecture}, {card.in_channels} bands ({', '.join(map(str, card.bands))}), "
+             f"output {card.output}", *(f"  {field}: {value}" for field, value in card.usage_rows())]
+    if args.progress_json:  # QGIS's Export a training checkpoint reads these
+        import json
+
+        for line in lines:
+            print(json.dumps({"event": "info", "message": line.strip()}))
+        print(json.dumps({"event": "done", "onnx": str(out)}))
+    else:
+        print("\n".join(lines))
     return 0

@@ -136,6 +136,19 @@ def export_patches(rasters: Sequence[str | Path] | str | Path, inventory: str | 
     return ExportReport(Path(out_dir), card)
 
 
+NETWORK_SIZE_MULTIPLE = 16  # every U-Net's sizes divide by 2**models.base.DEPTH (the baselines' by 32)
+
+
+def untrainable_size_note(size: int) -> str | None:
+    """Why patches of `size` px cannot be trained on by lmhld's networks, and the sizes that can (None: they can)."""
+    m = NETWORK_SIZE_MULTIPLE
+    if size % m == 0:
+        return None
+    return (f"patch size {size} px: lmhld's U-Nets train on sizes that divide by {m} (the baselines by {2 * m}), so "
+            f"training will refuse these patches; export {size - size % m or m} or {size + m - size % m} px instead "
+            "unless they are for another tool")
+
+
 def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, options: ExportOptions,
                  layer: str | None, progress: Progress) -> _Inputs:
     """Check the options and rasters (before any pixel is read but a sample for the fill values) and read the
@@ -147,6 +160,9 @@ def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonS
     refuse_blocking_problems(inventory, layer)  # invalid geometries, CRS mismatches: see lmhld:validateinventory
     infos = [read_raster_info(r) for r in rasters]
     require_patch_fits(int(options.patch_size), infos)
+    size_note = untrainable_size_note(int(options.patch_size))
+    if size_note:  # said now, not one step later in a model's chain, when training refuses them
+        progress.warn(size_note)
     for info in infos:
         require_north_up(info)
         stretched = stretched_pixels_note(info, "train")

@@ -3,7 +3,9 @@
 Landslide-class precision, recall, F1 and IoU are micro-averaged over all pixels (counts are summed first), as
 in the Landslide4Sense and LMHLD papers. `f1_mean_2class` is the CAS README's "F1": the mean of the landslide
 and background F1. Empty cases never divide by zero; the convention: a ratio whose denominator is 0 is 1.0 when
-there was nothing to get wrong (no prediction for precision, nothing to find for recall, neither for F1/IoU).
+there was nothing to get wrong (nothing to find for recall, neither for F1/IoU), and precision is 1.0 without a
+prediction only where there was nothing to find either: a model that detects nothing where landslides are is not
+"perfectly precise" (0.0, as the Landslide4Sense evaluation gives it) in a batch summary or an experiment table.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class Confusion:
 
     @property
     def precision(self) -> float:
-        return _ratio(self.tp, self.tp + self.fp)
+        if self.tp + self.fp == 0:  # nothing predicted: right only where there was nothing to find
+            return 1.0 if self.fn == 0 else 0.0
+        return self.tp / (self.tp + self.fp)
 
     @property
     def recall(self) -> float:
@@ -95,7 +99,7 @@ class ObjectCounts:
 
     An inventory landslide counts as detected when detections cover at least the match share of its area; a
     detection counts as correct when the inventory covers at least that share of its area. Shares follow the
-    module's convention (1.0 when there was nothing to find or nothing was detected).
+    module's convention (1.0 when there was nothing to find; nothing detected where something was: 0.0 correct).
     """
 
     n_inventory: int = 0
@@ -137,8 +141,11 @@ class ObjectCounts:
 
     @property
     def detected_correct(self) -> float:
-        """Share of the detections that are landslides (object precision)."""
-        return _ratio(self.n_detected_correct, self.n_detected)
+        """Share of the detections that are landslides (object precision); a model that detects nothing scores
+        1.0 only where there was nothing to detect."""
+        if self.n_detected == 0:
+            return 1.0 if self.n_inventory == 0 else 0.0
+        return self.n_detected_correct / self.n_detected
 
     @property
     def object_f1(self) -> float:

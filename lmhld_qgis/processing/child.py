@@ -11,6 +11,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,14 +48,15 @@ def lmhld_child(command: str, *args: str) -> ChildCommand:
         raise QgsProcessingException(f"cannot run the Python interpreter {python}: set {deps.PYTHON_ENV} to a "
                                      "Python that has torch.")
     if missing:
-        what = {"train": "Training", "experiment": "Running an experiment"}.get(command, command)
+        what = {"train": "Training", "experiment": "Running an experiment",
+                "export-onnx": "Exporting a model file"}.get(command, command)
         own = not os.environ.get(deps.PYTHON_ENV)  # QGIS's own Python: the plugin's folder, as the dialog installs
         raise QgsProcessingException(deps.missing_message(missing, python, what, child=True,
                                                           target=deps_folder() if own else None))
     return ChildCommand([python, "-m", "lmhld_qgis", command, "--progress-json", *args], env)
 
 
-def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str, alg=None) -> dict:
+def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str | Callable[[], str], alg=None) -> dict:
     """Run the child, relay its progress, stop it on cancel; its errors become QgsProcessingExceptions.
 
     Returns the child's final `done` event. `what` names the work in errors; `on_cancel` says what was kept; the
@@ -70,7 +72,8 @@ def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str, alg=N
         errors.seek(0)
         stderr = errors.read()
     if cancel_sent or feedback.isCanceled():
-        raise QgsProcessingException(f"{what.capitalize()} cancelled; {on_cancel}")
+        said = on_cancel() if callable(on_cancel) else on_cancel  # what was kept, looked at once the child is gone
+        raise QgsProcessingException(f"{what.capitalize()} cancelled; {said}")
     if code != 0:
         message = next((ln for ln in reversed(stderr.splitlines()) if "error:" in ln), stderr[-2000:])
         message = re.sub(r"^lmhld \w[\w-]*: error: ", "", message.strip())  # the command line's prefix

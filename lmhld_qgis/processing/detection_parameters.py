@@ -4,6 +4,8 @@ detection delivers, so a chain of the two in a model reports on what it hands ov
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -83,3 +85,17 @@ class DetectionParameters:
             tta=TTA[as_enum(parameters, self.TTA, context)], grow_threshold=value(self.GROW_THRESHOLD),
             min_mean_prob=value(self.MIN_MEAN_PROB), context=CONTEXT[as_enum(parameters, self.CONTEXT, context)],
             min_area_m2=value(self.MIN_AREA), fill_holes_m2=value(self.FILL_HOLES), **extra)
+
+    # DetectOptions field -> the parameter that sets it (scene_only_given names them)
+    FIELD_PARAMETERS: ClassVar[dict[str, str]] = {
+        "tile": "TILE", "overlap": "OVERLAP", "batch_size": "BATCH_SIZE", "simplify": "SIMPLIFY", "bands": "BANDS",
+        "resample": "RESAMPLE", "tta": "TTA", "grow_threshold": "GROW_THRESHOLD", "min_mean_prob": "MIN_MEAN_PROB",
+        "context": "CONTEXT", "min_area_m2": "MIN_AREA", "fill_holes_m2": "FILL_HOLES"}
+
+    def scene_only_given(self, parameters: dict, context) -> list[str]:
+        """The detection parameters set away from their defaults that only a scene uses (all but the threshold and
+        Run on), by their dialog labels: scoring dataset patches ignored them without a word."""
+        given, default = self.detection_options(parameters, context), self.detection_options({}, context)
+        keys = {key for name, key in self.FIELD_PARAMETERS.items() if getattr(given, name) != getattr(default, name)}
+        return [d.description() for d in self.parameterDefinitions()  # type: ignore[attr-defined]  # dialog order
+                if d.name() in keys]

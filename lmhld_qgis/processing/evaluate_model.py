@@ -124,6 +124,7 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
         with core_errors(self.displayName(), self):
             options = self.detection_options(parameters, context)
             if data:
+                self._refuse_scene_only(parameters, context)
                 from ..core.evaluate import evaluate_dataset
                 from ..core.report import write_json
 
@@ -140,6 +141,19 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
         if error_map:
             out[self.OUTPUT_ERROR_MAP] = error_map
         return out
+
+    def _refuse_scene_only(self, parameters, context) -> None:
+        """Settings only a scene uses, given with dataset folders, are refused by name (as `lmhld evaluate` refuses
+        them) rather than ignored: a chain in a model or a batch copies a detection's settings over."""
+        given = self.scene_only_given(parameters, context)
+        if parameters.get(self.INVENTORY) not in (None, ""):
+            given.insert(0, self.parameterDefinition(self.INVENTORY).description())
+        if not is_skipped(parameters.get(self.OUTPUT_ERROR_MAP)):
+            given.append(self.parameterDefinition(self.OUTPUT_ERROR_MAP).description())
+        if given:
+            raise QgsProcessingException(self.tr(
+                "{0}: only a scene is scored with these; dataset folders are scored on their patches' own masks at "
+                "the threshold. Leave them unset, or evaluate a scene").format("; ".join(given)))
 
     def _scene(self, parameters, context, feedback, model, layer, json_path, options):
         import tempfile

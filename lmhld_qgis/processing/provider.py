@@ -17,6 +17,7 @@ def algorithm_classes() -> tuple[type, ...]:
     from .create_inventory import CreateInventory
     from .detect_landslides import DetectLandslides
     from .evaluate_model import EvaluateModel
+    from .export_onnx import ExportOnnx
     from .export_patches import ExportPatches
     from .preview_patches import PreviewPatches
     from .rank_tiles import RankTiles
@@ -27,7 +28,7 @@ def algorithm_classes() -> tuple[type, ...]:
     from .validate_inventory import ValidateInventory
 
     return (StackRasters, CreateInventory, ValidateInventory, AnalyseInventory, PreviewPatches, ExportPatches,
-            SplitPatches, TrainModel, RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
+            SplitPatches, TrainModel, ExportOnnx, RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
 
 
 class LmhldProvider(QgsProcessingProvider):

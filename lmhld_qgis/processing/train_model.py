@@ -88,7 +88,9 @@ class TrainModel(LmhldAlgorithm):
             "Mode: single trains on one dataset; mix on all datasets together; part on one dataset after another, "
             "the LMHLD paper's serialized training.\n\n"
             f"Training runs in a separate Python process that needs torch (Plugins > {PLUGIN_NAME} > Python "
-            "dependencies). Cancel stops it within one batch and keeps last.pt: tick Continue to go on later.\n\n"
+            "dependencies). Cancel stops it within one batch and keeps last.pt and best.pt: tick \"Continue the "
+            "stopped run in the folder\" to go on later, or export best.pt with Export a training checkpoint as a "
+            "model file to detect with the best epoch so far.\n\n"
             "Recipe: the default one generalises to unseen areas: AdamW with a warm-up epoch then cosine decay, "
             "binary cross-entropy + Dice, strong augmentation (flips, rotations, scale, band gain, contrast, blur, "
             "noise), best weights by validation F1 with early stopping after 10 epochs without progress, and the "
@@ -239,7 +241,7 @@ class TrainModel(LmhldAlgorithm):
             args.append("--resume")
         with core_errors(self.displayName(), self):
             summary = run_child(lmhld_child("train", *args), feedback, what=self.tr("training"), alg=self,
-                                on_cancel=self.tr("last.pt is kept in the run folder (tick Continue to go on)"))
+                                on_cancel=lambda: self._kept(out))
         feedback.pushInfo(self.tr("Run folder: {0}").format(out))
         best = str(Path(out) / "best.pt")
         model = summary.get("onnx")
@@ -250,6 +252,15 @@ class TrainModel(LmhldAlgorithm):
         return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: model or best, self.BEST_CHECKPOINT: best,
                 self.REPORT: str(Path(out) / "report.html"),
                 self.BEST_F1: f1 if isinstance(f1, int | float) and math.isfinite(f1) else None}
+
+    def _kept(self, out: str) -> str:
+        """What a cancelled run left, and what to do with it, in the dialog's words."""
+        text = self.tr("last.pt is kept in the run folder {0}: tick \"Continue the stopped run in the folder\" to go "
+                       "on").format(out)
+        if (Path(out) / "best.pt").is_file():
+            text += self.tr(", or export best.pt with \"Export a training checkpoint as a model file\" to detect "
+                            "with the best epoch so far")
+        return text
 
     def _continued(self, out: str, network: str, mode: str, epochs: int, feedback) -> int:
         """Continue a run with what it is: the command line's advice ("leave it out") has no meaning in a dialog

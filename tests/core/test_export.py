@@ -231,6 +231,22 @@ def test_refuses_non_empty_folder_unless_asked(scene, tmp_path):
     assert json.loads((out / "dataset.json").read_text())["seed"] == 1  # a folder lmhld wrote is replaced
 
 
+def test_a_patch_size_no_network_trains_on_is_said_at_export(scene):
+    """A probe exported 30 px patches without a word; training refused them one step later in its model's chain."""
+    from lmhld_qgis.core.export import NETWORK_SIZE_MULTIPLE
+    from lmhld_qgis.core.progress import LmhldWarning
+    from lmhld_qgis.models.base import DEPTH
+
+    assert NETWORK_SIZE_MULTIPLE == 2 ** DEPTH
+    with pytest.warns(LmhldWarning, match=r"patch size 40 px: lmhld's U-Nets train on sizes that divide by 16 .* "
+                                          r"export 32 or 48 px instead"):
+        plan_patches([scene.raster], scene.inventory, ExportOptions(patch_size=40))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        plan_patches([scene.raster], scene.inventory, ExportOptions(patch_size=64))
+    assert not [w for w in said if "patch size" in str(w.message)]  # a size that trains: not a word
+
+
 def test_patch_size_from_analysis_report(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps({"recommended_patch_sizes": [64, 128, 224]}))
     assert patch_size_from_report(tmp_path / "r.json") == 128

@@ -35,7 +35,8 @@ def test_empty_prediction_and_empty_truth():
     both_empty = Confusion.of(nothing, nothing)
     assert both_empty.f1 == 1.0 and both_empty.iou == 1.0 and both_empty.precision == 1.0 and both_empty.oa == 1.0
     missed = Confusion.of(nothing, np.eye(3))
-    assert missed.recall == 0.0 and missed.f1 == 0.0 and missed.precision == 1.0  # no false alarm, all missed
+    # nothing detected where landslides are: not "perfectly precise" in a summary (a probe's Processing outputs)
+    assert missed.recall == 0.0 and missed.f1 == 0.0 and missed.precision == 0.0
     false_alarm = Confusion.of(np.eye(3), nothing)
     assert false_alarm.precision == 0.0 and false_alarm.recall == 1.0 and false_alarm.f1 == 0.0
     assert Confusion.of(np.ones(4), np.ones(4), valid=np.zeros(4)).total == 0
@@ -106,5 +107,6 @@ def test_objects_matched_by_covered_share():
     assert total == c  # an empty patch adds nothing
     empty = ObjectCounts()
     assert empty.inventory_detected == 1.0 and empty.detected_correct == 1.0  # nothing to find, nothing claimed
+    assert ObjectCounts(n_inventory=3).detected_correct == 0.0  # nothing claimed where there were three to find
     assert set(c.scores()) == {"inventory_detected", "detected_correct", "object_f1", "n_inventory",
                                "n_inventory_detected", "n_detected", "n_detected_correct"}

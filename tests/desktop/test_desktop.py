@@ -56,7 +56,8 @@ def test_plugin_loads_from_its_zip_without_warnings(workflow):
     assert Path(loaded["plugin_file"]).is_relative_to(workflow["profile"].plugins)  # the installed copy
     assert loaded["algorithms"] == sorted(f"lmhld:{a}" for a in (
         "stackrasters", "createinventory", "validateinventory", "analyseinventory", "previewpatches", "exportpatches",
-        "splitpatches", "trainmodel", "runexperiment", "evaluatemodel", "detectlandslides", "ranktiles"))
+        "splitpatches", "trainmodel", "exportonnx", "runexperiment", "evaluatemodel", "detectlandslides",
+        "ranktiles"))
     warnings = [m for m in workflow["messages"] if m[1] >= 1]  # Qgis.Warning and above, from any source
     assert not warnings, warnings
     assert not workflow["modals"], workflow["modals"]
@@ -64,7 +65,7 @@ def test_plugin_loads_from_its_zip_without_warnings(workflow):
 
 def test_every_dialog_fits_at_its_default_size(workflow):
     reports = step(workflow, "dialogs")["reports"]
-    assert len(reports) == 12
+    assert len(reports) == 13
     scrolling = {alg: report["widest"] for alg, report in reports.items() if report["h_scroll"] or report["cut"]}
     assert not scrolling, scrolling  # no horizontal scroll bar, no widget cut at the right, advanced ones open
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProject, QgsVectorLayer
 
@@ -111,8 +113,6 @@ def test_a_cancel_after_the_outputs_were_written_says_they_are_complete(qgis_pro
 
 def test_evaluate_model_over_a_scene_with_error_map(qgis_processing, lmhld_provider, scene, small_onnx_model,
                                                     tmp_path):
-    import json
-
     import processing
 
     result = processing.run("lmhld:evaluatemodel", {
@@ -121,6 +121,23 @@ def test_evaluate_model_over_a_scene_with_error_map(qgis_processing, lmhld_provi
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert result["F1"] == pytest.approx(metrics["f1"]) and (tmp_path / "e.tif").exists()
     assert "inventory_detected" in metrics
+
+
+def test_scene_settings_given_with_dataset_folders_are_refused_by_name(qgis_processing, lmhld_provider, areas,
+                                                                         scene, small_onnx_model, tmp_path):
+    """A probe's batch gave Evaluate dataset folders with a minimum area, test-time augmentation, an inventory and
+    an error map: rc 0, the error map never written, the settings silently unapplied (the command line refuses)."""
+    import processing
+
+    base = {"MODEL": str(small_onnx_model), "DATA": [str(areas["a32"])], "OUTPUT_JSON": str(tmp_path / "m.json")}
+    refused = (r"Landslide inventory of the scene; Minimum area, m² \(not set: the model's\); Test-time "
+               r"augmentation; Error map \(scene only\): only a scene is scored with these")
+    with pytest.raises(QgsProcessingException, match=refused):
+        processing.run("lmhld:evaluatemodel", {**base, "MIN_AREA": 5, "TTA": 1, "INVENTORY": str(scene.inventory),
+                                               "OUTPUT_ERROR_MAP": str(tmp_path / "e.tif")})
+    assert not (tmp_path / "m.json").exists()
+    result = processing.run("lmhld:evaluatemodel", {**base, "THRESHOLD": 0.4, "PROVIDER": 1})  # these apply
+    assert json.loads((tmp_path / "m.json").read_text())["threshold"] == 0.4 and 0 <= result["F1"] <= 1
 
 
 def test_detect_inside_a_graphical_model(qgis_processing, lmhld_provider, scene, small_onnx_model, tmp_path):

@@ -38,6 +38,19 @@ def test_processing_run_trains_in_a_child_process(qgis_processing, lmhld_provide
     assert Path(result["MODEL_ONNX"]).exists() and Path(result["REPORT"]).read_text().count("<img") >= 1
     assert Path(result["BEST_CHECKPOINT"]) == tmp_path / "run" / "best.pt" and Path(result["BEST_CHECKPOINT"]).exists()
     assert seen and max(seen) == pytest.approx(100.0)
+    # a stopped run has best.pt and no model.onnx: Export a training checkpoint as a model file makes it
+    from lmhld_qgis.core.modelcard import read_onnx_card
+
+    trained = read_onnx_card(result["MODEL_ONNX"])
+    Path(result["MODEL_ONNX"]).unlink()
+    exported = processing.run("lmhld:exportonnx", {"CHECKPOINT": result["BEST_CHECKPOINT"],
+                                                   "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert Path(exported["MODEL_ONNX"]) == tmp_path / "run" / "model.onnx" == Path(exported["OUTPUT"])
+    assert read_onnx_card(exported["MODEL_ONNX"]).to_dict() == trained.to_dict()
+    again = processing.run("lmhld:exportonnx", {"CHECKPOINT": result["BEST_CHECKPOINT"], "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert Path(again["MODEL_ONNX"]).name == "model_2.onnx"  # beside, never over a model file
+    with pytest.raises(QgsProcessingException, match=r"Training checkpoint .*nope\.pt does not exist"):
+        processing.run("lmhld:exportonnx", {"CHECKPOINT": str(tmp_path / "nope.pt"), "OUTPUT": "TEMPORARY_OUTPUT"})
     log = feedback.textLog()
     assert "stage 1/1 (a32) epoch 2/2" in log and "epoch 2 (a32):" not in log  # each epoch said once, not twice
     assert 2 <= len(feedback.texts) <= 4  # each epoch's, not a text a batch (QGIS's dialog logs each: they buried
@@ -49,7 +62,8 @@ def test_cancel_stops_the_child_and_keeps_last_checkpoint(qgis_processing, lmhld
 
     feedback = QgsProcessingFeedback()
     feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 0 else None)
-    with pytest.raises(QgsProcessingException, match=r"cancelled; last\.pt is kept"):
+    with pytest.raises(QgsProcessingException, match=r"cancelled; last\.pt is kept in the run folder .*run: tick "
+                                                     r"\"Continue the stopped run in the folder\" to go on$"):
         processing.run("lmhld:trainmodel", {
             "DATA": str(areas["a32"]), "EPOCHS": 50, "BATCH_SIZE": 8, "WIDTH": 8,
             "OUTPUT_FOLDER": str(tmp_path / "run")}, feedback=feedback)
