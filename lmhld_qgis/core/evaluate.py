@@ -192,7 +192,7 @@ def _min_object_pixels(card: ModelCard, resolution_m: float | None) -> int:
     from .postprocess import default_min_area, default_min_area_px
 
     if not resolution_m:
-        return default_min_area_px(card.patch_size) if not card.min_area_m2 else 0
+        return default_min_area_px(card.patch_size)
     min_area_m2, _ = default_min_area(card, resolution_m ** 2)
     return max(1, math.ceil(min_area_m2 / resolution_m ** 2 - 1e-9))
 

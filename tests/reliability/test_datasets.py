@@ -66,7 +66,7 @@ def refused(work: Work, case: str, args: list[str], *words: str) -> str:
 def test_a_patch_of_another_size_is_named(work):
     l4s(work.path("l4s"), sizes=(128, 128, 64, 128))
     refused(work, "Landslide4Sense folder with one 64 px patch among 128 px ones", [*TRAIN, "--data", "l4s",
-            "--out", "run"], "image_3.h5 has 14 band(s) of 64 x 64 px where 3 of its 4 samples have 14 band(s) of "
+            "--out", "run"], "image_3.h5 has 14 band(s) of 64 x 64 px where 2 of its 3 samples have 14 band(s) of "
             "128 x 128 px")
 
 
@@ -110,7 +110,8 @@ def test_a_patch_stored_as_another_type_is_warned_about(work):
     proc = work.run(*TRAIN, "--data", "l4s", "--out", "run", area=AREA,
                     case="Landslide4Sense folder with one uint16 patch among float64 ones")
     assert proc.returncode == 0, proc.stderr
-    assert "1 sample(s) are stored as uint16 where the other 3 are float64 (first: image_2.h5)" in proc.stderr
+    assert "1 sample(s) are stored as uint16 where the other 2 are float64 (first: image_2.h5)" in proc.stderr
+    assert "a fifth, the same on every run) are held out for validation" in proc.stderr  # and said so
 
 
 def test_damaged_patch_files_are_named(work):
