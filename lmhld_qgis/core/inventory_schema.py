@@ -78,9 +78,8 @@ def inventory_fields(event_date: str | None = None, author: str | None = None) -
                                                   default=author_default)),
         InventoryField("notes", ogr.OFTString, f("notes", "Notes", "TextEdit", {"IsMultiline": True},
                                                  default="''")),  # not "NULL" in an empty box
-        InventoryField("model", ogr.OFTString, f("model", "Model (accepted detections)", editable=False)),
-        InventoryField("mean_prob", ogr.OFTReal, f("mean_prob", "Mean probability (accepted detections)",
-                                                   editable=False)),
+        InventoryField("model", ogr.OFTString, f("model", "Model", editable=False)),
+        InventoryField("mean_prob", ogr.OFTReal, f("mean_prob", "Mean probability", editable=False)),
         InventoryField("detection_id", ogr.OFTInteger, f("detection_id", "Detection id", editable=False)),
         InventoryField("reviewed_on", ogr.OFTDate, f("reviewed_on", "Accepted on", "DateTime", _date_widget(),
                                                      editable=False)),

@@ -120,5 +120,6 @@ class ReviewSession:
 
     def progress_text(self) -> str:
         c = self.counts()
-        return (f"{c['done']} / {c['total']} reviewed: {c[ACCEPTED]} accepted, {c[EDITED]} edited, "
-                f"{c[REJECTED]} rejected, {c[SKIPPED]} skipped")
+        skipped = f"; {c[SKIPPED]} skipped, to come back" if c[SKIPPED] else ""  # not among the reviewed ones
+        return (f"{c['done']} / {c['total']} reviewed ({c[ACCEPTED]} accepted, {c[EDITED]} edited, "
+                f"{c[REJECTED]} rejected){skipped}")

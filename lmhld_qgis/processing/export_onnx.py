@@ -31,11 +31,11 @@ class ExportOnnx(LmhldAlgorithm):
     GROUP_ID = "training"
     ICON = "export_onnx.svg"
     README_HEADING = "### Models and model files"
-    HELP = ("Writes the model file detection, evaluation and the Deepness plugin run (ONNX, with the model card "
-            "inside: bands, normalisation, patch size, resolution, threshold) from a training checkpoint. Training "
-            "writes model.onnx when it ends; a run that was cancelled or stopped keeps best.pt (its best epoch so "
-            "far) and last.pt but no model.onnx: export best.pt here to detect with it now, and continue the run "
-            "later.\n\n"
+    HELP = ("Writes the model file that detection, evaluation and the Deepness plugin run (ONNX, with the model "
+            "card inside: bands, normalisation, patch size, resolution, threshold) from a training checkpoint. "
+            "Training writes model.onnx when it ends; a run that was cancelled or stopped keeps best.pt (its best "
+            "epoch so far) and last.pt but no model.onnx: export best.pt here to detect with it now, and continue "
+            "the run later.\n\n"
             "Left at [Save to temporary file], the model file is written beside the checkpoint instead (model.onnx, "
             "or model_2.onnx where one is there already).")
 

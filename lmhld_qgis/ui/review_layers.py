@@ -26,10 +26,11 @@ from qgis.PyQt.QtCore import QDate, QVariant
 from ..core.errors import LmhldError
 from ..core.review import ACCEPTED, EDITED, REJECTED, REVIEW_FIELD, SKIPPED, Detection
 
-# how each decision is drawn on the detections layer, so the map shows what is done and what is left
+# how each decision is drawn on the detections layer, so the map shows what is done and what is left (rejected ones
+# purple and dotted: the red of detect's own outlines, kept by those not reviewed, could not be told from them)
 DECISION_STYLES = (  # value, legend label, outline colour, outline style
     (ACCEPTED, "accepted", "40,170,60,255", "solid"), (EDITED, "edited and accepted", "0,150,210,255", "solid"),
-    (REJECTED, "rejected", "220,40,40,255", "solid"), (SKIPPED, "skipped", "140,140,140,255", "dash"))
+    (REJECTED, "rejected", "160,0,200,255", "dot"), (SKIPPED, "skipped", "140,140,140,255", "dash"))
 
 
 @dataclass

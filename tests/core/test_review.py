@@ -36,7 +36,9 @@ def test_decide_moves_on_and_counts():
     s.decide(EDITED)
     assert s.current == 13
     assert s.counts() == {ACCEPTED: 1, EDITED: 1, REJECTED: 1, SKIPPED: 0, "pending": 2, "done": 3, "total": 5}
-    assert s.progress_text().startswith("3 / 5 reviewed")
+    assert s.progress_text() == "3 / 5 reviewed (1 accepted, 1 edited, 1 rejected)"
+    s.decide(SKIPPED)  # not among the reviewed: "4 / 5 reviewed: ..., 1 skipped" read as five decisions for four
+    assert s.progress_text() == "3 / 5 reviewed (1 accepted, 1 edited, 1 rejected); 1 skipped, to come back"
 
 
 def test_skipped_ones_come_back_when_nothing_else_is_left():
