@@ -34,6 +34,17 @@ def read_image(path: Path) -> Image:
             return image
 
 
+def _descriptions(path: Path, count: int) -> list[str] | None:
+    """The band names a file declares (every band one), or None."""
+    import rasterio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path) as src:
+            names = [d.strip() if d else "" for d in src.descriptions]
+    return names if len(names) == count and all(names) else None
+
+
 class FolderDataset(PatchDataset):
     """Pairs `image_dir/X.*` with `mask_dir/X.*` (same stem); images without a mask are listed as unlabelled."""
 
@@ -50,7 +61,10 @@ class FolderDataset(PatchDataset):
         self.bands = list(bands) if bands is not None else None
         first = read_image(self.images[self.ids[0]])
         count = first.shape[0]
-        names = list(band_names) if band_names else [f"band{i + 1}" for i in range(count)]
+        if band_names and len(band_names) == count:
+            names = list(band_names)
+        else:  # a format's usual names do not fit this folder (a 4-band "CAS" folder): the file's own, else numbers
+            names = _descriptions(self.images[self.ids[0]], count) or [f"band{i + 1}" for i in range(count)]
         self.band_names = selected_names(names, self.bands, self.image_dir.parent)
         self.patch_size = first.shape[1] if first.shape[1] == first.shape[2] else None
         self.name = name or self.image_dir.parent.name

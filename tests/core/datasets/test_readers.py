@@ -118,6 +118,22 @@ def test_a_cas_folder_divided_into_train_val_and_test_reads_each_split(tmp_path)
     assert not has_splits(flat)
 
 
+def test_a_cas_folder_of_other_than_three_bands_is_named_by_its_files(tmp_path):
+    """A README probe copied an export's 4-band img/ + mask/ into a CAS layout: the reader named it red, green,
+    blue, and training crashed at the first batch ("expected input to have 3 channels, but got 4")."""
+    folder = tmp_path / "four"
+    (folder / "img").mkdir(parents=True)
+    (folder / "mask").mkdir()
+    image = np.zeros((4, 32, 32), np.uint16)
+    write_raster(folder / "img" / "p1.tif", image, epsg=None, descriptions=["blue", "green", "red", "nir"])
+    write_raster(folder / "mask" / "p1.tif", np.zeros((32, 32), np.uint8), epsg=None)
+    assert CASDataset(folder).band_names == ["blue", "green", "red", "nir"]
+    write_raster(folder / "img" / "p1.tif", image, epsg=None)  # no names: numbered, never three for four
+    assert CASDataset(folder).band_names == ["band1", "band2", "band3", "band4"]
+    write_raster(folder / "img" / "p1.tif", image[:3], epsg=None)
+    assert CASDataset(folder).band_names == ["red", "green", "blue"]  # the CAS release's own
+
+
 def test_unknown_folder_is_explained(tmp_path):
     with pytest.raises(LmhldError, match="cannot tell the format"):
         open_dataset(tmp_path)
