@@ -55,7 +55,7 @@ from .raster import (
 from .rasterwriter import PROB_NODATA, Grid, ProbabilityWriter, Stripe
 from .tta import TTA_MODES, with_tta
 from .validity import PixelValidity
-from .vector import PolygonSet, read_polygons
+from .vector import AREA_OF_INTEREST, PolygonSet, read_polygons
 
 if TYPE_CHECKING:
     from .rasterize import InventoryBurner
@@ -344,7 +344,7 @@ def _aoi_burner(aoi: str | Path | PolygonSet | None, info: RasterInfo) -> Invent
         return None
     from .rasterize import InventoryBurner
 
-    polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi, role="area of interest")
+    polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi, role=AREA_OF_INTEREST)
     return InventoryBurner(polygons, raster_srs(info), info.transform)
 
 

@@ -28,7 +28,7 @@ from .atomic import atomic_dir, gdal_checked
 from .bands import select_bands
 from .errors import LmhldError
 from .export_options import DEFAULT_RECIPE, RECIPES, ExportOptions, PlanSettings
-from .grid import Affine6, Window, window_transform
+from .grid import Affine6, Window, multiples_around, window_transform
 from .outputs import check_outputs
 from .patch_layer import write_footprints
 from .patch_plan import PatchPlan, make_plan
@@ -144,9 +144,10 @@ def untrainable_size_note(size: int) -> str | None:
     m = NETWORK_SIZE_MULTIPLE
     if size % m == 0:
         return None
+    smaller, larger = multiples_around(size, m)
     return (f"patch size {size} px: lmhld's U-Nets train on sizes that divide by {m} (the baselines by {2 * m}), so "
-            f"training will refuse these patches; export {size - size % m or m} or {size + m - size % m} px instead "
-            "unless they are for another tool")
+            f"training will refuse these patches; export {smaller} or {larger} px instead unless they are for "
+            "another tool")
 
 
 def _read_inputs(rasters: Sequence[str | Path], inventory: str | Path | PolygonSet, options: ExportOptions,

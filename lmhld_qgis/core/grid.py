@@ -81,3 +81,9 @@ def clip_window(transform: Affine6, window: Window, box: tuple[float, float, flo
     r0, r1 = max(window.row, math.floor(rows[0])), min(window.row + window.height, math.ceil(rows[1]))
     c0, c1 = max(window.col, math.floor(cols[0])), min(window.col + window.width, math.ceil(cols[1]))
     return Window(r0, c0, r1 - r0, c1 - c0) if r1 > r0 and c1 > c0 else Window(0, 0, 0, 0)
+
+
+def multiples_around(size: int, multiple: int) -> tuple[int, int]:
+    """The multiples of `multiple` on either side of `size` (the smaller one at least `multiple`): the sizes a
+    network that takes only such sizes can be given instead."""
+    return size - size % multiple or multiple, size + multiple - size % multiple

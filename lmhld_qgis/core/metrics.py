@@ -21,6 +21,14 @@ def _ratio(num: float, den: float) -> float:
     return 1.0 if den == 0 else num / den
 
 
+def _precision(correct: int, claimed: int, missed: int) -> float:
+    """The share of what was claimed that is right; with nothing claimed, 1.0 only where nothing was missed (a
+    model that finds nothing where landslides are is not "perfectly precise")."""
+    if claimed == 0:
+        return 1.0 if missed == 0 else 0.0
+    return correct / claimed
+
+
 @dataclass
 class Confusion:
     tp: int = 0
@@ -50,9 +58,7 @@ class Confusion:
 
     @property
     def precision(self) -> float:
-        if self.tp + self.fp == 0:  # nothing predicted: right only where there was nothing to find
-            return 1.0 if self.fn == 0 else 0.0
-        return self.tp / (self.tp + self.fp)
+        return _precision(self.tp, self.tp + self.fp, self.fn)
 
     @property
     def recall(self) -> float:
@@ -143,9 +149,7 @@ class ObjectCounts:
     def detected_correct(self) -> float:
         """Share of the detections that are landslides (object precision); a model that detects nothing scores
         1.0 only where there was nothing to detect."""
-        if self.n_detected == 0:
-            return 1.0 if self.n_inventory == 0 else 0.0
-        return self.n_detected_correct / self.n_detected
+        return _precision(self.n_detected_correct, self.n_detected, self.n_inventory - self.n_inventory_detected)
 
     @property
     def object_f1(self) -> float:

@@ -110,12 +110,16 @@ def open_layer(path: str | Path, layer: str | None = None) -> tuple[ogr.DataSour
     return ds, lyr
 
 
-def refuse_patch_outlines(field_names: Iterable[str], what: str) -> None:
-    """Refuse patch outlines (written by export or preview) given where landslide polygons are wanted: each outline
-    is a whole patch, so export would train every pixel of it as landslide and evaluation would score against
-    squares. After an export, QGIS proposes the outlines it just loaded as the next dialog's inventory."""
-    if set(field_names) >= PATCH_OUTLINE_FIELDS:
-        raise LmhldError(f"{what} holds the patch outlines that lmhld export or preview wrote (fields "
+AREA_OF_INTEREST = "area of interest"  # the one role patch outlines may play: patches are a fair area to detect in
+
+
+def refuse_patch_outlines(field_names: Iterable[str], role: str, name: str) -> None:
+    """Refuse patch outlines (written by export or preview) given as `role` (inventory, negatives) where landslide
+    polygons are wanted: each outline is a whole patch, so export would train every pixel of it as landslide and
+    evaluation would score against squares. After an export, QGIS proposes the outlines it just loaded as the next
+    dialog's inventory. As an area of interest they are allowed."""
+    if role != AREA_OF_INTEREST and set(field_names) >= PATCH_OUTLINE_FIELDS:
+        raise LmhldError(f"{role} {name} holds the patch outlines that lmhld export or preview wrote (fields "
                          "landslide_fraction, row, col), not landslide polygons: give the landslide inventory")
 
 
@@ -132,10 +136,9 @@ def read_layer_wkb(path: str | Path, layer: str | None = None, role: str = "inve
             f"layer {lyr.GetName()!r} of {Path(path).name} holds {ogr.GeometryTypeToName(gtype)} geometries; "
             f"the {role} must hold polygons" + (f". {note}" if note else "")
         )
-    if role != "area of interest":  # patches are a fair area to detect in
-        defn = lyr.GetLayerDefn()
-        refuse_patch_outlines((defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())),
-                              f"{role} {Path(path).name}")
+    defn = lyr.GetLayerDefn()
+    refuse_patch_outlines((defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())), role,
+                          Path(path).name)
     srs = lyr.GetSpatialRef()
     wkt = srs.ExportToWkt() if srs is not None else None
     wkbs: list[bytes | None] = []

@@ -160,7 +160,7 @@ class AnalyseInventory(LmhldAlgorithm):
         from ..core.vector import polygons_from_wkb, refuse_patch_outlines
 
         candidates = parse_candidates(self.parameterAsString(parameters, self.CANDIDATES, context))
-        refuse_patch_outlines(source.fields().names(), f"inventory {source.sourceName()}")
+        refuse_patch_outlines(source.fields().names(), "inventory", source.sourceName())
         crs = source.sourceCrs()
         wkbs, fids = source_wkb(source)
         polygons = polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None,

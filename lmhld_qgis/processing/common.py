@@ -180,8 +180,7 @@ def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explod
 
     if source is None:
         raise QgsProcessingException(tr("{0}: no polygon layer given").format(what))
-    if what != "area of interest":  # patches are a fair area to detect in
-        refuse_patch_outlines(source.fields().names(), f"{what} {source.sourceName()}")
+    refuse_patch_outlines(source.fields().names(), what, source.sourceName())
     crs = source.sourceCrs()
     wkbs, fids = source_wkb(source)
     return polygons_from_wkb(wkbs, fids, crs.toWkt(crs.WKT_PREFERRED) if crs.isValid() else None, explode=explode,

@@ -131,9 +131,11 @@ class DetectLandslides(DetectionParameters, LmhldAlgorithm):
         if parameters.get(self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
             extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+        from ..core.vector import AREA_OF_INTEREST
+
         aoi_source = polygon_source(self, parameters, self.AOI, context)
         return self.detection_options(parameters, context, extent=extent, aoi=source_polygons(
-            aoi_source, "area of interest") if aoi_source is not None else None)
+            aoi_source, AREA_OF_INTEREST) if aoi_source is not None else None)
 
     def _style(self, context, layer, model: str, out: str, prob: str | None, doubtful: bool = False) -> None:
         """Names after the scene and the model (and "doubtful" where the run said why its detections may mean

@@ -211,12 +211,13 @@ class Trainer:
     def _check_sizes(self) -> None:
         """A size the network cannot take fails now, not in the first forward pass."""
         from ..core.datasets.lmhld import LmhldDataset
+        from ..core.grid import multiples_around
 
         m = self.size_multiple
         for stage in self.stages:
             size = stage.train.patch_size
             if size and size % m:
-                smaller, larger = size - size % m or m, size + m - size % m
+                smaller, larger = multiples_around(size, m)
                 exported = all(isinstance(ds, LmhldDataset) for ds in stage.sources or [stage.train])
                 fix = (f"export patches of {smaller} or {larger} px" if exported else  # a release is not re-exported
                        f"crop its images and masks alike to {smaller} px (gdal_translate -srcwin 0 0 {smaller} "
