@@ -139,6 +139,7 @@ class ReviewDock(QgsDockWidget):
         run.addWidget(self.start_button)
         run.addWidget(self.stop_button)
         self.counter = QLabel(tr("Not started"), self)
+        self.counter.setWordWrap(True)  # "Stopped and saved. 5 / 222 reviewed (...); 2 skipped, ..." in a narrow dock
         self.progress = QProgressBar(self)
         self.current_label = QLabel("", self)
         self.current_label.setWordWrap(True)
