@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="xmin,ymin,xmax,ymax in the raster's CRS, or in the CRS named after it in brackets: "
                         "'xmin,ymin,xmax,ymax [EPSG:4326]' (a leading minus is fine: --extent -75.1,-40.2,...)")
     p.add_argument("--aoi", help="polygons: nothing is detected outside them")
+    p.add_argument("--aoi-layer", metavar="NAME", help="the area of interest's layer, in a file of several "
+                                                       "(default: its first, with a note naming the others)")
     p.add_argument("--chunk-width", type=argtypes.non_negative_int, default=4096,
                    help="stream the scene in column chunks this wide, in pixels (4096; bounds memory; 0 = whole "
                         "width)")
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     extent, extent_crs = parse_extent(args.extent) if args.extent else (None, None)
     options = detection_options(args, extent=extent, extent_crs=extent_crs, aoi=args.aoi,
-                                chunk_width=args.chunk_width)
+                                aoi_layer=args.aoi_layer, chunk_width=args.chunk_width)
     bar = BarProgress("detect")
     try:
         result = detect(args.raster, args.model, args.out, args.prob, options, progress=bar)

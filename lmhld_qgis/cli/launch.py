@@ -36,6 +36,28 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
+LAUNCHER_PID = "LMHLD_LAUNCHER_PID"  # set for the workers: the process whose end must end them
+
+
+def end_with_launcher() -> None:
+    """In a worker: be sent SIGTERM (stop after the batch, save last.pt) when the launcher ends. A launcher killed
+    outright (kill -9, the out-of-memory killer) left its workers training on as orphans, which held the run
+    folder against the --resume that followed. Linux only (prctl); elsewhere nothing changes."""
+    import ctypes
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    launcher = os.environ.get(LAUNCHER_PID, "")
+    if launcher.isdigit() and os.getppid() != int(launcher):  # it ended before the request took hold
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def launch(processes: int, argv: Sequence[str], run_dir: str) -> int:
     """Run `python -m lmhld_qgis ARGV` in `processes` processes under torch.distributed.run; the exit code of the
     run (the failing worker's, 130 when stopped)."""
@@ -48,6 +70,7 @@ def launch(processes: int, argv: Sequence[str], run_dir: str) -> int:
 
     # torchrun sets one thread per worker with a warning when it is not told; on CPUs they share the cores instead
     os.environ.setdefault("OMP_NUM_THREADS", str(max(cores_per_process() // processes, 1)))
+    os.environ[LAUNCHER_PID] = str(os.getpid())
     # the launcher's log lines (a worker's exit code, the signals it forwards) repeat what the workers say; this
     # process logs nothing else (each torch.distributed logger has a level of its own: the switch is global)
     logging.disable(logging.CRITICAL)
@@ -70,10 +93,10 @@ def _said(exc: object, run_dir: str) -> int:
     """The exit code of the worker that failed first by its own hand (it has said why); a worker killed by a signal
     (the out-of-memory killer, a kill -9) could say nothing, so that is said here."""
     failures = sorted(getattr(exc, "failures", {}).items())
-    for _, failure in failures:
-        if failure.exitcode > 0:
-            return int(failure.exitcode)
-    rank, failure = failures[0]
+    killed = [(rank, failure) for rank, failure in failures if failure.exitcode < 0]
+    if not killed:  # the first to fail said why; the others, their peer gone, said it ended
+        return next((int(failure.exitcode) for _, failure in failures if failure.exitcode > 0), 1)
+    rank, failure = killed[0]  # the cause: the others' "another process ... ended" points at it
     print(f"lmhld train: error: training process {rank} was killed by {failure.signal_name()} (out of memory? "
           f"`dmesg` tells); {run_dir} keeps the last.pt saved before (if any): run again with --resume to continue",
           file=sys.stderr)

@@ -153,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         from .launch import launch
 
         return launch(args.processes, getattr(args, "argv", None) or sys.argv[1:], args.out)
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # a worker (of this launcher or torchrun's)
+        from .launch import end_with_launcher
+
+        end_with_launcher()
     overrides = _overrides(args)
     cfg = resume_config(args.out, args.config, overrides) if args.resume else load_config(args.config, overrides)
     if args.width:

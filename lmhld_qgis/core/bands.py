@@ -149,7 +149,8 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
                       colours: Sequence[str | None] = ()) -> tuple[list[int], bool]:
     """0-based indices of `available` feeding a model's inputs, matched by name, else by position when the counts agree
     and the raster's names say nothing of the model's bands (none of them found by name: unnamed bands, or names of
-    another convention; the bool says so, for a warning); else a band-mismatch error naming both sides and `fix`.
+    another convention), or when those found by name are at their own places and the others unnamed there (the
+    bool says so, for a warning); else a band-mismatch error naming both sides and `fix`.
     When some of the model's bands are found by name, the missing ones are missing: a scene of blue, green, red, nir
     is not fed to a blue, green, red, elevation model with nir as the elevation. An unnamed band N answers to
     "bandN", the name export gives it, so a model trained on bands 1, 2, 3, 5 of an unnamed raster finds them in
@@ -180,6 +181,11 @@ def match_model_bands(model_bands: Sequence[str], available: Sequence[str | None
         return [have[w] for w in want], False
     if len(data) == len(model_bands) and not any(w in have for w in want):
         return data, True
+    if len(data) == len(model_bands) and all(
+            have[w] == data[j] if w in have else not available[data[j]] for j, w in enumerate(want)):
+        # the bands found by name at their own places and the others unnamed there (a VRT that kept blue, green,
+        # red by colour and lost nir's description): the unnamed ones by position, as the README promises
+        return [have.get(w, data[j]) for j, w in enumerate(want)], True
     names = ", ".join((band_key(n) or f"band{i + 1}") + (" (alpha)" if i in alpha else "")
                       for i, n in enumerate(available))
     missing = [m for m in model_bands if band_key(m) not in have]

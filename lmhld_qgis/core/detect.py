@@ -55,7 +55,7 @@ from .raster import (
 from .rasterwriter import PROB_NODATA, Grid, ProbabilityWriter, Stripe
 from .tta import TTA_MODES, with_tta
 from .validity import PixelValidity
-from .vector import AREA_OF_INTEREST, PolygonSet, read_polygons
+from .vector import AREA_OF_INTEREST, PolygonSet, first_layer_note, read_polygons
 
 if TYPE_CHECKING:
     from .rasterize import InventoryBurner
@@ -83,6 +83,7 @@ class DetectOptions:
     extent: Extent | None = None  # xmin, ymin, xmax, ymax in `extent_crs`
     extent_crs: str | None = None  # the extent's CRS (EPSG:XXXX, WKT, PROJ); default: the raster's
     aoi: str | Path | PolygonSet | None = None  # polygons; nothing is detected outside them
+    aoi_layer: str | None = None  # the area of interest's layer in a file of several; default: its first
     resample: bool = True  # run at the model's resolution when the scene's differs by more than 10%
     chunk_width: int = 4096  # stream the scene in column chunks this wide (memory bound); 0: the whole width
     tta: str = "none"  # test-time augmentation: "flips" (4 predictions per tile) or "d4" (flips and rotations, 8)
@@ -237,14 +238,21 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     info = read_raster_info(raster)
     require_north_up(info)
     bands, band_note = resolve_bands(card, info, options.bands)
-    tile, stride, tile_note = _tile_and_stride(card, options)
-    require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
-                   f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
     read, flip_note = _north_up(info, workdir)
     source, scale_note, resampled = _at_model_scale(read, card, options.resample, workdir)
     resampled = "; ".join(n for n in (flip_note, resampled) if n) or None
-    aoi = _aoi_burner(options.aoi, source)
+    aoi = _aoi_burner(options.aoi, source, options.aoi_layer)
+    aoi_note = (first_layer_note(options.aoi, "--aoi-layer") if options.aoi is not None and options.aoi_layer is None
+                and not isinstance(options.aoi, PolygonSet) else "")
     region = _region(source, options.extent, options.extent_crs, aoi, Path(raster).name)
+    tile, stride, tile_note = _tile_and_stride(card, options, region)
+    require_memory(4.0 * 4 * options.batch_size * len(bands) * tile * tile, f"batches of {options.batch_size} "
+                   f"windows of {tile} x {tile} px", "lower the tile size or the batch size")
+    chunk_width = options.chunk_width
+    if 0 < chunk_width < tile:  # a probe's 1 px: every window read in a chunk of its own, 50 times slower
+        tile_note = "; ".join(n for n in (tile_note, f"chunk width {chunk_width} px is narrower than a tile: chunks "
+                                                     f"of {tile} px") if n)
+        chunk_width = tile
     post = resolve_postprocess(card, threshold=options.threshold, min_area_m2=options.min_area_m2,
                                fill_holes_m2=options.fill_holes_m2, simplify=options.simplify,
                                grow_threshold=options.grow_threshold, pixel_area_m2=pixel_area_m2(source),
@@ -257,24 +265,33 @@ def plan_detection(raster: str | Path, card: ModelCard, options: DetectOptions, 
     values = SceneValues.sample(info, bands)
     divisor, units = scene_divisor(card, values)
     far = values_far_from_training(card, values, divisor)
-    notes = [n for n in (band_note, tile_note, scale_note) if n] + fills + far
-    return DetectPlan(source, bands, region, tile, stride, options.batch_size, options.chunk_width, post, aoi, notes,
+    notes = [n for n in (band_note, tile_note, scale_note, aoi_note) if n] + fills + far
+    return DetectPlan(source, bands, region, tile, stride, options.batch_size, chunk_width, post, aoi, notes,
                       resampled, divisor, units, values_far=bool(far))
 
 
 STRIDE_NOTE_BELOW = 4  # a step under a quarter of the tile is said, with what it costs
 
 
-def _tile_and_stride(card: ModelCard, options: DetectOptions) -> tuple[int, int, str | None]:
+def _tile_and_stride(card: ModelCard, options: DetectOptions, region: Window) -> tuple[int, int, str | None]:
     """The tile and stride in pixels, and a warning when the asked tile had to be rounded up to the size the
-    model's depth needs (it would otherwise change without a word)."""
+    model's depth needs (it would otherwise change without a word), or down to what covers the region (a probe's
+    --tile 5000 on a 1024 px scene ran one 5008 px window: 14.5 GB and 30 times the time)."""
     tile, note = int(options.tile or card.patch_size), None
     if card.dynamic_size:
-        rounded = int(math.ceil(tile / card.size_multiple) * card.size_multiple)
+        def multiple(size: int) -> int:
+            return int(math.ceil(size / card.size_multiple) * card.size_multiple)
+
+        rounded = multiple(tile)
         if rounded != tile:
             note = (f"tile {tile} px rounded up to {rounded} px: the model needs multiples of "
                     f"{card.size_multiple}")
         tile = rounded
+        cover = max(multiple(max(region.width, region.height)), multiple(card.patch_size))
+        if tile > cover:
+            note = (f"tile {tile} px is larger than the area to detect ({region.width} x {region.height} px): tiles "
+                    f"of {cover} px cover it")
+            tile = cover
     elif tile != card.patch_size:
         raise LmhldError(f"this model takes only {card.patch_size} x {card.patch_size} tiles, not {tile}")
     overlap = card.tiles_overlap if options.overlap is None else float(options.overlap)
@@ -309,20 +326,21 @@ def _at_model_scale(info: RasterInfo, card: ModelCard, resample: bool,
     1 m model run on a 0.5 m scene sees every scar twice too large (measured: unseen-area recall 0.16 instead of
     0.46, docs/quality.md)."""
     pixel = math.sqrt(pixel_area_m2(info))
-    stretched = stretched_pixels_note(info, "detect")
-    if stretched:  # square in degrees, not on the ground
-        return info, stretched, None
+    stretched = stretched_pixels_note(info, "detect")  # square in degrees, not on the ground
     if not card.resolution_m or same_resolution(pixel, card.resolution_m):
-        return info, None, None
+        return info, stretched, None
     differs = (f"the raster's {pixel:.3g} m pixels are {finer_or_coarser(pixel, card.resolution_m)} than the "
                f"model's {card.resolution_m:.3g} m")
     unchanged = "; the network sees every shape at another size than it learnt, so results may suffer"
     if not resample:
-        return info, differs + " and were not resampled, as asked" + unchanged, None
+        return info, "; ".join(n for n in (stretched, differs + " and were not resampled, as asked" + unchanged)
+                               if n), None
     srs = raster_srs(info)
-    if not srs.IsProjected():
-        return info, (differs + " and were not resampled: the raster's CRS is geographic (warp it to a metric CRS "
-                      "with gdalwarp -t_srs to run at the model's scale)" + unchanged), None
+    if not srs.IsProjected():  # said beside the stretch (it hid this: a 3 m model ran on 1 m pixels without a word)
+        return info, "; ".join(n for n in (stretched, (
+            differs + " and were not resampled: the raster's CRS is geographic (warp it to a metric CRS with "
+            f"gdalwarp -t_srs and -tr {card.resolution_m:g} {card.resolution_m:g} to run at the model's scale)"
+            + unchanged)) if n), None
     unit = srs.GetLinearUnits()
     resampled = _resampled(info, card.resolution_m / unit, pixel / unit, workdir)
     return resampled, None, (f"{differs}: detection runs on the scene resampled to {card.resolution_m:.3g} m "
@@ -338,13 +356,14 @@ def _resampled(info: RasterInfo, res: float, pixel: float, workdir: Path) -> Ras
     return read_raster_info(vrt)
 
 
-def _aoi_burner(aoi: str | Path | PolygonSet | None, info: RasterInfo) -> InventoryBurner | None:
+def _aoi_burner(aoi: str | Path | PolygonSet | None, info: RasterInfo, layer: str | None = None,
+                ) -> InventoryBurner | None:
     """The area of interest on the raster's grid (one burner: planning reads its extent, then the reader uses it)."""
     if aoi is None:
         return None
     from .rasterize import InventoryBurner
 
-    polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi, role=AREA_OF_INTEREST)
+    polygons = aoi if isinstance(aoi, PolygonSet) else read_polygons(aoi, layer, role=AREA_OF_INTEREST)
     return InventoryBurner(polygons, raster_srs(info), info.transform)
 
 
@@ -425,12 +444,14 @@ MARKED_DOUBTFUL = 0.3  # a cut marking this share of the valid pixels or more: a
 
 def doubts(plan: DetectPlan) -> list[str]:
     """Why a finished detection may mean little, in words: the scene's values far from the training imagery's, or
-    the cut marking a third of the scene or more (a model that does not fit the scene, a threshold too low)."""
+    the cut marking a third of the scene or more (a model that does not fit the scene, a threshold too low; not
+    within an area of interest, which may be drawn around the landslides themselves)."""
     said = []
     if plan.values_far:
         said.append("the scene's values lie far from the training imagery's (the warning above names the bands)")
     marked, valid = plan.marked
-    if valid and marked >= MARKED_DOUBTFUL * valid:
+    if valid and marked >= MARKED_DOUBTFUL * valid and plan.aoi is None:  # an area of interest drawn around the
+        # landslides is mostly landslide (a probe's: 100%, and correct)
         said.append(f"the probability cut marks {marked / valid:.0%} of the scene's valid pixels as landslide, far "
                     "more than landslides cover: the model may not fit this scene (check its bands and values "
                     "against the model's, in QGIS's Model information), or the threshold is too low")
@@ -443,7 +464,7 @@ def _coarse_plan(plan: DetectPlan, options: DetectOptions, context: ContextChoic
         return None
     info = coarse_raster(plan.info, context.factor, workdir)
     return replace(plan, info=info, region=coarse_region(plan.region, context.factor, info),
-                   aoi=_aoi_burner(options.aoi, info), notes=[])
+                   aoi=_aoi_burner(options.aoi, info, options.aoi_layer), notes=[])
 
 
 def model_label(architecture: str, model: str | Path | Backend) -> str:

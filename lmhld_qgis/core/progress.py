@@ -66,6 +66,27 @@ class SubProgress:
         return self.parent.is_cancelled()
 
 
+class WarningsOnly:
+    """A parent's warnings and its cancel, none of its lines or fractions: for a step whose own progress would be
+    noise in the caller's (an experiment scoring a run over its area), but whose warnings must reach the user the
+    caller's way (a JSON event, a line in QGIS), not as a Python warning. `about` prefixes them."""
+
+    def __init__(self, parent: Progress, about: str = "") -> None:
+        self.parent, self.about = parent, about
+
+    def set_fraction(self, fraction: float) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        self.parent.warn(f"{self.about}: {message}" if self.about else message)
+
+    def is_cancelled(self) -> bool:
+        return self.parent.is_cancelled()
+
+
 class InReaderTerms:
     """A caller's own progress object, handed the messages in the terms of this process's reader: a Python
     program's keywords (`overwrite=True`) where the core says flags (`--overwrite`), as NullProgress's warnings."""

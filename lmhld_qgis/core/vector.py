@@ -78,6 +78,11 @@ def srs_from_wkt(wkt: str | None, what: str, fix: str = LAYER_CRS_FIX) -> osr.Sp
         raise LmhldError(f"{what} has a CRS that PROJ cannot read ({exc}); assign a standard CRS") from exc
     if (srs.GetName() or "").startswith("Undefined"):  # GeoPackage's srs_id 0 / -1 placeholders
         raise LmhldError(f"{what} has no CRS (it says {srs.GetName()!r}); {fix} and retry")
+    if srs.IsLocal():  # PROJ relates no CRS to it, not even a copy of itself: an AttributeError deep in detection
+        raise LmhldError(f"{what} has a local CRS ({srs.GetName()!r}, a site grid tied to nothing on the Earth), in "
+                         "which lmhld can neither measure areas on the ground nor relate layers; assign its real "
+                         "CRS instead, or for a site grid that has none, assign every layer of the site one "
+                         "projected CRS in metres (e.g. the site's UTM zone: areas are then within 0.1%)")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 
@@ -344,7 +349,7 @@ def read_polygons(path: str | Path, layer: str | None = None, *, explode: bool =
     return polygons
 
 
-def first_layer_note(path: str | Path) -> str:
+def first_layer_note(path: str | Path, option: str = "--layer") -> str:
     """For a file of several layers read without a layer name: which one was read and how to name another (a
     project GeoPackage often holds the inventory second, after an outline or a grid); "" for a one-layer file."""
     ds, _ = open_layer(path)
@@ -353,7 +358,7 @@ def first_layer_note(path: str | Path) -> str:
     if len(names) < 2:
         return ""
     return (f"{Path(path).name} holds {len(names)} layers ({', '.join(names)}) and its first, {names[0]!r}, was "
-            "read: name the one to use (--layer)")
+            f"read: name the one to use ({option})")
 
 
 LAYER_OPTIONS = {"inventory": "--layer", "negatives": "--negatives-layer"}  # the option naming each role's layer

@@ -8,7 +8,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgis.core import QgsProcessing, QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProcessingUtils
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
+    QgsProcessingUtils,
+)
 
 
 def _static_value(value):
@@ -93,12 +99,22 @@ def folder_destination(alg, parameters, name: str, context, default: Path) -> De
     return Destination(alg.parameterAsString(parameters, name, context), False)
 
 
+DATABASE_DESTINATIONS = ("ogr:", "postgres:", "postgis:", "spatialite:", "mssql:", "oracle:")
+
+
 def layer_destination(alg, parameters, name: str, context, default: Path | None) -> Destination:
     """The file of a vector/raster destination, or `default` (made free) when left at "temporary"; loaded on
     completion when the dialog's "Open output file after running algorithm" is ticked, as Processing would."""
     value = parameters.get(name)
     if not is_temporary(value):
-        return Destination(alg.parameterAsOutputLayer(parameters, name, context), False)
+        path = alg.parameterAsOutputLayer(parameters, name, context)
+        if path.startswith(DATABASE_DESTINATIONS):  # the widget's "Save to GeoPackage..." / "to Database Table..."
+            raise QgsProcessingException(alg.tr(
+                "{0}: \"Save to GeoPackage...\" and \"Save to Database Table...\" add a layer to an existing file "
+                "or database, which lmhld does not do (it writes a file of its own, whole or not at all, so that a "
+                "failed run cannot damage a project's GeoPackage): choose \"Save to File...\" and a new file")
+                .format(alg.parameterDefinition(name).description()))
+        return Destination(path, False)
     if default is None:
         raise ValueError(f"{name} is left at temporary and no default path was made for it")
     path = str(default_output(default, context))

@@ -18,6 +18,7 @@ import math
 import os
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -45,9 +46,12 @@ RECIPES: dict[str, dict[str, Any]] = {
               "early_stopping": 0, "threshold": 0.5, "batch_size": BATCH_SIZE},
 }
 # Options that define what a run is: resuming with another value would continue a different run.
+# The recipe's name and the threshold too: config.json said "paper" over a run trained with AdamW, and a threshold
+# the model did not carry (the card's comes from the run's calibration).
 MEANING = ("model", "model_options", "mode", "data", "bands", "relative_bands", "relative_surface", "batch_size",
-           "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs", "gamma", "min_lr_ratio", "loss",
-           "focal_gamma", "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input", "freeze", "init_from")
+           "recipe", "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs", "gamma",
+           "min_lr_ratio", "loss", "focal_gamma", "tversky_alpha", "tversky_beta", "augment", "seed", "reinit_input",
+           "freeze", "init_from", "threshold")
 
 
 def parse_model_options(items: list[str] | None) -> dict[str, Any]:
@@ -182,7 +186,10 @@ def auto_batch_size(n_train: int, world: int = 1) -> int:
     the network still called nearly everything landslide (val F1 0.20); at 4 a batch the same compute makes four
     times the steps (val F1 0.685 after 12). Hundreds of patches keep 16."""
     size = min(BATCH_SIZE, max(MIN_AUTO_BATCH, n_train // STEPS_PER_EPOCH))
-    return max(world, size - size % world)
+    down = size - size % world
+    if down < MIN_AUTO_BATCH:  # 3 processes made batches of 3, below the floor: up to the next multiple, 6
+        down = -(-MIN_AUTO_BATCH // world) * world
+    return down
 
 
 # -- ranges ------------------------------------------------------------------------------------------------------
@@ -284,10 +291,11 @@ def check_types(values: dict[str, Any], source: str, hints: dict[str, Any] | Non
             raise LmhldError(f"{source} {key} must be {describe_type(hints[key])}, got {_what(value, hints[key])}")
 
 
-def check_values(values: dict[str, Any], source: str) -> dict[str, Any]:
-    """Known keys with values of the right types (older spellings upgraded); the checked copy."""
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
+def check_values(values: dict[str, Any], source: str, set_elsewhere: Sequence[str] = ()) -> dict[str, Any]:
+    """Known keys with values of the right types (older spellings upgraded); the checked copy. `set_elsewhere`:
+    keys the caller sets itself, left out of the valid ones listed (an experiment's model, mode, data, names)."""
+    known = {f.name for f in fields(TrainConfig)} - set(set_elsewhere)
+    unknown = sorted(set(values) - known - set(set_elsewhere))
     if unknown:
         import difflib
 

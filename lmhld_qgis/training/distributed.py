@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from ..core.errors import LmhldError
 
 
 @dataclass
@@ -50,6 +53,26 @@ def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
     if info.enabled:
         for buffer in module.buffers():
             dist.broadcast(buffer, src=0)
+
+
+def on_main(info: DistInfo, work: Callable[[], None]) -> None:
+    """Run `work` on rank 0 alone while the others wait; a refusal it raises (LmhldError) is raised on every rank,
+    so each says the same line (said once per machine). The others waited at a barrier, lost their peer and said
+    "another process of this multi-process run ended" beside rank 0's "run folder ... is not empty"."""
+    if not info.enabled:
+        work()
+        return
+    refusal: list[str | None] = [None]
+    try:
+        if info.is_main:
+            work()
+    except LmhldError as exc:
+        refusal[0] = exc.message
+        raise
+    finally:
+        dist.broadcast_object_list(refusal, src=0)
+        if refusal[0] is not None and not info.is_main:
+            raise LmhldError(refusal[0])
 
 
 def barrier(info: DistInfo) -> None:

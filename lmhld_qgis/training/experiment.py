@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.atomic import atomic_file, write_text_atomic
 from ..core.errors import LmhldError
-from ..core.progress import Progress, SubProgress, check_cancelled, reader_progress
+from ..core.progress import Progress, SubProgress, WarningsOnly, check_cancelled, reader_progress
 from ..core.report import json_text
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def describe_outcome(best_patch_size: dict[str, Any], runs: dict[str, Any] | Non
 
 
 MODES = ("single", "mix", "part")
+STUDY_FILES = ("datasets", "runs", "tables", "figures", "report.html", "results.json")  # what a study writes
 STUDY_RECORD = "experiment.json"  # the options a study's datasets and runs were made with (see _check_same_study)
 
 
@@ -90,10 +91,16 @@ class Area:
         return {"patches": self.patches} if self.patches else {"raster": self.raster, "inventory": self.inventory}
 
     def record(self) -> dict[str, Any]:
-        """What experiment.json keeps of the area: its files, its own options, and for a patch folder what it
-        holds (re-split, its runs would be scored on patches they trained on)."""
-        return {**self.files, **({"export": self.export} if self.export else {}),
-                **({"contents": folder_fingerprint(Path(self.patches))} if self.patches else {})}
+        """What experiment.json keeps of the area: its files, its own options, and what the files hold: a patch
+        folder re-split would have its runs scored on patches they trained on; an inventory edited and saved in
+        place (or a scene replaced under its name) would have its datasets and runs reused as if made from it."""
+        if self.patches:
+            contents: Any = folder_fingerprint(Path(self.patches))
+        else:
+            from ..core.fingerprint import inventory_fingerprint, raster_fingerprint
+
+            contents = {"raster": raster_fingerprint(self.raster), "inventory": inventory_fingerprint(self.inventory)}
+        return {**self.files, **({"export": self.export} if self.export else {}), "contents": contents}
 
 
 @dataclass
@@ -166,7 +173,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
                            {k: dict(v) for k, v in data.get("model_options", {}).items()})
     from .config import check_values
 
-    cfg.train = check_values(cfg.train, "[experiment.train]")
+    cfg.train = check_values(cfg.train, "[experiment.train]", set_elsewhere=tuple(STUDY_KEYS))
     set_by_study = sorted(set(cfg.train) & set(STUDY_KEYS))
     if set_by_study:  # they were overwritten for each run without a word
         raise LmhldError(f"{path.name}: [experiment.train] {', '.join(set_by_study)} is set by the study for each "
@@ -207,7 +214,26 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
                    if model not in cfg.model_options else "")
             where = f" (options of {table}{fix})" if exc.message.startswith("bad options") else ""
             raise LmhldError(f"{path.name}: {exc}{where}") from exc
+    _check_sizes_trainable(cfg, path.name)
     return cfg
+
+
+def _check_sizes_trainable(cfg: ExperimentConfig, file: str) -> None:
+    """Every candidate size of every area must be one each network takes: patch_sizes = [30] was exported and
+    then refused by the first run's training."""
+    from ..core.grid import multiples_around
+    from ..models.registry import build_model
+
+    for model in cfg.models:
+        options = cfg.train_config(model, [], cfg.modes[0]).model_options
+        m = int(build_model(model, 3, **options).size_multiple)
+        for area in cfg.areas:
+            odd = [size for size in area.patch_sizes if size % m] if not area.patches else []
+            if odd:
+                smaller, larger = multiples_around(odd[0], m)
+                raise LmhldError(f"{file}: area {area.name}'s patch size {odd[0]} px cannot be trained by {model}, "
+                                 f"which takes sizes that divide by {m}: give {smaller} or {larger} in its "
+                                 "patch_sizes")
 
 
 def _area(table: Any, base: Path, file: str) -> Area:
@@ -246,6 +272,10 @@ def _area(table: Any, base: Path, file: str) -> Area:
                                                            for v in sizes):
         raise LmhldError(f"area {name} in {file}: patch_sizes must be a list of whole numbers of pixels, such as "
                          f"patch_sizes = [128, 256], got {sizes!r}")
+    twice = sorted({v for v in sizes if sizes.count(v) > 1})
+    if twice:  # one run filed once, said as "reused from an earlier call" on a first call
+        raise LmhldError(f"area {name} in {file}: patch_sizes lists {', '.join(map(str, twice))} more than once; "
+                         "list each size once")
     return Area(name, str((base / table["raster"]).resolve()), str((base / table["inventory"]).resolve()),
                 sizes, own)
 
@@ -484,6 +514,10 @@ class Experiment:
         done = run_dir / "result.json"
         check_cancelled(self.progress)
         _require_same_data(run_dir, data, key)
+        if done.exists() and not (run_dir / "model.onnx").exists() and (run_dir / "last.pt").exists():
+            self.progress.info(f"run {key} is finished but its model.onnx is gone: writing it again from its "
+                               "checkpoint, and scoring it again")
+            done.unlink()  # the resume below trains nothing and writes the model; the scores are written again
         if done.exists():
             self.skipped += 1
             self.runs_done += 1
@@ -505,6 +539,11 @@ class Experiment:
                    "forgetting": result.forgetting, **evaluate(run_dir, result.onnx)}
         write_text_atomic(done, json_text(metrics))
         return metrics
+
+    def _warnings(self, run_dir: Path) -> WarningsOnly:
+        """Scoring a run says only its warnings, each naming the run (it spoke as a Python warning, outside
+        --progress-json and QGIS's log)."""
+        return WarningsOnly(self.progress, f"run {run_dir.relative_to(self.out / 'runs').as_posix()}")
 
     def _rename_run(self, old: str, new: str) -> None:
         """A run filed under an older key moved to its key now, so that a rerun continues it (its data are checked
@@ -535,16 +574,41 @@ class Experiment:
                        for c in _changes(old.get(key) or {}, record[key], f"experiment.{key}")]
             for name, files in record["areas"].items():
                 old_area = old.get("areas", {}).get(name, files)
+                if isinstance(old_area, dict) and "contents" not in old_area:  # recorded before contents were
+                    old_area = {**old_area, "contents": files["contents"]}
                 if old_area != files:
-                    what = "patches (re-split or changed)" if _only_contents(old_area, files) else "files or options"
-                    changed.append(f"area {name}'s {what}")
+                    changed.append(f"area {name}'s {_area_change(old_area, files)}")
             if changed:
                 raise LmhldError(f"{self.out} holds an experiment made with other options ({'; '.join(changed)}); "
                                  "its finished datasets and runs would be reused as if made with these: choose "
-                                 "another --out, or put the options back")
+                                 "another --out, or put the options and files back")
             record["areas"] = {**old.get("areas", {}), **record["areas"]}
         self.out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(record, indent=2))
+
+    def _check_out_is_a_study(self) -> None:
+        """The folder is new, empty or an experiment's: a folder of the user's own files was taken, and the study's
+        datasets/, runs/, tables/ and report.html were written among them (the report over one of theirs)."""
+        if not self.out.is_dir() or (self.out / STUDY_RECORD).exists():
+            return
+        theirs = sorted(p.name for p in self.out.iterdir() if not p.name.startswith(".") and p.name not in STUDY_FILES)
+        if theirs:
+            listed = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+            raise LmhldError(f"{self.out} holds other files ({listed}) and no experiment ({STUDY_RECORD}): an "
+                             "experiment writes datasets/, runs/, tables/ and report.html into its folder; choose a "
+                             "new or empty folder for --out")
+
+    def _warn_shared_files(self) -> None:
+        """Two areas cut from the same raster (or given the same patch folder): mix mode trains their shared
+        patches twice, and every other area's landslides on the raster are background to each."""
+        by_file: dict[str, list[str]] = {}
+        for area in self.cfg.areas:
+            by_file.setdefault(area.patches or area.raster, []).append(area.name)
+        for file, names in by_file.items():
+            if len(names) > 1:
+                self.progress.warn(f"areas {', '.join(names)} share {file}: each area's patches are cut from all of "
+                                   "it, so mix mode trains the patches they share twice; give each area its own "
+                                   "raster (clip it to the area: gdal_translate -projwin) unless this is meant")
 
     def _made_anything(self) -> bool:
         """Whether an earlier call left a finished dataset or a run (finished or stopped) that a rerun would reuse."""
@@ -554,7 +618,9 @@ class Experiment:
     # -- the study -------------------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
         self._check_apart()
+        self._check_out_is_a_study()
         self._check_same_study()
+        self._warn_shared_files()
         rows, best = self._experiment1()
         best_ds = {a.name: self.dataset(a, best[a.name]) for a in self.cfg.areas}
         modes = self.cfg.modes
@@ -611,7 +677,8 @@ class Experiment:
                 ds = self.dataset(area, size)
                 for model in self.cfg.models:
                     def scene_eval(run_dir: Path, onnx: Path, area: Area = area) -> dict[str, Any]:
-                        return evaluate_scene(onnx, area.raster, area.inventory, json_out=run_dir / "scene.json")
+                        return evaluate_scene(onnx, area.raster, area.inventory, json_out=run_dir / "scene.json",
+                                              progress=self._warnings(run_dir))
 
                     r = self.run(f"exp1/{area.name}_{size}_{model}", [ds], model, "single", scene_eval, [area.name])
                     cut = r.get("raw") or r  # the probability cut, the papers' metric (and Tables 5-7's): the
@@ -627,7 +694,8 @@ class Experiment:
         from ..core.evaluate import evaluate_dataset
 
         def evaluate(run_dir: Path, onnx: Path) -> dict[str, Any]:
-            r = evaluate_dataset(onnx, [best_ds[n] for n in names], "test", names=names)
+            r = evaluate_dataset(onnx, [best_ds[n] for n in names], "test", names=names,
+                                 progress=self._warnings(run_dir))
             write_text_atomic(run_dir / "test.json", json_text(r))
             return {**{m: r[m] for m in METRICS}, "per_area": r["per_area"]}
 
@@ -823,10 +891,19 @@ def folder_fingerprint(folder: Path) -> str:
     return hashlib.sha1("\n".join(lines).encode()).hexdigest()
 
 
-def _only_contents(old: Any, new: dict[str, Any]) -> bool:
-    """Whether an area's record differs only in what its patch folder holds."""
-    return isinstance(old, dict) and "contents" in new and {k: v for k, v in old.items() if k != "contents"} \
-        == {k: v for k, v in new.items() if k != "contents"}
+def _area_change(old: Any, new: dict[str, Any]) -> str:
+    """What changed in an area's record, in words: its files or options, or what its files hold."""
+    def without_contents(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if k != "contents"}
+
+    if not isinstance(old, dict) or without_contents(old) != without_contents(new):
+        return "files or options"
+    if "patches" in new:
+        return "patches (re-split or changed)"
+    held = [f"{role} {new[role]}" for role in ("inventory", "raster")
+            if (old.get("contents") or {}).get(role) != new["contents"][role]]
+    return (f"{' and '.join(held)} (changed in place since its datasets were made: an inventory edited and saved, "
+            "a scene replaced)")
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any], where: str) -> list[str]:

@@ -38,7 +38,7 @@ from .calibrate import MIN_LANDSLIDE_PIXELS, Calibration, calibrate, histogram
 from .checkpoint import HostSnapshot, checkpoint_payload, load_checkpoint, write_checkpoint
 from .config import BATCH_SIZE, MEANING, RECIPES, TrainConfig, auto_batch_size, migrate
 from .data import BatchSource, epoch_order, make_source, n_chunks, normalisation, shard
-from .distributed import all_reduce_sum, barrier, broadcast_buffers, init_from_env, shutdown
+from .distributed import all_reduce_sum, barrier, broadcast_buffers, init_from_env, on_main, shutdown
 from .finetune import Checkpoint, checkpoint_card, load_initial_weights
 from .hardware import Hardware, resolve_device, resolve_hardware
 from .losses import LossSpec, landslide_probability, segmentation_loss
@@ -93,6 +93,11 @@ class StageRun:
 class Validation:
     confusion: Confusion
     counts: list[float]  # probability histogram (calibrate.histogram), flattened
+
+
+def _millions(count: int) -> str:
+    """A parameter count as people say it: 1.9 M, 87 M (transunet keeps its transformer's size at any width)."""
+    return f"{count / 1e6:.2g} M" if count < 1e7 else f"{count / 1e6:.0f} M"
 
 
 def _emit(progress: Progress, **event: Any) -> None:
@@ -246,7 +251,8 @@ class Trainer:
         model = self._initial_model(payload)
         if state.rng is not None:
             torch.set_rng_state(state.rng)
-        self.progress.info(f"training on {self.hw.describe()}")
+        weights = sum(p.numel() for p in model.parameters())
+        self.progress.info(f"training {self.cfg.model} ({_millions(weights)} parameters) on {self.hw.describe()}")
         for k in range(state.stage, len(self.stages)):
             if k != state.stage:  # a new stage (a resumed stage's weights already hold its input layer)
                 state.start_stage(k)
@@ -294,10 +300,11 @@ class Trainer:
         last = self.out / "last.pt"
         if resume and last.exists():
             return self._resume_from(last)
-        if self.dist.is_main:
+        def claim() -> None:
             self._claim_folder(resume)
             write_text_atomic(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2))
-        barrier(self.dist)
+
+        on_main(self.dist, claim)
         return TrainState(config=self.cfg.to_dict(), batch_size=self.batch_size,
                           data_fingerprint=self.fingerprint), None
 
@@ -397,9 +404,11 @@ class Trainer:
             if key == "data":
                 old, new = [str(Path(d).resolve()) for d in old or []], [str(Path(d).resolve()) for d in new]
             if old != new:
+                also = ("; detection and evaluation take another threshold without training again (--threshold)"
+                        if key == "threshold" else "")
                 raise LmhldError(f"cannot resume: {key} differs from the stopped run ({_said(key, stored)} vs "
                                  f"{_said(key, now)}); it fixes what the run is: leave it out (the run's config.json "
-                                 "applies), or start a new run in another folder")
+                                 f"applies), or start a new run in another folder{also}")
         if self.cfg.epochs < int(stored["epochs"]):
             raise LmhldError(f"cannot resume with fewer epochs than the run planned ({self.cfg.epochs} < "
                              f"{stored['epochs']}); give --epochs {stored['epochs']} or more")

@@ -145,8 +145,8 @@ def test_a_south_up_scene_is_detected_as_its_north_up_twin(scene, tmp_path):
 def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
     scene = make_scene(tmp_path / "s", width=256, height=256, n_landslides=10, nodata_box=(0, 0, 100, 120))
     x0, y0 = 500_000.0, 4_000_000.0  # scene origin; 3 m pixels
-    aoi = write_polygons(tmp_path / "aoi.gpkg", [f"POLYGON(({x0} {y0 - 600},{x0 + 600} {y0 - 600},"
-                                                  f"{x0 + 600} {y0 - 750},{x0} {y0 - 750},{x0} {y0 - 600}))"])
+    band = f"POLYGON(({x0} {y0 - 600},{x0 + 600} {y0 - 600},{x0 + 600} {y0 - 750},{x0} {y0 - 750},{x0} {y0 - 600}))"
+    aoi = write_polygons(tmp_path / "aoi.gpkg", [band])
     detect(scene.raster, RedBackend(always=True), tmp_path / "all.gpkg", tmp_path / "all.tif")
     ds = ogr.Open(str(tmp_path / "all.gpkg"))  # keep the datasource alive while its layer is used
     lyr = ds.GetLayer("landslides")
@@ -165,8 +165,29 @@ def test_nodata_and_outside_aoi_yield_no_polygons(tmp_path):
     lyr = ds.GetLayer("landslides")
     area = sum(f.GetGeometryRef().GetArea() for f in lyr)
     assert area == pytest.approx(600 * 150, rel=0.02) and res.n_polygons == 1
+    assert not res.doubts  # 100% of an area of interest drawn around a landslide is no doubt (it said so)
     with rasterio.open(tmp_path / "aoi.tif") as ds:
         assert ds.width == 200 and ds.height == 50  # only the AOI's bounding box is processed
+    # a project GeoPackage with the area of interest second: its first layer was used without a word
+    two = write_polygons(tmp_path / "two.gpkg", [f"POLYGON(({x0} {y0},{x0 + 90} {y0},{x0 + 90} {y0 - 90},"
+                                                 f"{x0} {y0 - 90},{x0} {y0}))"], layer="zone_west")
+    write_polygons(two, [band], layer="aoi", append=True)
+    said: list[str] = []
+
+    class Said(NullProgress):
+        def warn(self, message):
+            said.append(message)
+
+        info = warn
+
+    first = detect(scene.raster, RedBackend(always=True), tmp_path / "first.gpkg", options=DetectOptions(aoi=two),
+                   progress=Said())
+    assert first.n_polygons == 0  # zone_west lies in the nodata corner
+    assert any(m.startswith("two.gpkg holds 2 layers (zone_west, aoi) and its first, 'zone_west', was read: name "
+                            "the one to use (") and m.endswith(("(--aoi-layer)", "(aoi_layer)")) for m in said), said
+    named = detect(scene.raster, RedBackend(always=True), tmp_path / "named.gpkg",
+                   options=DetectOptions(aoi=two, aoi_layer="aoi"))
+    assert named.n_polygons == 1
     empty = write_polygons(tmp_path / "empty.gpkg", [])
     with pytest.raises(LmhldError, match=r"area of interest empty.gpkg is empty: it holds no features; draw its "
                                          r"polygon\(s\) first, or leave it out"):  # was: digitize landslides
@@ -249,10 +270,17 @@ def test_a_geographic_scene_of_stretched_pixels_is_warned_of(tmp_path):
     from lmhld_qgis.core.scene_check import check_scene
 
     # Model information's check says it too (it showed every row passed, then detection warned)
-    assert [(c.ok, c.message) for c in check_scene(RedBackend().card, raster) if c.what == "grid"] == [(None, said)]
+    [(ok, grid)] = [(c.ok, c.message) for c in check_scene(RedBackend().card, raster) if c.what == "grid"]
+    assert ok is None and said.startswith(grid) and grid.endswith("to detect on square pixels")
     square = write_raster(tmp_path / "equator.tif", data, epsg=4326, origin=(10.0, 0.1), pixel=(degrees, -degrees),
                           descriptions=BANDS)
     assert not any("stretched" in w for w in detect(square, RedBackend(always=True), tmp_path / "e.gpkg").warnings)
+    # stretched and at another resolution than the model's: the stretch hid that it ran unresampled at 2.6 m
+    coarse = RedBackend(always=True)
+    coarse.card.resolution_m = 10.0
+    (said,) = [w for w in detect(raster, coarse, tmp_path / "c.gpkg").warnings if "geographic" in w]
+    assert "reaches the network stretched" in said and ("m pixels are 3.86x finer than the model's 10 m and were not "
+                                                         "resampled: the raster's CRS is geographic") in said, said
 
 
 def test_resolution_mismatch_resamples_by_default_and_warns_when_told_not_to(scene, tmp_path):
@@ -414,6 +442,12 @@ def test_a_tile_rounded_up_to_the_model_s_multiple_is_said_once(scene, tmp_path)
     res = detect(scene.raster, RedBackend(), tmp_path / "q.gpkg", options=DetectOptions(tile=32, overlap=0.9))
     assert res.warnings == ["overlap 0.9 steps 32 px windows by 3 px: about 114 times the windows of no overlap, and "
                             "as much longer to run; 0.25 to 0.5 is usual"]
+    # a tile past the scene ran as one window that large (a probe's --tile 5000 on 1024 px: 14.5 GB, 30 times the
+    # time), and a chunk narrower than a tile read each window alone (50 times the time)
+    res = detect(scene.raster, RedBackend(), tmp_path / "r.gpkg", options=DetectOptions(tile=5000, chunk_width=1))
+    assert res.tile == 304 and res.n_windows == 1  # the 300 x 260 px scene, up to a multiple of 16
+    assert res.warnings == ["tile 5008 px is larger than the area to detect (300 x 260 px): tiles of 304 px cover it; "
+                            "chunk width 1 px is narrower than a tile: chunks of 304 px"]
 
 
 def test_an_extent_in_another_crs_is_reprojected_when_named_and_refused_with_both_crss_when_not(tmp_path):

@@ -105,6 +105,18 @@ def test_a_band_described_as_a_surface_model_feeds_a_model_s_elevation_input():
         match_model_bands(["red", "green", "blue", "dsm"], ["red", "green", "blue", "dem_difference"], "s.tif", "fix")
 
 
+def test_an_unnamed_band_at_a_missing_band_s_place_feeds_it_by_position():
+    """A VRT kept blue, green, red (by colour) and lost nir's description: refused as "without nir", against the
+    README's "by position when the counts agree and no band found by name sits elsewhere"."""
+    assert match_model_bands(["blue", "green", "red", "nir"], ["blue", "green", "red", None], "s.vrt",
+                             "fix") == ([0, 1, 2, 3], True)
+    # a named band is no stand-in, nor an unnamed one when a band found by name sits elsewhere
+    with pytest.raises(LmhldError, match="without nir"):
+        match_model_bands(["blue", "green", "red", "nir"], ["blue", "green", "red", "swir"], "s.tif", "fix")
+    with pytest.raises(LmhldError, match="without nir"):
+        match_model_bands(["blue", "green", "red", "nir"], ["green", "blue", "red", None], "s.tif", "fix")
+
+
 def test_two_bands_of_one_name_are_ambiguous():
     """A scene of rg, ndvi_change, brightness_change, rg fed its 4th band as rg, without a word."""
     with pytest.raises(LmhldError, match=r"s.tif has 2 bands named rg \(bands 1, 4\) and the model wants one: which "

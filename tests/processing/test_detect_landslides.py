@@ -73,6 +73,13 @@ def test_band_mismatch_is_a_processing_error(qgis_processing, lmhld_provider, sm
                                                      r"\.onnx or \.pt file; choose one"):
         processing.run("lmhld:detectlandslides", {"RASTER": str(rgb), "MODEL": str(tmp_path / "model.dbf"),
                                                   "OUTPUT": str(tmp_path / "l.gpkg")})
+    # the output widget's "Save to GeoPackage...": refused as "not a GeoPackage (.gpkg)" though it named one
+    project = tmp_path / "project.gpkg"
+    with pytest.raises(QgsProcessingException, match=r'Landslide polygons.*: "Save to GeoPackage\.\.\." and .* choose '
+                                                     r'"Save to File\.\.\." and a new file'):
+        processing.run("lmhld:detectlandslides", {"RASTER": str(rgb), "MODEL": str(small_onnx_model),
+                                                  "OUTPUT": f"ogr:dbname='{project}' table=\"detections\" (geom)"})
+    assert not project.exists()
 
 
 def test_a_cancelled_detection_says_so_once_and_leaves_nothing(qgis_processing, lmhld_provider, scene,

@@ -169,6 +169,11 @@ def test_odd_rasters(work):
     patch = rng.integers(300, 3000, (4, 40, 40)).astype(np.uint16)  # a dataset patch (CAS): no geotransform
     write_raster(work.path("patch.tif"), patch, descriptions=bands, georeferenced=False, epsg=None)
     write_raster(work.path("patch with crs.tif"), patch, descriptions=bands, georeferenced=False)  # gdal_edit -a_srs
+    from osgeo import gdal
+
+    site = gdal.Open(str(write_raster(work.path("site grid.tif"), patch, descriptions=bands, epsg=None)), 1)
+    site.SetProjection('LOCAL_CS["site grid",UNIT["metre",1]]')  # a UAV survey's own grid, tied to no datum
+    site = None
     detect = ["detect", "--model", "model.onnx", "--threshold", "0.5"]
     _expect(work, [
         ("a dataset patch without georeferencing (detect)", [*detect, "--raster", "patch.tif", "--out", "p.gpkg"], 2,
@@ -176,6 +181,8 @@ def test_odd_rasters(work):
         ("a dataset patch given a CRS but no geotransform (detect)",
          [*detect, "--raster", "patch with crs.tif", "--out", "p.gpkg"], 2,
          "is not georeferenced: it has no geotransform, so its pixels have no place on the ground"),
+        ("a scene in a local site grid (detect)", [*detect, "--raster", "site grid.tif", "--out", "p.gpkg"], 2,
+         ("has a local CRS ('site grid'", "assign every layer of the site one projected CRS in metres")),
         ("a dataset patch without georeferencing (export)", ["export", "--raster", "patch.tif", "--inventory",
                                                              "inventory.gpkg", "--patch-size", "32", "--out", "ds"], 2,
          "patch.tif is not georeferenced"),

@@ -122,3 +122,68 @@ def test_processes_turns_a_workers_failure_into_its_one_line(areas, tmp_path):
     assert len(lines) == 1 and "bogus" in lines[0], ddp.stderr[-3000:]
     assert "Traceback" not in ddp.stderr and "ChildFailedError" not in ddp.stderr, ddp.stderr[-3000:]
     assert not list(temp.iterdir())  # nor the file where the workers agreed who says the line
+
+
+def test_a_refusal_of_the_run_folder_is_one_line_not_two(areas, tmp_path):
+    """Rank 0 refused the non-empty folder while rank 1 waited at a barrier and said "another process of this
+    multi-process run ended ... --resume" too, a second line that contradicted the first."""
+    (tmp_path / "ddp").mkdir()
+    (tmp_path / "ddp" / "notes.txt").write_text("mine")
+    ddp, _ = run_processes(areas, tmp_path, "--epochs", "1")
+    assert ddp.returncode == 2, ddp.stderr[-3000:]
+    lines = [line for line in ddp.stderr.splitlines() if line.startswith("lmhld train:")]
+    assert len(lines) == 1 and "is not empty" in lines[0], ddp.stderr[-3000:]
+    assert (tmp_path / "ddp" / "notes.txt").read_text() == "mine"
+
+
+def start_processes(areas, tmp_path) -> tuple[subprocess.Popen, list[int]]:
+    """A long `lmhld train --processes 2`, once both workers have logged an epoch: the launcher and its workers'
+    pids (rank 0 first)."""
+    import time
+
+    log = open(tmp_path / "stderr.txt", "w")  # noqa: SIM115 (closed with the process: the test reads it after)
+    launcher = subprocess.Popen([sys.executable, "-m", "lmhld_qgis", *ARGS, "--epochs", "200", "--processes", "2",
+                                 "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
+                                stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 180
+    while "epoch 1/200" not in (tmp_path / "stderr.txt").read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    ranks = {}
+    for pid in Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split():
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        ranks[int(next(e for e in env if e.startswith(b"RANK="))[5:])] = int(pid)
+    return launcher, [ranks[0], ranks[1]]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and the workers' death signal")
+def test_a_worker_killed_outright_is_named_with_its_signal(areas, tmp_path):
+    """Rank 1 killed by SIGKILL (the out-of-memory killer): only rank 0's "another process ... ended (its own message
+    says why)" was said, and the killed one says nothing."""
+    import signal
+
+    launcher, (_, rank1) = start_processes(areas, tmp_path)
+    os.kill(rank1, signal.SIGKILL)
+    assert launcher.wait(timeout=120) == 1
+    said = (tmp_path / "stderr.txt").read_text()
+    assert "training process 1 was killed by SIGKILL (out of memory?" in said, said[-3000:]
+    assert "Traceback" not in said
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers' death signal is Linux's prctl")
+def test_workers_stop_and_save_when_their_launcher_is_killed(areas, tmp_path):
+    """The launcher killed outright left both workers training as orphans, holding the run folder against the
+    --resume that followed; now they stop as on SIGTERM (last.pt saved) and the run resumes."""
+    import signal
+    import time
+
+    from lmhld_qgis.training.checkpoint import load_checkpoint
+
+    launcher, workers = start_processes(areas, tmp_path)
+    os.kill(launcher.pid, signal.SIGKILL)
+    launcher.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    state = load_checkpoint(tmp_path / "ddp" / "last.pt")["training_state"]
+    assert state["epoch"] >= 1

@@ -152,6 +152,14 @@ def test_bad_experiment_config(tmp_path):
             (("epochs = 2", 'epochs = 2\nmodel = "attunet"'),
              r"\[experiment\.train\] model is set by the study for each run \(the study's networks are models = "
              r"\[\.\.\.\] in \[experiment\]\)"),
+            # a third probe's: [32, 32] ran once and said "1 reused from an earlier call"; 30 px was exported, then
+            # refused by the first training; the valid options listed model, mode, data and names
+            (("patch_sizes = [32]", "patch_sizes = [32, 32]"), r"patch_sizes lists 32 more than once"),
+            (("patch_sizes = [32]", "patch_sizes = [32, 30]"), r"bad\.toml: area solo's patch size 30 px cannot be "
+                                                              r"trained by unet, which takes sizes that divide by 16: "
+                                                              r"give 16 or 32 in its patch_sizes"),
+            (("epochs = 2", "epochz = 2"), r"unknown training option\(s\) \['epochz'\] in \[experiment\.train\] "
+                                          r"\(did you mean epochs\?\); valid: \[(?!.*'model').*'epochs'"),
     ):
         (tmp_path / "bad.toml").write_text(good.replace(*change, 1))
         with pytest.raises(LmhldError, match=message):
@@ -208,6 +216,66 @@ def test_a_rerun_with_other_options_is_refused_rather_than_reusing_runs(tmp_path
                                          r"1 -> 2\); its finished datasets and runs would be reused"):
         run_experiment(tiny_config(tmp_path, epochs=2), out)
     assert run_experiment(tiny_config(tmp_path, epochs=1), out)["runs"] == {"trained": 0, "skipped": 1}
+
+
+def test_an_area_s_files_changed_in_place_are_refused_rather_than_reusing_runs(tmp_path):
+    """Was: the raster and inventory replaced under the same paths, the rerun said "0 run(s) trained, 1 reused"
+    and Table 5 kept the old scene's figures. A study from before contents were recorded still reruns."""
+    from osgeo import ogr
+
+    out, cfg = tmp_path / "exp", tiny_config(tmp_path, epochs=1)
+    run_experiment(cfg, out)
+    [inventory] = (tmp_path / "solo").glob("*_inventory.gpkg")
+    [scene] = (tmp_path / "solo").glob("*.tif")
+    scene.with_name(scene.name + ".aux.xml").write_text("<PAMDataset/>")  # QGIS opened the scene: not a change
+    assert run_experiment(cfg, out)["runs"] == {"trained": 0, "skipped": 1}
+    ds = ogr.Open(str(inventory), 1)  # the annotator deletes a polygon and saves
+    lyr = ds.GetLayer(0)
+    lyr.DeleteFeature(lyr.GetNextFeature().GetFID())
+    ds = None
+    with pytest.raises(LmhldError, match=rf"area solo's inventory {inventory} \(changed in place since its "
+                                         r"datasets were made"):
+        run_experiment(cfg, out)
+    record = json.loads((out / "experiment.json").read_text())
+    del record["areas"]["solo"]["contents"]  # as an older version wrote it
+    (out / "experiment.json").write_text(json.dumps(record))
+    assert run_experiment(cfg, out)["runs"] == {"trained": 0, "skipped": 1}
+    # a finished run whose model file was deleted was reused without it: written again from its checkpoint
+    [model] = (out / "runs").rglob("model.onnx")
+    model.unlink()
+    assert run_experiment(cfg, out)["runs"] == {"trained": 1, "skipped": 0}
+    assert model.is_file() and (model.parent / "result.json").is_file()
+
+
+def test_a_folder_of_other_files_is_not_taken_and_areas_sharing_a_raster_are_told(tmp_path):
+    """A probe's --out was a folder of its own files: the study wrote among them. Two areas on one raster trained
+    their shared patches twice in mix mode without a word."""
+    from lmhld_qgis.core.errors import CancelledError
+
+    cfg = tiny_config(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("my report")
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(LmhldError, match=r"mine holds other files \(notes\.txt\) and no experiment \(experiment\.json\)"
+                                         r": .* choose a new or empty folder for --out"):
+        run_experiment(cfg, mine)
+    assert (mine / "report.html").read_text() == "my report" and sorted(p.name for p in mine.iterdir()) == [
+        "notes.txt", "report.html"]
+    text = cfg.read_text()
+    twice = text[text.index("[[experiment.areas]]"):text.index("[experiment.train]")]
+    cfg.write_text(text.replace("[experiment.train]", twice.replace('name = "solo"', 'name = "again"')
+                                + "[experiment.train]"))
+
+    class StopAtOnce(Recorder):
+        def is_cancelled(self):
+            return True
+
+    said = StopAtOnce()
+    with pytest.raises(CancelledError):
+        run_experiment(cfg, tmp_path / "exp", said)
+    assert any(m.startswith("areas solo, again share ") and "mix mode trains the patches they share twice" in m
+               for m in said.messages), said.messages
 
 
 def test_a_first_call_that_made_nothing_does_not_hold_its_options(tmp_path):
@@ -467,7 +535,7 @@ def test_patch_folders_take_part_beside_a_scene(tmp_path, shared_data):
             "of the probability cut, mean over models, for solo)") in report  # no whole-area score for a folder
     record = json.loads((out / "experiment.json").read_text())["areas"]
     assert record["casa"]["patches"] == str(tmp_path / "casa") and len(record["casa"]["contents"]) == 40
-    assert "raster" in record["solo"] and "contents" not in record["solo"]
+    assert "raster" in record["solo"] and set(record["solo"]["contents"]) == {"raster", "inventory"}
     assert run_experiment(study(), out)["runs"] == {"trained": 0, "skipped": 5}  # a rerun reuses every run
     # re-split, the folder would have its runs scored on patches they trained on: refused (a probe's rerun reused
     # all of them, 6 of 10 test patches having been training patches)

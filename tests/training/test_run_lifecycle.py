@@ -80,6 +80,13 @@ def test_resume_refuses_what_changes_the_run_and_fewer_epochs(tiny, tmp_path, no
                             (dict(augment="flips"), "augment differs"), (dict(batch_size=4), "batch_size differs")):
         with pytest.raises(LmhldError, match=message):
             train(config([tiny], epochs=1, **change), tmp_path / "run", resume=True)
+    # as `lmhld train --resume --recipe paper` / `--threshold 0.3` make them: config.json said "paper" over a run
+    # that went on with AdamW, and 0.3 beside a model that kept 0.5
+    for flags, message in (({"recipe": "paper"}, "recipe differs from the stopped run"),
+                           ({"threshold": 0.3}, r"threshold differs .* take another threshold without training")):
+        with pytest.raises(LmhldError, match=message):
+            train(resume_config(tmp_path / "run", None, {**flags, "epochs": 2}), tmp_path / "run", resume=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["recipe"] == "default"
     said: list[str] = []
 
     class Listen(NullProgress):

@@ -431,6 +431,7 @@ def test_automatic_batch_size_keeps_a_small_split_stepping():
     assert auto_batch_size(72) == 4  # issue 12's regime: 18 steps an epoch instead of 5 at 16
     assert auto_batch_size(200) == 10 and auto_batch_size(632) == 16 and auto_batch_size(11) == 4
     assert auto_batch_size(200, world=4) == 8 and auto_batch_size(72, world=8) == 8  # a multiple of the ranks
+    assert auto_batch_size(72, world=3) == 6 and auto_batch_size(72, world=32) == 32  # never under the floor (was 3)
 
 
 def test_automatic_batch_size_is_resolved_said_and_reported(areas, tmp_path):
