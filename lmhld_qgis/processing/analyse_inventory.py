@@ -6,7 +6,6 @@ from pathlib import Path
 
 from qgis.core import (
     QgsFeature,
-    QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsProcessing,
@@ -23,7 +22,15 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, raster_path, required_source, source_wkb
+from .common import (
+    FeedbackProgress,
+    added_or_failed,
+    core_errors,
+    features_to_copy,
+    raster_path,
+    required_source,
+    source_wkb,
+)
 from .outputs import default_output, is_skipped, is_temporary, safe_stem
 
 
@@ -132,7 +139,8 @@ class AnalyseInventory(LmhldAlgorithm):
         if html_path:
             results[self.OUTPUT_HTML] = html_path
         if layer is not None:
-            results[self.OUTPUT] = self._write_layer(layer, source, report)
+            results[self.OUTPUT] = self._write_layer(layer, source, report,
+                                                     self.parameterAsVectorLayer(parameters, self.INVENTORY, context))
         return results
 
     def _report_path(self, parameters, context) -> tuple[str, bool]:
@@ -170,8 +178,9 @@ class AnalyseInventory(LmhldAlgorithm):
             fraction=self.parameterAsDouble(parameters, self.FRACTION, context), candidates=candidates,
             source=source.sourceName(), exploded=explode, progress=FeedbackProgress(feedback, self))
 
-    def _open_layer(self, parameters, context, source) -> tuple:
-        """The copy of the inventory to fill, with area_m2 and area_px: (sink, destination id, fields)."""
+    def _open_layer(self, parameters, context, source) -> list:
+        """The copy of the inventory to fill, with area_m2 and area_px: [sink, destination id, fields] (a list, so
+        that filling it can let go of the sink: the file is complete only once the sink is gone)."""
         fields = QgsFields(source.fields())
         fields.append(QgsField("area_m2", QVariant.Double, len=20, prec=1))
         fields.append(QgsField("area_px", QVariant.Double, len=20, prec=1))
@@ -179,17 +188,21 @@ class AnalyseInventory(LmhldAlgorithm):
                                              source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        return sink, dest_id, fields
+        return [sink, dest_id, fields]
 
-    def _write_layer(self, layer: tuple, source, report) -> str:
-        """Fill the copy of the inventory: the areas where the feature was measured, NULL where it was skipped."""
+    def _write_layer(self, layer: list, source, report, inventory) -> str:
+        """Fill the copy of the inventory: the areas where the feature was measured, NULL where it was skipped; the
+        sink is closed before QGIS loads the file (left open, the dialog's QGIS found a GeoPackage with no layer,
+        "not correctly generated", and the dialog waited on)."""
         sink, dest_id, fields = layer
+        layer.clear()
         areas, pixels = report.area_by_fid(), report.pixels_by_fid()
-        for feat in source.getFeatures():
+        for feat in features_to_copy(source, inventory):
             out = QgsFeature(fields)
             out.setGeometry(feat.geometry())
             area = areas.get(feat.id())
             out.setAttributes(feat.attributes() + ([round(area, 1), round(pixels[feat.id()], 1)]
                                                    if area is not None else [None, None]))
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            added_or_failed(sink, out, self.tr("Inventory with areas"))
+        del sink
         return dest_id

@@ -162,6 +162,29 @@ def source_wkb(source: QgsProcessingFeatureSource) -> tuple[list[bytes | None], 
     return wkbs, fids
 
 
+def features_to_copy(source: QgsProcessingFeatureSource, layer) -> Iterator:
+    """The source's features to copy into a new file: the saved ones first, with their own ids; the unsaved ones
+    (being digitized) after them, with no id, which the copy gives anew. An unsaved feature's id in a GeoPackage
+    is the text "Autogenerate": copied as it was, it made every row of the copy fail, and the copy was empty."""
+    keys = list(layer.primaryKeyAttributes()) if layer is not None else []
+    fields = source.fields()
+    keys = keys or [i for i in range(fields.count()) if fields.at(i).name().lower() == "fid"]
+    for feat in sorted(source.getFeatures(), key=lambda f: f.id() < 0):
+        for i in keys:
+            if not isinstance(feat.attribute(i), int):
+                feat.setAttribute(i, None)
+        yield feat
+
+
+def added_or_failed(sink, feature, what: str) -> None:
+    """Add `feature` to `sink`, or stop with the reason: a row the sink refused was lost without a word."""
+    from qgis.core import QgsFeatureSink, QgsProcessingException
+
+    if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
+        raise QgsProcessingException(tr("{0} could not take feature {1} ({2})").format(
+            what, feature.id(), sink.lastError() or tr("no reason given")))
+
+
 def layer_origin(alg, parameters, name: str, context) -> tuple[str, str] | None:
     """The file and layer name behind a vector layer parameter read by OGR, or None: a layer of no polygon (a
     project GeoPackage's points, opened first from its path) is then refused naming the file's polygon layers."""

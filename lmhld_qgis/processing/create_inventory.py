@@ -77,11 +77,28 @@ class CreateInventory(LmhldAlgorithm):
         scene = Path(raster_path(raster))
         return str(default_output(scene.with_name(f"{safe_stem(scene.stem)}_inventory.gpkg"), context))
 
+    def _refuse_open(self, path: str, context) -> None:
+        """Replacing a file a layer of the project reads (the inventory being digitized) left the layer on a file
+        that was gone: its next save said "1 feature(s) added" and the file held none."""
+        from qgis.core import QgsProject
+
+        target = Path(path).resolve()
+        project = context.project() or QgsProject.instance()
+        for open_layer in project.mapLayers().values():
+            source = Path(open_layer.source().split("|")[0])
+            if source.is_file() and source.resolve() == target:
+                raise QgsProcessingException(self.tr(
+                    "{0} is open in this project as the layer \"{1}\": replacing it would leave that layer on a "
+                    "file that is gone, and its next saves would be lost; remove the layer from the project first "
+                    "(after saving or discarding its edits), or choose another file").format(path, open_layer.name()))
+
     def processAlgorithm(self, parameters, context, feedback):
         from ..core.inventory_schema import create_inventory
 
         path = self._path(parameters, context)
         layer = self.parameterAsString(parameters, self.LAYER_NAME, context) or "landslides"
+        if self.parameterAsBool(parameters, self.OVERWRITE, context):
+            self._refuse_open(path, context)
         with core_errors(self.displayName(), self):
             create_inventory(path, crs=self._crs(parameters, context), layer=layer,
                              event_date=self.parameterAsString(parameters, self.EVENT_DATE, context) or None,

@@ -25,7 +25,16 @@ from qgis.PyQt.QtCore import QVariant
 
 from .annotation import style_from_text
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, layer_origin, polygon_source, raster_path, source_wkb
+from .common import (
+    FeedbackProgress,
+    added_or_failed,
+    core_errors,
+    features_to_copy,
+    layer_origin,
+    polygon_source,
+    raster_path,
+    source_wkb,
+)
 from .outputs import is_skipped
 
 
@@ -172,7 +181,7 @@ class ValidateInventory(LmhldAlgorithm):
         named = _as_layer(parameters, self.REPAIRED, gpkg, name) if gpkg.lower().endswith(".gpkg") else None
         sink, dest = self.parameterAsSink(named or parameters, self.REPAIRED, context, source.fields(),
                                           QgsWkbTypes.MultiPolygon, source.sourceCrs())
-        for feat in source.getFeatures():
+        for feat in features_to_copy(source, layer):
             if feat.id() in to_drop:
                 continue
             geom = feat.geometry()
@@ -187,7 +196,7 @@ class ValidateInventory(LmhldAlgorithm):
             out = QgsFeature(feat)
             geom.convertToMultiType()
             out.setGeometry(geom)
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            added_or_failed(sink, out, self.tr("The repaired copy"))
         del sink  # closed: the file is whole before its style is stored in it
         if layer is not None:  # the copy keeps the inventory's style and edit form, as `lmhld validate --repair` does
             from qgis.PyQt.QtXml import QDomDocument

@@ -275,7 +275,16 @@ class ReviewDock(QgsDockWidget):
             if detections.fields().indexOf("detection_id") >= 0:  # what QGIS shows next when the detections go
                 raise LmhldError(tr("{0} holds reviewed detections (a negatives layer or an inventory), not "
                                     "detections: choose the layer Detect landslides wrote").format(detections.name()))
-            negatives = self.negatives_combo.currentLayer() or self._new_negatives(detections)
+            chosen_negatives = self.negatives_combo.currentLayer()
+            # the review saves its layers when it stops: edits made before it would be saved with it, unasked (a
+            # probe's deleted polygon went to disk on Stop)
+            unsaved = [layer.name() for layer in (detections, inventory, chosen_negatives)
+                       if layer is not None and layer.isEditable() and layer.isModified()]
+            if unsaved:
+                raise LmhldError(tr("{0} has unsaved edits, which the review would save with its own when it stops: "
+                                    "save or discard them first (Toggle Editing), then Start").format(
+                                        ", ".join(dict.fromkeys(unsaved))))
+            negatives = chosen_negatives or self._new_negatives(detections)
             self.layers = ReviewLayers(detections, inventory, negatives)
             self.layers.show_decisions()
             candidates, stored = self.layers.candidates()

@@ -35,10 +35,11 @@ DECISION_STYLES = (  # value, legend label, outline colour, outline style
 
 @dataclass
 class Added:
-    """A feature a decision added (to undo it): the layer, its feature id and the edit command's text."""
+    """The features a decision added (to undo it): the layer, their feature ids (a detection of several parts in a
+    single-part layer is one feature per part) and the edit command's text."""
 
     layer: QgsVectorLayer
-    fid: int
+    fids: tuple[int, ...]
     command: str
 
 
@@ -149,16 +150,19 @@ class ReviewLayers:
                   "model": _value(det, "model"), "reviewed_on": QDate.currentDate(), "author": _reviewer()}
         return self._add(self.negatives, geom, values, f"LMHLD reject: detection {_value(det, 'id') or fid}")
 
-    def _add(self, layer: QgsVectorLayer, geom: QgsGeometry, values: dict, command: str) -> Added:
+    def _add(self, layer: QgsVectorLayer, parts: list[QgsGeometry], values: dict, command: str) -> Added:
         attributes = {layer.fields().indexOf(k): v for k, v in values.items()
                       if layer.fields().indexOf(k) >= 0 and v is not None}
-        feature = QgsVectorLayerUtils.createFeature(layer, geom, attributes, layer.createExpressionContext())
         layer.beginEditCommand(command)
-        ok = layer.addFeature(feature)
+        fids = []
+        for geom in parts:
+            feature = QgsVectorLayerUtils.createFeature(layer, geom, attributes, layer.createExpressionContext())
+            if not layer.addFeature(feature):
+                layer.destroyEditCommand()  # none of the parts stays
+                raise LmhldError(f"could not add the feature to {layer.name()}")
+            fids.append(feature.id())
         layer.endEditCommand()
-        if not ok:
-            raise LmhldError(f"could not add the feature to {layer.name()}")
-        return Added(layer, feature.id(), command)
+        return Added(layer, tuple(fids), command)
 
     def remove(self, added: Added) -> None:
         """Take an added feature back: the layer's own undo when its last edit is ours, else a deletion."""
@@ -167,15 +171,15 @@ class ReviewLayers:
             stack.undo()
         else:
             added.layer.beginEditCommand(f"LMHLD undo: {added.command}")
-            added.layer.deleteFeature(added.fid)
+            added.layer.deleteFeatures(list(added.fids))
             added.layer.endEditCommand()
 
-    def _to_layer(self, geom: QgsGeometry, layer: QgsVectorLayer) -> QgsGeometry:
-        """A detection's geometry in `layer`'s CRS and geometry type."""
+    def _to_layer(self, geom: QgsGeometry, layer: QgsVectorLayer) -> list[QgsGeometry]:
+        """A detection's geometry in `layer`'s CRS and geometry type: one geometry per part where the layer holds
+        single polygons (the first part alone was kept: a 2-part detection of 166 + 64 m2 became 166 m2)."""
         if self.detections.crs() != layer.crs():
             geom.transform(QgsCoordinateTransform(self.detections.crs(), layer.crs(), QgsProject.instance()))
-        parts = geom.coerceToType(layer.wkbType())
-        return parts[0] if parts else geom
+        return geom.coerceToType(layer.wkbType()) or [geom]
 
     def all(self) -> list[QgsVectorLayer]:
         """The review's layers that still exist (one deleted by QGIS is left out, not touched)."""

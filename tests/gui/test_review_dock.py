@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import ogr
-from qgis.core import QgsGeometry, QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorLayer
+from qgis.core import QgsGeometry, QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorLayer, QgsVectorLayerUtils
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
 
@@ -209,6 +209,61 @@ def test_an_accept_is_one_undoable_edit_of_the_inventory(qgis_iface, files):
     assert inventory.featureCount() == 0
     stack.redo()
     assert inventory_ids(inventory) == [1]
+    dock.stop_button.click()
+
+
+def test_a_detection_of_two_parts_is_accepted_whole_into_a_single_polygon_inventory(qgis_iface, files, tmp_path):
+    """A desktop probe's: a 2-part detection (166 + 64 m2) accepted into an inventory of single polygons was stored as
+    its first part alone, without a word. Each part is a feature now, in one edit the undo takes back whole."""
+    ds = ogr.Open(str(files["detections"]), 1)
+    lyr = ds.GetLayerByName("landslides")
+    first = next(f for f in lyr if f.GetField("id") == 1)
+    two = ogr.CreateGeometryFromWkt(f"MULTIPOLYGON((({X + 200} {Y - 400},{X + 260} {Y - 400},{X + 260} {Y - 340},"
+                                    f"{X + 200} {Y - 340},{X + 200} {Y - 400})),(({X + 300} {Y - 400},{X + 320} "
+                                    f"{Y - 400},{X + 320} {Y - 380},{X + 300} {Y - 380},{X + 300} {Y - 400})))")
+    first.SetGeometry(two)
+    lyr.SetFeature(first)
+    ds = None
+    path = tmp_path / "single.gpkg"
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    lyr = ds.CreateLayer("landslides", srs_from_epsg(32618), ogr.wkbPolygon)
+    for name, kind in (("source", ogr.OFTString), ("model", ogr.OFTString), ("certainty", ogr.OFTString),
+                       ("mean_prob", ogr.OFTReal), ("detection_id", ogr.OFTInteger), ("reviewed_on", ogr.OFTDate)):
+        lyr.CreateField(ogr.FieldDefn(name, kind))
+    ds = None
+    files = {**files, "inventory": path}
+    layers = load(files)
+    inventory = layers["inventory"]
+    dock = open_dock(qgis_iface, layers)
+    QTest.keyClick(dock, Qt.Key_A)
+    areas = sorted(round(f.geometry().area()) for f in inventory.getFeatures())
+    assert areas == [400, 3600] and inventory_ids(inventory) == [1, 1]
+    QTest.keyClick(dock, Qt.Key_U)
+    assert inventory.featureCount() == 0
+    dock.stop_button.click()
+
+
+def test_a_review_does_not_start_over_the_annotator_s_unsaved_edits(qgis_iface, files):
+    """The annotator's own unsaved edits (a polygon added, one deleted) were saved by the review's Stop, unasked."""
+    from lmhld_qgis.ui.review_dock import ReviewDock
+
+    layers = load(files)
+    inventory = layers["inventory"]
+    assert inventory.startEditing()
+    inventory.addFeature(QgsVectorLayerUtils.createFeature(inventory, QgsGeometry.fromWkt(square(X, Y - 100, 30)), {},
+                                                           inventory.createExpressionContext()))
+    dock = ReviewDock(qgis_iface)
+    dock.detections_combo.setLayer(layers["detections"])
+    dock.inventory_combo.setLayer(inventory)
+    dock.start_button.click()
+    assert dock.session is None and dock.last_error == (
+        "inventory has unsaved edits, which the review would save with its own when it stops: save or discard them "
+        "first (Toggle Editing), then Start")
+    assert inventory.isEditable() and inventory.isModified()  # left as they were
+    inventory.rollBack()
+    assert rows(files["inventory"], "landslides", "id") == []
+    dock.start_button.click()
+    assert dock.session is not None
     dock.stop_button.click()
 
 

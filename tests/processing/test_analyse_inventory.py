@@ -36,6 +36,28 @@ def test_processing_run_writes_reports_and_layer(qgis_processing, lmhld_provider
     assert min(known) == pytest.approx(400.0, rel=2e-3)  # 20 m square near UTM's central meridian
 
 
+def test_the_layer_with_areas_holds_the_unsaved_polygons_too(qgis_processing, lmhld_provider, inventory, tmp_path):
+    """Written to a GeoPackage, the copy of an inventory being digitized (an unsaved polygon's fid is the text
+    "Autogenerate") lost every row; the dialog then found a GeoPackage with no layer."""
+    import processing
+    from osgeo import ogr
+    from qgis.core import QgsGeometry, QgsVectorLayerUtils
+
+    layer = QgsVectorLayer(str(inventory), "inv", "ogr")
+    assert layer.startEditing()
+    new = QgsVectorLayerUtils.createFeature(layer, QgsGeometry.fromWkt(square(500_000, 4_000_500, 30)), {},
+                                            layer.createExpressionContext())
+    assert layer.addFeature(new)
+    processing.run("lmhld:analyseinventory", {"INVENTORY": layer, "PIXEL_SIZE": 2.0,
+                                              "OUTPUT_JSON": str(tmp_path / "r.json"),
+                                              "OUTPUT": str(tmp_path / "areas.gpkg")})
+    ds = ogr.Open(str(tmp_path / "areas.gpkg"))
+    areas = sorted(f.GetField("area_m2") or 0 for f in ds.GetLayer(0))
+    assert len(areas) == 14 and [round(a) for a in areas].count(901) == 2  # the new 30 m square beside the saved one
+    ds = None
+    layer.rollBack()
+
+
 def test_bad_pixel_size_raises_processing_exception(qgis_processing, lmhld_provider, inventory, tmp_path):
     import processing
 

@@ -57,6 +57,14 @@ def test_create_inventory_opens_with_its_form(qgis_processing, lmhld_provider, t
     assert fields.field("type").alias() == "Type"
     with pytest.raises(QgsProcessingException, match="exists"):
         _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"), "CRS": "EPSG:4326"})
+    # replacing the inventory a layer of the project reads (being digitized) left that layer on a file that was gone:
+    # its next save said "1 feature(s) added" and the file held none
+    QgsProject.instance().addMapLayer(layer)
+    with pytest.raises(QgsProcessingException, match=r'inv\.gpkg is open in this project as the layer "fresh": '
+                                                     r"replacing it would leave that layer on a file that is gone"):
+        _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"), "CRS": "EPSG:4326", "OVERWRITE": True})
+    QgsProject.instance().removeMapLayer(layer.id())
+    _run("lmhld:createinventory", {"OUTPUT": str(tmp_path / "inv.gpkg"), "CRS": "EPSG:4326", "OVERWRITE": True})
     with pytest.raises(QgsProcessingException, match=r"or the imagery it is for \(it is then saved beside it\): a "
                                                      r"temporary file is deleted"):
         _run("lmhld:createinventory", {"OUTPUT": "TEMPORARY_OUTPUT", "CRS": "EPSG:4326"})
@@ -165,6 +173,41 @@ def test_the_repaired_copy_keeps_the_inventorys_form(qgis_processing, lmhld_prov
     assert [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())] == ["landslides", "layer_styles"]
     assert ds.GetLayerByName("landslides").GetFeatureCount() == 1 and ds.GetLayerByName("layer_styles") \
         .GetFeatureCount() == 1
+
+
+def test_the_repaired_copy_of_an_inventory_with_unsaved_polygons_holds_them_all(qgis_processing, lmhld_provider,
+                                                                                   tmp_path):
+    """A desktop probe's: 6 saved polygons and one being digitized (not saved) gave a copy of 0 features, said to be
+    "ready for export": the new one's fid, "Autogenerate", failed every row of the GeoPackage."""
+    import processing
+    from osgeo import ogr
+    from qgis.core import QgsGeometry, QgsVectorLayerUtils
+
+    from lmhld_qgis.core.inventory_schema import create_inventory
+
+    create_inventory(tmp_path / "inv.gpkg", crs="EPSG:32618", layer="landslides")
+    ds = ogr.Open(str(tmp_path / "inv.gpkg"), 1)
+    lyr = ds.GetLayerByName("landslides")
+    for x in (0, 20, 40):
+        feat = ogr.Feature(lyr.GetLayerDefn())
+        feat.SetGeometry(ogr.CreateGeometryFromWkt(f"MULTIPOLYGON((({x} 0,{x + 10} 0,{x + 10} 10,{x} 10,{x} 0)))"))
+        lyr.CreateFeature(feat)
+    ds = None
+    inventory = QgsVectorLayer(f"{tmp_path / 'inv.gpkg'}|layername=landslides", "inventory", "ogr")
+    assert inventory.startEditing()
+    for wkt in ("MULTIPOLYGON(((60 0,70 0,70 10,60 10,60 0)))", "MULTIPOLYGON(((80 0,90 10,90 0,80 10,80 0)))"):
+        new = QgsVectorLayerUtils.createFeature(inventory, QgsGeometry.fromWkt(wkt), {},
+                                                inventory.createExpressionContext())
+        assert inventory.addFeature(new)  # the second a bow tie: repaired, not dropped
+    processing.run("lmhld:validateinventory", {"INVENTORY": inventory, "OUTPUT": "memory:problems",
+                                               "REPAIRED": str(tmp_path / "repaired.gpkg")})
+    ds = ogr.Open(str(tmp_path / "repaired.gpkg"))
+    copy = ds.GetLayerByName("landslides")
+    assert copy.GetFeatureCount() == 5
+    assert sorted(f.GetFID() for f in copy)[:3] == [1, 2, 3]  # the saved ones keep their ids
+    ds = None
+    assert inventory.isEditable() and inventory.featureCount() == 5  # the annotator's edits are left as they were
+    inventory.rollBack()
 
 
 def test_validate_a_clean_inventory(qgis_processing, lmhld_provider, tmp_path):
