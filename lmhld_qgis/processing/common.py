@@ -219,7 +219,22 @@ def polygon_source(alg, parameters, name: str, context) -> QgsProcessingFeatureS
     source = alg.parameterAsSource(parameters, name, context)
     if source is not None:
         source.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
+        _say_unsaved(alg.parameterAsVectorLayer(parameters, name, context), context)
     return source
+
+
+def _say_unsaved(layer, context) -> None:
+    """Say that a layer being edited is read with its unsaved edits (what the map shows), not as its file holds it:
+    a probe's export was cut from 6 unsaved polygons while the file held none, and nothing said so."""
+    feedback = context.feedback() if hasattr(context, "feedback") else None
+    if layer is None or feedback is None or not (layer.isEditable() and layer.isModified()):
+        return
+    buffer = layer.editBuffer()
+    added, changed, deleted = (len(buffer.addedFeatures()), len(buffer.changedGeometries()),
+                               len(buffer.deletedFeatureIds())) if buffer is not None else (0, 0, 0)
+    feedback.pushInfo(tr("{0} is read with its unsaved edits ({1} added, {2} reshaped, {3} deleted), as the map shows "
+                         "it; save them (Toggle Editing) so that the file holds what this run used").format(
+                             layer.name(), added, changed, deleted))
 
 
 def required_source(alg, parameters, name: str, context) -> QgsProcessingFeatureSource:

@@ -335,7 +335,10 @@ class ReviewDock(QgsDockWidget):
                                 ).format(detections.name()))
         with gdal_exceptions():
             create_negatives(path, detections.crs().toWkt(detections.crs().WKT_PREFERRED))
-        layer = QgsVectorLayer(f"{path}|layername={NEGATIVES_LAYER}", f"{detections.name()} negatives", "ogr")
+        # named first for what it is: "Landslides — diff_70 (unet) negatives" read, cut in the legend, as the
+        # detections themselves
+        about = detections.name().partition(" — ")[2] or detections.name()
+        layer = QgsVectorLayer(f"{path}|layername={NEGATIVES_LAYER}", f"Negatives — {about}", "ogr")
         if not layer.isValid():
             raise LmhldError(tr("could not open the negatives layer in {0}").format(path))
         QgsProject.instance().addMapLayer(layer)
@@ -567,7 +570,7 @@ class ReviewDock(QgsDockWidget):
         super().closeEvent(event)
 
 
-NOT_INVENTORIES = ("Landslides", "negatives", "Patches", "Patch preview", "Problems")  # lmhld's outputs by name
+NOT_INVENTORIES = ("Landslides", "Negatives", "negatives", "Patches", "Patch preview", "Problems")  # lmhld's outputs
 
 
 def _is_detections(layer) -> bool:

@@ -450,9 +450,9 @@ def test_detections_added_again_are_proposed_again(qgis_iface, files):
     layers = load(files)
     dock = open_dock(qgis_iface, layers)
     dock.stop_button.click()  # the review made its negatives layer, beside the detections
-    assert any(lyr.name().endswith("negatives") for lyr in project.mapLayers().values())
+    assert any(lyr.name() == "Negatives — detections" for lyr in project.mapLayers().values())
     project.removeMapLayer(layers["detections"].id())
-    negatives = next(lyr for lyr in project.mapLayers().values() if lyr.name().endswith("negatives"))
+    negatives = next(lyr for lyr in project.mapLayers().values() if lyr.name().startswith("Negatives"))
     dock.detections_combo.setLayer(negatives)  # what QGIS showed next; Start said "three different layers"
     dock.start_button.click()
     assert dock.session is None and "holds reviewed detections (a negatives layer or an inventory)" in dock.last_error
