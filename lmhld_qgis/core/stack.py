@@ -132,13 +132,13 @@ def stack_rasters(sources: Sequence[str | Path] | str | Path, out: str | Path, *
             data = [b for b in range(1, info.count + 1) if b not in info.alpha_bands]
             if not data:
                 raise LmhldError(f"{p.name} holds only an alpha band; give the raster its data bands belong to")
-            reader, how = _on_grid(src, grid, stack)
+            reader, how, alpha = _on_grid(src, grid, stack, info.alpha_bands)
             share = _check_overlap(src, grid, p)
             if share < 0.5:  # windows there are dropped at export: a footprint, not holes to fill
                 notes.append(f"{p.name} covers {share:.0%} of the grid ({paths[0].name}'s extent): outside it its "
                              "bands are nodata and export keeps no window there (nothing gdal_fillnodata.py should "
                              "fill); give a raster of the whole area to use the rest")
-            readers.append((reader, data))
+            readers.append((reader, data, alpha))
             found = _source_names(info, data, p)
             notes += undeclared_fill(p, data, found) + black_collar(p, data)
             notes += _placement_notes(src, grid, p, paths[0], how, data, found, pixel_size)
@@ -228,20 +228,31 @@ def _grid(first: Any, pixel_size: float | None) -> _Grid:
     return _Grid(first.crs, from_origin(left, top, pixel_size, pixel_size), width, height)
 
 
-def _on_grid(src: Any, grid: _Grid, stack: Any) -> tuple[Any, str]:
-    """The raster as read on the grid: itself when it is the grid, else a warped view (and how it was warped)."""
+def _on_grid(src: Any, grid: _Grid, stack: Any, alpha_bands: Sequence[int] = ()) -> tuple[Any, str, int | None]:
+    """The raster as read on the grid: itself when it is the grid, else a warped view; how it was warped; and the
+    view's band that says where it has pixels (None: its masks say it). A warped view's masks do not: an RGBA
+    orthophoto's transparent edge, and any raster's outside of its footprint, came out as 0, read as imagery. The
+    warp weights by the source's alpha (colours from visible pixels only) and gives the warped alpha; a raster
+    without nodata gets an alpha band of its footprint."""
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
     if src.crs == grid.crs and src.transform == grid.transform and (src.width, src.height) == (grid.width,
                                                                                                 grid.height):
-        return src, ""
+        return src, "", None
     method = Resampling[resampling_onto(_pixel_in_grid_units(src, grid), abs(grid.transform.a))]
     finer = method == Resampling.average
+    extra: dict[str, Any] = {}
+    if alpha_bands:
+        extra, alpha = {"src_alpha": alpha_bands[0]}, alpha_bands[0]
+    elif all(v is None for v in src.nodatavals):
+        extra, alpha = {"add_alpha": True}, src.count + 1
+    else:
+        alpha = None
     vrt = stack.enter_context(WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                                        height=grid.height, resampling=method, dtype="float32"))
+                                        height=grid.height, resampling=method, dtype="float32", **extra))
     how = ("averaged onto" if finer else "interpolated (bilinear) onto") + " the grid"
-    return vrt, how + ("" if src.crs == grid.crs else f", from {_crs_name(src.crs)}")
+    return vrt, how + ("" if src.crs == grid.crs else f", from {_crs_name(src.crs)}"), alpha
 
 
 def _pixel_in_grid_units(src: Any, grid: _Grid) -> float:
@@ -305,7 +316,7 @@ def _final_names(found: list[str], given: Sequence[str] | None) -> list[str]:
     return unique_names(found)
 
 
-def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], names: list[str], block: int,
+def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int], int | None]], names: list[str], block: int,
            progress: Progress) -> None:
     from rasterio.windows import Window as RioWindow
 
@@ -328,9 +339,12 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int]]], n
             for k, window in enumerate(windows):
                 check_cancelled(progress)
                 parts = []
-                for reader, bands in readers:
+                for reader, bands, alpha in readers:
                     values = reader.read(bands, window=window, out_dtype=np.float32)
-                    values[reader.read_masks(bands, window=window) == 0] = np.nan  # per band: its own nodata
+                    if alpha is None:
+                        values[reader.read_masks(bands, window=window) == 0] = np.nan  # per band: its own nodata
+                    else:  # the warped alpha: none where the source had no visible pixel
+                        values[:, reader.read(alpha, window=window) == 0] = np.nan
                     parts.append(values)
                 stacked = np.concatenate(parts)
                 dst.write(stacked, window=window)

@@ -31,7 +31,7 @@ from .common import (
     required_source,
     source_wkb,
 )
-from .outputs import default_output, is_skipped, is_temporary, safe_stem
+from .outputs import default_output, is_skipped, is_temporary, refuse_written_over, safe_stem
 
 
 class AnalyseInventory(LmhldAlgorithm):
@@ -107,6 +107,8 @@ class AnalyseInventory(LmhldAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         source = required_source(self, parameters, self.INVENTORY, context)
+        refuse_written_over(self, parameters, [self.OUTPUT],
+                            self.parameterAsVectorLayer(parameters, self.INVENTORY, context), context)
         rasters = [raster_path(layer) for layer in self.parameterAsLayerList(parameters, self.RASTER, context)]
         pixel_size = None
         if parameters.get(self.PIXEL_SIZE) not in (None, ""):

@@ -99,6 +99,37 @@ def folder_destination(alg, parameters, name: str, context, default: Path) -> De
     return Destination(alg.parameterAsString(parameters, name, context), False)
 
 
+def refuse_written_over(alg, parameters, names: list[str], layer, context) -> None:
+    """Refuse a layer output that would be written over the input `layer` (its file, or its table in a GeoPackage),
+    before any work: "Save to GeoPackage..." on the inventory's own GeoPackage and table emptied the inventory (the
+    run said OK; the layer, cached, still showed its polygons). Another table of the same GeoPackage is fine."""
+    import re
+
+    from qgis.core import QgsProviderRegistry
+
+    if layer is None:
+        return
+    source = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+    if not source.get("path"):
+        return
+    read = Path(source["path"]).resolve()
+    table_read = source.get("layerName") or None
+    for name in names:
+        if is_temporary(parameters.get(name)) or is_skipped(parameters.get(name)):
+            continue
+        dest = alg.parameterAsOutputLayer(parameters, name, context)
+        database = re.match(r"^ogr:dbname='(?P<file>(?:[^']|'')*)' table=\"(?P<table>[^\"]*)\"", dest or "")
+        file, table = ((database["file"].replace("''", "'"), database["table"]) if database else
+                       (dest.split("|")[0], None))
+        if not database and (not file or file.startswith(("memory:", *DATABASE_DESTINATIONS))):  # not a file
+            continue
+        if Path(file).resolve() == read and (table is None or table_read is None or table == table_read):
+            what = f"{read.name}, table {table}" if table else read.name
+            raise QgsProcessingException(alg.tr(
+                "{0} would be written over {1} ({2}), which this algorithm reads: choose another file, or another "
+                "table of that GeoPackage").format(alg.parameterDefinition(name).description(), layer.name(), what))
+
+
 DATABASE_DESTINATIONS = ("ogr:", "postgres:", "postgis:", "spatialite:", "mssql:", "oracle:")
 
 

@@ -35,7 +35,7 @@ from .common import (
     raster_path,
     source_wkb,
 )
-from .outputs import is_skipped
+from .outputs import is_skipped, refuse_written_over
 
 
 class ValidateInventory(LmhldAlgorithm):
@@ -112,6 +112,8 @@ class ValidateInventory(LmhldAlgorithm):
         source = polygon_source(self, parameters, self.INVENTORY, context)  # invalid geometries are what it seeks
         if source is None:
             raise QgsProcessingException(self.tr("Choose the landslide inventory layer."))
+        refuse_written_over(self, parameters, [self.OUTPUT, self.REPAIRED],
+                            self.parameterAsVectorLayer(parameters, self.INVENTORY, context), context)
         with core_errors(self.displayName(), self):
             crs = source.sourceCrs()
             wkbs, fids = source_wkb(source)

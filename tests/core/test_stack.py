@@ -252,6 +252,32 @@ def test_an_orthophoto_alone_becomes_a_named_scene_whose_collar_is_nodata(tmp_pa
     assert np.isnan(values[:, :, :10]).all() and np.array_equal(values[:, :, 10:], rgb[:, :, 10:].astype("float32"))
 
 
+def test_a_resampled_or_warped_orthophoto_keeps_its_collar_and_footprint_as_nodata(tmp_path):
+    """A probe's: an RGBA orthophoto resampled (--pixel-size, or warped onto a DSM's grid) had 0 in its transparent
+    collar and outside its footprint, with nodata NaN: read as black imagery by export and detection. A raster with
+    neither alpha nor nodata lost its footprint the same way."""
+    write_ortho(tmp_path / "ortho.tif", size=64, pixel=0.5, outside=10)
+    stack_rasters([tmp_path / "ortho.tif"], tmp_path / "coarse.tif", pixel_size=1.5)
+    with rasterio.open(tmp_path / "coarse.tif") as src:
+        red = src.read(1)
+    assert not (red == 0).any()  # the colours run 1..254: a 0 is a collar pixel read as imagery
+    assert np.isnan(red[:, :3]).all() and not np.isnan(red[:, 4:]).any()  # 10 px of 0.5 m: 3 whole 1.5 m columns
+    write_dsm(tmp_path / "dsm.tif", size=60, pixel=1.0, shift=(-10.0, 10.0))  # a grid reaching past the ortho
+    stack_rasters([tmp_path / "dsm.tif", tmp_path / "ortho.tif"], tmp_path / "onto_dsm.tif")
+    with rasterio.open(tmp_path / "onto_dsm.tif") as src:
+        red = src.read(src.descriptions.index("red") + 1)
+    # 10 m west and north of the ortho, then its 5 m collar: NaN (GDAL's averaging reaches one row of the edge)
+    assert not (red == 0).any() and np.isnan(red[:, :15]).all() and np.isnan(red[:9]).all()
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(plain, "w", driver="GTiff", width=32, height=32, count=1, dtype="float32", crs="EPSG:32633",
+                       transform=from_origin(*ORIGIN, 0.5, 0.5)) as dst:
+        dst.write(np.full((1, 32, 32), 7.0, "float32"))  # no nodata, no alpha
+    stack_rasters([tmp_path / "dsm.tif", plain], tmp_path / "plain_on_dsm.tif")
+    with rasterio.open(tmp_path / "plain_on_dsm.tif") as src:
+        band = src.read(2)
+    assert not (band == 0).any() and np.isnan(band).sum() > 0.9 * (band.size - 16 * 16)
+
+
 def test_an_rgb_geotiff_names_its_bands_by_colour_everywhere(tmp_path):
     """Colour interpretation names undescribed bands (an RGB GeoTIFF is red, green, blue in export, detection and
     the scene check, as in stack): a model trained on the orthophoto then reads the ortho + DSM stack by name."""

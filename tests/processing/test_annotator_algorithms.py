@@ -210,6 +210,38 @@ def test_the_repaired_copy_of_an_inventory_with_unsaved_polygons_holds_them_all(
     inventory.rollBack()
 
 
+def test_an_output_over_the_inventory_s_own_table_is_refused_before_anything_is_written(qgis_processing,
+                                                                                        lmhld_provider, tmp_path):
+    """A desktop probe's "Save to GeoPackage..." into the inventory's own GeoPackage and table: the run said OK and
+    the inventory on disk held 0 polygons (the layer, cached, still showed 6). Another table there is fine."""
+    import processing
+    from osgeo import ogr
+
+    from ..helpers import square, write_polygons
+
+    gpkg = write_polygons(tmp_path / "inv.gpkg", [square(500_000 + 50 * i, 4_000_000, 20) for i in range(6)],
+                          layer="labels")
+    inventory = QgsVectorLayer(f"{gpkg}|layername=labels", "inventory", "ogr")
+    over = f"ogr:dbname='{gpkg}' table=\"labels\" (geom)"
+    for alg, output, extra in (("lmhld:validateinventory", "REPAIRED", {"OUTPUT": "memory:problems"}),
+                               ("lmhld:validateinventory", "OUTPUT", {}),
+                               ("lmhld:analyseinventory", "OUTPUT", {"PIXEL_SIZE": 2.0,
+                                                                     "OUTPUT_JSON": str(tmp_path / "r.json")})):
+        with pytest.raises(QgsProcessingException, match=r"would be written over inventory \(inv\.gpkg, table "
+                                                         r"labels\), which this algorithm reads"):
+            processing.run(alg, {"INVENTORY": inventory, output: over, **extra})
+        with pytest.raises(QgsProcessingException, match=r"would be written over inventory \(inv\.gpkg\)"):
+            processing.run(alg, {"INVENTORY": inventory, output: str(gpkg), **extra})  # the file itself
+    ds = ogr.Open(str(gpkg))
+    assert ds.GetLayerByName("labels").GetFeatureCount() == 6
+    ds = None
+    processing.run("lmhld:analyseinventory", {"INVENTORY": inventory, "PIXEL_SIZE": 2.0,
+                                              "OUTPUT_JSON": str(tmp_path / "r.json"),
+                                              "OUTPUT": f"ogr:dbname='{gpkg}' table=\"areas\" (geom)"})
+    ds = ogr.Open(str(gpkg))
+    assert ds.GetLayerByName("labels").GetFeatureCount() == 6 and ds.GetLayerByName("areas").GetFeatureCount() == 6
+
+
 def test_validate_a_clean_inventory(qgis_processing, lmhld_provider, tmp_path):
     inv, raster = clean_inventory(tmp_path)
     result = _run("lmhld:validateinventory", {"INVENTORY": str(inv), "RASTER": str(raster),
