@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="OUT.gpkg", help="the ranked windows (GeoPackage)")
     p.add_argument("--window", type=int_range(2), default=128, help="window side in pixels (128)")
     p.add_argument("--stride", type=positive_int, help="step between windows in pixels (default: the window)")
-    p.add_argument("--threshold", type=probability, default=0.5, help="the model's threshold (0.5)")
+    p.add_argument("--threshold", type=probability, default=None,
+                   help="the model's threshold (default: the one detection recorded in the raster, else 0.5)")
     p.add_argument("--margin", type=probability, default=0.1,
                    help="a pixel within this of the threshold counts as uncertain (0.1)")
     p.add_argument("--top", type=positive_int, default=20, help="how many windows to write (20)")

@@ -39,7 +39,8 @@ TILE_FIELDS = (("rank", ogr.OFTInteger), ("score", ogr.OFTReal), ("near_share", 
 class RankOptions:
     window: int = 128  # window side in pixels (the patch size you will export)
     stride: int | None = None  # default: the window (no overlap)
-    threshold: float = 0.5  # the model's threshold
+    threshold: float | None = None  # the model's threshold; default: the one the probability raster records
+    # (detection tags it: the cut its polygons were made at), else 0.5
     margin: float = 0.1  # |p - threshold| <= margin counts as near the threshold
     top: int = 20  # how many windows to write
     score: str = "combined"  # "combined" (mean of both), "near" or "entropy"
@@ -52,7 +53,7 @@ class RankOptions:
             raise LmhldError(f"window must be at least 2 pixels, got {self.window}")
         if self.stride is not None and self.stride < 1:
             raise LmhldError(f"stride must be a positive number of pixels, got {self.stride}")
-        if not 0 <= self.threshold <= 1 or not 0 < self.margin <= 1:
+        if (self.threshold is not None and not 0 <= self.threshold <= 1) or not 0 < self.margin <= 1:
             raise LmhldError(f"threshold must lie in [0, 1] and margin in (0, 1], got {self.threshold}, "
                              f"{self.margin}")
         if self.top < 1:
@@ -95,7 +96,8 @@ def binary_entropy(p: npt.ArrayLike) -> Floats:
 def _column_sums(prob: npt.NDArray[np.floating[Any]], valid: npt.NDArray[np.bool_], options: RankOptions) -> Floats:
     """Per column of a stripe: (valid pixels, near-threshold pixels, entropy sum, probability sum)."""
     p = np.where(valid, prob, 0.0).astype(np.float64)
-    near = valid & (np.abs(p - options.threshold) <= options.margin)
+    threshold = 0.5 if options.threshold is None else options.threshold  # rank_tiles resolved it before
+    near = valid & (np.abs(p - threshold) <= options.margin)
     sums: Floats = np.stack([valid.sum(axis=0), near.sum(axis=0),
                              np.where(valid, binary_entropy(p), 0.0).sum(axis=0), p.sum(axis=0)]).astype(np.float64)
     return sums
@@ -179,6 +181,16 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
     if Path(out_gpkg).suffix.lower() != ".gpkg":
         raise LmhldError(f"the tiles layer must be a GeoPackage (.gpkg), got {Path(out_gpkg).name}")
     progress = reader_progress(progress)
+    if options.threshold is None:  # a probe's ranking was measured around 0.5 beside polygons cut at 0.85
+        from dataclasses import replace
+
+        from .rasterwriter import read_threshold
+
+        recorded = read_threshold(prob_raster)
+        options = replace(options, threshold=0.5 if recorded is None else recorded)
+        progress.info(f"threshold {options.threshold:g}: " + (
+            "the one this probability raster's polygons were cut at" if recorded is not None else
+            "the raster records none (give the model's: --threshold)"))
     t0 = time.perf_counter()
     stride = options.stride or options.window
     with rasterio.open(prob_raster) as src:

@@ -71,6 +71,10 @@ def split_folder(source: str | Path, out: str | Path, *, ratios: Sequence[float]
         raise LmhldError(f"{source}: {len(missing)} of its {len(dataset)} patches have no mask (first: "
                          f"{missing[0]}); a split balances landslide pixels, so every patch needs its mask: give "
                          "each image its mask, or move the unlabelled ones out")
+    orphans = dataset.orphan_masks() if isinstance(dataset, FolderDataset) else []
+    if orphans:
+        progress.warn(f"{source}: {len(orphans)} mask(s) have no image of their name and are left out (first: "
+                      f"{orphans[0]})")
     positives, totals = [], []
     for i in range(len(dataset)):
         if i % 32 == 0:

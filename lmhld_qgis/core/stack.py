@@ -313,6 +313,12 @@ def _final_names(found: list[str], given: Sequence[str] | None) -> list[str]:
             raise LmhldError(f"{len(given)} band name(s) given for {len(found)} band(s) ({', '.join(found)}); give "
                              "one name per band, in order")
         found = [band_key(n) for n in given]
+        empty = [str(i) for i, n in enumerate(found, start=1) if not n]
+        if empty:  # written without a description, read by export as "band2" without a word
+            raise LmhldError(f"band name(s) {', '.join(empty)} of the names given are empty; give every band a name")
+        twice = sorted({n for n in found if found.count(n) > 1})
+        if twice:  # renamed a, a_2, a_3 without a word: a model would look for the names given
+            raise LmhldError(f"band name(s) {', '.join(twice)} given more than once; give each band its own name")
     return unique_names(found)
 
 

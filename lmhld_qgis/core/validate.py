@@ -518,7 +518,16 @@ def _nodata_pixels(src: Any, info: RasterInfo, geom: ogr.Geometry) -> tuple[int,
         return 0, 0
     window = Window(col0, row0, col1 - col0, row1 - row0)
     inside = burn_geometry(geom, info.crs_wkt or "", src.transform, window).astype(bool)
-    valid = src.read_masks(window=window).min(axis=0) > 0
+    import warnings
+
+    from rasterio.errors import NodataShadowWarning
+
+    data = [b for b in range(1, info.count + 1) if b not in info.alpha_bands]
+    with warnings.catch_warnings():  # an RGBA raster with a nodata value: rasterio's warning reached the user
+        warnings.simplefilter("ignore", NodataShadowWarning)
+        valid = src.read_masks(data or None, window=window).min(axis=0) > 0
+    for alpha in info.alpha_bands:  # the nodata value shadows the alpha in GDAL's masks: transparent is nodata too
+        valid &= src.read(alpha, window=window) > 0
     return int(inside.sum()), int((inside & ~valid).sum())
 
 

@@ -97,7 +97,7 @@ class CreateInventory(LmhldAlgorithm):
 
         path = self._path(parameters, context)
         layer = self.parameterAsString(parameters, self.LAYER_NAME, context) or "landslides"
-        if self.parameterAsBool(parameters, self.OVERWRITE, context):
+        if Path(path).exists():  # said before "exists; ... or replace it", which would then be refused
             self._refuse_open(path, context)
         with core_errors(self.displayName(), self):
             create_inventory(path, crs=self._crs(parameters, context), layer=layer,

@@ -117,7 +117,9 @@ def refuse_written_over(alg, parameters, names: list[str], layer, context) -> No
     for name in names:
         if is_temporary(parameters.get(name)) or is_skipped(parameters.get(name)):
             continue
-        dest = alg.parameterAsOutputLayer(parameters, name, context)
+        value = parameters.get(name)  # read as given: parameterAsOutputLayer would queue it for loading
+        dest = (value.sink.valueAsString(context.expressionContext())[0]
+                if isinstance(value, QgsProcessingOutputLayerDefinition) else str(value or ""))
         database = re.match(r"^ogr:dbname='(?P<file>(?:[^']|'')*)' table=\"(?P<table>[^\"]*)\"", dest or "")
         file, table = ((database["file"].replace("''", "'"), database["table"]) if database else
                        (dest.split("|")[0], None))

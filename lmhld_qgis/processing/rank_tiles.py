@@ -44,9 +44,10 @@ class RankTiles(LmhldAlgorithm):
                                                        self.tr("Window step, px (not set: window size)"),
                                                        QgsProcessingParameterNumber.Integer, optional=True,
                                                        minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, self.tr("The model's threshold"),
-                                                       QgsProcessingParameterNumber.Double, 0.5, minValue=0,
-                                                       maxValue=1))
+        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD,
+                                                       self.tr("The model's threshold (not set: the raster's)"),
+                                                       QgsProcessingParameterNumber.Double, optional=True,
+                                                       minValue=0, maxValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.MARGIN, self.tr("Uncertain within (probability)"),
                                                        QgsProcessingParameterNumber.Double, 0.1, minValue=0.001,
                                                        maxValue=1))
@@ -73,7 +74,7 @@ class RankTiles(LmhldAlgorithm):
         options = RankOptions(
             window=self.parameterAsInt(parameters, self.WINDOW, context),
             stride=optional_number(self, parameters, self.STRIDE, context, as_int=True),
-            threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
+            threshold=optional_number(self, parameters, self.THRESHOLD, context),
             margin=self.parameterAsDouble(parameters, self.MARGIN, context),
             top=self.parameterAsInt(parameters, self.TOP, context),
             score=SCORES[self.parameterAsEnum(parameters, self.SCORE, context)],

@@ -83,6 +83,7 @@ class ReviewDock(QgsDockWidget):
         self.edit_layer: QgsVectorLayer | None = None
         self._vertex_editor_was_open = False  # before Edit shape: the panel the vertex tool opens is closed after
         self.last_error = ""
+        self._warning = None  # the message bar item of the last refusal (taken down by a Start that succeeds)
         self._added: dict[int, Added] = {}  # detection fid -> what its accept/reject added (for undo)
         self._rubber: QgsRubberBand | None = None
         self._keys = _ReviewKeys(self)
@@ -295,6 +296,7 @@ class ReviewDock(QgsDockWidget):
             self.layers = self.session = None
             self._warn(str(exc))
             return
+        self._unwarn()
         self._added.clear()
         self.iface.mapCanvas().installEventFilter(self._keys)
         self._set_running(True)
@@ -307,6 +309,13 @@ class ReviewDock(QgsDockWidget):
                 "{0} detection(s) marked accepted are not in {1} (accepted into another inventory, or deleted "
                 "there): they count as reviewed. To decide them again for this inventory, clear their 'review' "
                 "field in {2}").format(len(elsewhere), inventory.name(), detections.name()), level=Qgis.Warning)
+        if _place(inventory, detections)[0] == 0:  # a probe's: scene 70's detections accepted into scene 69's inventory
+            from qgis.core import Qgis
+
+            self.iface.messageBar().pushMessage(tr("LMHLD review"), tr(
+                "{0} lies apart from {1}: accepted detections are added to it all the same. If it is another "
+                "area's inventory, Stop and choose this area's (or make one: Create landslide inventory)").format(
+                    inventory.name(), detections.name()), level=Qgis.Warning)
         missing = self.layers.missing_provenance()
         if missing:  # said once, at the start: the accepts still work, without saying where they came from
             from qgis.core import Qgis
@@ -317,12 +326,22 @@ class ReviewDock(QgsDockWidget):
                 level=Qgis.Info)
 
     def _warn(self, message: str) -> None:
-        """Say what went wrong without blocking the map: in the dock and in QGIS's message bar."""
+        """Say what went wrong without blocking the map: in the dock and in QGIS's message bar (taken down again
+        when a Start succeeds: a refusal's warning stayed up over the review that followed)."""
         from qgis.core import Qgis
 
+        self._unwarn()
         self.last_error = message
         self.current_label.setText(message)
-        self.iface.messageBar().pushMessage(tr("LMHLD review"), message, level=Qgis.Warning)
+        bar = self.iface.messageBar()
+        self._warning = bar.pushWidget(bar.createMessage(tr("LMHLD review"), message), Qgis.Warning)
+
+    def _unwarn(self) -> None:
+        from qgis.PyQt import sip
+
+        item, self._warning, self.last_error = self._warning, None, ""
+        if item is not None and not sip.isdeleted(item):
+            self.iface.messageBar().popWidget(item)
 
     def _new_negatives(self, detections: QgsVectorLayer) -> QgsVectorLayer:
         """A 'negatives' layer in the detections' GeoPackage (created once, then reused), added to the project."""
@@ -337,7 +356,7 @@ class ReviewDock(QgsDockWidget):
             create_negatives(path, detections.crs().toWkt(detections.crs().WKT_PREFERRED))
         # named first for what it is: "Landslides — diff_70 (unet) negatives" read, cut in the legend, as the
         # detections themselves
-        about = detections.name().partition(" — ")[2] or detections.name()
+        about = (detections.name().partition(" — ")[2] or detections.name()).split(" — ")[0]  # not its "doubtful"
         layer = QgsVectorLayer(f"{path}|layername={NEGATIVES_LAYER}", f"Negatives — {about}", "ogr")
         if not layer.isValid():
             raise LmhldError(tr("could not open the negatives layer in {0}").format(path))

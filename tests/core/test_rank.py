@@ -50,6 +50,28 @@ def test_threshold_moves_the_near_share(prob, tmp_path):
     assert (near.tiles[0].row, near.tiles[0].col) == (128, 384)
 
 
+def test_the_threshold_a_detection_recorded_is_the_default(prob, tmp_path):
+    """A probe's: rank measured "near the threshold" around 0.5 beside polygons cut at 0.85, which detection records
+    in its probability raster (the review dock read it; rank did not)."""
+    import shutil
+
+    from lmhld_qgis.core.rasterwriter import tag_threshold
+
+    from ..helpers import SaidLines
+
+    tagged = shutil.copy(prob, tmp_path / "tagged.tif")
+    tag_threshold(tagged, 0.4)
+    said = SaidLines()
+    near = rank_tiles(tagged, tmp_path / "t.gpkg", RankOptions(window=128, top=1, margin=0.05, score="near"),
+                      progress=said)
+    assert (near.tiles[0].row, near.tiles[0].col) == (128, 384)  # as with threshold=0.4 given
+    assert "threshold 0.4: the one this probability raster's polygons were cut at" in said.lines
+    said = SaidLines()
+    rank_tiles(prob, tmp_path / "u.gpkg", RankOptions(window=128, top=1), progress=said)
+    assert "threshold 0.5: the raster records none (give the model's: threshold=)" in said.lines or \
+        "threshold 0.5: the raster records none (give the model's: --threshold)" in said.lines, said.lines
+
+
 def test_overlapping_windows_are_not_both_chosen(prob, tmp_path):
     result = rank_tiles(prob, tmp_path / "t.gpkg", RankOptions(window=128, stride=32, top=3))
     tiles = result.tiles

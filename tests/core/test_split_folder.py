@@ -55,6 +55,18 @@ def test_a_released_cas_folder_is_split_by_links_with_balanced_landslide_pixels(
     assert "30 patches split into train 21, val 6, test 3" in result.describe()
 
 
+def test_a_mask_without_its_image_is_said_to_be_left_out(tmp_path):
+    """A probe's: a mask whose image was deleted was left out of the split without a word."""
+    from ..helpers import SaidLines
+
+    source = released_cas(tmp_path / "hokkaido", n=12)
+    (source / "img" / "p03.tif").unlink()
+    said = SaidLines()
+    result = split_folder(source, tmp_path / "split", progress=said)
+    assert sum(result.split.counts.values()) == 11
+    assert f"{source}: 1 mask(s) have no image of their name and are left out (first: p03.tif)" in said.lines
+
+
 def test_a_flat_landslide4sense_folder_is_split_into_its_release_layout(tmp_path):
     source = tmp_path / "l4s"
     for sub in ("img", "mask"):

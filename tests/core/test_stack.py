@@ -154,6 +154,12 @@ def test_another_crs_is_warped_and_a_distant_raster_refused(tmp_path):
     with pytest.raises(LmhldError, match="2 band name"):
         write_dsm(tmp_path / "dsm.tif")
         stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "a.tif", names=["a", "b"])
+    # a probe's --names 'r,,b,dsm' wrote band 2 without a name, and 'a,a,a,a' became a, a_2, a_3, a_4, unsaid
+    with pytest.raises(LmhldError, match=r"band name\(s\) 2 of the names given are empty; give every band a name"):
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "a.tif", names=["r", "", "b", "dsm"])
+    with pytest.raises(LmhldError, match=r"band name\(s\) a given more than once; give each band its own name"):
+        stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "a.tif", names=["a"] * 4)
+    assert not (tmp_path / "a.tif").exists()
     with pytest.raises(LmhldError, match="is the input raster"):  # refused before any work
         stack_rasters([tmp_path / "ortho.tif", tmp_path / "dsm.tif"], tmp_path / "ortho.tif")
     assert read_raster_info(tmp_path / "ortho.tif").count == 4

@@ -281,6 +281,29 @@ def test_a_raster_whose_fill_value_is_not_declared_is_named_with_the_fix(tmp_pat
     assert report.raster_warnings == [] and report.counts()["in_nodata"] == 1
 
 
+def test_an_rgba_raster_with_a_nodata_value_is_read_without_a_library_warning(tmp_path):
+    """A probe's RGBA export (band 4 alpha, nodata 0): validate printed rasterio's NodataShadowWarning with a source
+    path and a line of code; the polygon on the transparent part is still reported on nodata."""
+    import warnings
+
+    import rasterio
+    from rasterio.enums import ColorInterp
+
+    from ..helpers import write_raster
+
+    rgba = np.full((4, 64, 64), 120, np.uint8)
+    rgba[3] = 255
+    rgba[3, :, 48:] = 0
+    raster = write_raster(tmp_path / "rgba.tif", rgba, pixel=(1.0, -1.0), nodata=0)
+    with rasterio.open(raster, "r+") as dst:
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    inv = write_polygons(tmp_path / "inv.gpkg", [square(500000 + 52, 4000000 - 30, 8)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = validate_inventory(inv, ValidateOptions(rasters=[raster]))
+    assert report.counts()["in_nodata"] == 1
+
+
 def test_an_inventory_wholly_off_the_imagery_is_not_ready_for_export(kaikoura, shared_data):
     """The real Colombia inventory against a Kaikoura scene: every polygon outside; was "ready for export", which
     export then refused. It is one blocking problem of the layer: N_BLOCKING said 0 beside "export refuses it", and

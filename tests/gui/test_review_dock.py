@@ -262,8 +262,12 @@ def test_a_review_does_not_start_over_the_annotator_s_unsaved_edits(qgis_iface, 
     assert inventory.isEditable() and inventory.isModified()  # left as they were
     inventory.rollBack()
     assert rows(files["inventory"], "landslides", "id") == []
+    said = [item.text() for item in qgis_iface.messageBar().items()]
+    assert any("unsaved edits" in text for text in said), said
     dock.start_button.click()
-    assert dock.session is not None
+    assert dock.session is not None and dock.last_error == ""
+    # the refusal's warning is taken down (it stayed up over the review that followed)
+    assert not any("unsaved edits" in item.text() for item in qgis_iface.messageBar().items())
     dock.stop_button.click()
 
 

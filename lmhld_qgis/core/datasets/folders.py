@@ -75,6 +75,10 @@ class FolderDataset(PatchDataset):
     def unlabelled(self) -> list[str]:
         return [self.images[key].name for key in self.ids if key not in self.masks]
 
+    def orphan_masks(self) -> list[str]:
+        """Masks with no image of their stem: nothing reads them (a split said nothing of leaving them out)."""
+        return sorted(self.masks[key].name for key in self.masks if key not in self.images)
+
     def sample_id(self, index: int) -> str:
         return self.images[self.ids[index]].name
 
