@@ -96,8 +96,8 @@ def binary_entropy(p: npt.ArrayLike) -> Floats:
 def _column_sums(prob: npt.NDArray[np.floating[Any]], valid: npt.NDArray[np.bool_], options: RankOptions) -> Floats:
     """Per column of a stripe: (valid pixels, near-threshold pixels, entropy sum, probability sum)."""
     p = np.where(valid, prob, 0.0).astype(np.float64)
-    threshold = 0.5 if options.threshold is None else options.threshold  # rank_tiles resolved it before
-    near = valid & (np.abs(p - threshold) <= options.margin)
+    assert options.threshold is not None  # rank_tiles resolved it (the raster's, else 0.5)
+    near = valid & (np.abs(p - options.threshold) <= options.margin)
     sums: Floats = np.stack([valid.sum(axis=0), near.sum(axis=0),
                              np.where(valid, binary_entropy(p), 0.0).sum(axis=0), p.sum(axis=0)]).astype(np.float64)
     return sums

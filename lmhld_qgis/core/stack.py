@@ -42,6 +42,7 @@ from .preflight import as_path_list, require_distinct
 from .progress import Progress, check_cancelled, reader_progress
 from .raster import (
     RasterInfo,
+    alpha_valid,
     black_collar,
     read_raster_info,
     require_north_up,
@@ -350,7 +351,7 @@ def _write(out: str | Path, grid: _Grid, readers: list[tuple[Any, list[int], int
                     if alpha is None:
                         values[reader.read_masks(bands, window=window) == 0] = np.nan  # per band: its own nodata
                     else:  # the warped alpha: none where the source had no visible pixel
-                        values[:, reader.read(alpha, window=window) == 0] = np.nan
+                        values[:, ~alpha_valid(reader, [alpha], window)] = np.nan
                     parts.append(values)
                 stacked = np.concatenate(parts)
                 dst.write(stacked, window=window)

@@ -32,7 +32,7 @@ from osgeo import gdal, ogr, osr
 from .coverage import Coverage, Placement
 from .errors import LmhldError
 from .progress import Progress, check_cancelled, reader_progress
-from .raster import RasterInfo
+from .raster import RasterInfo, alpha_valid
 from .vector import equal_area_srs, explode_polygons, open_layer, polygonal, srs_from_wkt, validity_reason
 from .vector import features as read_features
 
@@ -526,8 +526,8 @@ def _nodata_pixels(src: Any, info: RasterInfo, geom: ogr.Geometry) -> tuple[int,
     with warnings.catch_warnings():  # an RGBA raster with a nodata value: rasterio's warning reached the user
         warnings.simplefilter("ignore", NodataShadowWarning)
         valid = src.read_masks(data or None, window=window).min(axis=0) > 0
-    for alpha in info.alpha_bands:  # the nodata value shadows the alpha in GDAL's masks: transparent is nodata too
-        valid &= src.read(alpha, window=window) > 0
+    if info.alpha_bands:  # the nodata value shadows the alpha in GDAL's masks: transparent is nodata too
+        valid &= alpha_valid(src, info.alpha_bands, window)
     return int(inside.sum()), int((inside & ~valid).sum())
 
 

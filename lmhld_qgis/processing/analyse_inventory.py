@@ -27,6 +27,7 @@ from .common import (
     added_or_failed,
     core_errors,
     features_to_copy,
+    layer_origin,
     raster_path,
     required_source,
     source_wkb,
@@ -149,8 +150,8 @@ class AnalyseInventory(LmhldAlgorithm):
         """The report's path; left at "temporary", beside the inventory file (the export reads it later), and then
         True."""
         if is_temporary(parameters.get(self.OUTPUT_JSON)):
-            layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
-            path = Path(layer.source().split("|")[0]) if layer is not None and layer.providerType() == "ogr" else None
+            origin = layer_origin(self, parameters, self.INVENTORY, context)
+            path = Path(origin[0]) if origin is not None else None
             if path is not None and path.parent.is_dir():
                 return str(default_output(path.with_name(f"{safe_stem(path.stem)}_analysis.json"), context)), True
         return self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context), False

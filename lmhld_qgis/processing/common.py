@@ -185,14 +185,20 @@ def added_or_failed(sink, feature, what: str) -> None:
             what, feature.id(), sink.lastError() or tr("no reason given")))
 
 
+def layer_file(layer) -> tuple[str, str] | None:
+    """The file a map layer reads and its layer name in it ("" for the file's only one), or None for a layer of no
+    file (memory, a database, a web service)."""
+    if layer is None:
+        return None
+    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+    return (str(parts["path"]), str(parts.get("layerName") or "")) if parts.get("path") else None
+
+
 def layer_origin(alg, parameters, name: str, context) -> tuple[str, str] | None:
     """The file and layer name behind a vector layer parameter read by OGR, or None: a layer of no polygon (a
     project GeoPackage's points, opened first from its path) is then refused naming the file's polygon layers."""
     layer = alg.parameterAsVectorLayer(parameters, name, context)
-    if layer is None or layer.providerType() != "ogr":
-        return None
-    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-    return (str(parts["path"]), str(parts.get("layerName") or "")) if parts.get("path") else None
+    return layer_file(layer) if layer is not None and layer.providerType() == "ogr" else None
 
 
 def source_polygons(source: QgsProcessingFeatureSource | None, what: str, explode: bool = False,

@@ -16,7 +16,7 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .common import core_errors, raster_path
+from .common import core_errors, layer_file, raster_path
 from .outputs import default_output, is_temporary, safe_stem
 from .styling import ResultLayer
 
@@ -85,8 +85,8 @@ class CreateInventory(LmhldAlgorithm):
         target = Path(path).resolve()
         project = context.project() or QgsProject.instance()
         for open_layer in project.mapLayers().values():
-            source = Path(open_layer.source().split("|")[0])
-            if source.is_file() and source.resolve() == target:
+            found = layer_file(open_layer)
+            if found is not None and Path(found[0]).is_file() and Path(found[0]).resolve() == target:
                 raise QgsProcessingException(self.tr(
                     "{0} is open in this project as the layer \"{1}\": replacing it would leave that layer on a "
                     "file that is gone, and its next saves would be lost; remove the layer from the project first "

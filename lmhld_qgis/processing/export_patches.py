@@ -18,7 +18,7 @@ from qgis.core import (
 
 from ..core.splits import SPLIT_NAMES
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, required_source
+from .common import FeedbackProgress, core_errors, layer_origin, required_source
 from .outputs import folder_destination, safe_stem
 from .patch_parameters import PatchPlanParameters
 from .styling import ResultLayer
@@ -93,8 +93,8 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
 
     def _default_folder(self, parameters, context, source, patch_size: int) -> Path:
         """Beside the inventory file: <inventory>_patches_<size>px (or in the home folder for a non-file layer)."""
-        layer = self.parameterAsVectorLayer(parameters, self.INVENTORY, context)
-        path = Path(layer.source().split("|")[0]) if layer is not None and layer.providerType() == "ogr" else None
+        origin = layer_origin(self, parameters, self.INVENTORY, context)
+        path = Path(origin[0]) if origin is not None else None
         folder = path.parent if path is not None and path.parent.is_dir() else Path.home()
         stem = safe_stem(path.stem if path is not None else source.sourceName())
         return folder / f"{stem}_patches_{patch_size}px"

@@ -105,15 +105,12 @@ def refuse_written_over(alg, parameters, names: list[str], layer, context) -> No
     run said OK; the layer, cached, still showed its polygons). Another table of the same GeoPackage is fine."""
     import re
 
-    from qgis.core import QgsProviderRegistry
+    from .common import layer_file
 
-    if layer is None:
+    found = layer_file(layer)
+    if found is None:
         return
-    source = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
-    if not source.get("path"):
-        return
-    read = Path(source["path"]).resolve()
-    table_read = source.get("layerName") or None
+    read, table_read = Path(found[0]).resolve(), found[1] or None
     for name in names:
         if is_temporary(parameters.get(name)) or is_skipped(parameters.get(name)):
             continue
