@@ -160,6 +160,12 @@ _MISSING_PACKAGES = {
 }
 
 
+def peer_gone(exc: BaseException) -> bool:
+    """A torch.distributed collective failed because another process of the run ended."""
+    text = f"{type(exc).__name__}: {exc}"
+    return any(words in text for words in _PEER_GONE)
+
+
 def explain(exc: BaseException) -> Explained:
     """One sentence for the user about any exception (without the traceback)."""
     if isinstance(exc, LmhldError):
@@ -189,7 +195,7 @@ def explain(exc: BaseException) -> Explained:
         return Explained(f"a {type(exc).__name__[:4]} file cannot be parsed ({_short(str(exc))}); fix or replace it",
                          BAD_INPUT, True)
     text = f"{type(exc).__name__}: {exc}"
-    if any(words in text for words in _PEER_GONE):  # gloo/NCCL: not a file's damage ("Read error")
+    if peer_gone(exc):  # gloo/NCCL: not a file's damage ("Read error")
         return Explained("another process of this multi-process run ended (its own message says why); continue "
                          "with the same command and --resume", UNEXPECTED, True)
     damaged = damage(text)

@@ -25,7 +25,7 @@ from torch import nn
 from .. import __version__
 from ..core.atomic import atomic_file, write_text_atomic
 from ..core.datasets.base import PatchDataset
-from ..core.errors import CancelledError, LmhldError
+from ..core.errors import CancelledError, LmhldError, peer_gone
 from ..core.metrics import Confusion
 from ..core.modelcard import ModelCard
 from ..core.progress import Progress, reader_progress
@@ -556,19 +556,38 @@ class Trainer:
             level.eval()  # frozen levels keep their BatchNorm statistics too
         start = time.perf_counter() - state.epoch_seconds
         meter = LossMeter(state, self.device)
-        for x_raw, y_raw in run.train.batches(order[state.batch * self.per_rank_batch:], self.per_rank_batch):
-            if self._stop_asked():
-                meter.flush()
+        try:
+            for x_raw, y_raw in run.train.batches(order[state.batch * self.per_rank_batch:], self.per_rank_batch):
+                if self._stop_asked():
+                    meter.flush()
+                    state.epoch_seconds = time.perf_counter() - start
+                    self._stop(model, state, run.optimizer)
+                lr = run.schedule.rate(run.cycles, state.epoch, global_epoch, state.batch, run.batches_per_epoch)
+                for group in run.optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = run.augment(x_raw, y_raw, (global_epoch, state.batch, self.dist.rank))
+                meter.add(self._step(run, x, y), len(x))
+                state.batch += 1
+                self._after_batch(run, model, state, global_epoch, meter, start)
+        except RuntimeError as exc:
+            if self.dist.enabled and peer_gone(exc):
+                meter.flush()  # the batches stepped; the one whose exchange failed was not, and is trained again
                 state.epoch_seconds = time.perf_counter() - start
-                self._stop(model, state, run.optimizer)
-            lr = run.schedule.rate(run.cycles, state.epoch, global_epoch, state.batch, run.batches_per_epoch)
-            for group in run.optimizer.param_groups:
-                group["lr"] = lr
-            x, y = run.augment(x_raw, y_raw, (global_epoch, state.batch, self.dist.rank))
-            meter.add(self._step(run, x, y), len(x))
-            state.batch += 1
-            self._after_batch(run, model, state, global_epoch, meter, start)
+                self._save_when_peer_gone(model, state, run.optimizer)
+            raise
         meter.flush()
+
+    def _save_when_peer_gone(self, model: SegmentationNet, state: TrainState,
+                             optimizer: torch.optim.Optimizer) -> None:
+        """Another process of a multi-process run ended (killed by the out-of-memory killer) while this one trained:
+        rank 0 saves last.pt at the last batch every process stepped (the failed exchange stepped none), so that
+        --resume loses one batch rather than up to checkpoint_seconds of training."""
+        if not self.dist.is_main:
+            return
+        self._save_last(model, state, optimizer)
+        self.writer.flush()
+        self.progress.info(f"another process ended at stage {state.stage + 1}, epoch {state.epoch + 1}, batch "
+                           f"{state.batch}; last.pt saved there in {self.out}")
 
     def _step(self, run: StageRun, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.hw.channels_last:

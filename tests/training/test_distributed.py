@@ -136,9 +136,9 @@ def test_a_refusal_of_the_run_folder_is_one_line_not_two(areas, tmp_path):
     assert (tmp_path / "ddp" / "notes.txt").read_text() == "mine"
 
 
-def start_processes(areas, tmp_path) -> tuple[subprocess.Popen, list[int]]:
-    """A long `lmhld train --processes 2`, once both workers have logged an epoch: the launcher and its workers'
-    pids (rank 0 first)."""
+def start_processes(areas, tmp_path, logged: str = "epoch 1/200") -> tuple[subprocess.Popen, list[int]]:
+    """A long `lmhld train --processes 2`, once rank 0 has logged `logged`: the launcher and its workers' pids
+    (rank 0 first)."""
     import time
 
     log = open(tmp_path / "stderr.txt", "w")  # noqa: SIM115 (closed with the process: the test reads it after)
@@ -146,7 +146,7 @@ def start_processes(areas, tmp_path) -> tuple[subprocess.Popen, list[int]]:
                                  "--data", str(areas["a32"]), "--out", str(tmp_path / "ddp")],
                                 stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 180
-    while "epoch 1/200" not in (tmp_path / "stderr.txt").read_text() and time.monotonic() < deadline:
+    while logged not in (tmp_path / "stderr.txt").read_text() and time.monotonic() < deadline:
         time.sleep(0.5)
     ranks = {}
     for pid in Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split():
@@ -161,12 +161,18 @@ def test_a_worker_killed_outright_is_named_with_its_signal(areas, tmp_path):
     says why)" was said, and the killed one says nothing."""
     import signal
 
-    launcher, (_, rank1) = start_processes(areas, tmp_path)
+    from lmhld_qgis.training.checkpoint import load_checkpoint
+
+    launcher, (_, rank1) = start_processes(areas, tmp_path, "epoch 3/200")
     os.kill(rank1, signal.SIGKILL)
     assert launcher.wait(timeout=120) == 1
     said = (tmp_path / "stderr.txt").read_text()
     assert "training process 1 was killed by SIGKILL (out of memory?" in said, said[-3000:]
     assert "Traceback" not in said
+    # rank 0 saved where it stood: last.pt was otherwise the one of epoch 1 (with the first best.pt), 300 s older
+    state = load_checkpoint(tmp_path / "ddp" / "last.pt")["training_state"]
+    assert state["epoch"] >= 2, state["epoch"]
+    assert "another process ended at stage 1, epoch" in said and "last.pt saved there" in said, said[-3000:]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers' death signal is Linux's prctl")
