@@ -29,7 +29,7 @@ from .backends import Backend, Provider, load_backend
 from .bands import check_band_numbers
 from .blending import StripeAccumulator, weights_for
 from .context import ContextChoice, check_context, choose_context
-from .errors import LmhldError
+from .errors import LmhldError, given, whole
 from .extent import Extent, require_extent_overlaps
 from .grid import Window, clip_window, covering_windows, window_bounds, window_transform
 from .modelcard import ModelCard
@@ -98,10 +98,10 @@ class DetectOptions:
         check_band_numbers(self.bands)
         for name, value, low in (("tile", self.tile, 1), ("batch size", self.batch_size, 1),
                                  ("chunk width", self.chunk_width, 0)):
-            if value is not None and (int(value) != value or value < low):
-                raise LmhldError(f"{name} must be an integer >= {low}, got {value}")
-        if self.overlap is not None and not 0 <= self.overlap < 1:
-            raise LmhldError(f"overlap must be in [0, 1), got {self.overlap}")
+            if value is not None and (not whole(value) or value < low):
+                raise LmhldError(f"{name} must be an integer >= {low}, got {given(value)}")
+        if self.overlap is not None and (not isinstance(self.overlap, int | float) or not 0 <= self.overlap < 1):
+            raise LmhldError(f"overlap must be in [0, 1), got {given(self.overlap)}")
         check_context(self.context)
         if self.tta not in TTA_MODES:
             raise LmhldError(f"test-time augmentation must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")

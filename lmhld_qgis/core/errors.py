@@ -39,6 +39,22 @@ class CancelledError(_Said, RuntimeError):
     """The user cancelled; nothing half-written is left behind."""
 
 
+KINDS = {str: "text", bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+
+
+def given(value: object) -> str:
+    """A value as an error message quotes it, with its kind where that is what is wrong: a tile of "128" given as
+    text was refused with "got 128", which read as if 128 itself were refused."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value}"
+    return f"{value!r} ({KINDS.get(type(value), type(value).__name__)})"
+
+
+def whole(value: object) -> bool:
+    """An integer (a float without a fraction counts, as a sweep's 128.0 does; text and booleans do not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+
+
 class Terminated(KeyboardInterrupt):
     """The process was asked to stop (SIGTERM, SIGHUP): raised like Ctrl-C so that every `finally` runs."""
 

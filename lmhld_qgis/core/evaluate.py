@@ -50,8 +50,9 @@ def model_bands_for(card: ModelCard, names: Sequence[str], source: str,
     say nothing of the model's, which `progress` is told (as detection tells it)."""
     from .bands import match_model_bands
 
-    indices, by_position = match_model_bands(card.bands, names, f"{source} ({', '.join(names)})",
-                                             "evaluate on data exported with the model's bands")
+    indices, by_position = match_model_bands(card.bands, names, source,  # which names its bands itself
+                                             "score data that has the model's bands (patches exported with them, "
+                                             "or a release of the sensor the model was trained on)")
     if by_position and progress is not None:
         progress.warn(f"the bands of {source} ({', '.join(names)}) are not named as the model's "
                       f"({', '.join(card.bands)}); using them in order")
@@ -132,7 +133,10 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
         for note in check_uniform(ds, f"{root} ({split!r} split)", same_size=False):  # each patch runs alone
             progress.warn(note)
         bands = model_bands_for(card, ds.band_names, str(root), progress)
-        norm = Normalisation.of(card, units_divisor(card, ds, bands))
+        divisor = units_divisor(card, ds, bands)
+        for note in _values_far(card, ds, bands, divisor):
+            progress.warn(f"{root} ({split!r} split): {note}")
+        norm = Normalisation.of(card, divisor)
         area = _AreaCounts()
         min_pixels[key] = _min_object_pixels(card, ds.resolution_m)
         missing_pixels = missing_patches = 0
@@ -161,6 +165,24 @@ def evaluate_dataset(model: str | Path | Backend, data: str | Path | Sequence[st
               "per_area": per_area, "inputs": {"model": _model_file(model), "data": [str(r) for r in roots]}}
     progress.set_fraction(1.0)
     return result
+
+
+VALUE_SAMPLES = 16  # patches spread over a split whose typical values are compared with the model's training
+
+
+def _values_far(card: ModelCard, ds: PatchDataset, bands: Sequence[int] | None,
+                divisor: list[float] | None) -> list[str]:
+    """Detection's warning of a scene scaled otherwise than the training imagery, for a dataset: a model trained
+    on 8-bit patches scored on a 16-bit copy of them called nearly every pixel a landslide, and its F1 read as a
+    poor model's rather than as wrong input."""
+    from .scene_check import patch_values, values_far_from_training
+
+    if not len(ds):
+        return []
+    picked = list(bands) if bands is not None else list(range(ds.num_bands))
+    at = sorted({int(i) for i in np.linspace(0, len(ds) - 1, min(VALUE_SAMPLES, len(ds)))})
+    values = patch_values([ds[i].image[picked] for i in at], [b + 1 for b in picked], ds.nodata)
+    return values_far_from_training(card, values, divisor, what="patches")
 
 
 def _area_keys(datasets: Sequence[PatchDataset], roots: Sequence[str | Path]) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 
 from .bands import check_band_numbers
-from .errors import LmhldError
+from .errors import LmhldError, given, whole
 from .splits import SPLIT_METHODS, SplitMethod, parse_ratios
 
 if TYPE_CHECKING:  # OGR-bound: the options are parsed on machines that only train, without GDAL
@@ -100,11 +100,15 @@ class ExportOptions:
         check_band_numbers(self.bands)
         if self.recipe not in RECIPES:
             raise LmhldError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
-        if int(self.patch_size) != self.patch_size or self.patch_size < 8:
-            raise LmhldError(f"patch size must be an integer >= 8 pixels, got {self.patch_size}")
-        if self.stride is not None and (int(self.stride) != self.stride or not 1 <= self.stride <= self.patch_size):
+        if not whole(self.patch_size) or self.patch_size < 8:
+            raise LmhldError(f"patch size must be an integer >= 8 pixels, got {given(self.patch_size)}")
+        if self.stride is not None and (not whole(self.stride) or not 1 <= self.stride <= self.patch_size):
             raise LmhldError(f"stride must be an integer from 1 to the patch size ({self.patch_size}), got "
-                             f"{self.stride}")
+                             f"{given(self.stride)}")
+        for name, value in (("minimum landslide fraction", self.min_fraction), ("tolerance", self.tolerance),
+                            ("background share", self.background_share), ("look-alike share", self.lookalike_share)):
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+                raise LmhldError(f"{name} must be a number, got {given(value)}")
         if self.min_fraction is not None and not 0 <= self.min_fraction <= 1:
             raise LmhldError(f"minimum landslide fraction must lie in [0, 1], got {self.min_fraction}")
         if self.background_share is not None and not 0 <= self.background_share < 1:
@@ -115,8 +119,8 @@ class ExportOptions:
         parse_ratios(list(self.split))
         if self.split_method is not None and self.split_method not in SPLIT_METHODS:
             raise LmhldError(f"split method must be 'balanced' or 'block', got {self.split_method!r}")
-        if int(self.block) != self.block or self.block < 1:
-            raise LmhldError(f"block must be a positive integer (patches), got {self.block}")
+        if not whole(self.block) or self.block < 1:
+            raise LmhldError(f"block must be a positive integer (patches), got {given(self.block)}")
         if not 0 <= self.tolerance <= 1:
             raise LmhldError(f"tolerance must lie in [0, 1] (a difference of landslide proportions), got "
                              f"{self.tolerance}")

@@ -411,9 +411,9 @@ class _Planner:
             else:
                 self._lookalikes = None
                 self.notes.append(
-                    f"look-alike background off: the landslide windows hold {pixels} landslide pixels (fewer than "
-                    f"{MIN_LANDSLIDE_PIXELS}), too few to tell what a landslide looks like; background windows are "
-                    "drawn at random")
+                    f"look-alike background off: {pixels} distinct landslide pixels were found in the landslide "
+                    f"windows sampled, fewer than the {MIN_LANDSLIDE_PIXELS} needed to tell what a landslide looks "
+                    "like; background windows are drawn at random")
         return self._lookalikes if isinstance(self._lookalikes, LookalikeModel) else None
 
     def _count_kept(self, kinds: tuple[str, ...], placement: str | None = None) -> int:
@@ -574,8 +574,8 @@ class _Planner:
         if dropped["nodata"] == 0 or dropped["below_min_fraction"] or kept:
             fixes.append("check that the inventory overlaps the rasters, or lower the minimum landslide fraction or "
                          "the patch size" + ("" if self.s.every_landslide else
-                                             " (the default recipe, generalise, also keeps the window of each "
-                                             "landslide)") + (", or add imagery" if kept else ""))
+                                             " (the generalise recipe, export's default, also keeps the window of "
+                                             "each landslide)") + (", or add imagery" if kept else ""))
         advice = "; ".join(fixes)
         return f"{said}: of {len(self.table)} windows, {describe_dropped(dropped)}. {advice[0].upper()}{advice[1:]}"
 

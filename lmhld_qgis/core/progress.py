@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from .errors import CancelledError
 
@@ -36,6 +36,38 @@ class NullProgress:
         from .terms import for_reader
 
         warnings.warn(for_reader(message), LmhldWarning, stacklevel=_caller_level())
+
+    def is_cancelled(self) -> bool:
+        return False
+
+
+class ConsoleProgress:
+    """Progress printed as lines on stderr, for a notebook or a script: what the command line says (every epoch of
+    a training with its loss and F1, every warning), and the progress by tenths. Never cancelled: Ctrl-C or the
+    notebook's stop button interrupts instead (a stopped training keeps last.pt; resume=True continues it)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream, self._tenth = stream, -1
+
+    def _say(self, text: str) -> None:
+        import sys
+
+        from .terms import for_reader
+
+        print(for_reader(text), file=self.stream or sys.stderr, flush=True)
+
+    def set_fraction(self, fraction: float) -> None:
+        tenth = int(10 * min(max(fraction, 0.0), 1.0))
+        if tenth > self._tenth:
+            self._tenth = tenth
+            if tenth:
+                self._say(f"{10 * tenth}%")
+
+    def info(self, message: str) -> None:
+        self._say(message)
+
+    def warn(self, message: str) -> None:
+        self._say(f"warning: {message}")
 
     def is_cancelled(self) -> bool:
         return False

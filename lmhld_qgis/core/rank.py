@@ -188,9 +188,11 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
 
         recorded = read_threshold(prob_raster)
         options = replace(options, threshold=0.5 if recorded is None else recorded)
-        progress.info(f"threshold {options.threshold:g}: " + (
-            "the one this probability raster's polygons were cut at" if recorded is not None else
-            "the raster records none (give the model's: --threshold)"))
+        chosen = f"threshold {options.threshold:g}: " + (  # said once the raster is read as probabilities: a scene
+            "the one this probability raster's polygons were cut at" if recorded is not None else  # given for one
+            "the raster records none (give the model's: --threshold)")  # was told this, then refused
+    else:
+        chosen = ""
     t0 = time.perf_counter()
     stride = options.stride or options.window
     with rasterio.open(prob_raster) as src:
@@ -217,6 +219,8 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
             candidates += [(float(scores[i, 4]), row, int(starts[i]), scores[i]) for i in best]
             candidates = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:keep]
             progress.set_fraction(0.95 * (k + 1) / len(rows))
+    if chosen:
+        progress.info(chosen)
     tiles = _pick(candidates, options)
     write_tiles(tiles, out_gpkg, crs_wkt, transform, options.window)
     progress.set_fraction(1.0)

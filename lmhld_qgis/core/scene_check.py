@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .bands import match_model_bands
 from .errors import LmhldError
@@ -18,6 +20,9 @@ from .raster import (
     same_resolution,
     stretched_pixels_note,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,19 @@ class SceneValues:
         return cls(list(bands), typical, scaling)
 
 
+def patch_values(images: Sequence[NDArray[Any]], bands: list[int], nodata: float | None) -> SceneValues:
+    """The typical value of each band over a few (C, H, W) patches of a dataset: the median of their valid pixels
+    (finite, not `nodata`), as SceneValues' windows give it for a scene; `bands`: their 1-based numbers."""
+    import numpy as np
+
+    data = np.concatenate([np.asarray(im, dtype=np.float64).reshape(im.shape[0], -1) for im in images], axis=1)
+    typical: list[float | None] = []
+    for row in data:
+        ok = np.isfinite(row) & (row != nodata if nodata is not None and not math.isnan(nodata) else True)
+        typical.append(float(np.median(row[ok])) if ok.any() else None)
+    return SceneValues(list(bands), typical, [(1.0, 0.0)] * len(bands))
+
+
 def _distances(card: ModelCard, values: SceneValues, divisor: list[float]) -> list[tuple[int, float, float]]:
     """(input, typical value in the model's units, standard deviations from its training mean) for the inputs
     that can be compared: not relative bands (a DSM loses its level in the model), a value and a spread known."""
@@ -121,11 +139,13 @@ def scene_divisor(card: ModelCard, values: SceneValues) -> tuple[list[float] | N
                                       + ")")
 
 
-def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list[float] | None = None) -> list[str]:
+def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list[float] | None = None,
+                             what: str = "scene") -> list[str]:
     """A warning (one, naming every such input) when inputs' typical values in the scene (divided by `divisor`
     where detection divides it) lie more than FAR_FROM_TRAINING standard deviations from the training means the
     model card records: a scene scaled otherwise (reflectance as 0-10000 integers rather than 0-1, 8-bit rather
-    than 16-bit) gives detections without meaning, and nothing else would say so."""
+    than 16-bit) gives detections without meaning, and nothing else would say so. `what`: the word for the data
+    (evaluation's "patches")."""
     if len(card.mean) != len(values.bands) or len(card.std) != len(values.bands):
         return []
     compared = _distances(card, values, divisor or [1.0] * len(values.bands))
@@ -136,8 +156,9 @@ def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list
     if not far:
         if scale is None:
             return []
-        return [f"the scene's values{divided} are about {scale:.2g} times the training imagery's, band by band: "
-                + _SCALED_OTHERWISE]
+        owner = f"{what}'" if what.endswith("s") else f"{what}'s"
+        return [f"the {owner} values{divided} are about {scale:.2g} times the training imagery's, band by band: "
+                + _scaled_otherwise(what)]
     if scale is not None:  # a probe's reflectance bands at 0.06 times went unsaid beside one far slope band
         others = ", ".join(card.bands[k] for k, _, _ in compared
                            if k not in far_inputs and card.mean[k] > 2 * card.std[k] > 0)
@@ -151,14 +172,20 @@ def values_far_from_training(card: ModelCard, values: SceneValues, divisor: list
             f"; the file declares a scale of {declared[0][0]:g} and an offset of {declared[0][1]:g}, which lmhld does "
             "not apply (pixels are read as stored, as export read the training imagery): apply it with "
             "gdal_translate -unscale -ot Float32 if the training imagery was in those units")
+    scaled = _scaled_otherwise(what)
     return [f"typical values far from the training imagery's{divided}: {bands}{far_text}. "
-            + _SCALED_OTHERWISE[:1].upper()
-            + _SCALED_OTHERWISE[1:] + note]
+            + scaled[:1].upper() + scaled[1:] + note]
 
 
-_SCALED_OTHERWISE = ("the scene is scaled otherwise than the training imagery (reflectance as 0-10000 integers "
-                     "rather than 0-1, 8-bit rather than 16-bit?) or comes from another sensor, and the detections "
-                     "may mean nothing; scale it as the training imagery was")
+def _scaled_otherwise(what: str) -> str:
+    """The likely cause and the fix, said of a scene (detection) or of patches (evaluation)."""
+    are, come, them = ("are", "come", "them") if what.endswith("s") else ("is", "comes", "it")
+    outcome = "the detections" if what == "scene" else "the scores"
+    return (f"the {what} {are} scaled otherwise than the training imagery (reflectance as 0-10000 integers rather "
+            f"than 0-1, 8-bit rather than 16-bit?) or {come} from another sensor, and {outcome} may mean nothing; "
+            f"scale {them} as the training imagery was")
+
+
 SCALE_OFF = 4.0  # a scene whose values are this many times the training imagery's (or a fraction as small)
 
 

@@ -15,7 +15,7 @@ from osgeo import gdal, ogr, osr
 
 from .atomic import GdalStop, gdal_checked
 from .errors import hold_signals
-from .postprocess import scene_floor
+from .postprocess import AREA_TOLERANCE, scene_floor
 from .progress import Progress, check_cancelled, reader_progress
 from .vector import equal_area_srs, polygonal, srs_from_epsg, srs_from_wkt, validity_reason
 
@@ -182,12 +182,6 @@ def _raw_polygons(band: gdal.Band, srs: osr.SpatialReference, stop: GdalStop) ->
         stop.reraise(exc)
         raise
     return mem, raw
-
-
-# Areas are measured on the ellipsoid, the grid's pixels in the map's projection: in UTM the two differ by up to
-# 0.2 %, so 2 pixels of 10 m measure 199.94 m2 and every one was dropped under a minimum of "2 px (200 m2)". A
-# polygon within this share of the minimum area is kept.
-AREA_TOLERANCE = 0.005
 
 
 class Cleaner:

@@ -13,7 +13,29 @@ from typing import cast
 import torch
 from torch import nn
 
+from ..core.errors import LmhldError
+
 DEPTH = 4  # four 2x downsamplings: inputs must be multiples of 16
+
+
+def _check_input(net: nn.Module, args: tuple[object, ...]) -> None:
+    """Refuse an input a network cannot take, naming the rule: 14 bands into a 3-band network, or a 100 px patch
+    into one that halves it four times, failed deep inside with torch's "Sizes of tensors must match" (skipped
+    while the network is exported or compiled: they see only valid inputs)."""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+        return
+    name = type(net).__name__
+    if x.dim() != 4:
+        raise LmhldError(f"{name} takes a batch shaped (N, bands, height, width); this input is shaped "
+                         f"{tuple(x.shape)}: add the batch dimension (x[None]) for one image")
+    bands, multiple = int(getattr(net, "in_channels", x.shape[1])), int(getattr(net, "size_multiple", 1))
+    if x.shape[1] != bands:
+        raise LmhldError(f"{name} was built for {bands} band(s); this input has {x.shape[1]}: give the bands it "
+                         "was trained on, in their order")
+    if x.shape[-2] % multiple or x.shape[-1] % multiple:
+        raise LmhldError(f"{name} takes a height and width that are multiples of {multiple} px; this input is "
+                         f"{x.shape[-2]} x {x.shape[-1]} px: pad or crop it (detection pads its tiles itself)")
 
 
 def xavier_init(module: nn.Module) -> None:
@@ -132,6 +154,7 @@ class SegmentationNet(nn.Module):
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.deep_supervision = False
+        self.register_forward_pre_hook(_check_input)
 
     def input_layer_names(self) -> list[str]:
         """Dotted names of the convolutions that see the image bands (the first one, unless a network says more)."""

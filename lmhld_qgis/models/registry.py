@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import LmhldError
+from ..core.errors import LmhldError, given, whole
 
 if TYPE_CHECKING:  # the networks import torch; the registry's names must not
     from .base import SegmentationNet
@@ -116,13 +116,16 @@ def build_model(name: str, in_channels: int, num_classes: int = 1, **options: An
     from ..core.plain import plain
 
     options = plain(options)  # np.int64 widths from a sweep
+    for what, value in (("in_channels", plain(in_channels)), ("num_classes", plain(num_classes))):
+        if not whole(value) or value < 1:
+            raise LmhldError(f"{what} must be an integer >= 1, got {given(value)}")
     check_model_options(name, options)
     cls = model_class(name)
     try:
-        return cls(in_channels=in_channels, num_classes=num_classes, **options)
+        return cls(in_channels=int(in_channels), num_classes=int(num_classes), **options)
     except (TypeError, ValueError, RuntimeError, AssertionError) as exc:  # a combination no check above foresaw
-        given = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "defaults"
-        raise LmhldError(f"bad options for {name} ({given}): {exc}; valid options: "
+        chosen = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "defaults"
+        raise LmhldError(f"bad options for {name} ({chosen}): {exc}; valid options: "
                          f"{', '.join(option_names(name))}") from exc
 
 

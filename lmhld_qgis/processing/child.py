@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from qgis.core import QgsApplication, QgsProcessingException
+from qgis.PyQt.QtCore import QCoreApplication, QThread
 
 from .. import deps
 from ..core.gdal_mode import gdal_exceptions_paused
@@ -82,14 +85,32 @@ def run_child(child: ChildCommand, feedback, *, what: str, on_cancel: str | Call
 
 
 def _relay(process: subprocess.Popen, feedback, alg=None) -> tuple[dict, bool]:
-    """The child's JSON progress lines as feedback (other lines go to the log); SIGTERM once cancel is asked."""
+    """The child's JSON progress lines as feedback (other lines go to the log); SIGTERM once cancel is asked.
+
+    The lines are read by a thread of their own, so that cancel is seen within a tenth of a second whatever the
+    child is doing; on QGIS's main thread (batch mode and graphical models run there in QGIS 3.22) the desktop's
+    events are handled meanwhile, as QGIS's dialog does for an algorithm it runs there: waiting on the next line
+    froze the desktop, and its Cancel button, for as long as the child said nothing (7 s a validation pass)."""
     summary: dict = {}
     cancel_sent = False
     said: dict = {"at": 0.0, "epoch": None}  # when the batch line was last shown, and of which epoch
-    for line in process.stdout:
+    lines = _lines_of(process.stdout)
+    app = QCoreApplication.instance()
+    on_main_thread = app is not None and QThread.currentThread() == app.thread()
+    while True:
         if feedback.isCanceled() and not cancel_sent:
             process.send_signal(signal.SIGTERM)  # stops at the next batch, after saving last.pt
             cancel_sent = True
+        try:
+            line = lines.get(timeout=POLL_S)
+        except queue.Empty:
+            line = ""
+        if on_main_thread:
+            QCoreApplication.processEvents()
+        if line is None:  # the child closed its output: it has ended
+            return summary, cancel_sent
+        if not line:
+            continue
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
@@ -99,7 +120,24 @@ def _relay(process: subprocess.Popen, feedback, alg=None) -> tuple[dict, bool]:
             summary = event
         else:
             _report(event, feedback, alg, said)
-    return summary, cancel_sent
+
+
+POLL_S = 0.1  # how often cancel is looked at (and the desktop's events handled) while the child is silent
+
+
+def _lines_of(stream) -> queue.Queue:
+    """The lines of `stream`, read by a daemon thread into a queue that ends with None."""
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        try:
+            for line in stream:
+                lines.put(line)
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=read, name="lmhld-child-output", daemon=True).start()
+    return lines
 
 
 BATCH_TEXT_EVERY_S = 10.0  # QGIS's dialog logs every progress text: a line a batch buried the warnings

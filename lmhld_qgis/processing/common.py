@@ -58,11 +58,20 @@ class FeedbackProgress:
 
 
 # A command quoted in backticks (kept as it is), or a flag: with its value when one follows (a number, or a word
-# that ends the clause: `--names red,green,dsm;`), and the core's own "in QGIS: LABEL" aside after it, which the
+# that ends the clause: `--names red,green,dsm;`), or a word before "or", "," or "." (a choice: `--device cpu or`,
+# which only an enum parameter takes as its value), and the core's own "in QGIS: LABEL" aside after it, which the
 # parameter's name then says already.
 _FLAG = re.compile(r"`[^`]*`|--(?P<flag>[a-z][a-z0-9-]*)"
-                   r"(?: (?P<value>\d[^\s;)]*|[^\s;()`]+(?=[;)]|$| \(in QGIS)))?"
+                   r"(?: (?P<value>\d[^\s;)]*|[^\s;()`]+(?=[;)]|$| \(in QGIS))"
+                   r"| (?P<word>[a-z][a-z0-9:_-]*)(?= or |[,.]))?"
                    rf"(?P<aside>{QGIS_ASIDE})?")
+
+
+def _enum_choice(param: QgsProcessingParameterDefinition, value: str) -> int | None:
+    """The option of an enum parameter that a command-line choice names ("cpu": "CPU", "auto": "Automatic: a GPU
+    when there is one"), by its index (what qgis_process takes); None when no option, or more than one, names it."""
+    found = [i for i, label in enumerate(param.options()) if value.lower() in label.lower()]
+    return found[0] if len(found) == 1 else None
 
 
 def _parameters_by_flag(alg: QgsProcessingAlgorithm) -> dict[str, QgsProcessingParameterDefinition]:
@@ -103,8 +112,15 @@ def in_dialog_terms(message: str, alg: QgsProcessingAlgorithm | None) -> str:
         param = params.get(flag) or _every_algorithms_parameters().get(flag)
         if param is None:
             return match.group(0)
-        value = f"={match['value']}" if match["value"] else ""
-        return f'"{param.description()}" ({param.name()}{value})'
+        word, given = match["word"], match["value"]
+        if given and param.type() == "boolean":  # a switch takes no value: the word that ended the clause
+            word, given = given, None
+        if param.type() == "enum" and hasattr(param, "options") and (given or word):
+            chosen = _enum_choice(param, given or word)
+            if chosen is not None:  # a choice of the command line's (--device cpu): the option the dialog shows
+                return f'"{param.description()}" set to "{param.options()[chosen]}" ({param.name()}={chosen})'
+        value = f"={given}" if given else ""
+        return f'"{param.description()}" ({param.name()}{value})' + (f" {word}" if word else "")
 
     return _FLAG.sub(swap, message)
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
+    QgsProcessingException,
     QgsProcessingOutputFile,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingOutputNumber,
-    QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
 )
 
 from ..core.splits import SPLIT_NAMES
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, layer_origin, required_source
-from .outputs import folder_destination, safe_stem
+from .outputs import folder_destination, is_skipped, is_temporary, safe_stem
 from .patch_parameters import PatchPlanParameters
 from .styling import ResultLayer
 
@@ -58,8 +61,11 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
             self.OVERWRITE, self.tr("Replace a non-empty dataset folder"), defaultValue=False))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, self.tr("Dataset folder (temporary → beside inventory)")))
-        self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_FOOTPRINTS, self.tr("Patch outlines"),
-                                                      QgsProcessing.TypeVectorPolygon))
+        # a destination, so that QGIS decides whether it is loaded (the dialog's "Open output file", batch mode's
+        # "Load layers on completion", a model's outputs); an output of another kind was loaded every time
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            self.OUTPUT_FOOTPRINTS, self.tr("Patch outlines (temporary → patches.gpkg in the dataset folder)"),
+            QgsProcessing.TypeVectorPolygon, optional=True))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Dataset card (dataset.json)")))
         for key, label in ((self.N_TRAIN, self.tr("Training patches")), (self.N_VAL, self.tr("Validation patches")),
                            (self.N_TEST, self.tr("Test patches"))):
@@ -84,8 +90,7 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
                                      self._default_folder(parameters, context, source, options.patch_size)).path
             report = export_patches(rasters, polygons, out, options, progress=FeedbackProgress(feedback, self))
         feedback.pushInfo(self.tr("Dataset: {0}").format(report.out_dir))
-        footprints = str(report.out_dir / "patches.gpkg") + "|layername=patches"
-        self._load_footprints(context, footprints, report.card["name"])
+        footprints = self._footprints(parameters, context, report.out_dir / "patches.gpkg", report.card["name"])
         return {self.OUTPUT_FOLDER: str(report.out_dir), self.OUTPUT_FOOTPRINTS: footprints,
                 self.OUTPUT_JSON: str(report.out_dir / "dataset.json"),
                 **{key: report.counts.get(split, 0) for key, split in zip(
@@ -99,11 +104,26 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         stem = safe_stem(path.stem if path is not None else source.sourceName())
         return folder / f"{stem}_patches_{patch_size}px"
 
-    def _load_footprints(self, context, footprints: str, name: str) -> None:
+    def _footprints(self, parameters, context, inside: Path, name: str) -> str:
+        """The patch outlines: the dataset folder's patches.gpkg, or a copy of it where the user chose a file;
+        loaded, named and styled where QGIS was asked to load the output."""
+        from ..core.atomic import atomic_file
         from ..core.styles import PATCHES_QML
 
-        if context.project() is None:
-            return
-        context.addLayerToLoadOnCompletion(footprints, QgsProcessingContext.LayerDetails(
-            self.tr("Patches — {0}").format(name), context.project(), self.OUTPUT_FOOTPRINTS))
+        value = parameters.get(self.OUTPUT_FOOTPRINTS)
+        if is_temporary(value) or is_skipped(value):
+            footprints = str(inside) + "|layername=patches"
+            project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
+            if project is not None:
+                context.addLayerToLoadOnCompletion(footprints, QgsProcessingContext.LayerDetails(
+                    self.tr("Patches — {0}").format(name), project, self.OUTPUT_FOOTPRINTS))
+        else:
+            footprints = self.parameterAsOutputLayer(parameters, self.OUTPUT_FOOTPRINTS, context)
+            if not footprints.lower().endswith(".gpkg"):
+                raise QgsProcessingException(self.tr("Patch outlines must be a GeoPackage (.gpkg), got {0}; the "
+                                                     "dataset folder holds them anyway (patches.gpkg)").format(
+                                                         footprints))
+            with core_errors(self.displayName(), self), atomic_file(footprints) as tmp:
+                shutil.copyfile(inside, tmp)
         ResultLayer.attach(context, footprints, self.tr("Patches — {0}").format(name), str(PATCHES_QML))
+        return footprints

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
@@ -15,6 +17,7 @@ from qgis.core import (
 from .annotation import style_from_text
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, optional_number, raster_path
+from .outputs import layer_destination, safe_stem
 
 SCORES = ["combined", "near", "entropy"]
 
@@ -34,7 +37,8 @@ class RankTiles(LmhldAlgorithm):
             "share of pixels near the threshold (within the uncertainty margin) and the mean binary entropy (1 at p = "
             "0.5). Writes the chosen number of windows, none overlapping another, as polygons with their rank and "
             "scores, so the next hour of annotation goes where the model is least sure. The raster is read in stripes:"
-            " any size works.")
+            " any size works. Left at [Create temporary layer], the windows are written beside the probability "
+            "raster (NAME_to_label.gpkg), since a temporary folder is deleted when QGIS closes.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.PROBABILITY, self.tr("Landslide probability raster")))
@@ -68,7 +72,11 @@ class RankTiles(LmhldAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         from ..core.rank import RankOptions, rank_tiles, tiles_style
 
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        with core_errors(self.displayName(), self):
+            prob = raster_path(self.parameterAsRasterLayer(parameters, self.PROBABILITY, context))
+        # left at temporary: beside the probability raster (a temporary folder is deleted when QGIS closes)
+        default = Path(prob).parent / f"{safe_stem(Path(prob).stem)}_to_label.gpkg"
+        out = layer_destination(self, parameters, self.OUTPUT, context, default).path
         if not out.lower().endswith(".gpkg"):
             raise QgsProcessingException(self.tr("The output must be a GeoPackage (.gpkg), got {0}").format(out))
         options = RankOptions(
@@ -80,7 +88,6 @@ class RankTiles(LmhldAlgorithm):
             score=SCORES[self.parameterAsEnum(parameters, self.SCORE, context)],
             min_valid=self.parameterAsDouble(parameters, self.MIN_VALID, context))
         with core_errors(self.displayName(), self):
-            prob = raster_path(self.parameterAsRasterLayer(parameters, self.PROBABILITY, context))
             result = rank_tiles(prob, out, options, progress=FeedbackProgress(feedback, self))
         for t in result.tiles[:5]:
             feedback.pushInfo(self.tr("#{0}: score {1:.3f} (near threshold {2:.0%}, entropy {3:.3f})").format(

@@ -99,7 +99,9 @@ class TrainModel(LmhldAlgorithm):
             "set: 16, or as few as 4 when the training set is small, so that each epoch still makes about 20 "
             "steps.\n\n"
             "Advanced options not set take the configuration file's value, else the recipe's; options set here "
-            "override both. Early stopping at 0 never stops early. Relative-level bands (1-based, e.g. 4; none for "
+            "override both. Network, Mode and Epochs left at their defaults take the configuration file's values "
+            "too, and so do Dataset folders left empty (a relative folder in the file is relative to the file). "
+            "Early stopping at 0 never stops early. Relative-level bands (1-based, e.g. 4; none for "
             "none) lose each patch's best-fit plane, as a surface model (DSM/DEM) should: the network then sees "
             "local relief, not altitude or hillslope, and an unseen area at another altitude is no surprise; not "
             "set, bands named as elevation or "
@@ -118,7 +120,8 @@ class TrainModel(LmhldAlgorithm):
         from ..models.registry import MODEL_NAMES, TITLES
 
         self.addParameter(folder_list_parameter(
-            self.DATA, self.tr("Dataset folders (in order for part mode)")))
+            self.DATA, self.tr("Dataset folders (in order for part mode; not set: the configuration file's)"),
+            optional=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.MODEL_NAME, self.tr("Network"), [f"{TITLES[n]} ({n})" for n in MODEL_NAMES], defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(
@@ -209,7 +212,12 @@ class TrainModel(LmhldAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         from ..models.registry import MODEL_NAMES
 
+        config = self.parameterAsFile(parameters, self.CONFIG, context)
+        in_file = self._config_values(config)
         data = folder_list_value(self, parameters, self.DATA, context)
+        if not data and in_file.get("data"):
+            data = [str(_beside(config, d)) for d in _as_list(in_file["data"])]
+            feedback.pushInfo(self.tr("Dataset folders from the configuration file: {0}").format("; ".join(data)))
         if not data:
             raise QgsProcessingException(self.tr("Choose at least one dataset folder."))
         for folder in data:  # before a child process starts: a missing folder is a typo, said in the dialog's words
@@ -224,16 +232,24 @@ class TrainModel(LmhldAlgorithm):
                     detect_format(folder)
         network = MODEL_NAMES[self.parameterAsEnum(parameters, self.MODEL_NAME, context)]
         mode = MODES[self.parameterAsEnum(parameters, self.MODE, context)]
+        epochs = self.parameterAsInt(parameters, self.EPOCHS, context)
+        chosen = {"model": network, "mode": mode, "epochs": epochs}
+        taken = self._from_file(chosen, in_file, feedback)  # the file's, where the dialog's are its defaults
+        network, mode = str(taken.get("model", network)), str(taken.get("mode", mode))  # the child checks them
+        epochs = taken.get("epochs", epochs)
         resume = self.parameterAsBool(parameters, self.RESUME, context)
         if resume and is_temporary(parameters.get(self.OUTPUT_FOLDER)):
             raise QgsProcessingException(self.tr("To continue a run, choose its run folder."))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         default = Path(data[0]).parent / "runs" / f"{safe_stem(Path(data[0]).name)}_{network}_{mode}_{stamp}"
         out = folder_destination(self, parameters, self.OUTPUT_FOLDER, context, default).path
-        epochs = self.parameterAsInt(parameters, self.EPOCHS, context)
-        if resume:
+        if resume and isinstance(epochs, int):
             epochs = self._continued(out, network, mode, epochs, feedback)
-        args = ["--out", out, "--model", network, "--mode", mode, "--epochs", str(epochs)]
+        args = ["--out", out]
+        for key, flag, value in (("model", "--model", network), ("mode", "--mode", mode),
+                                 ("epochs", "--epochs", str(epochs))):
+            if key not in taken or (key == "epochs" and resume):
+                args += [flag, value]
         for folder in data:
             args += ["--data", folder]
         args += self._option_args(parameters, context)
@@ -252,6 +268,34 @@ class TrainModel(LmhldAlgorithm):
         return {self.OUTPUT_FOLDER: out, self.MODEL_ONNX: model or best, self.BEST_CHECKPOINT: best,
                 self.REPORT: str(Path(out) / "report.html"),
                 self.BEST_F1: f1 if isinstance(f1, int | float) and math.isfinite(f1) else None}
+
+    def _config_values(self, config: str) -> dict:
+        """The configuration file's [train] table ({} without a file); a file that cannot be read is said here."""
+        if not config:
+            return {}
+        with core_errors(self.tr("Configuration file"), self):
+            from ..training.config import read_config_file
+
+            return read_config_file(config)
+
+    def _from_file(self, chosen: dict, in_file: dict, feedback) -> dict:
+        """Network, Mode and Epochs must have a value in the dialog, so their defaults were passed on and overrode a
+        configuration file's (a file's resunet for 1 epoch trained a U-Net for 50, with the file's recipe): the
+        file's value holds where the dialog's is its default, and each choice is said with where it came from."""
+        taken = {}
+        labels = {"model": self.tr("Network"), "mode": self.tr("Mode"), "epochs": self.tr("Epochs")}
+        defaults = {"model": _default_choice(self, self.MODEL_NAME), "mode": MODES[0],
+                    "epochs": self.parameterDefinition(self.EPOCHS).defaultValue()}
+        for key, value in chosen.items():
+            if key not in in_file or in_file[key] == value:
+                continue
+            if value == defaults[key]:
+                taken[key] = in_file[key]
+                feedback.pushInfo(self.tr("{0}: {1}, from the configuration file").format(labels[key], in_file[key]))
+            else:
+                feedback.pushInfo(self.tr("{0}: {1}, set in the dialog over the configuration file's {2}").format(
+                    labels[key], value, in_file[key]))
+        return taken
 
     def _kept(self, out: str) -> str:
         """What a cancelled run left, and what to do with it, in the dialog's words."""
@@ -337,3 +381,21 @@ class TrainModel(LmhldAlgorithm):
         if config:
             args += ["--config", config]
         return args
+
+
+def _default_choice(alg: LmhldAlgorithm, name: str) -> str:
+    """The network an enum parameter offers by default, by its registry name."""
+    from ..models.registry import MODEL_NAMES
+
+    return MODEL_NAMES[int(alg.parameterDefinition(name).defaultValue())]
+
+
+def _as_list(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def _beside(config: str, folder: str) -> Path:
+    """A folder a configuration file names, relative to the file (a dialog has no working folder to be relative
+    to)."""
+    path = Path(folder).expanduser()
+    return path if path.is_absolute() else Path(config).parent / path

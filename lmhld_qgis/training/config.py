@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from ..core.errors import LmhldError
+from ..core.errors import KINDS, LmhldError
 
 Mode = Literal["single", "mix", "part"]
 Optimizer = Literal["sgd", "adam", "adamw"]
@@ -278,8 +278,7 @@ def _what(value: object, wanted: Any = None) -> str:
              if get_origin(k) is Literal for a in get_args(k)]
     if isinstance(value, str) and words and all(isinstance(w, str) for w in words):
         return repr(value)
-    kind = {str: "text", bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a table"}
-    return f"{value!r} ({kind.get(type(value), type(value).__name__)})"
+    return f"{value!r} ({KINDS.get(type(value), type(value).__name__)})"
 
 
 def check_types(values: dict[str, Any], source: str, hints: dict[str, Any] | None = None) -> None:

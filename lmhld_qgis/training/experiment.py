@@ -347,7 +347,7 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
     readable, split (every run is scored on its test split, which training must never see) and of one square
     patch size (which becomes the area's only size)."""
     from ..core.datasets import open_dataset
-    from ..core.datasets.base import check_uniform
+    from ..core.datasets.base import check_uniform_splits
     from ..core.datasets.detect import detect_format, has_splits
 
     where = f"area {area.name} in {file}"
@@ -366,8 +366,7 @@ def _patch_area_bands(area: Area, file: str) -> list[str]:
         with contextlib.suppress(LmhldError):  # a folder may have no validation split: training holds one out
             splits["val"] = open_dataset(area.patches, "val", fmt=fmt)
         # mixed sizes failed at the first batch, hours in, and the area was named after its first file's size
-        for split, dataset in splits.items():
-            check_uniform(dataset, f"{area.patches} ({split} split)")
+        check_uniform_splits([(dataset, f"{area.patches} ({split} split)") for split, dataset in splits.items()])
     except LmhldError as exc:
         raise LmhldError(f"{where}: {exc}") from exc
     size = test.patch_size
@@ -501,7 +500,7 @@ class Experiment:
                 export_patches([area.raster], area.inventory, path, options, progress=SubProgress(share, 0.0, 0.0))
             except LmhldError as exc:  # said in the experiment file's terms, for the area and size it concerns
                 hint = ('; in the experiment file: [experiment.export] recipe = "generalise"'
-                        if "recipe, generalise" in exc.message else "")
+                        if "the generalise recipe" in exc.message else "")
                 raise LmhldError(f"area {area.name} at {size} px: {in_file_terms(exc.message)}{hint}") from exc
         return path
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.bands import band_key, match_model_bands, unique_names
 from ..core.datasets import MixDataset, PatchDataset, Sample, open_dataset
-from ..core.datasets.base import Header, check_uniform
+from ..core.datasets.base import Header, check_uniform_splits
 from ..core.datasets.detect import detect_format, has_splits
 from ..core.errors import LmhldError
 from ..core.raster import same_resolution
@@ -230,8 +230,8 @@ def plan_stages(cfg: TrainConfig, reference: list[str] | None = None) -> list[St
                              "background patches)")
         for split, ds in (("training", train), ("validation", val)):
             _require_labels(ds, split, path)
-    notes = [[note for split, ds in (("training", train), ("validation", val)) if ds is not None
-              for note in check_uniform(ds, f"dataset {path} ({split} split)")]
+    notes = [check_uniform_splits([(ds, f"dataset {path} ({split} split)")
+                                   for split, ds in (("training", train), ("validation", val)) if ds is not None])
              + ([] if val is not None else [_without_validation(path, len(train))])
              + [n for n in [held_out_note(path, train, val)] if n]
              for (train, val), path in zip(opened, cfg.data, strict=True)]

@@ -321,3 +321,28 @@ def test_missing_pixels_of_a_patch_are_left_out_of_the_scores_and_said(tmp_path)
     assert result["per_area"]["d"]["missing_pixels"] == 100
     assert any("100 pixel(s) of 1 'test' patch(es) are missing (NaN, infinite or nodata in a band) and are left "
                "out of the scores" in m for m in said)
+
+
+def test_patches_scaled_otherwise_than_the_training_imagery_are_said(areas):
+    """A model trained on 8-bit patches scored on a 16-bit copy of them called nearly every pixel a landslide, and
+    its F1 of 0.24 (0.38 on the 8-bit patches) read as a poor model's: detection warns of such a scene, evaluation
+    said nothing. Now it warns alike, naming the bands."""
+    from lmhld_qgis.core.datasets import open_dataset
+
+    images = np.concatenate([s.image.reshape(4, -1) for s in open_dataset(areas["a32"], "test")], axis=1)
+    said: list[str] = []
+
+    class Warned(NullProgress):
+        def warn(self, message):
+            said.append(message)
+
+    backend = RedBackend()
+    backend.card.mean, backend.card.std = images.mean(axis=1).tolist(), images.std(axis=1).tolist()
+    evaluate_dataset(backend, areas["a32"], "test", progress=Warned())
+    assert not [m for m in said if "training imagery" in m], said
+    backend.card.mean = [m / 257 for m in backend.card.mean]  # trained on an 8-bit copy
+    backend.card.std = [s / 257 for s in backend.card.std]
+    evaluate_dataset(backend, areas["a32"], "test", progress=Warned())
+    far = [m for m in said if "typical values far from the training imagery's" in m]
+    assert len(far) == 1 and far[0].startswith(f"{areas['a32']} ('test' split): "), said
+    assert "band 3 (red)" in far[0] and "The patches are scaled otherwise" in far[0] and "the scores may mean" in far[0]

@@ -35,3 +35,20 @@ def test_warnings_only_hands_on_warnings_named_and_the_cancel_not_lines_or_fract
     assert not share.is_cancelled()
     parent.cancelled = True
     assert share.is_cancelled()
+
+
+def test_console_progress_prints_lines_warnings_and_tenths():
+    """Training from Python printed nothing for minutes; ConsoleProgress says what the command line says."""
+    import io
+
+    from lmhld_qgis.core.progress import ConsoleProgress
+
+    out = io.StringIO()
+    progress = ConsoleProgress(out)
+    for fraction in (0.0, 0.05, 0.12, 0.19, 0.5, 1.0):
+        progress.set_fraction(fraction)
+    progress.info("stage 1/1 (area) epoch 1/2")
+    progress.warn("few patches")
+    assert out.getvalue().splitlines() == ["10%", "50%", "100%", "stage 1/1 (area) epoch 1/2",
+                                           "warning: few patches"]
+    assert progress.is_cancelled() is False

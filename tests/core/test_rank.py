@@ -106,7 +106,11 @@ def test_bad_options_and_small_raster(prob, tmp_path):
 
 
 def test_an_image_is_not_ranked_as_probabilities(tmp_path):
+    from ..helpers import SaidLines
+
     image = write_raster(tmp_path / "scene.tif", np.full((3, 256, 256), 812, np.uint16))
+    said = SaidLines()
     with pytest.raises(LmhldError, match=r"scene.tif is not a probability raster: band 1 holds values from 812"):
-        rank_tiles(image, tmp_path / "t.gpkg", RankOptions(window=128))
+        rank_tiles(image, tmp_path / "t.gpkg", RankOptions(window=128), progress=said)
     assert not (tmp_path / "t.gpkg").exists()
+    assert not [line for line in said.lines if "threshold" in line]  # was: "the raster records none", then refused

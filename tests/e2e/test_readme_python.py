@@ -29,3 +29,6 @@ def test_the_readme_python_pipeline_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.fullmatch(r"\d+ polygons; pixel F1 [01]\.\d{3}, object F1 [01]\.\d{3}\n", proc.stdout), proc.stdout
     assert (tmp_path / "work" / "run" / "model.onnx").is_file() and (tmp_path / "work" / "landslides.gpkg").is_file()
+    # the training says what it does (it said nothing, minutes long, until the last print)
+    assert re.search(r"^stage 1/1 \(area\) epoch 1/1", proc.stderr, re.M) and "\n100%\n" in proc.stderr, \
+        proc.stderr[-3000:]

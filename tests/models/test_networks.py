@@ -106,3 +106,18 @@ def test_default_widths_follow_the_papers():
     unet = build_model("unet", 3)
     n_params = sum(p.numel() for p in unet.parameters())
     assert 30e6 < n_params < 32e6  # Ronneberger's U-Net: about 31 M parameters
+
+
+def test_an_input_a_network_cannot_take_is_named_with_its_rule():
+    """build_model("unet", "3") leaked "'<' not supported between 'str' and 'int'"; a 100 px patch failed deep inside
+    with "Sizes of tensors must match", and 14 bands into a 3-band network with torch's channel error."""
+    with pytest.raises(LmhldError, match=r"^in_channels must be an integer >= 1, got '3' \(text\)$"):
+        build_model("unet", "3")
+    net = build_model("unet", 3, base_width=4).eval()
+    for shape, words in (((1, 3, 100, 100), r"takes a height and width that are multiples of 16 px; this input is "
+                                            r"100 x 100 px"),
+                         ((1, 14, 64, 64), r"was built for 3 band\(s\); this input has 14"),
+                         ((3, 64, 64), r"add the batch dimension")):
+        with pytest.raises(LmhldError, match=words):
+            net(torch.zeros(shape))
+    assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)

@@ -280,3 +280,8 @@ def test_rank_tiles(qgis_processing, lmhld_provider, tmp_path):
     ranked = sorted(layer.getFeatures(), key=lambda f: f["rank"])
     assert [f["rank"] for f in ranked] == [1, 2, 3] and ranked[0]["score"] == pytest.approx(1.0)
     assert ranked[0]["row"] >= 128 and ranked[0]["col"] < 128
+    # left at temporary, the windows went to QGIS's temporary folder, deleted when QGIS closes: now beside the raster
+    for name in ("prob_to_label.gpkg", "prob_to_label_2.gpkg"):
+        kept = _run("lmhld:ranktiles", {"PROBABILITY": str(prob), "WINDOW": 64, "TOP": 3,
+                                        "OUTPUT": "TEMPORARY_OUTPUT"})
+        assert kept["OUTPUT"] == str(tmp_path / name) and QgsVectorLayer(kept["OUTPUT"]).featureCount() == 3

@@ -40,6 +40,33 @@ def test_processing_run_exports_and_footprints_load(qgis_processing, lmhld_provi
     assert not (tmp_path / "again").exists()
 
 
+def test_the_outlines_are_loaded_only_where_qgis_is_asked_to_load_outputs(qgis_processing, lmhld_provider, scene,
+                                                                          tmp_path):
+    """The outlines were added to the project whatever was asked: in batch mode with "Load layers on completion"
+    unticked, and for an export inside a graphical model whose outlines are not one of the model's outputs."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProject
+
+    base = {"RASTERS": [str(scene.raster)], "INVENTORY": str(scene.inventory), "PATCH_SIZE": 64}
+
+    def loaded(outlines, folder: str) -> tuple[dict, list[str]]:
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        result = processing.run("lmhld:exportpatches", {**base, "OUTPUT_FOLDER": str(tmp_path / folder),
+                                                        "OUTPUT_FOOTPRINTS": outlines}, context=context)
+        return result, [d.name for d in context.layersToLoadOnCompletion().values()]
+
+    shown, names = loaded(QgsProcessingOutputLayerDefinition("TEMPORARY_OUTPUT", QgsProject.instance()), "shown")
+    assert names == ["Patches — shown"] and shown["OUTPUT_FOOTPRINTS"].startswith(str(tmp_path / "shown" /
+                                                                                      "patches.gpkg"))
+    unasked, names = loaded("TEMPORARY_OUTPUT", "unasked")  # batch mode unticked; a model's intermediate step
+    assert names == [] and QgsVectorLayer(unasked["OUTPUT_FOOTPRINTS"]).featureCount() > 0
+    chosen, names = loaded(str(tmp_path / "outlines.gpkg"), "chosen")  # a file of the user's: a copy
+    assert chosen["OUTPUT_FOOTPRINTS"] == str(tmp_path / "outlines.gpkg") and names == []
+    assert QgsVectorLayer(chosen["OUTPUT_FOOTPRINTS"]).featureCount() == \
+        QgsVectorLayer(str(tmp_path / "chosen" / "patches.gpkg")).featureCount() > 0
+
+
 def test_bad_band_is_a_processing_error(qgis_processing, lmhld_provider, scene, tmp_path):
     import processing
 
@@ -149,3 +176,10 @@ def test_core_messages_name_the_dialogs_parameters_not_the_command_lines_options
     assert in_dialog_terms("export with a lower --min-fraction; see --json", analyse) == (
         f'export with a lower "{share.parameterDefinition("MIN_FRACTION").description()}" (MIN_FRACTION); see '
         f'"{analyse.parameterDefinition("OUTPUT_JSON").description()}" (OUTPUT_JSON)')
+    # a choice of the command line's is the option the dialog shows, and the number qgis_process takes (it read:
+    # use "Device" (DEVICE) auto or "Device" (DEVICE=cpu), and DEVICE=cpu was refused)
+    assert in_dialog_terms("torch sees no GPU; use --device auto or --device cpu", train) == (
+        'torch sees no GPU; use "Device" set to "Automatic: a GPU when there is one" (DEVICE=0) or "Device" set to '
+        '"CPU" (DEVICE=1)')
+    assert in_dialog_terms("use --overwrite instead.", share) == (
+        f'use "{share.parameterDefinition("OVERWRITE").description()}" (OVERWRITE) instead.')

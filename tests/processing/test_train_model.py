@@ -162,3 +162,31 @@ def test_a_folder_without_validation_returns_no_best_f1(qgis_processing, lmhld_p
                                                  "OUTPUT_FOLDER": str(tmp_path / "run")}, feedback=feedback)
     assert result["BEST_F1"] is None and Path(result["MODEL_ONNX"]).exists()
     assert "trains without validation: its 2 patches are too few to hold a fifth out" in feedback.textLog()
+
+
+def test_a_configuration_files_network_mode_epochs_and_data_hold_where_the_dialog_has_its_defaults(
+        qgis_processing, lmhld_provider, areas, tmp_path):
+    """A file's resunet for 1 epoch trained a U-Net for 50 (with the file's recipe and width): Network, Mode and
+    Epochs must have a value in the dialog, and their defaults were passed on over the file's; and the file's
+    dataset folders could not be used, Dataset folders being required."""
+    import processing
+
+    (tmp_path / "cfg").mkdir()
+    config = tmp_path / "cfg" / "train.toml"
+    relative = Path(*[".."] * len(config.parent.parts[1:])) / str(areas["a32"]).lstrip("/")  # relative to the file
+    config.write_text(f'[train]\nmodel = "resunet"\nepochs = 1\nbatch_size = 8\ndata = ["{relative}"]\n'
+                      '[train.model_options]\nbase_width = 4\n')
+    feedback = QgsProcessingFeedback()
+    processing.run("lmhld:trainmodel", {"CONFIG": str(config), "OUTPUT_FOLDER": str(tmp_path / "run")},
+                   feedback=feedback)
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (stored["model"], stored["epochs"], stored["model_options"]) == ("resunet", 1, {"base_width": 4})
+    assert [Path(d).resolve() for d in stored["data"]] == [areas["a32"].resolve()]
+    log = feedback.textLog()
+    assert "Network: resunet, from the configuration file" in log and "Epochs: 1, from the configuration file" in log
+    # a value chosen in the dialog holds over the file's, and says so
+    feedback = QgsProcessingFeedback()
+    processing.run("lmhld:trainmodel", {"CONFIG": str(config), "EPOCHS": 2, "OUTPUT_FOLDER": str(tmp_path / "run2")},
+                   feedback=feedback)
+    assert json.loads((tmp_path / "run2" / "config.json").read_text())["epochs"] == 2
+    assert "Epochs: 2, set in the dialog over the configuration file's 1" in feedback.textLog()

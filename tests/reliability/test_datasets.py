@@ -66,8 +66,8 @@ def refused(work: Work, case: str, args: list[str], *words: str) -> str:
 def test_a_patch_of_another_size_is_named(work):
     l4s(work.path("l4s"), sizes=(128, 128, 64, 128))
     refused(work, "Landslide4Sense folder with one 64 px patch among 128 px ones", [*TRAIN, "--data", "l4s",
-            "--out", "run"], "image_3.h5 has 14 band(s) of 64 x 64 px where 2 of its 3 samples have 14 band(s) of "
-            "128 x 128 px")
+            "--out", "run"], "image_3.h5 has 14 band(s) of 64 x 64 px where 3 of the 4 samples of its splits have 14 "
+            "band(s) of 128 x 128 px")
 
 
 def test_an_image_with_another_band_count_is_named(work, small_onnx_model):

@@ -173,7 +173,9 @@ def test_bad_experiment_config(tmp_path):
 def test_an_export_that_keeps_nothing_is_said_for_its_area_in_the_experiment_file_s_terms(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg.write_text(cfg.read_text().replace("min_fraction = 0.05", "min_fraction = 0.99"))
-    with pytest.raises(LmhldError, match=r'^area solo at 32 px: no patch kept.*; in the experiment file: '
+    # an experiment's default is the paper's recipe: generalise is export's default, not "the default recipe"
+    with pytest.raises(LmhldError, match=r"^area solo at 32 px: no patch kept.*\(the generalise recipe, export's "
+                                         r'default, also keeps .*; in the experiment file: '
                                          r'\[experiment\.export\] recipe = "generalise"$'):
         run_experiment(cfg, tmp_path / "exp")
 

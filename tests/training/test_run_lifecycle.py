@@ -302,6 +302,7 @@ def test_the_card_carries_a_calibrated_threshold_and_the_datasets_landslide_size
 
     at_threshold = evaluate_dataset(result.onnx, data, "val")["f1"]  # the card's own threshold
     assert onnx_card.validation_f1 == pytest.approx(at_threshold, abs=2e-3)
+    assert result.threshold_f1 == pytest.approx(at_threshold, abs=2e-3)  # a notebook saw only best_f1 (at 0.5)
     assert f"detection threshold (model card)</th><td>{result.threshold:g}: calibrated on the validation split" in \
         (tmp_path / "run" / "report.html").read_text()
     assert load_checkpoint(tmp_path / "run" / "best.pt")["card"]["threshold"] == result.threshold

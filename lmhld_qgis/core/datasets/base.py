@@ -121,29 +121,47 @@ def check_uniform(ds: PatchDataset, what: str, *, same_size: bool = True) -> lis
     failed at the first mixed batch with torch's "stack expects each tensor to be equal size", or on band
     statistics of another length), naming the odd file; return a warning when they are stored as different types
     (a uint16 patch among float ones was most likely not scaled like them). `what` names the dataset and split."""
-    with ThreadPoolExecutor(8) as pool:  # GDAL and h5py release the GIL while they open a file
-        headers = [(i, h if same_size else Header((h.shape[0], 0, 0), h.dtype))
-                   for i, h in enumerate(pool.map(ds.header, range(len(ds)))) if h is not None]
-    if not headers:
+    return check_uniform_splits([(ds, what)], same_size=same_size)
+
+
+def check_uniform_splits(splits: Sequence[tuple[PatchDataset, str]], *, same_size: bool = True) -> list[str]:
+    """check_uniform over a dataset's splits at once (each `(split, what)`): the usual shape is the one most of
+    their patches have, so that the odd patch is found wherever it is. Checked alone, a validation split of one
+    64 px and one 128 px patch named the 128 px one, like the 10 training patches, as the one to remove."""
+    read = [(ds, what, _headers(ds, same_size)) for ds, what in splits]
+    shapes = Counter(h.shape for _, _, headers in read for _, h in headers)
+    if not shapes:
         return []
-    shapes = Counter(h.shape for _, h in headers)
     common, n_common = shapes.most_common(1)[0]
-    odd = [(i, h) for i, h in headers if h.shape != common]
+    n_all = sum(shapes.values())
+    whose = "its" if len(splits) == 1 else "the"
+    odd = [(ds, what, i, h) for ds, what, headers in read for i, h in headers if h.shape != common]
     if odd:
-        i, h = odd[0]
+        ds, what, i, h = odd[0]
         more = f" ({len(odd) - 1} more differ)" if len(odd) > 1 else ""
-        raise LmhldError(f"{what}: sample {ds.sample_id(i)} has {_shape_text(h.shape)} where {n_common} of its "
-                         f"{len(headers)} samples have {_shape_text(common)}{more}; every patch of a dataset must "
+        among = "" if len(splits) == 1 else " of its splits"
+        raise LmhldError(f"{what}: sample {ds.sample_id(i)} has {_shape_text(h.shape)} where {n_common} of {whose} "
+                         f"{n_all} samples{among} have {_shape_text(common)}{more}; every patch of a dataset must "
                          "have the same bands and size: remove it, or cut it like the others")
-    types = Counter(h.dtype for _, h in headers)
-    if len(types) == 1:
-        return []
-    usual = types.most_common(1)[0][0]
-    odd_ids = [ds.sample_id(i) for i, h in headers if h.dtype != usual]
-    return [f"{what}: {len(odd_ids)} sample(s) are stored as "
-            f"{', '.join(sorted(t for t in types if t != usual))} where the other {types[usual]} are {usual} "
-            f"(first: {odd_ids[0]}); if they were not scaled like the others, the model learns two scales of one "
-            "band: convert them like the others"]
+    notes = []
+    for ds, what, headers in read:
+        types = Counter(h.dtype for _, h in headers)
+        if len(types) < 2:
+            continue
+        usual = types.most_common(1)[0][0]
+        odd_ids = [ds.sample_id(i) for i, h in headers if h.dtype != usual]
+        notes.append(f"{what}: {len(odd_ids)} sample(s) are stored as "
+                     f"{', '.join(sorted(t for t in types if t != usual))} where the other {types[usual]} are "
+                     f"{usual} (first: {odd_ids[0]}); if they were not scaled like the others, the model learns two "
+                     "scales of one band: convert them like the others")
+    return notes
+
+
+def _headers(ds: PatchDataset, same_size: bool) -> list[tuple[int, Header]]:
+    """(index, header) of the samples whose format tells them; sizes left out (0) unless `same_size`."""
+    with ThreadPoolExecutor(8) as pool:  # GDAL and h5py release the GIL while they open a file
+        return [(i, h if same_size else Header((h.shape[0], 0, 0), h.dtype))
+                for i, h in enumerate(pool.map(ds.header, range(len(ds)))) if h is not None]
 
 
 MASK_SAMPLE = 512  # patches read to learn landslide sizes from masks (evenly spaced over the dataset)

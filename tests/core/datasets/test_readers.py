@@ -199,3 +199,28 @@ def test_a_band_the_dataset_does_not_have_is_named(tmp_path, two_areas):
         open_dataset(cas, "train", bands=[0, 3])
     with pytest.raises(LmhldError, match=r"ds0 has 4 band\(s\) .*band\(s\) 6 "):
         open_dataset(two_areas[0], "train", bands=[5])
+
+
+def test_the_odd_patch_is_found_over_every_split_not_by_a_tie_within_one():
+    """A validation split of one 64 px and one 128 px patch beside 10 training patches of 128 px: checked alone, a
+    1-to-1 tie named the 128 px patch (the second read) as the one to remove; over the splits, the 64 px one."""
+    from lmhld_qgis.core.datasets.base import Header, PatchDataset, check_uniform_splits
+
+    class Headers(PatchDataset):
+        def __init__(self, sizes, first):
+            self.sizes, self.first, self.band_names = sizes, first, ["b"] * 14
+
+        def __len__(self):
+            return len(self.sizes)
+
+        def sample_id(self, index):
+            return f"image_{self.first + index}.h5"
+
+        def header(self, index):
+            return Header((14, self.sizes[index], self.sizes[index]), "float64")
+
+    train, val = Headers([128] * 10, 1), Headers([64, 128], 11)
+    with pytest.raises(LmhldError, match=r"^l4s \(validation split\): sample image_11\.h5 has 14 band\(s\) of 64 x "
+                                         r"64 px where 11 of the 12 samples of its splits have 14 band\(s\) of 128"):
+        check_uniform_splits([(train, "l4s (training split)"), (val, "l4s (validation split)")])
+    assert check_uniform_splits([(train, "l4s (training split)")]) == []
