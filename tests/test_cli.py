@@ -236,6 +236,25 @@ def test_evaluate_scores_the_polygons_detect_delivers_with_the_same_settings(tmp
     refused = lmhld("evaluate", "--model", str(small_onnx_model), "--data", str(areas["a32"]), "--tta",
                     "--min-area", "5", "--json", str(tmp_path / "x.json"))
     assert refused.returncode == 2 and "--min-area, --tta belong to a whole scene" in refused.stderr, refused.stderr
+    # the delivered polygons as they are, without the model: those very figures, and what else is refused
+    detected = lmhld("detect", "--model", str(small_onnx_model), "--raster", str(scene.raster), "--out",
+                     str(tmp_path / "d2.gpkg"), "--prob", str(tmp_path / "p.tif"), *settings)
+    assert detected.returncode == 0, detected.stderr
+    scored = lmhld("evaluate", "--detections", str(tmp_path / "d2.gpkg"), "--prob", str(tmp_path / "p.tif"),
+                   "--inventory", str(scene.inventory), "--json", str(tmp_path / "scored.json"))
+    assert scored.returncode == 0, scored.stderr
+    again = json.loads((tmp_path / "scored.json").read_text())
+    assert {k: again[k] for k in ("tp", "fp", "fn", "n_detected")} == {k: scores["same"][k] for k in
+                                                                         ("tp", "fp", "fn", "n_detected")}
+    assert "the probability raster cut at" in scored.stdout
+    for extra, words in ((["--model", str(small_onnx_model)], "--model belong to evaluating a model"),
+                         (["--min-area", "5"], "--min-area belong to evaluating a model")):
+        proc = lmhld("evaluate", "--detections", str(tmp_path / "d2.gpkg"), "--prob", str(tmp_path / "p.tif"),
+                     "--inventory", str(scene.inventory), *extra)
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+    lacking = lmhld("evaluate", "--detections", str(tmp_path / "d2.gpkg"), "--inventory", str(scene.inventory))
+    assert lacking.returncode == 2 and "needs --detections, --prob and --inventory: give --prob" in \
+        lacking.stderr, lacking.stderr
 
 
 def test_export_and_export_onnx_commands(tmp_path):

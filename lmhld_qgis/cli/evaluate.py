@@ -13,13 +13,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("evaluate", help="precision, recall, F1, IoU, mIoU, OA on a split or a whole scene",
                        description="Evaluate a model: on dataset splits (pixel metrics micro-averaged over all test "
                                    "pixels, per area) or over a whole scene (detect + compare with the inventory, "
-                                   "error map, object-level figures).")
-    p.add_argument("--model", required=True, help="model.onnx or a .pt checkpoint")
+                                   "error map, object-level figures). Or score polygons already delivered "
+                                   "(--detections, reviewed or edited since) against an inventory, without the "
+                                   "model.")
+    p.add_argument("--model", help="model.onnx or a .pt checkpoint")
     p.add_argument("--data", action="append", help="dataset folder (repeat for several areas)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (test)")
     p.add_argument("--raster", help="a whole scene instead of a dataset")
     p.add_argument("--inventory", help="the scene's landslide polygons")
     p.add_argument("--layer", help="scene mode: the inventory's layer inside its file (default: the first)")
+    p.add_argument("--detections", metavar="DET.gpkg",
+                   help="instead of --model: polygons already delivered (a detection's, reviewed or edited since; "
+                        "those a review rejected are left out), scored against --inventory on the grid of ...")
+    p.add_argument("--prob", metavar="PROB.tif",
+                   help="... the probability raster detection wrote beside them (its valid pixels are scored)")
     p.add_argument("--error-map", metavar="E.tif", type=argtypes.path_ending(".tif", ".tiff"),
                    help="scene mode: TP/FP/FN/TN raster (styled)")
     p.add_argument("--polygons", metavar="OUT.gpkg", type=argtypes.path_ending(".gpkg"),
@@ -34,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="keep every figure (per area, objects, settings) as JSON; the summary is printed either way")
     add_overwrite(p)
     p.set_defaults(run=run)
-    declare_paths(p, inputs=("model", "data", "raster", "inventory"), files=("json", "polygons", "error_map"),
+    declare_paths(p, inputs=("model", "data", "raster", "inventory", "detections", "prob"),
+                  files=("json", "polygons", "error_map"),
                   styled=("error_map",))
 
 
@@ -44,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from ..core.report import write_json
     from .progress import BarProgress
 
+    if args.detections or args.prob:
+        return _score_detections(args)
+    if not args.model:
+        raise LmhldError("give --model (with --data, or --raster and --inventory), or --detections with --prob "
+                         "and --inventory to score polygons already delivered")
     if bool(args.data) == bool(args.raster):
         raise LmhldError("give either --data (dataset splits) or --raster with --inventory (a whole scene)")
     scene_only = [flag for flag, value in (("--inventory", args.inventory), ("--layer", args.layer),
@@ -71,6 +84,39 @@ def run(args: argparse.Namespace) -> int:
                                     progress=bar)
     finally:
         bar.close()
+    _print(args, result)
+    return 0
+
+
+def _score_detections(args: argparse.Namespace) -> int:
+    """--detections: polygons already delivered, against --inventory on --prob's grid."""
+    from ..core.errors import LmhldError
+    from ..core.evaluate import evaluate_detections
+    from .progress import BarProgress
+
+    missing = [flag for flag, value in (("--prob", args.prob), ("--inventory", args.inventory),
+                                        ("--detections", args.detections)) if not value]
+    if missing:
+        raise LmhldError(f"scoring delivered polygons needs --detections, --prob and --inventory: give "
+                         f"{', '.join(missing)}")
+    others = [flag for flag, value in (("--model", args.model), ("--data", args.data), ("--raster", args.raster),
+                                       ("--polygons", args.polygons)) if value]
+    others += ["--" + name.replace("_", "-") for name, default in DETECTION_DEFAULTS.items()
+               if getattr(args, name) != default]
+    if others:
+        raise LmhldError(f"{', '.join(others)} belong to evaluating a model; --detections scores the polygons "
+                         "given, as they are: leave them out")
+    bar = BarProgress("evaluate")
+    try:
+        result = evaluate_detections(args.detections, args.prob, args.inventory, layer=args.layer,
+                                     error_map=args.error_map, json_out=args.json, match=args.match, progress=bar)
+    finally:
+        bar.close()
+    _print(args, result)
+    return 0
+
+
+def _print(args: argparse.Namespace, result: dict) -> None:
     print("  ".join(f"{k} {result[k]:.4f}" for k in ("precision", "recall", "f1", "iou", "miou", "oa",
                                                         "f1_mean_2class")))
     print(f"objects: {result['inventory_detected']:.1%} of {result['n_inventory']} inventory landslides detected, "
@@ -78,8 +124,12 @@ def run(args: argparse.Namespace) -> int:
           f"(object F1 {result['object_f1']:.4f})")
     if "raw" in result:
         raw = result["raw"]
-        print(f"before post-processing (probability >= {result['threshold']:g}): P {raw['precision']:.4f} "
-              f"R {raw['recall']:.4f} F1 {raw['f1']:.4f}; dropped {result['dropped'] or 'nothing'}")
+        cut = f"P {raw['precision']:.4f} R {raw['recall']:.4f} F1 {raw['f1']:.4f}"
+        if "dropped" in result:
+            print(f"before post-processing (probability >= {result['threshold']:g}): {cut}; dropped "
+                  f"{result['dropped'] or 'nothing'}")
+        else:  # delivered polygons: the probability raster they came with
+            print(f"the probability raster cut at {result['threshold']:g}: {cut}")
     for area, s in result.get("per_area", {}).items():
         print(f"  {area}: P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} IoU {s['iou']:.4f} "
               f"objects found {s['inventory_detected']:.1%} correct {s['detected_correct']:.1%}"
@@ -87,4 +137,3 @@ def run(args: argparse.Namespace) -> int:
     written = [f"report {args.json}"] * bool(args.json) + [f"error map {args.error_map}"] * bool(args.error_map)
     if written:
         print("written: " + ", ".join(written))
-    return 0

@@ -33,7 +33,7 @@ from .metrics import Confusion, ObjectCounts
 from .modelcard import ModelCard
 from .outputs import check_outputs
 from .progress import Progress, SubProgress, check_cancelled, reader_progress
-from .vector import PolygonSet, polygonal, skipped_text, surface_area
+from .vector import PolygonSet, polygonal, skipped_text, surface_area, without_fids
 
 if TYPE_CHECKING:
     from osgeo import ogr, osr
@@ -260,10 +260,26 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
         prob = Path(prob_out) if prob_out else Path(tmp) / "probability.tif"
         det = detect(raster, model, polys, prob, options, progress=SubProgress(progress, 0, 0.7))
         detected = _detected_polygons(polys, truth)
-        pixels = _compare_pixels(prob, detected, truth, det.threshold, error_map, SubProgress(progress, 0.7, 0.95))
-        inside, outside = _within_scene(_to_srs(truth, detected.srs), raster_footprint(info))
-        inside, valid_shares, on_nodata = _on_valid_pixels(inside, prob)
-        objects = _compare_objects(detected, inside, match, valid_shares)
+        scores = _compared(detected, truth, prob, det.threshold, raster_footprint(info), error_map, match, name,
+                           SubProgress(progress, 0.7, 0.95))
+    result = {**scores, **_detection_facts(det),
+              "averaging": "micro over all valid pixels of the scene", "object_rule": _rule(match),
+              "inputs": {"model": _model_file(model), "scene": str(raster),
+                         "inventory": inventory_name or str(inventory)}}
+    if json_out:
+        write_json(json_out, result)
+    progress.set_fraction(1.0)
+    return result
+
+
+def _compared(detected: PolygonSet, truth: PolygonSet, prob: Path, threshold: float, footprint: ogr.Geometry,
+              error_map: str | Path | None, match: float, name: str, progress: Progress) -> dict[str, Any]:
+    """Pixel and object figures of `detected` polygons against the inventory on the probability raster's grid
+    (its valid pixels), with `raw`: the probability cut at `threshold`; said: the landslides not counted."""
+    pixels = _compare_pixels(prob, detected, truth, threshold, error_map, progress)
+    inside, outside = _within_scene(_to_srs(truth, detected.srs), footprint)
+    inside, valid_shares, on_nodata = _on_valid_pixels(inside, prob)
+    objects = _compare_objects(detected, inside, match, valid_shares)
     if outside:
         progress.info(f"{outside} inventory polygon(s) lie outside the scene and are not counted; those across its "
                       "edge count by their part inside")
@@ -273,15 +289,71 @@ def evaluate_scene(model: str | Path | Backend, raster: str | Path, inventory: s
     if pixels.inventory_px == 0 and truth.geometries:
         progress.warn(f"no inventory polygon of {name} covers a valid pixel of the scene: recall "
                       "and F1 say nothing; check that the inventory belongs to this raster")
-    result = {**pixels.delivered.scores(), "raw": {k: pixels.raw.scores()[k] for k in RAW_KEYS},
-              **objects.scores(), **_detection_facts(det),
-              "averaging": "micro over all valid pixels of the scene", "object_rule": _rule(match),
-              "inputs": {"model": _model_file(model), "scene": str(raster),
+    return {**pixels.delivered.scores(), "raw": {k: pixels.raw.scores()[k] for k in RAW_KEYS}, **objects.scores()}
+
+
+@transactional
+def evaluate_detections(detections: str | Path, probability: str | Path, inventory: str | Path, *,
+                        layer: str | None = None, detections_layer: str | None = None,
+                        error_map: str | Path | None = None, json_out: str | Path | None = None, match: float = 0.5,
+                        progress: Progress | None = None, inventory_name: str = "", detections_name: str = "",
+                        rejected_before: int = 0) -> dict[str, Any]:
+    """Score polygons already delivered (a detection's, reviewed, edited or digitized over it) against an inventory,
+    on the grid and valid pixels of the detection's probability raster, without running a model: the figures of
+    evaluate_scene for the polygons as they are now. Detections a review rejected (their `review` field) are left
+    out; `raw` is the probability raster cut at the threshold it records. `rejected_before`: rejected detections
+    the caller left out already (QGIS reads a layer with its unsaved review decisions)."""
+    from .preflight import require_overlap
+    from .rank import require_probability_raster
+    from .raster import raster_footprint, read_raster_info
+    from .rasterwriter import read_threshold
+    from .report import write_json
+    from .review import REJECTED, REVIEW_FIELD
+    from .vector import read_polygons
+
+    progress = reader_progress(progress)
+    name, det_name = inventory_name or Path(inventory).name, detections_name or Path(detections).name
+    _check_match(match)
+    check_outputs(inputs={"detections": detections, "probability raster": probability, "inventory": inventory},
+                  files={"error map": error_map, "report": json_out}, styled=("error map",))
+    truth = read_polygons(inventory, layer, allow_empty=True)
+    for note in reference_notes(truth, name):
+        progress.warn(note)
+    info = read_raster_info(probability)
+    require_probability_raster(probability)
+    require_overlap(truth, info, f"inventory {name}")
+    found = read_polygons(detections, detections_layer, role="detections", allow_empty=True)
+    rejected = _fids_where(detections, detections_layer, REVIEW_FIELD, REJECTED)
+    if rejected:
+        found = without_fids(found, rejected)
+        progress.info(f"{len(rejected)} detection(s) of {det_name} rejected in a review are left out")
+    recorded = read_threshold(probability)
+    if recorded is None:
+        progress.info(f"{Path(probability).name} records no threshold: its raw figures cut it at 0.5")
+    threshold = 0.5 if recorded is None else recorded
+    scores = _compared(found, truth, Path(probability), threshold, raster_footprint(info), error_map, match, name,
+                       SubProgress(progress, 0.0, 0.95))
+    result = {**scores, "threshold": threshold, "rejected_left_out": len(rejected) + rejected_before,
+              "averaging": "micro over all valid pixels of the probability raster", "object_rule": _rule(match),
+              "inputs": {"detections": detections_name or str(detections), "probability": str(probability),
                          "inventory": inventory_name or str(inventory)}}
     if json_out:
         write_json(json_out, result)
     progress.set_fraction(1.0)
     return result
+
+
+def _fids_where(path: str | Path, layer: str | None, field_name: str, value: str) -> set[int]:
+    """The feature ids whose `field_name` is `value` (none where the layer has no such field)."""
+    from .vector import open_layer
+
+    ds, lyr = open_layer(path, layer)
+    try:
+        if lyr.GetLayerDefn().GetFieldIndex(field_name) < 0:
+            return set()
+        return {f.GetFID() for f in lyr if f.GetField(field_name) == value}
+    finally:
+        del lyr, ds
 
 
 def reference_notes(truth: PolygonSet, name: str) -> list[str]:

@@ -133,12 +133,26 @@ def _stripe_sums(src: Any, row: int, options: RankOptions) -> Floats:
 
 def _require_probabilities(values: npt.NDArray[np.float32], src: Any, band: int) -> None:
     """Refuse a raster that holds other things than probabilities (an image, a mask of 0 and 255): its ranking
-    would be meaningless."""
+    (or scoring) would be meaningless."""
     if values.size and (values.min() < -1e-6 or values.max() > 1 + 1e-6):
         name = Path(src.name).name
         raise LmhldError(f"{name} is not a probability raster: band {band} holds values from {values.min():g} to "
-                         f"{values.max():g}, not probabilities between 0 and 1; rank the probability raster that "
+                         f"{values.max():g}, not probabilities between 0 and 1; give the probability raster that "
                          "landslide detection writes beside its polygons")
+
+
+def require_probability_raster(path: str | Path, band: int = 1) -> None:
+    """Refuse a raster that is not a probability raster before any work, from 9 windows spread over it."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(path) as src:
+        side = min(256, src.width, src.height)
+        cols = sorted({int(c) for c in np.linspace(0, src.width - side, 3)})
+        rows = sorted({int(r) for r in np.linspace(0, src.height - side, 3)})
+        values = [src.read(band, window=Window(c, r, side, side), masked=True).compressed()
+                  for r in rows for c in cols]
+        _require_probabilities(np.concatenate(values), src, band)
 
 
 def _window_scores(sums: Floats, starts: npt.NDArray[np.int64], options: RankOptions) -> Floats:

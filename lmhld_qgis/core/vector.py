@@ -51,6 +51,15 @@ class PolygonSet:
         return sum(self.skipped.values())
 
 
+def without_fids(polygons: PolygonSet, fids: set[int]) -> PolygonSet:
+    """The polygons whose source feature is not among `fids` (a review's rejected detections left out)."""
+    from dataclasses import replace
+
+    keep = [i for i, fid in enumerate(polygons.fids) if int(fid) not in fids]
+    return replace(polygons, geometries=[polygons.geometries[i] for i in keep],
+                   fids=np.asarray(polygons.fids)[keep] if keep else np.asarray([], dtype=np.int64))
+
+
 def skipped_text(skipped: dict[str, int]) -> str:
     """Skipped features by reason, as a sentence says them: "1 null geometry, 2 zero area"."""
     return ", ".join(f"{count} {reason}" for reason, count in skipped.items())

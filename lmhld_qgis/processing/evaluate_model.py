@@ -35,14 +35,9 @@ METRICS = ("precision", "recall", "f1", "iou", "miou", "oa")
 OBJECT_FIGURES = ("object_f1", "inventory_detected", "detected_correct")  # the core's keys, outputs in capitals
 
 
-class EvaluateModel(DetectionParameters, LmhldAlgorithm):
-    MODEL = "MODEL"
-    DATA = "DATA"
-    SPLIT = "SPLIT"
-    RASTER = "RASTER"
-    INVENTORY = "INVENTORY"
-    OUTPUT_JSON = "OUTPUT_JSON"
-    OUTPUT_ERROR_MAP = "OUTPUT_ERROR_MAP"
+class ScoreOutputs:
+    """The figures an evaluation returns, as outputs a graphical model hands on (Evaluate, Score detections)."""
+
     PRECISION = "PRECISION"
     RECALL = "RECALL"
     F1 = "F1"
@@ -50,6 +45,34 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
     MIOU = "MIOU"
     OA = "OA"
     OBJECT_F1, INVENTORY_DETECTED, DETECTED_CORRECT = "OBJECT_F1", "INVENTORY_DETECTED", "DETECTED_CORRECT"
+
+    def add_score_outputs(self) -> None:
+        tr = self.tr  # type: ignore[attr-defined]  # a QgsProcessingAlgorithm's
+        for key, label in ((self.PRECISION, tr("Precision")), (self.RECALL, tr("Recall")), (self.F1, tr("F1")),
+                           (self.IOU, tr("IoU")), (self.MIOU, tr("Mean IoU")), (self.OA, tr("Overall accuracy")),
+                           (self.OBJECT_F1, tr("Object F1")),
+                           (self.INVENTORY_DETECTED, tr("Share of inventory landslides detected")),
+                           (self.DETECTED_CORRECT, tr("Share of detections that are landslides"))):
+            self.addOutput(QgsProcessingOutputNumber(key, label))  # type: ignore[attr-defined]
+
+    def scored(self, result: dict, feedback, json_path: str, error_map: str | None) -> dict:
+        """The algorithm's results from a core result (its keys are the outputs' in lower case), said in the log."""
+        feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in (*METRICS, *OBJECT_FIGURES))
+                          + self.tr("; metrics: {0}").format(json_path))  # type: ignore[attr-defined]
+        out = {"OUTPUT_JSON": json_path, **{k.upper(): result[k] for k in (*METRICS, *OBJECT_FIGURES)}}
+        if error_map:
+            out["OUTPUT_ERROR_MAP"] = error_map
+        return out
+
+
+class EvaluateModel(ScoreOutputs, DetectionParameters, LmhldAlgorithm):
+    MODEL = "MODEL"
+    DATA = "DATA"
+    SPLIT = "SPLIT"
+    RASTER = "RASTER"
+    INVENTORY = "INVENTORY"
+    OUTPUT_JSON = "OUTPUT_JSON"
+    OUTPUT_ERROR_MAP = "OUTPUT_ERROR_MAP"
 
     ALG_ID = "evaluatemodel"
     CLI_FLAGS = (("json", "OUTPUT_JSON"), ("error-map", "OUTPUT_ERROR_MAP"))
@@ -92,14 +115,7 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
             self.OUTPUT_JSON, self.tr("Metrics, JSON (temporary → beside model)"), self.tr("JSON files (*.json)")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_ERROR_MAP, self.tr("Error map (scene only)"), optional=True, createByDefault=False))
-        for key, label in ((self.PRECISION, self.tr("Precision")), (self.RECALL, self.tr("Recall")),
-                           (self.F1, self.tr("F1")), (self.IOU, self.tr("IoU")), (self.MIOU, self.tr("Mean IoU")),
-                           (self.OA, self.tr("Overall accuracy"))):
-            self.addOutput(QgsProcessingOutputNumber(key, label))
-        for key, label in ((self.OBJECT_F1, self.tr("Object F1")),
-                           (self.INVENTORY_DETECTED, self.tr("Share of inventory landslides detected")),
-                           (self.DETECTED_CORRECT, self.tr("Share of detections that are landslides"))):
-            self.addOutput(QgsProcessingOutputNumber(key, label))
+        self.add_score_outputs()
 
     def checkParameterValues(self, parameters, context):
         has_data = bool(folder_list(parameters.get(self.DATA)))
@@ -135,12 +151,7 @@ class EvaluateModel(DetectionParameters, LmhldAlgorithm):
                 error_map = None
             else:
                 error_map, result = self._scene(parameters, context, feedback, model, layer, json_path, options)
-        feedback.pushInfo(", ".join(f"{k} {result[k]:.4f}" for k in (*METRICS, *OBJECT_FIGURES))
-                          + self.tr("; metrics: {0}").format(json_path))
-        out = {self.OUTPUT_JSON: json_path, **{k.upper(): result[k] for k in (*METRICS, *OBJECT_FIGURES)}}
-        if error_map:
-            out[self.OUTPUT_ERROR_MAP] = error_map
-        return out
+        return self.scored(result, feedback, json_path, error_map)
 
     def _refuse_scene_only(self, parameters, context) -> None:
         """Settings only a scene uses, given with dataset folders, are refused by name (as `lmhld evaluate` refuses

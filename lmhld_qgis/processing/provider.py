@@ -22,13 +22,15 @@ def algorithm_classes() -> tuple[type, ...]:
     from .preview_patches import PreviewPatches
     from .rank_tiles import RankTiles
     from .run_experiment import RunExperiment
+    from .score_detections import ScoreDetections
     from .split_patches import SplitPatches
     from .stack_rasters import StackRasters
     from .train_model import TrainModel
     from .validate_inventory import ValidateInventory
 
     return (StackRasters, CreateInventory, ValidateInventory, AnalyseInventory, PreviewPatches, ExportPatches,
-            SplitPatches, TrainModel, ExportOnnx, RunExperiment, EvaluateModel, DetectLandslides, RankTiles)
+            SplitPatches, TrainModel, ExportOnnx, RunExperiment, EvaluateModel, ScoreDetections, DetectLandslides,
+            RankTiles)
 
 
 class LmhldProvider(QgsProcessingProvider):

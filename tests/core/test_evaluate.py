@@ -346,3 +346,40 @@ def test_patches_scaled_otherwise_than_the_training_imagery_are_said(areas):
     far = [m for m in said if "typical values far from the training imagery's" in m]
     assert len(far) == 1 and far[0].startswith(f"{areas['a32']} ('test' split): "), said
     assert "band 3 (red)" in far[0] and "The patches are scaled otherwise" in far[0] and "the scores may mean" in far[0]
+
+
+def test_delivered_polygons_are_scored_as_they_are_now_without_the_model(tmp_path):
+    """An analyst's reviewed detections could only be scored by running the model again, over the polygons as
+    detection first wrote them. evaluate_detections scores the file as it is now, on the probability raster's grid;
+    a detection the review rejected is left out."""
+    from osgeo import ogr
+
+    from lmhld_qgis.core.detect import DetectOptions
+    from lmhld_qgis.core.evaluate import evaluate_detections
+
+    scene = make_scene(tmp_path / "s", width=400, height=300, n_landslides=30, seed=9, nodata_box=(0, 0, 50, 50))
+    polys, prob = tmp_path / "det.gpkg", tmp_path / "prob.tif"
+    delivered = evaluate_scene(RedBackend(), scene.raster, scene.inventory, polygons_out=polys, prob_out=prob,
+                               options=DetectOptions(min_area_m2=50))
+    again = evaluate_detections(polys, prob, scene.inventory, json_out=tmp_path / "r.json")
+    keys = ("tp", "fp", "fn", "tn", "f1", "n_detected", "n_inventory", "n_detected_correct", "inventory_detected")
+    assert {k: again[k] for k in keys} == {k: delivered[k] for k in keys} and again["raw"] == delivered["raw"]
+    assert json.loads((tmp_path / "r.json").read_text())["f1"] == pytest.approx(again["f1"])
+    ds = ogr.Open(str(polys), 1)  # the review dock's decision on one detection
+    layer = ds.GetLayer("landslides")
+    layer.CreateField(ogr.FieldDefn("review", ogr.OFTString))
+    first = layer.GetNextFeature()
+    first.SetField("review", "rejected")
+    layer.SetFeature(first)
+    ds = layer = first = None
+    said: list[str] = []
+
+    class Said(NullProgress):
+        def info(self, message):
+            said.append(message)
+
+    reviewed = evaluate_detections(polys, prob, scene.inventory, progress=Said())
+    assert reviewed["n_detected"] == delivered["n_detected"] - 1 and reviewed["rejected_left_out"] == 1
+    assert "1 detection(s) of det.gpkg rejected in a review are left out" in said
+    with pytest.raises(LmhldError, match=r"scene\.tif is not a probability raster: band 1 holds values"):
+        evaluate_detections(polys, scene.raster, scene.inventory)  # the scene given for its probability raster

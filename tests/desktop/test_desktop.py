@@ -56,8 +56,8 @@ def test_plugin_loads_from_its_zip_without_warnings(workflow):
     assert Path(loaded["plugin_file"]).is_relative_to(workflow["profile"].plugins)  # the installed copy
     assert loaded["algorithms"] == sorted(f"lmhld:{a}" for a in (
         "stackrasters", "createinventory", "validateinventory", "analyseinventory", "previewpatches", "exportpatches",
-        "splitpatches", "trainmodel", "exportonnx", "runexperiment", "evaluatemodel", "detectlandslides",
-        "ranktiles"))
+        "splitpatches", "trainmodel", "exportonnx", "runexperiment", "evaluatemodel", "scoredetections",
+        "detectlandslides", "ranktiles"))
     warnings = [m for m in workflow["messages"] if m[1] >= 1]  # Qgis.Warning and above, from any source
     assert not warnings, warnings
     assert not workflow["modals"], workflow["modals"]

@@ -95,8 +95,8 @@ def test_decimal_fields_show_the_decimals_their_values_need(qgis_app):
 def test_toolbox_groups_follow_the_workflow(qgis_app):
     groups = [alg.group() for alg in algorithms()]
     assert groups == sorted(groups)  # the toolbox sorts groups by name: numbered in workflow order
-    assert [g.split(" - ")[0] for g in groups] == ["0", "1", "1", "1", "2", "2", "2", "3", "3", "3", "4", "5",
-                                                      "5"]
+    assert [g.split(" - ")[0] for g in groups] == ["0", "1", "1", "1", "2", "2", "2", "3", "3", "3", "4", "4",
+                                                      "5", "5"]
 
 
 def test_outputs_left_temporary_are_written_beside_the_input(qgis_processing, lmhld_provider, tmp_path,
