@@ -1,6 +1,6 @@
 """A list of folders with Add / Remove / Up / Down, for folder-list parameters in the algorithm dialog; in the
 graphical modeler, the model's inputs and other steps' outputs to tick (an export's dataset folder feeds training)
-beside fixed folders; in batch mode a text box (one folder per line, or separated by ;)."""
+beside fixed folders; in batch mode a text box (folders separated by ;) with a button that adds one."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from qgis.PyQt.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -62,13 +63,10 @@ class FolderListWidget(QWidget):
             self.list.item(i).setToolTip(self.list.item(i).text())
 
     def add_folder(self) -> None:
-        settings = QgsSettings()
-        start = settings.value(LAST_FOLDER_KEY, "") or ""
-        folder = QFileDialog.getExistingDirectory(self, self.tr("Dataset folder"), start)
+        folder = choose_folder(self)
         if folder:
             self.list.addItem(folder)
             self.list.item(self.list.count() - 1).setToolTip(folder)
-            settings.setValue(LAST_FOLDER_KEY, os.path.dirname(folder))
 
     def remove_selected(self) -> None:
         for item in self.list.selectedItems():
@@ -81,6 +79,45 @@ class FolderListWidget(QWidget):
         item = self.list.takeItem(row)
         self.list.insertItem(row + step, item)
         self.list.setCurrentRow(row + step)
+
+
+def choose_folder(parent: QWidget) -> str:
+    """A dataset folder from the folder dialog, which starts where the last one was chosen ("" when cancelled)."""
+    settings = QgsSettings()
+    folder = QFileDialog.getExistingDirectory(parent, parent.tr("Dataset folder"),
+                                              settings.value(LAST_FOLDER_KEY, "") or "")
+    if folder:
+        settings.setValue(LAST_FOLDER_KEY, os.path.dirname(folder))
+    return folder
+
+
+class BatchFolders(QWidget):
+    """A batch row's folders: the text (separated by ;) with a button that adds one from the folder dialog. A bare
+    text box had every folder of every row typed by hand."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit(self)
+        self.edit.setPlaceholderText(self.tr("folder;folder…"))
+        button = QToolButton(self)
+        button.setText("…")
+        button.setToolTip(self.tr("Add a dataset folder"))
+        button.clicked.connect(self.add_folder)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(button)
+
+    def text(self) -> str:
+        return self.edit.text()
+
+    def setText(self, text: str) -> None:  # QLineEdit's name: the wrapper treats both alike
+        self.edit.setText(text)
+
+    def add_folder(self) -> None:
+        folder = choose_folder(self)
+        if folder:
+            self.edit.setText(";".join([*folder_list(self.edit.text()), folder]))
 
 
 class ModelerFolderSources(QWidget):
@@ -168,7 +205,8 @@ class ModelerFolderSources(QWidget):
 
 
 class FolderListWidgetWrapper(WidgetWrapper):
-    """The folder list in the algorithm dialog, the sources to tick in the modeler, a text box in batch mode. The
+    """The folder list in the algorithm dialog, the sources to tick in the modeler, a text box with a folder button
+    in batch mode. The
     value is text, one folder a line (in the modeler: the sources chosen)."""
 
     def createWidget(self):
@@ -187,7 +225,7 @@ class FolderListWidgetWrapper(WidgetWrapper):
                 [QgsProcessingOutputFolder, QgsProcessingOutputString])  # folders, not files such as dataset.json
             found = [s for s in found if not self._run_folder(s)]
             return ModelerFolderSources([(str(self.dialog.resolveValueDescription(s)), s) for s in found])
-        return QLineEdit()
+        return BatchFolders()
 
     def _run_folder(self, source) -> bool:
         """A training or experiment step's output folder: a run, not a dataset."""

@@ -29,6 +29,24 @@ def test_folder_list_keeps_order_and_gives_text(qgis_app):
     assert wrapper.value() is None
 
 
+def test_a_batch_rows_folders_are_picked_not_only_typed(qgis_app, tmp_path, monkeypatch):
+    """Batch mode's Dataset folders cell was a bare text box: every folder of every row typed by hand."""
+    from qgis.PyQt.QtWidgets import QFileDialog
+
+    from lmhld_qgis.ui.folder_list import FolderListWidgetWrapper
+
+    class BatchAlgorithmDialog:  # what Processing's wrappers tell batch mode by
+        pass
+
+    wrapper = FolderListWidgetWrapper(folder_list_parameter("DATA", "Dataset folders"), BatchAlgorithmDialog())
+    wrapper.setValue("/data/a")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "b"))
+    wrapper.widget.add_folder()  # the cell's button
+    assert wrapper.value() == f"/data/a\n{tmp_path / 'b'}"
+    wrapper.setValue(None)
+    assert wrapper.value() is None
+
+
 def test_new_bgr_imagery_shows_in_true_colour(qgis_app, tmp_path):
     from lmhld_qgis.core.styles import tag_band_colours
     from lmhld_qgis.ui.true_colour import apply_true_colour
