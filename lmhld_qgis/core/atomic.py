@@ -344,18 +344,38 @@ def write_texts_atomic(texts: dict[PathLike, str]) -> list[Path]:
 
 
 def written_by_lmhld(folder: PathLike) -> tuple[bool, list[str]]:
-    """(True, []) when every entry of `folder` is one lmhld wrote there (its manifest lists it) or the folder is
-    empty; else (False, the entries lmhld did not write)."""
+    """(True, []) when every file and folder in `folder`, at any depth, is one lmhld wrote there (its manifest
+    lists it; GDAL's .aux.xml beside one of them counts as its) or the folder is empty; else (False, the paths lmhld
+    did not write, relative to `folder`). A manifest written before it listed every file names the top-level
+    entries only: their content cannot be told, and counts as lmhld's."""
     folder = Path(folder)
     entries = sorted(set(os.listdir(folder)) - {MANIFEST, BUILDING, CACHE_DIR})  # the cache: written by training
     if not entries:
         return True, []
     try:
-        owned = set(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["entries"])
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        owned = set(manifest["files"] if "files" in manifest else manifest["entries"])
     except (OSError, ValueError, KeyError, TypeError):
         return False, entries
-    foreign = [e for e in entries if e not in owned]
+    if "files" not in manifest:  # an older manifest: the top level only
+        foreign = [e for e in entries if e not in owned]
+        return not foreign, foreign
+    # a user's notes in mask/ or a split of their own in splits/ were deleted by --overwrite with the rest
+    foreign = [p for p in _tree(folder) if p not in owned and not (p.endswith(".aux.xml") and p[:-8] in owned)]
     return not foreign, foreign
+
+
+def _tree(folder: Path) -> list[str]:
+    """Every file and folder under `folder` ("mask/", "mask/p1.tif"), but its manifest, marker and cache."""
+    out: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        rel = os.path.relpath(root, folder)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        if not prefix:
+            dirs[:] = [d for d in dirs if d != CACHE_DIR]
+            files = [f for f in files if f not in (MANIFEST, BUILDING)]
+        out += [f"{prefix}{d}/" for d in dirs] + [prefix + f for f in files]
+    return sorted(out)
 
 
 def check_replaceable_dir(dest: PathLike, overwrite: bool, what: str = "output folder") -> None:
@@ -379,11 +399,12 @@ def check_replaceable_dir(dest: PathLike, overwrite: bool, what: str = "output f
 
 
 def _write_manifest(folder: Path) -> None:
+    """What lmhld wrote into `folder`: its top-level entries, and every file and folder at any depth."""
     entries = sorted(set(os.listdir(folder)) - {MANIFEST, BUILDING})
     from .. import __version__
 
-    (folder / MANIFEST).write_text(json.dumps({"written_by": f"lmhld_qgis {__version__}", "entries": entries},
-                                              indent=1) + "\n", encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps({"written_by": f"lmhld_qgis {__version__}", "entries": entries,
+                                               "files": _tree(folder)}, indent=1) + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager

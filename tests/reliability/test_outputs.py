@@ -103,6 +103,17 @@ def test_overwrite_never_deletes_what_lmhld_did_not_write(work):
                     case="--overwrite of a dataset the user added a file to")
     assert proc.returncode == 2 and "(notes.txt)" in proc.stderr and (work.path("E") / "notes.txt").exists()
     (work.path("E") / "notes.txt").unlink()
+    (work.path("E") / "mask" / "notes.txt").write_text("hand-corrected masks: hours of work")
+    proc = work.run(*export, "--out", "E", "--overwrite", area=AREA,
+                    case="--overwrite of a dataset the user added a file to, inside its mask/ folder")
+    assert proc.returncode == 2 and "(mask/notes.txt)" in proc.stderr
+    assert (work.path("E") / "mask" / "notes.txt").exists()
+    (work.path("E") / "mask" / "notes.txt").unlink()
+    from osgeo import gdal
+
+    patch = next((work.path("E") / "img").iterdir())
+    gdal.Info(str(patch), stats=True)  # QGIS opening a patch leaves GDAL's statistics beside it: not the user's file
+    assert patch.with_name(patch.name + ".aux.xml").exists()
     proc = work.run(*export, "--out", "E", "--overwrite", "--seed", "3", area=AREA,
                     case="--overwrite of a dataset lmhld wrote")
     assert proc.returncode == 0 and json.loads((work.path("E") / "dataset.json").read_text())["seed"] == 3
