@@ -38,6 +38,7 @@ BUILDING = ".lmhld-building"  # in a folder fresh_dir is building in place, unti
 CACHE_DIR = ".lmhld-cache"  # training's packed copy of a dataset's patches, kept in the dataset's folder
 SQLITE_SIDECARS = ("-journal", "-wal", "-shm")  # SQLite (GeoPackage) files that belong to a database file
 _PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]+\.part")
+_COMMIT = re.compile(r"^\.lmhld-commit\.(?P<pid>\d+)-[0-9a-f]+\.json$")  # an all_or_nothing block's journal
 
 PathLike = str | os.PathLike[str]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -179,7 +180,7 @@ def sweep_parts(dest: PathLike) -> list[Path]:
     made them). A killed writer may have set the previous `dest` aside (`.old`) and left no new one, or only a
     folder it was building in place: then that previous `dest` is put back rather than swept."""
     dest = Path(dest)
-    removed = []
+    removed = recover_commits(dest.parent)
     if _unfinished_build(dest):
         _remove(dest)
         removed.append(dest)
@@ -442,6 +443,8 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
         return
     old = part_path(dest, ".old") if dest.exists() or dest.is_symlink() else None
+    if transaction is not None:
+        transactions[0].journal.add(dest, old)  # before the moves: a kill between them is undone next time
     if old is not None:
         os.replace(dest, old)
     try:
@@ -476,9 +479,97 @@ def finish_despite_interrupts(steps: Sequence[Callable[[], None]]) -> None:
 _transaction_state = threading.local()  # per thread: QGIS runs algorithms side by side in worker threads
 
 
-def _transactions_of_this_thread() -> list[list[tuple[Path, Path | None]]]:
+class _Journal:
+    """The write-ahead record of an all_or_nothing block's moves, kept in every folder one of its outputs is in
+    (`.lmhld-commit.PID-XXXX.json`) until the block ends. A process killed outright between two moves left a mixed
+    set (new polygons and probability raster beside the summary of the run before, its own set aside and swept as a
+    dead writer's part): the next lmhld process to write in one of those folders puts the whole set back
+    (recover_commits), or finishes a block that had succeeded."""
+
+    def __init__(self) -> None:
+        self.name = f".lmhld-commit.{os.getpid()}-{secrets.token_hex(4)}.json"
+        self.moves: list[tuple[str, str | None]] = []
+        self.folders: list[Path] = []
+
+    def add(self, dest: Path, old: Path | None) -> None:
+        folder = dest.parent.absolute()
+        if any(_PART.match(p.name) for p in (folder, *folder.parents)):
+            return  # inside a folder being written aside: it is moved into place (or removed) whole
+        self.moves.append((str(dest.absolute()), None if old is None else str(old.absolute())))
+        if folder not in self.folders:
+            self.folders.append(folder)
+        self._write(committed=False)
+
+    def commit(self) -> None:
+        """The block succeeded: from here, a process killed meanwhile is finished, not undone."""
+        if self.moves:
+            self._write(committed=True)
+
+    def close(self) -> None:
+        for folder in self.folders:
+            with contextlib.suppress(OSError):
+                os.unlink(folder / self.name)
+
+    def _write(self, committed: bool) -> None:
+        text = json.dumps({"committed": committed, "moves": self.moves, "folders": [str(f) for f in self.folders]})
+        for folder in list(self.folders):
+            tmp = folder / f"{self.name}.tmp"
+            try:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, folder / self.name)
+            except FileNotFoundError:
+                if folder.exists():
+                    raise
+                self.folders.remove(folder)  # a temporary folder, removed since with what was moved into it
+            except BaseException:  # a full disk: the move it announces fails with it, and nothing is left
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+
+def recover_commits(folder: Path) -> list[Path]:
+    """Settle the all_or_nothing blocks of killed processes that had moved outputs in `folder` (their journals):
+    one that had succeeded loses the outputs it had set aside; one that had not gets every output it had moved
+    put back as it was before (call while holding the lock of an output in `folder`). The outputs undone."""
+    undone: list[Path] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _COMMIT.match(entry.name)
+            if not match or int(match["pid"]) == os.getpid() or _pid_alive(int(match["pid"])):
+                continue
+            try:
+                journal = json.loads(Path(entry.path).read_text(encoding="utf-8"))
+                moves = [(Path(dest), Path(old) if old else None) for dest, old in journal["moves"]]
+                folders = [Path(f) for f in journal["folders"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # being written when its process was killed: nothing was moved after it
+            for dest, old in reversed(moves):
+                if journal.get("committed"):
+                    if old is not None:
+                        _remove(old)
+                else:
+                    _put_back(dest, old)
+                    undone.append(dest)
+            for other in folders:
+                with contextlib.suppress(OSError):
+                    os.unlink(other / entry.name)
+    return undone
+
+
+class _Moves(list[tuple[Path, Path | None]]):
+    """An all_or_nothing block's outputs moved into place, with the outermost block's journal."""
+
+    def __init__(self, journal: _Journal) -> None:
+        super().__init__()
+        self.journal = journal
+
+
+def _transactions_of_this_thread() -> list[_Moves]:
     """The open all_or_nothing blocks of this thread, innermost last (each: the outputs moved into place)."""
-    stack: list[list[tuple[Path, Path | None]]] | None = getattr(_transaction_state, "stack", None)
+    stack: list[_Moves] | None = getattr(_transaction_state, "stack", None)
     if stack is None:
         stack = _transaction_state.stack = []
     return stack
@@ -489,20 +580,25 @@ def all_or_nothing() -> Iterator[None]:
     """Outputs moved into place inside this block stay only if the whole block succeeds: on any failure (or Ctrl-C)
     each one is removed again and what it replaced is put back. A command with several outputs (polygons, a
     probability raster, its style, a summary) thus leaves all of them or none."""
-    done: list[tuple[Path, Path | None]] = []
     transactions = _transactions_of_this_thread()
+    journal = transactions[0].journal if transactions else _Journal()
+    done = _Moves(journal)
     transactions.append(done)
     try:
         yield
     except BaseException:
-        finish_despite_interrupts([functools.partial(_put_back, dest, old) for dest, old in reversed(done)])
+        outermost = len(transactions) == 1
+        finish_despite_interrupts([functools.partial(_put_back, dest, old) for dest, old in reversed(done)]
+                                  + ([journal.close] if outermost else []))
         raise
     finally:
         transactions.pop()  # this block's (by position: empty blocks are equal lists, and remove() took the outer)
     if transactions:
         transactions[-1].extend(done)  # nested: the outer block decides
     else:
-        finish_despite_interrupts([functools.partial(_remove, old) for _, old in done if old is not None])
+        journal.commit()
+        finish_despite_interrupts([functools.partial(_remove, old) for _, old in done if old is not None]
+                                  + [journal.close])
 
 
 def _put_back(dest: Path, old: Path | None) -> None:

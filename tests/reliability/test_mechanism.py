@@ -74,6 +74,32 @@ def test_all_or_nothing_puts_everything_back(tmp_path):
     assert kept.read_text() == "replaced" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
 
 
+@pytest.mark.parametrize("killed", ["between two moves", "after the block succeeded"])
+def test_a_set_of_outputs_a_killed_process_left_half_moved_is_put_back_whole(tmp_path, killed):
+    """A SIGKILL in the 20-80 ms while detect moved its outputs into place left new polygons and probability raster
+    beside the summary of the run before; the next writer swept the set-aside originals as a dead writer's parts,
+    and the mixed set stayed. The block's journal lets the next lmhld process in the folder undo it (or finish it,
+    when the block had succeeded)."""
+    for name in ("d.gpkg", "p.tif", "d.json"):
+        (tmp_path / name).write_text(f"old {name}")
+    code = ("import os, sys; from pathlib import Path; from lmhld_qgis.core import atomic\n"
+            f"out = Path({str(tmp_path)!r})\n"
+            "with atomic.all_or_nothing():\n"
+            "    for name in ('d.gpkg', 'p.tif', 'd.json'):\n"
+            f"        if name == 'd.json' and {killed == 'between two moves'}: os._exit(9)\n"
+            "        atomic.write_text_atomic(out / name, 'new ' + name)\n"
+            "    atomic.finish_despite_interrupts = lambda steps: os._exit(9)  # killed before the originals go\n")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert any(n.startswith(".lmhld-commit.") for n in left) and any(n.endswith(".part.old.gpkg") for n in left)
+    with atomic.atomic_file(tmp_path / "other.txt") as tmp:  # any later writer in the folder settles it
+        tmp.write_text("x")
+    kept = "old" if killed == "between two moves" else "new"
+    assert {n: (tmp_path / n).read_text() for n in ("d.gpkg", "p.tif", "d.json")} == {
+        n: f"{kept} {n}" for n in ("d.gpkg", "p.tif", "d.json")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.gpkg", "d.json", "other.txt", "p.tif"]
+
+
 def test_nested_blocks_and_blocks_of_other_threads_keep_apart(tmp_path):
     """A command's block around a Python API call's own (both empty when the call began: equal lists) lost track of
     which was which ("list.remove(x): x not in list", every `lmhld validate` failed); and QGIS runs algorithms side
