@@ -583,7 +583,7 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
             check_cancelled(progress)
             seen_valid = seen_valid or bool(batch.valid.any())
             blender = blenders[batch.chunk]
-            probs = backend.predict(batch.pixels)
+            probs = _predict_valid(backend, batch)
             finite = np.isfinite(probs)
             scored = batch.valid & finite  # NaN from the model: no probability, not a landslide's
             unscored += _check_scored(scored, batch.valid)
@@ -610,6 +610,19 @@ def _stream(plan: DetectPlan, backend: Backend, prob_path: Path, mask_path: Path
                           "is all nodata, so nothing could be detected; check the raster's nodata value and coverage")
         progress.warn(plan.notes[-1])
     return len(windows)
+
+
+def _predict_valid(backend: Backend, batch: Batch) -> Floats:
+    """The model's probabilities for the windows holding a valid pixel, 0 (at no weight) for the others: a scene
+    99.9 % nodata (a tilted footprint in its bounding box, a strip of a mosaic) ran the model on every window, an
+    hour on two cores for a 30000 px square holding 1024 px of imagery."""
+    has = batch.valid.reshape(len(batch.windows), -1).any(axis=1)
+    if has.all():
+        return np.asarray(backend.predict(batch.pixels))
+    probs = np.zeros(batch.valid.shape, np.float32)
+    if has.any():
+        probs[has] = backend.predict(np.ascontiguousarray(batch.pixels[has]))
+    return probs
 
 
 def _check_scored(scored: Mask, valid: Mask) -> int:

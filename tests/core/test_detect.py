@@ -880,3 +880,25 @@ def test_detection_options_from_python_as_a_dict(scene, tmp_path):
     assert result.threshold == 0.3
     with pytest.raises(LmhldError, match=r"bands must be a list of the raster's band numbers"):
         detect(scene.raster, RedBackend(), tmp_path / "m.gpkg", None, {"bands": [0, 1, 2, 3]})
+
+
+def test_windows_without_a_valid_pixel_are_not_run_through_the_model(tmp_path, monkeypatch):
+    """A scene 99.9 % nodata ran the model on every window (an hour for a 30000 px square holding 1024 px of
+    imagery); the windows all on nodata are skipped now, with the same probabilities everywhere else."""
+    scene = make_scene(tmp_path / "s", width=320, height=320, n_landslides=25, seed=4, nodata_box=(0, 0, 200, 320))
+
+    class Counting(ConvBackend):
+        windows = 0
+
+        def predict(self, x):
+            Counting.windows += len(x)
+            return super().predict(x)
+
+    res = detect(scene.raster, Counting(), tmp_path / "o.gpkg", tmp_path / "p.tif")
+    assert 0 < Counting.windows < res.n_windows
+    from lmhld_qgis.core import detect as detection
+
+    monkeypatch.setattr(detection, "_predict_valid", lambda backend, batch: backend.predict(batch.pixels))
+    full = detect(scene.raster, ConvBackend(), tmp_path / "o2.gpkg", tmp_path / "p2.tif")  # every window
+    assert full.n_windows == res.n_windows
+    np.testing.assert_array_equal(read_prob(tmp_path / "p.tif")[0], read_prob(tmp_path / "p2.tif")[0])
