@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -38,6 +39,7 @@ BUILDING = ".lmhld-building"  # in a folder fresh_dir is building in place, unti
 CACHE_DIR = ".lmhld-cache"  # training's packed copy of a dataset's patches, kept in the dataset's folder
 SQLITE_SIDECARS = ("-journal", "-wal", "-shm")  # SQLite (GeoPackage) files that belong to a database file
 _PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]+\.part")
+_HOST = socket.gethostname()  # a journal's process is looked for on the machine that wrote it
 _COMMIT = re.compile(r"^\.lmhld-commit\.(?P<pid>\d+)-[0-9a-f]+\.json$")  # an all_or_nothing block's journal
 
 PathLike = str | os.PathLike[str]
@@ -511,7 +513,8 @@ class _Journal:
                 os.unlink(folder / self.name)
 
     def _write(self, committed: bool) -> None:
-        text = json.dumps({"committed": committed, "moves": self.moves, "folders": [str(f) for f in self.folders]})
+        text = json.dumps({"host": _HOST, "committed": committed, "moves": self.moves,
+                           "folders": [str(f) for f in self.folders]})
         for folder in list(self.folders):
             tmp = folder / f"{self.name}.tmp"
             try:
@@ -546,6 +549,8 @@ def recover_commits(folder: Path) -> list[Path]:
                 folders = [Path(f) for f in journal["folders"]]
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # being written when its process was killed: nothing was moved after it
+            if journal.get("host") != _HOST:
+                continue  # another machine's, on a shared file system: its pid means nothing here
             for dest, old in reversed(moves):
                 if journal.get("committed"):
                     if old is not None:

@@ -233,6 +233,11 @@ def rank_tiles(prob_raster: str | Path, out_gpkg: str | Path, options: RankOptio
             candidates += [(float(scores[i, 4]), row, int(starts[i]), scores[i]) for i in best]
             candidates = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:keep]
             progress.set_fraction(0.95 * (k + 1) / len(rows))
+    if not n_windows:  # an empty layer and exit 0 said nothing of why
+        raise LmhldError(f"no window of {options.window} px of {Path(prob_raster).name} holds {options.min_valid:.0%} "
+                         "valid pixels or more: the raster is all nodata there (an area the detection did not cover, "
+                         "or its nodata value set wrong); rank the probability raster of a detection that covered "
+                         "the area, or lower the minimum valid share (--min-valid)")
     if chosen:
         progress.info(chosen)
     tiles = _pick(candidates, options)

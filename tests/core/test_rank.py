@@ -114,3 +114,11 @@ def test_an_image_is_not_ranked_as_probabilities(tmp_path):
         rank_tiles(image, tmp_path / "t.gpkg", RankOptions(window=128), progress=said)
     assert not (tmp_path / "t.gpkg").exists()
     assert not [line for line in said.lines if "threshold" in line]  # was: "the raster records none", then refused
+
+
+def test_a_raster_without_a_window_to_score_is_refused_not_an_empty_layer(tmp_path):
+    """An all-nodata probability raster gave "0 windows scored", an empty layer and exit 0, without a word."""
+    empty = write_raster(tmp_path / "allnan.tif", np.full((1, 256, 256), np.nan, np.float32))
+    with pytest.raises(LmhldError, match=r"no window of 128 px of allnan\.tif holds 50% valid pixels or more"):
+        rank_tiles(empty, tmp_path / "t.gpkg", RankOptions(window=128))
+    assert not (tmp_path / "t.gpkg").exists()

@@ -98,6 +98,13 @@ def test_a_set_of_outputs_a_killed_process_left_half_moved_is_put_back_whole(tmp
     assert {n: (tmp_path / n).read_text() for n in ("d.gpkg", "p.tif", "d.json")} == {
         n: f"{kept} {n}" for n in ("d.gpkg", "p.tif", "d.json")}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.gpkg", "d.json", "other.txt", "p.tif"]
+    # another machine's journal on a shared file system: its process may be alive there, so it is left alone
+    foreign = tmp_path / ".lmhld-commit.999999-0badcafe.json"
+    foreign.write_text(json.dumps({"host": "another-node", "committed": False, "moves": [[str(tmp_path / "d.gpkg"),
+                                   None]], "folders": [str(tmp_path)]}))
+    with atomic.atomic_file(tmp_path / "other.txt") as tmp:
+        tmp.write_text("y")
+    assert foreign.exists() and (tmp_path / "d.gpkg").read_text() == f"{kept} d.gpkg"
 
 
 def test_nested_blocks_and_blocks_of_other_threads_keep_apart(tmp_path):
