@@ -420,9 +420,11 @@ def _pair_problems(features: list[_Feature], duplicate_iou: float, min_overlap_m
         return
     env = np.array([g.GetEnvelope() for _, g in usable])[:, [0, 2, 1, 3]]
     duplicated: set[int] = set()
-    for n, (i, j) in enumerate(sorted(candidate_pairs(env))):
+    pairs = sorted(candidate_pairs(env))
+    for n, (i, j) in enumerate(pairs):
         if n % 500 == 0:
             check_cancelled(progress)
+            progress.set_fraction(0.2 + 0.4 * n / len(pairs))
         (a, ga), (b, gb) = usable[i], usable[j]
         if not ga.Intersects(gb):
             continue
@@ -464,9 +466,12 @@ def _raster_problems(features: list[_Feature], coverage: Coverage, placements: d
             src = opened[k]
             return src, all(set(flags) == {MaskFlags.all_valid} for flags in src.mask_flag_enums)
 
+        every = max(1, len(features) // 100)
         for n, f in enumerate(features):
             if n % 100 == 0:
                 check_cancelled(progress)
+            if n % every == 0:  # the bar sat at 60 % for 44 s of an 88 s run over 100,000 polygons
+                progress.set_fraction(0.7 + 0.3 * n / len(features))
             if f.geom is None:
                 continue
             place = placements[f.fid]
@@ -596,6 +601,7 @@ def _validate(source: str, name: str, features: list[_Feature], srs: osr.Spatial
     if options.rasters and srs is not None:
         coverage = Coverage(infos, srs)
         placements = {f.fid: coverage.place(f.geom) for f in features if f.geom is not None}
+        progress.set_fraction(0.7)
     if srs is not None:
         problems.extend(_small_problems(features, _pixel_areas(features, options, coverage, placements),
                                         options.min_pixels))

@@ -65,7 +65,7 @@ def test_plugin_loads_from_its_zip_without_warnings(workflow):
 
 def test_every_dialog_fits_at_its_default_size(workflow):
     reports = step(workflow, "dialogs")["reports"]
-    assert len(reports) == 13
+    assert len(reports) == 14
     scrolling = {alg: report["widest"] for alg, report in reports.items() if report["h_scroll"] or report["cut"]}
     assert not scrolling, scrolling  # no horizontal scroll bar, no widget cut at the right, advanced ones open
 

@@ -297,7 +297,7 @@ def test_menu_opens_the_dock(qgis_iface):
     plugin.initGui()
     try:
         entries = [a for a in plugin.actions if not a.isSeparator()]
-        assert len(entries) == 16 and not [a.text() for a in entries if a.icon().isNull()]  # an icon each
+        assert len(entries) == 17 and not [a.text() for a in entries if a.icon().isNull()]  # an icon each
         action = next(a for a in plugin.actions if a.text() == "Review detections…")
         action.trigger()
         assert plugin.review_dock is not None and not plugin.review_dock.isHidden()  # shown (its window is not)
