@@ -601,7 +601,12 @@ def all_or_nothing() -> Iterator[None]:
     if transactions:
         transactions[-1].extend(done)  # nested: the outer block decides
     else:
-        journal.commit()
+        try:
+            journal.commit()  # a full disk here: the block did not end, and its outputs go back
+        except BaseException:
+            finish_despite_interrupts([functools.partial(_put_back, dest, old) for dest, old in reversed(done)]
+                                      + [journal.close])
+            raise
         finish_despite_interrupts([functools.partial(_remove, old) for _, old in done if old is not None]
                                   + [journal.close])
 

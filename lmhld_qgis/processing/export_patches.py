@@ -64,7 +64,7 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         # a destination, so that QGIS decides whether it is loaded (the dialog's "Open output file", batch mode's
         # "Load layers on completion", a model's outputs); an output of another kind was loaded every time
         self.addParameter(QgsProcessingParameterVectorDestination(
-            self.OUTPUT_FOOTPRINTS, self.tr("Patch outlines (temporary → patches.gpkg in the dataset folder)"),
+            self.OUTPUT_FOOTPRINTS, self.tr("Patch outlines (temporary → in the dataset)"),
             QgsProcessing.TypeVectorPolygon, optional=True))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Dataset card (dataset.json)")))
         for key, label in ((self.N_TRAIN, self.tr("Training patches")), (self.N_VAL, self.tr("Validation patches")),

@@ -39,7 +39,8 @@ class ScoreDetections(ScoreOutputs, LmhldAlgorithm):
             "The pixels are those of the probability raster the detection wrote beside its polygons: its valid "
             "pixels are scored, and its cut at the threshold it records gives the figures before the "
             "post-processing.\n\n"
-            "Left at [Save to temporary file], the metrics are written beside the probability raster instead.")
+            "Left at [Save to temporary file], the metrics (and an error map asked for) are written beside the "
+            "probability raster instead.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(

@@ -120,8 +120,7 @@ class TrainModel(LmhldAlgorithm):
         from ..models.registry import MODEL_NAMES, TITLES
 
         self.addParameter(folder_list_parameter(
-            self.DATA, self.tr("Dataset folders (in order for part mode; not set: the configuration file's)"),
-            optional=True))
+            self.DATA, self.tr("Dataset folders (in order for part mode)"), optional=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.MODEL_NAME, self.tr("Network"), [f"{TITLES[n]} ({n})" for n in MODEL_NAMES], defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(
@@ -291,7 +290,8 @@ class TrainModel(LmhldAlgorithm):
                 continue
             if value == defaults[key]:
                 taken[key] = in_file[key]
-                feedback.pushInfo(self.tr("{0}: {1}, from the configuration file").format(labels[key], in_file[key]))
+                feedback.pushInfo(self.tr("{0}: {1}, from the configuration file (the dialog's {2} is its default, "
+                                          "which the file overrides)").format(labels[key], in_file[key], value))
             else:
                 feedback.pushInfo(self.tr("{0}: {1}, set in the dialog over the configuration file's {2}").format(
                     labels[key], value, in_file[key]))

@@ -487,3 +487,19 @@ def test_a_ctrl_c_during_a_native_import_waits_for_its_end(tmp_path, monkeypatch
 
     assert stop_asked() is None  # settled with the block: it cancelled the next test's commit in one process
     monkeypatch.delitem(sys.modules, "slow_native")
+
+
+def test_a_block_whose_journal_cannot_be_committed_puts_its_outputs_back(tmp_path, monkeypatch):
+    """The disk filling up as the block's end is recorded: the outputs were left new beside their set-aside
+    originals, with a journal that said "not finished", which the next writer would have undone."""
+    kept = tmp_path / "kept.txt"
+    kept.write_text("the user's")
+
+    def full(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic._Journal, "commit", full)
+    with pytest.raises(OSError, match="No space left"), atomic.all_or_nothing():
+        atomic.write_text_atomic(kept, "replaced")
+        atomic.write_text_atomic(tmp_path / "new.txt", "new")
+    assert kept.read_text() == "the user's" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
