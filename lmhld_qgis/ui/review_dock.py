@@ -520,18 +520,29 @@ class ReviewDock(QgsDockWidget):
         det = self.layers.feature(fid)
         prob, area = det["mean_prob"], det["area_m2"] if det.fields().indexOf("area_m2") >= 0 else None
         state = self.session.decision(fid) or tr("not reviewed")
-        self.current_label.setText(tr("Detection {0}: mean probability {1}, area {2} m² ({3})").format(
-            det["id"] if det.fields().indexOf("id") >= 0 else fid, _fmt(prob, ".2f"), _fmt(area, ",.0f"), state))
-        self._zoom_to(det)
+        text = tr("Detection {0}: mean probability {1}, area {2} m² ({3})").format(
+            det["id"] if det.fields().indexOf("id") >= 0 else fid, _fmt(prob, ".2f"), _fmt(area, ",.0f"), state)
+        self.current_label.setText(text + self._zoom_to(det))
 
-    def _zoom_to(self, det: QgsFeature) -> None:
+    FAR_APART = 10  # a detection whose parts spread this many times its largest part's size: the view shows that one
+
+    def _zoom_to(self, det: QgsFeature) -> str:
+        """Show the detection with context around it; what the label should add ("" but for far-apart parts)."""
         canvas = self.iface.mapCanvas()
         if not canvas.mapSettings().destinationCrs().isValid():  # an empty project: show the detections' CRS
             canvas.setDestinationCrs(self.layers.detections.crs())
         geom = det.geometry()
+        shown, note = geom.boundingBox(), ""
+        parts = geom.asGeometryCollection() if geom.isMultipart() else []
+        if len(parts) > 1:  # two parts kilometres apart (merged by hand) were each a speck in one view
+            largest = max(parts, key=lambda part: part.area()).boundingBox()
+            if max(shown.width(), shown.height()) > self.FAR_APART * max(largest.width(), largest.height()):
+                shown = largest
+                note = tr("; {0} parts far apart: the view shows the largest, the outline marks them all").format(
+                    len(parts))
         to_canvas = QgsCoordinateTransform(self.layers.detections.crs(), canvas.mapSettings().destinationCrs(),
                                            QgsProject.instance())
-        rect = to_canvas.transformBoundingBox(geom.boundingBox())
+        rect = to_canvas.transformBoundingBox(shown)
         side = max(max(rect.width(), rect.height()) * 3, self._least_view(rect.center())) or 100.0
         centre = rect.center()
         canvas.setExtent(QgsRectangle(centre.x() - side / 2, centre.y() - side / 2, centre.x() + side / 2,
@@ -543,6 +554,7 @@ class ReviewDock(QgsDockWidget):
             self._rubber.setWidth(3)
         self._rubber.setToGeometry(geom, self.layers.detections)
         canvas.refresh()
+        return note
 
     CONTEXT_PIXELS = 64  # the least view around a detection, in pixels of the imagery (a model tile's worth)
 

@@ -548,3 +548,21 @@ def test_an_inventory_without_the_review_fields_is_said_once(qgis_iface, files, 
     dock.accept()
     assert plain.featureCount() == 2
     dock.stop_button.click()
+
+
+def test_a_detection_of_parts_far_apart_is_shown_by_its_largest_part(qgis_iface, files):
+    """A detection merged by hand from two parts 5 km apart was shown whole: each part a speck, neither judged."""
+    ds = ogr.Open(str(files["detections"]), 1)
+    layer = ds.GetLayer("landslides")
+    first = next(f for f in layer if f.GetField("id") == 1)
+    parts = ogr.Geometry(ogr.wkbMultiPolygon)
+    for wkt in (square(X + 200, Y - 400, 60), square(X + 5200, Y - 400, 10)):
+        parts.AddGeometry(ogr.CreateGeometryFromWkt(wkt))
+    first.SetGeometry(parts)
+    layer.SetFeature(first)
+    ds = layer = first = None
+    dock = open_dock(qgis_iface, load(files))
+    extent = qgis_iface.mapCanvas().extent()
+    assert (extent.center().x(), extent.center().y()) == pytest.approx((X + 230, Y - 370))
+    assert extent.width() < 1000 and "2 parts far apart: the view shows the largest" in dock.current_label.text()
+    dock.stop_button.click()
