@@ -62,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     scene_only = [flag for flag, value in (("--inventory", args.inventory), ("--layer", args.layer),
                                            ("--error-map", args.error_map), ("--polygons", args.polygons))
                   if value is not None]
-    scene_only += ["--" + name.replace("_", "-") for name, default in DETECTION_DEFAULTS.items()
-                   if name not in ("threshold", "provider") and getattr(args, name) != default]
+    scene_only += _detection_options_given(args, but=("threshold", "provider"))
     if args.data and scene_only:
         verb = "belongs" if len(scene_only) == 1 else "belong"
         raise LmhldError(f"{', '.join(scene_only)} {verb} to a whole scene (--raster with --inventory); a dataset "
@@ -101,8 +100,7 @@ def _score_detections(args: argparse.Namespace) -> int:
                          f"{', '.join(missing)}")
     others = [flag for flag, value in (("--model", args.model), ("--data", args.data), ("--raster", args.raster),
                                        ("--polygons", args.polygons)) if value]
-    others += ["--" + name.replace("_", "-") for name, default in DETECTION_DEFAULTS.items()
-               if getattr(args, name) != default]
+    others += _detection_options_given(args)
     if others:
         raise LmhldError(f"{', '.join(others)} belong to evaluating a model; --detections scores the polygons "
                          "given, as they are: leave them out")
@@ -114,6 +112,12 @@ def _score_detections(args: argparse.Namespace) -> int:
         bar.close()
     _print(args, result)
     return 0
+
+
+def _detection_options_given(args: argparse.Namespace, but: tuple[str, ...] = ()) -> list[str]:
+    """The detection options set away from their defaults, as flags (those in `but` apart)."""
+    return ["--" + name.replace("_", "-") for name, default in DETECTION_DEFAULTS.items()
+            if name not in but and getattr(args, name) != default]
 
 
 def _print(args: argparse.Namespace, result: dict) -> None:

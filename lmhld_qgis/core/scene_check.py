@@ -85,12 +85,7 @@ class SceneValues:
                 valid = np.concatenate([src.read_masks(bands, window=w).reshape(len(bands), -1)
                                         for w in windows], axis=1)
                 scaling = [(float(src.scales[b - 1]), float(src.offsets[b - 1])) for b in bands]
-        data = data.astype(np.float64)
-        typical: list[float | None] = []
-        for k in range(len(bands)):
-            values = data[k][(valid[k] > 0) & np.isfinite(data[k])]
-            typical.append(float(np.median(values)) if values.size else None)
-        return cls(list(bands), typical, scaling)
+        return cls(list(bands), _medians(data.astype(np.float64), valid > 0), scaling)
 
 
 def patch_values(images: Sequence[NDArray[Any]], bands: list[int], nodata: float | None) -> SceneValues:
@@ -99,11 +94,19 @@ def patch_values(images: Sequence[NDArray[Any]], bands: list[int], nodata: float
     import numpy as np
 
     data = np.concatenate([np.asarray(im, dtype=np.float64).reshape(im.shape[0], -1) for im in images], axis=1)
+    valid = data != nodata if nodata is not None and not math.isnan(nodata) else np.ones(data.shape, bool)
+    return SceneValues(list(bands), _medians(data, valid), [(1.0, 0.0)] * len(bands))
+
+
+def _medians(data: NDArray[Any], valid: NDArray[Any]) -> list[float | None]:
+    """Per band (row) of `data`, the median of its finite values where `valid` (None where there is none)."""
+    import numpy as np
+
     typical: list[float | None] = []
-    for row in data:
-        ok = np.isfinite(row) & (row != nodata if nodata is not None and not math.isnan(nodata) else True)
-        typical.append(float(np.median(row[ok])) if ok.any() else None)
-    return SceneValues(list(bands), typical, [(1.0, 0.0)] * len(bands))
+    for row, ok in zip(data, valid, strict=True):
+        values = row[ok & np.isfinite(row)]
+        typical.append(float(np.median(values)) if values.size else None)
+    return typical
 
 
 def _distances(card: ModelCard, values: SceneValues, divisor: list[float]) -> list[tuple[int, float, float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qgis.core import (
     QgsProcessing,
@@ -30,13 +31,18 @@ from .outputs import default_output, is_skipped, is_temporary, layer_destination
 from .parameters import folder_list, folder_list_parameter, folder_list_value
 from .styling import ResultLayer
 
+if TYPE_CHECKING:
+    from ..core.vector import PolygonSet
+
 SPLITS = ("test", "val", "train")
 METRICS = ("precision", "recall", "f1", "iou", "miou", "oa")
 OBJECT_FIGURES = ("object_f1", "inventory_detected", "detected_correct")  # the core's keys, outputs in capitals
 
 
 class ScoreOutputs:
-    """The figures an evaluation returns, as outputs a graphical model hands on (Evaluate, Score detections)."""
+    """What scoring polygons against an inventory shares (Evaluate over a scene, Score detections): the reference
+    inventory read with its repairs said, the error map's destination, and the figures returned as outputs a
+    graphical model hands on."""
 
     PRECISION = "PRECISION"
     RECALL = "RECALL"
@@ -54,6 +60,26 @@ class ScoreOutputs:
                            (self.INVENTORY_DETECTED, tr("Share of inventory landslides detected")),
                            (self.DETECTED_CORRECT, tr("Share of detections that are landslides"))):
             self.addOutput(QgsProcessingOutputNumber(key, label))  # type: ignore[attr-defined]
+
+    def reference(self, parameters, context, progress) -> tuple[PolygonSet, str]:
+        """The INVENTORY parameter as the core's polygons (a landslide-free scene is a fair reference), its
+        repairs said here (the copy the core reads is valid; the core says an empty one), and the name reports
+        give it: its file (and layer), else the layer's name."""
+        from ..core.evaluate import reference_notes
+
+        source = required_source(self, parameters, "INVENTORY", context)
+        origin = layer_origin(self, parameters, "INVENTORY", context)
+        truth = source_polygons(source, "inventory", allow_empty=True, origin=origin)
+        if truth.n_features:
+            for note in reference_notes(truth, source.sourceName()):
+                progress.warn(note)
+        return truth, _origin_text(origin) or source.sourceName()
+
+    def error_map_path(self, parameters, context, default: Path) -> str | None:
+        """The error map's file (`default` when left at temporary), or None when skipped."""
+        if is_skipped(parameters.get("OUTPUT_ERROR_MAP")):
+            return None
+        return layer_destination(self, parameters, "OUTPUT_ERROR_MAP", context, default).path
 
     def scored(self, result: dict, feedback, json_path: str, error_map: str | None) -> dict:
         """The algorithm's results from a core result (its keys are the outputs' in lower case), said in the log."""
@@ -169,28 +195,19 @@ class EvaluateModel(ScoreOutputs, DetectionParameters, LmhldAlgorithm):
     def _scene(self, parameters, context, feedback, model, layer, json_path, options):
         import tempfile
 
-        from ..core.evaluate import evaluate_scene, reference_notes
+        from ..core.evaluate import evaluate_scene
         from ..core.modelcard import model_display_name
         from ..core.styles import ERRORS_QML
         from ..core.vector import write_polygons_gpkg
 
-        error_map = None
-        if not is_skipped(parameters.get(self.OUTPUT_ERROR_MAP)):
-            error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(
-                raster_path(layer)).with_name(f"{safe_stem(layer.name())}_errors.tif")).path
-        source = required_source(self, parameters, self.INVENTORY, context)
-        origin = layer_origin(self, parameters, self.INVENTORY, context)
-        truth = source_polygons(source, "inventory", allow_empty=True,  # a landslide-free scene is a fair reference
-                                origin=origin)
+        error_map = self.error_map_path(parameters, context, Path(raster_path(layer)).with_name(
+            f"{safe_stem(layer.name())}_errors.tif"))
         progress = FeedbackProgress(feedback, self)
-        if truth.n_features:  # the copy below is valid: say here what was repaired (the core says an empty one)
-            for note in reference_notes(truth, source.sourceName()):
-                progress.warn(note)
+        truth, name = self.reference(parameters, context, progress)
         with tempfile.TemporaryDirectory() as tmp:
-            inventory = write_polygons_gpkg(truth, Path(tmp) / f"{safe_stem(source.sourceName())}.gpkg")
+            inventory = write_polygons_gpkg(truth, Path(tmp) / f"{safe_stem(truth.name or 'inventory')}.gpkg")
             result = evaluate_scene(model, raster_path(layer), inventory, error_map=error_map, json_out=json_path,
-                                    options=options,
-                                    progress=progress, inventory_name=_origin_text(origin) or source.sourceName())
+                                    options=options, progress=progress, inventory_name=name)
         if error_map:
             ResultLayer.attach(context, error_map, self.tr("Errors — {0} ({1})").format(layer.name(),
                                                                                         model_display_name(model)),

@@ -7,10 +7,8 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputFile,
-    QgsProcessingOutputLayerDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDateTime,
@@ -22,7 +20,7 @@ from qgis.core import (
 from ..core.splits import SPLIT_NAMES
 from .base import LmhldAlgorithm
 from .common import FeedbackProgress, core_errors, layer_origin, required_source
-from .outputs import folder_destination, is_skipped, is_temporary, safe_stem
+from .outputs import folder_destination, is_skipped, is_temporary, load_when_asked, safe_stem
 from .patch_parameters import PatchPlanParameters
 from .styling import ResultLayer
 
@@ -113,10 +111,8 @@ class ExportPatches(PatchPlanParameters, LmhldAlgorithm):
         value = parameters.get(self.OUTPUT_FOOTPRINTS)
         if is_temporary(value) or is_skipped(value):
             footprints = str(inside) + "|layername=patches"
-            project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
-            if project is not None:
-                context.addLayerToLoadOnCompletion(footprints, QgsProcessingContext.LayerDetails(
-                    self.tr("Patches — {0}").format(name), project, self.OUTPUT_FOOTPRINTS))
+            load_when_asked(self, parameters, self.OUTPUT_FOOTPRINTS, context, footprints,
+                            self.tr("Patches — {0}").format(name))
         else:
             footprints = self.parameterAsOutputLayer(parameters, self.OUTPUT_FOOTPRINTS, context)
             if not footprints.lower().endswith(".gpkg"):

@@ -148,12 +148,21 @@ def layer_destination(alg, parameters, name: str, context, default: Path | None)
     if default is None:
         raise ValueError(f"{name} is left at temporary and no default path was made for it")
     path = str(default_output(default, context))
+    load_when_asked(alg, parameters, name, context, path)
+    return Destination(path, True)
+
+
+def load_when_asked(alg, parameters, name: str, context, path: str, layer_name: str = "") -> None:
+    """Load `path` on completion for a destination left at temporary (written elsewhere than QGIS's temporary
+    file), as Processing would: only where the dialog's "Open output file", batch mode's "Load layers" or a model's
+    output asked for it; named `layer_name`, else as the parameter."""
+    value = parameters.get(name)
     project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
     if project is not None:
-        details = QgsProcessingContext.LayerDetails(alg.parameterDefinition(name).description(), project, name)
+        details = QgsProcessingContext.LayerDetails(layer_name or alg.parameterDefinition(name).description(),
+                                                    project, name)
         kind = alg.parameterDefinition(name).type()
         details.layerTypeHint = QgsProcessingUtils.LayerHint.Raster if kind == "rasterDestination" else \
             QgsProcessingUtils.LayerHint.Vector
         context.addLayerToLoadOnCompletion(path, details)
-    return Destination(path, True)
 

@@ -15,9 +15,9 @@ from qgis.core import (
 )
 
 from .base import LmhldAlgorithm
-from .common import FeedbackProgress, core_errors, layer_origin, polygon_source, raster_path, source_polygons
-from .evaluate_model import ScoreOutputs, _origin_text
-from .outputs import default_output, is_skipped, is_temporary, layer_destination, safe_stem
+from .common import FeedbackProgress, core_errors, raster_path, required_source, source_polygons
+from .evaluate_model import ScoreOutputs
+from .outputs import default_output, is_temporary, safe_stem
 from .styling import ResultLayer
 
 
@@ -57,7 +57,7 @@ class ScoreDetections(ScoreOutputs, LmhldAlgorithm):
         self.add_score_outputs()
 
     def processAlgorithm(self, parameters, context, feedback):
-        from ..core.evaluate import evaluate_detections, reference_notes
+        from ..core.evaluate import evaluate_detections
         from ..core.review import REJECTED, REVIEW_FIELD
         from ..core.styles import ERRORS_QML
         from ..core.vector import without_fids, write_polygons_gpkg
@@ -70,28 +70,20 @@ class ScoreDetections(ScoreOutputs, LmhldAlgorithm):
             if is_temporary(parameters.get(self.OUTPUT_JSON)):
                 json_path = str(default_output(Path(prob).with_name(f"{safe_stem(Path(prob).stem)}_scores.json"),
                                                context))
-            error_map = None
-            if not is_skipped(parameters.get(self.OUTPUT_ERROR_MAP)):
-                error_map = layer_destination(self, parameters, self.OUTPUT_ERROR_MAP, context, Path(prob).with_name(
-                    f"{safe_stem(Path(prob).stem)}_errors.tif")).path
-            found_source = polygon_source(self, parameters, self.DETECTIONS, context)
-            truth_source = polygon_source(self, parameters, self.INVENTORY, context)
-            truth_origin = layer_origin(self, parameters, self.INVENTORY, context)
-            truth = source_polygons(truth_source, "inventory", allow_empty=True, origin=truth_origin)
+            error_map = self.error_map_path(parameters, context, Path(prob).with_name(
+                f"{safe_stem(Path(prob).stem)}_errors.tif"))
+            found_source = required_source(self, parameters, self.DETECTIONS, context)
             found = source_polygons(found_source, "detections", allow_empty=True)
             rejected = _rejected(found_source, REVIEW_FIELD, REJECTED)
             if rejected:
                 found = without_fids(found, rejected)
                 progress.info(self.tr("{0} detection(s) rejected in a review are left out").format(len(rejected)))
-            if truth.n_features:  # the copy below is valid: say here what was repaired (the core says an empty one)
-                for note in reference_notes(truth, truth_source.sourceName()):
-                    progress.warn(note)
+            truth, name = self.reference(parameters, context, progress)
             with tempfile.TemporaryDirectory() as tmp:
                 result = evaluate_detections(
                     write_polygons_gpkg(found, Path(tmp) / "detections.gpkg"), prob,
                     write_polygons_gpkg(truth, Path(tmp) / "inventory.gpkg"), error_map=error_map,
-                    json_out=json_path, progress=progress,
-                    inventory_name=_origin_text(truth_origin) or truth_source.sourceName(),
+                    json_out=json_path, progress=progress, inventory_name=name,
                     detections_name=found_source.sourceName(), rejected_before=len(rejected))
         if error_map:
             ResultLayer.attach(context, error_map, self.tr("Errors — {0}").format(found_source.sourceName()),
